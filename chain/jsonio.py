@@ -1,0 +1,65 @@
+"""Bounded JSON reading: size and nesting limits are checked before the parser runs."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .errors import DecodeError, InputTooLarge
+
+__all__ = ["MAX_JSON_BYTES", "MAX_JSON_DEPTH", "parse_json"]
+
+MAX_JSON_BYTES = 1024 * 1024
+MAX_JSON_DEPTH = 48
+
+
+def parse_json(data: bytes | str, *, max_bytes: int = MAX_JSON_BYTES) -> Any:
+    """Parse JSON text from outside; duplicate keys, NaN and deep nesting are refused."""
+    raw = data.encode() if isinstance(data, str) else data
+    if len(raw) > max_bytes:
+        raise InputTooLarge(f"JSON is {len(raw)} bytes; the limit is {max_bytes}")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DecodeError("JSON is not valid UTF-8", code="json_not_utf8") from exc
+    _check_depth(text)
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+    except json.JSONDecodeError as exc:
+        raise DecodeError(f"not JSON: {exc.msg} at line {exc.lineno}", code="json_invalid") from exc
+
+
+def _check_depth(text: str) -> None:
+    """Count bracket depth outside strings, so the parser never recurses too deep."""
+    depth, in_string, escaped = 0, False, False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                raise InputTooLarge(
+                    f"JSON is nested deeper than {MAX_JSON_DEPTH} levels", code="json_too_deep"
+                )
+        elif char in "]}":
+            depth -= 1
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise DecodeError(f"duplicate JSON key {key!r:.60}", code="json_duplicate_key")
+        result[key] = value
+    return result
+
+
+def _no_constants(name: str) -> Any:
+    raise DecodeError(f"{name} is not allowed in JSON", code="json_invalid")

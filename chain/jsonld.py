@@ -1,0 +1,79 @@
+"""JSON-LD to RDF under a safe mode, then RDFC-1.0: the canonical form that proofs sign.
+
+pyld expands with our offline loader; its own N-Quads writer and canonicalizer are not
+used (their escaping is not RDFC-1.0 and they have no work limit; see interop NOTES 1-2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from pyld import jsonld
+
+from .contexts import document_loader
+from .errors import BadgeChainError, CanonicalizationError
+from .nquads import Iri, Literal, Quad, quads_from_pyld
+from .rdfc import canonicalize
+
+__all__ = ["DocumentLoader", "canonize", "to_quads"]
+
+DocumentLoader = Callable[[str, Any], dict[str, Any]]
+
+# Relative IRIs resolve against this base, so safe mode can see them in the output.
+_SENTINEL_BASE = "https://relative-iri.invalid/"
+
+
+def to_quads(
+    document: dict[str, Any], *, safe: bool = True, loader: DocumentLoader = document_loader
+) -> list[Quad]:
+    """The RDF dataset of `document`; in safe mode undefined terms and relative IRIs fail."""
+    dropped: list[str | None] = []
+    processor = jsonld.JsonLdProcessor(on_property_dropped=dropped.append)
+    options = {"documentLoader": loader, "base": _SENTINEL_BASE if safe else None}
+    try:
+        dataset = processor.to_rdf(document, options)
+    except jsonld.JsonLdError as exc:
+        raise _translate(exc) from exc
+    except RecursionError as exc:
+        raise CanonicalizationError("JSON-LD is nested too deeply") from exc
+    if safe and dropped:
+        names = ", ".join(sorted({str(name) for name in dropped}))
+        raise CanonicalizationError(
+            f"undefined terms would be dropped (not signed): {names:.200}", code="jsonld_undefined_term"
+        )
+    quads = quads_from_pyld(dataset)
+    if safe:
+        _refuse_relative_iris(quads)
+    return quads
+
+
+def canonize(
+    document: dict[str, Any], *, safe: bool = True, loader: DocumentLoader = document_loader
+) -> str:
+    """Canonical N-Quads (RDFC-1.0) of a JSON-LD document."""
+    return canonicalize(to_quads(document, safe=safe, loader=loader))
+
+
+def _refuse_relative_iris(quads: list[Quad]) -> None:
+    for quad in quads:
+        for term in (quad.subject, quad.predicate, quad.object, quad.graph):
+            iri = term.value if isinstance(term, Iri) else term.datatype if isinstance(term, Literal) else ""
+            if iri.startswith(_SENTINEL_BASE):
+                relative = iri[len(_SENTINEL_BASE) :]
+                raise CanonicalizationError(
+                    f"relative IRI {relative!r:.80} is not allowed", code="jsonld_relative_iri"
+                )
+
+
+def _translate(exc: jsonld.JsonLdError) -> BadgeChainError:
+    """Find our own error inside pyld's wrapping (the loader's ContextError), or describe pyld's."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, BadgeChainError):
+            return cause
+        details = getattr(cause, "details", None)
+        nested = details.get("cause") if isinstance(details, dict) else None
+        cause = nested if isinstance(nested, BaseException) else cause.__cause__
+    message = str(getattr(exc, "message", exc)).splitlines()[0][:200]
+    return CanonicalizationError(f"JSON-LD processing failed: {message}", code="jsonld_invalid")

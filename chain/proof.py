@@ -1,0 +1,206 @@
+"""Data Integrity proofs: create and verify eddsa-rdfc-2022, verify eddsa-jcs-2022.
+
+Follows vc-di-eddsa (transformation, hashing, proof configuration, serialization) and
+vc-data-integrity (proof sets and chains via `previousProof`). The badge's UID is the
+proofValue of its issuer's proof.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import rfc8785
+
+from .contexts import document_loader
+from .errors import BadgeChainError, ProofError
+from .jsonld import DocumentLoader, canonize
+from .keys import KeyPair, verify_signature
+from .multibase import b58decode, multibase_encode_b58
+
+__all__ = [
+    "SUPPORTED_CRYPTOSUITES",
+    "ProofCheck",
+    "create_proof",
+    "format_created",
+    "proof_list",
+    "proof_value_bytes",
+    "sign_credential",
+    "signing_input",
+    "verify_proof",
+]
+
+RDFC = "eddsa-rdfc-2022"
+JCS = "eddsa-jcs-2022"
+SUPPORTED_CRYPTOSUITES = (RDFC, JCS)
+MAX_PROOFS = 8
+_PROOF_VALUE = re.compile(r"z[1-9A-HJ-NP-Za-km-z]{80,95}")
+
+
+@dataclass(frozen=True, slots=True)
+class ProofCheck:
+    """The outcome of checking one proof of a proof set."""
+
+    proof: dict[str, Any]
+    ok: bool
+    code: str
+    message: str
+
+
+def format_created(moment: datetime) -> str:
+    """XML Schema dateTime in UTC with second precision, as Data Integrity writes `created`."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def proof_list(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """The proofs of a secured document (a single proof or a proof set)."""
+    proofs = document.get("proof")
+    items = proofs if isinstance(proofs, list) else [] if proofs is None else [proofs]
+    if len(items) > MAX_PROOFS:
+        raise ProofError(f"more than {MAX_PROOFS} proofs", code="proof_too_many")
+    if not all(isinstance(item, dict) for item in items):
+        raise ProofError("every proof must be a JSON object", code="proof_malformed")
+    return items
+
+
+def proof_value_bytes(proof: dict[str, Any]) -> bytes:
+    """The 64-byte signature carried in `proofValue` (multibase base58btc)."""
+    value = proof.get("proofValue")
+    if not isinstance(value, str) or not _PROOF_VALUE.fullmatch(value):
+        raise ProofError("proofValue is not a base58btc multibase signature", code="proof_value_invalid")
+    signature = b58decode(value[1:])
+    if len(signature) != 64:
+        raise ProofError("proofValue is not a 64-byte Ed25519 signature", code="proof_value_invalid")
+    return signature
+
+
+def signing_input(
+    document: dict[str, Any], proof: dict[str, Any], *, loader: DocumentLoader = document_loader
+) -> bytes:
+    """proofConfig hash ‖ document hash (vc-di-eddsa, "Hashing"), 64 bytes, for either suite."""
+    suite = proof.get("cryptosuite")
+    if proof.get("type") != "DataIntegrityProof" or suite not in SUPPORTED_CRYPTOSUITES:
+        raise ProofError(
+            f"unsupported proof: {proof.get('type')!r:.40} / {suite!r:.40}", code="proof_unsupported"
+        )
+    unsecured = _unsecured_document(document, proof)
+    config = {key: value for key, value in proof.items() if key != "proofValue"}
+    if suite == RDFC:
+        # The proof configuration is canonicalized in the document's context (the emitted
+        # proof does not carry it: interop NOTES 7).
+        config["@context"] = document.get("@context")
+        return _sha256(canonize(config, loader=loader)) + _sha256(canonize(unsecured, loader=loader))
+    return _jcs_signing_input(unsecured, config)
+
+
+def create_proof(
+    document: dict[str, Any],
+    key: KeyPair,
+    *,
+    created: datetime,
+    verification_method: str | None = None,
+    previous_proof: str | list[str] | None = None,
+    proof_id: str | None = None,
+    loader: DocumentLoader = document_loader,
+) -> dict[str, Any]:
+    """A new eddsa-rdfc-2022 proof over `document` (which may already carry proofs)."""
+    proof: dict[str, Any] = {}
+    if proof_id is not None:
+        proof["id"] = proof_id
+    proof |= {
+        "type": "DataIntegrityProof",
+        "cryptosuite": RDFC,
+        "created": format_created(created),
+        "verificationMethod": verification_method or key.verification_method,
+        "proofPurpose": "assertionMethod",
+    }
+    if previous_proof is not None:
+        proof["previousProof"] = previous_proof
+    base = {name: value for name, value in document.items() if name != "proof"}
+    if previous_proof is not None:
+        base["proof"] = document.get("proof")
+    signature = key.sign(signing_input(base, proof, loader=loader))
+    return proof | {"proofValue": multibase_encode_b58(signature)}
+
+
+def sign_credential(
+    credential: dict[str, Any],
+    key: KeyPair,
+    *,
+    created: datetime,
+    loader: DocumentLoader = document_loader,
+) -> dict[str, Any]:
+    """A copy of `credential` secured with the issuer's eddsa-rdfc-2022 proof.
+
+    Safe mode applies: a credential with undefined terms or relative IRIs is refused.
+    """
+    if "proof" in credential:
+        raise ProofError("credential already carries a proof", code="proof_present")
+    signed = copy.deepcopy(credential)
+    signed["proof"] = create_proof(credential, key, created=created, loader=loader)
+    return signed
+
+
+def verify_proof(
+    document: dict[str, Any],
+    proof: dict[str, Any],
+    public_key: bytes,
+    *,
+    loader: DocumentLoader = document_loader,
+) -> ProofCheck:
+    """Check one proof of `document` against an already resolved public key."""
+    try:
+        signature = proof_value_bytes(proof)
+        if proof.get("proofPurpose") != "assertionMethod":
+            raise ProofError("proofPurpose must be assertionMethod", code="proof_purpose_invalid")
+        message = signing_input(document, proof, loader=loader)
+    except BadgeChainError as exc:
+        return ProofCheck(proof, False, exc.code, exc.message)
+    if not verify_signature(public_key, message, signature):
+        return ProofCheck(proof, False, "signature_invalid", "the signature does not match the document")
+    return ProofCheck(proof, True, "ok", f"{proof.get('cryptosuite')} signature verified")
+
+
+def _unsecured_document(document: dict[str, Any], proof: dict[str, Any]) -> dict[str, Any]:
+    """The document without proofs, or with exactly the proofs that `proof` chains to."""
+    unsecured = {name: value for name, value in document.items() if name != "proof"}
+    previous = proof.get("previousProof")
+    if previous is None:
+        return unsecured
+    wanted = [previous] if isinstance(previous, str) else previous
+    if not isinstance(wanted, list) or not all(isinstance(item, str) for item in wanted):
+        raise ProofError("previousProof must be a proof id or a list of them", code="proof_chain_invalid")
+    by_id = {item.get("id"): item for item in proof_list(document) if item is not proof}
+    missing = [item for item in wanted if item not in by_id]
+    if missing:
+        raise ProofError(f"previousProof {missing[0]!r:.80} is not in the proof set", code="proof_chain_broken")
+    chained = [by_id[item] for item in wanted]
+    unsecured["proof"] = chained[0] if len(chained) == 1 else chained
+    return unsecured
+
+
+def _jcs_signing_input(unsecured: dict[str, Any], config: dict[str, Any]) -> bytes:
+    """eddsa-jcs-2022: the proof's @context, when present, must prefix the document's."""
+    proof_context = config.get("@context")
+    if proof_context is not None:
+        doc_context = unsecured.get("@context")
+        proof_items = proof_context if isinstance(proof_context, list) else [proof_context]
+        doc_items = doc_context if isinstance(doc_context, list) else [doc_context]
+        if doc_items[: len(proof_items)] != proof_items:
+            raise ProofError("the proof's @context does not match the document's", code="proof_context_mismatch")
+    try:
+        return _sha256_bytes(rfc8785.dumps(config)) + _sha256_bytes(rfc8785.dumps(unsecured))
+    except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
+        raise ProofError(f"JSON canonicalization failed: {exc}", code="jcs_invalid") from exc
+
+
+def _sha256(text: str) -> bytes:
+    return hashlib.sha256(text.encode("utf-8")).digest()
+
+
+def _sha256_bytes(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()

@@ -1,0 +1,105 @@
+"""What verification asks of the outside world, as plain callables passed in by the caller.
+
+A resolver raises `Unreachable` when it cannot answer now (the verdict becomes
+indeterminate), and returns None when the thing does not exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import BadgeChainError, IdentityError
+from .keys import PublicKey, public_key_from_did_key, public_key_from_multikey, read_did_document
+
+__all__ = [
+    "BadgeFetcher",
+    "BnsResolver",
+    "BnsView",
+    "DidDocumentResolver",
+    "ResolvedKey",
+    "Resolvers",
+    "StatusResolver",
+    "TrustPolicy",
+    "Unreachable",
+    "resolve_verification_method",
+]
+
+
+class Unreachable(BadgeChainError):
+    code = "unreachable"
+    http_status = 503
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedKey:
+    public_key: PublicKey
+    controller: str
+    # False when nobody but the credential itself vouches for the key (a key in a URL fragment).
+    confirmed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class BnsView:
+    """What the Badge Name Server says about a UID, as verification needs it."""
+
+    uid: str
+    issuer_did: str
+    earner: str | None
+    revoked: bool = False
+    revocation_reason: str = ""
+    hidden: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TrustPolicy:
+    allow: frozenset[str] = frozenset()
+    deny: frozenset[str] = frozenset()
+
+
+DidDocumentResolver = Callable[[str], dict[str, Any] | None]
+BnsResolver = Callable[[str], BnsView | None]
+# Returns True when the status bit is set for the entry (e.g. revoked); raises BadgeChainError
+# (status list forged, stale, too short) or Unreachable.
+StatusResolver = Callable[[dict[str, Any]], bool]
+BadgeFetcher = Callable[[str], dict[str, Any] | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Resolvers:
+    did_documents: DidDocumentResolver | None = None
+    bns: BnsResolver | None = None
+    status: StatusResolver | None = None
+    badges: BadgeFetcher | None = None
+    trust: TrustPolicy | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def resolve_verification_method(vm_id: str, did_documents: DidDocumentResolver | None) -> ResolvedKey:
+    """Find the public key a verification method names.
+
+    did:key resolves from the identifier; did:web through the DID document resolver; any
+    other URL whose fragment is a Multikey (as 1EdTech's examples do) yields an unconfirmed key.
+    """
+    if not isinstance(vm_id, str) or len(vm_id) > 2048:
+        raise IdentityError("verificationMethod must be a URL string", code="verification_method_invalid")
+    controller, _, fragment = vm_id.partition("#")
+    if controller.startswith("did:key:"):
+        key = public_key_from_did_key(controller)
+        if fragment and fragment != controller[len("did:key:") :]:
+            raise IdentityError("did:key fragment does not name its own key", code="verification_method_invalid")
+        return ResolvedKey(key, controller, confirmed=True)
+    if controller.startswith("did:web:"):
+        if did_documents is None:
+            raise Unreachable(f"no DID resolver to read {controller:.100}")
+        document = did_documents(controller)
+        if document is None:
+            raise IdentityError(f"DID document of {controller:.100} not found", code="did_not_found")
+        keys = read_did_document(document, controller)
+        if vm_id not in keys:
+            raise IdentityError("the DID document lists no such assertion key", code="verification_method_unknown")
+        return ResolvedKey(keys[vm_id], controller, confirmed=True)
+    if fragment.startswith("z6Mk"):
+        return ResolvedKey(public_key_from_multikey(fragment), controller, confirmed=False)
+    raise IdentityError(f"cannot resolve verification method {vm_id:.100}", code="verification_method_unknown")

@@ -1,0 +1,415 @@
+"""Verification of a badge: a report of named checks and a verdict. Pure and total:
+any input gives a report, never an exception.
+
+Checks, in the order of the design: input → vc_model → ob_structure → issuer_key →
+proof → uid → chain → bns → revocation → status → validity → trust.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from . import bake, jose
+from .badge import BNS_URN_PREFIX
+from .errors import BadgeChainError
+from .jsonio import parse_json
+from .proof import SUPPORTED_CRYPTOSUITES, ProofCheck, proof_list, proof_value_bytes, verify_proof
+from .resolve import ResolvedKey, Resolvers, Unreachable, resolve_verification_method
+from .structure import check_ob3_structure, check_vc_data_model
+
+__all__ = ["CHECK_NAMES", "Check", "Report", "verify_badge", "verify_credential"]
+
+logger = logging.getLogger(__name__)
+CheckStatus = Literal["passed", "failed", "skipped"]
+Verdict = Literal["valid", "invalid", "indeterminate"]
+CHECK_NAMES = (
+    "input",
+    "vc_model",
+    "ob_structure",
+    "issuer_key",
+    "proof",
+    "uid",
+    "chain",
+    "bns",
+    "revocation",
+    "status",
+    "validity",
+    "trust",
+)
+MAX_INPUT_BYTES = 10 * 1024 * 1024
+MAX_CHAIN_DEPTH = 8
+CLOCK_SKEW = timedelta(minutes=5)
+OB2_CONTEXT = "https://w3id.org/openbadges/v2"
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    name: str
+    status: CheckStatus
+    code: str
+    message: str
+    # A skipped check is blocking when the answer was needed but could not be had.
+    blocking: bool = False
+
+    def to_json(self) -> dict[str, str]:
+        return {"name": self.name, "status": self.status, "code": self.code, "message": self.message}
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    verdict: Verdict
+    uid: str | None
+    format: str
+    checks: tuple[Check, ...]
+    credential: dict[str, Any] | None = field(default=None, compare=False)
+
+    @property
+    def failed(self) -> Check | None:
+        return next((check for check in self.checks if check.status == "failed"), None)
+
+    def check(self, name: str) -> Check:
+        return next(check for check in self.checks if check.name == name)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "verdict": self.verdict,
+            "uid": self.uid,
+            "format": self.format,
+            "checks": [check.to_json() for check in self.checks],
+        }
+
+
+def verify_badge(
+    data: bytes,
+    *,
+    now: datetime,
+    resolvers: Resolvers | None = None,
+    expected_uid: str | None = None,
+) -> Report:
+    """Verify a badge given as bytes: JSON, a VC-JWT, or a baked PNG or SVG."""
+    try:
+        if len(data) > MAX_INPUT_BYTES:
+            raise BadgeChainError(f"input is over {MAX_INPUT_BYTES} bytes", code="input_too_large")
+        fmt, credential, jws = _read_input(data)
+    except BadgeChainError as exc:
+        return _finish("unknown", None, [Check("input", "failed", exc.code, exc.message)])
+    if fmt.startswith("ob2"):
+        message = "an Open Badges 2.0 badge: BadgeChain verifies OB 3.0 (OB 2.0 import comes later)"
+        checks = [Check("input", "passed", "ok", f"read as {fmt}")]
+        checks.append(Check("vc_model", "skipped", "ob2_not_supported", message, blocking=True))
+        return _finish(fmt, None, checks)
+    return _Verifier(now, resolvers or Resolvers(), expected_uid, fmt, jws).run(credential)
+
+
+def verify_credential(
+    credential: object,
+    *,
+    now: datetime,
+    resolvers: Resolvers | None = None,
+    expected_uid: str | None = None,
+    fmt: str = "json",
+) -> Report:
+    """Verify an already parsed credential."""
+    return _Verifier(now, resolvers or Resolvers(), expected_uid, fmt, None).run(credential)
+
+
+def _read_input(data: bytes) -> tuple[str, object, jose.Jws | None]:
+    start = data.lstrip()[:8]
+    if data.startswith(b"\x89PNG") or start.startswith(b"<"):
+        unbaked = bake.unbake(data)
+        if unbaked.kind == "ob2":
+            return f"ob2/{unbaked.container}", None, None
+        if unbaked.encoding == "jwt":
+            jws = jose.parse_compact_jws(unbaked.payload)
+            return f"{unbaked.container}/vc-jwt", jose.credential_from_jwt(jws), jws
+        return unbaked.container, parse_json(unbaked.payload), None
+    if start.startswith((b"{", b"[")) or not start:
+        document = parse_json(data)
+        context = document.get("@context") if isinstance(document, dict) else None
+        if context == OB2_CONTEXT or (isinstance(context, list) and OB2_CONTEXT in context):
+            return "ob2/json", None, None
+        return "json", document, None
+    try:
+        token = data.decode("ascii").strip()
+    except UnicodeDecodeError as exc:
+        raise BadgeChainError("input is neither JSON, a VC-JWT, PNG nor SVG", code="format_unknown") from exc
+    jws = jose.parse_compact_jws(token)
+    return "vc-jwt", jose.credential_from_jwt(jws), jws
+
+
+def _finish(fmt: str, uid: str | None, checks: list[Check], credential: Any = None) -> Report:
+    named = {check.name for check in checks}
+    checks += [Check(name, "skipped", "not_reached", "not checked") for name in CHECK_NAMES if name not in named]
+    checks.sort(key=lambda check: CHECK_NAMES.index(check.name))
+    if any(check.status == "failed" for check in checks):
+        verdict: Verdict = "invalid"
+    elif any(check.blocking for check in checks):
+        verdict = "indeterminate"
+    else:
+        verdict = "valid"
+    return Report(verdict, uid, fmt, tuple(checks), credential if isinstance(credential, dict) else None)
+
+
+class _Verifier:
+    """One verification run; each `_check_*` method returns the Check it names."""
+
+    def __init__(
+        self,
+        now: datetime,
+        resolvers: Resolvers,
+        expected_uid: str | None,
+        fmt: str,
+        jws: jose.Jws | None,
+        depth: int = 0,
+        seen: frozenset[str] = frozenset(),
+    ) -> None:
+        self.now = now.astimezone(UTC)
+        self.resolvers = resolvers
+        self.expected_uid = expected_uid
+        self.fmt = fmt
+        self.jws = jws
+        self.depth = depth
+        self.seen = seen
+        self.uid: str | None = None
+        self.keys: dict[str, ResolvedKey] = {}
+
+    def run(self, credential: object) -> Report:
+        checks = [Check("input", "passed", "ok", f"read as {self.fmt}")]
+        if not isinstance(credential, dict):
+            checks[0] = Check("input", "failed", "not_an_object", "the credential is not a JSON object")
+            return _finish(self.fmt, None, checks)
+        self.credential = credential
+        steps: list[Callable[[], Check]] = [
+            self._check_vc_model,
+            self._check_ob_structure,
+            self._check_issuer_key,
+            self._check_proof,
+            self._check_uid,
+            self._check_chain,
+            self._check_bns,
+            self._check_revocation,
+            self._check_status,
+            self._check_validity,
+            self._check_trust,
+        ]
+        for step in steps:
+            try:
+                checks.append(step())
+            except Unreachable as exc:
+                checks.append(Check(_step_name(step), "skipped", exc.code, exc.message, blocking=True))
+            except BadgeChainError as exc:
+                checks.append(Check(_step_name(step), "failed", exc.code, exc.message))
+            except Exception:  # a bug must not turn hostile input into a crash of the caller
+                logger.exception("verification step %s failed unexpectedly", _step_name(step))
+                checks.append(Check(_step_name(step), "failed", "internal_error", "internal verifier error"))
+            if checks[-1].name == "proof" and checks[-1].status != "passed":
+                break  # nothing after the proof means anything without it
+        return _finish(self.fmt, self.uid, checks, credential)
+
+    # -- structure ---------------------------------------------------------------------
+
+    def _check_vc_model(self) -> Check:
+        return _problems_check("vc_model", check_vc_data_model(self.credential), "VC data model")
+
+    def _check_ob_structure(self) -> Check:
+        return _problems_check("ob_structure", check_ob3_structure(self.credential), "Open Badges 3.0")
+
+    # -- keys and proofs -------------------------------------------------------------------
+
+    @property
+    def issuer_id(self) -> str:
+        issuer = self.credential.get("issuer")
+        issuer_id = issuer.get("id") if isinstance(issuer, dict) else issuer
+        return issuer_id if isinstance(issuer_id, str) else ""
+
+    def _check_issuer_key(self) -> Check:
+        if self.jws is not None:
+            return Check(
+                "issuer_key",
+                "skipped",
+                "issuer_key_unconfirmed",
+                "the VC-JWT carries its own key in its header; the issuer's control of it is not confirmed",
+            )
+        proofs = proof_list(self.credential)
+        for proof in proofs:
+            vm = proof.get("verificationMethod")
+            if isinstance(vm, str):
+                self.keys[vm] = resolve_verification_method(vm, self.resolvers.did_documents)
+        issuer_keys = [key for key in self.keys.values() if key.controller == self.issuer_id]
+        if not proofs:
+            raise BadgeChainError("the credential has no proof", code="proof_missing")
+        if not issuer_keys:
+            # @digitalbazaar/vc binds the same way: the issuer must control the proof's key.
+            raise BadgeChainError(
+                "no proof is made with a key of the issuer", code="issuer_key_mismatch"
+            )
+        if not all(key.confirmed for key in issuer_keys):
+            return Check(
+                "issuer_key",
+                "skipped",
+                "issuer_key_unconfirmed",
+                "the key is read from the verification method's URL; the issuer's profile was not consulted",
+            )
+        return Check("issuer_key", "passed", "ok", f"the proof key is controlled by {self.issuer_id:.100}")
+
+    def _check_proof(self) -> Check:
+        if self.jws is not None:
+            jose.verify_jws_with_header_jwk(self.jws)
+            return Check("proof", "passed", "ok", f"VC-JWT {self.jws.header.get('alg')} signature verified")
+        results = [self._verify_one(proof) for proof in proof_list(self.credential)]
+        bad = next((result for result in results if not result.ok), None)
+        if bad is not None:
+            return Check("proof", "failed", bad.code, bad.message)
+        return Check("proof", "passed", "ok", f"{len(results)} proof(s) verified")
+
+    def _verify_one(self, proof: dict[str, Any]) -> ProofCheck:
+        suite = proof.get("cryptosuite")
+        if proof.get("type") != "DataIntegrityProof" or suite not in SUPPORTED_CRYPTOSUITES:
+            name = f"{proof.get('type')}/{suite}" if suite else str(proof.get("type"))
+            return ProofCheck(proof, False, "proof_unsupported", f"unsupported proof type {name:.80}")
+        key = self.keys.get(str(proof.get("verificationMethod")))
+        if key is None:
+            return ProofCheck(proof, False, "verification_method_invalid", "the proof names no key")
+        return verify_proof(self.credential, proof, key.public_key)
+
+    def _check_uid(self) -> Check:
+        if self.jws is not None:
+            return Check("uid", "skipped", "uid_not_applicable", "a VC-JWT has no Data Integrity UID")
+        issuer_proofs = [
+            proof
+            for proof in proof_list(self.credential)
+            if (key := self.keys.get(str(proof.get("verificationMethod")))) and key.controller == self.issuer_id
+        ]
+        if not issuer_proofs:
+            raise BadgeChainError("no proof of the issuer carries a UID", code="uid_missing")
+        proof_value_bytes(issuer_proofs[0])  # well-formed 64-byte signature
+        self.uid = str(issuer_proofs[0]["proofValue"])
+        if self.expected_uid is not None and self.expected_uid != self.uid:
+            raise BadgeChainError("the badge's proofValue is not the UID asked for", code="uid_mismatch")
+        return Check("uid", "passed", "ok", "the UID is the issuer's proofValue")
+
+    # -- the network's view ----------------------------------------------------------------
+
+    @property
+    def subject_id(self) -> str | None:
+        subject = self.credential.get("credentialSubject")
+        subject = subject[0] if isinstance(subject, list) and subject else subject
+        value = subject.get("id") if isinstance(subject, dict) else None
+        return value if isinstance(value, str) else None
+
+    def _check_chain(self) -> Check:
+        subject = self.subject_id
+        if subject is None or not subject.startswith(BNS_URN_PREFIX):
+            return Check("chain", "passed", "no_chain", "the subject is not another badge")
+        linked_uid = subject[len(BNS_URN_PREFIX) :]
+        if self.resolvers.badges is None:
+            return Check("chain", "skipped", "no_resolver", f"linked badge {linked_uid[:16]}… not fetched")
+        if linked_uid in self.seen or linked_uid == self.uid:
+            raise BadgeChainError("the badge chain loops", code="chain_loop")
+        if self.depth + 1 >= MAX_CHAIN_DEPTH:
+            raise BadgeChainError(f"the badge chain is deeper than {MAX_CHAIN_DEPTH}", code="chain_too_deep")
+        linked = self.resolvers.badges(linked_uid)
+        if linked is None:
+            raise BadgeChainError(f"linked badge {linked_uid[:16]}… not found", code="chain_link_missing")
+        seen = self.seen | {self.uid or ""}
+        inner = _Verifier(self.now, self.resolvers, linked_uid, "json", None, self.depth + 1, seen)
+        report = inner.run(linked)
+        if report.verdict != "valid":
+            failed = report.failed
+            why = f"{failed.name}: {failed.message}" if failed else report.verdict
+            code = failed.code if failed and failed.code.startswith("chain_") else "chain_link_invalid"
+            if report.verdict == "indeterminate":
+                raise Unreachable(f"linked badge {linked_uid[:16]}… could not be verified")
+            raise BadgeChainError(f"linked badge {linked_uid[:16]}… is not valid ({why})", code=code)
+        return Check("chain", "passed", "ok", f"chain verified through {self.depth + 2} badge(s)")
+
+    def _check_bns(self) -> Check:
+        if self.resolvers.bns is None or self.uid is None:
+            return Check("bns", "skipped", "no_resolver", "the Badge Name Server was not consulted")
+        view = self.resolvers.bns(self.uid)
+        if view is None:
+            raise BadgeChainError("the UID has no BNS entry", code="bns_entry_missing")
+        if view.issuer_did != self.issuer_id:
+            raise BadgeChainError("the BNS entry names another issuer", code="bns_issuer_mismatch")
+        if view.earner is not None and view.earner != self.subject_id:
+            raise BadgeChainError("the BNS entry names another earner", code="bns_earner_mismatch")
+        self.bns_view = view
+        return Check("bns", "passed", "ok", "the BNS entry matches issuer and earner")
+
+    def _check_revocation(self) -> Check:
+        view = getattr(self, "bns_view", None)
+        if view is None:
+            return Check("revocation", "skipped", "no_resolver", "BNS revocation not consulted")
+        if view.revoked:
+            reason = f": {view.revocation_reason:.200}" if view.revocation_reason else ""
+            raise BadgeChainError(f"revoked by its issuer{reason}", code="revoked")
+        return Check("revocation", "passed", "ok", "not revoked in the BNS")
+
+    def _check_status(self) -> Check:
+        status = self.credential.get("credentialStatus")
+        entries = status if isinstance(status, list) else [] if status is None else [status]
+        if not entries:
+            return Check("status", "passed", "no_status", "the credential has no status entry")
+        if self.resolvers.status is None:
+            raise Unreachable("the credential has a status entry and no status list was consulted")
+        for entry in entries:
+            if not isinstance(entry, dict):
+                raise BadgeChainError("a credentialStatus entry is not an object", code="status_invalid")
+            if self.resolvers.status(entry):
+                purpose = entry.get("statusPurpose", "status")
+                raise BadgeChainError(f"the status list marks it ({purpose})", code=f"status_{purpose}")
+        return Check("status", "passed", "ok", "status list bit clear")
+
+    def _check_validity(self) -> Check:
+        valid_from = _timestamp(self.credential, ("validFrom", "issuanceDate"))
+        valid_until = _timestamp(self.credential, ("validUntil", "expirationDate"))
+        if valid_from is not None and valid_from > self.now + CLOCK_SKEW:
+            raise BadgeChainError(f"not valid before {valid_from.isoformat()}", code="not_yet_valid")
+        if valid_until is not None and valid_until <= self.now:
+            raise BadgeChainError(f"expired at {valid_until.isoformat()}", code="expired")
+        for proof in proof_list(self.credential) if self.jws is None else []:
+            created = _timestamp(proof, ("created",))
+            if created is not None and created > self.now + CLOCK_SKEW:
+                raise BadgeChainError("a proof was created in the future", code="proof_created_future")
+        return Check("validity", "passed", "ok", "within its validity window")
+
+    def _check_trust(self) -> Check:
+        policy = self.resolvers.trust
+        if policy is None:
+            return Check("trust", "skipped", "no_policy", "no local trust registry")
+        if self.issuer_id in policy.deny:
+            raise BadgeChainError("the issuer is on the deny list", code="issuer_denied")
+        if policy.allow and self.issuer_id not in policy.allow:
+            raise BadgeChainError("the issuer is not on the allow list", code="issuer_not_trusted")
+        return Check("trust", "passed", "ok", "the issuer is trusted")
+
+
+def _step_name(step: Callable[[], Check]) -> str:
+    return step.__name__.removeprefix("_check_")
+
+
+def _problems_check(name: str, problems: list[Any], what: str) -> Check:
+    if not problems:
+        return Check(name, "passed", "ok", f"{what} structure is sound")
+    first = problems[0]
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    return Check(name, "failed", first.code, f"{first.path}: {first.message}{more}")
+
+
+def _timestamp(holder: dict[str, Any], names: tuple[str, ...]) -> datetime | None:
+    for name in names:
+        value = holder.get(name)
+        if value is None:
+            continue
+        try:
+            moment = datetime.fromisoformat(str(value))
+        except ValueError as exc:
+            raise BadgeChainError(f"{name} is not a date-time", code="date_invalid") from exc
+        if moment.tzinfo is None:
+            raise BadgeChainError(f"{name} has no time zone", code="date_invalid")
+        return moment.astimezone(UTC)
+    return None

@@ -1,0 +1,296 @@
+"""The `badgechain` command line: keys, offline issue, verify, bake and unbake."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import sys
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import wraps
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from badgechain.chain import bake as baking
+from badgechain.chain.badge import build_achievement, build_credential, email_identity
+from badgechain.chain.errors import BadgeChainError
+from badgechain.chain.images import default_png, default_svg
+from badgechain.chain.keys import KeyPair
+from badgechain.chain.keystore import key_file_is_encrypted, lock_key, unlock_key
+from badgechain.chain.proof import sign_credential
+from badgechain.chain.verify import MAX_INPUT_BYTES, Report, verify_badge
+
+from .home import KEY_FILE, HomeError, default_home, read_bounded, write_atomic
+
+__all__ = ["main"]
+
+EXIT_VALID, EXIT_INVALID, EXIT_USAGE, EXIT_INDETERMINATE = 0, 1, 2, 3
+VERDICT_EXIT = {"valid": EXIT_VALID, "invalid": EXIT_INVALID, "indeterminate": EXIT_INDETERMINATE}
+MAX_IMAGE_BYTES = 2 * 1024 * 1024
+# An image embedded in the achievement as a data: URI must stay small: it is signed and shipped.
+MAX_EMBEDDED_IMAGE_BYTES = 64 * 1024
+PASSPHRASE_ENV = "BADGECHAIN_PASSPHRASE"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _fail(error: BadgeChainError, exit_code: int = EXIT_INVALID) -> NoReturn:
+    click.echo(f"error [{error.code}]: {error.message}", err=True)
+    sys.exit(exit_code)
+
+
+def reports_errors(func: F) -> F:
+    """Turn BadgeChain errors into one line on stderr and an exit code, never a traceback."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except HomeError as exc:
+            _fail(exc, EXIT_USAGE)
+        except BadgeChainError as exc:
+            _fail(exc)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group()
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="BadgeChain home folder (default: $BADGECHAIN_HOME or ~/.badgechain).",
+)
+@click.pass_context
+def main(ctx: click.Context, home: Path | None) -> None:
+    """BadgeChain: open badges that carry their own proof."""
+    ctx.obj = home or default_home()
+
+
+# -- keys -------------------------------------------------------------------------------
+
+
+@main.group()
+def keys() -> None:
+    """Create and show this home's issuer key."""
+
+
+@keys.command("new")
+@click.option("--no-passphrase", is_flag=True, help="Store the key unencrypted (not recommended).")
+@click.option("--force", is_flag=True, help="Replace an existing key.")
+@click.pass_obj
+@reports_errors
+def keys_new(home: Path, no_passphrase: bool, force: bool) -> None:
+    """Create a new Ed25519 key; prints its did:key."""
+    path = home / KEY_FILE
+    if path.exists() and not force:
+        raise HomeError(f"{path} exists; use --force to replace it", code="key_exists")
+    passphrase = None if no_passphrase else _new_passphrase()
+    key = KeyPair.generate()
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    write_atomic(path, lock_key(key, passphrase), mode=0o600)
+    click.echo(key.did)
+
+
+@keys.command("show")
+@click.pass_obj
+@reports_errors
+def keys_show(home: Path) -> None:
+    """Print this home's did:key."""
+    data = read_bounded(home / KEY_FILE, 4096)
+    record = json.loads(data)
+    click.echo(record["did"] if isinstance(record, dict) and "did" in record else "")
+
+
+def _new_passphrase() -> str:
+    from_env = os.environ.get(PASSPHRASE_ENV)
+    if from_env:
+        return from_env
+    if not sys.stdin.isatty():
+        raise HomeError(
+            f"no terminal to ask for a passphrase: set {PASSPHRASE_ENV} or use --no-passphrase",
+            code="passphrase_required",
+        )
+    return str(click.prompt("Passphrase for the new key", hide_input=True, confirmation_prompt=True))
+
+
+def _load_key(home: Path) -> KeyPair:
+    data = read_bounded(home / KEY_FILE, 4096)
+    passphrase = None
+    if key_file_is_encrypted(data):
+        passphrase = os.environ.get(PASSPHRASE_ENV)
+        if passphrase is None and sys.stdin.isatty():
+            passphrase = str(click.prompt("Key passphrase", hide_input=True))
+    return unlock_key(data, passphrase)
+
+
+# -- issue -------------------------------------------------------------------------------
+
+
+def _parse_when(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter("use an ISO 8601 date or date-time, e.g. 2027-06-30T00:00:00Z") from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+@main.command()
+@click.option("--offline", is_flag=True, required=True, help="Sign locally without a node (required for now).")
+@click.option("--to", "subject", required=True, help="Earner: a did:key, or urn:bns:<UID> of a persona.")
+@click.option("--email", default=None, help="Earner's email, stored as a salted hash.")
+@click.option("--plain-email", is_flag=True, help="Store the email in clear instead of hashed.")
+@click.option("--name", required=True, help="Badge name.")
+@click.option("--description", required=True, help="What the badge means.")
+@click.option("--criteria", required=True, help="What the earner did to earn it.")
+@click.option("--image", type=click.Path(dir_okay=False, path_type=Path), help="Badge image (PNG or SVG).")
+@click.option("--valid-until", callback=_parse_when, help="Expiry, ISO 8601.")
+@click.option("--evidence", multiple=True, help="Evidence URL (repeatable).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help=".json, .png or .svg")
+@click.pass_obj
+@reports_errors
+def issue(
+    home: Path,
+    offline: bool,
+    subject: str,
+    email: str | None,
+    plain_email: bool,
+    name: str,
+    description: str,
+    criteria: str,
+    image: Path | None,
+    valid_until: datetime | None,
+    evidence: tuple[str, ...],
+    out: Path,
+) -> None:
+    """Issue a badge signed with this home's key; prints its UID."""
+    suffix = out.suffix.lower()
+    if suffix not in (".json", ".png", ".svg"):
+        raise click.UsageError("--out must end in .json, .png or .svg")
+    image_bytes = read_bounded(image, MAX_IMAGE_BYTES) if image else None
+    if image_bytes is not None and suffix != ".json" and _image_kind(image_bytes) != suffix:
+        raise click.UsageError(f"--image must be a {suffix[1:].upper()} image to bake into {out.name}")
+    key = _load_key(home)
+    now = datetime.now(UTC)
+    achievement = build_achievement(
+        key.did,
+        achievement_id=f"urn:uuid:{uuid.uuid4()}",
+        name=name,
+        description=description,
+        criteria=criteria,
+        image=_data_uri(image_bytes) if image_bytes else None,
+    )
+    identifiers = []
+    if email:
+        salt = None if plain_email else base64.b32encode(os.urandom(10)).decode().lower()
+        identifiers.append(email_identity(email, salt=salt, hashed=not plain_email))
+    credential = build_credential(
+        issuer_did=key.did,
+        subject_id=subject,
+        achievement=achievement,
+        valid_from=now,
+        credential_id=f"urn:uuid:{uuid.uuid4()}",
+        identifiers=identifiers,
+        valid_until=valid_until,
+        evidence=evidence,
+    )
+    signed = sign_credential(credential, key, created=now)
+    payload = json.dumps(signed, indent=2, ensure_ascii=False)
+    write_atomic(out, _render(suffix, payload, image_bytes, name))
+    click.echo(signed["proof"]["proofValue"])
+
+
+def _image_kind(data: bytes) -> str:
+    return ".png" if data.startswith(b"\x89PNG\r\n\x1a\n") else ".svg"
+
+
+def _data_uri(data: bytes) -> str | None:
+    if len(data) > MAX_EMBEDDED_IMAGE_BYTES:
+        return None
+    mime = "image/png" if _image_kind(data) == ".png" else "image/svg+xml"
+    return f"data:{mime};base64,{base64.b64encode(data).decode()}"
+
+
+def _render(suffix: str, payload: str, image: bytes | None, name: str) -> bytes:
+    if suffix == ".json":
+        return (payload + "\n").encode()
+    if suffix == ".png":
+        return baking.bake_png(image or default_png(), payload)
+    return baking.bake_svg(image or default_svg(name), payload)
+
+
+# -- verify, bake, unbake ----------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("source")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_obj
+def verify(home: Path, source: str, as_json: bool) -> None:
+    """Verify a badge: a JSON file, a baked PNG or SVG, or - for stdin.
+
+    Exit status: 0 valid, 1 invalid, 3 indeterminate, 2 usage error.
+    """
+    try:
+        data = _read_source(source)
+    except HomeError as exc:
+        _fail(exc, EXIT_USAGE)
+    report = verify_badge(data, now=datetime.now(UTC))
+    click.echo(json.dumps(report.to_json(), indent=2) if as_json else _describe(report))
+    sys.exit(VERDICT_EXIT[report.verdict])
+
+
+def _read_source(source: str) -> bytes:
+    if source == "-":
+        data = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
+        if len(data) > MAX_INPUT_BYTES:
+            raise HomeError(f"stdin is larger than {MAX_INPUT_BYTES} bytes", code="input_too_large")
+        return data
+    return read_bounded(Path(source), MAX_INPUT_BYTES)
+
+
+_MARKS = {"passed": "ok  ", "failed": "FAIL", "skipped": "--  "}
+
+
+def _describe(report: Report) -> str:
+    lines = [f"verdict: {report.verdict.upper()}", f"uid:     {report.uid or '-'}", f"format:  {report.format}"]
+    lines += [f"  {_MARKS[c.status]} {c.name:<13} {c.message}" for c in report.checks if c.code != "not_reached"]
+    failed = report.failed
+    if failed is not None:
+        lines.append(f"invalid because {failed.name} failed [{failed.code}]: {failed.message}")
+    return "\n".join(lines)
+
+
+@main.command()
+@click.argument("badge", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("image", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@reports_errors
+def bake(badge: Path, image: Path, out: Path) -> None:
+    """Bake a badge (JSON or VC-JWT) into a PNG or SVG image."""
+    try:
+        payload = read_bounded(badge, baking.MAX_PAYLOAD_BYTES).decode("utf-8").strip()
+    except UnicodeDecodeError as exc:
+        raise HomeError(f"{badge}: not UTF-8 text", code="badge_not_utf8") from exc
+    image_bytes = read_bounded(image, MAX_IMAGE_BYTES)
+    if _image_kind(image_bytes) == ".png":
+        write_atomic(out, baking.bake_png(image_bytes, payload))
+    else:
+        write_atomic(out, baking.bake_svg(image_bytes, payload))
+    click.echo(str(out))
+
+
+@main.command()
+@click.argument("image", type=click.Path(dir_okay=False, path_type=Path))
+@reports_errors
+def unbake(image: Path) -> None:
+    """Print the badge baked into a PNG or SVG image."""
+    unbaked = baking.unbake(read_bounded(image, MAX_INPUT_BYTES))
+    if unbaked.kind == "ob2":
+        click.echo("note: an Open Badges 2.0 badge", err=True)
+    click.echo(unbaked.payload)
