@@ -144,7 +144,12 @@ def build_credential(
 
 
 def build_genesis(
-    earner_did: str, *, persona_name: str, valid_from: datetime, credential_id: str, achievement_id: str
+    earner_did: str,
+    *,
+    persona_name: str,
+    valid_from: datetime,
+    credential_id: str,
+    achievement_id: str,
 ) -> dict[str, Any]:
     """A persona's genesis badge: self-issued by the earner key, about that key."""
     achievement = build_achievement(
@@ -193,5 +198,7 @@ def _text(field: str, value: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise BadgeInputError(f"{field} must be non-empty text", code="badge_input_invalid")
     if len(value) > MAX_TEXT_CHARS:
-        raise BadgeInputError(f"{field} is longer than {MAX_TEXT_CHARS} characters", code="input_too_large")
+        raise BadgeInputError(
+            f"{field} is longer than {MAX_TEXT_CHARS} characters", code="input_too_large"
+        )
     return value

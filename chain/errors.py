@@ -1,7 +1,7 @@
 """Errors of the pure core. Every error carries a stable `code` and an HTTP status.
 
 BadgeChainError
- ├── DecodeError        bytes or text from outside could not be read (bad JSON, bad PNG, bad multibase)
+ ├── DecodeError        bytes or text from outside could not be read (JSON, PNG, multibase)
  ├── InputTooLarge      an input went over one of our size or depth limits
  ├── IdentityError      a key or DID is malformed, or a key file cannot be opened
  ├── ContextError       a JSON-LD context is unknown or not installed (never fetched)

@@ -17,7 +17,7 @@ _FACE = (0xF2, 0xB1, 0x34)
 
 @cache
 def default_png() -> bytes:
-    """A 128×128 medal: a gold disc with a blue rim on a transparent background."""
+    """A 128 by 128 medal: a gold disc with a blue rim on a transparent background."""
     centre, outer, inner = (_SIZE - 1) / 2, _SIZE / 2 - 2, _SIZE / 2 - 12
     rows = []
     for y in range(_SIZE):

@@ -40,7 +40,8 @@ def to_quads(
     if safe and dropped:
         names = ", ".join(sorted({str(name) for name in dropped}))
         raise CanonicalizationError(
-            f"undefined terms would be dropped (not signed): {names:.200}", code="jsonld_undefined_term"
+            f"undefined terms would be dropped (not signed): {names:.200}",
+            code="jsonld_undefined_term",
         )
     quads = quads_from_pyld(dataset)
     if safe:
@@ -58,7 +59,13 @@ def canonize(
 def _refuse_relative_iris(quads: list[Quad]) -> None:
     for quad in quads:
         for term in (quad.subject, quad.predicate, quad.object, quad.graph):
-            iri = term.value if isinstance(term, Iri) else term.datatype if isinstance(term, Literal) else ""
+            iri = (
+                term.value
+                if isinstance(term, Iri)
+                else term.datatype
+                if isinstance(term, Literal)
+                else ""
+            )
             if iri.startswith(_SENTINEL_BASE):
                 relative = iri[len(_SENTINEL_BASE) :]
                 raise CanonicalizationError(

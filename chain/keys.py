@@ -10,7 +10,7 @@ from urllib.parse import quote, unquote
 import nacl.exceptions
 import nacl.signing
 
-from .errors import IdentityError
+from .errors import DecodeError, IdentityError
 from .multibase import b58decode, b58encode
 
 __all__ = [
@@ -40,10 +40,19 @@ _DID_WEB = re.compile(r"did:web:([A-Za-z0-9.\-]+(?:%3A[0-9]{1,5})?)((?::[A-Za-z0
 def public_key_from_multikey(value: str) -> PublicKey:
     """Decode an Ed25519 Multikey (`z6Mk…`), refusing any other key type or length."""
     if not isinstance(value, str) or not value.startswith("z") or len(value) > 64:
-        raise IdentityError("Multikey must be a base58btc multibase string", code="multikey_invalid")
-    raw = b58decode(value[1:])
+        raise IdentityError(
+            "Multikey must be a base58btc multibase string", code="multikey_invalid"
+        )
+    try:
+        raw = b58decode(value[1:])
+    except DecodeError as exc:
+        raise IdentityError(
+            f"Multikey is not base58btc: {exc.message}", code="multikey_invalid"
+        ) from exc
     if raw[:2] != _ED25519_PUB_HEADER:
-        raise IdentityError("Multikey is not an Ed25519 public key (0xed01)", code="multikey_invalid")
+        raise IdentityError(
+            "Multikey is not an Ed25519 public key (0xed01)", code="multikey_invalid"
+        )
     if len(raw) != 34:
         raise IdentityError("Ed25519 public key must be 32 bytes", code="multikey_invalid")
     return PublicKey(raw[2:])
@@ -141,7 +150,7 @@ def did_key_document(did: str) -> dict[str, Any]:
 
 
 def did_web_url(did: str) -> str:
-    """Where a did:web document lives (did:web method, "Read"): https, /.well-known without a path."""
+    """Where a did:web document lives (did:web "Read"): https, /.well-known when no path."""
     match = _DID_WEB.fullmatch(did) if isinstance(did, str) else None
     if match is None:
         raise IdentityError(f"not a did:web: {did!r:.80}", code="did_invalid")
@@ -188,7 +197,9 @@ def read_did_document(document: object, did: str) -> dict[str, PublicKey]:
         if not isinstance(vm, dict) or vm.get("controller") != did:
             continue
         if vm.get("type") == "Multikey" and isinstance(vm.get("publicKeyMultibase"), str):
-            keys[_absolute_vm_id(vm["id"], did)] = public_key_from_multikey(vm["publicKeyMultibase"])
+            keys[_absolute_vm_id(vm["id"], did)] = public_key_from_multikey(
+                vm["publicKeyMultibase"]
+            )
     return keys
 
 

@@ -67,7 +67,9 @@ def unlock_key(data: bytes, passphrase: str | None) -> KeyPair:
 
 def _decrypt(record: dict[str, Any], passphrase: str | None) -> KeyPair:
     if passphrase is None:
-        raise IdentityError("the key is encrypted: a passphrase is needed", code="passphrase_required")
+        raise IdentityError(
+            "the key is encrypted: a passphrase is needed", code="passphrase_required"
+        )
     kdf = record.get("kdf")
     if not isinstance(kdf, dict):
         raise IdentityError("key file has no KDF parameters", code="key_file_invalid")
@@ -84,12 +86,18 @@ def _decrypt(record: dict[str, Any], passphrase: str | None) -> KeyPair:
     try:
         return KeyPair(box.decrypt(b64url_decode(_text(record, "ciphertext"))))
     except nacl.exceptions.CryptoError as exc:
-        raise IdentityError("wrong passphrase or damaged key file", code="passphrase_wrong") from exc
+        raise IdentityError(
+            "wrong passphrase or damaged key file", code="passphrase_wrong"
+        ) from exc
 
 
 def _derive(passphrase: str, salt: bytes, opslimit: int, memlimit: int) -> bytes:
     return nacl.pwhash.argon2id.kdf(
-        nacl.secret.SecretBox.KEY_SIZE, passphrase.encode(), salt, opslimit=opslimit, memlimit=memlimit
+        nacl.secret.SecretBox.KEY_SIZE,
+        passphrase.encode(),
+        salt,
+        opslimit=opslimit,
+        memlimit=memlimit,
     )
 
 

@@ -71,10 +71,14 @@ def proof_value_bytes(proof: dict[str, Any]) -> bytes:
     """The 64-byte signature carried in `proofValue` (multibase base58btc)."""
     value = proof.get("proofValue")
     if not isinstance(value, str) or not _PROOF_VALUE.fullmatch(value):
-        raise ProofError("proofValue is not a base58btc multibase signature", code="proof_value_invalid")
+        raise ProofError(
+            "proofValue is not a base58btc multibase signature", code="proof_value_invalid"
+        )
     signature = b58decode(value[1:])
     if len(signature) != 64:
-        raise ProofError("proofValue is not a 64-byte Ed25519 signature", code="proof_value_invalid")
+        raise ProofError(
+            "proofValue is not a 64-byte Ed25519 signature", code="proof_value_invalid"
+        )
     return signature
 
 
@@ -85,7 +89,8 @@ def signing_input(
     suite = proof.get("cryptosuite")
     if proof.get("type") != "DataIntegrityProof" or suite not in SUPPORTED_CRYPTOSUITES:
         raise ProofError(
-            f"unsupported proof: {proof.get('type')!r:.40} / {suite!r:.40}", code="proof_unsupported"
+            f"unsupported proof: {proof.get('type')!r:.40} / {suite!r:.40}",
+            code="proof_unsupported",
         )
     unsecured = _unsecured_document(document, proof)
     config = {key: value for key, value in proof.items() if key != "proofValue"}
@@ -93,7 +98,9 @@ def signing_input(
         # The proof configuration is canonicalized in the document's context (the emitted
         # proof does not carry it: interop NOTES 7).
         config["@context"] = document.get("@context")
-        return _sha256(canonize(config, loader=loader)) + _sha256(canonize(unsecured, loader=loader))
+        return _sha256(canonize(config, loader=loader)) + _sha256(
+            canonize(unsecured, loader=loader)
+        )
     return _jcs_signing_input(unsecured, config)
 
 
@@ -161,7 +168,9 @@ def verify_proof(
     except BadgeChainError as exc:
         return ProofCheck(proof, False, exc.code, exc.message)
     if not verify_signature(public_key, message, signature):
-        return ProofCheck(proof, False, "signature_invalid", "the signature does not match the document")
+        return ProofCheck(
+            proof, False, "signature_invalid", "the signature does not match the document"
+        )
     return ProofCheck(proof, True, "ok", f"{proof.get('cryptosuite')} signature verified")
 
 
@@ -173,11 +182,15 @@ def _unsecured_document(document: dict[str, Any], proof: dict[str, Any]) -> dict
         return unsecured
     wanted = [previous] if isinstance(previous, str) else previous
     if not isinstance(wanted, list) or not all(isinstance(item, str) for item in wanted):
-        raise ProofError("previousProof must be a proof id or a list of them", code="proof_chain_invalid")
+        raise ProofError(
+            "previousProof must be a proof id or a list of them", code="proof_chain_invalid"
+        )
     by_id = {item.get("id"): item for item in proof_list(document) if item is not proof}
     missing = [item for item in wanted if item not in by_id]
     if missing:
-        raise ProofError(f"previousProof {missing[0]!r:.80} is not in the proof set", code="proof_chain_broken")
+        raise ProofError(
+            f"previousProof {missing[0]!r:.80} is not in the proof set", code="proof_chain_broken"
+        )
     chained = [by_id[item] for item in wanted]
     unsecured["proof"] = chained[0] if len(chained) == 1 else chained
     return unsecured
@@ -191,7 +204,9 @@ def _jcs_signing_input(unsecured: dict[str, Any], config: dict[str, Any]) -> byt
         proof_items = proof_context if isinstance(proof_context, list) else [proof_context]
         doc_items = doc_context if isinstance(doc_context, list) else [doc_context]
         if doc_items[: len(proof_items)] != proof_items:
-            raise ProofError("the proof's @context does not match the document's", code="proof_context_mismatch")
+            raise ProofError(
+                "the proof's @context does not match the document's", code="proof_context_mismatch"
+            )
     try:
         return _sha256_bytes(rfc8785.dumps(config)) + _sha256_bytes(rfc8785.dumps(unsecured))
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:

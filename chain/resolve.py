@@ -76,30 +76,42 @@ class Resolvers:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def resolve_verification_method(vm_id: str, did_documents: DidDocumentResolver | None) -> ResolvedKey:
+def resolve_verification_method(
+    vm_id: str, did_documents: DidDocumentResolver | None
+) -> ResolvedKey:
     """Find the public key a verification method names.
 
     did:key resolves from the identifier; did:web through the DID document resolver; any
     other URL whose fragment is a Multikey (as 1EdTech's examples do) yields an unconfirmed key.
     """
     if not isinstance(vm_id, str) or len(vm_id) > 2048:
-        raise IdentityError("verificationMethod must be a URL string", code="verification_method_invalid")
+        raise IdentityError(
+            "verificationMethod must be a URL string", code="verification_method_invalid"
+        )
     controller, _, fragment = vm_id.partition("#")
     if controller.startswith("did:key:"):
         key = public_key_from_did_key(controller)
         if fragment and fragment != controller[len("did:key:") :]:
-            raise IdentityError("did:key fragment does not name its own key", code="verification_method_invalid")
+            raise IdentityError(
+                "did:key fragment does not name its own key", code="verification_method_invalid"
+            )
         return ResolvedKey(key, controller, confirmed=True)
     if controller.startswith("did:web:"):
         if did_documents is None:
             raise Unreachable(f"no DID resolver to read {controller:.100}")
         document = did_documents(controller)
         if document is None:
-            raise IdentityError(f"DID document of {controller:.100} not found", code="did_not_found")
+            raise IdentityError(
+                f"DID document of {controller:.100} not found", code="did_not_found"
+            )
         keys = read_did_document(document, controller)
         if vm_id not in keys:
-            raise IdentityError("the DID document lists no such assertion key", code="verification_method_unknown")
+            raise IdentityError(
+                "the DID document lists no such assertion key", code="verification_method_unknown"
+            )
         return ResolvedKey(keys[vm_id], controller, confirmed=True)
     if fragment.startswith("z6Mk"):
         return ResolvedKey(public_key_from_multikey(fragment), controller, confirmed=False)
-    raise IdentityError(f"cannot resolve verification method {vm_id:.100}", code="verification_method_unknown")
+    raise IdentityError(
+        f"cannot resolve verification method {vm_id:.100}", code="verification_method_unknown"
+    )

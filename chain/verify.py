@@ -56,7 +56,12 @@ class Check:
     blocking: bool = False
 
     def to_json(self) -> dict[str, str]:
-        return {"name": self.name, "status": self.status, "code": self.code, "message": self.message}
+        return {
+            "name": self.name,
+            "status": self.status,
+            "code": self.code,
+            "message": self.message,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +130,7 @@ def _read_input(data: bytes) -> tuple[str, object, jose.Jws | None]:
             return f"ob2/{unbaked.container}", None, None
         if unbaked.encoding == "jwt":
             jws = jose.parse_compact_jws(unbaked.payload)
-            return f"{unbaked.container}/vc-jwt", jose.credential_from_jwt(jws), jws
+            return f"{unbaked.container}/vc-jwt", jose.credential_from_jwt(jws).credential, jws
         return unbaked.container, parse_json(unbaked.payload), None
     if start.startswith((b"{", b"[")) or not start:
         document = parse_json(data)
@@ -136,14 +141,20 @@ def _read_input(data: bytes) -> tuple[str, object, jose.Jws | None]:
     try:
         token = data.decode("ascii").strip()
     except UnicodeDecodeError as exc:
-        raise BadgeChainError("input is neither JSON, a VC-JWT, PNG nor SVG", code="format_unknown") from exc
+        raise BadgeChainError(
+            "input is neither JSON, a VC-JWT, PNG nor SVG", code="format_unknown"
+        ) from exc
     jws = jose.parse_compact_jws(token)
-    return "vc-jwt", jose.credential_from_jwt(jws), jws
+    return "vc-jwt", jose.credential_from_jwt(jws).credential, jws
 
 
 def _finish(fmt: str, uid: str | None, checks: list[Check], credential: Any = None) -> Report:
     named = {check.name for check in checks}
-    checks += [Check(name, "skipped", "not_reached", "not checked") for name in CHECK_NAMES if name not in named]
+    checks += [
+        Check(name, "skipped", "not_reached", "not checked")
+        for name in CHECK_NAMES
+        if name not in named
+    ]
     checks.sort(key=lambda check: CHECK_NAMES.index(check.name))
     if any(check.status == "failed" for check in checks):
         verdict: Verdict = "invalid"
@@ -151,7 +162,9 @@ def _finish(fmt: str, uid: str | None, checks: list[Check], credential: Any = No
         verdict = "indeterminate"
     else:
         verdict = "valid"
-    return Report(verdict, uid, fmt, tuple(checks), credential if isinstance(credential, dict) else None)
+    return Report(
+        verdict, uid, fmt, tuple(checks), credential if isinstance(credential, dict) else None
+    )
 
 
 class _Verifier:
@@ -176,11 +189,14 @@ class _Verifier:
         self.seen = seen
         self.uid: str | None = None
         self.keys: dict[str, ResolvedKey] = {}
+        self.unreachable: dict[str, Unreachable] = {}
 
     def run(self, credential: object) -> Report:
         checks = [Check("input", "passed", "ok", f"read as {self.fmt}")]
         if not isinstance(credential, dict):
-            checks[0] = Check("input", "failed", "not_an_object", "the credential is not a JSON object")
+            checks[0] = Check(
+                "input", "failed", "not_an_object", "the credential is not a JSON object"
+            )
             return _finish(self.fmt, None, checks)
         self.credential = credential
         steps: list[Callable[[], Check]] = [
@@ -200,12 +216,16 @@ class _Verifier:
             try:
                 checks.append(step())
             except Unreachable as exc:
-                checks.append(Check(_step_name(step), "skipped", exc.code, exc.message, blocking=True))
+                checks.append(
+                    Check(_step_name(step), "skipped", exc.code, exc.message, blocking=True)
+                )
             except BadgeChainError as exc:
                 checks.append(Check(_step_name(step), "failed", exc.code, exc.message))
             except Exception:  # a bug must not turn hostile input into a crash of the caller
                 logger.exception("verification step %s failed unexpectedly", _step_name(step))
-                checks.append(Check(_step_name(step), "failed", "internal_error", "internal verifier error"))
+                checks.append(
+                    Check(_step_name(step), "failed", "internal_error", "internal verifier error")
+                )
             if checks[-1].name == "proof" and checks[-1].status != "passed":
                 break  # nothing after the proof means anything without it
         return _finish(self.fmt, self.uid, checks, credential)
@@ -216,7 +236,9 @@ class _Verifier:
         return _problems_check("vc_model", check_vc_data_model(self.credential), "VC data model")
 
     def _check_ob_structure(self) -> Check:
-        return _problems_check("ob_structure", check_ob3_structure(self.credential), "Open Badges 3.0")
+        return _problems_check(
+            "ob_structure", check_ob3_structure(self.credential), "Open Badges 3.0"
+        )
 
     # -- keys and proofs -------------------------------------------------------------------
 
@@ -232,16 +254,29 @@ class _Verifier:
                 "issuer_key",
                 "skipped",
                 "issuer_key_unconfirmed",
-                "the VC-JWT carries its own key in its header; the issuer's control of it is not confirmed",
+                "the VC-JWT carries its own key; the issuer's control of it is not confirmed",
             )
         proofs = proof_list(self.credential)
         for proof in proofs:
             vm = proof.get("verificationMethod")
             if isinstance(vm, str):
-                self.keys[vm] = resolve_verification_method(vm, self.resolvers.did_documents)
+                try:
+                    self.keys[vm] = resolve_verification_method(vm, self.resolvers.did_documents)
+                except Unreachable as exc:
+                    self.unreachable[vm] = exc
+        if any(vm.partition("#")[0] == self.issuer_id for vm in self.unreachable):
+            raise next(iter(self.unreachable.values()))
         issuer_keys = [key for key in self.keys.values() if key.controller == self.issuer_id]
         if not proofs:
             raise BadgeChainError("the credential has no proof", code="proof_missing")
+        if not issuer_keys and self.issuer_id.startswith("urn:") and self.keys:
+            # A urn: names no one who could control a key: the signer is known, the binding is not.
+            return Check(
+                "issuer_key",
+                "skipped",
+                "issuer_key_unconfirmed",
+                f"the issuer {self.issuer_id:.60} cannot be bound to the signing key",
+            )
         if not issuer_keys:
             # @digitalbazaar/vc binds the same way: the issuer must control the proof's key.
             raise BadgeChainError(
@@ -252,14 +287,18 @@ class _Verifier:
                 "issuer_key",
                 "skipped",
                 "issuer_key_unconfirmed",
-                "the key is read from the verification method's URL; the issuer's profile was not consulted",
+                "the key is read from the verification method URL; the issuer profile was not read",
             )
-        return Check("issuer_key", "passed", "ok", f"the proof key is controlled by {self.issuer_id:.100}")
+        return Check(
+            "issuer_key", "passed", "ok", f"the proof key is controlled by {self.issuer_id:.100}"
+        )
 
     def _check_proof(self) -> Check:
         if self.jws is not None:
             jose.verify_jws_with_header_jwk(self.jws)
-            return Check("proof", "passed", "ok", f"VC-JWT {self.jws.header.get('alg')} signature verified")
+            return Check(
+                "proof", "passed", "ok", f"VC-JWT {self.jws.header.get('alg')} signature verified"
+            )
         results = [self._verify_one(proof) for proof in proof_list(self.credential)]
         bad = next((result for result in results if not result.ok), None)
         if bad is not None:
@@ -270,26 +309,37 @@ class _Verifier:
         suite = proof.get("cryptosuite")
         if proof.get("type") != "DataIntegrityProof" or suite not in SUPPORTED_CRYPTOSUITES:
             name = f"{proof.get('type')}/{suite}" if suite else str(proof.get("type"))
-            return ProofCheck(proof, False, "proof_unsupported", f"unsupported proof type {name:.80}")
-        key = self.keys.get(str(proof.get("verificationMethod")))
+            return ProofCheck(
+                proof, False, "proof_unsupported", f"unsupported proof type {name:.80}"
+            )
+        vm = str(proof.get("verificationMethod"))
+        if vm in self.unreachable:
+            raise self.unreachable[vm]
+        key = self.keys.get(vm)
         if key is None:
             return ProofCheck(proof, False, "verification_method_invalid", "the proof names no key")
         return verify_proof(self.credential, proof, key.public_key)
 
     def _check_uid(self) -> Check:
         if self.jws is not None:
-            return Check("uid", "skipped", "uid_not_applicable", "a VC-JWT has no Data Integrity UID")
+            return Check(
+                "uid", "skipped", "uid_not_applicable", "a VC-JWT has no Data Integrity UID"
+            )
+        proofs = proof_list(self.credential)
         issuer_proofs = [
             proof
-            for proof in proof_list(self.credential)
-            if (key := self.keys.get(str(proof.get("verificationMethod")))) and key.controller == self.issuer_id
-        ]
+            for proof in proofs
+            if (key := self.keys.get(str(proof.get("verificationMethod"))))
+            and key.controller == self.issuer_id
+        ] or (proofs[:1] if self.issuer_id.startswith("urn:") else [])
         if not issuer_proofs:
             raise BadgeChainError("no proof of the issuer carries a UID", code="uid_missing")
         proof_value_bytes(issuer_proofs[0])  # well-formed 64-byte signature
         self.uid = str(issuer_proofs[0]["proofValue"])
         if self.expected_uid is not None and self.expected_uid != self.uid:
-            raise BadgeChainError("the badge's proofValue is not the UID asked for", code="uid_mismatch")
+            raise BadgeChainError(
+                "the badge's proofValue is not the UID asked for", code="uid_mismatch"
+            )
         return Check("uid", "passed", "ok", "the UID is the issuer's proofValue")
 
     # -- the network's view ----------------------------------------------------------------
@@ -307,24 +357,34 @@ class _Verifier:
             return Check("chain", "passed", "no_chain", "the subject is not another badge")
         linked_uid = subject[len(BNS_URN_PREFIX) :]
         if self.resolvers.badges is None:
-            return Check("chain", "skipped", "no_resolver", f"linked badge {linked_uid[:16]}… not fetched")
+            return Check(
+                "chain", "skipped", "no_resolver", f"linked badge {linked_uid[:16]}… not fetched"
+            )
         if linked_uid in self.seen or linked_uid == self.uid:
             raise BadgeChainError("the badge chain loops", code="chain_loop")
         if self.depth + 1 >= MAX_CHAIN_DEPTH:
-            raise BadgeChainError(f"the badge chain is deeper than {MAX_CHAIN_DEPTH}", code="chain_too_deep")
+            raise BadgeChainError(
+                f"the badge chain is deeper than {MAX_CHAIN_DEPTH}", code="chain_too_deep"
+            )
         linked = self.resolvers.badges(linked_uid)
         if linked is None:
-            raise BadgeChainError(f"linked badge {linked_uid[:16]}… not found", code="chain_link_missing")
+            raise BadgeChainError(
+                f"linked badge {linked_uid[:16]}… not found", code="chain_link_missing"
+            )
         seen = self.seen | {self.uid or ""}
         inner = _Verifier(self.now, self.resolvers, linked_uid, "json", None, self.depth + 1, seen)
         report = inner.run(linked)
         if report.verdict != "valid":
             failed = report.failed
             why = f"{failed.name}: {failed.message}" if failed else report.verdict
-            code = failed.code if failed and failed.code.startswith("chain_") else "chain_link_invalid"
+            code = (
+                failed.code if failed and failed.code.startswith("chain_") else "chain_link_invalid"
+            )
             if report.verdict == "indeterminate":
                 raise Unreachable(f"linked badge {linked_uid[:16]}… could not be verified")
-            raise BadgeChainError(f"linked badge {linked_uid[:16]}… is not valid ({why})", code=code)
+            raise BadgeChainError(
+                f"linked badge {linked_uid[:16]}… is not valid ({why})", code=code
+            )
         return Check("chain", "passed", "ok", f"chain verified through {self.depth + 2} badge(s)")
 
     def _check_bns(self) -> Check:
@@ -358,23 +418,31 @@ class _Verifier:
             raise Unreachable("the credential has a status entry and no status list was consulted")
         for entry in entries:
             if not isinstance(entry, dict):
-                raise BadgeChainError("a credentialStatus entry is not an object", code="status_invalid")
+                raise BadgeChainError(
+                    "a credentialStatus entry is not an object", code="status_invalid"
+                )
             if self.resolvers.status(entry):
                 purpose = entry.get("statusPurpose", "status")
-                raise BadgeChainError(f"the status list marks it ({purpose})", code=f"status_{purpose}")
+                raise BadgeChainError(
+                    f"the status list marks it ({purpose})", code=f"status_{purpose}"
+                )
         return Check("status", "passed", "ok", "status list bit clear")
 
     def _check_validity(self) -> Check:
         valid_from = _timestamp(self.credential, ("validFrom", "issuanceDate"))
         valid_until = _timestamp(self.credential, ("validUntil", "expirationDate"))
         if valid_from is not None and valid_from > self.now + CLOCK_SKEW:
-            raise BadgeChainError(f"not valid before {valid_from.isoformat()}", code="not_yet_valid")
+            raise BadgeChainError(
+                f"not valid before {valid_from.isoformat()}", code="not_yet_valid"
+            )
         if valid_until is not None and valid_until <= self.now:
             raise BadgeChainError(f"expired at {valid_until.isoformat()}", code="expired")
         for proof in proof_list(self.credential) if self.jws is None else []:
             created = _timestamp(proof, ("created",))
             if created is not None and created > self.now + CLOCK_SKEW:
-                raise BadgeChainError("a proof was created in the future", code="proof_created_future")
+                raise BadgeChainError(
+                    "a proof was created in the future", code="proof_created_future"
+                )
         return Check("validity", "passed", "ok", "within its validity window")
 
     def _check_trust(self) -> Check:

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import click
-
 from badgechain.chain import bake as baking
 from badgechain.chain.badge import build_achievement, build_credential, email_identity
 from badgechain.chain.errors import BadgeChainError
@@ -33,7 +32,7 @@ VERDICT_EXIT = {"valid": EXIT_VALID, "invalid": EXIT_INVALID, "indeterminate": E
 MAX_IMAGE_BYTES = 2 * 1024 * 1024
 # An image embedded in the achievement as a data: URI must stay small: it is signed and shipped.
 MAX_EMBEDDED_IMAGE_BYTES = 64 * 1024
-PASSPHRASE_ENV = "BADGECHAIN_PASSPHRASE"
+PASSPHRASE_ENV = "BADGECHAIN_PASSPHRASE"  # noqa: S105 (the variable's name, not a secret)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -114,7 +113,9 @@ def _new_passphrase() -> str:
             f"no terminal to ask for a passphrase: set {PASSPHRASE_ENV} or use --no-passphrase",
             code="passphrase_required",
         )
-    return str(click.prompt("Passphrase for the new key", hide_input=True, confirmation_prompt=True))
+    return str(
+        click.prompt("Passphrase for the new key", hide_input=True, confirmation_prompt=True)
+    )
 
 
 def _load_key(home: Path) -> KeyPair:
@@ -136,22 +137,35 @@ def _parse_when(ctx: click.Context, param: click.Parameter, value: str | None) -
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        raise click.BadParameter("use an ISO 8601 date or date-time, e.g. 2027-06-30T00:00:00Z") from None
+        raise click.BadParameter(
+            "use an ISO 8601 date or date-time, e.g. 2027-06-30T00:00:00Z"
+        ) from None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 @main.command()
-@click.option("--offline", is_flag=True, required=True, help="Sign locally without a node (required for now).")
-@click.option("--to", "subject", required=True, help="Earner: a did:key, or urn:bns:<UID> of a persona.")
+@click.option(
+    "--offline", is_flag=True, required=True, help="Sign locally without a node (required for now)."
+)
+@click.option(
+    "--to", "subject", required=True, help="Earner: a did:key, or urn:bns:<UID> of a persona."
+)
 @click.option("--email", default=None, help="Earner's email, stored as a salted hash.")
 @click.option("--plain-email", is_flag=True, help="Store the email in clear instead of hashed.")
 @click.option("--name", required=True, help="Badge name.")
 @click.option("--description", required=True, help="What the badge means.")
 @click.option("--criteria", required=True, help="What the earner did to earn it.")
-@click.option("--image", type=click.Path(dir_okay=False, path_type=Path), help="Badge image (PNG or SVG).")
+@click.option(
+    "--image", type=click.Path(dir_okay=False, path_type=Path), help="Badge image (PNG or SVG)."
+)
 @click.option("--valid-until", callback=_parse_when, help="Expiry, ISO 8601.")
 @click.option("--evidence", multiple=True, help="Evidence URL (repeatable).")
-@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help=".json, .png or .svg")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help=".json, .png or .svg",
+)
 @click.pass_obj
 @reports_errors
 def issue(
@@ -174,7 +188,9 @@ def issue(
         raise click.UsageError("--out must end in .json, .png or .svg")
     image_bytes = read_bounded(image, MAX_IMAGE_BYTES) if image else None
     if image_bytes is not None and suffix != ".json" and _image_kind(image_bytes) != suffix:
-        raise click.UsageError(f"--image must be a {suffix[1:].upper()} image to bake into {out.name}")
+        raise click.UsageError(
+            f"--image must be a {suffix[1:].upper()} image to bake into {out.name}"
+        )
     key = _load_key(home)
     now = datetime.now(UTC)
     achievement = build_achievement(
@@ -258,8 +274,16 @@ _MARKS = {"passed": "ok  ", "failed": "FAIL", "skipped": "--  "}
 
 
 def _describe(report: Report) -> str:
-    lines = [f"verdict: {report.verdict.upper()}", f"uid:     {report.uid or '-'}", f"format:  {report.format}"]
-    lines += [f"  {_MARKS[c.status]} {c.name:<13} {c.message}" for c in report.checks if c.code != "not_reached"]
+    lines = [
+        f"verdict: {report.verdict.upper()}",
+        f"uid:     {report.uid or '-'}",
+        f"format:  {report.format}",
+    ]
+    lines += [
+        f"  {_MARKS[c.status]} {c.name:<13} {c.message}"
+        for c in report.checks
+        if c.code != "not_reached"
+    ]
     failed = report.failed
     if failed is not None:
         lines.append(f"invalid because {failed.name} failed [{failed.code}]: {failed.message}")

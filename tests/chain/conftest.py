@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from badgechain.chain.errors import ContextError
 from badgechain.chain.keys import KeyPair
 from badgechain.chain.multibase import multibase_decode
@@ -27,7 +26,7 @@ def _shared_contexts(root: Path) -> dict[str, Any]:
 
 @pytest.fixture
 def shared_loader() -> Loader:
-    """A test-only document loader over ../shared/interop/contexts (has the W3C examples context)."""
+    """A test-only loader over ../shared/interop/contexts (it has the W3C examples context)."""
     contexts = _shared_contexts(shared_path("interop", "contexts"))
 
     def load(url: str, options: Any = None) -> dict[str, Any]:

@@ -1,0 +1,1 @@
+"""The Badge Name Server (coming with the BNS issue)."""

@@ -1,0 +1,1 @@
+"""The pure core: identities, badges, proofs, baking and verification. No I/O."""

@@ -1,0 +1,1 @@
+"""The `badgechain` command line."""

@@ -1,0 +1,1 @@
+"""The running node (coming with the node issue)."""

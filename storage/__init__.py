@@ -1,0 +1,1 @@
+"""LevelDB storage (coming with the BNS issue)."""
