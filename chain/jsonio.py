@@ -27,6 +27,8 @@ def parse_json(data: bytes | str, *, max_bytes: int = MAX_JSON_BYTES) -> Any:
         return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
     except json.JSONDecodeError as exc:
         raise DecodeError(f"not JSON: {exc.msg} at line {exc.lineno}", code="json_invalid") from exc
+    except ValueError as exc:  # e.g. an integer longer than Python converts (4,300 digits)
+        raise DecodeError(f"not usable JSON: {exc}", code="json_invalid") from exc
 
 
 def _check_depth(text: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 
 from .errors import DecodeError
 
@@ -18,6 +19,7 @@ __all__ = [
 
 _B58_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _B58_INDEX = {char: value for value, char in enumerate(_B58_ALPHABET)}
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
 # Nothing we decode is legitimately longer: a signature is 88 characters.
 MAX_MULTIBASE_CHARS = 4096
 
@@ -52,12 +54,15 @@ def b64url_encode(data: bytes) -> str:
 
 def b64url_decode(text: str) -> bytes:
     """Strict unpadded base64url, as JOSE and multibase `u` use it."""
-    if "=" in text or any(c in text for c in "+/ \n\r\t"):
+    if not _B64URL.fullmatch(text) or len(text) % 4 == 1:
         raise DecodeError("base64url text must be unpadded and url-safe", code="base64_invalid")
     try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError) as exc:
         raise DecodeError("invalid base64url text", code="base64_invalid") from exc
+    if b64url_encode(data) != text:  # unused trailing bits set: not the canonical form
+        raise DecodeError("base64url text is not canonical", code="base64_invalid")
+    return data
 
 
 def multibase_encode_b58(data: bytes) -> str:

@@ -1,0 +1,107 @@
+"""Full offline verification of N distinct badges, against raw Ed25519 in the same run.
+
+    .venv/bin/python -m benchmarks.verify [--count 1000] [--no-js]
+
+Prints badges/s for BadgeChain's verifier and for the JavaScript reference stack on the
+same badges, each as a ratio to raw pynacl signature checks (this machine is noisy, so
+only ratios measured in one run compare).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from badgechain.chain.badge import build_achievement, build_credential
+from badgechain.chain.keys import KeyPair, verify_signature
+from badgechain.chain.proof import proof_value_bytes, sign_credential, signing_input
+from badgechain.chain.verify import verify_badge
+
+ISSUED = datetime(2026, 1, 1, tzinfo=UTC)
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+
+
+def make_badges(count: int) -> list[dict[str, Any]]:
+    issuer = KeyPair.from_seed(b"benchmark issuer".ljust(32, b"\0"))
+    badges = []
+    for number in range(count):
+        earner = KeyPair.from_seed(number.to_bytes(32, "big"))
+        achievement = build_achievement(
+            issuer.did,
+            achievement_id=f"urn:uuid:00000000-0000-4000-8000-{number:012d}",
+            name=f"Benchmark badge {number}",
+            description="One of many distinct badges",
+            criteria="Exists",
+        )
+        credential = build_credential(
+            issuer_did=issuer.did,
+            subject_id=earner.did,
+            achievement=achievement,
+            valid_from=ISSUED,
+            credential_id=f"urn:uuid:10000000-0000-4000-8000-{number:012d}",
+        )
+        badges.append(sign_credential(credential, issuer, created=ISSUED))
+    return badges
+
+
+def rate(count: int, seconds: float) -> float:
+    return count / seconds if seconds else float("inf")
+
+
+def raw_ed25519(badges: list[dict[str, Any]], rounds: int = 5) -> float:
+    """Baseline: pynacl verification of the same signatures over precomputed inputs."""
+    issuer_key = KeyPair.from_seed(b"benchmark issuer".ljust(32, b"\0")).public_key
+    cases = [(signing_input(b, b["proof"]), proof_value_bytes(b["proof"])) for b in badges]
+    started = time.perf_counter()
+    for _ in range(rounds):
+        for message, signature in cases:
+            assert verify_signature(issuer_key, message, signature)
+    return rate(len(cases) * rounds, time.perf_counter() - started)
+
+
+def badgechain_verify(badges: list[dict[str, Any]]) -> float:
+    payloads = [json.dumps(badge).encode() for badge in badges]
+    verify_badge(payloads[0], now=NOW)  # warm pyld's context cache, as a running node would be
+    started = time.perf_counter()
+    for payload in payloads:
+        assert verify_badge(payload, now=NOW).verdict == "valid"
+    return rate(len(payloads), time.perf_counter() - started)
+
+
+def javascript_verify(badges: list[dict[str, Any]]) -> float | None:
+    try:
+        from tests.interop.jspeer import start_js_peer
+
+        peer = start_js_peer()
+    except BaseException as exc:  # pytest.skip raises a BaseException outside pytest
+        print(f"JavaScript stack unavailable: {exc}")
+        return None
+    results, elapsed_ms = peer.verify_batch(badges)
+    assert all(result["verified"] for result in results)
+    return rate(len(badges), elapsed_ms / 1000)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--count", type=int, default=1000)
+    parser.add_argument("--no-js", action="store_true")
+    args = parser.parse_args()
+    print(f"signing {args.count} distinct badges …", flush=True)
+    badges = make_badges(args.count)
+    raw = raw_ed25519(badges)
+    ours = badgechain_verify(badges)
+    theirs = None if args.no_js else javascript_verify(badges)
+    print(f"\n| verifier ({args.count} badges) | badges/s | ratio to raw Ed25519 |")
+    print("| --- | ---: | ---: |")
+    print(f"| raw pynacl Ed25519 verify (baseline) | {raw:,.0f} | 1 |")
+    print(f"| BadgeChain full offline verify | {ours:,.1f} | {ours / raw:.4f} |")
+    if theirs is not None:
+        print(f"| JavaScript @digitalbazaar/vc verify | {theirs:,.1f} | {theirs / raw:.4f} |")
+        print(f"\nBadgeChain / JavaScript: {ours / theirs:.2f}")
+
+
+if __name__ == "__main__":
+    main()
