@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import click
+
 from badgechain.chain import bake as baking
 from badgechain.chain.badge import build_achievement, build_credential, email_identity
 from badgechain.chain.errors import BadgeChainError

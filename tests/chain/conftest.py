@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from badgechain.chain.errors import ContextError
 from badgechain.chain.keys import KeyPair
 from badgechain.chain.multibase import multibase_decode
-
 from tests.conftest import shared_path
 
 Loader = Callable[[str, Any], dict[str, Any]]

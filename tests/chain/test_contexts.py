@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pyld import jsonld
+
 from badgechain.chain import contexts
 from badgechain.chain.contexts import context_urls, document_loader, load_context
 from badgechain.chain.errors import ContextError
-from pyld import jsonld
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LOCK = json.loads((REPO_ROOT / "chain" / "contexts.lock.json").read_text(encoding="utf-8"))

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from badgechain.chain.errors import BadgeChainError, IdentityError
 from badgechain.chain.keys import (
     KeyPair,
@@ -17,9 +20,6 @@ from badgechain.chain.keys import (
 )
 from badgechain.chain.keystore import lock_key, unlock_key
 from badgechain.chain.multibase import b58decode, b58encode
-from hypothesis import given
-from hypothesis import strategies as st
-
 from tests.chain.conftest import key_from_secret_multikey
 from tests.conftest import shared_path
 

@@ -6,6 +6,10 @@ import string
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pyld import jsonld
+
 from badgechain.chain.errors import CanonicalizationError, DecodeError, InputTooLarge
 from badgechain.chain.nquads import (
     MAX_NQUADS_BYTES,
@@ -21,10 +25,6 @@ from badgechain.chain.nquads import (
     serialize_quad,
     serialize_term,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from pyld import jsonld
-
 from tests.conftest import shared_path
 
 S, P = Iri("urn:ex:s"), Iri("urn:ex:p")

@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from badgechain.chain.errors import BadgeChainError, CanonicalizationError, ProofError
 from badgechain.chain.jsonld import canonize
 from badgechain.chain.keys import KeyPair, public_key_from_did_key, public_key_from_multikey
 from badgechain.chain.proof import create_proof, proof_list, signing_input, verify_proof
-
 from tests.chain.conftest import key_from_secret_multikey
 from tests.conftest import shared_path
 

@@ -10,6 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pyld import jsonld
+
 from badgechain.chain.errors import CanonicalizationError, InputTooLarge
 from badgechain.chain.nquads import BlankNode, Iri, Literal, Quad, parse_nquads, quads_from_pyld
 from badgechain.chain.rdfc import (
@@ -18,10 +22,6 @@ from badgechain.chain.rdfc import (
     canonicalize,
     canonicalize_dataset,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from pyld import jsonld
-
 from tests.conftest import SHARED_DIR, shared_path
 
 Loader = Callable[[str, Any], dict[str, Any]]

@@ -10,6 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from badgechain.chain.badge import (
     build_achievement,
     build_credential,
@@ -23,9 +26,6 @@ from badgechain.chain.multibase import b58decode, multibase_encode_b58
 from badgechain.chain.proof import create_proof, sign_credential
 from badgechain.chain.resolve import BnsView, Resolvers, TrustPolicy, Unreachable
 from badgechain.chain.verify import CHECK_NAMES, Report, verify_badge, verify_credential
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
 from tests.conftest import shared_path
 
 ISSUED = datetime(2026, 1, 10, 12, 0, tzinfo=UTC)

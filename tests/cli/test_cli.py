@@ -10,8 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from badgechain.cli.main import main
 from click.testing import CliRunner
+
+from badgechain.cli.main import main
 
 NAME_ARGS = [
     "--name",

@@ -10,11 +10,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+
 from badgechain.chain.badge import build_achievement, build_credential
 from badgechain.chain.keys import KeyPair
 from badgechain.chain.proof import sign_credential
 from badgechain.chain.verify import verify_badge
-
 from tests.interop.jspeer import JsPeer
 
 pytestmark = pytest.mark.interop
