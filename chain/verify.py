@@ -19,7 +19,7 @@ from .errors import BadgeChainError
 from .jsonio import parse_json
 from .proof import SUPPORTED_CRYPTOSUITES, ProofCheck, proof_list, proof_value_bytes, verify_proof
 from .resolve import ResolvedKey, Resolvers, Unreachable, resolve_verification_method
-from .structure import check_ob3_structure, check_vc_data_model
+from .structure import check_ob3_structure, check_vc_data_model, is_open_badge
 
 __all__ = ["CHECK_NAMES", "Check", "Report", "verify_badge", "verify_credential"]
 
@@ -236,6 +236,10 @@ class _Verifier:
         return _problems_check("vc_model", check_vc_data_model(self.credential), "VC data model")
 
     def _check_ob_structure(self) -> Check:
+        if not is_open_badge(self.credential):
+            return Check(
+                "ob_structure", "skipped", "not_open_badge", "a credential, not an Open Badge"
+            )
         return _problems_check(
             "ob_structure", check_ob3_structure(self.credential), "Open Badges 3.0"
         )

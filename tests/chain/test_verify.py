@@ -72,6 +72,14 @@ def test_our_badge_is_valid_and_its_uid_is_the_proof_value() -> None:
     assert report.to_json().keys() == {"verdict", "uid", "format", "checks"}
 
 
+def test_a_plain_verifiable_credential_skips_the_open_badges_check() -> None:
+    data = shared_path("interop", "vectors", "vc-di-eddsa", "eddsa-rdfc-2022", "signedDataInt.json")
+    report = verify_badge(data.read_bytes(), now=NOW)
+    assert report.check("ob_structure").code == "not_open_badge"
+    # Its issuer is an https URL while the key is a did:key: the issuer binding fails (NOTES 4).
+    assert _failed(report) == ("issuer_key", "issuer_key_mismatch")
+
+
 def test_same_issuer_same_content_same_uid() -> None:
     assert _badge()["proof"]["proofValue"] == _badge()["proof"]["proofValue"]
 
