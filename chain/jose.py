@@ -5,9 +5,6 @@ Supports RS256, ES256 and EdDSA (Ed25519) with the public key carried in the JOS
 
 from __future__ import annotations
 
-import base64
-import binascii
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from .errors import DecodeError, InputTooLarge, ProofError
 from .jsonio import parse_json
+from .multibase import b64url_decode
 
 __all__ = [
     "JWT_CLAIMS",
@@ -36,7 +34,6 @@ MAX_JWS_BYTES = 1024 * 1024  # the same bound as a baked payload
 # RFC 7519 section 4.1 registered claims: they sit beside the credential, not inside it.
 JWT_CLAIMS = frozenset({"iss", "sub", "aud", "exp", "nbf", "iat", "jti"})
 _MIN_RSA_BITS, _MAX_RSA_BITS = 2048, 8192  # below is breakable; above only costs the verifier
-_B64URL = re.compile(r"[A-Za-z0-9_-]*")
 
 _Verifier = Callable[[dict[str, Any], bytes, bytes], None]
 
@@ -130,15 +127,10 @@ def _check_no_extensions(header: dict[str, Any]) -> None:
 
 def _b64url_decode(text: str) -> bytes:
     """RFC 7515 section 2: base64url with no padding, no whitespace, canonical trailing bits."""
-    if not _B64URL.fullmatch(text) or len(text) % 4 == 1:
-        raise DecodeError("JWS part is not unpadded base64url", code="jws_malformed")
     try:
-        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError) as exc:
-        raise DecodeError("JWS part is not base64url", code="jws_malformed") from exc
-    if base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii") != text:
-        raise DecodeError("JWS part is not canonical base64url", code="jws_malformed")
-    return data
+        return b64url_decode(text)
+    except DecodeError as exc:
+        raise DecodeError(f"JWS part: {exc.message}", code="jws_malformed") from exc
 
 
 def _json_object(data: bytes, part: str) -> dict[str, Any]:

@@ -45,8 +45,8 @@ def earner(tmp_path: Path, runner: CliRunner) -> str:
     return result.output.strip()
 
 
-def _issue(runner: CliRunner, home: Path, earner: str, out: Path, *extra: str) -> str:
-    args = [
+def _issue_args(home: Path, earner: str, out: Path, *extra: str) -> list[str]:
+    return [
         "--home",
         str(home),
         "issue",
@@ -58,7 +58,10 @@ def _issue(runner: CliRunner, home: Path, earner: str, out: Path, *extra: str) -
         str(out),
         *extra,
     ]
-    result = runner.invoke(main, args)
+
+
+def _issue(runner: CliRunner, home: Path, earner: str, out: Path, *extra: str) -> str:
+    result = runner.invoke(main, _issue_args(home, earner, out, *extra))
     assert result.exit_code == 0, result.output
     return result.output.strip()
 
@@ -126,26 +129,11 @@ def test_verify_reads_stdin_and_reports_tampering(
     assert "proof failed [signature_invalid]" in result.output
 
 
-def test_expired_badge_is_invalid(
+def test_valid_until_before_now_is_refused_at_issue(
     runner: CliRunner, home: Path, earner: str, tmp_path: Path
 ) -> None:
-    out = tmp_path / "old.json"
-    result = runner.invoke(
-        main,
-        [
-            "--home",
-            str(home),
-            "issue",
-            "--offline",
-            "--to",
-            earner,
-            *NAME_ARGS,
-            "--out",
-            str(out),
-            "--valid-until",
-            "2000-01-01",
-        ],
-    )
+    args = _issue_args(home, earner, tmp_path / "old.json", "--valid-until", "2000-01-01")
+    result = runner.invoke(main, args)
     assert result.exit_code != 0  # validUntil before validFrom is refused at issue time
     assert "validUntil" in result.output
 
