@@ -1,0 +1,430 @@
+"""BNS records (DESIGN.md "BNS protocol"): the signed entry, location and revocation of a UID.
+
+Pure: bytes in, records out, no I/O and no clock (times are arguments). Merging is a CRDT.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Any, NewType, Self, TypeVar
+
+import msgpack  # type: ignore[import-untyped]  # msgpack ships no type information
+
+from badgechain.chain.errors import DecodeError
+from badgechain.chain.keys import KeyPair, PublicKey, verify_signature
+from badgechain.chain.proof import proof_list, proof_value_bytes, signing_input
+
+from .errors import RecordError
+
+__all__ = [
+    "DOMAIN_DHT_KEY",
+    "DOMAIN_ENTRY",
+    "DOMAIN_LOCATION",
+    "DOMAIN_REVOCATION",
+    "MAX_REASON_BYTES",
+    "MAX_URLS",
+    "MAX_URLS_TOTAL_CHARS",
+    "MAX_URL_CHARS",
+    "MAX_VALUE_BYTES",
+    "WIRE_VERSION",
+    "DhtKey",
+    "Entry",
+    "Location",
+    "Record",
+    "Revocation",
+    "Uid",
+    "accept_store",
+    "check_location_update",
+    "derive_dht_key",
+    "entry_from_badge",
+    "make_entry",
+    "make_location",
+    "make_revocation",
+    "merge",
+    "validate_record",
+    "verify_entry",
+]
+
+Uid = NewType("Uid", bytes)  # the 64-byte Ed25519 signature of the badge's issuer proof
+DhtKey = NewType("DhtKey", bytes)  # sha256(DOMAIN_DHT_KEY ‖ UID): where the record lives
+
+WIRE_VERSION = 1
+# One datagram on any path (the IPv6 minimum MTU minus headers, as QUIC budgets it).
+MAX_VALUE_BYTES = 1200
+MAX_URLS = 4
+MAX_URL_CHARS = 256
+# Four URLs of 256 characters do not fit one datagram beside the other parts, so the URLs
+# share a budget; tests/bns/test_record.py builds the worst case and checks it fits.
+MAX_URLS_TOTAL_CHARS = 448
+MAX_REASON_BYTES = 256  # UTF-8 bytes of a revocation reason
+_MAX_UINT64 = 2**64 - 1
+
+# Signatures cover a per-kind tag plus canonical bytes (STYLE.md "Records on the wire"), so a
+# signature over one kind of part never verifies as another.
+DOMAIN_ENTRY = b"badgechain/bns/entry/v1\x00"
+DOMAIN_LOCATION = b"badgechain/bns/location/v1\x00"
+DOMAIN_REVOCATION = b"badgechain/bns/revocation/v1\x00"
+DOMAIN_DHT_KEY = b"badgechain/bns/dht-key/v1\x00"
+
+# ASCII only: an IRI is percent-encoded before it goes into a record.
+_URL = re.compile(r"https?://[A-Za-z0-9.\-:\[\]@%_~!$&'()*+,;=]+(?:[/?#][!-~]*)?")
+
+
+def derive_dht_key(uid: Uid) -> DhtKey:
+    """The DHT key of a UID (DESIGN.md "UID": the DHT key is a hash of the UID)."""
+    return DhtKey(hashlib.sha256(DOMAIN_DHT_KEY + uid).digest())
+
+
+def _pack(fields: list[Any]) -> bytes:
+    return bytes(msgpack.packb(fields, use_bin_type=True))
+
+
+def _unpack(data: object) -> Any:
+    """Decode one msgpack value, refusing oversize, trailing bytes and non-canonical forms."""
+    if not isinstance(data, bytes | bytearray):
+        raise DecodeError("a BNS value must be bytes")
+    if len(data) > MAX_VALUE_BYTES:
+        raise DecodeError(f"a BNS value is at most {MAX_VALUE_BYTES} bytes", code="value_too_large")
+    try:
+        value = msgpack.unpackb(bytes(data), raw=False, use_list=True, strict_map_key=True)
+        canonical = _pack(value)
+    except (ValueError, TypeError, OverflowError, RecursionError, msgpack.UnpackException) as exc:
+        raise DecodeError(f"not a msgpack value: {exc}") from exc
+    if canonical != data:
+        raise DecodeError("msgpack value is not in canonical form", code="not_canonical")
+    return value
+
+
+def _fields(value: Any, count: int) -> list[Any]:
+    if not isinstance(value, list) or len(value) != count:
+        raise DecodeError(f"expected an array of {count} fields")
+    if value[0] != WIRE_VERSION or isinstance(value[0], bool):
+        raise DecodeError(f"unknown BNS wire version {value[0]!r:.20}", code="version_unknown")
+    return value
+
+
+def _check(ok: bool, what: str) -> None:
+    """Bounds and types of a part, checked when it is built (STYLE.md "Records on the wire")."""
+    if not ok:
+        raise RecordError(what, code="record_malformed")
+
+
+def _is_bytes(value: object, size: int) -> bool:
+    return isinstance(value, bytes) and len(value) == size
+
+
+def _is_uint(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _MAX_UINT64
+
+
+_T = TypeVar("_T")
+_Part = TypeVar("_Part", "Location", "Revocation")
+
+
+def _decoded(build: type[_T], fields: list[Any]) -> _T:
+    """Build a part from decoded fields, turning bound violations into a DecodeError."""
+    try:
+        return build(*fields)
+    except RecordError as exc:
+        raise DecodeError(f"invalid {build.__name__}: {exc.message}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """The issuer's part: binds the UID to the issuer key, the earner key and the badge."""
+
+    uid: Uid
+    issuer_key: PublicKey
+    earner_key: PublicKey | None  # None: an email-only badge, the issuer writes the location
+    signing_input: bytes
+    created: int
+    signature: bytes
+
+    def __post_init__(self) -> None:
+        _check(_is_bytes(self.uid, 64), "uid must be 64 bytes")
+        _check(_is_bytes(self.issuer_key, 32), "issuer key must be 32 bytes")
+        _check(self.earner_key is None or _is_bytes(self.earner_key, 32), "bad earner key")
+        _check(_is_bytes(self.signing_input, 64), "signing input must be 64 bytes")
+        _check(_is_uint(self.created), "created must be an unsigned 64-bit integer")
+        _check(_is_bytes(self.signature, 64), "signature must be 64 bytes")
+
+    @property
+    def location_writer(self) -> PublicKey:
+        """Who signs locations: the earner, or the issuer while the badge has no earner key."""
+        return self.issuer_key if self.earner_key is None else self.earner_key
+
+    def unsigned_fields(self) -> list[Any]:
+        return [
+            WIRE_VERSION,
+            self.uid,
+            self.issuer_key,
+            self.earner_key,
+            self.signing_input,
+            self.created,
+        ]
+
+    def signed_bytes(self) -> bytes:
+        return DOMAIN_ENTRY + _pack(self.unsigned_fields())
+
+    def to_fields(self) -> list[Any]:
+        return [*self.unsigned_fields(), self.signature]
+
+    def to_wire_bytes(self) -> bytes:
+        return _pack(self.to_fields())
+
+    @classmethod
+    def from_fields(cls, value: Any) -> Self:
+        return _decoded(cls, _fields(value, 7)[1:])
+
+    @classmethod
+    def from_wire_bytes(cls, data: bytes) -> Self:
+        return cls.from_fields(_unpack(data))
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """The earner's part: where the badge can be fetched (empty = hidden), ordered by `seq`."""
+
+    uid: Uid
+    urls: tuple[str, ...]
+    seq: int
+    signature: bytes
+
+    def __post_init__(self) -> None:
+        _check(_is_bytes(self.uid, 64), "uid must be 64 bytes")
+        _check(isinstance(self.urls, tuple) and len(self.urls) <= MAX_URLS, "too many URLs")
+        _check(all(_valid_url(url) for url in self.urls), "URLs must be http(s), ASCII, bounded")
+        _check(sum(map(len, self.urls)) <= MAX_URLS_TOTAL_CHARS, "URLs are too long together")
+        _check(_is_uint(self.seq), "seq must be an unsigned 64-bit integer")
+        _check(_is_bytes(self.signature, 64), "signature must be 64 bytes")
+
+    def unsigned_fields(self) -> list[Any]:
+        return [WIRE_VERSION, self.uid, list(self.urls), self.seq]
+
+    def signed_bytes(self) -> bytes:
+        return DOMAIN_LOCATION + _pack(self.unsigned_fields())
+
+    def to_fields(self) -> list[Any]:
+        return [*self.unsigned_fields(), self.signature]
+
+    def to_wire_bytes(self) -> bytes:
+        return _pack(self.to_fields())
+
+    @classmethod
+    def from_fields(cls, value: Any) -> Self:
+        fields = _fields(value, 5)
+        urls = fields[2]
+        if not isinstance(urls, list):
+            raise DecodeError("location URLs must be an array")
+        return _decoded(cls, [fields[1], tuple(urls), *fields[3:]])
+
+    @classmethod
+    def from_wire_bytes(cls, data: bytes) -> Self:
+        return cls.from_fields(_unpack(data))
+
+
+def _utf8_size(text: object) -> int:
+    """UTF-8 size of `text`, or -1 when it is not text that UTF-8 can carry (lone surrogates)."""
+    try:
+        return len(text.encode()) if isinstance(text, str) else -1
+    except UnicodeEncodeError:
+        return -1
+
+
+def _valid_url(url: object) -> bool:
+    return isinstance(url, str) and len(url) <= MAX_URL_CHARS and bool(_URL.fullmatch(url))
+
+
+@dataclass(frozen=True, slots=True)
+class Revocation:
+    """The issuer's revocation of the badge: permanent once any valid one is seen."""
+
+    uid: Uid
+    reason: str
+    revoked_at: int
+    signature: bytes
+
+    def __post_init__(self) -> None:
+        _check(_is_bytes(self.uid, 64), "uid must be 64 bytes")
+        _check(_utf8_size(self.reason) in range(MAX_REASON_BYTES + 1), "reason: text, bounded")
+        _check(_is_uint(self.revoked_at), "revoked_at must be an unsigned 64-bit integer")
+        _check(_is_bytes(self.signature, 64), "signature must be 64 bytes")
+
+    def unsigned_fields(self) -> list[Any]:
+        return [WIRE_VERSION, self.uid, self.reason, self.revoked_at]
+
+    def signed_bytes(self) -> bytes:
+        return DOMAIN_REVOCATION + _pack(self.unsigned_fields())
+
+    def to_fields(self) -> list[Any]:
+        return [*self.unsigned_fields(), self.signature]
+
+    def to_wire_bytes(self) -> bytes:
+        return _pack(self.to_fields())
+
+    @classmethod
+    def from_fields(cls, value: Any) -> Self:
+        return _decoded(cls, _fields(value, 5)[1:])
+
+    @classmethod
+    def from_wire_bytes(cls, data: bytes) -> Self:
+        return cls.from_fields(_unpack(data))
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """The merged value under H(UID). On the wire the UID is written once, in the entry."""
+
+    entry: Entry
+    location: Location | None = None
+    revocation: Revocation | None = None
+
+    def __post_init__(self) -> None:
+        for part in (self.location, self.revocation):
+            if part is not None and part.uid != self.entry.uid:
+                raise RecordError("a part names another UID than the entry", code="uid_mismatch")
+
+    def to_wire_bytes(self) -> bytes:
+        return _pack(
+            [
+                WIRE_VERSION,
+                self.entry.to_fields(),
+                _without_uid(self.location),
+                _without_uid(self.revocation),
+            ]
+        )
+
+    @classmethod
+    def from_wire_bytes(cls, data: bytes) -> Self:
+        fields = _fields(_unpack(data), 4)
+        entry = Entry.from_fields(fields[1])
+        location = _with_uid(Location, fields[2], entry.uid)
+        return cls(entry, location, _with_uid(Revocation, fields[3], entry.uid))
+
+
+def _without_uid(part: Location | Revocation | None) -> list[Any] | None:
+    return None if part is None else [part.to_fields()[0], *part.to_fields()[2:]]
+
+
+def _with_uid(kind: type[_Part], value: Any, uid: Uid) -> _Part | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not value:
+        raise DecodeError(f"{kind.__name__} must be an array")
+    return kind.from_fields([value[0], uid, *value[1:]])
+
+
+def make_entry(
+    issuer: KeyPair, uid: Uid, signing_input: bytes, earner_key: PublicKey | None, created: int
+) -> Entry:
+    """The issuer's signed entry; `uid` must be the issuer's signature over `signing_input`."""
+    unsigned = Entry(uid, issuer.public_key, earner_key, signing_input, created, bytes(64))
+    return Entry(
+        uid, issuer.public_key, earner_key, signing_input, created, _sign(issuer, unsigned)
+    )
+
+
+def entry_from_badge(
+    badge: dict[str, Any], issuer: KeyPair, earner_key: PublicKey | None, created: int
+) -> Entry:
+    """The entry of a signed badge: its UID is the proofValue of its single issuer proof."""
+    proofs = proof_list(badge)
+    if len(proofs) != 1:
+        raise RecordError("a badge entry needs exactly one proof", code="badge_proof_invalid")
+    uid = Uid(proof_value_bytes(proofs[0]))
+    return make_entry(issuer, uid, signing_input(badge, proofs[0]), earner_key, created)
+
+
+def make_location(writer: KeyPair, uid: Uid, urls: tuple[str, ...], seq: int) -> Location:
+    """A location signed by the entry's location writer (its earner key, else its issuer)."""
+    return Location(uid, urls, seq, _sign(writer, Location(uid, urls, seq, bytes(64))))
+
+
+def make_revocation(issuer: KeyPair, uid: Uid, reason: str, revoked_at: int) -> Revocation:
+    unsigned = Revocation(uid, reason, revoked_at, bytes(64))
+    return Revocation(uid, reason, revoked_at, _sign(issuer, unsigned))
+
+
+def _sign(key: KeyPair, part: Entry | Location | Revocation) -> bytes:
+    return key.sign(part.signed_bytes())
+
+
+def verify_entry(entry: Entry) -> None:
+    """Raise unless the issuer signed the entry and the UID is its signature over the badge."""
+    if not verify_signature(entry.issuer_key, entry.signed_bytes(), entry.signature):
+        raise RecordError("the entry is not signed by its issuer", code="entry_signature_invalid")
+    # DESIGN.md "BNS protocol": nobody can claim another issuer's UID.
+    if not verify_signature(entry.issuer_key, entry.signing_input, entry.uid):
+        raise RecordError(
+            "the UID is not the issuer's signature over the badge", code="uid_not_issuer_signature"
+        )
+
+
+def validate_record(record: Record) -> Record:
+    """Check every part of `record` (DESIGN.md "BNS protocol", "valid when"); return it."""
+    verify_entry(record.entry)
+    location, revocation = record.location, record.revocation
+    for part in (location, revocation):
+        if part is not None and part.uid != record.entry.uid:
+            raise RecordError("a part names another UID than the entry", code="uid_mismatch")
+    writer = record.entry.location_writer
+    if location and not verify_signature(writer, location.signed_bytes(), location.signature):
+        raise RecordError(
+            "the location is not signed by its writer", code="location_signature_invalid"
+        )
+    issuer = record.entry.issuer_key
+    if revocation and not verify_signature(issuer, revocation.signed_bytes(), revocation.signature):
+        raise RecordError(
+            "the revocation is not signed by the issuer", code="revocation_signature_invalid"
+        )
+    if len(record.to_wire_bytes()) > MAX_VALUE_BYTES:
+        raise RecordError(f"record over {MAX_VALUE_BYTES} bytes", code="record_too_large")
+    return record
+
+
+def merge(a: Record, b: Record) -> Record:
+    """The join of two valid records of one UID: commutative, associative, idempotent.
+
+    Entry: immutable, a different one is `entry_conflict`. Location: highest (seq, signature).
+    Revocation: permanent; of two, the earliest (revoked_at, signature).
+    """
+    if a.entry != b.entry:
+        raise RecordError("two different entries for one UID", code="entry_conflict")
+    return Record(a.entry, _newer_location(a.location, b.location), _first_revocation(a, b))
+
+
+def _newer_location(a: Location | None, b: Location | None) -> Location | None:
+    if a is None or b is None:
+        return a or b
+    # The wire bytes make the order total even for parts that share a signature.
+    return max(a, b, key=lambda loc: (loc.seq, loc.signature, loc.to_wire_bytes()))
+
+
+def _first_revocation(a: Record, b: Record) -> Revocation | None:
+    x, y = a.revocation, b.revocation
+    if x is None or y is None:
+        return x or y
+    return min(x, y, key=lambda rev: (rev.revoked_at, rev.signature, rev.to_wire_bytes()))
+
+
+def accept_store(current: Record | None, incoming: Record) -> Record:
+    """What a storing node keeps after a STORE: the merge of what it held and a valid write.
+
+    Raises RecordError when `incoming` is invalid or carries a conflicting entry (the caller
+    keeps `current`). An older location is not an error here, so replicas converge whatever
+    order writes arrive in; `check_location_update` tells a writer its update is stale.
+    `current` is trusted: it was validated when it was stored.
+    """
+    validate_record(incoming)
+    return incoming if current is None else merge(current, incoming)
+
+
+def check_location_update(current: Record | None, location: Location) -> None:
+    """Raise `stale` unless `location` is new and its seq is above the held one (for writers)."""
+    held = None if current is None else current.location
+    if held is not None and location != held and location.seq <= held.seq:
+        raise RecordError(
+            f"location seq {location.seq} is not above the held seq {held.seq}", code="stale"
+        )
