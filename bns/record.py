@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, NewType, Self, TypeVar
+from typing import Any, ClassVar, NewType, Self, TypeVar
 
 import msgpack  # type: ignore[import-untyped]  # msgpack ships no type information
 
@@ -131,10 +132,48 @@ def _decoded(build: type[_T], fields: list[Any]) -> _T:
         raise DecodeError(f"invalid {build.__name__}: {exc.message}") from exc
 
 
+class _SignedPart(ABC):
+    """Wire form shared by the signed parts: [version, *fields, signature], where the
+    signature covers the part's domain tag plus the canonical bytes of the unsigned fields."""
+
+    __slots__ = ()
+    DOMAIN: ClassVar[bytes]
+    FIELD_COUNT: ClassVar[int]  # on the wire, version and signature included
+    signature: bytes
+
+    @abstractmethod
+    def unsigned_fields(self) -> list[Any]:
+        """[WIRE_VERSION, *fields] in wire order."""
+
+    def signed_bytes(self) -> bytes:
+        return self.DOMAIN + _pack(self.unsigned_fields())
+
+    def to_fields(self) -> list[Any]:
+        return [*self.unsigned_fields(), self.signature]
+
+    def to_wire_bytes(self) -> bytes:
+        return _pack(self.to_fields())
+
+    @classmethod
+    def _decode_fields(cls, fields: list[Any]) -> list[Any]:
+        """Turn decoded wire values into constructor arguments (identity by default)."""
+        return fields
+
+    @classmethod
+    def from_fields(cls, value: Any) -> Self:
+        return _decoded(cls, cls._decode_fields(_fields(value, cls.FIELD_COUNT)[1:]))
+
+    @classmethod
+    def from_wire_bytes(cls, data: bytes) -> Self:
+        return cls.from_fields(_unpack(data))
+
+
 @dataclass(frozen=True, slots=True)
-class Entry:
+class Entry(_SignedPart):
     """The issuer's part: binds the UID to the issuer key, the earner key and the badge."""
 
+    DOMAIN: ClassVar[bytes] = DOMAIN_ENTRY
+    FIELD_COUNT: ClassVar[int] = 7
     uid: Uid
     issuer_key: PublicKey
     earner_key: PublicKey | None  # None: an email-only badge, the issuer writes the location
@@ -165,28 +204,13 @@ class Entry:
             self.created,
         ]
 
-    def signed_bytes(self) -> bytes:
-        return DOMAIN_ENTRY + _pack(self.unsigned_fields())
-
-    def to_fields(self) -> list[Any]:
-        return [*self.unsigned_fields(), self.signature]
-
-    def to_wire_bytes(self) -> bytes:
-        return _pack(self.to_fields())
-
-    @classmethod
-    def from_fields(cls, value: Any) -> Self:
-        return _decoded(cls, _fields(value, 7)[1:])
-
-    @classmethod
-    def from_wire_bytes(cls, data: bytes) -> Self:
-        return cls.from_fields(_unpack(data))
-
 
 @dataclass(frozen=True, slots=True)
-class Location:
+class Location(_SignedPart):
     """The earner's part: where the badge can be fetched (empty = hidden), ordered by `seq`."""
 
+    DOMAIN: ClassVar[bytes] = DOMAIN_LOCATION
+    FIELD_COUNT: ClassVar[int] = 5
     uid: Uid
     urls: tuple[str, ...]
     seq: int
@@ -203,26 +227,11 @@ class Location:
     def unsigned_fields(self) -> list[Any]:
         return [WIRE_VERSION, self.uid, list(self.urls), self.seq]
 
-    def signed_bytes(self) -> bytes:
-        return DOMAIN_LOCATION + _pack(self.unsigned_fields())
-
-    def to_fields(self) -> list[Any]:
-        return [*self.unsigned_fields(), self.signature]
-
-    def to_wire_bytes(self) -> bytes:
-        return _pack(self.to_fields())
-
     @classmethod
-    def from_fields(cls, value: Any) -> Self:
-        fields = _fields(value, 5)
-        urls = fields[2]
-        if not isinstance(urls, list):
+    def _decode_fields(cls, fields: list[Any]) -> list[Any]:
+        if not isinstance(fields[1], list):
             raise DecodeError("location URLs must be an array")
-        return _decoded(cls, [fields[1], tuple(urls), *fields[3:]])
-
-    @classmethod
-    def from_wire_bytes(cls, data: bytes) -> Self:
-        return cls.from_fields(_unpack(data))
+        return [fields[0], tuple(fields[1]), *fields[2:]]
 
 
 def _utf8_size(text: object) -> int:
@@ -238,9 +247,11 @@ def _valid_url(url: object) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
-class Revocation:
+class Revocation(_SignedPart):
     """The issuer's revocation of the badge: permanent once any valid one is seen."""
 
+    DOMAIN: ClassVar[bytes] = DOMAIN_REVOCATION
+    FIELD_COUNT: ClassVar[int] = 5
     uid: Uid
     reason: str
     revoked_at: int
@@ -254,23 +265,6 @@ class Revocation:
 
     def unsigned_fields(self) -> list[Any]:
         return [WIRE_VERSION, self.uid, self.reason, self.revoked_at]
-
-    def signed_bytes(self) -> bytes:
-        return DOMAIN_REVOCATION + _pack(self.unsigned_fields())
-
-    def to_fields(self) -> list[Any]:
-        return [*self.unsigned_fields(), self.signature]
-
-    def to_wire_bytes(self) -> bytes:
-        return _pack(self.to_fields())
-
-    @classmethod
-    def from_fields(cls, value: Any) -> Self:
-        return _decoded(cls, _fields(value, 5)[1:])
-
-    @classmethod
-    def from_wire_bytes(cls, data: bytes) -> Self:
-        return cls.from_fields(_unpack(data))
 
 
 @dataclass(frozen=True, slots=True)
