@@ -11,20 +11,31 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar, NewType, Self, TypeVar
 
-import msgpack  # type: ignore[import-untyped]  # msgpack ships no type information
-
 from badgechain.chain.errors import DecodeError
 from badgechain.chain.keys import KeyPair, PublicKey, verify_signature
 from badgechain.chain.proof import proof_list, proof_value_bytes, signing_input
 
 from .errors import RecordError
+from .wire import (
+    MAX_VALUE_BYTES,
+    WIRE_VERSION,
+    check,
+    decoded,
+    is_bytes,
+    is_uint,
+    pack,
+    unpack,
+    versioned_fields,
+)
 
 __all__ = [
     "DOMAIN_DHT_KEY",
     "DOMAIN_ENTRY",
     "DOMAIN_LOCATION",
     "DOMAIN_REVOCATION",
+    "DOMAIN_STAMP",
     "MAX_REASON_BYTES",
+    "MAX_STAMP_DIFFICULTY",
     "MAX_URLS",
     "MAX_URLS_TOTAL_CHARS",
     "MAX_URL_CHARS",
@@ -38,12 +49,15 @@ __all__ = [
     "Uid",
     "accept_store",
     "check_location_update",
+    "check_stamp",
     "derive_dht_key",
     "entry_from_badge",
     "make_entry",
     "make_location",
     "make_revocation",
     "merge",
+    "mint_stamp",
+    "stamp_bits",
     "validate_record",
     "verify_entry",
 ]
@@ -51,16 +65,12 @@ __all__ = [
 Uid = NewType("Uid", bytes)  # the 64-byte Ed25519 signature of the badge's issuer proof
 DhtKey = NewType("DhtKey", bytes)  # sha256(DOMAIN_DHT_KEY ‖ UID): where the record lives
 
-WIRE_VERSION = 1
-# One datagram on any path (the IPv6 minimum MTU minus headers, as QUIC budgets it).
-MAX_VALUE_BYTES = 1200
 MAX_URLS = 4
 MAX_URL_CHARS = 256
 # Four URLs of 256 characters do not fit one datagram beside the other parts, so the URLs
 # share a budget; tests/bns/test_record.py builds the worst case and checks it fits.
 MAX_URLS_TOTAL_CHARS = 448
 MAX_REASON_BYTES = 256  # UTF-8 bytes of a revocation reason
-_MAX_UINT64 = 2**64 - 1
 
 # Signatures cover a per-kind tag plus canonical bytes (STYLE.md "Records on the wire"), so a
 # signature over one kind of part never verifies as another.
@@ -68,6 +78,9 @@ DOMAIN_ENTRY = b"badgechain/bns/entry/v1\x00"
 DOMAIN_LOCATION = b"badgechain/bns/location/v1\x00"
 DOMAIN_REVOCATION = b"badgechain/bns/revocation/v1\x00"
 DOMAIN_DHT_KEY = b"badgechain/bns/dht-key/v1\x00"
+DOMAIN_STAMP = b"badgechain/bns/stamp/v1\x00"
+# 32 leading zero bits is ~4e9 hashes: past that a network could not publish at all.
+MAX_STAMP_DIFFICULTY = 32
 
 # ASCII only: an IRI is percent-encoded before it goes into a record.
 _URL = re.compile(r"https?://[A-Za-z0-9.\-:\[\]@%_~!$&'()*+,;=]+(?:[/?#][!-~]*)?")
@@ -78,58 +91,7 @@ def derive_dht_key(uid: Uid) -> DhtKey:
     return DhtKey(hashlib.sha256(DOMAIN_DHT_KEY + uid).digest())
 
 
-def _pack(fields: list[Any]) -> bytes:
-    return bytes(msgpack.packb(fields, use_bin_type=True))
-
-
-def _unpack(data: object) -> Any:
-    """Decode one msgpack value, refusing oversize, trailing bytes and non-canonical forms."""
-    if not isinstance(data, bytes | bytearray):
-        raise DecodeError("a BNS value must be bytes")
-    if len(data) > MAX_VALUE_BYTES:
-        raise DecodeError(f"a BNS value is at most {MAX_VALUE_BYTES} bytes", code="value_too_large")
-    try:
-        value = msgpack.unpackb(bytes(data), raw=False, use_list=True, strict_map_key=True)
-        canonical = _pack(value)
-    except (ValueError, TypeError, OverflowError, RecursionError, msgpack.UnpackException) as exc:
-        raise DecodeError(f"not a msgpack value: {exc}") from exc
-    if canonical != data:
-        raise DecodeError("msgpack value is not in canonical form", code="not_canonical")
-    return value
-
-
-def _fields(value: Any, count: int) -> list[Any]:
-    if not isinstance(value, list) or len(value) != count:
-        raise DecodeError(f"expected an array of {count} fields")
-    if value[0] != WIRE_VERSION or isinstance(value[0], bool):
-        raise DecodeError(f"unknown BNS wire version {value[0]!r:.20}", code="version_unknown")
-    return value
-
-
-def _check(ok: bool, what: str) -> None:
-    """Bounds and types of a part, checked when it is built (STYLE.md "Records on the wire")."""
-    if not ok:
-        raise RecordError(what, code="record_malformed")
-
-
-def _is_bytes(value: object, size: int) -> bool:
-    return isinstance(value, bytes) and len(value) == size
-
-
-def _is_uint(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _MAX_UINT64
-
-
-_T = TypeVar("_T")
 _Part = TypeVar("_Part", "Location", "Revocation")
-
-
-def _decoded(build: type[_T], fields: list[Any]) -> _T:
-    """Build a part from decoded fields, turning bound violations into a DecodeError."""
-    try:
-        return build(*fields)
-    except RecordError as exc:
-        raise DecodeError(f"invalid {build.__name__}: {exc.message}") from exc
 
 
 class _SignedPart(ABC):
@@ -146,13 +108,13 @@ class _SignedPart(ABC):
         """[WIRE_VERSION, *fields] in wire order."""
 
     def signed_bytes(self) -> bytes:
-        return self.DOMAIN + _pack(self.unsigned_fields())
+        return self.DOMAIN + pack(self.unsigned_fields())
 
     def to_fields(self) -> list[Any]:
         return [*self.unsigned_fields(), self.signature]
 
     def to_wire_bytes(self) -> bytes:
-        return _pack(self.to_fields())
+        return pack(self.to_fields())
 
     @classmethod
     def _decode_fields(cls, fields: list[Any]) -> list[Any]:
@@ -161,11 +123,11 @@ class _SignedPart(ABC):
 
     @classmethod
     def from_fields(cls, value: Any) -> Self:
-        return _decoded(cls, cls._decode_fields(_fields(value, cls.FIELD_COUNT)[1:]))
+        return decoded(cls, cls._decode_fields(versioned_fields(value, cls.FIELD_COUNT)[1:]))
 
     @classmethod
     def from_wire_bytes(cls, data: bytes) -> Self:
-        return cls.from_fields(_unpack(data))
+        return cls.from_fields(unpack(data))
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,21 +135,23 @@ class Entry(_SignedPart):
     """The issuer's part: binds the UID to the issuer key, the earner key and the badge."""
 
     DOMAIN: ClassVar[bytes] = DOMAIN_ENTRY
-    FIELD_COUNT: ClassVar[int] = 7
+    FIELD_COUNT: ClassVar[int] = 8
     uid: Uid
     issuer_key: PublicKey
     earner_key: PublicKey | None  # None: an email-only badge, the issuer writes the location
     signing_input: bytes
     created: int
+    stamp: int  # hashcash nonce over the UID (see `stamp_bits`); 0 when the network asks none
     signature: bytes
 
     def __post_init__(self) -> None:
-        _check(_is_bytes(self.uid, 64), "uid must be 64 bytes")
-        _check(_is_bytes(self.issuer_key, 32), "issuer key must be 32 bytes")
-        _check(self.earner_key is None or _is_bytes(self.earner_key, 32), "bad earner key")
-        _check(_is_bytes(self.signing_input, 64), "signing input must be 64 bytes")
-        _check(_is_uint(self.created), "created must be an unsigned 64-bit integer")
-        _check(_is_bytes(self.signature, 64), "signature must be 64 bytes")
+        check(is_bytes(self.uid, 64), "uid must be 64 bytes")
+        check(is_bytes(self.issuer_key, 32), "issuer key must be 32 bytes")
+        check(self.earner_key is None or is_bytes(self.earner_key, 32), "bad earner key")
+        check(is_bytes(self.signing_input, 64), "signing input must be 64 bytes")
+        check(is_uint(self.created), "created must be an unsigned 64-bit integer")
+        check(is_uint(self.stamp), "stamp must be an unsigned 64-bit integer")
+        check(is_bytes(self.signature, 64), "signature must be 64 bytes")
 
     @property
     def location_writer(self) -> PublicKey:
@@ -202,6 +166,7 @@ class Entry(_SignedPart):
             self.earner_key,
             self.signing_input,
             self.created,
+            self.stamp,
         ]
 
 
@@ -217,12 +182,12 @@ class Location(_SignedPart):
     signature: bytes
 
     def __post_init__(self) -> None:
-        _check(_is_bytes(self.uid, 64), "uid must be 64 bytes")
-        _check(isinstance(self.urls, tuple) and len(self.urls) <= MAX_URLS, "too many URLs")
-        _check(all(_valid_url(url) for url in self.urls), "URLs must be http(s), ASCII, bounded")
-        _check(sum(map(len, self.urls)) <= MAX_URLS_TOTAL_CHARS, "URLs are too long together")
-        _check(_is_uint(self.seq), "seq must be an unsigned 64-bit integer")
-        _check(_is_bytes(self.signature, 64), "signature must be 64 bytes")
+        check(is_bytes(self.uid, 64), "uid must be 64 bytes")
+        check(isinstance(self.urls, tuple) and len(self.urls) <= MAX_URLS, "too many URLs")
+        check(all(_valid_url(url) for url in self.urls), "URLs must be http(s), ASCII, bounded")
+        check(sum(map(len, self.urls)) <= MAX_URLS_TOTAL_CHARS, "URLs are too long together")
+        check(is_uint(self.seq), "seq must be an unsigned 64-bit integer")
+        check(is_bytes(self.signature, 64), "signature must be 64 bytes")
 
     def unsigned_fields(self) -> list[Any]:
         return [WIRE_VERSION, self.uid, list(self.urls), self.seq]
@@ -258,10 +223,10 @@ class Revocation(_SignedPart):
     signature: bytes
 
     def __post_init__(self) -> None:
-        _check(_is_bytes(self.uid, 64), "uid must be 64 bytes")
-        _check(_utf8_size(self.reason) in range(MAX_REASON_BYTES + 1), "reason: text, bounded")
-        _check(_is_uint(self.revoked_at), "revoked_at must be an unsigned 64-bit integer")
-        _check(_is_bytes(self.signature, 64), "signature must be 64 bytes")
+        check(is_bytes(self.uid, 64), "uid must be 64 bytes")
+        check(_utf8_size(self.reason) in range(MAX_REASON_BYTES + 1), "reason: text, bounded")
+        check(is_uint(self.revoked_at), "revoked_at must be an unsigned 64-bit integer")
+        check(is_bytes(self.signature, 64), "signature must be 64 bytes")
 
     def unsigned_fields(self) -> list[Any]:
         return [WIRE_VERSION, self.uid, self.reason, self.revoked_at]
@@ -281,7 +246,7 @@ class Record:
                 raise RecordError("a part names another UID than the entry", code="uid_mismatch")
 
     def to_wire_bytes(self) -> bytes:
-        return _pack(
+        return pack(
             [
                 WIRE_VERSION,
                 self.entry.to_fields(),
@@ -292,7 +257,7 @@ class Record:
 
     @classmethod
     def from_wire_bytes(cls, data: bytes) -> Self:
-        fields = _fields(_unpack(data), 4)
+        fields = versioned_fields(unpack(data), 4)
         entry = Entry.from_fields(fields[1])
         location = _with_uid(Location, fields[2], entry.uid)
         return cls(entry, location, _with_uid(Revocation, fields[3], entry.uid))
@@ -311,24 +276,77 @@ def _with_uid(kind: type[_Part], value: Any, uid: Uid) -> _Part | None:
 
 
 def make_entry(
-    issuer: KeyPair, uid: Uid, signing_input: bytes, earner_key: PublicKey | None, created: int
+    issuer: KeyPair,
+    uid: Uid,
+    signing_input: bytes,
+    earner_key: PublicKey | None,
+    created: int,
+    *,
+    difficulty: int = 0,
 ) -> Entry:
-    """The issuer's signed entry; `uid` must be the issuer's signature over `signing_input`."""
-    unsigned = Entry(uid, issuer.public_key, earner_key, signing_input, created, bytes(64))
-    return Entry(
-        uid, issuer.public_key, earner_key, signing_input, created, _sign(issuer, unsigned)
+    """The issuer's signed entry; `uid` must be the issuer's signature over `signing_input`.
+
+    `difficulty` is the network's proof-of-work setting: the entry carries a stamp meeting it.
+    """
+    fields = (
+        uid,
+        issuer.public_key,
+        earner_key,
+        signing_input,
+        created,
+        mint_stamp(uid, difficulty),
     )
+    return Entry(*fields, _sign(issuer, Entry(*fields, bytes(64))))
 
 
 def entry_from_badge(
-    badge: dict[str, Any], issuer: KeyPair, earner_key: PublicKey | None, created: int
+    badge: dict[str, Any],
+    issuer: KeyPair,
+    earner_key: PublicKey | None,
+    created: int,
+    *,
+    difficulty: int = 0,
 ) -> Entry:
     """The entry of a signed badge: its UID is the proofValue of its single issuer proof."""
     proofs = proof_list(badge)
     if len(proofs) != 1:
         raise RecordError("a badge entry needs exactly one proof", code="badge_proof_invalid")
     uid = Uid(proof_value_bytes(proofs[0]))
-    return make_entry(issuer, uid, signing_input(badge, proofs[0]), earner_key, created)
+    return make_entry(
+        issuer, uid, signing_input(badge, proofs[0]), earner_key, created, difficulty=difficulty
+    )
+
+
+def stamp_bits(uid: Uid, stamp: int) -> int:
+    """Leading zero bits of sha256(DOMAIN_STAMP ‖ UID ‖ stamp as 8 big-endian bytes)."""
+    digest = hashlib.sha256(DOMAIN_STAMP + uid + stamp.to_bytes(8, "big")).digest()
+    value = int.from_bytes(digest, "big")
+    return 256 - value.bit_length()
+
+
+def mint_stamp(uid: Uid, difficulty: int) -> int:
+    """The smallest stamp with at least `difficulty` leading zero bits (0 when none is asked).
+
+    Hashcash: finding one takes about 2**difficulty hashes, checking one takes a single hash,
+    so mass-creating entries costs their makers, not the storing nodes.
+    """
+    if not 0 <= difficulty <= MAX_STAMP_DIFFICULTY:
+        raise RecordError(
+            f"difficulty must be 0 to {MAX_STAMP_DIFFICULTY}", code="difficulty_invalid"
+        )
+    stamp = 0
+    while difficulty and stamp_bits(uid, stamp) < difficulty:
+        stamp += 1
+    return stamp
+
+
+def check_stamp(entry: Entry, difficulty: int) -> None:
+    """Raise `stamp_insufficient` unless the entry's stamp meets the network's difficulty."""
+    if difficulty > 0 and stamp_bits(entry.uid, entry.stamp) < difficulty:
+        raise RecordError(
+            f"the entry's proof-of-work stamp is under the network's {difficulty} bits",
+            code="stamp_insufficient",
+        )
 
 
 def make_location(writer: KeyPair, uid: Uid, urls: tuple[str, ...], seq: int) -> Location:
@@ -356,9 +374,13 @@ def verify_entry(entry: Entry) -> None:
         )
 
 
-def validate_record(record: Record) -> Record:
-    """Check every part of `record` (DESIGN.md "BNS protocol", "valid when"); return it."""
+def validate_record(record: Record, difficulty: int = 0) -> Record:
+    """Check every part of `record` (DESIGN.md "BNS protocol", "valid when"); return it.
+
+    `difficulty` is the network's proof-of-work setting for entries (0: no stamp needed).
+    """
     verify_entry(record.entry)
+    check_stamp(record.entry, difficulty)
     location, revocation = record.location, record.revocation
     for part in (location, revocation):
         if part is not None and part.uid != record.entry.uid:
@@ -403,7 +425,7 @@ def _first_revocation(a: Record, b: Record) -> Revocation | None:
     return min(x, y, key=lambda rev: (rev.revoked_at, rev.signature, rev.to_wire_bytes()))
 
 
-def accept_store(current: Record | None, incoming: Record) -> Record:
+def accept_store(current: Record | None, incoming: Record, difficulty: int = 0) -> Record:
     """What a storing node keeps after a STORE: the merge of what it held and a valid write.
 
     Raises RecordError when `incoming` is invalid or carries a conflicting entry (the caller
@@ -411,7 +433,7 @@ def accept_store(current: Record | None, incoming: Record) -> Record:
     order writes arrive in; `check_location_update` tells a writer its update is stale.
     `current` is trusted: it was validated when it was stored.
     """
-    validate_record(incoming)
+    validate_record(incoming, difficulty)
     return incoming if current is None else merge(current, incoming)
 
 

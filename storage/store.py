@@ -50,6 +50,7 @@ class Kind(enum.Enum):
     INDEX = b"i"  # secondary indexes over the other kinds
     STATUS_LIST = b"s"  # revocation status lists
     JOURNAL = b"j"  # bookkeeping: counters, pending work
+    PUBLISHED = b"p"  # BNS values this node wrote, which it republishes as their writer
 
 
 # One pending write: the full key, and the value or None for a delete.

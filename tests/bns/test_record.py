@@ -19,6 +19,7 @@ from badgechain.bns.record import (
     DOMAIN_LOCATION,
     DOMAIN_REVOCATION,
     MAX_REASON_BYTES,
+    MAX_STAMP_DIFFICULTY,
     MAX_URL_CHARS,
     MAX_URLS,
     MAX_URLS_TOTAL_CHARS,
@@ -30,12 +31,15 @@ from badgechain.bns.record import (
     Uid,
     accept_store,
     check_location_update,
+    check_stamp,
     derive_dht_key,
     entry_from_badge,
     make_entry,
     make_location,
     make_revocation,
     merge,
+    mint_stamp,
+    stamp_bits,
     validate_record,
     verify_entry,
 )
@@ -389,3 +393,40 @@ def test_check_location_update_flags_stale_writes(badge: Badge) -> None:
         with pytest.raises(RecordError) as caught:
             check_location_update(held, _location(seq, urls))
         assert caught.value.code == "stale"
+
+
+# --- proof-of-work stamps -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("difficulty", [0, 4, 12])
+def test_stamp_meets_the_difficulty_it_was_minted_for(badge: Badge, difficulty: int) -> None:
+    entry = make_entry(
+        ALICE, badge.uid, badge.entry.signing_input, BOB.public_key, CREATED, difficulty=difficulty
+    )
+    assert stamp_bits(entry.uid, entry.stamp) >= difficulty
+    check_stamp(entry, difficulty)
+    validate_record(Record(entry), difficulty)
+
+
+def test_entry_without_stamp_is_refused_where_the_network_asks_for_work(badge: Badge) -> None:
+    # The seeded entry has stamp 0; find a difficulty that stamp does not meet.
+    difficulty = stamp_bits(badge.uid, badge.entry.stamp) + 1
+    with pytest.raises(RecordError) as caught:
+        accept_store(None, Record(badge.entry), difficulty)
+    assert caught.value.code == "stamp_insufficient"
+    accept_store(None, Record(badge.entry), 0)  # a network without work accepts it
+
+
+def test_stamp_is_signed_so_nobody_swaps_it(badge: Badge) -> None:
+    entry = make_entry(ALICE, badge.uid, badge.entry.signing_input, BOB.public_key, CREATED)
+    swapped = replace(entry, stamp=mint_stamp(entry.uid, 8))
+    with pytest.raises(RecordError) as caught:
+        verify_entry(swapped)
+    assert caught.value.code == "entry_signature_invalid"
+
+
+@pytest.mark.parametrize("difficulty", [-1, MAX_STAMP_DIFFICULTY + 1])
+def test_difficulty_out_of_range_is_refused(badge: Badge, difficulty: int) -> None:
+    with pytest.raises(RecordError) as caught:
+        mint_stamp(badge.uid, difficulty)
+    assert caught.value.code == "difficulty_invalid"

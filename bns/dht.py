@@ -1,0 +1,745 @@
+"""The BNS on a Kademlia DHT over UDP. The only module that imports `kademlia`.
+
+kademlia 2.2.3 (with rpcudp 5.0.1) gives the k-bucket routing table, the node type and the
+distance heap. Everything that decides what the network believes is replaced here, because
+the package trusts whatever it is sent (issue 3 lists the defects, each checked by hand):
+
+- storing nodes hand every STORE to a `ValuePolicy`, which validates it and merges it with
+  what they hold, so a forged write is dropped and a stale one cannot roll a replica back;
+- `fetch` asks the closest nodes, validates and merges their answers, then writes the merge
+  back to the replicas that were behind; the node's own copy never answers by itself;
+- `store` reports how many replicas accepted and why the others refused, and raises when
+  none did (kademlia returns True when every STORE was refused, and crashes with no peers);
+- a new contact receives the values it should hold, using the stored keys as they are
+  (kademlia hashes them a second time and misses about half the new neighbours);
+- neighbour selection is exact (kademlia's table walk misses one of the true k closest in
+  roughly one lookup in seven);
+- lookups keep `alpha` requests in flight and hedge: a contact slower than a few smoothed
+  round trips no longer holds the lookup up, so a dead contact costs milliseconds, not the
+  RPC timeout; dead contacts are then learned in the background;
+- datagrams are bounded and decoded defensively, so garbage, oversized or truncated input
+  is dropped and counted, never raised; replies are matched to the address asked;
+- saved contacts are msgpack in the node's store, never pickle.
+
+A node's id is sha256(domain ‖ public key) truncated to 160 bits: nobody picks where they sit
+in the key space. Requests carry the sender's public key, and contacts travel as
+(public key, host, port), so ids are always derived, never claimed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import heapq
+import ipaddress
+import logging
+import os
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Final, Protocol
+
+import msgpack  # type: ignore[import-untyped]  # msgpack ships no type information
+from kademlia.node import Node
+from kademlia.protocol import KademliaProtocol
+from kademlia.routing import RoutingTable
+
+from badgechain.chain.errors import BadgeChainError
+from badgechain.chain.resolve import Unreachable
+from badgechain.storage import Kind, Store
+
+from .errors import RecordError
+
+__all__ = [
+    "ID_BYTES",
+    "MAX_DATAGRAM_BYTES",
+    "Contact",
+    "DhtNode",
+    "DhtSettings",
+    "FetchResult",
+    "StoreResult",
+    "ValuePolicy",
+    "node_id_of",
+]
+
+log = logging.getLogger(__name__)
+
+ID_BYTES: Final = 20  # kademlia's key space is 160 bits
+# One Ethernet frame minus IPv4 and UDP headers: a STORE of a full value (1,200 bytes) or a
+# reply naming 20 contacts fits, so nothing depends on IP fragmentation.
+MAX_DATAGRAM_BYTES: Final = 1472
+MAX_VALUE_BYTES: Final = 1200
+DOMAIN_NODE_ID: Final = b"badgechain/dht/node-id/v1\x00"
+_REQUEST, _REPLY = b"\x00", b"\x01"
+_MSG_ID_BYTES: Final = 20
+_SAVED_CONTACTS_KEY: Final = b"dht/contacts"
+_OK: Final = "ok"
+
+
+def node_id_of(public_key: bytes) -> bytes:
+    return hashlib.sha256(DOMAIN_NODE_ID + public_key).digest()[:ID_BYTES]
+
+
+class ValuePolicy(Protocol):
+    """What values mean: where each belongs and how two copies combine (bns/values.py)."""
+
+    def address_of(self, value: bytes) -> bytes:
+        """The 20-byte DHT address `value` must live at; raise BadgeChainError when invalid."""
+        ...
+
+    def accept(self, address: bytes, current: bytes | None, incoming: bytes) -> bytes:
+        """What to keep at `address` after `incoming` arrives; raise BadgeChainError to refuse.
+
+        `current` was accepted before and is trusted; `incoming` is validated in full.
+        """
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class DhtSettings:
+    """Network parameters. Every timeout is a setting (kademlia fixes 5 s)."""
+
+    ksize: int = 20  # replicas per value and contacts per bucket
+    alpha: int = 3  # requests in flight per lookup
+    read_quorum: int = 5  # closest live nodes a fetch waits for before merging
+    rpc_timeout: float = 2.0  # when an unanswered request counts as a failure
+    max_failures: int = 2  # failures in a row before a contact leaves the table
+    min_hedge: float = 0.01  # never hedge sooner than this...
+    hedge_rtts: float = 4.0  # ...nor sooner than this many smoothed round trips
+    republish_interval: float = 3600.0
+    refresh_interval: float = 900.0
+    liveness_interval: float = 1.0  # one background ping round per interval
+    liveness_batch: int = 3  # contacts pinged per round, the longest unheard first
+    bucket_ip_limit: int = 2  # contacts per bucket from one public IP (loopback is exempt)
+
+
+@dataclass(slots=True)
+class Contact:
+    """A peer: its public key, its derived id and the address it answered from."""
+
+    public_key: bytes
+    host: str
+    port: int
+    node: Any = field(init=False)  # kademlia.node.Node, which the routing table keys by id
+
+    def __post_init__(self) -> None:
+        self.node = Node(node_id_of(self.public_key), self.host, self.port)
+        self.node.contact = self
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return (self.host, self.port)
+
+    def to_wire(self) -> list[Any]:
+        return [self.public_key, self.host, self.port]
+
+    @classmethod
+    def from_wire(cls, value: object) -> Contact | None:
+        """A contact from a peer's reply, or None when the triple is malformed."""
+        if not (isinstance(value, list) and len(value) == 3):
+            return None
+        public_key, host, port = value
+        if not (isinstance(public_key, bytes) and len(public_key) == 32):
+            return None
+        if not (isinstance(port, int) and not isinstance(port, bool) and 0 < port < 65536):
+            return None
+        if not isinstance(host, str) or len(host) > 45:
+            return None
+        try:
+            ipaddress.ip_address(host)  # no names: resolving one would be I/O a peer controls
+        except ValueError:
+            return None
+        return cls(public_key, host, port)
+
+
+@dataclass(frozen=True, slots=True)
+class StoreResult:
+    address: bytes
+    accepted: int  # replicas that stored (or already held) the value
+    refused: dict[str, int]  # replicas that refused it, by error code
+    unanswered: int
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    value: bytes | None  # the merge of every valid answer, None when nobody holds one
+    answered: int  # nodes that replied
+    holders: int  # replies that carried a valid value
+    dropped: int  # replies whose value failed validation
+    repaired: int  # replicas sent the merge because they were behind
+
+
+class _ExactRoutingTable(RoutingTable):  # type: ignore[misc]  # kademlia is untyped
+    """kademlia's table with exact neighbour selection and a per-IP limit per bucket."""
+
+    def __init__(self, protocol: Any, ksize: int, node: Any, ip_limit: int) -> None:
+        super().__init__(protocol, ksize, node)
+        self.ip_limit = ip_limit
+
+    def contacts(self) -> Iterator[Any]:
+        for bucket in self.buckets:
+            yield from bucket.nodes.values()
+
+    def find_neighbors(self, node: Any, k: int | None = None, exclude: Any = None) -> list[Any]:
+        return heapq.nsmallest(
+            k or self.ksize,
+            (
+                n
+                for n in self.contacts()
+                if n.id != node.id and (exclude is None or not n.same_home_as(exclude))
+            ),
+            key=node.distance_to,
+        )
+
+    def add_contact(self, node: Any) -> None:
+        bucket = self.buckets[self.get_bucket_for(node)]
+        if node.id not in bucket.nodes and _is_public(node.ip):
+            same_ip = sum(1 for n in bucket.nodes.values() if n.ip == node.ip)
+            if same_ip >= self.ip_limit:
+                return  # many ids behind one address is how an eclipse attack starts
+        super().add_contact(node)
+
+
+def _is_public(host: str) -> bool:
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return True
+
+
+class _Protocol(KademliaProtocol):  # type: ignore[misc]  # kademlia is untyped
+    """The UDP protocol: bounded msgpack datagrams, validated stores, hedged lookups."""
+
+    def __init__(self, dht: DhtNode) -> None:
+        # RPCProtocol.__init__ only sets the fields below; KademliaProtocol's builds the
+        # inexact table, so neither is called.
+        self.dht = dht
+        self.settings = dht.settings
+        self.source_node = dht.me.node
+        self.router = _ExactRoutingTable(
+            self, self.settings.ksize, self.source_node, self.settings.bucket_ip_limit
+        )
+        self.storage = None  # values live in dht.store, never in kademlia's storage
+        self.transport: asyncio.DatagramTransport | None = None
+        self._outstanding: dict[bytes, tuple[asyncio.Future[Any], asyncio.TimerHandle, Any]] = {}
+        self._handlers: dict[str, Callable[..., Any]] = {
+            "ping": self._rpc_ping,
+            "store": self._rpc_store,
+            "find_node": self._rpc_find_node,
+            "find_value": self._rpc_find_value,
+        }
+        self.srtt = 0.005  # smoothed round-trip time, seconds
+        self.last_seen: dict[bytes, float] = {}
+        self.failures: Counter[bytes] = Counter()
+
+    # --- datagrams -------------------------------------------------------------------------
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        stats = self.dht.stats
+        if not _REQUEST[0] <= (data[:1] or b"\xff")[0] <= _REPLY[0]:
+            stats["datagrams_dropped"] += 1
+            return
+        if not _MSG_ID_BYTES + 2 <= len(data) <= MAX_DATAGRAM_BYTES:
+            stats["datagrams_dropped"] += 1
+            return
+        msg_id, body = data[1 : 1 + _MSG_ID_BYTES], data[1 + _MSG_ID_BYTES :]
+        try:
+            message = msgpack.unpackb(body, raw=False, strict_map_key=True)
+        except Exception:  # any malformed body is the sender's problem, not ours
+            stats["datagrams_dropped"] += 1
+            return
+        if data[:1] == _REQUEST:
+            self._serve(msg_id, message, addr)
+        else:
+            self._accept_reply(msg_id, message, addr)
+
+    def _serve(self, msg_id: bytes, message: Any, addr: Any) -> None:
+        if not (isinstance(message, list) and len(message) == 2 and isinstance(message[1], list)):
+            self.dht.stats["datagrams_dropped"] += 1
+            return
+        name, args = message
+        handler = self._handlers.get(name) if isinstance(name, str) else None
+        if handler is None or not args:
+            self.dht.stats["datagrams_dropped"] += 1
+            return
+        sender = Contact.from_wire([args[0], addr[0], addr[1]])
+        if sender is None:
+            self.dht.stats["datagrams_dropped"] += 1
+            return
+        try:
+            reply = handler(sender, *args[1:])
+        except (TypeError, ValueError) as exc:  # wrong argument count or shape
+            log.debug("bad %s request from %s:%s: %s", name, *addr, exc)
+            self.dht.stats["datagrams_dropped"] += 1
+            return
+        self._heard_from(sender)
+        payload = _REPLY + msg_id + msgpack.packb(reply, use_bin_type=True)
+        if len(payload) > MAX_DATAGRAM_BYTES:  # cannot happen with bounded values; never send it
+            log.error("reply to %s over %d bytes dropped", name, MAX_DATAGRAM_BYTES)
+            return
+        if self.transport is not None:
+            self.transport.sendto(payload, addr)
+
+    def _accept_reply(self, msg_id: bytes, reply: Any, addr: Any) -> None:
+        waiting = self._outstanding.get(msg_id)
+        if waiting is None or waiting[2] != (addr[0], addr[1]):
+            self.dht.stats["datagrams_dropped"] += 1  # unknown, late, or from someone not asked
+            return
+        future, timer, _ = self._outstanding.pop(msg_id)
+        timer.cancel()
+        if not future.done():
+            future.set_result((True, reply))
+
+    def _timeout(self, msg_id: bytes) -> None:
+        future, _, _ = self._outstanding.pop(msg_id)
+        if not future.done():
+            future.set_result((False, None))
+
+    async def request(
+        self, contact: Contact, name: str, *args: Any, known: bool = True
+    ) -> tuple[bool, Any]:
+        """Send one request; (True, reply) or (False, None) after `rpc_timeout`.
+
+        For a `known` contact, a failure removes it from the table and an answer adds it.
+        """
+        loop = asyncio.get_running_loop()
+        msg_id = os.urandom(_MSG_ID_BYTES)
+        payload = _REQUEST + msg_id + msgpack.packb([name, [self.dht.me.public_key, *args]])
+        if len(payload) > MAX_DATAGRAM_BYTES or self.transport is None:
+            return (False, None)
+        future: asyncio.Future[Any] = loop.create_future()
+        timer = loop.call_later(self.settings.rpc_timeout, self._timeout, msg_id)
+        self._outstanding[msg_id] = (future, timer, contact.address)
+        self.dht.stats["rpcs_sent"] += 1
+        started = time.monotonic()
+        self.transport.sendto(payload, contact.address)
+        ok, reply = await future
+        if not known:
+            return ok, reply
+        if ok:
+            rtt = time.monotonic() - started
+            self.srtt += (rtt - self.srtt) / 8  # TCP's smoothing (RFC 6298)
+            self._heard_from(contact)
+        else:
+            self.dht.stats["rpc_timeouts"] += 1
+            node_id = contact.node.id
+            self.failures[node_id] += 1
+            # One lost datagram (or a busy peer) is not death: only failures in a row are.
+            if self.failures[node_id] >= self.settings.max_failures:
+                self.router.remove_contact(contact.node)
+                self.last_seen.pop(node_id, None)
+                del self.failures[node_id]
+        return ok, reply
+
+    @property
+    def hedge_delay(self) -> float:
+        settings = self.settings
+        return min(settings.rpc_timeout, max(settings.min_hedge, settings.hedge_rtts * self.srtt))
+
+    # --- what kademlia's table calls -------------------------------------------------------
+
+    async def call_ping(self, node: Any) -> tuple[bool, Any]:
+        return await self.request(node.contact, "ping")
+
+    def _heard_from(self, contact: Contact) -> None:
+        node = contact.node
+        self.last_seen[node.id] = time.monotonic()
+        self.failures.pop(node.id, None)
+        if node.id == self.source_node.id:
+            return
+        if self.router.is_new_node(node):
+            self.dht.hand_over(contact)
+        self.router.add_contact(node)
+
+    # --- handlers: (sender, *args) -> reply --------------------------------------------------
+
+    def _rpc_ping(self, sender: Contact) -> bytes:
+        return self.dht.me.public_key
+
+    def _rpc_store(self, sender: Contact, address: bytes, value: bytes) -> str:
+        return self.dht.accept_store(address, value, sender)
+
+    def _rpc_find_node(self, sender: Contact, address: bytes) -> list[list[Any]]:
+        _check_address(address)
+        target = Node(address)
+        return [
+            n.contact.to_wire() for n in self.router.find_neighbors(target, exclude=sender.node)
+        ]
+
+    def _rpc_find_value(self, sender: Contact, address: bytes) -> Any:
+        _check_address(address)
+        value = self.dht.store.get(Kind.BNS_RECORD, address)
+        if value is None:
+            return self._rpc_find_node(sender, address)
+        return {"value": value}
+
+
+def _check_address(address: object) -> None:
+    if not (isinstance(address, bytes) and len(address) == ID_BYTES):
+        raise ValueError("a DHT address is 20 bytes")
+
+
+class DhtNode:
+    """One node of the BNS DHT: its UDP endpoint, routing table and stored values."""
+
+    def __init__(
+        self,
+        public_key: bytes,
+        store: Store,
+        policy: ValuePolicy,
+        settings: DhtSettings | None = None,
+    ) -> None:
+        self.settings = settings or DhtSettings()
+        self.store = store
+        self.policy = policy
+        self.me = Contact(public_key, "127.0.0.1", 0)
+        self.stats: Counter[str] = Counter()
+        self.protocol = _Protocol(self)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._republished: dict[bytes, float] = {}
+        self._seeds: list[tuple[str, int]] = []
+
+    # --- life cycle -------------------------------------------------------------------------
+
+    async def listen(self, port: int = 0, host: str = "127.0.0.1") -> tuple[str, int]:
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_datagram_endpoint(
+            lambda: self.protocol, local_addr=(host, port)
+        )
+        bound_host, bound_port = transport.get_extra_info("sockname")[:2]
+        self.me = Contact(self.me.public_key, bound_host, bound_port)
+        self.protocol.source_node = self.me.node
+        self.protocol.router.node = self.me.node
+        self._spawn(self._every(self.settings.liveness_interval, self._check_liveness))
+        self._spawn(self._every(self.settings.republish_interval, self.republish_once))
+        self._spawn(self._every(self.settings.refresh_interval, self._refresh_buckets))
+        log.info("DHT node %s listening on %s:%d", self.me.node.id.hex()[:12], *self.me.address)
+        return self.me.address
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return self.me.address
+
+    async def stop(self) -> None:
+        """Save contacts, stop background work, close the socket, fail pending requests."""
+        self.save_contacts()
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self.protocol.transport is not None:
+            self.protocol.transport.close()
+        for msg_id in list(self.protocol._outstanding):
+            self.protocol._outstanding[msg_id][1].cancel()
+            self.protocol._timeout(msg_id)
+
+    async def bootstrap(self, addresses: Iterable[tuple[str, int]] = ()) -> int:
+        """Join through `addresses` (or the contacts saved last run); return contacts known."""
+        self._seeds = list(addresses) or self._seeds or self.saved_contacts()
+        seeds = self._seeds
+        await asyncio.gather(*(self._ping_address(addr) for addr in seeds))
+        await self._lookup(self.me.node.id, self.settings.ksize, find_value=False)
+        return self.contact_count()
+
+    async def _ping_address(self, address: tuple[str, int]) -> None:
+        # The public key is learned from the answer; until then a placeholder key is used.
+        probe = Contact(bytes(32), address[0], address[1])
+        ok, reply = await self.protocol.request(probe, "ping", known=False)
+        if ok and isinstance(reply, bytes) and len(reply) == 32:
+            self.protocol._heard_from(Contact(reply, address[0], address[1]))
+
+    def contact_count(self) -> int:
+        return sum(1 for _ in self.protocol.router.contacts())
+
+    def contacts(self) -> list[Contact]:
+        return [n.contact for n in self.protocol.router.contacts()]
+
+    def save_contacts(self) -> None:
+        contacts = [c.to_wire() for c in self.contacts()][: self.settings.ksize * 4]
+        if contacts:
+            self.store.put(Kind.JOURNAL, _SAVED_CONTACTS_KEY, msgpack.packb(contacts))
+
+    def saved_contacts(self) -> list[tuple[str, int]]:
+        raw = self.store.get(Kind.JOURNAL, _SAVED_CONTACTS_KEY)
+        if raw is None:
+            return []
+        with contextlib.suppress(Exception):
+            saved = msgpack.unpackb(raw, raw=False)
+            contacts = [Contact.from_wire(item) for item in saved]
+            return [c.address for c in contacts if c is not None]
+        return []
+
+    # --- storing node -----------------------------------------------------------------------
+
+    def accept_store(self, address: object, value: object, sender: Contact | None) -> str:
+        """Validate and merge one STORE; return "ok", "stale" or the refusal's error code."""
+        if not (isinstance(address, bytes) and len(address) == ID_BYTES):
+            return "address_invalid"
+        if not isinstance(value, bytes) or len(value) > MAX_VALUE_BYTES:
+            return "value_too_large"
+        current = self.store.get(Kind.BNS_RECORD, address)
+        try:
+            if self.policy.address_of(value) != address:
+                raise RecordError("the value belongs at another address", code="address_mismatch")
+            merged = self.policy.accept(address, current, value)
+        except BadgeChainError as exc:
+            self.stats["stores_refused"] += 1
+            who = "self" if sender is None else f"{sender.host}:{sender.port}"
+            log.info("refused a STORE from %s: %s (%s)", who, exc.code, exc.message)
+            return exc.code
+        if current is not None and merged == current and value != current:
+            # Valid but behind what is held (an older location, an unrevoked copy): kept
+            # out, and the writer is told, so a replayed value is visibly refused.
+            self.stats["stores_stale"] += 1
+            return "stale"
+        if merged != current:
+            self.store.put(Kind.BNS_RECORD, address, merged)
+        self.stats["stores_accepted"] += 1
+        return _OK
+
+    def held(self, address: bytes) -> bytes | None:
+        return self.store.get(Kind.BNS_RECORD, address)
+
+    def hand_over(self, newcomer: Contact) -> None:
+        """Send a new contact the values it is now among the closest to (Kademlia §2.5)."""
+        k = self.settings.ksize
+        for address, value in self.store.scan(Kind.BNS_RECORD):
+            target = Node(address)
+            neighbours = self.protocol.router.find_neighbors(target, k=k)
+            if len(neighbours) < k or newcomer.node.distance_to(target) < neighbours[
+                -1
+            ].distance_to(target):
+                self._spawn(self.protocol.request(newcomer, "store", address, value))
+
+    # --- lookups ----------------------------------------------------------------------------
+
+    async def _lookup(
+        self, address: bytes, want: int, *, find_value: bool
+    ) -> tuple[list[Contact], list[tuple[Contact, Any]]]:
+        """Iterative, hedged lookup of the `want` closest live nodes to `address`.
+
+        Returns the closest nodes that answered and every (contact, reply) received. A request
+        still unanswered after the hedge delay stops counting: the next closest contact is
+        asked in its place, and a late answer is still used if the lookup is not over.
+        """
+        target = Node(address)
+        settings = self.settings
+        known: dict[bytes, Contact] = {}
+        state: dict[bytes, str] = {}  # "new", "pending", "slow", "answered", "failed"
+        replies: list[tuple[Contact, Any]] = []
+        events: asyncio.Queue[tuple[Contact, bool, Any]] = asyncio.Queue()
+        sent_at: dict[bytes, float] = {}
+        method = "find_value" if find_value else "find_node"
+
+        def learn(contact: Contact) -> None:
+            node_id = contact.node.id
+            if node_id != self.me.node.id and node_id not in known:
+                known[node_id] = contact
+                state[node_id] = "new"
+
+        for node in self.protocol.router.find_neighbors(target, k=settings.ksize):
+            learn(node.contact)
+
+        def window() -> list[bytes]:
+            alive = (i for i in known if state[i] in ("new", "pending", "answered"))
+            return heapq.nsmallest(want, alive, key=lambda i: target.distance_to(known[i].node))
+
+        async def ask(contact: Contact) -> None:
+            ok, reply = await self.protocol.request(contact, method, address)
+            await events.put((contact, ok, reply))
+
+        while True:
+            closest = window()
+            if all(state[i] == "answered" for i in closest):
+                break
+            now = time.monotonic()
+            for i, at in sent_at.items():
+                if state[i] == "pending" and now - at >= self.protocol.hedge_delay:
+                    state[i] = "slow"
+            in_flight = sum(1 for i in closest if state[i] == "pending")
+            for i in closest:
+                if in_flight >= settings.alpha:
+                    break
+                if state[i] == "new":
+                    state[i], sent_at[i] = "pending", now
+                    self._spawn(ask(known[i]))
+                    in_flight += 1
+            if not any(state[i] in ("pending", "slow") for i in state):
+                break  # nothing more will come
+            try:
+                contact, ok, reply = await asyncio.wait_for(
+                    events.get(), timeout=self.protocol.hedge_delay
+                )
+            except TimeoutError:
+                continue
+            node_id = contact.node.id
+            if not ok:
+                state[node_id] = "failed"
+                continue
+            state[node_id] = "answered"
+            replies.append((contact, reply))
+            if not (find_value and isinstance(reply, dict)):
+                for item in reply[: settings.ksize] if isinstance(reply, list) else ():
+                    found = Contact.from_wire(item)
+                    if found is not None:
+                        learn(found)
+        return [known[i] for i in window() if state[i] == "answered"], replies
+
+    async def find_closest(self, address: bytes) -> list[Contact]:
+        closest, _ = await self._lookup(address, self.settings.ksize, find_value=False)
+        return closest
+
+    # --- store and fetch --------------------------------------------------------------------
+
+    async def store_value(self, value: bytes) -> StoreResult:
+        """Put `value` on the k closest nodes (and here, if this node is one of them).
+
+        Raises the policy's error when the value is invalid, and `Unreachable` when no node
+        answered. A result with `accepted == 0` means every replica refused it.
+        """
+        address = self.policy.address_of(value)
+        self.policy.accept(address, None, value)  # never send what a storing node would refuse
+        closest = await self.find_closest(address)
+        if not closest:
+            raise Unreachable("no DHT node answered", code="dht_unreachable")
+        if self._among_closest(address, closest):
+            self.accept_store(address, value, None)
+        answers = await asyncio.gather(
+            *(self.protocol.request(c, "store", address, value) for c in closest)
+        )
+        refused: Counter[str] = Counter()
+        accepted = unanswered = 0
+        for ok, reply in answers:
+            if not ok:
+                unanswered += 1
+            elif reply == _OK:
+                accepted += 1
+            else:
+                refused[str(reply)[:64]] += 1
+        if accepted == 0 and unanswered == len(answers):
+            raise Unreachable("no DHT node acknowledged the store", code="dht_unreachable")
+        return StoreResult(address, accepted, dict(refused), unanswered)
+
+    def _among_closest(self, address: bytes, closest: list[Contact]) -> bool:
+        if len(closest) < self.settings.ksize:
+            return True
+        target = Node(address)
+        return bool(self.me.node.distance_to(target) < closest[-1].node.distance_to(target))
+
+    async def fetch(self, address: bytes) -> FetchResult:
+        """Merge the values the closest nodes hold for `address`, and repair the ones behind.
+
+        Raises `Unreachable` when no node answered (this node's own copy is not an answer).
+        """
+        _check_address(address)
+        closest, replies = await self._lookup(address, self.settings.read_quorum, find_value=True)
+        if not replies:
+            raise Unreachable("no DHT node answered", code="dht_unreachable")
+        merged: bytes | None = None
+        holders = dropped = 0
+        held_by: dict[bytes, bytes] = {}
+        # Answers from the closest nodes first, so of two conflicting entries the nearer wins.
+        by_distance = sorted(replies, key=lambda r: r[0].node.distance_to(Node(address)))
+        for contact, reply in by_distance:
+            if not (isinstance(reply, dict) and isinstance(reply.get("value"), bytes)):
+                continue
+            try:
+                if self.policy.address_of(reply["value"]) != address:
+                    raise RecordError("value for another address", code="address_mismatch")
+                merged = self.policy.accept(address, merged, reply["value"])
+            except BadgeChainError as exc:
+                dropped += 1
+                self.stats["answers_dropped"] += 1
+                log.info("dropped an answer from %s:%s: %s", *contact.address, exc.code)
+                continue
+            holders += 1
+            held_by[contact.node.id] = reply["value"]
+        own = self.held(address)
+        if own is not None and merged is not None:
+            with contextlib.suppress(BadgeChainError):
+                merged = self.policy.accept(address, own, merged)
+        elif own is not None:
+            merged = own
+        repaired = 0
+        if merged is not None:
+            if own is not None and own != merged:
+                self.accept_store(address, merged, None)
+            for contact in closest:
+                if held_by.get(contact.node.id) != merged:
+                    repaired += 1
+                    self._spawn(self.protocol.request(contact, "store", address, merged))
+        self.stats["fetches"] += 1
+        return FetchResult(merged, len(replies), holders, dropped, repaired)
+
+    # --- background -------------------------------------------------------------------------
+
+    def remember_published(self, value: bytes) -> None:
+        """Keep `value` (merged with earlier versions) to republish it as its writer."""
+        address = self.policy.address_of(value)
+        current = self.store.get(Kind.PUBLISHED, address)
+        self.store.put(Kind.PUBLISHED, address, self.policy.accept(address, current, value))
+
+    async def publish(self, value: bytes) -> StoreResult:
+        """Store `value` as its writer: it is kept here and republished every round."""
+        result = await self.store_value(value)
+        self.remember_published(value)
+        return result
+
+    async def republish_once(self) -> int:
+        """Push every value written or held here to its current k closest nodes.
+
+        Writers' republishing keeps a value alive after all its replicas left; holders'
+        re-replication hands values to nodes that became close since. Returns the count.
+        """
+        count = 0
+        held = list(self.store.scan(Kind.BNS_RECORD))
+        written = list(self.store.scan(Kind.PUBLISHED))
+        for address, value in written + held:
+            try:
+                await self.store_value(value)
+                count += 1
+            except BadgeChainError as exc:
+                log.info("republishing %s failed: %s", address.hex()[:12], exc.code)
+            self._republished[address] = time.monotonic()
+        return count
+
+    async def _check_liveness(self) -> None:
+        """Ping the contacts heard from least recently, so user lookups meet fewer dead ones."""
+        if self.contact_count() == 0 and self._seeds:
+            await self.bootstrap()  # everyone looked dead: start over from the seeds
+            return
+        seen = self.protocol.last_seen
+        contacts = sorted(self.contacts(), key=lambda c: seen.get(c.node.id, 0.0))
+        stale_after = self.settings.liveness_interval * 2
+        now = time.monotonic()
+        due = [c for c in contacts if now - seen.get(c.node.id, 0.0) > stale_after]
+        await asyncio.gather(
+            *(self.protocol.request(c, "ping") for c in due[: self.settings.liveness_batch])
+        )
+
+    async def _refresh_buckets(self) -> None:
+        """Look up a random id in each bucket not used lately (Kademlia §2.3)."""
+        for node_id in self.protocol.get_refresh_ids():
+            await self._lookup(node_id, self.settings.ksize, find_value=False)
+
+    async def _every(self, interval: float, work: Callable[[], Any]) -> None:
+        while True:
+            # Jitter keeps a network of nodes started together from acting in lockstep.
+            await asyncio.sleep(interval * random.uniform(0.8, 1.2))  # noqa: S311
+            try:
+                await work()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a background round must never stop the node
+                log.exception("background %s failed", getattr(work, "__name__", work))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)

@@ -1,0 +1,336 @@
+"""BNS indexes (DESIGN.md "BNS protocol"): all badges of an issuer, all badges of an earner.
+
+An index is a run of numbered pages; each page is a DHT value of one datagram whose items
+verify on their own. Pure: no I/O, no clock. Merging two pages is a CRDT.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, replace
+from itertools import pairwise
+from typing import Any, ClassVar, Generic, Self, TypeVar, overload
+
+from badgechain.chain.errors import DecodeError
+from badgechain.chain.keys import KeyPair, PublicKey, verify_signature
+
+from .errors import RecordError
+from .record import DhtKey, Entry, Uid, check_stamp, verify_entry
+from .wire import WIRE_VERSION, check, decoded, is_bytes, is_uint, pack, unpack, versioned_fields
+
+__all__ = [
+    "DOMAIN_EARNER_PAGE_KEY",
+    "DOMAIN_ISSUER_ITEM",
+    "DOMAIN_ISSUER_PAGE_KEY",
+    "EARNER_PAGE_ITEMS",
+    "EARNER_PAGE_KIND",
+    "ISSUER_PAGE_ITEMS",
+    "ISSUER_PAGE_KIND",
+    "EarnerPage",
+    "IssuerItem",
+    "IssuerPage",
+    "accept_earner_page",
+    "accept_issuer_page",
+    "add_to_page",
+    "earner_page_key",
+    "issuer_item_signed_bytes",
+    "issuer_page_key",
+    "make_issuer_item",
+    "merge_earner_pages",
+    "merge_issuer_pages",
+    "page_is_full",
+    "validate_earner_page",
+    "validate_issuer_page",
+]
+
+DOMAIN_ISSUER_PAGE_KEY = b"badgechain/bns/issuer-page-key/v1\x00"
+DOMAIN_EARNER_PAGE_KEY = b"badgechain/bns/earner-page-key/v1\x00"
+DOMAIN_ISSUER_ITEM = b"badgechain/bns/issuer-item/v1\x00"
+
+# A page leads with a text tag where a record leads with its version number, so no page
+# decodes as a record, nor one kind of page as the other.
+ISSUER_PAGE_KIND = "bns/issuer-page"
+EARNER_PAGE_KIND = "bns/earner-page"
+
+# As many items as fit one datagram with every number at its largest (an issuer item is 133
+# bytes, an entry without its earner key at most 252); tests/bns/test_index.py checks it.
+ISSUER_PAGE_ITEMS = 8
+EARNER_PAGE_ITEMS = 4
+
+# Entry.to_fields() is [version, uid, issuer_key, earner_key, ...]: earner pages write the
+# earner key once for the page instead of once per entry. A test keeps this in step.
+_EARNER_KEY_FIELD = 3
+
+
+def _page_key(domain: bytes, owner: bytes, page: int) -> DhtKey:
+    check(is_bytes(owner, 32), "an index owner key is 32 bytes")
+    check(is_uint(page), "a page number is an unsigned 64-bit integer")
+    return DhtKey(hashlib.sha256(domain + owner + page.to_bytes(8, "big")).digest())
+
+
+def issuer_page_key(issuer_key: PublicKey, page: int) -> DhtKey:
+    """sha256(DOMAIN_ISSUER_PAGE_KEY ‖ issuer key ‖ page as 8 big-endian bytes)."""
+    return _page_key(DOMAIN_ISSUER_PAGE_KEY, issuer_key, page)
+
+
+def earner_page_key(earner_key: PublicKey, page: int) -> DhtKey:
+    """sha256(DOMAIN_EARNER_PAGE_KEY ‖ earner key ‖ page as 8 big-endian bytes)."""
+    return _page_key(DOMAIN_EARNER_PAGE_KEY, earner_key, page)
+
+
+@dataclass(frozen=True, slots=True)
+class IssuerItem:
+    """One UID of an issuer's index, signed by the issuer for one page of it."""
+
+    uid: Uid
+    signature: bytes
+
+    def __post_init__(self) -> None:
+        check(is_bytes(self.uid, 64), "uid must be 64 bytes")
+        check(is_bytes(self.signature, 64), "signature must be 64 bytes")
+
+
+def issuer_item_signed_bytes(issuer_key: PublicKey, page: int, uid: Uid) -> bytes:
+    """What an issuer item's signature covers. The page is in it, so nobody can copy the
+    issuer's items into other pages of its index to fill them and crowd real ones out."""
+    check(is_uint(page), "a page number is an unsigned 64-bit integer")
+    return DOMAIN_ISSUER_ITEM + issuer_key + page.to_bytes(8, "big") + uid
+
+
+def make_issuer_item(issuer: KeyPair, page: int, uid: Uid) -> IssuerItem:
+    signed = issuer_item_signed_bytes(issuer.public_key, page, uid)
+    return IssuerItem(uid, issuer.sign(signed))
+
+
+_Item = TypeVar("_Item", IssuerItem, Entry)
+_Page_T = TypeVar("_Page_T", bound="_Page[Any]")
+
+
+class _Page(ABC, Generic[_Item]):
+    """What both kinds of page share. On the wire: [kind, version, owner key, page number,
+    [item, ...]], the items sorted by UID, each UID once, at most CAPACITY of them."""
+
+    __slots__ = ()
+    KIND: ClassVar[str]
+    KEY_DOMAIN: ClassVar[bytes]
+    CAPACITY: ClassVar[int]
+    page: int
+
+    @property
+    @abstractmethod
+    def owner(self) -> PublicKey:
+        """The key whose index this page is part of."""
+
+    @property
+    @abstractmethod
+    def members(self) -> tuple[_Item, ...]:
+        """The items, sorted by UID."""
+
+    @abstractmethod
+    def with_members(self, members: tuple[_Item, ...]) -> Self:
+        """This page holding `members` instead."""
+
+    @abstractmethod
+    def item_fields(self, item: _Item) -> list[Any]:
+        """The wire form of one item of this page."""
+
+    @classmethod
+    @abstractmethod
+    def _item_from_fields(cls, owner: Any, value: Any) -> _Item:
+        """Decode one item (raising DecodeError) of a page owned by `owner`."""
+
+    def _check_shape(self, item_type: type[_Item]) -> None:
+        check(is_bytes(self.owner, 32), "the page's owner key must be 32 bytes")
+        check(is_uint(self.page), "the page number must be an unsigned 64-bit integer")
+        members = self.members
+        check(isinstance(members, tuple), "the items must be a tuple")
+        check(all(isinstance(item, item_type) for item in members), "an item has the wrong type")
+        check(all(a.uid < b.uid for a, b in pairwise(members)), "items sorted by UID, each once")
+        check(len(members) <= self.CAPACITY, f"a page holds at most {self.CAPACITY} items")
+
+    @property
+    def key(self) -> DhtKey:
+        """Where this page lives in the DHT."""
+        return _page_key(self.KEY_DOMAIN, self.owner, self.page)
+
+    def to_wire_bytes(self) -> bytes:
+        items = [self.item_fields(item) for item in self.members]
+        return pack([self.KIND, WIRE_VERSION, self.owner, self.page, items])
+
+    @classmethod
+    def from_wire_bytes(cls, data: bytes) -> Self:
+        value = unpack(data)
+        if not isinstance(value, list) or not value or value[0] != cls.KIND:
+            raise DecodeError(f"not a {cls.KIND} value", code="kind_mismatch")
+        _, owner, page, items = versioned_fields(value[1:], 4)
+        if not isinstance(items, list):
+            raise DecodeError("the items of a page must be an array")
+        members = tuple(cls._item_from_fields(owner, item) for item in items)
+        return decoded(cls, [owner, page, members])
+
+
+@dataclass(frozen=True, slots=True)
+class IssuerPage(_Page[IssuerItem]):
+    """Page `page` of the index of the badges `issuer_key` issued: UIDs it signed for it."""
+
+    KIND: ClassVar[str] = ISSUER_PAGE_KIND
+    KEY_DOMAIN: ClassVar[bytes] = DOMAIN_ISSUER_PAGE_KEY
+    CAPACITY: ClassVar[int] = ISSUER_PAGE_ITEMS
+    issuer_key: PublicKey
+    page: int
+    items: tuple[IssuerItem, ...] = ()
+
+    def __post_init__(self) -> None:
+        self._check_shape(IssuerItem)
+
+    @property
+    def owner(self) -> PublicKey:
+        return self.issuer_key
+
+    @property
+    def members(self) -> tuple[IssuerItem, ...]:
+        return self.items
+
+    def with_members(self, members: tuple[IssuerItem, ...]) -> Self:
+        return replace(self, items=members)
+
+    def item_fields(self, item: IssuerItem) -> list[Any]:
+        return [item.uid, item.signature]
+
+    @classmethod
+    def _item_from_fields(cls, owner: Any, value: Any) -> IssuerItem:
+        if not isinstance(value, list) or len(value) != 2:
+            raise DecodeError("an issuer item is an array [uid, signature]")
+        return decoded(IssuerItem, value)
+
+
+@dataclass(frozen=True, slots=True)
+class EarnerPage(_Page[Entry]):
+    """Page `page` of the index of the badges of `earner_key`: entries that name that earner.
+
+    An entry naming another earner cannot be put in (`index_wrong_earner`), and on the wire
+    the entries leave out the earner key, so a decoded page can hold no other earner's.
+    """
+
+    KIND: ClassVar[str] = EARNER_PAGE_KIND
+    KEY_DOMAIN: ClassVar[bytes] = DOMAIN_EARNER_PAGE_KEY
+    CAPACITY: ClassVar[int] = EARNER_PAGE_ITEMS
+    earner_key: PublicKey
+    page: int
+    entries: tuple[Entry, ...] = ()
+
+    def __post_init__(self) -> None:
+        self._check_shape(Entry)
+        if any(entry.earner_key != self.earner_key for entry in self.entries):
+            raise RecordError(
+                "an entry of an earner page names another earner", code="index_wrong_earner"
+            )
+
+    @property
+    def owner(self) -> PublicKey:
+        return self.earner_key
+
+    @property
+    def members(self) -> tuple[Entry, ...]:
+        return self.entries
+
+    def with_members(self, members: tuple[Entry, ...]) -> Self:
+        return replace(self, entries=members)
+
+    def item_fields(self, item: Entry) -> list[Any]:
+        fields = item.to_fields()
+        return fields[:_EARNER_KEY_FIELD] + fields[_EARNER_KEY_FIELD + 1 :]
+
+    @classmethod
+    def _item_from_fields(cls, owner: Any, value: Any) -> Entry:
+        if not isinstance(value, list):
+            raise DecodeError("an earner page entry must be an array")
+        return Entry.from_fields([*value[:_EARNER_KEY_FIELD], owner, *value[_EARNER_KEY_FIELD:]])
+
+
+def validate_issuer_page(page: IssuerPage) -> IssuerPage:
+    """Raise `index_item_forged` unless the issuer signed every item for this very page."""
+    for item in page.items:
+        signed = issuer_item_signed_bytes(page.issuer_key, page.page, item.uid)
+        if not verify_signature(page.issuer_key, signed, item.signature):
+            raise RecordError(
+                f"an item of issuer page {page.page} is not its issuer's item for that page",
+                code="index_item_forged",
+            )
+    return page
+
+
+def validate_earner_page(page: EarnerPage, difficulty: int = 0) -> EarnerPage:
+    """Raise unless every entry is its issuer's (`index_item_forged`) and meets the network's
+    proof-of-work `difficulty` (`stamp_insufficient`). That each entry names this earner
+    holds by construction (`index_wrong_earner`)."""
+    for entry in page.entries:
+        try:
+            verify_entry(entry)
+        except RecordError as exc:
+            raise RecordError(
+                f"an entry of earner page {page.page} is forged: {exc.message}",
+                code="index_item_forged",
+            ) from exc
+        check_stamp(entry, difficulty)
+    return page
+
+
+def _merge(a: _Page_T, b: _Page_T) -> _Page_T:
+    """Union by UID. Of two items for one UID the smaller wire bytes win, and past CAPACITY
+    the smallest UIDs stay: both choices ignore arrival order, so merge is a semilattice."""
+    if a.key != b.key:
+        raise RecordError("two pages of different index keys", code="index_key_mismatch")
+    chosen: dict[bytes, Any] = {}
+    for item in (*a.members, *b.members):
+        held = chosen.get(item.uid)
+        if held is None or pack(a.item_fields(item)) < pack(a.item_fields(held)):
+            chosen[item.uid] = item
+    kept = sorted(chosen.values(), key=lambda item: bytes(item.uid))[: a.CAPACITY]
+    return a.with_members(tuple(kept))
+
+
+def merge_issuer_pages(a: IssuerPage, b: IssuerPage) -> IssuerPage:
+    """The join of two pages of one issuer index key (see `_merge`)."""
+    return _merge(a, b)
+
+
+def merge_earner_pages(a: EarnerPage, b: EarnerPage) -> EarnerPage:
+    """The join of two pages of one earner index key (see `_merge`)."""
+    return _merge(a, b)
+
+
+def accept_issuer_page(current: IssuerPage | None, incoming: IssuerPage) -> IssuerPage:
+    """What a storing node keeps after a STORE: `current` (trusted, validated when stored)
+    merged with `incoming` once that is valid; raises RecordError otherwise."""
+    validate_issuer_page(incoming)
+    return incoming if current is None else merge_issuer_pages(current, incoming)
+
+
+def accept_earner_page(
+    current: EarnerPage | None, incoming: EarnerPage, difficulty: int = 0
+) -> EarnerPage:
+    """As `accept_issuer_page`, for an earner page on a network asking `difficulty`."""
+    validate_earner_page(incoming, difficulty)
+    return incoming if current is None else merge_earner_pages(current, incoming)
+
+
+def page_is_full(page: IssuerPage | EarnerPage) -> bool:
+    return len(page.members) >= page.CAPACITY
+
+
+@overload
+def add_to_page(page: IssuerPage, item: IssuerItem) -> IssuerPage: ...
+@overload
+def add_to_page(page: EarnerPage, item: Entry) -> EarnerPage: ...
+def add_to_page(page: IssuerPage | EarnerPage, item: Any) -> IssuerPage | EarnerPage:
+    """`page` with `item` in it, for writers. A UID already there is merged; a new one on a
+    full page raises `index_page_full` (the writer goes on to the next page), because a
+    merge would silently drop the largest UID instead."""
+    if page_is_full(page) and all(held.uid != item.uid for held in page.members):
+        raise RecordError(
+            f"page {page.page} of the index is full; write to the next page",
+            code="index_page_full",
+        )
+    return _merge(page, page.with_members((item,)))

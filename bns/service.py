@@ -1,0 +1,227 @@
+"""The Badge Name Server as a node uses it: publish, locate, hide, revoke, resolve, list.
+
+This is the edge where the pure records (record.py, index.py) meet the network (dht.py):
+each call builds or merges signed parts, stores them through the DHT, and says plainly
+what happened — a record, `NotFound` when the network answered without one, `Unreachable`
+when nobody answered, or a RecordError naming why every replica refused a write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from badgechain.chain.keys import KeyPair, PublicKey
+from badgechain.storage import Kind, Store
+
+from .dht import DhtNode, StoreResult
+from .errors import NotFound, RecordError
+from .index import (
+    EarnerPage,
+    IssuerPage,
+    add_to_page,
+    earner_page_key,
+    issuer_page_key,
+    make_issuer_item,
+    page_is_full,
+)
+from .record import (
+    DhtKey,
+    Entry,
+    Record,
+    Uid,
+    check_location_update,
+    derive_dht_key,
+    make_location,
+    make_revocation,
+)
+from .values import address_of_key
+
+__all__ = ["NameService", "PublishResult"]
+
+_Page = TypeVar("_Page", IssuerPage, EarnerPage)
+# Bookkeeping keys in the node's journal: the next free index page per owner, and the last
+# location seq this node signed per UID (so two quick moves never reuse a seq).
+_NEXT_PAGE = b"bns/next-page/"
+_LAST_SEQ = b"bns/last-seq/"
+_INDEX_ATTEMPTS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class PublishResult:
+    record: StoreResult
+    issuer_page: int
+    earner_page: int | None  # None when the badge names no earner key
+
+
+def _require_accepted(result: StoreResult, what: str) -> StoreResult:
+    if result.accepted == 0:
+        code, _ = max(result.refused.items(), key=lambda kv: kv[1], default=("refused", 0))
+        raise RecordError(f"every replica refused the {what}: {result.refused}", code=code)
+    return result
+
+
+class NameService:
+    """BNS operations over one DHT node; `store` keeps this node's bookkeeping."""
+
+    def __init__(self, dht: DhtNode, store: Store) -> None:
+        self.dht = dht
+        self.store = store
+
+    # --- reading ----------------------------------------------------------------------------
+
+    async def resolve(self, uid: Uid) -> Record:
+        """The merged, validated record of `uid`; `NotFound` or `Unreachable` otherwise."""
+        result = await self.dht.fetch(address_of_key(derive_dht_key(uid)))
+        if result.value is None:
+            raise NotFound(f"no BNS record for UID {uid.hex()[:16]}…")
+        return Record.from_wire_bytes(result.value)
+
+    async def issuer_page(self, issuer_key: PublicKey, page: int) -> IssuerPage:
+        """Page `page` of the issuer's index (empty when nobody holds it)."""
+        return await self._page(IssuerPage, issuer_page_key(issuer_key, page), issuer_key, page)
+
+    async def earner_page(self, earner_key: PublicKey, page: int) -> EarnerPage:
+        """Page `page` of the earner's index (empty when nobody holds it)."""
+        return await self._page(EarnerPage, earner_page_key(earner_key, page), earner_key, page)
+
+    async def _page(self, kind: type[_Page], key: DhtKey, owner: PublicKey, page: int) -> _Page:
+        result = await self.dht.fetch(address_of_key(key))
+        if result.value is None:
+            return kind(owner, page)
+        return kind.from_wire_bytes(result.value)
+
+    async def list_by_issuer(self, issuer_key: PublicKey, limit: int = 10_000) -> list[Uid]:
+        """UIDs in the issuer's index, page after page until an empty one."""
+        pages = await self._walk(self.issuer_page, issuer_key, limit)
+        return [item.uid for page in pages for item in page.items][:limit]
+
+    async def list_by_earner(self, earner_key: PublicKey, limit: int = 10_000) -> list[Entry]:
+        """Entries naming the earner, page after page until an empty one."""
+        pages = await self._walk(self.earner_page, earner_key, limit)
+        return [entry for page in pages for entry in page.entries][:limit]
+
+    async def _walk(
+        self, read: Callable[[PublicKey, int], Awaitable[_Page]], owner: PublicKey, limit: int
+    ) -> list[_Page]:
+        pages: list[_Page] = []
+        count = 0
+        while count < limit:
+            page = await read(owner, len(pages))
+            if not page.members:
+                break
+            pages.append(page)
+            count += len(page.members)
+        return pages
+
+    # --- writing ----------------------------------------------------------------------------
+
+    async def publish(self, issuer: KeyPair, entry: Entry) -> PublishResult:
+        """Publish a badge's entry, then add it to its issuer's and its earner's index."""
+        record = _require_accepted(await self.dht.publish(Record(entry).to_wire_bytes()), "entry")
+        issuer_page = await self._add_to_index(
+            self.issuer_page,
+            issuer.public_key,
+            entry.uid,
+            lambda page: make_issuer_item(issuer, page, entry.uid),
+        )
+        earner_page = None
+        if entry.earner_key is not None:
+            earner_page = await self._add_to_index(
+                self.earner_page, entry.earner_key, entry.uid, lambda page: entry
+            )
+        return PublishResult(record, issuer_page, earner_page)
+
+    async def _add_to_index(
+        self,
+        read: Callable[[PublicKey, int], Awaitable[_Page]],
+        owner: PublicKey,
+        uid: Uid,
+        item_for: Callable[[int], Any],  # the item for a page number (issuer items name it)
+    ) -> int:
+        """Add an item to the first page of `owner`'s index with room; return its number.
+
+        Pages fill in order, so "page n is full" is monotone in n: from the page this node
+        last wrote, gallop forward then bisect, which costs O(log pages) fetches even when
+        other writers filled pages meanwhile (an earner's index has many writers).
+        """
+        hint_key = _NEXT_PAGE + owner
+        start = int.from_bytes(self.store.get(Kind.JOURNAL, hint_key) or bytes(8), "big")
+        for _ in range(_INDEX_ATTEMPTS):
+            number, page = await self._first_open_page(read, owner, start, uid)
+            updated = add_to_page(page, item_for(number))
+            _require_accepted(await self.dht.publish(updated.to_wire_bytes()), "index page")
+            self.store.put(Kind.JOURNAL, hint_key, number.to_bytes(8, "big"))
+            # Two writers that filled the last places of one page at once: the merge keeps
+            # the smallest UIDs, so read back and move on if this item was the one left out.
+            if any(member.uid == uid for member in (await read(owner, number)).members):
+                return number
+            start = number + 1
+        raise RecordError("the index kept refusing the item", code="index_contended")
+
+    async def _first_open_page(
+        self,
+        read: Callable[[PublicKey, int], Awaitable[_Page]],
+        owner: PublicKey,
+        start: int,
+        uid: Uid,
+    ) -> tuple[int, _Page]:
+        def open_for(page: _Page) -> bool:
+            return not page_is_full(page) or any(m.uid == uid for m in page.members)
+
+        page = await read(owner, start)
+        if open_for(page):
+            return start, page
+        full, step = start, 1
+        while True:  # gallop: the first open page is above `full`
+            probe = full + step
+            page = await read(owner, probe)
+            if open_for(page):
+                break
+            full, step = probe, step * 2
+        open_number, open_page = probe, page
+        while open_number - full > 1:  # bisect between the last full and the first open
+            middle = (full + open_number) // 2
+            page = await read(owner, middle)
+            if open_for(page):
+                open_number, open_page = middle, page
+            else:
+                full = middle
+        return open_number, open_page
+
+    async def set_location(self, writer: KeyPair, uid: Uid, urls: Sequence[str]) -> Record:
+        """Sign and publish where the badge can be fetched; `writer` must be its earner.
+
+        The seq is above both what the network holds and what this node signed before.
+        """
+        current = await self.resolve(uid)
+        if writer.public_key != current.entry.location_writer:
+            raise RecordError(
+                "only the badge's earner key can set its location", code="not_location_writer"
+            )
+        held_seq = current.location.seq if current.location else 0
+        seq_key = _LAST_SEQ + uid
+        signed_seq = int.from_bytes(self.store.get(Kind.JOURNAL, seq_key) or bytes(8), "big")
+        location = make_location(writer, uid, tuple(urls), max(held_seq, signed_seq) + 1)
+        check_location_update(current, location)
+        self.store.put(Kind.JOURNAL, seq_key, location.seq.to_bytes(8, "big"))
+        record = Record(current.entry, location, current.revocation)
+        _require_accepted(await self.dht.publish(record.to_wire_bytes()), "location")
+        return record
+
+    async def hide(self, writer: KeyPair, uid: Uid) -> Record:
+        """Publish an empty location: the badge stays valid but says where to find it no more."""
+        return await self.set_location(writer, uid, ())
+
+    async def revoke(self, issuer: KeyPair, uid: Uid, reason: str, revoked_at: int) -> Record:
+        """Publish the issuer's revocation; once seen, no replica ever forgets it."""
+        current = await self.resolve(uid)
+        if issuer.public_key != current.entry.issuer_key:
+            raise RecordError("only the badge's issuer can revoke it", code="not_issuer")
+        if current.revocation is not None:
+            return current
+        revocation = make_revocation(issuer, uid, reason, revoked_at)
+        record = Record(current.entry, current.location, revocation)
+        _require_accepted(await self.dht.publish(record.to_wire_bytes()), "revocation")
+        return record
