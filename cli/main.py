@@ -7,54 +7,40 @@ import json
 import os
 import sys
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime
-from functools import wraps
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
 
 import click
 
 from badgechain.chain import bake as baking
 from badgechain.chain.badge import build_achievement, build_credential, email_identity
-from badgechain.chain.errors import BadgeChainError
 from badgechain.chain.images import default_png, default_svg
 from badgechain.chain.keys import KeyPair
-from badgechain.chain.keystore import key_file_is_encrypted, lock_key, unlock_key
+from badgechain.chain.keystore import lock_key
 from badgechain.chain.proof import sign_credential
 from badgechain.chain.verify import MAX_INPUT_BYTES, Report, verify_badge
+from badgechain.storage.errors import StorageError
 
+from . import earner_commands, issuer_commands, verify_commands
+from .common import (
+    EXIT_INDETERMINATE,
+    EXIT_INVALID,
+    EXIT_USAGE,
+    EXIT_VALID,
+    fail,
+    load_key,
+    new_passphrase,
+    reports_errors,
+)
 from .home import KEY_FILE, HomeError, default_home, read_bounded, write_atomic
+from .node_commands import register_node_commands
 
 __all__ = ["main"]
 
-EXIT_VALID, EXIT_INVALID, EXIT_USAGE, EXIT_INDETERMINATE = 0, 1, 2, 3
 VERDICT_EXIT = {"valid": EXIT_VALID, "invalid": EXIT_INVALID, "indeterminate": EXIT_INDETERMINATE}
 MAX_IMAGE_BYTES = 2 * 1024 * 1024
 # An image embedded in the achievement as a data: URI must stay small: it is signed and shipped.
 MAX_EMBEDDED_IMAGE_BYTES = 64 * 1024
-PASSPHRASE_ENV = "BADGECHAIN_PASSPHRASE"  # noqa: S105 (the variable's name, not a secret)
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _fail(error: BadgeChainError, exit_code: int = EXIT_INVALID) -> NoReturn:
-    click.echo(f"error [{error.code}]: {error.message}", err=True)
-    sys.exit(exit_code)
-
-
-def reports_errors(func: F) -> F:
-    """Turn BadgeChain errors into one line on stderr and an exit code, never a traceback."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except HomeError as exc:
-            _fail(exc, EXIT_USAGE)
-        except BadgeChainError as exc:
-            _fail(exc)
-
-    return wrapper  # type: ignore[return-value]
 
 
 @click.group()
@@ -88,7 +74,7 @@ def keys_new(home: Path, no_passphrase: bool, force: bool) -> None:
     path = home / KEY_FILE
     if path.exists() and not force:
         raise HomeError(f"{path} exists; use --force to replace it", code="key_exists")
-    passphrase = None if no_passphrase else _new_passphrase()
+    passphrase = None if no_passphrase else new_passphrase()
     key = KeyPair.generate()
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
     write_atomic(path, lock_key(key, passphrase), mode=0o600)
@@ -103,30 +89,6 @@ def keys_show(home: Path) -> None:
     data = read_bounded(home / KEY_FILE, 4096)
     record = json.loads(data)
     click.echo(record["did"] if isinstance(record, dict) and "did" in record else "")
-
-
-def _new_passphrase() -> str:
-    from_env = os.environ.get(PASSPHRASE_ENV)
-    if from_env:
-        return from_env
-    if not sys.stdin.isatty():
-        raise HomeError(
-            f"no terminal to ask for a passphrase: set {PASSPHRASE_ENV} or use --no-passphrase",
-            code="passphrase_required",
-        )
-    return str(
-        click.prompt("Passphrase for the new key", hide_input=True, confirmation_prompt=True)
-    )
-
-
-def _load_key(home: Path) -> KeyPair:
-    data = read_bounded(home / KEY_FILE, 4096)
-    passphrase = None
-    if key_file_is_encrypted(data):
-        passphrase = os.environ.get(PASSPHRASE_ENV)
-        if passphrase is None and sys.stdin.isatty():
-            passphrase = str(click.prompt("Key passphrase", hide_input=True))
-    return unlock_key(data, passphrase)
 
 
 # -- issue -------------------------------------------------------------------------------
@@ -192,7 +154,7 @@ def issue(
         raise click.UsageError(
             f"--image must be a {suffix[1:].upper()} image to bake into {out.name}"
         )
-    key = _load_key(home)
+    key = load_key(home)
     now = datetime.now(UTC)
     achievement = build_achievement(
         key.did,
@@ -255,8 +217,8 @@ def verify(home: Path, source: str, as_json: bool) -> None:
     """
     try:
         data = _read_source(source)
-    except HomeError as exc:
-        _fail(exc, EXIT_USAGE)
+    except (HomeError, StorageError) as exc:
+        fail(exc, EXIT_USAGE)
     report = verify_badge(data, now=datetime.now(UTC))
     click.echo(json.dumps(report.to_json(), indent=2) if as_json else _describe(report))
     sys.exit(VERDICT_EXIT[report.verdict])
@@ -319,3 +281,8 @@ def unbake(image: Path) -> None:
     if unbaked.kind == "ob2":
         click.echo("note: an Open Badges 2.0 badge", err=True)
     click.echo(unbaked.payload)
+
+
+register_node_commands(main)
+for _commands in (issuer_commands, earner_commands, verify_commands):
+    _commands.register(main)

@@ -28,6 +28,8 @@ CHAIN_FORBIDDEN = {
     "urllib.request",
 }
 SINGLE_ADAPTER = {"kademlia": "bns/dht.py", "plyvel": "storage/"}
+# The BNS record logic is pure too (DESIGN.md): only dht.py and service.py touch the network.
+BNS_PURE = ("record.py", "index.py", "values.py", "wire.py", "errors.py")
 
 
 def _imports(path: Path) -> set[str]:
@@ -64,6 +66,16 @@ def test_chain_is_pure() -> None:
             assert top not in CHAIN_FORBIDDEN and name not in CHAIN_FORBIDDEN, (
                 f"{path.relative_to(ROOT)} imports {name}"
             )
+
+
+@pytest.mark.parametrize("module", BNS_PURE)
+def test_bns_record_logic_is_pure(module: str) -> None:
+    path = ROOT / "bns" / module
+    for name in _imports(path):
+        top = name.split(".")[0]
+        assert top not in CHAIN_FORBIDDEN and not name.startswith("badgechain.storage"), (
+            f"bns/{module} imports {name}"
+        )
 
 
 def test_untyped_dependencies_have_one_adapter() -> None:

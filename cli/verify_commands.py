@@ -1,0 +1,11 @@
+"""(filled in by the node issue's workflows)"""
+
+from __future__ import annotations
+
+import click
+
+__all__ = ["register"]
+
+
+def register(main: click.Group) -> None:
+    """Add this module's commands to `main`."""

@@ -1,0 +1,155 @@
+"""The node: one process per person, composing storage, the BNS DHT and the HTTP gateway.
+
+`Node.start()` opens the LevelDB, joins the DHT, and serves the gateway (public routes,
+and the admin API behind a bearer token); `Node.stop()` undoes it in reverse order. Route
+modules reach the running node through `request.app[NODE]`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import signal
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from badgechain.bns.dht import DhtNode, DhtSettings
+from badgechain.bns.service import NameService
+from badgechain.bns.values import BnsValues
+from badgechain.chain.keys import KeyPair
+from badgechain.storage import LevelStore
+
+from . import earner_routes, gateway, issuer_routes, verify_routes
+from .config import DB_DIR, NodeConfig
+from .problems import problem_middleware
+from .web import NODE, admin_only, time_limit
+
+__all__ = ["MAX_BODY_BYTES", "Node"]
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 12 * 1024 * 1024  # a baked PNG of up to 10 MiB, plus multipart framing
+
+
+class Node:
+    """A running BadgeChain node. Build it, `await start()`, and `await stop()` at the end."""
+
+    def __init__(
+        self,
+        home: Path,
+        key: KeyPair,
+        config: NodeConfig,
+        admin_token: str,
+        *,
+        dht_settings: DhtSettings | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.home = home
+        self.key = key
+        self.config = config
+        self._admin_token = admin_token
+        self.dht_settings = dht_settings or DhtSettings()
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.store: LevelStore | None = None
+        self.dht: DhtNode | None = None
+        self.names: NameService | None = None
+        self._runner: web.AppRunner | None = None
+        self.http_port = config.http_port
+        self.background: set[asyncio.Task[object]] = set()
+
+    @property
+    def did(self) -> str:
+        return self.key.did
+
+    @property
+    def gateway_url(self) -> str:
+        if self.config.public_url:
+            return self.config.public_url.rstrip("/")
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def dht_address(self) -> tuple[str, int]:
+        assert self.dht is not None, "the node is not started"
+        return self.dht.address
+
+    def is_admin(self, request: web.Request) -> bool:
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(
+            token.strip().encode(), self._admin_token.encode()
+        )
+
+    async def start(self) -> None:
+        self.store = LevelStore(str(self.home / DB_DIR))
+        try:
+            values = BnsValues(self.config.pow_difficulty)
+            self.dht = DhtNode(self.key.public_key, self.store, values, self.dht_settings)
+            await self.dht.listen(self.config.dht_port, self.config.dht_host)
+            self.names = NameService(self.dht, self.store)
+            contacts = await self.dht.bootstrap(self.config.bootstrap)
+            log.info("joined the DHT", extra={"contacts": contacts})
+            self._runner = web.AppRunner(self.build_app(), access_log=None)
+            await self._runner.setup()
+            site = web.TCPSite(self._runner, self.config.http_host, self.config.http_port)
+            await site.start()
+            self.http_port = self._runner.addresses[0][1]  # the port picked when 0 was asked
+        except BaseException:
+            await self.stop()
+            raise
+        log.info(
+            "node started",
+            extra={
+                "did": self.did,
+                "gateway": self.gateway_url,
+                "dht": "{}:{}".format(*self.dht.address),
+            },
+        )
+
+    async def stop(self) -> None:
+        for task in list(self.background):
+            task.cancel()
+        await asyncio.gather(*self.background, return_exceptions=True)
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self.dht is not None:
+            await self.dht.stop()
+            self.dht = None
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+        log.info("node stopped")
+
+    def spawn(self, coro: Coroutine[Any, Any, object]) -> None:
+        """Run `coro` in the background until it ends or the node stops."""
+        task = asyncio.ensure_future(coro)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+
+    async def run_until_signalled(self) -> None:
+        """Serve until SIGINT or SIGTERM, then stop cleanly."""
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stopping.set)
+        try:
+            await stopping.wait()
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+            await self.stop()
+
+    def build_app(self) -> web.Application:
+        app = web.Application(
+            client_max_size=MAX_BODY_BYTES,
+            middlewares=[problem_middleware, time_limit, admin_only],
+        )
+        app[NODE] = self
+        for module in (gateway, issuer_routes, earner_routes, verify_routes):
+            module.add_routes(app)
+        return app

@@ -1,0 +1,67 @@
+"""Badges this node holds, in its LevelDB: issued ones, received ones, and their state.
+
+Kind.BADGE, key = the 64-byte UID: the credential as UTF-8 JSON (exactly the signed
+document). Kind.INDEX, key = b"badge-state/" + UID: a small JSON object saying how this
+node relates to the badge ({"role": "issued"|"received", "state": ..., "at": ...}).
+Both are written in one atomic batch.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Final
+
+from badgechain.bns.record import Uid
+from badgechain.chain.jsonio import parse_json
+from badgechain.chain.proof import proof_list, proof_value_bytes
+from badgechain.storage import Kind, Store
+
+__all__ = [
+    "STATE_PREFIX",
+    "credential_uid",
+    "load_badge",
+    "load_state",
+    "save_badge",
+    "set_state",
+    "states",
+]
+
+STATE_PREFIX: Final = b"badge-state/"
+
+
+def credential_uid(credential: dict[str, Any]) -> Uid:
+    """The UID of a signed badge: the proofValue of its (first) issuer proof."""
+    return Uid(proof_value_bytes(proof_list(credential)[0]))
+
+
+def save_badge(store: Store, credential: dict[str, Any], state: dict[str, Any]) -> Uid:
+    uid = credential_uid(credential)
+    with store.batch() as batch:
+        batch.put(Kind.BADGE, uid, json.dumps(credential, ensure_ascii=False).encode())
+        batch.put(Kind.INDEX, STATE_PREFIX + uid, json.dumps(state).encode())
+    return uid
+
+
+def load_badge(store: Store, uid: Uid) -> dict[str, Any] | None:
+    raw = store.get(Kind.BADGE, uid)
+    if raw is None:
+        return None
+    value = parse_json(raw)
+    return value if isinstance(value, dict) else None
+
+
+def load_state(store: Store, uid: Uid) -> dict[str, Any] | None:
+    raw = store.get(Kind.INDEX, STATE_PREFIX + uid)
+    return None if raw is None else dict(json.loads(raw))
+
+
+def set_state(store: Store, uid: Uid, state: dict[str, Any]) -> None:
+    store.put(Kind.INDEX, STATE_PREFIX + uid, json.dumps(state).encode())
+
+
+def states(store: Store) -> list[tuple[Uid, dict[str, Any]]]:
+    """Every badge this node holds, with its state, in UID order."""
+    return [
+        (Uid(key[len(STATE_PREFIX) :]), dict(json.loads(value)))
+        for key, value in store.scan(Kind.INDEX, STATE_PREFIX)
+    ]

@@ -1,0 +1,168 @@
+"""A node's home: its key, its settings (config.toml), its admin token and its database.
+
+HOME/key.json       the node's Ed25519 key (encrypted unless made with --no-passphrase)
+HOME/config.toml    ports, bootstrap peers, public or loopback gateway
+HOME/admin.token    the bearer token of the admin API (mode 0600)
+HOME/db/            the LevelDB database
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from badgechain.chain.errors import BadgeChainError
+from badgechain.storage.files import write_atomic
+
+__all__ = [
+    "ADMIN_TOKEN_FILE",
+    "CONFIG_FILE",
+    "ConfigError",
+    "NodeConfig",
+    "create_admin_token",
+    "load_config",
+    "parse_peer",
+    "read_admin_token",
+    "render_config",
+    "save_config",
+]
+
+CONFIG_FILE = "config.toml"
+ADMIN_TOKEN_FILE = "admin.token"  # noqa: S105 (a file name, not a secret)
+DB_DIR = "db"
+_MAX_CONFIG_BYTES = 64 * 1024
+
+
+class ConfigError(BadgeChainError):
+    code = "config_invalid"
+    http_status = 400
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig:
+    name: str = "node"
+    dht_host: str = "127.0.0.1"
+    dht_port: int = 4800
+    http_port: int = 4880
+    public: bool = False  # bind the gateway beyond loopback
+    public_url: str = ""  # how others reach the gateway; derived from host and port if empty
+    bootstrap: tuple[tuple[str, int], ...] = field(default_factory=tuple)
+    pow_difficulty: int = 0  # must match the network's setting
+
+    @property
+    def http_host(self) -> str:
+        return "0.0.0.0" if self.public else "127.0.0.1"  # noqa: S104 (only with --public)
+
+    @property
+    def gateway_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def with_overrides(self, **changes: Any) -> NodeConfig:
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def parse_peer(text: str) -> tuple[str, int]:
+    """HOST:PORT with an IP address (a DHT contact is an address, never a name to resolve)."""
+    host, sep, port = text.rpartition(":")
+    host = host.strip("[]")
+    try:
+        ipaddress.ip_address(host)
+        number = int(port)
+    except ValueError as exc:
+        raise ConfigError(f"bootstrap peer {text!r} is not IP:PORT", code="peer_invalid") from exc
+    if not sep or not 0 < number < 65536:
+        raise ConfigError(f"bootstrap peer {text!r} is not IP:PORT", code="peer_invalid")
+    return host, number
+
+
+def _port(value: object, what: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 65536:
+        raise ConfigError(f"{what} must be a port number (0 picks a free one)")
+    return value
+
+
+def load_config(home: Path) -> NodeConfig:
+    path = home / CONFIG_FILE
+    try:
+        data = path.read_bytes()[: _MAX_CONFIG_BYTES + 1]
+    except FileNotFoundError as exc:
+        raise ConfigError(
+            f"{path} is missing: run `badgechain init` first", code="home_not_initialised"
+        ) from exc
+    if len(data) > _MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path} is larger than {_MAX_CONFIG_BYTES} bytes")
+    try:
+        raw = tomllib.loads(data.decode())
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    node = raw.get("node", {})
+    if not isinstance(node, dict):
+        raise ConfigError(f"{path}: [node] must be a table")
+    defaults = NodeConfig()
+    peers = node.get("bootstrap", [])
+    if not isinstance(peers, list) or not all(isinstance(p, str) for p in peers):
+        raise ConfigError(f'{path}: bootstrap must be a list of "IP:PORT" strings')
+    name = node.get("name", defaults.name)
+    public_url = node.get("public_url", "")
+    difficulty = node.get("pow_difficulty", 0)
+    if not isinstance(name, str) or not isinstance(public_url, str):
+        raise ConfigError(f"{path}: name and public_url must be strings")
+    if not isinstance(difficulty, int) or not 0 <= difficulty <= 32:
+        raise ConfigError(f"{path}: pow_difficulty must be 0 to 32")
+    return NodeConfig(
+        name=name,
+        dht_host=str(node.get("dht_host", defaults.dht_host)),
+        dht_port=_port(node.get("dht_port", defaults.dht_port), "dht_port"),
+        http_port=_port(node.get("http_port", defaults.http_port), "http_port"),
+        public=bool(node.get("public", False)),
+        public_url=public_url,
+        bootstrap=tuple(parse_peer(p) for p in peers),
+        pow_difficulty=difficulty,
+    )
+
+
+def _toml_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def render_config(config: NodeConfig) -> str:
+    peers = ", ".join(_toml_string(f"{h}:{p}") for h, p in config.bootstrap)
+    return (
+        "# BadgeChain node settings; command-line options override them.\n"
+        "[node]\n"
+        f"name = {_toml_string(config.name)}\n"
+        f"dht_host = {_toml_string(config.dht_host)}\n"
+        f"dht_port = {config.dht_port}\n"
+        f"http_port = {config.http_port}\n"
+        f"public = {'true' if config.public else 'false'}\n"
+        f"public_url = {_toml_string(config.public_url)}\n"
+        f"bootstrap = [{peers}]\n"
+        f"pow_difficulty = {config.pow_difficulty}\n"
+    )
+
+
+def save_config(home: Path, config: NodeConfig) -> None:
+    write_atomic(home / CONFIG_FILE, render_config(config).encode())
+
+
+def create_admin_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def read_admin_token(home: Path) -> str:
+    path = home / ADMIN_TOKEN_FILE
+    try:
+        token = path.read_text()[:200].strip()
+    except FileNotFoundError as exc:
+        raise ConfigError(
+            f"{path} is missing: run `badgechain init` first", code="home_not_initialised"
+        ) from exc
+    if len(token) < 32:
+        raise ConfigError(f"{path} does not hold an admin token", code="admin_token_invalid")
+    return token
