@@ -20,6 +20,7 @@ from .record import DhtKey, Entry, Uid, check_stamp, verify_entry
 from .wire import WIRE_VERSION, check, decoded, is_bytes, is_uint, pack, unpack, versioned_fields
 
 __all__ = [
+    "DOMAIN_EARNER_ITEM",
     "DOMAIN_EARNER_PAGE_KEY",
     "DOMAIN_ISSUER_ITEM",
     "DOMAIN_ISSUER_PAGE_KEY",
@@ -27,15 +28,18 @@ __all__ = [
     "EARNER_PAGE_KIND",
     "ISSUER_PAGE_ITEMS",
     "ISSUER_PAGE_KIND",
+    "EarnerItem",
     "EarnerPage",
     "IssuerItem",
     "IssuerPage",
     "accept_earner_page",
     "accept_issuer_page",
     "add_to_page",
+    "earner_item_signed_bytes",
     "earner_page_key",
     "issuer_item_signed_bytes",
     "issuer_page_key",
+    "make_earner_item",
     "make_issuer_item",
     "merge_earner_pages",
     "merge_issuer_pages",
@@ -47,6 +51,7 @@ __all__ = [
 DOMAIN_ISSUER_PAGE_KEY = b"badgechain/bns/issuer-page-key/v1\x00"
 DOMAIN_EARNER_PAGE_KEY = b"badgechain/bns/earner-page-key/v1\x00"
 DOMAIN_ISSUER_ITEM = b"badgechain/bns/issuer-item/v1\x00"
+DOMAIN_EARNER_ITEM = b"badgechain/bns/earner-item/v1\x00"
 
 # A page leads with a text tag where a record leads with its version number, so no page
 # decodes as a record, nor one kind of page as the other.
@@ -54,9 +59,10 @@ ISSUER_PAGE_KIND = "bns/issuer-page"
 EARNER_PAGE_KIND = "bns/earner-page"
 
 # As many items as fit one datagram with every number at its largest (an issuer item is 133
-# bytes, an entry without its earner key at most 252); tests/bns/test_index.py checks it.
+# bytes, an earner item at most 319: 252 for the entry without its earner key, 66 for the
+# page signature); tests/bns/test_index.py checks it.
 ISSUER_PAGE_ITEMS = 8
-EARNER_PAGE_ITEMS = 4
+EARNER_PAGE_ITEMS = 3
 
 # Entry.to_fields() is [version, uid, issuer_key, earner_key, ...]: earner pages write the
 # earner key once for the page instead of once per entry. A test keeps this in step.
@@ -103,7 +109,42 @@ def make_issuer_item(issuer: KeyPair, page: int, uid: Uid) -> IssuerItem:
     return IssuerItem(uid, issuer.sign(signed))
 
 
-_Item = TypeVar("_Item", IssuerItem, Entry)
+@dataclass(frozen=True, slots=True)
+class EarnerItem:
+    """One entry of an earner's index, signed by the entry's issuer for one page of it."""
+
+    entry: Entry
+    signature: bytes
+
+    def __post_init__(self) -> None:
+        check(isinstance(self.entry, Entry), "an earner item holds an Entry")
+        check(is_bytes(self.signature, 64), "signature must be 64 bytes")
+
+    @property
+    def uid(self) -> Uid:
+        return self.entry.uid
+
+
+def earner_item_signed_bytes(earner_key: PublicKey, page: int, uid: Uid) -> bytes:
+    """What an earner item's signature covers, as `issuer_item_signed_bytes` for the earner's
+    index: a valid entry alone fits every page of it, so anyone could copy real entries into
+    a page to crowd out the ones its issuers put there; the page in the signature stops it."""
+    check(is_bytes(earner_key, 32), "an earner key is 32 bytes")
+    check(is_uint(page), "a page number is an unsigned 64-bit integer")
+    return DOMAIN_EARNER_ITEM + earner_key + page.to_bytes(8, "big") + uid
+
+
+def make_earner_item(issuer: KeyPair, page: int, entry: Entry) -> EarnerItem:
+    """`entry` for page `page` of its earner's index, signed by `issuer`, the entry's issuer."""
+    if issuer.public_key != entry.issuer_key:
+        raise RecordError("only an entry's issuer can index it", code="index_wrong_issuer")
+    if entry.earner_key is None:
+        raise RecordError("the entry names no earner to index it for", code="index_wrong_earner")
+    signed = earner_item_signed_bytes(entry.earner_key, page, entry.uid)
+    return EarnerItem(entry, issuer.sign(signed))
+
+
+_Item = TypeVar("_Item", IssuerItem, EarnerItem)
 _Page_T = TypeVar("_Page_T", bound="_Page[Any]")
 
 
@@ -206,11 +247,13 @@ class IssuerPage(_Page[IssuerItem]):
 
 
 @dataclass(frozen=True, slots=True)
-class EarnerPage(_Page[Entry]):
-    """Page `page` of the index of the badges of `earner_key`: entries that name that earner.
+class EarnerPage(_Page[EarnerItem]):
+    """Page `page` of the index of the badges of `earner_key`: entries that name that earner,
+    each signed for this page by its issuer.
 
-    An entry naming another earner cannot be put in (`index_wrong_earner`), and on the wire
-    the entries leave out the earner key, so a decoded page can hold no other earner's.
+    An entry naming another earner cannot be put in (`index_wrong_earner`). On the wire an
+    item is [entry, page signature], the entry's fields without the earner key, which is
+    written once for the page, so a decoded page can hold no other earner's entry.
     """
 
     KIND: ClassVar[str] = EARNER_PAGE_KIND
@@ -218,62 +261,77 @@ class EarnerPage(_Page[Entry]):
     CAPACITY: ClassVar[int] = EARNER_PAGE_ITEMS
     earner_key: PublicKey
     page: int
-    entries: tuple[Entry, ...] = ()
+    items: tuple[EarnerItem, ...] = ()
 
     def __post_init__(self) -> None:
-        self._check_shape(Entry)
-        if any(entry.earner_key != self.earner_key for entry in self.entries):
+        self._check_shape(EarnerItem)
+        if any(item.entry.earner_key != self.earner_key for item in self.items):
             raise RecordError(
                 "an entry of an earner page names another earner", code="index_wrong_earner"
             )
+
+    @property
+    def entries(self) -> tuple[Entry, ...]:
+        """The entries of the items, sorted by UID."""
+        return tuple(item.entry for item in self.items)
 
     @property
     def owner(self) -> PublicKey:
         return self.earner_key
 
     @property
-    def members(self) -> tuple[Entry, ...]:
-        return self.entries
+    def members(self) -> tuple[EarnerItem, ...]:
+        return self.items
 
-    def with_members(self, members: tuple[Entry, ...]) -> Self:
-        return replace(self, entries=members)
+    def with_members(self, members: tuple[EarnerItem, ...]) -> Self:
+        return replace(self, items=members)
 
-    def item_fields(self, item: Entry) -> list[Any]:
-        fields = item.to_fields()
-        return fields[:_EARNER_KEY_FIELD] + fields[_EARNER_KEY_FIELD + 1 :]
+    def item_fields(self, item: EarnerItem) -> list[Any]:
+        fields = item.entry.to_fields()
+        return [fields[:_EARNER_KEY_FIELD] + fields[_EARNER_KEY_FIELD + 1 :], item.signature]
 
     @classmethod
-    def _item_from_fields(cls, owner: Any, value: Any) -> Entry:
-        if not isinstance(value, list):
-            raise DecodeError("an earner page entry must be an array")
-        return Entry.from_fields([*value[:_EARNER_KEY_FIELD], owner, *value[_EARNER_KEY_FIELD:]])
+    def _item_from_fields(cls, owner: Any, value: Any) -> EarnerItem:
+        if not isinstance(value, list) or len(value) != 2 or not isinstance(value[0], list):
+            raise DecodeError("an earner item is an array [entry, signature]")
+        fields, signature = value
+        entry = Entry.from_fields([*fields[:_EARNER_KEY_FIELD], owner, *fields[_EARNER_KEY_FIELD:]])
+        return decoded(EarnerItem, [entry, signature])
+
+
+def _require_signed_for_page(
+    page: IssuerPage | EarnerPage, key: PublicKey, signed: bytes, signature: bytes
+) -> None:
+    if not verify_signature(key, signed, signature):
+        raise RecordError(
+            f"an item of {page.KIND} {page.page} is not its issuer's item for that page",
+            code="index_item_forged",
+        )
 
 
 def validate_issuer_page(page: IssuerPage) -> IssuerPage:
     """Raise `index_item_forged` unless the issuer signed every item for this very page."""
     for item in page.items:
         signed = issuer_item_signed_bytes(page.issuer_key, page.page, item.uid)
-        if not verify_signature(page.issuer_key, signed, item.signature):
-            raise RecordError(
-                f"an item of issuer page {page.page} is not its issuer's item for that page",
-                code="index_item_forged",
-            )
+        _require_signed_for_page(page, page.issuer_key, signed, item.signature)
     return page
 
 
 def validate_earner_page(page: EarnerPage, difficulty: int = 0) -> EarnerPage:
-    """Raise unless every entry is its issuer's (`index_item_forged`) and meets the network's
-    proof-of-work `difficulty` (`stamp_insufficient`). That each entry names this earner
-    holds by construction (`index_wrong_earner`)."""
-    for entry in page.entries:
+    """Raise unless every entry is its issuer's and that issuer signed it for this very page
+    (`index_item_forged`), and it meets the network's proof-of-work `difficulty`
+    (`stamp_insufficient`). That each entry names this earner holds by construction."""
+    for item in page.items:
         try:
-            verify_entry(entry)
+            verify_entry(item.entry)
         except RecordError as exc:
             raise RecordError(
                 f"an entry of earner page {page.page} is forged: {exc.message}",
                 code="index_item_forged",
             ) from exc
-        check_stamp(entry, difficulty)
+        check_stamp(item.entry, difficulty)
+        signed = earner_item_signed_bytes(page.earner_key, page.page, item.uid)
+        _require_signed_for_page(page, item.entry.issuer_key, signed, item.signature)
     return page
 
 
@@ -323,7 +381,7 @@ def page_is_full(page: IssuerPage | EarnerPage) -> bool:
 @overload
 def add_to_page(page: IssuerPage, item: IssuerItem) -> IssuerPage: ...
 @overload
-def add_to_page(page: EarnerPage, item: Entry) -> EarnerPage: ...
+def add_to_page(page: EarnerPage, item: EarnerItem) -> EarnerPage: ...
 def add_to_page(page: IssuerPage | EarnerPage, item: Any) -> IssuerPage | EarnerPage:
     """`page` with `item` in it, for writers. A UID already there is merged; a new one on a
     full page raises `index_page_full` (the writer goes on to the next page), because a

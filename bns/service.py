@@ -23,6 +23,7 @@ from .index import (
     add_to_page,
     earner_page_key,
     issuer_page_key,
+    make_earner_item,
     make_issuer_item,
     page_is_full,
 )
@@ -46,6 +47,9 @@ _Page = TypeVar("_Page", IssuerPage, EarnerPage)
 _NEXT_PAGE = b"bns/next-page/"
 _LAST_SEQ = b"bns/last-seq/"
 _INDEX_ATTEMPTS = 8
+# Placements awaiting a check by `reconcile_indexes`: key _PLACED ‖ index ‖ UID.
+_PLACED = b"bns/placed/"
+_ISSUER_INDEX, _EARNER_INDEX = b"i", b"e"
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,25 +124,69 @@ class NameService:
     async def publish(self, issuer: KeyPair, entry: Entry) -> PublishResult:
         """Publish a badge's entry, then add it to its issuer's and its earner's index."""
         record = _require_accepted(await self.dht.publish(Record(entry).to_wire_bytes()), "entry")
-        issuer_page = await self._add_to_index(
-            self.issuer_page,
-            issuer.public_key,
-            entry.uid,
-            lambda page: make_issuer_item(issuer, page, entry.uid),
-        )
+        issuer_page = await self._index_for_issuer(issuer, entry, 0)
         earner_page = None
         if entry.earner_key is not None:
-            earner_page = await self._add_to_index(
-                self.earner_page, entry.earner_key, entry.uid, lambda page: entry
-            )
+            earner_page = await self._index_for_earner(issuer, entry, 0)
         return PublishResult(record, issuer_page, earner_page)
+
+    async def _index_for_issuer(self, issuer: KeyPair, entry: Entry, start: int) -> int:
+        return await self._add_to_index(
+            _ISSUER_INDEX,
+            entry,
+            issuer.public_key,
+            start,
+            lambda page: make_issuer_item(issuer, page, entry.uid),
+        )
+
+    async def _index_for_earner(self, issuer: KeyPair, entry: Entry, start: int) -> int:
+        assert entry.earner_key is not None
+        return await self._add_to_index(
+            _EARNER_INDEX,
+            entry,
+            entry.earner_key,
+            start,
+            lambda page: make_earner_item(issuer, page, entry),
+        )
+
+    def _reader(self, index: bytes) -> Callable[[PublicKey, int], Awaitable[Any]]:
+        return self.issuer_page if index == _ISSUER_INDEX else self.earner_page
+
+    async def reconcile_indexes(self, issuer: KeyPair) -> int:
+        """Put back the index items of `issuer`'s badges that concurrent writers pushed out.
+
+        Two writers filling the last places of one page at once both succeed, and the merge
+        then keeps the smallest UIDs, so an item can vanish after its writer read it back.
+        The node calls this in its republish round: every placement not yet seen settled
+        is checked, and a missing item goes to a later page. Returns how many moved.
+        """
+        moved = 0
+        placements = list(self.store.scan(Kind.JOURNAL, _PLACED))
+        for key, value in placements:
+            index, page = key[len(_PLACED) : len(_PLACED) + 1], int.from_bytes(value[:8], "big")
+            entry = Entry.from_wire_bytes(value[8:])
+            if entry.issuer_key != issuer.public_key:
+                continue
+            owner = issuer.public_key if index == _ISSUER_INDEX else entry.earner_key
+            assert owner is not None
+            held = await self._reader(index)(owner, page)
+            if any(member.uid == entry.uid for member in held.members):
+                self.store.delete(Kind.JOURNAL, key)  # settled
+                continue
+            if index == _ISSUER_INDEX:
+                await self._index_for_issuer(issuer, entry, page + 1)
+            else:
+                await self._index_for_earner(issuer, entry, page + 1)
+            moved += 1
+        return moved
 
     async def _add_to_index(
         self,
-        read: Callable[[PublicKey, int], Awaitable[_Page]],
+        index: bytes,
+        entry: Entry,
         owner: PublicKey,
-        uid: Uid,
-        item_for: Callable[[int], Any],  # the item for a page number (issuer items name it)
+        start: int,
+        item_for: Callable[[int], Any],  # the item for a page number (items are signed for it)
     ) -> int:
         """Add an item to the first page of `owner`'s index with room; return its number.
 
@@ -146,18 +194,24 @@ class NameService:
         last wrote, gallop forward then bisect, which costs O(log pages) fetches even when
         other writers filled pages meanwhile (an earner's index has many writers).
         """
-        hint_key = _NEXT_PAGE + owner
-        start = int.from_bytes(self.store.get(Kind.JOURNAL, hint_key) or bytes(8), "big")
+        read, uid = self._reader(index), entry.uid
+        hint_key = _NEXT_PAGE + index + owner
+        hint = int.from_bytes(self.store.get(Kind.JOURNAL, hint_key) or bytes(8), "big")
+        start = max(start, hint)
         for _ in range(_INDEX_ATTEMPTS):
             number, page = await self._first_open_page(read, owner, start, uid)
             updated = add_to_page(page, item_for(number))
-            _require_accepted(await self.dht.publish(updated.to_wire_bytes()), "index page")
-            self.store.put(Kind.JOURNAL, hint_key, number.to_bytes(8, "big"))
-            # Two writers that filled the last places of one page at once: the merge keeps
-            # the smallest UIDs, so read back and move on if this item was the one left out.
-            if any(member.uid == uid for member in (await read(owner, number)).members):
-                return number
+            result = await self.dht.publish(updated.to_wire_bytes())
             start = number + 1
+            if result.accepted == 0 and set(result.refused) == {"stale"}:
+                continue  # other writers filled the page since it was read: try the next
+            _require_accepted(result, "index page")
+            self.store.put(Kind.JOURNAL, hint_key, number.to_bytes(8, "big"))
+            # Read back, and move on if this item was the one the merge left out.
+            if any(member.uid == uid for member in (await read(owner, number)).members):
+                placement = number.to_bytes(8, "big") + entry.to_wire_bytes()
+                self.store.put(Kind.JOURNAL, _PLACED + index + uid, placement)
+                return number
         raise RecordError("the index kept refusing the item", code="index_contended")
 
     async def _first_open_page(

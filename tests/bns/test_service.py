@@ -131,6 +131,13 @@ async def test_indexes_page_and_two_issuers_share_an_earner_index(net: Network) 
     await asyncio.gather(
         issue_all(alice, ALICE, alice_entries), issue_all(carol, carol_key, carol_entries)
     )
+    # Writers racing for the last places of a page can push each other's items out; the
+    # issuers' reconcile round (run with republishing) puts them back on later pages.
+    for _ in range(4):
+        moved = await alice.reconcile_indexes(ALICE) + await carol.reconcile_indexes(carol_key)
+        if moved == 0:
+            break
+    assert moved == 0
     reader = service(net, 9)
     assert sorted(await reader.list_by_issuer(ALICE.public_key)) == sorted(
         e.uid for e in alice_entries
@@ -138,6 +145,7 @@ async def test_indexes_page_and_two_issuers_share_an_earner_index(net: Network) 
     assert len((await reader.issuer_page(ALICE.public_key, 2)).items) == 3
     listed = await reader.list_by_earner(BOB.public_key)
     assert sorted(e.uid for e in listed) == sorted(e.uid for e in alice_entries + carol_entries)
-    pages = -(-2 * count // EARNER_PAGE_ITEMS)
-    assert (await reader.earner_page(BOB.public_key, pages - 1)).entries
-    assert not (await reader.earner_page(BOB.public_key, pages)).entries
+    pages = [await reader.earner_page(BOB.public_key, n) for n in range(len(listed))]
+    used = [page for page in pages if page.entries]
+    assert all(len(page.entries) <= EARNER_PAGE_ITEMS for page in used)
+    assert len(used) >= -(-2 * count // EARNER_PAGE_ITEMS)
