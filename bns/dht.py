@@ -36,6 +36,7 @@ import ipaddress
 import logging
 import os
 import random
+import socket
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -107,6 +108,7 @@ class DhtSettings:
     read_quorum: int = 5  # closest live nodes a fetch waits for before merging
     rpc_timeout: float = 2.0  # when an unanswered request counts as a failure
     max_failures: int = 2  # failures in a row before a contact leaves the table
+    max_in_flight: int = 32  # requests awaiting an answer at once, per node
     min_hedge: float = 0.01  # never hedge sooner than this...
     hedge_rtts: float = 4.0  # ...nor sooner than this many smoothed round trips
     republish_interval: float = 3600.0
@@ -234,11 +236,19 @@ class _Protocol(KademliaProtocol):  # type: ignore[misc]  # kademlia is untyped
         self.srtt = 0.005  # smoothed round-trip time, seconds
         self.last_seen: dict[bytes, float] = {}
         self.failures: Counter[bytes] = Counter()
+        self._moving: set[bytes] = set()
+        # A burst (a hand-over, a republish round) must not overflow the peers' socket
+        # buffers, where the kernel drops datagrams silently and they look like dead peers.
+        self._in_flight = asyncio.Semaphore(self.settings.max_in_flight)
 
     # --- datagrams -------------------------------------------------------------------------
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:  # room for bursts of answers (the kernel caps it at rmem_max)
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
         stats = self.dht.stats
@@ -313,13 +323,16 @@ class _Protocol(KademliaProtocol):  # type: ignore[misc]  # kademlia is untyped
         payload = _REQUEST + msg_id + msgpack.packb([name, [self.dht.me.public_key, *args]])
         if len(payload) > MAX_DATAGRAM_BYTES or self.transport is None:
             return (False, None)
-        future: asyncio.Future[Any] = loop.create_future()
-        timer = loop.call_later(self.settings.rpc_timeout, self._timeout, msg_id)
-        self._outstanding[msg_id] = (future, timer, contact.address)
-        self.dht.stats["rpcs_sent"] += 1
-        started = time.monotonic()
-        self.transport.sendto(payload, contact.address)
-        ok, reply = await future
+        async with self._in_flight:
+            if self.transport.is_closing():  # the node stopped: fail now, quietly
+                return (False, None)
+            future: asyncio.Future[Any] = loop.create_future()
+            timer = loop.call_later(self.settings.rpc_timeout, self._timeout, msg_id)
+            self._outstanding[msg_id] = (future, timer, contact.address)
+            self.dht.stats["rpcs_sent"] += 1
+            started = time.monotonic()
+            self.transport.sendto(payload, contact.address)
+            ok, reply = await future
         if not known:
             return ok, reply
         if ok:
@@ -349,13 +362,31 @@ class _Protocol(KademliaProtocol):  # type: ignore[misc]  # kademlia is untyped
 
     def _heard_from(self, contact: Contact) -> None:
         node = contact.node
-        self.last_seen[node.id] = time.monotonic()
-        self.failures.pop(node.id, None)
         if node.id == self.source_node.id:
             return
-        if self.router.is_new_node(node):
+        known = self.router.buckets[self.router.get_bucket_for(node)].nodes.get(node.id)
+        if known is not None and (known.ip, known.port) != (node.ip, node.port):
+            # A key is claimed, not proven: move a contact only once its old address is dead,
+            # so one datagram naming someone's key cannot redirect the route to them.
+            self.dht.spawn(self._move_if_gone(known.contact, contact))
+            return
+        self.last_seen[node.id] = time.monotonic()
+        self.failures.pop(node.id, None)
+        if known is None:
             self.dht.hand_over(contact)
         self.router.add_contact(node)
+
+    async def _move_if_gone(self, old: Contact, new: Contact) -> None:
+        if old.node.id in self._moving:
+            return
+        self._moving.add(old.node.id)
+        try:
+            ok, _ = await self.request(old, "ping", known=False)
+            if not ok:
+                self.router.remove_contact(old.node)
+                self._heard_from(new)
+        finally:
+            self._moving.discard(old.node.id)
 
     # --- handlers: (sender, *args) -> reply --------------------------------------------------
 
@@ -404,6 +435,7 @@ class DhtNode:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._republished: dict[bytes, float] = {}
         self._seeds: list[tuple[str, int]] = []
+        self._saved_ids: frozenset[bytes] = frozenset()
 
     # --- life cycle -------------------------------------------------------------------------
 
@@ -481,7 +513,9 @@ class DhtNode:
         """Validate and merge one STORE; return "ok", "stale" or the refusal's error code."""
         if not (isinstance(address, bytes) and len(address) == ID_BYTES):
             return "address_invalid"
-        if not isinstance(value, bytes) or len(value) > MAX_VALUE_BYTES:
+        if not isinstance(value, bytes):
+            return "value_invalid"
+        if len(value) > MAX_VALUE_BYTES:
             return "value_too_large"
         current = self.store.get(Kind.BNS_RECORD, address)
         try:
@@ -556,8 +590,11 @@ class DhtNode:
 
         while True:
             closest = window()
-            if all(state[i] == "answered" for i in closest):
-                break
+            waiting = any(state[i] in ("pending", "slow") for i in state)
+            if all(state[i] == "answered" for i in closest) and (
+                len(closest) >= want or not waiting
+            ):
+                break  # a slow request only stops counting once another can take its place
             now = time.monotonic()
             for i, at in sent_at.items():
                 if state[i] == "pending" and now - at >= self.protocol.hedge_delay:
@@ -710,7 +747,15 @@ class DhtNode:
         return count
 
     async def _check_liveness(self) -> None:
-        """Ping the contacts heard from least recently, so user lookups meet fewer dead ones."""
+        """Ping the contacts heard from least recently, so user lookups meet fewer dead ones.
+
+        Also saves the contacts whenever they changed: a node killed without a clean stop
+        must still find its way back into the network when it restarts.
+        """
+        known = frozenset(c.node.id for c in self.contacts())
+        if known and known != self._saved_ids:
+            self.save_contacts()
+            self._saved_ids = known
         if self.contact_count() == 0 and self._seeds:
             await self.bootstrap()  # everyone looked dead: start over from the seeds
             return
@@ -738,6 +783,10 @@ class DhtNode:
                 raise
             except Exception:  # a background round must never stop the node
                 log.exception("background %s failed", getattr(work, "__name__", work))
+
+    def spawn(self, coro: Any) -> None:
+        """Run `coro` in the background until it ends or the node stops."""
+        self._spawn(coro)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)

@@ -5,8 +5,9 @@ the value, checks that it belongs at the address it was sent to, validates it in
 merges it with what is held. A value that fails is refused; nothing unsigned is kept.
 
 Kinds: a BNS record (under H(UID)), a page of an issuer's index and a page of an earner's
-index (bns/index.py). A page starts with its kind's name, a record with its wire version,
-so no value decodes as another kind.
+index (bns/index.py), and a node's inbox announcement (bns/inbox.py). A page or an
+announcement starts with its kind's name, a record with its wire version, so no value
+decodes as another kind.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import msgpack  # type: ignore[import-untyped]  # msgpack ships no type informat
 from badgechain.chain.errors import DecodeError
 
 from .errors import RecordError
+from .inbox import INBOX_KIND, InboxRecord, accept_inbox_record
 from .index import (
     EARNER_PAGE_KIND,
     ISSUER_PAGE_KIND,
@@ -32,7 +34,7 @@ __all__ = ["ADDRESS_BYTES", "BnsValue", "BnsValues", "address_of_key", "decode_v
 
 ADDRESS_BYTES: Final = 20  # the DHT's key space is 160 bits: a DhtKey's first 20 bytes
 
-BnsValue = Record | IssuerPage | EarnerPage
+BnsValue = Record | IssuerPage | EarnerPage | InboxRecord
 
 
 def address_of_key(key: DhtKey) -> bytes:
@@ -62,6 +64,8 @@ def decode_value(data: bytes) -> BnsValue:
         return IssuerPage.from_wire_bytes(data)
     if tag == EARNER_PAGE_KIND:
         return EarnerPage.from_wire_bytes(data)
+    if tag == INBOX_KIND:
+        return InboxRecord.from_wire_bytes(data)
     return Record.from_wire_bytes(data)
 
 
@@ -94,6 +98,8 @@ class BnsValues:
             merged = accept_store(held_record, new, self.difficulty)
         elif isinstance(new, IssuerPage):
             merged = accept_issuer_page(held if isinstance(held, IssuerPage) else None, new)
+        elif isinstance(new, InboxRecord):
+            merged = accept_inbox_record(held if isinstance(held, InboxRecord) else None, new)
         else:
             held_page = held if isinstance(held, EarnerPage) else None
             merged = accept_earner_page(held_page, new, self.difficulty)

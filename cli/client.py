@@ -18,6 +18,18 @@ _TIMEOUT = aiohttp.ClientTimeout(total=120)
 _MAX_ANSWER = 16 * 1024 * 1024
 
 
+async def _read_bounded(content: aiohttp.StreamReader, max_bytes: int) -> bytes:
+    """The whole answer up to `max_bytes` (a single read returns only what is buffered)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > max_bytes:
+            raise NodeError(f"the node's answer is over {max_bytes} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 class NodeError(BadgeChainError):
     """The node answered with a problem report, or did not answer."""
 
@@ -43,7 +55,7 @@ class AdminClient:
                 aiohttp.ClientSession(timeout=_TIMEOUT) as session,
                 session.request(method, self.base_url + path, json=body, headers=headers) as r,
             ):
-                data = await r.content.read(_MAX_ANSWER)
+                data = await _read_bounded(r.content, _MAX_ANSWER)
                 status = r.status
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise NodeError(

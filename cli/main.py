@@ -21,7 +21,7 @@ from badgechain.chain.proof import sign_credential
 from badgechain.chain.verify import MAX_INPUT_BYTES, Report, verify_badge
 from badgechain.storage.errors import StorageError
 
-from . import earner_commands, issuer_commands, verify_commands
+from . import devnet, earner_commands, issuer_commands, verify_commands
 from .common import (
     EXIT_INDETERMINATE,
     EXIT_INVALID,
@@ -33,7 +33,9 @@ from .common import (
     reports_errors,
 )
 from .home import KEY_FILE, HomeError, default_home, read_bounded, write_atomic
+from .issuer_commands import issue_online
 from .node_commands import register_node_commands
+from .verify_commands import verify_online_command
 
 __all__ = ["main"]
 
@@ -107,45 +109,80 @@ def _parse_when(ctx: click.Context, param: click.Parameter, value: str | None) -
 
 
 @main.command()
+@click.option("--class", "class_id", default=None, help="Issue online, from this badge class.")
 @click.option(
-    "--offline", is_flag=True, required=True, help="Sign locally without a node (required for now)."
+    "--csv",
+    "csv_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="With --class: one badge per row (to,email,valid_until,evidence).",
 )
-@click.option(
-    "--to", "subject", required=True, help="Earner: a did:key, or urn:bns:<UID> of a persona."
-)
+@click.option("--json", "as_json", is_flag=True, help="With --class: print the UIDs as JSON.")
+@click.option("--offline", is_flag=True, help="Sign locally, without a node.")
+@click.option("--to", "subject", help="Earner: a did:key, or urn:bns:<UID> of a persona.")
 @click.option("--email", default=None, help="Earner's email, stored as a salted hash.")
-@click.option("--plain-email", is_flag=True, help="Store the email in clear instead of hashed.")
-@click.option("--name", required=True, help="Badge name.")
-@click.option("--description", required=True, help="What the badge means.")
-@click.option("--criteria", required=True, help="What the earner did to earn it.")
+@click.option("--plain-email", is_flag=True, help="Offline: store the email in clear.")
+@click.option("--name", help="Offline: badge name.")
+@click.option("--description", help="Offline: what the badge means.")
+@click.option("--criteria", help="Offline: what the earner did to earn it.")
 @click.option(
-    "--image", type=click.Path(dir_okay=False, path_type=Path), help="Badge image (PNG or SVG)."
+    "--image",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Offline: badge image (PNG or SVG).",
 )
 @click.option("--valid-until", callback=_parse_when, help="Expiry, ISO 8601.")
 @click.option("--evidence", multiple=True, help="Evidence URL (repeatable).")
 @click.option(
-    "--out",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help=".json, .png or .svg",
+    "--out", type=click.Path(dir_okay=False, path_type=Path), help="Offline: .json, .png or .svg"
 )
 @click.pass_obj
 @reports_errors
 def issue(
     home: Path,
+    class_id: str | None,
+    csv_file: Path | None,
+    as_json: bool,
     offline: bool,
-    subject: str,
+    subject: str | None,
     email: str | None,
     plain_email: bool,
-    name: str,
-    description: str,
-    criteria: str,
+    name: str | None,
+    description: str | None,
+    criteria: str | None,
     image: Path | None,
     valid_until: datetime | None,
     evidence: tuple[str, ...],
-    out: Path,
+    out: Path | None,
 ) -> None:
-    """Issue a badge signed with this home's key; prints its UID."""
+    """Issue a badge; prints its UID.
+
+    Online (the home's node must run): --class ID with --to, or with --csv for many.
+    Offline: --offline --to --name --description --criteria --out, signed here.
+    """
+    if class_id is not None:
+        if offline or plain_email or out or image or name or description or criteria:
+            raise click.UsageError("--class takes --to/--csv, --email, --valid-until, --evidence")
+        if (subject is None) == (csv_file is None):
+            raise click.UsageError("--class needs exactly one of --to and --csv")
+        issue_online(home, class_id, subject, email, valid_until, evidence, csv_file, as_json)
+        return
+    if csv_file is not None or as_json:
+        raise click.UsageError("--csv and --json go with --class")
+    if not offline:
+        raise click.UsageError("use --class ID to issue through the node, or --offline")
+    missing = [
+        flag
+        for flag, value in (
+            ("--to", subject),
+            ("--name", name),
+            ("--description", description),
+            ("--criteria", criteria),
+            ("--out", out),
+        )
+        if not value
+    ]
+    if missing:
+        raise click.UsageError(f"--offline needs {', '.join(missing)}")
+    assert subject and name and description and criteria and out
     suffix = out.suffix.lower()
     if suffix not in (".json", ".png", ".svg"):
         raise click.UsageError("--out must end in .json, .png or .svg")
@@ -209,12 +246,20 @@ def _render(suffix: str, payload: str, image: bytes | None, name: str) -> bytes:
 @main.command()
 @click.argument("source")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option(
+    "--online",
+    is_flag=True,
+    help="Through this home's node: SOURCE may be a UID; BNS, revocation and did:web checked.",
+)
 @click.pass_obj
-def verify(home: Path, source: str, as_json: bool) -> None:
-    """Verify a badge: a JSON file, a baked PNG or SVG, or - for stdin.
+def verify(home: Path, source: str, as_json: bool, online: bool) -> None:
+    """Verify a badge: a JSON file, a baked PNG or SVG, or - for stdin (or a UID, --online).
 
-    Exit status: 0 valid, 1 invalid, 3 indeterminate, 2 usage error.
+    Offline, the BNS and revocation checks are skipped. Exit status: 0 valid, 1 invalid,
+    3 indeterminate, 2 usage error.
     """
+    if online:
+        sys.exit(verify_online_command(home, source, as_json))
     try:
         data = _read_source(source)
     except (HomeError, StorageError) as exc:
@@ -284,5 +329,5 @@ def unbake(image: Path) -> None:
 
 
 register_node_commands(main)
-for _commands in (issuer_commands, earner_commands, verify_commands):
+for _commands in (issuer_commands, earner_commands, verify_commands, devnet):
     _commands.register(main)

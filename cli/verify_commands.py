@@ -1,11 +1,200 @@
-"""(filled in by the node issue's workflows)"""
+"""Verifier commands over the local node's public gateway: `lookup` and online `verify`.
+
+The node does the work (DHT lookups, fetching badges from their locations, did:web); these
+commands send it the UID or the file and print what it answers.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import io
+import json
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
 import click
 
-__all__ = ["register"]
+from badgechain.chain.errors import BadgeChainError
+from badgechain.chain.verify import MAX_INPUT_BYTES
+from badgechain.node.config import ConfigError, load_config
+
+from .client import NodeError
+from .common import EXIT_INDETERMINATE, EXIT_INVALID, EXIT_USAGE, EXIT_VALID, reports_errors
+from .home import HomeError, read_bounded
+
+__all__ = [
+    "GatewayError",
+    "describe_report",
+    "lookup_command",
+    "register",
+    "verify_online_command",
+]
+
+VERDICT_EXIT = {"valid": EXIT_VALID, "invalid": EXIT_INVALID, "indeterminate": EXIT_INDETERMINATE}
+# The node bounds each request to 30 s; a little more here so its own answer arrives first.
+_TIMEOUT = aiohttp.ClientTimeout(total=40)
+_MAX_ANSWER = 4 * 1024 * 1024
+_MARKS = {"passed": "ok  ", "failed": "FAIL", "skipped": "--  "}
+
+
+def _gateway(home: Path) -> str:
+    return f"http://127.0.0.1:{load_config(home).http_port}"
+
+
+class GatewayError(NodeError):
+    """The node answered with a problem report; `status` is its HTTP status (0: no answer)."""
+
+    def __init__(self, message: str, *, code: str, status: int) -> None:
+        super().__init__(message, code=code)
+        self.status = status
+
+
+async def _read_bounded(response: aiohttp.ClientResponse) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > _MAX_ANSWER:
+            raise NodeError(f"the node's answer is over {_MAX_ANSWER} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _request(
+    base_url: str, method: str, path: str, body: bytes | None = None, media: str | None = None
+) -> Any:
+    """One call to the public gateway; its JSON answer, or GatewayError with its problem."""
+    headers = {"Content-Type": media} if media else {}
+    payload = None if body is None else io.BytesIO(body)  # aiohttp streams a file-like body
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=_TIMEOUT) as session,
+            session.request(method, base_url + path, data=payload, headers=headers) as response,
+        ):
+            data = await _read_bounded(response)
+            status = response.status
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise GatewayError(
+            f"no answer from the node at {base_url}: is `badgechain node start` running? ({exc})",
+            code="node_unreachable",
+            status=0,
+        ) from exc
+    try:
+        answer = json.loads(data)
+    except ValueError as exc:
+        raise NodeError(f"the node answered {status} with non-JSON") from exc
+    if status >= 400:
+        problem = answer if isinstance(answer, dict) else {}
+        raise GatewayError(
+            str(problem.get("detail", f"HTTP {status}")),
+            code=str(problem.get("code", "node_error")),
+            status=status,
+        )
+    return answer
+
+
+def _uid_path(uid: str) -> str:
+    return quote(uid.strip(), safe=":")
+
+
+def lookup_command(home: Path, uid: str) -> dict[str, Any]:
+    """The merged BNS record of `uid`, as the local node's gateway shows it."""
+    record = asyncio.run(_request(_gateway(home), "GET", f"/bns/{_uid_path(uid)}"))
+    if not isinstance(record, dict):
+        raise NodeError("the node answered with something other than a BNS record")
+    return record
+
+
+def _media_type(data: bytes) -> str:
+    if data.startswith(b"\x89PNG"):
+        return "image/png"
+    if data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
+        return "image/svg+xml"
+    return "text/plain"  # JSON or a VC-JWT: the node tells them apart
+
+
+def _read_target(target: str) -> bytes | None:
+    """The badge bytes when `target` is a file (or - for stdin); None when it is a UID."""
+    if target == "-":
+        data = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
+        if len(data) > MAX_INPUT_BYTES:
+            raise HomeError(f"stdin is larger than {MAX_INPUT_BYTES} bytes", code="input_too_large")
+        return data
+    path = Path(target)
+    if path.is_file():
+        return read_bounded(path, MAX_INPUT_BYTES)
+    if target.startswith(("z", "urn:bns:")) and "/" not in target:
+        return None
+    raise HomeError(f"{target}: no such file, and not a UID", code="target_invalid")
+
+
+def verify_online_command(home: Path, target: str, as_json: bool) -> int:
+    """Verify a UID or a badge file through the local node; print the report; the exit code.
+
+    0 valid, 1 invalid (a UID the BNS does not know is not accepted), 2 usage, and 3 when
+    the node, the DHT or the badge's location could not answer.
+    """
+    try:
+        data = _read_target(target)
+        base = _gateway(home)
+        if data is None:
+            report = asyncio.run(_request(base, "GET", f"/verify/{_uid_path(target)}"))
+        else:
+            report = asyncio.run(_request(base, "POST", "/verify", data, _media_type(data)))
+    except (HomeError, ConfigError) as exc:  # a file or a home that is not there
+        click.echo(f"error [{exc.code}]: {exc.message}", err=True)
+        return EXIT_USAGE
+    except BadgeChainError as exc:
+        click.echo(f"error [{exc.code}]: {exc.message}", err=True)
+        return _exit_code(exc)
+    if not isinstance(report, dict) or report.get("verdict") not in VERDICT_EXIT:
+        click.echo("error [node_error]: the node answered without a report", err=True)
+        return EXIT_INDETERMINATE
+    click.echo(json.dumps(report, indent=2) if as_json else describe_report(report))
+    return VERDICT_EXIT[report["verdict"]]
+
+
+def _exit_code(error: BadgeChainError) -> int:
+    """A UID the BNS does not know is not accepted (DESIGN.md); a malformed one is a usage
+    error; anything else kept the node from checking, so the verdict is open."""
+    status = error.status if isinstance(error, GatewayError) else 0
+    if error.code == "bns_not_found":
+        return EXIT_INVALID
+    return EXIT_USAGE if status == 400 else EXIT_INDETERMINATE
+
+
+def describe_report(report: dict[str, Any]) -> str:
+    """A report (as JSON) for people: the verdict, then each check reached, then why."""
+    checks = [check for check in report.get("checks", []) if isinstance(check, dict)]
+    lines = [
+        f"verdict: {str(report.get('verdict')).upper()}",
+        f"uid:     {report.get('uid') or '-'}",
+        f"format:  {report.get('format')}",
+    ]
+    lines += [
+        f"  {_MARKS.get(str(c.get('status')), '?   ')} {c.get('name', ''):<13} {c.get('message')}"
+        for c in checks
+        if c.get("code") != "not_reached"
+    ]
+    failed = next((c for c in checks if c.get("status") == "failed"), None)
+    if failed is not None:
+        lines.append(
+            f"invalid because {failed.get('name')} failed [{failed.get('code')}]: "
+            f"{failed.get('message')}"
+        )
+    return "\n".join(lines)
 
 
 def register(main: click.Group) -> None:
-    """Add this module's commands to `main`."""
+    """Add `lookup` to `main` (`verify --online` calls `verify_online_command`)."""
+
+    @main.command("lookup")
+    @click.argument("uid")
+    @click.pass_obj
+    @reports_errors
+    def lookup(home: Path, uid: str) -> None:
+        """Print the merged BNS record of UID (asks this home's running node)."""
+        click.echo(json.dumps(lookup_command(home, uid), indent=2))

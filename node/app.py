@@ -21,10 +21,11 @@ from aiohttp import web
 from badgechain.bns.dht import DhtNode, DhtSettings
 from badgechain.bns.service import NameService
 from badgechain.bns.values import BnsValues
+from badgechain.chain.errors import BadgeChainError
 from badgechain.chain.keys import KeyPair
 from badgechain.storage import LevelStore
 
-from . import earner_routes, gateway, issuer_routes, verify_routes
+from . import delivery, earner_routes, gateway, issuer, issuer_routes, verify_routes
 from .config import DB_DIR, NodeConfig
 from .problems import problem_middleware
 from .web import NODE, admin_only, time_limit
@@ -98,6 +99,9 @@ class Node:
             site = web.TCPSite(self._runner, self.config.http_host, self.config.http_port)
             await site.start()
             self.http_port = self._runner.addresses[0][1]  # the port picked when 0 was asked
+            await delivery.start_delivery(self)  # announce the inbox, run the outbox
+            await issuer.resume_batches(self)  # batches a crash interrupted
+            self.spawn(self._reconcile_indexes())
         except BaseException:
             await self.stop()
             raise
@@ -124,6 +128,16 @@ class Node:
             self.store.close()
             self.store = None
         log.info("node stopped")
+
+    async def _reconcile_indexes(self) -> None:
+        """With each republish round, put back index items concurrent writers pushed out."""
+        assert self.names is not None
+        while True:
+            await asyncio.sleep(self.dht_settings.republish_interval)
+            try:
+                await self.names.reconcile_indexes(self.key)
+            except BadgeChainError as exc:
+                log.warning("index reconcile failed", extra={"code": exc.code})
 
     def spawn(self, coro: Coroutine[Any, Any, object]) -> None:
         """Run `coro` in the background until it ends or the node stops."""

@@ -1,11 +1,89 @@
-"""(filled in by the node issue's workflows)"""
+"""Earner routes: the public inbox (`POST /inbox`) and the earner's admin calls.
+
+POST /inbox          a credential for this node's DID → 202 {uid, state}
+GET  /admin/inbox    the badges waiting for a decision
+POST /admin/accept   {uid}          → publish this node's URL for the badge
+POST /admin/reject   {uid}          → refuse it
+POST /admin/move     {uid, urls}    → publish other URLs
+POST /admin/hide     {uid}          → publish an empty location
+"""
 
 from __future__ import annotations
 
+from typing import Any, Final
+
 from aiohttp import web
+
+from badgechain.bns.record import Record, Uid
+from badgechain.chain.multibase import multibase_encode_b58
+
+from . import earner
+from .delivery import INBOX_PATH, MAX_INBOX_BYTES
+from .gateway import record_json
+from .problems import Problem
+from .web import NODE, json_response, parse_uid, read_json
 
 __all__ = ["add_routes"]
 
+_MAX_ADMIN_BYTES: Final = 64 * 1024
+
+
+def _answer(uid: Uid, state: dict[str, Any], record: Record | None = None) -> dict[str, Any]:
+    answer = {"uid": multibase_encode_b58(uid), "state": state.get("state")}
+    if record is not None:
+        answer["record"] = record_json(record)
+    return answer
+
+
+async def _admin_body(request: web.Request) -> tuple[Uid, dict[str, Any]]:
+    body = await read_json(request, _MAX_ADMIN_BYTES)
+    if not isinstance(body, dict):
+        raise Problem(400, "body_invalid", "the body must be a JSON object")
+    uid = body.get("uid")
+    if not isinstance(uid, str):
+        raise Problem(400, "uid_invalid", "the body needs a `uid`: the badge's proofValue")
+    return parse_uid(uid), body
+
+
+async def post_inbox(request: web.Request) -> web.Response:
+    """POST /inbox: a badge delivered to this node's DID (public)."""
+    credential = await read_json(request, MAX_INBOX_BYTES)
+    uid, state = await earner.receive(request.app[NODE], credential)
+    return json_response(_answer(uid, state), status=202)
+
+
+async def get_inbox(request: web.Request) -> web.Response:
+    items = earner.inbox_items(request.app[NODE])
+    return json_response({"badges": [item.to_json() for item in items]})
+
+
+async def post_accept(request: web.Request) -> web.Response:
+    uid, _ = await _admin_body(request)
+    state, record = await earner.accept(request.app[NODE], uid)
+    return json_response(_answer(uid, state, record))
+
+
+async def post_reject(request: web.Request) -> web.Response:
+    uid, _ = await _admin_body(request)
+    return json_response(_answer(uid, earner.reject(request.app[NODE], uid)))
+
+
+async def post_move(request: web.Request) -> web.Response:
+    uid, body = await _admin_body(request)
+    state, record = await earner.move(request.app[NODE], uid, body.get("urls"))
+    return json_response(_answer(uid, state, record))
+
+
+async def post_hide(request: web.Request) -> web.Response:
+    uid, _ = await _admin_body(request)
+    state, record = await earner.hide(request.app[NODE], uid)
+    return json_response(_answer(uid, state, record))
+
 
 def add_routes(app: web.Application) -> None:
-    """Register this module's routes."""
+    app.router.add_post(INBOX_PATH, post_inbox)
+    app.router.add_get("/admin/inbox", get_inbox)
+    app.router.add_post("/admin/accept", post_accept)
+    app.router.add_post("/admin/reject", post_reject)
+    app.router.add_post("/admin/move", post_move)
+    app.router.add_post("/admin/hide", post_hide)

@@ -1,18 +1,47 @@
-"""Public gateway routes: what anyone may ask a node (DESIGN.md "Gateway")."""
+"""Public gateway routes: what anyone may ask a node (DESIGN.md "Gateway").
+
+The BNS view of a UID, the badges this node holds (JSON, or baked into an image), the BNS
+indexes of an issuer or an earner, the node's did:web document and the OpenAPI document.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import base64
+import binascii
+import ipaddress
+import json
+import re
+from collections.abc import Callable
+from typing import Any, Final
 
 from aiohttp import web
 
+from badgechain.bns.index import page_is_full
 from badgechain.bns.record import Record
-from badgechain.chain.keys import did_key_from_public_key
+from badgechain.chain.bake import bake_png, bake_svg
+from badgechain.chain.errors import BadgeChainError
+from badgechain.chain.images import default_png, default_svg
+from badgechain.chain.keys import (
+    PublicKey,
+    build_did_web_document,
+    did_key_from_public_key,
+    did_web_from_host,
+    public_key_from_did_key,
+)
 from badgechain.chain.multibase import multibase_encode_b58
 
+from .badgestore import load_badge, load_state
+from .openapi import build_document
+from .problems import Problem
 from .web import NODE, json_response, parse_uid
 
-__all__ = ["add_routes", "record_json"]
+__all__ = ["NOT_SERVED_STATES", "add_routes", "record_json"]
+
+# Badges this node holds but does not show (node/earner.py states): delivered and not yet
+# accepted, refused, or hidden by their earner.
+NOT_SERVED_STATES: Final = frozenset({"inbox", "rejected", "hidden"})
+_PAGE = re.compile(r"[0-9]{1,9}")  # page numbers below a billion
+_MAX_EMBEDDED_IMAGE_CHARS = 4 * 1024 * 1024
 
 
 def record_json(record: Record) -> dict[str, Any]:
@@ -44,9 +73,176 @@ async def get_bns(request: web.Request) -> web.Response:
 async def get_health(request: web.Request) -> web.Response:
     node = request.app[NODE]
     contacts = node.dht.contact_count() if node.dht else 0
-    return json_response({"status": "ok", "did": node.did, "contacts": contacts})
+    stats = dict(node.dht.stats) if node.dht else {}
+    return json_response({"status": "ok", "did": node.did, "contacts": contacts, "dht": stats})
+
+
+# -- badges held here ----------------------------------------------------------------------
+
+
+def _served_badge(request: web.Request) -> dict[str, Any]:
+    """The credential of the UID in the path, unless this node holds none it may show."""
+    node = request.app[NODE]
+    assert node.store is not None
+    uid = parse_uid(request.match_info["uid"])
+    credential = load_badge(node.store, uid)
+    state = load_state(node.store, uid) or {}
+    if credential is None or state.get("state") in NOT_SERVED_STATES:
+        raise Problem(404, "badge_not_found", "this node serves no badge with that UID")
+    return credential
+
+
+def _achievement_image(credential: dict[str, Any], mime: str) -> bytes | None:
+    """The class image when the achievement embeds one of type `mime` as a data: URI."""
+    subject = credential.get("credentialSubject")
+    achievement = subject.get("achievement") if isinstance(subject, dict) else None
+    image = achievement.get("image") if isinstance(achievement, dict) else None
+    uri = image.get("id") if isinstance(image, dict) else image
+    prefix = f"data:{mime};base64,"
+    if not isinstance(uri, str) or not uri.startswith(prefix):
+        return None
+    if len(uri) > _MAX_EMBEDDED_IMAGE_CHARS:
+        return None
+    try:
+        return base64.b64decode(uri[len(prefix) :], validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _achievement_name(credential: dict[str, Any]) -> str:
+    name = credential.get("name")
+    return name if isinstance(name, str) and name.strip() else "Badge"
+
+
+def _baked(credential: dict[str, Any], mime: str) -> bytes:
+    """The credential baked into its class image, or into the default medal."""
+    payload = json.dumps(credential, ensure_ascii=False)
+    bake: Callable[[bytes, str], bytes] = bake_png if mime == "image/png" else bake_svg
+    own = _achievement_image(credential, mime)
+    if own is not None:
+        try:
+            return bake(own, payload)
+        except BadgeChainError:
+            pass  # a class image we cannot bake into: the default medal still carries the badge
+    if mime == "image/png":
+        return bake(default_png(), payload)
+    return bake(default_svg(_achievement_name(credential)), payload)
+
+
+async def get_badge(request: web.Request) -> web.Response:
+    """GET /badges/{uid} and /badges/{uid}.json: the credential, exactly as signed."""
+    return json_response(_served_badge(request))
+
+
+async def get_badge_png(request: web.Request) -> web.Response:
+    """GET /badges/{uid}.png: the credential baked into a PNG (OB 3.0 "Baking")."""
+    return web.Response(body=_baked(_served_badge(request), "image/png"), content_type="image/png")
+
+
+async def get_badge_svg(request: web.Request) -> web.Response:
+    """GET /badges/{uid}.svg: the credential baked into an SVG."""
+    return web.Response(
+        body=_baked(_served_badge(request), "image/svg+xml"), content_type="image/svg+xml"
+    )
+
+
+# -- BNS indexes -----------------------------------------------------------------------------
+
+
+def _page_number(request: web.Request) -> int:
+    text = request.query.get("page", "0")
+    if not _PAGE.fullmatch(text):
+        raise Problem(400, "page_invalid", "page is a number from 0")
+    return int(text)
+
+
+def _index_key(did: str) -> PublicKey:
+    if not did.startswith("did:key:"):
+        raise Problem(400, "did_unsupported", "BNS indexes are kept by did:key")
+    return public_key_from_did_key(did)
+
+
+def _next_link(request: web.Request, full: bool, page: int) -> str | None:
+    return str(request.rel_url.with_query(page=page + 1)) if full else None
+
+
+async def get_issuer_badges(request: web.Request) -> web.Response:
+    """GET /issuers/{did}/badges?page=N: one page of the issuer's BNS index."""
+    node = request.app[NODE]
+    assert node.names is not None
+    did, number = request.match_info["did"], _page_number(request)
+    page = await node.names.issuer_page(_index_key(did), number)
+    items = [{"uid": multibase_encode_b58(item.uid)} for item in page.items]
+    return json_response(
+        {
+            "issuer": did,
+            "page": number,
+            "items": items,
+            "next": _next_link(request, page_is_full(page), number),
+        }
+    )
+
+
+async def get_earner_badges(request: web.Request) -> web.Response:
+    """GET /earners/{id}/badges?page=N: one page of the earner's BNS index."""
+    node = request.app[NODE]
+    assert node.names is not None
+    earner, number = request.match_info["id"], _page_number(request)
+    page = await node.names.earner_page(_index_key(earner), number)
+    items = [
+        {
+            "uid": multibase_encode_b58(entry.uid),
+            "issuer": did_key_from_public_key(entry.issuer_key),
+            "created": entry.created,
+        }
+        for entry in page.entries
+    ]
+    return json_response(
+        {
+            "earner": earner,
+            "page": number,
+            "items": items,
+            "next": _next_link(request, page_is_full(page), number),
+        }
+    )
+
+
+# -- identity and description ----------------------------------------------------------------
+
+
+def _did_web_host(request: web.Request) -> tuple[str, int | None]:
+    """The host and port the client reached this node by; loopback addresses are `localhost`,
+    since did:web names a domain, never an IP address."""
+    host, port = request.url.host or "localhost", request.url.explicit_port
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host, port
+    if address.is_loopback:
+        return "localhost", port
+    raise Problem(404, "did_web_needs_domain", "did:web names a domain: ask by the node's name")
+
+
+async def get_did_document(request: web.Request) -> web.Response:
+    """GET /.well-known/did.json: a did:web document naming this node's key."""
+    did = did_web_from_host(*_did_web_host(request))
+    return json_response(build_did_web_document(did, request.app[NODE].key))
+
+
+async def get_openapi(request: web.Request) -> web.Response:
+    """GET /openapi.json: the OpenAPI 3.1 description of every route this node serves."""
+    return json_response(build_document(request.app))
 
 
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/bns/{uid}", get_bns)
     app.router.add_get("/health", get_health)
+    # The suffixed forms first: `{uid}` alone would match "z….png" too.
+    app.router.add_get("/badges/{uid}.json", get_badge)
+    app.router.add_get("/badges/{uid}.png", get_badge_png)
+    app.router.add_get("/badges/{uid}.svg", get_badge_svg)
+    app.router.add_get("/badges/{uid}", get_badge)
+    app.router.add_get("/issuers/{did}/badges", get_issuer_badges)
+    app.router.add_get("/earners/{id}/badges", get_earner_badges)
+    app.router.add_get("/.well-known/did.json", get_did_document)
+    app.router.add_get("/openapi.json", get_openapi)

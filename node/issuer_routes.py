@@ -1,11 +1,168 @@
-"""(filled in by the node issue's workflows)"""
+"""Issuer routes (DESIGN.md "Gateway", admin): badge classes, issue one, issue a batch,
+batch progress, revoke, and the W3C VC API's `POST /credentials/issue`. Public: the
+badge class behind an Achievement id, `GET /classes/{id}`.
+
+The work is in issuer.py; this module checks each request's shape and size.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
+from typing import Any
+
 from aiohttp import web
 
-__all__ = ["add_routes"]
+from . import issuer
+from .gateway import record_json
+from .problems import Problem
+from .web import NODE, json_response, parse_uid, read_json
+
+__all__ = ["MAX_BATCH_BODY_BYTES", "MAX_CLASS_BODY_BYTES", "add_routes"]
+
+# A 256 KiB image is 342 KiB in base64, beside three texts of up to 10,000 characters.
+MAX_CLASS_BODY_BYTES = 512 * 1024
+MAX_BATCH_BODY_BYTES = 4 * 1024 * 1024
+MAX_SMALL_BODY_BYTES = 64 * 1024
+
+
+def _fields(body: Any, required: set[str], optional: set[str]) -> dict[str, Any]:
+    """The body as an object with exactly the fields a route knows."""
+    if not isinstance(body, dict):
+        raise Problem(400, "body_invalid", "send a JSON object")
+    missing = required - set(body)
+    if missing:
+        raise Problem(400, "field_missing", f"missing field {sorted(missing)[0]!r}")
+    unknown = set(body) - required - optional
+    if unknown:
+        raise Problem(400, "field_unknown", f"unknown field {sorted(unknown)[0]!r:.40}")
+    return body
+
+
+def _text(body: dict[str, Any], name: str) -> str:
+    value = body.get(name)
+    if not isinstance(value, str):
+        raise Problem(400, "field_invalid", f"{name} must be text")
+    return value
+
+
+def _image(value: object) -> bytes | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > (issuer.MAX_IMAGE_BYTES // 3 + 1) * 4:
+        raise Problem(413, "image_too_large", "the image is over 256 KiB or not base64 text")
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise Problem(400, "image_invalid", "image must be base64 (PNG or SVG)") from exc
+
+
+async def post_class(request: web.Request) -> web.Response:
+    """POST /admin/classes {name, description, criteria, image?} → 201 {id, achievement}."""
+    node = request.app[NODE]
+    body = _fields(
+        await read_json(request, MAX_CLASS_BODY_BYTES),
+        {"name", "description", "criteria"},
+        {"image"},
+    )
+    record = issuer.create_class(
+        node,
+        name=_text(body, "name"),
+        description=_text(body, "description"),
+        criteria=_text(body, "criteria"),
+        image=_image(body.get("image")),
+    )
+    return json_response(record, status=201)
+
+
+async def get_classes(request: web.Request) -> web.Response:
+    """GET /admin/classes → {classes: [{id, achievement, created}]}."""
+    node = request.app[NODE]
+    return json_response({"classes": issuer.list_classes(issuer.node_store(node))})
+
+
+async def get_class(request: web.Request) -> web.Response:
+    """GET /classes/{id}: the Achievement, for whoever follows its id (public)."""
+    node = request.app[NODE]
+    record = issuer.load_class(issuer.node_store(node), request.match_info["class_id"])
+    return json_response(record["achievement"])
+
+
+async def post_issue(request: web.Request) -> web.Response:
+    """POST /admin/issue {class_id, to?, email?, valid_until?, evidence?} → 201 {uid, ...}."""
+    node = request.app[NODE]
+    body = _fields(
+        await read_json(request, MAX_SMALL_BODY_BYTES),
+        {"class_id"},
+        {"to", "email", "valid_until", "evidence"},
+    )
+    class_id = _text(body, "class_id")
+    recipient = issuer.parse_recipient(
+        {name: value for name, value in body.items() if name != "class_id"}, now=node.clock()
+    )
+    result = await issuer.issue_badge(node, class_id, recipient)
+    return json_response(result.to_json(), status=201)
+
+
+async def post_batch(request: web.Request) -> web.Response:
+    """POST /admin/batches {class_id, rows: [...]} → 202 {batch_id, total}."""
+    node = request.app[NODE]
+    try:
+        body = await read_json(request, MAX_BATCH_BODY_BYTES)
+    except Problem as exc:
+        if exc.code != "body_too_large":
+            raise
+        raise Problem(413, "batch_too_large", exc.message) from exc
+    body = _fields(body, {"class_id", "rows"}, set())
+    rows = body["rows"]
+    if not isinstance(rows, list):
+        raise Problem(400, "batch_invalid", "rows must be a list of recipients")
+    if len(rows) > issuer.MAX_BATCH_ROWS:
+        raise Problem(413, "batch_too_large", f"a batch has at most {issuer.MAX_BATCH_ROWS} rows")
+    now = node.clock()
+    recipients = [
+        issuer.parse_recipient(row, now=now, where=f"row {number}: ")
+        for number, row in enumerate(rows, start=1)
+    ]
+    header = issuer.create_batch(node, _text(body, "class_id"), recipients)
+    return json_response({"batch_id": header["id"], "total": header["total"]}, status=202)
+
+
+async def get_batch(request: web.Request) -> web.Response:
+    """GET /admin/batches/{id}[?uids=false] → {total, done, failed, state, uids, ...}."""
+    node = request.app[NODE]
+    with_uids = request.query.get("uids", "true") != "false"
+    progress = issuer.batch_progress(
+        issuer.node_store(node), request.match_info["batch_id"], with_uids=with_uids
+    )
+    return json_response(progress)
+
+
+async def post_revoke(request: web.Request) -> web.Response:
+    """POST /admin/revoke {uid, reason} → the BNS record, revoked."""
+    node = request.app[NODE]
+    body = _fields(await read_json(request, MAX_SMALL_BODY_BYTES), {"uid", "reason"}, set())
+    uid = parse_uid(_text(body, "uid"))
+    record = await issuer.revoke_badge(node, uid, _text(body, "reason"))
+    return json_response(record_json(record))
+
+
+async def post_credentials_issue(request: web.Request) -> web.Response:
+    """POST /credentials/issue {credential, options?} → 201 {verifiableCredential}."""
+    node = request.app[NODE]
+    body = _fields(await read_json(request), {"credential"}, {"options"})
+    if not isinstance(body.get("options", {}), dict):
+        raise Problem(400, "options_invalid", "options must be a JSON object")
+    result = await issuer.issue_credential(node, body["credential"])
+    return json_response({"verifiableCredential": result.credential}, status=201)
 
 
 def add_routes(app: web.Application) -> None:
-    """Register this module's routes."""
+    app.router.add_post("/admin/classes", post_class)
+    app.router.add_get("/admin/classes", get_classes)
+    app.router.add_get("/classes/{class_id}", get_class)
+    app.router.add_post("/admin/issue", post_issue)
+    app.router.add_post("/admin/batches", post_batch)
+    app.router.add_get("/admin/batches/{batch_id}", get_batch)
+    app.router.add_post("/admin/revoke", post_revoke)
+    app.router.add_post("/credentials/issue", post_credentials_issue)

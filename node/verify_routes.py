@@ -1,11 +1,178 @@
-"""(filled in by the node issue's workflows)"""
+"""Public verification routes: POST /verify, GET /verify/{uid} and the W3C VC API's
+POST /credentials/verify. Each answers with the report of chain.verify run online.
+"""
 
 from __future__ import annotations
 
-from aiohttp import web
+import json
+from typing import Any, Final
 
-__all__ = ["add_routes"]
+from aiohttp import BodyPartReader, web
+
+from badgechain.chain.jsonio import parse_json
+from badgechain.chain.multibase import multibase_encode_b58
+from badgechain.chain.verify import MAX_INPUT_BYTES, Check, Report
+
+from .problems import Problem, problem_response
+from .resolvers import fetch_badge_by_uid, verify_online
+from .web import MAX_JSON_BYTES, NODE, json_response, parse_uid
+
+__all__ = ["MAX_VC_API_BYTES", "add_routes", "read_body"]
+
+# What POST /verify reads as the badge itself (chain.verify sniffs which of them it is).
+BADGE_MEDIA_TYPES: Final = frozenset(
+    {
+        "application/json",
+        "application/ld+json",
+        "application/vc+ld+json",
+        "text/plain",
+        "application/jwt",
+        "application/vc+jwt",
+        "image/png",
+        "image/svg+xml",
+    }
+)
+JSON_MEDIA_TYPES: Final = frozenset({"application/json", "application/ld+json"})
+MAX_VC_API_BYTES = MAX_JSON_BYTES + 64 * 1024  # a credential plus the request's envelope
+_MULTIPART_FRAMING_BYTES = 64 * 1024
+_MAX_FORM_PARTS = 8
+_CHUNK_BYTES = 64 * 1024
+
+
+def _too_large(max_bytes: int) -> Problem:
+    return Problem(413, "body_too_large", f"the body is over {max_bytes} bytes")
+
+
+async def read_body(request: web.Request, max_bytes: int) -> bytes:
+    """The whole request body, refused past `max_bytes` (without reading much further)."""
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise _too_large(max_bytes)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(_CHUNK_BYTES):
+        size += len(chunk)
+        if size > max_bytes:
+            raise _too_large(max_bytes)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _read_part(part: BodyPartReader, max_bytes: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await part.read_chunk(_CHUNK_BYTES):
+        size += len(chunk)
+        if size > max_bytes:
+            raise _too_large(max_bytes)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _form_file(request: web.Request) -> bytes:
+    """The first file of a multipart/form-data upload (or its only field)."""
+    limit = MAX_INPUT_BYTES + _MULTIPART_FRAMING_BYTES
+    if request.content_length is not None and request.content_length > limit:
+        raise _too_large(MAX_INPUT_BYTES)
+    reader = await request.multipart()
+    for _ in range(_MAX_FORM_PARTS):
+        part = await reader.next()
+        if part is None:
+            break
+        if not isinstance(part, BodyPartReader):
+            raise Problem(400, "form_invalid", "a nested multipart body is not a badge")
+        if part.filename is not None or part.name in ("file", "badge"):
+            return await _read_part(part, MAX_INPUT_BYTES)
+    raise Problem(400, "file_missing", "the form carries no file field with the badge")
+
+
+async def _badge_upload(request: web.Request) -> bytes:
+    if request.content_type == "multipart/form-data":
+        return await _form_file(request)
+    if request.content_type not in BADGE_MEDIA_TYPES:
+        raise Problem(
+            415,
+            "unsupported_media_type",
+            "send the badge as application/json, text/plain, image/png, image/svg+xml "
+            "or multipart/form-data",
+        )
+    return await read_body(request, MAX_INPUT_BYTES)
+
+
+async def post_verify(request: web.Request) -> web.Response:
+    """POST /verify: the report on the badge in the body, whatever its verdict."""
+    data = await _badge_upload(request)
+    report = await verify_online(request.app[NODE], data)
+    return json_response(report.to_json())
+
+
+async def get_verify_uid(request: web.Request) -> web.Response:
+    """GET /verify/{uid}: resolve the UID, fetch the badge from its location, verify it."""
+    node = request.app[NODE]
+    uid = parse_uid(request.match_info["uid"])
+    data = await fetch_badge_by_uid(node, uid)
+    report = await verify_online(node, data, expected_uid=multibase_encode_b58(uid))
+    return json_response(report.to_json())
+
+
+# -- W3C VC API ------------------------------------------------------------------------------
+
+
+def _vc_api_request(body: object) -> bytes:
+    """The credential of a VC API verify request, as bytes for chain.verify."""
+    if not isinstance(body, dict):
+        raise Problem(400, "request_invalid", "the body is a JSON object")
+    credential = body.get("verifiableCredential")
+    if not isinstance(body.get("options", {}), dict):
+        raise Problem(400, "request_invalid", "options must be an object")
+    if isinstance(credential, dict):
+        return json.dumps(credential, ensure_ascii=False).encode()
+    if isinstance(credential, str):  # a VC-JWT
+        return credential.encode()
+    raise Problem(400, "request_invalid", "verifiableCredential must be an object or a VC-JWT")
+
+
+def _problem_detail(check: Check) -> dict[str, str]:
+    return {
+        "type": f"https://badgechain.example/problems/{check.code}",
+        "title": check.name,
+        "detail": check.message,
+        "code": check.code,
+    }
+
+
+def _vc_api_result(report: Report) -> dict[str, Any]:
+    return {
+        "verified": report.verdict == "valid",
+        "checks": [check.name for check in report.checks if check.status == "passed"],
+        "warnings": [
+            _problem_detail(check)
+            for check in report.checks
+            if check.status == "skipped" and check.code != "not_reached"
+        ],
+        "errors": [_problem_detail(check) for check in report.checks if check.status == "failed"],
+        "report": report.to_json(),
+    }
+
+
+async def post_credentials_verify(request: web.Request) -> web.Response:
+    """POST /credentials/verify: 200 when the credential verifies, else 422 with the report."""
+    if request.content_type not in JSON_MEDIA_TYPES:
+        raise Problem(415, "unsupported_media_type", "send the request as application/json")
+    body = parse_json(await read_body(request, MAX_VC_API_BYTES), max_bytes=MAX_VC_API_BYTES)
+    report = await verify_online(request.app[NODE], _vc_api_request(body))
+    result = _vc_api_result(report)
+    if report.verdict == "valid":
+        return json_response(result)
+    failed = report.failed
+    detail = (
+        f"{failed.name} failed [{failed.code}]: {failed.message}"
+        if failed
+        else "a check could not be completed"
+    )
+    return problem_response(422, f"credential_{report.verdict}", detail, **result)
 
 
 def add_routes(app: web.Application) -> None:
-    """Register this module's routes."""
+    app.router.add_post("/verify", post_verify)
+    app.router.add_get("/verify/{uid}", get_verify_uid)
+    app.router.add_post("/credentials/verify", post_credentials_verify)

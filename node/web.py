@@ -26,6 +26,7 @@ __all__ = [
     "admin_only",
     "json_response",
     "parse_uid",
+    "read_bounded_body",
     "read_json",
     "time_limit",
 ]
@@ -59,10 +60,23 @@ async def read_json(request: web.Request, max_bytes: int = MAX_JSON_BYTES) -> An
         raise Problem(415, "unsupported_media_type", "send the body as application/json")
     if request.content_length is not None and request.content_length > max_bytes:
         raise Problem(413, "body_too_large", f"the body is over {max_bytes} bytes")
-    body = await request.content.read(max_bytes + 1)
+    body = await read_bounded_body(request, max_bytes)
     if len(body) > max_bytes:
         raise Problem(413, "body_too_large", f"the body is over {max_bytes} bytes")
     return parse_json(body, max_bytes=max_bytes)
+
+
+async def read_bounded_body(request: web.Request, max_bytes: int) -> bytes:
+    """Up to `max_bytes + 1` bytes of the body: a read returns what is buffered, so loop."""
+    chunks: list[bytes] = []
+    size = 0
+    while size <= max_bytes:
+        chunk = await request.content.read(max_bytes + 1 - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:

@@ -29,7 +29,7 @@ CHAIN_FORBIDDEN = {
 }
 SINGLE_ADAPTER = {"kademlia": "bns/dht.py", "plyvel": "storage/"}
 # The BNS record logic is pure too (DESIGN.md): only dht.py and service.py touch the network.
-BNS_PURE = ("record.py", "index.py", "values.py", "wire.py", "errors.py")
+BNS_PURE = ("record.py", "index.py", "inbox.py", "values.py", "wire.py", "errors.py")
 
 
 def _imports(path: Path) -> set[str]:

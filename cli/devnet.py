@@ -1,0 +1,263 @@
+"""`badgechain devnet`: a small BadgeChain network on this machine, one process per node.
+
+node0 is an issuer with a sample badge class, node1 an earner holding accepted sample
+badges, node2 a verifier; any further nodes just serve the DHT. Each node has its own
+home and LevelDB under DIR, so a second run restarts the same network with its data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import signal
+import socket
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import click
+
+from badgechain.chain.keys import KeyPair
+from badgechain.chain.keystore import lock_key
+from badgechain.node.config import (
+    ADMIN_TOKEN_FILE,
+    CONFIG_FILE,
+    NodeConfig,
+    create_admin_token,
+    load_config,
+    read_admin_token,
+    save_config,
+)
+
+from .common import PASSPHRASE_ENV, reports_errors
+from .home import KEY_FILE, HomeError, write_atomic
+
+__all__ = ["register"]
+
+ROLES = ("issuer", "earner", "verifier")
+PASSPHRASE_FILE = ".passphrase"  # noqa: S105 (a file name, not a secret)
+READY_TIMEOUT = 60.0
+SAMPLE_BADGES = 2
+
+
+@dataclass
+class DevNode:
+    name: str
+    home: Path
+    process: asyncio.subprocess.Process | None = None
+    did: str = ""
+    gateway: str = ""
+    dht: str = ""
+
+    @property
+    def role(self) -> str:
+        index = int(self.name.removeprefix("node"))
+        return ROLES[index] if index < len(ROLES) else "peer"
+
+    def describe(self) -> dict[str, str]:
+        return {
+            "name": self.name,
+            "role": self.role,
+            "home": str(self.home),
+            "did": self.did,
+            "gateway": self.gateway,
+            "dht": self.dht,
+        }
+
+
+def _free_port(kind: int) -> int:
+    with socket.socket(socket.AF_INET, kind) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _passphrase(directory: Path) -> str:
+    """One random passphrase for the devnet's keys, kept beside them (0600): a devnet is
+    throwaway, but its keys are still encrypted the way real ones are."""
+    path = directory / PASSPHRASE_FILE
+    if path.exists():
+        return path.read_text().strip()
+    passphrase = secrets.token_urlsafe(24)
+    write_atomic(path, passphrase.encode(), mode=0o600)
+    return passphrase
+
+
+def _prepare_home(node: DevNode, passphrase: str) -> None:
+    """Create the node's home once; later runs reuse it with fresh free ports."""
+    node.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not (node.home / KEY_FILE).exists():
+        key = KeyPair.generate()
+        write_atomic(node.home / KEY_FILE, lock_key(key, passphrase), mode=0o600)
+        write_atomic(node.home / ADMIN_TOKEN_FILE, create_admin_token().encode(), mode=0o600)
+    config = load_config(node.home) if (node.home / CONFIG_FILE).exists() else NodeConfig()
+    save_config(
+        node.home,
+        config.with_overrides(
+            name=node.name,
+            dht_port=_free_port(socket.SOCK_DGRAM),
+            http_port=_free_port(socket.SOCK_STREAM),
+            bootstrap=(),
+        ),
+    )
+
+
+async def _start(node: DevNode, bootstrap: str | None, passphrase: str) -> None:
+    command = [sys.executable, "-m", "badgechain.cli", "--home", str(node.home), "node", "start"]
+    if bootstrap:
+        command += ["--bootstrap", bootstrap]
+    log = (node.home / "node.log").open("ab")
+    env = {**os.environ, PASSPHRASE_ENV: passphrase}
+    node.process = await asyncio.create_subprocess_exec(
+        *command, stdout=asyncio.subprocess.PIPE, stderr=log, env=env
+    )
+    log.close()
+    assert node.process.stdout is not None
+    try:
+        line = await asyncio.wait_for(node.process.stdout.readline(), READY_TIMEOUT)
+    except TimeoutError:
+        line = b""
+    words = line.decode(errors="replace").split()
+    if len(words) != 4 or words[0] != "ready":
+        raise HomeError(
+            f"{node.name} did not start; see {node.home / 'node.log'}", code="devnet_failed"
+        )
+    _, node.did, node.gateway, node.dht = words
+
+
+async def _admin(node: DevNode, method: str, path: str, body: Any = None) -> Any:
+    token = read_admin_token(node.home)
+    async with (
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session,
+        session.request(
+            method, node.gateway + path, json=body, headers={"Authorization": f"Bearer {token}"}
+        ) as response,
+    ):
+        answer = await response.json(content_type=None)
+        if response.status >= 400:
+            raise HomeError(
+                f"{node.name} {method} {path}: {answer.get('detail', response.status)}",
+                code=str(answer.get("code", "devnet_failed")),
+            )
+        return answer
+
+
+async def _sample_data(issuer: DevNode, earner: DevNode) -> list[str]:
+    """A class on the issuer, badges delivered to the earner and accepted there."""
+    if (await _admin(issuer, "GET", "/admin/classes"))["classes"]:
+        return _earlier_samples(issuer)  # an earlier run made the sample data
+    created = await _admin(
+        issuer,
+        "POST",
+        "/admin/classes",
+        {
+            "name": "Devnet Explorer",
+            "description": "Ran a BadgeChain devnet and looked around.",
+            "criteria": "Started `badgechain devnet`.",
+        },
+    )
+    uids = []
+    for _ in range(SAMPLE_BADGES):
+        issued = await _admin(
+            issuer, "POST", "/admin/issue", {"class_id": created["id"], "to": earner.did}
+        )
+        uids.append(issued["uid"])
+    for uid in uids:
+        for _ in range(100):  # delivery is asynchronous: wait for the inbox (≤ 10 s)
+            inbox = (await _admin(earner, "GET", "/admin/inbox"))["badges"]
+            if any(item.get("uid") == uid for item in inbox):
+                break
+            await asyncio.sleep(0.1)
+        await _admin(earner, "POST", "/admin/accept", {"uid": uid})
+    return uids
+
+
+def _earlier_samples(issuer: DevNode) -> list[str]:
+    described = issuer.home.parent / "devnet.json"
+    try:
+        return list(json.loads(described.read_text()).get("sample_badges", []))
+    except (OSError, ValueError, AttributeError):
+        return []
+
+
+async def _stop_all(nodes: list[DevNode]) -> None:
+    running = [n.process for n in nodes if n.process and n.process.returncode is None]
+    for process in running:
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGTERM)
+    for process in running:
+        try:
+            await asyncio.wait_for(process.wait(), 10)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+
+def _commands(directory: Path, nodes: list[DevNode], uids: list[str]) -> list[str]:
+    bc = f"badgechain --home {nodes[2].home if len(nodes) > 2 else nodes[0].home}"
+    uid = uids[0] if uids else "<UID>"
+    return [
+        f"curl {nodes[0].gateway}/bns/{uid}",
+        f"curl {nodes[-1].gateway}/verify/{uid}",
+        f"{bc} lookup {uid}",
+        f"{bc} verify --online {uid}",
+        f"curl -o badge.png {nodes[1].gateway}/badges/{uid}.png",
+        "badgechain verify badge.png",
+        f"cat {directory / 'devnet.json'}",
+    ]
+
+
+async def run_devnet(directory: Path, count: int) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    passphrase = _passphrase(directory)
+    nodes = [DevNode(f"node{i}", directory / f"node{i}") for i in range(count)]
+    for node in nodes:
+        _prepare_home(node, passphrase)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
+    try:
+        await _start(nodes[0], None, passphrase)
+        await asyncio.gather(*(_start(n, nodes[0].dht, passphrase) for n in nodes[1:]))
+        uids = await _sample_data(nodes[0], nodes[1]) if count >= 2 else []
+        write_atomic(
+            directory / "devnet.json",
+            json.dumps(
+                {"nodes": [n.describe() for n in nodes], "sample_badges": uids}, indent=2
+            ).encode(),
+        )
+        click.echo(f"BadgeChain devnet: {count} nodes, homes in {directory}")
+        for node in nodes:
+            click.echo(f"  {node.name:<6} {node.role:<9} {node.gateway}  dht {node.dht}")
+        click.echo("Try:")
+        for line in _commands(directory, nodes, uids):
+            click.echo(f"  {line}")
+        click.echo("Ctrl-C stops the devnet.", nl=True)
+        sys.stdout.flush()
+        await stopping.wait()
+    finally:
+        await _stop_all(nodes)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+def register(main: click.Group) -> None:
+    @main.command()
+    @click.option("--nodes", "count", type=click.IntRange(1, 50), default=5, show_default=True)
+    @click.option(
+        "--dir",
+        "directory",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=Path("devnet"),
+        show_default=True,
+        help="Where the nodes' homes live (reused by the next run).",
+    )
+    @reports_errors
+    def devnet(count: int, directory: Path) -> None:
+        """Run a small BadgeChain network on this machine until Ctrl-C."""
+        asyncio.run(run_devnet(directory.resolve(), count))

@@ -1,0 +1,365 @@
+"""Badges on their way to their earners' inboxes, and this node's own inbox announcement.
+
+An issuer knows the earner's did:key; the earner's node announces in the DHT, signed by
+that key, the URL of its inbox (bns/inbox.py). A delivery is written to a durable outbox
+first, then POSTed; what fails is retried with backoff from `run_outbox`, across restarts.
+
+Outbox keys (Kind.JOURNAL): b"outbox/meta/" + UID → the schedule as JSON (small, scanned
+every tick); b"outbox/doc/" + UID → the credential JSON. Both change in one batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import weakref
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+import aiohttp
+
+from badgechain.bns.dht import DhtNode
+from badgechain.bns.errors import RecordError
+from badgechain.bns.inbox import InboxRecord, inbox_key, make_inbox_record
+from badgechain.bns.record import Uid
+from badgechain.bns.values import address_of_key
+from badgechain.chain.errors import BadgeChainError, IdentityError
+from badgechain.chain.jsonio import parse_json
+from badgechain.chain.keys import PublicKey, public_key_from_did_key
+from badgechain.storage import Kind, Store
+
+from .web import MAX_JSON_BYTES
+
+if TYPE_CHECKING:
+    from .app import Node
+
+__all__ = [
+    "INBOX_PATH",
+    "MAX_INBOX_BYTES",
+    "OUTBOX_PREFIX",
+    "DeliveryError",
+    "DeliveryRefused",
+    "DeliveryStatus",
+    "OutboxEntry",
+    "announce_inbox",
+    "deliver_due",
+    "earner_key_of",
+    "enqueue_delivery",
+    "find_inbox",
+    "outbox",
+    "post_credential",
+    "run_outbox",
+    "start_delivery",
+]
+
+log = logging.getLogger(__name__)
+
+INBOX_PATH: Final = "/inbox"
+MAX_INBOX_BYTES: Final = MAX_JSON_BYTES  # what an inbox takes; a badge with its image fits
+OUTBOX_PREFIX: Final = b"outbox/"
+_META: Final = OUTBOX_PREFIX + b"meta/"
+_DOC: Final = OUTBOX_PREFIX + b"doc/"
+_INBOX_SEQ: Final = b"inbox/seq"  # the last seq this node signed for its announcement
+
+POST_TIMEOUT_S: Final = 10.0
+ATTEMPT_TIMEOUT_S: Final = 20.0  # the DHT lookup of the inbox, then the POST
+# A delivery under way is leased: its next attempt is pushed past the attempt's end, so the
+# outbox loop never sends a badge that the issuing request is still sending.
+LEASE_S: Final = ATTEMPT_TIMEOUT_S + 5.0
+RETRY_FIRST_S: Final = 1.0
+RETRY_MAX_S: Final = 900.0
+ANNOUNCE_RETRY_MAX_S: Final = 60.0
+OUTBOX_TICK_S: Final = 0.5
+OUTBOX_BATCH: Final = 64  # deliveries started per tick
+OUTBOX_PARALLEL: Final = 8  # deliveries in flight at once
+_MAX_ANSWER_BYTES: Final = 64 * 1024
+# 408 and 429 say "later", not "no": every other 4xx is the earner's node refusing the badge.
+_RETRY_STATUSES: Final = frozenset({408, 425, 429})
+
+DeliveryStatus = Literal["delivered", "queued", "no_inbox", "refused"]
+
+# Nodes whose delivery is started, with the store it was started on (a node restarted in
+# the same object opens a new store and starts again).
+_started: weakref.WeakKeyDictionary[Node, Store] = weakref.WeakKeyDictionary()
+
+
+class DeliveryError(BadgeChainError):
+    """A delivery failed in a way worth retrying: no inbox known yet, no answer, 5xx."""
+
+    code = "delivery_failed"
+    http_status = 502
+
+
+class DeliveryRefused(DeliveryError):
+    """The earner's inbox answered with a 4xx: sending the same badge again cannot help."""
+
+    code = "delivery_refused"
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """One pending delivery. `due` is the Unix time of the next attempt; None once refused."""
+
+    uid: Uid
+    due: float | None
+    attempts: int = 0
+    error: str = ""
+
+    def to_json_bytes(self) -> bytes:
+        return json.dumps(
+            {"due": self.due, "attempts": self.attempts, "error": self.error}
+        ).encode()
+
+    @classmethod
+    def from_json_bytes(cls, uid: Uid, data: bytes) -> OutboxEntry:
+        value = json.loads(data)
+        return cls(uid, value["due"], int(value["attempts"]), str(value["error"]))
+
+
+def _running(node: Node) -> tuple[Store, DhtNode]:
+    if node.store is None or node.dht is None:
+        raise RuntimeError("the node is not started")
+    return node.store, node.dht
+
+
+def _backoff(attempts: int) -> float:
+    return float(min(RETRY_MAX_S, RETRY_FIRST_S * 2 ** min(attempts - 1, 30)))
+
+
+# --- this node's inbox ------------------------------------------------------------------------
+
+
+async def announce_inbox(node: Node) -> InboxRecord:
+    """Sign and publish where this node's inbox is; the DHT's writer republishing keeps it.
+
+    The seq is above both what this node signed before and what the network holds, so a
+    home restored without its database still replaces its old announcement.
+    """
+    store, dht = _running(node)
+    signed_seq = int.from_bytes(store.get(Kind.JOURNAL, _INBOX_SEQ) or bytes(8), "big")
+    held = await _held_announcement(dht, node.key.public_key)
+    seq = max(signed_seq, held.seq if held else 0) + 1
+    record = make_inbox_record(node.key, node.gateway_url + INBOX_PATH, seq)
+    store.put(Kind.JOURNAL, _INBOX_SEQ, seq.to_bytes(8, "big"))
+    result = await dht.publish(record.to_wire_bytes())
+    if result.accepted == 0:
+        raise RecordError(
+            f"every replica refused the inbox announcement: {result.refused}",
+            code="inbox_refused",
+        )
+    log.info("inbox announced", extra={"url": record.url, "seq": seq})
+    return record
+
+
+async def _held_announcement(dht: DhtNode, key: PublicKey) -> InboxRecord | None:
+    try:
+        return await find_inbox(dht, key)
+    except BadgeChainError:  # nothing held, or nobody answered: the local seq decides
+        return None
+
+
+async def _keep_announcing(node: Node) -> None:
+    """Retry the announcement until the network takes it (a first node starts alone)."""
+    attempts = 0
+    while True:
+        attempts += 1
+        await asyncio.sleep(min(ANNOUNCE_RETRY_MAX_S, _backoff(attempts)))
+        try:
+            await announce_inbox(node)
+            return
+        except BadgeChainError as exc:
+            log.info("inbox announcement failed, will retry", extra={"code": exc.code})
+
+
+async def start_delivery(node: Node) -> None:
+    """Announce this node's inbox and start the outbox loop; call once the gateway serves
+    (the announced URL holds its port). Calling it again for the same run does nothing."""
+    if node.store is not None and _started.get(node) is node.store:
+        return
+    store, _ = _running(node)
+    _started[node] = store
+    try:
+        await announce_inbox(node)
+    except BadgeChainError as exc:
+        log.info("inbox announcement failed, will retry", extra={"code": exc.code})
+        node.spawn(_keep_announcing(node))
+    node.spawn(run_outbox(node))
+
+
+# --- finding and posting to an earner's inbox -------------------------------------------------
+
+
+def earner_key_of(credential: dict[str, Any]) -> PublicKey | None:
+    """The did:key of the credential's subject; None when the subject is a badge (urn:bns:)
+    or only an email address: then no node can be asked to take it."""
+    subject = credential.get("credentialSubject")
+    subject = subject[0] if isinstance(subject, list) and subject else subject
+    subject_id = subject.get("id") if isinstance(subject, dict) else None
+    if not isinstance(subject_id, str) or not subject_id.startswith("did:key:"):
+        return None
+    try:
+        return public_key_from_did_key(subject_id)
+    except IdentityError:
+        return None
+
+
+async def find_inbox(dht: DhtNode, earner_key: PublicKey) -> InboxRecord:
+    """The earner's inbox announcement, as the DHT merges it (every answer validated)."""
+    result = await dht.fetch(address_of_key(inbox_key(earner_key)))
+    if result.value is None:
+        raise DeliveryError("the earner's node has announced no inbox", code="inbox_unknown")
+    record = InboxRecord.from_wire_bytes(result.value)
+    if record.public_key != earner_key:
+        raise DeliveryError("the DHT answered another key's inbox", code="inbox_unknown")
+    return record
+
+
+def _credential_bytes(credential: dict[str, Any]) -> bytes:
+    body = json.dumps(credential, ensure_ascii=False).encode()
+    if len(body) > MAX_INBOX_BYTES:
+        raise DeliveryRefused(
+            f"the badge is over the {MAX_INBOX_BYTES} bytes an inbox takes", code="body_too_large"
+        )
+    return body
+
+
+async def post_credential(url: str, credential: dict[str, Any]) -> None:
+    """POST the credential to an inbox; raise DeliveryRefused on a 4xx, DeliveryError on
+    anything else that is not a 2xx. Redirects are not followed: the URL was signed."""
+    body = _credential_bytes(credential)
+    headers = {"Content-Type": "application/json"}
+    timeout = aiohttp.ClientTimeout(total=POST_TIMEOUT_S)
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as session,
+            session.post(url, data=body, headers=headers, allow_redirects=False) as answer,
+        ):
+            status = answer.status
+            detail = await answer.content.read(_MAX_ANSWER_BYTES)
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise DeliveryError(f"no answer from {url:.100}: {exc}", code="inbox_unreachable") from exc
+    if 200 <= status < 300:
+        return
+    code = _problem_code(detail)
+    if 400 <= status < 500 and status not in _RETRY_STATUSES:
+        raise DeliveryRefused(f"{url:.100} refused the badge: {status} {code}", code=code)
+    raise DeliveryError(f"{url:.100} answered {status} {code}", code="inbox_failed")
+
+
+def _problem_code(detail: bytes) -> str:
+    try:
+        problem = parse_json(detail)
+    except BadgeChainError:
+        return "delivery_refused"
+    code = problem.get("code") if isinstance(problem, dict) else None
+    return code[:64] if isinstance(code, str) and code else "delivery_refused"
+
+
+# --- the outbox ------------------------------------------------------------------------------
+
+
+def outbox(store: Store) -> list[OutboxEntry]:
+    """Every delivery not yet made, in UID order."""
+    return [
+        OutboxEntry.from_json_bytes(Uid(key[len(_META) :]), value)
+        for key, value in store.scan(Kind.JOURNAL, _META)
+    ]
+
+
+def _load_credential(store: Store, uid: Uid) -> dict[str, Any] | None:
+    raw = store.get(Kind.JOURNAL, _DOC + uid)
+    value = None if raw is None else parse_json(raw)
+    return value if isinstance(value, dict) else None
+
+
+async def enqueue_delivery(
+    node: Node, uid: Uid, credential: dict[str, Any], *, try_now: bool = True
+) -> DeliveryStatus:
+    """Write the delivery to the outbox, then (with `try_now`) make a first attempt.
+
+    "no_inbox": the subject has no did:key, nothing is queued. "queued": the outbox loop
+    will try (again). "delivered", or "refused" (kept in the outbox, never retried).
+    Raises DeliveryRefused (`body_too_large`), queuing nothing, for a badge no inbox takes.
+    """
+    store, _ = _running(node)
+    if earner_key_of(credential) is None:
+        return "no_inbox"
+    document = _credential_bytes(credential)
+    due = time.time() + (LEASE_S if try_now else 0.0)
+    entry = OutboxEntry(uid, due)
+    with store.batch() as batch:
+        batch.put(Kind.JOURNAL, _META + uid, entry.to_json_bytes())
+        batch.put(Kind.JOURNAL, _DOC + uid, document)
+    if not try_now:
+        return "queued"
+    return await _attempt(node, entry, credential)
+
+
+async def _attempt(node: Node, entry: OutboxEntry, credential: dict[str, Any]) -> DeliveryStatus:
+    """One delivery attempt of a leased entry; the outcome is written to the outbox."""
+    store, dht = _running(node)
+    earner_key = earner_key_of(credential)
+    attempts = entry.attempts + 1
+    try:
+        if earner_key is None:
+            raise DeliveryRefused("the subject has no did:key", code="no_inbox")
+        async with asyncio.timeout(ATTEMPT_TIMEOUT_S):
+            record = await find_inbox(dht, earner_key)
+            await post_credential(record.url, credential)
+    except DeliveryRefused as exc:
+        refused = replace(entry, due=None, attempts=attempts, error=exc.code)
+        store.put(Kind.JOURNAL, _META + entry.uid, refused.to_json_bytes())
+        log.warning("delivery refused", extra={"uid": entry.uid.hex()[:16], "code": exc.code})
+        return "refused"
+    except (BadgeChainError, TimeoutError) as exc:
+        code = exc.code if isinstance(exc, BadgeChainError) else "delivery_timeout"
+        due = time.time() + _backoff(attempts)
+        retry = replace(entry, due=due, attempts=attempts, error=code)
+        store.put(Kind.JOURNAL, _META + entry.uid, retry.to_json_bytes())
+        log.info("delivery failed, will retry", extra={"uid": entry.uid.hex()[:16], "code": code})
+        return "queued"
+    with store.batch() as batch:
+        batch.delete(Kind.JOURNAL, _META + entry.uid)
+        batch.delete(Kind.JOURNAL, _DOC + entry.uid)
+    log.info("badge delivered", extra={"uid": entry.uid.hex()[:16], "inbox": record.url})
+    return "delivered"
+
+
+async def deliver_due(node: Node) -> int:
+    """Attempt the deliveries whose time has come; return how many were attempted."""
+    store, _ = _running(node)
+    now = time.time()
+    due = [entry for entry in outbox(store) if entry.due is not None and entry.due <= now]
+    leased: list[tuple[OutboxEntry, dict[str, Any]]] = []
+    for entry in due[:OUTBOX_BATCH]:
+        credential = _load_credential(store, entry.uid)
+        if credential is None:  # a schedule without its document cannot be sent
+            store.delete(Kind.JOURNAL, _META + entry.uid)
+            continue
+        store.put(
+            Kind.JOURNAL, _META + entry.uid, replace(entry, due=now + LEASE_S).to_json_bytes()
+        )
+        leased.append((entry, credential))
+    gate = asyncio.Semaphore(OUTBOX_PARALLEL)
+
+    async def attempt(entry: OutboxEntry, credential: dict[str, Any]) -> None:
+        async with gate:
+            await _attempt(node, entry, credential)
+
+    await asyncio.gather(*(attempt(entry, credential) for entry, credential in leased))
+    return len(leased)
+
+
+async def run_outbox(node: Node) -> None:
+    """The node's background delivery loop: every tick, attempt what is due. Never ends
+    on its own; the node cancels it when it stops."""
+    while True:
+        await asyncio.sleep(OUTBOX_TICK_S)
+        try:
+            await deliver_due(node)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a bad round must not end deliveries for the node's lifetime
+            log.exception("outbox round failed")

@@ -1,0 +1,270 @@
+"""The earner's side of a node: the inbox badges arrive in, and what the earner does with
+them — accept (publish where the badge is), reject, move, hide (issue 4, item 4).
+
+States (node/badgestore.py, role "received"): "inbox" → "accepted" ⇄ "hidden", or
+"inbox" → "rejected". A rejected badge's document is deleted and its state kept as a
+tombstone: the node never serves a badge its earner refused, and a delivery retried by
+the issuer's outbox is answered as already received instead of landing in the inbox again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+from badgechain.bns.inbox import valid_url
+from badgechain.bns.record import MAX_URLS, MAX_URLS_TOTAL_CHARS, Record, Uid
+from badgechain.bns.service import NameService
+from badgechain.chain.errors import BadgeChainError
+from badgechain.chain.multibase import multibase_encode_b58
+from badgechain.chain.verify import verify_credential
+from badgechain.storage import Kind, Store
+
+from .badgestore import (
+    STATE_PREFIX,
+    credential_uid,
+    load_badge,
+    load_state,
+    save_badge,
+    set_state,
+    states,
+)
+
+if TYPE_CHECKING:
+    from .app import Node
+
+__all__ = [
+    "MAX_INBOX_BADGES",
+    "BadgeNotFound",
+    "EarnerError",
+    "InboxFull",
+    "InboxItem",
+    "InboxRefused",
+    "UrlInvalid",
+    "WrongState",
+    "accept",
+    "badge_url",
+    "hide",
+    "inbox_items",
+    "move",
+    "receive",
+    "reject",
+]
+
+# Anyone can sign a badge to anyone: a bound keeps strangers from filling the disk.
+MAX_INBOX_BADGES: Final = 1000
+_VISIBLE = ("accepted", "hidden")
+
+
+class EarnerError(BadgeChainError):
+    """A request about a received badge that cannot be done; `code` says why."""
+
+    code = "earner_error"
+    http_status = 409
+
+
+class BadgeNotFound(EarnerError):
+    code = "badge_not_found"
+    http_status = 404
+
+
+class WrongState(EarnerError):
+    """The badge is not in the state the action needs (`not_in_inbox`, `not_accepted`)."""
+
+    code = "not_in_inbox"
+    http_status = 409
+
+
+class UrlInvalid(EarnerError):
+    code = "url_invalid"
+    http_status = 400
+
+
+class InboxRefused(EarnerError):
+    """A credential POSTed to the inbox that this node will not take."""
+
+    code = "credential_refused"
+    http_status = 422
+
+
+class InboxFull(EarnerError):
+    code = "inbox_full"
+    http_status = 503
+
+
+@dataclass(frozen=True, slots=True)
+class InboxItem:
+    uid: str  # multibase, as the CLI and the gateway write UIDs
+    issuer: str
+    name: str
+    received_at: str
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "uid": self.uid,
+            "issuer": self.issuer,
+            "name": self.name,
+            "receivedAt": self.received_at,
+        }
+
+
+def _running(node: Node) -> tuple[Store, NameService]:
+    if node.store is None or node.names is None:
+        raise RuntimeError("the node is not started")
+    return node.store, node.names
+
+
+def _subject_id(credential: dict[str, Any]) -> object:
+    subject = credential.get("credentialSubject")
+    subject = subject[0] if isinstance(subject, list) and subject else subject
+    return subject.get("id") if isinstance(subject, dict) else None
+
+
+def _now(node: Node) -> str:
+    return node.clock().isoformat(timespec="seconds")
+
+
+# --- the inbox ----------------------------------------------------------------------------
+
+
+async def receive(node: Node, credential: object) -> tuple[Uid, dict[str, Any]]:
+    """Take a delivered credential into the inbox; return its UID and state.
+
+    It must be about this node's DID and verify offline: its proof checks out and no other
+    check fails. A badge already held keeps its state, so deliveries are idempotent.
+    """
+    store, _ = _running(node)
+    if not isinstance(credential, dict):
+        raise InboxRefused("the body is not a credential object", code="credential_invalid")
+    # The cheap check first: no canonicalization for badges addressed to someone else.
+    if _subject_id(credential) != node.did:
+        raise InboxRefused(f"the badge is not about {node.did}", code="not_for_this_node")
+    report = await asyncio.to_thread(verify_credential, credential, now=node.clock())
+    if report.failed is not None:
+        failed = report.failed
+        raise InboxRefused(f"{failed.name}: {failed.message}", code=failed.code)
+    if report.check("proof").status != "passed":
+        raise InboxRefused(report.check("proof").message, code="proof_unverified")
+    uid = credential_uid(credential)
+    if report.uid != multibase_encode_b58(uid):
+        raise InboxRefused("the first proof is not the issuer's", code="uid_ambiguous")
+    held = load_state(store, uid)
+    if held is not None:
+        return uid, held
+    if sum(1 for _, state in states(store) if state.get("state") == "inbox") >= MAX_INBOX_BADGES:
+        raise InboxFull(f"the inbox holds {MAX_INBOX_BADGES} badges already")
+    state = {"role": "received", "state": "inbox", "at": _now(node)}
+    save_badge(store, credential, state)
+    return uid, state
+
+
+def _describe(uid: Uid, credential: dict[str, Any], state: dict[str, Any]) -> InboxItem:
+    issuer = credential.get("issuer")
+    issuer_id = issuer.get("id") if isinstance(issuer, dict) else issuer
+    subject = credential.get("credentialSubject")
+    achievement = subject.get("achievement") if isinstance(subject, dict) else None
+    name = achievement.get("name") if isinstance(achievement, dict) else None
+    name = name if isinstance(name, str) else credential.get("name")
+    return InboxItem(
+        multibase_encode_b58(uid),
+        str(issuer_id),
+        name if isinstance(name, str) else "",
+        str(state.get("at", "")),
+    )
+
+
+def inbox_items(node: Node) -> list[InboxItem]:
+    """The badges waiting for the earner to accept or reject them, in UID order."""
+    store, _ = _running(node)
+    items = []
+    for uid, state in states(store):
+        if state.get("role") != "received" or state.get("state") != "inbox":
+            continue
+        credential = load_badge(store, uid)
+        if credential is not None:
+            items.append(_describe(uid, credential, state))
+    return items
+
+
+# --- the earner's decisions ---------------------------------------------------------------
+
+
+def badge_url(node: Node, uid: Uid) -> str:
+    """Where this node's gateway serves a badge it holds."""
+    return f"{node.gateway_url}/badges/{multibase_encode_b58(uid)}.json"
+
+
+def _received(store: Store, uid: Uid, allowed: Sequence[str], code: str) -> dict[str, Any]:
+    state = load_state(store, uid)
+    if state is None or state.get("role") != "received":
+        raise BadgeNotFound(f"this node holds no received badge {multibase_encode_b58(uid)}")
+    if state.get("state") not in allowed:
+        raise WrongState(
+            f"the badge is {state.get('state')}, not {' or '.join(allowed)}", code=code
+        )
+    return state
+
+
+async def accept(node: Node, uid: Uid) -> tuple[dict[str, Any], Record]:
+    """Keep the badge and publish its location: this node's gateway URL for it.
+
+    The location is published first, so a failure leaves the badge in the inbox to retry.
+    """
+    store, names = _running(node)
+    state = _received(store, uid, ("inbox",), "not_in_inbox")
+    record = await names.set_location(node.key, uid, [badge_url(node, uid)])
+    return _settle(node, store, uid, state, "accepted", record), record
+
+
+async def move(node: Node, uid: Uid, urls: object) -> tuple[dict[str, Any], Record]:
+    """Publish new URLs for an accepted (or hidden) badge."""
+    checked = _check_urls(urls)
+    store, names = _running(node)
+    state = _received(store, uid, _VISIBLE, "not_accepted")
+    record = await names.set_location(node.key, uid, checked)
+    return _settle(node, store, uid, state, "accepted", record), record
+
+
+async def hide(node: Node, uid: Uid) -> tuple[dict[str, Any], Record]:
+    """Publish an empty location: the badge stays valid, and says where it is no more."""
+    store, names = _running(node)
+    state = _received(store, uid, _VISIBLE, "not_accepted")
+    record = await names.hide(node.key, uid)
+    return _settle(node, store, uid, state, "hidden", record), record
+
+
+def reject(node: Node, uid: Uid) -> dict[str, Any]:
+    """Refuse a badge of the inbox: its document is deleted, a tombstone state stays."""
+    store, _ = _running(node)
+    state = _received(store, uid, ("inbox",), "not_in_inbox")
+    state = state | {"state": "rejected", "at": _now(node)}
+    with store.batch() as batch:
+        batch.delete(Kind.BADGE, uid)
+        batch.put(Kind.INDEX, STATE_PREFIX + uid, json.dumps(state).encode())
+    return state
+
+
+def _settle(
+    node: Node, store: Store, uid: Uid, state: dict[str, Any], name: str, record: Record
+) -> dict[str, Any]:
+    urls = list(record.location.urls) if record.location else []
+    new_state = state | {"state": name, "at": _now(node), "urls": urls}
+    set_state(store, uid, new_state)
+    return new_state
+
+
+def _check_urls(urls: object) -> tuple[str, ...]:
+    """1 to MAX_URLS http(s) URLs that fit a BNS location; UrlInvalid otherwise."""
+    if not isinstance(urls, list) or not urls:
+        raise UrlInvalid("give the badge's new URLs as a non-empty list (hide it instead)")
+    if len(urls) > MAX_URLS:
+        raise UrlInvalid(f"at most {MAX_URLS} URLs")
+    bad = next((url for url in urls if not valid_url(url)), None)
+    if bad is not None:
+        raise UrlInvalid(f"{str(bad)[:100]!r} is not an http(s) ASCII URL of at most 256 chars")
+    if sum(map(len, urls)) > MAX_URLS_TOTAL_CHARS:
+        raise UrlInvalid(f"the URLs are over {MAX_URLS_TOTAL_CHARS} characters together")
+    return tuple(urls)

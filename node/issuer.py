@@ -1,0 +1,630 @@
+"""The issuer's workflow (issue 4, item 3): badge classes, issuing one badge or a batch,
+publishing each badge's BNS entry, handing it to delivery, and revoking.
+
+Crash safety: a badge, its state, a "not yet published" mark and (in a batch) its row's
+UID go to LevelDB in one atomic write. Publishing and delivery come after, may repeat
+harmlessly, and clear the mark. So a crash at any moment issues no row twice and loses
+none: a row without a UID was never issued; a mark left behind is published on restart.
+
+Journal keys (Kind.JOURNAL), all JSON values:
+  issuer/class/<class id>                 {"id", "achievement", "created"}
+  issuer/batch/<batch id>                 {"id", "class_id", "total", "created", "state"}
+  issuer/batch-row/<batch id>/<u32 index> {"to", "email", "valid_until", "evidence",
+                                           "uid"?, "error"?}
+  issuer/unpublished/<64-byte UID>        {"created", "earner"}: the BNS entry to publish
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import copy
+import json
+import logging
+import re
+import secrets
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Final
+
+from badgechain.bns.record import MAX_REASON_BYTES, Record, Uid, entry_from_badge
+from badgechain.bns.service import NameService
+from badgechain.chain.badge import build_achievement, build_credential, email_identity, subject_ref
+from badgechain.chain.errors import BadgeChainError
+from badgechain.chain.keys import KeyPair, PublicKey, public_key_from_did_key
+from badgechain.chain.multibase import multibase_decode, multibase_encode_b58
+from badgechain.chain.proof import format_created, sign_credential
+from badgechain.storage import Kind, Store
+
+from .badgestore import STATE_PREFIX, credential_uid, load_badge, load_state, set_state
+from .delivery import enqueue_delivery
+
+if TYPE_CHECKING:
+    from .app import Node
+
+__all__ = [
+    "DATA_INTEGRITY_CONTEXT",
+    "MAX_BATCH_ROWS",
+    "MAX_IMAGE_BYTES",
+    "UNPUBLISHED_PREFIX",
+    "IssueResult",
+    "IssuerError",
+    "Recipient",
+    "batch_progress",
+    "create_batch",
+    "create_class",
+    "image_data_uri",
+    "issue_badge",
+    "issue_credential",
+    "list_classes",
+    "load_class",
+    "node_store",
+    "parse_recipient",
+    "prepare_credential",
+    "publish_issued",
+    "publish_pending",
+    "record_issued",
+    "resume_batches",
+    "revoke_badge",
+    "run_batch",
+    "sign_badge",
+]
+
+log = logging.getLogger(__name__)
+
+CLASS_PREFIX: Final = b"issuer/class/"
+BATCH_PREFIX: Final = b"issuer/batch/"
+ROW_PREFIX: Final = b"issuer/batch-row/"
+UNPUBLISHED_PREFIX: Final = b"issuer/unpublished/"
+
+MAX_BATCH_ROWS = 10_000
+MAX_IMAGE_BYTES = 256 * 1024
+MAX_CLASS_NAME_CHARS = 200
+MAX_SUBJECT_CHARS = 200
+MAX_EMAIL_CHARS = 320
+MAX_EVIDENCE = 8
+MAX_URL_CHARS = 2048
+MAX_LISTED_ERRORS = 100
+PUBLISH_ATTEMPTS = 5
+RETRY_DELAY_S = 2.0  # doubles after each round of failed publishing
+_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_URL = re.compile(r"https?://[^\s]+")
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+VC2_CONTEXT = "https://www.w3.org/ns/credentials/v2"
+VC1_CONTEXT = "https://www.w3.org/2018/credentials/v1"
+# VC 1.1 does not define the Data Integrity proof terms: without this context, safe mode
+# refuses to sign (vc-data-integrity, "Add Proof", asks for the context too).
+DATA_INTEGRITY_CONTEXT = "https://w3id.org/security/data-integrity/v2"
+
+
+class IssuerError(BadgeChainError):
+    """An issuer request the node refuses; `code` and `http_status` say why."""
+
+    code = "issue_invalid"
+
+    def __init__(self, message: str, *, code: str, status: int = 400) -> None:
+        super().__init__(message, code=code)
+        self.http_status = status
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """Who one badge is for, checked: a did:key or urn:bns: subject, and/or an email."""
+
+    subject: str | None
+    email: str | None
+    valid_until: datetime | None
+    evidence: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        until = None if self.valid_until is None else format_created(self.valid_until)
+        return {
+            "to": self.subject,
+            "email": self.email,
+            "valid_until": until,
+            "evidence": list(self.evidence),
+        }
+
+    @property
+    def earner_key(self) -> PublicKey | None:
+        """The key the BNS entry names as earner: none for a badge or an email subject."""
+        if self.subject is None or not self.subject.startswith("did:key:"):
+            return None
+        return public_key_from_did_key(self.subject)
+
+
+@dataclass(frozen=True, slots=True)
+class IssueResult:
+    uid: Uid
+    credential: dict[str, Any]
+    published: bool  # False: stored, and the BNS entry will be published by a retry
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "uid": multibase_encode_b58(self.uid),
+            "credential": self.credential,
+            "published": self.published,
+        }
+
+
+# --- checking input ------------------------------------------------------------------------
+
+
+def parse_recipient(value: object, *, now: datetime, where: str = "") -> Recipient:
+    """A Recipient from JSON {to?, email?, valid_until?, evidence?}; `where` prefixes errors."""
+    if not isinstance(value, dict):
+        raise IssuerError(f"{where}a recipient is a JSON object", code="recipient_invalid")
+    unknown = set(value) - {"to", "email", "valid_until", "evidence"}
+    if unknown:
+        raise IssuerError(f"{where}unknown field {sorted(unknown)[0]!r:.40}", code="field_unknown")
+    subject = _optional_text(value.get("to"), MAX_SUBJECT_CHARS, where, "to", "earner_invalid")
+    email = _optional_text(value.get("email"), MAX_EMAIL_CHARS, where, "email", "email_invalid")
+    if subject is None and email is None:
+        raise IssuerError(
+            f"{where}give `to` (a did:key or urn:bns:UID) or an email", code="earner_invalid"
+        )
+    try:
+        if subject is not None:
+            subject_ref(subject)
+    except BadgeChainError as exc:
+        raise IssuerError(f"{where}{exc.message}", code="earner_invalid") from exc
+    try:
+        if email is not None:
+            email_identity(email, salt=None, hashed=False)
+    except BadgeChainError as exc:
+        raise IssuerError(f"{where}{exc.message}", code="email_invalid") from exc
+    return Recipient(
+        subject,
+        email,
+        _parse_valid_until(value.get("valid_until"), now, where),
+        _parse_evidence(value.get("evidence"), where),
+    )
+
+
+def _optional_text(value: object, max_chars: int, where: str, name: str, code: str) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > max_chars:
+        raise IssuerError(f"{where}{name} must be text of at most {max_chars} chars", code=code)
+    return value.strip() or None
+
+
+def _parse_valid_until(value: object, now: datetime, where: str) -> datetime | None:
+    if value is None or value == "":
+        return None
+    try:
+        if not isinstance(value, str) or len(value) > 40:
+            raise ValueError
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise IssuerError(
+            f"{where}valid_until must be an ISO 8601 date-time", code="valid_until_invalid"
+        ) from None
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+    if moment <= now:
+        raise IssuerError(f"{where}valid_until is in the past", code="valid_until_invalid")
+    return moment
+
+
+def _parse_evidence(value: object, where: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or len(value) > MAX_EVIDENCE:
+        raise IssuerError(
+            f"{where}evidence is a list of at most {MAX_EVIDENCE} URLs", code="evidence_invalid"
+        )
+    for url in value:
+        if not isinstance(url, str) or len(url) > MAX_URL_CHARS or not _URL.fullmatch(url):
+            raise IssuerError(
+                f"{where}evidence {url!r:.80} is not an http(s) URL", code="evidence_invalid"
+            )
+    return tuple(value)
+
+
+def image_data_uri(image: bytes) -> str:
+    """The class image as a data: URI (it travels inside every badge): PNG or SVG only."""
+    if len(image) > MAX_IMAGE_BYTES:
+        raise IssuerError(
+            f"the image is over {MAX_IMAGE_BYTES // 1024} KiB", code="image_too_large", status=413
+        )
+    if image.startswith(_PNG_MAGIC):
+        mime = "image/png"
+    elif b"<svg" in image[:4096] and image.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
+        mime = "image/svg+xml"
+    else:
+        raise IssuerError("the image must be a PNG or an SVG", code="image_invalid")
+    return f"data:{mime};base64,{base64.b64encode(image).decode()}"
+
+
+# --- badge classes -------------------------------------------------------------------------
+
+
+def create_class(
+    node: Node, *, name: str, description: str, criteria: str, image: bytes | None = None
+) -> dict[str, Any]:
+    """Define and store a badge class (an OB 3.0 Achievement); returns its stored record."""
+    if len(name) > MAX_CLASS_NAME_CHARS:
+        raise IssuerError(f"name is over {MAX_CLASS_NAME_CHARS} chars", code="class_invalid")
+    class_id = secrets.token_urlsafe(8)
+    achievement = build_achievement(
+        node.did,
+        achievement_id=_achievement_id(node, class_id),
+        name=name,
+        description=description,
+        criteria=criteria,
+        image=None if image is None else image_data_uri(image),
+    )
+    record = {"id": class_id, "achievement": achievement, "created": format_created(node.clock())}
+    node_store(node).put(Kind.JOURNAL, CLASS_PREFIX + class_id.encode(), _dump(record))
+    return record
+
+
+def _achievement_id(node: Node, class_id: str) -> str:
+    # An Achievement's id should stay true for as long as its badges live. A configured
+    # public URL does (this node serves GET /classes/{id}); a loopback URL with a port that
+    # changes on restart would not, so without one the id is a URN.
+    if node.config.public_url:
+        return f"{node.config.public_url.rstrip('/')}/classes/{class_id}"
+    return f"urn:uuid:{uuid.uuid4()}"
+
+
+def load_class(store: Store, class_id: str) -> dict[str, Any]:
+    raw = (
+        store.get(Kind.JOURNAL, CLASS_PREFIX + class_id.encode())
+        if _ID.fullmatch(class_id)
+        else None
+    )
+    if raw is None:
+        raise IssuerError(f"no badge class {class_id!r:.80}", code="class_not_found", status=404)
+    return dict(json.loads(raw))
+
+
+def list_classes(store: Store, limit: int = 10_000) -> list[dict[str, Any]]:
+    return [
+        dict(json.loads(value)) for _, value in store.scan(Kind.JOURNAL, CLASS_PREFIX, limit=limit)
+    ]
+
+
+# --- issuing one badge ---------------------------------------------------------------------
+
+
+def sign_badge(
+    key: KeyPair, achievement: dict[str, Any], recipient: Recipient, now: datetime
+) -> dict[str, Any]:
+    """The signed OpenBadgeCredential of `achievement` for `recipient`, issued `now`."""
+    identifiers = []
+    if recipient.email is not None:
+        identifiers.append(email_identity(recipient.email, salt=secrets.token_hex(8)))
+    credential = build_credential(
+        issuer_did=key.did,
+        subject_id=recipient.subject,
+        achievement=achievement,
+        valid_from=now,
+        credential_id=f"urn:uuid:{uuid.uuid4()}",
+        identifiers=identifiers,
+        valid_until=recipient.valid_until,
+        evidence=recipient.evidence,
+    )
+    return sign_credential(credential, key, created=now)
+
+
+def record_issued(
+    store: Store,
+    credential: dict[str, Any],
+    state: dict[str, Any],
+    earner_key: PublicKey | None,
+    created: int,
+    extra: Iterable[tuple[Kind, bytes, bytes]] = (),
+) -> Uid:
+    """Store an issued badge, its state, its unpublished mark and `extra`, atomically.
+
+    The badge and state records are written as badgestore.save_badge writes them; they
+    are inlined here only so that they share one batch with the journal records.
+    """
+    uid = credential_uid(credential)
+    mark = {"created": created, "earner": None if earner_key is None else earner_key.hex()}
+    with store.batch() as batch:
+        batch.put(Kind.BADGE, uid, json.dumps(credential, ensure_ascii=False).encode())
+        batch.put(Kind.INDEX, STATE_PREFIX + uid, json.dumps(state).encode())
+        batch.put(Kind.JOURNAL, UNPUBLISHED_PREFIX + uid, _dump(mark))
+        for kind, key, value in extra:
+            batch.put(kind, key, value)
+    return uid
+
+
+async def publish_issued(node: Node, uid: Uid, *, deliver_now: bool = True) -> bool:
+    """Publish a stored badge's BNS entry, then queue it for delivery (and, with
+    `deliver_now`, try delivering before returning); False if publishing failed (the mark
+    stays for a retry). Doing this again for a badge that is out already is harmless: the
+    entry is the same bytes (Ed25519 is deterministic), indexes and the outbox key by UID."""
+    store = node_store(node)
+    raw = store.get(Kind.JOURNAL, UNPUBLISHED_PREFIX + uid)
+    credential = load_badge(store, uid)
+    if raw is None or credential is None:
+        return True
+    mark = json.loads(raw)
+    earner = None if mark["earner"] is None else PublicKey(bytes.fromhex(mark["earner"]))
+    entry = entry_from_badge(
+        credential, node.key, earner, mark["created"], difficulty=node.config.pow_difficulty
+    )
+    try:
+        await _names(node).publish(node.key, entry)
+    except BadgeChainError as exc:
+        log.warning("publishing a badge failed; will retry", extra={"code": exc.code})
+        return False
+    try:
+        await enqueue_delivery(node, uid, credential, try_now=deliver_now)
+    except BadgeChainError as exc:  # published; the mark stays, so the next start queues it
+        log.warning("queueing a badge for delivery failed", extra={"code": exc.code})
+        return True
+    store.delete(Kind.JOURNAL, UNPUBLISHED_PREFIX + uid)
+    return True
+
+
+async def publish_pending(node: Node, attempts: int = PUBLISH_ATTEMPTS) -> int:
+    """Publish every badge still marked unpublished, retrying with backoff; return how many
+    are left (they are tried again on the next start)."""
+    delay = RETRY_DELAY_S
+    remaining: list[Uid] = []
+    for attempt in range(attempts):
+        if attempt:
+            await asyncio.sleep(delay)
+            delay *= 2
+        marks = node_store(node).scan(Kind.JOURNAL, UNPUBLISHED_PREFIX)
+        marked = [Uid(key[len(UNPUBLISHED_PREFIX) :]) for key, _ in marks]
+        remaining = [
+            uid for uid in marked if not await publish_issued(node, uid, deliver_now=False)
+        ]
+        if not remaining:
+            return 0
+    return len(remaining)
+
+
+async def issue_badge(node: Node, class_id: str, recipient: Recipient) -> IssueResult:
+    """Sign, store and publish one badge of class `class_id`, and hand it to delivery."""
+    store = node_store(node)
+    badge_class = load_class(store, class_id)
+    now = node.clock()
+    credential = sign_badge(node.key, badge_class["achievement"], recipient, now)
+    state = _issued_state(now, class_id=class_id)
+    uid = record_issued(store, credential, state, recipient.earner_key, _seconds(now))
+    return IssueResult(uid, credential, await publish_issued(node, uid))
+
+
+def _issued_state(now: datetime, **details: str) -> dict[str, Any]:
+    return {"role": "issued", "state": "issued", "at": format_created(now), **details}
+
+
+# --- batches -------------------------------------------------------------------------------
+
+
+def create_batch(node: Node, class_id: str, recipients: list[Recipient]) -> dict[str, Any]:
+    """Store a batch and its rows durably, then issue them in the background."""
+    store = node_store(node)
+    load_class(store, class_id)
+    if not recipients:
+        raise IssuerError("a batch needs at least one row", code="batch_invalid")
+    if len(recipients) > MAX_BATCH_ROWS:
+        raise IssuerError(
+            f"a batch has at most {MAX_BATCH_ROWS} rows", code="batch_too_large", status=413
+        )
+    batch_id = secrets.token_urlsafe(9)
+    header = {
+        "id": batch_id,
+        "class_id": class_id,
+        "total": len(recipients),
+        "created": format_created(node.clock()),
+        "state": "running",
+    }
+    with store.batch() as batch:
+        batch.put(Kind.JOURNAL, BATCH_PREFIX + batch_id.encode(), _dump(header))
+        for index, recipient in enumerate(recipients):
+            batch.put(Kind.JOURNAL, _row_key(batch_id, index), _dump(recipient.to_json()))
+    node.spawn(_work_through(node, [batch_id], pending_first=False))
+    return header
+
+
+def _row_key(batch_id: str, index: int) -> bytes:
+    return ROW_PREFIX + batch_id.encode() + b"/" + index.to_bytes(4, "big")
+
+
+def _rows(store: Store, batch_id: str) -> list[tuple[bytes, dict[str, Any]]]:
+    prefix = ROW_PREFIX + batch_id.encode() + b"/"
+    return [(key, dict(json.loads(value))) for key, value in store.scan(Kind.JOURNAL, prefix)]
+
+
+def _load_batch(store: Store, batch_id: str) -> dict[str, Any]:
+    raw = (
+        store.get(Kind.JOURNAL, BATCH_PREFIX + batch_id.encode())
+        if _ID.fullmatch(batch_id)
+        else None
+    )
+    if raw is None:
+        raise IssuerError(f"no batch {batch_id!r:.80}", code="batch_not_found", status=404)
+    return dict(json.loads(raw))
+
+
+async def run_batch(node: Node, batch_id: str) -> None:
+    """Issue every row of the batch that has neither a UID nor an error yet, in order."""
+    store = node_store(node)
+    header = _load_batch(store, batch_id)
+    achievement = load_class(store, header["class_id"])["achievement"]
+    for key, _ in _rows(store, batch_id):
+        await _issue_row(node, header, achievement, key)
+        await asyncio.sleep(0)  # signing is synchronous: let the gateway answer between rows
+    store.put(Kind.JOURNAL, BATCH_PREFIX + batch_id.encode(), _dump(header | {"state": "done"}))
+    await publish_pending(node)
+
+
+async def _issue_row(
+    node: Node, header: dict[str, Any], achievement: dict[str, Any], key: bytes
+) -> None:
+    """Issue one row unless it is done. From reading the row to the atomic write nothing
+    awaits, so two runners of one batch (a double resume) cannot both issue it."""
+    store = node_store(node)
+    row = json.loads(store.get(Kind.JOURNAL, key) or b"{}")
+    if "uid" in row or "error" in row:
+        return
+    now = node.clock()
+    try:
+        recipient = parse_recipient(row, now=now)
+        credential = sign_badge(node.key, achievement, recipient, now)
+    except BadgeChainError as exc:  # e.g. valid_until passed while the batch waited
+        store.put(Kind.JOURNAL, key, _dump(row | {"error": f"{exc.code}: {exc.message}"}))
+        return
+    uid = credential_uid(credential)
+    state = _issued_state(now, class_id=header["class_id"], batch_id=header["id"])
+    done_row = _dump(row | {"uid": multibase_encode_b58(uid)})
+    extra = [(Kind.JOURNAL, key, done_row)]
+    record_issued(store, credential, state, recipient.earner_key, _seconds(now), extra)
+    await publish_issued(node, uid, deliver_now=False)  # the outbox loop delivers
+
+
+def batch_progress(store: Store, batch_id: str, *, with_uids: bool = True) -> dict[str, Any]:
+    """How far a batch is: counts, its UIDs in row order, and the first row errors."""
+    header = _load_batch(store, batch_id)
+    rows = _rows(store, batch_id)
+    uids = [row["uid"] for _, row in rows if "uid" in row]
+    errors = [
+        {"row": int.from_bytes(key[-4:], "big") + 1, "error": row["error"]}
+        for key, row in rows
+        if "error" in row
+    ]
+    unpublished = sum(
+        store.get(Kind.JOURNAL, UNPUBLISHED_PREFIX + multibase_decode(uid)) is not None
+        for uid in uids
+    )
+    progress = header | {
+        "done": len(uids),
+        "failed": len(errors),
+        "unpublished": unpublished,
+        "errors": errors[:MAX_LISTED_ERRORS],
+    }
+    return (progress | {"uids": uids}) if with_uids else progress
+
+
+async def resume_batches(node: Node) -> int:
+    """Call once the node has started: in the background, publish what a crash left
+    unpublished, then finish every unfinished batch. Returns the number of batches resumed."""
+    headers = [json.loads(value) for _, value in node_store(node).scan(Kind.JOURNAL, BATCH_PREFIX)]
+    running = [header["id"] for header in headers if header["state"] == "running"]
+    node.spawn(_work_through(node, running, pending_first=True))
+    return len(running)
+
+
+async def _work_through(node: Node, batch_ids: list[str], *, pending_first: bool) -> None:
+    """A background task's root: errors are logged, and the next start resumes the work."""
+    try:
+        if pending_first:
+            await publish_pending(node, attempts=1)
+        for batch_id in batch_ids:
+            await run_batch(node, batch_id)
+    except Exception:
+        log.exception("issuer background work failed", extra={"batches": batch_ids})
+
+
+# --- revoking and the VC API ---------------------------------------------------------------
+
+
+async def revoke_badge(node: Node, uid: Uid, reason: str) -> Record:
+    """Publish the revocation of a badge this node's key issued."""
+    if not isinstance(reason, str) or not reason.strip():
+        raise IssuerError("give a reason for the revocation", code="reason_invalid")
+    if len(reason.encode()) > MAX_REASON_BYTES:
+        raise IssuerError(f"the reason is over {MAX_REASON_BYTES} bytes", code="reason_invalid")
+    await publish_issued(node, uid)  # a badge still waiting for its entry gets it first
+    now = node.clock()
+    record = await _names(node).revoke(node.key, uid, reason, _seconds(now))
+    state = load_state(node_store(node), uid)
+    if state is not None and state.get("role") == "issued":
+        set_state(
+            node_store(node), uid, state | {"state": "revoked", "revoked": format_created(now)}
+        )
+    return record
+
+
+def prepare_credential(credential: object, issuer_did: str, now: datetime) -> dict[str, Any]:
+    """A VC API credential ready to sign: VC 2.0 or 1.1, unsigned, issued by `issuer_did`."""
+    if not isinstance(credential, dict):
+        raise IssuerError("credential must be a JSON object", code="credential_invalid")
+    if "proof" in credential:
+        raise IssuerError("the credential already carries a proof", code="proof_present")
+    context = credential.get("@context")
+    contexts = context if isinstance(context, list) else [context]
+    if not contexts or contexts[0] not in (VC2_CONTEXT, VC1_CONTEXT):
+        raise IssuerError(
+            f"@context must start with {VC2_CONTEXT} or {VC1_CONTEXT}", code="credential_invalid"
+        )
+    types = credential.get("type")
+    if "VerifiableCredential" not in (types if isinstance(types, list) else [types]):
+        raise IssuerError("type must include VerifiableCredential", code="credential_invalid")
+    if not isinstance(credential.get("credentialSubject"), dict | list):
+        raise IssuerError("the credential needs a credentialSubject", code="credential_invalid")
+    prepared = copy.deepcopy(credential)
+    prepared["issuer"] = _own_issuer(credential.get("issuer"), issuer_did)
+    if contexts[0] == VC1_CONTEXT:
+        if DATA_INTEGRITY_CONTEXT not in contexts:
+            prepared["@context"] = [*contexts, DATA_INTEGRITY_CONTEXT]
+        prepared.setdefault("issuanceDate", format_created(now))
+    return prepared
+
+
+def _own_issuer(issuer: object, issuer_did: str) -> object:
+    if issuer is None:
+        return issuer_did
+    if isinstance(issuer, dict) and issuer.get("id", issuer_did) == issuer_did:
+        return issuer | {"id": issuer_did}
+    if issuer == issuer_did:
+        return issuer
+    raise IssuerError(
+        f"this node issues as {issuer_did}, not as {issuer!r:.100}",
+        code="issuer_mismatch",
+        status=422,
+    )
+
+
+def _subject_key(credential: dict[str, Any]) -> PublicKey | None:
+    """The earner key for the BNS entry: the did:key of a single subject, if it has one."""
+    subject = credential.get("credentialSubject")
+    if isinstance(subject, list) and len(subject) == 1:
+        subject = subject[0]
+    subject_id = subject.get("id") if isinstance(subject, dict) else None
+    if isinstance(subject_id, str) and subject_id.startswith("did:key:"):
+        return public_key_from_did_key(subject_id)
+    return None
+
+
+async def issue_credential(node: Node, credential: object) -> IssueResult:
+    """POST /credentials/issue: sign a caller's credential as this node, store and publish."""
+    now = node.clock()
+    prepared = prepare_credential(credential, node.did, now)
+    earner_key = _subject_key(prepared)
+    signed = sign_credential(prepared, node.key, created=now)
+    state = _issued_state(now, via="vc-api")
+    uid = record_issued(node_store(node), signed, state, earner_key, _seconds(now))
+    return IssueResult(uid, signed, await publish_issued(node, uid))
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def node_store(node: Node) -> Store:
+    if node.store is None:
+        raise IssuerError("the node is not running", code="node_stopped", status=503)
+    return node.store
+
+
+def _names(node: Node) -> NameService:
+    if node.names is None:
+        raise IssuerError("the node is not running", code="node_stopped", status=503)
+    return node.names
+
+
+def _seconds(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def _dump(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False).encode()
