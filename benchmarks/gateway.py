@@ -1,0 +1,404 @@
+"""Gateway throughput on loopback, against a bare aiohttp handler measured in the same run.
+
+    .venv/bin/python -m benchmarks.gateway [--requests 2000] [--verify-requests 200]
+                                           [--concurrency 16] [--rows 1000]
+
+Three real nodes (issuer, earner, verifier) run as `badgechain node start` processes. The
+issuer defines a class and issues a few badges to the earner; then a load generator in a
+process of its own keeps `--concurrency` requests in flight against: a bare aiohttp app
+(another process) whose one handler answers the bytes of a real `/bns` answer, the
+baseline; the verifier's `GET /bns/{uid}` for those same few UIDs, each looked up once
+before timing starts; and the verifier's `POST /verify` with one of the signed badges.
+Last, the issuer issues a 1,000-row CSV file as `badgechain issue --csv` does: read and
+checked by the CLI's own CSV reader, posted as one batch, then polled until every row is
+issued and published. Only ratios measured in one run compare: these machines are noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from badgechain.cli.issuer_commands import read_csv_rows
+
+ROOT = Path(__file__).resolve().parent.parent  # `-m benchmarks.gateway` runs from here
+CLI = [sys.executable, "-m", "badgechain.cli"]
+ENV = {**os.environ, "BADGECHAIN_PASSPHRASE": "gateway benchmark passphrase"}
+SAMPLE_UIDS = 5  # the few UIDs `GET /bns/{uid}` asks for, again and again
+REQUEST_TIMEOUT_S = 60.0
+LOAD_TIMEOUT_S = 600.0
+BATCH_TIMEOUT_S = 900.0
+POLL_INTERVAL_S = 0.2
+STOP_TIMEOUT_S = 30.0
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """Nearest-rank percentile; NaN for no values."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
+
+
+@dataclass(frozen=True, slots=True)
+class LoadResult:
+    """One timed load: requests sent, those that failed, wall time and latency (seconds)."""
+
+    requests: int
+    failures: int
+    seconds: float
+    p50: float
+    p95: float
+
+    @property
+    def rate(self) -> float:
+        """Successful requests per second."""
+        return (self.requests - self.failures) / self.seconds if self.seconds else math.nan
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    """A CSV batch: rows, how many were issued or failed, and seconds from the POST until
+    every row was gone through and until every issued badge was in the BNS."""
+
+    rows: int
+    issued: int
+    failed: int
+    until_done: float
+    until_published: float
+
+    @property
+    def rate(self) -> float:
+        return self.issued / self.until_done if self.until_done else math.nan
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayReport:
+    baseline: LoadResult
+    bns: LoadResult
+    verify: LoadResult
+    batch: BatchResult
+
+
+# --- the load generator (its own process) ---------------------------------------------------
+
+
+async def drive(
+    urls: Sequence[str], count: int, concurrency: int, body: bytes | None, check_valid: bool
+) -> LoadResult:
+    """`count` requests over `urls` in turn, `concurrency` at a time, after an untimed warm-up
+    that opens the connections and asks for every URL once."""
+    method = "GET" if body is None else "POST"
+    headers = {} if body is None else {"Content-Type": "application/json"}
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+
+        async def one(index: int) -> tuple[float, bool]:
+            started = time.perf_counter()
+            try:
+                async with session.request(
+                    method, urls[index % len(urls)], data=body, headers=headers
+                ) as answer:
+                    payload = await answer.read()
+            except (aiohttp.ClientError, TimeoutError):
+                return time.perf_counter() - started, False
+            ok = answer.status == 200
+            if ok and check_valid:  # a 200 report that is not "valid" did less work
+                ok = json.loads(payload).get("verdict") == "valid"
+            return time.perf_counter() - started, ok
+
+        async def run(total: int) -> list[tuple[float, bool]]:
+            results: list[tuple[float, bool]] = []
+            next_index = iter(range(total))
+
+            async def worker() -> None:
+                for index in next_index:
+                    results.append(await one(index))
+
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+            return results
+
+        await run(max(concurrency, len(urls)))
+        started = time.perf_counter()
+        results = await run(count)
+        seconds = time.perf_counter() - started
+    latencies = [latency for latency, _ in results]
+    failures = sum(not ok for _, ok in results)
+    return LoadResult(
+        count, failures, seconds, percentile(latencies, 0.5), percentile(latencies, 0.95)
+    )
+
+
+def run_load(
+    urls: Sequence[str],
+    count: int,
+    concurrency: int,
+    *,
+    body: Path | None = None,
+    check_valid: bool = False,
+) -> LoadResult:
+    """Drive the load from a second process, so client and server do not share a core."""
+    command = [sys.executable, "-m", "benchmarks.gateway", "--load", *urls]
+    command += ["--requests", str(count), "--concurrency", str(concurrency)]
+    if body is not None:
+        command += ["--body-file", str(body)]
+    if check_valid:
+        command.append("--check-valid")
+    done = subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, timeout=LOAD_TIMEOUT_S, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"the load generator failed:\n{done.stderr[-2000:]}")
+    return LoadResult(**json.loads(done.stdout.splitlines()[-1]))
+
+
+# --- the baseline server (its own process) --------------------------------------------------
+
+
+async def serve_baseline(body: bytes) -> None:
+    """A bare aiohttp app: one route, one handler answering fixed JSON, until SIGTERM."""
+
+    async def answer(request: web.Request) -> web.Response:
+        return web.Response(body=body, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get("/bns/{uid}", answer)
+    runner = web.AppRunner(app, access_log=None)  # the nodes log no accesses either
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    print(f"ready http://127.0.0.1:{runner.addresses[0][1]}", flush=True)
+    stopping = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopping.set)
+    await stopping.wait()
+    await runner.cleanup()
+
+
+# --- processes ------------------------------------------------------------------------------
+
+
+class Process:
+    """A child that prints one `ready …` line on stdout once it serves; SIGTERM stops it."""
+
+    def __init__(self, command: list[str], log: Path) -> None:
+        with log.open("a") as stderr:
+            self.popen = subprocess.Popen(
+                command, cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True, env=ENV
+            )
+        assert self.popen.stdout is not None
+        words = self.popen.stdout.readline().split()
+        if not words or words[0] != "ready":
+            self.stop()
+            raise RuntimeError(f"{command[-1]} did not start; see {log}")
+        self.words = words[1:]
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+        if self.popen.stdout is not None:
+            self.popen.stdout.close()
+
+
+@dataclass
+class NodeProcess:
+    home: Path
+    process: Process
+    did: str
+    gateway: str
+    dht: str
+
+    def admin(self, method: str, path: str, body: object = None) -> Any:
+        token = (self.home / "admin.token").read_text().strip()
+        request = urllib.request.Request(  # noqa: S310 (the node's loopback URL)
+            self.gateway + path,
+            method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_S) as answer:  # noqa: S310
+            return json.loads(answer.read())
+
+
+def start_node(home: Path, bootstrap: str | None, started: list[Process]) -> NodeProcess:
+    """`badgechain init` a home on ports the OS picks, then `badgechain node start` it."""
+    init = [*CLI, "--home", str(home), "init", "--dht-port", "0", "--http-port", "0"]
+    init += ["--bootstrap", bootstrap] if bootstrap else []
+    subprocess.run(init, capture_output=True, text=True, env=ENV, timeout=120, check=True)
+    process = Process(
+        [*CLI, "--home", str(home), "node", "start"], home.parent / f"{home.name}.log"
+    )
+    started.append(process)
+    did, gateway, dht = process.words
+    return NodeProcess(home, process, did, gateway, dht)
+
+
+@contextlib.contextmanager
+def running(started: list[Process]) -> Iterator[list[Process]]:
+    """Stop every process started into the list, whatever happens."""
+    try:
+        yield started
+    finally:
+        for process in reversed(started):
+            process.stop()
+
+
+# --- the measurements -----------------------------------------------------------------------
+
+
+def issue_samples(issuer: NodeProcess, to: str, count: int) -> tuple[str, list[dict[str, Any]]]:
+    """A class and `count` badges of it for `to`: the class id and the issue answers."""
+    created = issuer.admin(
+        "POST",
+        "/admin/classes",
+        {"name": "Benchmark", "description": "Load on the gateway", "criteria": "Was measured"},
+    )
+    body = {"class_id": created["id"], "to": to}
+    return created["id"], [issuer.admin("POST", "/admin/issue", body) for _ in range(count)]
+
+
+def issue_csv(issuer: NodeProcess, class_id: str, to: str, rows: int, folder: Path) -> BatchResult:
+    """Issue a CSV file of `rows` earners as one batch; time it until issued and published."""
+    csv_file = folder / "earners.csv"
+    lines = ["to,email", *(f"{to},learner{n}@example.org" for n in range(rows))]
+    csv_file.write_text("\n".join(lines) + "\n")
+    started = time.perf_counter()
+    batch = issuer.admin(
+        "POST", "/admin/batches", {"class_id": class_id, "rows": read_csv_rows(csv_file)}
+    )
+    path = f"/admin/batches/{batch['batch_id']}?uids=false"
+    until_done = math.nan
+    while time.perf_counter() - started < BATCH_TIMEOUT_S:
+        progress = issuer.admin("GET", path)
+        finished = progress["done"] + progress["failed"] == rows
+        if finished and math.isnan(until_done):
+            until_done = time.perf_counter() - started
+        if finished and progress["unpublished"] == 0:
+            until_published = time.perf_counter() - started
+            return BatchResult(
+                rows, progress["done"], progress["failed"], until_done, until_published
+            )
+        time.sleep(POLL_INTERVAL_S)
+    raise TimeoutError(f"the batch was not issued and published within {BATCH_TIMEOUT_S} s")
+
+
+def start_baseline(body: Path, started: list[Process]) -> str:
+    """The bare aiohttp app, answering `body` to every `GET /bns/{uid}`; its base URL."""
+    command = [sys.executable, "-m", "benchmarks.gateway", "--baseline-server", str(body)]
+    process = Process(command, body.parent / "baseline.log")
+    started.append(process)
+    return process.words[0]
+
+
+def measure(args: argparse.Namespace, folder: Path) -> GatewayReport:
+    with running([]) as started:
+        issuer = start_node(folder / "issuer", None, started)
+        earner = start_node(folder / "earner", issuer.dht, started)
+        verifier = start_node(folder / "verifier", issuer.dht, started)
+        print("nodes up; issuing sample badges …", flush=True)
+        class_id, issued = issue_samples(issuer, earner.did, SAMPLE_UIDS)
+        paths = [f"/bns/{answer['uid']}" for answer in issued]
+        first = verifier.gateway + paths[0]
+        with urllib.request.urlopen(first, timeout=REQUEST_TIMEOUT_S) as answer:  # noqa: S310
+            (folder / "bns.json").write_bytes(answer.read())  # what the baseline answers
+        (folder / "badge.json").write_text(json.dumps(issued[0]["credential"]))
+        bare = start_baseline(folder / "bns.json", started)
+
+        print("load: bare aiohttp handler …", flush=True)
+        baseline = run_load([bare + path for path in paths], args.requests, args.concurrency)
+        print("load: GET /bns/{uid} …", flush=True)
+        bns = run_load([verifier.gateway + path for path in paths], args.requests, args.concurrency)
+        print("load: POST /verify …", flush=True)
+        verify = run_load(
+            [f"{verifier.gateway}/verify"],
+            args.verify_requests,
+            args.concurrency,
+            body=folder / "badge.json",
+            check_valid=True,
+        )
+        print(f"issuing a {args.rows}-row CSV file …", flush=True)
+        batch = issue_csv(issuer, class_id, earner.did, args.rows, folder)
+    return GatewayReport(baseline, bns, verify, batch)
+
+
+def print_report(report: GatewayReport, concurrency: int) -> None:
+    base = report.baseline.rate
+    columns = "| requests | failed | req/s | p50 ms | p95 ms | ratio to bare aiohttp |"
+    print(f"\n| load ({concurrency} concurrent) {columns}")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    rows = [
+        ("bare aiohttp handler (baseline)", report.baseline),
+        (f"GET /bns/{{uid}}, {SAMPLE_UIDS} UIDs looked up again", report.bns),
+        ("POST /verify, one signed badge", report.verify),
+    ]
+    for label, load in rows:
+        print(
+            f"| {label} | {load.requests} | {load.failures} | {load.rate:,.1f} "
+            f"| {load.p50 * 1000:.1f} | {load.p95 * 1000:.1f} | {load.rate / base:.4f} |"
+        )
+    batch = report.batch
+    print(
+        "\n| CSV issue | rows | issued | failed | s until issued | badges/s | s until published |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print(
+        f"| one batch | {batch.rows} | {batch.issued} | {batch.failed} "
+        f"| {batch.until_done:.1f} | {batch.rate:.1f} | {batch.until_published:.1f} |"
+    )
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--requests", type=int, default=2000, help="timed GETs per target")
+    parser.add_argument("--verify-requests", type=int, default=200, help="timed POST /verify")
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--rows", type=int, default=1000, help="rows of the CSV batch")
+    internal = parser.add_mutually_exclusive_group()  # how the benchmark runs its children
+    internal.add_argument("--load", nargs="+", metavar="URL", help=argparse.SUPPRESS)
+    internal.add_argument("--baseline-server", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--body-file", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--check-valid", action="store_true", help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> GatewayReport | None:
+    args = parse_args(argv)
+    if args.baseline_server is not None:
+        asyncio.run(serve_baseline(args.baseline_server.read_bytes()))
+        return None
+    if args.load is not None:
+        body = args.body_file.read_bytes() if args.body_file else None
+        load = drive(args.load, args.requests, args.concurrency, body, args.check_valid)
+        print(json.dumps(asdict(asyncio.run(load))))
+        return None
+    with tempfile.TemporaryDirectory(prefix="bench-gateway-") as folder:
+        report = measure(args, Path(folder))
+    print_report(report, args.concurrency)
+    return report
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""`python -m benchmarks.gateway`: its load generator counts what it should, and a tiny run
+end to end (three node processes, a baseline process, load processes) reports sane figures."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import web
+
+from benchmarks.gateway import drive, main, percentile
+
+TINY = ["--requests", "20", "--verify-requests", "6", "--concurrency", "3", "--rows", "10"]
+
+
+async def _answer(request: web.Request) -> web.Response:
+    verdict = request.match_info["verdict"]
+    status = 500 if verdict == "broken" else 200
+    return web.json_response({"verdict": verdict}, status=status)
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[str]:
+    app = web.Application()
+    app.router.add_route("*", "/{verdict}", _answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
+
+
+def test_percentile_is_nearest_rank() -> None:
+    values = [float(n) for n in range(1, 21)]
+    assert percentile(values, 0.5) == 10.0
+    assert percentile(values, 0.95) == 19.0
+    assert percentile([3.0], 0.95) == 3.0
+
+
+async def test_load_counts_every_request_and_each_failure(server: str) -> None:
+    urls = [f"{server}/valid", f"{server}/broken"]  # every other request answers 500
+
+    result = await drive(urls, 30, 4, None, check_valid=False)
+
+    assert (result.requests, result.failures) == (30, 15)
+    assert 0 < result.p50 <= result.p95 and result.seconds > 0
+    assert result.rate == pytest.approx(15 / result.seconds)
+
+
+async def test_checking_verdicts_fails_a_report_that_is_not_valid(server: str) -> None:
+    body = json.dumps({"any": "badge"}).encode()
+
+    valid = await drive([f"{server}/valid"], 10, 2, body, check_valid=True)
+    invalid = await drive([f"{server}/indeterminate"], 10, 2, body, check_valid=True)
+
+    assert (valid.failures, invalid.failures) == (0, 10)
+
+
+@pytest.mark.slow  # three node processes start, and a batch is issued: about 20 s
+def test_tiny_run_measures_every_target_and_issues_the_whole_batch(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    report = main(TINY)
+
+    assert report is not None
+    for load, count in ((report.baseline, 20), (report.bns, 20), (report.verify, 6)):
+        assert (load.requests, load.failures) == (count, 0)
+        assert 0 < load.p50 <= load.p95 < 30
+    # Each POST /verify is a full verification (about 10 ms of CPU): far below a bare handler.
+    assert report.verify.rate < report.baseline.rate
+    batch = report.batch
+    assert (batch.rows, batch.issued, batch.failed) == (10, 10, 0)
+    assert 0 < batch.until_done <= batch.until_published
+
+    printed = capsys.readouterr().out
+    assert "| bare aiohttp handler (baseline) | 20 | 0 |" in printed
+    assert "| POST /verify, one signed badge | 6 | 0 |" in printed
+    assert "| one batch | 10 | 10 | 0 |" in printed
