@@ -78,6 +78,7 @@ _REQUEST, _REPLY = b"\x00", b"\x01"
 _MSG_ID_BYTES: Final = 20
 _SAVED_CONTACTS_KEY: Final = b"dht/contacts"
 _OK: Final = "ok"
+_MAX_HANDED_OVER: Final = 10_000  # ids remembered as already handed their values
 
 
 def node_id_of(public_key: bytes) -> bytes:
@@ -237,6 +238,7 @@ class _Protocol(KademliaProtocol):  # type: ignore[misc]  # kademlia is untyped
         self.last_seen: dict[bytes, float] = {}
         self.failures: Counter[bytes] = Counter()
         self._moving: set[bytes] = set()
+        self._handed_over: set[bytes] = set()
         # A burst (a hand-over, a republish round) must not overflow the peers' socket
         # buffers, where the kernel drops datagrams silently and they look like dead peers.
         self._in_flight = asyncio.Semaphore(self.settings.max_in_flight)
@@ -372,7 +374,12 @@ class _Protocol(KademliaProtocol):  # type: ignore[misc]  # kademlia is untyped
             return
         self.last_seen[node.id] = time.monotonic()
         self.failures.pop(node.id, None)
-        if known is None:
+        if known is None and node.id not in self._handed_over:
+            # Once per contact: a sender that stays out of a full bucket would otherwise
+            # make every one of its requests scan everything this node holds.
+            if len(self._handed_over) > _MAX_HANDED_OVER:
+                self._handed_over.clear()
+            self._handed_over.add(node.id)
             self.dht.hand_over(contact)
         self.router.add_contact(node)
 
