@@ -8,7 +8,6 @@ CRDT: the highest (seq, signature) wins, whatever order they arrive in.
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final, Self
 
@@ -16,7 +15,7 @@ from badgechain.chain.errors import DecodeError
 from badgechain.chain.keys import KeyPair, PublicKey, did_key_from_public_key, verify_signature
 
 from .errors import RecordError
-from .record import MAX_URL_CHARS, DhtKey
+from .record import DhtKey, valid_url
 from .wire import (
     MAX_VALUE_BYTES,
     WIRE_VERSION,
@@ -38,7 +37,6 @@ __all__ = [
     "inbox_key",
     "make_inbox_record",
     "merge_inbox_records",
-    "valid_url",
     "validate_inbox_record",
 ]
 
@@ -46,14 +44,6 @@ DOMAIN_INBOX: Final = b"badgechain/bns/inbox/v1\x00"
 DOMAIN_INBOX_KEY: Final = b"badgechain/bns/inbox-key/v1\x00"
 # A text tag leads the value, as in the index pages, so it never decodes as another kind.
 INBOX_KIND: Final = "bns/inbox"
-
-# The same rule as a location URL (bns/record.py): http(s), ASCII, at most MAX_URL_CHARS.
-_URL = re.compile(r"https?://[A-Za-z0-9.\-:\[\]@%_~!$&'()*+,;=]+(?:[/?#][!-~]*)?")
-
-
-def valid_url(url: object) -> bool:
-    """Whether `url` may go into a BNS value: http(s), ASCII, at most MAX_URL_CHARS."""
-    return isinstance(url, str) and len(url) <= MAX_URL_CHARS and bool(_URL.fullmatch(url))
 
 
 def inbox_key(public_key: PublicKey) -> DhtKey:

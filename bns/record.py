@@ -58,6 +58,7 @@ __all__ = [
     "merge",
     "mint_stamp",
     "stamp_bits",
+    "valid_url",
     "validate_record",
     "verify_entry",
 ]
@@ -184,7 +185,7 @@ class Location(_SignedPart):
     def __post_init__(self) -> None:
         check(is_bytes(self.uid, 64), "uid must be 64 bytes")
         check(isinstance(self.urls, tuple) and len(self.urls) <= MAX_URLS, "too many URLs")
-        check(all(_valid_url(url) for url in self.urls), "URLs must be http(s), ASCII, bounded")
+        check(all(valid_url(url) for url in self.urls), "URLs must be http(s), ASCII, bounded")
         check(sum(map(len, self.urls)) <= MAX_URLS_TOTAL_CHARS, "URLs are too long together")
         check(is_uint(self.seq), "seq must be an unsigned 64-bit integer")
         check(is_bytes(self.signature, 64), "signature must be 64 bytes")
@@ -207,7 +208,8 @@ def _utf8_size(text: object) -> int:
         return -1
 
 
-def _valid_url(url: object) -> bool:
+def valid_url(url: object) -> bool:
+    """An http(s) URL a BNS value may carry: ASCII, at most MAX_URL_CHARS."""
     return isinstance(url, str) and len(url) <= MAX_URL_CHARS and bool(_URL.fullmatch(url))
 
 

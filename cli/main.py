@@ -18,7 +18,7 @@ from badgechain.chain.images import default_png, default_svg
 from badgechain.chain.keys import KeyPair
 from badgechain.chain.keystore import lock_key
 from badgechain.chain.proof import sign_credential
-from badgechain.chain.verify import MAX_INPUT_BYTES, Report, verify_badge
+from badgechain.chain.verify import MAX_INPUT_BYTES, verify_badge
 from badgechain.storage.errors import StorageError
 
 from . import devnet, earner_commands, issuer_commands, verify_commands
@@ -35,7 +35,7 @@ from .common import (
 from .home import KEY_FILE, HomeError, default_home, read_bounded, write_atomic
 from .issuer_commands import issue_online
 from .node_commands import register_node_commands
-from .verify_commands import verify_online_command
+from .verify_commands import describe_report, verify_online_command
 
 __all__ = ["main"]
 
@@ -265,7 +265,9 @@ def verify(home: Path, source: str, as_json: bool, online: bool) -> None:
     except (HomeError, StorageError) as exc:
         fail(exc, EXIT_USAGE)
     report = verify_badge(data, now=datetime.now(UTC))
-    click.echo(json.dumps(report.to_json(), indent=2) if as_json else _describe(report))
+    click.echo(
+        json.dumps(report.to_json(), indent=2) if as_json else describe_report(report.to_json())
+    )
     sys.exit(VERDICT_EXIT[report.verdict])
 
 
@@ -276,26 +278,6 @@ def _read_source(source: str) -> bytes:
             raise HomeError(f"stdin is larger than {MAX_INPUT_BYTES} bytes", code="input_too_large")
         return data
     return read_bounded(Path(source), MAX_INPUT_BYTES)
-
-
-_MARKS = {"passed": "ok  ", "failed": "FAIL", "skipped": "--  "}
-
-
-def _describe(report: Report) -> str:
-    lines = [
-        f"verdict: {report.verdict.upper()}",
-        f"uid:     {report.uid or '-'}",
-        f"format:  {report.format}",
-    ]
-    lines += [
-        f"  {_MARKS[c.status]} {c.name:<13} {c.message}"
-        for c in report.checks
-        if c.code != "not_reached"
-    ]
-    failed = report.failed
-    if failed is not None:
-        lines.append(f"invalid because {failed.name} failed [{failed.code}]: {failed.message}")
-    return "\n".join(lines)
 
 
 @main.command()

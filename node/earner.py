@@ -15,8 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from badgechain.bns.inbox import valid_url
-from badgechain.bns.record import MAX_URLS, MAX_URLS_TOTAL_CHARS, Record, Uid
+from badgechain.bns.record import MAX_URLS, MAX_URLS_TOTAL_CHARS, Record, Uid, valid_url
 from badgechain.bns.service import NameService
 from badgechain.chain.errors import BadgeChainError
 from badgechain.chain.multibase import multibase_encode_b58
