@@ -52,8 +52,6 @@ from badgechain.chain.errors import BadgeChainError
 from badgechain.chain.resolve import Unreachable
 from badgechain.storage import Kind, Store
 
-from .errors import RecordError
-
 __all__ = [
     "ID_BYTES",
     "MAX_DATAGRAM_BYTES",
@@ -95,7 +93,8 @@ class ValuePolicy(Protocol):
     def accept(self, address: bytes, current: bytes | None, incoming: bytes) -> bytes:
         """What to keep at `address` after `incoming` arrives; raise BadgeChainError to refuse.
 
-        `current` was accepted before and is trusted; `incoming` is validated in full.
+        `current` was accepted before and is trusted; `incoming` is validated in full,
+        including that it belongs at `address` (`address_mismatch` otherwise).
         """
         ...
 
@@ -526,8 +525,6 @@ class DhtNode:
             return "value_too_large"
         current = self.store.get(Kind.BNS_RECORD, address)
         try:
-            if self.policy.address_of(value) != address:
-                raise RecordError("the value belongs at another address", code="address_mismatch")
             merged = self.policy.accept(address, current, value)
         except BadgeChainError as exc:
             self.stats["stores_refused"] += 1
@@ -688,15 +685,16 @@ class DhtNode:
         merged: bytes | None = None
         holders = dropped = 0
         held_by: dict[bytes, bytes] = {}
+        checked: set[bytes] = set()  # replicas mostly agree: validate each distinct value once
         # Answers from the closest nodes first, so of two conflicting entries the nearer wins.
         by_distance = sorted(replies, key=lambda r: r[0].node.distance_to(Node(address)))
         for contact, reply in by_distance:
             if not (isinstance(reply, dict) and isinstance(reply.get("value"), bytes)):
                 continue
             try:
-                if self.policy.address_of(reply["value"]) != address:
-                    raise RecordError("value for another address", code="address_mismatch")
-                merged = self.policy.accept(address, merged, reply["value"])
+                if reply["value"] not in checked:
+                    merged = self.policy.accept(address, merged, reply["value"])
+                    checked.add(reply["value"])
             except BadgeChainError as exc:
                 dropped += 1
                 self.stats["answers_dropped"] += 1
@@ -705,7 +703,7 @@ class DhtNode:
             holders += 1
             held_by[contact.node.id] = reply["value"]
         own = self.held(address)
-        if own is not None and merged is not None:
+        if own is not None and merged is not None and own not in checked:
             with contextlib.suppress(BadgeChainError):
                 merged = self.policy.accept(address, own, merged)
         elif own is not None:

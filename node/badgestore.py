@@ -14,13 +14,14 @@ from typing import Any, Final
 from badgechain.bns.record import Uid
 from badgechain.chain.jsonio import parse_json
 from badgechain.chain.proof import proof_list, proof_value_bytes
-from badgechain.storage import Kind, Store
+from badgechain.storage import Batch, Kind, Store
 
 __all__ = [
     "STATE_PREFIX",
     "credential_uid",
     "load_badge",
     "load_state",
+    "put_badge",
     "save_badge",
     "set_state",
     "states",
@@ -35,10 +36,15 @@ def credential_uid(credential: dict[str, Any]) -> Uid:
 
 
 def save_badge(store: Store, credential: dict[str, Any], state: dict[str, Any]) -> Uid:
-    uid = credential_uid(credential)
     with store.batch() as batch:
-        batch.put(Kind.BADGE, uid, json.dumps(credential, ensure_ascii=False).encode())
-        batch.put(Kind.INDEX, STATE_PREFIX + uid, json.dumps(state).encode())
+        return put_badge(batch, credential, state)
+
+
+def put_badge(batch: Batch, credential: dict[str, Any], state: dict[str, Any]) -> Uid:
+    """Add the badge and its state to `batch`, for callers with more to write atomically."""
+    uid = credential_uid(credential)
+    batch.put(Kind.BADGE, uid, json.dumps(credential, ensure_ascii=False).encode())
+    batch.put(Kind.INDEX, STATE_PREFIX + uid, json.dumps(state).encode())
     return uid
 
 

@@ -38,7 +38,7 @@ from badgechain.chain.multibase import multibase_decode, multibase_encode_b58
 from badgechain.chain.proof import format_created, sign_credential
 from badgechain.storage import Kind, Store
 
-from .badgestore import STATE_PREFIX, credential_uid, load_badge, load_state, set_state
+from .badgestore import credential_uid, load_badge, load_state, put_badge, set_state
 from .delivery import enqueue_delivery
 
 if TYPE_CHECKING:
@@ -318,16 +318,10 @@ def record_issued(
     created: int,
     extra: Iterable[tuple[Kind, bytes, bytes]] = (),
 ) -> Uid:
-    """Store an issued badge, its state, its unpublished mark and `extra`, atomically.
-
-    The badge and state records are written as badgestore.save_badge writes them; they
-    are inlined here only so that they share one batch with the journal records.
-    """
-    uid = credential_uid(credential)
+    """Store an issued badge, its state, its unpublished mark and `extra`, atomically."""
     mark = {"created": created, "earner": None if earner_key is None else earner_key.hex()}
     with store.batch() as batch:
-        batch.put(Kind.BADGE, uid, json.dumps(credential, ensure_ascii=False).encode())
-        batch.put(Kind.INDEX, STATE_PREFIX + uid, json.dumps(state).encode())
+        uid = put_badge(batch, credential, state)
         batch.put(Kind.JOURNAL, UNPUBLISHED_PREFIX + uid, _dump(mark))
         for kind, key, value in extra:
             batch.put(kind, key, value)
