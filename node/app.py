@@ -25,7 +25,18 @@ from badgechain.chain.errors import BadgeChainError
 from badgechain.chain.keys import KeyPair
 from badgechain.storage import LevelStore
 
-from . import delivery, earner_routes, gateway, issuer, issuer_routes, verify_routes
+from . import (
+    delivery,
+    earner_routes,
+    gateway,
+    issuer,
+    issuer_routes,
+    log_routes,
+    page_routes,
+    persona_routes,
+    status_routes,
+    verify_routes,
+)
 from .config import DB_DIR, NodeConfig
 from .problems import problem_middleware
 from .web import NODE, admin_only, time_limit
@@ -164,6 +175,16 @@ class Node:
             middlewares=[problem_middleware, time_limit, admin_only],
         )
         app[NODE] = self
-        for module in (gateway, issuer_routes, earner_routes, verify_routes):
+        route_modules = (
+            gateway,
+            issuer_routes,
+            earner_routes,
+            verify_routes,
+            status_routes,
+            log_routes,
+            persona_routes,
+            page_routes,
+        )
+        for module in route_modules:
             module.add_routes(app)
         return app

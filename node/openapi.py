@@ -257,6 +257,10 @@ OPERATIONS: Final = (
         body_schema="UidRequest",
         errors=(400, 404, 409, 413, 415, 422, 503),
     ),
+    # -- status lists (node/status_routes.py) --
+    # -- node log (node/log_routes.py) --
+    # -- personas, endorsements, collections (node/persona_routes.py) --
+    # -- web page (node/page_routes.py) --
 )
 
 
