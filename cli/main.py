@@ -21,7 +21,14 @@ from badgechain.chain.proof import sign_credential
 from badgechain.chain.verify import MAX_INPUT_BYTES, verify_badge
 from badgechain.storage.errors import StorageError
 
-from . import devnet, earner_commands, issuer_commands, verify_commands
+from . import (
+    devnet,
+    earner_commands,
+    issuer_commands,
+    log_commands,
+    persona_commands,
+    verify_commands,
+)
 from .common import (
     EXIT_INDETERMINATE,
     EXIT_INVALID,
@@ -311,5 +318,12 @@ def unbake(image: Path) -> None:
 
 
 register_node_commands(main)
-for _commands in (issuer_commands, earner_commands, verify_commands, devnet):
+for _commands in (
+    issuer_commands,
+    earner_commands,
+    verify_commands,
+    persona_commands,
+    log_commands,
+    devnet,
+):
     _commands.register(main)
