@@ -106,16 +106,21 @@ class OutboxEntry:
     due: float | None
     attempts: int = 0
     error: str = ""
+    # Whose inbox, when the subject names no did:key (a persona or an endorsed badge).
+    earner_key: PublicKey | None = None
 
     def to_json_bytes(self) -> bytes:
+        earner = None if self.earner_key is None else self.earner_key.hex()
         return json.dumps(
-            {"due": self.due, "attempts": self.attempts, "error": self.error}
+            {"due": self.due, "attempts": self.attempts, "error": self.error, "earner": earner}
         ).encode()
 
     @classmethod
     def from_json_bytes(cls, uid: Uid, data: bytes) -> OutboxEntry:
         value = json.loads(data)
-        return cls(uid, value["due"], int(value["attempts"]), str(value["error"]))
+        earner = value.get("earner")
+        earner_key = None if earner is None else PublicKey(bytes.fromhex(earner))
+        return cls(uid, value["due"], int(value["attempts"]), str(value["error"]), earner_key)
 
 
 def _running(node: Node) -> tuple[Store, DhtNode]:
@@ -275,20 +280,28 @@ def _load_credential(store: Store, uid: Uid) -> dict[str, Any] | None:
 
 
 async def enqueue_delivery(
-    node: Node, uid: Uid, credential: dict[str, Any], *, try_now: bool = True
+    node: Node,
+    uid: Uid,
+    credential: dict[str, Any],
+    *,
+    try_now: bool = True,
+    earner_key: PublicKey | None = None,
 ) -> DeliveryStatus:
     """Write the delivery to the outbox, then (with `try_now`) make a first attempt.
 
-    "no_inbox": the subject has no did:key, nothing is queued. "queued": the outbox loop
-    will try (again). "delivered", or "refused" (kept in the outbox, never retried).
+    The inbox is that of `earner_key` if given (a badge issued to a persona, an endorsement),
+    else of the subject's did:key. "no_inbox": neither names a key, nothing is queued.
+    "queued": the outbox loop will try (again). "delivered", or "refused" (kept in the
+    outbox, never retried).
     Raises DeliveryRefused (`body_too_large`), queuing nothing, for a badge no inbox takes.
     """
     store, _ = _running(node)
-    if earner_key_of(credential) is None:
+    earner_key = earner_key or earner_key_of(credential)
+    if earner_key is None:
         return "no_inbox"
     document = _credential_bytes(credential)
     due = time.time() + (LEASE_S if try_now else 0.0)
-    entry = OutboxEntry(uid, due)
+    entry = OutboxEntry(uid, due, earner_key=earner_key)
     with store.batch() as batch:
         batch.put(Kind.JOURNAL, _META + uid, entry.to_json_bytes())
         batch.put(Kind.JOURNAL, _DOC + uid, document)
@@ -300,7 +313,7 @@ async def enqueue_delivery(
 async def _attempt(node: Node, entry: OutboxEntry, credential: dict[str, Any]) -> DeliveryStatus:
     """One delivery attempt of a leased entry; the outcome is written to the outbox."""
     store, dht = _running(node)
-    earner_key = earner_key_of(credential)
+    earner_key = entry.earner_key or earner_key_of(credential)
     attempts = entry.attempts + 1
     try:
         if earner_key is None:

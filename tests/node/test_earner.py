@@ -274,7 +274,13 @@ async def test_a_delivery_to_a_stopped_earner_succeeds_once_it_is_back(
     uid, badge = await issue(issuer, earner_did)
     assert await enqueue_delivery(issuer, uid, badge) == "queued"
     [entry] = outbox(issuer.store)
-    assert entry == OutboxEntry(uid, entry.due, attempts=1, error="inbox_unreachable")
+    assert entry == OutboxEntry(
+        uid,
+        entry.due,
+        attempts=1,
+        error="inbox_unreachable",
+        earner_key=public_key_from_did_key(earner_did),
+    )
 
     earner = await cluster.start("earner", seed="issuer")  # new ports, a new announcement
     announced = await find_inbox(issuer.dht, earner.key.public_key)
