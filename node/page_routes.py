@@ -1,11 +1,67 @@
-"""The web page at `/` and its static files."""
+"""The web page at `/` and its static files (node/static/), served with a strict
+Content-Security-Policy: the page runs only its own script and calls only this node's API.
+"""
 
 from __future__ import annotations
 
+import functools
+from importlib import resources
+from typing import Final
+
 from aiohttp import web
 
-__all__ = ["add_routes"]
+from .problems import Problem
+
+__all__ = ["CONTENT_SECURITY_POLICY", "STATIC_FILES", "add_routes"]
+
+# The only files /static/ serves, and their media types: a fixed list, so no name from a
+# URL ever reaches the file system.
+STATIC_FILES: Final = {
+    "app.js": "text/javascript",
+    "style.css": "text/css",
+}
+_PAGE = "index.html"
+# No inline script or style, no plugins, no framing, no other origin: the page shows
+# hostile badge data, and this keeps a slip in its code from becoming script injection.
+CONTENT_SECURITY_POLICY: Final = (
+    "default-src 'self'; img-src 'self' data: blob:; script-src 'self'; style-src 'self'; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+_HEADERS: Final = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
+
+
+@functools.cache
+def _read_static(name: str) -> bytes:
+    """A file of node/static/ (read once; the package ships them, see pyproject)."""
+    return (resources.files(__package__) / "static" / name).read_bytes()
+
+
+def _file_response(name: str, media_type: str) -> web.Response:
+    return web.Response(
+        body=_read_static(name), content_type=media_type, charset="utf-8", headers=_HEADERS
+    )
+
+
+async def get_page(request: web.Request) -> web.Response:
+    """GET /: the page; its badge and issuer views are reached by the URL's #fragment."""
+    return _file_response(_PAGE, "text/html")
+
+
+async def get_static(request: web.Request) -> web.Response:
+    """GET /static/{name}: the page's script or style sheet, by name from the allow-list."""
+    name = request.match_info["name"]
+    media_type = STATIC_FILES.get(name)
+    if media_type is None:
+        raise Problem(404, "not_found", "no such file of the web page")
+    return _file_response(name, media_type)
 
 
 def add_routes(app: web.Application) -> None:
-    """Register this module's routes (none yet)."""
+    app.router.add_get("/", get_page)
+    app.router.add_get("/static/{name}", get_static)
