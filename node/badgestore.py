@@ -3,7 +3,8 @@
 Kind.BADGE, key = the 64-byte UID: the credential as UTF-8 JSON (exactly the signed
 document). Kind.INDEX, key = b"badge-state/" + UID: a small JSON object saying how this
 node relates to the badge ({"role": "issued"|"received", "state": ..., "at": ...}).
-Both are written in one atomic batch.
+An EndorsementCredential also gets Kind.INDEX b"endorsements/" + endorsed UID + its UID,
+so a badge's endorsements are one scan. All are written in one atomic batch.
 """
 
 from __future__ import annotations
@@ -12,13 +13,19 @@ import json
 from typing import Any, Final
 
 from badgechain.bns.record import Uid
+from badgechain.chain.badge import BNS_URN_PREFIX
+from badgechain.chain.errors import DecodeError
 from badgechain.chain.jsonio import parse_json
+from badgechain.chain.multibase import multibase_decode
 from badgechain.chain.proof import proof_list, proof_value_bytes
 from badgechain.storage import Batch, Kind, Store
 
 __all__ = [
+    "ENDORSEMENT_PREFIX",
     "STATE_PREFIX",
     "credential_uid",
+    "endorsed_uid",
+    "endorsement_uids",
     "load_badge",
     "load_state",
     "put_badge",
@@ -28,6 +35,7 @@ __all__ = [
 ]
 
 STATE_PREFIX: Final = b"badge-state/"
+ENDORSEMENT_PREFIX: Final = b"endorsements/"
 
 
 def credential_uid(credential: dict[str, Any]) -> Uid:
@@ -45,7 +53,32 @@ def put_badge(batch: Batch, credential: dict[str, Any], state: dict[str, Any]) -
     uid = credential_uid(credential)
     batch.put(Kind.BADGE, uid, json.dumps(credential, ensure_ascii=False).encode())
     batch.put(Kind.INDEX, STATE_PREFIX + uid, json.dumps(state).encode())
+    endorsed = endorsed_uid(credential)
+    if endorsed is not None:
+        batch.put(Kind.INDEX, ENDORSEMENT_PREFIX + endorsed + uid, b"")
     return uid
+
+
+def endorsed_uid(credential: dict[str, Any]) -> Uid | None:
+    """The UID an EndorsementCredential's subject (`urn:bns:<UID>`) names; None otherwise."""
+    types = credential.get("type")
+    subject = credential.get("credentialSubject")
+    if not isinstance(types, list) or "EndorsementCredential" not in types:
+        return None
+    subject_id = subject.get("id") if isinstance(subject, dict) else None
+    if not isinstance(subject_id, str) or not subject_id.startswith(BNS_URN_PREFIX):
+        return None
+    try:
+        raw = multibase_decode(subject_id[len(BNS_URN_PREFIX) :])
+    except DecodeError:
+        return None
+    return Uid(raw) if len(raw) == 64 else None
+
+
+def endorsement_uids(store: Store, endorsed: Uid, *, limit: int | None = None) -> list[Uid]:
+    """UIDs of the endorsements this node has stored of the badge `endorsed`, in UID order."""
+    prefix = ENDORSEMENT_PREFIX + endorsed
+    return [Uid(key[len(prefix) :]) for key, _ in store.scan(Kind.INDEX, prefix, limit=limit)]
 
 
 def load_badge(store: Store, uid: Uid) -> dict[str, Any] | None:

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any, Final
 
 from badgechain.bns.record import MAX_URLS, MAX_URLS_TOTAL_CHARS, Record, Uid, valid_url
 from badgechain.bns.service import NameService
-from badgechain.chain.errors import BadgeChainError
-from badgechain.chain.multibase import multibase_encode_b58
+from badgechain.chain.badge import BNS_URN_PREFIX
+from badgechain.chain.errors import BadgeChainError, DecodeError
+from badgechain.chain.multibase import multibase_decode, multibase_encode_b58
 from badgechain.chain.verify import verify_credential
 from badgechain.storage import Kind, Store
 
@@ -139,8 +140,10 @@ async def receive(node: Node, credential: object) -> tuple[Uid, dict[str, Any]]:
     if not isinstance(credential, dict):
         raise InboxRefused("the body is not a credential object", code="credential_invalid")
     # The cheap check first: no canonicalization for badges addressed to someone else.
-    if _subject_id(credential) != node.did:
-        raise InboxRefused(f"the badge is not about {node.did}", code="not_for_this_node")
+    if not _addressed_here(node, store, _subject_id(credential)):
+        raise InboxRefused(
+            f"the badge is not about {node.did} or a badge it holds", code="not_for_this_node"
+        )
     report = await asyncio.to_thread(verify_credential, credential, now=node.clock())
     if report.failed is not None:
         failed = report.failed
@@ -158,6 +161,24 @@ async def receive(node: Node, credential: object) -> tuple[Uid, dict[str, Any]]:
     state = {"role": "received", "state": "inbox", "at": _now(node)}
     save_badge(store, credential, state)
     return uid, state
+
+
+def _addressed_here(node: Node, store: Store, subject: object) -> bool:
+    """About this node's DID, or about a badge (urn:bns:) this node holds as its earner:
+    one of its personas (a badge issued to the persona) or a badge it accepted (an
+    endorsement of it)."""
+    if subject == node.did:
+        return True
+    if not isinstance(subject, str) or not subject.startswith(BNS_URN_PREFIX):
+        return False
+    try:
+        linked = Uid(multibase_decode(subject[len(BNS_URN_PREFIX) :]))
+    except DecodeError:
+        return False
+    state = (load_state(store, linked) if len(linked) == 64 else None) or {}
+    if state.get("role") == "persona":
+        return True
+    return state.get("role") == "received" and state.get("state") in _VISIBLE
 
 
 def _describe(uid: Uid, credential: dict[str, Any], state: dict[str, Any]) -> InboxItem:

@@ -1,11 +1,105 @@
-"""Personas, endorsements and collections: admin routes and GET /collections/{id}."""
+"""Personas, endorsements and collections: admin routes and their public views.
+
+POST /admin/personas        {name?, description?}          → 201 a new persona
+GET  /admin/personas                                       → {personas}
+POST /admin/endorse         {uid, comment?}                → 201 the endorsement
+GET  /badges/{uid}/endorsements (public)                   → {endorsements}
+POST /admin/collections     {name, uids, description?}     → 201 the collection
+GET  /admin/collections                                    → {collections}
+GET  /collections/{id}      (public)                       → the collection and its badges
+"""
 
 from __future__ import annotations
 
+from typing import Any, Final
+
 from aiohttp import web
+
+from badgechain.storage import Store
+
+from . import personas
+from .collections import collection_json, create_collection, list_collections, load_collection
+from .problems import Problem
+from .web import NODE, json_response, parse_uid, read_json
 
 __all__ = ["add_routes"]
 
+_MAX_BODY_BYTES: Final = 64 * 1024
+
+
+async def _body(request: web.Request, allowed: set[str]) -> dict[str, Any]:
+    """The JSON object in the body; an empty body is an empty object."""
+    body = await read_json(request, _MAX_BODY_BYTES) if request.can_read_body else {}
+    if not isinstance(body, dict):
+        raise Problem(400, "body_invalid", "the body must be a JSON object")
+    unknown = set(body) - allowed
+    if unknown:
+        raise Problem(400, "field_unknown", f"unknown field {sorted(unknown)[0]!r:.40}")
+    return body
+
+
+def _store(request: web.Request) -> Store:
+    store = request.app[NODE].store
+    if store is None:
+        raise Problem(503, "node_stopped", "the node is not running")
+    return store
+
+
+async def post_persona(request: web.Request) -> web.Response:
+    body = await _body(request, {"name", "description"})
+    persona = await personas.create_persona(
+        request.app[NODE], body.get("name"), body.get("description")
+    )
+    return json_response(persona.to_json(), status=201)
+
+
+async def get_personas(request: web.Request) -> web.Response:
+    found = personas.list_personas(request.app[NODE])
+    return json_response({"personas": [persona.to_json() for persona in found]})
+
+
+async def post_endorse(request: web.Request) -> web.Response:
+    body = await _body(request, {"uid", "comment"})
+    uid = body.get("uid")
+    if not isinstance(uid, str):
+        raise Problem(400, "uid_invalid", "the body needs a `uid`: the endorsed badge's UID")
+    endorsement = await personas.endorse(request.app[NODE], parse_uid(uid), body.get("comment"))
+    return json_response(endorsement.to_json(), status=201)
+
+
+async def get_endorsements(request: web.Request) -> web.Response:
+    uid = parse_uid(request.match_info["uid"])
+    return json_response({"endorsements": personas.list_endorsements(request.app[NODE], uid)})
+
+
+async def post_collection(request: web.Request) -> web.Response:
+    body = await _body(request, {"name", "uids", "description"})
+    node = request.app[NODE]
+    record = create_collection(node, body.get("name"), body.get("uids"), body.get("description"))
+    shown = collection_json(_store(request), record)
+    return json_response(shown | {"url": f"{node.gateway_url}/collections/{record['id']}"}, 201)
+
+
+async def get_collections(request: web.Request) -> web.Response:
+    records = list_collections(_store(request))
+    summaries = [
+        {name: record[name] for name in ("id", "name", "created")} | {"count": len(record["uids"])}
+        for record in records
+    ]
+    return json_response({"collections": summaries})
+
+
+async def get_collection(request: web.Request) -> web.Response:
+    store = _store(request)
+    record = load_collection(store, request.match_info["id"])
+    return json_response(collection_json(store, record))
+
 
 def add_routes(app: web.Application) -> None:
-    """Register this module's routes (none yet)."""
+    app.router.add_post("/admin/personas", post_persona)
+    app.router.add_get("/admin/personas", get_personas)
+    app.router.add_post("/admin/endorse", post_endorse)
+    app.router.add_get("/badges/{uid}/endorsements", get_endorsements)
+    app.router.add_post("/admin/collections", post_collection)
+    app.router.add_get("/admin/collections", get_collections)
+    app.router.add_get("/collections/{id}", get_collection)

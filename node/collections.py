@@ -1,0 +1,170 @@
+"""Collections: a shareable, public list of badges this node holds (issue 5, item 3).
+
+Its id is unguessable (`secrets.token_urlsafe`), so only those given the link find it.
+Kind.INDEX, key = b"collections/" + id: {"id", "name", "description", "created", "uids"}
+as JSON, written in one put. A badge later hidden or rejected drops out of what is shown.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from typing import TYPE_CHECKING, Any, Final
+
+from badgechain.bns.record import Uid
+from badgechain.chain.errors import BadgeChainError
+from badgechain.chain.multibase import multibase_encode_b58
+from badgechain.chain.proof import format_created
+from badgechain.storage import Kind, Store
+
+from .badgestore import load_badge, load_state
+from .gateway import NOT_SERVED_STATES
+from .web import parse_uid
+
+if TYPE_CHECKING:
+    from .app import Node
+
+__all__ = [
+    "COLLECTION_PREFIX",
+    "MAX_COLLECTION_BADGES",
+    "MAX_COLLECTION_NAME_CHARS",
+    "CollectionError",
+    "collection_json",
+    "create_collection",
+    "list_collections",
+    "load_collection",
+]
+
+COLLECTION_PREFIX: Final = b"collections/"
+MAX_COLLECTION_NAME_CHARS: Final = 200
+MAX_DESCRIPTION_CHARS: Final = 2000
+MAX_COLLECTION_BADGES: Final = 200
+MAX_COLLECTIONS_LISTED: Final = 10_000
+_ID_BYTES: Final = 16  # 128 random bits
+_ID: Final = re.compile(r"[A-Za-z0-9_-]{22}")  # what token_urlsafe(16) writes
+
+
+class CollectionError(BadgeChainError):
+    """A collection request the node refuses; `code` and `http_status` say why."""
+
+    code = "collection_invalid"
+
+    def __init__(self, message: str, *, code: str, status: int = 400) -> None:
+        super().__init__(message, code=code)
+        self.http_status = status
+
+
+def _store(node: Node) -> Store:
+    if node.store is None:
+        raise CollectionError("the node is not running", code="node_stopped", status=503)
+    return node.store
+
+
+def _shown(store: Store, uid: Uid) -> dict[str, Any] | None:
+    """The badge's credential when this node holds it and may show it."""
+    credential = load_badge(store, uid)
+    state = load_state(store, uid) or {}
+    return None if state.get("state") in NOT_SERVED_STATES else credential
+
+
+def _checked_uids(uids: object, store: Store) -> list[str]:
+    if not isinstance(uids, list) or not 1 <= len(uids) <= MAX_COLLECTION_BADGES:
+        raise CollectionError(
+            f"uids: a list of 1 to {MAX_COLLECTION_BADGES} badge UIDs", code="uids_invalid"
+        )
+    checked: list[str] = []
+    for text in uids:
+        if not isinstance(text, str):
+            raise CollectionError("uids: each UID is a string", code="uid_invalid")
+        uid = parse_uid(text)
+        if _shown(store, uid) is None:
+            raise CollectionError(
+                f"this node holds no badge {text:.100} it may show",
+                code="badge_not_held",
+                status=422,
+            )
+        if multibase_encode_b58(uid) not in checked:
+            checked.append(multibase_encode_b58(uid))
+    return checked
+
+
+def _checked_text(value: object, max_chars: int, name: str, *, required: bool) -> str:
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or len(value) > max_chars or (required and not value.strip()):
+        raise CollectionError(
+            f"{name} must be text of {int(required)} to {max_chars} characters",
+            code=f"{name}_invalid",
+        )
+    return value
+
+
+def create_collection(
+    node: Node, name: object, uids: object, description: object = None
+) -> dict[str, Any]:
+    """Store a new collection of badges this node holds; return its stored record."""
+    store = _store(node)
+    record: dict[str, Any] = {
+        "id": secrets.token_urlsafe(_ID_BYTES),
+        "name": _checked_text(name, MAX_COLLECTION_NAME_CHARS, "name", required=True),
+        "description": _checked_text(
+            description, MAX_DESCRIPTION_CHARS, "description", required=False
+        ),
+        "created": format_created(node.clock()),
+        "uids": _checked_uids(uids, store),
+    }
+    store.put(Kind.INDEX, COLLECTION_PREFIX + record["id"].encode(), _dump(record))
+    return record
+
+
+def load_collection(store: Store, collection_id: str) -> dict[str, Any]:
+    """The stored record; 400 `collection_id_invalid`, 404 `collection_not_found`."""
+    if not _ID.fullmatch(collection_id):
+        raise CollectionError("not a collection id", code="collection_id_invalid")
+    raw = store.get(Kind.INDEX, COLLECTION_PREFIX + collection_id.encode())
+    if raw is None:
+        raise CollectionError(
+            "this node has no such collection", code="collection_not_found", status=404
+        )
+    return dict(json.loads(raw))
+
+
+def list_collections(store: Store) -> list[dict[str, Any]]:
+    """Every collection's record, in id order."""
+    return [
+        dict(json.loads(value))
+        for _, value in store.scan(Kind.INDEX, COLLECTION_PREFIX, limit=MAX_COLLECTIONS_LISTED)
+    ]
+
+
+def collection_json(store: Store, record: dict[str, Any]) -> dict[str, Any]:
+    """The public view of a collection: its badges this node still shows, with their links."""
+    badges = []
+    for text in record["uids"]:
+        credential = _shown(store, parse_uid(text))
+        if credential is not None:
+            badges.append(_badge_summary(text, credential))
+    fields = ("id", "name", "description", "created")
+    return {name: record[name] for name in fields} | {"badges": badges}
+
+
+def _badge_summary(uid: str, credential: dict[str, Any]) -> dict[str, Any]:
+    issuer = credential.get("issuer")
+    subject = credential.get("credentialSubject")
+    subject = subject[0] if isinstance(subject, list) and subject else subject
+    subject = subject if isinstance(subject, dict) else {}
+    achievement = subject.get("achievement")
+    name = achievement.get("name") if isinstance(achievement, dict) else None
+    return {
+        "uid": uid,
+        "name": name if isinstance(name, str) else credential.get("name"),
+        "issuer": issuer.get("id") if isinstance(issuer, dict) else issuer,
+        "earner": subject.get("id"),
+        "json": f"/badges/{uid}.json",
+        "png": f"/badges/{uid}.png",
+    }
+
+
+def _dump(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False).encode()

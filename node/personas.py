@@ -1,0 +1,290 @@
+"""Personas and endorsements (issue 5, item 3).
+
+A persona is a genesis badge the node signs with its key about its key; a badge issued to
+`urn:bns:<its UID>` verifies through it to that key (chain/verify.py, docs/personas.md).
+An endorsement is an EndorsementCredential whose subject is another badge; its BNS entry
+names the endorsed badge's earner key, so that earner decides where it lives, and it is
+delivered to that earner's inbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+from badgechain.bns.errors import NotFound
+from badgechain.bns.record import Uid, entry_from_badge
+from badgechain.bns.service import NameService
+from badgechain.chain.badge import BNS_URN_PREFIX, build_endorsement, build_genesis
+from badgechain.chain.errors import BadgeChainError, DecodeError
+from badgechain.chain.keys import PublicKey
+from badgechain.chain.multibase import multibase_decode, multibase_encode_b58
+from badgechain.chain.proof import format_created, sign_credential
+from badgechain.storage import Store
+
+from .badgestore import endorsement_uids, load_badge, load_state, save_badge, set_state, states
+from .delivery import ATTEMPT_TIMEOUT_S, DeliveryRefused, find_inbox, post_credential
+from .earner import badge_url
+from .gateway import NOT_SERVED_STATES
+from .resolvers import fetch_badge_by_uid, verify_online
+
+if TYPE_CHECKING:
+    from .app import Node
+
+__all__ = [
+    "ENDORSEMENT_ROLE",
+    "MAX_COMMENT_CHARS",
+    "MAX_PERSONA_TEXT_CHARS",
+    "PERSONA_ROLE",
+    "Endorsement",
+    "Persona",
+    "PersonaError",
+    "create_persona",
+    "endorse",
+    "list_endorsements",
+    "list_personas",
+    "persona_earner_key",
+]
+
+PERSONA_ROLE: Final = "persona"
+ENDORSEMENT_ROLE: Final = "endorsement"
+MAX_PERSONA_TEXT_CHARS: Final = 2000  # a persona's name or description
+MAX_COMMENT_CHARS: Final = 2000
+MAX_LISTED_ENDORSEMENTS: Final = 500
+DEFAULT_PERSONA_NAME: Final = "Persona"
+DEFAULT_COMMENT: Final = "Endorsed"
+
+
+class PersonaError(BadgeChainError):
+    """A persona or endorsement request the node refuses; `code` and `http_status` say why."""
+
+    code = "persona_invalid"
+
+    def __init__(self, message: str, *, code: str, status: int = 400) -> None:
+        super().__init__(message, code=code)
+        self.http_status = status
+
+
+@dataclass(frozen=True, slots=True)
+class Persona:
+    uid: Uid
+    name: str
+    state: str  # "unpublished" until its BNS entry and location are out, then "accepted"
+    created: str
+
+    def to_json(self) -> dict[str, str]:
+        uid = multibase_encode_b58(self.uid)
+        return {
+            "uid": uid,
+            "urn": BNS_URN_PREFIX + uid,
+            "name": self.name,
+            "state": self.state,
+            "created": self.created,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Endorsement:
+    uid: Uid
+    endorsed: Uid
+    credential: dict[str, Any]
+    delivery: str  # "delivered", "kept" (no other earner to deliver to), "refused", "failed"
+    delivery_code: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "uid": multibase_encode_b58(self.uid),
+            "endorsed": multibase_encode_b58(self.endorsed),
+            "credential": self.credential,
+            "delivery": {"status": self.delivery, "code": self.delivery_code},
+        }
+
+
+def _running(node: Node) -> tuple[Store, NameService]:
+    if node.store is None or node.names is None:
+        raise PersonaError("the node is not running", code="node_stopped", status=503)
+    return node.store, node.names
+
+
+def _text(value: object, default: str, name: str) -> str:
+    if value is None or value == "":
+        return default
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_PERSONA_TEXT_CHARS:
+        raise PersonaError(
+            f"{name} must be text of 1 to {MAX_PERSONA_TEXT_CHARS} characters",
+            code=f"{name}_invalid",
+        )
+    return value
+
+
+# --- personas -----------------------------------------------------------------------------
+
+
+async def create_persona(node: Node, name: object = None, description: object = None) -> Persona:
+    """Sign a genesis badge about this node's key, store it, publish its BNS entry (earner:
+    this node's key) and this node's URL for it. Stored first: a failed publish leaves it
+    "unpublished" in `list_personas`, and the error is raised."""
+    store, names = _running(node)
+    persona_name = _text(name, DEFAULT_PERSONA_NAME, "name")
+    now = node.clock()
+    genesis = build_genesis(
+        node.did,
+        persona_name=persona_name,
+        valid_from=now,
+        credential_id=f"urn:uuid:{uuid.uuid4()}",
+        achievement_id=f"urn:uuid:{uuid.uuid4()}",
+    )
+    if description is not None:
+        achievement = genesis["credentialSubject"]["achievement"]
+        achievement["description"] = _text(description, "", "description")
+    signed = sign_credential(genesis, node.key, created=now)
+    state = {
+        "role": PERSONA_ROLE,
+        "state": "unpublished",
+        "name": persona_name,
+        "at": format_created(now),
+    }
+    uid = save_badge(store, signed, state)
+    entry = entry_from_badge(
+        signed,
+        node.key,
+        node.key.public_key,
+        int(now.timestamp()),
+        difficulty=node.config.pow_difficulty,
+    )
+    await names.publish(node.key, entry)
+    record = await names.set_location(node.key, uid, [badge_url(node, uid)])
+    urls = list(record.location.urls) if record.location else []
+    set_state(store, uid, state | {"state": "accepted", "urls": urls})
+    return Persona(uid, persona_name, "accepted", state["at"])
+
+
+def list_personas(node: Node) -> list[Persona]:
+    """This node's personas, in UID order."""
+    store, _ = _running(node)
+    return [
+        Persona(uid, str(state.get("name", "")), str(state.get("state")), str(state.get("at")))
+        for uid, state in states(store)
+        if state.get("role") == PERSONA_ROLE
+    ]
+
+
+async def persona_earner_key(node: Node, subject: str) -> PublicKey | None:
+    """The earner key a badge for `subject` should name in its BNS entry, when the subject
+    is `urn:bns:<UID>`: the key the linked badge's own entry names as earner (for a genesis
+    badge, the key that signed it). None for any other subject.
+
+    Raises PersonaError `subject_unknown` (422) when the BNS holds no such UID, and lets
+    `Unreachable` through: an entry is immutable, so never guess its earner key.
+    """
+    if not subject.startswith(BNS_URN_PREFIX):
+        return None
+    _, names = _running(node)
+    try:
+        linked = Uid(multibase_decode(subject[len(BNS_URN_PREFIX) :]))
+    except DecodeError as exc:
+        raise PersonaError(f"{subject:.100} names no UID", code="subject_invalid") from exc
+    if len(linked) != 64:
+        raise PersonaError(f"{subject:.100} names no UID", code="subject_invalid")
+    try:
+        record = await names.resolve(linked)
+    except NotFound as exc:
+        raise PersonaError(
+            f"the BNS knows no badge {subject:.100}", code="subject_unknown", status=422
+        ) from exc
+    return record.entry.earner_key
+
+
+# --- endorsements -------------------------------------------------------------------------
+
+
+async def endorse(node: Node, endorsed: Uid, comment: object = None) -> Endorsement:
+    """Endorse the badge `endorsed`: it must verify (not invalid); sign, store and publish
+    the endorsement, then deliver it to the endorsed badge's earner (one attempt)."""
+    store, names = _running(node)
+    text = _text(comment, DEFAULT_COMMENT, "comment")
+    endorsed_badge = await _checked_badge(node, store, endorsed)
+    earner_key = (await names.resolve(endorsed)).entry.earner_key
+    now = node.clock()
+    badge_name = endorsed_badge.get("name")
+    credential = build_endorsement(
+        endorser_did=node.did,
+        endorsed_uid=multibase_encode_b58(endorsed),
+        comment=text,
+        valid_from=now,
+        credential_id=f"urn:uuid:{uuid.uuid4()}",
+        name=f"Endorsement of {badge_name}"[:200] if isinstance(badge_name, str) else "Endorsement",
+    )
+    signed = sign_credential(credential, node.key, created=now)
+    state = {
+        "role": ENDORSEMENT_ROLE,
+        "state": "issued",
+        "endorsed": multibase_encode_b58(endorsed),
+        "at": format_created(now),
+    }
+    uid = save_badge(store, signed, state)
+    entry = entry_from_badge(
+        signed, node.key, earner_key, int(now.timestamp()), difficulty=node.config.pow_difficulty
+    )
+    await names.publish(node.key, entry)
+    if earner_key is None or earner_key == node.key.public_key:
+        # Nobody else writes its location: this node serves it.
+        await names.set_location(node.key, uid, [badge_url(node, uid)])
+        return Endorsement(uid, endorsed, signed, "kept")
+    status, code = await _deliver(node, earner_key, signed)
+    return Endorsement(uid, endorsed, signed, status, code)
+
+
+async def _checked_badge(node: Node, store: Store, uid: Uid) -> dict[str, Any]:
+    """The badge to endorse, held here or fetched from its location, verified online."""
+    held = load_badge(store, uid)
+    data = json.dumps(held).encode() if held is not None else await fetch_badge_by_uid(node, uid)
+    report = await verify_online(node, data, expected_uid=multibase_encode_b58(uid))
+    if report.verdict == "invalid" or report.credential is None:
+        failed = report.failed
+        why = f"{failed.name}: {failed.code}" if failed else "unreadable"
+        raise PersonaError(f"the badge is not valid ({why})", code="badge_invalid", status=422)
+    return report.credential
+
+
+async def _deliver(
+    node: Node, earner_key: PublicKey, credential: dict[str, Any]
+) -> tuple[str, str]:
+    """One attempt to POST the credential to the earner's announced inbox."""
+    assert node.dht is not None, "the node is not started"
+    try:
+        async with asyncio.timeout(ATTEMPT_TIMEOUT_S):
+            inbox = await find_inbox(node.dht, earner_key)
+            await post_credential(inbox.url, credential)
+    except DeliveryRefused as exc:
+        return "refused", exc.code
+    except BadgeChainError as exc:
+        return "failed", exc.code
+    except TimeoutError:
+        return "failed", "delivery_timeout"
+    return "delivered", ""
+
+
+def list_endorsements(node: Node, endorsed: Uid) -> list[dict[str, Any]]:
+    """The endorsements of `endorsed` this node holds and shows, in UID order."""
+    store, _ = _running(node)
+    found = []
+    for uid in endorsement_uids(store, endorsed, limit=MAX_LISTED_ENDORSEMENTS):
+        credential = load_badge(store, uid)
+        state = load_state(store, uid) or {}
+        if credential is None or state.get("state") in NOT_SERVED_STATES:
+            continue
+        issuer = credential.get("issuer")
+        subject = credential.get("credentialSubject")
+        found.append(
+            {
+                "uid": multibase_encode_b58(uid),
+                "issuer": issuer.get("id") if isinstance(issuer, dict) else issuer,
+                "comment": subject.get("endorsementComment") if isinstance(subject, dict) else None,
+                "credential": credential,
+            }
+        )
+    return found
