@@ -1,8 +1,10 @@
 """`badgechain devnet`: a small BadgeChain network on this machine, one process per node.
 
-node0 is an issuer with a sample badge class, node1 an earner holding accepted sample
-badges, node2 a verifier; any further nodes just serve the DHT. Each node has its own
-home and LevelDB under DIR, so a second run restarts the same network with its data.
+`topology()` says who is who: node0 is the issuer (with a sample badge class) and the
+bootstrap node, node1 an earner holding accepted sample badges, node2 a verifier; any
+further nodes just serve the DHT; every other node joins through node0. docker/compose.yaml
+describes the same network (tests/test_docker_topology.py holds them together). Each node
+has its own home and LevelDB under DIR, so a second run restarts the same network.
 """
 
 from __future__ import annotations
@@ -37,17 +39,41 @@ from badgechain.node.config import (
 from .common import PASSPHRASE_ENV, reports_errors
 from .home import KEY_FILE, HomeError, write_atomic
 
-__all__ = ["register"]
+__all__ = ["DEFAULT_NODES", "ROLES", "NodePlan", "register", "run_devnet", "topology"]
 
-ROLES = ("issuer", "earner", "verifier")
+ROLES = ("issuer", "earner", "verifier")  # node0, node1, node2; the rest are "peer"
+DEFAULT_NODES = 5
 PASSPHRASE_FILE = ".passphrase"  # noqa: S105 (a file name, not a secret)
 READY_TIMEOUT = 60.0
 SAMPLE_BADGES = 2
 
 
+@dataclass(frozen=True, slots=True)
+class NodePlan:
+    """One node of the network: its name, its role, and the node it joins the DHT through
+    (None for the bootstrap node)."""
+
+    name: str
+    role: str
+    bootstrap: str | None
+
+
+def topology(count: int = DEFAULT_NODES) -> list[NodePlan]:
+    """The devnet (and docker compose) network of `count` nodes: node0 first, alone; every
+    other node joins through it."""
+    return [
+        NodePlan(
+            name=f"node{index}",
+            role=ROLES[index] if index < len(ROLES) else "peer",
+            bootstrap=None if index == 0 else "node0",
+        )
+        for index in range(count)
+    ]
+
+
 @dataclass
 class DevNode:
-    name: str
+    plan: NodePlan
     home: Path
     process: asyncio.subprocess.Process | None = None
     did: str = ""
@@ -55,14 +81,18 @@ class DevNode:
     dht: str = ""
 
     @property
-    def role(self) -> str:
-        index = int(self.name.removeprefix("node"))
-        return ROLES[index] if index < len(ROLES) else "peer"
+    def name(self) -> str:
+        return self.plan.name
 
-    def describe(self) -> dict[str, str]:
+    @property
+    def role(self) -> str:
+        return self.plan.role
+
+    def describe(self) -> dict[str, str | None]:
         return {
             "name": self.name,
             "role": self.role,
+            "bootstrap": self.plan.bootstrap,
             "home": str(self.home),
             "did": self.did,
             "gateway": self.gateway,
@@ -197,24 +227,48 @@ async def _stop_all(nodes: list[DevNode]) -> None:
             await process.wait()
 
 
+def _with_role(nodes: list[DevNode], role: str) -> DevNode | None:
+    return next((node for node in nodes if node.role == role), None)
+
+
 def _commands(directory: Path, nodes: list[DevNode], uids: list[str]) -> list[str]:
-    bc = f"badgechain --home {nodes[2].home if len(nodes) > 2 else nodes[0].home}"
+    bootstrap = nodes[0]
+    verifier = _with_role(nodes, "verifier") or bootstrap
+    earner = _with_role(nodes, "earner") or bootstrap
+    bc = f"badgechain --home {verifier.home}"
     uid = uids[0] if uids else "<UID>"
     return [
-        f"curl {nodes[0].gateway}/bns/{uid}",
+        f"curl {bootstrap.gateway}/bns/{uid}",
         f"curl {nodes[-1].gateway}/verify/{uid}",
         f"{bc} lookup {uid}",
         f"{bc} verify --online {uid}",
-        f"curl -o badge.png {nodes[1].gateway}/badges/{uid}.png",
+        f"curl -o badge.png {earner.gateway}/badges/{uid}.png",
         "badgechain verify badge.png",
         f"cat {directory / 'devnet.json'}",
     ]
 
 
+async def _start_all(nodes: list[DevNode], passphrase: str) -> None:
+    """Start the nodes as `topology` plans them: each once the node it joins through runs
+    (the bootstrap node first, then the rest together)."""
+    by_name = {node.name: node for node in nodes}
+
+    def seed(node: DevNode) -> str | None:  # the DHT address of the node to join through
+        return by_name[node.plan.bootstrap].dht if node.plan.bootstrap else None
+
+    waiting = list(nodes)
+    while waiting:
+        ready = [node for node in waiting if node.plan.bootstrap is None or seed(node)]
+        if not ready:
+            raise HomeError("the topology has a bootstrap loop", code="devnet_failed")
+        await asyncio.gather(*(_start(node, seed(node), passphrase) for node in ready))
+        waiting = [node for node in waiting if node not in ready]
+
+
 async def run_devnet(directory: Path, count: int) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     passphrase = _passphrase(directory)
-    nodes = [DevNode(f"node{i}", directory / f"node{i}") for i in range(count)]
+    nodes = [DevNode(plan, directory / plan.name) for plan in topology(count)]
     for node in nodes:
         _prepare_home(node, passphrase)
     stopping = asyncio.Event()
@@ -222,9 +276,9 @@ async def run_devnet(directory: Path, count: int) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping.set)
     try:
-        await _start(nodes[0], None, passphrase)
-        await asyncio.gather(*(_start(n, nodes[0].dht, passphrase) for n in nodes[1:]))
-        uids = await _sample_data(nodes[0], nodes[1]) if count >= 2 else []
+        await _start_all(nodes, passphrase)
+        issuer, earner = _with_role(nodes, "issuer"), _with_role(nodes, "earner")
+        uids = await _sample_data(issuer, earner) if issuer and earner else []
         write_atomic(
             directory / "devnet.json",
             json.dumps(
@@ -248,7 +302,9 @@ async def run_devnet(directory: Path, count: int) -> None:
 
 def register(main: click.Group) -> None:
     @main.command()
-    @click.option("--nodes", "count", type=click.IntRange(1, 50), default=5, show_default=True)
+    @click.option(
+        "--nodes", "count", type=click.IntRange(1, 50), default=DEFAULT_NODES, show_default=True
+    )
     @click.option(
         "--dir",
         "directory",

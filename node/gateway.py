@@ -6,21 +6,21 @@ indexes of an issuer or an earner, the node's did:web document and the OpenAPI d
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import ipaddress
 import json
 import re
-from collections.abc import Callable
 from typing import Any, Final
 
 from aiohttp import web
 
 from badgechain.bns.index import page_is_full
-from badgechain.bns.record import Record
+from badgechain.bns.record import Record, Uid
 from badgechain.chain.bake import bake_png, bake_svg
 from badgechain.chain.errors import BadgeChainError
-from badgechain.chain.images import default_png, default_svg
+from badgechain.chain.images import badge_card, default_png, render_badge_svg
 from badgechain.chain.keys import (
     PublicKey,
     build_did_web_document,
@@ -35,13 +35,17 @@ from .openapi import build_document
 from .problems import Problem
 from .web import NODE, json_response, parse_uid
 
-__all__ = ["NOT_SERVED_STATES", "add_routes", "record_json"]
+__all__ = ["BNS_CARD_TIMEOUT_S", "NOT_SERVED_STATES", "add_routes", "record_json"]
 
 # Badges this node holds but does not show (node/earner.py states): delivered and not yet
 # accepted, refused, or hidden by their earner.
 NOT_SERVED_STATES: Final = frozenset({"inbox", "rejected", "hidden"})
 _PAGE = re.compile(r"[0-9]{1,9}")  # page numbers below a billion
 _MAX_EMBEDDED_IMAGE_CHARS = 4 * 1024 * 1024
+# The badge card asks the BNS whether a badge is revoked, but an image must not wait on a
+# slow DHT: past this, what the node itself knows is drawn.
+BNS_CARD_TIMEOUT_S = 2.0
+_CARD_CACHE_CONTROL: Final = "public, max-age=60"  # revocation shows within a minute
 
 
 def record_json(record: Record) -> dict[str, Any]:
@@ -82,6 +86,10 @@ async def get_health(request: web.Request) -> web.Response:
 
 def _served_badge(request: web.Request) -> dict[str, Any]:
     """The credential of the UID in the path, unless this node holds none it may show."""
+    return _served(request)[1]
+
+
+def _served(request: web.Request) -> tuple[Uid, dict[str, Any]]:
     node = request.app[NODE]
     assert node.store is not None
     uid = parse_uid(request.match_info["uid"])
@@ -89,7 +97,7 @@ def _served_badge(request: web.Request) -> dict[str, Any]:
     state = load_state(node.store, uid) or {}
     if credential is None or state.get("state") in NOT_SERVED_STATES:
         raise Problem(404, "badge_not_found", "this node serves no badge with that UID")
-    return credential
+    return uid, credential
 
 
 def _achievement_image(credential: dict[str, Any], mime: str) -> bytes | None:
@@ -109,24 +117,42 @@ def _achievement_image(credential: dict[str, Any], mime: str) -> bytes | None:
         return None
 
 
-def _achievement_name(credential: dict[str, Any]) -> str:
-    name = credential.get("name")
-    return name if isinstance(name, str) and name.strip() else "Badge"
-
-
-def _baked(credential: dict[str, Any], mime: str) -> bytes:
-    """The credential baked into its class image, or into the default medal."""
+def _baked_png(credential: dict[str, Any]) -> bytes:
+    """The credential baked into its PNG class image, or into the default medal."""
     payload = json.dumps(credential, ensure_ascii=False)
-    bake: Callable[[bytes, str], bytes] = bake_png if mime == "image/png" else bake_svg
-    own = _achievement_image(credential, mime)
+    own = _achievement_image(credential, "image/png")
     if own is not None:
         try:
-            return bake(own, payload)
+            return bake_png(own, payload)
         except BadgeChainError:
             pass  # a class image we cannot bake into: the default medal still carries the badge
-    if mime == "image/png":
-        return bake(default_png(), payload)
-    return bake(default_svg(_achievement_name(credential)), payload)
+    return bake_png(default_png(), payload)
+
+
+async def _is_revoked(request: web.Request, uid: Uid) -> bool:
+    """Revoked by this node's own record (an issuer marks it), or by the BNS if it answers
+    within BNS_CARD_TIMEOUT_S; a slow or empty DHT leaves the local state standing."""
+    node = request.app[NODE]
+    assert node.store is not None
+    if (load_state(node.store, uid) or {}).get("state") == "revoked":
+        return True
+    if node.names is None:
+        return False
+    try:
+        async with asyncio.timeout(BNS_CARD_TIMEOUT_S):
+            record = await node.names.resolve(uid)
+    except (TimeoutError, BadgeChainError):
+        return False
+    return record.revocation is not None
+
+
+def _card_svg(credential: dict[str, Any], *, revoked: bool) -> bytes:
+    """The badge card (name, issuer, earner, class image, revoked mark), credential baked in."""
+    card = badge_card(credential)
+    svg = render_badge_svg(
+        name=card.name, issuer=card.issuer, earner=card.earner, revoked=revoked, image=card.image
+    )
+    return bake_svg(svg.encode(), json.dumps(credential, ensure_ascii=False))
 
 
 async def get_badge(request: web.Request) -> web.Response:
@@ -135,14 +161,19 @@ async def get_badge(request: web.Request) -> web.Response:
 
 
 async def get_badge_png(request: web.Request) -> web.Response:
-    """GET /badges/{uid}.png: the credential baked into a PNG (OB 3.0 "Baking")."""
-    return web.Response(body=_baked(_served_badge(request), "image/png"), content_type="image/png")
+    """GET /badges/{uid}.png: the credential baked into its class image (OB 3.0 "Baking")."""
+    return web.Response(body=_baked_png(_served_badge(request)), content_type="image/png")
 
 
 async def get_badge_svg(request: web.Request) -> web.Response:
-    """GET /badges/{uid}.svg: the credential baked into an SVG."""
+    """GET /badges/{uid}.svg: the badge card, revoked mark included, with the credential baked
+    in; cached briefly, since a revocation must show soon."""
+    uid, credential = _served(request)
+    body = _card_svg(credential, revoked=await _is_revoked(request, uid))
     return web.Response(
-        body=_baked(_served_badge(request), "image/svg+xml"), content_type="image/svg+xml"
+        body=body,
+        content_type="image/svg+xml",
+        headers={"Cache-Control": _CARD_CACHE_CONTROL},
     )
 
 
