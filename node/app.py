@@ -38,6 +38,7 @@ from . import (
     verify_routes,
 )
 from .config import DB_DIR, NodeConfig
+from .nodelog import NodeLog
 from .problems import problem_middleware
 from .web import NODE, admin_only, time_limit
 
@@ -70,6 +71,7 @@ class Node:
         self.store: LevelStore | None = None
         self.dht: DhtNode | None = None
         self.names: NameService | None = None
+        self.log: NodeLog | None = None  # the signed node log, from start() on
         self._runner: web.AppRunner | None = None
         self.http_port = config.http_port
         self.background: set[asyncio.Task[object]] = set()
@@ -99,6 +101,7 @@ class Node:
     async def start(self) -> None:
         self.store = LevelStore(str(self.home / DB_DIR))
         try:
+            self.log = NodeLog(self.store, self.key, self.clock)
             values = BnsValues(self.config.pow_difficulty)
             self.dht = DhtNode(self.key.public_key, self.store, values, self.dht_settings)
             await self.dht.listen(self.config.dht_port, self.config.dht_host)

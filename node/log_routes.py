@@ -1,11 +1,126 @@
-"""The signed node log over HTTP: GET /log and GET /feed.atom."""
+"""The signed node log over HTTP: GET /log (JSON pages) and GET /feed.atom (for crawlers).
+
+Every page carries the signed head read together with it, so a crawler knows where the
+log ends even when the storage lost its tail. The feed is Atom 1.0 (RFC 4287), built with
+xml.etree so that every text is escaped.
+"""
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
+from typing import Any, Final
+from urllib.parse import quote
+
 from aiohttp import web
 
-__all__ = ["add_routes"]
+from badgechain.chain.nodelog import MAX_SEQ, LogError, canonical_bytes, check_entry
+
+from .nodelog import DEFAULT_PAGE, MAX_PAGE, node_log
+from .problems import Problem
+from .web import NODE, json_response
+
+__all__ = ["ATOM_NS", "FEED_ENTRIES", "add_routes", "build_feed"]
+
+ATOM_NS: Final = "http://www.w3.org/2005/Atom"
+FEED_ENTRIES: Final = 50
+# Actions whose subject is a badge UID (or urn:bns: + UID).
+_BADGE_ACTIONS: Final = frozenset(
+    {"issue", "revoke", "accept", "reject", "move", "hide", "endorse", "persona"}
+)
+_TITLES: Final = {
+    "issue": "issued badge",
+    "revoke": "revoked badge",
+    "accept": "accepted badge",
+    "reject": "rejected badge",
+    "move": "moved badge",
+    "hide": "hid badge",
+    "persona": "created persona",
+    "endorse": "endorsed badge",
+    "collection": "updated collection",
+    "status-list": "updated status list",
+}
+
+
+def _query_int(
+    request: web.Request, name: str, low: int, high: int, default: int | None
+) -> int | None:
+    text = request.query.get(name)
+    if text is None:
+        return default
+    if not text.isdigit() or len(text) > 16 or not low <= int(text) <= high:
+        raise Problem(400, "query_invalid", f"{name} is a whole number from {low} to {high}")
+    return int(text)
+
+
+async def get_log(request: web.Request) -> web.Response:
+    after = _query_int(request, "after", 0, MAX_SEQ, None)
+    limit = _query_int(request, "limit", 1, MAX_PAGE, DEFAULT_PAGE)
+    assert limit is not None
+    page = node_log(request.app[NODE]).page(after, limit)
+    return json_response(page.to_json())
+
+
+async def get_feed(request: web.Request) -> web.Response:
+    node = request.app[NODE]
+    base = (node.config.public_url or str(request.url.origin())).rstrip("/")
+    entries = node_log(node).recent(FEED_ENTRIES)
+    body = build_feed(entries, did=node.did, base_url=base, fallback_updated=_now(request))
+    return web.Response(body=body, content_type="application/atom+xml", charset="utf-8")
+
+
+def _now(request: web.Request) -> str:
+    return request.app[NODE].clock().strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def build_feed(entries: list[Any], *, did: str, base_url: str, fallback_updated: str) -> bytes:
+    """An Atom feed of `entries` (newest first); entries that are not well formed are left out."""
+    good = [entry for entry in entries if _well_formed(entry)]
+    feed = ET.Element("feed", xmlns=ATOM_NS)
+    ET.SubElement(feed, "id").text = f"urn:badgechain:log:{did}"
+    ET.SubElement(feed, "title").text = f"BadgeChain node log of {did}"
+    ET.SubElement(feed, "updated").text = good[0]["at"] if good else fallback_updated
+    ET.SubElement(ET.SubElement(feed, "author"), "name").text = did
+    ET.SubElement(feed, "link", rel="self", href=f"{base_url}/feed.atom")
+    ET.SubElement(feed, "link", rel="alternate", type="application/json", href=f"{base_url}/log")
+    for entry in good:
+        feed.append(_feed_entry(entry, did, base_url))
+    return bytes(ET.tostring(feed, encoding="utf-8", xml_declaration=True))
+
+
+def _well_formed(entry: Any) -> bool:
+    try:
+        check_entry(entry)
+    except LogError:
+        return False
+    return True
+
+
+def _feed_entry(entry: dict[str, Any], did: str, base_url: str) -> ET.Element:
+    item = ET.Element("entry")
+    ET.SubElement(item, "id").text = f"urn:badgechain:log:{did}:{entry['seq']}"
+    ET.SubElement(item, "title").text = f"{_TITLES[entry['action']]} {entry['subject']}"
+    ET.SubElement(item, "updated").text = entry["at"]
+    link = _subject_link(entry["action"], entry["subject"], base_url)
+    if link is not None:
+        ET.SubElement(item, "link", rel="related", href=link)
+    content = ET.SubElement(item, "content", type="application/json")
+    content.text = canonical_bytes(entry).decode()
+    return item
+
+
+def _subject_link(action: str, subject: str, base_url: str) -> str | None:
+    """Where the subject can be seen: a badge, a status list or a collection."""
+    if action in _BADGE_ACTIONS:
+        uid = subject.removeprefix("urn:bns:")
+        return f"{base_url}/badges/{quote(uid, safe='')}.json" if uid.startswith("z") else None
+    if action == "status-list":
+        return f"{base_url}/status/{quote(subject, safe='')}"
+    if action == "collection":
+        return f"{base_url}/collections/{quote(subject, safe='')}"
+    return None
 
 
 def add_routes(app: web.Application) -> None:
-    """Register this module's routes (none yet)."""
+    """GET /log and GET /feed.atom."""
+    app.router.add_get("/log", get_log)
+    app.router.add_get("/feed.atom", get_feed)

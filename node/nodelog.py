@@ -1,0 +1,209 @@
+"""The node's signed log in LevelDB (Kind.LOG): appends inside the caller's batches, pages.
+
+Keys: b"e" + 8-byte big-endian seq → the entry's canonical JSON; b"h" → the signed head,
+rewritten in the same batch as every entry, so entries and head change together.
+
+The stored head is the truth: nothing about the log is cached across batches, so a batch
+that fails (its `with` block raised) leaves nothing behind, in LevelDB or in memory. Several
+appends in one batch chain through the entry appended last in that batch, which is held
+until the next append. Two batches that append while both are open (an `await` inside a
+`with store.batch()` block) would fork the log: batches stay synchronous.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Final
+
+from badgechain.chain.keys import KeyPair
+from badgechain.chain.nodelog import (
+    MAX_ENTRY_BYTES,
+    MAX_SEQ,
+    LogError,
+    canonical_bytes,
+    entry_hash,
+    make_entry,
+    make_head,
+)
+from badgechain.storage import Batch, Kind, Store
+
+from .problems import Problem
+
+if TYPE_CHECKING:
+    from .app import Node
+
+__all__ = [
+    "DEFAULT_PAGE",
+    "ENTRY_PREFIX",
+    "HEAD_KEY",
+    "LOG_STORAGE_DAMAGED",
+    "MAX_PAGE",
+    "LogPage",
+    "NodeLog",
+    "entry_key",
+    "iter_entries",
+    "node_log",
+    "read_head",
+    "read_page",
+]
+
+log = logging.getLogger(__name__)
+
+ENTRY_PREFIX: Final = b"e"
+HEAD_KEY: Final = b"h"
+DEFAULT_PAGE: Final = 100
+MAX_PAGE: Final = 1000
+LOG_STORAGE_DAMAGED: Final = "log_storage_damaged"
+_MAX_STORED_BYTES: Final = 2 * MAX_ENTRY_BYTES  # what a stored value may be and still be read
+
+
+def entry_key(seq: int) -> bytes:
+    return ENTRY_PREFIX + seq.to_bytes(8, "big")
+
+
+def _decode(raw: bytes | None) -> Any:
+    """A stored entry or head as JSON; None when it is missing or not JSON, which the
+    verifier reports as a malformed entry (never hide a damaged value, never crash on it)."""
+    if raw is None or len(raw) > _MAX_STORED_BYTES:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
+def _stored_seq(head: Any) -> int | None:
+    seq = head.get("seq") if isinstance(head, dict) else None
+    if isinstance(seq, int) and not isinstance(seq, bool) and 0 <= seq <= MAX_SEQ:
+        return seq
+    return None
+
+
+def _hash_or_none(entry: dict[str, Any]) -> str | None:
+    try:
+        return entry_hash(entry)
+    except LogError:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class LogPage:
+    """Entries after a seq, the signed head read with them, and where the next page starts."""
+
+    entries: list[Any]
+    head: Any
+    next: int | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"entries": self.entries, "head": self.head, "next": self.next}
+
+
+def read_head(store: Store) -> Any:
+    """The stored signed head (a dict), or None for an empty log."""
+    return _decode(store.get(Kind.LOG, HEAD_KEY))
+
+
+def read_page(store: Store, after: int | None, limit: int) -> LogPage:
+    """Up to `limit` stored entries with seq > `after` (None: from the start), in key order,
+    and the head as stored at the same moment (one synchronous read, no await between)."""
+    limit = max(1, min(limit, MAX_PAGE))
+    if after is not None and after >= MAX_SEQ:
+        return LogPage([], read_head(store), None)
+    start = None if after is None or after < 0 else entry_key(after)
+    rows = list(store.scan(Kind.LOG, ENTRY_PREFIX, start_after=start, limit=limit + 1))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    entries = [_decode(value) for _, value in rows]
+    last_seq = int.from_bytes(rows[-1][0][len(ENTRY_PREFIX) :], "big") if rows else None
+    return LogPage(entries, read_head(store), last_seq if more else None)
+
+
+def iter_entries(store: Store) -> Iterator[Any]:
+    """Every stored entry in key order, read a page at a time."""
+    after: int | None = None
+    while True:
+        page = read_page(store, after, MAX_PAGE)
+        yield from page.entries
+        if page.next is None:
+            return
+        after = page.next
+
+
+class NodeLog:
+    """The log of one node: `append` inside a batch; `page`, `head`, `read_all` to read."""
+
+    def __init__(self, store: Store, key: KeyPair, clock: Callable[[], datetime]) -> None:
+        self.store = store
+        self.key = key
+        self.clock = clock
+        self._pending: tuple[Batch, dict[str, Any]] | None = None
+        head = self.head()
+        if isinstance(head, dict) and head.get("signer") != key.did:
+            log.warning(
+                "the stored log was signed by another key", extra={"signer": head.get("signer")}
+            )
+
+    def append(
+        self,
+        batch: Batch,
+        action: str,
+        subject: str,
+        details: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Add an entry (and the new head) to `batch`; they land when the batch commits.
+
+        Raises LogError for a bad action, subject or details, and `log_storage_damaged`
+        when the stored head does not name a stored entry (the log cannot go on safely).
+        """
+        pending = self._pending
+        prev = pending[1] if pending is not None and pending[0] is batch else self._stored_last()
+        entry = make_entry(self.key, prev, action, subject, details, self.clock())
+        batch.put(Kind.LOG, entry_key(entry["seq"]), canonical_bytes(entry))
+        batch.put(Kind.LOG, HEAD_KEY, canonical_bytes(make_head(self.key, entry)))
+        self._pending = (batch, entry)
+        return entry
+
+    def head(self) -> Any:
+        """The stored signed head (a dict), or None for an empty log."""
+        return read_head(self.store)
+
+    def page(self, after: int | None, limit: int) -> LogPage:
+        return read_page(self.store, after, limit)
+
+    def recent(self, count: int) -> list[Any]:
+        """The last `count` entries (bounded by MAX_PAGE), newest first."""
+        seq = _stored_seq(self.head())
+        if seq is None:
+            return []
+        count = max(1, min(count, MAX_PAGE))
+        return list(reversed(self.page(seq - count, count).entries))
+
+    def entries(self) -> Iterator[Any]:
+        return iter_entries(self.store)
+
+    def read_all(self) -> list[Any]:
+        return list(self.entries())
+
+    def _stored_last(self) -> dict[str, Any] | None:
+        head = self.head()
+        if head is None:
+            return None
+        seq = _stored_seq(head)
+        entry = None if seq is None else _decode(self.store.get(Kind.LOG, entry_key(seq)))
+        if not isinstance(entry, dict) or _hash_or_none(entry) != head.get("hash"):
+            raise LogError(
+                "the stored log head does not name a stored entry; run `badgechain log verify`",
+                code=LOG_STORAGE_DAMAGED,
+            )
+        return entry
+
+
+def node_log(node: Node) -> NodeLog:
+    """The running node's log; a 503 problem when the node is not running."""
+    if node.log is None:
+        raise Problem(503, "node_stopped", "the node is not running")
+    return node.log

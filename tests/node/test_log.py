@@ -1,0 +1,199 @@
+"""The node's log: appends inside batches, restarts, GET /log pages and the Atom feed."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+import pytest
+
+from badgechain.chain.keys import KeyPair
+from badgechain.chain.nodelog import LOG_ENTRY_INVALID, LogError, entry_hash, verify_log
+from badgechain.node.app import Node
+from badgechain.node.log_routes import ATOM_NS, FEED_ENTRIES
+from badgechain.node.nodelog import HEAD_KEY, LOG_STORAGE_DAMAGED, NodeLog, entry_key, node_log
+from badgechain.storage import Kind, MemoryStore
+from tests.node.conftest import NodeNetwork
+
+KEY = KeyPair.from_seed(bytes(range(32)))
+UID = "z" + "4" * 86
+ATOM = f"{{{ATOM_NS}}}"
+
+
+def fixed_clock() -> datetime:
+    return datetime(2025, 3, 4, 5, 6, 7, tzinfo=UTC)
+
+
+def memory_log() -> NodeLog:
+    return NodeLog(MemoryStore(), KEY, fixed_clock)
+
+
+def test_several_appends_in_one_batch_chain_and_commit_together() -> None:
+    log = memory_log()
+    with log.store.batch() as batch:
+        first = log.append(batch, "issue", UID, {"n": 1})
+        second = log.append(batch, "revoke", UID)
+        assert log.head() is None  # nothing lands before the batch commits
+    assert (first["seq"], second["seq"]) == (0, 1)
+    assert second["prev"] == entry_hash(first)
+    assert log.head()["seq"] == 1 and log.head()["hash"] == entry_hash(second)
+    assert verify_log(log.read_all(), signer_did=KEY.did, head=log.head()).ok
+
+
+def test_a_failed_batch_leaves_no_trace() -> None:
+    log = memory_log()
+    with log.store.batch() as batch:
+        log.append(batch, "issue", UID)
+
+    def failing_work() -> None:
+        with log.store.batch() as batch:
+            log.append(batch, "issue", UID, {"lost": True})
+            log.append(batch, "issue", UID, {"lost": True})
+            raise RuntimeError("the caller's work failed")
+
+    with pytest.raises(RuntimeError):
+        failing_work()
+    with log.store.batch() as batch:
+        after = log.append(batch, "move", UID)
+    assert after["seq"] == 1
+    entries = log.read_all()
+    assert [e["action"] for e in entries] == ["issue", "move"]
+    assert verify_log(entries, signer_did=KEY.did, head=log.head()).ok
+
+
+def test_a_bad_append_raises_before_anything_is_written() -> None:
+    log = memory_log()
+    with pytest.raises(LogError), log.store.batch() as batch:
+        log.append(batch, "teleport", UID)
+    assert log.head() is None and log.read_all() == []
+
+
+def test_a_head_without_its_entry_stops_appends() -> None:
+    log = memory_log()
+    with log.store.batch() as batch:
+        log.append(batch, "issue", UID)
+        log.append(batch, "issue", UID)
+    log.store.delete(Kind.LOG, entry_key(1))
+    with pytest.raises(LogError) as raised, log.store.batch() as batch:
+        log.append(batch, "issue", UID)
+    assert raised.value.code == LOG_STORAGE_DAMAGED
+
+
+def test_pages_and_recent_entries() -> None:
+    log = memory_log()
+    for _ in range(3):
+        with log.store.batch() as batch:
+            for _ in range(5):
+                log.append(batch, "issue", UID)
+    first = log.page(None, 6)
+    assert [e["seq"] for e in first.entries] == [0, 1, 2, 3, 4, 5] and first.next == 5
+    last = log.page(11, 6)
+    assert [e["seq"] for e in last.entries] == [12, 13, 14] and last.next is None
+    assert [e["seq"] for e in log.recent(4)] == [14, 13, 12, 11]
+    log.store.put(Kind.LOG, entry_key(13), b"not json")
+    assert log.page(12, 1).entries == [None]  # served as it is, for the verifier to name
+    verdict = verify_log(log.read_all(), signer_did=KEY.did, head=log.head())
+    assert (verdict.bad_seq, verdict.code) == (13, LOG_ENTRY_INVALID)
+    assert log.store.get(Kind.LOG, HEAD_KEY) is not None
+
+
+# -- a running node ----------------------------------------------------------------------
+
+
+def append_batches(node: Node, batches: int, per_batch: int) -> None:
+    log = node_log(node)
+    assert node.store is not None
+    for number in range(batches):
+        with node.store.batch() as batch:
+            for index in range(per_batch):
+                log.append(batch, "issue", UID, {"batch": number, "index": index})
+
+
+def parse_feed(body: bytes) -> ET.Element:
+    return ET.fromstring(body)  # noqa: S314 (our own node's feed, in a test)
+
+
+async def get_json(http: aiohttp.ClientSession, url: str) -> tuple[int, Any]:
+    async with http.get(url) as response:
+        return response.status, await response.json(content_type=None)
+
+
+async def test_the_chain_continues_across_a_restart(node_network: NodeNetwork) -> None:
+    (node,) = await node_network.start(1)
+    append_batches(node, 3, 4)
+    node = await node_network.restart(node)
+    append_batches(node, 2, 3)
+    log = node_log(node)
+    entries = log.read_all()
+    assert [e["seq"] for e in entries] == list(range(18))
+    verdict = verify_log(entries, signer_did=node.did, head=log.head())
+    assert verdict.ok and verdict.head_seq == 17
+
+
+async def test_get_log_pages_cover_every_entry_once(
+    node_network: NodeNetwork, http: aiohttp.ClientSession
+) -> None:
+    (node,) = await node_network.start(1)
+    status, empty = await get_json(http, f"{node.gateway_url}/log")
+    assert status == 200 and empty == {"entries": [], "head": None, "next": None}
+    append_batches(node, 5, 5)
+    seen: list[dict[str, Any]] = []
+    query = "limit=7"
+    for _ in range(10):
+        status, page = await get_json(http, f"{node.gateway_url}/log?{query}")
+        assert status == 200 and page["head"]["seq"] == 24
+        seen += page["entries"]
+        if page["next"] is None:
+            break
+        query = f"limit=7&after={page['next']}"
+    assert [e["seq"] for e in seen] == list(range(25))
+    assert verify_log(seen, signer_did=node.did, head=page["head"]).ok
+    _, default = await get_json(http, f"{node.gateway_url}/log?after=20")
+    assert [e["seq"] for e in default["entries"]] == [21, 22, 23, 24]
+
+
+@pytest.mark.parametrize("query", ["after=-1", "after=x", "limit=0", "limit=1001", "after=1e3"])
+async def test_bad_log_queries_are_problems(
+    node_network: NodeNetwork, http: aiohttp.ClientSession, query: str
+) -> None:
+    (node,) = await node_network.start(1)
+    async with http.get(f"{node.gateway_url}/log?{query}") as response:
+        assert response.status == 400
+        assert response.content_type == "application/problem+json"
+        assert (await response.json(content_type=None))["code"] == "query_invalid"
+
+
+async def test_the_atom_feed_lists_the_latest_entries(
+    node_network: NodeNetwork, http: aiohttp.ClientSession
+) -> None:
+    (node,) = await node_network.start(1)
+    append_batches(node, 13, 5)
+    async with http.get(f"{node.gateway_url}/feed.atom") as response:
+        assert response.status == 200
+        assert response.content_type == "application/atom+xml"
+        feed = parse_feed(await response.read())
+    assert feed.tag == f"{ATOM}feed"
+    items = feed.findall(f"{ATOM}entry")
+    assert len(items) == FEED_ENTRIES
+    ids = [item.findtext(f"{ATOM}id") for item in items]
+    assert ids == [f"urn:badgechain:log:{node.did}:{seq}" for seq in range(64, 14, -1)]
+    assert feed.findtext(f"{ATOM}updated") == items[0].findtext(f"{ATOM}updated")
+    first_link = items[0].find(f"{ATOM}link")
+    assert first_link is not None
+    assert first_link.get("href") == f"{node.gateway_url}/badges/{UID}.json"
+    assert items[0].findtext(f"{ATOM}title") == f"issued badge {UID}"
+
+    small = await node_network.add()
+    with small.store.batch() as batch:  # type: ignore[union-attr]
+        node_log(small).append(batch, "revoke", UID, {"reason": "<script>&"})
+        node_log(small).append(batch, "status-list", "list-1", {})
+    async with http.get(f"{small.gateway_url}/feed.atom") as response:
+        feed = parse_feed(await response.read())
+    newest, oldest = feed.findall(f"{ATOM}entry")
+    assert newest.findtext(f"{ATOM}title") == "updated status list list-1"
+    link = newest.find(f"{ATOM}link")
+    assert link is not None and link.get("href") == f"{small.gateway_url}/status/list-1"
+    assert oldest.findtext(f"{ATOM}title") == f"revoked badge {UID}"
+    assert "<script>&" in (oldest.findtext(f"{ATOM}content") or "")
