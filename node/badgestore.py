@@ -29,6 +29,7 @@ __all__ = [
     "load_badge",
     "load_state",
     "put_badge",
+    "put_state",
     "save_badge",
     "set_state",
     "states",
@@ -96,6 +97,11 @@ def load_state(store: Store, uid: Uid) -> dict[str, Any] | None:
 
 def set_state(store: Store, uid: Uid, state: dict[str, Any]) -> None:
     store.put(Kind.INDEX, STATE_PREFIX + uid, json.dumps(state).encode())
+
+
+def put_state(batch: Batch, uid: Uid, state: dict[str, Any]) -> None:
+    """`set_state` inside a batch, for callers with more to write atomically."""
+    batch.put(Kind.INDEX, STATE_PREFIX + uid, json.dumps(state).encode())
 
 
 def states(store: Store) -> list[tuple[Uid, dict[str, Any]]]:

@@ -20,6 +20,7 @@ from badgechain.storage import Kind, Store
 
 from .badgestore import load_badge, load_state
 from .gateway import NOT_SERVED_STATES
+from .nodelog import node_log
 from .web import parse_uid
 
 if TYPE_CHECKING:
@@ -114,7 +115,10 @@ def create_collection(
         "created": format_created(node.clock()),
         "uids": _checked_uids(uids, store),
     }
-    store.put(Kind.INDEX, COLLECTION_PREFIX + record["id"].encode(), _dump(record))
+    with store.batch() as batch:
+        batch.put(Kind.INDEX, COLLECTION_PREFIX + record["id"].encode(), _dump(record))
+        details = {"name": record["name"], "badges": len(record["uids"])}
+        node_log(node).append(batch, "collection", record["id"], details)
     return record
 
 

@@ -10,7 +10,6 @@ the issuer's outbox is answered as already received instead of landing in the in
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
@@ -24,14 +23,14 @@ from badgechain.chain.verify import verify_credential
 from badgechain.storage import Kind, Store
 
 from .badgestore import (
-    STATE_PREFIX,
     credential_uid,
     load_badge,
     load_state,
+    put_state,
     save_badge,
-    set_state,
     states,
 )
+from .nodelog import node_log
 
 if TYPE_CHECKING:
     from .app import Node
@@ -236,7 +235,7 @@ async def accept(node: Node, uid: Uid) -> tuple[dict[str, Any], Record]:
     store, names = _running(node)
     state = _received(store, uid, ("inbox",), "not_in_inbox")
     record = await names.set_location(node.key, uid, [badge_url(node, uid)])
-    return _settle(node, store, uid, state, "accepted", record), record
+    return _settle(node, store, uid, state, "accept", record), record
 
 
 async def move(node: Node, uid: Uid, urls: object) -> tuple[dict[str, Any], Record]:
@@ -245,7 +244,7 @@ async def move(node: Node, uid: Uid, urls: object) -> tuple[dict[str, Any], Reco
     store, names = _running(node)
     state = _received(store, uid, _VISIBLE, "not_accepted")
     record = await names.set_location(node.key, uid, checked)
-    return _settle(node, store, uid, state, "accepted", record), record
+    return _settle(node, store, uid, state, "move", record), record
 
 
 async def hide(node: Node, uid: Uid) -> tuple[dict[str, Any], Record]:
@@ -253,7 +252,7 @@ async def hide(node: Node, uid: Uid) -> tuple[dict[str, Any], Record]:
     store, names = _running(node)
     state = _received(store, uid, _VISIBLE, "not_accepted")
     record = await names.hide(node.key, uid)
-    return _settle(node, store, uid, state, "hidden", record), record
+    return _settle(node, store, uid, state, "hide", record), record
 
 
 def reject(node: Node, uid: Uid) -> dict[str, Any]:
@@ -263,16 +262,24 @@ def reject(node: Node, uid: Uid) -> dict[str, Any]:
     state = state | {"state": "rejected", "at": _now(node)}
     with store.batch() as batch:
         batch.delete(Kind.BADGE, uid)
-        batch.put(Kind.INDEX, STATE_PREFIX + uid, json.dumps(state).encode())
+        put_state(batch, uid, state)
+        node_log(node).append(batch, "reject", multibase_encode_b58(uid))
     return state
 
 
+# The state each earner action leaves a badge in.
+_SETTLED_STATE: Final = {"accept": "accepted", "move": "accepted", "hide": "hidden"}
+
+
 def _settle(
-    node: Node, store: Store, uid: Uid, state: dict[str, Any], name: str, record: Record
+    node: Node, store: Store, uid: Uid, state: dict[str, Any], action: str, record: Record
 ) -> dict[str, Any]:
+    """Record what `action` published: the badge's new state and its log entry, at once."""
     urls = list(record.location.urls) if record.location else []
-    new_state = state | {"state": name, "at": _now(node), "urls": urls}
-    set_state(store, uid, new_state)
+    new_state = state | {"state": _SETTLED_STATE[action], "at": _now(node), "urls": urls}
+    with store.batch() as batch:
+        put_state(batch, uid, new_state)
+        node_log(node).append(batch, action, multibase_encode_b58(uid), {"urls": urls})
     return new_state
 
 

@@ -25,10 +25,19 @@ from badgechain.chain.multibase import multibase_decode, multibase_encode_b58
 from badgechain.chain.proof import format_created, sign_credential
 from badgechain.storage import Store
 
-from .badgestore import endorsement_uids, load_badge, load_state, save_badge, set_state, states
+from .badgestore import (
+    endorsement_uids,
+    load_badge,
+    load_state,
+    put_badge,
+    save_badge,
+    set_state,
+    states,
+)
 from .delivery import ATTEMPT_TIMEOUT_S, DeliveryRefused, find_inbox, post_credential
 from .earner import badge_url
 from .gateway import NOT_SERVED_STATES
+from .nodelog import node_log
 from .resolvers import fetch_badge_by_uid, verify_online
 
 if TYPE_CHECKING:
@@ -147,7 +156,9 @@ async def create_persona(node: Node, name: object = None, description: object = 
         "name": persona_name,
         "at": format_created(now),
     }
-    uid = save_badge(store, signed, state)
+    with store.batch() as batch:
+        uid = put_badge(batch, signed, state)
+        node_log(node).append(batch, "persona", multibase_encode_b58(uid), {"name": persona_name})
     entry = entry_from_badge(
         signed,
         node.key,
