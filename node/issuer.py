@@ -12,6 +12,13 @@ Journal keys (Kind.JOURNAL), all JSON values:
   issuer/batch-row/<batch id>/<u32 index> {"to", "email", "valid_until", "evidence",
                                            "uid"?, "error"?}
   issuer/unpublished/<64-byte UID>        {"created", "earner"}: the BNS entry to publish
+  issuer/revoking/<64-byte UID>           {"reason", "at"}: a revocation to publish
+
+Status lists (node/status.py): every badge gets a Bitstring Status List entry, taken in
+the badge's own atomic write. A revocation sets the list bit, stores the re-signed list,
+the badge's "revoked" state and a "revoking" mark in one atomic write, then publishes the
+BNS revocation and clears the mark; a mark left by a crash is published on the next start
+(`resume_batches`). So the list and the BNS end up saying the same thing.
 """
 
 from __future__ import annotations
@@ -38,7 +45,8 @@ from badgechain.chain.multibase import multibase_decode, multibase_encode_b58
 from badgechain.chain.proof import format_created, sign_credential
 from badgechain.storage import Kind, Store
 
-from .badgestore import credential_uid, load_badge, load_state, put_badge, set_state
+from . import status
+from .badgestore import STATE_PREFIX, credential_uid, load_badge, load_state, put_badge
 from .delivery import enqueue_delivery
 
 if TYPE_CHECKING:
@@ -48,6 +56,7 @@ __all__ = [
     "DATA_INTEGRITY_CONTEXT",
     "MAX_BATCH_ROWS",
     "MAX_IMAGE_BYTES",
+    "REVOKING_PREFIX",
     "UNPUBLISHED_PREFIX",
     "IssueResult",
     "IssuerError",
@@ -65,7 +74,10 @@ __all__ = [
     "prepare_credential",
     "publish_issued",
     "publish_pending",
+    "publish_pending_revocations",
+    "publish_revocation",
     "record_issued",
+    "record_revocation",
     "resume_batches",
     "revoke_badge",
     "run_batch",
@@ -78,6 +90,8 @@ CLASS_PREFIX: Final = b"issuer/class/"
 BATCH_PREFIX: Final = b"issuer/batch/"
 ROW_PREFIX: Final = b"issuer/batch-row/"
 UNPUBLISHED_PREFIX: Final = b"issuer/unpublished/"
+REVOKING_PREFIX: Final = b"issuer/revoking/"
+STATUS_CONTEXT = "https://www.w3.org/ns/credentials/status/v1"
 
 MAX_BATCH_ROWS = 10_000
 MAX_IMAGE_BYTES = 256 * 1024
@@ -291,7 +305,11 @@ def list_classes(store: Store, limit: int = 10_000) -> list[dict[str, Any]]:
 
 
 def sign_badge(
-    key: KeyPair, achievement: dict[str, Any], recipient: Recipient, now: datetime
+    key: KeyPair,
+    achievement: dict[str, Any],
+    recipient: Recipient,
+    now: datetime,
+    credential_status: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The signed OpenBadgeCredential of `achievement` for `recipient`, issued `now`."""
     identifiers = []
@@ -306,6 +324,7 @@ def sign_badge(
         identifiers=identifiers,
         valid_until=recipient.valid_until,
         evidence=recipient.evidence,
+        credential_status=credential_status,
     )
     return sign_credential(credential, key, created=now)
 
@@ -381,9 +400,11 @@ async def issue_badge(node: Node, class_id: str, recipient: Recipient) -> IssueR
     store = node_store(node)
     badge_class = load_class(store, class_id)
     now = node.clock()
-    credential = sign_badge(node.key, badge_class["achievement"], recipient, now)
+    # From taking the status index to the atomic write nothing awaits.
+    entry, taken = status.allocate_entry(node, now)
+    credential = sign_badge(node.key, badge_class["achievement"], recipient, now, entry)
     state = _issued_state(now, class_id=class_id)
-    uid = record_issued(store, credential, state, recipient.earner_key, _seconds(now))
+    uid = record_issued(store, credential, state, recipient.earner_key, _seconds(now), taken)
     return IssueResult(uid, credential, await publish_issued(node, uid))
 
 
@@ -464,14 +485,15 @@ async def _issue_row(
     now = node.clock()
     try:
         recipient = parse_recipient(row, now=now)
-        credential = sign_badge(node.key, achievement, recipient, now)
+        entry, taken = status.allocate_entry(node, now)
+        credential = sign_badge(node.key, achievement, recipient, now, entry)
     except BadgeChainError as exc:  # e.g. valid_until passed while the batch waited
         store.put(Kind.JOURNAL, key, _dump(row | {"error": f"{exc.code}: {exc.message}"}))
         return
     uid = credential_uid(credential)
     state = _issued_state(now, class_id=header["class_id"], batch_id=header["id"])
     done_row = _dump(row | {"uid": multibase_encode_b58(uid)})
-    extra = [(Kind.JOURNAL, key, done_row)]
+    extra = [(Kind.JOURNAL, key, done_row), *taken]
     record_issued(store, credential, state, recipient.earner_key, _seconds(now), extra)
     await publish_issued(node, uid, deliver_now=False)  # the outbox loop delivers
 
@@ -512,7 +534,8 @@ async def _work_through(node: Node, batch_ids: list[str], *, pending_first: bool
     """A background task's root: errors are logged, and the next start resumes the work."""
     try:
         if pending_first:
-            await publish_pending(node, attempts=1)
+            await publish_pending(node, attempts=1)  # a revocation needs its entry out first
+            await publish_pending_revocations(node)
         for batch_id in batch_ids:
             await run_batch(node, batch_id)
     except Exception:
@@ -523,20 +546,68 @@ async def _work_through(node: Node, batch_ids: list[str], *, pending_first: bool
 
 
 async def revoke_badge(node: Node, uid: Uid, reason: str) -> Record:
-    """Publish the revocation of a badge this node's key issued."""
+    """Revoke a badge this node's key issued: set its status list bit and publish the BNS
+    revocation (see the module docstring for why both cannot drift apart)."""
     if not isinstance(reason, str) or not reason.strip():
         raise IssuerError("give a reason for the revocation", code="reason_invalid")
     if len(reason.encode()) > MAX_REASON_BYTES:
         raise IssuerError(f"the reason is over {MAX_REASON_BYTES} bytes", code="reason_invalid")
+    record_revocation(node, uid, reason)
     await publish_issued(node, uid)  # a badge still waiting for its entry gets it first
+    return await publish_revocation(node, uid)
+
+
+def record_revocation(node: Node, uid: Uid, reason: str) -> None:
+    """The list bit, the re-signed list, the "revoked" state and the "revoking" mark, in one
+    atomic write (a badge this node does not hold gets the mark alone)."""
+    store = node_store(node)
     now = node.clock()
-    record = await _names(node).revoke(node.key, uid, reason, _seconds(now))
-    state = load_state(node_store(node), uid)
-    if state is not None and state.get("role") == "issued":
-        set_state(
-            node_store(node), uid, state | {"state": "revoked", "revoked": format_created(now)}
-        )
+    credential = load_badge(store, uid)
+    state = load_state(store, uid)
+    mark = {"reason": reason, "at": _seconds(now)}
+    with status.changing(node):
+        ops = [] if credential is None else status.revocation_ops(node, credential, now)
+        with store.batch() as batch:
+            for kind, key, value in ops:
+                batch.put(kind, key, value)
+            if state is not None and state.get("role") == "issued":
+                revoked = state | {"state": "revoked", "revoked": format_created(now)}
+                batch.put(Kind.INDEX, STATE_PREFIX + uid, _dump(revoked))
+            batch.put(Kind.JOURNAL, REVOKING_PREFIX + uid, _dump(mark))
+
+
+async def publish_revocation(node: Node, uid: Uid) -> Record:
+    """Publish the revocation a "revoking" mark holds, then clear the mark."""
+    store = node_store(node)
+    raw = store.get(Kind.JOURNAL, REVOKING_PREFIX + uid)
+    if raw is None:
+        raise IssuerError("no revocation is waiting for this badge", code="revocation_missing")
+    mark = json.loads(raw)
+    try:
+        record = await _names(node).revoke(node.key, uid, mark["reason"], mark["at"])
+    except BadgeChainError as exc:
+        if exc.code == "not_issuer":  # never ours to revoke: retrying cannot help
+            store.delete(Kind.JOURNAL, REVOKING_PREFIX + uid)
+        raise
+    store.delete(Kind.JOURNAL, REVOKING_PREFIX + uid)
     return record
+
+
+async def publish_pending_revocations(node: Node) -> int:
+    """Publish every revocation a crash (or an unreachable DHT) left marked; return how many
+    are still waiting (tried again on the next start)."""
+    marks = node_store(node).scan(Kind.JOURNAL, REVOKING_PREFIX)
+    left = 0
+    for key, _ in list(marks):
+        uid = Uid(key[len(REVOKING_PREFIX) :])
+        try:
+            await publish_revocation(node, uid)
+        except BadgeChainError as exc:
+            if exc.code == "not_issuer":
+                continue
+            log.warning("publishing a revocation failed; will retry", extra={"code": exc.code})
+            left += 1
+    return left
 
 
 def prepare_credential(credential: object, issuer_did: str, now: datetime) -> dict[str, Any]:
@@ -594,10 +665,21 @@ async def issue_credential(node: Node, credential: object) -> IssueResult:
     """POST /credentials/issue: sign a caller's credential as this node, store and publish."""
     now = node.clock()
     prepared = prepare_credential(credential, node.did, now)
+    if "credentialStatus" in prepared:
+        raise IssuerError(
+            "the node gives each credential its own credentialStatus",
+            code="credential_status_present",
+            status=422,
+        )
     earner_key = _subject_key(prepared)
-    signed = sign_credential(prepared, node.key, created=now)
+    context = prepared["@context"]
+    contexts = context if isinstance(context, list) else [context]
+    if contexts[0] == VC1_CONTEXT and STATUS_CONTEXT not in contexts:
+        prepared["@context"] = [*contexts, STATUS_CONTEXT]  # VC 1.1 lacks the entry's terms
+    entry, taken = status.allocate_entry(node, now)
+    signed = sign_credential(prepared | {"credentialStatus": entry}, node.key, created=now)
     state = _issued_state(now, via="vc-api")
-    uid = record_issued(node_store(node), signed, state, earner_key, _seconds(now))
+    uid = record_issued(node_store(node), signed, state, earner_key, _seconds(now), taken)
     return IssueResult(uid, signed, await publish_issued(node, uid))
 
 

@@ -31,6 +31,8 @@ BADGE_INPUTS: Final = (
 _QUERY_SCHEMAS = {
     "page": {"type": "integer", "minimum": 0, "maximum": 999_999_999, "default": 0},
     "flag": {"enum": ["true", "false"], "default": "true"},
+    "log_after": {"type": "integer", "minimum": 0, "maximum": 2**53 - 1},
+    "log_limit": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
 }
 _PATH_PARAMETER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _REASONS = {
@@ -100,7 +102,7 @@ OPERATIONS: Final = (
     _public(
         "GET",
         "/badges/{uid}.svg",
-        "A badge this node holds, baked into an SVG",
+        "A badge card (name, issuer, earner, a revoked mark) with the credential baked in",
         "Binary",
         ok_media="image/svg+xml",
         errors=(400, 404, 413),
@@ -258,9 +260,87 @@ OPERATIONS: Final = (
         errors=(400, 404, 409, 413, 415, 422, 503),
     ),
     # -- status lists (node/status_routes.py) --
+    _public(
+        "GET",
+        "/status/{list_id}",
+        "The issuer's signed Bitstring Status List credential (revocation), re-signed hourly",
+        "Credential",
+        ok_media="application/vc+ld+json",
+        errors=(400, 404),
+    ),
     # -- node log (node/log_routes.py) --
+    _public(
+        "GET",
+        "/log",
+        "A page of this node's signed, hash-linked log, with its signed head",
+        "LogPage",
+        query=(("after", "log_after"), ("limit", "log_limit")),
+        errors=(400,),
+    ),
+    _public(
+        "GET",
+        "/feed.atom",
+        "The latest log entries as an Atom 1.0 feed",
+        "Binary",
+        ok_media="application/atom+xml",
+    ),
     # -- personas, endorsements, collections (node/persona_routes.py) --
+    _admin(
+        "POST",
+        "/admin/personas",
+        "Create a persona: a genesis badge; badges to urn:bns:<its UID> reach this node",
+        "Json",
+        ok_status=201,
+        errors=(400, 413, 415, 503),
+    ),
+    _admin("GET", "/admin/personas", "This node's personas", "Json"),
+    _admin(
+        "POST",
+        "/admin/endorse",
+        "Endorse a badge: sign, publish and deliver an EndorsementCredential about it",
+        "Json",
+        ok_status=201,
+        errors=(400, 404, 413, 415, 422, 502, 503),
+    ),
+    _public(
+        "GET",
+        "/badges/{uid}/endorsements",
+        "The endorsements of a badge that this node holds",
+        "Json",
+        errors=(400,),
+    ),
+    _admin(
+        "POST",
+        "/admin/collections",
+        "Create a public collection of badges this node holds",
+        "Json",
+        ok_status=201,
+        errors=(400, 413, 415, 422),
+    ),
+    _admin("GET", "/admin/collections", "This node's collections", "Json"),
+    _public(
+        "GET",
+        "/collections/{id}",
+        "A collection: its name and the badges in it, with links",
+        "Json",
+        errors=(400, 404),
+    ),
     # -- web page (node/page_routes.py) --
+    _public(
+        "GET",
+        "/",
+        "The web page: verify a badge, see a badge or an issuer's badges",
+        "Text",
+        ok_media="text/html",
+    ),
+    _public(
+        "GET",
+        "/static/{name}",
+        "A file of the web page (its script or its style sheet), from a fixed list",
+        "Text",
+        ok_media="text/*",
+        errors=(404,),
+    ),
 )
 
 
@@ -356,6 +436,7 @@ _NULLABLE_STRING = {"type": ["string", "null"]}
 _SCHEMAS: Final[dict[str, Any]] = {
     "Json": {"description": "A JSON value (see the route's summary)."},
     "Binary": {"type": "string", "contentMediaType": "application/octet-stream"},
+    "Text": {"type": "string"},
     "Problem": {
         "type": "object",
         "required": ["type", "title", "status", "code", "detail"],
@@ -366,6 +447,15 @@ _SCHEMAS: Final[dict[str, Any]] = {
             "code": {"type": "string", "description": "stable, for programs"},
             "detail": _STRING,
             "report": _ref("Report"),
+        },
+    },
+    "LogPage": {
+        "type": "object",
+        "required": ["entries", "head", "next"],
+        "properties": {
+            "entries": {"type": "array", "items": {"type": "object"}},
+            "head": {"type": ["object", "null"], "description": "{seq, hash, signer, signature}"},
+            "next": {"type": ["integer", "null"], "description": "the `after` of the next page"},
         },
     },
     "Health": {

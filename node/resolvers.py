@@ -10,7 +10,10 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import ssl
+import weakref
 from collections.abc import Coroutine
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiohttp
@@ -29,6 +32,12 @@ from badgechain.chain.keys import (
 )
 from badgechain.chain.multibase import multibase_decode, multibase_encode_b58
 from badgechain.chain.resolve import BnsView, Resolvers, Unreachable
+from badgechain.chain.statuslist import (
+    STATUS_LIST_FETCHER,
+    StatusListError,
+    check_list_credential,
+    list_proof_verifier,
+)
 from badgechain.chain.verify import Report, verify_badge
 
 from .badgestore import credential_uid, load_badge
@@ -41,6 +50,8 @@ __all__ = [
     "HTTP_TIMEOUT_S",
     "MAX_BADGE_BYTES",
     "MAX_DID_DOCUMENT_BYTES",
+    "MAX_STATUS_LIST_BYTES",
+    "STATUS_CACHE_DEFAULT",
     "FetchError",
     "NotPublished",
     "fetch_badge_by_uid",
@@ -49,6 +60,8 @@ __all__ = [
 
 MAX_DID_DOCUMENT_BYTES = 64 * 1024
 MAX_BADGE_BYTES = 1024 * 1024  # a credential (or a baked image) served at a BNS location
+MAX_STATUS_LIST_BYTES = 1024 * 1024  # a list credential (16 KiB of bits compress far below)
+STATUS_CACHE_DEFAULT = timedelta(minutes=5)  # for a list that gives neither ttl nor validUntil
 HTTP_TIMEOUT_S = 5.0
 # One resolver call as the worker thread waits for it: a DHT lookup, or one fetch per URL.
 CALL_TIMEOUT_S = 20.0
@@ -178,8 +191,8 @@ async def verify_online(
 
     `tls` is how did:web documents are fetched over HTTPS: True checks certificates against
     the system's roots; a context trusts what it was given (tests use their own CA).
-    Status lists come in a later issue: `status` stays unset, which chain.verify reports as
-    indeterminate for a credential that carries a status entry.
+    Status lists are fetched (or taken from this node's cache while fresh) and checked in
+    full by chain.verify; see `_OnlineResolvers.status_list`.
     """
     now = node.clock()
     async with _session() as session:
@@ -212,7 +225,12 @@ class _OnlineResolvers:
         self.web_names: dict[PublicKey, str] = {}
 
     def resolvers(self) -> Resolvers:
-        return Resolvers(did_documents=self.did_document, bns=self.bns, badges=self.badge)
+        return Resolvers(
+            did_documents=self.did_document,
+            bns=self.bns,
+            badges=self.badge,
+            extra={STATUS_LIST_FETCHER: self.status_list},
+        )
 
     def _call(self, coro: Coroutine[Any, Any, _T]) -> _T:
         """Run `coro` on the node's loop and wait for it from this worker thread."""
@@ -286,6 +304,38 @@ class _OnlineResolvers:
             hidden=location is not None and not location.urls,
         )
 
+    # -- status lists --------------------------------------------------------------------------
+
+    def status_list(self, url: str) -> dict[str, Any] | None:
+        """The list credential at `url`: from this node's cache while fresh, else fetched
+        (bounded, no redirects) and cached once its proof, URL, freshness and length check
+        out. chain.verify then checks it against the credential and its entry."""
+        now = self.node.clock()
+        cache = _status_cache(self.node)
+        cached = cache.get(url)
+        if cached is not None and now < cached.fresh_until:
+            return cached.credential
+        cache.pop(url, None)  # stale: never answer from it again
+        if not url.startswith(("https://", "http://")):
+            raise StatusListError(f"cannot fetch a status list from {url:.100}")
+        try:
+            body = self._call(_get_bounded(self.session, url, MAX_STATUS_LIST_BYTES, self.tls))
+        except FetchError as exc:
+            if exc.code == "fetch_too_large":
+                raise StatusListError(exc.message, code="status_list_too_large") from exc
+            raise Unreachable(exc.message, code="status_list_unavailable") from exc
+        if body is None:
+            return None
+        try:
+            document = parse_json(body, max_bytes=MAX_STATUS_LIST_BYTES)
+        except BadgeChainError as exc:
+            raise StatusListError(f"the status list is not JSON: {exc.message}") from exc
+        verify = list_proof_verifier(self.did_document)
+        check_list_credential(document, list_url=url, now=now, verify_list_proof=verify)
+        assert isinstance(document, dict)
+        cache[url] = _CachedList(document, _fresh_until(document, now))
+        return document
+
     # -- linked badges -------------------------------------------------------------------------
 
     def badge(self, uid: str) -> dict[str, Any] | None:
@@ -308,3 +358,36 @@ class _OnlineResolvers:
         except (NotPublished, FetchError) as exc:  # it exists; it cannot be checked now
             raise Unreachable(f"linked badge not available: {exc.message}", code=exc.code) from exc
         return _credential_of(body)
+
+
+@dataclass(frozen=True, slots=True)
+class _CachedList:
+    credential: dict[str, Any]
+    fresh_until: datetime
+
+
+# Verified status lists by URL, per node; plain dict operations are atomic under the GIL,
+# and worker threads of several verifications share it.
+_status_caches: weakref.WeakKeyDictionary[Node, dict[str, _CachedList]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _status_cache(node: Node) -> dict[str, _CachedList]:
+    return _status_caches.setdefault(node, {})
+
+
+def _fresh_until(document: dict[str, Any], fetched: datetime) -> datetime:
+    """min(validUntil, fetched + ttl), the list's own bounds on how long to trust a copy."""
+    subject = document.get("credentialSubject")
+    ttl = subject.get("ttl") if isinstance(subject, dict) else None
+    bounds = [fetched + STATUS_CACHE_DEFAULT]
+    if isinstance(ttl, int) and not isinstance(ttl, bool) and ttl >= 0:
+        bounds = [fetched + timedelta(milliseconds=min(ttl, 86_400_000))]
+    until = document.get("validUntil")
+    if isinstance(until, str):
+        try:
+            bounds.append(datetime.fromisoformat(until))
+        except ValueError:
+            return fetched
+    return min(bounds)

@@ -1,11 +1,34 @@
-"""Bitstring Status List routes: GET /status/{list_id}."""
+"""Bitstring Status List routes: GET /status/{list_id}, the issuer's signed list credential."""
 
 from __future__ import annotations
 
+import json
+
 from aiohttp import web
 
-__all__ = ["add_routes"]
+from . import status
+from .web import NODE
+
+__all__ = ["LIST_MEDIA_TYPE", "add_routes"]
+
+LIST_MEDIA_TYPE = "application/vc+ld+json"
+
+
+async def get_status_list(request: web.Request) -> web.Response:
+    """GET /status/{list_id}: the signed list, re-signed first when it would soon be stale."""
+    signed = status.served_list(request.app[NODE], request.match_info["list_id"])
+    media = "application/json" if _prefers_plain_json(request) else LIST_MEDIA_TYPE
+    return web.Response(
+        body=json.dumps(signed, ensure_ascii=False).encode(),
+        content_type=media,
+    )
+
+
+def _prefers_plain_json(request: web.Request) -> bool:
+    accept = request.headers.get("Accept", "")
+    return "application/json" in accept and "vc+ld+json" not in accept
 
 
 def add_routes(app: web.Application) -> None:
-    """Register this module's routes (none yet)."""
+    """Register GET /status/{list_id}."""
+    app.router.add_get("/status/{list_id}", get_status_list)

@@ -263,7 +263,8 @@ def test_status_entry_is_checked_through_the_resolver() -> None:
         "statusListCredential": "https://issuer.example/status/1",
     }
     badge = _badge(credential_status=entry)
-    assert _verify(badge).verdict == "indeterminate"  # a status entry nobody checked
+    offline = _verify(badge)  # no status resolver: reported, not blocking (like the BNS)
+    assert (offline.verdict, offline.check("status").code) == ("valid", "no_resolver")
     assert _verify(badge, resolvers=Resolvers(status=lambda e: False)).verdict == "valid"
     assert _failed(_verify(badge, resolvers=Resolvers(status=lambda e: True))) == (
         "status",
@@ -428,10 +429,11 @@ def test_1edtech_invalid_examples_are_refused(name: str, check: str, code: str |
 @pytest.mark.parametrize(
     "name", ["bit-string-list_credential-status-revoked.json", "complete.json"]
 )
-def test_status_listed_examples_are_indeterminate_offline(name: str) -> None:
+def test_status_listed_examples_skip_status_offline(name: str) -> None:
     report = verify_badge(_peer("examples", "1edtech-validator-ob30", name).read_bytes(), now=NOW)
     assert report.check("proof").status == "passed", report.to_json()
-    assert (report.verdict, report.check("status").code) == ("indeterminate", "unreachable")
+    status = report.check("status")
+    assert (status.status, status.code, status.blocking) == ("skipped", "no_resolver", False)
 
 
 @pytest.mark.parametrize(

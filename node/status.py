@@ -1,0 +1,248 @@
+"""The issuer's Bitstring Status Lists (revocation): allocating an entry for each badge,
+setting a bit on revoke, and the signed list credential served at GET /status/{list id}.
+
+Storage (Kind.STATUS_LIST):
+  current                      the id of the list new badges draw from (ASCII)
+  meta/<list id>               {"id", "url", "created"}: a list is bound to the URL it
+                               was created under (a new base URL starts a new list)
+  alloc/<list id>/<u32 index>  b"": the index is taken (one key each, so batches that
+                               land in any order never undo each other's allocation)
+  bits/<list id>               the status bits, 16 KiB (absent: all clear)
+  signed/<list id>             the signed list credential, served while fresh
+
+Allocation happens under a per-node lock and is written in the badge's own atomic batch;
+an index reserved for a batch that then failed is simply never used.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import threading
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Final
+
+from badgechain.chain.errors import BadgeChainError
+from badgechain.chain.proof import sign_credential
+from badgechain.chain.statuslist import (
+    MIN_LIST_BITS,
+    build_list_credential,
+    empty_bits,
+    entry_index,
+    get_bit,
+    set_bit,
+    status_entry,
+)
+from badgechain.storage import Kind, Store
+
+from .problems import Problem
+
+if TYPE_CHECKING:
+    from .app import Node
+
+__all__ = [
+    "LIST_BITS",
+    "LIST_TTL",
+    "PURPOSE",
+    "Op",
+    "allocate_entry",
+    "changing",
+    "list_url",
+    "revocation_ops",
+    "served_list",
+]
+
+LIST_BITS: Final = MIN_LIST_BITS
+FULL_AT: Final = LIST_BITS // 2  # past this, random picks would collide often: a new list
+LIST_TTL: Final = timedelta(hours=1)
+RESIGN_WHEN_LEFT: Final = LIST_TTL / 2
+PURPOSE: Final = "revocation"
+CURRENT_KEY: Final = b"current"
+_LIST_ID = re.compile(r"[A-Za-z0-9_-]{12}")  # secrets.token_urlsafe(9)
+
+# One write for the caller's atomic batch.
+Op = tuple[Kind, bytes, bytes]
+
+
+@dataclass
+class _Lists:
+    """A node's allocation state, loaded from storage on first use."""
+
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    list_id: str | None = None
+    url: str = ""
+    taken: bytearray = field(default_factory=bytearray)
+    count: int = 0
+    loaded: bool = False
+
+
+_state: weakref.WeakKeyDictionary[Node, _Lists] = weakref.WeakKeyDictionary()
+
+
+def _lists(node: Node) -> _Lists:
+    return _state.setdefault(node, _Lists())
+
+
+def _store(node: Node) -> Store:
+    if node.store is None:
+        raise BadgeChainError("the node is not running", code="node_stopped")
+    return node.store
+
+
+def list_url(node: Node, list_id: str) -> str:
+    """Where the node serves a list it creates now: its public URL, else its gateway URL."""
+    return f"{node.gateway_url}/status/{list_id}"
+
+
+@contextmanager
+def changing(node: Node) -> Iterator[None]:
+    """Hold while reading, changing and writing a list, so no two changes interleave."""
+    with _lists(node).lock:
+        yield
+
+
+# --- allocating ----------------------------------------------------------------------------
+
+
+def allocate_entry(node: Node, now: datetime) -> tuple[dict[str, Any], list[Op]]:
+    """A credentialStatus entry at a random unused index, and the writes that take it;
+    write them in the same batch as the badge."""
+    lists = _lists(node)
+    with lists.lock:
+        ops: list[Op] = []
+        if not lists.loaded:
+            _load_current(_store(node), lists)
+        moved = not lists.url.startswith(list_url(node, ""))
+        if lists.list_id is None or lists.count >= FULL_AT or moved:
+            ops += _new_list(node, lists, now)
+        assert lists.list_id is not None
+        index = _random_free(lists.taken)
+        set_bit(lists.taken, index)
+        lists.count += 1
+        ops.append((Kind.STATUS_LIST, _alloc_key(lists.list_id, index), b""))
+        return status_entry(lists.url, index, PURPOSE), ops
+
+
+def _random_free(taken: bytearray) -> int:
+    while True:  # at most half taken: two tries expected
+        index = secrets.randbelow(LIST_BITS)
+        if not get_bit(taken, index):
+            return index
+
+
+def _load_current(store: Store, lists: _Lists) -> None:
+    lists.loaded = True
+    raw_id = store.get(Kind.STATUS_LIST, CURRENT_KEY)
+    meta = None if raw_id is None else _meta(store, raw_id.decode())
+    if meta is None:
+        return
+    lists.list_id, lists.url = meta["id"], meta["url"]
+    lists.taken = empty_bits(LIST_BITS)
+    prefix = b"alloc/" + lists.list_id.encode() + b"/"
+    for key, _ in store.scan(Kind.STATUS_LIST, prefix):
+        set_bit(lists.taken, int.from_bytes(key[len(prefix) :], "big"))
+    lists.count = sum(bin(byte).count("1") for byte in lists.taken)
+
+
+def _new_list(node: Node, lists: _Lists, now: datetime) -> list[Op]:
+    list_id = secrets.token_urlsafe(9)
+    url = list_url(node, list_id)
+    meta = {"id": list_id, "url": url, "created": now.astimezone(UTC).isoformat()}
+    lists.list_id, lists.url = list_id, url
+    lists.taken, lists.count = empty_bits(LIST_BITS), 0
+    return [
+        (Kind.STATUS_LIST, b"meta/" + list_id.encode(), _dump(meta)),
+        (Kind.STATUS_LIST, CURRENT_KEY, list_id.encode()),
+    ]
+
+
+def _alloc_key(list_id: str, index: int) -> bytes:
+    return b"alloc/" + list_id.encode() + b"/" + index.to_bytes(4, "big")
+
+
+# --- revoking and serving ------------------------------------------------------------------
+
+
+def revocation_ops(node: Node, credential: dict[str, Any], now: datetime) -> list[Op]:
+    """The writes that set the badge's revocation bit and store the re-signed list; empty
+    when the badge has no entry in a list of this node. Call inside `changing(node)` and
+    write them before letting go."""
+    store = _store(node)
+    for entry in _entries(credential):
+        list_id = str(entry.get("statusListCredential", "")).rpartition("/")[2]
+        meta = _meta(store, list_id) if _LIST_ID.fullmatch(list_id) else None
+        if meta is None or meta["url"] != entry.get("statusListCredential"):
+            continue
+        bits = _bits(store, list_id)
+        set_bit(bits, entry_index(entry))
+        signed = _sign_list(node, meta, bits, now)
+        return [
+            (Kind.STATUS_LIST, b"bits/" + list_id.encode(), bytes(bits)),
+            (Kind.STATUS_LIST, b"signed/" + list_id.encode(), _dump(signed)),
+        ]
+    return []
+
+
+def served_list(node: Node, list_id: str) -> dict[str, Any]:
+    """The signed list credential of `list_id`, re-signed first when it is stale or will be
+    soon (Problem 400 for a malformed id, 404 for an unknown list)."""
+    if not _LIST_ID.fullmatch(list_id):
+        raise Problem(400, "status_list_id_invalid", "a status list id is 12 URL-safe characters")
+    store = _store(node)
+    meta = _meta(store, list_id)
+    if meta is None:
+        raise Problem(404, "status_list_not_found", f"no status list {list_id!r}")
+    now = node.clock()
+    raw = store.get(Kind.STATUS_LIST, b"signed/" + list_id.encode())
+    signed = None if raw is None else json.loads(raw)
+    if signed is not None and _left(signed, now) > RESIGN_WHEN_LEFT:
+        return dict(signed)
+    with changing(node):
+        signed = _sign_list(node, meta, _bits(store, list_id), now)
+        store.put(Kind.STATUS_LIST, b"signed/" + list_id.encode(), _dump(signed))
+    return signed
+
+
+def _left(signed: dict[str, Any], now: datetime) -> timedelta:
+    until = datetime.fromisoformat(str(signed.get("validUntil")))
+    return until - now
+
+
+def _sign_list(
+    node: Node, meta: dict[str, Any], bits: bytes | bytearray, now: datetime
+) -> dict[str, Any]:
+    unsigned = build_list_credential(
+        node.did,
+        meta["url"],
+        bits,
+        PURPOSE,
+        valid_from=now,
+        valid_until=now + LIST_TTL,
+        ttl_ms=int(LIST_TTL.total_seconds() * 1000),
+    )
+    return sign_credential(unsigned, node.key, created=now)
+
+
+def _entries(credential: dict[str, Any]) -> list[dict[str, Any]]:
+    status = credential.get("credentialStatus")
+    items = status if isinstance(status, list) else [status]
+    return [item for item in items if isinstance(item, dict)]
+
+
+def _meta(store: Store, list_id: str) -> dict[str, Any] | None:
+    raw = store.get(Kind.STATUS_LIST, b"meta/" + list_id.encode())
+    return None if raw is None else dict(json.loads(raw))
+
+
+def _bits(store: Store, list_id: str) -> bytearray:
+    raw = store.get(Kind.STATUS_LIST, b"bits/" + list_id.encode())
+    return empty_bits(LIST_BITS) if raw is None else bytearray(raw)
+
+
+def _dump(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False).encode()
