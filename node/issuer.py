@@ -36,10 +36,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
+from badgechain.bns.errors import NotFound
 from badgechain.bns.record import MAX_REASON_BYTES, Record, Uid, entry_from_badge
 from badgechain.bns.service import NameService
-from badgechain.chain.badge import build_achievement, build_credential, email_identity, subject_ref
-from badgechain.chain.errors import BadgeChainError
+from badgechain.chain.badge import (
+    BNS_URN_PREFIX,
+    build_achievement,
+    build_credential,
+    email_identity,
+    subject_ref,
+)
+from badgechain.chain.errors import BadgeChainError, DecodeError
 from badgechain.chain.keys import KeyPair, PublicKey, public_key_from_did_key
 from badgechain.chain.multibase import multibase_decode, multibase_encode_b58
 from badgechain.chain.proof import format_created, sign_credential
@@ -48,6 +55,7 @@ from badgechain.storage import Kind, Store
 from . import status
 from .badgestore import STATE_PREFIX, credential_uid, load_badge, load_state, put_badge
 from .delivery import enqueue_delivery
+from .nodelog import node_log
 
 if TYPE_CHECKING:
     from .app import Node
@@ -64,6 +72,7 @@ __all__ = [
     "batch_progress",
     "create_batch",
     "create_class",
+    "earner_key_for",
     "image_data_uri",
     "issue_badge",
     "issue_credential",
@@ -71,6 +80,7 @@ __all__ = [
     "load_class",
     "node_store",
     "parse_recipient",
+    "persona_earner_key",
     "prepare_credential",
     "publish_issued",
     "publish_pending",
@@ -330,21 +340,30 @@ def sign_badge(
 
 
 def record_issued(
-    store: Store,
+    node: Node,
     credential: dict[str, Any],
     state: dict[str, Any],
     earner_key: PublicKey | None,
     created: int,
     extra: Iterable[tuple[Kind, bytes, bytes]] = (),
+    *,
+    action: str = "issue",
 ) -> Uid:
-    """Store an issued badge, its state, its unpublished mark and `extra`, atomically."""
+    """Store an issued badge, its state, its unpublished mark, its log entry and `extra`,
+    atomically."""
     mark = {"created": created, "earner": None if earner_key is None else earner_key.hex()}
-    with store.batch() as batch:
+    details: dict[str, Any] = {name: state[name] for name in _LOGGED_STATE if name in state}
+    with node_store(node).batch() as batch:
         uid = put_badge(batch, credential, state)
         batch.put(Kind.JOURNAL, UNPUBLISHED_PREFIX + uid, _dump(mark))
         for kind, key, value in extra:
             batch.put(kind, key, value)
+        node_log(node).append(batch, action, multibase_encode_b58(uid), details)
     return uid
+
+
+# What of an issued badge's state its log entry repeats (never the earner: it is in the BNS).
+_LOGGED_STATE: Final[tuple[str, ...]] = ("class_id", "batch_id", "via", "endorsed")
 
 
 async def publish_issued(node: Node, uid: Uid, *, deliver_now: bool = True) -> bool:
@@ -368,7 +387,7 @@ async def publish_issued(node: Node, uid: Uid, *, deliver_now: bool = True) -> b
         log.warning("publishing a badge failed; will retry", extra={"code": exc.code})
         return False
     try:
-        await enqueue_delivery(node, uid, credential, try_now=deliver_now)
+        await enqueue_delivery(node, uid, credential, try_now=deliver_now, earner_key=earner)
     except BadgeChainError as exc:  # published; the mark stays, so the next start queues it
         log.warning("queueing a badge for delivery failed", extra={"code": exc.code})
         return True
@@ -399,13 +418,48 @@ async def issue_badge(node: Node, class_id: str, recipient: Recipient) -> IssueR
     """Sign, store and publish one badge of class `class_id`, and hand it to delivery."""
     store = node_store(node)
     badge_class = load_class(store, class_id)
+    earner_key = await earner_key_for(node, recipient)
     now = node.clock()
     # From taking the status index to the atomic write nothing awaits.
     entry, taken = status.allocate_entry(node, now)
     credential = sign_badge(node.key, badge_class["achievement"], recipient, now, entry)
     state = _issued_state(now, class_id=class_id)
-    uid = record_issued(store, credential, state, recipient.earner_key, _seconds(now), taken)
+    uid = record_issued(node, credential, state, earner_key, _seconds(now), taken)
     return IssueResult(uid, credential, await publish_issued(node, uid))
+
+
+async def earner_key_for(node: Node, recipient: Recipient) -> PublicKey | None:
+    """The key a badge's BNS entry names as earner: the subject's did:key, or the earner
+    behind a persona (`urn:bns:`); None for an email-only subject."""
+    if recipient.subject is None:
+        return None
+    return recipient.earner_key or await persona_earner_key(node, recipient.subject)
+
+
+async def persona_earner_key(node: Node, subject: str) -> PublicKey | None:
+    """The earner key a badge for `subject` should name in its BNS entry, when the subject
+    is `urn:bns:<UID>`: the key the linked badge's own entry names as earner (for a genesis
+    badge, the key that signed it). None for any other subject.
+
+    Raises IssuerError `subject_unknown` (422) when the BNS holds no such UID, and lets
+    `Unreachable` through: an entry is immutable, so never guess its earner key.
+    """
+    if not subject.startswith(BNS_URN_PREFIX):
+        return None
+    names = _names(node)
+    try:
+        linked = Uid(multibase_decode(subject[len(BNS_URN_PREFIX) :]))
+    except DecodeError as exc:
+        raise IssuerError(f"{subject:.100} names no UID", code="subject_invalid") from exc
+    if len(linked) != 64:
+        raise IssuerError(f"{subject:.100} names no UID", code="subject_invalid")
+    try:
+        record = await names.resolve(linked)
+    except NotFound as exc:
+        raise IssuerError(
+            f"the BNS knows no badge {subject:.100}", code="subject_unknown", status=422
+        ) from exc
+    return record.entry.earner_key
 
 
 def _issued_state(now: datetime, **details: str) -> dict[str, Any]:
@@ -482,6 +536,14 @@ async def _issue_row(
     row = json.loads(store.get(Kind.JOURNAL, key) or b"{}")
     if "uid" in row or "error" in row:
         return
+    try:
+        earner_key = await earner_key_for(node, parse_recipient(row, now=node.clock()))
+    except BadgeChainError as exc:  # an unknown persona, or the BNS did not answer
+        store.put(Kind.JOURNAL, key, _dump(row | {"error": f"{exc.code}: {exc.message}"}))
+        return
+    row = json.loads(store.get(Kind.JOURNAL, key) or b"{}")  # again: the lookup awaited
+    if "uid" in row or "error" in row:
+        return
     now = node.clock()
     try:
         recipient = parse_recipient(row, now=now)
@@ -494,7 +556,7 @@ async def _issue_row(
     state = _issued_state(now, class_id=header["class_id"], batch_id=header["id"])
     done_row = _dump(row | {"uid": multibase_encode_b58(uid)})
     extra = [(Kind.JOURNAL, key, done_row), *taken]
-    record_issued(store, credential, state, recipient.earner_key, _seconds(now), extra)
+    record_issued(node, credential, state, earner_key, _seconds(now), extra)
     await publish_issued(node, uid, deliver_now=False)  # the outbox loop delivers
 
 
@@ -574,6 +636,10 @@ def record_revocation(node: Node, uid: Uid, reason: str) -> None:
                 revoked = state | {"state": "revoked", "revoked": format_created(now)}
                 batch.put(Kind.INDEX, STATE_PREFIX + uid, _dump(revoked))
             batch.put(Kind.JOURNAL, REVOKING_PREFIX + uid, _dump(mark))
+            text = multibase_encode_b58(uid)
+            node_log(node).append(batch, "revoke", text, {"reason": reason})
+            for list_id in status.changed_lists(ops):
+                node_log(node).append(batch, "status-list", list_id, {"set": text})
 
 
 async def publish_revocation(node: Node, uid: Uid) -> Record:
@@ -650,14 +716,17 @@ def _own_issuer(issuer: object, issuer_did: str) -> object:
     )
 
 
-def _subject_key(credential: dict[str, Any]) -> PublicKey | None:
-    """The earner key for the BNS entry: the did:key of a single subject, if it has one."""
+async def _subject_key(node: Node, credential: dict[str, Any]) -> PublicKey | None:
+    """The earner key for the BNS entry, for a single subject: its did:key, or the earner
+    behind the persona it names."""
     subject = credential.get("credentialSubject")
     if isinstance(subject, list) and len(subject) == 1:
         subject = subject[0]
     subject_id = subject.get("id") if isinstance(subject, dict) else None
     if isinstance(subject_id, str) and subject_id.startswith("did:key:"):
         return public_key_from_did_key(subject_id)
+    if isinstance(subject_id, str):
+        return await persona_earner_key(node, subject_id)
     return None
 
 
@@ -671,7 +740,7 @@ async def issue_credential(node: Node, credential: object) -> IssueResult:
             code="credential_status_present",
             status=422,
         )
-    earner_key = _subject_key(prepared)
+    earner_key = await _subject_key(node, prepared)
     context = prepared["@context"]
     contexts = context if isinstance(context, list) else [context]
     if contexts[0] == VC1_CONTEXT and STATUS_CONTEXT not in contexts:
@@ -679,7 +748,7 @@ async def issue_credential(node: Node, credential: object) -> IssueResult:
     entry, taken = status.allocate_entry(node, now)
     signed = sign_credential(prepared | {"credentialStatus": entry}, node.key, created=now)
     state = _issued_state(now, via="vc-api")
-    uid = record_issued(node_store(node), signed, state, earner_key, _seconds(now), taken)
+    uid = record_issued(node, signed, state, earner_key, _seconds(now), taken)
     return IssueResult(uid, signed, await publish_issued(node, uid))
 
 

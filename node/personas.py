@@ -9,19 +9,16 @@ delivered to that earner's inbox.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from badgechain.bns.errors import NotFound
 from badgechain.bns.record import Uid, entry_from_badge
 from badgechain.bns.service import NameService
 from badgechain.chain.badge import BNS_URN_PREFIX, build_endorsement, build_genesis
-from badgechain.chain.errors import BadgeChainError, DecodeError
-from badgechain.chain.keys import PublicKey
-from badgechain.chain.multibase import multibase_decode, multibase_encode_b58
+from badgechain.chain.errors import BadgeChainError
+from badgechain.chain.multibase import multibase_encode_b58
 from badgechain.chain.proof import format_created, sign_credential
 from badgechain.storage import Store
 
@@ -30,13 +27,13 @@ from .badgestore import (
     load_badge,
     load_state,
     put_badge,
-    save_badge,
     set_state,
     states,
 )
-from .delivery import ATTEMPT_TIMEOUT_S, DeliveryRefused, find_inbox, post_credential
+from .delivery import outbox
 from .earner import badge_url
 from .gateway import NOT_SERVED_STATES
+from .issuer import publish_issued, record_issued
 from .nodelog import node_log
 from .resolvers import fetch_badge_by_uid, verify_online
 
@@ -55,7 +52,6 @@ __all__ = [
     "endorse",
     "list_endorsements",
     "list_personas",
-    "persona_earner_key",
 ]
 
 PERSONA_ROLE: Final = "persona"
@@ -100,7 +96,9 @@ class Endorsement:
     uid: Uid
     endorsed: Uid
     credential: dict[str, Any]
-    delivery: str  # "delivered", "kept" (no other earner to deliver to), "refused", "failed"
+    # "delivered", "queued" (the outbox retries), "refused", "kept" (no other earner to
+    # deliver to) or "unpublished" (the node retries publishing, then delivers)
+    delivery: str
     delivery_code: str = ""
 
     def to_json(self) -> dict[str, Any]:
@@ -183,32 +181,6 @@ def list_personas(node: Node) -> list[Persona]:
     ]
 
 
-async def persona_earner_key(node: Node, subject: str) -> PublicKey | None:
-    """The earner key a badge for `subject` should name in its BNS entry, when the subject
-    is `urn:bns:<UID>`: the key the linked badge's own entry names as earner (for a genesis
-    badge, the key that signed it). None for any other subject.
-
-    Raises PersonaError `subject_unknown` (422) when the BNS holds no such UID, and lets
-    `Unreachable` through: an entry is immutable, so never guess its earner key.
-    """
-    if not subject.startswith(BNS_URN_PREFIX):
-        return None
-    _, names = _running(node)
-    try:
-        linked = Uid(multibase_decode(subject[len(BNS_URN_PREFIX) :]))
-    except DecodeError as exc:
-        raise PersonaError(f"{subject:.100} names no UID", code="subject_invalid") from exc
-    if len(linked) != 64:
-        raise PersonaError(f"{subject:.100} names no UID", code="subject_invalid")
-    try:
-        record = await names.resolve(linked)
-    except NotFound as exc:
-        raise PersonaError(
-            f"the BNS knows no badge {subject:.100}", code="subject_unknown", status=422
-        ) from exc
-    return record.entry.earner_key
-
-
 # --- endorsements -------------------------------------------------------------------------
 
 
@@ -236,17 +208,14 @@ async def endorse(node: Node, endorsed: Uid, comment: object = None) -> Endorsem
         "endorsed": multibase_encode_b58(endorsed),
         "at": format_created(now),
     }
-    uid = save_badge(store, signed, state)
-    entry = entry_from_badge(
-        signed, node.key, earner_key, int(now.timestamp()), difficulty=node.config.pow_difficulty
-    )
-    await names.publish(node.key, entry)
+    uid = record_issued(node, signed, state, earner_key, int(now.timestamp()), action="endorse")
+    if not await publish_issued(node, uid):  # stored and marked: the node retries
+        return Endorsement(uid, endorsed, signed, "unpublished", "publish_failed")
     if earner_key is None or earner_key == node.key.public_key:
         # Nobody else writes its location: this node serves it.
         await names.set_location(node.key, uid, [badge_url(node, uid)])
         return Endorsement(uid, endorsed, signed, "kept")
-    status, code = await _deliver(node, earner_key, signed)
-    return Endorsement(uid, endorsed, signed, status, code)
+    return Endorsement(uid, endorsed, signed, *_delivery_status(store, uid))
 
 
 async def _checked_badge(node: Node, store: Store, uid: Uid) -> dict[str, Any]:
@@ -261,22 +230,13 @@ async def _checked_badge(node: Node, store: Store, uid: Uid) -> dict[str, Any]:
     return report.credential
 
 
-async def _deliver(
-    node: Node, earner_key: PublicKey, credential: dict[str, Any]
-) -> tuple[str, str]:
-    """One attempt to POST the credential to the earner's announced inbox."""
-    assert node.dht is not None, "the node is not started"
-    try:
-        async with asyncio.timeout(ATTEMPT_TIMEOUT_S):
-            inbox = await find_inbox(node.dht, earner_key)
-            await post_credential(inbox.url, credential)
-    except DeliveryRefused as exc:
-        return "refused", exc.code
-    except BadgeChainError as exc:
-        return "failed", exc.code
-    except TimeoutError:
-        return "failed", "delivery_timeout"
-    return "delivered", ""
+def _delivery_status(store: Store, uid: Uid) -> tuple[str, str]:
+    """What became of the endorsement's first delivery attempt, and why (the outbox goes on
+    trying what is "queued")."""
+    waiting = next((entry for entry in outbox(store) if entry.uid == uid), None)
+    if waiting is None:
+        return "delivered", ""
+    return ("refused" if waiting.due is None else "queued"), waiting.error
 
 
 def list_endorsements(node: Node, endorsed: Uid) -> list[dict[str, Any]]:

@@ -21,7 +21,7 @@ import re
 import secrets
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -51,6 +51,7 @@ __all__ = [
     "PURPOSE",
     "Op",
     "allocate_entry",
+    "changed_lists",
     "changing",
     "list_url",
     "revocation_ops",
@@ -186,6 +187,11 @@ def revocation_ops(node: Node, credential: dict[str, Any], now: datetime) -> lis
             (Kind.STATUS_LIST, b"signed/" + list_id.encode(), _dump(signed)),
         ]
     return []
+
+
+def changed_lists(ops: Iterable[Op]) -> list[str]:
+    """The ids of the lists whose bits `ops` (from `revocation_ops`) rewrite."""
+    return [key[len(b"bits/") :].decode() for kind, key, _ in ops if key.startswith(b"bits/")]
 
 
 def served_list(node: Node, list_id: str) -> dict[str, Any]:

@@ -417,7 +417,7 @@ async def test_a_badge_stored_before_a_crash_is_published_on_restart(
     credential = issuer.sign_badge(
         node.key, issuer.load_class(store, class_id)["achievement"], recipient, now
     )
-    uid = issuer.record_issued(store, credential, {"role": "issued"}, earner.public_key, 5)
+    uid = issuer.record_issued(node, credential, {"role": "issued"}, earner.public_key, 5)
     text = credential["proof"]["proofValue"]
     status, _ = await call(http, "GET", f"{far.gateway_url}/bns/{text}")
     assert status == 404

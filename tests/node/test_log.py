@@ -16,6 +16,8 @@ from badgechain.node.log_routes import ATOM_NS, FEED_ENTRIES
 from badgechain.node.nodelog import HEAD_KEY, LOG_STORAGE_DAMAGED, NodeLog, entry_key, node_log
 from badgechain.storage import Kind, MemoryStore
 from tests.node.conftest import NodeNetwork
+from tests.node.test_issuer import make_class
+from tests.node.test_personas import admin, arrives
 
 KEY = KeyPair.from_seed(bytes(range(32)))
 UID = "z" + "4" * 86
@@ -197,3 +199,66 @@ async def test_the_atom_feed_lists_the_latest_entries(
     assert link is not None and link.get("href") == f"{small.gateway_url}/status/list-1"
     assert oldest.findtext(f"{ATOM}title") == f"revoked badge {UID}"
     assert "<script>&" in (oldest.findtext(f"{ATOM}content") or "")
+
+
+# --- every action of a node lands in its log ------------------------------------------------
+
+
+async def test_every_action_is_logged_and_each_nodes_log_verifies(
+    node_network: NodeNetwork, http: aiohttp.ClientSession
+) -> None:
+    """Issue, accept, move, hide, persona, endorse, reject, collection, revoke and the
+    status-list update each leave one entry, in order, on the node that did them."""
+    issuer, earner, endorser = await node_network.start(3)
+    persona = await admin(node_network, http, earner, "POST", "/admin/personas", {})
+    class_id = await make_class(node_network, http, issuer)
+
+    async def issue_accepted(to: str) -> str:
+        body = {"class_id": class_id, "to": to}
+        uid = str((await admin(node_network, http, issuer, "POST", "/admin/issue", body))["uid"])
+        await arrives(node_network, http, earner, uid)
+        await admin(node_network, http, earner, "POST", "/admin/accept", {"uid": uid})
+        return uid
+
+    first = await issue_accepted(earner.did)
+    elsewhere = {"uid": first, "urls": ["https://badges.example/1.json"]}
+    await admin(node_network, http, earner, "POST", "/admin/move", elsewhere)
+    await admin(node_network, http, earner, "POST", "/admin/hide", {"uid": first})
+    second = await issue_accepted(persona["urn"])
+    endorsed = await admin(node_network, http, endorser, "POST", "/admin/endorse", {"uid": second})
+    await arrives(node_network, http, earner, endorsed["uid"])
+    await admin(node_network, http, earner, "POST", "/admin/reject", {"uid": endorsed["uid"]})
+    collection = {"name": "Mine", "uids": [second]}
+    await admin(node_network, http, earner, "POST", "/admin/collections", collection)
+    await admin(node_network, http, issuer, "POST", "/admin/revoke", {"uid": first, "reason": "r"})
+
+    expected = {
+        issuer: [("issue", first), ("issue", second), ("revoke", first), ("status-list", None)],
+        earner: [
+            ("persona", persona["uid"]),
+            ("accept", first),
+            ("move", first),
+            ("hide", first),
+            ("accept", second),
+            ("reject", endorsed["uid"]),
+            ("collection", None),
+        ],
+        endorser: [("endorse", endorsed["uid"])],
+    }
+    for node, actions in expected.items():
+        status, page = await get_json(http, f"{node.gateway_url}/log?limit=1000")
+        assert status == 200
+        verdict = verify_log(page["entries"], signer_did=node.did, head=page["head"])
+        assert verdict.ok, verdict.to_json()
+        logged = [(entry["action"], entry["subject"]) for entry in page["entries"]]
+        assert [action for action, _ in logged] == [action for action, _ in actions]
+        for (_, subject), (_, wanted) in zip(logged, actions, strict=True):
+            assert wanted is None or subject == wanted
+    assert page_details(await get_json(http, f"{issuer.gateway_url}/log"), "revoke") == {
+        "reason": "r"
+    }
+
+
+def page_details(answer: tuple[int, Any], action: str) -> Any:
+    _, page = answer
+    return next(entry["details"] for entry in page["entries"] if entry["action"] == action)

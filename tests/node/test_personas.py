@@ -24,7 +24,7 @@ from badgechain.chain.proof import sign_credential
 from badgechain.cli.main import main
 from badgechain.node.app import Node
 from badgechain.node.collections import MAX_COLLECTION_BADGES
-from badgechain.node.personas import PersonaError, persona_earner_key
+from badgechain.node.issuer import IssuerError, persona_earner_key
 from tests.node.conftest import NodeNetwork, eventually
 
 Json = Any
@@ -119,7 +119,7 @@ async def test_a_persona_is_a_published_genesis_badge_naming_the_nodes_key(
     # The contract node/issuer.py builds on: the earner key behind urn:bns:<persona>.
     assert await persona_earner_key(issuer, persona["urn"]) == earner.key.public_key
     assert await persona_earner_key(issuer, earner.did) is None
-    with pytest.raises(PersonaError) as unknown:
+    with pytest.raises(IssuerError) as unknown:
         await persona_earner_key(issuer, "urn:bns:" + KeyPair.generate().did[-60:] + "z" * 28)
     assert unknown.value.code in ("subject_unknown", "subject_invalid")
 
@@ -225,8 +225,6 @@ async def test_issuing_to_a_persona_through_the_admin_api_reaches_its_earner(
     )
     uid = issued["uid"]
     _, record = await call(http, issuer, "GET", f"/bns/{uid}")
-    if record["earner"] is None:  # remove once node/issuer.py calls persona_earner_key
-        pytest.xfail("issuing does not name the persona's earner key yet")
     assert record["earner"] == earner.did
     await arrives(node_network, http, earner, uid)
     await admin(node_network, http, earner, "POST", "/admin/accept", {"uid": uid})
