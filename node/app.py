@@ -34,6 +34,7 @@ from . import (
     log_routes,
     page_routes,
     persona_routes,
+    personas,
     status_routes,
     verify_routes,
 )
@@ -115,6 +116,7 @@ class Node:
             self.http_port = self._runner.addresses[0][1]  # the port picked when 0 was asked
             await delivery.start_delivery(self)  # announce the inbox, run the outbox
             await issuer.resume_batches(self)  # batches a crash interrupted
+            self.spawn(personas.publish_pending_personas(self))
             self.spawn(self._reconcile_indexes())
         except BaseException:
             await self.stop()

@@ -10,6 +10,7 @@ delivered to that earner's inbox.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
@@ -52,6 +53,8 @@ __all__ = [
     "endorse",
     "list_endorsements",
     "list_personas",
+    "publish_pending_personas",
+    "publish_persona",
 ]
 
 PERSONA_ROLE: Final = "persona"
@@ -61,6 +64,8 @@ MAX_COMMENT_CHARS: Final = 2000
 MAX_LISTED_ENDORSEMENTS: Final = 500
 DEFAULT_PERSONA_NAME: Final = "Persona"
 DEFAULT_COMMENT: Final = "Endorsed"
+
+log = logging.getLogger(__name__)
 
 
 class PersonaError(BadgeChainError):
@@ -133,8 +138,8 @@ def _text(value: object, default: str, name: str) -> str:
 async def create_persona(node: Node, name: object = None, description: object = None) -> Persona:
     """Sign a genesis badge about this node's key, store it, publish its BNS entry (earner:
     this node's key) and this node's URL for it. Stored first: a failed publish leaves it
-    "unpublished" in `list_personas`, and the error is raised."""
-    store, names = _running(node)
+    "unpublished" in `list_personas`, the error is raised, and the next start retries."""
+    store, _ = _running(node)
     persona_name = _text(name, DEFAULT_PERSONA_NAME, "name")
     now = node.clock()
     genesis = build_genesis(
@@ -153,22 +158,50 @@ async def create_persona(node: Node, name: object = None, description: object = 
         "state": "unpublished",
         "name": persona_name,
         "at": format_created(now),
+        "created": int(now.timestamp()),  # the BNS entry's: a retry must sign the same entry
     }
     with store.batch() as batch:
         uid = put_badge(batch, signed, state)
         node_log(node).append(batch, "persona", multibase_encode_b58(uid), {"name": persona_name})
+    return await publish_persona(node, uid)
+
+
+async def publish_persona(node: Node, uid: Uid) -> Persona:
+    """Publish a stored persona's BNS entry and this node's URL for it, then mark it
+    "accepted". Idempotent: the entry is the same bytes each time."""
+    store, names = _running(node)
+    state = load_state(store, uid)
+    signed = load_badge(store, uid)
+    if state is None or signed is None or state.get("role") != PERSONA_ROLE:
+        raise PersonaError("this node has no such persona", code="persona_not_found", status=404)
     entry = entry_from_badge(
         signed,
         node.key,
         node.key.public_key,
-        int(now.timestamp()),
+        int(state["created"]),
         difficulty=node.config.pow_difficulty,
     )
     await names.publish(node.key, entry)
     record = await names.set_location(node.key, uid, [badge_url(node, uid)])
     urls = list(record.location.urls) if record.location else []
     set_state(store, uid, state | {"state": "accepted", "urls": urls})
-    return Persona(uid, persona_name, "accepted", state["at"])
+    return Persona(uid, str(state["name"]), "accepted", str(state["at"]))
+
+
+async def publish_pending_personas(node: Node) -> int:
+    """Publish the personas a failed publish or a crash left "unpublished"; return how many
+    are still waiting (tried again on the next start)."""
+    store, _ = _running(node)
+    left = 0
+    for uid, state in states(store):
+        if state.get("role") != PERSONA_ROLE or state.get("state") != "unpublished":
+            continue
+        try:
+            await publish_persona(node, uid)
+        except BadgeChainError as exc:
+            log.warning("publishing a persona failed; will retry", extra={"code": exc.code})
+            left += 1
+    return left
 
 
 def list_personas(node: Node) -> list[Persona]:

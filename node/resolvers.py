@@ -49,6 +49,7 @@ __all__ = [
     "CALL_TIMEOUT_S",
     "HTTP_TIMEOUT_S",
     "MAX_BADGE_BYTES",
+    "MAX_CACHED_LISTS",
     "MAX_DID_DOCUMENT_BYTES",
     "MAX_STATUS_LIST_BYTES",
     "STATUS_CACHE_DEFAULT",
@@ -62,6 +63,8 @@ MAX_DID_DOCUMENT_BYTES = 64 * 1024
 MAX_BADGE_BYTES = 1024 * 1024  # a credential (or a baked image) served at a BNS location
 MAX_STATUS_LIST_BYTES = 1024 * 1024  # a list credential (16 KiB of bits compress far below)
 STATUS_CACHE_DEFAULT = timedelta(minutes=5)  # for a list that gives neither ttl nor validUntil
+# Anyone can sign lists at URLs of their own, so the cache holds at most this many (oldest out).
+MAX_CACHED_LISTS = 512
 HTTP_TIMEOUT_S = 5.0
 # One resolver call as the worker thread waits for it: a DHT lookup, or one fetch per URL.
 CALL_TIMEOUT_S = 20.0
@@ -333,6 +336,8 @@ class _OnlineResolvers:
         verify = list_proof_verifier(self.did_document)
         check_list_credential(document, list_url=url, now=now, verify_list_proof=verify)
         assert isinstance(document, dict)
+        while len(cache) >= MAX_CACHED_LISTS:
+            cache.pop(next(iter(cache)), None)
         cache[url] = _CachedList(document, _fresh_until(document, now))
         return document
 

@@ -322,3 +322,30 @@ async def test_cli_persona_new_and_collection_create(
     assert refused.exit_code == 1 and "badge_not_held" in refused.output
     listed = await cli(node_network, node, "collection", "list")
     assert collection_id in listed.output and "1 badge(s)" in listed.output
+
+
+async def test_a_persona_left_unpublished_is_published_on_the_next_start(
+    node_network: NodeNetwork, http: aiohttp.ClientSession
+) -> None:
+    """A lone node cannot publish: the persona stays stored as "unpublished", and the node
+    publishes the very same entry once it restarts with a peer."""
+    lone = await node_network.add()
+    status, answer = await call(
+        http, lone, "POST", "/admin/personas", {"name": "Later"}, node_network.admin
+    )
+    assert status == 503, answer
+    [persona] = (await admin(node_network, http, lone, "GET", "/admin/personas"))["personas"]
+    assert persona["state"] == "unpublished"
+
+    await node_network.add()
+    peer = await node_network.add()
+    lone = await node_network.restart(lone)
+
+    async def published() -> bool:
+        listed = await admin(node_network, http, lone, "GET", "/admin/personas")
+        return bool(listed["personas"][0]["state"] == "accepted")
+
+    await eventually(published, timeout=15)
+    status, record = await call(http, peer, "GET", f"/bns/{persona['uid']}")
+    assert status == 200 and record["earner"] == lone.did, record
+    assert record["location"]["urls"] == [f"{lone.gateway_url}/badges/{persona['uid']}.json"]
