@@ -172,7 +172,7 @@ async def test_an_unknown_uid_and_bad_json_read_as_errors(
 async def test_the_badge_page_and_the_issuer_page(
     node_network: NodeNetwork, http: aiohttp.ClientSession, page: Page
 ) -> None:
-    issuer, earner = await node_network.start(2)
+    issuer, earner, endorser = await node_network.start(3)
     uid = await _issued_and_accepted(node_network, http, issuer, earner)
 
     await page.goto(f"{earner.gateway_url}/#/badge/{uid}", READY)
@@ -183,6 +183,21 @@ async def test_the_badge_page_and_the_issuer_page(
     assert earner.did in await _text(page, "#badge-earner")
     assert await page.evaluate("document.getElementById('badge-status').dataset.status") == "valid"
     assert await page.evaluate("!!document.getElementById('endorsements-none')")
+
+    # Endorsed by a third node, and accepted by the earner: the badge page lists it.
+    comment = "Solid <work> & more"
+    body = {"uid": uid, "comment": comment}
+    endorsement = await _post(http, endorser, "/admin/endorse", body, node_network.admin)
+    assert endorsement["delivery"]["status"] == "delivered", endorsement
+    accepted = {"uid": endorsement["uid"]}
+    await _post(http, earner, "/admin/accept", accepted, node_network.admin)
+    async with http.get(f"{earner.gateway_url}/badges/{uid}/endorsements") as response:
+        listed = (await response.json())["endorsements"]
+    assert [item["uid"] for item in listed] == [endorsement["uid"]]
+    await page.evaluate("location.reload()")
+    await page.wait_for("!!document.querySelector('#endorsements .endorsement')")
+    assert endorser.did in await _text(page, "#endorsements .endorsement a.did")
+    assert await _text(page, "#endorsements .endorsement q") == comment
     download = await page.evaluate(
         "(() => { const a = document.getElementById('badge-download');"
         " return [a.getAttribute('href'), a.hasAttribute('download')]; })()"
