@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import sys
 from pathlib import Path
 
@@ -34,6 +35,15 @@ def _peers(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -
         return tuple(parse_peer(item) for item in value)
     except Exception as exc:
         raise click.BadParameter(str(exc)) from exc
+
+
+def _ip_address(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r:.60} is not an IP address") from exc
 
 
 def register_node_commands(main: click.Group) -> None:
@@ -86,6 +96,12 @@ def register_node_commands(main: click.Group) -> None:
     @click.option("--bootstrap", multiple=True, callback=_peers, help="IP:PORT of a DHT peer.")
     @click.option("--public", is_flag=True, default=None, help="Serve the gateway beyond loopback.")
     @click.option("--public-url", default=None, help="The gateway's URL as others reach it.")
+    @click.option(
+        "--dht-host",
+        default=None,
+        callback=_ip_address,
+        help="The IP address the DHT socket binds (e.g. 0.0.0.0 in a container).",
+    )
     @click.pass_obj
     @reports_errors
     def node_start(
@@ -95,9 +111,11 @@ def register_node_commands(main: click.Group) -> None:
         bootstrap: tuple[tuple[str, int], ...],
         public: bool | None,
         public_url: str | None,
+        dht_host: str | None,
     ) -> None:
         """Start the node: storage, DHT and gateway, until SIGINT or SIGTERM."""
         config = load_config(home).with_overrides(
+            dht_host=dht_host,
             dht_port=dht_port,
             http_port=http_port,
             bootstrap=bootstrap or None,

@@ -41,9 +41,6 @@ if [ "${1:-}" = "node" ]; then
         # shellcheck disable=SC2086
         badgechain init ${BADGECHAIN_INIT:-}
     fi
-    # Other containers reach the DHT at this container's address, not at its loopback.
-    sed -i "s/^dht_host = .*/dht_host = \"$BADGECHAIN_DHT_HOST\"/" "$BADGECHAIN_HOME/config.toml"
-
     resolve_next=false
     for arg do
         shift
@@ -56,6 +53,10 @@ if [ "${1:-}" = "node" ]; then
         fi
         set -- "$@" "$arg"
     done
+    if [ "${2:-}" = "start" ]; then
+        # Other containers reach the DHT at this container's address, not at its loopback.
+        set -- "$@" --dht-host "$BADGECHAIN_DHT_HOST"
+    fi
 fi
 
 exec badgechain "$@"

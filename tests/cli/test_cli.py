@@ -145,6 +145,8 @@ def test_valid_until_before_now_is_refused_at_issue(
         ["verify"],
         ["issue", "--offline", "--to", "did:key:z6Mk", "--out", "x.json"],
         ["unbake", "/no/such.png"],
+        ["node", "start", "--dht-host", "node0"],
+        ["node", "start", "--dht-host", "0.0.0.0; rm -rf /"],
     ],
 )
 def test_usage_errors_exit_2(runner: CliRunner, args: list[str]) -> None:
