@@ -36,7 +36,7 @@ _TITLES: Final = {
     "hide": "hid badge",
     "persona": "created persona",
     "endorse": "endorsed badge",
-    "collection": "updated collection",
+    "collection": "created collection",
     "status-list": "updated status list",
 }
 
