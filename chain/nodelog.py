@@ -89,6 +89,7 @@ MAX_SEQ: Final = 2**53 - 1  # JSON numbers stay exact in every language up to he
 _ENTRY_DOMAIN: Final = b"badgechain/log-entry/v1\x00"
 _HEAD_DOMAIN: Final = b"badgechain/log-head/v1\x00"
 _HEX_HASH = re.compile(r"[0-9a-f]{64}")
+_SEQ_TEXT = re.compile(r"[0-9]{1,16}")  # ASCII digits: str.isdigit() takes "²" too
 _RFC3339_UTC = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -303,7 +304,7 @@ class Checkpoint:
 def parse_checkpoint(text: str) -> Checkpoint:
     """`SEQ:HASH` → Checkpoint, else LogError."""
     seq_text, _, digest = text.strip().partition(":")
-    if not seq_text.isdigit() or len(seq_text) > 16 or not _HEX_HASH.fullmatch(digest):
+    if not _SEQ_TEXT.fullmatch(seq_text) or not _HEX_HASH.fullmatch(digest):
         raise LogError("a checkpoint is SEQ:HASH (a number, 64 lowercase hex digits)")
     return Checkpoint(int(seq_text), digest)
 

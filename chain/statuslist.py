@@ -207,8 +207,9 @@ def check_list_credential(
     if not isinstance(list_credential, dict):
         raise StatusListError("the status list is not a JSON object")
     _check_signed(list_credential, verify_list_proof)
-    if list_credential.get("id", list_url) != list_url:
-        # A list of the same issuer replayed at another URL would answer for the wrong badges.
+    if list_credential.get("id") != list_url:
+        # A list of the same issuer replayed at another URL would answer for the wrong badges;
+        # one that names no URL could be replayed anywhere.
         raise StatusListError(
             f"the list at {list_url:.100} names itself {list_credential.get('id')!r:.100}",
             code="status_list_url_mismatch",

@@ -42,6 +42,7 @@ CHECK_NAMES = (
 )
 MAX_INPUT_BYTES = 10 * 1024 * 1024
 MAX_CHAIN_DEPTH = 8
+MAX_STATUS_ENTRIES = 8  # credentialStatus entries read per credential
 CLOCK_SKEW = timedelta(minutes=5)
 OB2_CONTEXT = "https://w3id.org/openbadges/v2"
 
@@ -445,6 +446,10 @@ class _Verifier:
         entries = status if isinstance(status, list) else [] if status is None else [status]
         if not entries:
             return Check("status", "passed", "no_status", "the credential has no status entry")
+        if len(entries) > MAX_STATUS_ENTRIES:  # each may send the verifier to another server
+            raise BadgeChainError(
+                f"more than {MAX_STATUS_ENTRIES} credentialStatus entries", code="status_invalid"
+            )
         fetch: statuslist.StatusListFetcher | None = self.resolvers.extra.get(
             statuslist.STATUS_LIST_FETCHER
         )
@@ -491,8 +496,10 @@ class _Verifier:
             if not isinstance(url, str):
                 raise statuslist.StatusListError("the entry names no statusListCredential")
             list_credential = fetch(url)
-            if list_credential is None:
-                raise Unreachable(f"no status list at {url:.100}", code="status_list_not_found")
+            if list_credential is None:  # its server answered: the list is gone, not away
+                raise statuslist.StatusListError(
+                    f"no status list at {url:.100}", code="status_list_not_found"
+                )
         except Unreachable:
             if getattr(self, "bns_view", None) is not None:
                 return "bns_answered"

@@ -95,7 +95,12 @@ def class_list(home: Path, as_json: bool) -> None:
 def revoke(home: Path, uid: str, reason: str, as_json: bool) -> None:
     """Revoke a badge this node issued: publishes the BNS revocation."""
     record = AdminClient(home).call("POST", "/admin/revoke", {"uid": uid, "reason": reason})
-    click.echo(json.dumps(record, indent=2) if as_json else f"revoked {record['uid']}")
+    if as_json:
+        click.echo(json.dumps(record, indent=2))
+    elif record.get("bns") == "pending":
+        click.echo(f"revoked {record['uid']} (the BNS did not answer; the node will publish it)")
+    else:
+        click.echo(f"revoked {record['uid']}")
 
 
 # --- issue ---------------------------------------------------------------------------------

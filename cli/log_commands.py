@@ -64,7 +64,7 @@ async def _get_json(session: aiohttp.ClientSession, url: str, max_bytes: int) ->
         raise NodeError(f"{url} answered HTTP {status}", code="node_error")
     try:
         return json.loads(b"".join(chunks))
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: hostile nesting
         raise NodeError(f"{url} answered with something other than JSON") from exc
 
 
@@ -219,4 +219,10 @@ def register(main: click.Group) -> None:
             click.echo(json.dumps({"source": url or str(log_home or home), **verdict.to_json()}))
         else:
             click.echo(describe_verdict(verdict))
+            if url is not None and signer_did is None:
+                click.echo(
+                    "note: the signer is the DID the node itself reports; pass --did (and"
+                    " --checkpoint from an earlier run) to pin whose history this must be",
+                    err=True,
+                )
         raise SystemExit(EXIT_VALID if verdict.ok else EXIT_INVALID)

@@ -48,6 +48,7 @@ __all__ = ["MAX_BODY_BYTES", "Node"]
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 12 * 1024 * 1024  # a baked PNG of up to 10 MiB, plus multipart framing
+PENDING_RETRY_S = 30.0  # how often writes the DHT did not take are published again
 
 
 class Node:
@@ -116,7 +117,8 @@ class Node:
             self.http_port = self._runner.addresses[0][1]  # the port picked when 0 was asked
             await delivery.start_delivery(self)  # announce the inbox, run the outbox
             await issuer.resume_batches(self)  # batches a crash interrupted
-            self.spawn(personas.publish_pending_personas(self))
+            self.spawn(personas.publish_pending_personas(self))  # badges: resume_batches
+            self.spawn(self._retry_pending())
             self.spawn(self._reconcile_indexes())
         except BaseException:
             await self.stop()
@@ -140,10 +142,24 @@ class Node:
         if self.dht is not None:
             await self.dht.stop()
             self.dht = None
+        self.log = None
         if self.store is not None:
             self.store.close()
             self.store = None
         log.info("node stopped")
+
+    async def _retry_pending(self) -> None:
+        """Every PENDING_RETRY_S, publish what the DHT did not take when it was written:
+        revocations (the status list has them already), badge entries and personas. Each is
+        idempotent, so overlapping a batch's own publishing is harmless."""
+        while True:
+            await asyncio.sleep(PENDING_RETRY_S)
+            try:
+                await issuer.publish_pending_revocations(self)
+                await issuer.publish_pending(self, attempts=1)
+                await personas.publish_pending_personas(self)
+            except BadgeChainError as exc:
+                log.warning("publishing pending writes failed", extra={"code": exc.code})
 
     async def _reconcile_indexes(self) -> None:
         """With each republish round, put back index items concurrent writers pushed out."""

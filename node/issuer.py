@@ -50,6 +50,7 @@ from badgechain.chain.errors import BadgeChainError, DecodeError
 from badgechain.chain.keys import KeyPair, PublicKey, public_key_from_did_key
 from badgechain.chain.multibase import multibase_decode, multibase_encode_b58
 from badgechain.chain.proof import format_created, sign_credential
+from badgechain.chain.resolve import Unreachable
 from badgechain.storage import Kind, Store
 
 from . import status
@@ -538,7 +539,8 @@ async def _issue_row(
         return
     try:
         earner_key = await earner_key_for(node, parse_recipient(row, now=node.clock()))
-    except BadgeChainError as exc:  # an unknown persona, or the BNS did not answer
+    except IssuerError as exc:  # a bad row or an unknown persona; Unreachable ends the run,
+        # and the batch, still running, resumes on the next start
         store.put(Kind.JOURNAL, key, _dump(row | {"error": f"{exc.code}: {exc.message}"}))
         return
     row = json.loads(store.get(Kind.JOURNAL, key) or b"{}")  # again: the lookup awaited
@@ -607,34 +609,65 @@ async def _work_through(node: Node, batch_ids: list[str], *, pending_first: bool
 # --- revoking and the VC API ---------------------------------------------------------------
 
 
-async def revoke_badge(node: Node, uid: Uid, reason: str) -> Record:
+async def revoke_badge(node: Node, uid: Uid, reason: str) -> Record | None:
     """Revoke a badge this node's key issued: set its status list bit and publish the BNS
-    revocation (see the module docstring for why both cannot drift apart)."""
+    revocation (see the module docstring for why both cannot drift apart). None: recorded,
+    but the DHT did not answer; the node publishes it later.
+
+    A badge this node holds as its issuer is recorded first (once, however often it is
+    revoked); any other UID is the BNS's to judge (`not_issuer`, `bns_not_found`), and only
+    a revocation it accepted is logged.
+    """
     if not isinstance(reason, str) or not reason.strip():
         raise IssuerError("give a reason for the revocation", code="reason_invalid")
     if len(reason.encode()) > MAX_REASON_BYTES:
         raise IssuerError(f"the reason is over {MAX_REASON_BYTES} bytes", code="reason_invalid")
-    record_revocation(node, uid, reason)
+    store = node_store(node)
+    credential = load_badge(store, uid)
+    if credential is None or _issuer_of(credential) != node.did:
+        return await _revoke_elsewhere(node, uid, reason)
+    if (load_state(store, uid) or {}).get("state") != "revoked":
+        record_revocation(node, uid, reason)
     await publish_issued(node, uid)  # a badge still waiting for its entry gets it first
-    return await publish_revocation(node, uid)
+    if store.get(Kind.JOURNAL, REVOKING_PREFIX + uid) is None:  # out already
+        return await _names(node).resolve(uid)
+    try:
+        return await publish_revocation(node, uid)
+    except Unreachable:
+        return None
+
+
+async def _revoke_elsewhere(node: Node, uid: Uid, reason: str) -> Record:
+    """Revoke a UID this node holds no issued copy of (say, issued offline with its key)."""
+    now = _seconds(node.clock())
+    record = await _names(node).revoke(node.key, uid, reason, now)
+    with node_store(node).batch() as batch:
+        node_log(node).append(batch, "revoke", multibase_encode_b58(uid), {"reason": reason})
+    return record
+
+
+def _issuer_of(credential: dict[str, Any]) -> object:
+    issuer = credential.get("issuer")
+    return issuer.get("id") if isinstance(issuer, dict) else issuer
 
 
 def record_revocation(node: Node, uid: Uid, reason: str) -> None:
-    """The list bit, the re-signed list, the "revoked" state and the "revoking" mark, in one
-    atomic write (a badge this node does not hold gets the mark alone)."""
+    """The list bit, the re-signed list, the "revoked" state, the "revoking" mark and the
+    log entries, in one atomic write, for a badge this node holds."""
     store = node_store(node)
     now = node.clock()
     credential = load_badge(store, uid)
     state = load_state(store, uid)
+    if credential is None or state is None:
+        raise IssuerError("this node holds no such badge", code="badge_not_found", status=404)
     mark = {"reason": reason, "at": _seconds(now)}
     with status.changing(node):
-        ops = [] if credential is None else status.revocation_ops(node, credential, now)
+        ops = status.revocation_ops(node, credential, now)
         with store.batch() as batch:
             for kind, key, value in ops:
                 batch.put(kind, key, value)
-            if state is not None and state.get("role") == "issued":
-                revoked = state | {"state": "revoked", "revoked": format_created(now)}
-                batch.put(Kind.INDEX, STATE_PREFIX + uid, _dump(revoked))
+            revoked = state | {"state": "revoked", "revoked": format_created(now)}
+            batch.put(Kind.INDEX, STATE_PREFIX + uid, _dump(revoked))
             batch.put(Kind.JOURNAL, REVOKING_PREFIX + uid, _dump(mark))
             text = multibase_encode_b58(uid)
             node_log(node).append(batch, "revoke", text, {"reason": reason})

@@ -13,6 +13,8 @@ from typing import Any
 
 from aiohttp import web
 
+from badgechain.chain.multibase import multibase_encode_b58
+
 from . import issuer
 from .gateway import record_json
 from .problems import Problem
@@ -144,6 +146,9 @@ async def post_revoke(request: web.Request) -> web.Response:
     body = _fields(await read_json(request, MAX_SMALL_BODY_BYTES), {"uid", "reason"}, set())
     uid = parse_uid(_text(body, "uid"))
     record = await issuer.revoke_badge(node, uid, _text(body, "reason"))
+    if record is None:  # recorded and in the status list; the node publishes it to the BNS
+        pending = {"uid": multibase_encode_b58(uid), "revoked": True, "bns": "pending"}
+        return json_response(pending, status=202)
     return json_response(record_json(record))
 
 

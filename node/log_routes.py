@@ -7,6 +7,7 @@ xml.etree so that every text is escaped.
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from typing import Any, Final
 from urllib.parse import quote
@@ -23,6 +24,7 @@ __all__ = ["ATOM_NS", "FEED_ENTRIES", "add_routes", "build_feed"]
 
 ATOM_NS: Final = "http://www.w3.org/2005/Atom"
 FEED_ENTRIES: Final = 50
+_DIGITS: Final = re.compile(r"[0-9]{1,16}")  # ASCII only: str.isdigit() takes "²" too
 # Actions whose subject is a badge UID (or urn:bns: + UID).
 _BADGE_ACTIONS: Final = frozenset(
     {"issue", "revoke", "accept", "reject", "move", "hide", "endorse", "persona"}
@@ -47,7 +49,7 @@ def _query_int(
     text = request.query.get(name)
     if text is None:
         return default
-    if not text.isdigit() or len(text) > 16 or not low <= int(text) <= high:
+    if not _DIGITS.fullmatch(text) or not low <= int(text) <= high:
         raise Problem(400, "query_invalid", f"{name} is a whole number from {low} to {high}")
     return int(text)
 
@@ -103,7 +105,8 @@ def _feed_entry(entry: dict[str, Any], did: str, base_url: str) -> ET.Element:
     link = _subject_link(entry["action"], entry["subject"], base_url)
     if link is not None:
         ET.SubElement(item, "link", rel="related", href=link)
-    content = ET.SubElement(item, "content", type="application/json")
+    # RFC 4287 wants other media types base64-encoded; plain text keeps it readable.
+    content = ET.SubElement(item, "content", type="text")
     content.text = canonical_bytes(entry).decode()
     return item
 

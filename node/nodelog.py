@@ -72,7 +72,7 @@ def _decode(raw: bytes | None) -> Any:
         return None
     try:
         return json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: a value nested on purpose
         return None
 
 
@@ -195,10 +195,12 @@ class NodeLog:
         seq = _stored_seq(head)
         entry = None if seq is None else _decode(self.store.get(Kind.LOG, entry_key(seq)))
         if not isinstance(entry, dict) or _hash_or_none(entry) != head.get("hash"):
-            raise LogError(
+            damaged = LogError(
                 "the stored log head does not name a stored entry; run `badgechain log verify`",
                 code=LOG_STORAGE_DAMAGED,
             )
+            damaged.http_status = 500  # the node's storage, not the request, is at fault
+            raise damaged
         return entry
 
 

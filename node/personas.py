@@ -23,6 +23,7 @@ from badgechain.chain.multibase import multibase_encode_b58
 from badgechain.chain.proof import format_created, sign_credential
 from badgechain.storage import Store
 
+from . import status
 from .badgestore import (
     endorsement_uids,
     load_badge,
@@ -34,7 +35,7 @@ from .badgestore import (
 from .delivery import outbox
 from .earner import badge_url
 from .gateway import NOT_SERVED_STATES
-from .issuer import publish_issued, record_issued
+from .issuer import persona_earner_key, publish_issued, record_issued
 from .nodelog import node_log
 from .resolvers import fetch_badge_by_uid, verify_online
 
@@ -63,6 +64,7 @@ MAX_PERSONA_TEXT_CHARS: Final = 2000  # a persona's name or description
 MAX_COMMENT_CHARS: Final = 2000
 MAX_LISTED_ENDORSEMENTS: Final = 500
 DEFAULT_PERSONA_NAME: Final = "Persona"
+LOGGED_NAME_CHARS: Final = 120
 DEFAULT_COMMENT: Final = "Endorsed"
 
 log = logging.getLogger(__name__)
@@ -162,7 +164,8 @@ async def create_persona(node: Node, name: object = None, description: object = 
     }
     with store.batch() as batch:
         uid = put_badge(batch, signed, state)
-        node_log(node).append(batch, "persona", multibase_encode_b58(uid), {"name": persona_name})
+        details = {"name": persona_name[:LOGGED_NAME_CHARS]}  # the log's details are small
+        node_log(node).append(batch, "persona", multibase_encode_b58(uid), details)
     return await publish_persona(node, uid)
 
 
@@ -219,11 +222,12 @@ def list_personas(node: Node) -> list[Persona]:
 
 async def endorse(node: Node, endorsed: Uid, comment: object = None) -> Endorsement:
     """Endorse the badge `endorsed`: it must verify (not invalid); sign, store and publish
-    the endorsement, then deliver it to the endorsed badge's earner (one attempt)."""
+    the endorsement (with a status list entry, like any badge it issues), then deliver it to
+    the endorsed badge's earner (the outbox retries)."""
     store, names = _running(node)
     text = _text(comment, DEFAULT_COMMENT, "comment")
     endorsed_badge = await _checked_badge(node, store, endorsed)
-    earner_key = (await names.resolve(endorsed)).entry.earner_key
+    earner_key = await persona_earner_key(node, BNS_URN_PREFIX + multibase_encode_b58(endorsed))
     now = node.clock()
     badge_name = endorsed_badge.get("name")
     credential = build_endorsement(
@@ -234,14 +238,17 @@ async def endorse(node: Node, endorsed: Uid, comment: object = None) -> Endorsem
         credential_id=f"urn:uuid:{uuid.uuid4()}",
         name=f"Endorsement of {badge_name}"[:200] if isinstance(badge_name, str) else "Endorsement",
     )
-    signed = sign_credential(credential, node.key, created=now)
+    # From taking the status index to the atomic write nothing awaits.
+    entry, taken = status.allocate_entry(node, now)
+    signed = sign_credential(credential | {"credentialStatus": entry}, node.key, created=now)
     state = {
         "role": ENDORSEMENT_ROLE,
         "state": "issued",
         "endorsed": multibase_encode_b58(endorsed),
         "at": format_created(now),
     }
-    uid = record_issued(node, signed, state, earner_key, int(now.timestamp()), action="endorse")
+    created = int(now.timestamp())
+    uid = record_issued(node, signed, state, earner_key, created, taken, action="endorse")
     if not await publish_issued(node, uid):  # stored and marked: the node retries
         return Endorsement(uid, endorsed, signed, "unpublished", "publish_failed")
     if earner_key is None or earner_key == node.key.public_key:

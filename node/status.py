@@ -115,18 +115,17 @@ def allocate_entry(node: Node, now: datetime) -> tuple[dict[str, Any], list[Op]]
     write them in the same batch as the badge."""
     lists = _lists(node)
     with lists.lock:
-        ops: list[Op] = []
         if not lists.loaded:
             _load_current(_store(node), lists)
         moved = not lists.url.startswith(list_url(node, ""))
         if lists.list_id is None or lists.count >= FULL_AT or moved:
-            ops += _new_list(node, lists, now)
+            _start_list(node, lists, now)
         assert lists.list_id is not None
         index = _random_free(lists.taken)
         set_bit(lists.taken, index)
         lists.count += 1
-        ops.append((Kind.STATUS_LIST, _alloc_key(lists.list_id, index), b""))
-        return status_entry(lists.url, index, PURPOSE), ops
+        taken: list[Op] = [(Kind.STATUS_LIST, _alloc_key(lists.list_id, index), b"")]
+        return status_entry(lists.url, index, PURPOSE), taken
 
 
 def _random_free(taken: bytearray) -> int:
@@ -150,16 +149,17 @@ def _load_current(store: Store, lists: _Lists) -> None:
     lists.count = sum(bin(byte).count("1") for byte in lists.taken)
 
 
-def _new_list(node: Node, lists: _Lists, now: datetime) -> list[Op]:
+def _start_list(node: Node, lists: _Lists, now: datetime) -> None:
+    """Open a new list, stored at once: the badge that needs it may yet fail to be signed,
+    and memory must never name a list that storage does not hold (an empty one is harmless)."""
     list_id = secrets.token_urlsafe(9)
     url = list_url(node, list_id)
     meta = {"id": list_id, "url": url, "created": now.astimezone(UTC).isoformat()}
+    with _store(node).batch() as batch:
+        batch.put(Kind.STATUS_LIST, b"meta/" + list_id.encode(), _dump(meta))
+        batch.put(Kind.STATUS_LIST, CURRENT_KEY, list_id.encode())
     lists.list_id, lists.url = list_id, url
     lists.taken, lists.count = empty_bits(LIST_BITS), 0
-    return [
-        (Kind.STATUS_LIST, b"meta/" + list_id.encode(), _dump(meta)),
-        (Kind.STATUS_LIST, CURRENT_KEY, list_id.encode()),
-    ]
 
 
 def _alloc_key(list_id: str, index: int) -> bytes:

@@ -227,7 +227,7 @@ def test_times_are_rfc3339_utc() -> None:
 def test_checkpoints_parse_strictly() -> None:
     digest = "ab" * 32
     assert parse_checkpoint(f"12:{digest}") == Checkpoint(12, digest)
-    for bad in ("12", f"-1:{digest}", f"x:{digest}", "3:abc", f"3:{digest.upper()}"):
+    for bad in ("12", f"-1:{digest}", f"x:{digest}", "3:abc", f"3:{digest.upper()}", f"²:{digest}"):
         with pytest.raises(LogError):
             parse_checkpoint(bad)
 

@@ -251,6 +251,16 @@ def test_list_served_at_another_url_is_rejected() -> None:
     assert _code(elsewhere) == "status_list_url_mismatch"
 
 
+def test_a_signed_list_that_names_no_url_is_rejected() -> None:
+    """Without its own id a list could be replayed at any of its issuer's list URLs."""
+    unsigned = build_list_credential(
+        ISSUER.did, URL, _revoked(), "revocation", NOW - HOUR, NOW + HOUR, 3_600_000
+    )
+    del unsigned["id"]
+    nameless = sign_credential(unsigned, ISSUER, created=NOW - HOUR)
+    assert _code(nameless) == "status_list_url_mismatch"
+
+
 @pytest.mark.parametrize("index", ["-1", "07", "7.0", "x", "", str(MIN_LIST_BITS), "9" * 20])
 def test_bad_indexes_are_rejected(index: str) -> None:
     assert _code(_list(), index) == "status_index_invalid"
@@ -275,7 +285,7 @@ def test_malformed_lists_are_rejected(mangle: Any) -> None:
 # --- the verifier's status check -------------------------------------------------------------
 
 
-def _badge(index: int) -> dict[str, Any]:
+def _badge(index: int, status: Any = None) -> dict[str, Any]:
     achievement = build_achievement(
         ISSUER.did, achievement_id="urn:uuid:7a1c", name="Mesh", description="D", criteria="C"
     )
@@ -285,7 +295,7 @@ def _badge(index: int) -> dict[str, Any]:
         achievement=achievement,
         valid_from=NOW - 2 * HOUR,
         credential_id="urn:uuid:0b1e",
-        credential_status=status_entry(URL, index),
+        credential_status=status_entry(URL, index) if status is None else status,
     )
     return sign_credential(credential, ISSUER, created=NOW - 2 * HOUR)
 
@@ -350,11 +360,34 @@ def test_unreachable_list_without_bns_is_indeterminate() -> None:
     assert (
         report.check("status").status == "skipped" and report.check("status").code == "unreachable"
     )
-    missing = _verify(_badge(11), lambda url: None)
-    assert (missing.verdict, missing.check("status").code) == (
-        "indeterminate",
-        "status_list_not_found",
+
+
+def test_a_list_its_server_does_not_have_fails_even_when_the_bns_answers() -> None:
+    """A 404 is an answer: the list is gone, which must not pass as "issuer offline"."""
+    badge = _badge(11)
+    view = BnsView(uid=badge["proof"]["proofValue"], issuer_did=ISSUER.did, earner=EARNER.did)
+    for bns in (None, lambda asked: view):
+        missing = _verify(badge, lambda url: None, bns=bns)
+        assert (missing.verdict, missing.check("status").code) == (
+            "invalid",
+            "status_list_not_found",
+        )
+
+
+def test_too_many_status_entries_are_refused_before_any_fetch() -> None:
+    asked: list[str] = []
+
+    def fetch(url: str) -> Any:
+        asked.append(url)
+        raise AssertionError("no list may be fetched")
+
+    entries = [status_entry(f"https://lists.example/{n}", n) for n in range(9)]
+    report = _verify(_badge(11, entries), fetch)
+    assert (report.check("status").status, report.check("status").code) == (
+        "failed",
+        "status_invalid",
     )
+    assert asked == []
 
 
 # --- other issuers ---------------------------------------------------------------------------

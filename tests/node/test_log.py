@@ -156,7 +156,9 @@ async def test_get_log_pages_cover_every_entry_once(
     assert [e["seq"] for e in default["entries"]] == [21, 22, 23, 24]
 
 
-@pytest.mark.parametrize("query", ["after=-1", "after=x", "limit=0", "limit=1001", "after=1e3"])
+@pytest.mark.parametrize(
+    "query", ["after=-1", "after=x", "limit=0", "limit=1001", "after=1e3", "after=%C2%B2"]
+)
 async def test_bad_log_queries_are_problems(
     node_network: NodeNetwork, http: aiohttp.ClientSession, query: str
 ) -> None:

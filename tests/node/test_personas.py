@@ -159,6 +159,8 @@ async def test_a_persona_chain_and_an_endorsement_verify_across_three_nodes(
         node_network, http, verifier, "POST", "/admin/endorse", {"uid": uid, "comment": "Great"}
     )
     assert endorsed["delivery"]["status"] == "delivered", endorsed
+    entry = endorsed["credential"]["credentialStatus"]  # revocable like any badge it issues
+    assert entry["statusListCredential"].startswith(f"{verifier.gateway_url}/status/")
     endorsement_uid = endorsed["uid"]
     await arrives(node_network, http, earner, endorsement_uid)
     await admin(node_network, http, earner, "POST", "/admin/accept", {"uid": endorsement_uid})
@@ -349,3 +351,16 @@ async def test_a_persona_left_unpublished_is_published_on_the_next_start(
     status, record = await call(http, peer, "GET", f"/bns/{persona['uid']}")
     assert status == 200 and record["earner"] == lone.did, record
     assert record["location"]["urls"] == [f"{lone.gateway_url}/badges/{persona['uid']}.json"]
+
+
+async def test_a_long_non_ascii_persona_name_fits(
+    node_network: NodeNetwork, http: aiohttp.ClientSession
+) -> None:
+    """Names go up to the persona limit in any script; the log keeps a shortened copy."""
+    earner, _ = await node_network.start(2)
+    name = "学" * 700
+    persona = await admin(node_network, http, earner, "POST", "/admin/personas", {"name": name})
+    assert persona["name"] == name
+    assert earner.log is not None
+    [entry] = [e for e in earner.log.entries() if e["action"] == "persona"]
+    assert name.startswith(entry["details"]["name"]) and entry["details"]["name"]

@@ -348,3 +348,73 @@ async def test_pending_revocation_is_published_after_a_restart(
     bits = decode_bits(served["credentialSubject"]["encodedList"])
     assert get_bit(bits, int(credential["credentialStatus"]["statusListIndex"]))
     assert (await far.names.resolve(uid)).revocation is not None
+
+
+# --- what a failure in the middle leaves --------------------------------------------------------
+
+
+async def test_a_refused_issue_leaves_the_next_badges_list_served(
+    node_network: NodeNetwork, http: aiohttp.ClientSession
+) -> None:
+    """The first badge opens the list; when its signing fails, the list must still exist."""
+    node, _ = await node_network.start(2)
+    bad = {
+        "credential": {
+            "@context": ["https://www.w3.org/ns/credentials/v2"],
+            "type": ["VerifiableCredential"],
+            "credentialSubject": {"undefinedTerm": "x"},
+        }
+    }
+    refused, _ = await _admin(node_network, http, node, "/credentials/issue", bad)
+    assert refused == 422
+    credential = (await _issue(node_network, http, node, KeyPair.generate().did))["credential"]
+    url = credential["credentialStatus"]["statusListCredential"]
+    async with http.get(url) as response:
+        assert response.status == 200
+    await _revoke(node_network, http, node, credential["proof"]["proofValue"])
+    async with http.get(url) as response:
+        served = await response.json(content_type=None)
+    index = int(credential["credentialStatus"]["statusListIndex"])
+    assert get_bit(decode_bits(served["credentialSubject"]["encodedList"]), index)
+
+
+async def test_a_revocation_the_dht_did_not_take_is_published_later(
+    node_network: NodeNetwork, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With every peer gone the revoke is recorded (202, the list bit set) and the node's
+    retry loop publishes it once a peer is back; revoking again records nothing twice."""
+    monkeypatch.setattr("badgechain.node.app.PENDING_RETRY_S", 0.2)
+    node, peer = await node_network.start(2)
+    uid = (await _issue(node_network, http, node, KeyPair.generate().did))["uid"]
+    await peer.stop()
+    body = {"uid": uid, "reason": "issued in error"}
+    status_code, answer = await _admin(node_network, http, node, "/admin/revoke", body)
+    assert (status_code, answer) == (202, {"uid": uid, "revoked": True, "bns": "pending"})
+    again, _ = await _admin(node_network, http, node, "/admin/revoke", body)
+    assert again == 202
+    assert node.log is not None
+    assert [entry["action"] for entry in node.log.entries()].count("revoke") == 1
+
+    peer = await node_network.restart(peer)
+    names = peer.names
+    assert names is not None
+
+    async def revoked_in_the_bns() -> bool:
+        try:
+            return (await names.resolve(Uid(multibase_decode(uid)))).revocation is not None
+        except NotFound:
+            return False
+
+    await eventually(revoked_in_the_bns, timeout=20)
+
+
+async def test_a_refused_revocation_is_not_logged(
+    node_network: NodeNetwork, http: aiohttp.ClientSession
+) -> None:
+    node, other = await node_network.start(2)
+    uid = (await _issue(node_network, http, node, KeyPair.generate().did))["uid"]
+    body = {"uid": uid, "reason": "not mine"}
+    status_code, answer = await _admin(node_network, http, other, "/admin/revoke", body)
+    assert (status_code, answer["code"]) == (422, "not_issuer")
+    assert other.log is not None
+    assert [entry["action"] for entry in other.log.entries()] == []
