@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import ssl
+import threading
 import weakref
 from collections.abc import Coroutine
 from dataclasses import dataclass
@@ -336,9 +337,10 @@ class _OnlineResolvers:
         verify = list_proof_verifier(self.did_document)
         check_list_credential(document, list_url=url, now=now, verify_list_proof=verify)
         assert isinstance(document, dict)
-        while len(cache) >= MAX_CACHED_LISTS:
-            cache.pop(next(iter(cache)), None)
-        cache[url] = _CachedList(document, _fresh_until(document, now))
+        with _STATUS_CACHE_LOCK:  # worker threads of several verifications share the cache
+            while len(cache) >= MAX_CACHED_LISTS:
+                cache.pop(next(iter(cache)), None)
+            cache[url] = _CachedList(document, _fresh_until(document, now))
         return document
 
     # -- linked badges -------------------------------------------------------------------------
@@ -371,8 +373,9 @@ class _CachedList:
     fresh_until: datetime
 
 
-# Verified status lists by URL, per node; plain dict operations are atomic under the GIL,
-# and worker threads of several verifications share it.
+# Verified status lists by URL, per node. Single gets and pops are atomic under the GIL;
+# eviction iterates, so writers take the lock.
+_STATUS_CACHE_LOCK = threading.Lock()
 _status_caches: weakref.WeakKeyDictionary[Node, dict[str, _CachedList]] = (
     weakref.WeakKeyDictionary()
 )

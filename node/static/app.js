@@ -261,7 +261,14 @@
     const url = webUrl(value);
     if (url) {
       const parts = (url.hash.replace(/^#\/badge\//, "/") || url.pathname).split("/");
-      value = decodeURIComponent(parts[parts.length - 1] || "").replace(/\.(json|png|svg)$/, "");
+      const last = parts[parts.length - 1] || "";
+      let decoded = last;
+      try {
+        decoded = decodeURIComponent(last);
+      } catch {
+        // a malformed %-escape: keep the text as typed, and let the UID check refuse it
+      }
+      value = decoded.replace(/\.(json|png|svg)$/, "");
     }
     return value.replace(/^urn:bns:/, "");
   }
