@@ -45,6 +45,11 @@ _MAX_EMBEDDED_IMAGE_CHARS = 4 * 1024 * 1024
 # The badge card asks the BNS whether a badge is revoked, but an image must not wait on a
 # slow DHT: past this, what the node itself knows is drawn.
 BNS_CARD_TIMEOUT_S = 2.0
+# What the BNS said about a card's badge, reused for CARD_ANSWER_S, so anonymous requests
+# for cards do not each cost a DHT lookup; a revocation, being permanent, is kept for good.
+CARD_ANSWER_S = 60.0
+MAX_CARD_ANSWERS = 4096
+_CARD_ANSWERS: Final = web.AppKey("card_answers", dict)
 _CARD_CACHE_CONTROL: Final = "public, max-age=60"  # revocation shows within a minute
 
 
@@ -138,11 +143,19 @@ async def _is_revoked(request: web.Request, uid: Uid) -> bool:
         return True
     if node.names is None:
         return False
+    answers: dict[Uid, tuple[bool, float]] = request.app[_CARD_ANSWERS]
+    now = asyncio.get_running_loop().time()
+    revoked, until = answers.get(uid, (False, 0.0))
+    if revoked or now < until:
+        return revoked
     try:
         async with asyncio.timeout(BNS_CARD_TIMEOUT_S):
             record = await node.names.resolve(uid)
     except (TimeoutError, BadgeChainError):
-        return False
+        return False  # not remembered: the next request asks again
+    while len(answers) >= MAX_CARD_ANSWERS:
+        answers.pop(next(iter(answers)))
+    answers[uid] = (record.revocation is not None, now + CARD_ANSWER_S)
     return record.revocation is not None
 
 
@@ -266,6 +279,7 @@ async def get_openapi(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
+    app[_CARD_ANSWERS] = {}
     app.router.add_get("/bns/{uid}", get_bns)
     app.router.add_get("/health", get_health)
     # The suffixed forms first: `{uid}` alone would match "z….png" too.

@@ -126,8 +126,9 @@ async def test_the_png_keeps_the_class_image(
 
 
 async def test_a_revocation_shows_on_the_issuer_and_through_the_bns(
-    node_network: NodeNetwork, http: aiohttp.ClientSession
+    node_network: NodeNetwork, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr("badgechain.node.gateway.CARD_ANSWER_S", 0.0)  # ask the BNS each time
     issuer, earner, _ = await node_network.start(3)
     uid = (await _issue(node_network, http, issuer, earner.did))["uid"]
 
@@ -172,3 +173,24 @@ async def test_a_slow_bns_never_holds_up_the_image(
     hang_the_bns()
     _, root = await _card(http, issuer, uid)
     assert _revoked(root)  # from the issuer's own state, without the DHT
+
+
+async def test_cards_reuse_the_bns_answer_for_a_while(
+    node_network: NodeNetwork, http: aiohttp.ClientSession
+) -> None:
+    """Anonymous card requests must not each cost a DHT lookup."""
+    issuer, earner = await node_network.start(2)
+    uid = (await _issue(node_network, http, issuer, earner.did))["uid"]
+    assert issuer.names is not None
+    names = issuer.names
+    asked: list[Uid] = []
+    resolve = names.resolve
+
+    async def counting(wanted: Uid) -> Record:
+        asked.append(wanted)
+        return await resolve(wanted)
+
+    names.resolve = counting  # type: ignore[method-assign]
+    for _ in range(5):
+        await _card(http, issuer, uid)  # checks the answer is an SVG card
+    assert len(asked) == 1
