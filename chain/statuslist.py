@@ -13,6 +13,7 @@ import gzip
 import re
 import zlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
@@ -26,6 +27,7 @@ __all__ = [
     "MAX_ENCODED_CHARS",
     "MIN_LIST_BITS",
     "STATUS_LIST_FETCHER",
+    "CheckedList",
     "ListProofVerifier",
     "StatusListError",
     "StatusListFetcher",
@@ -57,8 +59,24 @@ _VC2_CONTEXT = "https://www.w3.org/ns/credentials/v2"
 # Verifies one proof of a list credential; returns the controller (DID) of the signing key,
 # raises BadgeChainError when it does not verify, Unreachable when the key cannot be read now.
 ListProofVerifier = Callable[[dict[str, Any], dict[str, Any]], str]
-# The list credential served at a URL, None when there is none (404); raises Unreachable.
-StatusListFetcher = Callable[[str], dict[str, Any] | None]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedList:
+    """A list credential whose proof, URL, length and encoding were checked: what a verifier
+    keeps in its cache, so a cached list is not verified again for every badge."""
+
+    url: str
+    issuer: str
+    purposes: tuple[str, ...]
+    bits: bytes
+    valid_from: datetime | None
+    valid_until: datetime | None
+
+
+# The list at a URL: the credential as served, or one the resolver checked already (it must
+# have come from `check_list_credential`); None when there is none (404); raises Unreachable.
+StatusListFetcher = Callable[[str], "dict[str, Any] | CheckedList | None"]
 
 
 class StatusListError(BadgeChainError):
@@ -201,9 +219,9 @@ def check_list_credential(
     list_url: str,
     now: datetime,
     verify_list_proof: ListProofVerifier,
-) -> bytes:
-    """The bits of a list credential that is signed by its issuer, fresh, long enough and
-    served at its own URL; StatusListError (or Unreachable) otherwise."""
+) -> CheckedList:
+    """A list credential that is signed by its issuer, fresh, long enough and served at its
+    own URL, read; StatusListError (or Unreachable) otherwise."""
     if not isinstance(list_credential, dict):
         raise StatusListError("the status list is not a JSON object")
     _check_signed(list_credential, verify_list_proof)
@@ -214,18 +232,25 @@ def check_list_credential(
             f"the list at {list_url:.100} names itself {list_credential.get('id')!r:.100}",
             code="status_list_url_mismatch",
         )
-    _check_fresh(list_credential, now)
-    bits = decode_bits(_subject(list_credential).get("encodedList"))
-    if len(bits) * 8 < MIN_LIST_BITS:
+    checked = CheckedList(
+        url=list_url,
+        issuer=_issuer_id(list_credential),
+        purposes=_purposes(_subject(list_credential)),
+        bits=decode_bits(_subject(list_credential).get("encodedList")),
+        valid_from=_moment(list_credential, "validFrom"),
+        valid_until=_moment(list_credential, "validUntil"),
+    )
+    _check_fresh(checked, now)
+    if len(checked.bits) * 8 < MIN_LIST_BITS:
         raise StatusListError(
-            f"the list has {len(bits) * 8} bits, fewer than {MIN_LIST_BITS}",
+            f"the list has {len(checked.bits) * 8} bits, fewer than {MIN_LIST_BITS}",
             code="status_list_too_short",
         )
-    return bits
+    return checked
 
 
 def check_status(
-    list_credential: object,
+    list_credential: object | CheckedList,
     entry: dict[str, Any],
     *,
     credential_issuer: str,
@@ -235,7 +260,8 @@ def check_status(
     """True when the list sets the entry's bit (e.g. revoked), False when it is clear.
 
     Raises StatusListError (code status_*) when the entry or the list cannot be trusted,
-    Unreachable when a key of the list cannot be read now.
+    Unreachable when a key of the list cannot be read now. A CheckedList is only checked
+    for freshness again.
     """
     if entry.get("type") != ENTRY_TYPE:
         raise StatusListError(
@@ -246,21 +272,34 @@ def check_status(
     if not isinstance(list_url, str) or not list_url:
         raise StatusListError("the entry names no statusListCredential")
     index = entry_index(entry)
-    bits = check_list_credential(
-        list_credential, list_url=list_url, now=now, verify_list_proof=verify_list_proof
-    )
-    assert isinstance(list_credential, dict)
-    if _issuer_id(list_credential) != credential_issuer:
+    if isinstance(list_credential, CheckedList):
+        if list_credential.url != list_url:
+            raise StatusListError(
+                f"the list read is not the one at {list_url:.100}", code="status_list_url_mismatch"
+            )
+        checked = list_credential
+        _check_fresh(checked, now)
+    else:
+        checked = check_list_credential(
+            list_credential, list_url=list_url, now=now, verify_list_proof=verify_list_proof
+        )
+    if checked.issuer != credential_issuer:
         raise StatusListError(
             "the status list is issued by someone else than the credential",
             code="status_list_wrong_signer",
         )
-    _check_purpose(_subject(list_credential), entry.get("statusPurpose"))
-    if index >= len(bits) * 8:
+    purpose = entry.get("statusPurpose")
+    if not isinstance(purpose, str) or purpose not in checked.purposes:
         raise StatusListError(
-            f"index {index} is beyond the list's {len(bits) * 8} bits", code="status_index_invalid"
+            f"the list is for {list(checked.purposes)!r:.60}, the entry asks about {purpose!r:.40}",
+            code="status_list_purpose_mismatch",
         )
-    return get_bit(bits, index)
+    if index >= len(checked.bits) * 8:
+        raise StatusListError(
+            f"index {index} is beyond the list's {len(checked.bits) * 8} bits",
+            code="status_index_invalid",
+        )
+    return get_bit(checked.bits, index)
 
 
 def _check_signed(list_credential: dict[str, Any], verify_list_proof: ListProofVerifier) -> None:
@@ -288,9 +327,8 @@ def _check_signed(list_credential: dict[str, Any], verify_list_proof: ListProofV
             )
 
 
-def _check_fresh(list_credential: dict[str, Any], now: datetime) -> None:
-    valid_from = _moment(list_credential, "validFrom")
-    valid_until = _moment(list_credential, "validUntil")
+def _check_fresh(checked: CheckedList, now: datetime) -> None:
+    valid_from, valid_until = checked.valid_from, checked.valid_until
     if valid_until is not None and valid_until <= now:
         raise StatusListError(
             f"the status list expired at {valid_until.isoformat()}", code="status_list_stale"
@@ -302,14 +340,10 @@ def _check_fresh(list_credential: dict[str, Any], now: datetime) -> None:
         )
 
 
-def _check_purpose(subject: dict[str, Any], purpose: object) -> None:
+def _purposes(subject: dict[str, Any]) -> tuple[str, ...]:
     listed = subject.get("statusPurpose")
     purposes = listed if isinstance(listed, list) else [listed]
-    if not isinstance(purpose, str) or purpose not in purposes:
-        raise StatusListError(
-            f"the list is for {listed!r:.60}, the entry asks about {purpose!r:.40}",
-            code="status_list_purpose_mismatch",
-        )
+    return tuple(purpose for purpose in purposes if isinstance(purpose, str))
 
 
 def _subject(list_credential: dict[str, Any]) -> dict[str, Any]:

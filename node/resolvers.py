@@ -35,6 +35,7 @@ from badgechain.chain.multibase import multibase_decode, multibase_encode_b58
 from badgechain.chain.resolve import BnsView, Resolvers, Unreachable
 from badgechain.chain.statuslist import (
     STATUS_LIST_FETCHER,
+    CheckedList,
     StatusListError,
     check_list_credential,
     list_proof_verifier,
@@ -310,15 +311,15 @@ class _OnlineResolvers:
 
     # -- status lists --------------------------------------------------------------------------
 
-    def status_list(self, url: str) -> dict[str, Any] | None:
-        """The list credential at `url`: from this node's cache while fresh, else fetched
+    def status_list(self, url: str) -> CheckedList | None:
+        """The list at `url`, checked: from this node's cache while fresh, else fetched
         (bounded, no redirects) and cached once its proof, URL, freshness and length check
         out. chain.verify then checks it against the credential and its entry."""
         now = self.node.clock()
         cache = _status_cache(self.node)
         cached = cache.get(url)
         if cached is not None and now < cached.fresh_until:
-            return cached.credential
+            return cached.checked
         cache.pop(url, None)  # stale: never answer from it again
         if not url.startswith(("https://", "http://")):
             raise StatusListError(f"cannot fetch a status list from {url:.100}")
@@ -335,13 +336,13 @@ class _OnlineResolvers:
         except BadgeChainError as exc:
             raise StatusListError(f"the status list is not JSON: {exc.message}") from exc
         verify = list_proof_verifier(self.did_document)
-        check_list_credential(document, list_url=url, now=now, verify_list_proof=verify)
+        checked = check_list_credential(document, list_url=url, now=now, verify_list_proof=verify)
         assert isinstance(document, dict)
         with _STATUS_CACHE_LOCK:  # worker threads of several verifications share the cache
             while len(cache) >= MAX_CACHED_LISTS:
                 cache.pop(next(iter(cache)), None)
-            cache[url] = _CachedList(document, _fresh_until(document, now))
-        return document
+            cache[url] = _CachedList(checked, _fresh_until(document, now))
+        return checked
 
     # -- linked badges -------------------------------------------------------------------------
 
@@ -369,7 +370,7 @@ class _OnlineResolvers:
 
 @dataclass(frozen=True, slots=True)
 class _CachedList:
-    credential: dict[str, Any]
+    checked: CheckedList
     fresh_until: datetime
 
 

@@ -23,6 +23,7 @@ from badgechain.chain.statuslist import (
     STATUS_LIST_FETCHER,
     StatusListError,
     build_list_credential,
+    check_list_credential,
     check_status,
     decode_bits,
     empty_bits,
@@ -439,3 +440,30 @@ def test_1edtech_revoked_credential_is_invalid(name: str) -> None:
         now=NOW,
         verify_list_proof=VERIFY,
     )
+
+
+def test_a_checked_list_is_not_verified_again_but_still_expires() -> None:
+    """A verifier's cache holds CheckedLists: reading one costs no proof check, and it still
+    goes stale, and still answers only for its own URL."""
+    checked = check_list_credential(
+        _list(_revoked(11)), list_url=URL, now=NOW, verify_list_proof=VERIFY
+    )
+
+    def never(document: dict[str, Any], proof: dict[str, Any]) -> str:
+        raise AssertionError("a checked list is not verified again")
+
+    entry = status_entry(URL, 11)
+    assert check_status(
+        checked, entry, credential_issuer=ISSUER.did, now=NOW, verify_list_proof=never
+    )
+    with pytest.raises(StatusListError) as stale:
+        check_status(
+            checked, entry, credential_issuer=ISSUER.did, now=NOW + HOUR, verify_list_proof=never
+        )
+    assert stale.value.code == "status_list_stale"
+    elsewhere = status_entry("https://issuer.example/status/BBBBBBBBBBBB", 11)
+    with pytest.raises(StatusListError) as moved:
+        check_status(
+            checked, elsewhere, credential_issuer=ISSUER.did, now=NOW, verify_list_proof=never
+        )
+    assert moved.value.code == "status_list_url_mismatch"
