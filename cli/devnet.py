@@ -244,6 +244,9 @@ def _commands(directory: Path, nodes: list[DevNode], uids: list[str]) -> list[st
         f"{bc} verify --online {uid}",
         f"curl -o badge.png {earner.gateway}/badges/{uid}.png",
         "badgechain verify badge.png",
+        f"curl -o card.svg {earner.gateway}/badges/{uid}.svg",
+        f"curl {bootstrap.gateway}/log",
+        f"badgechain log verify {bootstrap.gateway}",
         f"cat {directory / 'devnet.json'}",
     ]
 
@@ -288,6 +291,7 @@ async def run_devnet(directory: Path, count: int) -> None:
         click.echo(f"BadgeChain devnet: {count} nodes, homes in {directory}")
         for node in nodes:
             click.echo(f"  {node.name:<6} {node.role:<9} {node.gateway}  dht {node.dht}")
+        click.echo(f"Open {nodes[-1].gateway}/ in a browser to verify and look up badges.")
         click.echo("Try:")
         for line in _commands(directory, nodes, uids):
             click.echo(f"  {line}")
