@@ -61,6 +61,7 @@ class Operation:
     body_schema: str = "Json"
     errors: tuple[int, ...] = ()
     query: tuple[tuple[str, str], ...] = ()  # (name, JSON type) of optional query parameters
+    also: tuple[tuple[int, str, str], ...] = ()  # (status, description, schema) of other successes
 
     @property
     def admin(self) -> bool:
@@ -221,9 +222,10 @@ OPERATIONS: Final = (
     _admin(
         "POST",
         "/admin/revoke",
-        "Publish a badge's revocation",
+        "Revoke a badge: its status list bit and its BNS revocation",
         "BnsRecord",
         body_schema="RevokeRequest",
+        also=((202, "recorded; the DHT did not answer, the node publishes it later", "Json"),),
         errors=(400, 404, 413, 415, 422, 503),
     ),
     _admin("GET", "/admin/inbox", "Badges delivered here, waiting for a decision", "Inbox"),
@@ -419,6 +421,11 @@ def _responses(op: Operation) -> dict[str, Any]:
             "content": {op.ok_media: {"schema": _ref(op.ok_schema)}},
         }
     }
+    for status, description, schema in op.also:
+        responses[str(status)] = {
+            "description": description,
+            "content": {JSON: {"schema": _ref(schema)}},
+        }
     statuses = set(op.errors) | ({401} if op.admin else set())
     for status in sorted(statuses):
         responses[str(status)] = {"description": _REASONS[status], "content": problem}
