@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from typing import Any
@@ -264,3 +265,34 @@ async def test_every_action_is_logged_and_each_nodes_log_verifies(
 def page_details(answer: tuple[int, Any], action: str) -> Any:
     _, page = answer
     return next(entry["details"] for entry in page["entries"] if entry["action"] == action)
+
+
+async def test_concurrent_actions_keep_one_unbroken_log(
+    node_network: NodeNetwork, http: aiohttp.ClientSession
+) -> None:
+    """Twenty issues and five revocations at once: the log stays one chain (an `await`
+    inside an appending batch would fork it)."""
+    node, _ = await node_network.start(2)
+    class_id = await make_class(node_network, http, node)
+
+    async def issue() -> str:
+        body = {"class_id": class_id, "to": KeyPair.generate().did}
+        return str((await admin(node_network, http, node, "POST", "/admin/issue", body))["uid"])
+
+    uids = await asyncio.gather(*(issue() for _ in range(20)))
+    await asyncio.gather(
+        *(
+            admin(node_network, http, node, "POST", "/admin/revoke", {"uid": uid, "reason": "r"})
+            for uid in uids[:5]
+        ),
+        *(issue() for _ in range(5)),
+    )
+    status, page = await get_json(http, f"{node.gateway_url}/log?limit=1000")
+    assert status == 200
+    assert verify_log(page["entries"], signer_did=node.did, head=page["head"]).ok
+    actions = [entry["action"] for entry in page["entries"]]
+    assert (actions.count("issue"), actions.count("revoke"), actions.count("status-list")) == (
+        25,
+        5,
+        5,
+    )
