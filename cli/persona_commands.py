@@ -114,6 +114,7 @@ def collection_create(
         return
     click.echo(collection["id"])
     click.echo(collection["url"])
+    click.echo(collection["page"])
 
 
 @collection_group.command("list")

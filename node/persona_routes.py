@@ -77,7 +77,11 @@ async def post_collection(request: web.Request) -> web.Response:
     node = request.app[NODE]
     record = create_collection(node, body.get("name"), body.get("uids"), body.get("description"))
     shown = collection_json(_store(request), record)
-    return json_response(shown | {"url": f"{node.gateway_url}/collections/{record['id']}"}, 201)
+    links = {
+        "url": f"{node.gateway_url}/collections/{record['id']}",
+        "page": f"{node.gateway_url}/#/collection/{record['id']}",  # the web page's view
+    }
+    return json_response(shown | links, 201)
 
 
 async def get_collections(request: web.Request) -> web.Response:

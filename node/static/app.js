@@ -1,6 +1,6 @@
 // The BadgeChain web page: verify a badge (file, pasted JSON or VC-JWT, or UID), show a
-// badge (#/badge/<UID>) and an issuer's badges (#/issuer/<DID>). It talks only to this
-// node's public JSON API. Badge data is hostile input: every text goes in through
+// badge (#/badge/<UID>), an issuer's badges (#/issuer/<DID>) and a collection
+// (#/collection/<id>). It talks only to this node's public JSON API. Badge data is hostile input: every text goes in through
 // textContent, and every link is built here from encoded parts, never taken as given.
 "use strict";
 
@@ -528,6 +528,39 @@
     await loadPage();
   }
 
+  // -- the collection view -----------------------------------------------------------------------
+
+  /** One badge of a collection, as GET /collections/{id} describes it. */
+  function collectedBadge(badge) {
+    const uid = text(badge && badge.uid);
+    return el(
+      "li",
+      { class: "collected-badge", "data-uid": uid },
+      el("a", { href: badgeHref(uid) }, text(badge.name) || uid),
+      text(badge.issuer) ? el("span", {}, " from ", el("a", { href: issuerHref(badge.issuer), class: "did" }, badge.issuer)) : null,
+    );
+  }
+
+  async function showCollection(id) {
+    $("collection-title").textContent = "Collection";
+    const status = el("p", { id: "collection-status", class: "busy" }, "Loading the collection…");
+    $("collection-body").replaceChildren(status);
+    const [answer, error] = await settle(api(`/collections/${encodeURIComponent(id)}`));
+    if (currentRoute() !== "collection/" + id) return;
+    if (error) {
+      status.textContent = error.message;
+      status.className = "error";
+      return;
+    }
+    $("collection-title").textContent = text(answer.name) || "Collection";
+    const badges = (Array.isArray(answer.badges) ? answer.badges : []).filter((badge) => badge && typeof badge === "object");
+    $("collection-body").replaceChildren(
+      text(answer.description) ? el("p", { id: "collection-description" }, answer.description) : "",
+      el("p", {}, `${badges.length} badge(s).`),
+      el("ul", { id: "collection-badges", class: "badge-list" }, ...badges.map(collectedBadge)),
+    );
+  }
+
   // -- routing by the URL's #fragment ------------------------------------------------------------
 
   function currentRoute() {
@@ -540,7 +573,7 @@
   }
 
   function showView(name) {
-    for (const view of ["verify", "badge", "issuer"]) $(`${view}-view`).hidden = view !== name;
+    for (const view of ["verify", "badge", "issuer", "collection"]) $(`${view}-view`).hidden = view !== name;
   }
 
   function route(moveFocus) {
@@ -552,6 +585,9 @@
     } else if (route.startsWith("issuer/") && route.length > 7) {
       view = "issuer";
       showIssuer(route.slice(7));
+    } else if (route.startsWith("collection/") && route.length > 11) {
+      view = "collection";
+      showCollection(route.slice(11));
     }
     showView(view);
     if (moveFocus) {

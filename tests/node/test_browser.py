@@ -319,3 +319,28 @@ async def test_only_the_listed_static_files_are_served(
         assert response.status == 404, (path, body)
         assert response.content_type == PROBLEM
     assert "import" not in body and "def " not in body
+
+
+async def test_a_shared_collection_opens_as_a_page(
+    node_network: NodeNetwork, http: aiohttp.ClientSession, page: Page
+) -> None:
+    issuer, earner = await node_network.start(2)
+    uid = await _issued_and_accepted(node_network, http, issuer, earner)
+    body = {"name": "My <b>best</b> work", "uids": [uid], "description": "Chosen & shared"}
+    collection = await _post(http, earner, "/admin/collections", body, node_network.admin)
+    assert collection["page"] == f"{earner.gateway_url}/#/collection/{collection['id']}"
+
+    await page.goto(collection["page"], READY)
+    await page.wait_for("!!document.querySelector('#collection-badges .collected-badge')")
+    assert await _text(page, "#collection-title") == "My <b>best</b> work"
+    assert await _text(page, "#collection-description") == "Chosen & shared"
+    assert await page.evaluate("document.querySelectorAll('#collection-view b').length") == 0
+    listed = f".collected-badge[data-uid={json.dumps(uid)}]"
+    assert await _text(page, f"{listed} a") == BADGE_NAME
+    assert issuer.did in await _text(page, f"{listed} a.did")
+    await page.evaluate(f"document.querySelector({json.dumps(listed + ' a')}).click()")
+    await page.wait_for("!document.getElementById('badge-view').hidden")
+    await page.wait_for("!!document.getElementById('badge-name')")
+
+    await page.goto(f"{earner.gateway_url}/#/collection/nope", READY)
+    await page.wait_for("document.getElementById('collection-status').className === 'error'")

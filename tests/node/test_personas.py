@@ -314,8 +314,9 @@ async def test_cli_persona_new_and_collection_create(
         node_network, node, "collection", "create", "Mine", uid, "--description", "d"
     )
     assert created.exit_code == 0, created.output
-    collection_id, url = created.output.split()
+    collection_id, url, page = created.output.split()
     assert url == f"{node.gateway_url}/collections/{collection_id}"
+    assert page == f"{node.gateway_url}/#/collection/{collection_id}"
     status, collection = await call(http, node, "GET", f"/collections/{collection_id}")
     assert status == 200 and [b["uid"] for b in collection["badges"]] == [uid]
     assert node.store is not None and Uid(multibase_decode(uid))
