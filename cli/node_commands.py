@@ -97,6 +97,12 @@ def register_node_commands(main: click.Group) -> None:
     @click.option("--public", is_flag=True, default=None, help="Serve the gateway beyond loopback.")
     @click.option("--public-url", default=None, help="The gateway's URL as others reach it.")
     @click.option(
+        "--fetch-private",
+        is_flag=True,
+        default=None,
+        help="With --public: also fetch from private addresses (a private network only).",
+    )
+    @click.option(
         "--dht-host",
         default=None,
         callback=_ip_address,
@@ -111,11 +117,13 @@ def register_node_commands(main: click.Group) -> None:
         bootstrap: tuple[tuple[str, int], ...],
         public: bool | None,
         public_url: str | None,
+        fetch_private: bool | None,
         dht_host: str | None,
     ) -> None:
         """Start the node: storage, DHT and gateway, until SIGINT or SIGTERM."""
         config = load_config(home).with_overrides(
             dht_host=dht_host,
+            fetch_private=fetch_private,
             dht_port=dht_port,
             http_port=http_port,
             bootstrap=bootstrap or None,

@@ -52,6 +52,9 @@ class NodeConfig:
     public_url: str = ""  # how others reach the gateway; derived from host and port if empty
     bootstrap: tuple[tuple[str, int], ...] = field(default_factory=tuple)
     pow_difficulty: int = 0  # must match the network's setting
+    # A public node connects only to global addresses when it fetches or posts on the
+    # network's say-so (node/outbound.py); True allows private ones (a private network).
+    fetch_private: bool = False
 
     @property
     def http_host(self) -> str:
@@ -115,6 +118,9 @@ def load_config(home: Path) -> NodeConfig:
         raise ConfigError(f"{path}: name and public_url must be strings")
     if not isinstance(difficulty, int) or not 0 <= difficulty <= 32:
         raise ConfigError(f"{path}: pow_difficulty must be 0 to 32")
+    fetch_private = node.get("fetch_private", False)
+    if not isinstance(fetch_private, bool):
+        raise ConfigError(f"{path}: fetch_private must be true or false")
     return NodeConfig(
         name=name,
         dht_host=str(node.get("dht_host", defaults.dht_host)),
@@ -124,6 +130,7 @@ def load_config(home: Path) -> NodeConfig:
         public_url=public_url,
         bootstrap=tuple(parse_peer(p) for p in peers),
         pow_difficulty=difficulty,
+        fetch_private=fetch_private,
     )
 
 
@@ -144,6 +151,7 @@ def render_config(config: NodeConfig) -> str:
         f"public_url = {_toml_string(config.public_url)}\n"
         f"bootstrap = [{peers}]\n"
         f"pow_difficulty = {config.pow_difficulty}\n"
+        f"fetch_private = {'true' if config.fetch_private else 'false'}\n"
     )
 
 

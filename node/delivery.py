@@ -30,10 +30,12 @@ from badgechain.chain.jsonio import parse_json
 from badgechain.chain.keys import PublicKey, public_key_from_did_key
 from badgechain.storage import Kind, Store
 
+from .outbound import client_session
 from .web import MAX_JSON_BYTES
 
 if TYPE_CHECKING:
     from .app import Node
+    from .config import NodeConfig
 
 __all__ = [
     "INBOX_PATH",
@@ -230,7 +232,7 @@ def _credential_bytes(credential: dict[str, Any]) -> bytes:
     return body
 
 
-async def post_credential(url: str, credential: dict[str, Any]) -> None:
+async def post_credential(config: NodeConfig, url: str, credential: dict[str, Any]) -> None:
     """POST the credential to an inbox; raise DeliveryRefused on a 4xx, DeliveryError on
     anything else that is not a 2xx. Redirects are not followed: the URL was signed."""
     body = _credential_bytes(credential)
@@ -238,7 +240,7 @@ async def post_credential(url: str, credential: dict[str, Any]) -> None:
     timeout = aiohttp.ClientTimeout(total=POST_TIMEOUT_S)
     try:
         async with (
-            aiohttp.ClientSession(timeout=timeout) as session,
+            client_session(config, timeout=timeout) as session,
             session.post(url, data=body, headers=headers, allow_redirects=False) as answer,
         ):
             status = answer.status
@@ -320,7 +322,7 @@ async def _attempt(node: Node, entry: OutboxEntry, credential: dict[str, Any]) -
             raise DeliveryRefused("the subject has no did:key", code="no_inbox")
         async with asyncio.timeout(ATTEMPT_TIMEOUT_S):
             record = await find_inbox(dht, earner_key)
-            await post_credential(record.url, credential)
+            await post_credential(node.config, record.url, credential)
     except DeliveryRefused as exc:
         refused = replace(entry, due=None, attempts=attempts, error=exc.code)
         store.put(Kind.JOURNAL, _META + entry.uid, refused.to_json_bytes())

@@ -43,6 +43,7 @@ from badgechain.chain.statuslist import (
 from badgechain.chain.verify import Report, verify_badge
 
 from .badgestore import credential_uid, load_badge
+from .outbound import client_session
 
 if TYPE_CHECKING:
     from .app import Node
@@ -87,9 +88,10 @@ class NotPublished(BadgeChainError):
     http_status = 404
 
 
-def _session() -> aiohttp.ClientSession:
+def _session(node: Node) -> aiohttp.ClientSession:
     # Bodies are read raw and bounded: no transparent decompression, so no gzip bomb.
-    return aiohttp.ClientSession(
+    return client_session(
+        node.config,
         timeout=aiohttp.ClientTimeout(total=HTTP_TIMEOUT_S),
         auto_decompress=False,
         headers={"Accept-Encoding": "identity"},
@@ -154,7 +156,7 @@ async def fetch_badge_by_uid(node: Node, uid: Uid) -> bytes:
     Raises NotFound (no BNS record), NotPublished (no location, or hidden), Unreachable
     (no location answered), or FetchError (they answered without this badge).
     """
-    async with _session() as session:
+    async with _session(node) as session:
         return await _fetch_badge(node, uid, session)
 
 
@@ -200,7 +202,7 @@ async def verify_online(
     full by chain.verify; see `_OnlineResolvers.status_list`.
     """
     now = node.clock()
-    async with _session() as session:
+    async with _session(node) as session:
         online = _OnlineResolvers(node, asyncio.get_running_loop(), session, tls)
         try:
             return await asyncio.to_thread(

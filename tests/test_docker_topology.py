@@ -158,6 +158,7 @@ def test_the_start_options_compose_passes_exist(services: dict[str, dict[str, An
         resolved = [re.sub(r"^node\d+:", "172.20.0.2:", arg) for arg in args]
         parsed = _command("node", "start").make_context("start", resolved).params
         assert parsed["public"] is True and parsed["public_url"] == f"http://{name}:4880"
+        assert parsed["fetch_private"] is True  # the compose network is private
         expected = () if name == "node0" else (("172.20.0.2", 4800),)
         assert parsed["bootstrap"] == expected
 
