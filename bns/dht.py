@@ -614,9 +614,10 @@ class DhtNode:
             if not any(state[i] in ("pending", "slow") for i in state):
                 break  # nothing more will come
             try:
-                contact, ok, reply = await asyncio.wait_for(
-                    events.get(), timeout=self.protocol.hedge_delay
-                )
+                # Not asyncio.wait_for: on Python 3.11 it can swallow a cancellation that
+                # lands as the answer arrives, and a stopping node would then wait forever.
+                async with asyncio.timeout(self.protocol.hedge_delay):
+                    contact, ok, reply = await events.get()
             except TimeoutError:
                 continue
             node_id = contact.node.id

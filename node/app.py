@@ -48,7 +48,17 @@ __all__ = ["MAX_BODY_BYTES", "Node"]
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 12 * 1024 * 1024  # a baked PNG of up to 10 MiB, plus multipart framing
+STOP_GRACE_S = 2.0  # how long stopping waits for cancelled tasks before cancelling again
 PENDING_RETRY_S = 30.0  # how often writes the DHT did not take are published again
+
+
+async def _cancel_all(tasks: set[asyncio.Task[Any]]) -> None:
+    """Cancel `tasks` and wait for them to end. A task that swallowed its cancellation (a
+    library racing a cancel with a result) and went on to wait again is cancelled again."""
+    while pending := [task for task in tasks if not task.done()]:
+        for task in pending:
+            task.cancel()
+        await asyncio.wait(pending, timeout=STOP_GRACE_S)
 
 
 class Node:
@@ -133,9 +143,7 @@ class Node:
         )
 
     async def stop(self) -> None:
-        for task in list(self.background):
-            task.cancel()
-        await asyncio.gather(*self.background, return_exceptions=True)
+        await _cancel_all(self.background)
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
