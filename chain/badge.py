@@ -24,6 +24,7 @@ __all__ = [
     "build_endorsement",
     "build_genesis",
     "email_identity",
+    "issuer_id",
     "subject_ref",
 ]
 
@@ -37,6 +38,14 @@ GENESIS_ACHIEVEMENT_TYPE = "ext:BadgeChainGenesis"
 MAX_TEXT_CHARS = 10_000
 _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,255}")
 _UID = re.compile(r"z[1-9A-HJ-NP-Za-km-z]{80,95}")
+
+
+def issuer_id(credential: dict[str, Any]) -> str:
+    """The issuer's id: `issuer` itself, or its `id` when it is a Profile object; "" when
+    the credential names none."""
+    issuer = credential.get("issuer")
+    found = issuer.get("id") if isinstance(issuer, dict) else issuer
+    return found if isinstance(found, str) else ""
 
 
 class BadgeInputError(BadgeChainError):

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+from .badge import issuer_id
 from .errors import BadgeChainError
 from .proof import format_created, proof_list, verify_proof
 from .resolve import DidDocumentResolver, Unreachable, resolve_verification_method
@@ -234,7 +235,7 @@ def check_list_credential(
         )
     checked = CheckedList(
         url=list_url,
-        issuer=_issuer_id(list_credential),
+        issuer=issuer_id(list_credential),
         purposes=_purposes(_subject(list_credential)),
         bits=decode_bits(_subject(list_credential).get("encodedList")),
         valid_from=_moment(list_credential, "validFrom"),
@@ -309,7 +310,7 @@ def _check_signed(list_credential: dict[str, Any], verify_list_proof: ListProofV
         raise StatusListError(exc.message, code="status_list_signature_invalid") from exc
     if not proofs:
         raise StatusListError("the status list is not signed", code="status_list_unsigned")
-    issuer = _issuer_id(list_credential)
+    issuer = issuer_id(list_credential)
     for proof in proofs:
         try:
             signer = verify_list_proof(list_credential, proof)
@@ -354,12 +355,6 @@ def _subject(list_credential: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(subject, dict) or subject.get("type") not in (LIST_TYPE, [LIST_TYPE]):
         raise StatusListError(f"the list credential's subject is not a {LIST_TYPE}")
     return subject
-
-
-def _issuer_id(document: dict[str, Any]) -> str:
-    issuer = document.get("issuer")
-    issuer_id = issuer.get("id") if isinstance(issuer, dict) else issuer
-    return issuer_id if isinstance(issuer_id, str) else ""
 
 
 def _moment(document: dict[str, Any], name: str) -> datetime | None:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from . import bake, jose, statuslist
-from .badge import BNS_URN_PREFIX
+from .badge import BNS_URN_PREFIX, issuer_id
 from .errors import BadgeChainError
 from .jsonio import parse_json
 from .proof import SUPPORTED_CRYPTOSUITES, ProofCheck, proof_list, proof_value_bytes, verify_proof
@@ -249,9 +249,7 @@ class _Verifier:
 
     @property
     def issuer_id(self) -> str:
-        issuer = self.credential.get("issuer")
-        issuer_id = issuer.get("id") if isinstance(issuer, dict) else issuer
-        return issuer_id if isinstance(issuer_id, str) else ""
+        return issuer_id(self.credential)
 
     def _check_issuer_key(self) -> Check:
         if self.jws is not None:

@@ -13,6 +13,7 @@ import secrets
 from typing import TYPE_CHECKING, Any, Final
 
 from badgechain.bns.record import Uid
+from badgechain.chain.badge import issuer_id
 from badgechain.chain.errors import BadgeChainError
 from badgechain.chain.multibase import multibase_encode_b58
 from badgechain.chain.proof import format_created
@@ -154,7 +155,6 @@ def collection_json(store: Store, record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _badge_summary(uid: str, credential: dict[str, Any]) -> dict[str, Any]:
-    issuer = credential.get("issuer")
     subject = credential.get("credentialSubject")
     subject = subject[0] if isinstance(subject, list) and subject else subject
     subject = subject if isinstance(subject, dict) else {}
@@ -163,7 +163,7 @@ def _badge_summary(uid: str, credential: dict[str, Any]) -> dict[str, Any]:
     return {
         "uid": uid,
         "name": name if isinstance(name, str) else credential.get("name"),
-        "issuer": issuer.get("id") if isinstance(issuer, dict) else issuer,
+        "issuer": issuer_id(credential),
         "earner": subject.get("id"),
         "json": f"/badges/{uid}.json",
         "png": f"/badges/{uid}.png",

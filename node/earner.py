@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from badgechain.bns.record import MAX_URLS, MAX_URLS_TOTAL_CHARS, Record, Uid, valid_url
 from badgechain.bns.service import NameService
-from badgechain.chain.badge import BNS_URN_PREFIX
+from badgechain.chain.badge import BNS_URN_PREFIX, issuer_id
 from badgechain.chain.errors import BadgeChainError, DecodeError
 from badgechain.chain.multibase import multibase_decode, multibase_encode_b58
 from badgechain.chain.verify import verify_credential
@@ -181,15 +181,13 @@ def _addressed_here(node: Node, store: Store, subject: object) -> bool:
 
 
 def _describe(uid: Uid, credential: dict[str, Any], state: dict[str, Any]) -> InboxItem:
-    issuer = credential.get("issuer")
-    issuer_id = issuer.get("id") if isinstance(issuer, dict) else issuer
     subject = credential.get("credentialSubject")
     achievement = subject.get("achievement") if isinstance(subject, dict) else None
     name = achievement.get("name") if isinstance(achievement, dict) else None
     name = name if isinstance(name, str) else credential.get("name")
     return InboxItem(
         multibase_encode_b58(uid),
-        str(issuer_id),
+        issuer_id(credential),
         name if isinstance(name, str) else "",
         str(state.get("at", "")),
     )

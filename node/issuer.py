@@ -44,6 +44,7 @@ from badgechain.chain.badge import (
     build_achievement,
     build_credential,
     email_identity,
+    issuer_id,
     subject_ref,
 )
 from badgechain.chain.errors import BadgeChainError, DecodeError
@@ -624,7 +625,7 @@ async def revoke_badge(node: Node, uid: Uid, reason: str) -> Record | None:
         raise IssuerError(f"the reason is over {MAX_REASON_BYTES} bytes", code="reason_invalid")
     store = node_store(node)
     credential = load_badge(store, uid)
-    if credential is None or _issuer_of(credential) != node.did:
+    if credential is None or issuer_id(credential) != node.did:
         return await _revoke_elsewhere(node, uid, reason)
     if (load_state(store, uid) or {}).get("state") != "revoked":
         record_revocation(node, uid, reason)
@@ -644,11 +645,6 @@ async def _revoke_elsewhere(node: Node, uid: Uid, reason: str) -> Record:
     with node_store(node).batch() as batch:
         node_log(node).append(batch, "revoke", multibase_encode_b58(uid), {"reason": reason})
     return record
-
-
-def _issuer_of(credential: dict[str, Any]) -> object:
-    issuer = credential.get("issuer")
-    return issuer.get("id") if isinstance(issuer, dict) else issuer
 
 
 def record_revocation(node: Node, uid: Uid, reason: str) -> None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from badgechain.bns.record import Uid, entry_from_badge
 from badgechain.bns.service import NameService
-from badgechain.chain.badge import BNS_URN_PREFIX, build_endorsement, build_genesis
+from badgechain.chain.badge import BNS_URN_PREFIX, build_endorsement, build_genesis, issuer_id
 from badgechain.chain.errors import BadgeChainError
 from badgechain.chain.multibase import multibase_encode_b58
 from badgechain.chain.proof import format_created, sign_credential
@@ -288,12 +288,11 @@ def list_endorsements(node: Node, endorsed: Uid) -> list[dict[str, Any]]:
         state = load_state(store, uid) or {}
         if credential is None or state.get("state") in NOT_SERVED_STATES:
             continue
-        issuer = credential.get("issuer")
         subject = credential.get("credentialSubject")
         found.append(
             {
                 "uid": multibase_encode_b58(uid),
-                "issuer": issuer.get("id") if isinstance(issuer, dict) else issuer,
+                "issuer": issuer_id(credential),
                 "comment": subject.get("endorsementComment") if isinstance(subject, dict) else None,
                 "credential": credential,
             }
