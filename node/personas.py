@@ -21,7 +21,7 @@ from badgechain.chain.badge import BNS_URN_PREFIX, build_endorsement, build_gene
 from badgechain.chain.errors import BadgeChainError
 from badgechain.chain.multibase import multibase_encode_b58
 from badgechain.chain.proof import format_created, sign_credential
-from badgechain.storage import Store
+from badgechain.storage import Kind, Store
 
 from . import status
 from .badgestore import (
@@ -29,7 +29,7 @@ from .badgestore import (
     load_badge,
     load_state,
     put_badge,
-    set_state,
+    put_state,
     states,
 )
 from .delivery import outbox
@@ -65,6 +65,8 @@ MAX_COMMENT_CHARS: Final = 2000
 MAX_LISTED_ENDORSEMENTS: Final = 500
 DEFAULT_PERSONA_NAME: Final = "Persona"
 LOGGED_NAME_CHARS: Final = 120
+# Kind.JOURNAL mark of a persona whose BNS entry or location is not out yet.
+UNPUBLISHED_PERSONA_PREFIX: Final = b"persona/unpublished/"
 DEFAULT_COMMENT: Final = "Endorsed"
 
 log = logging.getLogger(__name__)
@@ -164,6 +166,7 @@ async def create_persona(node: Node, name: object = None, description: object = 
     }
     with store.batch() as batch:
         uid = put_badge(batch, signed, state)
+        batch.put(Kind.JOURNAL, UNPUBLISHED_PERSONA_PREFIX + uid, b"")
         details = {"name": persona_name[:LOGGED_NAME_CHARS]}  # the log's details are small
         node_log(node).append(batch, "persona", multibase_encode_b58(uid), details)
     return await publish_persona(node, uid)
@@ -187,7 +190,9 @@ async def publish_persona(node: Node, uid: Uid) -> Persona:
     await names.publish(node.key, entry)
     record = await names.set_location(node.key, uid, [badge_url(node, uid)])
     urls = list(record.location.urls) if record.location else []
-    set_state(store, uid, state | {"state": "accepted", "urls": urls})
+    with store.batch() as batch:
+        put_state(batch, uid, state | {"state": "accepted", "urls": urls})
+        batch.delete(Kind.JOURNAL, UNPUBLISHED_PERSONA_PREFIX + uid)
     return Persona(uid, str(state["name"]), "accepted", str(state["at"]))
 
 
@@ -196,9 +201,10 @@ async def publish_pending_personas(node: Node) -> int:
     are still waiting (tried again on the next start)."""
     store, _ = _running(node)
     left = 0
-    for uid, state in states(store):
-        if state.get("role") != PERSONA_ROLE or state.get("state") != "unpublished":
-            continue
+    # The marks, not every badge's state: this runs on every retry round.
+    marks = store.scan(Kind.JOURNAL, UNPUBLISHED_PERSONA_PREFIX)
+    for key, _ in list(marks):
+        uid = Uid(key[len(UNPUBLISHED_PERSONA_PREFIX) :])
         try:
             await publish_persona(node, uid)
         except BadgeChainError as exc:
