@@ -18,6 +18,8 @@ __all__ = [
     "BnsResolver",
     "BnsView",
     "DidDocumentResolver",
+    "DocumentFetcher",
+    "Fetched",
     "ResolvedKey",
     "Resolvers",
     "StatusResolver",
@@ -67,12 +69,30 @@ BadgeFetcher = Callable[[str], dict[str, Any] | None]
 
 
 @dataclass(frozen=True, slots=True)
+class Fetched:
+    """A document fetched by URL for verification (an OB 2.0 hosted assertion, a badge class,
+    an issuer profile, a key, a revocation list, a JWKS)."""
+
+    url: str  # the URL asked for
+    final_url: str  # where it came from after any redirect the fetcher allowed
+    content_type: str
+    body: bytes
+
+
+# Returns None when the server answered that nothing is there (404, 410); raises
+# `Unreachable` when it could not get an answer (offline, timeout, 5xx, refused by policy).
+DocumentFetcher = Callable[[str], Fetched | None]
+
+
+@dataclass(frozen=True, slots=True)
 class Resolvers:
     did_documents: DidDocumentResolver | None = None
     bns: BnsResolver | None = None
     status: StatusResolver | None = None
     badges: BadgeFetcher | None = None
     trust: TrustPolicy | None = None
+    # None means offline: a check that needs a fetched document is indeterminate.
+    documents: DocumentFetcher | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
