@@ -32,6 +32,7 @@ PublicKey = NewType("PublicKey", bytes)
 # Multicodec varint for ed25519-pub (0xed), the header of an Ed25519 Multikey.
 _ED25519_PUB_HEADER = b"\xed\x01"
 _DID_KEY_PREFIX = "did:key:"
+_ED25519_VM_TYPES = ("Multikey", "Ed25519VerificationKey2020")
 DID_CONTEXTS = ["https://www.w3.org/ns/did/v1", "https://w3id.org/security/multikey/v1"]
 # did:web method-specific id: a host (port colon percent-encoded) and optional path segments.
 _DID_WEB = re.compile(r"did:web:([A-Za-z0-9.\-]+(?:%3A[0-9]{1,5})?)((?::[A-Za-z0-9._~\-%]+)*)")
@@ -196,7 +197,8 @@ def read_did_document(document: object, did: str) -> dict[str, PublicKey]:
         vm = ref if isinstance(ref, dict) else methods.get(_absolute_vm_id(ref, did))
         if not isinstance(vm, dict) or vm.get("controller") != did:
             continue
-        if vm.get("type") == "Multikey" and isinstance(vm.get("publicKeyMultibase"), str):
+        # Ed25519VerificationKey2020 carries the same Multikey value (Ed25519Signature2020 DIDs).
+        if vm.get("type") in _ED25519_VM_TYPES and isinstance(vm.get("publicKeyMultibase"), str):
             keys[_absolute_vm_id(vm["id"], did)] = public_key_from_multikey(
                 vm["publicKeyMultibase"]
             )

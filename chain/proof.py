@@ -1,4 +1,5 @@
-"""Data Integrity proofs: create and verify eddsa-rdfc-2022, verify eddsa-jcs-2022.
+"""Data Integrity proofs: create and verify eddsa-rdfc-2022, verify eddsa-jcs-2022 and the
+legacy Ed25519 forms (`Ed25519Signature2020`, the `eddsa-2022` cryptosuite name).
 
 Follows vc-di-eddsa (transformation, hashing, proof configuration, serialization) and
 vc-data-integrity (proof sets and chains via `previousProof`). The badge's UID is the
@@ -23,11 +24,13 @@ from .keys import KeyPair, verify_signature
 from .multibase import b58decode, multibase_encode_b58
 
 __all__ = [
+    "LEGACY_SUITES",
     "SUPPORTED_CRYPTOSUITES",
     "ProofCheck",
     "create_proof",
     "format_created",
     "proof_list",
+    "proof_suite",
     "proof_value_bytes",
     "sign_credential",
     "signing_input",
@@ -37,6 +40,12 @@ __all__ = [
 RDFC = "eddsa-rdfc-2022"
 JCS = "eddsa-jcs-2022"
 SUPPORTED_CRYPTOSUITES = (RDFC, JCS)
+# Verified, never issued. `eddsa-2022` is the draft name of eddsa-rdfc-2022 (same algorithm);
+# Ed25519Signature2020 (W3C CCG) hashes the proof options in the document's context and the
+# document with URDNA2015 (= RDFC-1.0), SHA-256 each, concatenated: the same signing input.
+LEGACY_EDDSA = "eddsa-2022"
+ED25519_2020 = "Ed25519Signature2020"
+LEGACY_SUITES = (LEGACY_EDDSA, ED25519_2020)
 MAX_PROOFS = 8
 _PROOF_VALUE = re.compile(r"z[1-9A-HJ-NP-Za-km-z]{80,95}")
 
@@ -82,19 +91,30 @@ def proof_value_bytes(proof: dict[str, Any]) -> bytes:
     return signature
 
 
+def proof_suite(proof: dict[str, Any]) -> str | None:
+    """The Ed25519 suite a proof uses (a cryptosuite name, or Ed25519Signature2020), or None
+    when it is none we verify."""
+    if proof.get("type") == ED25519_2020:
+        return ED25519_2020
+    suite = proof.get("cryptosuite")
+    if proof.get("type") == "DataIntegrityProof" and suite in (RDFC, JCS, LEGACY_EDDSA):
+        return str(suite)
+    return None
+
+
 def signing_input(
     document: dict[str, Any], proof: dict[str, Any], *, loader: DocumentLoader = document_loader
 ) -> bytes:
-    """proofConfig hash ‖ document hash (vc-di-eddsa, "Hashing"), 64 bytes, for either suite."""
-    suite = proof.get("cryptosuite")
-    if proof.get("type") != "DataIntegrityProof" or suite not in SUPPORTED_CRYPTOSUITES:
+    """proofConfig hash ‖ document hash (vc-di-eddsa, "Hashing"), 64 bytes, for any suite."""
+    suite = proof_suite(proof)
+    if suite is None:
         raise ProofError(
-            f"unsupported proof: {proof.get('type')!r:.40} / {suite!r:.40}",
+            f"unsupported proof: {proof.get('type')!r:.40} / {proof.get('cryptosuite')!r:.40}",
             code="proof_unsupported",
         )
     unsecured = _unsecured_document(document, proof)
     config = {key: value for key, value in proof.items() if key != "proofValue"}
-    if suite == RDFC:
+    if suite != JCS:
         # The proof configuration is canonicalized in the document's context (the emitted
         # proof does not carry it: interop NOTES 7).
         config["@context"] = document.get("@context")
@@ -171,7 +191,11 @@ def verify_proof(
         return ProofCheck(
             proof, False, "signature_invalid", "the signature does not match the document"
         )
-    return ProofCheck(proof, True, "ok", f"{proof.get('cryptosuite')} signature verified")
+    suite = proof_suite(proof)
+    if suite in LEGACY_SUITES:
+        # 1EdTech's validator accepts these with a warning; so do we (never issued).
+        return ProofCheck(proof, True, "legacy_proof_suite", f"legacy {suite} signature verified")
+    return ProofCheck(proof, True, "ok", f"{suite} signature verified")
 
 
 def _unsecured_document(document: dict[str, Any], proof: dict[str, Any]) -> dict[str, Any]:

@@ -207,4 +207,4 @@ def test_proof_value_must_be_a_64_byte_signature() -> None:
     key = public_key_from_did_key(proof["verificationMethod"].split("#")[0])
     assert verify_proof(signed, proof, key).code == "proof_value_invalid"
     with pytest.raises(ProofError):
-        signing_input(signed, dict(proof, cryptosuite="eddsa-2022"))
+        signing_input(signed, dict(proof, cryptosuite="eddsa-9999"))
