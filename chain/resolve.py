@@ -20,6 +20,7 @@ __all__ = [
     "DidDocumentResolver",
     "DocumentFetcher",
     "Fetched",
+    "IssuerPublishes",
     "ResolvedKey",
     "Resolvers",
     "StatusResolver",
@@ -61,7 +62,13 @@ class TrustPolicy:
 
 
 DidDocumentResolver = Callable[[str], dict[str, Any] | None]
+# The BNS entry of a UID; None when the DHT answered that it holds none; raises Unreachable.
 BnsResolver = Callable[[str], BnsView | None]
+# Whether the issuer whose signing key is this did:key publishes to the BNS (its first
+# issuer-index page holds an item). Raises Unreachable when it cannot tell (the DHT did not
+# answer and nothing known locally says so). Asked when a UID has no entry, and when the
+# entry lookup could not be made, to learn whether the verdict depends on the BNS.
+IssuerPublishes = Callable[[str], bool]
 # Returns True when the status bit is set for the entry (e.g. revoked); raises BadgeChainError
 # (status list forged, stale, too short) or Unreachable.
 StatusResolver = Callable[[dict[str, Any]], bool]
@@ -88,6 +95,8 @@ DocumentFetcher = Callable[[str], Fetched | None]
 class Resolvers:
     did_documents: DidDocumentResolver | None = None
     bns: BnsResolver | None = None
+    # None with `bns` given: every issuer is taken to publish (a missing entry is invalid).
+    bns_publishes: IssuerPublishes | None = None
     status: StatusResolver | None = None
     badges: BadgeFetcher | None = None
     trust: TrustPolicy | None = None

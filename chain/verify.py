@@ -17,8 +17,8 @@ from . import bake, jose, statuslist
 from .badge import BNS_URN_PREFIX, issuer_id
 from .errors import BadgeChainError
 from .jsonio import parse_json
-from .proof import ProofCheck, proof_list, proof_suite, proof_value_bytes, verify_proof
 from .keys import did_key_from_public_key
+from .proof import ProofCheck, proof_list, proof_suite, proof_value_bytes, verify_proof
 from .resolve import ResolvedKey, Resolvers, Unreachable, resolve_verification_method
 from .structure import VC1_CONTEXT, check_ob3_structure, check_vc_data_model, is_open_badge
 
@@ -201,6 +201,7 @@ class _Verifier:
             )
             return _finish(self.fmt, None, checks)
         self.credential = credential
+        self.checks = checks  # later checks read earlier ones (revocation reads bns)
         steps: list[Callable[[], Check]] = [
             self._check_vc_model,
             self._check_ob_structure,
@@ -499,7 +500,7 @@ class _Verifier:
     def _check_revocation(self) -> Check:
         view = getattr(self, "bns_view", None)
         if view is None:
-            bns = getattr(self, "bns_check", None)
+            bns = next((check for check in self.checks if check.name == "bns"), None)
             code = bns.code if bns is not None and bns.status == "skipped" else "no_resolver"
             return Check(
                 "revocation", "skipped", code, "BNS revocation not consulted (see the bns check)"

@@ -331,13 +331,13 @@ def test_verifier_fails_on_a_forged_list() -> None:
     assert report.check("status").code == "status_list_signature_invalid"
 
 
-def test_offline_status_is_skipped_without_blocking() -> None:
+def test_offline_status_is_skipped_and_blocking() -> None:
     report = _verify(_badge(11))
     assert (report.check("status").status, report.check("status").code) == (
         "skipped",
-        "no_resolver",
+        "status_unchecked_offline",
     )
-    assert report.verdict == "valid"
+    assert report.verdict == "indeterminate"
 
 
 def test_unreachable_list_with_bns_answer_passes_as_bns_answered() -> None:

@@ -263,8 +263,11 @@ def test_status_entry_is_checked_through_the_resolver() -> None:
         "statusListCredential": "https://issuer.example/status/1",
     }
     badge = _badge(credential_status=entry)
-    offline = _verify(badge)  # no status resolver: reported, not blocking (like the BNS)
-    assert (offline.verdict, offline.check("status").code) == ("valid", "no_resolver")
+    offline = _verify(badge)  # no status resolver: the entry could not be checked, blocking
+    assert (offline.verdict, offline.check("status").code) == (
+        "indeterminate",
+        "status_unchecked_offline",
+    )
     assert _verify(badge, resolvers=Resolvers(status=lambda e: False)).verdict == "valid"
     assert _failed(_verify(badge, resolvers=Resolvers(status=lambda e: True))) == (
         "status",
@@ -433,7 +436,11 @@ def test_status_listed_examples_skip_status_offline(name: str) -> None:
     report = verify_badge(_peer("examples", "1edtech-validator-ob30", name).read_bytes(), now=NOW)
     assert report.check("proof").status == "passed", report.to_json()
     status = report.check("status")
-    assert (status.status, status.code, status.blocking) == ("skipped", "no_resolver", False)
+    assert (status.status, status.code, status.blocking) == (
+        "skipped",
+        "status_unchecked_offline",
+        True,
+    )
 
 
 @pytest.mark.parametrize(
