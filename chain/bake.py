@@ -1,6 +1,9 @@
 """Baking and unbaking: a credential carried inside its PNG or SVG badge image.
 
-Implements Open Badges 3.0 section "Baking" and recognises OB 2.0 baking; pixels are never decoded.
+Implements Open Badges 3.0 section "Baking" and recognises OB 2.0 and older baking (iTXt, tEXt
+and zTXt `openbadges`; `<openbadges:assertion>` with JSON content or a `verify` URL); pixels are
+never decoded. An image that carries more than one credential is refused (`carrier_ambiguous`):
+which one a verifier reads first must never decide what the badge says.
 """
 
 from __future__ import annotations
@@ -59,6 +62,8 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _CHUNK_HEADER = struct.Struct(">I4s")
 _MAX_CHUNK_LENGTH = 2**31 - 1  # PNG spec 5.3: a chunk length never exceeds 2^31 - 1
 _TEXT_CHUNKS = (b"iTXt", b"tEXt", b"zTXt")
+# Any text chunk whose keyword starts so is taken as a credential chunk when counting them.
+_CREDENTIAL_KEYWORD_PREFIX = b"openbadge"
 _COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 _HOSTED_URL = re.compile(r"https?://\S+")
 _XML_FORBIDDEN_CHARS = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -80,7 +85,8 @@ def bake_png(image: bytes, payload: str) -> bytes:
     """Return `image` with one uncompressed iTXt `openbadgecredential` chunk holding `payload`.
 
     The chunk goes just before the first IDAT, so a reader that streams the file meets the
-    credential before the image data; any earlier `openbadgecredential` text chunk is dropped.
+    credential before the image data; any earlier credential text chunk (OB 3.0 `openbadgecredential`
+    or OB 2.0 `openbadges`) is dropped, so the image carries one credential.
     """
     text, _ = _prepare_ob3_payload(payload)
     chunks = [chunk for chunk in _read_png_chunks(image) if not _is_keyword_chunk(chunk)]
@@ -99,7 +105,7 @@ def bake_svg(svg: bytes, payload: str) -> bytes:
     """Return `svg` with `<openbadges:credential>` as the root's first child; the rest is kept.
 
     The edit is textual, at byte offsets expat reports, so the artwork is kept byte for byte:
-    any earlier credential element is cut out and the new one inserted after the root start tag.
+    any earlier credential element (OB 3.0 or OB 2.0) is cut out and the new one inserted after the root start tag.
     """
     text, encoding = _prepare_ob3_payload(payload)
     scan = _scan_svg(svg)
@@ -238,23 +244,29 @@ def _check_chunk_layout(data: bytes) -> None:
 
 
 def _is_keyword_chunk(chunk: tuple[bytes, bytes]) -> bool:
+    """A text chunk that carries (or may carry) a credential: OB 3.0's, OB 2.0's, or older."""
     kind, body = chunk
-    return kind in _TEXT_CHUNKS and body.startswith(OB3_PNG_KEYWORD + b"\0")
+    return kind in _TEXT_CHUNKS and body.startswith(_CREDENTIAL_KEYWORD_PREFIX) and b"\0" in body
 
 
 def _unbake_png(data: bytes) -> Unbaked:
-    chunks = _read_png_chunks(data)
-    text = _first_png_text(chunks, OB3_PNG_KEYWORD, legacy_text=False)
+    chunks = [chunk for chunk in _read_png_chunks(data) if _is_keyword_chunk(chunk)]
+    if len(chunks) > 1:
+        raise DecodeError(
+            f"the PNG carries {len(chunks)} credential chunks; which one counts is ambiguous",
+            code="carrier_ambiguous",
+        )
+    text = _png_text(chunks, OB3_PNG_KEYWORD, legacy_text=False)
     if text is not None:
         return _unbaked("png", "ob3", text)
-    # OB 2.0 baking: iTXt `openbadges`; pre-1.0 bakers used tEXt with the same keyword.
-    text = _first_png_text(chunks, OB2_PNG_KEYWORD, legacy_text=True)
+    # OB 2.0 baking: iTXt `openbadges`; pre-1.0 bakers used tEXt (or zTXt) with that keyword.
+    text = _png_text(chunks, OB2_PNG_KEYWORD, legacy_text=True)
     if text is not None:
         return _unbaked("png", "ob2", text)
     raise DecodeError("the PNG carries no baked badge", code="not_baked")
 
 
-def _first_png_text(
+def _png_text(
     chunks: list[tuple[bytes, bytes]], keyword: bytes, *, legacy_text: bool
 ) -> str | None:
     prefix = keyword + b"\0"
@@ -263,7 +275,16 @@ def _first_png_text(
             return _itxt_text(body[len(prefix) :])
         if legacy_text and kind == b"tEXt" and body.startswith(prefix):
             return body[len(prefix) :].decode("latin-1")  # PNG spec 11.3.4.3: tEXt is Latin-1
+        if legacy_text and kind == b"zTXt" and body.startswith(prefix):
+            return _ztxt_text(body[len(prefix) :])
     return None
+
+
+def _ztxt_text(rest: bytes) -> str:
+    """PNG spec 11.3.4.4: compression method 0 (zlib), then compressed Latin-1 text."""
+    if not rest or rest[0] != 0:
+        raise DecodeError("zTXt compression method is unknown", code="png_text_invalid")
+    return _inflate_bounded(rest[1:]).decode("latin-1")
 
 
 def _itxt_text(rest: bytes) -> str:
@@ -320,26 +341,63 @@ class _SvgScan:
     credential_spans: list[tuple[int, int]] = field(default_factory=list)
     ob3: _Found | None = None
     ob2: _Found | None = None
+    elements: int = 0  # credential elements of either kind, nested ones included
 
 
 def _unbake_svg(data: bytes) -> Unbaked:
     scan = _scan_svg(data)
+    if scan.elements > 1:
+        raise DecodeError(
+            f"the SVG carries {scan.elements} credential elements; which one counts is ambiguous",
+            code="carrier_ambiguous",
+        )
     if scan.ob3 is not None:
-        return _unbaked("svg", "ob3", scan.ob3.verify or "".join(scan.ob3.text))
+        return _unbaked("svg", "ob3", _ob3_svg_text(scan.ob3))
     if scan.ob2 is not None:
         return _unbaked("svg", "ob2", _ob2_svg_text(scan.ob2))
     raise DecodeError("the SVG carries no baked badge", code="not_baked")
 
 
-def _ob2_svg_text(found: _Found) -> str:
-    """OB 2.0 SVG: the assertion in the element, else its `verify` URL (mozilla bakery form)."""
+def _ambiguous_element() -> DecodeError:
+    return DecodeError(
+        "the credential element's verify attribute and its content name different badges",
+        code="carrier_ambiguous",
+    )
+
+
+def _ob3_svg_text(found: _Found) -> str:
+    """OB 3.0 SVG: a VC-JWT in `verify`, or JSON as content; both at once are two credentials."""
     content = "".join(found.text).strip()
-    if content and found.verify:
-        try:
-            _classify_ob2(content)
-        except DecodeError:  # unreadable content: the verify attribute still locates the badge
-            return found.verify
-    return content or found.verify
+    if content and found.verify and content != found.verify:
+        raise _ambiguous_element()
+    return found.verify or content
+
+
+def _ob2_svg_text(found: _Found) -> str:
+    """OB 2.0 SVG: the assertion in the element, else its `verify` URL (mozilla bakery form).
+
+    With both, the content must be the assertion hosted at that URL; unreadable content falls
+    back to the URL, which still locates the badge.
+    """
+    content = "".join(found.text).strip()
+    if not (content and found.verify):
+        return content or found.verify
+    try:
+        encoding = _classify_ob2(content)
+    except DecodeError:
+        return found.verify
+    if encoding == "url":
+        hosted_at: object = content
+    elif encoding == "json":
+        value = parse_json(content, max_bytes=MAX_PAYLOAD_BYTES)
+        verify = value.get("verify") or value.get("verification")
+        hosted_at = verify.get("url") if isinstance(verify, dict) else None
+        hosted_at = hosted_at or value.get("id")
+    else:  # a signed assertion is not the document hosted at a URL
+        hosted_at = None
+    if hosted_at != found.verify:
+        raise _ambiguous_element()
+    return content
 
 
 def _scan_svg(data: bytes) -> _SvgScan:
@@ -419,10 +477,13 @@ class _SvgScanner:
         if self._depth == 1:
             self._on_root(name, start)
         self._pending_namespaces = {}
-        if name == _OB3_ELEMENT and not self._open:  # nested copies go with the outer one
+        if name not in (_OB3_ELEMENT, _OB2_ELEMENT):
+            return
+        self._scan.elements += 1
+        if not self._open:  # nested copies go with the outer one when baking cuts them out
             self._open.append((self._depth, start, *_start_tag_end(self._data, start)))
-            if self._scan.ob3 is None:
-                self._scan.ob3 = self._capture(attributes)
+        if name == _OB3_ELEMENT and self._scan.ob3 is None:
+            self._scan.ob3 = self._capture(attributes)
         elif name == _OB2_ELEMENT and self._scan.ob2 is None:
             self._scan.ob2 = self._capture(attributes)
 

@@ -271,15 +271,14 @@ def test_png_rebaking_drops_credential_chunks_wherever_they_stand() -> None:
     ]
 
 
-def test_png_reading_skips_unrelated_text_and_takes_the_first_credential() -> None:
-    image = make_png(
-        [(b"tEXt", b"Software\0paint"), itxt(b"XML:com.adobe.xmp", b"<x/>")],
-        after_idat=[
-            itxt(b"openbadgecredential", JWT.encode()),
-            itxt(b"openbadgecredential", b"{}"),
-        ],
-    )
+def test_png_reading_skips_unrelated_text_and_refuses_two_credentials() -> None:
+    unrelated = [(b"tEXt", b"Software\0paint"), itxt(b"XML:com.adobe.xmp", b"<x/>")]
+    image = make_png(unrelated, after_idat=[itxt(b"openbadgecredential", JWT.encode())])
     assert unbake(image) == Unbaked("png", "ob3", "jwt", JWT)
+    # Whichever a reader meets first must not decide what the badge says (issue 10).
+    for second in (itxt(b"openbadgecredential", b"{}"), (b"tEXt", b"openbadges\0http://a.b/c")):
+        two = make_png(unrelated, after_idat=[itxt(b"openbadgecredential", JWT.encode()), second])
+        assert code_of(unbake, two) == "carrier_ambiguous"
 
 
 def test_png_compressed_itxt_is_inflated() -> None:
@@ -360,7 +359,7 @@ def test_svg_baked_with_ob2_declares_the_ob3_namespace_on_the_element(peers: Pat
     baked = bake_svg((peers / "mozilla-bakery" / "baked.svg").read_bytes(), CREDENTIAL)
     root = parse_svg(baked)
     assert root[0].tag == OB3_TAG
-    assert root.find("{http://openbadges.org}assertion") is not None
+    assert root.find("{http://openbadges.org}assertion") is None  # one credential per image
     assert unbake(baked).kind == "ob3"
 
 
