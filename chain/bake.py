@@ -85,8 +85,8 @@ def bake_png(image: bytes, payload: str) -> bytes:
     """Return `image` with one uncompressed iTXt `openbadgecredential` chunk holding `payload`.
 
     The chunk goes just before the first IDAT, so a reader that streams the file meets the
-    credential before the image data; any earlier credential text chunk (OB 3.0 `openbadgecredential`
-    or OB 2.0 `openbadges`) is dropped, so the image carries one credential.
+    credential before the image data; any earlier credential text chunk (OB 3.0
+    `openbadgecredential` or OB 2.0 `openbadges`) is dropped, so the image carries one credential.
     """
     text, _ = _prepare_ob3_payload(payload)
     chunks = [chunk for chunk in _read_png_chunks(image) if not _is_keyword_chunk(chunk)]
@@ -105,7 +105,8 @@ def bake_svg(svg: bytes, payload: str) -> bytes:
     """Return `svg` with `<openbadges:credential>` as the root's first child; the rest is kept.
 
     The edit is textual, at byte offsets expat reports, so the artwork is kept byte for byte:
-    any earlier credential element (OB 3.0 or OB 2.0) is cut out and the new one inserted after the root start tag.
+    any earlier credential element (OB 3.0 or OB 2.0) is cut out and the new one inserted after
+    the root start tag.
     """
     text, encoding = _prepare_ob3_payload(payload)
     scan = _scan_svg(svg)
