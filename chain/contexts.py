@@ -84,11 +84,14 @@ def document_loader(url: str, options: object = None) -> dict[str, Any]:
     """A pyld document loader (pyld 3.3.0 `documentLoader(url, options)`) over the installed set.
 
     pyld wraps what this raises in its own JsonLdError; the ContextError stays reachable
-    through the exception's `__cause__` chain.
+    through the exception's `__cause__` chain. The tag "static" lets pyld keep the resolved
+    context across calls (pinned documents never change); chain.jsonld gives each thread its own
+    cache for it.
     """
     return {
         "contextUrl": None,
         "documentUrl": url,
         "document": load_context(url),
         "contentType": "application/ld+json",
+        "tag": "static",
     }

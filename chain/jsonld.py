@@ -2,14 +2,18 @@
 
 pyld expands with our offline loader; its own N-Quads writer and canonicalizer are not
 used (their escaping is not RDFC-1.0 and they have no work limit; see interop NOTES 1-2).
+Verification runs in worker threads, so no pyld cache is shared between threads (issue 17).
 """
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
 from pyld import jsonld
+from pyld.context_resolver import ContextResolver
 
 from .contexts import document_loader
 from .errors import BadgeChainError, CanonicalizationError
@@ -23,14 +27,51 @@ DocumentLoader = Callable[[str, Any], dict[str, Any]]
 # Relative IRIs resolve against this base, so safe mode can see them in the output.
 _SENTINEL_BASE = "https://relative-iri.invalid/"
 
+# pyld's default is one module-level LRU of resolved contexts, each holding an LRU of processed
+# contexts: neither is thread-safe (cachetools raised "OrderedDict mutated during iteration"
+# under concurrent verification). We pass our own resolver instead: one cache per thread for the
+# pinned loader (its documents never change, so they are parsed once per thread), and a fresh one
+# per call for any other loader, whose URLs may name other documents.
+_MAX_CACHED_CONTEXTS = 100  # pyld's own default size
+_thread_caches = threading.local()
+
+
+class _ContextCache(OrderedDict[str, Any]):
+    """A bounded least-recently-used map, the `shared_cache` pyld's ContextResolver expects."""
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if key not in self:
+            return default
+        self.move_to_end(key)
+        return self[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, value)
+        if len(self) > _MAX_CACHED_CONTEXTS:
+            self.popitem(last=False)
+
+
+def _context_resolver(loader: DocumentLoader, safe: bool) -> ContextResolver:
+    if loader is not document_loader:
+        return ContextResolver(_ContextCache(), loader)
+    caches: dict[bool, _ContextCache] | None = getattr(_thread_caches, "by_mode", None)
+    if caches is None:
+        caches = _thread_caches.by_mode = {True: _ContextCache(), False: _ContextCache()}
+    return ContextResolver(caches[safe], loader)
+
 
 def to_quads(
     document: dict[str, Any], *, safe: bool = True, loader: DocumentLoader = document_loader
 ) -> list[Quad]:
     """The RDF dataset of `document`; in safe mode undefined terms and relative IRIs fail."""
+    _refuse_import(document)
     dropped: list[str | None] = []
     processor = jsonld.JsonLdProcessor(on_property_dropped=dropped.append)
-    options = {"documentLoader": loader, "base": _SENTINEL_BASE if safe else None}
+    options = {
+        "documentLoader": loader,
+        "base": _SENTINEL_BASE if safe else None,
+        "contextResolver": _context_resolver(loader, safe),
+    }
     try:
         dataset = processor.to_rdf(document, options)
     except jsonld.JsonLdError as exc:
@@ -54,6 +95,23 @@ def canonize(
 ) -> str:
     """Canonical N-Quads (RDFC-1.0) of a JSON-LD document."""
     return canonicalize(to_quads(document, safe=safe, loader=loader))
+
+
+def _refuse_import(document: object) -> None:
+    """Refuse `@import` anywhere: pyld merges the importing context into the cached imported one
+    in place, so one document would change how every later one in the thread expands."""
+    stack = [document]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if "@import" in node:
+                raise CanonicalizationError(
+                    "@import in a JSON-LD context is not supported",
+                    code="jsonld_import_unsupported",
+                )
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
 
 
 def _refuse_relative_iris(quads: list[Quad]) -> None:
