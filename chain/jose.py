@@ -28,6 +28,7 @@ __all__ = [
     "credential_from_jwt",
     "parse_compact_jws",
     "verify_jws_with_header_jwk",
+    "verify_jws_with_jwk",
 ]
 
 MAX_JWS_BYTES = 1024 * 1024  # the same bound as a baked payload
@@ -100,16 +101,21 @@ def verify_jws_with_header_jwk(jws: Jws) -> None:
     This shows the token is intact, not who made it: the caller still has to tie that key to
     the credential's issuer (issuer profile, DID document).
     """
+    jwk = jws.header.get("jwk")
+    if jwk is None:
+        raise ProofError("JWS header carries no jwk to verify with", code="jws_key_missing")
+    verify_jws_with_jwk(jws, jwk)
+
+
+def verify_jws_with_jwk(jws: Jws, jwk: object) -> None:
+    """Check the signature against `jwk` (from the header, a DID document or a JWKS)."""
     alg = jws.header.get("alg")
     verifier = _VERIFIERS.get(alg) if isinstance(alg, str) else None
     if verifier is None:  # "none" included: an unsigned token proves nothing
         raise ProofError(f"JWS alg {alg!r:.40} is not supported", code="jws_alg_unsupported")
     _check_no_extensions(jws.header)
-    jwk = jws.header.get("jwk")
-    if jwk is None:
-        raise ProofError("JWS header carries no jwk to verify with", code="jws_key_missing")
     if not isinstance(jwk, dict):
-        raise ProofError("JWS header jwk is not a JSON object", code="jws_key_invalid")
+        raise ProofError("the jwk is not a JSON object", code="jws_key_invalid")
     if jwk.get("alg", alg) != alg or jwk.get("use", "sig") != "sig":
         raise ProofError("jwk is not meant for this alg", code="jws_key_invalid")
     verifier(jwk, jws.signature, jws.signing_input)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from . import bake, jose, statuslist
+from . import bake, jose, jwtkey, statuslist
 from .badge import BNS_URN_PREFIX, issuer_id
 from .errors import BadgeChainError
 from .jsonio import parse_json
@@ -262,12 +262,7 @@ class _Verifier:
 
     def _check_issuer_key(self) -> Check:
         if self.jws is not None:
-            return Check(
-                "issuer_key",
-                "skipped",
-                "issuer_key_unconfirmed",
-                "the VC-JWT carries its own key; the issuer's control of it is not confirmed",
-            )
+            return self._check_jwt_issuer_key(self.jws)
         proofs = proof_list(self.credential)
         for proof in proofs:
             vm = proof.get("verificationMethod")
@@ -305,9 +300,45 @@ class _Verifier:
             "issuer_key", "passed", "ok", f"the proof key is controlled by {self.issuer_id:.100}"
         )
 
+    def _check_jwt_issuer_key(self, jws: jose.Jws) -> Check:
+        """The VC-JWT's key: its `kid` dereferenced (did:key, did:web, a JWKS URL), else the
+        header `jwk`. Kept for `_check_proof`, with the error that stopped finding it."""
+        try:
+            self.jwt_key = jwtkey.find_jwt_key(jws, self.issuer_id, self.resolvers)
+        except BadgeChainError as exc:  # Unreachable included: the proof check re-raises it
+            self.jwt_key_error = exc
+            raise
+        key = self.jwt_key
+        if key.source == "did" and key.controller != self.issuer_id:
+            raise BadgeChainError(
+                "the VC-JWT's kid is a key of another DID than the issuer's",
+                code="issuer_key_mismatch",
+            )
+        if key.source == "did" or (
+            key.source == "jwks" and jwtkey.same_origin(key.controller, self.issuer_id)
+        ):
+            where = "DID" if key.source == "did" else "key set"
+            return Check("issuer_key", "passed", "ok", f"the JWT key is in the issuer's {where}")
+        why = (
+            "the VC-JWT carries its own key"
+            if key.source == "header"
+            else f"the key set {key.controller:.80} is not on the issuer's origin"
+        )
+        return Check(
+            "issuer_key",
+            "skipped",
+            "issuer_key_unconfirmed",
+            f"{why}; the issuer's control of it is not confirmed",
+        )
+
     def _check_proof(self) -> Check:
         if self.jws is not None:
-            jose.verify_jws_with_header_jwk(self.jws)
+            key = getattr(self, "jwt_key", None)
+            if key is None:
+                raise getattr(self, "jwt_key_error", None) or BadgeChainError(
+                    "the VC-JWT key was not found", code="jws_key_missing"
+                )
+            jose.verify_jws_with_jwk(self.jws, key.jwk)
             return Check(
                 "proof", "passed", "ok", f"VC-JWT {self.jws.header.get('alg')} signature verified"
             )
