@@ -7,11 +7,18 @@ behind its firewall. The check is on the addresses the connection really uses (a
 so a name that resolves to a private address is refused as well), not on the URL's text.
 A loopback node (devnet, tests, a laptop) and a public node told `fetch_private` (a
 private network such as docker compose's) connect anywhere.
+
+Tests serve third-party files at the URLs those files name (https://example.org/…) from a
+local server through a host map: `BADGECHAIN_TEST_HOST_MAP` (JSON, origin → base URL),
+honoured only when `BADGECHAIN_TEST_HOST_MAP_ENABLE=1` is set too, and refused outright by
+a public node. Each fetcher maps the URL it connects to and reports the URL asked for.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import json
+import os
 import socket
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -23,7 +30,21 @@ from aiohttp.tracing import Trace
 if TYPE_CHECKING:
     from .config import NodeConfig
 
-__all__ = ["GlobalOnlyConnector", "client_session", "only_global"]
+from badgechain.chain.errors import BadgeChainError
+
+__all__ = [
+    "HOST_MAP_ENABLE_ENV",
+    "HOST_MAP_ENV",
+    "GlobalOnlyConnector",
+    "HostMap",
+    "client_session",
+    "host_map",
+    "only_global",
+]
+
+HOST_MAP_ENV = "BADGECHAIN_TEST_HOST_MAP"
+HOST_MAP_ENABLE_ENV = "BADGECHAIN_TEST_HOST_MAP_ENABLE"
+_MAX_HOST_MAP_BYTES = 64 * 1024
 
 
 class GlobalOnlyConnector(aiohttp.TCPConnector):
@@ -59,3 +80,59 @@ def client_session(config: NodeConfig, **options: Any) -> aiohttp.ClientSession:
     if only_global(config):
         options["connector"] = GlobalOnlyConnector(family=socket.AF_UNSPEC)
     return aiohttp.ClientSession(**options)
+
+
+class HostMap:
+    """Origins (scheme://host[:port]) rewritten to local base URLs: tests only."""
+
+    def __init__(self, routes: dict[str, str]) -> None:
+        self.routes = {origin.rstrip("/"): base.rstrip("/") for origin, base in routes.items()}
+
+    def __bool__(self) -> bool:
+        return bool(self.routes)
+
+    def to_local(self, url: str) -> str:
+        """The URL to connect to for `url`."""
+        return _rebase(url, self.routes)
+
+    def to_public(self, url: str) -> str:
+        """The URL a local answer stands for (where a redirect led, as the files name it)."""
+        return _rebase(url, {base: origin for origin, base in self.routes.items()})
+
+
+def _rebase(url: str, routes: dict[str, str]) -> str:
+    for prefix, target in routes.items():
+        if url == prefix or url.startswith(prefix + "/"):
+            return target + url[len(prefix) :]
+    return url
+
+
+def host_map(config: NodeConfig) -> HostMap:
+    """The test host map from the environment; empty unless explicitly enabled.
+
+    Raises BadgeChainError (`host_map_refused`) on a public node, and (`host_map_invalid`)
+    when the variable is not a JSON object of origins to http(s) base URLs.
+    """
+    text = os.environ.get(HOST_MAP_ENV, "")
+    if not text or os.environ.get(HOST_MAP_ENABLE_ENV) != "1":
+        return HostMap({})
+    if config.public:
+        raise BadgeChainError(
+            f"{HOST_MAP_ENV} is for tests and is refused on a public node", code="host_map_refused"
+        )
+    try:
+        routes = json.loads(text[:_MAX_HOST_MAP_BYTES])
+    except ValueError:
+        routes = None
+    if not isinstance(routes, dict) or not all(
+        isinstance(key, str)
+        and isinstance(value, str)
+        and key.startswith(("http://", "https://"))
+        and value.startswith(("http://", "https://"))
+        for key, value in routes.items()
+    ):
+        raise BadgeChainError(
+            f"{HOST_MAP_ENV} must be a JSON object of origins to http(s) base URLs",
+            code="host_map_invalid",
+        )
+    return HostMap(routes)

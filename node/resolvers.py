@@ -2,7 +2,10 @@
 HTTPS, linked badges fetched from their BNS locations).
 
 chain.verify is synchronous and pure, so it runs in a worker thread; each resolver call it
-makes hops back onto the node's event loop and waits there, bounded, for its answer.
+makes hops back onto the event loop and waits there, bounded, for its answer.
+
+The same resolvers serve a running node (its DHT and store) and the CLI without one
+(`VerifierContext`: the BNS asked through a gateway, or not at all): one policy for both.
 """
 
 from __future__ import annotations
@@ -12,15 +15,18 @@ import concurrent.futures
 import ssl
 import threading
 import weakref
-from collections.abc import Coroutine
-from dataclasses import dataclass
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from urllib.parse import quote
 
 import aiohttp
 
 from badgechain.bns.errors import NotFound
+from badgechain.bns.index import issuer_page_key
 from badgechain.bns.record import Uid
+from badgechain.bns.values import address_of_key
 from badgechain.chain import bake
 from badgechain.chain.errors import BadgeChainError, IdentityError
 from badgechain.chain.jsonio import parse_json
@@ -29,10 +35,11 @@ from badgechain.chain.keys import (
     did_key_document,
     did_key_from_public_key,
     did_web_url,
+    public_key_from_did_key,
     read_did_document,
 )
 from badgechain.chain.multibase import multibase_decode, multibase_encode_b58
-from badgechain.chain.resolve import BnsView, Resolvers, Unreachable
+from badgechain.chain.resolve import BnsView, Fetched, Resolvers, Unreachable
 from badgechain.chain.statuslist import (
     STATUS_LIST_FETCHER,
     CheckedList,
@@ -43,7 +50,8 @@ from badgechain.chain.statuslist import (
 from badgechain.chain.verify import Report, verify_badge
 
 from .badgestore import credential_uid, load_badge
-from .outbound import client_session
+from .config import NodeConfig
+from .outbound import HostMap, client_session, host_map
 
 if TYPE_CHECKING:
     from .app import Node
@@ -54,17 +62,30 @@ __all__ = [
     "MAX_BADGE_BYTES",
     "MAX_CACHED_LISTS",
     "MAX_DID_DOCUMENT_BYTES",
+    "MAX_DOCUMENT_BYTES",
     "MAX_STATUS_LIST_BYTES",
     "STATUS_CACHE_DEFAULT",
+    "BnsAccess",
+    "BnsAnswer",
     "FetchError",
+    "GatewayBns",
+    "NodeBns",
     "NotPublished",
+    "VerifierContext",
     "fetch_badge_by_uid",
+    "node_context",
     "verify_online",
+    "verify_with",
 ]
 
 MAX_DID_DOCUMENT_BYTES = 64 * 1024
 MAX_BADGE_BYTES = 1024 * 1024  # a credential (or a baked image) served at a BNS location
 MAX_STATUS_LIST_BYTES = 1024 * 1024  # a list credential (16 KiB of bits compress far below)
+# An OB 2.0 hosted assertion, badge class, issuer, key, revocation list or a JWKS.
+MAX_DOCUMENT_BYTES = 1024 * 1024
+MAX_DOCUMENT_REDIRECTS = 3
+# A gateway's answer about one UID or one index page.
+MAX_GATEWAY_ANSWER_BYTES = 256 * 1024
 STATUS_CACHE_DEFAULT = timedelta(minutes=5)  # for a list that gives neither ttl nor validUntil
 # Anyone can sign lists at URLs of their own, so the cache holds at most this many (oldest out).
 MAX_CACHED_LISTS = 512
@@ -88,10 +109,10 @@ class NotPublished(BadgeChainError):
     http_status = 404
 
 
-def _session(node: Node) -> aiohttp.ClientSession:
+def _session(config: NodeConfig) -> aiohttp.ClientSession:
     # Bodies are read raw and bounded: no transparent decompression, so no gzip bomb.
     return client_session(
-        node.config,
+        config,
         timeout=aiohttp.ClientTimeout(total=HTTP_TIMEOUT_S),
         auto_decompress=False,
         headers={"Accept-Encoding": "identity"},
@@ -105,8 +126,28 @@ async def _get_bounded(
 
     Redirects are not followed (did:web forbids them; a location names the badge itself).
     """
+    got = await _get(session, url, max_bytes, tls)
+    return None if got is None else got[0]
+
+
+async def _get(
+    session: aiohttp.ClientSession,
+    url: str,
+    max_bytes: int,
+    tls: ssl.SSLContext | bool = True,
+    *,
+    redirects: int = 0,
+) -> tuple[bytes, str, str] | None:
+    """(body, content type, final URL) of a 200 answer to GET `url`; None for 404 or 410.
+    `url` goes through the test host map (node/outbound.py) when one is enabled."""
+    hosts = _HOST_MAPS.get(session) or HostMap({})
     try:
-        async with session.get(url, allow_redirects=False, ssl=tls) as response:
+        async with session.get(
+            hosts.to_local(url),
+            allow_redirects=redirects > 0,
+            max_redirects=max(redirects, 1),
+            ssl=tls,
+        ) as response:
             if response.status in (404, 410):
                 return None
             if response.status >= 500:
@@ -122,9 +163,23 @@ async def _get_bounded(
                         f"{url:.120} sent over {max_bytes} bytes", code="fetch_too_large"
                     )
                 chunks.append(chunk)
+            media = response.content_type
+            final = hosts.to_public(str(response.url)) if redirects else url
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise Unreachable(f"{url:.120}: {type(exc).__name__} {exc}"[:300]) from exc
-    return b"".join(chunks)
+    return b"".join(chunks), media, final
+
+
+# The host map a session was opened with (tests only; see node/outbound.py).
+_HOST_MAPS: weakref.WeakKeyDictionary[aiohttp.ClientSession, HostMap] = weakref.WeakKeyDictionary()
+
+
+def _mapped_session(config: NodeConfig) -> aiohttp.ClientSession:
+    hosts = host_map(config)
+    session = _session(config)
+    if hosts:
+        _HOST_MAPS[session] = hosts
+    return session
 
 
 def _credential_of(body: bytes) -> dict[str, Any] | None:
@@ -156,19 +211,18 @@ async def fetch_badge_by_uid(node: Node, uid: Uid) -> bytes:
     Raises NotFound (no BNS record), NotPublished (no location, or hidden), Unreachable
     (no location answered), or FetchError (they answered without this badge).
     """
-    async with _session(node) as session:
-        return await _fetch_badge(node, uid, session)
+    async with _mapped_session(node.config) as session:
+        return await _fetch_badge(NodeBns(node), uid, session)
 
 
-async def _fetch_badge(node: Node, uid: Uid, session: aiohttp.ClientSession) -> bytes:
-    assert node.names is not None, "the node is not started"
-    record = await node.names.resolve(uid)
-    if record.location is None:
+async def _fetch_badge(bns: BnsAccess, uid: Uid, session: aiohttp.ClientSession) -> bytes:
+    answer = await bns.resolve(uid)
+    if answer.urls is None:
         raise NotPublished("the badge's earner has published no location for it")
-    if not record.location.urls:
+    if not answer.urls:
         raise NotPublished("the badge's earner has hidden it", code="badge_hidden")
     failures: list[BadgeChainError] = []
-    for url in record.location.urls:
+    for url in answer.urls:
         try:
             body = await _get_bounded(session, url, MAX_BADGE_BYTES)
         except BadgeChainError as exc:
@@ -187,6 +241,151 @@ async def _fetch_badge(node: Node, uid: Uid, session: aiohttp.ClientSession) -> 
     raise FetchError(f"no location serves the badge: {detail}", code="location_invalid")
 
 
+@dataclass(frozen=True, slots=True)
+class BnsAnswer:
+    """A BNS record as verification reads it, from a node's DHT or a gateway's JSON."""
+
+    issuer_key: PublicKey
+    earner_key: PublicKey | None
+    urls: tuple[str, ...] | None  # None: no location published; empty: hidden
+    revoked: bool
+    reason: str
+
+
+class BnsAccess(Protocol):
+    """Where verification asks the BNS: a node's DHT, or a gateway over HTTP."""
+
+    async def resolve(self, uid: Uid) -> BnsAnswer:
+        """The UID's record; NotFound when the network holds none; Unreachable."""
+
+    async def issuer_publishes(self, issuer_key: PublicKey) -> bool:
+        """Whether the issuer's first index page holds an item; Unreachable."""
+
+    async def held_badge(self, uid: Uid) -> dict[str, Any] | None:
+        """A badge held at hand (a node's store), without asking its location."""
+
+
+class NodeBns:
+    """The BNS as a running node reads it: DHT lookups, merged and validated."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+
+    async def resolve(self, uid: Uid) -> BnsAnswer:
+        assert self.node.names is not None, "the node is not started"
+        record = await self.node.names.resolve(uid)
+        entry, location, revocation = record.entry, record.location, record.revocation
+        return BnsAnswer(
+            entry.issuer_key,
+            entry.earner_key,
+            None if location is None else tuple(location.urls),
+            revocation is not None,
+            revocation.reason if revocation else "",
+        )
+
+    async def issuer_publishes(self, issuer_key: PublicKey) -> bool:
+        """Known here (this node's own key, or a first index page this node stores as a
+        replica) or asked of the DHT. Without a DHT answer, a page known here still counts:
+        that is what makes a badge of a known publisher indeterminate, not valid, when the
+        DHT is away."""
+        node = self.node
+        assert node.names is not None and node.dht is not None, "the node is not started"
+        if issuer_key == node.key.public_key:
+            return True
+        if node.dht.held(address_of_key(issuer_page_key(issuer_key, 0))) is not None:
+            return True
+        page = await node.names.issuer_page(issuer_key, 0)
+        return bool(page.members)
+
+    async def held_badge(self, uid: Uid) -> dict[str, Any] | None:
+        assert self.node.store is not None, "the node is not started"
+        return load_badge(self.node.store, uid)
+
+
+class GatewayBns:
+    """The BNS as a gateway shows it (`GET /bns/{uid}`, `GET /issuers/{did}/badges`): the
+    CLI asks its home's node, or the gateway named by --gateway. The gateway is trusted
+    as the node the user runs; what it answers is still checked against the credential."""
+
+    def __init__(self, base_url: str, session: aiohttp.ClientSession) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.session = session
+
+    async def _get_json(self, path: str) -> Any:
+        url = self.base_url + path
+        try:
+            async with self.session.get(url, allow_redirects=False) as response:
+                body = await response.content.read(MAX_GATEWAY_ANSWER_BYTES + 1)
+                status = response.status
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise Unreachable(
+                f"the gateway {self.base_url:.100} did not answer: {type(exc).__name__}",
+                code="gateway_unreachable",
+            ) from exc
+        try:
+            answer = parse_json(body, max_bytes=MAX_GATEWAY_ANSWER_BYTES)
+        except BadgeChainError as exc:
+            raise Unreachable(f"the gateway answered {status} without JSON") from exc
+        if status == 404 and isinstance(answer, dict) and answer.get("code") == "bns_not_found":
+            raise NotFound(str(answer.get("detail", "no BNS record"))[:200])
+        if status != 200:
+            code = answer.get("code") if isinstance(answer, dict) else None
+            raise Unreachable(
+                f"the gateway answered HTTP {status}",
+                code=code if isinstance(code, str) and code.isidentifier() else "gateway_error",
+            )
+        return answer
+
+    async def resolve(self, uid: Uid) -> BnsAnswer:
+        record = await self._get_json(f"/bns/{multibase_encode_b58(uid)}")
+        try:
+            location = record.get("location")
+            urls = location.get("urls") if isinstance(location, dict) else None
+            revocation = record.get("revocation") or {}
+            earner = record.get("earner")
+            return BnsAnswer(
+                public_key_from_did_key(record["issuer"]),
+                public_key_from_did_key(earner) if earner else None,
+                None if urls is None else tuple(str(url) for url in urls[:16]),
+                bool(record.get("revoked")),
+                str(revocation.get("reason", ""))[:500],
+            )
+        except (BadgeChainError, AttributeError, KeyError, TypeError) as exc:
+            raise Unreachable("the gateway's BNS record is malformed") from exc
+
+    async def issuer_publishes(self, issuer_key: PublicKey) -> bool:
+        did = quote(did_key_from_public_key(issuer_key), safe=":")
+        page = await self._get_json(f"/issuers/{did}/badges?page=0")
+        items = page.get("items") if isinstance(page, dict) else None
+        return bool(items)
+
+    async def held_badge(self, uid: Uid) -> dict[str, Any] | None:
+        try:
+            badge = await self._get_json(f"/badges/{multibase_encode_b58(uid)}")
+        except (NotFound, Unreachable):
+            return None  # not held there: its location is asked next
+        return badge if isinstance(badge, dict) else None
+
+
+@dataclass(slots=True)
+class VerifierContext:
+    """What online verification needs besides the badge: the outbound rules (`config`), a
+    clock, where to ask the BNS (None: nowhere), and a cache of checked status lists."""
+
+    config: NodeConfig
+    clock: Callable[[], datetime]
+    bns: BnsAccess | None = None
+    status_cache: dict[str, _CachedList] = field(default_factory=dict)
+    # How did:web documents are fetched over HTTPS: True checks certificates against the
+    # system's roots; a context trusts what it was given (tests use their own CA).
+    tls: ssl.SSLContext | bool = True
+
+
+def node_context(node: Node, tls: ssl.SSLContext | bool = True) -> VerifierContext:
+    """A running node's verifier: its DHT and store, and its status-list cache."""
+    return VerifierContext(node.config, node.clock, NodeBns(node), _status_cache(node), tls)
+
+
 async def verify_online(
     node: Node,
     data: bytes,
@@ -196,14 +395,19 @@ async def verify_online(
 ) -> Report:
     """Verify `data` (JSON, VC-JWT, baked PNG or SVG) with every resolver this node has.
 
-    `tls` is how did:web documents are fetched over HTTPS: True checks certificates against
-    the system's roots; a context trusts what it was given (tests use their own CA).
     Status lists are fetched (or taken from this node's cache while fresh) and checked in
     full by chain.verify; see `_OnlineResolvers.status_list`.
     """
-    now = node.clock()
-    async with _session(node) as session:
-        online = _OnlineResolvers(node, asyncio.get_running_loop(), session, tls)
+    return await verify_with(node_context(node, tls), data, expected_uid)
+
+
+async def verify_with(
+    context: VerifierContext, data: bytes, expected_uid: str | None = None
+) -> Report:
+    """Verify `data` with the resolvers `context` gives (the node's, or the CLI's)."""
+    now = context.clock()
+    async with _mapped_session(context.config) as session:
+        online = _OnlineResolvers(context, asyncio.get_running_loop(), session)
         try:
             return await asyncio.to_thread(
                 verify_badge, data, now=now, resolvers=online.resolvers(), expected_uid=expected_uid
@@ -214,33 +418,35 @@ async def verify_online(
 
 class _OnlineResolvers:
     """The resolvers of one verification: sync callables for the worker thread, each answered
-    by a coroutine run on the node's loop."""
+    by a coroutine run on the event loop."""
 
     def __init__(
         self,
-        node: Node,
+        context: VerifierContext,
         loop: asyncio.AbstractEventLoop,
         session: aiohttp.ClientSession,
-        tls: ssl.SSLContext | bool,
     ) -> None:
-        self.node = node
+        self.context = context
         self.loop = loop
         self.session = session
-        self.tls = tls
+        self.tls = context.tls
         self.abandoned = False
         # did:web names of keys read from DID documents in this run (see `bns`).
         self.web_names: dict[PublicKey, str] = {}
 
     def resolvers(self) -> Resolvers:
+        has_bns = self.context.bns is not None
         return Resolvers(
             did_documents=self.did_document,
-            bns=self.bns,
-            badges=self.badge,
+            bns=self.bns if has_bns else None,
+            bns_publishes=self.issuer_publishes if has_bns else None,
+            badges=self.badge if has_bns else None,
+            documents=self.document,
             extra={STATUS_LIST_FETCHER: self.status_list},
         )
 
     def _call(self, coro: Coroutine[Any, Any, _T]) -> _T:
-        """Run `coro` on the node's loop and wait for it from this worker thread."""
+        """Run `coro` on the event loop and wait for it from this worker thread."""
         if self.abandoned:
             coro.close()
             raise Unreachable("the verification was abandoned")
@@ -260,6 +466,32 @@ class _OnlineResolvers:
             if self.abandoned:  # e.g. the HTTP session closed under a call still running
                 raise Unreachable("the verification was abandoned") from exc
             raise
+
+    # -- documents by URL ----------------------------------------------------------------------
+
+    def document(self, url: str) -> Fetched | None:
+        """A document a verifier fetches by URL (chain.resolve.DocumentFetcher): at most
+        1 MiB, 5 s, up to 3 redirects (each connection under the outbound rules, so a public
+        node is never led to a private address); None for 404/410; anything else that is not
+        a 200 answer is Unreachable."""
+        if not url.startswith(("https://", "http://")) or len(url) > 2048:
+            raise Unreachable(f"cannot fetch {url:.100}", code="document_url_unsupported")
+        try:
+            got = self._call(
+                _get(
+                    self.session,
+                    url,
+                    MAX_DOCUMENT_BYTES,
+                    self.tls,
+                    redirects=MAX_DOCUMENT_REDIRECTS,
+                )
+            )
+        except FetchError as exc:
+            raise Unreachable(exc.message, code=exc.code) from exc
+        if got is None:
+            return None
+        body, media, final = got
+        return Fetched(url=url, final_url=final, content_type=media, body=body)
 
     # -- DID documents -------------------------------------------------------------------------
 
@@ -288,37 +520,43 @@ class _OnlineResolvers:
 
     # -- the BNS -------------------------------------------------------------------------------
 
+    @property
+    def _bns(self) -> BnsAccess:
+        assert self.context.bns is not None, "no BNS resolver without a BNS"
+        return self.context.bns
+
     def bns(self, uid: str) -> BnsView | None:
         return self._call(self._bns_view(uid))
 
     async def _bns_view(self, uid: str) -> BnsView | None:
-        assert self.node.names is not None, "the node is not started"
         try:
-            record = await self.node.names.resolve(Uid(multibase_decode(uid)))
+            answer = await self._bns.resolve(Uid(multibase_decode(uid)))
         except NotFound:
             return None
-        entry, location, revocation = record.entry, record.location, record.revocation
         # chain.verify compares the entry's issuer with the credential's issuer by name, and
         # a BNS entry holds a key: a did:web issuer whose document (read and checked in this
         # run) lists that key is the same issuer. Otherwise the key's own name, its did:key.
-        issuer = self.web_names.get(entry.issuer_key) or did_key_from_public_key(entry.issuer_key)
+        issuer = self.web_names.get(answer.issuer_key) or did_key_from_public_key(answer.issuer_key)
         return BnsView(
-            uid=multibase_encode_b58(entry.uid),
+            uid=uid,
             issuer_did=issuer,
-            earner=did_key_from_public_key(entry.earner_key) if entry.earner_key else None,
-            revoked=revocation is not None,
-            revocation_reason=revocation.reason if revocation else "",
-            hidden=location is not None and not location.urls,
+            earner=did_key_from_public_key(answer.earner_key) if answer.earner_key else None,
+            revoked=answer.revoked,
+            revocation_reason=answer.reason,
+            hidden=answer.urls is not None and not answer.urls,
         )
+
+    def issuer_publishes(self, signer_did: str) -> bool:
+        return self._call(self._bns.issuer_publishes(public_key_from_did_key(signer_did)))
 
     # -- status lists --------------------------------------------------------------------------
 
     def status_list(self, url: str) -> CheckedList | None:
-        """The list at `url`, checked: from this node's cache while fresh, else fetched
-        (bounded, no redirects) and cached once its proof, URL, freshness and length check
-        out. chain.verify then checks it against the credential and its entry."""
-        now = self.node.clock()
-        cache = _status_cache(self.node)
+        """The list at `url`, checked: from the cache while fresh, else fetched (bounded, no
+        redirects) and cached once its proof, URL, freshness and length check out.
+        chain.verify then checks it against the credential and its entry."""
+        now = self.context.clock()
+        cache = self.context.status_cache
         cached = cache.get(url)
         if cached is not None and now < cached.fresh_until:
             return cached.checked
@@ -352,17 +590,14 @@ class _OnlineResolvers:
         return self._call(self._linked_badge(uid))
 
     async def _linked_badge(self, uid_text: str) -> dict[str, Any] | None:
-        """A badge another one links to (urn:bns:UID): held here, or fetched from its location.
-
-        Either way chain.verify verifies it in full, its UID included, before trusting it.
-        """
+        """A badge another one links to (urn:bns:UID): held at hand, or fetched from its
+        location. Either way chain.verify verifies it in full, its UID included."""
         uid = Uid(multibase_decode(uid_text))
-        assert self.node.store is not None, "the node is not started"
-        held = load_badge(self.node.store, uid)
+        held = await self._bns.held_badge(uid)
         if held is not None:
             return held
         try:
-            body = await _fetch_badge(self.node, uid, self.session)
+            body = await _fetch_badge(self._bns, uid, self.session)
         except NotFound:
             return None
         except (NotPublished, FetchError) as exc:  # it exists; it cannot be checked now
