@@ -18,8 +18,7 @@ from badgechain.chain.images import default_png, default_svg
 from badgechain.chain.keys import KeyPair
 from badgechain.chain.keystore import lock_key
 from badgechain.chain.proof import sign_credential
-from badgechain.chain.verify import MAX_INPUT_BYTES, verify_badge
-from badgechain.storage.errors import StorageError
+from badgechain.chain.verify import MAX_INPUT_BYTES
 
 from . import (
     devnet,
@@ -32,9 +31,7 @@ from . import (
 from .common import (
     EXIT_INDETERMINATE,
     EXIT_INVALID,
-    EXIT_USAGE,
     EXIT_VALID,
-    fail,
     load_key,
     new_passphrase,
     reports_errors,
@@ -42,7 +39,7 @@ from .common import (
 from .home import KEY_FILE, HomeError, default_home, read_bounded, write_atomic
 from .issuer_commands import issue_online
 from .node_commands import register_node_commands
-from .verify_commands import describe_report, verify_online_command
+from .verify_commands import verify_file_command, verify_online_command
 
 __all__ = ["main"]
 
@@ -256,26 +253,24 @@ def _render(suffix: str, payload: str, image: bytes | None, name: str) -> bytes:
 @click.option(
     "--online",
     is_flag=True,
-    help="Through this home's node: SOURCE may be a UID; BNS, revocation and did:web checked.",
+    help="Send SOURCE (a file or a UID) to this home's node, which verifies it.",
 )
+@click.option("--offline", is_flag=True, help="No network at all: what needs it is unchecked.")
+@click.option("--gateway", metavar="URL", help="Ask the BNS through this node's gateway.")
 @click.pass_obj
-def verify(home: Path, source: str, as_json: bool, online: bool) -> None:
+def verify(
+    home: Path, source: str, as_json: bool, online: bool, offline: bool, gateway: str | None
+) -> None:
     """Verify a badge: a JSON file, a baked PNG or SVG, or - for stdin (or a UID, --online).
 
-    Offline, the BNS and revocation checks are skipped. Exit status: 0 valid, 1 invalid,
+    Status lists, did:web documents and hosted documents are fetched; the BNS is asked
+    through this home's running node (or --gateway). A check that needed the network and
+    could not run makes the verdict indeterminate. Exit status: 0 valid, 1 invalid,
     3 indeterminate, 2 usage error.
     """
     if online:
         sys.exit(verify_online_command(home, source, as_json))
-    try:
-        data = _read_source(source)
-    except (HomeError, StorageError) as exc:
-        fail(exc, EXIT_USAGE)
-    report = verify_badge(data, now=datetime.now(UTC))
-    click.echo(
-        json.dumps(report.to_json(), indent=2) if as_json else describe_report(report.to_json())
-    )
-    sys.exit(VERDICT_EXIT[report.verdict])
+    sys.exit(verify_file_command(home, source, as_json, offline=offline, gateway=gateway))
 
 
 def _read_source(source: str) -> bytes:

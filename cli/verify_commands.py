@@ -1,7 +1,10 @@
-"""Verifier commands over the local node's public gateway: `lookup` and online `verify`.
+"""Verifier commands: `verify FILE` (network by default, `--offline` for none), `verify
+--online UID` and `lookup` over the local node's public gateway.
 
-The node does the work (DHT lookups, fetching badges from their locations, did:web); these
-commands send it the UID or the file and print what it answers.
+`verify FILE` runs the node's own verifier here (node/resolvers.py `verify_with`): it
+fetches status lists, did:web documents and hosted documents under the node's outbound
+rules, and asks the BNS through the home's running node or `--gateway URL`, so the
+verdict is the gateway's for the same reachability (docs/verification.md).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import asyncio
 import io
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -18,8 +22,9 @@ import aiohttp
 import click
 
 from badgechain.chain.errors import BadgeChainError
-from badgechain.chain.verify import MAX_INPUT_BYTES
-from badgechain.node.config import ConfigError, load_config
+from badgechain.chain.verify import MAX_INPUT_BYTES, Report, verify_badge
+from badgechain.node.config import ConfigError, NodeConfig, load_config
+from badgechain.node.resolvers import GatewayBns, VerifierContext, verify_with
 
 from .client import NodeError
 from .common import EXIT_INDETERMINATE, EXIT_INVALID, EXIT_USAGE, EXIT_VALID, reports_errors
@@ -30,6 +35,7 @@ __all__ = [
     "describe_report",
     "lookup_command",
     "register",
+    "verify_file_command",
     "verify_online_command",
 ]
 
@@ -38,6 +44,9 @@ VERDICT_EXIT = {"valid": EXIT_VALID, "invalid": EXIT_INVALID, "indeterminate": E
 _TIMEOUT = aiohttp.ClientTimeout(total=40)
 _MAX_ANSWER = 4 * 1024 * 1024
 _MARKS = {"passed": "ok  ", "failed": "FAIL", "skipped": "--  "}
+# How long `verify FILE` waits to learn whether the home's node is running.
+_PROBE_TIMEOUT = aiohttp.ClientTimeout(total=2)
+_BNS_TIMEOUT = aiohttp.ClientTimeout(total=25)
 
 
 def _gateway(home: Path) -> str:
@@ -198,3 +207,89 @@ def register(main: click.Group) -> None:
     def lookup(home: Path, uid: str) -> None:
         """Print the merged BNS record of UID (asks this home's running node)."""
         click.echo(json.dumps(lookup_command(home, uid), indent=2))
+
+
+# -- verify FILE -------------------------------------------------------------------------------
+
+
+def _read_input(source: str) -> bytes:
+    """At most one byte past the limit: chain.verify reports an over-large input itself
+    (invalid, input_too_large), the same report the gateway gives."""
+    if source == "-":
+        return sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
+    path = Path(source)
+    try:
+        with path.open("rb") as handle:
+            return handle.read(MAX_INPUT_BYTES + 1)
+    except FileNotFoundError as exc:
+        raise HomeError(f"{source}: no such file", code="file_not_found") from exc
+    except IsADirectoryError as exc:
+        raise HomeError(f"{source}: is a directory", code="file_not_found") from exc
+    except OSError as exc:
+        raise HomeError(f"{source}: {exc.strerror}", code="file_unreadable") from exc
+
+
+def _home_config(home: Path) -> NodeConfig | None:
+    try:
+        return load_config(home)
+    except ConfigError:
+        return None  # no home yet: the default outbound rules, no node to ask
+
+
+async def _node_answers(base_url: str) -> bool:
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=_PROBE_TIMEOUT) as session,
+            session.get(base_url + "/health", allow_redirects=False) as response,
+        ):
+            return response.status == 200
+    except (aiohttp.ClientError, TimeoutError):
+        return False
+
+
+async def _verify_networked(
+    config: NodeConfig, data: bytes, gateway: str | None, home_gateway: str | None
+) -> tuple[Report, str | None]:
+    """The report, and the gateway the BNS was asked through (None: no BNS)."""
+    if gateway is None and home_gateway is not None and await _node_answers(home_gateway):
+        gateway = home_gateway
+    async with aiohttp.ClientSession(timeout=_BNS_TIMEOUT) as session:
+        bns = GatewayBns(gateway, session) if gateway else None
+        context = VerifierContext(config, lambda: datetime.now(UTC), bns)
+        return await verify_with(context, data), gateway
+
+
+def verify_file_command(
+    home: Path, source: str, as_json: bool, *, offline: bool, gateway: str | None
+) -> int:
+    """Verify a badge file (or - for stdin); print the report; the exit code.
+
+    Network by default; `offline` forbids any connection (a check that needed one is
+    then skipped, and blocking where the policy says so: the verdict is indeterminate).
+    """
+    if gateway is not None and not gateway.startswith(("http://", "https://")):
+        click.echo("error [gateway_invalid]: --gateway takes an http(s) URL", err=True)
+        return EXIT_USAGE
+    try:
+        data = _read_input(source)
+    except HomeError as exc:
+        click.echo(f"error [{exc.code}]: {exc.message}", err=True)
+        return EXIT_USAGE
+    if offline:
+        report = verify_badge(data, now=datetime.now(UTC))
+    else:
+        config = _home_config(home)
+        home_gateway = f"http://127.0.0.1:{config.http_port}" if config else None
+        try:
+            report, used = asyncio.run(
+                _verify_networked(config or NodeConfig(), data, gateway, home_gateway)
+            )
+        except BadgeChainError as exc:  # e.g. a test host map on a public home
+            click.echo(f"error [{exc.code}]: {exc.message}", err=True)
+            return EXIT_USAGE
+        if used is None and not as_json:
+            click.echo("note: no running node or --gateway: the BNS was not consulted", err=True)
+    click.echo(
+        json.dumps(report.to_json(), indent=2) if as_json else describe_report(report.to_json())
+    )
+    return VERDICT_EXIT[report.verdict]
