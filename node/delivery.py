@@ -77,8 +77,11 @@ OUTBOX_TICK_S: Final = 0.5
 OUTBOX_BATCH: Final = 64  # deliveries started per tick
 OUTBOX_PARALLEL: Final = 8  # deliveries in flight at once
 _MAX_ANSWER_BYTES: Final = 64 * 1024
-# 408 and 429 say "later", not "no": every other 4xx is the earner's node refusing the badge.
+# 408, 425 and 429 say "later", not "no". Any other 4xx is final only when it is a definite
+# refusal: a problem report with a code (a 4xx with no code may be a proxy or a server in the
+# way), and not a verifier's internal error (older nodes answered those with 422).
 _RETRY_STATUSES: Final = frozenset({408, 425, 429})
+_RETRY_CODES: Final = frozenset({"internal_error", "verifier_unavailable"})
 
 DeliveryStatus = Literal["delivered", "queued", "no_inbox", "refused"]
 
@@ -95,7 +98,8 @@ class DeliveryError(BadgeChainError):
 
 
 class DeliveryRefused(DeliveryError):
-    """The earner's inbox answered with a 4xx: sending the same badge again cannot help."""
+    """The earner's inbox refused the badge for good (a 4xx with the reason's code):
+    sending the same badge again cannot help."""
 
     code = "delivery_refused"
 
@@ -233,8 +237,9 @@ def _credential_bytes(credential: dict[str, Any]) -> bytes:
 
 
 async def post_credential(config: NodeConfig, url: str, credential: dict[str, Any]) -> None:
-    """POST the credential to an inbox; raise DeliveryRefused on a 4xx, DeliveryError on
-    anything else that is not a 2xx. Redirects are not followed: the URL was signed."""
+    """POST the credential to an inbox; raise DeliveryRefused on a definite refusal,
+    DeliveryError on anything else that is not a 2xx (5xx, no answer, a 4xx that says
+    "later"). Redirects are not followed: the URL was signed."""
     body = _credential_bytes(credential)
     headers = {"Content-Type": "application/json"}
     timeout = aiohttp.ClientTimeout(total=POST_TIMEOUT_S)
@@ -245,23 +250,29 @@ async def post_credential(config: NodeConfig, url: str, credential: dict[str, An
         ):
             status = answer.status
             detail = await answer.content.read(_MAX_ANSWER_BYTES)
-    except (aiohttp.ClientError, TimeoutError) as exc:
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
         raise DeliveryError(f"no answer from {url:.100}: {exc}", code="inbox_unreachable") from exc
     if 200 <= status < 300:
         return
     code = _problem_code(detail)
-    if 400 <= status < 500 and status not in _RETRY_STATUSES:
+    if code is not None and _is_refusal(status, code):
         raise DeliveryRefused(f"{url:.100} refused the badge: {status} {code}", code=code)
-    raise DeliveryError(f"{url:.100} answered {status} {code}", code="inbox_failed")
+    raise DeliveryError(f"{url:.100} answered {status} {code or ''}", code="inbox_failed")
 
 
-def _problem_code(detail: bytes) -> str:
+def _is_refusal(status: int, code: str) -> bool:
+    """A definite "no" from the earner's node, as opposed to "not now"."""
+    return 400 <= status < 500 and status not in _RETRY_STATUSES and code not in _RETRY_CODES
+
+
+def _problem_code(detail: bytes) -> str | None:
+    """The `code` of a problem report answer; None when the answer is not one."""
     try:
         problem = parse_json(detail)
     except BadgeChainError:
-        return "delivery_refused"
+        return None
     code = problem.get("code") if isinstance(problem, dict) else None
-    return code[:64] if isinstance(code, str) and code else "delivery_refused"
+    return code[:64] if isinstance(code, str) and code else None
 
 
 # --- the outbox ------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Earner routes: the public inbox (`POST /inbox`) and the earner's admin calls.
 
-POST /inbox          a credential for this node's DID → 202 {uid, state}
+POST /inbox          a credential for this node's DID → 202 {uid, state}; 4xx when refused,
+                     5xx (503, 507) when it may be sent again later
 GET  /admin/inbox    the badges waiting for a decision
 POST /admin/accept   {uid}          → publish this node's URL for the badge
 POST /admin/reject   {uid}          → refuse it
@@ -26,6 +27,7 @@ from .web import NODE, json_response, parse_uid, read_json
 __all__ = ["add_routes"]
 
 _MAX_ADMIN_BYTES: Final = 64 * 1024
+INTERNAL_ERROR: Final = "internal_error"  # chain.verify's code for a check that crashed
 
 
 def _answer(uid: Uid, state: dict[str, Any], record: Record | None = None) -> dict[str, Any]:
@@ -48,7 +50,18 @@ async def _admin_body(request: web.Request) -> tuple[Uid, dict[str, Any]]:
 async def post_inbox(request: web.Request) -> web.Response:
     """POST /inbox: a badge delivered to this node's DID (public)."""
     credential = await read_json(request, MAX_INBOX_BYTES)
-    uid, state = await earner.receive(request.app[NODE], credential)
+    try:
+        uid, state = await earner.receive(request.app[NODE], credential)
+    except earner.InboxRefused as exc:
+        # A bug or race in our verifier says nothing about the badge: never a 4xx, which an
+        # issuer's outbox takes as final; a 503 it retries (issue 17).
+        if exc.code == INTERNAL_ERROR:
+            raise Problem(
+                503,
+                "verifier_unavailable",
+                "the inbox could not verify the badge this time; try again later",
+            ) from exc
+        raise
     return json_response(_answer(uid, state), status=202)
 
 

@@ -1,0 +1,87 @@
+"""How much strangers may make a node store through its public inbox (issue 17, item 4).
+
+Anyone can sign a badge to anyone, so the inbox is bounded three ways: in badges (earner.py),
+in total bytes, and in bytes per sender (the badge's issuer id). Every badge waiting in the
+inbox records its size and a short hash of its issuer in its state, so a check is one scan of
+the states and never reads the badges themselves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Final
+
+from badgechain.chain.badge import issuer_id
+from badgechain.chain.errors import BadgeChainError
+from badgechain.storage import Kind, Store
+
+from .badgestore import states
+
+__all__ = [
+    "MAX_INBOX_SENDER_BYTES",
+    "MAX_INBOX_TOTAL_BYTES",
+    "InboxSenderFull",
+    "InboxStorageFull",
+    "check_inbox_room",
+    "inbox_fields",
+]
+
+MAX_INBOX_TOTAL_BYTES: Final = 128 * 1024 * 1024
+# One issuer cannot take more than an eighth of the inbox; a typical badge is a few KiB.
+MAX_INBOX_SENDER_BYTES: Final = 16 * 1024 * 1024
+
+
+class InboxStorageFull(BadgeChainError):
+    """The inbox holds as many bytes as it may: the earner must accept or reject some first.
+    507 is a 5xx, so an issuer's outbox keeps the badge and tries again later."""
+
+    code = "inbox_storage_full"
+    http_status = 507
+
+
+class InboxSenderFull(BadgeChainError):
+    """This issuer's badges waiting in the inbox reach its share; 429: try again later."""
+
+    code = "inbox_sender_full"
+    http_status = 429
+
+
+def badge_size(credential: dict[str, Any]) -> int:
+    """The bytes the badge takes in the store (badgestore.put_badge writes this encoding)."""
+    return len(json.dumps(credential, ensure_ascii=False).encode())
+
+
+def sender_of(credential: dict[str, Any]) -> str:
+    """A short fixed-size tag for the badge's issuer: issuer ids are as long as a peer likes."""
+    return hashlib.sha256(issuer_id(credential).encode()).hexdigest()[:32]
+
+
+def inbox_fields(credential: dict[str, Any]) -> dict[str, Any]:
+    """What an inbox badge's state records for these checks."""
+    return {"bytes": badge_size(credential), "sender": sender_of(credential)}
+
+
+def check_inbox_room(store: Store, credential: dict[str, Any]) -> None:
+    """Raise InboxStorageFull or InboxSenderFull when the badge would not fit."""
+    size, sender = badge_size(credential), sender_of(credential)
+    total = from_sender = 0
+    for uid, state in states(store):
+        if state.get("role") != "received" or state.get("state") != "inbox":
+            continue
+        held = state.get("bytes")
+        if not isinstance(held, int):  # a badge received before sizes were recorded
+            held = len(store.get(Kind.BADGE, uid) or b"")
+        total += held
+        if state.get("sender") == sender:
+            from_sender += held
+    if total + size > MAX_INBOX_TOTAL_BYTES:
+        raise InboxStorageFull(
+            f"the inbox holds {total} bytes; this badge's {size} would pass its "
+            f"{MAX_INBOX_TOTAL_BYTES}"
+        )
+    if from_sender + size > MAX_INBOX_SENDER_BYTES:
+        raise InboxSenderFull(
+            f"this issuer's badges in the inbox take {from_sender} bytes; this one's {size} "
+            f"would pass the {MAX_INBOX_SENDER_BYTES} one issuer may use"
+        )
