@@ -101,6 +101,9 @@ def verify_badge(
     try:
         if len(data) > MAX_INPUT_BYTES:
             raise BadgeChainError(f"input is over {MAX_INPUT_BYTES} bytes", code="input_too_large")
+        other = _other_format(data, now, resolvers)
+        if other is not None:
+            return other
         fmt, credential, jws = _read_input(data)
     except BadgeChainError as exc:
         return _finish("unknown", None, [Check("input", "failed", exc.code, exc.message)])
@@ -121,7 +124,17 @@ def verify_credential(
     fmt: str = "json",
 ) -> Report:
     """Verify an already parsed credential."""
+    other = _other_format(credential, now, resolvers)
+    if other is not None:
+        return other
     return _Verifier(now, resolvers or Resolvers(), expected_uid, fmt, None).run(credential)
+
+
+def _other_format(data: object, now: datetime, resolvers: Resolvers | None) -> Report | None:
+    """Presentations, Blockcerts and badge.blue records go to their own verifiers."""
+    from .formats import verify_other_format  # imported late: those modules build on Report
+
+    return verify_other_format(data, now=now, resolvers=resolvers or Resolvers())
 
 
 def _read_input(data: bytes) -> tuple[str, object, jose.Jws | None]:

@@ -30,6 +30,7 @@ from .badgestore import (
     save_badge,
     states,
 )
+from .inbox_limits import check_inbox_room, inbox_fields
 from .nodelog import node_log
 
 if TYPE_CHECKING:
@@ -157,7 +158,8 @@ async def receive(node: Node, credential: object) -> tuple[Uid, dict[str, Any]]:
         return uid, held
     if sum(1 for _, state in states(store) if state.get("state") == "inbox") >= MAX_INBOX_BADGES:
         raise InboxFull(f"the inbox holds {MAX_INBOX_BADGES} badges already")
-    state = {"role": "received", "state": "inbox", "at": _now(node)}
+    check_inbox_room(store, credential)
+    state = {"role": "received", "state": "inbox", "at": _now(node), **inbox_fields(credential)}
     save_badge(store, credential, state)
     return uid, state
 
