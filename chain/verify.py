@@ -7,6 +7,7 @@ proof → uid → chain → bns → revocation → status → validity → trust
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from typing import Any, Literal
 
 from . import bake, jose, jwtkey, statuslist
 from .badge import BNS_URN_PREFIX, issuer_id
+from .endorsements import MAX_ENDORSEMENT_DEPTH, Budget, Embedded, embedded_endorsements
 from .errors import BadgeChainError
 from .jsonio import parse_json
 from .keys import did_key_from_public_key
@@ -46,6 +48,8 @@ MAX_CHAIN_DEPTH = 8
 MAX_STATUS_ENTRIES = 8  # credentialStatus entries read per credential
 CLOCK_SKEW = timedelta(minutes=5)
 OB2_CONTEXT = "https://w3id.org/openbadges/v2"
+# An endorsement that fails only these has lapsed (expired, withdrawn): reported, not fatal.
+_LAPSED_CHECKS = frozenset({"validity", "revocation", "status"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +209,8 @@ class _Verifier:
         self.uid: str | None = None
         self.keys: dict[str, ResolvedKey] = {}
         self.unreachable: dict[str, Unreachable] = {}
+        self.endorsement_depth = 0
+        self.endorsement_budget = Budget()
 
     def run(self, credential: object) -> Report:
         checks = [Check("input", "passed", "ok", f"read as {self.fmt}")]
@@ -411,6 +417,60 @@ class _Verifier:
         return value if isinstance(value, str) else None
 
     def _check_chain(self) -> Check:
+        """The badge chain (a urn:bns: subject) and then every embedded endorsement."""
+        walked = self._walk_chain()
+        items = embedded_endorsements(self.credential)
+        if not items:
+            return walked
+        if self.endorsement_depth >= MAX_ENDORSEMENT_DEPTH:
+            raise BadgeChainError(
+                "endorsements are nested too deep to verify", code="endorsement_too_deep"
+            )
+        self.endorsement_budget.take(len(items))
+        outcomes = [(item, self._verify_endorsement(item)) for item in items]
+        for item, report in outcomes:
+            failed = report.failed
+            if failed is not None and failed.name not in _LAPSED_CHECKS:
+                raise BadgeChainError(
+                    f"the endorsement at {item.where} is not valid "
+                    f"({failed.name}: {failed.code}: {failed.message:.120})",
+                    code="endorsement_invalid",
+                )
+        for item, report in outcomes:
+            if report.verdict == "indeterminate":
+                raise Unreachable(
+                    f"the endorsement at {item.where} could not be verified",
+                    code="endorsement_indeterminate",
+                )
+        lapsed = [item.where for item, report in outcomes if report.verdict == "invalid"]
+        message = f"{walked.message}; {len(items) - len(lapsed)} endorsement(s) verified"
+        if lapsed:  # expired or withdrawn by its endorser: the badge itself stands
+            message += f", {len(lapsed)} lapsed (first at {lapsed[0]})"
+            return Check("chain", walked.status, "endorsement_lapsed", message)
+        code = "endorsements_ok" if walked.status == "passed" else walked.code
+        return Check("chain", walked.status, code, message, blocking=walked.blocking)
+
+    def _verify_endorsement(self, item: Embedded) -> Report:
+        """An embedded endorsement verified as a credential of its own, with the verifier's
+        resolvers but not the BNS or the trust list (those speak about the badge's issuer)."""
+        jws: jose.Jws | None = None
+        credential = item.value
+        try:
+            if item.is_jwt:
+                if not isinstance(item.value, str):
+                    raise BadgeChainError("endorsementJwt is not text", code="jws_malformed")
+                jws = jose.parse_compact_jws(item.value)
+                credential = jose.credential_from_jwt(jws).credential
+        except BadgeChainError as exc:
+            return _finish("vc-jwt", None, [Check("input", "failed", exc.code, exc.message)])
+        resolvers = dataclasses.replace(self.resolvers, bns=None, trust=None)
+        fmt = "vc-jwt" if item.is_jwt else "json"
+        inner = _Verifier(self.now, resolvers, None, fmt, jws, self.depth, self.seen)
+        inner.endorsement_depth = self.endorsement_depth + 1
+        inner.endorsement_budget = self.endorsement_budget
+        return inner.run(credential)
+
+    def _walk_chain(self) -> Check:
         subject = self.subject_id
         # Whom the badge is finally about: its did:key subject, or through urn:bns: links the
         # subject at the root of the chain (a persona's genesis badge names its own key).
@@ -439,6 +499,7 @@ class _Verifier:
                 f"linked badge {linked_uid[:16]}… not found", code="chain_link_missing"
             )
         inner = _Verifier(self.now, self.resolvers, linked_uid, "json", None, self.depth + 1, seen)
+        inner.endorsement_budget = self.endorsement_budget
         # Each UID signs the link to the badge before it, so no signed chain can loop: a
         # ring is only ever served by a lying fetcher. Refuse it before any cryptography.
         inner.credential = linked if isinstance(linked, dict) else {}
