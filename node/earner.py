@@ -289,9 +289,9 @@ def _check_urls(urls: object) -> tuple[str, ...]:
         raise UrlInvalid("give the badge's new URLs as a non-empty list (hide it instead)")
     if len(urls) > MAX_URLS:
         raise UrlInvalid(f"at most {MAX_URLS} URLs")
-    bad = next((url for url in urls if not valid_url(url)), None)
-    if bad is not None:
-        raise UrlInvalid(f"{str(bad)[:100]!r} is not an http(s) ASCII URL of at most 256 chars")
+    bad = [url for url in urls if not valid_url(url)]  # a None in the list is bad too
+    if bad:
+        raise UrlInvalid(f"{str(bad[0])[:100]!r} is not an http(s) ASCII URL of at most 256 chars")
     if sum(map(len, urls)) > MAX_URLS_TOTAL_CHARS:
         raise UrlInvalid(f"the URLs are over {MAX_URLS_TOTAL_CHARS} characters together")
     return tuple(urls)

@@ -13,6 +13,10 @@ from typing import Any, Final
 
 from aiohttp import web
 
+from badgechain.chain.verify import CHECK_NAMES
+
+from .page_routes import STATIC_FILES
+
 __all__ = ["OPERATIONS", "Operation", "build_document", "registered_routes"]
 
 PROBLEM = "application/problem+json"
@@ -28,9 +32,41 @@ BADGE_INPUTS: Final = (
     "image/svg+xml",
     "multipart/form-data",
 )
+# What read_json (node/web.py) takes as JSON.
+JSON_BODIES: Final = (JSON, "application/ld+json", "text/plain")
+_B58: Final = "[1-9A-HJ-NP-Za-km-z]"
+# Formats name what a regular expression cannot say; tests/test_fuzz_http.py generates them.
+UID: Final = {
+    "type": "string",
+    "pattern": f"^z{_B58}{{64,88}}$",
+    "format": "bns-uid",
+    "description": "a badge's UID: its proofValue, 'z' and the base58 of 64 bytes",
+}
+UID_OR_URN: Final = UID | {"pattern": f"^(urn:bns:)?z{_B58}{{64,88}}$"}
+DID_KEY: Final = {
+    "type": "string",
+    "pattern": f"^did:key:z6Mk[e-km-w]{_B58}{{43}}$",  # 0xed01 + 32 bytes: "z6Mke…" to "z6Mkw…"
+    "format": "did-key",
+    "description": "an Ed25519 did:key",
+}
+_ID_CHAR = "[A-Za-z0-9_-]"
+_BNS_URL = "^https?://[A-Za-z0-9.\\-:\\[\\]@%_~!$&'()*+,;=]+([/?#][!-~]*)?$"  # bns/record.py
+_PATH_SCHEMAS: Final[dict[str, dict[str, Any]]] = {
+    "uid": UID_OR_URN,
+    "did": DID_KEY,
+    "class_id": {"type": "string", "pattern": f"^{_ID_CHAR}{{1,64}}$"},
+    "batch_id": {"type": "string", "pattern": f"^{_ID_CHAR}{{1,64}}$"},
+    "list_id": {"type": "string", "pattern": f"^{_ID_CHAR}{{12}}$"},
+    "name": {"enum": sorted(STATIC_FILES)},
+}
+# A name used by two routes for different things.
+_PATH_SCHEMAS_BY_PATH: Final[dict[tuple[str, str], dict[str, Any]]] = {
+    ("/earners/{id}/badges", "id"): DID_KEY,
+    ("/collections/{id}", "id"): {"type": "string", "pattern": f"^{_ID_CHAR}{{22}}$"},
+}
 _QUERY_SCHEMAS = {
     "page": {"type": "integer", "minimum": 0, "maximum": 999_999_999, "default": 0},
-    "flag": {"enum": ["true", "false"], "default": "true"},
+    "flag": {"type": "string", "description": "false leaves them out", "default": "true"},
     "log_after": {"type": "integer", "minimum": 0, "maximum": 2**53 - 1},
     "log_limit": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
 }
@@ -59,6 +95,7 @@ class Operation:
     ok_media: str = JSON
     body_media: tuple[str, ...] = ()
     body_schema: str = "Json"
+    body_required: bool = True
     errors: tuple[int, ...] = ()
     query: tuple[tuple[str, str], ...] = ()  # (name, JSON type) of optional query parameters
     also: tuple[tuple[int, str, str], ...] = ()  # (status, description, schema) of other successes
@@ -73,7 +110,7 @@ def _public(method: str, path: str, summary: str, ok: str, **more: Any) -> Opera
 
 
 def _admin(method: str, path: str, summary: str, ok: str, **more: Any) -> Operation:
-    body = {"body_media": (JSON,)} if method == "POST" else {}
+    body = {"body_media": JSON_BODIES} if method == "POST" else {}
     return Operation(method, path, summary, "admin", ok, **(body | more))
 
 
@@ -166,7 +203,7 @@ OPERATIONS: Final = (
         "vc-api",
         "IssueResult",
         ok_status=201,
-        body_media=(JSON,),
+        body_media=JSON_BODIES,
         body_schema="VcIssueRequest",
         errors=(400, 401, 413, 415, 422),
     ),
@@ -176,7 +213,7 @@ OPERATIONS: Final = (
         "Deliver a badge to this node's earner inbox",
         "Delivered",
         ok_status=202,
-        body_media=(JSON,),
+        body_media=JSON_BODIES,
         body_schema="Credential",
         errors=(400, 409, 413, 415, 422),
     ),
@@ -293,6 +330,8 @@ OPERATIONS: Final = (
         "Create a persona: a genesis badge; badges to urn:bns:<its UID> reach this node",
         "Json",
         ok_status=201,
+        body_schema="PersonaRequest",
+        body_required=False,  # no body: a persona of the default name
         errors=(400, 413, 415, 503),
     ),
     _admin("GET", "/admin/personas", "This node's personas", "Json"),
@@ -302,6 +341,7 @@ OPERATIONS: Final = (
         "Endorse a badge: sign, publish and deliver an EndorsementCredential about it",
         "Json",
         ok_status=201,
+        body_schema="EndorseRequest",
         errors=(400, 404, 413, 415, 422, 502, 503),
     ),
     _public(
@@ -317,6 +357,7 @@ OPERATIONS: Final = (
         "Create a public collection of badges this node holds",
         "Json",
         ok_status=201,
+        body_schema="CollectionRequest",
         errors=(400, 413, 415, 422),
     ),
     _admin("GET", "/admin/collections", "This node's collections", "Json"),
@@ -395,7 +436,7 @@ def _operation(op: Operation) -> dict[str, Any]:
         "responses": _responses(op),
     }
     parameters = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        {"name": name, "in": "path", "required": True, "schema": _path_schema(op.path, name)}
         for name in _PATH_PARAMETER.findall(op.path)
     ]
     parameters += [
@@ -405,12 +446,16 @@ def _operation(op: Operation) -> dict[str, Any]:
         operation["parameters"] = parameters
     if op.body_media:
         operation["requestBody"] = {
-            "required": True,
+            "required": op.body_required,
             "content": {media: {"schema": _ref(op.body_schema)} for media in op.body_media},
         }
     if op.admin:
         operation["security"] = [{"adminToken": []}]
     return operation
+
+
+def _path_schema(path: str, name: str) -> dict[str, Any]:
+    return _PATH_SCHEMAS_BY_PATH.get((path, name)) or _PATH_SCHEMAS[name]
 
 
 def _responses(op: Operation) -> dict[str, Any]:
@@ -439,6 +484,60 @@ def _operation_id(op: Operation) -> str:
 
 
 _STRING = {"type": "string"}
+_ENVELOPED = {"const": "EnvelopedVerifiableCredential"}
+_HAS_ENVELOPED = {"anyOf": [_ENVELOPED, {"type": "array", "contains": _ENVELOPED}]}
+
+
+def _text(max_chars: int) -> dict[str, Any]:
+    """Text the node refuses when blank."""
+    return {"type": "string", "minLength": 1, "maxLength": max_chars, "pattern": "\\S"}
+
+
+def _optional(schema: dict[str, Any]) -> dict[str, Any]:
+    """A field the node takes as absent when null or ""."""
+    return {"anyOf": [{"type": "null"}, {"const": ""}, schema]}
+
+
+_RECIPIENT_FIELDS: Final = {
+    "to": _optional(
+        {
+            "type": "string",
+            "pattern": f"^({DID_KEY['pattern'][1:-1]}|urn:bns:z{_B58}{{80,95}})$",
+            "format": "bns-subject",
+            "description": "a did:key, or urn:bns:<UID> of a persona",
+        }
+    ),
+    "email": _optional(
+        {"type": "string", "maxLength": 320, "pattern": "^[^@\\s]{1,64}@[^@\\s]{1,255}$"}
+    ),
+    "valid_until": _optional({"type": "string", "maxLength": 40, "format": "future-date-time"}),
+    "evidence": {
+        "anyOf": [
+            {"type": "null"},
+            {
+                "type": "array",
+                "maxItems": 8,
+                "items": {"type": "string", "maxLength": 2048, "pattern": "^https?://[^\\s]+$"},
+            },
+        ]
+    },
+}
+
+
+def _recipient(more: dict[str, Any]) -> dict[str, Any]:
+    """A recipient (node/issuer.py parse_recipient), with `more` required fields."""
+    return {
+        "type": "object",
+        "required": sorted(more),
+        "additionalProperties": False,
+        "properties": _RECIPIENT_FIELDS | more,
+        "anyOf": [  # an earner: `to`, or an email
+            {"required": ["to"], "properties": {"to": {"type": "string", "minLength": 1}}},
+            {"required": ["email"], "properties": {"email": {"type": "string", "minLength": 1}}},
+        ],
+    }
+
+
 _NULLABLE_STRING = {"type": ["string", "null"]}
 _SCHEMAS: Final[dict[str, Any]] = {
     "Json": {"description": "A JSON value (see the route's summary)."},
@@ -556,8 +655,32 @@ _SCHEMAS: Final[dict[str, Any]] = {
         "type": "object",
         "required": ["verifiableCredential"],
         "properties": {
-            "verifiableCredential": {"type": ["object", "string"]},
-            "options": {"type": "object"},
+            "verifiableCredential": {
+                "type": "object",
+                "description": "a credential, or a VC-JWT in an EnvelopedVerifiableCredential",
+                "if": {"required": ["type"], "properties": {"type": _HAS_ENVELOPED}},
+                "then": {
+                    "required": ["id"],
+                    "properties": {
+                        "id": {"type": "string", "pattern": "^data:application/(vc\\+)?jwt,"}
+                    },
+                },
+            },
+            "options": {
+                "type": "object",
+                "properties": {
+                    "checks": {
+                        "anyOf": [
+                            {"type": "null"},
+                            {
+                                "type": "array",
+                                "maxItems": 32,
+                                "items": {"enum": [*CHECK_NAMES, "credentialStatus", "expiration"]},
+                            },
+                        ]
+                    }
+                },
+            },
         },
     },
     "VerificationResult": {
@@ -574,6 +697,7 @@ _SCHEMAS: Final[dict[str, Any]] = {
     "VcIssueRequest": {
         "type": "object",
         "required": ["credential"],
+        "additionalProperties": False,
         "properties": {"credential": {"type": "object"}, "options": {"type": "object"}},
     },
     "Delivered": {
@@ -586,10 +710,21 @@ _SCHEMAS: Final[dict[str, Any]] = {
         "required": ["name", "description", "criteria"],
         "additionalProperties": False,
         "properties": {
-            "name": _STRING,
-            "description": _STRING,
-            "criteria": _STRING,
-            "image": {"type": "string", "contentEncoding": "base64", "description": "PNG or SVG"},
+            "name": _text(200),
+            "description": _text(10_000),
+            "criteria": _text(10_000),
+            "image": {
+                "anyOf": [
+                    {"type": "null"},
+                    {
+                        "type": "string",
+                        "maxLength": 349_528,  # 256 KiB in base64
+                        "format": "badge-image",
+                        "contentEncoding": "base64",
+                        "description": "a PNG or SVG of at most 256 KiB",
+                    },
+                ]
+            },
         },
     },
     "ClassRecord": {
@@ -602,21 +737,8 @@ _SCHEMAS: Final[dict[str, Any]] = {
         "required": ["classes"],
         "properties": {"classes": {"type": "array", "items": _ref("ClassRecord")}},
     },
-    "Recipient": {
-        "type": "object",
-        "properties": {
-            "to": {"type": "string", "description": "a did:key, or urn:bns:<UID> of a persona"},
-            "email": _STRING,
-            "valid_until": {"type": "string", "format": "date-time"},
-            "evidence": {"type": "array", "items": _STRING},
-        },
-    },
-    "IssueRequest": {
-        "allOf": [
-            _ref("Recipient"),
-            {"type": "object", "required": ["class_id"], "properties": {"class_id": _STRING}},
-        ],
-    },
+    "Recipient": _recipient({}),
+    "IssueRequest": _recipient({"class_id": _STRING}),
     "Issued": {
         "type": "object",
         "required": ["uid", "credential", "published"],
@@ -630,7 +752,10 @@ _SCHEMAS: Final[dict[str, Any]] = {
         "type": "object",
         "required": ["class_id", "rows"],
         "additionalProperties": False,
-        "properties": {"class_id": _STRING, "rows": {"type": "array", "items": _ref("Recipient")}},
+        "properties": {
+            "class_id": _STRING,
+            "rows": {"type": "array", "minItems": 1, "items": _ref("Recipient")},
+        },
     },
     "BatchStarted": {
         "type": "object",
@@ -641,7 +766,10 @@ _SCHEMAS: Final[dict[str, Any]] = {
         "type": "object",
         "required": ["uid", "reason"],
         "additionalProperties": False,
-        "properties": {"uid": _STRING, "reason": _STRING},
+        "properties": {
+            "uid": UID_OR_URN,
+            "reason": _text(256) | {"format": "utf8-256", "description": "at most 256 UTF-8 bytes"},
+        },
     },
     "Inbox": {
         "type": "object",
@@ -661,11 +789,41 @@ _SCHEMAS: Final[dict[str, Any]] = {
             }
         },
     },
-    "UidRequest": {"type": "object", "required": ["uid"], "properties": {"uid": _STRING}},
+    "UidRequest": {"type": "object", "required": ["uid"], "properties": {"uid": UID_OR_URN}},
     "MoveRequest": {
         "type": "object",
         "required": ["uid", "urls"],
-        "properties": {"uid": _STRING, "urls": {"type": "array", "items": _STRING}},
+        "properties": {
+            "uid": UID_OR_URN,
+            "urls": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": 4,
+                "items": {"type": "string", "maxLength": 256, "pattern": _BNS_URL},
+                "description": "at most 448 characters together (a BNS location's budget)",
+            },
+        },
+    },
+    "PersonaRequest": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"name": _optional(_text(2000)), "description": _optional(_text(2000))},
+    },
+    "EndorseRequest": {
+        "type": "object",
+        "required": ["uid"],
+        "additionalProperties": False,
+        "properties": {"uid": UID_OR_URN, "comment": _optional(_text(2000))},
+    },
+    "CollectionRequest": {
+        "type": "object",
+        "required": ["name", "uids"],
+        "additionalProperties": False,
+        "properties": {
+            "name": _text(200),
+            "uids": {"type": "array", "minItems": 1, "maxItems": 200, "items": UID_OR_URN},
+            "description": {"anyOf": [{"type": "null"}, {"type": "string", "maxLength": 2000}]},
+        },
     },
     "EarnerAnswer": {
         "type": "object",

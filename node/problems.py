@@ -83,7 +83,10 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         if exc.status < 400:
             raise
         code = _HTTP_CODES.get(exc.status, "http_error")
-        return problem_response(exc.status, code, exc.reason)
+        response = problem_response(exc.status, code, exc.reason)
+        if "Allow" in exc.headers:  # a 405 says which methods the path has (RFC 9110 15.5.6)
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
     except Exception:
         log.exception("unexpected error serving %s %s", request.method, request.path)
         return problem_response(500, "internal_error", "the node failed to answer; see its log")

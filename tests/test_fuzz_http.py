@@ -1,0 +1,317 @@
+"""Schema-driven HTTP fuzz: schemathesis generates requests for every operation of the
+node's own `/openapi.json` and sends them to a real node on 127.0.0.1 (admin token
+included). No answer may be a 5xx; every error is `application/problem+json` with a
+`code`; an undeclared method on a known path is a 405 with `Allow`.
+
+BADGECHAIN_FUZZ_EXAMPLES sets the examples per operation (default: a quick CI run).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import datetime as dt
+import json
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import requests
+import schemathesis
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from schemathesis import Case
+from schemathesis.core import NOT_SET
+
+from badgechain.chain.errors import BadgeChainError
+from badgechain.chain.images import default_png, render_badge_svg
+from badgechain.chain.keys import (
+    KeyPair,
+    PublicKey,
+    did_key_from_public_key,
+    public_key_from_did_key,
+)
+from badgechain.chain.multibase import multibase_encode_b58
+from badgechain.node.app import Node
+from badgechain.node.config import NodeConfig
+from badgechain.node.openapi import build_document, registered_routes
+from badgechain.node.web import parse_uid
+from tests.bns.network import TEST_SETTINGS
+
+TOKEN = "fuzz-admin-token-" + "0123456789abcdef" * 2
+EXAMPLES = int(os.environ.get("BADGECHAIN_FUZZ_EXAMPLES", "25"))
+PROBLEM = "application/problem+json"
+pytestmark = pytest.mark.filterwarnings(
+    # The nodes' thread draws from `random` (kademlia) while Hypothesis generates a case.
+    "ignore:Do not use the `random` module:hypothesis.errors.HypothesisDeprecationWarning"
+)
+CALL_TIMEOUT_S = 40  # above the node's own 30 s request limit: a hang is a failure, not a wait
+
+# The document a full node serves: every route module registered.
+DOCUMENT = build_document(
+    Node(Path("/nonexistent"), KeyPair.generate(), NodeConfig(), TOKEN).build_app()
+)
+
+
+def _uids() -> st.SearchStrategy[str]:
+    return st.binary(min_size=64, max_size=64).map(multibase_encode_b58)
+
+
+def _did_keys() -> st.SearchStrategy[str]:
+    return st.binary(min_size=32, max_size=32).map(
+        lambda raw: did_key_from_public_key(PublicKey(raw))
+    )
+
+
+def _register_formats() -> None:
+    """Strategies for the string formats node/openapi.py names (what a regex cannot say)."""
+    schemathesis.openapi.format("bns-uid", _uids())
+    schemathesis.openapi.format("did-key", _did_keys())
+    schemathesis.openapi.format("bns-subject", _did_keys() | _uids().map("urn:bns:{}".format))
+    images = [
+        default_png(),
+        render_badge_svg(name="x", issuer="y", earner="z", revoked=False).encode(),
+    ]
+    schemathesis.openapi.format(
+        "badge-image", st.sampled_from([base64.b64encode(image).decode() for image in images])
+    )
+    schemathesis.openapi.format(
+        "future-date-time",
+        st.datetimes(min_value=dt.datetime(2100, 1, 1), timezones=st.just(dt.UTC)).map(
+            dt.datetime.isoformat
+        ),
+    )
+    schemathesis.openapi.format(
+        "utf8-256",
+        st.text(min_size=1, max_size=256).filter(
+            lambda text: bool(text.strip()) and len(text.encode()) <= 256
+        ),
+    )
+
+
+_register_formats()
+# A schema-violating request is refused, 413 being a refusal too. Schema-valid ones are
+# checked by `schema_valid_accepted` below, which knows the document's formats.
+CONFIG = schemathesis.Config.from_dict(
+    {
+        "checks": {
+            "positive_data_acceptance": {"enabled": False},
+            "negative_data_rejection": {
+                "expected-statuses": ["400", "401", "404", "405", "409", "413", "415", "422"]
+            },
+        }
+    }
+)
+schema = schemathesis.openapi.from_dict(DOCUMENT, config=CONFIG)
+
+
+class ThreadedNetwork:
+    """Real Nodes serving from one event loop in a thread, so that schemathesis' blocking
+    client can call them from the test's thread. The second joins the first, so that DHT
+    writes have somewhere to go."""
+
+    def __init__(self, root: Path, count: int = 2) -> None:
+        self.root, self.count = root, count
+        self.nodes: list[Node] = []
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+
+    def __enter__(self) -> list[Node]:
+        self.thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(timeout=60)
+        return self.nodes
+
+    async def _start(self) -> None:
+        for number in range(self.count):
+            home = self.root / f"node{number}"
+            home.mkdir()
+            seeds = tuple(node.dht_address for node in self.nodes)
+            config = NodeConfig(name=home.name, dht_port=0, http_port=0, bootstrap=seeds)
+            node = Node(home, KeyPair.generate(), config, TOKEN, dht_settings=TEST_SETTINGS)
+            self.nodes.append(node)
+            await node.start()
+
+    async def _stop(self) -> None:
+        for node in self.nodes:
+            await node.stop()
+
+    def __exit__(self, *_: object) -> None:
+        try:
+            asyncio.run_coroutine_threadsafe(self._stop(), self.loop).result(timeout=60)
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(timeout=10)
+            self.loop.close()
+
+
+@pytest.fixture(scope="module")
+def live_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
+    with ThreadedNetwork(tmp_path_factory.mktemp("fuzz-net")) as nodes:
+        yield nodes[-1]
+
+
+@pytest.fixture(scope="module")
+def http() -> Iterator[requests.Session]:
+    with requests.Session() as session:
+        session.headers["Authorization"] = f"Bearer {TOKEN}"
+        yield session
+
+
+@schemathesis.check
+def problem_reports(ctx: Any, response: schemathesis.Response, case: Case) -> bool | None:
+    """Every error is an RFC 9457 problem report with a stable `code`."""
+    if response.status_code < 400:
+        return None
+    media = response.headers.get("content-type", [""])[0].split(";")[0].strip()
+    assert media == PROBLEM, f"{response.status_code} answered as {media!r}"
+    body = json.loads(response.content)
+    assert isinstance(body.get("code"), str) and body["code"], f"no code in {body!r:.200}"
+    assert body.get("status") == response.status_code
+    return None
+
+
+def _is_uid(text: object) -> bool:
+    try:
+        parse_uid(str(text))
+    except BadgeChainError:
+        return False
+    return True
+
+
+def _is_did_key(text: object) -> bool:
+    try:
+        public_key_from_did_key(str(text))
+    except BadgeChainError:
+        return False
+    return True
+
+
+def _is_image(text: object) -> bool:
+    raw = base64.b64decode(str(text), validate=True)  # the pattern checked base64 already
+    return len(raw) <= 256 * 1024 and (raw.startswith(b"\x89PNG") or b"<svg" in raw[:4096])
+
+
+def _is_future(text: object) -> bool:
+    try:
+        moment = dt.datetime.fromisoformat(str(text))
+    except ValueError:
+        return False
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    return moment > dt.datetime.now(dt.UTC)
+
+
+FORMATS = jsonschema.FormatChecker([])
+FORMATS.checks("bns-uid")(_is_uid)
+FORMATS.checks("did-key")(_is_did_key)
+FORMATS.checks("bns-subject")(lambda text: _is_did_key(text) or _is_uid(text))
+FORMATS.checks("badge-image", raises=binascii.Error)(_is_image)
+FORMATS.checks("future-date-time")(_is_future)
+FORMATS.checks("utf8-256")(lambda text: len(str(text).encode()) <= 256)
+# What no JSON Schema here says: a credential's rules (VC data model, chain/structure.py),
+# and the BNS location's shared budget of 448 characters for its URLs.
+CONTENT_CODES = {
+    ("POST", "/credentials/issue"): {"credential_invalid"},
+    ("POST", "/admin/move"): {"url_invalid"},
+}
+
+
+def _valid(instance: object, subschema: dict[str, Any]) -> bool:
+    """`instance` meets `subschema` of the document, formats included."""
+    root = subschema | {"components": DOCUMENT["components"]}  # where "#/components/…" points
+    validator = jsonschema.Draft202012Validator(root, format_checker=FORMATS)
+    return validator.is_valid(instance)
+
+
+def _schema_valid(case: Case, sent_media: str) -> bool:
+    operation = DOCUMENT["paths"][case.operation.path][case.method.lower()]
+    for parameter in operation.get("parameters", []):
+        where = case.path_parameters if parameter["in"] == "path" else case.query
+        if parameter["name"] in (where or {}):
+            value = where[parameter["name"]]
+            if parameter["schema"].get("type") == "integer":
+                value = int(value) if str(value).isdigit() else value
+            if not _valid(value, parameter["schema"]):
+                return False
+        elif parameter.get("required"):
+            return False
+    body = operation.get("requestBody")
+    if body is None:
+        return True
+    if case.body is NOT_SET:
+        return not body["required"]
+    media = body["content"].get(sent_media)
+    return media is not None and _valid(case.body, media["schema"])
+
+
+@schemathesis.check
+def schema_valid_accepted(ctx: Any, response: schemathesis.Response, case: Case) -> bool | None:
+    """A request the document allows (formats included) is never refused for its shape."""
+    sent_media = response.request.headers.get("Content-Type", "").split(";")[0].strip()
+    if response.status_code not in (400, 413, 415) or not _schema_valid(case, sent_media):
+        return None
+    code = json.loads(response.content).get("code")
+    assert code in CONTENT_CODES.get((case.method, case.operation.path), set()), (
+        f"a schema-valid request refused with {response.status_code} {code}"
+    )
+    return None
+
+
+@schema.parametrize()
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    derandomize=os.environ.get("BADGECHAIN_FUZZ_RANDOM") is None,
+)
+def test_every_operation(case: Case, live_node: Node, http: requests.Session) -> None:
+    case.call_and_validate(
+        base_url=live_node.gateway_url,
+        session=http,
+        timeout=CALL_TIMEOUT_S,
+        additional_checks=[problem_reports, schema_valid_accepted],
+    )
+
+
+def test_the_fuzzed_document_is_the_served_one(live_node: Node, http: requests.Session) -> None:
+    served = http.get(f"{live_node.gateway_url}/openapi.json", timeout=CALL_TIMEOUT_S).json()
+    assert served == json.loads(json.dumps(DOCUMENT))
+
+
+def test_every_route_is_in_the_document_and_back(tmp_path: Path) -> None:
+    app = Node(tmp_path, KeyPair.generate(), NodeConfig(), TOKEN).build_app()
+    documented = {
+        (method.upper(), path)
+        for path, operations in DOCUMENT["paths"].items()
+        for method in operations
+    }
+    assert documented == registered_routes(app)
+
+
+def test_an_undeclared_method_is_405_with_allow(live_node: Node, http: requests.Session) -> None:
+    response = http.delete(f"{live_node.gateway_url}/admin/personas", timeout=CALL_TIMEOUT_S)
+    assert response.status_code == 405
+    assert set(response.headers["Allow"].split(",")) >= {"GET", "POST"}
+    assert response.headers["Content-Type"].startswith(PROBLEM)
+
+
+def test_a_null_url_in_a_move_is_refused(live_node: Node, http: requests.Session) -> None:
+    """Found by the fuzz: `[null]` slipped past the URL check and answered 500."""
+    uid = multibase_encode_b58(bytes(64))
+    body = {"uid": uid, "urls": [None]}
+    response = http.post(f"{live_node.gateway_url}/admin/move", json=body, timeout=CALL_TIMEOUT_S)
+    assert response.status_code == 400 and response.json()["code"] == "url_invalid"
+
+
+def test_a_persona_body_the_schema_forbids_is_refused(
+    live_node: Node, http: requests.Session
+) -> None:
+    url = f"{live_node.gateway_url}/admin/personas"
+    for body in ({"name": "x", "extra": 1}, {"name": "   "}, {"name": 5}, [], "x"):
+        assert not _valid(body, DOCUMENT["components"]["schemas"]["PersonaRequest"])
+        response = http.post(url, json=body, timeout=CALL_TIMEOUT_S)
+        assert response.status_code == 400, body
