@@ -41,7 +41,7 @@ def verify_presentation(
         checks.append(Check("vc_model", "failed", exc.code, exc.message))
         return _finish("presentation", None, checks, presentation)
     checks += _proof_checks(presentation, now, resolvers)
-    if all(check.status == "passed" or check.blocking for check in checks):
+    if not any(check.status == "failed" for check in checks):
         checks.append(_credentials_check(credentials, now, resolvers))
     for name, code in (("uid", "uid_not_applicable"), ("bns", "bns_not_applicable")):
         checks.append(Check(name, "skipped", code, "a presentation is not a BadgeChain badge"))
