@@ -17,8 +17,8 @@ from typing import Any, Literal
 from . import bake, jose, jwtkey, statuslist
 from .badge import BNS_URN_PREFIX, issuer_id
 from .endorsements import MAX_ENDORSEMENT_DEPTH, Budget, Embedded, embedded_endorsements
-from .errors import BadgeChainError
-from .jsonio import parse_json
+from .errors import BadgeChainError, InputTooLarge
+from .jsonio import MAX_JSON_BYTES, MAX_JSON_DEPTH, parse_json
 from .keys import did_key_from_public_key
 from .proof import ProofCheck, proof_list, proof_suite, proof_value_bytes, verify_proof
 from .resolve import ResolvedKey, Resolvers, Unreachable, resolve_verification_method
@@ -128,6 +128,10 @@ def verify_credential(
     fmt: str = "json",
 ) -> Report:
     """Verify an already parsed credential."""
+    try:  # the same limits as JSON read from bytes: the caller may have parsed without them
+        _check_bounds(credential)
+    except BadgeChainError as exc:
+        return _finish(fmt, None, [Check("input", "failed", exc.code, exc.message)])
     other = _other_format(credential, now, resolvers)
     if other is not None:
         return other
@@ -722,6 +726,24 @@ class _Verifier:
         if policy.allow and self.issuer_id not in policy.allow:
             raise BadgeChainError("the issuer is not on the allow list", code="issuer_not_trusted")
         return Check("trust", "passed", "ok", "the issuer is trusted")
+
+
+def _check_bounds(value: object) -> None:
+    """Refuse a parsed value larger or deeper than parse_json would read (an estimate of its
+    JSON size: string lengths plus a few bytes per item), walked without recursion."""
+    size, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH and isinstance(item, dict | list):
+            raise InputTooLarge(f"JSON is nested deeper than {MAX_JSON_DEPTH} levels")
+        size += len(item) + 2 if isinstance(item, str) else 4
+        if size > MAX_JSON_BYTES:
+            raise InputTooLarge(f"the credential is over {MAX_JSON_BYTES} bytes as JSON")
+        if isinstance(item, dict):
+            stack.extend((key, depth + 1) for key in item)
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
 
 
 def _step_name(step: Callable[[], Check]) -> str:
