@@ -88,7 +88,7 @@ class _Run:
             ("ob_structure", self._structure),
             ("proof", self._proof),
             ("issuer_key", self._issuer_key),
-            ("uid", lambda: _skip("uid", "uid_not_applicable", "a Blockcerts UID is its hash")),
+            ("uid", lambda: _skip("uid", "uid_not_applicable", "no BadgeChain UID")),
             ("chain", lambda: Check("chain", "passed", "no_chain", "no linked badge")),
             ("bns", lambda: _skip("bns", "bns_not_applicable", "a Blockcerts certificate")),
             ("revocation", self._revocation),
