@@ -50,8 +50,9 @@ from badgechain.chain.badge import (
 from badgechain.chain.errors import BadgeChainError, DecodeError
 from badgechain.chain.keys import KeyPair, PublicKey, public_key_from_did_key
 from badgechain.chain.multibase import multibase_decode, multibase_encode_b58
-from badgechain.chain.proof import format_created, sign_credential
+from badgechain.chain.proof import JCS, RDFC, format_created, sign_credential, signing_input
 from badgechain.chain.resolve import Unreachable
+from badgechain.chain.structure import is_open_badge
 from badgechain.storage import Kind, Store
 
 from . import status
@@ -759,8 +760,13 @@ async def _subject_key(node: Node, credential: dict[str, Any]) -> PublicKey | No
     return None
 
 
-async def issue_credential(node: Node, credential: object) -> IssueResult:
-    """POST /credentials/issue: sign a caller's credential as this node, store and publish."""
+async def issue_credential(
+    node: Node, credential: object, *, with_status: bool = False, cryptosuite: str = RDFC
+) -> IssueResult:
+    """POST /credentials/issue: sign a caller's credential as this node, store and publish.
+
+    A status entry only when the request asks for one (the VC API's credentialStatus
+    option); eddsa-rdfc-2022 unless eddsa-jcs-2022 is asked for."""
     now = node.clock()
     prepared = prepare_credential(credential, node.did, now)
     if "credentialStatus" in prepared:
@@ -769,16 +775,67 @@ async def issue_credential(node: Node, credential: object) -> IssueResult:
             code="credential_status_present",
             status=422,
         )
+    _check_issuable(prepared, now)
     earner_key = await _subject_key(node, prepared)
-    context = prepared["@context"]
-    contexts = context if isinstance(context, list) else [context]
-    if contexts[0] == VC1_CONTEXT and STATUS_CONTEXT not in contexts:
-        prepared["@context"] = [*contexts, STATUS_CONTEXT]  # VC 1.1 lacks the entry's terms
-    entry, taken = status.allocate_entry(node, now)
-    signed = sign_credential(prepared | {"credentialStatus": entry}, node.key, created=now)
+    taken: list[status.Op] = []
+    if with_status:
+        context = prepared["@context"]
+        contexts = context if isinstance(context, list) else [context]
+        if contexts[0] == VC1_CONTEXT and STATUS_CONTEXT not in contexts:
+            prepared["@context"] = [*contexts, STATUS_CONTEXT]  # VC 1.1 lacks the entry's terms
+        entry, taken = status.allocate_entry(node, now)
+        prepared |= {"credentialStatus": entry}
+    if cryptosuite == JCS:
+        signed = _sign_jcs(prepared, node.key, now)
+    else:
+        signed = sign_credential(prepared, node.key, created=now)
     state = _issued_state(now, via="vc-api")
     uid = record_issued(node, signed, state, earner_key, _seconds(now), taken)
     return IssueResult(uid, signed, await publish_issued(node, uid))
+
+
+def _check_issuable(credential: dict[str, Any], now: datetime) -> None:
+    """Refuse (400) what this node's own verifier would refuse."""
+    if is_open_badge(credential) and not isinstance(credential.get("id"), str):
+        raise IssuerError("an Open Badge credential needs an id", code="credential_invalid")
+    try:
+        starts = _moment(credential, ("validFrom", "issuanceDate"))
+        ends = _moment(credential, ("validUntil", "expirationDate"))
+    except ValueError as exc:
+        raise IssuerError(str(exc), code="credential_invalid") from exc
+    if ends is not None and ends <= now:
+        raise IssuerError("validUntil has already passed", code="credential_expired")
+    if starts is not None and ends is not None and starts > ends:
+        raise IssuerError("validFrom is after validUntil", code="credential_invalid")
+
+
+def _moment(credential: dict[str, Any], names: tuple[str, ...]) -> datetime | None:
+    for name in names:
+        value = credential.get(name)
+        if value is None:
+            continue
+        try:
+            moment = datetime.fromisoformat(value) if isinstance(value, str) else None
+        except ValueError:
+            moment = None
+        if moment is None or moment.tzinfo is None:
+            raise ValueError(f"{name} must be a date-time with a time zone")
+        return moment
+    return None
+
+
+def _sign_jcs(credential: dict[str, Any], key: KeyPair, now: datetime) -> dict[str, Any]:
+    """An eddsa-jcs-2022 proof: the proof carries the document's @context (vc-di-eddsa)."""
+    proof = {
+        "type": "DataIntegrityProof",
+        "cryptosuite": JCS,
+        "created": format_created(now),
+        "verificationMethod": key.verification_method,
+        "proofPurpose": "assertionMethod",
+        "@context": credential["@context"],
+    }
+    signature = key.sign(signing_input(credential, proof))
+    return credential | {"proof": proof | {"proofValue": multibase_encode_b58(signature)}}
 
 
 # --- helpers -------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from badgechain.chain.multibase import multibase_encode_b58
+from badgechain.chain.proof import JCS, RDFC
 
 from . import issuer
 from .gateway import record_json
@@ -156,10 +157,39 @@ async def post_credentials_issue(request: web.Request) -> web.Response:
     """POST /credentials/issue {credential, options?} → 201 {verifiableCredential}."""
     node = request.app[NODE]
     body = _fields(await read_json(request), {"credential"}, {"options"})
-    if not isinstance(body.get("options", {}), dict):
+    options = body.get("options", {})
+    if not isinstance(options, dict):
         raise Problem(400, "options_invalid", "options must be a JSON object")
-    result = await issuer.issue_credential(node, body["credential"])
+    result = await issuer.issue_credential(
+        node,
+        body["credential"],
+        with_status=_status_option(options.get("credentialStatus")),
+        cryptosuite=_cryptosuite_option(options.get("cryptosuite", RDFC)),
+    )
     return json_response({"verifiableCredential": result.credential}, status=201)
+
+
+def _status_option(value: object) -> bool:
+    """The VC API's credentialStatus option: {"type": "BitstringStatusListEntry"}."""
+    if value is None:
+        return False
+    if not isinstance(value, dict) or value.get("type") != "BitstringStatusListEntry":
+        raise Problem(
+            400,
+            "status_type_unsupported",
+            'options.credentialStatus must be {"type": "BitstringStatusListEntry"}',
+        )
+    if value.get("statusPurpose", "revocation") != "revocation":
+        raise Problem(400, "status_type_unsupported", "the node keeps revocation lists only")
+    return True
+
+
+def _cryptosuite_option(value: object) -> str:
+    if value not in (RDFC, JCS):
+        raise Problem(
+            400, "cryptosuite_unsupported", f"options.cryptosuite is {RDFC} (default) or {JCS}"
+        )
+    return str(value)
 
 
 def add_routes(app: web.Application) -> None:

@@ -11,7 +11,7 @@ from aiohttp import BodyPartReader, web
 
 from badgechain.chain.jsonio import parse_json
 from badgechain.chain.multibase import multibase_encode_b58
-from badgechain.chain.verify import MAX_INPUT_BYTES, Check, Report
+from badgechain.chain.verify import CHECK_NAMES, MAX_INPUT_BYTES, Check, Report
 
 from .problems import Problem, problem_response
 from .resolvers import fetch_badge_by_uid, verify_online
@@ -117,18 +117,72 @@ async def get_verify_uid(request: web.Request) -> web.Response:
 # -- W3C VC API ------------------------------------------------------------------------------
 
 
-def _vc_api_request(body: object) -> bytes:
-    """The credential of a VC API verify request, as bytes for chain.verify."""
+# VC API check names that are not this verifier's own (docs/verification.md).
+_CHECK_ALIASES: Final = {"credentialStatus": "status", "expiration": "validity"}
+_MAX_ASKED_CHECKS = 32
+_ENVELOPED_JWT = ("data:application/vc+jwt,", "data:application/jwt,")
+
+
+def _vc_api_request(body: object) -> tuple[bytes, frozenset[str] | None]:
+    """The credential of a VC API verify request, as bytes for chain.verify, and the checks
+    `options.checks` names (None: all). A malformed request is a 400 Problem."""
     if not isinstance(body, dict):
         raise Problem(400, "request_invalid", "the body is a JSON object")
-    credential = body.get("verifiableCredential")
-    if not isinstance(body.get("options", {}), dict):
+    options = body.get("options", {})
+    if not isinstance(options, dict):
         raise Problem(400, "request_invalid", "options must be an object")
-    if isinstance(credential, dict):
-        return json.dumps(credential, ensure_ascii=False).encode()
-    if isinstance(credential, str):  # a VC-JWT
-        return credential.encode()
-    raise Problem(400, "request_invalid", "verifiableCredential must be an object or a VC-JWT")
+    credential = body.get("verifiableCredential")
+    if not isinstance(credential, dict):
+        raise Problem(400, "request_invalid", "verifiableCredential must be a JSON object")
+    return _credential_bytes(credential), _asked_checks(options.get("checks"))
+
+
+def _credential_bytes(credential: dict[str, Any]) -> bytes:
+    """A VC-JWT travels as an EnvelopedVerifiableCredential (its id a data: URL)."""
+    types = credential.get("type")
+    if types == "EnvelopedVerifiableCredential" or (
+        isinstance(types, list) and "EnvelopedVerifiableCredential" in types
+    ):
+        envelope = credential.get("id")
+        if not isinstance(envelope, str) or not envelope.startswith(_ENVELOPED_JWT):
+            raise Problem(
+                400, "request_invalid", "an enveloped credential is a data: URL of a VC-JWT"
+            )
+        return envelope.partition(",")[2].encode()
+    return json.dumps(credential, ensure_ascii=False).encode()
+
+
+def _asked_checks(checks: object) -> frozenset[str] | None:
+    if checks is None:
+        return None
+    if (
+        not isinstance(checks, list)
+        or len(checks) > _MAX_ASKED_CHECKS
+        or not all(isinstance(name, str) for name in checks)
+    ):
+        raise Problem(400, "request_invalid", "options.checks must be a list of check names")
+    names = frozenset(str(_CHECK_ALIASES.get(name, name)) for name in checks)
+    unknown = sorted(names - set(CHECK_NAMES))
+    if unknown:
+        raise Problem(
+            400,
+            "check_unknown",
+            f"unknown check {unknown[0]!r:.60}; checks are {', '.join(CHECK_NAMES)}",
+        )
+    return names
+
+
+def verdict_for(report: Report, asked: frozenset[str] | None) -> str:
+    """The verdict when only the `asked` checks decide (the input must always be readable).
+    A check asked for and not reached is not valid: it was not checked."""
+    if asked is None:
+        return report.verdict
+    deciding = [check for check in report.checks if check.name in asked | {"input"}]
+    if any(check.status == "failed" for check in deciding):
+        return "invalid"
+    if any(check.blocking or check.code == "not_reached" for check in deciding):
+        return "indeterminate"
+    return "valid"
 
 
 def _problem_detail(check: Check) -> dict[str, str]:
@@ -140,9 +194,9 @@ def _problem_detail(check: Check) -> dict[str, str]:
     }
 
 
-def _vc_api_result(report: Report) -> dict[str, Any]:
+def _vc_api_result(report: Report, verdict: str) -> dict[str, Any]:
     return {
-        "verified": report.verdict == "valid",
+        "verified": verdict == "valid",
         "checks": [check.name for check in report.checks if check.status == "passed"],
         "warnings": [
             _problem_detail(check)
@@ -155,21 +209,28 @@ def _vc_api_result(report: Report) -> dict[str, Any]:
 
 
 async def post_credentials_verify(request: web.Request) -> web.Response:
-    """POST /credentials/verify: 200 when the credential verifies, else 422 with the report."""
+    """POST /credentials/verify (W3C VC API): 200 when the credential verifies, 400 for a
+    malformed request, else 422 with the report. `options.checks` names the checks that
+    decide; the others are still run and reported."""
     if request.content_type not in JSON_MEDIA_TYPES:
         raise Problem(415, "unsupported_media_type", "send the request as application/json")
     body = parse_json(await read_body(request, MAX_VC_API_BYTES), max_bytes=MAX_VC_API_BYTES)
-    report = await verify_online(request.app[NODE], _vc_api_request(body))
-    result = _vc_api_result(report)
-    if report.verdict == "valid":
+    data, asked = _vc_api_request(body)
+    report = await verify_online(request.app[NODE], data)
+    verdict = verdict_for(report, asked)
+    result = _vc_api_result(report, verdict)
+    if verdict == "valid":
         return json_response(result)
-    failed = report.failed
+    failed = next(
+        (c for c in report.checks if c.status == "failed" and (asked is None or c.name in asked)),
+        None,
+    )
     detail = (
         f"{failed.name} failed [{failed.code}]: {failed.message}"
         if failed
         else "a check could not be completed"
     )
-    return problem_response(422, f"credential_{report.verdict}", detail, **result)
+    return problem_response(422, f"credential_{verdict}", detail, **result)
 
 
 def add_routes(app: web.Application) -> None:

@@ -129,7 +129,8 @@ async def test_indexes_are_random_and_unique_under_concurrent_issuing(
             "@context": ["https://www.w3.org/ns/credentials/v2"],
             "type": ["VerifiableCredential"],
             "credentialSubject": {"id": earners[0].did},
-        }
+        },
+        "options": {"credentialStatus": {"type": "BitstringStatusListEntry"}},  # asked for
     }
     status_code, via_api = await _admin(node_network, http, node, "/credentials/issue", vc_body)
     assert status_code == 201, via_api
