@@ -299,8 +299,9 @@ class _Verifier:
         issuer_keys = [key for key in self.keys.values() if key.controller == self.issuer_id]
         if not proofs:
             raise BadgeChainError("the credential has no proof", code="proof_missing")
-        if not issuer_keys and self.issuer_id.startswith("urn:") and self.keys:
-            # A urn: names no one who could control a key: the signer is known, the binding is not.
+        if not issuer_keys and not self.issuer_id.startswith("did:") and self.keys:
+            # A urn: names no one who could control a key, and an https: issuer's profile is
+            # not read (the W3C vc-di-eddsa vectors): the signer is known, the binding is not.
             return Check(
                 "issuer_key",
                 "skipped",
@@ -400,7 +401,7 @@ class _Verifier:
             for proof in proofs
             if (key := self.keys.get(str(proof.get("verificationMethod"))))
             and key.controller == self.issuer_id
-        ] or (proofs[:1] if self.issuer_id.startswith("urn:") else [])
+        ] or (proofs[:1] if not self.issuer_id.startswith("did:") else [])
         if not issuer_proofs:
             raise BadgeChainError("no proof of the issuer carries a UID", code="uid_missing")
         proof_value_bytes(issuer_proofs[0])  # well-formed 64-byte signature
