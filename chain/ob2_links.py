@@ -1,0 +1,140 @@
+"""What an OB 2.0 badge links to and must be checked through: the signing key of a signed
+assertion or endorsement, and endorsements (each verified as an OB 2.0 Endorsement)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Protocol
+
+from . import jose
+from .errors import BadgeChainError
+from .ob2_checks import (
+    check_date_order,
+    hosted_in_scope,
+    parse_ob_date,
+    types_of,
+    verify_jws_with_pem,
+)
+from .resolve import Unreachable
+
+__all__ = ["Documents", "key_for", "verification_kind", "verify_endorsement"]
+
+_CLOCK_SKEW_SECONDS = 300
+
+
+class Documents(Protocol):
+    """The part of a verification run these checks fetch through."""
+
+    now: datetime
+
+    def node_at(self, ref: object, what: str, warn_on: str) -> dict[str, Any]: ...
+
+    def fetch_json(self, url: str, what: str) -> dict[str, Any]: ...
+
+
+def _is_url(value: object) -> bool:
+    return isinstance(value, str) and value.startswith(("http://", "https://"))
+
+
+def _ids(value: object) -> list[str]:
+    values = value if isinstance(value, list) else [] if value is None else [value]
+    ids = [item.get("id") if isinstance(item, dict) else item for item in values]
+    return [item for item in ids if isinstance(item, str)]
+
+
+def verification_kind(verification: object) -> str:
+    """ "hosted" or "signed" (OB 2.0 also spells them HostedBadge / SignedBadge)."""
+    kind = ""
+    if isinstance(verification, dict):
+        kind = str(verification.get("type", "")).lower().removesuffix("badge")
+    if kind not in ("hosted", "signed"):
+        raise BadgeChainError(
+            "verification type is neither hosted nor signed", code="verification_type_invalid"
+        )
+    return kind
+
+
+def key_for(
+    run: Documents, verification: dict[str, Any], issuer: dict[str, Any], issuer_url: object
+) -> dict[str, Any]:
+    """The issuer's CryptographicKey named by `verification.creator`, its ownership checked:
+    the key names the issuer as owner, and the issuer (when it lists keys) lists the key."""
+    creator = verification.get("creator")
+    if creator is None and "url" in verification:
+        raise Unreachable(
+            "OB 1.0 signed badges (a bare PEM at verify.url) are not verified",
+            code="ob1_signed_unsupported",
+        )
+    if creator is None:
+        listed = _ids(issuer.get("publicKey"))
+        if len(listed) != 1:
+            raise BadgeChainError(
+                "the signed badge names no creator key", code="issuer_key_missing"
+            )
+        creator = listed[0]
+    if not _is_url(creator):
+        raise BadgeChainError("verification.creator is not a URL", code="issuer_key_invalid")
+    assert isinstance(creator, str)
+    key = run.fetch_json(creator, "key")
+    if key.get("id", creator) != creator:
+        raise BadgeChainError("the key declares another id", code="issuer_key_mismatch")
+    if "type" in key and "CryptographicKey" not in types_of(key):
+        raise BadgeChainError("the key is not a CryptographicKey", code="issuer_key_invalid")
+    owner = key.get("owner")
+    if owner is None or owner != issuer_url or owner != issuer.get("id", owner):
+        raise BadgeChainError("the key's owner is not the issuer", code="issuer_key_mismatch")
+    listed = _ids(issuer.get("publicKey"))
+    if listed and creator not in listed:
+        raise BadgeChainError("the issuer does not list the key", code="issuer_key_mismatch")
+    return key
+
+
+def verify_endorsement(run: Documents, ref: object) -> None:
+    """An OB 2.0 Endorsement (embedded, at a URL, or a signed JWS), verified like an assertion:
+    type, claim, issuer, dates, and its hosted copy or its signature."""
+    jws = None
+    if isinstance(ref, str) and not _is_url(ref):
+        jws = jose.parse_compact_jws(ref)
+        document = jws.payload
+    else:
+        document = run.node_at(ref, "endorsement", "chain")
+    if "Endorsement" not in types_of(document):
+        raise BadgeChainError("not of type Endorsement", code="endorsement_type_invalid")
+    if not isinstance(document.get("claim"), dict):
+        raise BadgeChainError("the endorsement has no claim", code="ob2_structure_invalid")
+    issuer_ref = document.get("issuer")
+    issuer = run.node_at(issuer_ref, "endorsement issuer", "chain")
+    if not {"Issuer", "Profile"} & set(types_of(issuer)):
+        raise BadgeChainError("its issuer is not an Issuer", code="issuer_type_invalid")
+    issuer_url = issuer_ref if isinstance(issuer_ref, str) else issuer.get("id")
+    _check_dates(run.now, document)
+    verification = document.get("verification")
+    if verification_kind(verification) == "signed":
+        assert isinstance(verification, dict)
+        if jws is None:
+            raise BadgeChainError(
+                "a signed endorsement must come as its JWS", code="signature_missing"
+            )
+        key = key_for(run, verification, issuer, issuer_url)
+        verify_jws_with_pem(jws, key.get("publicKeyPem"))
+        return
+    url = document.get("id")
+    if jws is not None or not _is_url(url):
+        raise BadgeChainError("a hosted endorsement must name its URL", code="hosted_url_missing")
+    assert isinstance(url, str)
+    if run.fetch_json(url, "endorsement") != document:
+        raise BadgeChainError(
+            f"the endorsement hosted at {url:.80} differs", code="hosted_mismatch"
+        )
+    hosted_in_scope(url, issuer, issuer_url)
+
+
+def _check_dates(now: datetime, document: dict[str, Any]) -> None:
+    issued = parse_ob_date(document.get("issuedOn"), "issuedOn", legacy=False)
+    expires_at = document.get("expires")
+    expires = None if expires_at is None else parse_ob_date(expires_at, "expires", legacy=False)
+    check_date_order(issued, expires)
+    if (issued - now).total_seconds() > _CLOCK_SKEW_SECONDS:
+        raise BadgeChainError("issued in the future", code="issued_in_future")
+    if expires is not None and expires <= now:
+        raise BadgeChainError(f"expired at {expires.isoformat()}", code="expired")
