@@ -29,6 +29,21 @@ VALIDATOR_COPIES = {
     "https://w3id.org/security/data-integrity/v1": "data-integrity-v1.jsonld",
     "https://purl.imsglobal.org/spec/ob/v3p0/context.json": "ob-v3p0.json",
     "https://w3id.org/security/suites/ed25519-2020/v1": "security-suites-ed25519-2020-v1.jsonld",
+    "https://w3id.org/openbadges/v2": "obv2x.jsonld",
+}
+# Pinned for Blockcerts with no reference copy in shared/: what vouches for them is that the
+# peers' Blockcerts fixtures hash, under them, to the targetHash their issuers anchored.
+NO_REFERENCE_COPY = {
+    "https://w3id.org/blockcerts/v1",
+    "https://w3id.org/blockcerts/schema/2.0-alpha/context.json",
+    "https://w3id.org/blockcerts/v2",
+    "https://w3id.org/blockcerts/v2.1",
+    "https://w3id.org/blockcerts/v3",
+    "https://w3id.org/blockcerts/v3.1",
+    "https://w3id.org/blockcerts/v3.2",
+    "https://w3id.org/security/suites/chained-2021/v1",
+    "https://w3id.org/security/suites/merkle-2019/v1",
+    "https://w3id.org/vc/status-list/2021/v1",
 }
 # Used by the interop fixtures, but no npm package publishes them.
 NOT_PACKAGED = {
@@ -62,6 +77,8 @@ def reference_copy(shared_dir: Path, url: str) -> Any:
 
 @pytest.mark.parametrize("url", sorted(LOCK["contexts"]))
 def test_installed_context_equals_the_reference_copy(shared_dir: Path, url: str) -> None:
+    if url in NO_REFERENCE_COPY:
+        pytest.skip("no reference copy in shared/ (tests/chain/test_blockcerts.py vouches)")
     assert load_context(url) == reference_copy(shared_dir, url)
 
 
