@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from badgechain.chain.ob2 import WARNING_CODES
 from badgechain.chain.resolve import Fetched, Resolvers, Unreachable
@@ -265,3 +267,47 @@ def test_svg_verify_attribute_matching_its_content_is_read() -> None:
     ).encode()
     report = _verify_with(_svg(inner), {ASSERTION_URL: _hosted_assertion()})
     assert (report.format, report.verdict) == ("ob2/svg", "valid")
+
+
+# --- hostile input -------------------------------------------------------------------------------
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+_FIELDS = st.sampled_from(
+    [
+        "id",
+        "type",
+        "recipient",
+        "badge",
+        "issuer",
+        "verification",
+        "verify",
+        "issuedOn",
+        "expires",
+        "endorsement",
+        "image",
+        "revocationList",
+        "publicKey",
+        "uid",
+        "x:ext",
+    ]
+)
+
+
+@given(st.dictionaries(_FIELDS, _JSON | st.just(ASSERTION_URL), max_size=8))
+@settings(max_examples=150, deadline=None)
+def test_any_ob2_shaped_document_gets_a_report(fields: dict[str, object]) -> None:
+    document = {"@context": "https://w3id.org/openbadges/v2", **fields}
+    echo = json.dumps(document).encode()
+
+    def fetch(url: str) -> Fetched | None:  # every URL answers with the document itself
+        return Fetched(url, url, "application/json", echo)
+
+    report = verify_badge(echo, now=NOW, resolvers=Resolvers(documents=fetch))
+    assert report.verdict in ("valid", "invalid", "indeterminate")
+    assert not [c for c in report.checks if c.code == "internal_error"]
