@@ -99,7 +99,10 @@ class _Run:
         except Unreachable as exc:
             checks.append(Check("vc_model", "skipped", exc.code, exc.message, blocking=True))
             return _finish(self.fmt, None, checks)
-        except BadgeChainError as exc:
+        except Exception as exc:  # a bug must not turn hostile input into a crash
+            if not isinstance(exc, BadgeChainError):
+                logger.exception("reading an OB 2.0 badge failed unexpectedly")
+                exc = BadgeChainError("internal verifier error", code="internal_error")
             name = "proof" if pointer else "vc_model" if self.node else "input"
             checks.append(Check(name, "failed", exc.code, exc.message))
             return _finish(self.fmt, None, [c for c in checks if c.name != name or c is checks[-1]])
