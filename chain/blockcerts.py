@@ -57,6 +57,10 @@ def blockcerts_version(document: object) -> str | None:
     return None
 
 
+class _NotServed(BadgeChainError):
+    """The issuer's server answered that a document is not there."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Certificate:
     version: str
@@ -101,6 +105,8 @@ class _Run:
                 checks.append(step())
             except Unreachable as exc:
                 checks.append(Check(name, "skipped", exc.code, exc.message, blocking=True))
+            except _NotServed as exc:
+                checks.append(Check(name, "skipped", exc.code, exc.message))
             except BadgeChainError as exc:
                 checks.append(Check(name, "failed", exc.code, exc.message))
             if name == "proof" and checks[-1].status == "failed":
@@ -213,17 +219,42 @@ class _Run:
     # -- status and dates --------------------------------------------------------------------
 
     def _revocation(self) -> Check:
-        badge = self.document.get("badge")
-        issuer = badge.get("issuer") if isinstance(badge, dict) else None
-        url = issuer.get("revocationList") if isinstance(issuer, dict) else None
-        if self.version != "v2" or not isinstance(url, str):
-            return _skip("revocation", "no_revocation_list", "no issuer revocation list named")
-        listing = self._fetch_json(url, what="revocation list")
+        """The issuer's revocation list (v2, and v3 without credentialStatus), named by the
+        embedded issuer or by the issuer profile at the issuer's URL."""
+        if self.document.get("credentialStatus") is not None:
+            return _skip("revocation", "status_entry", "its credentialStatus entry decides")
+        if self.resolvers.documents is None:
+            return _skip("revocation", "no_resolver", "the issuer's revocation list not consulted")
+        url = self._revocation_list_url()
+        if url is None:
+            return _skip("revocation", "no_revocation_list", "the issuer names no revocation list")
+        listing = self._fetch_json(url, what="revocation list", missing="revocation_list_not_found")
         revoked = listing.get("revokedAssertions", [])
-        ids = {item.get("id") if isinstance(item, dict) else item for item in revoked[:100_000]}
+        revoked = revoked[:100_000] if isinstance(revoked, list) else []
+        ids = {item.get("id") if isinstance(item, dict) else item for item in revoked}
         if self.document.get("id") in ids:
             raise BadgeChainError("the issuer's revocation list names it", code="revoked")
         return Check("revocation", "passed", "ok", "not on the issuer's revocation list")
+
+    def _revocation_list_url(self) -> str | None:
+        badge = self.document.get("badge")
+        embedded = badge.get("issuer") if isinstance(badge, dict) else self.document.get("issuer")
+        named = embedded.get("revocationList") if isinstance(embedded, dict) else None
+        if isinstance(named, str):
+            return named
+        issuer = _issuer(self.document)
+        if not issuer.startswith("https://"):
+            return None  # a DID issuer: its revocation is in credentialStatus
+        profile = self._fetch_json(
+            issuer, what="issuer profile", missing="issuer_profile_not_found"
+        )
+        if profile.get("id") != issuer:
+            raise BadgeChainError(
+                "the issuer profile does not name itself by the issuer's URL",
+                code="issuer_profile_mismatch",
+            )
+        named = profile.get("revocationList")
+        return named if isinstance(named, str) else None
 
     def _status(self) -> Check:
         status = self.document.get("credentialStatus")
@@ -250,7 +281,10 @@ class _Run:
         url = entry.get("statusListCredential")
         if not isinstance(url, str):
             raise BadgeChainError("the entry names no list", code="status_invalid")
-        listing = self._fetch_json(url, what="status list")
+        try:
+            listing = self._fetch_json(url, what="status list", missing="status_list_not_found")
+        except _NotServed as exc:  # a status entry promises its list: a 404 is a failure
+            raise BadgeChainError(exc.message, code=exc.code) from exc
         if listing.get("id") != url:
             raise BadgeChainError(
                 "the status list does not name itself by its URL", code="status_list_url_mismatch"
@@ -272,13 +306,15 @@ class _Run:
                 f"the status list marks it ({code:.40})", code=f"status_{code:.40}"
             )
 
-    def _fetch_json(self, url: str, *, what: str) -> dict[str, Any]:
+    def _fetch_json(self, url: str, *, what: str, missing: str) -> dict[str, Any]:
+        """A JSON object from the issuer's server. Nothing there (404) is an answer, but not
+        the one the check needs: skipped, not blocking, with `missing` as its code."""
         fetch = self.resolvers.documents
         if fetch is None:
             raise Unreachable(f"offline: the {what} was not fetched", code="no_resolver")
         fetched = fetch(url)
         if fetched is None:
-            raise BadgeChainError(f"no {what} at {url:.100}", code="status_list_not_found")
+            raise _NotServed(f"nothing is served at the {what} URL {url:.100}", code=missing)
         if len(fetched.body) > MAX_LIST_BYTES:
             raise BadgeChainError(f"the {what} is too large", code="status_list_too_large")
         document = parse_json(fetched.body)

@@ -145,3 +145,41 @@ def test_a_garbled_receipt_is_invalid_not_a_crash(proof_value: object) -> None:
     report = verify_credential(document, now=NOW)
     assert report.verdict == "invalid"
     assert report.check("proof").status == "failed"
+
+
+ISSUER = SAMPLES + "issuer-blockcerts.json"
+
+
+def _issuer_server(revoked: list[str] | None) -> Resolvers:
+    """The issuer profile (peers/blockcerts) and, when given, a revocation list naming `revoked`."""
+    profile = _read("issuer-blockcerts.json")
+    list_url = json.loads(profile)["revocationList"]
+    listing = json.dumps({"id": list_url, "revokedAssertions": revoked or []}).encode()
+    served = {ISSUER: profile} | ({list_url: listing} if revoked is not None else {})
+
+    def fetch(url: str) -> Fetched | None:
+        body = served.get(url)
+        return None if body is None else Fetched(url, url, "application/json", body)
+
+    return Resolvers(documents=fetch)
+
+
+def test_the_issuer_profiles_revocation_list_is_read_online() -> None:
+    document = _mocknet()
+    assert verify_credential(document, now=NOW).check("revocation").code == "no_resolver"
+    online = verify_credential(document, now=NOW, resolvers=_issuer_server([]))
+    assert (online.verdict, online.check("revocation").code) == ("valid", "ok")
+    revoked = verify_credential(document, now=NOW, resolvers=_issuer_server([document["id"]]))
+    assert (revoked.verdict, revoked.check("revocation").code) == ("invalid", "revoked")
+
+
+def test_an_unserved_revocation_list_is_reported_not_blocking() -> None:
+    report = verify_credential(_mocknet(), now=NOW, resolvers=_issuer_server(None))
+    assert report.verdict == "valid"
+    assert report.check("revocation").code == "revocation_list_not_found"
+
+
+def test_an_unserved_status_list_is_a_failure() -> None:
+    report = _verify("v3/cert-rl-status-list-2021.json", Resolvers(documents=lambda url: None))
+    assert report.verdict == "invalid"
+    assert report.check("status").code == "status_list_not_found"
