@@ -18,7 +18,14 @@ from .jsonio import parse_json
 from .multibase import b64url_encode, multibase_decode
 from .resolve import Resolvers, Unreachable
 
-__all__ = ["MAX_JWKS_BYTES", "JwtKey", "find_jwt_key", "jwk_from_multikey"]
+__all__ = [
+    "MAX_JWKS_BYTES",
+    "JwtKey",
+    "find_jwt_key",
+    "jwk_from_multikey",
+    "jwk_in_did_document",
+    "same_origin",
+]
 
 MAX_JWKS_BYTES = 64 * 1024
 MAX_JWKS_KEYS = 32
@@ -107,10 +114,10 @@ def _did_key(kid: str, resolvers: Resolvers) -> JwtKey:
     document = resolvers.did_documents(did)
     if document is None:
         raise IdentityError(f"DID document of {did:.100} not found", code="did_not_found")
-    return JwtKey(_jwk_in_did_document(document, did, kid), "did", did)
+    return JwtKey(jwk_in_did_document(document, did, kid), "did", did)
 
 
-def _jwk_in_did_document(document: object, did: str, kid: str) -> dict[str, Any]:
+def jwk_in_did_document(document: object, did: str, kid: str) -> dict[str, Any]:
     """The assertion key `kid` of a DID document (publicKeyJwk or publicKeyMultibase)."""
     if not isinstance(document, dict) or document.get("id") != did:
         raise IdentityError("DID document id does not match the DID", code="did_document_invalid")
