@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from badgechain.chain.keys import KeyPair
 from badgechain.chain.multibase import multibase_encode_b58
 from badgechain.chain.proof import signing_input
@@ -171,3 +173,23 @@ def test_a_vc2_credential_still_needs_valid_from_shape() -> None:
     credential["@context"][0] = "https://www.w3.org/ns/credentials/v2"
     report = verify_credential(credential, now=NOW)
     assert _codes(report)["vc_model"][1] != "vc_v1_data_model"
+
+
+@pytest.mark.parametrize(
+    ("name", "verdict", "warning"),
+    [
+        ("simple_v1.json", "valid", ("vc_model", "vc_v1_data_model")),
+        ("simple-eddsa-2022.json", "valid", ("proof", "legacy_proof_suite")),
+        ("simple-jwt_v1.png", "valid", ("vc_model", "vc_v1_data_model")),
+        ("simple-jwt_v1.svg", "valid", ("vc_model", "vc_v1_data_model")),
+        ("complete_v1.json", "invalid", None),
+        ("velocity.jwt", "invalid", None),
+    ],
+)
+def test_provenance_verdicts(name: str, verdict: str, warning: tuple[str, str] | None) -> None:
+    """PROVENANCE.md: VALID+WARNING is valid with a passed check carrying a warning code."""
+    report = _verify_file(name)
+    assert report.verdict == verdict, report.to_json()
+    if warning is not None:
+        check = report.check(warning[0])
+        assert (check.status, check.code) == ("passed", warning[1])
