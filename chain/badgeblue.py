@@ -40,7 +40,12 @@ def is_award_record(document: object) -> bool:
 def dag_cbor(value: Any) -> bytes:
     """DAG-CBOR bytes of a JSON-like value; raises BadgeChainError for what it cannot hold."""
     _check_encodable(value, depth=0)
-    return cbor2.dumps(value, canonical=True)
+    try:
+        return cbor2.dumps(value, canonical=True)
+    except (cbor2.CBOREncodeError, UnicodeEncodeError) as exc:  # a lone surrogate, say
+        raise BadgeChainError(
+            f"the record has no DAG-CBOR form: {exc}", code="badgeblue_record_invalid"
+        ) from exc
 
 
 def signed_bytes(record: dict[str, Any]) -> bytes:
@@ -186,6 +191,8 @@ def _check_encodable(value: Any, depth: int) -> None:
     elif isinstance(value, list):
         for item in value:
             _check_encodable(item, depth + 1)
+    elif isinstance(value, int) and not -(2**64) <= value < 2**64:
+        raise BadgeChainError("DAG-CBOR integers fit 64 bits", code="badgeblue_record_invalid")
     elif isinstance(value, float) or not isinstance(value, str | int | bool | type(None)):
         raise BadgeChainError(
             f"a {type(value).__name__} has no DAG-CBOR form here", code="badgeblue_record_invalid"

@@ -113,3 +113,41 @@ def test_the_badge_blue_sample_needs_its_jwks() -> None:
     assert report.check("ob_structure").status == "passed"
     elsewhere = Resolvers(documents=lambda url: None)  # the JWKS is gone: a real answer
     assert verify_badge(data, now=NOW, resolvers=elsewhere).verdict == "invalid"
+
+
+@pytest.mark.parametrize(
+    ("proof", "code"),
+    [
+        ({"k": f"{JWKS_URL}#{KID}", "s": "not base64 !"}, "proof_value_invalid"),
+        ({"k": f"{JWKS_URL}#{KID}", "s": _b64url(b"\x00" * 63)}, "proof_value_invalid"),
+        ({"k": f"{JWKS_URL}#missing", "s": _b64url(b"\x01" * 64)}, "verification_method_unknown"),
+        (
+            {"k": "http://insecure.test/jwks#k", "s": _b64url(b"\x01" * 64)},
+            "verification_method_invalid",
+        ),
+    ],
+)
+def test_malformed_proofs_are_invalid(
+    key: ec.EllipticCurvePrivateKey, proof: dict[str, str], code: str
+) -> None:
+    record = _record() | {"proof": proof}
+    report = verify_credential(record, now=NOW, resolvers=_jwks_fetcher(key))
+    assert (report.verdict, report.check("proof").code) == ("invalid", code)
+
+
+@pytest.mark.parametrize(
+    "body", [b"[]", b'{"keys": 5}', b'{"keys": [{"kid": "test-key-1", "kty": "OKP"}]}', b"\xff"]
+)
+def test_a_bad_jwks_is_invalid_not_a_crash(key: ec.EllipticCurvePrivateKey, body: bytes) -> None:
+    def fetch(url: str) -> Fetched | None:
+        return Fetched(url, url, "application/json", body)
+
+    report = verify_credential(_sign(_record(), key), now=NOW, resolvers=Resolvers(documents=fetch))
+    assert report.verdict == "invalid"
+    assert report.check("proof").status == "failed"
+
+
+def test_a_record_with_a_float_is_refused(key: ec.EllipticCurvePrivateKey) -> None:
+    record = _sign(_record(), key) | {"score": 0.5}  # DAG-CBOR for atproto has no floats
+    report = verify_credential(record, now=NOW, resolvers=_jwks_fetcher(key))
+    assert (report.verdict, report.check("proof").code) == ("invalid", "badgeblue_record_invalid")
