@@ -21,16 +21,22 @@ the package trusts whatever it is sent (issue 3 lists the defects, each checked 
   is dropped and counted, never raised; replies are matched to the address asked;
 - saved contacts are msgpack in the node's store, never pickle.
 
-A node's id is sha256(domain ‖ public key) truncated to 160 bits: nobody picks where they sit
-in the key space. Requests carry the sender's public key, and contacts travel as
-(public key, host, port), so ids are always derived, never claimed.
+A node's id is derived from its public key and a nonce that solves the id puzzle
+(bns/puzzle.py), so an id near a chosen key costs work. Requests carry the sender's key and
+nonce, contacts travel as (public key, host, port, nonce), and a contact whose nonce does not
+solve the puzzle is refused, so ids are always derived and paid for, never claimed.
+
+UDP source addresses can be forged, so an address is believed only once it answered a
+request of ours (bns/guard.py): a contact enters the table only then, values are handed over
+only then, and until then a node sends that address at most a few times what it received.
+Wire version 2 (message kinds 2 and 3) carries the nonces; version 1 datagrams are dropped
+and counted.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import heapq
 import ipaddress
 import logging
@@ -38,7 +44,7 @@ import os
 import random
 import socket
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
@@ -52,9 +58,20 @@ from badgechain.chain.errors import BadgeChainError
 from badgechain.chain.resolve import Unreachable
 from badgechain.storage import Kind, Store
 
+from .guard import AddressGuard, GuardSettings, address_group
+from .puzzle import (
+    DEFAULT_ID_DIFFICULTY,
+    ID_BYTES,
+    NONCE_BYTES,
+    node_id_of,
+    solve_id_puzzle,
+    solves_id_puzzle,
+)
+
 __all__ = [
     "ID_BYTES",
     "MAX_DATAGRAM_BYTES",
+    "WIRE_VERSION",
     "Contact",
     "DhtNode",
     "DhtSettings",
@@ -62,25 +79,26 @@ __all__ = [
     "StoreResult",
     "ValuePolicy",
     "node_id_of",
+    "solve_id_puzzle",
 ]
 
 log = logging.getLogger(__name__)
 
-ID_BYTES: Final = 20  # kademlia's key space is 160 bits
 # One Ethernet frame minus IPv4 and UDP headers: a STORE of a full value (1,200 bytes) or a
 # reply naming 20 contacts fits, so nothing depends on IP fragmentation.
 MAX_DATAGRAM_BYTES: Final = 1472
 MAX_VALUE_BYTES: Final = 1200
-DOMAIN_NODE_ID: Final = b"badgechain/dht/node-id/v1\x00"
-_REQUEST, _REPLY = b"\x00", b"\x01"
+WIRE_VERSION: Final = 2
+_REQUEST, _REPLY = b"\x02", b"\x03"  # version 1 used 0 and 1
+_V1_KINDS: Final = (0, 1)
 _MSG_ID_BYTES: Final = 20
 _SAVED_CONTACTS_KEY: Final = b"dht/contacts"
 _OK: Final = "ok"
 _MAX_HANDED_OVER: Final = 10_000  # ids remembered as already handed their values
-
-
-def node_id_of(public_key: bytes) -> bytes:
-    return hashlib.sha256(DOMAIN_NODE_ID + public_key).digest()[:ID_BYTES]
+_ID_NONCE_KEY: Final = b"dht/id-nonce"
+_VERIFY_PING_BYTES: Final = 96  # what a verification ping costs against an address's budget
+_MAX_TRACKED: Final = 10_000
+_LONG_ANSWERS: Final = frozenset({"find_node", "find_value"})  # answers of up to a datagram
 
 
 class ValuePolicy(Protocol):
@@ -115,36 +133,57 @@ class DhtSettings:
     refresh_interval: float = 900.0
     liveness_interval: float = 1.0  # one background ping round per interval
     liveness_batch: int = 3  # contacts pinged per round, the longest unheard first
-    bucket_ip_limit: int = 2  # contacts per bucket from one public IP (loopback is exempt)
+    bucket_ip_limit: int = 2  # contacts per bucket from one host (address_group)
+    id_difficulty: int = DEFAULT_ID_DIFFICULTY  # zero bits of the node id puzzle
+    lookup_group_limit: int = 2  # contacts per host among a lookup's closest
+    write_quorum: int = 3  # distinct hosts that must accept a write before it is done
+    write_retry_interval: float = 30.0  # how often a write short of its quorum is pushed again
+    guard: GuardSettings = field(default_factory=GuardSettings)
 
 
 @dataclass(slots=True)
 class Contact:
-    """A peer: its public key, its derived id and the address it answered from."""
+    """A peer: its public key and id nonce, its derived id and the address it answered from."""
 
     public_key: bytes
     host: str
     port: int
+    nonce: bytes = bytes(NONCE_BYTES)
     node: Any = field(init=False)  # kademlia.node.Node, which the routing table keys by id
 
     def __post_init__(self) -> None:
-        self.node = Node(node_id_of(self.public_key), self.host, self.port)
+        self.node = Node(node_id_of(self.public_key, self.nonce), self.host, self.port)
         self.node.contact = self
 
     @property
     def address(self) -> tuple[str, int]:
         return (self.host, self.port)
 
+    def solves(self, difficulty: int) -> bool:
+        return solves_id_puzzle(self.public_key, self.nonce, difficulty)
+
     def to_wire(self) -> list[Any]:
-        return [self.public_key, self.host, self.port]
+        return [self.public_key, self.host, self.port, self.nonce]
+
+    def sender_wire(self) -> list[Any]:
+        """Who sent a request, as requests carry it: the address is the datagram's."""
+        return [self.public_key, self.nonce]
+
+    @classmethod
+    def from_sender(cls, value: object, address: tuple[str, int]) -> Contact | None:
+        if not (isinstance(value, list) and len(value) == 2):
+            return None
+        return cls.from_wire([value[0], address[0], address[1], value[1]])
 
     @classmethod
     def from_wire(cls, value: object) -> Contact | None:
-        """A contact from a peer's reply, or None when the triple is malformed."""
-        if not (isinstance(value, list) and len(value) == 3):
+        """A contact from a peer's reply, or None when the quadruple is malformed."""
+        if not (isinstance(value, list) and len(value) == 4):
             return None
-        public_key, host, port = value
+        public_key, host, port, nonce = value
         if not (isinstance(public_key, bytes) and len(public_key) == 32):
+            return None
+        if not (isinstance(nonce, bytes) and len(nonce) == NONCE_BYTES):
             return None
         if not (isinstance(port, int) and not isinstance(port, bool) and 0 < port < 65536):
             return None
@@ -154,7 +193,7 @@ class Contact:
             ipaddress.ip_address(host)  # no names: resolving one would be I/O a peer controls
         except ValueError:
             return None
-        return cls(public_key, host, port)
+        return cls(public_key, host, port, nonce)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +202,8 @@ class StoreResult:
     accepted: int  # replicas that stored (or already held) the value
     refused: dict[str, int]  # replicas that refused it, by error code
     unanswered: int
+    hosts: int = 0  # distinct hosts (address_group) among the replicas that accepted
+    done: bool = False  # at least `write_quorum` hosts accepted: otherwise it is pushed again
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,11 +216,12 @@ class FetchResult:
 
 
 class _ExactRoutingTable(RoutingTable):  # type: ignore[misc]  # kademlia is untyped
-    """kademlia's table with exact neighbour selection and a per-IP limit per bucket."""
+    """kademlia's table with exact neighbour selection and a per-host limit per bucket."""
 
-    def __init__(self, protocol: Any, ksize: int, node: Any, ip_limit: int) -> None:
+    def __init__(self, protocol: Any, ksize: int, node: Any, ip_limit: int, by_ip: bool) -> None:
         super().__init__(protocol, ksize, node)
         self.ip_limit = ip_limit
+        self.by_ip = by_ip  # loopback addresses grouped by IP (GuardSettings)
 
     def contacts(self) -> Iterator[Any]:
         for bucket in self.buckets:
@@ -198,18 +240,16 @@ class _ExactRoutingTable(RoutingTable):  # type: ignore[misc]  # kademlia is unt
 
     def add_contact(self, node: Any) -> None:
         bucket = self.buckets[self.get_bucket_for(node)]
-        if node.id not in bucket.nodes and _is_public(node.ip):
-            same_ip = sum(1 for n in bucket.nodes.values() if n.ip == node.ip)
-            if same_ip >= self.ip_limit:
+        if node.id not in bucket.nodes:
+            host = address_group(node.ip, node.port, self.by_ip)
+            same = sum(1 for n in bucket.nodes.values() if _group(n, self.by_ip) == host)
+            if same >= self.ip_limit:
                 return  # many ids behind one address is how an eclipse attack starts
         super().add_contact(node)
 
 
-def _is_public(host: str) -> bool:
-    try:
-        return not ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return True
+def _group(node: Any, by_ip: bool) -> str:
+    return address_group(node.ip, node.port, by_ip)
 
 
 class _Protocol(KademliaProtocol):  # type: ignore[misc]  # kademlia is untyped
@@ -222,8 +262,13 @@ class _Protocol(KademliaProtocol):  # type: ignore[misc]  # kademlia is untyped
         self.settings = dht.settings
         self.source_node = dht.me.node
         self.router = _ExactRoutingTable(
-            self, self.settings.ksize, self.source_node, self.settings.bucket_ip_limit
+            self,
+            self.settings.ksize,
+            self.source_node,
+            self.settings.bucket_ip_limit,
+            self.settings.guard.group_loopback_by_ip,
         )
+        self.guard = AddressGuard(self.settings.guard)
         self.storage = None  # values live in dht.store, never in kademlia's storage
         self.transport: asyncio.DatagramTransport | None = None
         self._outstanding: dict[bytes, tuple[asyncio.Future[Any], asyncio.TimerHandle, Any]] = {}
@@ -238,6 +283,10 @@ class _Protocol(KademliaProtocol):  # type: ignore[misc]  # kademlia is untyped
         self.failures: Counter[bytes] = Counter()
         self._moving: set[bytes] = set()
         self._handed_over: set[bytes] = set()
+        self._verifying: set[bytes] = set()  # ids being pinged before they may enter the table
+        # Addresses that asked us something and got an answer: they have proven our address,
+        # so requests to them need no padding to earn a full answer.
+        self._answered: OrderedDict[tuple[str, int], float] = OrderedDict()
         # A burst (a hand-over, a republish round) must not overflow the peers' socket
         # buffers, where the kernel drops datagrams silently and they look like dead peers.
         self._in_flight = asyncio.Semaphore(self.settings.max_in_flight)
@@ -253,8 +302,11 @@ class _Protocol(KademliaProtocol):  # type: ignore[misc]  # kademlia is untyped
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
         stats = self.dht.stats
-        if not _REQUEST[0] <= (data[:1] or b"\xff")[0] <= _REPLY[0]:
+        kind = (data[:1] or b"\xff")[0]
+        if not _REQUEST[0] <= kind <= _REPLY[0]:
             stats["datagrams_dropped"] += 1
+            if kind in _V1_KINDS:
+                stats["datagrams_old_version"] += 1
             return
         if not _MSG_ID_BYTES + 2 <= len(data) <= MAX_DATAGRAM_BYTES:
             stats["datagrams_dropped"] += 1
@@ -266,36 +318,115 @@ class _Protocol(KademliaProtocol):  # type: ignore[misc]  # kademlia is untyped
             stats["datagrams_dropped"] += 1
             return
         if data[:1] == _REQUEST:
-            self._serve(msg_id, message, addr)
+            source = (addr[0], addr[1])
+            now = time.monotonic()
+            self.guard.received(source, len(data), now)
+            if not self.guard.allow_request(source, now):
+                stats["datagrams_dropped"] += 1
+                stats["requests_rate_limited"] += 1
+                return
+            self._serve(msg_id, message, source)
         else:
             self._accept_reply(msg_id, message, addr)
 
-    def _serve(self, msg_id: bytes, message: Any, addr: Any) -> None:
-        if not (isinstance(message, list) and len(message) == 2 and isinstance(message[1], list)):
-            self.dht.stats["datagrams_dropped"] += 1
+    def _serve(self, msg_id: bytes, message: Any, addr: tuple[str, int]) -> None:
+        stats = self.dht.stats
+        # [method, [sender, *args]] and, on requests that earn a long answer, padding
+        if not (
+            isinstance(message, list)
+            and len(message) in (2, 3)
+            and isinstance(message[1], list)
+            and (len(message) == 2 or isinstance(message[2], bytes))
+        ):
+            stats["datagrams_dropped"] += 1
             return
-        name, args = message
+        name, args = message[0], message[1]
         handler = self._handlers.get(name) if isinstance(name, str) else None
         if handler is None or not args:
-            self.dht.stats["datagrams_dropped"] += 1
+            stats["datagrams_dropped"] += 1
             return
-        sender = Contact.from_wire([args[0], addr[0], addr[1]])
+        sender = Contact.from_sender(args[0], addr)
         if sender is None:
-            self.dht.stats["datagrams_dropped"] += 1
+            stats["datagrams_dropped"] += 1
+            return
+        if not sender.solves(self.settings.id_difficulty):
+            stats["datagrams_dropped"] += 1
+            stats["id_puzzle_invalid"] += 1
             return
         try:
             reply = handler(sender, *args[1:])
         except (TypeError, ValueError) as exc:  # wrong argument count or shape
             log.debug("bad %s request from %s:%s: %s", name, *addr, exc)
-            self.dht.stats["datagrams_dropped"] += 1
+            stats["datagrams_dropped"] += 1
             return
-        self._heard_from(sender)
-        payload = _REPLY + msg_id + msgpack.packb(reply, use_bin_type=True)
-        if len(payload) > MAX_DATAGRAM_BYTES:  # cannot happen with bounded values; never send it
-            log.error("reply to %s over %d bytes dropped", name, MAX_DATAGRAM_BYTES)
-            return
-        if self.transport is not None:
+        payload = self._reply_within_budget(msg_id, name, reply, addr)
+        if payload is not None and self.transport is not None:
             self.transport.sendto(payload, addr)
+            self._answered.pop(addr, None)
+            self._answered[addr] = time.monotonic()
+            while len(self._answered) > _MAX_TRACKED:
+                self._answered.popitem(last=False)
+        self._note_sender(sender)
+
+    def _reply_within_budget(
+        self, msg_id: bytes, name: str, reply: Any, addr: tuple[str, int]
+    ) -> bytes | None:
+        """The reply's datagram, shortened (fewer contacts) to what `addr` may be sent.
+
+        An unproven address may be a forged one: it gets at most `amplification_factor`
+        times the bytes it sent. A value that does not fit is replaced by contacts.
+        """
+        now = time.monotonic()
+        budget = min(float(MAX_DATAGRAM_BYTES), self.guard.budget(addr, now))
+        payload = _REPLY + msg_id + bytes(msgpack.packb(reply, use_bin_type=True))
+        if len(payload) > budget and name in _LONG_ANSWERS:
+            self.dht.stats["replies_capped"] += 1
+            if isinstance(reply, dict):
+                reply = []
+            while isinstance(reply, list) and reply and len(payload) > budget:
+                reply = reply[:-1]
+                payload = _REPLY + msg_id + bytes(msgpack.packb(reply, use_bin_type=True))
+        if len(payload) > budget or not self.guard.spend(addr, len(payload), now):
+            self.dht.stats["replies_dropped"] += 1
+            return None
+        return payload
+
+    def _note_sender(self, sender: Contact) -> None:
+        """Learn from a request: refresh a known contact, or check a new one by pinging it.
+
+        A request proves nothing about its source address, so a new key only enters the
+        table once it answers a ping of ours, and a source gets few new keys tried a minute.
+        """
+        node = sender.node
+        if node.id == self.source_node.id:
+            return
+        known = self.router.buckets[self.router.get_bucket_for(node)].nodes.get(node.id)
+        if known is not None and (known.ip, known.port) == (node.ip, node.port):
+            self.last_seen[node.id] = time.monotonic()
+            return
+        if known is not None:
+            # A key is claimed, not proven: move a contact only once its old address is dead,
+            # so one datagram naming someone's key cannot redirect the route to them.
+            self.dht.spawn(self._move_if_gone(known.contact, sender))
+            return
+        if node.id in self._verifying or len(self._verifying) >= _MAX_TRACKED:
+            return
+        if not self.guard.allow_new_contact(sender.address, time.monotonic()):
+            self.dht.stats["new_contacts_limited"] += 1
+            return
+        self._verifying.add(node.id)
+        self.dht.spawn(self._verify(sender))
+
+    async def _verify(self, contact: Contact) -> None:
+        try:
+            if not self.guard.spend(contact.address, _VERIFY_PING_BYTES, time.monotonic()):
+                self.dht.stats["verifications_capped"] += 1
+                return
+            ok, reply = await self.request(contact, "ping", known=False)
+            if ok and reply == contact.sender_wire():
+                self._heard_from(contact)
+        finally:
+            self._verifying.discard(contact.node.id)
 
     def _accept_reply(self, msg_id: bytes, reply: Any, addr: Any) -> None:
         waiting = self._outstanding.get(msg_id)
@@ -321,7 +452,12 @@ class _Protocol(KademliaProtocol):  # type: ignore[misc]  # kademlia is untyped
         """
         loop = asyncio.get_running_loop()
         msg_id = os.urandom(_MSG_ID_BYTES)
-        payload = _REQUEST + msg_id + msgpack.packb([name, [self.dht.me.public_key, *args]])
+        message: list[Any] = [name, [self.dht.me.sender_wire(), *args]]
+        if name in _LONG_ANSWERS and not self._has_proven_us(contact.address):
+            message.append(b"")
+            short = len(_REQUEST + msg_id + msgpack.packb(message))
+            message[2] = bytes(max(0, self._padded_size - short))
+        payload = _REQUEST + msg_id + msgpack.packb(message)
         if len(payload) > MAX_DATAGRAM_BYTES or self.transport is None:
             return (False, None)
         async with self._in_flight:
@@ -334,6 +470,8 @@ class _Protocol(KademliaProtocol):  # type: ignore[misc]  # kademlia is untyped
             started = time.monotonic()
             self.transport.sendto(payload, contact.address)
             ok, reply = await future
+        if ok:
+            self.guard.prove(contact.address, time.monotonic())
         if not known:
             return ok, reply
         if ok:
@@ -350,6 +488,16 @@ class _Protocol(KademliaProtocol):  # type: ignore[misc]  # kademlia is untyped
                 self.last_seen.pop(node_id, None)
                 del self.failures[node_id]
         return ok, reply
+
+    def _has_proven_us(self, address: tuple[str, int]) -> bool:
+        at = self._answered.get(address)
+        return at is not None and time.monotonic() - at < self.settings.guard.proven_ttl / 2
+
+    @property
+    def _padded_size(self) -> int:
+        """A request this long earns a full answer from a node that has not proven us."""
+        factor = self.settings.guard.amplification_factor
+        return min(MAX_DATAGRAM_BYTES, int(MAX_DATAGRAM_BYTES / factor) + 1)
 
     @property
     def hedge_delay(self) -> float:
@@ -390,14 +538,15 @@ class _Protocol(KademliaProtocol):  # type: ignore[misc]  # kademlia is untyped
             ok, _ = await self.request(old, "ping", known=False)
             if not ok:
                 self.router.remove_contact(old.node)
-                self._heard_from(new)
+                self._verifying.add(new.node.id)
+                await self._verify(new)
         finally:
             self._moving.discard(old.node.id)
 
     # --- handlers: (sender, *args) -> reply --------------------------------------------------
 
-    def _rpc_ping(self, sender: Contact) -> bytes:
-        return self.dht.me.public_key
+    def _rpc_ping(self, sender: Contact) -> list[Any]:
+        return self.dht.me.sender_wire()
 
     def _rpc_store(self, sender: Contact, address: bytes, value: bytes) -> str:
         return self.dht.accept_store(address, value, sender)
@@ -435,13 +584,29 @@ class DhtNode:
         self.settings = settings or DhtSettings()
         self.store = store
         self.policy = policy
-        self.me = Contact(public_key, "127.0.0.1", 0)
+        self.me = Contact(public_key, "127.0.0.1", 0, self._id_nonce(public_key))
         self.stats: Counter[str] = Counter()
         self.protocol = _Protocol(self)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._republished: dict[bytes, float] = {}
         self._seeds: list[tuple[str, int]] = []
         self._saved_ids: frozenset[bytes] = frozenset()
+
+    def _id_nonce(self, public_key: bytes) -> bytes:
+        """This key's id puzzle solution: solved once, kept in the store, reused."""
+        difficulty = self.settings.id_difficulty
+        saved = self.store.get(Kind.JOURNAL, _ID_NONCE_KEY)
+        if saved is not None and saved[:32] == public_key:
+            nonce = saved[32:]
+            if solves_id_puzzle(public_key, nonce, difficulty):
+                return nonce
+        started = time.monotonic()
+        nonce = solve_id_puzzle(public_key, difficulty)
+        log.info(
+            "solved the node id puzzle (%d bits) in %.2f s", difficulty, time.monotonic() - started
+        )
+        self.store.put(Kind.JOURNAL, _ID_NONCE_KEY, public_key + nonce)
+        return nonce
 
     # --- life cycle -------------------------------------------------------------------------
 
@@ -451,7 +616,7 @@ class DhtNode:
             lambda: self.protocol, local_addr=(host, port)
         )
         bound_host, bound_port = transport.get_extra_info("sockname")[:2]
-        self.me = Contact(self.me.public_key, bound_host, bound_port)
+        self.me = Contact(self.me.public_key, bound_host, bound_port, self.me.nonce)
         self.protocol.source_node = self.me.node
         self.protocol.router.node = self.me.node
         self._spawn(self._every(self.settings.liveness_interval, self._check_liveness))
@@ -489,8 +654,13 @@ class DhtNode:
         # The public key is learned from the answer; until then a placeholder key is used.
         probe = Contact(bytes(32), address[0], address[1])
         ok, reply = await self.protocol.request(probe, "ping", known=False)
-        if ok and isinstance(reply, bytes) and len(reply) == 32:
-            self.protocol._heard_from(Contact(reply, address[0], address[1]))
+        contact = Contact.from_sender(reply, address) if ok else None
+        if contact is not None and contact.solves(self.settings.id_difficulty):
+            self.protocol._heard_from(contact)
+
+    def host_of(self, contact: Contact) -> str:
+        """Which host `contact` counts as, for diversity limits."""
+        return address_group(contact.host, contact.port, self.settings.guard.group_loopback_by_ip)
 
     def contact_count(self) -> int:
         return sum(1 for _ in self.protocol.router.contacts())
@@ -509,7 +679,8 @@ class DhtNode:
             return []
         with contextlib.suppress(Exception):
             saved = msgpack.unpackb(raw, raw=False)
-            contacts = [Contact.from_wire(item) for item in saved]
+            # version 1 saved (key, host, port): only the address is used
+            contacts = [Contact.from_wire([*item, bytes(NONCE_BYTES)][:4]) for item in saved]
             return [c.address for c in contacts if c is not None]
         return []
 
@@ -585,8 +756,20 @@ class DhtNode:
             learn(node.contact)
 
         def window() -> list[bytes]:
-            alive = (i for i in known if state[i] in ("new", "pending", "answered"))
-            return heapq.nsmallest(want, alive, key=lambda i: target.distance_to(known[i].node))
+            # The closest, but few from any one host: ids behind one address crowding the
+            # nearest places is how one UID gets eclipsed.
+            alive = [i for i in known if state[i] in ("new", "pending", "answered")]
+            alive.sort(key=lambda i: target.distance_to(known[i].node))
+            picked: list[bytes] = []
+            per_host: Counter[str] = Counter()
+            for i in alive:
+                host = self.host_of(known[i])
+                if per_host[host] < settings.lookup_group_limit:
+                    per_host[host] += 1
+                    picked.append(i)
+                    if len(picked) == want:
+                        break
+            return picked
 
         async def ask(contact: Contact) -> None:
             ok, reply = await self.protocol.request(contact, method, address)
@@ -629,8 +812,10 @@ class DhtNode:
             if not (find_value and isinstance(reply, dict)):
                 for item in reply[: settings.ksize] if isinstance(reply, list) else ():
                     found = Contact.from_wire(item)
-                    if found is not None:
-                        learn(found)
+                    if found is None or not found.solves(settings.id_difficulty):
+                        self.stats["contacts_refused"] += 1
+                        continue
+                    learn(found)
         return [known[i] for i in window() if state[i] == "answered"], replies
 
     async def find_closest(self, address: bytes) -> list[Contact]:

@@ -15,8 +15,12 @@ from badgechain.bns.values import BnsValues
 from badgechain.chain.keys import KeyPair
 from badgechain.storage import LevelStore, MemoryStore, Store
 
-# Quick enough for tests: loopback answers in well under a millisecond.
-TEST_SETTINGS = DhtSettings(rpc_timeout=0.5, liveness_interval=0.5)
+# Quick enough for tests: loopback answers in well under a millisecond, and an id puzzle of
+# 4 bits costs 16 hashes (the shipped 20 bits would cost each test node half a second).
+TEST_ID_DIFFICULTY = 4
+TEST_SETTINGS = DhtSettings(
+    rpc_timeout=0.5, liveness_interval=0.5, id_difficulty=TEST_ID_DIFFICULTY
+)
 
 
 def make_badge_entry(issuer: KeyPair, earner: KeyPair | None, created: int = 1) -> Entry:
@@ -45,7 +49,9 @@ class Network:
             return MemoryStore()
         return LevelStore(str(self.directory / f"node{index}"))
 
-    async def start_node(self, index: int, port: int = 0, key: KeyPair | None = None) -> DhtNode:
+    async def start_node(
+        self, index: int, port: int = 0, key: KeyPair | None = None, host: str = "127.0.0.1"
+    ) -> DhtNode:
         """Start node `index` (again, after `stop_node`: same key, same LevelDB, new port).
 
         `key` replaces the node's key pair, e.g. one ground to sit near an address.
@@ -60,13 +66,14 @@ class Network:
         node = DhtNode(
             self.keys[index].public_key, store, BnsValues(self.difficulty), self.settings
         )
-        await node.listen(port)
+        await node.listen(port, host)
         self.nodes[index], self.stores[index] = node, store
         return node
 
-    async def start(self, count: int) -> None:
+    async def start(self, count: int, hosts: Sequence[str] = ()) -> None:
+        """Start `count` nodes, node i on hosts[i] when given (127.0.0.x are separate hosts)."""
         for index in range(count):
-            await self.start_node(index)
+            await self.start_node(index, host=hosts[index] if hosts else "127.0.0.1")
         first = self.nodes[0].address
         # Join in small groups, each through the first node: it is how a real network grows.
         for start in range(1, count, 10):

@@ -32,6 +32,7 @@ from badgechain.bns.dht import (
     FetchResult,
     StoreResult,
     node_id_of,
+    solve_id_puzzle,
 )
 from badgechain.bns.errors import RecordError
 from badgechain.bns.record import (
@@ -48,11 +49,12 @@ from badgechain.bns.values import BnsValues, address_of_key
 from badgechain.chain.keys import KeyPair
 from badgechain.chain.resolve import Unreachable
 from badgechain.storage import Kind, LevelStore, MemoryStore
-from tests.bns.network import TEST_SETTINGS, Network, make_badge_entry
+from tests.bns.network import TEST_ID_DIFFICULTY, TEST_SETTINGS, Network, make_badge_entry
 
 ISSUER = KeyPair.from_seed(bytes(range(32)))
 EARNER = KeyPair.from_seed(bytes(range(1, 33)))
 STRANGER = KeyPair.from_seed(bytes(range(2, 34)))
+STRANGER_NONCE = solve_id_puzzle(STRANGER.public_key, TEST_ID_DIFFICULTY)
 POLL_S = 0.01
 PUBLISH_CONCURRENCY = 10  # one event loop runs every node: keep bursts bounded
 
@@ -155,7 +157,12 @@ def shared_prefix_bits(a: bytes, b: bytes) -> int:
 
 
 def contact_of(node: DhtNode) -> Contact:
-    return Contact(node.me.public_key, *node.address)
+    return Contact(node.me.public_key, *node.address, node.me.nonce)
+
+
+def id_of_key(key: KeyPair) -> bytes:
+    """The DHT id a test node with `key` gets (it solves its id puzzle from nonce 0)."""
+    return node_id_of(key.public_key, solve_id_puzzle(key.public_key, TEST_ID_DIFFICULTY))
 
 
 # --- 1. locations ----------------------------------------------------------------------------
@@ -322,11 +329,14 @@ def _nothing_received(raw: socket.socket) -> bool:
 
 
 def _request(message: Any, msg_id: bytes = b"\x07" * 20) -> bytes:
-    return b"\x00" + msg_id + bytes(msgpack.packb(message, use_bin_type=True))
+    return b"\x02" + msg_id + bytes(msgpack.packb(message, use_bin_type=True))
 
 
-def _garbage(pk: bytes, address: bytes) -> list[bytes]:
+def _garbage(key: bytes, address: bytes) -> list[bytes]:
     rng = random.Random(5)
+    nonce = solve_id_puzzle(key, TEST_ID_DIFFICULTY)
+    pk = [key, nonce]  # the sender, as wire version 2 carries it
+    unsolved = next(n for n in (i.to_bytes(8, "big") for i in range(99)) if n != nonce)
     ping = _request(["ping", [pk]])
     deep = b"\x91" * 2000 + b"\x90"  # arrays nested deeper than msgpack unpacks
     nested = b"\x91" * 100 + b"\x90"  # unpacks, but is no request
@@ -341,11 +351,17 @@ def _garbage(pk: bytes, address: bytes) -> list[bytes]:
         ["nosuch", [pk]],
         ["_rpc_ping", [pk]],
         ["__init__", [pk]],
-        ["ping", [pk[:31]]],
-        ["ping", [pk + b"\x00"]],
+        ["ping", [[key[:31], nonce]]],
+        ["ping", [[key + b"\x00", nonce]]],
+        ["ping", [[key, nonce[:7]]]],
+        ["ping", [[key, unsolved]]],  # the id puzzle is not solved
+        ["ping", [key]],  # version 1's sender, inside a version 2 datagram
+        ["ping", [[key, nonce, b"x"]]],
         ["ping", [12345]],
         ["ping", [None]],
         ["ping", [pk, b"extra"]],
+        ["ping", [pk], "padding must be bytes"],
+        ["ping", [pk], b"", b"one field too many"],
         ["store", [pk]],
         ["store", [pk, address]],
         ["store", [pk, address, b"v", b"w"]],
@@ -361,26 +377,28 @@ def _garbage(pk: bytes, address: bytes) -> list[bytes]:
     ]
     return [
         b"",
-        b"\x00",
-        b"\x01",
-        b"\x02" + bytes(40),
+        b"\x02",
+        b"\x03",
+        b"\x04" + bytes(40),
         b"\xff" * 30,
+        b"\x00" + ping[1:],  # a well-formed ping of wire version 1
+        b"\x00" + b"\x07" * 20 + bytes(msgpack.packb(["ping", [key]])),
         bytes(rng.randrange(256) for _ in range(200)),
-        b"\x00" + bytes(rng.randrange(256) for _ in range(300)),
-        b"\x00" + bytes(MAX_DATAGRAM_BYTES),  # one byte over
+        b"\x02" + bytes(rng.randrange(256) for _ in range(300)),
+        b"\x02" + bytes(MAX_DATAGRAM_BYTES),  # one byte over
         _request(["store", [pk, address, bytes(1500)]]),  # oversized as a whole
         ping[:21],  # the header alone
         ping[:22],
         ping[:-1],
         ping[:-10],
-        b"\x00" + b"\x07" * 20 + deep,
-        b"\x00" + b"\x07" * 20 + nested,
-        b"\x00" + b"\x07" * 20 + b"\x92\xa4ping\x91\xc4\x20" + pk[:8],  # bin cut short
-        b"\x00" + b"\x07" * 20 + b"\x92\xa4p\xffng\x91" + msgpack.packb(pk),  # bad UTF-8
-        b"\x00" + b"\x07" * 20 + b"\x81\x01\x02",  # a map with an integer key
-        b"\x00" + b"\x07" * 20 + b"\xc1",  # a byte msgpack never uses
-        b"\x01" + os.urandom(20) + msgpack.packb("pong"),  # a reply nobody asked for
-        b"\x01" + os.urandom(20) + msgpack.packb({"value": b"x"}),
+        b"\x02" + b"\x07" * 20 + deep,
+        b"\x02" + b"\x07" * 20 + nested,
+        b"\x02" + b"\x07" * 20 + b"\x92\xa4ping\x91\x92\xc4\x20" + key[:8],  # bin cut short
+        b"\x02" + b"\x07" * 20 + b"\x92\xa4p\xffng\x91" + msgpack.packb(pk),  # bad UTF-8
+        b"\x02" + b"\x07" * 20 + b"\x81\x01\x02",  # a map with an integer key
+        b"\x02" + b"\x07" * 20 + b"\xc1",  # a byte msgpack never uses
+        b"\x03" + os.urandom(20) + msgpack.packb("pong"),  # a reply nobody asked for
+        b"\x03" + os.urandom(20) + msgpack.packb({"value": b"x"}),
         *(_request(shape) for shape in shapes),
     ]
 
@@ -402,7 +420,7 @@ async def test_garbage_datagrams_are_dropped_and_counted(start_network: StartNet
         assert _nothing_received(raw)  # nothing was answered
 
         ok, reply = await other.protocol.request(contact_of(target), "ping")
-        assert (ok, reply) == (True, target.me.public_key)
+        assert (ok, reply) == (True, [target.me.public_key, target.me.nonce])
         assert (await other.fetch(address)).value == wire(entry)
         assert (await target.fetch(address)).value == wire(entry)
         assert target.stats["datagrams_dropped"] >= len(garbage)
@@ -441,10 +459,13 @@ async def test_store_of_garbage_value_gets_an_error_code(start_network: StartNet
     try:
         for index, value in enumerate(values):
             msg_id = index.to_bytes(20, "big")
-            request = _request(["store", [STRANGER.public_key, address, value]], msg_id)
+            sender = [STRANGER.public_key, STRANGER_NONCE]
+            request = _request(["store", [sender, address, value]], msg_id)
             raw.sendto(request, target.address)
             reply = await asyncio.wait_for(loop.sock_recv(raw, 65536), timeout=2)
-            assert reply[:21] == b"\x01" + msg_id
+            while reply[:1] == b"\x02":  # the node checks the stranger's address with a ping
+                reply = await asyncio.wait_for(loop.sock_recv(raw, 65536), timeout=2)
+            assert reply[:21] == b"\x03" + msg_id
             codes.append(msgpack.unpackb(reply[21:], raw=False))
         ok, _ = await net.nodes[0].protocol.request(contact_of(target), "ping")
         assert ok
@@ -486,11 +507,11 @@ async def test_newcomer_near_values_receives_them_from_the_replicas(
     net = await start_network(20, settings=replace(CALM, ksize=5))
     first = make_badge_entry(ISSUER, EARNER)
     key = KeyPair.generate()
-    while shared_prefix_bits(node_id_of(key.public_key), address_of(first)) < 8:
+    while shared_prefix_bits(id_of_key(key), address_of(first)) < 8:
         key = KeyPair.generate()
     # More values near the newcomer: a wrong distance (kademlia hashes the address again)
     # then misses one of them with near certainty, not with one chance in two.
-    entries = [first, *(entry_near(node_id_of(key.public_key), 8) for _ in range(5))]
+    entries = [first, *(entry_near(id_of_key(key), 8) for _ in range(5))]
     await publish_all((net.nodes[i], wire(e)) for i, e in enumerate(entries))
     replicas = {
         address_of(e): {n.me.public_key for n in net.live if n.held(address_of(e))} for e in entries
@@ -655,7 +676,8 @@ async def test_a_datagram_claiming_a_known_key_does_not_move_its_contact(
     loop = asyncio.get_running_loop()
     raw = _raw_socket()
     try:
-        raw.sendto(_request(["ping", [victim.me.public_key]]), target.address)
+        claim = [victim.me.public_key, victim.me.nonce]
+        raw.sendto(_request(["ping", [claim]]), target.address)
         await asyncio.wait_for(loop.sock_recv(raw, 65536), timeout=2)  # answered
         routes = {c.address for c in target.contacts() if c.public_key == victim.me.public_key}
         assert routes == {victim.address}
