@@ -97,3 +97,23 @@ def test_the_proof_must_be_the_holders() -> None:
     presentation["holder"] = holder.did
     report = verify_credential(presentation, now=NOW)
     assert report.verdict == "invalid"
+
+
+@pytest.mark.parametrize(
+    ("carried", "code"),
+    [
+        ([{"type": ["VerifiablePresentation"]}], "presentation_invalid"),
+        (["eyJhbGciOi.x.y"], "presentation_invalid"),
+        ([{}] * 17, "presentation_too_large"),
+    ],
+)
+def test_what_a_presentation_may_carry(carried: list[Any], code: str) -> None:
+    presentation = _peer("vp-eddsa-rdfc-2022.json") | {"verifiableCredential": carried}
+    report = verify_credential(presentation, now=NOW)
+    assert (report.verdict, report.check("vc_model").code) == ("invalid", code)
+
+
+def test_an_unsigned_presentation_is_invalid() -> None:
+    presentation = _peer("vp-eddsa-rdfc-2022.json")
+    del presentation["proof"]
+    assert verify_credential(presentation, now=NOW).check("proof").code == "proof_missing"
