@@ -447,11 +447,15 @@ def _operation(op: Operation) -> dict[str, Any]:
     if op.body_media:
         operation["requestBody"] = {
             "required": op.body_required,
-            "content": {media: {"schema": _ref(op.body_schema)} for media in op.body_media},
+            "content": {media: {"schema": _body_schema(op, media)} for media in op.body_media},
         }
     if op.admin:
         operation["security"] = [{"adminToken": []}]
     return operation
+
+
+def _body_schema(op: Operation, media: str) -> dict[str, str]:
+    return _ref("BadgeForm" if media == "multipart/form-data" else op.body_schema)
 
 
 def _path_schema(path: str, name: str) -> dict[str, Any]:
@@ -596,6 +600,13 @@ _SCHEMAS: Final[dict[str, Any]] = {
     "BadgeUpload": {
         "description": "The badge bytes: JSON, a VC-JWT, a baked PNG or SVG; a form upload "
         "carries them in its first file field.",
+    },
+    "BadgeForm": {
+        "type": "object",
+        "required": ["file"],
+        "properties": {"file": {"type": "string", "format": "binary"}},
+        "description": "The badge in the `file` (or `badge`) field, or in any part with a "
+        "filename, among the form's first 8 parts.",
     },
     "Check": {
         "type": "object",
