@@ -14,9 +14,12 @@ Reported with the OB 3.0 check names (chain.verify):
   status       no status entry in OB 2.0
   validity     issuedOn / expires
   trust        the local trust policy on the issuer
-Every document comes through `resolvers.documents`; offline, the checks needing one are
-skipped and blocking, so the verdict is indeterminate. A warning is a passed check whose
-code is in WARNING_CODES.
+Every document comes through `resolvers.documents` (chain.ob2_fetch); offline, the checks
+needing one are skipped and blocking, so the verdict is indeterminate. A warning is a passed
+check whose code is in WARNING_CODES.
+
+Who the issuer is: the URL its profile was fetched from (its declared id when embedded). A
+profile that declares another id is read with a warning, but never lends that id its trust.
 """
 
 from __future__ import annotations
@@ -27,35 +30,40 @@ from datetime import UTC, datetime
 from typing import Any
 
 from . import jose
-from .errors import BadgeChainError, InputTooLarge
+from .errors import BadgeChainError
 from .jsonio import parse_json
 from .ob2_checks import (
     check_date_order,
-    check_extensions,
-    check_recipient_shape,
     check_types,
     hosted_in_scope,
+    is_url,
     ob_version,
-    parse_ob_date,
     recipient_matches,
     revoked_entry,
     types_of,
     verify_jws_with_pem,
 )
-from .ob2_links import key_for, verification_kind, verify_endorsement
-from .resolve import Fetched, Resolvers, Unreachable
+from .ob2_fetch import MAX_DOCUMENT_BYTES, Documents
+from .ob2_links import key_for, verify_endorsement
+from .ob2_shape import (
+    assertion_dates,
+    assertion_shape,
+    badge_class_shape,
+    hosted_url,
+    issuer_shape,
+    node_kind,
+    verification_of,
+)
+from .resolve import Resolvers, Unreachable
 from .verify import CLOCK_SKEW, Check, Report, _finish
 
 __all__ = ["WARNING_CODES", "verify_ob2"]
 
 logger = logging.getLogger(__name__)
-MAX_DOCUMENTS = 24  # fetched per verification: assertion, class, issuer, key, list, endorsements
-MAX_DOCUMENT_BYTES = 1024 * 1024
 MAX_ENDORSEMENTS = 8
 WARNING_CODES = frozenset(
     {"ob1_legacy", "issuer_not_http", "issuer_id_missing", "id_mismatch", "extension_not_validated"}
 )
-_ISSUER_TYPES = {"Issuer", "Profile"}
 
 
 def verify_ob2(
@@ -72,10 +80,6 @@ def verify_ob2(
     return _Run(fmt, now.astimezone(UTC), resolvers, recipient).run(given, jws)
 
 
-def _is_url(value: object) -> bool:
-    return isinstance(value, str) and value.startswith(("http://", "https://"))
-
-
 class _Run:
     """One verification; each `_check_*` method returns the Check it names."""
 
@@ -83,8 +87,8 @@ class _Run:
         self, fmt: str, now: datetime, resolvers: Resolvers, recipient: str | None
     ) -> None:
         self.fmt, self.now, self.resolvers, self.recipient = fmt, now, resolvers, recipient
-        self.cache: dict[str, Fetched | BadgeChainError] = {}
         self.warnings: dict[str, tuple[str, str]] = {}
+        self.docs = Documents(resolvers.documents, self.now, self._warn)
         self.node: dict[str, Any] = {}
         self.jws: jose.Jws | None = None
         self.version = "2.0"
@@ -92,7 +96,7 @@ class _Run:
 
     def run(self, given: object, jws: jose.Jws | None) -> Report:
         checks = [Check("input", "passed", "ok", f"read as {self.fmt}")]
-        pointer = isinstance(given, str) and _is_url(given.strip())
+        pointer = isinstance(given, str) and is_url(given.strip())
         try:
             self._load(given, jws)
             self.version = ob_version(self.node)
@@ -103,13 +107,15 @@ class _Run:
             if not isinstance(exc, BadgeChainError):
                 logger.exception("reading an OB 2.0 badge failed unexpectedly")
                 exc = BadgeChainError("internal verifier error", code="internal_error")
+            # A baked URL that leads nowhere fails the proof; unreadable bytes fail the input.
             name = "proof" if pointer else "vc_model" if self.node else "input"
+            checks = [check for check in checks if check.name != name]
             checks.append(Check(name, "failed", exc.code, exc.message))
-            return _finish(self.fmt, None, [c for c in checks if c.name != name or c is checks[-1]])
+            return _finish(self.fmt, None, checks)
         if self.version == "0.5":
             checks.append(self._ob05())
             return _finish(self.fmt, None, checks, self.node)
-        self.kind = self._kind()
+        self.kind = node_kind(self.node, self.version)
         for step in self._steps():
             checks.append(self._run_step(step))
             if checks[-1].status == "failed":
@@ -117,16 +123,17 @@ class _Run:
         return _finish(self.fmt, None, checks, self.node)
 
     def _load(self, given: object, jws: jose.Jws | None) -> None:
+        text = given.strip() if isinstance(given, str) else None
         if jws is not None:
             self.jws, node = jws, jws.payload
         elif isinstance(given, dict):
             node = given
-        elif isinstance(given, str) and given.strip().startswith("{"):
-            node = parse_json(given.strip(), max_bytes=MAX_DOCUMENT_BYTES)
-        elif isinstance(given, str) and _is_url(given.strip()):
-            node = self.fetch_json(given.strip(), "hosted assertion")
-        elif isinstance(given, str):
-            self.jws = jose.parse_compact_jws(given)
+        elif text is not None and text.startswith("{"):
+            node = parse_json(text, max_bytes=MAX_DOCUMENT_BYTES)
+        elif text is not None and is_url(text):  # a baked hosted URL (OB 1.0, Mozilla era)
+            node = self.docs.fetch_json(text, "hosted assertion")
+        elif text is not None:
+            self.jws = jose.parse_compact_jws(text)
             node = self.jws.payload
         else:
             node = None
@@ -134,42 +141,25 @@ class _Run:
             raise BadgeChainError("the badge is not a JSON object", code="not_an_object")
         self.node = node
 
-    def _kind(self) -> str:
-        node, types = self.node, types_of(self.node)
-        if self.version == "1.0" and "type" not in node:
-            if "recipient" in node:
-                return "assertion"
-            return "badge_class" if "criteria" in node else "issuer" if "url" in node else "other"
-        if "Assertion" in types:
-            return "assertion"
-        return (
-            "badge_class"
-            if "BadgeClass" in types
-            else "issuer"
-            if _ISSUER_TYPES & set(types)
-            else "other"
-        )
-
     def _steps(self) -> list[Callable[[], Check]]:
-        if self.kind == "assertion":
+        if self.kind != "assertion":  # a BadgeClass, Issuer or other node: a document only
             return [
                 self._check_vc_model,
                 self._check_ob_structure,
-                self._check_issuer_key,
-                self._check_proof,
-                self._check_uid,
                 self._check_chain,
-                self._check_bns,
-                self._check_revocation,
-                self._check_status,
-                self._check_validity,
                 self._check_trust,
             ]
-        # A BadgeClass, an Issuer or another OB node is checked as a document, not a badge.
         return [
             self._check_vc_model,
             self._check_ob_structure,
+            self._check_issuer_key,
+            self._check_proof,
+            self._check_uid,
             self._check_chain,
+            self._check_bns,
+            self._check_revocation,
+            self._check_status,
+            self._check_validity,
             self._check_trust,
         ]
 
@@ -194,86 +184,20 @@ class _Run:
             return Check(name, "passed", code, f"{message}; warning: {why}")
         return Check(name, "passed", "ok", message)
 
-    # -- documents ---------------------------------------------------------------------
-
-    def _fetch(self, url: str, what: str) -> Fetched:
-        if not _is_url(url) or len(url) > 2048:
-            raise BadgeChainError(f"the {what} is not at an HTTP URL", code="ob2_url_invalid")
-        cached = self.cache.get(url)
-        if isinstance(cached, BadgeChainError):
-            raise cached
-        if cached is not None:
-            return cached
-        try:
-            got = self._fetch_uncached(url, what)
-        except BadgeChainError as exc:
-            self.cache[url] = exc
-            raise
-        self.cache[url] = got
-        return got
-
-    def _fetch_uncached(self, url: str, what: str) -> Fetched:
-        if self.resolvers.documents is None:
-            raise Unreachable(f"offline: the {what} at {url:.100} was not fetched", code="offline")
-        if len(self.cache) >= MAX_DOCUMENTS:
-            raise BadgeChainError(
-                f"the badge needs more than {MAX_DOCUMENTS} documents",
-                code="ob2_too_many_documents",
-            )
-        got = self.resolvers.documents(url)
-        if got is None:
-            code = what.replace(" ", "_") + "_not_found"
-            raise BadgeChainError(f"no {what} at {url:.100}", code=code)
-        if len(got.body) > MAX_DOCUMENT_BYTES:
-            raise InputTooLarge(f"the {what} at {url:.100} is over {MAX_DOCUMENT_BYTES} bytes")
-        return got
-
-    def fetch_json(self, url: str, what: str) -> dict[str, Any]:
-        got = self._fetch(url, what)
-        try:
-            document = parse_json(got.body, max_bytes=MAX_DOCUMENT_BYTES)
-        except (BadgeChainError, ValueError) as exc:
-            raise BadgeChainError(
-                f"the {what} at {url:.100} is not JSON", code="document_invalid"
-            ) from exc
-        if not isinstance(document, dict):
-            raise BadgeChainError(
-                f"the {what} at {url:.100} is not an object", code="document_invalid"
-            )
-        return document
-
-    def node_at(self, ref: object, what: str, warn_on: str) -> dict[str, Any]:
-        """An embedded node, or the node fetched at its URL (a declared id elsewhere warns)."""
-        if isinstance(ref, dict):
-            return ref
-        if not _is_url(ref):
-            raise BadgeChainError(
-                f"the {what} is neither embedded nor a URL", code="ob2_structure_invalid"
-            )
-        assert isinstance(ref, str)
-        document = self.fetch_json(ref, what)
-        declared = document.get("id")
-        if declared is not None and declared != ref:
-            self._warn(
-                warn_on, "id_mismatch", f"the {what} at {ref:.80} declares id {declared!s:.80}"
-            )
-        return document
+    # -- what the badge links to (fetched once each) ------------------------------------
 
     def _badge(self) -> dict[str, Any]:
         if self.kind == "badge_class":
             return self.node
-        return self.node_at(self.node.get("badge"), "badge class", "ob_structure")
+        return self.docs.node_at(self.node.get("badge"), "badge class", "ob_structure")
 
     def _issuer_ref(self) -> object:
         return self.node if self.kind == "issuer" else self._badge().get("issuer")
 
     def _issuer(self) -> dict[str, Any]:
-        ref = self._issuer_ref()
-        return (
-            ref
-            if isinstance(ref, dict) and self.kind == "issuer"
-            else self.node_at(ref, "issuer", "ob_structure")
-        )
+        if self.kind == "issuer":
+            return self.node
+        return self.docs.node_at(self._issuer_ref(), "issuer", "ob_structure")
 
     def _issuer_url(self) -> object:
         """Who the issuer is: the URL its profile was fetched at, else its id (OB 1.0: url)."""
@@ -281,159 +205,84 @@ class _Run:
         if isinstance(ref, str):
             return ref
         issuer = self._issuer()
-        return (
-            issuer.get("url") if self.version == "1.0" and "id" not in issuer else issuer.get("id")
-        )
+        legacy = self.version == "1.0" and "id" not in issuer
+        return issuer.get("url") if legacy else issuer.get("id")
+
+    def _strict(self, node: dict[str, Any]) -> bool:
+        """OB 2.0 and 1.1 nodes carry types; OB 1.0 documents (no @context) do not."""
+        return "@context" in node or self.version != "1.0"
 
     # -- structure ---------------------------------------------------------------------
 
     def _ob05(self) -> Check:
         badge = self.node.get("badge")
         if not isinstance(badge, dict) or not isinstance(badge.get("issuer"), dict):
-            return Check(
-                "vc_model",
-                "failed",
-                "ob2_structure_invalid",
-                "an OB 0.5 badge must embed its badge and issuer",
-            )
+            message = "an OB 0.5 badge must embed its badge and issuer"
+            return Check("vc_model", "failed", "ob2_structure_invalid", message)
         message = (
             "an Open Badges 0.5 assertion: it predates hosted and signed verification, "
             "so nothing in it can be verified; BadgeChain verifies OB 1.0 and later"
         )
         return Check("vc_model", "skipped", "ob05_not_supported", message, blocking=True)
 
-    def _strict(self, node: dict[str, Any]) -> bool:
-        return "@context" in node or self.version != "1.0"
-
     def _check_vc_model(self) -> Check:
         node = self.node
         if self._strict(node):
             check_types(node, node, "document")
         if self.kind == "assertion":
-            self._assertion_shape()
+            unchecked = assertion_shape(node, self.version)
+            if unchecked:
+                self._warn("vc_model", unchecked, "an extension was present but not validated")
         elif self.kind == "badge_class":
-            self._badge_class_shape(node)
+            badge_class_shape(node, strict=self._strict(node), context_of=node)
         elif self.kind == "issuer":
-            self._issuer_shape(node)
+            issuer_shape(node, strict=self._strict(node), context_of=node)
         elif self.version == "1.0":
             raise BadgeChainError(
                 "not an Open Badges 1.0 assertion, badge class or issuer",
                 code="ob2_structure_invalid",
             )
         if self.version != "2.0":
-            self._warn(
-                "vc_model",
-                "ob1_legacy",
-                f"Open Badges {self.version}, verified as OB 2.0 is; the format is retired",
-            )
+            retired = f"Open Badges {self.version}, verified as OB 2.0 is; the format is retired"
+            self._warn("vc_model", "ob1_legacy", retired)
         return self._passed(
             "vc_model", f"Open Badges {self.version} {self.kind} structure is sound"
         )
 
-    def _assertion_shape(self) -> None:
-        node, legacy = self.node, self.version == "1.0"
-        if not isinstance(node.get("uid" if legacy else "id"), str):
-            raise BadgeChainError(
-                f"the assertion has no {'uid' if legacy else 'id'}", code="ob2_structure_invalid"
-            )
-        check_recipient_shape(node.get("recipient"), legacy=legacy)
-        badge = node.get("badge")
-        if not (_is_url(badge) or (isinstance(badge, dict) and not legacy)):
-            raise BadgeChainError(
-                "the assertion names no badge class", code="ob2_structure_invalid"
-            )
-        self._method()
-        self._dates()
-        image = node.get("image")
-        image = image.get("id") if isinstance(image, dict) else image
-        if isinstance(image, str) and image.strip().lower().startswith("data:"):
-            raise BadgeChainError(
-                "the assertion image is a data: URI; it must be the URL of the baked image",
-                code="image_data_uri",
-            )
-        unchecked = check_extensions(node)
-        if unchecked:
-            self._warn("vc_model", unchecked, "an extension was present but not validated")
-
-    def _method(self) -> tuple[str, dict[str, Any]]:
-        verification = self.node.get("verification", self.node.get("verify"))
-        if not isinstance(verification, dict):
-            raise BadgeChainError(
-                "the assertion names no verification", code="ob2_structure_invalid"
-            )
-        return verification_kind(verification), verification
-
-    def _hosted_url(self) -> str:
-        _, verification = self._method()
-        own = self.node.get("id")
-        url = own if _is_url(own) and self.version != "1.0" else verification.get("url")
-        if not _is_url(url):
-            raise BadgeChainError(
-                "a hosted assertion must name its HTTP URL", code="hosted_url_missing"
-            )
-        assert isinstance(url, str)
-        return url
-
-    def _dates(self) -> tuple[datetime, datetime | None]:
-        legacy = self.version == "1.0"
-        if "issuedOn" not in self.node:
-            raise BadgeChainError("the assertion has no issuedOn", code="ob2_structure_invalid")
-        issued = parse_ob_date(self.node["issuedOn"], "issuedOn", legacy=legacy)
-        expires_at = self.node.get("expires")
-        expires = (
-            None if expires_at is None else parse_ob_date(expires_at, "expires", legacy=legacy)
-        )
-        return issued, expires
-
-    def _badge_class_shape(self, badge: dict[str, Any]) -> None:
-        if self._strict(badge) and "BadgeClass" not in check_types(badge, self.node, "badge class"):
-            raise BadgeChainError(
-                "the badge is not of type BadgeClass", code="badge_class_type_invalid"
-            )
-        for name in ("name", "criteria", "issuer"):
-            if badge.get(name) in (None, ""):
-                raise BadgeChainError(
-                    f"the badge class has no {name}", code="ob2_structure_invalid"
-                )
-
-    def _issuer_shape(self, issuer: dict[str, Any]) -> None:
-        if self._strict(issuer) and not _ISSUER_TYPES & set(
-            check_types(issuer, self.node, "issuer")
-        ):
-            raise BadgeChainError(
-                "the issuer is not of type Issuer or Profile", code="issuer_type_invalid"
-            )
-        if not isinstance(issuer.get("name"), str):
-            raise BadgeChainError("the issuer has no name", code="ob2_structure_invalid")
-
     def _check_ob_structure(self) -> Check:
+        if self.kind not in ("assertion", "badge_class"):
+            return self._passed("ob_structure", f"a {self.kind} links to no badge class")
         if self.kind == "assertion":
-            self._badge_class_shape(self._badge())
-        if self.kind in ("assertion", "badge_class"):
-            self._issuer_shape(self._issuer())
-            return self._passed("ob_structure", "its badge class and issuer are sound")
-        return self._passed("ob_structure", f"a {self.kind} links to no badge class")
+            badge = self._badge()
+            badge_class_shape(badge, strict=self._strict(badge), context_of=self.node)
+        issuer = self._issuer()
+        issuer_shape(issuer, strict=self._strict(issuer), context_of=self.node)
+        return self._passed("ob_structure", "its badge class and issuer are sound")
 
     # -- keys, proofs, recipient -------------------------------------------------------
 
     def _check_issuer_key(self) -> Check:
-        kind, _ = self._method()
+        kind, _ = verification_of(self.node)
         if kind == "signed":
             self._signing_key()
             return self._passed("issuer_key", "the signing key is the issuer's")
-        url = self._hosted_url()
+        url = hosted_url(self.node, self.version)
+        self._in_scope(url)
+        return self._passed("issuer_key", f"{url:.80} is where the issuer hosts its assertions")
+
+    def _in_scope(self, url: str) -> None:
         issuer = self._issuer()
         anchor = issuer.get("url") if self.version == "1.0" else self._issuer_url()
         outcome = hosted_in_scope(url, issuer, anchor)
         if outcome != "ok":
             self._warn("issuer_key", outcome, "the issuer has no HTTP URL to bound where it hosts")
-        return self._passed("issuer_key", f"{url:.80} is where the issuer hosts its assertions")
 
     def _signing_key(self) -> dict[str, Any]:
-        return key_for(self, self._method()[1], self._issuer(), self._issuer_url())
+        _, verification = verification_of(self.node)
+        return key_for(self.docs, verification, self._issuer(), self._issuer_url())
 
     def _check_proof(self) -> Check:
-        kind, _ = self._method()
+        kind, _ = verification_of(self.node)
         if kind == "signed":
             if self.jws is None:
                 raise BadgeChainError(
@@ -445,11 +294,15 @@ class _Run:
             raise BadgeChainError(
                 "a hosted assertion came signed", code="verification_type_mismatch"
             )
-        url = self._hosted_url()
-        if self.fetch_json(url, "hosted assertion") != self.node:
+        url = hosted_url(self.node, self.version)
+        if self.docs.fetch_json(url, "hosted assertion") != self.node:
             raise BadgeChainError(
                 f"the assertion hosted at {url:.80} is not the one given", code="hosted_mismatch"
             )
+        final_url = self.docs.fetch(url, "hosted assertion").final_url
+        if final_url != url:  # redirected: where it came from must be the issuer's too
+            self._in_scope(final_url)
+            self._warn("proof", "id_mismatch", f"{url:.80} redirected to {final_url:.80}")
         return self._passed("proof", f"the assertion hosted at {url:.80} is the one given")
 
     def _check_uid(self) -> Check:
@@ -468,10 +321,10 @@ class _Run:
 
     def _check_chain(self) -> Check:
         holders = [self.node]
+        if self.kind == "assertion":
+            holders.append(self._badge())
         if self.kind in ("assertion", "badge_class"):
-            holders += (
-                [self._badge(), self._issuer()] if self.kind == "assertion" else [self._issuer()]
-            )
+            holders.append(self._issuer())
         refs: list[object] = []
         for holder in holders:
             value = holder.get("endorsement")
@@ -482,7 +335,7 @@ class _Run:
             )
         for ref in refs:
             try:
-                verify_endorsement(self, ref)
+                verify_endorsement(self.docs, ref)
             except Unreachable:
                 raise
             except BadgeChainError as exc:
@@ -513,7 +366,7 @@ class _Run:
                 "no_revocation_list",
                 "the issuer publishes no revocation list",
             )
-        listing = self.node_at(reference, "revocation list", "revocation")
+        listing = self.docs.node_at(reference, "revocation list", "revocation")
         if "type" in listing and "RevocationList" not in types_of(listing):
             raise BadgeChainError(
                 "the revocation list is not a RevocationList", code="revocation_list_invalid"
@@ -522,16 +375,15 @@ class _Run:
         entry = revoked_entry(listing, ids)
         if entry is not None:
             reason = entry.get("revocationReason")
-            raise BadgeChainError(
-                f"revoked by its issuer{': ' + str(reason)[:200] if reason else ''}", code="revoked"
-            )
+            why = f": {reason!s:.200}" if reason else ""
+            raise BadgeChainError(f"revoked by its issuer{why}", code="revoked")
         return self._passed("revocation", "not on the issuer's revocation list")
 
     def _check_status(self) -> Check:
         return Check("status", "passed", "no_status", "OB 2.0 has no status entry (see revocation)")
 
     def _check_validity(self) -> Check:
-        issued, expires = self._dates()
+        issued, expires = assertion_dates(self.node, self.version)
         check_date_order(issued, expires)
         if issued > self.now + CLOCK_SKEW:
             raise BadgeChainError(

@@ -30,6 +30,7 @@ __all__ = [
     "check_types",
     "hosted_in_scope",
     "is_ob2_family",
+    "is_url",
     "ob_version",
     "parse_ob_date",
     "recipient_matches",
@@ -208,6 +209,10 @@ def recipient_matches(recipient: dict[str, Any], expected: str) -> bool:
         hashlib.new(algorithm, (candidate + salt).encode()).hexdigest() == digest
         for candidate in candidates
     )
+
+
+def is_url(value: object) -> bool:
+    return isinstance(value, str) and value.startswith(("http://", "https://"))
 
 
 def _host(url: object) -> str | None:

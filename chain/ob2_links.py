@@ -4,36 +4,24 @@ assertion or endorsement, and endorsements (each verified as an OB 2.0 Endorseme
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from . import jose
 from .errors import BadgeChainError
 from .ob2_checks import (
     check_date_order,
     hosted_in_scope,
+    is_url,
     parse_ob_date,
     types_of,
     verify_jws_with_pem,
 )
+from .ob2_fetch import Documents
 from .resolve import Unreachable
 
-__all__ = ["Documents", "key_for", "verification_kind", "verify_endorsement"]
+__all__ = ["key_for", "verification_kind", "verify_endorsement"]
 
 _CLOCK_SKEW_SECONDS = 300
-
-
-class Documents(Protocol):
-    """The part of a verification run these checks fetch through."""
-
-    now: datetime
-
-    def node_at(self, ref: object, what: str, warn_on: str) -> dict[str, Any]: ...
-
-    def fetch_json(self, url: str, what: str) -> dict[str, Any]: ...
-
-
-def _is_url(value: object) -> bool:
-    return isinstance(value, str) and value.startswith(("http://", "https://"))
 
 
 def _ids(value: object) -> list[str]:
@@ -43,7 +31,7 @@ def _ids(value: object) -> list[str]:
 
 
 def verification_kind(verification: object) -> str:
-    """ "hosted" or "signed" (OB 2.0 also spells them HostedBadge / SignedBadge)."""
+    """Either "hosted" or "signed" (OB 2.0 also spells them HostedBadge, SignedBadge)."""
     kind = ""
     if isinstance(verification, dict):
         kind = str(verification.get("type", "")).lower().removesuffix("badge")
@@ -72,7 +60,7 @@ def key_for(
                 "the signed badge names no creator key", code="issuer_key_missing"
             )
         creator = listed[0]
-    if not _is_url(creator):
+    if not is_url(creator):
         raise BadgeChainError("verification.creator is not a URL", code="issuer_key_invalid")
     assert isinstance(creator, str)
     key = run.fetch_json(creator, "key")
@@ -93,7 +81,7 @@ def verify_endorsement(run: Documents, ref: object) -> None:
     """An OB 2.0 Endorsement (embedded, at a URL, or a signed JWS), verified like an assertion:
     type, claim, issuer, dates, and its hosted copy or its signature."""
     jws = None
-    if isinstance(ref, str) and not _is_url(ref):
+    if isinstance(ref, str) and not is_url(ref):
         jws = jose.parse_compact_jws(ref)
         document = jws.payload
     else:
@@ -119,7 +107,7 @@ def verify_endorsement(run: Documents, ref: object) -> None:
         verify_jws_with_pem(jws, key.get("publicKeyPem"))
         return
     url = document.get("id")
-    if jws is not None or not _is_url(url):
+    if jws is not None or not is_url(url):
         raise BadgeChainError("a hosted endorsement must name its URL", code="hosted_url_missing")
     assert isinstance(url, str)
     if run.fetch_json(url, "endorsement") != document:

@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from badgechain.chain.ob2 import WARNING_CODES
-from badgechain.chain.resolve import Fetched, Resolvers, Unreachable
+from badgechain.chain.resolve import Fetched, Resolvers, TrustPolicy, Unreachable
 from badgechain.chain.verify import Report, verify_badge
 from tests.chain.test_bake import PLAIN_SVG, itxt, make_png
 from tests.conftest import SHARED_DIR
@@ -311,3 +311,28 @@ def test_any_ob2_shaped_document_gets_a_report(fields: dict[str, object]) -> Non
     report = verify_badge(echo, now=NOW, resolvers=Resolvers(documents=fetch))
     assert report.verdict in ("valid", "invalid", "indeterminate")
     assert not [c for c in report.checks if c.code == "internal_error"]
+
+
+def test_hosted_assertion_redirected_off_the_issuers_host_is_refused() -> None:
+    path = peers_dir() / "1edtech-inspector/ob20/basic-assertion.json"
+    inner = peer_fetcher(self_hosted(path))
+
+    def redirecting(url: str) -> Fetched | None:
+        got = inner(url)
+        if url == ASSERTION_URL and got is not None:
+            return Fetched(url, "https://elsewhere.example/a.json", got.content_type, got.body)
+        return got
+
+    report = verify_badge(path.read_bytes(), now=NOW, resolvers=Resolvers(documents=redirecting))
+    assert failed_code(report) == "hosted_out_of_scope"
+
+
+def test_trust_policy_names_the_issuer_by_the_url_it_was_fetched_at() -> None:
+    path = peers_dir() / "1edtech-inspector/ob20/simple.jwt"
+    issuer = "https://example.org/organization.json"
+    for policy, verdict in (
+        (TrustPolicy(deny=frozenset({issuer})), "invalid"),
+        (TrustPolicy(allow=frozenset({issuer})), "valid"),
+    ):
+        resolvers = Resolvers(documents=peer_fetcher(), trust=policy)
+        assert verify_badge(path.read_bytes(), now=NOW, resolvers=resolvers).verdict == verdict
