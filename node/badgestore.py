@@ -14,7 +14,7 @@ from typing import Any, Final
 
 from badgechain.bns.record import Uid
 from badgechain.chain.badge import BNS_URN_PREFIX
-from badgechain.chain.errors import DecodeError
+from badgechain.chain.errors import DecodeError, ProofError
 from badgechain.chain.jsonio import parse_json
 from badgechain.chain.multibase import multibase_decode
 from badgechain.chain.proof import proof_list, proof_value_bytes
@@ -40,8 +40,12 @@ ENDORSEMENT_PREFIX: Final = b"endorsements/"
 
 
 def credential_uid(credential: dict[str, Any]) -> Uid:
-    """The UID of a signed badge: the proofValue of its (first) issuer proof."""
-    return Uid(proof_value_bytes(proof_list(credential)[0]))
+    """The UID of a signed badge: the proofValue of its (first) issuer proof; ProofError
+    when it has none (a peer's document may carry `"proof": []`)."""
+    proofs = proof_list(credential)
+    if not proofs:
+        raise ProofError("the badge carries no proof", code="proof_missing")
+    return Uid(proof_value_bytes(proofs[0]))
 
 
 def save_badge(store: Store, credential: dict[str, Any], state: dict[str, Any]) -> Uid:

@@ -257,7 +257,10 @@ async def get_earner_badges(request: web.Request) -> web.Response:
 def _did_web_host(request: web.Request) -> tuple[str, int | None]:
     """The host and port the client reached this node by; loopback addresses are `localhost`,
     since did:web names a domain, never an IP address."""
-    host, port = request.url.host or "localhost", request.url.explicit_port
+    try:  # the Host header is the client's: yarl raises on a bad port or IDNA label
+        host, port = request.url.host or "localhost", request.url.explicit_port
+    except ValueError as exc:  # UnicodeError included
+        raise Problem(400, "host_invalid", "the Host header names no valid host") from exc
     try:
         address = ipaddress.ip_address(host)
     except ValueError:

@@ -64,10 +64,17 @@ async def get_log(request: web.Request) -> web.Response:
 
 async def get_feed(request: web.Request) -> web.Response:
     node = request.app[NODE]
-    base = (node.config.public_url or str(request.url.origin())).rstrip("/")
+    base = (node.config.public_url or _origin(request)).rstrip("/")
     entries = node_log(node).recent(FEED_ENTRIES)
     body = build_feed(entries, did=node.did, base_url=base, fallback_updated=_now(request))
     return web.Response(body=body, content_type="application/atom+xml", charset="utf-8")
+
+
+def _origin(request: web.Request) -> str:
+    try:  # built from the client's Host header: yarl raises on a bad port or IDNA label
+        return str(request.url.origin())
+    except ValueError as exc:  # UnicodeError included
+        raise Problem(400, "host_invalid", "the Host header names no valid host") from exc
 
 
 def _now(request: web.Request) -> str:

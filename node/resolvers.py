@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import ssl
 import threading
 import weakref
@@ -55,6 +56,8 @@ from .outbound import HostMap, client_session, host_map
 
 if TYPE_CHECKING:
     from .app import Node
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "CALL_TIMEOUT_S",
@@ -230,6 +233,8 @@ async def _fetch_badge(bns: BnsAccess, uid: Uid, session: aiohttp.ClientSession)
             continue
         if body is not None and _names_uid(_credential_of(body), uid):
             return body
+        # One bad mirror must not hide a good one: note it and try the next location.
+        log.info("a badge location does not serve the badge", extra={"url": url[:120]})
         failures.append(
             FetchError(f"{url:.120} does not serve this badge", code="location_invalid")
         )

@@ -8,6 +8,7 @@ import json
 from typing import Any, Final
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from badgechain.chain.jsonio import parse_json
 from badgechain.chain.multibase import multibase_encode_b58
@@ -69,10 +70,18 @@ async def _read_part(part: BodyPartReader, max_bytes: int) -> bytes:
 
 
 async def _form_file(request: web.Request) -> bytes:
-    """The first file of a multipart/form-data upload (or its only field)."""
+    """The first file of a multipart/form-data upload (or its only field); a body aiohttp
+    cannot parse (no or a bad boundary, bad part headers) is a 400, never a 500."""
     limit = MAX_INPUT_BYTES + _MULTIPART_FRAMING_BYTES
     if request.content_length is not None and request.content_length > limit:
         raise _too_large(MAX_INPUT_BYTES)
+    try:
+        return await _first_file(request)
+    except (ValueError, LookupError, HttpProcessingError) as exc:  # UnicodeError is a ValueError
+        raise Problem(400, "form_invalid", f"a malformed multipart body: {exc!s:.100}") from exc
+
+
+async def _first_file(request: web.Request) -> bytes:
     reader = await request.multipart()
     for _ in range(_MAX_FORM_PARTS):
         part = await reader.next()
