@@ -295,7 +295,11 @@ class _Run:
                 "a hosted assertion came signed", code="verification_type_mismatch"
             )
         url = hosted_url(self.node, self.version)
-        if self.docs.fetch_json(url, "hosted assertion") != self.node:
+        hosted = self.docs.fetch_json(url, "hosted assertion")
+        if hosted.get("revoked") is True:  # OB 2.0: an issuer revokes a hosted badge in place
+            reason = hosted.get("revocationReason")
+            raise BadgeChainError(f"revoked by its issuer: {reason!s:.200}", code="revoked")
+        if hosted != self.node:
             raise BadgeChainError(
                 f"the assertion hosted at {url:.80} is not the one given", code="hosted_mismatch"
             )

@@ -192,9 +192,20 @@ def test_forged_endorsement_makes_the_badge_invalid() -> None:
 
 def test_revoked_hosted_assertion_is_invalid() -> None:
     path = peers_dir() / "1edtech-inspector/ob20/basic-assertion.json"
-    hosted = json.loads(path.read_text()) | {"revoked": True}
+    hosted = json.loads(path.read_text()) | {"revoked": True, "revocationReason": "cheated"}
     data = json.dumps(hosted).encode()
     assert failed_code(_verify_with(data, {ASSERTION_URL: data})) == "revoked"
+    # The copy a holder kept does not say so; the one its issuer hosts does.
+    report = _verify_with(path.read_bytes(), {ASSERTION_URL: data})
+    assert failed_code(report) == "revoked" and "cheated" in report.check("proof").message
+
+
+@given(st.binary(max_size=300))
+@settings(max_examples=150, deadline=None)
+def test_any_baked_ob2_payload_gets_a_report(payload: bytes) -> None:
+    image = make_png([itxt(b"openbadges", payload)])
+    report = verify_badge(image, now=NOW, resolvers=Resolvers(documents=peer_fetcher()))
+    assert not [c for c in report.checks if c.code == "internal_error"]
 
 
 # --- carriers ----------------------------------------------------------------------------------
