@@ -346,6 +346,13 @@ class _Verifier:
         except BadgeChainError as exc:  # Unreachable included: the proof check re-raises it
             self.jwt_key_error = exc
             raise
+        iss = jws.payload.get("iss")
+        if iss is not None and iss != self.issuer_id:
+            # OB 3.0 "JSON Web Token Proof Format": iss is the issuer's id (a signed claim
+            # naming someone else is a token made for another credential).
+            raise BadgeChainError(
+                "the JWT iss claim is not the credential's issuer", code="jwt_iss_mismatch"
+            )
         key = self.jwt_key
         if key.source == "did" and key.controller != self.issuer_id:
             raise BadgeChainError(

@@ -191,3 +191,14 @@ def test_velocity_jwt_with_an_unresolvable_did_method_is_invalid() -> None:
     path = shared_path("interop", "peers", "1edtech-inspector", "ob30", "velocity.jwt")
     report = verify_badge(path.read_bytes(), now=NOW)
     assert report.verdict == "invalid"
+
+
+def test_iss_naming_another_issuer_is_refused() -> None:
+    _, sign = eddsa_key()
+    payload = _payload(ED25519_ISSUER.did) | {"iss": EARNER.did}
+    header = {"alg": "EdDSA", "kid": ED25519_ISSUER.verification_method}
+    report = _verify(sign_token(header, payload, sign).encode())
+    assert report.verdict == "invalid"
+    assert _codes(report)["issuer_key"] == ("failed", "jwt_iss_mismatch")
+    matching = _payload(ED25519_ISSUER.did) | {"iss": ED25519_ISSUER.did}
+    assert _verify(sign_token(header, matching, sign).encode()).verdict == "valid"
