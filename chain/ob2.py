@@ -142,6 +142,8 @@ class _Run:
         self.node = node
 
     def _steps(self) -> list[Callable[[], Check]]:
+        if self.kind == "endorsement":  # an OB 2.0 Endorsement is verified as one
+            return [self._check_vc_model, self._check_proof, self._check_trust]
         if self.kind != "assertion":  # a BadgeClass, Issuer or other node: a document only
             return [
                 self._check_vc_model,
@@ -192,7 +194,11 @@ class _Run:
         return self.docs.node_at(self.node.get("badge"), "badge class", "ob_structure")
 
     def _issuer_ref(self) -> object:
-        return self.node if self.kind == "issuer" else self._badge().get("issuer")
+        if self.kind == "issuer":
+            return self.node
+        return (
+            self.node.get("issuer") if self.kind == "endorsement" else self._badge().get("issuer")
+        )
 
     def _issuer(self) -> dict[str, Any]:
         if self.kind == "issuer":
@@ -282,6 +288,9 @@ class _Run:
         return key_for(self.docs, verification, self._issuer(), self._issuer_url())
 
     def _check_proof(self) -> Check:
+        if self.kind == "endorsement":
+            verify_endorsement(self.docs, self.node, self.jws)
+            return self._passed("proof", "the endorsement, its issuer and its proof are sound")
         kind, _ = verification_of(self.node)
         if kind == "signed":
             if self.jws is None:

@@ -77,11 +77,12 @@ def key_for(
     return key
 
 
-def verify_endorsement(run: Documents, ref: object) -> None:
-    """An OB 2.0 Endorsement (embedded, at a URL, or a signed JWS), verified like an assertion:
-    type, claim, issuer, dates, and its hosted copy or its signature."""
-    jws = None
-    if isinstance(ref, str) and not is_url(ref):
+def verify_endorsement(run: Documents, ref: object, jws: jose.Jws | None = None) -> None:
+    """An OB 2.0 Endorsement (embedded, at a URL, a compact JWS, or `jws` parsed), verified
+    like an assertion: type, claim, issuer, dates, and its hosted copy or its signature."""
+    if jws is not None:
+        document = jws.payload
+    elif isinstance(ref, str) and not is_url(ref):
         jws = jose.parse_compact_jws(ref)
         document = jws.payload
     else:

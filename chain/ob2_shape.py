@@ -45,6 +45,8 @@ def node_kind(node: dict[str, Any], version: str) -> str:
         return "badge_class" if "criteria" in node else "issuer" if "url" in node else "other"
     if "Assertion" in types:
         return "assertion"
+    if "Endorsement" in types:
+        return "endorsement"
     return "badge_class" if "BadgeClass" in types else "issuer" if ISSUER_TYPES & types else "other"
 
 

@@ -347,3 +347,12 @@ def test_trust_policy_names_the_issuer_by_the_url_it_was_fetched_at() -> None:
     ):
         resolvers = Resolvers(documents=peer_fetcher(), trust=policy)
         assert verify_badge(path.read_bytes(), now=NOW, resolvers=resolvers).verdict == verdict
+
+
+def test_an_endorsement_given_alone_is_verified_as_one() -> None:
+    path = peers_dir() / "1edtech-inspector/ob20/assets/endorsement-1.json"
+    report = _verify_with(path.read_bytes(), {})
+    assert report.verdict == "valid" and report.check("proof").status == "passed"
+    future = json.loads(path.read_text()) | {"issuedOn": "2100-01-01T00:00:00Z"}
+    data = json.dumps(future).encode()
+    assert failed_code(_verify_with(data, {future["id"]: data})) == "issued_in_future"
