@@ -16,8 +16,12 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from badgechain.chain.badge import build_achievement, build_credential
+from badgechain.chain.ecdsa_sd import parse_derived_proof_value
+from badgechain.chain.errors import ProofError
 from badgechain.chain.jsonld import canonize
 from badgechain.chain.keys import KeyPair
 from badgechain.chain.multibase import b64url_encode, multibase_encode_b58
@@ -188,3 +192,27 @@ def test_a_derived_proof_with_mandatory_statements_and_a_did_key_issuer() -> Non
     changed = copy.deepcopy(derived)
     changed["name"] = "Rowing"
     assert _codes(verify_credential(changed, now=NOW))["proof"] == ("failed", "signature_invalid")
+
+
+@settings(derandomize=True, database=None, deadline=None, max_examples=300)
+@given(
+    st.binary(max_size=300)
+    | st.builds(
+        cbor2.dumps,
+        st.recursive(
+            st.none() | st.integers() | st.binary(max_size=70),
+            lambda inner: (
+                st.lists(inner, max_size=6) | st.dictionaries(st.integers(), inner, max_size=4)
+            ),
+            max_leaves=20,
+        ),
+    )
+)
+def test_any_derived_proof_value_is_parsed_or_refused(body: bytes) -> None:
+    value = "u" + b64url_encode(b"\xd9\x5d\x01" + body)
+    code = "ok"
+    try:
+        parse_derived_proof_value(value)
+    except ProofError as exc:
+        code = exc.code
+    assert code in {"ok", "proof_value_invalid"}
