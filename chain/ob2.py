@@ -251,9 +251,10 @@ class _Run:
         if self.version != "2.0":
             retired = f"Open Badges {self.version}, verified as OB 2.0 is; the format is retired"
             self._warn("vc_model", "ob1_legacy", retired)
-        return self._passed(
-            "vc_model", f"Open Badges {self.version} {self.kind} structure is sound"
-        )
+        what = f"Open Badges {self.version} {self.kind}"
+        if self.kind == "other":
+            what += f" ({' '.join(types_of(node)):.60}: a document, not a badge)"
+        return self._passed("vc_model", f"{what} structure is sound")
 
     def _check_ob_structure(self) -> Check:
         if self.kind not in ("assertion", "badge_class"):
