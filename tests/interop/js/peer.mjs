@@ -7,6 +7,7 @@
 //   key           {seedHex}                    -> {did, verificationMethod, publicKeyMultibase}
 //   sign          {credential, seedHex, created} -> the credential with an eddsa-rdfc-2022 proof
 //   verify        {credential, now?}           -> {verified, errors, warnings}
+//                 (eddsa-rdfc-2022 or eddsa-jcs-2022 proofs)
 //   verify-batch  [credential, ...]            -> {results: [{verified, errors, warnings}],
 //                                                  elapsedMs}
 //
@@ -22,6 +23,8 @@ import {DataIntegrityProof} from '@digitalbazaar/data-integrity';
 import {JsonLdDocumentLoader} from 'jsonld-document-loader';
 import {cryptosuite as eddsaRdfc2022} from
   '@digitalbazaar/eddsa-rdfc-2022-cryptosuite';
+import {createVerifyCryptosuite as eddsaJcs2022Verify} from
+  '@digitalbazaar/eddsa-jcs-2022-cryptosuite';
 
 const SEED_BYTES = 32;
 
@@ -133,7 +136,12 @@ async function statusNotChecked() {
 }
 
 async function verifyOne(credential, documentLoader, now) {
-  const suite = new DataIntegrityProof({cryptosuite: eddsaRdfc2022});
+  // Either cryptosuite BadgeChain issues (POST /credentials/issue: rdfc by default, jcs
+  // on request); the library picks the one the proof names.
+  const suite = [
+    new DataIntegrityProof({cryptosuite: eddsaRdfc2022}),
+    new DataIntegrityProof({cryptosuite: eddsaJcs2022Verify()})
+  ];
   const warnings = credential && credential.credentialStatus ?
     ['credentialStatus is not checked by the interop peer'] : [];
   try {
