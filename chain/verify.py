@@ -532,9 +532,13 @@ class _Verifier:
             return Check("chain", "passed", "no_chain", "the subject is not another badge")
         assert subject is not None
         linked_uid = subject[len(BNS_URN_PREFIX) :]
-        if self.resolvers.badges is None:
+        if self.resolvers.badges is None:  # whom the badge is about was not checked
             return Check(
-                "chain", "skipped", "no_resolver", f"linked badge {linked_uid[:16]}… not fetched"
+                "chain",
+                "skipped",
+                "chain_unchecked_offline",
+                f"linked badge {linked_uid[:16]}… not fetched",
+                blocking=True,
             )
         seen = self.seen | {self.uid or ""}
         if linked_uid in seen:
