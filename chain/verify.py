@@ -24,7 +24,14 @@ from .proof import ProofCheck, proof_list, proof_suite, proof_value_bytes, verif
 from .resolve import ResolvedKey, Resolvers, Unreachable, resolve_verification_method
 from .structure import VC1_CONTEXT, check_ob3_structure, check_vc_data_model, is_open_badge
 
-__all__ = ["CHECK_NAMES", "Check", "Report", "verify_badge", "verify_credential"]
+__all__ = [
+    "CHECK_NAMES",
+    "Check",
+    "Report",
+    "input_too_large_report",
+    "verify_badge",
+    "verify_credential",
+]
 
 logger = logging.getLogger(__name__)
 CheckStatus = Literal["passed", "failed", "skipped"]
@@ -94,6 +101,12 @@ class Report:
         }
 
 
+def input_too_large_report() -> Report:
+    """The report on an input over MAX_INPUT_BYTES, for a caller that stopped reading it."""
+    message = f"input is over {MAX_INPUT_BYTES} bytes"
+    return _finish("unknown", None, [Check("input", "failed", "input_too_large", message)])
+
+
 def verify_badge(
     data: bytes,
     *,
@@ -108,7 +121,7 @@ def verify_badge(
     """
     try:
         if len(data) > MAX_INPUT_BYTES:
-            raise BadgeChainError(f"input is over {MAX_INPUT_BYTES} bytes", code="input_too_large")
+            return input_too_large_report()
         other = _other_format(data, now, resolvers)
         if other is not None:
             return other

@@ -257,9 +257,16 @@ def _render(suffix: str, payload: str, image: bytes | None, name: str) -> bytes:
 )
 @click.option("--offline", is_flag=True, help="No network at all: what needs it is unchecked.")
 @click.option("--gateway", metavar="URL", help="Ask the BNS through this node's gateway.")
+@click.option("--recipient", metavar="EMAIL", help="The earner an OB 2.0 badge must name.")
 @click.pass_obj
 def verify(
-    home: Path, source: str, as_json: bool, online: bool, offline: bool, gateway: str | None
+    home: Path,
+    source: str,
+    as_json: bool,
+    online: bool,
+    offline: bool,
+    gateway: str | None,
+    recipient: str | None,
 ) -> None:
     """Verify a badge: a JSON file, a baked PNG or SVG, or - for stdin (or a UID, --online).
 
@@ -270,7 +277,11 @@ def verify(
     """
     if online:
         sys.exit(verify_online_command(home, source, as_json))
-    sys.exit(verify_file_command(home, source, as_json, offline=offline, gateway=gateway))
+    sys.exit(
+        verify_file_command(
+            home, source, as_json, offline=offline, gateway=gateway, recipient=recipient
+        )
+    )
 
 
 def _read_source(source: str) -> bytes:

@@ -248,7 +248,11 @@ async def _node_answers(base_url: str) -> bool:
 
 
 async def _verify_networked(
-    config: NodeConfig, data: bytes, gateway: str | None, home_gateway: str | None
+    config: NodeConfig,
+    data: bytes,
+    gateway: str | None,
+    home_gateway: str | None,
+    recipient: str | None,
 ) -> tuple[Report, str | None]:
     """The report, and the gateway the BNS was asked through (None: no BNS)."""
     if gateway is None and home_gateway is not None and await _node_answers(home_gateway):
@@ -256,11 +260,17 @@ async def _verify_networked(
     async with aiohttp.ClientSession(timeout=_BNS_TIMEOUT) as session:
         bns = GatewayBns(gateway, session) if gateway else None
         context = VerifierContext(config, lambda: datetime.now(UTC), bns)
-        return await verify_with(context, data), gateway
+        return await verify_with(context, data, recipient=recipient), gateway
 
 
 def verify_file_command(
-    home: Path, source: str, as_json: bool, *, offline: bool, gateway: str | None
+    home: Path,
+    source: str,
+    as_json: bool,
+    *,
+    offline: bool,
+    gateway: str | None,
+    recipient: str | None = None,
 ) -> int:
     """Verify a badge file (or - for stdin); print the report; the exit code.
 
@@ -276,13 +286,13 @@ def verify_file_command(
         click.echo(f"error [{exc.code}]: {exc.message}", err=True)
         return EXIT_USAGE
     if offline:
-        report = verify_badge(data, now=datetime.now(UTC))
+        report = verify_badge(data, now=datetime.now(UTC), recipient=recipient)
     else:
         config = _home_config(home)
         home_gateway = f"http://127.0.0.1:{config.http_port}" if config else None
         try:
             report, used = asyncio.run(
-                _verify_networked(config or NodeConfig(), data, gateway, home_gateway)
+                _verify_networked(config or NodeConfig(), data, gateway, home_gateway, recipient)
             )
         except BadgeChainError as exc:  # e.g. a test host map on a public home
             click.echo(f"error [{exc.code}]: {exc.message}", err=True)

@@ -709,7 +709,25 @@ _SCHEMAS: Final[dict[str, Any]] = {
         "type": "object",
         "required": ["credential"],
         "additionalProperties": False,
-        "properties": {"credential": {"type": "object"}, "options": {"type": "object"}},
+        "properties": {
+            "credential": {"type": "object"},
+            "options": {
+                "type": "object",
+                "description": "eddsa-rdfc-2022 unless cryptosuite asks for eddsa-jcs-2022; "
+                "a Bitstring status entry only when credentialStatus asks for one",
+                "properties": {
+                    "cryptosuite": {"enum": ["eddsa-rdfc-2022", "eddsa-jcs-2022"]},
+                    "credentialStatus": {
+                        "type": "object",
+                        "required": ["type"],
+                        "properties": {
+                            "type": {"const": "BitstringStatusListEntry"},
+                            "statusPurpose": {"const": "revocation"},
+                        },
+                    },
+                },
+            },
+        },
     },
     "Delivered": {
         "type": "object",

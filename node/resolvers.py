@@ -397,25 +397,36 @@ async def verify_online(
     expected_uid: str | None = None,
     *,
     tls: ssl.SSLContext | bool = True,
+    recipient: str | None = None,
 ) -> Report:
     """Verify `data` (JSON, VC-JWT, baked PNG or SVG) with every resolver this node has.
 
     Status lists are fetched (or taken from this node's cache while fresh) and checked in
     full by chain.verify; see `_OnlineResolvers.status_list`.
     """
-    return await verify_with(node_context(node, tls), data, expected_uid)
+    return await verify_with(node_context(node, tls), data, expected_uid, recipient=recipient)
 
 
 async def verify_with(
-    context: VerifierContext, data: bytes, expected_uid: str | None = None
+    context: VerifierContext,
+    data: bytes,
+    expected_uid: str | None = None,
+    *,
+    recipient: str | None = None,
 ) -> Report:
-    """Verify `data` with the resolvers `context` gives (the node's, or the CLI's)."""
+    """Verify `data` with the resolvers `context` gives (the node's, or the CLI's).
+    `recipient`: the identity (an email) an OB 2.0 badge must be for, when one is named."""
     now = context.clock()
     async with _mapped_session(context.config) as session:
         online = _OnlineResolvers(context, asyncio.get_running_loop(), session)
         try:
             return await asyncio.to_thread(
-                verify_badge, data, now=now, resolvers=online.resolvers(), expected_uid=expected_uid
+                verify_badge,
+                data,
+                now=now,
+                resolvers=online.resolvers(),
+                expected_uid=expected_uid,
+                recipient=recipient,
             )
         finally:
             online.abandoned = True  # a thread still running past a timeout stops asking

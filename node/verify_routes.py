@@ -12,7 +12,13 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from badgechain.chain.jsonio import parse_json
 from badgechain.chain.multibase import multibase_encode_b58
-from badgechain.chain.verify import CHECK_NAMES, MAX_INPUT_BYTES, Check, Report
+from badgechain.chain.verify import (
+    CHECK_NAMES,
+    MAX_INPUT_BYTES,
+    Check,
+    Report,
+    input_too_large_report,
+)
 
 from .problems import Problem, problem_response
 from .resolvers import fetch_badge_by_uid, verify_online
@@ -107,10 +113,28 @@ async def _badge_upload(request: web.Request) -> bytes:
     return await read_body(request, MAX_INPUT_BYTES)
 
 
+_MAX_RECIPIENT_CHARS = 320
+
+
+def _recipient(request: web.Request) -> str | None:
+    """`?recipient=`: the identity (an email) an OB 2.0 badge must be for (CLI --recipient)."""
+    recipient = request.query.get("recipient")
+    if recipient is not None and not 0 < len(recipient) <= _MAX_RECIPIENT_CHARS:
+        raise Problem(400, "recipient_invalid", "recipient is 1 to 320 characters")
+    return recipient
+
+
 async def post_verify(request: web.Request) -> web.Response:
-    """POST /verify: the report on the badge in the body, whatever its verdict."""
-    data = await _badge_upload(request)
-    report = await verify_online(request.app[NODE], data)
+    """POST /verify: the report on the badge in the body, whatever its verdict; a badge
+    over the input limit gets its report too (invalid, input_too_large), as on the CLI."""
+    recipient = _recipient(request)
+    try:
+        data = await _badge_upload(request)
+    except Problem as exc:
+        if exc.code != "body_too_large":
+            raise
+        return json_response(input_too_large_report().to_json())
+    report = await verify_online(request.app[NODE], data, recipient=recipient)
     return json_response(report.to_json())
 
 

@@ -246,3 +246,18 @@ def _first_issued(node: Node) -> dict[str, Any]:
         credential: dict[str, Any] = json.loads(value)
         return credential
     raise AssertionError("the node holds no badge")
+
+
+# -- POST /verify ------------------------------------------------------------------------------
+
+
+async def test_post_verify_reports_an_input_over_the_limit(
+    node_network: NodeNetwork, http: aiohttp.ClientSession
+) -> None:
+    node = (await node_network.start(1))[0]
+    body = io.BytesIO(b" " * (10 * 1024 * 1024 + 1))
+    headers = {"Content-Type": "text/plain"}
+    async with http.post(node.gateway_url + "/verify", data=body, headers=headers) as response:
+        report = await response.json()
+    assert response.status == 200
+    assert (report["verdict"], report["checks"][0]["code"]) == ("invalid", "input_too_large")
