@@ -31,7 +31,8 @@ _SENTINEL_BASE = "https://relative-iri.invalid/"
 # contexts: neither is thread-safe (cachetools raised "OrderedDict mutated during iteration"
 # under concurrent verification). We pass our own resolver instead: one cache per thread for the
 # pinned loader (its documents never change, so they are parsed once per thread), and a fresh one
-# per call for any other loader, whose URLs may name other documents.
+# per call for any other loader, whose URLs may name other documents, and for a document with
+# contexts of its own, which would fill the thread's caches with a stranger's terms.
 _MAX_CACHED_CONTEXTS = 100  # pyld's own default size
 _thread_caches = threading.local()
 
@@ -51,8 +52,8 @@ class _ContextCache(OrderedDict[str, Any]):
             self.popitem(last=False)
 
 
-def _context_resolver(loader: DocumentLoader, safe: bool) -> ContextResolver:
-    if loader is not document_loader:
+def _context_resolver(loader: DocumentLoader, safe: bool, shared: bool) -> ContextResolver:
+    if loader is not document_loader or not shared:
         return ContextResolver(_ContextCache(), loader)
     caches: dict[bool, _ContextCache] | None = getattr(_thread_caches, "by_mode", None)
     if caches is None:
@@ -64,13 +65,13 @@ def to_quads(
     document: dict[str, Any], *, safe: bool = True, loader: DocumentLoader = document_loader
 ) -> list[Quad]:
     """The RDF dataset of `document`; in safe mode undefined terms and relative IRIs fail."""
-    _refuse_import(document)
+    inline = _has_inline_context(document)
     dropped: list[str | None] = []
     processor = jsonld.JsonLdProcessor(on_property_dropped=dropped.append)
     options = {
         "documentLoader": loader,
         "base": _SENTINEL_BASE if safe else None,
-        "contextResolver": _context_resolver(loader, safe),
+        "contextResolver": _context_resolver(loader, safe, shared=not inline),
     }
     try:
         dataset = processor.to_rdf(document, options)
@@ -97,9 +98,11 @@ def canonize(
     return canonicalize(to_quads(document, safe=safe, loader=loader))
 
 
-def _refuse_import(document: object) -> None:
-    """Refuse `@import` anywhere: pyld merges the importing context into the cached imported one
-    in place, so one document would change how every later one in the thread expands."""
+def _has_inline_context(document: object) -> bool:
+    """Whether any `@context` in the document is more than URLs. Refuses `@import` anywhere:
+    pyld merges the importing context into the cached imported one in place, so one document
+    would change how every later one expands."""
+    inline = False
     stack = [document]
     while stack:
         node = stack.pop()
@@ -109,9 +112,13 @@ def _refuse_import(document: object) -> None:
                     "@import in a JSON-LD context is not supported",
                     code="jsonld_import_unsupported",
                 )
+            context = node.get("@context")
+            items = context if isinstance(context, list) else [context]
+            inline = inline or ("@context" in node and not all(isinstance(i, str) for i in items))
             stack.extend(node.values())
         elif isinstance(node, list):
             stack.extend(node)
+    return inline
 
 
 def _refuse_relative_iris(quads: list[Quad]) -> None:

@@ -110,3 +110,20 @@ def test_each_thread_gets_the_same_canonical_form() -> None:
     with ThreadPoolExecutor(THREADS) as pool:
         forms = set(pool.map(lambda _: canonize(json.loads(json.dumps(badge))), range(64)))
     assert forms == {expected}
+
+
+def test_documents_with_their_own_contexts_leave_the_thread_cache_alone() -> None:
+    # A stranger's inline contexts would otherwise stay cached, per thread, up to 1 MiB each.
+    from badgechain.chain import jsonld
+
+    def run() -> tuple[list[str], list[str]]:
+        canonize(_badge(1))
+        pinned = list(jsonld._thread_caches.by_mode[True])
+        for n in range(20):
+            inline = {"@context": [CREDENTIALS_V2, {f"term{n}": f"https://example.org/{n}"}]}
+            canonize(inline | {"id": f"urn:x:{n}", f"term{n}": "x"})
+        return pinned, list(jsonld._thread_caches.by_mode[True])
+
+    with ThreadPoolExecutor(1) as pool:
+        before, after = pool.submit(run).result()
+    assert before and after == before
