@@ -47,6 +47,7 @@ from tests.bns.network import TEST_SETTINGS
 TOKEN = "fuzz-admin-token-" + "0123456789abcdef" * 2
 EXAMPLES = int(os.environ.get("BADGECHAIN_FUZZ_EXAMPLES", "25"))
 PROBLEM = "application/problem+json"
+JSON_MEDIA = "application/json"
 pytestmark = pytest.mark.filterwarnings(
     # The nodes' thread draws from `random` (kademlia) while Hypothesis generates a case.
     "ignore:Do not use the `random` module:hypothesis.errors.HypothesisDeprecationWarning"
@@ -217,26 +218,57 @@ def _eventually_in_inbox(node: Node, http: requests.Session) -> list[str]:
     raise AssertionError("the badge issued to the fuzzed node never reached its inbox")
 
 
-def _known(name: str, value: object) -> st.SearchStrategy[Any]:
-    """`value`, or now and then a name the node holds, when there is one for `name`."""
-    return st.sampled_from([value, value, *KNOWN.get(name, [])])
+def _swap(name: str, value: object, subschema: dict[str, Any]) -> st.SearchStrategy[Any]:
+    """`value`, or now and then a name the node holds. Only a valid value is swapped, and
+    only for a valid one, so that a negative case keeps its violation."""
+    if not _valid(value, subschema):
+        return st.just(value)
+    held = [known for known in KNOWN.get(name, []) if _valid(known, subschema)]
+    return st.sampled_from([value, value, *held])
+
+
+def _operation(context: Any) -> dict[str, Any]:
+    return dict(DOCUMENT["paths"][context.operation.path][context.operation.method.lower()])
 
 
 @schema.hook
 def flatmap_path_parameters(context: Any, parameters: dict[str, Any]) -> st.SearchStrategy[Any]:
-    if not parameters:
-        return st.just(parameters)
-    return st.fixed_dictionaries({name: _known(name, value) for name, value in parameters.items()})
+    schemas = {p["name"]: p["schema"] for p in _operation(context).get("parameters", [])}
+    swapped = {
+        name: _swap(name, value, schemas[name]) if name in schemas else st.just(value)
+        for name, value in (parameters or {}).items()
+    }
+    return st.fixed_dictionaries(swapped)
+
+
+@schema.hook
+def filter_query(context: Any, query: dict[str, Any] | None) -> bool:
+    """The node ignores query parameters it does not know, as HTTP servers do: a request
+    with them is not a violation worth a failure."""
+    declared = {p["name"] for p in _operation(context).get("parameters", []) if p["in"] == "query"}
+    return set(query or {}) <= declared
+
+
+def _body_fields(context: Any) -> dict[str, Any]:
+    body = _operation(context).get("requestBody", {}).get("content", {}).get(JSON_MEDIA)
+    if body is None:
+        return {}
+    named = DOCUMENT["components"]["schemas"][body["schema"]["$ref"].rsplit("/", 1)[-1]]
+    return dict(named.get("properties", {}))
 
 
 @schema.hook
 def flatmap_body(context: Any, body: Any) -> st.SearchStrategy[Any]:
-    if not isinstance(body, dict) or not {"uid", "class_id", "uids"} & body.keys():
+    fields = _body_fields(context)
+    if not isinstance(body, dict) or not {"uid", "class_id", "uids"} & body.keys() & fields.keys():
         return st.just(body)
-    known = {name: _known(name, value) for name, value in body.items() if name != "uids"}
-    if "uids" in body:
-        known["uids"] = st.sampled_from([body["uids"], KNOWN.get("uid", [])[:3] or body["uids"]])
-    return st.fixed_dictionaries(known)
+    swapped = {
+        name: _swap(name, value, fields[name]) if name in ("uid", "class_id") else st.just(value)
+        for name, value in body.items()
+    }
+    if "uids" in body and _valid(body["uids"], fields["uids"]):
+        swapped["uids"] = st.sampled_from([body["uids"], KNOWN.get("uid", [])[:3] or body["uids"]])
+    return st.fixed_dictionaries(swapped)
 
 
 @schemathesis.check
@@ -291,9 +323,9 @@ FORMATS.checks("future-date-time")(_is_future)
 FORMATS.checks("utf8-256")(lambda text: len(str(text).encode()) <= 256)
 # What no JSON Schema here says: a credential's rules (VC data model, chain/structure.py),
 # the BNS location's shared budget of 448 characters for its URLs, and that a form's file
-# comes among its first 8 parts.
+# comes among its first 8 parts and its field names are ASCII (aiohttp refuses others).
 CONTENT_CODES = {
-    ("POST", "/verify"): {"file_missing"},
+    ("POST", "/verify"): {"file_missing", "form_invalid"},
     ("POST", "/credentials/issue"): {"credential_invalid"},
     ("POST", "/admin/move"): {"url_invalid"},
 }
