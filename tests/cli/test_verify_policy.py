@@ -258,3 +258,35 @@ async def test_an_input_over_the_limit_gets_a_report(tmp_path: Path) -> None:
     code, report = await _cli(tmp_path / "home", "verify", "--offline", "--json", str(big))
     assert (code, report["verdict"]) == (1, "invalid")
     assert report["checks"][0]["code"] == "input_too_large"
+
+
+# -- the document fetcher the CLI and the node share --------------------------------------------
+
+
+async def test_documents_are_fetched_bounded(list_server: tuple[str, dict[str, Any]]) -> None:
+    from badgechain.node.resolvers import (
+        MAX_DOCUMENT_BYTES,
+        VerifierContext,
+        _mapped_session,
+        _OnlineResolvers,
+    )
+
+    base, served = list_server
+    served["/doc"] = {"id": "x"}
+    served["/big"] = {"pad": " " * MAX_DOCUMENT_BYTES}
+
+    async def fetch(config: NodeConfig, path: str) -> Any:
+        context = VerifierContext(config, lambda: NOW)
+        async with _mapped_session(config) as session:  # the session verify_with opens
+            online = _OnlineResolvers(context, asyncio.get_running_loop(), session)
+            try:
+                return await asyncio.to_thread(online.document, base + path)
+            except Unreachable as exc:
+                return exc.code
+
+    got = await fetch(NodeConfig(), "/doc")
+    assert json.loads(got.body) == {"id": "x"} and got.url == got.final_url == base + "/doc"
+    assert await fetch(NodeConfig(), "/missing") is None  # 404: nothing there
+    assert await fetch(NodeConfig(), "/big") == "fetch_too_large"
+    # A public node connects to global addresses only: 127.0.0.1 is refused, not fetched.
+    assert await fetch(NodeConfig(public=True), "/doc") == "unreachable"
