@@ -320,8 +320,11 @@ class GatewayBns:
         url = self.base_url + path
         try:
             async with self.session.get(url, allow_redirects=False) as response:
-                body = await response.content.read(MAX_GATEWAY_ANSWER_BYTES + 1)
-                status = response.status
+                status, body = response.status, b""
+                async for chunk in response.content.iter_chunked(64 * 1024):
+                    body += chunk
+                    if len(body) > MAX_GATEWAY_ANSWER_BYTES:
+                        break  # parse_json refuses it below
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise Unreachable(
                 f"the gateway {self.base_url:.100} did not answer: {type(exc).__name__}",

@@ -153,7 +153,13 @@ def _why(report: dict[str, object]) -> str:
     return ",".join(skipped)
 
 
-async def _via_cli(path: Path, gateway: str, env: dict[str, str]) -> tuple[str, str]:
+def _codes(report: dict[str, object]) -> str:
+    """Each check's status and code: the CLI and the gateway must agree on all of them."""
+    checks = [c for c in report.get("checks", []) if isinstance(c, dict)]  # type: ignore[union-attr]
+    return " ".join(f"{c.get('name')}:{c.get('status')}:{c.get('code')}" for c in checks)
+
+
+async def _via_cli(path: Path, gateway: str, env: dict[str, str]) -> tuple[str, str, str]:
     command = [sys.executable, "-m", "badgechain.cli", "verify", "--json", "--gateway", gateway]
     process = await asyncio.create_subprocess_exec(
         *command,
@@ -168,15 +174,15 @@ async def _via_cli(path: Path, gateway: str, env: dict[str, str]) -> tuple[str, 
     except TimeoutError:
         process.kill()
         await process.wait()
-        return "timeout", ""
+        return "timeout", "", ""
     try:
         report = json.loads(out)
-        return str(report["verdict"]), _why(report)
+        return str(report["verdict"]), _why(report), _codes(report)
     except (ValueError, KeyError, TypeError):
-        return f"exit{process.returncode}", err.decode(errors="replace")[-80:]
+        return f"exit{process.returncode}", err.decode(errors="replace")[-80:], ""
 
 
-async def _via_gateway(http: aiohttp.ClientSession, node: Node, path: Path) -> tuple[str, str]:
+async def _via_gateway(http: aiohttp.ClientSession, node: Node, path: Path) -> tuple[str, str, str]:
     media = {".png": "image/png", ".svg": "image/svg+xml"}.get(path.suffix, "text/plain")
     headers = {"Content-Type": media}
     async with http.post(
@@ -184,8 +190,8 @@ async def _via_gateway(http: aiohttp.ClientSession, node: Node, path: Path) -> t
     ) as r:
         answer = await r.json(content_type=None)
         if r.status != 200:
-            return f"http{r.status}", str(answer.get("code"))
-    return str(answer["verdict"]), _why(answer)
+            return f"http{r.status}", str(answer.get("code")), ""
+    return str(answer["verdict"]), _why(answer), _codes(answer)
 
 
 def _table(outcomes: list[Outcome]) -> str:
@@ -213,16 +219,19 @@ async def test_peers_corpus_cli_equals_gateway(
     env = os.environ | {"BADGECHAIN_HOME": str(tmp_path / "cli-home")}
     network = NodeNetwork(tmp_path / "nodes")
     outcomes: list[Outcome] = []
+    codes_differ: list[str] = []
     try:
         node, _ = await network.start(2)  # a DHT that answers: "not on the BNS" is known
         gateway = node.gateway_url
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
             for name, expected in rows:
                 peer_server.current = hosted[name]
-                (cli, why_cli), (via_node, why_node) = await asyncio.gather(
+                (cli, why_cli, cli_codes), (via_node, why_node, node_codes) = await asyncio.gather(
                     _via_cli(peers / name, gateway, env), _via_gateway(http, node, peers / name)
                 )
                 why = why_cli if why_cli == why_node else f"cli {why_cli} / gateway {why_node}"
+                if cli_codes != node_codes:
+                    codes_differ.append(f"{name}\n  cli     {cli_codes}\n  gateway {node_codes}")
                 outcomes.append(Outcome(name, expected, cli, via_node, why))
     finally:
         await network.stop()
@@ -233,6 +242,7 @@ async def test_peers_corpus_cli_equals_gateway(
     assert len(outcomes) == 115, f"PROVENANCE.md lists {len(outcomes)} files with a verdict"
     differ = [o.file for o in outcomes if o.cli != o.gateway]
     assert not differ, f"CLI and gateway differ on {differ}\n{report}"
+    assert not codes_differ, "check codes differ:\n" + "\n".join(codes_differ)
     accepted = [o.file for o in outcomes if o.false_accept]
     assert not accepted, f"false accepts: {accepted}\n{report}"
     assert agree >= AGREEMENT_FLOOR, report
