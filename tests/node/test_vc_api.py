@@ -274,3 +274,28 @@ async def test_post_verify_reports_an_input_over_the_limit(
         report = await response.json()
     assert response.status == 200
     assert (report["verdict"], report["checks"][0]["code"]) == ("invalid", "input_too_large")
+
+
+async def test_a_vc_jwt_travels_enveloped(
+    node_network: NodeNetwork, http: aiohttp.ClientSession
+) -> None:
+    from badgechain.chain.bake import unbake
+
+    node = (await node_network.start(2))[0]
+    baked = shared_path("interop", "peers", "1edtech-inspector", "ob30", "simple-jwt.svg")
+    token = unbake(baked.read_bytes()).payload
+    envelope = {
+        "@context": [VC2],
+        "type": "EnvelopedVerifiableCredential",
+        "id": "data:application/vc+jwt," + token,
+    }
+    status, answer = await call(
+        http, node, "/credentials/verify", {"verifiableCredential": envelope}
+    )
+    assert status == 200, answer
+    assert answer["report"]["format"] == "vc-jwt"
+    envelope["id"] = "data:text/plain," + token
+    status, answer = await call(
+        http, node, "/credentials/verify", {"verifiableCredential": envelope}
+    )
+    assert (status, answer["code"]) == (400, "request_invalid")
