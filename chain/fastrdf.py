@@ -24,7 +24,8 @@ from pyld.jsonld import (
 )
 from pyld.jsonld import canonicalize as jcs_canonicalize
 
-from .fastrdf_context import ActiveContext, Fallback, base_context, derive
+from .contexts import document_loader
+from .fastrdf_context import ActiveContext, Fallback, Loader, base_context, derive
 from .nquads import _LANGTAG, _SURROGATE, _VALID_IRI, BlankNode, Iri, Literal, Quad
 
 __all__ = ["Fallback", "to_quads"]
@@ -55,7 +56,9 @@ class _Node:
         self.props = props
 
 
-def to_quads(document: dict[str, Any], *, safe: bool, base: str | None) -> list[Quad]:
+def to_quads(
+    document: dict[str, Any], *, safe: bool, base: str | None, loader: Loader = document_loader
+) -> list[Quad]:
     """The RDF dataset of `document` as pyld would give it, or Fallback."""
     context = document.get("@context")
     if isinstance(context, str):
@@ -64,7 +67,7 @@ def to_quads(document: dict[str, Any], *, safe: bool, base: str | None) -> list[
         urls = tuple(context)
     else:
         raise Fallback("no @context of pinned URLs")
-    active = base_context(urls, safe, base)
+    active = base_context(urls, safe, base, loader)
     try:
         node = _Expansion(safe, base).map(active, None, document, inside_list=False, top=True)
         if node is None:
@@ -295,7 +298,7 @@ class _Expansion:
         if must_revert and context.previous is not None:
             context = context.previous
         if term is not None and term.scoped is not None:
-            context = derive(context, term.scoped, False, self.safe, self.base)
+            context = derive(context, term.scoped, False)
         return context
 
     def type_scoped(
@@ -313,7 +316,7 @@ class _Expansion:
                 term = type_context.terms.get(type_name)
                 local = term.scoped if term is not None else None
                 if local is not None and local is not False:
-                    context = derive(context, local, True, self.safe, self.base)
+                    context = derive(context, local, True)
         if type_key is not None:
             entry = element[type_key]
             first = entry[0] if entry and isinstance(entry, list) else entry
@@ -337,7 +340,7 @@ class _Expansion:
             raise Fallback("term feature outside the compiled path")
         term_context = context
         if term is not None and term.scoped is not None:
-            term_context = derive(context, term.scoped, False, self.safe, self.base)
+            term_context = derive(context, term.scoped, False)
         containers = term.containers if term is not None else _EMPTY
         items: list[Item] | None
         if term is not None and term.type == "@json":

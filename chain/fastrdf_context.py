@@ -9,6 +9,7 @@ immutable; the memo tables live in a `threading.local`, so no thread sees anothe
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -19,7 +20,9 @@ from .contexts import context_urls, document_loader
 from .errors import ContextError
 from .nquads import _VALID_IRI
 
-__all__ = ["ActiveContext", "Fallback", "Term", "base_context", "derive"]
+__all__ = ["ActiveContext", "Fallback", "Loader", "Term", "base_context", "derive"]
+
+Loader = Callable[[str, Any], dict[str, Any]]
 
 # Containers the compiled path expands; a term with any other is left to pyld.
 _SUPPORTED_CONTAINERS: Final = frozenset({"@set", "@list", "@graph"})
@@ -48,15 +51,17 @@ class Term:
 class ActiveContext:
     """One pyld active context, frozen: term → Term (None: explicitly undefined)."""
 
-    __slots__ = ("language", "previous", "pyld", "terms", "vocab")
+    __slots__ = ("language", "options", "previous", "pyld", "terms", "vocab")
 
     def __init__(
         self,
         pyld_context: dict[str, Any],
         terms: dict[str, Term | None],
         previous: ActiveContext | None,
+        options: dict[str, Any],
     ) -> None:
         self.pyld = pyld_context
+        self.options = options  # pyld's options (loader, base) its scoped contexts need
         self.terms = terms
         self.previous = previous  # set by a type-scoped context: nested nodes revert to it
         self.vocab: str | None = pyld_context.get("@vocab")
@@ -66,8 +71,8 @@ class ActiveContext:
 class _ThreadState(threading.local):
     def __init__(self) -> None:
         self.processor = jsonld.JsonLdProcessor()
-        self.options: dict[bool, dict[str, Any]] = {}
-        self.bases: dict[tuple[bool, tuple[str, ...]], ActiveContext | None] = {}
+        self.options: dict[tuple[bool, Loader], dict[str, Any]] = {}
+        self.bases: dict[tuple[bool, Loader, tuple[str, ...]], ActiveContext | None] = {}
         self.compiled: dict[int, tuple[dict[str, Any], ActiveContext]] = {}
         self.transitions: dict[tuple[ActiveContext, str, int], tuple[Any, ActiveContext]] = {}
 
@@ -75,15 +80,15 @@ class _ThreadState(threading.local):
 _state = _ThreadState()
 
 
-def _options(safe: bool, base: str | None) -> dict[str, Any]:
+def _options(safe: bool, base: str | None, loader: Loader) -> dict[str, Any]:
     """The options pyld's expand() would pass to _process_context on the pyld path."""
-    options = _state.options.get(safe)
+    options = _state.options.get((safe, loader))
     if options is None:
-        options = _state.options[safe] = {
+        options = _state.options[safe, loader] = {
             "isFrame": False,
             "keepFreeFloatingNodes": False,
-            "documentLoader": document_loader,
-            "contextResolver": ContextResolver({}, document_loader),
+            "documentLoader": loader,
+            "contextResolver": ContextResolver({}, loader),
             "extractAllScripts": False,
             "processingMode": "json-ld-1.1",
             "base": base,
@@ -91,23 +96,26 @@ def _options(safe: bool, base: str | None) -> dict[str, Any]:
     return options
 
 
-def base_context(urls: tuple[str, ...], safe: bool, base: str | None) -> ActiveContext:
-    """The active context of a document whose @context is these pinned URLs."""
-    key = (safe, urls)
+def base_context(
+    urls: tuple[str, ...], safe: bool, base: str | None, loader: Loader = document_loader
+) -> ActiveContext:
+    """The active context of a document whose @context is these pinned URLs (another loader
+    is for tests: its documents are trusted not to change)."""
+    key = (safe, loader, urls)
     if key in _state.bases:
         found = _state.bases[key]
         if found is None:
             raise Fallback("context set not compilable")
         return found
-    if not _pinned().issuperset(urls):
+    if loader is document_loader and not _pinned().issuperset(urls):
         raise Fallback("a context that is not pinned")  # never memoised: strangers' strings
-    options = _options(safe, base)
+    options = _options(safe, base, loader)
     processor = _state.processor
     try:
         initial = processor._get_initial_context(options)
         local: Any = urls[0] if len(urls) == 1 else list(urls)
         compiled: ActiveContext | None = _compile(
-            processor._process_context(initial, local, options)
+            processor._process_context(initial, local, options), options
         )
     except (jsonld.JsonLdError, Fallback):
         compiled = None  # pyld gives the error (or handles the feature) itself
@@ -118,9 +126,7 @@ def base_context(urls: tuple[str, ...], safe: bool, base: str | None) -> ActiveC
     return compiled
 
 
-def derive(
-    context: ActiveContext, local: Any, scoped_by_type: bool, safe: bool, base: str | None
-) -> ActiveContext:
+def derive(context: ActiveContext, local: Any, scoped_by_type: bool) -> ActiveContext:
     """`context` with a property-scoped (override protected) or type-scoped (not propagated)
     context applied, as pyld's expansion applies them."""
     kind = "T" if scoped_by_type else "P"
@@ -128,33 +134,32 @@ def derive(
     hit = _state.transitions.get(key)
     if hit is not None:
         return hit[1]
-    options = _options(safe, base)
     try:
         processed = _state.processor._process_context(
             context.pyld,
             local,
-            options,
+            context.options,
             override_protected=not scoped_by_type,
             propagate=not scoped_by_type,
         )
     except jsonld.JsonLdError as exc:
         raise Fallback("scoped context refused") from exc
-    derived = _compile(processed)
+    derived = _compile(processed, context.options)
     if len(_state.transitions) < _MAX_MEMO:
         _state.transitions[key] = (local, derived)  # keeps `local` alive, so its id stays unique
     return derived
 
 
-def _compile(pyld_context: dict[str, Any]) -> ActiveContext:
+def _compile(pyld_context: dict[str, Any], options: dict[str, Any]) -> ActiveContext:
     hit = _state.compiled.get(id(pyld_context))
     if hit is not None and hit[0] is pyld_context:
         return hit[1]
     if "@base" in pyld_context or "@direction" in pyld_context:
         raise Fallback("@base or @direction in a context")
     previous_pyld = pyld_context.get("previousContext")
-    previous = _compile(previous_pyld) if previous_pyld is not None else None
+    previous = _compile(previous_pyld, options) if previous_pyld is not None else None
     terms = {name: _term(mapping) for name, mapping in pyld_context["mappings"].items()}
-    compiled = ActiveContext(pyld_context, terms, previous)
+    compiled = ActiveContext(pyld_context, terms, previous, options)
     if len(_state.compiled) < _MAX_MEMO:
         _state.compiled[id(pyld_context)] = (pyld_context, compiled)
     return compiled
