@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 import re
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -118,9 +120,7 @@ def signing_input(
         # The proof configuration is canonicalized in the document's context (the emitted
         # proof does not carry it: interop NOTES 7).
         config["@context"] = document.get("@context")
-        return _sha256(canonize(config, loader=loader)) + _sha256(
-            canonize(unsecured, loader=loader)
-        )
+        return _config_hash(config, loader) + _sha256(canonize(unsecured, loader=loader))
     return _jcs_signing_input(unsecured, config)
 
 
@@ -235,6 +235,44 @@ def _jcs_signing_input(unsecured: dict[str, Any], config: dict[str, Any]) -> byt
         return _sha256_bytes(rfc8785.dumps(config)) + _sha256_bytes(rfc8785.dumps(unsecured))
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
         raise ProofError(f"JSON canonicalization failed: {exc}", code="jcs_invalid") from exc
+
+
+# The proof configuration's hash depends only on the proof options and the document's @context
+# (pinned contexts never change), and one issuer signs many badges with the same options: keep
+# recent ones, per thread (verification runs in worker threads; nothing is shared).
+_MAX_CACHED_CONFIGS = 256
+_MAX_CONFIG_KEY_CHARS = 8192
+
+
+class _ConfigHashes(threading.local):
+    def __init__(self) -> None:
+        self.by_config: dict[str, bytes] = {}
+
+
+_config_hashes = _ConfigHashes()
+
+
+def _config_hash(config: dict[str, Any], loader: DocumentLoader) -> bytes:
+    key = _config_key(config) if loader is document_loader else None
+    if key is None:
+        return _sha256(canonize(config, loader=loader))
+    cache = _config_hashes.by_config
+    digest = cache.get(key)
+    if digest is None:
+        digest = _sha256(canonize(config, loader=loader))  # a refusal raises and is not kept
+        if len(cache) >= _MAX_CACHED_CONFIGS:
+            cache.clear()
+        cache[key] = digest
+    return digest
+
+
+def _config_key(config: dict[str, Any]) -> str | None:
+    """The configuration as sorted JSON (key order means nothing in JSON-LD), if small."""
+    try:
+        key = json.dumps(config, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError):
+        return None
+    return key if len(key) <= _MAX_CONFIG_KEY_CHARS else None
 
 
 def _sha256(text: str) -> bytes:

@@ -391,3 +391,16 @@ def test_the_compiled_path_holds_no_state_between_documents() -> None:
 
 def test_file_reader_skips_without_shared(tmp_path: Path) -> None:
     assert list(_documents({"a": [{"@context": "x"}]})) == [{"@context": "x"}]
+
+
+def test_the_cached_proof_configuration_hash_is_the_same_and_refusals_are_not_kept() -> None:
+    from badgechain.chain.proof import signing_input
+
+    badge = _badge(2)
+    first = signing_input(badge, badge["proof"])
+    assert signing_input(copy.deepcopy(badge), dict(badge["proof"])) == first
+    bad_proof = dict(badge["proof"], unknownOption="x")
+    for _ in range(2):
+        with pytest.raises(BadgeChainError) as refused:
+            signing_input(badge, bad_proof)
+        assert refused.value.code == "jsonld_undefined_term"
