@@ -1,16 +1,19 @@
 """Full offline verification of N distinct badges, against raw Ed25519 in the same run.
 
-    .venv/bin/python -m benchmarks.verify [--count 1000] [--no-js]
+    .venv/bin/python -m benchmarks.verify [--count 1000] [--no-js] [--profile 200]
 
 Prints badges/s for BadgeChain's verifier and for the JavaScript reference stack on the
-same badges, each as a ratio to raw pynacl signature checks (this machine is noisy, so
-only ratios measured in one run compare).
+same badges, each as a ratio to raw pynacl signature checks, and BadgeChain's ratio to the
+JavaScript stack (this machine is noisy, so only ratios measured in one run compare).
+`--profile N` then prints where N verifications spend their time (cProfile, by own time).
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
+import pstats
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -84,23 +87,42 @@ def javascript_verify(badges: list[dict[str, Any]]) -> float | None:
     return rate(len(badges), elapsed_ms / 1000)
 
 
+def profile(badges: list[dict[str, Any]], top: int = 25) -> None:
+    payloads = [json.dumps(badge).encode() for badge in badges]
+    verify_badge(payloads[0], now=NOW)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for payload in payloads:
+        verify_badge(payload, now=NOW)
+    profiler.disable()
+    print(f"\nprofile of {len(payloads)} verifications (top {top} by own time):")
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(top)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--no-js", action="store_true")
+    parser.add_argument("--profile", type=int, default=0, metavar="N")
     args = parser.parse_args()
     print(f"signing {args.count} distinct badges …", flush=True)
     badges = make_badges(args.count)
     raw = raw_ed25519(badges)
     ours = badgechain_verify(badges)
     theirs = None if args.no_js else javascript_verify(badges)
-    print(f"\n| verifier ({args.count} badges) | badges/s | ratio to raw Ed25519 |")
-    print("| --- | ---: | ---: |")
-    print(f"| raw pynacl Ed25519 verify (baseline) | {raw:,.0f} | 1 |")
-    print(f"| BadgeChain full offline verify | {ours:,.1f} | {ours / raw:.4f} |")
+
+    def to_js(rate_: float) -> str:
+        return f"{rate_ / theirs:.2f}" if theirs else "-"
+
+    print(f"\n| verifier ({args.count} badges) | badges/s | ratio to raw Ed25519 | ratio to JS |")
+    print("| --- | ---: | ---: | ---: |")
+    print(f"| raw pynacl Ed25519 verify (baseline) | {raw:,.0f} | 1 | {to_js(raw)} |")
+    print(f"| BadgeChain full offline verify | {ours:,.1f} | {ours / raw:.4f} | {to_js(ours)} |")
     if theirs is not None:
-        print(f"| JavaScript @digitalbazaar/vc verify | {theirs:,.1f} | {theirs / raw:.4f} |")
+        print(f"| JavaScript @digitalbazaar/vc verify | {theirs:,.1f} | {theirs / raw:.4f} | 1 |")
         print(f"\nBadgeChain / JavaScript: {ours / theirs:.2f}")
+    if args.profile:
+        profile(badges[: args.profile])
 
 
 if __name__ == "__main__":

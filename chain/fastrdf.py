@@ -37,6 +37,7 @@ _RDF_FIRST: Final = Iri(_RDF + "first")
 _RDF_REST: Final = Iri(_RDF + "rest")
 _RDF_NIL: Final = Iri(_RDF + "nil")
 _RDF_JSON: Final = _RDF + "JSON"
+_XSD_DOUBLE: Final = _XSD + "double"
 _KEYWORDS: Final = frozenset(KEYWORDS)
 # Keywords a node or value object may use on the compiled path; any other one goes to pyld.
 _HANDLED_KEYWORDS: Final = frozenset({"@id", "@type", "@value", "@language"})
@@ -464,6 +465,11 @@ class _Emitter:
 def _literal(item: Item) -> Literal:
     """pyld _object_to_rdf for a value object (json-ld-1.1, no rdfDirection)."""
     _, value, datatype, language = item
+    if type(value) is str and datatype != _XSD_DOUBLE and datatype != "@json":
+        # the number branches below never apply to a string: skip their ABC checks
+        if language is not None:
+            return _checked_literal(value, datatype or _RDF + "langString", language)
+        return _checked_literal(value, datatype or _XSD + "string", None)
     if datatype == "@json":
         try:
             text = jcs_canonicalize(value).decode("utf-8")
@@ -474,7 +480,7 @@ def _literal(item: Item) -> Literal:
         return _checked_literal("true" if value else "false", datatype or _XSD + "boolean", None)
     if _is_double(value):
         return _checked_literal(_canonicalize_double(value), datatype or _XSD + "double", None)
-    if datatype == _XSD + "double":
+    if datatype == _XSD_DOUBLE:
         try:
             number = float(value)
         except (TypeError, ValueError):
