@@ -138,6 +138,7 @@ class DhtSettings:
     lookup_group_limit: int = 2  # contacts per host among a lookup's closest
     write_quorum: int = 3  # distinct hosts that must accept a write before it is done
     write_retry_interval: float = 30.0  # how often a write short of its quorum is pushed again
+    write_paths: int = 2  # disjoint lookups whose closest nodes a write goes to
     guard: GuardSettings = field(default_factory=GuardSettings)
 
 
@@ -589,6 +590,7 @@ class DhtNode:
         self.protocol = _Protocol(self)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._republished: dict[bytes, float] = {}
+        self._unfinished: set[bytes] = set()  # addresses of writes short of `write_quorum`
         self._seeds: list[tuple[str, int]] = []
         self._saved_ids: frozenset[bytes] = frozenset()
 
@@ -622,6 +624,7 @@ class DhtNode:
         self._spawn(self._every(self.settings.liveness_interval, self._check_liveness))
         self._spawn(self._every(self.settings.republish_interval, self.republish_once))
         self._spawn(self._every(self.settings.refresh_interval, self._refresh_buckets))
+        self._spawn(self._every(self.settings.write_retry_interval, self.finish_writes))
         log.info("DHT node %s listening on %s:%d", self.me.node.id.hex()[:12], *self.me.address)
         return self.me.address
 
@@ -729,14 +732,22 @@ class DhtNode:
     # --- lookups ----------------------------------------------------------------------------
 
     async def _lookup(
-        self, address: bytes, want: int, *, find_value: bool
+        self,
+        address: bytes,
+        want: int,
+        *,
+        find_value: bool,
+        avoid: set[bytes] | None = None,
     ) -> tuple[list[Contact], list[tuple[Contact, Any]]]:
         """Iterative, hedged lookup of the `want` closest live nodes to `address`.
 
         Returns the closest nodes that answered and every (contact, reply) received. A request
         still unanswered after the hedge delay stops counting: the next closest contact is
         asked in its place, and a late answer is still used if the lookup is not over.
+        Nodes whose ids are in `avoid` are never asked, and every node asked is added to it,
+        so lookups sharing one `avoid` take disjoint paths (S/Kademlia §4.4).
         """
+        avoid = set() if avoid is None else avoid
         target = Node(address)
         settings = self.settings
         known: dict[bytes, Contact] = {}
@@ -748,7 +759,7 @@ class DhtNode:
 
         def learn(contact: Contact) -> None:
             node_id = contact.node.id
-            if node_id != self.me.node.id and node_id not in known:
+            if node_id != self.me.node.id and node_id not in known and node_id not in avoid:
                 known[node_id] = contact
                 state[node_id] = "new"
 
@@ -792,6 +803,7 @@ class DhtNode:
                     break
                 if state[i] == "new":
                     state[i], sent_at[i] = "pending", now
+                    avoid.add(i)
                     self._spawn(ask(known[i]))
                     in_flight += 1
             if not any(state[i] in ("pending", "slow") for i in state):
@@ -824,34 +836,55 @@ class DhtNode:
 
     # --- store and fetch --------------------------------------------------------------------
 
+    async def find_replicas(self, address: bytes) -> list[Contact]:
+        """The k closest found by each of `write_paths` disjoint lookups, nearest first.
+
+        Nodes crowding one route (or one host) cannot stand in for every replica: the
+        second path asks none of the nodes the first asked.
+        """
+        avoid: set[bytes] = set()
+        found: dict[bytes, Contact] = {}
+        for _ in range(max(1, self.settings.write_paths)):
+            closest, _ = await self._lookup(
+                address, self.settings.ksize, find_value=False, avoid=avoid
+            )
+            for contact in closest:
+                found.setdefault(contact.node.id, contact)
+        target = Node(address)
+        return sorted(found.values(), key=lambda c: target.distance_to(c.node))
+
     async def store_value(self, value: bytes) -> StoreResult:
-        """Put `value` on the k closest nodes (and here, if this node is one of them).
+        """Put `value` on the replicas `find_replicas` finds (and here, if this node is one).
 
         Raises the policy's error when the value is invalid, and `Unreachable` when no node
-        answered. A result with `accepted == 0` means every replica refused it.
+        answered. A result with `accepted == 0` means every replica refused it; `done` says
+        whether `write_quorum` distinct hosts accepted it.
         """
         address = self.policy.address_of(value)
         self.policy.accept(address, None, value)  # never send what a storing node would refuse
-        closest = await self.find_closest(address)
+        closest = await self.find_replicas(address)
         if not closest:
             raise Unreachable("no DHT node answered", code="dht_unreachable")
-        if self._among_closest(address, closest):
+        if self._among_closest(address, closest[: self.settings.ksize]):
             self.accept_store(address, value, None)
         answers = await asyncio.gather(
             *(self.protocol.request(c, "store", address, value) for c in closest)
         )
         refused: Counter[str] = Counter()
         accepted = unanswered = 0
-        for ok, reply in answers:
+        hosts: set[str] = set()
+        for contact, (ok, reply) in zip(closest, answers, strict=True):
             if not ok:
                 unanswered += 1
             elif reply == _OK:
                 accepted += 1
+                hosts.add(self.host_of(contact))
             else:
                 refused[str(reply)[:64]] += 1
         if accepted == 0 and unanswered == len(answers):
             raise Unreachable("no DHT node acknowledged the store", code="dht_unreachable")
-        return StoreResult(address, accepted, dict(refused), unanswered)
+        done = len(hosts) >= self.settings.write_quorum
+        return StoreResult(address, accepted, dict(refused), unanswered, len(hosts), done)
 
     def _among_closest(self, address: bytes, closest: list[Contact]) -> bool:
         if len(closest) < self.settings.ksize:
@@ -889,11 +922,15 @@ class DhtNode:
             holders += 1
             held_by[contact.node.id] = reply["value"]
         own = self.held(address)
-        if own is not None and merged is not None and own not in checked:
-            with contextlib.suppress(BadgeChainError):
-                merged = self.policy.accept(address, own, merged)
-        elif own is not None:
-            merged = own
+        # What this node wrote is part of its own view, whatever the replicas say.
+        for local in (own, self.store.get(Kind.PUBLISHED, address)):
+            if local is None or local in checked:
+                continue
+            if merged is None:
+                merged = local
+            else:
+                with contextlib.suppress(BadgeChainError):
+                    merged = self.policy.accept(address, local, merged)
         repaired = 0
         if merged is not None:
             if own is not None and own != merged:
@@ -914,10 +951,39 @@ class DhtNode:
         self.store.put(Kind.PUBLISHED, address, self.policy.accept(address, current, value))
 
     async def publish(self, value: bytes) -> StoreResult:
-        """Store `value` as its writer: it is kept here and republished every round."""
-        result = await self.store_value(value)
+        """Store `value` as its writer: it is kept here and republished every round.
+
+        A write that `write_quorum` distinct hosts did not accept (or that reached nobody)
+        is not done: it is pushed again every `write_retry_interval` until it is.
+        """
+        try:
+            result = await self.store_value(value)
+        except Unreachable:
+            self.remember_published(value)
+            self._unfinished.add(self.policy.address_of(value))
+            raise
         self.remember_published(value)
+        if result.done:
+            self._unfinished.discard(result.address)
+        else:
+            self._unfinished.add(result.address)
         return result
+
+    async def finish_writes(self) -> int:
+        """Push again every write not yet done; return how many are still short of a quorum."""
+        for address in list(self._unfinished):
+            value = self.store.get(Kind.PUBLISHED, address)
+            if value is None:
+                self._unfinished.discard(address)
+                continue
+            try:
+                result = await self.store_value(value)
+            except BadgeChainError as exc:
+                log.info("writing %s again failed: %s", address.hex()[:12], exc.code)
+                continue
+            if result.done:
+                self._unfinished.discard(address)
+        return len(self._unfinished)
 
     async def republish_once(self) -> int:
         """Push every value written or held here to its current k closest nodes.
