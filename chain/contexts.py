@@ -1,6 +1,8 @@
 """Offline JSON-LD contexts: the pinned documents that scripts/install_contexts.py installed.
 
-Nothing is ever fetched: a URL that is not installed is refused (interop NOTES 8).
+Nothing is ever fetched: a URL that is not installed is refused (interop NOTES 8). An operator
+may add local contexts (`add_local_contexts`, read from files by the node or the CLI at start):
+they never replace a pinned URL, and pyld does not keep them across calls.
 """
 
 from __future__ import annotations
@@ -15,11 +17,21 @@ from typing import Any
 
 from .errors import ContextError
 
-__all__ = ["INSTALL_HINT", "context_urls", "document_loader", "load_context"]
+__all__ = [
+    "INSTALL_HINT",
+    "add_local_contexts",
+    "context_urls",
+    "document_loader",
+    "load_context",
+    "pinned_context_urls",
+]
 
 INSTALL_HINT = "run `python scripts/install_contexts.py` to install the pinned contexts"
 _INDEX_NAME = "index.json"
 _FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,200}\.json")
+# URL → bytes of the operator's local contexts; replaced whole, never changed in place, so
+# verification threads read a consistent mapping without a lock.
+_local: Mapping[str, bytes] = {}
 
 
 def _installed_dir() -> Traversable:
@@ -61,14 +73,47 @@ def _context_bytes(path: Traversable) -> bytes:
     return raw
 
 
+def add_local_contexts(documents: Mapping[str, bytes]) -> None:
+    """Trust these context documents too (URL → JSON bytes), e.g. a test suite's contexts.
+
+    A URL of the pinned set keeps its pinned document; a local URL keeps its first document
+    (compiled forms are cached by URL); a document that is not a JSON-LD context is refused
+    before anything is added.
+    """
+    global _local
+    checked = {}
+    for url, raw in documents.items():
+        if url in _installed():
+            continue
+        try:
+            document = json.loads(raw)
+        except ValueError as exc:
+            raise ContextError(f"local context {url!r:.200} is not JSON") from exc
+        if not isinstance(document, dict) or "@context" not in document:
+            raise ContextError(f"local context {url!r:.200} is not a JSON-LD context")
+        if _local.get(url, raw) != raw:
+            raise ContextError(f"local context {url!r:.200} was already added, differently")
+        checked[url] = bytes(raw)
+    _local = {**_local, **checked}
+
+
 def context_urls() -> frozenset[str]:
     """Every context URL that can be loaded."""
+    return pinned_context_urls() | frozenset(_local)
+
+
+def pinned_context_urls() -> frozenset[str]:
+    """The context URLs installed from their registry packages."""
     return frozenset(_installed())
+
+
+def _is_pinned(url: object) -> bool:
+    return isinstance(url, str) and url in _installed()
 
 
 def load_context(url: str) -> dict[str, Any]:
     """The context document at `url`, a fresh copy the caller may change."""
-    raw = _installed().get(url) if isinstance(url, str) else None
+    raw = (_installed().get(url) or _local.get(url)) if isinstance(url, str) else None
     if raw is None:
         shown = url if isinstance(url, str) else type(url).__name__
         raise ContextError(
@@ -86,12 +131,12 @@ def document_loader(url: str, options: object = None) -> dict[str, Any]:
     pyld wraps what this raises in its own JsonLdError; the ContextError stays reachable
     through the exception's `__cause__` chain. The tag "static" lets pyld keep the resolved
     context across calls (pinned documents never change); chain.jsonld gives each thread its own
-    cache for it.
+    cache for it. Local contexts get no tag, so no call's cache outlives their registration.
     """
     return {
         "contextUrl": None,
         "documentUrl": url,
         "document": load_context(url),
         "contentType": "application/ld+json",
-        "tag": "static",
+        "tag": "static" if _is_pinned(url) else None,
     }

@@ -23,7 +23,7 @@ import click
 
 from badgechain.chain.errors import BadgeChainError
 from badgechain.chain.verify import MAX_INPUT_BYTES, Report, verify_badge
-from badgechain.node.config import ConfigError, NodeConfig, load_config
+from badgechain.node.config import ConfigError, NodeConfig, install_local_contexts, load_config
 from badgechain.node.resolvers import GatewayBns, VerifierContext, verify_with
 
 from .client import NodeError
@@ -282,13 +282,15 @@ def verify_file_command(
         return EXIT_USAGE
     try:
         data = _read_input(source)
-    except HomeError as exc:
+        config = _home_config(home)
+        if config is not None:
+            install_local_contexts(home, config)
+    except (HomeError, ConfigError) as exc:
         click.echo(f"error [{exc.code}]: {exc.message}", err=True)
         return EXIT_USAGE
     if offline:
         report = verify_badge(data, now=datetime.now(UTC), recipient=recipient)
     else:
-        config = _home_config(home)
         home_gateway = f"http://127.0.0.1:{config.http_port}" if config else None
         try:
             report, used = asyncio.run(

@@ -38,7 +38,7 @@ from . import (
     status_routes,
     verify_routes,
 )
-from .config import DB_DIR, NodeConfig
+from .config import DB_DIR, NodeConfig, install_local_contexts
 from .nodelog import NodeLog
 from .problems import problem_middleware
 from .web import NODE, admin_only, time_limit
@@ -111,6 +111,7 @@ class Node:
         )
 
     async def start(self) -> None:
+        install_local_contexts(self.home, self.config)
         self.store = LevelStore(str(self.home / DB_DIR))
         try:
             self.log = NodeLog(self.store, self.key, self.clock)

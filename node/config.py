@@ -9,12 +9,14 @@ HOME/db/            the LevelDB database
 from __future__ import annotations
 
 import ipaddress
+import json
 import secrets
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from badgechain.chain.contexts import add_local_contexts
 from badgechain.chain.errors import BadgeChainError
 from badgechain.storage.files import write_atomic
 
@@ -55,6 +57,9 @@ class NodeConfig:
     # A public node connects only to global addresses when it fetches or posts on the
     # network's say-so (node/outbound.py); True allows private ones (a private network).
     fetch_private: bool = False
+    # An index (context URL → file beside it) of JSON-LD contexts trusted beyond the pinned
+    # set, e.g. a test suite's example contexts; relative to the home. Empty: none.
+    local_contexts: str = ""
 
     @property
     def http_host(self) -> str:
@@ -121,6 +126,9 @@ def load_config(home: Path) -> NodeConfig:
     fetch_private = node.get("fetch_private", False)
     if not isinstance(fetch_private, bool):
         raise ConfigError(f"{path}: fetch_private must be true or false")
+    local_contexts = node.get("local_contexts", "")
+    if not isinstance(local_contexts, str):
+        raise ConfigError(f"{path}: local_contexts must be a path")
     return NodeConfig(
         name=name,
         dht_host=str(node.get("dht_host", defaults.dht_host)),
@@ -131,6 +139,7 @@ def load_config(home: Path) -> NodeConfig:
         bootstrap=tuple(parse_peer(p) for p in peers),
         pow_difficulty=difficulty,
         fetch_private=fetch_private,
+        local_contexts=local_contexts,
     )
 
 
@@ -152,6 +161,7 @@ def render_config(config: NodeConfig) -> str:
         f"bootstrap = [{peers}]\n"
         f"pow_difficulty = {config.pow_difficulty}\n"
         f"fetch_private = {'true' if config.fetch_private else 'false'}\n"
+        f"local_contexts = {_toml_string(config.local_contexts)}\n"
     )
 
 
@@ -174,3 +184,41 @@ def read_admin_token(home: Path) -> str:
     if len(token) < 32:
         raise ConfigError(f"{path} does not hold an admin token", code="admin_token_invalid")
     return token
+
+
+_MAX_LOCAL_CONTEXT_BYTES = 1024 * 1024
+_MAX_LOCAL_CONTEXTS = 64
+
+
+def read_local_contexts(index: Path) -> dict[str, bytes]:
+    """The contexts an index file names: a JSON object of context URL → file name, the files
+    beside it (the layout of the installed set, and of ../shared/interop/contexts)."""
+    try:
+        raw = index.read_bytes()[: _MAX_LOCAL_CONTEXT_BYTES + 1]
+        names = json.loads(raw) if len(raw) <= _MAX_LOCAL_CONTEXT_BYTES else None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"local contexts index {index}: {exc}", code="contexts_invalid") from exc
+    if not isinstance(names, dict) or len(names) > _MAX_LOCAL_CONTEXTS:
+        raise ConfigError(
+            f"local contexts index {index} must be an object of at most "
+            f"{_MAX_LOCAL_CONTEXTS} URL → file name pairs",
+            code="contexts_invalid",
+        )
+    documents = {}
+    for url, name in names.items():
+        if not url.startswith(("https://", "http://")) or not isinstance(name, str):
+            raise ConfigError(f"{index}: {url!r:.100} → {name!r:.100}", code="contexts_invalid")
+        path = index.parent / Path(name).name  # files beside the index only
+        try:
+            documents[url] = path.read_bytes()[: _MAX_LOCAL_CONTEXT_BYTES + 1]
+        except OSError as exc:
+            raise ConfigError(f"{index}: {exc}", code="contexts_invalid") from exc
+        if len(documents[url]) > _MAX_LOCAL_CONTEXT_BYTES:
+            raise ConfigError(f"{path} is over 1 MiB", code="contexts_invalid")
+    return documents
+
+
+def install_local_contexts(home: Path, config: NodeConfig) -> None:
+    """Trust the contexts the config names (relative to the home), for this process."""
+    if config.local_contexts:
+        add_local_contexts(read_local_contexts(home / config.local_contexts))

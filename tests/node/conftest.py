@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -32,15 +33,18 @@ class NodeNetwork:
         self.nodes: list[Node] = []
         self.admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
-    async def start(self, count: int) -> list[Node]:
+    async def start(self, count: int, **settings: Any) -> list[Node]:
         for _ in range(count):
-            await self.add()
+            await self.add(**settings)
         return self.nodes
 
-    async def add(self, name: str | None = None, key: KeyPair | None = None) -> Node:
-        """Start one more node, joining through the first running one."""
+    async def add(
+        self, name: str | None = None, key: KeyPair | None = None, **settings: Any
+    ) -> Node:
+        """Start one more node, joining through the first running one; `settings` are
+        NodeConfig fields."""
         name = name or f"node{len(self.nodes)}"
-        node = await self._start(name, key or KeyPair.generate())
+        node = await self._start(name, key or KeyPair.generate(), **settings)
         self.nodes.append(node)
         return node
 
@@ -51,11 +55,11 @@ class NodeNetwork:
         self.nodes[self.nodes.index(node)] = again
         return again
 
-    async def _start(self, name: str, key: KeyPair) -> Node:
+    async def _start(self, name: str, key: KeyPair, **settings: Any) -> Node:
         home = self.root / name
         home.mkdir(parents=True, exist_ok=True)
         seeds = tuple(n.dht_address for n in self.nodes if n.dht is not None)
-        config = NodeConfig(name=name, dht_port=0, http_port=0, bootstrap=seeds)
+        config = NodeConfig(name=name, dht_port=0, http_port=0, bootstrap=seeds, **settings)
         node = Node(home, key, config, ADMIN_TOKEN, dht_settings=TEST_SETTINGS)
         async with asyncio.timeout(10):
             await node.start()
