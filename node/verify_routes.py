@@ -46,6 +46,14 @@ _MAX_FORM_PARTS = 8
 _CHUNK_BYTES = 64 * 1024
 
 
+def _answerable(report: Report) -> Report:
+    """The report, unless our verifier crashed on a check: that says nothing about the badge,
+    so the client gets a 503 to retry, never a verdict (issue 17)."""
+    if any(check.code == "internal_error" for check in report.checks):
+        raise Problem(503, "verifier_unavailable", "the verifier failed this time; try again")
+    return report
+
+
 def _too_large(max_bytes: int) -> Problem:
     return Problem(413, "body_too_large", f"the body is over {max_bytes} bytes")
 
@@ -134,7 +142,7 @@ async def post_verify(request: web.Request) -> web.Response:
         if exc.code != "body_too_large":
             raise
         return json_response(input_too_large_report().to_json())
-    report = await verify_online(request.app[NODE], data, recipient=recipient)
+    report = _answerable(await verify_online(request.app[NODE], data, recipient=recipient))
     return json_response(report.to_json())
 
 
@@ -143,7 +151,7 @@ async def get_verify_uid(request: web.Request) -> web.Response:
     node = request.app[NODE]
     uid = parse_uid(request.match_info["uid"])
     data = await fetch_badge_by_uid(node, uid)
-    report = await verify_online(node, data, expected_uid=multibase_encode_b58(uid))
+    report = _answerable(await verify_online(node, data, expected_uid=multibase_encode_b58(uid)))
     return json_response(report.to_json())
 
 
@@ -249,7 +257,7 @@ async def post_credentials_verify(request: web.Request) -> web.Response:
         raise Problem(415, "unsupported_media_type", "send the request as application/json")
     body = parse_json(await read_body(request, MAX_VC_API_BYTES), max_bytes=MAX_VC_API_BYTES)
     data, asked = _vc_api_request(body)
-    report = await verify_online(request.app[NODE], data)
+    report = _answerable(await verify_online(request.app[NODE], data))
     verdict = verdict_for(report, asked)
     result = _vc_api_result(report, verdict)
     if verdict == "valid":

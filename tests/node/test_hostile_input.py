@@ -277,6 +277,15 @@ async def test_an_internal_verifier_error_is_a_503_not_a_refusal(
         f"{node.gateway_url}/inbox", json=_signed(KeyPair.generate(), node.did)
     ) as r:
         await _problem(r, 503, "verifier_unavailable")
+    credential = _signed(KeyPair.generate(), node.did)
+    async with session.post(f"{node.gateway_url}/verify", json=credential) as r:
+        await _problem(r, 503, "verifier_unavailable")
+    headers = {"Authorization": f"Bearer {node._admin_token}"}
+    body = {"verifiableCredential": credential}
+    async with session.post(
+        f"{node.gateway_url}/credentials/verify", json=body, headers=headers
+    ) as r:
+        await _problem(r, 503, "verifier_unavailable")
 
 
 # -- the outbox: only a definite refusal is final -----------------------------------------------
