@@ -46,7 +46,12 @@ def blockcerts_version(document: object) -> str | None:
     """ "v3", "v2" or "v1.2" when the document is a Blockcerts certificate, else None."""
     if not isinstance(document, dict):
         return None
-    if any(is_merkle_proof(proof) for proof in proof_list(document)):
+    proofs = document.get("proof")
+    # Read leniently: a malformed proof is not a Blockcerts one, and the OB 3.0 path reports it.
+    if any(
+        isinstance(proof, dict) and is_merkle_proof(proof)
+        for proof in (proofs if isinstance(proofs, list) else [proofs])
+    ):
         return "v3"
     signature = document.get("signature")
     kinds = signature.get("type") if isinstance(signature, dict) else None
