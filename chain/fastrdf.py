@@ -27,6 +27,7 @@ from pyld.jsonld import canonicalize as jcs_canonicalize
 from .contexts import document_loader
 from .fastrdf_context import ActiveContext, Fallback, Loader, base_context, derive
 from .nquads import _LANGTAG, _SURROGATE, _VALID_IRI, BlankNode, Iri, Literal, Quad
+from .rdfc import MAX_CANON_QUADS
 
 __all__ = ["Fallback", "to_quads"]
 
@@ -79,7 +80,10 @@ def to_quads(
         emitter.node(node, None)
     except RecursionError as exc:
         raise Fallback("nested too deeply") from exc
-    return list(dict.fromkeys(emitter.quads))
+    # pyld's node map never repeats a quad; ours may (a node given twice). RDFC-1.0 drops
+    # repeats itself, so they matter only where its size limit counts them.
+    quads = emitter.quads
+    return list(dict.fromkeys(quads)) if len(quads) > MAX_CANON_QUADS else quads
 
 
 class _Expansion:
