@@ -468,6 +468,13 @@ class _Emitter:
 
 def _literal(item: Item) -> Literal:
     """pyld _object_to_rdf for a value object (json-ld-1.1, no rdfDirection)."""
+    try:
+        return _convert_literal(item)
+    except OverflowError as exc:  # an integer too large for a double: pyld's path refuses it
+        raise Fallback("number out of range") from exc
+
+
+def _convert_literal(item: Item) -> Literal:
     _, value, datatype, language = item
     if type(value) is str and datatype != _XSD_DOUBLE and datatype != "@json":
         # the number branches below never apply to a string: skip their ABC checks

@@ -28,7 +28,10 @@ Loader = Callable[[str, Any], dict[str, Any]]
 _SUPPORTED_CONTAINERS: Final = frozenset({"@set", "@list", "@graph"})
 _UNSUPPORTED_TERM_KEYS: Final = ("@direction", "@index", "@nest")
 _KEYWORDS: Final = frozenset(jsonld.KEYWORDS)
-_MAX_MEMO: Final = 4096  # compiled transitions kept per thread (the pinned sets need far fewer)
+# Memo sizes per thread. The pinned contexts need far fewer, but a stranger may send many
+# orders of the pinned URLs; past these, contexts are still compiled, just not kept.
+_MAX_BASES: Final = 64
+_MAX_MEMO: Final = 2048
 
 
 class Fallback(Exception):
@@ -119,7 +122,7 @@ def base_context(
         )
     except (jsonld.JsonLdError, Fallback):
         compiled = None  # pyld gives the error (or handles the feature) itself
-    if len(_state.bases) < _MAX_MEMO:
+    if len(_state.bases) < _MAX_BASES:
         _state.bases[key] = compiled
     if compiled is None:
         raise Fallback("context set not compilable")

@@ -92,8 +92,9 @@ def _pyld_quads(document: dict[str, Any], *, safe: bool, loader: DocumentLoader)
         raise _translate(exc) from exc
     except RecursionError as exc:
         raise CanonicalizationError("JSON-LD is nested too deeply") from exc
-    except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
-        # pyld 3.3.0 crashes on some inputs (e.g. "@type": "@foo" expands to None)
+    except (AttributeError, TypeError, KeyError, IndexError, ValueError, ArithmeticError) as exc:
+        # pyld 3.3.0 crashes on some inputs ("@type": "@foo" expands to None; an integer
+        # of 400 digits overflows its xsd:double conversion)
         raise CanonicalizationError(
             f"JSON-LD processing failed: pyld {type(exc).__name__}", code="jsonld_invalid"
         ) from exc

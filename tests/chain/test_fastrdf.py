@@ -190,6 +190,7 @@ def test_the_w3c_vectors_agree_under_their_own_loader(shared_loader: Loader) -> 
         ("achievement", {"creditsAvailable": 1.0}),
         ("credentialSubject", {"creditsEarned": 1e21}),
         ("credentialSubject", {"creditsEarned": 10**21}),
+        ("credentialSubject", {"creditsEarned": 10**400}),  # pyld overflows: refused, no crash
         ("achievement", {"name": "tab\t nul\x00 del\x7f bell\x07 \u2028 é"}),
         ("achievement", {"name": {"@value": "Nom", "@language": "FR-ca"}}),
         ("achievement", {"name": {"@value": "5", "@type": "http://www.w3.org/2001/XMLSchema#int"}}),
@@ -404,3 +405,18 @@ def test_the_cached_proof_configuration_hash_is_the_same_and_refusals_are_not_ke
         with pytest.raises(BadgeChainError) as refused:
             signing_input(badge, bad_proof)
         assert refused.value.code == "jsonld_undefined_term"
+
+
+def test_threads_compile_their_own_contexts_and_agree() -> None:
+    """Fresh threads build their compiled contexts at the same time; every answer is pyld's."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    documents = [_badge(n) for n in range(4)]
+    expected = [_outcome(_pyld, document, True) for document in documents]
+
+    def run(index: int) -> str:
+        return _outcome(_dispatched, documents[index % len(documents)], True)
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(run, range(64)))
+    assert answers == [expected[index % len(documents)] for index in range(64)]
