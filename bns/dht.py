@@ -284,6 +284,7 @@ class _Protocol(KademliaProtocol):  # type: ignore[misc]  # kademlia is untyped
         self.failures: Counter[bytes] = Counter()
         self._moving: set[bytes] = set()
         self._handed_over: set[bytes] = set()
+        self._asked_address = bytes(ID_BYTES)
         self._verifying: set[bytes] = set()  # ids being pinged before they may enter the table
         # Addresses that asked us something and got an answer: they have proven our address,
         # so requests to them need no padding to earn a full answer.
@@ -360,7 +361,7 @@ class _Protocol(KademliaProtocol):  # type: ignore[misc]  # kademlia is untyped
             log.debug("bad %s request from %s:%s: %s", name, *addr, exc)
             stats["datagrams_dropped"] += 1
             return
-        payload = self._reply_within_budget(msg_id, name, reply, addr)
+        payload = self._reply_within_budget(msg_id, name, reply, sender)
         if payload is not None and self.transport is not None:
             self.transport.sendto(payload, addr)
             self._answered.pop(addr, None)
@@ -370,20 +371,21 @@ class _Protocol(KademliaProtocol):  # type: ignore[misc]  # kademlia is untyped
         self._note_sender(sender)
 
     def _reply_within_budget(
-        self, msg_id: bytes, name: str, reply: Any, addr: tuple[str, int]
+        self, msg_id: bytes, name: str, reply: Any, sender: Contact
     ) -> bytes | None:
         """The reply's datagram, shortened (fewer contacts) to what `addr` may be sent.
 
         An unproven address may be a forged one: it gets at most `amplification_factor`
         times the bytes it sent. A value that does not fit is replaced by contacts.
         """
-        now = time.monotonic()
+        now, addr = time.monotonic(), sender.address
         budget = min(float(MAX_DATAGRAM_BYTES), self.guard.budget(addr, now))
         payload = _REPLY + msg_id + bytes(msgpack.packb(reply, use_bin_type=True))
         if len(payload) > budget and name in _LONG_ANSWERS:
             self.dht.stats["replies_capped"] += 1
-            if isinstance(reply, dict):
-                reply = []
+            if isinstance(reply, dict):  # a value: the contacts find_node would give instead
+                reply = self._closest_wire(sender, self._asked_address)
+                payload = _REPLY + msg_id + bytes(msgpack.packb(reply, use_bin_type=True))
             while isinstance(reply, list) and reply and len(payload) > budget:
                 reply = reply[:-1]
                 payload = _REPLY + msg_id + bytes(msgpack.packb(reply, use_bin_type=True))
@@ -554,6 +556,9 @@ class _Protocol(KademliaProtocol):  # type: ignore[misc]  # kademlia is untyped
 
     def _rpc_find_node(self, sender: Contact, address: bytes) -> list[list[Any]]:
         _check_address(address)
+        return self._closest_wire(sender, address)
+
+    def _closest_wire(self, sender: Contact, address: bytes) -> list[list[Any]]:
         target = Node(address)
         return [
             n.contact.to_wire() for n in self.router.find_neighbors(target, exclude=sender.node)
@@ -561,6 +566,7 @@ class _Protocol(KademliaProtocol):  # type: ignore[misc]  # kademlia is untyped
 
     def _rpc_find_value(self, sender: Contact, address: bytes) -> Any:
         _check_address(address)
+        self._asked_address = address  # for a reply cut to fit an unproven address's budget
         value = self.dht.store.get(Kind.BNS_RECORD, address)
         if value is None:
             return self._rpc_find_node(sender, address)
