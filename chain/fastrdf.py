@@ -184,8 +184,10 @@ class _Expansion:
         if value is None:
             return None
         if not isinstance(value, list):
-            item = self.one(context, key, value, inside_list)
-            return None if item is None else [item]
+            if isinstance(value, dict):
+                item = self.map(context, key, value, inside_list)
+                return None if item is None else [item]
+            return [self.scalar(context, key, value)]
         term = context.terms.get(key)
         inside = inside_list or (term is not None and "@list" in term.containers)
         items: list[Item] = []
@@ -195,17 +197,13 @@ class _Expansion:
                     raise Fallback("list of lists")
                 items.extend(self.expand(context, key, element, inside) or ())
                 continue
-            item = self.one(context, key, element, inside)
-            if item is not None:
-                items.append(item)
+            if isinstance(element, dict):
+                item = self.map(context, key, element, inside)
+                if item is not None:
+                    items.append(item)
+            elif element is not None:
+                items.append(self.scalar(context, key, element))
         return items
-
-    def one(self, context: ActiveContext, key: str, value: Any, inside_list: bool) -> Item:
-        if isinstance(value, dict):
-            return self.map(context, key, value, inside_list)
-        if value is None:
-            return None
-        return self.scalar(context, key, value)
 
     def scalar(self, context: ActiveContext, key: str, value: Any) -> Item:
         """_expand_value in the term's own (possibly scoped) context."""
@@ -213,8 +211,10 @@ class _Expansion:
             raise Fallback("not a JSON scalar")
         if isinstance(value, float) and not math.isfinite(value):
             raise Fallback("non-finite number")
-        expanded_key = self.vocab(context, key)
         term = context.terms.get(key)
+        expanded_key = term.iri if term is not None and term.valid else None
+        if expanded_key is None:
+            expanded_key = self.vocab(context, key)
         kind = term.type if term is not None else None
         if isinstance(value, str) and (kind == "@id" or expanded_key == "@graph"):
             return _Node(self.iri(context, value), [], {})
@@ -242,8 +242,9 @@ class _Expansion:
         """_expand of a JSON object: contexts first, then its entries, then pyld's checks."""
         if "@context" in element and not top:
             raise Fallback("inline @context")
-        context = self.scoped(active, key, element)
-        context, type_context = self.type_scoped(context, element)
+        names = sorted(element)
+        context = self.scoped(active, key, element, names)
+        context, type_context = self.type_scoped(context, element, names)
         node_id: str | None = None
         types: list[str] = []
         props: dict[str, list[Item]] = {}
@@ -251,7 +252,7 @@ class _Expansion:
         language: str | None = None
         keywords: set[str] = set()
         type_lists = 0
-        for name in sorted(element):
+        for name in names:
             if name == "@context":
                 continue
             entry = element[name]
@@ -289,13 +290,15 @@ class _Expansion:
             return None
         return _Node(node_id, types, props)
 
-    def scoped(self, active: ActiveContext, key: str | None, element: dict[str, Any]) -> Any:
+    def scoped(
+        self, active: ActiveContext, key: str | None, element: dict[str, Any], names: list[str]
+    ) -> ActiveContext:
         """Revert a type-scoped context, then apply the property-scoped one (pyld _expand)."""
         term = active.terms.get(key) if key is not None else None
         context = active
         must_revert = True
         if active.previous is not None and len(element) <= 2:
-            for name in sorted(element):
+            for name in names:
                 expanded = self.keyword_of(active, name)
                 if expanded == "@value" or (expanded == "@id" and len(element) == 1):
                     must_revert = False
@@ -307,12 +310,12 @@ class _Expansion:
         return context
 
     def type_scoped(
-        self, context: ActiveContext, element: dict[str, Any]
+        self, context: ActiveContext, element: dict[str, Any], names: list[str]
     ) -> tuple[ActiveContext, ActiveContext]:
         """pyld _prepare_nested_context: each @type's scoped context, types in sorted order."""
         type_context = context
         type_key: str | None = None
-        for name in sorted(element):
+        for name in names:
             if self.keyword_of(context, name) != "@type":
                 continue
             type_key = type_key or name
