@@ -284,7 +284,6 @@ class _Protocol(KademliaProtocol):  # type: ignore[misc]  # kademlia is untyped
         self.failures: Counter[bytes] = Counter()
         self._moving: set[bytes] = set()
         self._handed_over: set[bytes] = set()
-        self._asked_address = bytes(ID_BYTES)
         self._verifying: set[bytes] = set()  # ids being pinged before they may enter the table
         # Addresses that asked us something and got an answer: they have proven our address,
         # so requests to them need no padding to earn a full answer.
@@ -361,7 +360,7 @@ class _Protocol(KademliaProtocol):  # type: ignore[misc]  # kademlia is untyped
             log.debug("bad %s request from %s:%s: %s", name, *addr, exc)
             stats["datagrams_dropped"] += 1
             return
-        payload = self._reply_within_budget(msg_id, name, reply, sender)
+        payload = self._reply_within_budget(msg_id, name, args, reply, sender)
         if payload is not None and self.transport is not None:
             self.transport.sendto(payload, addr)
             self._answered.pop(addr, None)
@@ -371,7 +370,7 @@ class _Protocol(KademliaProtocol):  # type: ignore[misc]  # kademlia is untyped
         self._note_sender(sender)
 
     def _reply_within_budget(
-        self, msg_id: bytes, name: str, reply: Any, sender: Contact
+        self, msg_id: bytes, name: str, args: list[Any], reply: Any, sender: Contact
     ) -> bytes | None:
         """The reply's datagram, shortened (fewer contacts) to what `addr` may be sent.
 
@@ -384,7 +383,7 @@ class _Protocol(KademliaProtocol):  # type: ignore[misc]  # kademlia is untyped
         if len(payload) > budget and name in _LONG_ANSWERS:
             self.dht.stats["replies_capped"] += 1
             if isinstance(reply, dict):  # a value: the contacts find_node would give instead
-                reply = self._closest_wire(sender, self._asked_address)
+                reply = self._closest_wire(sender, args[1])
                 payload = _REPLY + msg_id + bytes(msgpack.packb(reply, use_bin_type=True))
             while isinstance(reply, list) and reply and len(payload) > budget:
                 reply = reply[:-1]
@@ -405,7 +404,7 @@ class _Protocol(KademliaProtocol):  # type: ignore[misc]  # kademlia is untyped
             return
         known = self.router.buckets[self.router.get_bucket_for(node)].nodes.get(node.id)
         if known is not None and (known.ip, known.port) == (node.ip, node.port):
-            self.last_seen[node.id] = time.monotonic()
+            self._heard_from(sender)  # proven before at this address: it moves to the bucket's tail
             return
         if known is not None:
             # A key is claimed, not proven: move a contact only once its old address is dead,
@@ -566,7 +565,6 @@ class _Protocol(KademliaProtocol):  # type: ignore[misc]  # kademlia is untyped
 
     def _rpc_find_value(self, sender: Contact, address: bytes) -> Any:
         _check_address(address)
-        self._asked_address = address  # for a reply cut to fit an unproven address's budget
         value = self.dht.store.get(Kind.BNS_RECORD, address)
         if value is None:
             return self._rpc_find_node(sender, address)
