@@ -130,7 +130,11 @@ async def test_an_unproven_source_gets_contacts_not_a_value_unless_it_pads(
     reply = await receive(raw)  # the answer leaves no budget for a check of the address
     answer = msgpack.unpackb(reply[21:], raw=False)
     assert isinstance(answer, list) and len(reply) <= 3 * len(short)  # contacts, cut short
-    assert await eventually(lambda: target.stats["verifications_capped"] == 1), (len(short), len(reply), target.stats)
+    assert await eventually(lambda: target.stats["verifications_capped"] == 1), (
+        len(short),
+        len(reply),
+        target.stats,
+    )
 
     padded = request("find_value", sender, address, pad=500)
     raw.sendto(padded, target.address)
@@ -261,3 +265,22 @@ def test_id_puzzle_is_solved_once_and_kept() -> None:
     assert again.me.node.id == first.me.node.id
     harder = DhtNode(key.public_key, store, BnsValues(), replace(settings, id_difficulty=12))
     assert id_puzzle_bits(key.public_key, harder.me.nonce) >= 12
+
+
+async def test_contacts_whose_id_puzzle_is_unsolved_are_not_asked(net: Network) -> None:
+    liar, asker = net.nodes[2], net.nodes[0]
+    key = os.urandom(32)
+    unsolved = next(
+        n
+        for n in (i.to_bytes(8, "big") for i in range(1000))
+        if not solves_id_puzzle(key, n, TEST_ID_DIFFICULTY)
+    )
+    fake = [key, "127.0.0.1", net.nodes[5].address[1], unsolved]
+
+    def answer(sender: Any, address: Any) -> list[Any]:
+        return [fake]
+
+    liar.protocol._handlers["find_node"] = answer
+    await asker.find_closest(os.urandom(20))
+    assert asker.stats["contacts_refused"] >= 1
+    assert key not in {c.public_key for c in asker.contacts()}
