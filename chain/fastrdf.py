@@ -349,6 +349,9 @@ class _Expansion:
         term_context = context
         if term is not None and term.scoped is not None:
             term_context = derive(context, term.scoped, False)
+            redefined = term_context.terms.get(name)  # pyld reads `reverse` from here
+            if redefined is not None and not redefined.supported:
+                raise Fallback("term feature outside the compiled path")
         containers = term.containers if term is not None else _EMPTY
         items: list[Item] | None
         if term is not None and term.type == "@json":

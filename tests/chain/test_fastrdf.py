@@ -130,6 +130,16 @@ def _badge(number: int = 0) -> dict[str, Any]:
     return sign_credential(credential, ISSUER, created=ISSUED)
 
 
+def _result_description(allowed: Any) -> dict[str, Any]:
+    return {
+        "id": "urn:rd:1",
+        "type": ["ResultDescription"],
+        "name": "Grade",
+        "resultType": "LetterGrade",
+        "allowedValue": allowed,
+    }
+
+
 # --- the test data ------------------------------------------------------------------------------
 
 
@@ -204,6 +214,14 @@ def test_the_w3c_vectors_agree_under_their_own_loader(shared_loader: Loader) -> 
         ("achievement", {"tag": ["a", "b", "a"]}),
         ("achievement", {"alignment": []}),
         ("achievement", {"@context": {"x": "https://example.org/x"}, "x": "y"}),
+        ("achievement", {"resultDescription": [_result_description(["A", "B", "A", None])]}),
+        ("achievement", {"resultDescription": [_result_description([])]}),
+        ("achievement", {"resultDescription": [_result_description("A")]}),
+        ("achievement", {"resultDescription": [_result_description([["A"], "B"])]}),
+        ("achievement", {"resultDescription": [_result_description([{"id": "urn:v"}, 2.5])]}),
+        ("top", {"proof": {"type": "DataIntegrityProof", "proofPurpose": "urn:purpose:x"}}),
+        ("top", {"proof": {"type": "DataIntegrityProof", "proofPurpose": "somePurpose"}}),
+        ("top", {"proof": "urn:proof:1"}),
     ],
 )
 def test_edge_cases_agree(where: str, value: dict[str, Any]) -> None:
@@ -211,6 +229,27 @@ def test_edge_cases_agree(where: str, value: dict[str, Any]) -> None:
     del badge["proof"]
     _place(badge, where, value)
     assert_same(badge)
+
+
+def test_a_list_container_takes_the_compiled_path() -> None:
+    badge = _badge()
+    del badge["proof"]
+    _place(badge, "achievement", {"resultDescription": [_result_description(["A", "B"])]})
+    assert _compiled(badge)
+    assert_same(badge)
+
+
+def test_a_presentation_agrees() -> None:
+    badge = _badge()
+    presentation = {
+        "@context": ["https://www.w3.org/ns/credentials/v2"],
+        "type": ["VerifiablePresentation"],
+        "holder": EARNER.did,
+        "verifiableCredential": [badge],
+    }
+    assert_same(presentation)
+    bare = {key: value for key, value in badge.items() if key != "@context"}
+    assert_same(presentation | {"verifiableCredential": [bare]})
 
 
 def test_a_json_literal_agrees() -> None:
