@@ -1,4 +1,4 @@
-"""A hostile UDP source against storing nodes on 127.0.0.1 (issue 17 items 2, 3 and 6a).
+"""A hostile UDP source against storing nodes on 127.0.0.1 (issue 17 items 2, 3 and 6).
 
 A bare socket plays the source, whose address UDP would let anyone forge: what it gets back
 is at most three times what it sent, the keys it names enter no routing table until they
@@ -284,3 +284,37 @@ async def test_contacts_whose_id_puzzle_is_unsolved_are_not_asked(net: Network) 
     await asker.find_closest(os.urandom(20))
     assert asker.stats["contacts_refused"] >= 1
     assert key not in {c.public_key for c in asker.contacts()}
+
+
+# --- item 6b: a write is done once enough hosts hold it --------------------------------------
+
+
+async def test_a_write_short_of_its_quorum_is_pushed_again_until_done() -> None:
+    network = Network(settings=replace(TEST_SETTINGS, write_quorum=3))
+    await network.start(3)  # the writer and two others: two hosts at most
+    try:
+        writer = network.nodes[0]
+        entry = make_badge_entry(ISSUER, EARNER)
+        result = await writer.publish(Record(entry).to_wire_bytes())
+        assert (result.accepted, result.hosts, result.done) == (2, 2, False)
+        assert await writer.finish_writes() == 1  # still short: it stays pending
+        for index in (3, 4):
+            await network.start_node(index)
+            await network.nodes[index].bootstrap([writer.address])
+        assert await writer.finish_writes() == 0
+        address = address_of_key(derive_dht_key(entry.uid))
+        assert sum(1 for n in network.live if n.held(address)) >= 4
+    finally:
+        await network.stop()
+
+
+async def test_a_writer_sees_its_own_write_whatever_the_replicas_say(net: Network) -> None:
+    writer = net.nodes[0]
+    entry = make_badge_entry(ISSUER, EARNER)
+    address = address_of_key(derive_dht_key(entry.uid))
+    for node in net.nodes[1:]:  # every other node acknowledges and keeps nothing
+        node.protocol._handlers["store"] = lambda sender, at, value: "ok"
+    await writer.publish(Record(entry).to_wire_bytes())
+    writer.store.delete(Kind.BNS_RECORD, address)  # not even held here as a replica
+    assert (await writer.fetch(address)).value == Record(entry).to_wire_bytes()
+    assert (await net.nodes[1].fetch(address)).value is None
