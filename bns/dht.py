@@ -10,6 +10,8 @@ the package trusts whatever it is sent (issue 3 lists the defects, each checked 
   back to the replicas that were behind; the node's own copy never answers by itself;
 - `store` reports how many replicas accepted and why the others refused, and raises when
   none did (kademlia returns True when every STORE was refused, and crashes with no peers);
+  a write goes to the closest nodes of two disjoint lookups, is done only once
+  `write_quorum` distinct hosts accepted it, and is pushed again until then;
 - a new contact receives the values it should hold, using the stored keys as they are
   (kademlia hashes them a second time and misses about half the new neighbours);
 - neighbour selection is exact (kademlia's table walk misses one of the true k closest in
