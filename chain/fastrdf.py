@@ -25,7 +25,7 @@ from pyld.jsonld import (
 from pyld.jsonld import canonicalize as jcs_canonicalize
 
 from .contexts import document_loader
-from .fastrdf_context import ActiveContext, Fallback, Loader, base_context, derive
+from .fastrdf_context import ActiveContext, Fallback, Loader, Term, base_context, derive
 from .nquads import _LANGTAG, _SURROGATE, _VALID_IRI, BlankNode, Iri, Literal, Quad
 from .rdfc import MAX_CANON_QUADS
 
@@ -252,11 +252,15 @@ class _Expansion:
         language: str | None = None
         keywords: set[str] = set()
         type_lists = 0
+        terms = context.terms
         for name in names:
             if name == "@context":
                 continue
             entry = element[name]
-            expanded = self.vocab(context, name)
+            term = terms.get(name)
+            expanded = term.iri if term is not None and term.valid else None
+            if expanded is None:
+                expanded = self.vocab(context, name)
             if expanded.startswith("@"):
                 if expanded not in _HANDLED_KEYWORDS or (
                     expanded in keywords and expanded != "@type"
@@ -280,7 +284,7 @@ class _Expansion:
                         raise Fallback("@language is not a string")
                     language = entry.lower()
                 continue
-            self.property(context, name, expanded, entry, props)
+            self.property(context, term, name, expanded, entry, props)
         if value is not _MISSING:
             return _value_object(value, types, type_lists, language, node_id, props)
         if language is not None:
@@ -335,15 +339,16 @@ class _Expansion:
     def property(
         self,
         context: ActiveContext,
+        term: Term | None,
         name: str,
         expanded: str,
         entry: Any,
         props: dict[str, list[Item]],
     ) -> None:
-        """One non-keyword entry of a node (pyld _expand_object, past the keyword cases)."""
+        """One non-keyword entry of a node (pyld _expand_object, past the keyword cases);
+        `term` is the entry's definition in `context`."""
         if expanded.startswith("_:") or expanded == _RDF_TYPE.value:
             raise Fallback("blank node or rdf:type property")
-        term = context.terms.get(name)
         if term is not None and not term.supported:
             raise Fallback("term feature outside the compiled path")
         term_context = context
