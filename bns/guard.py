@@ -24,6 +24,10 @@ class GuardSettings:
     amplification_factor: float = 3.0  # bytes sent to an unproven address / bytes it sent
     unproven_requests_per_s: float = 20.0  # requests served per unproven source...
     unproven_burst: float = 40.0  # ...with this much burst
+    # Proven addresses too, more loosely: a forged request from a proven address (a peer
+    # this node talks to) still gets a full answer, which then goes to that peer.
+    proven_requests_per_s: float = 200.0
+    proven_burst: float = 400.0
     new_contacts_per_minute: int = 4  # new keys tried per source address (ip:port) per minute
     new_contacts_per_ip_minute: int = 32  # and per IP (loopback only when grouped by IP)
     proven_ttl: float = 3600.0  # how long an answer proves an address
@@ -116,11 +120,14 @@ class AddressGuard:
     # --- rates ------------------------------------------------------------------------------
 
     def allow_request(self, address: Address, now: float) -> bool:
-        """A token bucket per source group, for requests from unproven addresses only."""
+        """A token bucket per source host, one for proven and one for unproven addresses."""
+        settings = self.settings
         if self.is_proven(address, now):
-            return True
-        key = self.group(address)
-        rate, burst = self.settings.unproven_requests_per_s, self.settings.unproven_burst
+            key = "proven " + self.group(address)
+            rate, burst = settings.proven_requests_per_s, settings.proven_burst
+        else:
+            key = self.group(address)
+            rate, burst = settings.unproven_requests_per_s, settings.unproven_burst
         at, tokens = self._tokens.pop(key, (now, burst))
         tokens = min(burst, tokens + (now - at) * rate)
         allowed = tokens >= 1.0

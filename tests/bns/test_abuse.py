@@ -234,6 +234,8 @@ def test_guard_rate_limits_and_bounds_new_keys_per_address() -> None:
     source = ("198.51.100.7", 5000)
     assert [guard.allow_request(source, 0.0) for _ in range(7)] == [True] * 5 + [False] * 2
     assert guard.allow_request(source, 0.1)  # refilled at 10 a second
+    guard.prove(source, 0.1)
+    assert sum(guard.allow_request(source, 0.1) for _ in range(500)) == 400  # proven_burst
     assert [guard.allow_new_contact(source, 0.0) for _ in range(3)] == [True, True, False]
     assert guard.allow_new_contact(source, 60.0)
     per_ip = AddressGuard(GuardSettings(new_contacts_per_ip_minute=2))
