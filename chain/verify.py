@@ -122,12 +122,13 @@ def verify_badge(
     try:
         if len(data) > MAX_INPUT_BYTES:
             return input_too_large_report()
-        other = _other_format(data, now, resolvers)
-        if other is not None:
-            return other
         fmt, credential, jws = _read_input(data)
     except BadgeChainError as exc:
         return _finish("unknown", None, [Check("input", "failed", exc.code, exc.message)])
+    if fmt in ("json", "ob2/json"):  # Blockcerts v2 carries the OB 2.0 context
+        other = _other_format(credential, now, resolvers)
+        if other is not None:
+            return other
     if fmt.startswith("ob2"):
         from .ob2 import verify_ob2  # imported late: chain.ob2 builds on Report
 
