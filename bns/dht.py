@@ -206,7 +206,7 @@ class StoreResult:
     refused: dict[str, int]  # replicas that refused it, by error code
     unanswered: int
     hosts: int = 0  # distinct hosts (address_group) among the replicas that accepted
-    done: bool = False  # at least `write_quorum` hosts accepted: otherwise it is pushed again
+    done: bool = False  # `write_quorum` hosts (or all found) accepted; else it is pushed again
 
 
 @dataclass(frozen=True, slots=True)
@@ -889,7 +889,9 @@ class DhtNode:
                 refused[str(reply)[:64]] += 1
         if accepted == 0 and unanswered == len(answers):
             raise Unreachable("no DHT node acknowledged the store", code="dht_unreachable")
-        done = len(hosts) >= self.settings.write_quorum
+        # A network smaller than the quorum is done when every host the lookups found has it.
+        needed = min(self.settings.write_quorum, len({self.host_of(c) for c in closest}))
+        done = len(hosts) >= needed
         return StoreResult(address, accepted, dict(refused), unanswered, len(hosts), done)
 
     def _among_closest(self, address: bytes, closest: list[Contact]) -> bool:
