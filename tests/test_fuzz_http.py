@@ -207,8 +207,8 @@ def _seed(other: Node, node: Node, http: requests.Session) -> None:
 
 
 def _eventually_in_inbox(node: Node, http: requests.Session) -> list[str]:
-    """The UIDs delivered to `node` (delivery runs in the background; 10 s at most)."""
-    for _ in range(200):
+    """The UIDs delivered to `node` (delivery runs in the background; 30 s at most)."""
+    for _ in range(600):
         badges = http.get(f"{node.gateway_url}/admin/inbox", timeout=CALL_TIMEOUT_S).json()
         if badges["badges"]:
             return [item["uid"] for item in badges["badges"]]
