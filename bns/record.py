@@ -14,6 +14,7 @@ from typing import Any, ClassVar, NewType, Self, TypeVar
 from badgechain.chain.errors import DecodeError
 from badgechain.chain.keys import KeyPair, PublicKey, verify_signature
 from badgechain.chain.proof import proof_list, proof_value_bytes, signing_input
+from badgechain.chain.uid import Uid  # one UID type for every package
 
 from .errors import RecordError
 from .wire import (
@@ -63,7 +64,6 @@ __all__ = [
     "verify_entry",
 ]
 
-Uid = NewType("Uid", bytes)  # the 64-byte Ed25519 signature of the badge's issuer proof
 DhtKey = NewType("DhtKey", bytes)  # sha256(DOMAIN_DHT_KEY ‖ UID): where the record lives
 
 MAX_URLS = 4

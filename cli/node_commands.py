@@ -136,9 +136,9 @@ def register_node_commands(main: click.Group) -> None:
         asyncio.run(_serve(Node(home, key, config, token)))
 
     async def _serve(node: Node) -> None:
-        await node.start()
-        dht_host, dht_port = node.dht_address
+        running = await node.start()
+        dht_host, dht_port = running.dht_address
         # One line on stdout for whoever started us (devnet, scripts): where to reach it.
-        print(f"ready {node.did} {node.gateway_url} {dht_host}:{dht_port}", flush=True)
+        print(f"ready {node.did} {running.gateway_url} {dht_host}:{dht_port}", flush=True)
         sys.stdout.flush()
-        await node.run_until_signalled()
+        await running.run_until_signalled()

@@ -22,6 +22,7 @@ from badgechain.storage import Batch, Kind, Store
 
 __all__ = [
     "ENDORSEMENT_PREFIX",
+    "NOT_SERVED_STATES",
     "STATE_PREFIX",
     "credential_uid",
     "endorsed_uid",
@@ -37,6 +38,8 @@ __all__ = [
 
 STATE_PREFIX: Final = b"badge-state/"
 ENDORSEMENT_PREFIX: Final = b"endorsements/"
+# States whose badge the gateway does not serve: not (or no longer) shown by its earner.
+NOT_SERVED_STATES: Final = frozenset({"inbox", "rejected", "hidden"})
 
 
 def credential_uid(credential: dict[str, Any]) -> Uid:

@@ -10,22 +10,18 @@ from __future__ import annotations
 import json
 import re
 import secrets
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from badgechain.bns.record import Uid
 from badgechain.chain.badge import issuer_id
-from badgechain.chain.errors import BadgeChainError
 from badgechain.chain.multibase import multibase_encode_b58
 from badgechain.chain.proof import format_created
+from badgechain.chain.uid import parse_uid
 from badgechain.storage import Kind, Store
 
-from .badgestore import load_badge, load_state
-from .gateway import NOT_SERVED_STATES
-from .nodelog import node_log
-from .web import parse_uid
-
-if TYPE_CHECKING:
-    from .app import Node
+from .badgestore import NOT_SERVED_STATES, load_badge, load_state
+from .errors import NodeError
+from .services import Services
 
 __all__ = [
     "COLLECTION_PREFIX",
@@ -47,20 +43,10 @@ _ID_BYTES: Final = 16  # 128 random bits
 _ID: Final = re.compile(r"[A-Za-z0-9_-]{22}")  # what token_urlsafe(16) writes
 
 
-class CollectionError(BadgeChainError):
-    """A collection request the node refuses; `code` and `http_status` say why."""
+class CollectionError(NodeError):
+    """A collection request the node refuses; `code` says why."""
 
     code = "collection_invalid"
-
-    def __init__(self, message: str, *, code: str, status: int = 400) -> None:
-        super().__init__(message, code=code)
-        self.http_status = status
-
-
-def _store(node: Node) -> Store:
-    if node.store is None:
-        raise CollectionError("the node is not running", code="node_stopped", status=503)
-    return node.store
 
 
 def _shown(store: Store, uid: Uid) -> dict[str, Any] | None:
@@ -84,7 +70,6 @@ def _checked_uids(uids: object, store: Store) -> list[str]:
             raise CollectionError(
                 f"this node holds no badge {text:.100} it may show",
                 code="badge_not_held",
-                status=422,
             )
         if multibase_encode_b58(uid) not in checked:
             checked.append(multibase_encode_b58(uid))
@@ -103,10 +88,10 @@ def _checked_text(value: object, max_chars: int, name: str, *, required: bool) -
 
 
 def create_collection(
-    node: Node, name: object, uids: object, description: object = None
+    node: Services, name: object, uids: object, description: object = None
 ) -> dict[str, Any]:
     """Store a new collection of badges this node holds; return its stored record."""
-    store = _store(node)
+    store = node.store
     record: dict[str, Any] = {
         "id": secrets.token_urlsafe(_ID_BYTES),
         "name": _checked_text(name, MAX_COLLECTION_NAME_CHARS, "name", required=True),
@@ -119,7 +104,7 @@ def create_collection(
     with store.batch() as batch:
         batch.put(Kind.INDEX, COLLECTION_PREFIX + record["id"].encode(), _dump(record))
         details = {"name": record["name"], "badges": len(record["uids"])}
-        node_log(node).append(batch, "collection", record["id"], details)
+        node.log.append(batch, "collection", record["id"], details)
     return record
 
 
@@ -129,9 +114,7 @@ def load_collection(store: Store, collection_id: str) -> dict[str, Any]:
         raise CollectionError("not a collection id", code="collection_id_invalid")
     raw = store.get(Kind.INDEX, COLLECTION_PREFIX + collection_id.encode())
     if raw is None:
-        raise CollectionError(
-            "this node has no such collection", code="collection_not_found", status=404
-        )
+        raise CollectionError("this node has no such collection", code="collection_not_found")
     return dict(json.loads(raw))
 
 

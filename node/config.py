@@ -36,6 +36,7 @@ __all__ = [
 CONFIG_FILE = "config.toml"
 ADMIN_TOKEN_FILE = "admin.token"  # noqa: S105 (a file name, not a secret)
 DB_DIR = "db"
+MAX_JSON_BYTES = 1024 * 1024  # a JSON body the node reads: a request, an inbox delivery
 _MAX_CONFIG_BYTES = 64 * 1024
 
 

@@ -14,9 +14,8 @@ import asyncio
 import json
 import logging
 import time
-import weakref
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import Any, Final, Literal
 
 import aiohttp
 
@@ -30,12 +29,10 @@ from badgechain.chain.jsonio import parse_json
 from badgechain.chain.keys import PublicKey, public_key_from_did_key
 from badgechain.storage import Kind, Store
 
+from .config import MAX_JSON_BYTES, NodeConfig
+from .errors import NodeError
 from .outbound import client_session
-from .web import MAX_JSON_BYTES
-
-if TYPE_CHECKING:
-    from .app import Node
-    from .config import NodeConfig
+from .services import Services
 
 __all__ = [
     "INBOX_PATH",
@@ -85,16 +82,11 @@ _RETRY_CODES: Final = frozenset({"internal_error", "verifier_unavailable"})
 
 DeliveryStatus = Literal["delivered", "queued", "no_inbox", "refused"]
 
-# Nodes whose delivery is started, with the store it was started on (a node restarted in
-# the same object opens a new store and starts again).
-_started: weakref.WeakKeyDictionary[Node, Store] = weakref.WeakKeyDictionary()
 
-
-class DeliveryError(BadgeChainError):
+class DeliveryError(NodeError):
     """A delivery failed in a way worth retrying: no inbox known yet, no answer, 5xx."""
 
     code = "delivery_failed"
-    http_status = 502
 
 
 class DeliveryRefused(DeliveryError):
@@ -129,12 +121,6 @@ class OutboxEntry:
         return cls(uid, value["due"], int(value["attempts"]), str(value["error"]), earner_key)
 
 
-def _running(node: Node) -> tuple[Store, DhtNode]:
-    if node.store is None or node.dht is None:
-        raise RuntimeError("the node is not started")
-    return node.store, node.dht
-
-
 def _backoff(attempts: int) -> float:
     return float(min(RETRY_MAX_S, RETRY_FIRST_S * 2 ** min(attempts - 1, 30)))
 
@@ -142,13 +128,13 @@ def _backoff(attempts: int) -> float:
 # --- this node's inbox ------------------------------------------------------------------------
 
 
-async def announce_inbox(node: Node) -> InboxRecord:
+async def announce_inbox(node: Services) -> InboxRecord:
     """Sign and publish where this node's inbox is; the DHT's writer republishing keeps it.
 
     The seq is above both what this node signed before and what the network holds, so a
     home restored without its database still replaces its old announcement.
     """
-    store, dht = _running(node)
+    store, dht = node.store, node.dht
     signed_seq = int.from_bytes(store.get(Kind.JOURNAL, _INBOX_SEQ) or bytes(8), "big")
     held = await _held_announcement(dht, node.key.public_key)
     seq = max(signed_seq, held.seq if held else 0) + 1
@@ -171,7 +157,7 @@ async def _held_announcement(dht: DhtNode, key: PublicKey) -> InboxRecord | None
         return None
 
 
-async def _keep_announcing(node: Node) -> None:
+async def _keep_announcing(node: Services) -> None:
     """Retry the announcement until the network takes it (a first node starts alone)."""
     attempts = 0
     while True:
@@ -184,13 +170,9 @@ async def _keep_announcing(node: Node) -> None:
             log.info("inbox announcement failed, will retry", extra={"code": exc.code})
 
 
-async def start_delivery(node: Node) -> None:
+async def start_delivery(node: Services) -> None:
     """Announce this node's inbox and start the outbox loop; call once the gateway serves
-    (the announced URL holds its port). Calling it again for the same run does nothing."""
-    if node.store is not None and _started.get(node) is node.store:
-        return
-    store, _ = _running(node)
-    _started[node] = store
+    (the announced URL holds its port). Node.start() calls it once."""
     try:
         await announce_inbox(node)
     except BadgeChainError as exc:
@@ -293,7 +275,7 @@ def _load_credential(store: Store, uid: Uid) -> dict[str, Any] | None:
 
 
 async def enqueue_delivery(
-    node: Node,
+    node: Services,
     uid: Uid,
     credential: dict[str, Any],
     *,
@@ -308,7 +290,7 @@ async def enqueue_delivery(
     outbox, never retried).
     Raises DeliveryRefused (`body_too_large`), queuing nothing, for a badge no inbox takes.
     """
-    store, _ = _running(node)
+    store = node.store
     earner_key = earner_key or earner_key_of(credential)
     if earner_key is None:
         return "no_inbox"
@@ -323,9 +305,11 @@ async def enqueue_delivery(
     return await _attempt(node, entry, credential)
 
 
-async def _attempt(node: Node, entry: OutboxEntry, credential: dict[str, Any]) -> DeliveryStatus:
+async def _attempt(
+    node: Services, entry: OutboxEntry, credential: dict[str, Any]
+) -> DeliveryStatus:
     """One delivery attempt of a leased entry; the outcome is written to the outbox."""
-    store, dht = _running(node)
+    store, dht = node.store, node.dht
     earner_key = entry.earner_key or earner_key_of(credential)
     attempts = entry.attempts + 1
     try:
@@ -353,9 +337,9 @@ async def _attempt(node: Node, entry: OutboxEntry, credential: dict[str, Any]) -
     return "delivered"
 
 
-async def deliver_due(node: Node) -> int:
+async def deliver_due(node: Services) -> int:
     """Attempt the deliveries whose time has come; return how many were attempted."""
-    store, _ = _running(node)
+    store = node.store
     now = time.time()
     due = [entry for entry in outbox(store) if entry.due is not None and entry.due <= now]
     leased: list[tuple[OutboxEntry, dict[str, Any]]] = []
@@ -378,7 +362,7 @@ async def deliver_due(node: Node) -> int:
     return len(leased)
 
 
-async def run_outbox(node: Node) -> None:
+async def run_outbox(node: Services) -> None:
     """The node's background delivery loop: every tick, attempt what is due. Never ends
     on its own; the node cancels it when it stops."""
     while True:

@@ -12,12 +12,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from badgechain.bns.record import MAX_URLS, MAX_URLS_TOTAL_CHARS, Record, Uid, valid_url
-from badgechain.bns.service import NameService
 from badgechain.chain.badge import BNS_URN_PREFIX, issuer_id
-from badgechain.chain.errors import BadgeChainError, DecodeError
+from badgechain.chain.errors import DecodeError
 from badgechain.chain.multibase import multibase_decode, multibase_encode_b58
 from badgechain.chain.verify import verify_credential
 from badgechain.storage import Kind, Store
@@ -30,11 +29,9 @@ from .badgestore import (
     save_badge,
     states,
 )
+from .errors import NodeError
 from .inbox_limits import check_inbox_room, inbox_fields
-from .nodelog import node_log
-
-if TYPE_CHECKING:
-    from .app import Node
+from .services import Services
 
 __all__ = [
     "MAX_INBOX_BADGES",
@@ -59,40 +56,34 @@ MAX_INBOX_BADGES: Final = 1000
 _VISIBLE = ("accepted", "hidden")
 
 
-class EarnerError(BadgeChainError):
+class EarnerError(NodeError):
     """A request about a received badge that cannot be done; `code` says why."""
 
     code = "earner_error"
-    http_status = 409
 
 
 class BadgeNotFound(EarnerError):
     code = "badge_not_found"
-    http_status = 404
 
 
 class WrongState(EarnerError):
     """The badge is not in the state the action needs (`not_in_inbox`, `not_accepted`)."""
 
     code = "not_in_inbox"
-    http_status = 409
 
 
 class UrlInvalid(EarnerError):
     code = "url_invalid"
-    http_status = 400
 
 
 class InboxRefused(EarnerError):
     """A credential POSTed to the inbox that this node will not take."""
 
     code = "credential_refused"
-    http_status = 422
 
 
 class InboxFull(EarnerError):
     code = "inbox_full"
-    http_status = 503
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,32 +102,26 @@ class InboxItem:
         }
 
 
-def _running(node: Node) -> tuple[Store, NameService]:
-    if node.store is None or node.names is None:
-        raise RuntimeError("the node is not started")
-    return node.store, node.names
-
-
 def _subject_id(credential: dict[str, Any]) -> object:
     subject = credential.get("credentialSubject")
     subject = subject[0] if isinstance(subject, list) and subject else subject
     return subject.get("id") if isinstance(subject, dict) else None
 
 
-def _now(node: Node) -> str:
+def _now(node: Services) -> str:
     return node.clock().isoformat(timespec="seconds")
 
 
 # --- the inbox ----------------------------------------------------------------------------
 
 
-async def receive(node: Node, credential: object) -> tuple[Uid, dict[str, Any]]:
+async def receive(node: Services, credential: object) -> tuple[Uid, dict[str, Any]]:
     """Take a delivered credential into the inbox; return its UID and state.
 
     It must be about this node's DID and verify offline: its proof checks out and no other
     check fails. A badge already held keeps its state, so deliveries are idempotent.
     """
-    store, _ = _running(node)
+    store = node.store
     if not isinstance(credential, dict):
         raise InboxRefused("the body is not a credential object", code="credential_invalid")
     # The cheap check first: no canonicalization for badges addressed to someone else.
@@ -164,7 +149,7 @@ async def receive(node: Node, credential: object) -> tuple[Uid, dict[str, Any]]:
     return uid, state
 
 
-def _addressed_here(node: Node, store: Store, subject: object) -> bool:
+def _addressed_here(node: Services, store: Store, subject: object) -> bool:
     """About this node's DID, or about a badge (urn:bns:) this node holds as its earner:
     one of its personas (a badge issued to the persona) or a badge it accepted (an
     endorsement of it)."""
@@ -195,9 +180,9 @@ def _describe(uid: Uid, credential: dict[str, Any], state: dict[str, Any]) -> In
     )
 
 
-def inbox_items(node: Node) -> list[InboxItem]:
+def inbox_items(node: Services) -> list[InboxItem]:
     """The badges waiting for the earner to accept or reject them, in UID order."""
-    store, _ = _running(node)
+    store = node.store
     items = []
     for uid, state in states(store):
         if state.get("role") != "received" or state.get("state") != "inbox":
@@ -211,7 +196,7 @@ def inbox_items(node: Node) -> list[InboxItem]:
 # --- the earner's decisions ---------------------------------------------------------------
 
 
-def badge_url(node: Node, uid: Uid) -> str:
+def badge_url(node: Services, uid: Uid) -> str:
     """Where this node's gateway serves a badge it holds."""
     return f"{node.gateway_url}/badges/{multibase_encode_b58(uid)}.json"
 
@@ -227,43 +212,43 @@ def _received(store: Store, uid: Uid, allowed: Sequence[str], code: str) -> dict
     return state
 
 
-async def accept(node: Node, uid: Uid) -> tuple[dict[str, Any], Record]:
+async def accept(node: Services, uid: Uid) -> tuple[dict[str, Any], Record]:
     """Keep the badge and publish its location: this node's gateway URL for it.
 
     The location is published first, so a failure leaves the badge in the inbox to retry.
     """
-    store, names = _running(node)
+    store, names = node.store, node.names
     state = _received(store, uid, ("inbox",), "not_in_inbox")
     record = await names.set_location(node.key, uid, [badge_url(node, uid)])
     return _settle(node, store, uid, state, "accept", record), record
 
 
-async def move(node: Node, uid: Uid, urls: object) -> tuple[dict[str, Any], Record]:
+async def move(node: Services, uid: Uid, urls: object) -> tuple[dict[str, Any], Record]:
     """Publish new URLs for an accepted (or hidden) badge."""
     checked = _check_urls(urls)
-    store, names = _running(node)
+    store, names = node.store, node.names
     state = _received(store, uid, _VISIBLE, "not_accepted")
     record = await names.set_location(node.key, uid, checked)
     return _settle(node, store, uid, state, "move", record), record
 
 
-async def hide(node: Node, uid: Uid) -> tuple[dict[str, Any], Record]:
+async def hide(node: Services, uid: Uid) -> tuple[dict[str, Any], Record]:
     """Publish an empty location: the badge stays valid, and says where it is no more."""
-    store, names = _running(node)
+    store, names = node.store, node.names
     state = _received(store, uid, _VISIBLE, "not_accepted")
     record = await names.hide(node.key, uid)
     return _settle(node, store, uid, state, "hide", record), record
 
 
-def reject(node: Node, uid: Uid) -> dict[str, Any]:
+def reject(node: Services, uid: Uid) -> dict[str, Any]:
     """Refuse a badge of the inbox: its document is deleted, a tombstone state stays."""
-    store, _ = _running(node)
+    store = node.store
     state = _received(store, uid, ("inbox",), "not_in_inbox")
     state = state | {"state": "rejected", "at": _now(node)}
     with store.batch() as batch:
         batch.delete(Kind.BADGE, uid)
         put_state(batch, uid, state)
-        node_log(node).append(batch, "reject", multibase_encode_b58(uid))
+        node.log.append(batch, "reject", multibase_encode_b58(uid))
     return state
 
 
@@ -272,14 +257,14 @@ _SETTLED_STATE: Final = {"accept": "accepted", "move": "accepted", "hide": "hidd
 
 
 def _settle(
-    node: Node, store: Store, uid: Uid, state: dict[str, Any], action: str, record: Record
+    node: Services, store: Store, uid: Uid, state: dict[str, Any], action: str, record: Record
 ) -> dict[str, Any]:
     """Record what `action` published: the badge's new state and its log entry, at once."""
     urls = list(record.location.urls) if record.location else []
     new_state = state | {"state": _SETTLED_STATE[action], "at": _now(node), "urls": urls}
     with store.batch() as batch:
         put_state(batch, uid, new_state)
-        node_log(node).append(batch, action, multibase_encode_b58(uid), {"urls": urls})
+        node.log.append(batch, action, multibase_encode_b58(uid), {"urls": urls})
     return new_state
 
 

@@ -22,7 +22,7 @@ from . import earner
 from .delivery import INBOX_PATH, MAX_INBOX_BYTES
 from .gateway import record_json
 from .problems import Problem
-from .web import NODE, json_response, parse_uid, read_json
+from .web import SERVICES, json_response, parse_uid, read_json
 
 __all__ = ["add_routes"]
 
@@ -51,7 +51,7 @@ async def post_inbox(request: web.Request) -> web.Response:
     """POST /inbox: a badge delivered to this node's DID (public)."""
     credential = await read_json(request, MAX_INBOX_BYTES)
     try:
-        uid, state = await earner.receive(request.app[NODE], credential)
+        uid, state = await earner.receive(request.app[SERVICES], credential)
     except earner.InboxRefused as exc:
         # A bug or race in our verifier says nothing about the badge: never a 4xx, which an
         # issuer's outbox takes as final; a 503 it retries (issue 17).
@@ -66,30 +66,30 @@ async def post_inbox(request: web.Request) -> web.Response:
 
 
 async def get_inbox(request: web.Request) -> web.Response:
-    items = earner.inbox_items(request.app[NODE])
+    items = earner.inbox_items(request.app[SERVICES])
     return json_response({"badges": [item.to_json() for item in items]})
 
 
 async def post_accept(request: web.Request) -> web.Response:
     uid, _ = await _admin_body(request)
-    state, record = await earner.accept(request.app[NODE], uid)
+    state, record = await earner.accept(request.app[SERVICES], uid)
     return json_response(_answer(uid, state, record))
 
 
 async def post_reject(request: web.Request) -> web.Response:
     uid, _ = await _admin_body(request)
-    return json_response(_answer(uid, earner.reject(request.app[NODE], uid)))
+    return json_response(_answer(uid, earner.reject(request.app[SERVICES], uid)))
 
 
 async def post_move(request: web.Request) -> web.Response:
     uid, body = await _admin_body(request)
-    state, record = await earner.move(request.app[NODE], uid, body.get("urls"))
+    state, record = await earner.move(request.app[SERVICES], uid, body.get("urls"))
     return json_response(_answer(uid, state, record))
 
 
 async def post_hide(request: web.Request) -> web.Response:
     uid, _ = await _admin_body(request)
-    state, record = await earner.hide(request.app[NODE], uid)
+    state, record = await earner.hide(request.app[SERVICES], uid)
     return json_response(_answer(uid, state, record))
 
 

@@ -30,16 +30,15 @@ from badgechain.chain.keys import (
 )
 from badgechain.chain.multibase import multibase_encode_b58
 
-from .badgestore import load_badge, load_state
+from .badgestore import NOT_SERVED_STATES, load_badge, load_state
 from .openapi import build_document
 from .problems import Problem
-from .web import NODE, json_response, parse_uid
+from .web import SERVICES, json_response, parse_uid
 
-__all__ = ["BNS_CARD_TIMEOUT_S", "NOT_SERVED_STATES", "add_routes", "record_json"]
+__all__ = ["BNS_CARD_TIMEOUT_S", "add_routes", "record_json"]
 
 # Badges this node holds but does not show (node/earner.py states): delivered and not yet
 # accepted, refused, or hidden by their earner.
-NOT_SERVED_STATES: Final = frozenset({"inbox", "rejected", "hidden"})
 _PAGE = re.compile(r"[0-9]{1,9}")  # page numbers below a billion
 _MAX_EMBEDDED_IMAGE_CHARS = 4 * 1024 * 1024
 # The badge card asks the BNS whether a badge is revoked, but an image must not wait on a
@@ -73,14 +72,13 @@ def record_json(record: Record) -> dict[str, Any]:
 
 async def get_bns(request: web.Request) -> web.Response:
     """GET /bns/{uid}: the merged, validated BNS record of a UID."""
-    node = request.app[NODE]
-    assert node.names is not None
+    node = request.app[SERVICES]
     record = await node.names.resolve(parse_uid(request.match_info["uid"]))
     return json_response(record_json(record))
 
 
 async def get_health(request: web.Request) -> web.Response:
-    node = request.app[NODE]
+    node = request.app[SERVICES]
     contacts = node.dht.contact_count() if node.dht else 0
     stats = dict(node.dht.stats) if node.dht else {}
     return json_response({"status": "ok", "did": node.did, "contacts": contacts, "dht": stats})
@@ -95,8 +93,7 @@ def _served_badge(request: web.Request) -> dict[str, Any]:
 
 
 def _served(request: web.Request) -> tuple[Uid, dict[str, Any]]:
-    node = request.app[NODE]
-    assert node.store is not None
+    node = request.app[SERVICES]
     uid = parse_uid(request.match_info["uid"])
     credential = load_badge(node.store, uid)
     state = load_state(node.store, uid) or {}
@@ -137,12 +134,9 @@ def _baked_png(credential: dict[str, Any]) -> bytes:
 async def _is_revoked(request: web.Request, uid: Uid) -> bool:
     """Revoked by this node's own record (an issuer marks it), or by the BNS if it answers
     within BNS_CARD_TIMEOUT_S; a slow or empty DHT leaves the local state standing."""
-    node = request.app[NODE]
-    assert node.store is not None
+    node = request.app[SERVICES]
     if (load_state(node.store, uid) or {}).get("state") == "revoked":
         return True
-    if node.names is None:
-        return False
     answers: dict[Uid, tuple[bool, float]] = request.app[_CARD_ANSWERS]
     now = asyncio.get_running_loop().time()
     revoked, until = answers.get(uid, (False, 0.0))
@@ -212,8 +206,7 @@ def _next_link(request: web.Request, full: bool, page: int) -> str | None:
 
 async def get_issuer_badges(request: web.Request) -> web.Response:
     """GET /issuers/{did}/badges?page=N: one page of the issuer's BNS index."""
-    node = request.app[NODE]
-    assert node.names is not None
+    node = request.app[SERVICES]
     did, number = request.match_info["did"], _page_number(request)
     page = await node.names.issuer_page(_index_key(did), number)
     items = [{"uid": multibase_encode_b58(item.uid)} for item in page.items]
@@ -229,8 +222,7 @@ async def get_issuer_badges(request: web.Request) -> web.Response:
 
 async def get_earner_badges(request: web.Request) -> web.Response:
     """GET /earners/{id}/badges?page=N: one page of the earner's BNS index."""
-    node = request.app[NODE]
-    assert node.names is not None
+    node = request.app[SERVICES]
     earner, number = request.match_info["id"], _page_number(request)
     page = await node.names.earner_page(_index_key(earner), number)
     items = [
@@ -273,7 +265,7 @@ def _did_web_host(request: web.Request) -> tuple[str, int | None]:
 async def get_did_document(request: web.Request) -> web.Response:
     """GET /.well-known/did.json: a did:web document naming this node's key."""
     did = did_web_from_host(*_did_web_host(request))
-    return json_response(build_did_web_document(did, request.app[NODE].key))
+    return json_response(build_did_web_document(did, request.app[SERVICES].key))
 
 
 async def get_openapi(request: web.Request) -> web.Response:

@@ -13,10 +13,10 @@ import json
 from typing import Any, Final
 
 from badgechain.chain.badge import issuer_id
-from badgechain.chain.errors import BadgeChainError
 from badgechain.storage import Kind, Store
 
 from .badgestore import states
+from .errors import NodeError
 
 __all__ = [
     "MAX_INBOX_SENDER_BYTES",
@@ -32,19 +32,17 @@ MAX_INBOX_TOTAL_BYTES: Final = 128 * 1024 * 1024
 MAX_INBOX_SENDER_BYTES: Final = 16 * 1024 * 1024
 
 
-class InboxStorageFull(BadgeChainError):
+class InboxStorageFull(NodeError):
     """The inbox holds as many bytes as it may: the earner must accept or reject some first.
     507 is a 5xx, so an issuer's outbox keeps the badge and tries again later."""
 
     code = "inbox_storage_full"
-    http_status = 507
 
 
-class InboxSenderFull(BadgeChainError):
+class InboxSenderFull(NodeError):
     """This issuer's badges waiting in the inbox reach its share; 429: try again later."""
 
     code = "inbox_sender_full"
-    http_status = 429
 
 
 def badge_size(credential: dict[str, Any]) -> int:

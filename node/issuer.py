@@ -34,11 +34,10 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from badgechain.bns.errors import NotFound
 from badgechain.bns.record import MAX_REASON_BYTES, Record, Uid, entry_from_badge
-from badgechain.bns.service import NameService
 from badgechain.chain.badge import (
     BNS_URN_PREFIX,
     build_achievement,
@@ -58,10 +57,8 @@ from badgechain.storage import Kind, Store
 from . import status
 from .badgestore import STATE_PREFIX, credential_uid, load_badge, load_state, put_badge
 from .delivery import enqueue_delivery
-from .nodelog import node_log
-
-if TYPE_CHECKING:
-    from .app import Node
+from .errors import NodeError
+from .services import Services
 
 __all__ = [
     "DATA_INTEGRITY_CONTEXT",
@@ -81,7 +78,6 @@ __all__ = [
     "issue_credential",
     "list_classes",
     "load_class",
-    "node_store",
     "parse_recipient",
     "persona_earner_key",
     "prepare_credential",
@@ -126,14 +122,10 @@ VC1_CONTEXT = "https://www.w3.org/2018/credentials/v1"
 DATA_INTEGRITY_CONTEXT = "https://w3id.org/security/data-integrity/v2"
 
 
-class IssuerError(BadgeChainError):
-    """An issuer request the node refuses; `code` and `http_status` say why."""
+class IssuerError(NodeError):
+    """An issuer request the node refuses; `code` says why."""
 
     code = "issue_invalid"
-
-    def __init__(self, message: str, *, code: str, status: int = 400) -> None:
-        super().__init__(message, code=code)
-        self.http_status = status
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,7 +246,7 @@ def image_data_uri(image: bytes) -> str:
     """The class image as a data: URI (it travels inside every badge): PNG or SVG only."""
     if len(image) > MAX_IMAGE_BYTES:
         raise IssuerError(
-            f"the image is over {MAX_IMAGE_BYTES // 1024} KiB", code="image_too_large", status=413
+            f"the image is over {MAX_IMAGE_BYTES // 1024} KiB", code="image_too_large"
         )
     if image.startswith(_PNG_MAGIC):
         mime = "image/png"
@@ -269,7 +261,7 @@ def image_data_uri(image: bytes) -> str:
 
 
 def create_class(
-    node: Node, *, name: str, description: str, criteria: str, image: bytes | None = None
+    node: Services, *, name: str, description: str, criteria: str, image: bytes | None = None
 ) -> dict[str, Any]:
     """Define and store a badge class (an OB 3.0 Achievement); returns its stored record."""
     if len(name) > MAX_CLASS_NAME_CHARS:
@@ -284,11 +276,11 @@ def create_class(
         image=None if image is None else image_data_uri(image),
     )
     record = {"id": class_id, "achievement": achievement, "created": format_created(node.clock())}
-    node_store(node).put(Kind.JOURNAL, CLASS_PREFIX + class_id.encode(), _dump(record))
+    node.store.put(Kind.JOURNAL, CLASS_PREFIX + class_id.encode(), _dump(record))
     return record
 
 
-def _achievement_id(node: Node, class_id: str) -> str:
+def _achievement_id(node: Services, class_id: str) -> str:
     # An Achievement's id should stay true for as long as its badges live. A configured
     # public URL does (this node serves GET /classes/{id}); a loopback URL with a port that
     # changes on restart would not, so without one the id is a URN.
@@ -304,7 +296,7 @@ def load_class(store: Store, class_id: str) -> dict[str, Any]:
         else None
     )
     if raw is None:
-        raise IssuerError(f"no badge class {class_id!r:.80}", code="class_not_found", status=404)
+        raise IssuerError(f"no badge class {class_id!r:.80}", code="class_not_found")
     return dict(json.loads(raw))
 
 
@@ -343,7 +335,7 @@ def sign_badge(
 
 
 def record_issued(
-    node: Node,
+    node: Services,
     credential: dict[str, Any],
     state: dict[str, Any],
     earner_key: PublicKey | None,
@@ -356,12 +348,12 @@ def record_issued(
     atomically."""
     mark = {"created": created, "earner": None if earner_key is None else earner_key.hex()}
     details: dict[str, Any] = {name: state[name] for name in _LOGGED_STATE if name in state}
-    with node_store(node).batch() as batch:
+    with node.store.batch() as batch:
         uid = put_badge(batch, credential, state)
         batch.put(Kind.JOURNAL, UNPUBLISHED_PREFIX + uid, _dump(mark))
         for kind, key, value in extra:
             batch.put(kind, key, value)
-        node_log(node).append(batch, action, multibase_encode_b58(uid), details)
+        node.log.append(batch, action, multibase_encode_b58(uid), details)
     return uid
 
 
@@ -369,12 +361,12 @@ def record_issued(
 _LOGGED_STATE: Final[tuple[str, ...]] = ("class_id", "batch_id", "via", "endorsed")
 
 
-async def publish_issued(node: Node, uid: Uid, *, deliver_now: bool = True) -> bool:
+async def publish_issued(node: Services, uid: Uid, *, deliver_now: bool = True) -> bool:
     """Publish a stored badge's BNS entry, then queue it for delivery (and, with
     `deliver_now`, try delivering before returning); False if publishing failed (the mark
     stays for a retry). Doing this again for a badge that is out already is harmless: the
     entry is the same bytes (Ed25519 is deterministic), indexes and the outbox key by UID."""
-    store = node_store(node)
+    store = node.store
     raw = store.get(Kind.JOURNAL, UNPUBLISHED_PREFIX + uid)
     credential = load_badge(store, uid)
     if raw is None or credential is None:
@@ -385,7 +377,7 @@ async def publish_issued(node: Node, uid: Uid, *, deliver_now: bool = True) -> b
         credential, node.key, earner, mark["created"], difficulty=node.config.pow_difficulty
     )
     try:
-        await _names(node).publish(node.key, entry)
+        await node.names.publish(node.key, entry)
     except BadgeChainError as exc:
         log.warning("publishing a badge failed; will retry", extra={"code": exc.code})
         return False
@@ -398,7 +390,7 @@ async def publish_issued(node: Node, uid: Uid, *, deliver_now: bool = True) -> b
     return True
 
 
-async def publish_pending(node: Node, attempts: int = PUBLISH_ATTEMPTS) -> int:
+async def publish_pending(node: Services, attempts: int = PUBLISH_ATTEMPTS) -> int:
     """Publish every badge still marked unpublished, retrying with backoff; return how many
     are left (they are tried again on the next start)."""
     delay = RETRY_DELAY_S
@@ -407,7 +399,7 @@ async def publish_pending(node: Node, attempts: int = PUBLISH_ATTEMPTS) -> int:
         if attempt:
             await asyncio.sleep(delay)
             delay *= 2
-        marks = node_store(node).scan(Kind.JOURNAL, UNPUBLISHED_PREFIX)
+        marks = node.store.scan(Kind.JOURNAL, UNPUBLISHED_PREFIX)
         marked = [Uid(key[len(UNPUBLISHED_PREFIX) :]) for key, _ in marks]
         remaining = [
             uid for uid in marked if not await publish_issued(node, uid, deliver_now=False)
@@ -417,9 +409,9 @@ async def publish_pending(node: Node, attempts: int = PUBLISH_ATTEMPTS) -> int:
     return len(remaining)
 
 
-async def issue_badge(node: Node, class_id: str, recipient: Recipient) -> IssueResult:
+async def issue_badge(node: Services, class_id: str, recipient: Recipient) -> IssueResult:
     """Sign, store and publish one badge of class `class_id`, and hand it to delivery."""
-    store = node_store(node)
+    store = node.store
     badge_class = load_class(store, class_id)
     earner_key = await earner_key_for(node, recipient)
     now = node.clock()
@@ -431,7 +423,7 @@ async def issue_badge(node: Node, class_id: str, recipient: Recipient) -> IssueR
     return IssueResult(uid, credential, await publish_issued(node, uid))
 
 
-async def earner_key_for(node: Node, recipient: Recipient) -> PublicKey | None:
+async def earner_key_for(node: Services, recipient: Recipient) -> PublicKey | None:
     """The key a badge's BNS entry names as earner: the subject's did:key, or the earner
     behind a persona (`urn:bns:`); None for an email-only subject."""
     if recipient.subject is None:
@@ -439,7 +431,7 @@ async def earner_key_for(node: Node, recipient: Recipient) -> PublicKey | None:
     return recipient.earner_key or await persona_earner_key(node, recipient.subject)
 
 
-async def persona_earner_key(node: Node, subject: str) -> PublicKey | None:
+async def persona_earner_key(node: Services, subject: str) -> PublicKey | None:
     """The earner key a badge for `subject` should name in its BNS entry, when the subject
     is `urn:bns:<UID>`: the key the linked badge's own entry names as earner (for a genesis
     badge, the key that signed it). None for any other subject.
@@ -449,7 +441,7 @@ async def persona_earner_key(node: Node, subject: str) -> PublicKey | None:
     """
     if not subject.startswith(BNS_URN_PREFIX):
         return None
-    names = _names(node)
+    names = node.names
     try:
         linked = Uid(multibase_decode(subject[len(BNS_URN_PREFIX) :]))
     except DecodeError as exc:
@@ -459,9 +451,7 @@ async def persona_earner_key(node: Node, subject: str) -> PublicKey | None:
     try:
         record = await names.resolve(linked)
     except NotFound as exc:
-        raise IssuerError(
-            f"the BNS knows no badge {subject:.100}", code="subject_unknown", status=422
-        ) from exc
+        raise IssuerError(f"the BNS knows no badge {subject:.100}", code="subject_unknown") from exc
     return record.entry.earner_key
 
 
@@ -472,16 +462,14 @@ def _issued_state(now: datetime, **details: str) -> dict[str, Any]:
 # --- batches -------------------------------------------------------------------------------
 
 
-def create_batch(node: Node, class_id: str, recipients: list[Recipient]) -> dict[str, Any]:
+def create_batch(node: Services, class_id: str, recipients: list[Recipient]) -> dict[str, Any]:
     """Store a batch and its rows durably, then issue them in the background."""
-    store = node_store(node)
+    store = node.store
     load_class(store, class_id)
     if not recipients:
         raise IssuerError("a batch needs at least one row", code="batch_invalid")
     if len(recipients) > MAX_BATCH_ROWS:
-        raise IssuerError(
-            f"a batch has at most {MAX_BATCH_ROWS} rows", code="batch_too_large", status=413
-        )
+        raise IssuerError(f"a batch has at most {MAX_BATCH_ROWS} rows", code="batch_too_large")
     batch_id = secrets.token_urlsafe(9)
     header = {
         "id": batch_id,
@@ -514,13 +502,13 @@ def _load_batch(store: Store, batch_id: str) -> dict[str, Any]:
         else None
     )
     if raw is None:
-        raise IssuerError(f"no batch {batch_id!r:.80}", code="batch_not_found", status=404)
+        raise IssuerError(f"no batch {batch_id!r:.80}", code="batch_not_found")
     return dict(json.loads(raw))
 
 
-async def run_batch(node: Node, batch_id: str) -> None:
+async def run_batch(node: Services, batch_id: str) -> None:
     """Issue every row of the batch that has neither a UID nor an error yet, in order."""
-    store = node_store(node)
+    store = node.store
     header = _load_batch(store, batch_id)
     achievement = load_class(store, header["class_id"])["achievement"]
     for key, _ in _rows(store, batch_id):
@@ -531,11 +519,11 @@ async def run_batch(node: Node, batch_id: str) -> None:
 
 
 async def _issue_row(
-    node: Node, header: dict[str, Any], achievement: dict[str, Any], key: bytes
+    node: Services, header: dict[str, Any], achievement: dict[str, Any], key: bytes
 ) -> None:
     """Issue one row unless it is done. From reading the row to the atomic write nothing
     awaits, so two runners of one batch (a double resume) cannot both issue it."""
-    store = node_store(node)
+    store = node.store
     row = json.loads(store.get(Kind.JOURNAL, key) or b"{}")
     if "uid" in row or "error" in row:
         return
@@ -587,16 +575,16 @@ def batch_progress(store: Store, batch_id: str, *, with_uids: bool = True) -> di
     return (progress | {"uids": uids}) if with_uids else progress
 
 
-async def resume_batches(node: Node) -> int:
+async def resume_batches(node: Services) -> int:
     """Call once the node has started: in the background, publish what a crash left
     unpublished, then finish every unfinished batch. Returns the number of batches resumed."""
-    headers = [json.loads(value) for _, value in node_store(node).scan(Kind.JOURNAL, BATCH_PREFIX)]
+    headers = [json.loads(value) for _, value in node.store.scan(Kind.JOURNAL, BATCH_PREFIX)]
     running = [header["id"] for header in headers if header["state"] == "running"]
     node.spawn(_work_through(node, running, pending_first=True))
     return len(running)
 
 
-async def _work_through(node: Node, batch_ids: list[str], *, pending_first: bool) -> None:
+async def _work_through(node: Services, batch_ids: list[str], *, pending_first: bool) -> None:
     """A background task's root: errors are logged, and the next start resumes the work."""
     try:
         if pending_first:
@@ -611,7 +599,7 @@ async def _work_through(node: Node, batch_ids: list[str], *, pending_first: bool
 # --- revoking and the VC API ---------------------------------------------------------------
 
 
-async def revoke_badge(node: Node, uid: Uid, reason: str) -> Record | None:
+async def revoke_badge(node: Services, uid: Uid, reason: str) -> Record | None:
     """Revoke a badge this node's key issued: set its status list bit and publish the BNS
     revocation (see the module docstring for why both cannot drift apart). None: recorded,
     but the DHT did not answer; the node publishes it later.
@@ -624,7 +612,7 @@ async def revoke_badge(node: Node, uid: Uid, reason: str) -> Record | None:
         raise IssuerError("give a reason for the revocation", code="reason_invalid")
     if len(reason.encode()) > MAX_REASON_BYTES:
         raise IssuerError(f"the reason is over {MAX_REASON_BYTES} bytes", code="reason_invalid")
-    store = node_store(node)
+    store = node.store
     credential = load_badge(store, uid)
     if credential is None or issuer_id(credential) != node.did:
         return await _revoke_elsewhere(node, uid, reason)
@@ -632,31 +620,31 @@ async def revoke_badge(node: Node, uid: Uid, reason: str) -> Record | None:
         record_revocation(node, uid, reason)
     await publish_issued(node, uid)  # a badge still waiting for its entry gets it first
     if store.get(Kind.JOURNAL, REVOKING_PREFIX + uid) is None:  # out already
-        return await _names(node).resolve(uid)
+        return await node.names.resolve(uid)
     try:
         return await publish_revocation(node, uid)
     except Unreachable:
         return None
 
 
-async def _revoke_elsewhere(node: Node, uid: Uid, reason: str) -> Record:
+async def _revoke_elsewhere(node: Services, uid: Uid, reason: str) -> Record:
     """Revoke a UID this node holds no issued copy of (say, issued offline with its key)."""
     now = _seconds(node.clock())
-    record = await _names(node).revoke(node.key, uid, reason, now)
-    with node_store(node).batch() as batch:
-        node_log(node).append(batch, "revoke", multibase_encode_b58(uid), {"reason": reason})
+    record = await node.names.revoke(node.key, uid, reason, now)
+    with node.store.batch() as batch:
+        node.log.append(batch, "revoke", multibase_encode_b58(uid), {"reason": reason})
     return record
 
 
-def record_revocation(node: Node, uid: Uid, reason: str) -> None:
+def record_revocation(node: Services, uid: Uid, reason: str) -> None:
     """The list bit, the re-signed list, the "revoked" state, the "revoking" mark and the
     log entries, in one atomic write, for a badge this node holds."""
-    store = node_store(node)
+    store = node.store
     now = node.clock()
     credential = load_badge(store, uid)
     state = load_state(store, uid)
     if credential is None or state is None:
-        raise IssuerError("this node holds no such badge", code="badge_not_found", status=404)
+        raise IssuerError("this node holds no such badge", code="badge_not_found")
     mark = {"reason": reason, "at": _seconds(now)}
     with status.changing(node):
         ops = status.revocation_ops(node, credential, now)
@@ -667,20 +655,20 @@ def record_revocation(node: Node, uid: Uid, reason: str) -> None:
             batch.put(Kind.INDEX, STATE_PREFIX + uid, _dump(revoked))
             batch.put(Kind.JOURNAL, REVOKING_PREFIX + uid, _dump(mark))
             text = multibase_encode_b58(uid)
-            node_log(node).append(batch, "revoke", text, {"reason": reason})
+            node.log.append(batch, "revoke", text, {"reason": reason})
             for list_id in status.changed_lists(ops):
-                node_log(node).append(batch, "status-list", list_id, {"set": text})
+                node.log.append(batch, "status-list", list_id, {"set": text})
 
 
-async def publish_revocation(node: Node, uid: Uid) -> Record:
+async def publish_revocation(node: Services, uid: Uid) -> Record:
     """Publish the revocation a "revoking" mark holds, then clear the mark."""
-    store = node_store(node)
+    store = node.store
     raw = store.get(Kind.JOURNAL, REVOKING_PREFIX + uid)
     if raw is None:
         raise IssuerError("no revocation is waiting for this badge", code="revocation_missing")
     mark = json.loads(raw)
     try:
-        record = await _names(node).revoke(node.key, uid, mark["reason"], mark["at"])
+        record = await node.names.revoke(node.key, uid, mark["reason"], mark["at"])
     except BadgeChainError as exc:
         if exc.code == "not_issuer":  # never ours to revoke: retrying cannot help
             store.delete(Kind.JOURNAL, REVOKING_PREFIX + uid)
@@ -689,10 +677,10 @@ async def publish_revocation(node: Node, uid: Uid) -> Record:
     return record
 
 
-async def publish_pending_revocations(node: Node) -> int:
+async def publish_pending_revocations(node: Services) -> int:
     """Publish every revocation a crash (or an unreachable DHT) left marked; return how many
     are still waiting (tried again on the next start)."""
-    marks = node_store(node).scan(Kind.JOURNAL, REVOKING_PREFIX)
+    marks = node.store.scan(Kind.JOURNAL, REVOKING_PREFIX)
     left = 0
     for key, _ in list(marks):
         uid = Uid(key[len(REVOKING_PREFIX) :])
@@ -742,11 +730,10 @@ def _own_issuer(issuer: object, issuer_did: str) -> object:
     raise IssuerError(
         f"this node issues as {issuer_did}, not as {issuer!r:.100}",
         code="issuer_mismatch",
-        status=422,
     )
 
 
-async def _subject_key(node: Node, credential: dict[str, Any]) -> PublicKey | None:
+async def _subject_key(node: Services, credential: dict[str, Any]) -> PublicKey | None:
     """The earner key for the BNS entry, for a single subject: its did:key, or the earner
     behind the persona it names."""
     subject = credential.get("credentialSubject")
@@ -761,7 +748,7 @@ async def _subject_key(node: Node, credential: dict[str, Any]) -> PublicKey | No
 
 
 async def issue_credential(
-    node: Node, credential: object, *, with_status: bool = False, cryptosuite: str = RDFC
+    node: Services, credential: object, *, with_status: bool = False, cryptosuite: str = RDFC
 ) -> IssueResult:
     """POST /credentials/issue: sign a caller's credential as this node, store and publish.
 
@@ -773,7 +760,6 @@ async def issue_credential(
         raise IssuerError(
             "the node gives each credential its own credentialStatus",
             code="credential_status_present",
-            status=422,
         )
     _check_issuable(prepared, now)
     earner_key = await _subject_key(node, prepared)
@@ -839,18 +825,6 @@ def _sign_jcs(credential: dict[str, Any], key: KeyPair, now: datetime) -> dict[s
 
 
 # --- helpers -------------------------------------------------------------------------------
-
-
-def node_store(node: Node) -> Store:
-    if node.store is None:
-        raise IssuerError("the node is not running", code="node_stopped", status=503)
-    return node.store
-
-
-def _names(node: Node) -> NameService:
-    if node.names is None:
-        raise IssuerError("the node is not running", code="node_stopped", status=503)
-    return node.names
 
 
 def _seconds(moment: datetime) -> int:

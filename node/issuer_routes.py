@@ -19,7 +19,7 @@ from badgechain.chain.proof import JCS, RDFC
 from . import issuer
 from .gateway import record_json
 from .problems import Problem
-from .web import NODE, json_response, parse_uid, read_json
+from .web import SERVICES, json_response, parse_uid, read_json
 
 __all__ = ["MAX_BATCH_BODY_BYTES", "MAX_CLASS_BODY_BYTES", "add_routes"]
 
@@ -62,7 +62,7 @@ def _image(value: object) -> bytes | None:
 
 async def post_class(request: web.Request) -> web.Response:
     """POST /admin/classes {name, description, criteria, image?} → 201 {id, achievement}."""
-    node = request.app[NODE]
+    node = request.app[SERVICES]
     body = _fields(
         await read_json(request, MAX_CLASS_BODY_BYTES),
         {"name", "description", "criteria"},
@@ -80,20 +80,20 @@ async def post_class(request: web.Request) -> web.Response:
 
 async def get_classes(request: web.Request) -> web.Response:
     """GET /admin/classes → {classes: [{id, achievement, created}]}."""
-    node = request.app[NODE]
-    return json_response({"classes": issuer.list_classes(issuer.node_store(node))})
+    node = request.app[SERVICES]
+    return json_response({"classes": issuer.list_classes(node.store)})
 
 
 async def get_class(request: web.Request) -> web.Response:
     """GET /classes/{id}: the Achievement, for whoever follows its id (public)."""
-    node = request.app[NODE]
-    record = issuer.load_class(issuer.node_store(node), request.match_info["class_id"])
+    node = request.app[SERVICES]
+    record = issuer.load_class(node.store, request.match_info["class_id"])
     return json_response(record["achievement"])
 
 
 async def post_issue(request: web.Request) -> web.Response:
     """POST /admin/issue {class_id, to?, email?, valid_until?, evidence?} → 201 {uid, ...}."""
-    node = request.app[NODE]
+    node = request.app[SERVICES]
     body = _fields(
         await read_json(request, MAX_SMALL_BODY_BYTES),
         {"class_id"},
@@ -109,7 +109,7 @@ async def post_issue(request: web.Request) -> web.Response:
 
 async def post_batch(request: web.Request) -> web.Response:
     """POST /admin/batches {class_id, rows: [...]} → 202 {batch_id, total}."""
-    node = request.app[NODE]
+    node = request.app[SERVICES]
     try:
         body = await read_json(request, MAX_BATCH_BODY_BYTES)
     except Problem as exc:
@@ -133,17 +133,17 @@ async def post_batch(request: web.Request) -> web.Response:
 
 async def get_batch(request: web.Request) -> web.Response:
     """GET /admin/batches/{id}[?uids=false] → {total, done, failed, state, uids, ...}."""
-    node = request.app[NODE]
+    node = request.app[SERVICES]
     with_uids = request.query.get("uids", "true") != "false"
     progress = issuer.batch_progress(
-        issuer.node_store(node), request.match_info["batch_id"], with_uids=with_uids
+        node.store, request.match_info["batch_id"], with_uids=with_uids
     )
     return json_response(progress)
 
 
 async def post_revoke(request: web.Request) -> web.Response:
     """POST /admin/revoke {uid, reason} → the BNS record, revoked."""
-    node = request.app[NODE]
+    node = request.app[SERVICES]
     body = _fields(await read_json(request, MAX_SMALL_BODY_BYTES), {"uid", "reason"}, set())
     uid = parse_uid(_text(body, "uid"))
     record = await issuer.revoke_badge(node, uid, _text(body, "reason"))
@@ -155,7 +155,7 @@ async def post_revoke(request: web.Request) -> web.Response:
 
 async def post_credentials_issue(request: web.Request) -> web.Response:
     """POST /credentials/issue {credential, options?} → 201 {verifiableCredential}."""
-    node = request.app[NODE]
+    node = request.app[SERVICES]
     body = _fields(await read_json(request), {"credential"}, {"options"})
     options = body.get("options", {})
     if not isinstance(options, dict):

@@ -16,9 +16,9 @@ from aiohttp import web
 
 from badgechain.chain.nodelog import MAX_SEQ, LogError, canonical_bytes, check_entry
 
-from .nodelog import DEFAULT_PAGE, MAX_PAGE, node_log
+from .nodelog import DEFAULT_PAGE, MAX_PAGE
 from .problems import Problem
-from .web import NODE, json_response
+from .web import SERVICES, json_response
 
 __all__ = ["ATOM_NS", "FEED_ENTRIES", "add_routes", "build_feed"]
 
@@ -58,14 +58,14 @@ async def get_log(request: web.Request) -> web.Response:
     after = _query_int(request, "after", 0, MAX_SEQ, None)
     limit = _query_int(request, "limit", 1, MAX_PAGE, DEFAULT_PAGE)
     assert limit is not None
-    page = node_log(request.app[NODE]).page(after, limit)
+    page = request.app[SERVICES].log.page(after, limit)
     return json_response(page.to_json())
 
 
 async def get_feed(request: web.Request) -> web.Response:
-    node = request.app[NODE]
+    node = request.app[SERVICES]
     base = (node.config.public_url or _origin(request)).rstrip("/")
-    entries = node_log(node).recent(FEED_ENTRIES)
+    entries = node.log.recent(FEED_ENTRIES)
     body = build_feed(entries, did=node.did, base_url=base, fallback_updated=_now(request))
     return web.Response(body=body, content_type="application/atom+xml", charset="utf-8")
 
@@ -78,7 +78,7 @@ def _origin(request: web.Request) -> str:
 
 
 def _now(request: web.Request) -> str:
-    return request.app[NODE].clock().strftime("%Y-%m-%dT%H:%M:%SZ")
+    return request.app[SERVICES].clock().strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def build_feed(entries: list[Any], *, did: str, base_url: str, fallback_updated: str) -> bytes:

@@ -17,7 +17,7 @@ import logging
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from badgechain.chain.keys import KeyPair
 from badgechain.chain.nodelog import (
@@ -31,11 +31,6 @@ from badgechain.chain.nodelog import (
 )
 from badgechain.storage import Batch, Kind, Store
 
-from .problems import Problem
-
-if TYPE_CHECKING:
-    from .app import Node
-
 __all__ = [
     "DEFAULT_PAGE",
     "ENTRY_PREFIX",
@@ -46,7 +41,6 @@ __all__ = [
     "NodeLog",
     "entry_key",
     "iter_entries",
-    "node_log",
     "read_head",
     "read_page",
 ]
@@ -202,10 +196,3 @@ class NodeLog:
             damaged.http_status = 500  # the node's storage, not the request, is at fault
             raise damaged
         return entry
-
-
-def node_log(node: Node) -> NodeLog:
-    """The running node's log; a 503 problem when the node is not running."""
-    if node.log is None:
-        raise Problem(503, "node_stopped", "the node is not running")
-    return node.log

@@ -13,6 +13,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
+from badgechain.chain.proof import JCS, RDFC
 from badgechain.chain.verify import CHECK_NAMES
 
 from .page_routes import STATIC_FILES
@@ -713,18 +714,21 @@ _SCHEMAS: Final[dict[str, Any]] = {
             "credential": {"type": "object"},
             "options": {
                 "type": "object",
-                "description": "eddsa-rdfc-2022 unless cryptosuite asks for eddsa-jcs-2022; "
-                "a Bitstring status entry only when credentialStatus asks for one",
                 "properties": {
-                    "cryptosuite": {"enum": ["eddsa-rdfc-2022", "eddsa-jcs-2022"]},
                     "credentialStatus": {
-                        "type": "object",
-                        "required": ["type"],
-                        "properties": {
-                            "type": {"const": "BitstringStatusListEntry"},
-                            "statusPurpose": {"const": "revocation"},
-                        },
+                        "anyOf": [
+                            {"type": "null"},
+                            {
+                                "type": "object",
+                                "required": ["type"],
+                                "properties": {
+                                    "type": {"const": "BitstringStatusListEntry"},
+                                    "statusPurpose": {"const": "revocation"},
+                                },
+                            },
+                        ]
                     },
+                    "cryptosuite": {"enum": [RDFC, JCS]},
                 },
             },
         },

@@ -37,6 +37,7 @@ __all__ = [
     "HOST_MAP_ENV",
     "GlobalOnlyConnector",
     "HostMap",
+    "Outbound",
     "client_session",
     "host_map",
     "only_global",
@@ -80,6 +81,16 @@ def client_session(config: NodeConfig, **options: Any) -> aiohttp.ClientSession:
     if only_global(config):
         options["connector"] = GlobalOnlyConnector(family=socket.AF_UNSPEC)
     return aiohttp.ClientSession(**options)
+
+
+class Outbound:
+    """The node's client for outbound HTTP, guarded as its config says."""
+
+    def __init__(self, config: NodeConfig) -> None:
+        self.config = config
+
+    def session(self, **options: Any) -> aiohttp.ClientSession:
+        return client_session(self.config, **options)
 
 
 class HostMap:

@@ -20,7 +20,7 @@ from badgechain.storage import Store
 from . import personas
 from .collections import collection_json, create_collection, list_collections, load_collection
 from .problems import Problem
-from .web import NODE, json_response, parse_uid, read_json
+from .web import SERVICES, json_response, parse_uid, read_json
 
 __all__ = ["add_routes"]
 
@@ -39,22 +39,19 @@ async def _body(request: web.Request, allowed: set[str]) -> dict[str, Any]:
 
 
 def _store(request: web.Request) -> Store:
-    store = request.app[NODE].store
-    if store is None:
-        raise Problem(503, "node_stopped", "the node is not running")
-    return store
+    return request.app[SERVICES].store
 
 
 async def post_persona(request: web.Request) -> web.Response:
     body = await _body(request, {"name", "description"})
     persona = await personas.create_persona(
-        request.app[NODE], body.get("name"), body.get("description")
+        request.app[SERVICES], body.get("name"), body.get("description")
     )
     return json_response(persona.to_json(), status=201)
 
 
 async def get_personas(request: web.Request) -> web.Response:
-    found = personas.list_personas(request.app[NODE])
+    found = personas.list_personas(request.app[SERVICES])
     return json_response({"personas": [persona.to_json() for persona in found]})
 
 
@@ -63,18 +60,18 @@ async def post_endorse(request: web.Request) -> web.Response:
     uid = body.get("uid")
     if not isinstance(uid, str):
         raise Problem(400, "uid_invalid", "the body needs a `uid`: the endorsed badge's UID")
-    endorsement = await personas.endorse(request.app[NODE], parse_uid(uid), body.get("comment"))
+    endorsement = await personas.endorse(request.app[SERVICES], parse_uid(uid), body.get("comment"))
     return json_response(endorsement.to_json(), status=201)
 
 
 async def get_endorsements(request: web.Request) -> web.Response:
     uid = parse_uid(request.match_info["uid"])
-    return json_response({"endorsements": personas.list_endorsements(request.app[NODE], uid)})
+    return json_response({"endorsements": personas.list_endorsements(request.app[SERVICES], uid)})
 
 
 async def post_collection(request: web.Request) -> web.Response:
     body = await _body(request, {"name", "uids", "description"})
-    node = request.app[NODE]
+    node = request.app[SERVICES]
     record = create_collection(node, body.get("name"), body.get("uids"), body.get("description"))
     shown = collection_json(_store(request), record)
     links = {

@@ -13,10 +13,9 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from badgechain.bns.record import Uid, entry_from_badge
-from badgechain.bns.service import NameService
 from badgechain.chain.badge import BNS_URN_PREFIX, build_endorsement, build_genesis, issuer_id
 from badgechain.chain.errors import BadgeChainError
 from badgechain.chain.multibase import multibase_encode_b58
@@ -25,6 +24,7 @@ from badgechain.storage import Kind, Store
 
 from . import status
 from .badgestore import (
+    NOT_SERVED_STATES,
     endorsement_uids,
     load_badge,
     load_state,
@@ -34,13 +34,10 @@ from .badgestore import (
 )
 from .delivery import outbox
 from .earner import badge_url
-from .gateway import NOT_SERVED_STATES
+from .errors import NodeError
 from .issuer import persona_earner_key, publish_issued, record_issued
-from .nodelog import node_log
 from .resolvers import fetch_badge_by_uid, verify_online
-
-if TYPE_CHECKING:
-    from .app import Node
+from .services import Services
 
 __all__ = [
     "ENDORSEMENT_ROLE",
@@ -72,14 +69,10 @@ DEFAULT_COMMENT: Final = "Endorsed"
 log = logging.getLogger(__name__)
 
 
-class PersonaError(BadgeChainError):
-    """A persona or endorsement request the node refuses; `code` and `http_status` say why."""
+class PersonaError(NodeError):
+    """A persona or endorsement request the node refuses; `code` says why."""
 
     code = "persona_invalid"
-
-    def __init__(self, message: str, *, code: str, status: int = 400) -> None:
-        super().__init__(message, code=code)
-        self.http_status = status
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,12 +112,6 @@ class Endorsement:
         }
 
 
-def _running(node: Node) -> tuple[Store, NameService]:
-    if node.store is None or node.names is None:
-        raise PersonaError("the node is not running", code="node_stopped", status=503)
-    return node.store, node.names
-
-
 def _text(value: object, default: str, name: str) -> str:
     if value is None or value == "":
         return default
@@ -139,11 +126,13 @@ def _text(value: object, default: str, name: str) -> str:
 # --- personas -----------------------------------------------------------------------------
 
 
-async def create_persona(node: Node, name: object = None, description: object = None) -> Persona:
+async def create_persona(
+    node: Services, name: object = None, description: object = None
+) -> Persona:
     """Sign a genesis badge about this node's key, store it, publish its BNS entry (earner:
     this node's key) and this node's URL for it. Stored first: a failed publish leaves it
     "unpublished" in `list_personas`, the error is raised, and the next start retries."""
-    store, _ = _running(node)
+    store = node.store
     persona_name = _text(name, DEFAULT_PERSONA_NAME, "name")
     now = node.clock()
     genesis = build_genesis(
@@ -168,18 +157,18 @@ async def create_persona(node: Node, name: object = None, description: object = 
         uid = put_badge(batch, signed, state)
         batch.put(Kind.JOURNAL, UNPUBLISHED_PERSONA_PREFIX + uid, b"")
         details = {"name": persona_name[:LOGGED_NAME_CHARS]}  # the log's details are small
-        node_log(node).append(batch, "persona", multibase_encode_b58(uid), details)
+        node.log.append(batch, "persona", multibase_encode_b58(uid), details)
     return await publish_persona(node, uid)
 
 
-async def publish_persona(node: Node, uid: Uid) -> Persona:
+async def publish_persona(node: Services, uid: Uid) -> Persona:
     """Publish a stored persona's BNS entry and this node's URL for it, then mark it
     "accepted". Idempotent: the entry is the same bytes each time."""
-    store, names = _running(node)
+    store, names = node.store, node.names
     state = load_state(store, uid)
     signed = load_badge(store, uid)
     if state is None or signed is None or state.get("role") != PERSONA_ROLE:
-        raise PersonaError("this node has no such persona", code="persona_not_found", status=404)
+        raise PersonaError("this node has no such persona", code="persona_not_found")
     entry = entry_from_badge(
         signed,
         node.key,
@@ -196,10 +185,10 @@ async def publish_persona(node: Node, uid: Uid) -> Persona:
     return Persona(uid, str(state["name"]), "accepted", str(state["at"]))
 
 
-async def publish_pending_personas(node: Node) -> int:
+async def publish_pending_personas(node: Services) -> int:
     """Publish the personas a failed publish or a crash left "unpublished"; return how many
     are still waiting (tried again on the next start)."""
-    store, _ = _running(node)
+    store = node.store
     left = 0
     # The marks, not every badge's state: this runs on every retry round.
     marks = store.scan(Kind.JOURNAL, UNPUBLISHED_PERSONA_PREFIX)
@@ -213,9 +202,9 @@ async def publish_pending_personas(node: Node) -> int:
     return left
 
 
-def list_personas(node: Node) -> list[Persona]:
+def list_personas(node: Services) -> list[Persona]:
     """This node's personas, in UID order."""
-    store, _ = _running(node)
+    store = node.store
     return [
         Persona(uid, str(state.get("name", "")), str(state.get("state")), str(state.get("at")))
         for uid, state in states(store)
@@ -226,11 +215,11 @@ def list_personas(node: Node) -> list[Persona]:
 # --- endorsements -------------------------------------------------------------------------
 
 
-async def endorse(node: Node, endorsed: Uid, comment: object = None) -> Endorsement:
+async def endorse(node: Services, endorsed: Uid, comment: object = None) -> Endorsement:
     """Endorse the badge `endorsed`: it must verify (not invalid); sign, store and publish
     the endorsement (with a status list entry, like any badge it issues), then deliver it to
     the endorsed badge's earner (the outbox retries)."""
-    store, names = _running(node)
+    store, names = node.store, node.names
     text = _text(comment, DEFAULT_COMMENT, "comment")
     endorsed_badge = await _checked_badge(node, store, endorsed)
     earner_key = await persona_earner_key(node, BNS_URN_PREFIX + multibase_encode_b58(endorsed))
@@ -264,7 +253,7 @@ async def endorse(node: Node, endorsed: Uid, comment: object = None) -> Endorsem
     return Endorsement(uid, endorsed, signed, *_delivery_status(store, uid))
 
 
-async def _checked_badge(node: Node, store: Store, uid: Uid) -> dict[str, Any]:
+async def _checked_badge(node: Services, store: Store, uid: Uid) -> dict[str, Any]:
     """The badge to endorse, held here or fetched from its location, verified online."""
     held = load_badge(store, uid)
     data = json.dumps(held).encode() if held is not None else await fetch_badge_by_uid(node, uid)
@@ -272,7 +261,7 @@ async def _checked_badge(node: Node, store: Store, uid: Uid) -> dict[str, Any]:
     if report.verdict == "invalid" or report.credential is None:
         failed = report.failed
         why = f"{failed.name}: {failed.code}" if failed else "unreadable"
-        raise PersonaError(f"the badge is not valid ({why})", code="badge_invalid", status=422)
+        raise PersonaError(f"the badge is not valid ({why})", code="badge_invalid")
     return report.credential
 
 
@@ -285,9 +274,9 @@ def _delivery_status(store: Store, uid: Uid) -> tuple[str, str]:
     return ("refused" if waiting.due is None else "queued"), waiting.error
 
 
-def list_endorsements(node: Node, endorsed: Uid) -> list[dict[str, Any]]:
+def list_endorsements(node: Services, endorsed: Uid) -> list[dict[str, Any]]:
     """The endorsements of `endorsed` this node holds and shows, in UID order."""
-    store, _ = _running(node)
+    store = node.store
     found = []
     for uid in endorsement_uids(store, endorsed, limit=MAX_LISTED_ENDORSEMENTS):
         credential = load_badge(store, uid)

@@ -19,7 +19,7 @@ import weakref
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import quote
 
 import aiohttp
@@ -52,10 +52,9 @@ from badgechain.chain.verify import Report, verify_badge
 
 from .badgestore import credential_uid, load_badge
 from .config import NodeConfig
+from .errors import NodeError
 from .outbound import HostMap, client_session, host_map
-
-if TYPE_CHECKING:
-    from .app import Node
+from .services import Services
 
 log = logging.getLogger(__name__)
 
@@ -98,18 +97,16 @@ CALL_TIMEOUT_S = 20.0
 _T = TypeVar("_T")
 
 
-class FetchError(BadgeChainError):
+class FetchError(NodeError):
     """A server answered, but not with what was asked (status, size, or content)."""
 
     code = "fetch_failed"
-    http_status = 502
 
 
-class NotPublished(BadgeChainError):
+class NotPublished(NodeError):
     """The BNS knows the UID, but its earner published no place to fetch the badge."""
 
     code = "location_missing"
-    http_status = 404
 
 
 def _session(config: NodeConfig) -> aiohttp.ClientSession:
@@ -208,7 +205,7 @@ def _names_uid(credential: dict[str, Any] | None, uid: Uid) -> bool:
         return False
 
 
-async def fetch_badge_by_uid(node: Node, uid: Uid) -> bytes:
+async def fetch_badge_by_uid(node: Services, uid: Uid) -> bytes:
     """The badge of `uid` as served at one of its BNS locations (the raw body).
 
     Raises NotFound (no BNS record), NotPublished (no location, or hidden), Unreachable
@@ -273,11 +270,10 @@ class BnsAccess(Protocol):
 class NodeBns:
     """The BNS as a running node reads it: DHT lookups, merged and validated."""
 
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: Services) -> None:
         self.node = node
 
     async def resolve(self, uid: Uid) -> BnsAnswer:
-        assert self.node.names is not None, "the node is not started"
         record = await self.node.names.resolve(uid)
         entry, location, revocation = record.entry, record.location, record.revocation
         return BnsAnswer(
@@ -294,7 +290,6 @@ class NodeBns:
         that is what makes a badge of a known publisher indeterminate, not valid, when the
         DHT is away."""
         node = self.node
-        assert node.names is not None and node.dht is not None, "the node is not started"
         if issuer_key == node.key.public_key:
             return True
         if node.dht.held(address_of_key(issuer_page_key(issuer_key, 0))) is not None:
@@ -303,7 +298,6 @@ class NodeBns:
         return bool(page.members)
 
     async def held_badge(self, uid: Uid) -> dict[str, Any] | None:
-        assert self.node.store is not None, "the node is not started"
         return load_badge(self.node.store, uid)
 
 
@@ -389,13 +383,13 @@ class VerifierContext:
     tls: ssl.SSLContext | bool = True
 
 
-def node_context(node: Node, tls: ssl.SSLContext | bool = True) -> VerifierContext:
+def node_context(node: Services, tls: ssl.SSLContext | bool = True) -> VerifierContext:
     """A running node's verifier: its DHT and store, and its status-list cache."""
-    return VerifierContext(node.config, node.clock, NodeBns(node), _status_cache(node), tls)
+    return VerifierContext(node.config, node.clock, NodeBns(node), node.status_cache.lists, tls)
 
 
 async def verify_online(
-    node: Node,
+    node: Services,
     data: bytes,
     expected_uid: str | None = None,
     *,
@@ -633,13 +627,6 @@ class _CachedList:
 # Verified status lists by URL, per node. Single gets and pops are atomic under the GIL;
 # eviction iterates, so writers take the lock.
 _STATUS_CACHE_LOCK = threading.Lock()
-_status_caches: weakref.WeakKeyDictionary[Node, dict[str, _CachedList]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _status_cache(node: Node) -> dict[str, _CachedList]:
-    return _status_caches.setdefault(node, {})
 
 
 def _fresh_until(document: dict[str, Any], fetched: datetime) -> datetime:

@@ -19,15 +19,11 @@ from __future__ import annotations
 import json
 import re
 import secrets
-import threading
-import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
-from badgechain.chain.errors import BadgeChainError
 from badgechain.chain.proof import sign_credential
 from badgechain.chain.statuslist import (
     MIN_LIST_BITS,
@@ -40,10 +36,8 @@ from badgechain.chain.statuslist import (
 )
 from badgechain.storage import Kind, Store
 
-from .problems import Problem
-
-if TYPE_CHECKING:
-    from .app import Node
+from .errors import StatusListUnknown
+from .services import ListAllocation, Services
 
 __all__ = [
     "LIST_BITS",
@@ -70,53 +64,28 @@ _LIST_ID = re.compile(r"[A-Za-z0-9_-]{12}")  # secrets.token_urlsafe(9)
 Op = tuple[Kind, bytes, bytes]
 
 
-@dataclass
-class _Lists:
-    """A node's allocation state, loaded from storage on first use."""
-
-    lock: threading.RLock = field(default_factory=threading.RLock)
-    list_id: str | None = None
-    url: str = ""
-    taken: bytearray = field(default_factory=bytearray)
-    count: int = 0
-    loaded: bool = False
-
-
-_state: weakref.WeakKeyDictionary[Node, _Lists] = weakref.WeakKeyDictionary()
-
-
-def _lists(node: Node) -> _Lists:
-    return _state.setdefault(node, _Lists())
-
-
-def _store(node: Node) -> Store:
-    if node.store is None:
-        raise BadgeChainError("the node is not running", code="node_stopped")
-    return node.store
-
-
-def list_url(node: Node, list_id: str) -> str:
+def list_url(node: Services, list_id: str) -> str:
     """Where the node serves a list it creates now: its public URL, else its gateway URL."""
     return f"{node.gateway_url}/status/{list_id}"
 
 
 @contextmanager
-def changing(node: Node) -> Iterator[None]:
+def changing(node: Services) -> Iterator[None]:
     """Hold while reading, changing and writing a list, so no two changes interleave."""
-    with _lists(node).lock:
+    with node.status_lists.lock:
         yield
 
 
 # --- allocating ----------------------------------------------------------------------------
 
 
-def allocate_entry(node: Node, now: datetime) -> tuple[dict[str, Any], list[Op]]:
+def allocate_entry(node: Services, now: datetime) -> tuple[dict[str, Any], list[Op]]:
     """A credentialStatus entry at a random unused index, and the writes that take it;
     write them in the same batch as the badge."""
-    lists = _lists(node)
+    lists = node.status_lists
     with lists.lock:
         if not lists.loaded:
-            _load_current(_store(node), lists)
+            _load_current(node.store, lists)
         moved = not lists.url.startswith(list_url(node, ""))
         if lists.list_id is None or lists.count >= FULL_AT or moved:
             _start_list(node, lists, now)
@@ -135,7 +104,7 @@ def _random_free(taken: bytearray) -> int:
             return index
 
 
-def _load_current(store: Store, lists: _Lists) -> None:
+def _load_current(store: Store, lists: ListAllocation) -> None:
     lists.loaded = True
     raw_id = store.get(Kind.STATUS_LIST, CURRENT_KEY)
     meta = None if raw_id is None else _meta(store, raw_id.decode())
@@ -149,13 +118,13 @@ def _load_current(store: Store, lists: _Lists) -> None:
     lists.count = sum(bin(byte).count("1") for byte in lists.taken)
 
 
-def _start_list(node: Node, lists: _Lists, now: datetime) -> None:
+def _start_list(node: Services, lists: ListAllocation, now: datetime) -> None:
     """Open a new list, stored at once: the badge that needs it may yet fail to be signed,
     and memory must never name a list that storage does not hold (an empty one is harmless)."""
     list_id = secrets.token_urlsafe(9)
     url = list_url(node, list_id)
     meta = {"id": list_id, "url": url, "created": now.astimezone(UTC).isoformat()}
-    with _store(node).batch() as batch:
+    with node.store.batch() as batch:
         batch.put(Kind.STATUS_LIST, b"meta/" + list_id.encode(), _dump(meta))
         batch.put(Kind.STATUS_LIST, CURRENT_KEY, list_id.encode())
     lists.list_id, lists.url = list_id, url
@@ -169,11 +138,11 @@ def _alloc_key(list_id: str, index: int) -> bytes:
 # --- revoking and serving ------------------------------------------------------------------
 
 
-def revocation_ops(node: Node, credential: dict[str, Any], now: datetime) -> list[Op]:
+def revocation_ops(node: Services, credential: dict[str, Any], now: datetime) -> list[Op]:
     """The writes that set the badge's revocation bit and store the re-signed list; empty
     when the badge has no entry in a list of this node. Call inside `changing(node)` and
     write them before letting go."""
-    store = _store(node)
+    store = node.store
     for entry in _entries(credential):
         list_id = str(entry.get("statusListCredential", "")).rpartition("/")[2]
         meta = _meta(store, list_id) if _LIST_ID.fullmatch(list_id) else None
@@ -194,15 +163,17 @@ def changed_lists(ops: Iterable[Op]) -> list[str]:
     return [key[len(b"bits/") :].decode() for kind, key, _ in ops if key.startswith(b"bits/")]
 
 
-def served_list(node: Node, list_id: str) -> dict[str, Any]:
+def served_list(node: Services, list_id: str) -> dict[str, Any]:
     """The signed list credential of `list_id`, re-signed first when it is stale or will be
-    soon (Problem 400 for a malformed id, 404 for an unknown list)."""
+    soon (StatusListUnknown: a malformed id, an unknown list)."""
     if not _LIST_ID.fullmatch(list_id):
-        raise Problem(400, "status_list_id_invalid", "a status list id is 12 URL-safe characters")
-    store = _store(node)
+        raise StatusListUnknown(
+            "a status list id is 12 URL-safe characters", code="status_list_id_invalid"
+        )
+    store = node.store
     meta = _meta(store, list_id)
     if meta is None:
-        raise Problem(404, "status_list_not_found", f"no status list {list_id!r}")
+        raise StatusListUnknown(f"no status list {list_id!r}")
     now = node.clock()
     raw = store.get(Kind.STATUS_LIST, b"signed/" + list_id.encode())
     signed = None if raw is None else json.loads(raw)
@@ -220,7 +191,7 @@ def _left(signed: dict[str, Any], now: datetime) -> timedelta:
 
 
 def _sign_list(
-    node: Node, meta: dict[str, Any], bits: bytes | bytearray, now: datetime
+    node: Services, meta: dict[str, Any], bits: bytes | bytearray, now: datetime
 ) -> dict[str, Any]:
     unsigned = build_list_credential(
         node.did,

@@ -7,7 +7,7 @@ import json
 from aiohttp import web
 
 from . import status
-from .web import NODE
+from .web import SERVICES
 
 __all__ = ["LIST_MEDIA_TYPE", "add_routes"]
 
@@ -16,7 +16,7 @@ LIST_MEDIA_TYPE = "application/vc+ld+json"
 
 async def get_status_list(request: web.Request) -> web.Response:
     """GET /status/{list_id}: the signed list, re-signed first when it would soon be stale."""
-    signed = status.served_list(request.app[NODE], request.match_info["list_id"])
+    signed = status.served_list(request.app[SERVICES], request.match_info["list_id"])
     media = "application/json" if _prefers_plain_json(request) else LIST_MEDIA_TYPE
     return web.Response(
         body=json.dumps(signed, ensure_ascii=False).encode(),

@@ -22,7 +22,7 @@ from badgechain.chain.verify import (
 
 from .problems import Problem, problem_response
 from .resolvers import fetch_badge_by_uid, verify_online
-from .web import MAX_JSON_BYTES, NODE, json_response, parse_uid
+from .web import MAX_JSON_BYTES, SERVICES, json_response, parse_uid
 
 __all__ = ["MAX_VC_API_BYTES", "add_routes", "read_body"]
 
@@ -142,13 +142,13 @@ async def post_verify(request: web.Request) -> web.Response:
         if exc.code != "body_too_large":
             raise
         return json_response(input_too_large_report().to_json())
-    report = _answerable(await verify_online(request.app[NODE], data, recipient=recipient))
+    report = _answerable(await verify_online(request.app[SERVICES], data, recipient=recipient))
     return json_response(report.to_json())
 
 
 async def get_verify_uid(request: web.Request) -> web.Response:
     """GET /verify/{uid}: resolve the UID, fetch the badge from its location, verify it."""
-    node = request.app[NODE]
+    node = request.app[SERVICES]
     uid = parse_uid(request.match_info["uid"])
     data = await fetch_badge_by_uid(node, uid)
     report = _answerable(await verify_online(node, data, expected_uid=multibase_encode_b58(uid)))
@@ -257,7 +257,7 @@ async def post_credentials_verify(request: web.Request) -> web.Response:
         raise Problem(415, "unsupported_media_type", "send the request as application/json")
     body = parse_json(await read_body(request, MAX_VC_API_BYTES), max_bytes=MAX_VC_API_BYTES)
     data, asked = _vc_api_request(body)
-    report = _answerable(await verify_online(request.app[NODE], data))
+    report = _answerable(await verify_online(request.app[SERVICES], data))
     verdict = verdict_for(report, asked)
     result = _vc_api_result(report, verdict)
     if verdict == "valid":

@@ -1,28 +1,28 @@
-"""What every route module shares: the key to the running node, middlewares, body readers."""
+"""What every route module shares: the keys to the running node, middlewares, body readers."""
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
-from badgechain.bns.record import Uid
-from badgechain.chain.errors import DecodeError
 from badgechain.chain.jsonio import parse_json
-from badgechain.chain.multibase import multibase_decode
+from badgechain.chain.uid import parse_uid
 
+from .config import MAX_JSON_BYTES
 from .problems import Handler, Problem
-
-if TYPE_CHECKING:
-    from .app import Node
+from .services import Services
 
 __all__ = [
+    "ADMIN",
     "ADMIN_PREFIXES",
     "MAX_JSON_BYTES",
-    "NODE",
     "REQUEST_TIMEOUT",
+    "SERVICES",
+    "AdminToken",
     "admin_only",
     "json_response",
     "parse_uid",
@@ -31,16 +31,29 @@ __all__ = [
     "time_limit",
 ]
 
-NODE: web.AppKey[Node] = web.AppKey("node")
-MAX_JSON_BYTES = 1024 * 1024
+SERVICES: web.AppKey[Services] = web.AppKey("services")
+ADMIN: web.AppKey[AdminToken] = web.AppKey("admin")
 REQUEST_TIMEOUT = 30.0  # seconds for a whole request, network lookups included
 ADMIN_PREFIXES = ("/admin/", "/admin", "/credentials/issue")
+
+
+class AdminToken:
+    """The bearer token of the admin API, compared in constant time."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token.encode()
+
+    def admits(self, request: web.Request) -> bool:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(
+            token.strip().encode(), self._token
+        )
 
 
 @web.middleware
 async def admin_only(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Nothing under the admin prefixes answers without the node's bearer token."""
-    if request.path.startswith(ADMIN_PREFIXES) and not request.app[NODE].is_admin(request):
+    if request.path.startswith(ADMIN_PREFIXES) and not request.app[ADMIN].admits(request):
         raise Problem(401, "admin_token_required", "this call needs the node's admin token")
     return await handler(request)
 
@@ -83,17 +96,3 @@ def json_response(data: Any, status: int = 200) -> web.Response:
     return web.Response(
         status=status, text=json.dumps(data, ensure_ascii=False), content_type="application/json"
     )
-
-
-def parse_uid(text: str) -> Uid:
-    """A UID from a URL: the multibase (base58btc, 'z…') proofValue, or `urn:bns:` + that."""
-    text = text.removeprefix("urn:bns:")
-    if not text.startswith("z") or len(text) > 100:
-        raise Problem(400, "uid_invalid", "a UID is the badge's proofValue: 'z' and base58")
-    try:
-        raw = multibase_decode(text)
-    except DecodeError as exc:
-        raise Problem(400, "uid_invalid", f"not a UID: {exc.message}") from exc
-    if len(raw) != 64:
-        raise Problem(400, "uid_invalid", "a UID is a 64-byte signature")
-    return Uid(raw)

@@ -90,3 +90,91 @@ def test_the_layering_check_catches_a_wrong_arrow(tmp_path: Path) -> None:
     bad = tmp_path / "bad.py"
     bad.write_text("import asyncio\nfrom badgechain.node import x\n")
     assert {"asyncio", "badgechain.node"} <= _imports(bad)
+
+
+# --- arrows inside a package -----------------------------------------------------------------
+
+# Cycles that predate this check, each with what would break it. Nothing may join them.
+KNOWN_CYCLES = {
+    # chain.verify imports the other formats' verifiers late, and they build on its Report:
+    # moving Report, Check and _finish into their own module breaks it.
+    "chain": [{"badgeblue", "blockcerts", "formats", "ob2", "presentation", "verify"}],
+}
+# node/'s HTTP layer: the modules that register routes, and what only they share. Workflow
+# modules (everything else in node/) never import these; app.py composes both.
+NODE_HTTP_MODULES = {"app", "web", "problems", "openapi", "gateway"} | {
+    path.stem for path in (ROOT / "node").glob("*_routes.py")
+}
+
+
+def _module_arrows(package: str) -> dict[str, set[str]]:
+    """Each module of `package` (a flat folder) and the modules of it that it imports."""
+    modules = {path.stem for path in (ROOT / package).glob("*.py")}
+    arrows: dict[str, set[str]] = {}
+    for name in modules:
+        targets: set[str] = set()
+        tree = ast.parse((ROOT / package / f"{name}.py").read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                if node.module:
+                    targets.add(node.module.split(".")[0])
+                else:
+                    targets.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                parts = node.module.split(".")
+                if parts[:2] == ["badgechain", package] and len(parts) > 2:
+                    targets.add(parts[2])
+        arrows[name] = (targets & modules) - {name}
+    return arrows
+
+
+def _cycles(arrows: dict[str, set[str]]) -> list[set[str]]:
+    """The strongly connected groups of more than one module (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[set[str]] = []
+
+    def visit(name: str) -> None:
+        index[name] = low[name] = len(index)
+        stack.append(name)
+        for target in sorted(arrows[name]):
+            if target not in index:
+                visit(target)
+                low[name] = min(low[name], low[target])
+            elif target in stack:
+                low[name] = min(low[name], index[target])
+        if low[name] == index[name]:
+            group = set()
+            while True:
+                member = stack.pop()
+                group.add(member)
+                if member == name:
+                    break
+            if len(group) > 1:
+                found.append(group)
+
+    for name in sorted(arrows):
+        if name not in index:
+            visit(name)
+    return found
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_no_import_cycles_inside_a_package(package: str) -> None:
+    cycles = _cycles(_module_arrows(package))
+    assert sorted(map(sorted, cycles)) == sorted(map(sorted, KNOWN_CYCLES.get(package, [])))
+
+
+def test_node_workflows_never_import_the_http_layer() -> None:
+    for name, targets in _module_arrows("node").items():
+        if name not in NODE_HTTP_MODULES:
+            assert not targets & NODE_HTTP_MODULES, (
+                f"node/{name}.py imports {targets & NODE_HTTP_MODULES}"
+            )
+            source = (ROOT / "node" / f"{name}.py").read_text()
+            assert "aiohttp import web" not in source, f"node/{name}.py uses aiohttp.web"
+
+
+def test_the_cycle_check_finds_a_cycle() -> None:
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [{"a", "b", "c"}]

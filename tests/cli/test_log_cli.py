@@ -19,7 +19,7 @@ from badgechain.chain.nodelog import canonical_bytes, entry_hash
 from badgechain.cli.common import EXIT_INVALID, EXIT_USAGE, EXIT_VALID, load_key
 from badgechain.cli.main import main
 from badgechain.node.config import DB_DIR
-from badgechain.node.nodelog import HEAD_KEY, NodeLog, entry_key, node_log
+from badgechain.node.nodelog import HEAD_KEY, NodeLog, entry_key
 from badgechain.storage import Kind, LevelStore
 from tests.node.conftest import NodeNetwork
 
@@ -179,7 +179,7 @@ async def test_log_verify_url_against_a_running_node(tmp_path: Path) -> None:
     network = NodeNetwork(tmp_path)
     try:
         (node,) = await network.start(1)
-        log = node_log(node)
+        log = node.log
         assert node.store is not None
         for _ in range(3):  # more than one page of 1000 would be slow; paging is tested in
             with node.store.batch() as batch:  # tests/node/test_log.py

@@ -17,8 +17,9 @@ import aiohttp
 import pytest
 
 from badgechain.chain.keys import KeyPair
-from badgechain.node.app import Node
+from badgechain.node.app import Node, RunningNode
 from badgechain.node.config import ADMIN_TOKEN_FILE, NodeConfig, save_config
+from badgechain.node.services import NodeSettings
 from tests.bns.network import TEST_SETTINGS
 
 ADMIN_TOKEN = "test-admin-token-" + "0123456789abcdef" * 2  # as long as a real one
@@ -30,17 +31,18 @@ class NodeNetwork:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.nodes: list[Node] = []
+        self.nodes: list[RunningNode] = []
         self.admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        self.settings = NodeSettings(dht=TEST_SETTINGS)  # for the nodes started from now on
 
-    async def start(self, count: int, **settings: Any) -> list[Node]:
+    async def start(self, count: int, **settings: Any) -> list[RunningNode]:
         for _ in range(count):
             await self.add(**settings)
         return self.nodes
 
     async def add(
         self, name: str | None = None, key: KeyPair | None = None, **settings: Any
-    ) -> Node:
+    ) -> RunningNode:
         """Start one more node, joining through the first running one; `settings` are
         NodeConfig fields."""
         name = name or f"node{len(self.nodes)}"
@@ -48,24 +50,23 @@ class NodeNetwork:
         self.nodes.append(node)
         return node
 
-    async def restart(self, node: Node) -> Node:
+    async def restart(self, node: RunningNode) -> RunningNode:
         """Stop `node` (if running) and start it again on the same home and key."""
         await node.stop()
         again = await self._start(node.config.name, node.key)
         self.nodes[self.nodes.index(node)] = again
         return again
 
-    async def _start(self, name: str, key: KeyPair, **settings: Any) -> Node:
+    async def _start(self, name: str, key: KeyPair, **settings: Any) -> RunningNode:
         home = self.root / name
         home.mkdir(parents=True, exist_ok=True)
-        seeds = tuple(n.dht_address for n in self.nodes if n.dht is not None)
+        seeds = tuple(n.dht_address for n in self.nodes if not n.stopped.is_set())
         config = NodeConfig(name=name, dht_port=0, http_port=0, bootstrap=seeds, **settings)
-        node = Node(home, key, config, ADMIN_TOKEN, dht_settings=TEST_SETTINGS)
+        node = Node(home, key, config, ADMIN_TOKEN, settings=self.settings)
         async with asyncio.timeout(10):
-            await node.start()
-        return node
+            return await node.start()
 
-    def write_cli_home(self, node: Node) -> Path:
+    def write_cli_home(self, node: RunningNode) -> Path:
         """Write the config.toml and admin.token the CLI reads to reach `node`."""
         save_config(node.home, node.config.with_overrides(http_port=node.http_port))
         (node.home / ADMIN_TOKEN_FILE).write_text(ADMIN_TOKEN)

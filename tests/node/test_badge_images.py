@@ -19,7 +19,7 @@ from badgechain.bns.record import Record, Uid
 from badgechain.chain.bake import unbake
 from badgechain.chain.images import short_id
 from badgechain.node import gateway
-from badgechain.node.app import Node
+from badgechain.node.app import RunningNode
 from tests.node.conftest import NodeNetwork, eventually
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -39,7 +39,11 @@ def _class_png() -> bytes:
 
 
 async def _admin(
-    network: NodeNetwork, http: aiohttp.ClientSession, node: Node, path: str, body: Json = None
+    network: NodeNetwork,
+    http: aiohttp.ClientSession,
+    node: RunningNode,
+    path: str,
+    body: Json = None,
 ) -> Json:
     method = "GET" if body is None else "POST"
     async with http.request(
@@ -51,7 +55,7 @@ async def _admin(
 
 
 async def _issue(
-    network: NodeNetwork, http: aiohttp.ClientSession, issuer: Node, earner_did: str
+    network: NodeNetwork, http: aiohttp.ClientSession, issuer: RunningNode, earner_did: str
 ) -> Json:
     image = base64.b64encode(_class_png()).decode()
     made = await _admin(network, http, issuer, "/admin/classes", CLASS | {"image": image})
@@ -67,7 +71,9 @@ async def _get(http: aiohttp.ClientSession, url: str, content_type: str) -> tupl
         return await response.read(), response.headers.get("Cache-Control", "")
 
 
-async def _card(http: aiohttp.ClientSession, node: Node, uid: str) -> tuple[bytes, ET.Element]:
+async def _card(
+    http: aiohttp.ClientSession, node: RunningNode, uid: str
+) -> tuple[bytes, ET.Element]:
     body, cache = await _get(http, f"{node.gateway_url}/badges/{uid}.svg", "image/svg+xml")
     assert cache == "public, max-age=60"
     return body, ET.fromstring(body)  # noqa: S314 (our node's own answer, parsed to test it)

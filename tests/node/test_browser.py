@@ -20,7 +20,7 @@ import pytest
 from yarl import URL
 
 from badgechain.chain.verify import CHECK_NAMES
-from badgechain.node.app import Node
+from badgechain.node.app import RunningNode
 from badgechain.node.page_routes import STATIC_FILES
 from tests.node.browser import Browser, Page, find_chromium
 from tests.node.conftest import NodeNetwork, eventually
@@ -52,7 +52,7 @@ async def page(browser: Browser) -> AsyncIterator[Page]:
 
 
 async def _post(
-    http: aiohttp.ClientSession, node: Node, path: str, body: Any, headers: dict[str, str]
+    http: aiohttp.ClientSession, node: RunningNode, path: str, body: Any, headers: dict[str, str]
 ) -> Any:
     async with http.post(node.gateway_url + path, json=body, headers=headers) as response:
         answer = await response.json(content_type=None)
@@ -61,7 +61,7 @@ async def _post(
 
 
 async def _issued_and_accepted(
-    network: NodeNetwork, http: aiohttp.ClientSession, issuer: Node, earner: Node
+    network: NodeNetwork, http: aiohttp.ClientSession, issuer: RunningNode, earner: RunningNode
 ) -> str:
     """Issue a badge to the earner node's DID; once delivered, the earner accepts it."""
     klass = await _post(http, issuer, "/admin/classes", CLASS, network.admin)

@@ -20,7 +20,7 @@ from badgechain.chain.badge import build_achievement, build_credential
 from badgechain.chain.keys import KeyPair
 from badgechain.chain.proof import sign_credential
 from badgechain.chain.resolve import Unreachable
-from badgechain.node.app import Node
+from badgechain.node.app import Node, RunningNode
 from badgechain.node.config import NodeConfig
 from tests.bns.network import TEST_SETTINGS
 
@@ -30,19 +30,18 @@ POSTS_PER_CLIENT = 40
 BADGES = 6
 
 
-async def _start(home: Path, bootstrap: tuple[tuple[str, int], ...] = ()) -> Node:
+async def _start(home: Path, bootstrap: tuple[tuple[str, int], ...] = ()) -> RunningNode:
     home.mkdir(parents=True)
     config = NodeConfig(name=home.name, dht_port=0, http_port=0, bootstrap=bootstrap)
     node = Node(home, KeyPair.generate(), config, TOKEN, dht_settings=TEST_SETTINGS)
     async with asyncio.timeout(15):
-        await node.start()
-    return node
+        return await node.start()
 
 
 @pytest.fixture
-async def pair(tmp_path: Path) -> AsyncIterator[tuple[Node, Node]]:
+async def pair(tmp_path: Path) -> AsyncIterator[tuple[RunningNode, RunningNode]]:
     """An issuing node and a verifying node that joined through it."""
-    nodes: list[Node] = []
+    nodes: list[RunningNode] = []
     try:
         nodes.append(await _start(tmp_path / "issuer"))
         nodes.append(await _start(tmp_path / "verifier", (nodes[0].dht_address,)))
@@ -71,7 +70,7 @@ def _signed(issuer: KeyPair, n: int) -> dict[str, Any]:
     return sign_credential(credential, issuer, created=now)
 
 
-async def _published(issuer: Node, count: int) -> list[dict[str, Any]]:
+async def _published(issuer: RunningNode, count: int) -> list[dict[str, Any]]:
     assert issuer.names is not None
     badges = [_signed(issuer.key, n) for n in range(count)]
     for badge in badges:
@@ -87,7 +86,7 @@ async def _published(issuer: Node, count: int) -> list[dict[str, Any]]:
 
 
 async def test_sixteen_clients_posting_to_verify_all_get_the_right_verdict(
-    pair: tuple[Node, Node],
+    pair: tuple[RunningNode, RunningNode],
 ) -> None:
     issuer, verifier = pair
     badges = await _published(issuer, BADGES)

@@ -29,9 +29,9 @@ from badgechain.chain.keys import KeyPair, public_key_from_did_key
 from badgechain.chain.multibase import multibase_encode_b58
 from badgechain.chain.proof import sign_credential
 from badgechain.cli.main import main
-from badgechain.node.app import Node
+from badgechain.node.app import Node, RunningNode
 from badgechain.node.badgestore import credential_uid, load_badge, load_state
-from badgechain.node.config import ADMIN_TOKEN_FILE, NodeConfig, save_config
+from badgechain.node.config import ADMIN_TOKEN_FILE, MAX_JSON_BYTES, NodeConfig, save_config
 from badgechain.node.delivery import (
     DeliveryRefused,
     OutboxEntry,
@@ -40,9 +40,7 @@ from badgechain.node.delivery import (
     enqueue_delivery,
     find_inbox,
     outbox,
-    start_delivery,
 )
-from badgechain.node.web import MAX_JSON_BYTES
 from tests.bns.network import TEST_SETTINGS
 
 TOKEN = "earner-test-token-" + "x" * 32
@@ -54,20 +52,18 @@ class Cluster:
     """Nodes in one process, each with its own home under `root`, all on loopback."""
 
     root: Path
-    nodes: dict[str, Node] = field(default_factory=dict)
+    nodes: dict[str, RunningNode] = field(default_factory=dict)
     keys: dict[str, KeyPair] = field(default_factory=dict)
 
-    async def start(self, name: str, *, seed: str | None = None) -> Node:
+    async def start(self, name: str, *, seed: str | None = None) -> RunningNode:
         """Start node `name` (again, after `stop`: same key and database, new ports)."""
         bootstrap = (self.nodes[seed].dht_address,) if seed else ()
         home = self.root / name
         home.mkdir(exist_ok=True)
         key = self.keys.setdefault(name, KeyPair.generate())
         config = NodeConfig(name=name, dht_port=0, http_port=0, bootstrap=bootstrap)
-        node = Node(home, key, config, TOKEN, dht_settings=TEST_SETTINGS)
-        await node.start()
+        node = await Node(home, key, config, TOKEN, dht_settings=TEST_SETTINGS).start()
         self.nodes[name] = node
-        await start_delivery(node)
         return node
 
     async def stop(self, name: str) -> None:
@@ -124,7 +120,7 @@ def sign_badge(issuer: KeyPair, subject_id: str | None, **extra: Any) -> dict[st
     return sign_credential(credential, issuer, created=now)
 
 
-async def issue(issuer: Node, earner_did: str) -> tuple[Uid, dict[str, Any]]:
+async def issue(issuer: RunningNode, earner_did: str) -> tuple[Uid, dict[str, Any]]:
     """Sign a badge for `earner_did` and publish its BNS entry, as the issuer side does."""
     assert issuer.names is not None
     badge = sign_badge(issuer.key, earner_did)
@@ -136,7 +132,7 @@ async def issue(issuer: Node, earner_did: str) -> tuple[Uid, dict[str, Any]]:
 
 async def call(
     session: aiohttp.ClientSession,
-    node: Node,
+    node: RunningNode,
     method: str,
     path: str,
     body: Any = None,
@@ -147,13 +143,13 @@ async def call(
         return r.status, await r.json(content_type=None)
 
 
-async def inbox_uids(session: aiohttp.ClientSession, node: Node) -> list[str]:
+async def inbox_uids(session: aiohttp.ClientSession, node: RunningNode) -> list[str]:
     status, answer = await call(session, node, "GET", "/admin/inbox")
     assert status == 200
     return [item["uid"] for item in answer["badges"]]
 
 
-async def cli(node: Node, *args: str) -> Result:
+async def cli(node: RunningNode, *args: str) -> Result:
     """Run a `badgechain` command against `node` (in a thread: the CLI runs its own loop)."""
     save_config(node.home, NodeConfig(http_port=node.http_port))
     (node.home / ADMIN_TOKEN_FILE).write_text(TOKEN)
@@ -162,7 +158,7 @@ async def cli(node: Node, *args: str) -> Result:
 
 
 async def location_seen_by(
-    session: aiohttp.ClientSession, node: Node, uid: str
+    session: aiohttp.ClientSession, node: RunningNode, uid: str
 ) -> dict[str, Any] | None:
     status, record = await call(session, node, "GET", f"/bns/{uid}", token=None)
     assert status == 200, record

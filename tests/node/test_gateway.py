@@ -28,7 +28,7 @@ from badgechain.chain.keys import KeyPair, read_did_document
 from badgechain.chain.multibase import multibase_encode_b58
 from badgechain.chain.proof import sign_credential
 from badgechain.chain.verify import MAX_INPUT_BYTES
-from badgechain.node.app import Node
+from badgechain.node.app import Node, RunningNode
 from badgechain.node.badgestore import save_badge
 from badgechain.node.config import NodeConfig
 from badgechain.node.openapi import OPERATIONS, build_document, registered_routes
@@ -42,13 +42,14 @@ EARNER = KeyPair.from_seed(bytes(range(1, 33)))
 
 
 @pytest.fixture
-async def node(tmp_path: Path) -> AsyncIterator[Node]:
+async def node(tmp_path: Path) -> AsyncIterator[RunningNode]:
     """One node alone: no DHT peers, so anything needing the BNS is unreachable."""
     home = tmp_path / "node"
     home.mkdir()
     config = NodeConfig(name="node", dht_port=0, http_port=0)
-    started = Node(home, KeyPair.generate(), config, TOKEN, dht_settings=TEST_SETTINGS)
-    await started.start()
+    started = await Node(
+        home, KeyPair.generate(), config, TOKEN, dht_settings=TEST_SETTINGS
+    ).start()
     try:
         yield started
     finally:
@@ -89,7 +90,7 @@ async def _problem(response: aiohttp.ClientResponse, status: int, code: str) -> 
     assert {"type", "title", "status", "detail"} <= body.keys()
 
 
-async def _still_serving(session: aiohttp.ClientSession, node: Node) -> None:
+async def _still_serving(session: aiohttp.ClientSession, node: RunningNode) -> None:
     async with session.get(f"{node.gateway_url}/health") as response:
         assert response.status == 200
         assert (await response.json())["did"] == node.did
@@ -111,7 +112,7 @@ def _png_size(data: bytes) -> tuple[int, int]:
 
 
 async def test_held_badges_are_served_as_json_png_and_svg(
-    node: Node, session: aiohttp.ClientSession
+    node: RunningNode, session: aiohttp.ClientSession
 ) -> None:
     assert node.store is not None
     art = _tiny_png(3, 2)
@@ -145,7 +146,7 @@ async def test_held_badges_are_served_as_json_png_and_svg(
 
 
 async def test_refused_hidden_pending_and_unknown_badges_are_not_served(
-    node: Node, session: aiohttp.ClientSession
+    node: RunningNode, session: aiohttp.ClientSession
 ) -> None:
     assert node.store is not None
     base = f"{node.gateway_url}/badges/"
@@ -171,7 +172,7 @@ async def test_refused_hidden_pending_and_unknown_badges_are_not_served(
     ],
 )
 async def test_the_did_web_document_names_the_host_asked_and_the_node_key(
-    node: Node, session: aiohttp.ClientSession, host: str, did: str
+    node: RunningNode, session: aiohttp.ClientSession, host: str, did: str
 ) -> None:
     url = f"{node.gateway_url}/.well-known/did.json"
     async with session.get(url, headers={"Host": host}) as response:
@@ -182,7 +183,7 @@ async def test_the_did_web_document_names_the_host_asked_and_the_node_key(
 
 
 async def test_a_did_web_needs_a_name_not_an_address(
-    node: Node, session: aiohttp.ClientSession
+    node: RunningNode, session: aiohttp.ClientSession
 ) -> None:
     url = f"{node.gateway_url}/.well-known/did.json"
     async with session.get(url, headers={"Host": "192.0.2.7"}) as response:
@@ -236,7 +237,7 @@ def test_the_document_is_consistent() -> None:
 
 
 async def test_the_served_document_lists_the_public_routes(
-    node: Node, session: aiohttp.ClientSession
+    node: RunningNode, session: aiohttp.ClientSession
 ) -> None:
     async with session.get(f"{node.gateway_url}/openapi.json") as response:
         assert response.status == 200
@@ -265,7 +266,9 @@ async def _too_large_report(response: aiohttp.ClientResponse) -> None:
     assert (report["verdict"], report["checks"][0]["code"]) == ("invalid", "input_too_large")
 
 
-async def test_oversized_bodies_are_refused(node: Node, session: aiohttp.ClientSession) -> None:
+async def test_oversized_bodies_are_refused(
+    node: RunningNode, session: aiohttp.ClientSession
+) -> None:
     too_big = b"{" + b" " * MAX_INPUT_BYTES
     headers = {"Content-Type": "application/json"}
     url = f"{node.gateway_url}/verify"
@@ -302,7 +305,7 @@ async def test_oversized_bodies_are_refused(node: Node, session: aiohttp.ClientS
     ],
 )
 async def test_wrong_media_types_are_refused(
-    node: Node, session: aiohttp.ClientSession, path: str, media: str
+    node: RunningNode, session: aiohttp.ClientSession, path: str, media: str
 ) -> None:
     async with session.post(
         node.gateway_url + path, data=b"{}", headers={"Content-Type": media}
@@ -322,7 +325,9 @@ async def test_wrong_media_types_are_refused(
         "/badges/urn:bns:abc.json",
     ],
 )
-async def test_bad_uids_are_refused(node: Node, session: aiohttp.ClientSession, path: str) -> None:
+async def test_bad_uids_are_refused(
+    node: RunningNode, session: aiohttp.ClientSession, path: str
+) -> None:
     async with session.get(node.gateway_url + path) as response:
         await _problem(response, 400, "uid_invalid")
     await _still_serving(session, node)
@@ -339,14 +344,14 @@ async def test_bad_uids_are_refused(node: Node, session: aiohttp.ClientSession, 
     ],
 )
 async def test_bad_index_requests_are_refused(
-    node: Node, session: aiohttp.ClientSession, path: str, code: str
+    node: RunningNode, session: aiohttp.ClientSession, path: str, code: str
 ) -> None:
     async with session.get(node.gateway_url + path) as response:
         await _problem(response, 400, code)
 
 
 async def test_lookups_without_a_dht_are_unavailable_not_errors(
-    node: Node, session: aiohttp.ClientSession
+    node: RunningNode, session: aiohttp.ClientSession
 ) -> None:
     uid = multibase_encode_b58(ISSUER.sign(b"anything"))
     for path in (f"/verify/{uid}", f"/bns/{uid}", f"/issuers/{ISSUER.did}/badges"):
@@ -399,7 +404,7 @@ def _itxt_bomb() -> bytes:
     ids=["huge-dimensions", "itxt-zlib-bomb", "chunk-length-lie"],
 )
 async def test_png_bombs_get_an_invalid_report_quickly(
-    node: Node, session: aiohttp.ClientSession, image: bytes, code: str
+    node: RunningNode, session: aiohttp.ClientSession, image: bytes, code: str
 ) -> None:
     for send in ("raw", "form"):
         started = time.monotonic()
@@ -419,7 +424,7 @@ async def test_png_bombs_get_an_invalid_report_quickly(
 
 
 async def test_a_poison_graph_is_refused_by_the_canonicalization_work_limit(
-    node: Node, session: aiohttp.ClientSession
+    node: RunningNode, session: aiohttp.ClientSession
 ) -> None:
     predicate = "https://example.org/knows"
     badge = _badge()
@@ -444,7 +449,7 @@ async def test_a_poison_graph_is_refused_by_the_canonicalization_work_limit(
 
 
 async def test_garbage_and_malformed_json_are_answered(
-    node: Node, session: aiohttp.ClientSession
+    node: RunningNode, session: aiohttp.ClientSession
 ) -> None:
     for body, media in [
         (b"\xff\xfe\x00garbage", "text/plain"),
@@ -480,7 +485,7 @@ async def test_garbage_and_malformed_json_are_answered(
 )
 @pytest.mark.parametrize("authorization", [None, "Bearer wrong-token", f"Basic {TOKEN}"])
 async def test_admin_calls_need_the_token(
-    node: Node,
+    node: RunningNode,
     session: aiohttp.ClientSession,
     method: str,
     path: str,

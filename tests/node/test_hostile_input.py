@@ -24,7 +24,7 @@ from badgechain.chain.multibase import multibase_encode_b58
 from badgechain.chain.proof import sign_credential
 from badgechain.chain.resolve import Unreachable
 from badgechain.node import inbox_limits
-from badgechain.node.app import Node
+from badgechain.node.app import Node, RunningNode
 from badgechain.node.badgestore import save_badge
 from badgechain.node.config import NodeConfig
 from badgechain.node.delivery import DeliveryError, DeliveryRefused, post_credential
@@ -36,17 +36,16 @@ TIMEOUT = aiohttp.ClientTimeout(total=30)
 FILE_PART = b'Content-Disposition: form-data; name="file"; filename="b.json"\r\n\r\n{}\r\n'
 
 
-async def _start(home: Path, bootstrap: tuple[tuple[str, int], ...] = ()) -> Node:
+async def _start(home: Path, bootstrap: tuple[tuple[str, int], ...] = ()) -> RunningNode:
     home.mkdir(parents=True)
     config = NodeConfig(name=home.name, dht_port=0, http_port=0, bootstrap=bootstrap)
     node = Node(home, KeyPair.generate(), config, TOKEN, dht_settings=TEST_SETTINGS)
     async with asyncio.timeout(15):
-        await node.start()
-    return node
+        return await node.start()
 
 
 @pytest.fixture
-async def node(tmp_path: Path) -> AsyncIterator[Node]:
+async def node(tmp_path: Path) -> AsyncIterator[RunningNode]:
     """One node alone (no DHT peers)."""
     started = await _start(tmp_path / "node")
     try:
@@ -133,7 +132,7 @@ async def _raw(port: int, request: bytes) -> tuple[int, bytes]:
     ],
 )
 async def test_malformed_multipart_bodies_are_a_400(
-    node: Node, session: aiohttp.ClientSession, content_type: str, body: bytes
+    node: RunningNode, session: aiohttp.ClientSession, content_type: str, body: bytes
 ) -> None:
     headers = {"Content-Type": content_type}
     async with session.post(f"{node.gateway_url}/verify", data=body, headers=headers) as response:
@@ -153,7 +152,7 @@ async def test_malformed_multipart_bodies_are_a_400(
         ("/feed.atom", b"example.com:abc"),
     ],
 )
-async def test_a_bad_host_header_is_a_400(node: Node, host: bytes, path: str) -> None:
+async def test_a_bad_host_header_is_a_400(node: RunningNode, host: bytes, path: str) -> None:
     request = f"GET {path} HTTP/1.1\r\nHost: ".encode() + host + b"\r\nConnection: close\r\n\r\n"
     status, body = await _raw(node.http_port, request)
     assert status == 400 and json.loads(body)["code"] == "host_invalid"
@@ -188,7 +187,7 @@ async def mirror() -> AsyncIterator[str]:
         await runner.cleanup()
 
 
-async def _publish_with_retry(issuer: Node, entry: Any) -> None:
+async def _publish_with_retry(issuer: RunningNode, entry: Any) -> None:
     assert issuer.names is not None
     for attempt in range(3):  # on a loaded machine a fresh DHT may miss one round trip
         try:
@@ -231,7 +230,7 @@ async def test_a_bad_mirror_is_skipped_and_the_next_location_verifies(
 
 
 async def _deliver(
-    session: aiohttp.ClientSession, node: Node, badge: dict[str, Any]
+    session: aiohttp.ClientSession, node: RunningNode, badge: dict[str, Any]
 ) -> aiohttp.ClientResponse:
     async with session.post(f"{node.gateway_url}/inbox", json=badge) as response:
         await response.read()
@@ -239,7 +238,7 @@ async def _deliver(
 
 
 async def test_the_inbox_is_bounded_in_bytes_per_sender_and_in_total(
-    node: Node, session: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+    node: RunningNode, session: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first, second, third = KeyPair.generate(), KeyPair.generate(), KeyPair.generate()
     size = len(json.dumps(_signed(first, node.did), ensure_ascii=False).encode())
@@ -266,7 +265,7 @@ async def test_the_inbox_is_bounded_in_bytes_per_sender_and_in_total(
 
 
 async def test_an_internal_verifier_error_is_a_503_not_a_refusal(
-    node: Node, session: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+    node: RunningNode, session: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("a bug in the verifier")
@@ -280,7 +279,7 @@ async def test_an_internal_verifier_error_is_a_503_not_a_refusal(
     credential = _signed(KeyPair.generate(), node.did)
     async with session.post(f"{node.gateway_url}/verify", json=credential) as r:
         await _problem(r, 503, "verifier_unavailable")
-    headers = {"Authorization": f"Bearer {node._admin_token}"}
+    headers = {"Authorization": f"Bearer {TOKEN}"}
     body = {"verifiableCredential": credential}
     async with session.post(
         f"{node.gateway_url}/credentials/verify", json=body, headers=headers

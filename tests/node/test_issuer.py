@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import io
 import json
 from collections.abc import Sequence
@@ -24,7 +25,7 @@ from badgechain.chain.proof import proof_list, verify_proof
 from badgechain.cli.issuer_commands import CsvError, issue_online, read_csv_rows
 from badgechain.cli.main import main
 from badgechain.node import issuer
-from badgechain.node.app import Node
+from badgechain.node.app import RunningNode
 from badgechain.node.badgestore import load_badge, states
 from badgechain.node.issuer import UNPUBLISHED_PREFIX, Recipient
 from badgechain.storage import Kind, LevelStore
@@ -54,7 +55,7 @@ async def call(
 async def admin(
     network: NodeNetwork,
     http: aiohttp.ClientSession,
-    node: Node,
+    node: RunningNode,
     method: str,
     path: str,
     body: Json = None,
@@ -62,14 +63,14 @@ async def admin(
     return await call(http, method, node.gateway_url + path, body, network.admin)
 
 
-async def make_class(network: NodeNetwork, http: aiohttp.ClientSession, node: Node) -> str:
+async def make_class(network: NodeNetwork, http: aiohttp.ClientSession, node: RunningNode) -> str:
     status, answer = await admin(network, http, node, "POST", "/admin/classes", CLASS)
     assert status == 201, answer
     return str(answer["id"])
 
 
 async def batch_done(
-    network: NodeNetwork, http: aiohttp.ClientSession, node: Node, batch_id: str
+    network: NodeNetwork, http: aiohttp.ClientSession, node: RunningNode, batch_id: str
 ) -> Json:
     answer: Json = None
 
@@ -82,9 +83,10 @@ async def batch_done(
     return answer
 
 
-def issued_uids(node: Node, batch_id: str | None = None) -> list[bytes]:
+def issued_uids(node: RunningNode, batch_id: str | None = None) -> list[bytes]:
     """UIDs the node issued (from its open store, or from its database once it stopped)."""
-    store = node.store or LevelStore(str(node.home / "db"))
+    stopped = node.stopped.is_set()
+    store = LevelStore(str(node.home / "db")) if stopped else node.store
     try:
         return [
             uid
@@ -92,7 +94,7 @@ def issued_uids(node: Node, batch_id: str | None = None) -> list[bytes]:
             if state["role"] == "issued" and (batch_id is None or state.get("batch_id") == batch_id)
         ]
     finally:
-        if node.store is None:
+        if stopped:
             store.close()
 
 
@@ -124,7 +126,7 @@ async def test_admin_calls_need_the_token(
                 assert r.status == 401, (method, path)
                 assert r.content_type == "application/problem+json"
                 assert (await r.json(content_type=None))["code"] == "admin_token_required"
-    assert issuer.list_classes(issuer.node_store(node)) == []
+    assert issuer.list_classes(node.store) == []
 
 
 # --- classes --------------------------------------------------------------------------------
@@ -166,7 +168,9 @@ async def test_a_public_node_names_its_classes_by_url(
 ) -> None:
     (node,) = await node_network.start(1)
     served_at = node.gateway_url
-    node.config = node.config.with_overrides(public_url="https://badges.example.org/")
+    node = dataclasses.replace(
+        node, config=node.config.with_overrides(public_url="https://badges.example.org/")
+    )
     record = issuer.create_class(node, **CLASS)
     expected = f"https://badges.example.org/classes/{record['id']}"
     assert record["achievement"]["id"] == expected
@@ -197,7 +201,7 @@ async def test_bad_classes_are_refused(
     (node,) = await node_network.start(1)
     got, answer = await admin(node_network, http, node, "POST", "/admin/classes", body)
     assert (got, answer["code"]) == (status, code)
-    assert issuer.list_classes(issuer.node_store(node)) == []
+    assert issuer.list_classes(node.store) == []
 
 
 # --- issuing one badge ----------------------------------------------------------------------
@@ -410,7 +414,7 @@ async def test_a_badge_stored_before_a_crash_is_published_on_restart(
     restarted node publishes the entry it left."""
     node, far = await node_network.start(2)
     class_id = await make_class(node_network, http, node)
-    store = issuer.node_store(node)
+    store = node.store
     earner = KeyPair.generate()
     recipient = Recipient(earner.did, None, None, ())
     now = node.clock()
@@ -426,7 +430,7 @@ async def test_a_badge_stored_before_a_crash_is_published_on_restart(
     assert await issuer.resume_batches(node) == 0
 
     async def published() -> bool:
-        return issuer.node_store(node).get(Kind.JOURNAL, UNPUBLISHED_PREFIX + uid) is None
+        return node.store.get(Kind.JOURNAL, UNPUBLISHED_PREFIX + uid) is None
 
     await eventually(published)
 
@@ -460,7 +464,7 @@ async def test_a_revocation_is_seen_from_another_node(
     status, seen = await call(http, "GET", f"{far.gateway_url}/bns/{uid}")
     assert status == 200 and seen["revoked"] is True
     assert seen["revocation"]["reason"] == "issued by mistake"
-    states_by_uid = dict(states(issuer.node_store(node)))
+    states_by_uid = dict(states(node.store))
     assert states_by_uid[Uid(multibase_decode(uid))]["state"] == "revoked"
 
 
@@ -669,7 +673,7 @@ async def test_the_cli_issues_a_csv_batch(
     assert len(set(uids)) == 7
     status, record = await call(http, "GET", f"{far.gateway_url}/bns/{uids[2]}")
     assert (status, record["earner"]) == (200, earners[2].did)
-    badge = load_badge(issuer.node_store(node), Uid(multibase_decode(uids[0])))
+    badge = load_badge(node.store, Uid(multibase_decode(uids[0])))
     assert badge is not None and [e["id"] for e in badge["evidence"]] == [
         "https://x.org/a",
         "https://x.org/b",

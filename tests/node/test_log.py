@@ -12,9 +12,9 @@ import pytest
 
 from badgechain.chain.keys import KeyPair
 from badgechain.chain.nodelog import LOG_ENTRY_INVALID, LogError, entry_hash, verify_log
-from badgechain.node.app import Node
+from badgechain.node.app import RunningNode
 from badgechain.node.log_routes import ATOM_NS, FEED_ENTRIES
-from badgechain.node.nodelog import HEAD_KEY, LOG_STORAGE_DAMAGED, NodeLog, entry_key, node_log
+from badgechain.node.nodelog import HEAD_KEY, LOG_STORAGE_DAMAGED, NodeLog, entry_key
 from badgechain.storage import Kind, MemoryStore
 from tests.node.conftest import NodeNetwork
 from tests.node.test_issuer import make_class
@@ -105,8 +105,8 @@ def test_pages_and_recent_entries() -> None:
 # -- a running node ----------------------------------------------------------------------
 
 
-def append_batches(node: Node, batches: int, per_batch: int) -> None:
-    log = node_log(node)
+def append_batches(node: RunningNode, batches: int, per_batch: int) -> None:
+    log = node.log
     assert node.store is not None
     for number in range(batches):
         with node.store.batch() as batch:
@@ -128,7 +128,7 @@ async def test_the_chain_continues_across_a_restart(node_network: NodeNetwork) -
     append_batches(node, 3, 4)
     node = await node_network.restart(node)
     append_batches(node, 2, 3)
-    log = node_log(node)
+    log = node.log
     entries = log.read_all()
     assert [e["seq"] for e in entries] == list(range(18))
     verdict = verify_log(entries, signer_did=node.did, head=log.head())
@@ -192,8 +192,8 @@ async def test_the_atom_feed_lists_the_latest_entries(
 
     small = await node_network.add()
     with small.store.batch() as batch:  # type: ignore[union-attr]
-        node_log(small).append(batch, "revoke", UID, {"reason": "<script>&"})
-        node_log(small).append(batch, "status-list", "list-1", {})
+        small.log.append(batch, "revoke", UID, {"reason": "<script>&"})
+        small.log.append(batch, "status-list", "list-1", {})
     async with http.get(f"{small.gateway_url}/feed.atom") as response:
         feed = parse_feed(await response.read())
     newest, oldest = feed.findall(f"{ATOM}entry")

@@ -85,10 +85,14 @@ async def test_a_public_node_will_not_fetch_a_badge_from_a_private_location(
     assert status == 200, answer
     raw_uid = Uid(multibase_decode(uid))
 
-    verifier.config = dataclasses.replace(verifier.config, public=True)
+    verifier = dataclasses.replace(
+        verifier, config=dataclasses.replace(verifier.config, public=True)
+    )
     with pytest.raises(Unreachable):
         await fetch_badge_by_uid(verifier, raw_uid)
-    verifier.config = dataclasses.replace(verifier.config, fetch_private=True)
+    verifier = dataclasses.replace(
+        verifier, config=dataclasses.replace(verifier.config, fetch_private=True)
+    )
     assert uid.encode() in await fetch_badge_by_uid(verifier, raw_uid)
 
 

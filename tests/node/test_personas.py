@@ -22,7 +22,7 @@ from badgechain.chain.keys import KeyPair
 from badgechain.chain.multibase import multibase_decode
 from badgechain.chain.proof import sign_credential
 from badgechain.cli.main import main
-from badgechain.node.app import Node
+from badgechain.node.app import RunningNode
 from badgechain.node.collections import MAX_COLLECTION_BADGES
 from badgechain.node.issuer import IssuerError, persona_earner_key
 from tests.node.conftest import NodeNetwork, eventually
@@ -32,7 +32,7 @@ Json = Any
 
 async def call(
     http: aiohttp.ClientSession,
-    node: Node,
+    node: RunningNode,
     method: str,
     path: str,
     body: Json = None,
@@ -47,7 +47,7 @@ async def call(
 async def admin(
     network: NodeNetwork,
     http: aiohttp.ClientSession,
-    node: Node,
+    node: RunningNode,
     method: str,
     path: str,
     body: Json = None,
@@ -57,23 +57,27 @@ async def admin(
     return answer
 
 
-async def new_persona(network: NodeNetwork, http: aiohttp.ClientSession, node: Node) -> Json:
+async def new_persona(network: NodeNetwork, http: aiohttp.ClientSession, node: RunningNode) -> Json:
     return await admin(network, http, node, "POST", "/admin/personas", {"name": "Ada at work"})
 
 
-async def inbox_uids(network: NodeNetwork, http: aiohttp.ClientSession, node: Node) -> list[str]:
+async def inbox_uids(
+    network: NodeNetwork, http: aiohttp.ClientSession, node: RunningNode
+) -> list[str]:
     answer = await admin(network, http, node, "GET", "/admin/inbox")
     return [item["uid"] for item in answer["badges"]]
 
 
-async def arrives(network: NodeNetwork, http: aiohttp.ClientSession, node: Node, uid: str) -> None:
+async def arrives(
+    network: NodeNetwork, http: aiohttp.ClientSession, node: RunningNode, uid: str
+) -> None:
     async def landed() -> bool:
         return uid in await inbox_uids(network, http, node)
 
     await eventually(landed, timeout=15)
 
 
-def signed_badge(issuer: Node, subject: str, now: datetime) -> dict[str, Any]:
+def signed_badge(issuer: RunningNode, subject: str, now: datetime) -> dict[str, Any]:
     achievement = build_achievement(
         issuer.did, achievement_id="urn:uuid:p2p", name="P2P", description="D", criteria="C"
     )
@@ -87,7 +91,7 @@ def signed_badge(issuer: Node, subject: str, now: datetime) -> dict[str, Any]:
     return sign_credential(credential, issuer.key, created=now)
 
 
-async def issue_to_persona(issuer: Node, urn: str, now: datetime) -> dict[str, Any]:
+async def issue_to_persona(issuer: RunningNode, urn: str, now: datetime) -> dict[str, Any]:
     """Issue as node/issuer.py will once it names the persona's key: sign a badge to `urn`
     and publish its entry with the earner key `persona_earner_key` gives."""
     assert issuer.names is not None
@@ -292,7 +296,7 @@ async def test_collections_are_bounded_and_their_ids_checked(
 # -- the command line ------------------------------------------------------------------------
 
 
-async def cli(network: NodeNetwork, node: Node, *args: str) -> Result:
+async def cli(network: NodeNetwork, node: RunningNode, *args: str) -> Result:
     """Run `badgechain` against `node` in a thread (the CLI runs its own event loop)."""
     home = network.write_cli_home(node)
     runner = CliRunner()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -31,7 +32,7 @@ from badgechain.chain.statuslist import (
 )
 from badgechain.chain.verify import Report
 from badgechain.node import issuer, status
-from badgechain.node.app import Node
+from badgechain.node.app import RunningNode
 from badgechain.node.badgestore import load_badge, load_state
 from badgechain.node.resolvers import verify_online
 from badgechain.storage import Kind
@@ -42,13 +43,15 @@ Json = Any
 
 
 async def _admin(
-    network: NodeNetwork, http: aiohttp.ClientSession, node: Node, path: str, body: Json
+    network: NodeNetwork, http: aiohttp.ClientSession, node: RunningNode, path: str, body: Json
 ) -> tuple[int, Json]:
     async with http.post(node.gateway_url + path, json=body, headers=network.admin) as response:
         return response.status, await response.json(content_type=None)
 
 
-async def _issue(network: NodeNetwork, http: aiohttp.ClientSession, node: Node, to: str) -> Json:
+async def _issue(
+    network: NodeNetwork, http: aiohttp.ClientSession, node: RunningNode, to: str
+) -> Json:
     status_code, made = await _admin(network, http, node, "/admin/classes", CLASS)
     assert status_code == 201, made
     body = {"class_id": made["id"], "to": to}
@@ -57,7 +60,7 @@ async def _issue(network: NodeNetwork, http: aiohttp.ClientSession, node: Node, 
     return answer
 
 
-async def _verify(node: Node, credential: Json) -> Report:
+async def _verify(node: RunningNode, credential: Json) -> Report:
     async with asyncio.timeout(30):
         return await verify_online(node, json.dumps(credential).encode())
 
@@ -66,7 +69,9 @@ def _codes(report: Report, *names: str) -> tuple[tuple[str, str], ...]:
     return tuple((report.check(name).status, report.check(name).code) for name in names)
 
 
-async def _revoke(network: NodeNetwork, http: aiohttp.ClientSession, node: Node, uid: str) -> None:
+async def _revoke(
+    network: NodeNetwork, http: aiohttp.ClientSession, node: RunningNode, uid: str
+) -> None:
     body = {"uid": uid, "reason": "issued in error"}
     status_code, answer = await _admin(network, http, node, "/admin/revoke", body)
     assert status_code == 200, answer
@@ -220,7 +225,7 @@ async def test_stale_cache_entry_is_not_used(
     assert (await _verify(verifier, credential)).check("status").code == "ok"  # cached now
     await issuer_node.stop()
     later = verifier.clock() + status.LIST_TTL + timedelta(minutes=1)
-    verifier.clock = lambda: later
+    verifier = dataclasses.replace(verifier, clock=lambda: later)
     report = await _verify(verifier, credential)
     assert report.check("status").code == "bns_answered"  # the old copy was not trusted
 
@@ -248,9 +253,9 @@ async def list_server() -> AsyncIterator[tuple[dict[str, Json], str]]:
         await runner.cleanup()
 
 
-def _with_list_url(node: Node, base_url: str) -> None:
-    """Make `node` create its lists under `base_url` (what a configured public URL does)."""
-    node.config = node.config.with_overrides(public_url=base_url)
+def _with_list_url(node: RunningNode, base_url: str) -> RunningNode:
+    """`node` creating its lists under `base_url` (what a configured public URL does)."""
+    return dataclasses.replace(node, config=node.config.with_overrides(public_url=base_url))
 
 
 @pytest.mark.parametrize(
@@ -272,7 +277,7 @@ async def test_forged_list_makes_the_badge_invalid(
 ) -> None:
     lists, base_url = list_server
     issuer_node, earner, verifier = await node_network.start(3)
-    _with_list_url(issuer_node, base_url)
+    issuer_node = _with_list_url(issuer_node, base_url)
     made = issuer.create_class(issuer_node, **CLASS)
     recipient = issuer.parse_recipient({"to": earner.did}, now=issuer_node.clock())
     credential = (await issuer.issue_badge(issuer_node, made["id"], recipient)).credential
@@ -287,7 +292,7 @@ async def test_forged_list_makes_the_badge_invalid(
     assert (await _verify(earner, credential)).verdict == "valid"
 
 
-def _forged(genuine: Json, forge: str, node: Node) -> Json:
+def _forged(genuine: Json, forge: str, node: RunningNode) -> Json:
     forged = copy.deepcopy(genuine)
     unsigned = {name: value for name, value in forged.items() if name != "proof"}
     subject = forged["credentialSubject"]
@@ -384,7 +389,7 @@ async def test_a_revocation_the_dht_did_not_take_is_published_later(
 ) -> None:
     """With every peer gone the revoke is recorded (202, the list bit set) and the node's
     retry loop publishes it once a peer is back; revoking again records nothing twice."""
-    monkeypatch.setattr("badgechain.node.app.PENDING_RETRY_S", 0.2)
+    node_network.settings = dataclasses.replace(node_network.settings, pending_retry_s=0.2)
     node, peer = await node_network.start(2)
     uid = (await _issue(node_network, http, node, KeyPair.generate().did))["uid"]
     await peer.stop()

@@ -18,7 +18,7 @@ from badgechain.bns.dht import Contact
 from badgechain.chain.contexts import context_urls
 from badgechain.chain.keys import KeyPair
 from badgechain.chain.proof import format_created, proof_list, sign_credential
-from badgechain.node.app import Node
+from badgechain.node.app import RunningNode
 from badgechain.storage import Kind
 from tests.conftest import shared_path
 from tests.node.conftest import ADMIN_TOKEN, NodeNetwork
@@ -42,7 +42,9 @@ VECTORS = [
 ]
 
 
-async def call(http: aiohttp.ClientSession, node: Node, path: str, body: Json) -> tuple[int, Json]:
+async def call(
+    http: aiohttp.ClientSession, node: RunningNode, path: str, body: Json
+) -> tuple[int, Json]:
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {ADMIN_TOKEN}"}
     data = io.BytesIO(json.dumps(body).encode())
     async with http.post(node.gateway_url + path, data=data, headers=headers) as response:
@@ -221,7 +223,7 @@ async def test_issue_refuses_what_the_verifier_would(
 # -- an issuer that publishes --------------------------------------------------------------------
 
 
-def _hide_everything(node: Node) -> None:
+def _hide_everything(node: RunningNode) -> None:
     """Turn `node` into one that answers every lookup as if it held nothing."""
     assert node.dht is not None
 
@@ -259,7 +261,7 @@ async def test_a_publishing_issuer_needs_its_entry_even_past_a_hiding_node(
     assert status == 200, published
 
 
-def _first_issued(node: Node) -> dict[str, Any]:
+def _first_issued(node: RunningNode) -> dict[str, Any]:
     assert node.store is not None
     for _, value in node.store.scan(Kind.BADGE):
         credential: dict[str, Any] = json.loads(value)

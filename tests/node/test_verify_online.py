@@ -41,7 +41,7 @@ from badgechain.chain.keys import (
 from badgechain.chain.multibase import multibase_encode_b58
 from badgechain.chain.proof import create_proof, sign_credential
 from badgechain.cli.verify_commands import lookup_command, verify_online_command
-from badgechain.node.app import Node
+from badgechain.node.app import Node, RunningNode
 from badgechain.node.badgestore import credential_uid, save_badge
 from badgechain.node.config import NodeConfig, save_config
 from badgechain.node.resolvers import verify_online
@@ -51,24 +51,23 @@ TOKEN = "t" * 40
 TIMEOUT = aiohttp.ClientTimeout(total=30)
 
 
-async def _start(home: Path, bootstrap: tuple[tuple[str, int], ...] = ()) -> Node:
+async def _start(home: Path, bootstrap: tuple[tuple[str, int], ...] = ()) -> RunningNode:
     home.mkdir(parents=True)
     config = NodeConfig(name=home.name, dht_port=0, http_port=0, bootstrap=bootstrap)
     node = Node(home, KeyPair.generate(), config, TOKEN, dht_settings=TEST_SETTINGS)
-    await node.start()
-    return node
+    return await node.start()
 
 
 @dataclass
 class Trio:
-    issuer: Node
-    earner: Node
-    verifier: Node
+    issuer: RunningNode
+    earner: RunningNode
+    verifier: RunningNode
 
 
 @pytest.fixture
 async def trio(tmp_path: Path) -> AsyncIterator[Trio]:
-    nodes: list[Node] = []
+    nodes: list[RunningNode] = []
     try:
         nodes.append(await _start(tmp_path / "issuer"))
         seed = (nodes[0].dht_address,)
@@ -102,7 +101,7 @@ def _credential(issuer_did: str, subject: str) -> dict[str, Any]:
 
 
 async def _publish(
-    issuer_node: Node, issuer: KeyPair, badge: dict[str, Any], earner: Node | None
+    issuer_node: RunningNode, issuer: KeyPair, badge: dict[str, Any], earner: RunningNode | None
 ) -> str:
     """Publish the badge's BNS entry; when `earner` is given, it holds the badge and
     publishes its location (its own gateway). Returns the UID in multibase."""
@@ -118,11 +117,11 @@ async def _publish(
     return uid
 
 
-def _location(node: Node, uid: str) -> str:
+def _location(node: RunningNode, uid: str) -> str:
     return f"{node.gateway_url}/badges/{uid}"
 
 
-async def _get(node: Node, path: str) -> tuple[int, Any]:
+async def _get(node: RunningNode, path: str) -> tuple[int, Any]:
     async with (
         aiohttp.ClientSession(timeout=TIMEOUT) as session,
         session.get(node.gateway_url + path) as response,
@@ -130,7 +129,7 @@ async def _get(node: Node, path: str) -> tuple[int, Any]:
         return response.status, await response.json(content_type=None)
 
 
-async def _post_json(node: Node, path: str, body: Any) -> tuple[int, str, Any]:
+async def _post_json(node: RunningNode, path: str, body: Any) -> tuple[int, str, Any]:
     async with (
         aiohttp.ClientSession(timeout=TIMEOUT) as session,
         session.post(node.gateway_url + path, json=body) as response,

@@ -1,0 +1,92 @@
+"""Errors the node's workflows raise, and the one table that gives each its HTTP status.
+
+A workflow raises a `NodeError` with a stable `code`; it never builds an HTTP answer. The
+gateway's middleware (node/problems.py) turns any BadgeChainError into problem+json with
+`http_status`. For a NodeError that comes from `STATUS_BY_CODE` below: the status of its
+own code if listed, else that of its class's code (or a base class's), else 400. Errors of
+the layers below (chain/, bns/, storage/) carry their own status.
+
+NodeError
+ ├── IssuerError      an issuing or revocation request the node refuses (node/issuer.py)
+ ├── PersonaError     a persona or endorsement request (node/personas.py)
+ ├── CollectionError  a collection request (node/collections.py)
+ ├── EarnerError      an action on a received badge (node/earner.py)
+ ├── InboxLimit       the inbox is full, for everyone or for one sender (node/inbox_limits.py)
+ ├── DeliveryError    a delivery failed; DeliveryRefused: for good (node/delivery.py)
+ ├── FetchError, NotPublished  fetching a badge from its location (node/resolvers.py)
+ └── StatusListUnknown  a status list id that is malformed or unknown (node/status.py)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Final
+
+from badgechain.chain.errors import BadgeChainError
+
+__all__ = ["STATUS_BY_CODE", "NodeError", "StatusListUnknown"]
+
+# The codes (a raised one, or a class's own) whose status is not a plain 400 (RFC 9110).
+STATUS_BY_CODE: Final[Mapping[str, int]] = {
+    # 400 where the class's code says otherwise
+    "url_invalid": 400,
+    "status_list_id_invalid": 400,
+    # 404: what the request names is not here
+    "badge_not_found": 404,
+    "batch_not_found": 404,
+    "class_not_found": 404,
+    "collection_not_found": 404,
+    "persona_not_found": 404,
+    "status_list_not_found": 404,
+    "location_missing": 404,
+    # 409: the badge is not in the state the action needs
+    "earner_error": 409,
+    "not_in_inbox": 409,
+    "not_accepted": 409,
+    # 413: over a size limit
+    "batch_too_large": 413,
+    "image_too_large": 413,
+    # 422: understood, but not acceptable
+    "badge_invalid": 422,
+    "badge_not_held": 422,
+    "issuer_mismatch": 422,
+    "credential_status_present": 422,
+    "subject_unknown": 422,
+    "credential_refused": 422,
+    # 429 / 507: the inbox is full for one sender, or for everyone
+    "inbox_sender_full": 429,
+    "inbox_storage_full": 507,
+    # 502: another server failed us
+    "delivery_failed": 502,
+    "delivery_refused": 502,
+    "fetch_failed": 502,
+    "fetch_too_large": 502,
+    "fetch_type_invalid": 502,
+    # 503: try again later
+    "inbox_full": 503,
+}
+
+
+class NodeError(BadgeChainError):
+    """A workflow refused a request or could not do it; `code` says why."""
+
+    code = "request_invalid"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.http_status = _status(self)
+
+
+def _status(error: NodeError) -> int:
+    """The status of the error's code, else of the nearest class code in the table."""
+    class_codes = [vars(cls)["code"] for cls in type(error).__mro__ if "code" in vars(cls)]
+    for code in (error.code, *class_codes):
+        if code in STATUS_BY_CODE:
+            return STATUS_BY_CODE[code]
+    return 400
+
+
+class StatusListUnknown(NodeError):
+    """A status list id that is malformed, or names no list of this node."""
+
+    code = "status_list_not_found"

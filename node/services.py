@@ -1,0 +1,121 @@
+"""What a running node is made of, as one frozen value: `Node.start()` builds it.
+
+Every field is there from the first request to the last, so no workflow asks "is the node
+running?": a function that holds a `Services` holds a started node. Workflows take it (or
+the parts they need); route modules reach it through `request.app[SERVICES]`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from badgechain.bns.dht import DhtNode, DhtSettings
+from badgechain.bns.service import NameService
+from badgechain.chain.keys import KeyPair
+from badgechain.storage import LevelStore
+
+from .config import NodeConfig
+from .nodelog import NodeLog
+from .outbound import Outbound
+
+__all__ = ["Clock", "ListAllocation", "NodeSettings", "Services", "StatusCache", "Tasks"]
+
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSettings:
+    """The node's timing: how often it retries, how long it waits. Tests shorten them."""
+
+    dht: DhtSettings = field(default_factory=DhtSettings)
+    pending_retry_s: float = 30.0  # how often writes the DHT did not take are published again
+    stop_grace_s: float = 2.0  # how long stopping waits for cancelled tasks before cancelling again
+
+
+class Tasks:
+    """The node's background tasks: each runs until it ends or the node stops."""
+
+    def __init__(self, grace_s: float) -> None:
+        self._tasks: set[asyncio.Task[object]] = set()
+        self._grace_s = grace_s
+
+    def spawn(self, coro: Coroutine[Any, Any, object]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def cancel_all(self) -> None:
+        """Cancel every task and wait for it to end. A task that swallowed its cancellation
+        (a library racing a cancel with a result) and went on to wait is cancelled again."""
+        while pending := [task for task in self._tasks if not task.done()]:
+            for task in pending:
+                task.cancel()
+            await asyncio.wait(pending, timeout=self._grace_s)
+
+
+@dataclass(slots=True)
+class ListAllocation:
+    """Which status list this node allocates entries in, loaded from storage on first use
+    (node/status.py); the lock keeps two changes of a list from interleaving."""
+
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    list_id: str | None = None  # None until the first list is started
+    url: str = ""
+    taken: bytearray = field(default_factory=bytearray)
+    count: int = 0
+    loaded: bool = False
+
+
+@dataclass(slots=True)
+class StatusCache:
+    """Verified status lists by URL, kept by node/resolvers.py until their freshness ends."""
+
+    lists: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Services:
+    """A started node: its identity, its settings and the services it runs."""
+
+    home: Path
+    key: KeyPair
+    config: NodeConfig
+    settings: NodeSettings
+    clock: Clock
+    store: LevelStore
+    dht: DhtNode
+    names: NameService
+    log: NodeLog
+    tasks: Tasks
+    http_port: int  # the port the gateway listens on (picked by the system when 0 was asked)
+    status_lists: ListAllocation  # node/status.py allocates entries here
+    status_cache: StatusCache  # node/resolvers.py keeps verified lists here
+
+    @property
+    def did(self) -> str:
+        return self.key.did
+
+    @property
+    def gateway_url(self) -> str:
+        if self.config.public_url:
+            return self.config.public_url.rstrip("/")
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def outbound(self) -> Outbound:
+        """The client for what the node fetches or posts on others' say-so."""
+        return Outbound(self.config)
+
+    @property
+    def dht_address(self) -> tuple[str, int]:
+        return self.dht.address
+
+    def spawn(self, coro: Coroutine[Any, Any, object]) -> None:
+        """Run `coro` in the background until it ends or the node stops."""
+        self.tasks.spawn(coro)
