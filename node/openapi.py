@@ -714,6 +714,8 @@ _SCHEMAS: Final[dict[str, Any]] = {
             "credential": {"type": "object"},
             "options": {
                 "type": "object",
+                "description": "eddsa-rdfc-2022 unless cryptosuite asks for eddsa-jcs-2022; "
+                "a Bitstring status entry only when credentialStatus asks for one",
                 "properties": {
                     "credentialStatus": {
                         "anyOf": [
