@@ -40,7 +40,8 @@ def _check_depth(text: str) -> None:
     if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
         return  # cannot nest deeper than it has brackets: the common case, at C speed
     depth = 0
-    for token in _TOKEN.findall(text):
+    for match in _TOKEN.finditer(text):  # not findall: stop at the limit, hold no token list
+        token = match.group()
         if token in ("[", "{"):
             depth += 1
             if depth > MAX_JSON_DEPTH:
