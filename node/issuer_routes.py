@@ -13,8 +13,8 @@ from typing import Any
 
 from aiohttp import web
 
-from badgechain.chain.multibase import multibase_encode_b58
 from badgechain.chain.proof import JCS, RDFC
+from badgechain.chain.uid import uid_text
 
 from . import issuer
 from .gateway import record_json
@@ -52,8 +52,10 @@ def _text(body: dict[str, Any], name: str) -> str:
 def _image(value: object) -> bytes | None:
     if value is None:
         return None
-    if not isinstance(value, str) or len(value) > (issuer.MAX_IMAGE_BYTES // 3 + 1) * 4:
-        raise Problem(413, "image_too_large", "the image is over 256 KiB or not base64 text")
+    if not isinstance(value, str):
+        raise Problem(400, "image_invalid", "image must be base64 text (PNG or SVG)")
+    if len(value) > (issuer.MAX_IMAGE_BYTES // 3 + 1) * 4:
+        raise Problem(413, "image_too_large", "the image is over 256 KiB")
     try:
         return base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError) as exc:
@@ -148,7 +150,7 @@ async def post_revoke(request: web.Request) -> web.Response:
     uid = parse_uid(_text(body, "uid"))
     record = await issuer.revoke_badge(node, uid, _text(body, "reason"))
     if record is None:  # recorded and in the status list; the node publishes it to the BNS
-        pending = {"uid": multibase_encode_b58(uid), "revoked": True, "bns": "pending"}
+        pending = {"uid": uid_text(uid), "revoked": True, "bns": "pending"}
         return json_response(pending, status=202)
     return json_response(record_json(record))
 

@@ -419,6 +419,16 @@ def test_a_null_url_in_a_move_is_refused(live_node: Node, http: requests.Session
     assert response.status_code == 400 and response.json()["code"] == "url_invalid"
 
 
+def test_a_class_image_that_is_not_text_is_a_bad_request(
+    live_node: Node, http: requests.Session
+) -> None:
+    """Found by the fuzz: a number for `image` answered 413 image_too_large."""
+    body = {"name": "n", "description": "d", "criteria": "c", "image": 5}
+    url = f"{live_node.gateway_url}/admin/classes"
+    response = http.post(url, json=body, timeout=CALL_TIMEOUT_S)
+    assert response.status_code == 400 and response.json()["code"] == "image_invalid"
+
+
 def test_a_persona_body_the_schema_forbids_is_refused(
     live_node: Node, http: requests.Session
 ) -> None:
