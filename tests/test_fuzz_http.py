@@ -164,7 +164,9 @@ def http() -> Iterator[requests.Session]:
 
 
 @pytest.fixture(scope="module")
-def live_node(tmp_path_factory: pytest.TempPathFactory, http: requests.Session) -> Iterator[Node]:
+def live_node(
+    tmp_path_factory: pytest.TempPathFactory, http: requests.Session
+) -> Iterator[RunningNode]:
     with ThreadedNetwork(tmp_path_factory.mktemp("fuzz-net")) as nodes:
         _seed(nodes[0], nodes[-1], http)
         yield nodes[-1]
@@ -173,13 +175,13 @@ def live_node(tmp_path_factory: pytest.TempPathFactory, http: requests.Session) 
         print(f"\nfuzz: {sum(SENT.values())} requests, {dict(sorted(SENT.items()))}")
 
 
-def _post(http: requests.Session, node: Node, path: str, body: dict[str, Any]) -> Any:
+def _post(http: requests.Session, node: RunningNode, path: str, body: dict[str, Any]) -> Any:
     response = http.post(f"{node.gateway_url}{path}", json=body, timeout=CALL_TIMEOUT_S)
     assert response.status_code in (201, 202), response.text
     return response.json()
 
 
-def _seed(other: Node, node: Node, http: requests.Session) -> None:
+def _seed(other: RunningNode, node: RunningNode, http: requests.Session) -> None:
     """A class, badges issued by the node and delivered to it, a persona, a collection and
     a batch: what the fuzz's generated names rarely hit."""
     course = {"name": "Fuzzing", "description": "Sends odd requests", "criteria": "Lab 1"}
@@ -206,7 +208,7 @@ def _seed(other: Node, node: Node, http: requests.Session) -> None:
     )
 
 
-def _eventually_in_inbox(node: Node, http: requests.Session) -> list[str]:
+def _eventually_in_inbox(node: RunningNode, http: requests.Session) -> list[str]:
     """The UIDs delivered to `node` (delivery runs in the background; 30 s at most)."""
     for _ in range(600):
         badges = http.get(f"{node.gateway_url}/admin/inbox", timeout=CALL_TIMEOUT_S).json()
@@ -362,7 +364,9 @@ def _schema_valid(case: Case, sent_media: str) -> bool:
 @schemathesis.check
 def schema_valid_accepted(ctx: Any, response: schemathesis.Response, case: Case) -> bool | None:
     """A request the document allows (formats included) is never refused for its shape."""
-    sent_media = response.request.headers.get("Content-Type", "").split(";")[0].strip()
+    header = response.request.headers.get("Content-Type", "")
+    text = header.decode("latin-1") if isinstance(header, bytes) else header
+    sent_media = text.split(";")[0].strip()
     if response.status_code not in (400, 413, 415) or not _schema_valid(case, sent_media):
         return None
     code = json.loads(response.content).get("code")
@@ -379,7 +383,7 @@ def schema_valid_accepted(ctx: Any, response: schemathesis.Response, case: Case)
     suppress_health_check=list(HealthCheck),
     derandomize=os.environ.get("BADGECHAIN_FUZZ_RANDOM") is None,
 )
-def test_every_operation(case: Case, live_node: Node, http: requests.Session) -> None:
+def test_every_operation(case: Case, live_node: RunningNode, http: requests.Session) -> None:
     SENT[f"{case.method} {case.operation.path}"] += 1
     case.call_and_validate(
         base_url=live_node.gateway_url,
@@ -389,7 +393,9 @@ def test_every_operation(case: Case, live_node: Node, http: requests.Session) ->
     )
 
 
-def test_the_fuzzed_document_is_the_served_one(live_node: Node, http: requests.Session) -> None:
+def test_the_fuzzed_document_is_the_served_one(
+    live_node: RunningNode, http: requests.Session
+) -> None:
     served = http.get(f"{live_node.gateway_url}/openapi.json", timeout=CALL_TIMEOUT_S).json()
     assert served == json.loads(json.dumps(DOCUMENT))
 
@@ -404,14 +410,16 @@ def test_every_route_is_in_the_document_and_back(tmp_path: Path) -> None:
     assert documented == registered_routes(app)
 
 
-def test_an_undeclared_method_is_405_with_allow(live_node: Node, http: requests.Session) -> None:
+def test_an_undeclared_method_is_405_with_allow(
+    live_node: RunningNode, http: requests.Session
+) -> None:
     response = http.delete(f"{live_node.gateway_url}/admin/personas", timeout=CALL_TIMEOUT_S)
     assert response.status_code == 405
     assert set(response.headers["Allow"].split(",")) >= {"GET", "POST"}
     assert response.headers["Content-Type"].startswith(PROBLEM)
 
 
-def test_a_null_url_in_a_move_is_refused(live_node: Node, http: requests.Session) -> None:
+def test_a_null_url_in_a_move_is_refused(live_node: RunningNode, http: requests.Session) -> None:
     """Found by the fuzz: `[null]` slipped past the URL check and answered 500."""
     uid = multibase_encode_b58(bytes(64))
     body = {"uid": uid, "urls": [None]}
@@ -420,7 +428,7 @@ def test_a_null_url_in_a_move_is_refused(live_node: Node, http: requests.Session
 
 
 def test_a_class_image_that_is_not_text_is_a_bad_request(
-    live_node: Node, http: requests.Session
+    live_node: RunningNode, http: requests.Session
 ) -> None:
     """Found by the fuzz: a number for `image` answered 413 image_too_large."""
     body = {"name": "n", "description": "d", "criteria": "c", "image": 5}
@@ -430,7 +438,7 @@ def test_a_class_image_that_is_not_text_is_a_bad_request(
 
 
 def test_a_persona_body_the_schema_forbids_is_refused(
-    live_node: Node, http: requests.Session
+    live_node: RunningNode, http: requests.Session
 ) -> None:
     url = f"{live_node.gateway_url}/admin/personas"
     for body in ({"name": "x", "extra": 1}, {"name": "   "}, {"name": 5}, [], "x"):
