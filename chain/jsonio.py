@@ -13,7 +13,7 @@ __all__ = ["MAX_JSON_BYTES", "MAX_JSON_DEPTH", "parse_json"]
 MAX_JSON_BYTES = 1024 * 1024
 MAX_JSON_DEPTH = 48
 # A bracket, or a string to its closing quote or the end of the text: every match succeeds
-# once started, so one left-to-right pass of findall is linear, whatever the input.
+# once started, so one left-to-right pass is linear, whatever the input.
 _TOKEN = re.compile(r'[\[\]{}]|"(?:[^"\\]|\\.|\\\Z)*(?:"|\Z)', re.DOTALL)
 
 
