@@ -12,17 +12,17 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
-from badgechain.bns.record import Uid
 from badgechain.chain.badge import BNS_URN_PREFIX
+from badgechain.chain.credential import CredentialView
 from badgechain.chain.errors import DecodeError, ProofError
 from badgechain.chain.jsonio import parse_json
 from badgechain.chain.multibase import multibase_decode
 from badgechain.chain.proof import proof_list, proof_value_bytes
+from badgechain.chain.uid import Uid
 from badgechain.storage import Batch, Kind, Store
 
 __all__ = [
     "ENDORSEMENT_PREFIX",
-    "NOT_SERVED_STATES",
     "STATE_PREFIX",
     "credential_uid",
     "endorsed_uid",
@@ -38,8 +38,6 @@ __all__ = [
 
 STATE_PREFIX: Final = b"badge-state/"
 ENDORSEMENT_PREFIX: Final = b"endorsements/"
-# States whose badge the gateway does not serve: not (or no longer) shown by its earner.
-NOT_SERVED_STATES: Final = frozenset({"inbox", "rejected", "hidden"})
 
 
 def credential_uid(credential: dict[str, Any]) -> Uid:
@@ -69,12 +67,11 @@ def put_badge(batch: Batch, credential: dict[str, Any], state: dict[str, Any]) -
 
 def endorsed_uid(credential: dict[str, Any]) -> Uid | None:
     """The UID an EndorsementCredential's subject (`urn:bns:<UID>`) names; None otherwise."""
-    types = credential.get("type")
-    subject = credential.get("credentialSubject")
-    if not isinstance(types, list) or "EndorsementCredential" not in types:
+    view = CredentialView(credential)
+    subject_id = view.subject_id
+    if "EndorsementCredential" not in view.types:
         return None
-    subject_id = subject.get("id") if isinstance(subject, dict) else None
-    if not isinstance(subject_id, str) or not subject_id.startswith(BNS_URN_PREFIX):
+    if subject_id is None or not subject_id.startswith(BNS_URN_PREFIX):
         return None
     try:
         raw = multibase_decode(subject_id[len(BNS_URN_PREFIX) :])

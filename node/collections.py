@@ -12,16 +12,16 @@ import re
 import secrets
 from typing import Any, Final
 
-from badgechain.bns.record import Uid
 from badgechain.chain.badge import issuer_id
-from badgechain.chain.multibase import multibase_encode_b58
+from badgechain.chain.credential import CredentialView
 from badgechain.chain.proof import format_created
-from badgechain.chain.uid import parse_uid
+from badgechain.chain.uid import Uid, parse_uid, uid_text
 from badgechain.storage import Kind, Store
 
-from .badgestore import NOT_SERVED_STATES, load_badge, load_state
+from .badgestore import load_badge, load_state
 from .errors import NodeError
 from .services import Services
+from .states import NOT_SERVED
 
 __all__ = [
     "COLLECTION_PREFIX",
@@ -53,7 +53,7 @@ def _shown(store: Store, uid: Uid) -> dict[str, Any] | None:
     """The badge's credential when this node holds it and may show it."""
     credential = load_badge(store, uid)
     state = load_state(store, uid) or {}
-    return None if state.get("state") in NOT_SERVED_STATES else credential
+    return None if state.get("state") in NOT_SERVED else credential
 
 
 def _checked_uids(uids: object, store: Store) -> list[str]:
@@ -71,8 +71,8 @@ def _checked_uids(uids: object, store: Store) -> list[str]:
                 f"this node holds no badge {text:.100} it may show",
                 code="badge_not_held",
             )
-        if multibase_encode_b58(uid) not in checked:
-            checked.append(multibase_encode_b58(uid))
+        if uid_text(uid) not in checked:
+            checked.append(uid_text(uid))
     return checked
 
 
@@ -138,16 +138,13 @@ def collection_json(store: Store, record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _badge_summary(uid: str, credential: dict[str, Any]) -> dict[str, Any]:
-    subject = credential.get("credentialSubject")
-    subject = subject[0] if isinstance(subject, list) and subject else subject
-    subject = subject if isinstance(subject, dict) else {}
-    achievement = subject.get("achievement")
-    name = achievement.get("name") if isinstance(achievement, dict) else None
+    view = CredentialView(credential)
+    name = view.achievement.get("name")
     return {
         "uid": uid,
         "name": name if isinstance(name, str) else credential.get("name"),
         "issuer": issuer_id(credential),
-        "earner": subject.get("id"),
+        "earner": view.subject.get("id"),
         "json": f"/badges/{uid}.json",
         "png": f"/badges/{uid}.png",
     }

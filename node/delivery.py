@@ -22,11 +22,12 @@ import aiohttp
 from badgechain.bns.dht import DhtNode
 from badgechain.bns.errors import RecordError
 from badgechain.bns.inbox import InboxRecord, inbox_key, make_inbox_record
-from badgechain.bns.record import Uid
 from badgechain.bns.values import address_of_key
+from badgechain.chain.credential import CredentialView
 from badgechain.chain.errors import BadgeChainError, IdentityError
 from badgechain.chain.jsonio import parse_json
 from badgechain.chain.keys import PublicKey, public_key_from_did_key
+from badgechain.chain.uid import Uid
 from badgechain.storage import Kind, Store
 
 from .config import MAX_JSON_BYTES, NodeConfig
@@ -187,10 +188,8 @@ async def start_delivery(node: Services) -> None:
 def earner_key_of(credential: dict[str, Any]) -> PublicKey | None:
     """The did:key of the credential's subject; None when the subject is a badge (urn:bns:)
     or only an email address: then no node can be asked to take it."""
-    subject = credential.get("credentialSubject")
-    subject = subject[0] if isinstance(subject, list) and subject else subject
-    subject_id = subject.get("id") if isinstance(subject, dict) else None
-    if not isinstance(subject_id, str) or not subject_id.startswith("did:key:"):
+    subject_id = CredentialView(credential).subject_id
+    if subject_id is None or not subject_id.startswith("did:key:"):
         return None
     try:
         return public_key_from_did_key(subject_id)

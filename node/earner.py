@@ -14,10 +14,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from badgechain.bns.record import MAX_URLS, MAX_URLS_TOTAL_CHARS, Record, Uid, valid_url
+from badgechain.bns.record import MAX_URLS, MAX_URLS_TOTAL_CHARS, Record, valid_url
 from badgechain.chain.badge import BNS_URN_PREFIX, issuer_id
+from badgechain.chain.credential import CredentialView
 from badgechain.chain.errors import DecodeError
-from badgechain.chain.multibase import multibase_decode, multibase_encode_b58
+from badgechain.chain.multibase import multibase_decode
+from badgechain.chain.uid import Uid, uid_text
 from badgechain.chain.verify import verify_credential
 from badgechain.storage import Kind, Store
 
@@ -32,6 +34,7 @@ from .badgestore import (
 from .errors import NodeError
 from .inbox_limits import check_inbox_room, inbox_fields
 from .services import Services
+from .states import BadgeState, advance
 
 __all__ = [
     "MAX_INBOX_BADGES",
@@ -103,9 +106,7 @@ class InboxItem:
 
 
 def _subject_id(credential: dict[str, Any]) -> object:
-    subject = credential.get("credentialSubject")
-    subject = subject[0] if isinstance(subject, list) and subject else subject
-    return subject.get("id") if isinstance(subject, dict) else None
+    return CredentialView(credential).subject_id
 
 
 def _now(node: Services) -> str:
@@ -136,15 +137,23 @@ async def receive(node: Services, credential: object) -> tuple[Uid, dict[str, An
     if report.check("proof").status != "passed":
         raise InboxRefused(report.check("proof").message, code="proof_unverified")
     uid = credential_uid(credential)
-    if report.uid != multibase_encode_b58(uid):
+    if report.uid != uid_text(uid):
         raise InboxRefused("the first proof is not the issuer's", code="uid_ambiguous")
     held = load_state(store, uid)
     if held is not None:
         return uid, held
-    if sum(1 for _, state in states(store) if state.get("state") == "inbox") >= MAX_INBOX_BADGES:
+    if (
+        sum(1 for _, state in states(store) if state.get("state") == BadgeState.INBOX)
+        >= MAX_INBOX_BADGES
+    ):
         raise InboxFull(f"the inbox holds {MAX_INBOX_BADGES} badges already")
     check_inbox_room(store, credential)
-    state = {"role": "received", "state": "inbox", "at": _now(node), **inbox_fields(credential)}
+    state = {
+        "role": "received",
+        "state": BadgeState.INBOX,
+        "at": _now(node),
+        **inbox_fields(credential),
+    }
     save_badge(store, credential, state)
     return uid, state
 
@@ -168,12 +177,10 @@ def _addressed_here(node: Services, store: Store, subject: object) -> bool:
 
 
 def _describe(uid: Uid, credential: dict[str, Any], state: dict[str, Any]) -> InboxItem:
-    subject = credential.get("credentialSubject")
-    achievement = subject.get("achievement") if isinstance(subject, dict) else None
-    name = achievement.get("name") if isinstance(achievement, dict) else None
+    name = CredentialView(credential).achievement.get("name")
     name = name if isinstance(name, str) else credential.get("name")
     return InboxItem(
-        multibase_encode_b58(uid),
+        uid_text(uid),
         issuer_id(credential),
         name if isinstance(name, str) else "",
         str(state.get("at", "")),
@@ -198,13 +205,13 @@ def inbox_items(node: Services) -> list[InboxItem]:
 
 def badge_url(node: Services, uid: Uid) -> str:
     """Where this node's gateway serves a badge it holds."""
-    return f"{node.gateway_url}/badges/{multibase_encode_b58(uid)}.json"
+    return f"{node.gateway_url}/badges/{uid_text(uid)}.json"
 
 
 def _received(store: Store, uid: Uid, allowed: Sequence[str], code: str) -> dict[str, Any]:
     state = load_state(store, uid)
     if state is None or state.get("role") != "received":
-        raise BadgeNotFound(f"this node holds no received badge {multibase_encode_b58(uid)}")
+        raise BadgeNotFound(f"this node holds no received badge {uid_text(uid)}")
     if state.get("state") not in allowed:
         raise WrongState(
             f"the badge is {state.get('state')}, not {' or '.join(allowed)}", code=code
@@ -244,16 +251,20 @@ def reject(node: Services, uid: Uid) -> dict[str, Any]:
     """Refuse a badge of the inbox: its document is deleted, a tombstone state stays."""
     store = node.store
     state = _received(store, uid, ("inbox",), "not_in_inbox")
-    state = state | {"state": "rejected", "at": _now(node)}
+    state = state | {"state": advance(state["state"], BadgeState.REJECTED), "at": _now(node)}
     with store.batch() as batch:
         batch.delete(Kind.BADGE, uid)
         put_state(batch, uid, state)
-        node.log.append(batch, "reject", multibase_encode_b58(uid))
+        node.log.append(batch, "reject", uid_text(uid))
     return state
 
 
 # The state each earner action leaves a badge in.
-_SETTLED_STATE: Final = {"accept": "accepted", "move": "accepted", "hide": "hidden"}
+_SETTLED_STATE: Final = {
+    "accept": BadgeState.ACCEPTED,
+    "move": BadgeState.ACCEPTED,
+    "hide": BadgeState.HIDDEN,
+}
 
 
 def _settle(
@@ -261,10 +272,11 @@ def _settle(
 ) -> dict[str, Any]:
     """Record what `action` published: the badge's new state and its log entry, at once."""
     urls = list(record.location.urls) if record.location else []
-    new_state = state | {"state": _SETTLED_STATE[action], "at": _now(node), "urls": urls}
+    settled = advance(state["state"], _SETTLED_STATE[action])
+    new_state = state | {"state": settled, "at": _now(node), "urls": urls}
     with store.batch() as batch:
         put_state(batch, uid, new_state)
-        node.log.append(batch, action, multibase_encode_b58(uid), {"urls": urls})
+        node.log.append(batch, action, uid_text(uid), {"urls": urls})
     return new_state
 
 

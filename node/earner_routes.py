@@ -15,8 +15,8 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from badgechain.bns.record import Record, Uid
-from badgechain.chain.multibase import multibase_encode_b58
+from badgechain.bns.record import Record
+from badgechain.chain.uid import Uid, uid_text
 
 from . import earner
 from .delivery import INBOX_PATH, MAX_INBOX_BYTES
@@ -31,7 +31,7 @@ INTERNAL_ERROR: Final = "internal_error"  # chain.verify's code for a check that
 
 
 def _answer(uid: Uid, state: dict[str, Any], record: Record | None = None) -> dict[str, Any]:
-    answer = {"uid": multibase_encode_b58(uid), "state": state.get("state")}
+    answer = {"uid": uid_text(uid), "state": state.get("state")}
     if record is not None:
         answer["record"] = record_json(record)
     return answer

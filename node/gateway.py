@@ -17,8 +17,9 @@ from typing import Any, Final
 from aiohttp import web
 
 from badgechain.bns.index import page_is_full
-from badgechain.bns.record import Record, Uid
+from badgechain.bns.record import Record
 from badgechain.chain.bake import bake_png, bake_svg
+from badgechain.chain.credential import CredentialView
 from badgechain.chain.errors import BadgeChainError
 from badgechain.chain.images import badge_card, default_png, render_badge_svg
 from badgechain.chain.keys import (
@@ -28,11 +29,12 @@ from badgechain.chain.keys import (
     did_web_from_host,
     public_key_from_did_key,
 )
-from badgechain.chain.multibase import multibase_encode_b58
+from badgechain.chain.uid import Uid, uid_text
 
-from .badgestore import NOT_SERVED_STATES, load_badge, load_state
+from .badgestore import load_badge, load_state
 from .openapi import build_document
 from .problems import Problem
+from .states import NOT_SERVED
 from .web import SERVICES, json_response, parse_uid
 
 __all__ = ["BNS_CARD_TIMEOUT_S", "add_routes", "record_json"]
@@ -56,7 +58,7 @@ def record_json(record: Record) -> dict[str, Any]:
     """A BNS record as the gateway shows it: DIDs and multibase, not raw bytes."""
     entry, location, revocation = record.entry, record.location, record.revocation
     return {
-        "uid": multibase_encode_b58(entry.uid),
+        "uid": uid_text(entry.uid),
         "issuer": did_key_from_public_key(entry.issuer_key),
         "earner": did_key_from_public_key(entry.earner_key) if entry.earner_key else None,
         "created": entry.created,
@@ -97,16 +99,14 @@ def _served(request: web.Request) -> tuple[Uid, dict[str, Any]]:
     uid = parse_uid(request.match_info["uid"])
     credential = load_badge(node.store, uid)
     state = load_state(node.store, uid) or {}
-    if credential is None or state.get("state") in NOT_SERVED_STATES:
+    if credential is None or state.get("state") in NOT_SERVED:
         raise Problem(404, "badge_not_found", "this node serves no badge with that UID")
     return uid, credential
 
 
 def _achievement_image(credential: dict[str, Any], mime: str) -> bytes | None:
     """The class image when the achievement embeds one of type `mime` as a data: URI."""
-    subject = credential.get("credentialSubject")
-    achievement = subject.get("achievement") if isinstance(subject, dict) else None
-    image = achievement.get("image") if isinstance(achievement, dict) else None
+    image = CredentialView(credential).achievement.get("image")
     uri = image.get("id") if isinstance(image, dict) else image
     prefix = f"data:{mime};base64,"
     if not isinstance(uri, str) or not uri.startswith(prefix):
@@ -209,7 +209,7 @@ async def get_issuer_badges(request: web.Request) -> web.Response:
     node = request.app[SERVICES]
     did, number = request.match_info["did"], _page_number(request)
     page = await node.names.issuer_page(_index_key(did), number)
-    items = [{"uid": multibase_encode_b58(item.uid)} for item in page.items]
+    items = [{"uid": uid_text(item.uid)} for item in page.items]
     return json_response(
         {
             "issuer": did,
@@ -227,7 +227,7 @@ async def get_earner_badges(request: web.Request) -> web.Response:
     page = await node.names.earner_page(_index_key(earner), number)
     items = [
         {
-            "uid": multibase_encode_b58(entry.uid),
+            "uid": uid_text(entry.uid),
             "issuer": did_key_from_public_key(entry.issuer_key),
             "created": entry.created,
         }

@@ -37,7 +37,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from badgechain.bns.errors import NotFound
-from badgechain.bns.record import MAX_REASON_BYTES, Record, Uid, entry_from_badge
+from badgechain.bns.record import MAX_REASON_BYTES, Record, entry_from_badge
 from badgechain.chain.badge import (
     BNS_URN_PREFIX,
     build_achievement,
@@ -46,12 +46,14 @@ from badgechain.chain.badge import (
     issuer_id,
     subject_ref,
 )
+from badgechain.chain.credential import CredentialView
 from badgechain.chain.errors import BadgeChainError, DecodeError
 from badgechain.chain.keys import KeyPair, PublicKey, public_key_from_did_key
 from badgechain.chain.multibase import multibase_decode, multibase_encode_b58
 from badgechain.chain.proof import JCS, RDFC, format_created, sign_credential, signing_input
 from badgechain.chain.resolve import Unreachable
 from badgechain.chain.structure import is_open_badge
+from badgechain.chain.uid import Uid, uid_text
 from badgechain.storage import Kind, Store
 
 from . import status
@@ -59,6 +61,7 @@ from .badgestore import STATE_PREFIX, credential_uid, load_badge, load_state, pu
 from .delivery import enqueue_delivery
 from .errors import NodeError
 from .services import Services
+from .states import BadgeState, advance
 
 __all__ = [
     "DATA_INTEGRITY_CONTEXT",
@@ -353,7 +356,7 @@ def record_issued(
         batch.put(Kind.JOURNAL, UNPUBLISHED_PREFIX + uid, _dump(mark))
         for kind, key, value in extra:
             batch.put(kind, key, value)
-        node.log.append(batch, action, multibase_encode_b58(uid), details)
+        node.log.append(batch, action, uid_text(uid), details)
     return uid
 
 
@@ -456,7 +459,7 @@ async def persona_earner_key(node: Services, subject: str) -> PublicKey | None:
 
 
 def _issued_state(now: datetime, **details: str) -> dict[str, Any]:
-    return {"role": "issued", "state": "issued", "at": format_created(now), **details}
+    return {"role": "issued", "state": BadgeState.ISSUED, "at": format_created(now), **details}
 
 
 # --- batches -------------------------------------------------------------------------------
@@ -546,7 +549,7 @@ async def _issue_row(
         return
     uid = credential_uid(credential)
     state = _issued_state(now, class_id=header["class_id"], batch_id=header["id"])
-    done_row = _dump(row | {"uid": multibase_encode_b58(uid)})
+    done_row = _dump(row | {"uid": uid_text(uid)})
     extra = [(Kind.JOURNAL, key, done_row), *taken]
     record_issued(node, credential, state, earner_key, _seconds(now), extra)
     await publish_issued(node, uid, deliver_now=False)  # the outbox loop delivers
@@ -616,7 +619,7 @@ async def revoke_badge(node: Services, uid: Uid, reason: str) -> Record | None:
     credential = load_badge(store, uid)
     if credential is None or issuer_id(credential) != node.did:
         return await _revoke_elsewhere(node, uid, reason)
-    if (load_state(store, uid) or {}).get("state") != "revoked":
+    if (load_state(store, uid) or {}).get("state") != BadgeState.REVOKED:
         record_revocation(node, uid, reason)
     await publish_issued(node, uid)  # a badge still waiting for its entry gets it first
     if store.get(Kind.JOURNAL, REVOKING_PREFIX + uid) is None:  # out already
@@ -632,7 +635,7 @@ async def _revoke_elsewhere(node: Services, uid: Uid, reason: str) -> Record:
     now = _seconds(node.clock())
     record = await node.names.revoke(node.key, uid, reason, now)
     with node.store.batch() as batch:
-        node.log.append(batch, "revoke", multibase_encode_b58(uid), {"reason": reason})
+        node.log.append(batch, "revoke", uid_text(uid), {"reason": reason})
     return record
 
 
@@ -651,10 +654,11 @@ def record_revocation(node: Services, uid: Uid, reason: str) -> None:
         with store.batch() as batch:
             for kind, key, value in ops:
                 batch.put(kind, key, value)
-            revoked = state | {"state": "revoked", "revoked": format_created(now)}
+            to = advance(state.get("state"), BadgeState.REVOKED)
+            revoked = state | {"state": to, "revoked": format_created(now)}
             batch.put(Kind.INDEX, STATE_PREFIX + uid, _dump(revoked))
             batch.put(Kind.JOURNAL, REVOKING_PREFIX + uid, _dump(mark))
-            text = multibase_encode_b58(uid)
+            text = uid_text(uid)
             node.log.append(batch, "revoke", text, {"reason": reason})
             for list_id in status.changed_lists(ops):
                 node.log.append(batch, "status-list", list_id, {"set": text})
@@ -736,10 +740,8 @@ def _own_issuer(issuer: object, issuer_did: str) -> object:
 async def _subject_key(node: Services, credential: dict[str, Any]) -> PublicKey | None:
     """The earner key for the BNS entry, for a single subject: its did:key, or the earner
     behind the persona it names."""
-    subject = credential.get("credentialSubject")
-    if isinstance(subject, list) and len(subject) == 1:
-        subject = subject[0]
-    subject_id = subject.get("id") if isinstance(subject, dict) else None
+    subject = CredentialView(credential).sole_subject
+    subject_id = None if subject is None else subject.get("id")
     if isinstance(subject_id, str) and subject_id.startswith("did:key:"):
         return public_key_from_did_key(subject_id)
     if isinstance(subject_id, str):

@@ -15,16 +15,17 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Final
 
-from badgechain.bns.record import Uid, entry_from_badge
+from badgechain.bns.record import entry_from_badge
 from badgechain.chain.badge import BNS_URN_PREFIX, build_endorsement, build_genesis, issuer_id
+from badgechain.chain.credential import CredentialView
 from badgechain.chain.errors import BadgeChainError
 from badgechain.chain.multibase import multibase_encode_b58
 from badgechain.chain.proof import format_created, sign_credential
+from badgechain.chain.uid import Uid, uid_text
 from badgechain.storage import Kind, Store
 
 from . import status
 from .badgestore import (
-    NOT_SERVED_STATES,
     endorsement_uids,
     load_badge,
     load_state,
@@ -38,6 +39,7 @@ from .errors import NodeError
 from .issuer import persona_earner_key, publish_issued, record_issued
 from .resolvers import fetch_badge_by_uid, verify_online
 from .services import Services
+from .states import NOT_SERVED, BadgeState, advance
 
 __all__ = [
     "ENDORSEMENT_ROLE",
@@ -148,7 +150,7 @@ async def create_persona(
     signed = sign_credential(genesis, node.key, created=now)
     state = {
         "role": PERSONA_ROLE,
-        "state": "unpublished",
+        "state": BadgeState.UNPUBLISHED,
         "name": persona_name,
         "at": format_created(now),
         "created": int(now.timestamp()),  # the BNS entry's: a retry must sign the same entry
@@ -157,7 +159,7 @@ async def create_persona(
         uid = put_badge(batch, signed, state)
         batch.put(Kind.JOURNAL, UNPUBLISHED_PERSONA_PREFIX + uid, b"")
         details = {"name": persona_name[:LOGGED_NAME_CHARS]}  # the log's details are small
-        node.log.append(batch, "persona", multibase_encode_b58(uid), details)
+        node.log.append(batch, "persona", uid_text(uid), details)
     return await publish_persona(node, uid)
 
 
@@ -180,9 +182,10 @@ async def publish_persona(node: Services, uid: Uid) -> Persona:
     record = await names.set_location(node.key, uid, [badge_url(node, uid)])
     urls = list(record.location.urls) if record.location else []
     with store.batch() as batch:
-        put_state(batch, uid, state | {"state": "accepted", "urls": urls})
+        accepted = advance(state.get("state"), BadgeState.ACCEPTED)
+        put_state(batch, uid, state | {"state": accepted, "urls": urls})
         batch.delete(Kind.JOURNAL, UNPUBLISHED_PERSONA_PREFIX + uid)
-    return Persona(uid, str(state["name"]), "accepted", str(state["at"]))
+    return Persona(uid, str(state["name"]), accepted, str(state["at"]))
 
 
 async def publish_pending_personas(node: Services) -> int:
@@ -222,12 +225,12 @@ async def endorse(node: Services, endorsed: Uid, comment: object = None) -> Endo
     store, names = node.store, node.names
     text = _text(comment, DEFAULT_COMMENT, "comment")
     endorsed_badge = await _checked_badge(node, store, endorsed)
-    earner_key = await persona_earner_key(node, BNS_URN_PREFIX + multibase_encode_b58(endorsed))
+    earner_key = await persona_earner_key(node, BNS_URN_PREFIX + uid_text(endorsed))
     now = node.clock()
     badge_name = endorsed_badge.get("name")
     credential = build_endorsement(
         endorser_did=node.did,
-        endorsed_uid=multibase_encode_b58(endorsed),
+        endorsed_uid=uid_text(endorsed),
         comment=text,
         valid_from=now,
         credential_id=f"urn:uuid:{uuid.uuid4()}",
@@ -238,8 +241,8 @@ async def endorse(node: Services, endorsed: Uid, comment: object = None) -> Endo
     signed = sign_credential(credential | {"credentialStatus": entry}, node.key, created=now)
     state = {
         "role": ENDORSEMENT_ROLE,
-        "state": "issued",
-        "endorsed": multibase_encode_b58(endorsed),
+        "state": BadgeState.ISSUED,
+        "endorsed": uid_text(endorsed),
         "at": format_created(now),
     }
     created = int(now.timestamp())
@@ -257,7 +260,7 @@ async def _checked_badge(node: Services, store: Store, uid: Uid) -> dict[str, An
     """The badge to endorse, held here or fetched from its location, verified online."""
     held = load_badge(store, uid)
     data = json.dumps(held).encode() if held is not None else await fetch_badge_by_uid(node, uid)
-    report = await verify_online(node, data, expected_uid=multibase_encode_b58(uid))
+    report = await verify_online(node, data, expected_uid=uid_text(uid))
     if report.verdict == "invalid" or report.credential is None:
         failed = report.failed
         why = f"{failed.name}: {failed.code}" if failed else "unreadable"
@@ -281,14 +284,14 @@ def list_endorsements(node: Services, endorsed: Uid) -> list[dict[str, Any]]:
     for uid in endorsement_uids(store, endorsed, limit=MAX_LISTED_ENDORSEMENTS):
         credential = load_badge(store, uid)
         state = load_state(store, uid) or {}
-        if credential is None or state.get("state") in NOT_SERVED_STATES:
+        if credential is None or state.get("state") in NOT_SERVED:
             continue
-        subject = credential.get("credentialSubject")
+        subject = CredentialView(credential).subject
         found.append(
             {
-                "uid": multibase_encode_b58(uid),
+                "uid": uid_text(uid),
                 "issuer": issuer_id(credential),
-                "comment": subject.get("endorsementComment") if isinstance(subject, dict) else None,
+                "comment": subject.get("endorsementComment"),
                 "credential": credential,
             }
         )

@@ -26,7 +26,6 @@ import aiohttp
 
 from badgechain.bns.errors import NotFound
 from badgechain.bns.index import issuer_page_key
-from badgechain.bns.record import Uid
 from badgechain.bns.values import address_of_key
 from badgechain.chain import bake
 from badgechain.chain.errors import BadgeChainError, IdentityError
@@ -39,7 +38,7 @@ from badgechain.chain.keys import (
     public_key_from_did_key,
     read_did_document,
 )
-from badgechain.chain.multibase import multibase_decode, multibase_encode_b58
+from badgechain.chain.multibase import multibase_decode
 from badgechain.chain.resolve import BnsView, Fetched, Resolvers, Unreachable
 from badgechain.chain.statuslist import (
     STATUS_LIST_FETCHER,
@@ -48,6 +47,7 @@ from badgechain.chain.statuslist import (
     check_list_credential,
     list_proof_verifier,
 )
+from badgechain.chain.uid import Uid, uid_text
 from badgechain.chain.verify import Report, verify_badge
 
 from .badgestore import credential_uid, load_badge
@@ -339,7 +339,7 @@ class GatewayBns:
         return answer
 
     async def resolve(self, uid: Uid) -> BnsAnswer:
-        record = await self._get_json(f"/bns/{multibase_encode_b58(uid)}")
+        record = await self._get_json(f"/bns/{uid_text(uid)}")
         try:
             location = record.get("location")
             urls = location.get("urls") if isinstance(location, dict) else None
@@ -363,7 +363,7 @@ class GatewayBns:
 
     async def held_badge(self, uid: Uid) -> dict[str, Any] | None:
         try:
-            badge = await self._get_json(f"/badges/{multibase_encode_b58(uid)}")
+            badge = await self._get_json(f"/badges/{uid_text(uid)}")
         except (NotFound, Unreachable):
             return None  # not held there: its location is asked next
         return badge if isinstance(badge, dict) else None

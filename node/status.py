@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+from badgechain.chain.credential import CredentialView
 from badgechain.chain.proof import sign_credential
 from badgechain.chain.statuslist import (
     MIN_LIST_BITS,
@@ -205,10 +206,8 @@ def _sign_list(
     return sign_credential(unsigned, node.key, created=now)
 
 
-def _entries(credential: dict[str, Any]) -> list[dict[str, Any]]:
-    status = credential.get("credentialStatus")
-    items = status if isinstance(status, list) else [status]
-    return [item for item in items if isinstance(item, dict)]
+def _entries(credential: dict[str, Any]) -> tuple[dict[str, Any], ...]:
+    return CredentialView(credential).status_entries
 
 
 def _meta(store: Store, list_id: str) -> dict[str, Any] | None:

@@ -11,7 +11,7 @@ from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from badgechain.chain.jsonio import parse_json
-from badgechain.chain.multibase import multibase_encode_b58
+from badgechain.chain.uid import uid_text
 from badgechain.chain.verify import (
     CHECK_NAMES,
     MAX_INPUT_BYTES,
@@ -151,7 +151,7 @@ async def get_verify_uid(request: web.Request) -> web.Response:
     node = request.app[SERVICES]
     uid = parse_uid(request.match_info["uid"])
     data = await fetch_badge_by_uid(node, uid)
-    report = _answerable(await verify_online(node, data, expected_uid=multibase_encode_b58(uid)))
+    report = _answerable(await verify_online(node, data, expected_uid=uid_text(uid)))
     return json_response(report.to_json())
 
 

@@ -13,6 +13,7 @@ from badgechain.node.inbox_limits import InboxSenderFull, InboxStorageFull
 from badgechain.node.issuer import IssuerError
 from badgechain.node.personas import PersonaError
 from badgechain.node.resolvers import FetchError, NotPublished
+from badgechain.node.states import TRANSITIONS, BadgeState, StateChangeRefused, advance
 
 
 @pytest.mark.parametrize(
@@ -42,3 +43,44 @@ from badgechain.node.resolvers import FetchError, NotPublished
 )
 def test_each_workflow_error_has_its_status(error: BadgeChainError, status: int) -> None:
     assert error.http_status == status
+
+
+# --- badge states ----------------------------------------------------------------------------
+
+
+def test_every_state_has_its_transitions_and_final_states_have_none() -> None:
+    assert set(TRANSITIONS) == set(BadgeState)
+    assert TRANSITIONS[BadgeState.REJECTED] == TRANSITIONS[BadgeState.REVOKED] == frozenset()
+
+
+@pytest.mark.parametrize(
+    ("current", "target"),
+    [
+        ("inbox", BadgeState.ACCEPTED),
+        ("inbox", BadgeState.REJECTED),
+        ("accepted", BadgeState.HIDDEN),
+        ("hidden", BadgeState.ACCEPTED),  # a move shows a hidden badge again
+        ("unpublished", BadgeState.ACCEPTED),
+        ("issued", BadgeState.REVOKED),
+    ],
+)
+def test_possible_changes_are_made(current: str, target: BadgeState) -> None:
+    assert advance(current, target) == target == target.value  # stored as the same string
+
+
+@pytest.mark.parametrize(
+    ("current", "target"),
+    [
+        ("revoked", BadgeState.ACCEPTED),
+        ("rejected", BadgeState.ACCEPTED),
+        ("issued", BadgeState.ACCEPTED),
+        ("accepted", BadgeState.REJECTED),
+        ("inbox", BadgeState.HIDDEN),
+        ("bogus", BadgeState.ACCEPTED),
+        (None, BadgeState.REVOKED),
+    ],
+)
+def test_impossible_changes_are_refused(current: object, target: BadgeState) -> None:
+    with pytest.raises(StateChangeRefused) as refused:
+        advance(current, target)
+    assert refused.value.code == "state_change_refused"
