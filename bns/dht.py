@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import heapq
 import ipaddress
 import logging
@@ -101,6 +102,8 @@ _ID_NONCE_KEY: Final = b"dht/id-nonce"
 _VERIFY_PING_BYTES: Final = 96  # what a verification ping costs against an address's budget
 _MAX_TRACKED: Final = 10_000
 _LONG_ANSWERS: Final = frozenset({"find_node", "find_value"})  # answers of up to a datagram
+_HAND_OVER_WINDOW: Final = 8  # STOREs to one newcomer awaiting an answer at once
+_HAND_OVER_CHUNK: Final = 128  # values checked between two yields to the loop
 
 
 class ValuePolicy(Protocol):
@@ -192,9 +195,7 @@ class Contact:
             return None
         if not isinstance(host, str) or len(host) > 45:
             return None
-        try:
-            ipaddress.ip_address(host)  # no names: resolving one would be I/O a peer controls
-        except ValueError:
+        if not _is_ip(host):  # no names: resolving one would be I/O a peer controls
             return None
         return cls(public_key, host, port, nonce)
 
@@ -216,6 +217,8 @@ class FetchResult:
     holders: int  # replies that carried a valid value
     dropped: int  # replies whose value failed validation
     repaired: int  # replicas sent the merge because they were behind
+    rounds: int = 0  # hops of the lookup: the longest chain of answers that led to a contact
+    asked: int = 0  # requests the lookup sent
 
 
 class _ExactRoutingTable(RoutingTable):  # type: ignore[misc]  # kademlia is untyped
@@ -322,7 +325,7 @@ class _Protocol(KademliaProtocol):  # type: ignore[misc]  # kademlia is untyped
             return
         if data[:1] == _REQUEST:
             source = (addr[0], addr[1])
-            now = time.monotonic()
+            now = _now()
             self.guard.received(source, len(data), now)
             if not self.guard.allow_request(source, now):
                 stats["datagrams_dropped"] += 1
@@ -366,7 +369,7 @@ class _Protocol(KademliaProtocol):  # type: ignore[misc]  # kademlia is untyped
         if payload is not None and self.transport is not None:
             self.transport.sendto(payload, addr)
             self._answered.pop(addr, None)
-            self._answered[addr] = time.monotonic()
+            self._answered[addr] = _now()
             while len(self._answered) > _MAX_TRACKED:
                 self._answered.popitem(last=False)
         self._note_sender(sender)
@@ -379,7 +382,7 @@ class _Protocol(KademliaProtocol):  # type: ignore[misc]  # kademlia is untyped
         An unproven address may be a forged one: it gets at most `amplification_factor`
         times the bytes it sent. A value that does not fit is replaced by contacts.
         """
-        now, addr = time.monotonic(), sender.address
+        now, addr = _now(), sender.address
         budget = min(float(MAX_DATAGRAM_BYTES), self.guard.budget(addr, now))
         payload = _REPLY + msg_id + bytes(msgpack.packb(reply, use_bin_type=True))
         if len(payload) > budget and name in _LONG_ANSWERS:
@@ -415,7 +418,7 @@ class _Protocol(KademliaProtocol):  # type: ignore[misc]  # kademlia is untyped
             return
         if node.id in self._verifying or len(self._verifying) >= _MAX_TRACKED:
             return
-        if not self.guard.allow_new_contact(sender.address, time.monotonic()):
+        if not self.guard.allow_new_contact(sender.address, _now()):
             self.dht.stats["new_contacts_limited"] += 1
             return
         self._verifying.add(node.id)
@@ -423,7 +426,7 @@ class _Protocol(KademliaProtocol):  # type: ignore[misc]  # kademlia is untyped
 
     async def _verify(self, contact: Contact) -> None:
         try:
-            if not self.guard.spend(contact.address, _VERIFY_PING_BYTES, time.monotonic()):
+            if not self.guard.spend(contact.address, _VERIFY_PING_BYTES, _now()):
                 self.dht.stats["verifications_capped"] += 1
                 return
             ok, reply = await self.request(contact, "ping", known=False)
@@ -471,15 +474,15 @@ class _Protocol(KademliaProtocol):  # type: ignore[misc]  # kademlia is untyped
             timer = loop.call_later(self.settings.rpc_timeout, self._timeout, msg_id)
             self._outstanding[msg_id] = (future, timer, contact.address)
             self.dht.stats["rpcs_sent"] += 1
-            started = time.monotonic()
+            started = _now()
             self.transport.sendto(payload, contact.address)
             ok, reply = await future
         if ok:
-            self.guard.prove(contact.address, time.monotonic())
+            self.guard.prove(contact.address, _now())
         if not known:
             return ok, reply
         if ok:
-            rtt = time.monotonic() - started
+            rtt = _now() - started
             self.srtt += (rtt - self.srtt) / 8  # TCP's smoothing (RFC 6298)
             self._heard_from(contact)
         else:
@@ -495,7 +498,7 @@ class _Protocol(KademliaProtocol):  # type: ignore[misc]  # kademlia is untyped
 
     def _has_proven_us(self, address: tuple[str, int]) -> bool:
         at = self._answered.get(address)
-        return at is not None and time.monotonic() - at < self.settings.guard.proven_ttl / 2
+        return at is not None and _now() - at < self.settings.guard.proven_ttl / 2
 
     @property
     def _padded_size(self) -> int:
@@ -523,7 +526,7 @@ class _Protocol(KademliaProtocol):  # type: ignore[misc]  # kademlia is untyped
             # so one datagram naming someone's key cannot redirect the route to them.
             self.dht.spawn(self._move_if_gone(known.contact, contact))
             return
-        self.last_seen[node.id] = time.monotonic()
+        self.last_seen[node.id] = _now()
         self.failures.pop(node.id, None)
         if known is None and node.id not in self._handed_over:
             # Once per contact: a sender that stays out of a full bucket would otherwise
@@ -573,6 +576,20 @@ class _Protocol(KademliaProtocol):  # type: ignore[misc]  # kademlia is untyped
         return {"value": value}
 
 
+@functools.lru_cache(maxsize=65_536)  # every reply names up to k contacts, mostly known ones
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _now() -> float:
+    """The loop's clock: real time on a socket, virtual time in the simulator (bns/sim.py)."""
+    return asyncio.get_running_loop().time()
+
+
 def _check_address(address: object) -> None:
     if not (isinstance(address, bytes) and len(address) == ID_BYTES):
         raise ValueError("a DHT address is 20 bytes")
@@ -597,6 +614,8 @@ class DhtNode:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._republished: dict[bytes, float] = {}
         self._unfinished: set[bytes] = set()  # addresses of writes short of `write_quorum`
+        self._replicated: dict[bytes, float] = {}  # held values a peer pushed here, unchanged
+
         self._seeds: list[tuple[str, int]] = []
         self._saved_ids: frozenset[bytes] = frozenset()
 
@@ -623,12 +642,18 @@ class DhtNode:
         transport, _ = await loop.create_datagram_endpoint(
             lambda: self.protocol, local_addr=(host, port)
         )
+        return self.attach(transport)
+
+    def attach(self, transport: Any) -> tuple[str, int]:
+        """Run on `transport` (a socket's, or the simulator's) and start background work."""
+        if self.protocol.transport is None:
+            self.protocol.connection_made(transport)
         bound_host, bound_port = transport.get_extra_info("sockname")[:2]
         self.me = Contact(self.me.public_key, bound_host, bound_port, self.me.nonce)
         self.protocol.source_node = self.me.node
         self.protocol.router.node = self.me.node
         self._spawn(self._every(self.settings.liveness_interval, self._check_liveness))
-        self._spawn(self._every(self.settings.republish_interval, self.republish_once))
+        self._spawn(self._every(self.settings.republish_interval, self._republish_round))
         self._spawn(self._every(self.settings.refresh_interval, self._refresh_buckets))
         self._spawn(self._every(self.settings.write_retry_interval, self.finish_writes))
         log.info("DHT node %s listening on %s:%d", self.me.node.id.hex()[:12], *self.me.address)
@@ -718,6 +743,8 @@ class DhtNode:
             return "stale"
         if merged != current:
             self.store.put(Kind.BNS_RECORD, address, merged)
+        if sender is not None and merged == value:  # the sender holds what this node holds
+            self._replicated[address] = _now()
         self.stats["stores_accepted"] += 1
         return _OK
 
@@ -726,14 +753,33 @@ class DhtNode:
 
     def hand_over(self, newcomer: Contact) -> None:
         """Send a new contact the values it is now among the closest to (Kademlia §2.5)."""
+        self._spawn(self._hand_over(newcomer))
+
+    async def _hand_over(self, newcomer: Contact) -> None:
+        """Streamed: a few values at a time, a bounded window of STOREs awaiting an answer.
+
+        A node holding a million values neither blocks its loop for the scan nor queues a
+        million requests to one contact.
+        """
         k = self.settings.ksize
-        for address, value in self.store.scan(Kind.BNS_RECORD):
+        window = asyncio.Semaphore(_HAND_OVER_WINDOW)
+
+        async def send(address: bytes, value: bytes) -> None:
+            try:
+                await self.protocol.request(newcomer, "store", address, value)
+            finally:
+                window.release()
+
+        for index, (address, value) in enumerate(self.store.scan(Kind.BNS_RECORD)):
+            if index % _HAND_OVER_CHUNK == _HAND_OVER_CHUNK - 1:
+                await asyncio.sleep(0)
             target = Node(address)
             neighbours = self.protocol.router.find_neighbors(target, k=k)
             if len(neighbours) < k or newcomer.node.distance_to(target) < neighbours[
                 -1
             ].distance_to(target):
-                self._spawn(self.protocol.request(newcomer, "store", address, value))
+                await window.acquire()
+                self._spawn(send(address, value))
 
     # --- lookups ----------------------------------------------------------------------------
 
@@ -744,6 +790,7 @@ class DhtNode:
         *,
         find_value: bool,
         avoid: set[bytes] | None = None,
+        trace: dict[str, int] | None = None,
     ) -> tuple[list[Contact], list[tuple[Contact, Any]]]:
         """Iterative, hedged lookup of the `want` closest live nodes to `address`.
 
@@ -761,13 +808,15 @@ class DhtNode:
         replies: list[tuple[Contact, Any]] = []
         events: asyncio.Queue[tuple[Contact, bool, Any]] = asyncio.Queue()
         sent_at: dict[bytes, float] = {}
+        depth: dict[bytes, int] = {}  # 1 for contacts this node knew, d + 1 for those a d named
         method = "find_value" if find_value else "find_node"
 
-        def learn(contact: Contact) -> None:
+        def learn(contact: Contact, hops: int = 1) -> None:
             node_id = contact.node.id
             if node_id != self.me.node.id and node_id not in known and node_id not in avoid:
                 known[node_id] = contact
                 state[node_id] = "new"
+                depth[node_id] = hops
 
         for node in self.protocol.router.find_neighbors(target, k=settings.ksize):
             learn(node.contact)
@@ -799,7 +848,7 @@ class DhtNode:
                 len(closest) >= want or not waiting
             ):
                 break  # a slow request only stops counting once another can take its place
-            now = time.monotonic()
+            now = _now()
             for i, at in sent_at.items():
                 if state[i] == "pending" and now - at >= self.protocol.hedge_delay:
                     state[i] = "slow"
@@ -833,7 +882,11 @@ class DhtNode:
                     if found is None or not found.solves(settings.id_difficulty):
                         self.stats["contacts_refused"] += 1
                         continue
-                    learn(found)
+                    learn(found, depth[node_id] + 1)
+        if trace is not None:
+            answered = [depth[i] for i in state if state[i] == "answered"]
+            trace["rounds"] = max(answered, default=0)
+            trace["asked"] = len(sent_at)
         return [known[i] for i in window() if state[i] == "answered"], replies
 
     async def find_closest(self, address: bytes) -> list[Contact]:
@@ -906,7 +959,10 @@ class DhtNode:
         Raises `Unreachable` when no node answered (this node's own copy is not an answer).
         """
         _check_address(address)
-        closest, replies = await self._lookup(address, self.settings.read_quorum, find_value=True)
+        trace: dict[str, int] = {}
+        closest, replies = await self._lookup(
+            address, self.settings.read_quorum, find_value=True, trace=trace
+        )
         if not replies:
             raise Unreachable("no DHT node answered", code="dht_unreachable")
         merged: bytes | None = None
@@ -948,7 +1004,9 @@ class DhtNode:
                     repaired += 1
                     self._spawn(self.protocol.request(contact, "store", address, merged))
         self.stats["fetches"] += 1
-        return FetchResult(merged, len(replies), holders, dropped, repaired)
+        return FetchResult(
+            merged, len(replies), holders, dropped, repaired, trace["rounds"], trace["asked"]
+        )
 
     # --- background -------------------------------------------------------------------------
 
@@ -993,23 +1051,40 @@ class DhtNode:
                 self._unfinished.discard(address)
         return len(self._unfinished)
 
-    async def republish_once(self) -> int:
+    async def republish_once(self, skip_replicated: bool = False) -> int:
         """Push every value written or held here to its current k closest nodes.
 
         Writers' republishing keeps a value alive after all its replicas left; holders'
         re-replication hands values to nodes that became close since. Returns the count.
+        With `skip_replicated` (the background rounds), a held value that a peer pushed here,
+        unchanged, during the last round is skipped: that peer pushed it to the other
+        replicas too (Kademlia §2.5), so one round costs about one push per value, not k.
         """
         count = 0
-        held = list(self.store.scan(Kind.BNS_RECORD))
+        now = _now()
+        recent = {
+            a for a, at in self._replicated.items() if now - at < self.settings.republish_interval
+        }
+        self._replicated = {a: self._replicated[a] for a in recent}
+        held = [
+            (address, value)
+            for address, value in self.store.scan(Kind.BNS_RECORD)
+            if not (skip_replicated and address in recent)
+        ]
         written = list(self.store.scan(Kind.PUBLISHED))
-        for address, value in written + held:
+        for index, (address, value) in enumerate(written + held):
+            if index % 64 == 63:
+                await asyncio.sleep(0)  # a large store must not hold the loop for the round
             try:
                 await self.store_value(value)
                 count += 1
             except BadgeChainError as exc:
                 log.info("republishing %s failed: %s", address.hex()[:12], exc.code)
-            self._republished[address] = time.monotonic()
+            self._republished[address] = _now()
         return count
+
+    async def _republish_round(self) -> int:
+        return await self.republish_once(skip_replicated=True)
 
     async def _check_liveness(self) -> None:
         """Ping the contacts heard from least recently, so user lookups meet fewer dead ones.
@@ -1027,7 +1102,7 @@ class DhtNode:
         seen = self.protocol.last_seen
         contacts = sorted(self.contacts(), key=lambda c: seen.get(c.node.id, 0.0))
         stale_after = self.settings.liveness_interval * 2
-        now = time.monotonic()
+        now = _now()
         due = [c for c in contacts if now - seen.get(c.node.id, 0.0) > stale_after]
         await asyncio.gather(
             *(self.protocol.request(c, "ping") for c in due[: self.settings.liveness_batch])

@@ -8,6 +8,7 @@ tries at most a few of the new keys it names per minute. Pure: time is passed in
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ class GuardSettings:
     group_loopback_by_ip: bool = False  # True: loopback IPs count as hosts (tests on 127.0.0.x)
 
 
+@functools.lru_cache(maxsize=65_536)  # lookups ask it for every contact they rank
 def address_group(host: str, port: int, group_loopback_by_ip: bool) -> str:
     """Which "host" an address is: its IP, except loopback ports when they are separate nodes."""
     try:

@@ -1,0 +1,263 @@
+"""The BNS DHT at scale, simulated: N nodes, R records, half the nodes replaced as it runs.
+
+    .venv/bin/python -m benchmarks.bns_sim [--nodes 10000] [--records 10000] [--churn 0.5]
+
+Every node is the real `DhtNode` on `bns.sim`'s network (seeded latency 10-30 ms, optional
+loss) and virtual clock, so one virtual hour takes as long as the work in it. The nodes join,
+`--writers` of them publish the records (real signed BNS records, validated by every storing
+node), then for `--duration` virtual seconds one node leaves and a fresh one joins at a steady
+rate until `--churn` of the nodes were replaced, while random live nodes resolve random
+records. Writers stay; everyone republishes every `--republish` seconds (holders skip values
+a peer pushed them unchanged since their last round). Reported: the share of resolves that
+found the record, their lookup rounds (p50/p95, against log2(N/k) + 3) and requests, and
+the live replicas of every record at the end (minimum, against k/2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import random
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+from badgechain.bns.dht import DhtNode, DhtSettings
+from badgechain.bns.record import Record, Uid, make_entry
+from badgechain.bns.sim import LinkModel, SimNetwork, run_simulated, start_simulated
+from badgechain.bns.values import BnsValues
+from badgechain.chain.errors import BadgeChainError
+from badgechain.chain.keys import KeyPair
+from badgechain.storage import Kind, MemoryStore
+
+# Shipped settings, except: no id puzzle (10,000 puzzles at 20 bits would take hours of
+# CPU and change nothing here), and background rounds stretched to the simulated hour.
+SETTINGS = replace(
+    DhtSettings(),
+    id_difficulty=0,
+    liveness_interval=30.0,
+    liveness_batch=2,
+    refresh_interval=3600.0,
+    write_retry_interval=120.0,
+)
+JOIN_GROUP = 50  # nodes joining at once while the network is built
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
+
+
+@dataclass
+class Options:
+    nodes: int = 10_000
+    records: int = 10_000
+    churn: float = 0.5
+    duration: float = 3600.0
+    republish: float = 1200.0
+    resolves: int = 10_000
+    writers: int = 100
+    loss: float = 0.0
+    seed: int = 1
+
+
+@dataclass
+class Report:
+    options: Options
+    build_s: float = 0.0
+    publish_s: float = 0.0
+    churn_s: float = 0.0
+    published_done: int = 0
+    resolved: int = 0
+    failed: int = 0
+    rounds: list[int] = field(default_factory=list)
+    asked: list[int] = field(default_factory=list)
+    replicas: list[int] = field(default_factory=list)
+    replaced: int = 0
+    datagrams: int = 0
+    virtual_s: float = 0.0
+    wall_s: float = 0.0
+
+
+class Simulation:
+    def __init__(self, options: Options) -> None:
+        self.options = options
+        self.rng = random.Random(options.seed)  # noqa: S311  # a simulation, not a secret
+        self.network = SimNetwork(options.seed, LinkModel(loss=options.loss))
+        self.settings = replace(SETTINGS, republish_interval=options.republish)
+        self.nodes: list[DhtNode] = []
+        self.live: list[DhtNode] = []
+        self.writers: list[DhtNode] = []
+        self.addresses: list[bytes] = []
+        self.report = Report(options)
+
+    def _host(self, index: int) -> str:
+        return f"10.{(index >> 16) & 255}.{(index >> 8) & 255}.{index & 255}"
+
+    async def add_node(self) -> DhtNode:
+        key = KeyPair.from_seed(self.rng.randbytes(32))
+        node = DhtNode(key.public_key, MemoryStore(), BnsValues(), self.settings)
+        start_simulated(node, self.network, self._host(len(self.nodes) + 1))
+        self.nodes.append(node)
+        return node
+
+    async def join(self, node: DhtNode) -> None:
+        seeds = [self.rng.choice(self.live).address] if self.live else []
+        self.live.append(node)
+        if seeds:
+            await node.bootstrap(seeds)
+
+    async def build(self) -> None:
+        first = await self.add_node()
+        await self.join(first)
+        while len(self.nodes) < self.options.nodes:
+            group = [await self.add_node() for _ in range(JOIN_GROUP)]
+            group = group[: self.options.nodes - len(self.nodes) + len(group)]
+            await asyncio.gather(*(self.join(n) for n in group))
+
+    async def publish(self) -> None:
+        issuer = KeyPair.from_seed(self.rng.randbytes(32))
+        self.writers = self.rng.sample(self.live, self.options.writers)
+        gate = asyncio.Semaphore(self.options.writers)
+
+        async def one(index: int) -> None:
+            signing_input = self.rng.randbytes(64)
+            uid = Uid(issuer.sign(signing_input))
+            value = Record(make_entry(issuer, uid, signing_input, None, 1)).to_wire_bytes()
+            writer = self.writers[index % len(self.writers)]
+            async with gate:
+                try:
+                    result = await writer.publish(value)
+                    self.report.published_done += result.done
+                except BadgeChainError:
+                    pass
+            self.addresses.append(BnsValues().address_of(value))
+
+        await asyncio.gather(*(one(i) for i in range(self.options.records)))
+
+    async def churn_and_resolve(self) -> None:
+        options = self.options
+        leaving = int(options.nodes * options.churn)
+        loop = asyncio.get_running_loop()
+        end = loop.time() + options.duration
+        tasks: list[asyncio.Task[None]] = []
+
+        async def replace_one() -> None:
+            stayers = set(map(id, self.writers))
+            candidates = [n for n in self.live if id(n) not in stayers]
+            gone = self.rng.choice(candidates)
+            self.live.remove(gone)
+            await gone.stop()
+            await self.join(await self.add_node())
+            self.report.replaced += 1
+
+        async def resolve_one() -> None:
+            asker = self.rng.choice(self.live)
+            address = self.rng.choice(self.addresses)
+            try:
+                result = await asker.fetch(address)
+            except BadgeChainError:
+                self.report.failed += 1
+                return
+            if result.value is None:
+                self.report.failed += 1
+            else:
+                self.report.resolved += 1
+            self.report.rounds.append(result.rounds)
+            self.report.asked.append(result.asked)
+
+        events = [(i * options.duration / max(1, leaving), replace_one) for i in range(leaving)]
+        events += [
+            (i * options.duration / max(1, options.resolves), resolve_one)
+            for i in range(options.resolves)
+        ]
+        events.sort(key=lambda e: e[0])
+        start = loop.time()
+        for at, work in events:
+            delay = start + at - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.ensure_future(work()))
+        await asyncio.gather(*tasks)
+        if loop.time() < end:
+            await asyncio.sleep(end - loop.time())
+
+    def count_replicas(self) -> None:
+        held: Counter[bytes] = Counter()
+        for node in self.live:
+            for address, _ in node.store.scan(Kind.BNS_RECORD):
+                held[address] += 1
+        self.report.replicas = [held[a] for a in self.addresses]
+
+    async def run(self) -> Report:
+        wall = time.monotonic()
+        loop = asyncio.get_running_loop()
+        for phase, attribute in (
+            (self.build, "build_s"),
+            (self.publish, "publish_s"),
+            (self.churn_and_resolve, "churn_s"),
+        ):
+            started = time.monotonic()
+            await phase()
+            setattr(self.report, attribute, time.monotonic() - started)
+            print(f"  {phase.__name__}: {getattr(self.report, attribute):.0f} s", flush=True)
+        self.count_replicas()
+        self.report.virtual_s = loop.time()
+        self.report.datagrams = self.network.stats["sent"]
+        for node in self.live:
+            await node.stop()
+        self.report.wall_s = time.monotonic() - wall
+        return self.report
+
+
+def print_report(report: Report) -> None:
+    o = report.options
+    total = report.resolved + report.failed
+    bound = math.log2(o.nodes / SETTINGS.ksize) + 3
+    print(
+        f"nodes {o.nodes}, records {o.records}, replaced {report.replaced} over {o.duration:.0f} s"
+    )
+    print(f"  publishes done (write quorum): {report.published_done}/{o.records}")
+    print(f"  resolves: {report.resolved}/{total} = {100 * report.resolved / max(1, total):.3f}%")
+    print(
+        f"  lookup rounds p50 {percentile(report.rounds, 0.5)}, "
+        f"p95 {percentile(report.rounds, 0.95)} (bound log2(N/k)+3 = {bound:.1f})"
+    )
+    print(
+        f"  requests per resolve p50 {percentile(report.asked, 0.5)}, "
+        f"p95 {percentile(report.asked, 0.95)}"
+    )
+    replicas = report.replicas
+    print(
+        f"  live replicas per record: min {min(replicas, default=0)}, "
+        f"p5 {percentile(replicas, 0.05)}, median {percentile(replicas, 0.5)}, "
+        f"under k/2: {sum(r < SETTINGS.ksize / 2 for r in replicas)}"
+    )
+    print(
+        f"  datagrams {report.datagrams:,}; virtual {report.virtual_s:.0f} s; "
+        f"wall {report.wall_s:.0f} s (build {report.build_s:.0f}, publish "
+        f"{report.publish_s:.0f}, churn {report.churn_s:.0f})"
+    )
+
+
+def parse_options(argv: Sequence[str] | None) -> Options:
+    parser = argparse.ArgumentParser(description=__doc__)
+    defaults = Options()
+    for name, value in vars(defaults).items():
+        parser.add_argument(f"--{name}", type=type(value), default=value)
+    return Options(**vars(parser.parse_args(argv)))
+
+
+def main(argv: Sequence[str] | None = None) -> Report:
+    options = parse_options(argv)
+    report = run_simulated(lambda: Simulation(options).run(), options.seed)
+    print_report(report)
+    return report
+
+
+if __name__ == "__main__":
+    main()
