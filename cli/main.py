@@ -17,8 +17,8 @@ from badgechain.chain.badge import build_achievement, build_credential, email_id
 from badgechain.chain.images import default_png, default_svg
 from badgechain.chain.keys import KeyPair
 from badgechain.chain.keystore import lock_key
-from badgechain.chain.proof import sign_credential
 from badgechain.chain.verify import MAX_INPUT_BYTES
+from badgechain.node import pipeline
 
 from . import (
     devnet,
@@ -219,7 +219,7 @@ def issue(
         valid_until=valid_until,
         evidence=evidence,
     )
-    signed = sign_credential(credential, key, created=now)
+    signed = pipeline.sign(credential, key, now).credential  # the pipeline's signing step
     payload = json.dumps(signed, indent=2, ensure_ascii=False)
     write_atomic(out, _render(suffix, payload, image_bytes, name))
     click.echo(signed["proof"]["proofValue"])

@@ -37,6 +37,7 @@ from . import (
     page_routes,
     persona_routes,
     personas,
+    pipeline,
     status_routes,
     verify_routes,
 )
@@ -229,7 +230,7 @@ async def _retry_pending(services: Services) -> None:
         await asyncio.sleep(services.settings.pending_retry_s)
         try:
             await issuer.publish_pending_revocations(services)
-            await issuer.publish_pending(services, attempts=1)
+            await pipeline.publish_pending(services, attempts=1)
             await personas.publish_pending_personas(services)
         except BadgeChainError as exc:
             log.warning("publishing pending writes failed", extra={"code": exc.code})

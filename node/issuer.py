@@ -31,13 +31,12 @@ import logging
 import re
 import secrets
 import uuid
-from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Final
 
 from badgechain.bns.errors import NotFound
-from badgechain.bns.record import MAX_REASON_BYTES, Record, entry_from_badge
+from badgechain.bns.record import MAX_REASON_BYTES, Record
 from badgechain.chain.badge import (
     BNS_URN_PREFIX,
     build_achievement,
@@ -48,18 +47,18 @@ from badgechain.chain.badge import (
 )
 from badgechain.chain.credential import CredentialView
 from badgechain.chain.errors import BadgeChainError, DecodeError
-from badgechain.chain.keys import KeyPair, PublicKey, public_key_from_did_key
-from badgechain.chain.multibase import multibase_decode, multibase_encode_b58
-from badgechain.chain.proof import JCS, RDFC, format_created, sign_credential, signing_input
+from badgechain.chain.keys import PublicKey, public_key_from_did_key
+from badgechain.chain.multibase import multibase_decode
+from badgechain.chain.proof import JCS, RDFC, format_created
 from badgechain.chain.resolve import Unreachable
 from badgechain.chain.structure import is_open_badge
 from badgechain.chain.uid import Uid, uid_text
 from badgechain.storage import Kind, Store
 
-from . import status
-from .badgestore import STATE_PREFIX, credential_uid, load_badge, load_state, put_badge
-from .delivery import enqueue_delivery
+from . import pipeline, status
+from .badgestore import STATE_PREFIX, load_badge, load_state
 from .errors import NodeError
+from .pipeline import UNPUBLISHED_PREFIX, Issuance, IssueResult
 from .services import Services
 from .states import BadgeState, advance
 
@@ -72,6 +71,7 @@ __all__ = [
     "IssueResult",
     "IssuerError",
     "Recipient",
+    "badge_credential",
     "batch_progress",
     "create_batch",
     "create_class",
@@ -84,16 +84,12 @@ __all__ = [
     "parse_recipient",
     "persona_earner_key",
     "prepare_credential",
-    "publish_issued",
-    "publish_pending",
     "publish_pending_revocations",
     "publish_revocation",
-    "record_issued",
     "record_revocation",
     "resume_batches",
     "revoke_badge",
     "run_batch",
-    "sign_badge",
 ]
 
 log = logging.getLogger(__name__)
@@ -101,7 +97,6 @@ log = logging.getLogger(__name__)
 CLASS_PREFIX: Final = b"issuer/class/"
 BATCH_PREFIX: Final = b"issuer/batch/"
 ROW_PREFIX: Final = b"issuer/batch-row/"
-UNPUBLISHED_PREFIX: Final = b"issuer/unpublished/"
 REVOKING_PREFIX: Final = b"issuer/revoking/"
 STATUS_CONTEXT = "https://www.w3.org/ns/credentials/status/v1"
 
@@ -113,8 +108,6 @@ MAX_EMAIL_CHARS = 320
 MAX_EVIDENCE = 8
 MAX_URL_CHARS = 2048
 MAX_LISTED_ERRORS = 100
-PUBLISH_ATTEMPTS = 5
-RETRY_DELAY_S = 2.0  # doubles after each round of failed publishing
 _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _URL = re.compile(r"https?://[^\s]+")
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -155,20 +148,6 @@ class Recipient:
         if self.subject is None or not self.subject.startswith("did:key:"):
             return None
         return public_key_from_did_key(self.subject)
-
-
-@dataclass(frozen=True, slots=True)
-class IssueResult:
-    uid: Uid
-    credential: dict[str, Any]
-    published: bool  # False: stored, and the BNS entry will be published by a retry
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "uid": multibase_encode_b58(self.uid),
-            "credential": self.credential,
-            "published": self.published,
-        }
 
 
 # --- checking input ------------------------------------------------------------------------
@@ -312,19 +291,19 @@ def list_classes(store: Store, limit: int = 10_000) -> list[dict[str, Any]]:
 # --- issuing one badge ---------------------------------------------------------------------
 
 
-def sign_badge(
-    key: KeyPair,
+def badge_credential(
+    issuer_did: str,
     achievement: dict[str, Any],
     recipient: Recipient,
     now: datetime,
     credential_status: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The signed OpenBadgeCredential of `achievement` for `recipient`, issued `now`."""
+    """The unsigned OpenBadgeCredential of `achievement` for `recipient`, issued `now`."""
     identifiers = []
     if recipient.email is not None:
         identifiers.append(email_identity(recipient.email, salt=secrets.token_hex(8)))
-    credential = build_credential(
-        issuer_did=key.did,
+    return build_credential(
+        issuer_did=issuer_did,
         subject_id=recipient.subject,
         achievement=achievement,
         valid_from=now,
@@ -334,82 +313,21 @@ def sign_badge(
         evidence=recipient.evidence,
         credential_status=credential_status,
     )
-    return sign_credential(credential, key, created=now)
 
 
-def record_issued(
+def _class_badge(
     node: Services,
-    credential: dict[str, Any],
-    state: dict[str, Any],
+    achievement: dict[str, Any],
+    recipient: Recipient,
+    now: datetime,
     earner_key: PublicKey | None,
-    created: int,
-    extra: Iterable[tuple[Kind, bytes, bytes]] = (),
-    *,
-    action: str = "issue",
-) -> Uid:
-    """Store an issued badge, its state, its unpublished mark, its log entry and `extra`,
-    atomically."""
-    mark = {"created": created, "earner": None if earner_key is None else earner_key.hex()}
-    details: dict[str, Any] = {name: state[name] for name in _LOGGED_STATE if name in state}
-    with node.store.batch() as batch:
-        uid = put_badge(batch, credential, state)
-        batch.put(Kind.JOURNAL, UNPUBLISHED_PREFIX + uid, _dump(mark))
-        for kind, key, value in extra:
-            batch.put(kind, key, value)
-        node.log.append(batch, action, uid_text(uid), details)
-    return uid
-
-
-# What of an issued badge's state its log entry repeats (never the earner: it is in the BNS).
-_LOGGED_STATE: Final[tuple[str, ...]] = ("class_id", "batch_id", "via", "endorsed")
-
-
-async def publish_issued(node: Services, uid: Uid, *, deliver_now: bool = True) -> bool:
-    """Publish a stored badge's BNS entry, then queue it for delivery (and, with
-    `deliver_now`, try delivering before returning); False if publishing failed (the mark
-    stays for a retry). Doing this again for a badge that is out already is harmless: the
-    entry is the same bytes (Ed25519 is deterministic), indexes and the outbox key by UID."""
-    store = node.store
-    raw = store.get(Kind.JOURNAL, UNPUBLISHED_PREFIX + uid)
-    credential = load_badge(store, uid)
-    if raw is None or credential is None:
-        return True
-    mark = json.loads(raw)
-    earner = None if mark["earner"] is None else PublicKey(bytes.fromhex(mark["earner"]))
-    entry = entry_from_badge(
-        credential, node.key, earner, mark["created"], difficulty=node.config.pow_difficulty
+    **details: str,
+) -> Issuance:
+    return Issuance(
+        build=lambda entry: badge_credential(node.did, achievement, recipient, now, entry),
+        state=_issued_state(now, **details),
+        earner_key=earner_key,
     )
-    try:
-        await node.names.publish(node.key, entry)
-    except BadgeChainError as exc:
-        log.warning("publishing a badge failed; will retry", extra={"code": exc.code})
-        return False
-    try:
-        await enqueue_delivery(node, uid, credential, try_now=deliver_now, earner_key=earner)
-    except BadgeChainError as exc:  # published; the mark stays, so the next start queues it
-        log.warning("queueing a badge for delivery failed", extra={"code": exc.code})
-        return True
-    store.delete(Kind.JOURNAL, UNPUBLISHED_PREFIX + uid)
-    return True
-
-
-async def publish_pending(node: Services, attempts: int = PUBLISH_ATTEMPTS) -> int:
-    """Publish every badge still marked unpublished, retrying with backoff; return how many
-    are left (they are tried again on the next start)."""
-    delay = RETRY_DELAY_S
-    remaining: list[Uid] = []
-    for attempt in range(attempts):
-        if attempt:
-            await asyncio.sleep(delay)
-            delay *= 2
-        marks = node.store.scan(Kind.JOURNAL, UNPUBLISHED_PREFIX)
-        marked = [Uid(key[len(UNPUBLISHED_PREFIX) :]) for key, _ in marks]
-        remaining = [
-            uid for uid in marked if not await publish_issued(node, uid, deliver_now=False)
-        ]
-        if not remaining:
-            return 0
-    return len(remaining)
 
 
 async def issue_badge(node: Services, class_id: str, recipient: Recipient) -> IssueResult:
@@ -418,12 +336,9 @@ async def issue_badge(node: Services, class_id: str, recipient: Recipient) -> Is
     badge_class = load_class(store, class_id)
     earner_key = await earner_key_for(node, recipient)
     now = node.clock()
-    # From taking the status index to the atomic write nothing awaits.
-    entry, taken = status.allocate_entry(node, now)
-    credential = sign_badge(node.key, badge_class["achievement"], recipient, now, entry)
-    state = _issued_state(now, class_id=class_id)
-    uid = record_issued(node, credential, state, earner_key, _seconds(now), taken)
-    return IssueResult(uid, credential, await publish_issued(node, uid))
+    achievement = badge_class["achievement"]
+    issuance = _class_badge(node, achievement, recipient, now, earner_key, class_id=class_id)
+    return await pipeline.issue(node, issuance)
 
 
 async def earner_key_for(node: Services, recipient: Recipient) -> PublicKey | None:
@@ -518,7 +433,7 @@ async def run_batch(node: Services, batch_id: str) -> None:
         await _issue_row(node, header, achievement, key)
         await asyncio.sleep(0)  # signing is synchronous: let the gateway answer between rows
     store.put(Kind.JOURNAL, BATCH_PREFIX + batch_id.encode(), _dump(header | {"state": "done"}))
-    await publish_pending(node)
+    await pipeline.publish_pending(node)
 
 
 async def _issue_row(
@@ -542,17 +457,16 @@ async def _issue_row(
     now = node.clock()
     try:
         recipient = parse_recipient(row, now=now)
-        entry, taken = status.allocate_entry(node, now)
-        credential = sign_badge(node.key, achievement, recipient, now, entry)
+        details = {"class_id": header["class_id"], "batch_id": header["id"]}
+        issuance = replace(
+            _class_badge(node, achievement, recipient, now, earner_key, **details),
+            more_writes=lambda signed: [(Kind.JOURNAL, key, _done(row, signed.uid))],
+        )
+        signed = pipeline.sign_and_store(node, issuance, now)
     except BadgeChainError as exc:  # e.g. valid_until passed while the batch waited
         store.put(Kind.JOURNAL, key, _dump(row | {"error": f"{exc.code}: {exc.message}"}))
         return
-    uid = credential_uid(credential)
-    state = _issued_state(now, class_id=header["class_id"], batch_id=header["id"])
-    done_row = _dump(row | {"uid": uid_text(uid)})
-    extra = [(Kind.JOURNAL, key, done_row), *taken]
-    record_issued(node, credential, state, earner_key, _seconds(now), extra)
-    await publish_issued(node, uid, deliver_now=False)  # the outbox loop delivers
+    await pipeline.publish(node, signed.uid, deliver_now=False)  # the outbox loop delivers
 
 
 def batch_progress(store: Store, batch_id: str, *, with_uids: bool = True) -> dict[str, Any]:
@@ -591,7 +505,8 @@ async def _work_through(node: Services, batch_ids: list[str], *, pending_first: 
     """A background task's root: errors are logged, and the next start resumes the work."""
     try:
         if pending_first:
-            await publish_pending(node, attempts=1)  # a revocation needs its entry out first
+            # a revocation needs its badge's entry out first
+            await pipeline.publish_pending(node, attempts=1)
             await publish_pending_revocations(node)
         for batch_id in batch_ids:
             await run_batch(node, batch_id)
@@ -621,7 +536,7 @@ async def revoke_badge(node: Services, uid: Uid, reason: str) -> Record | None:
         return await _revoke_elsewhere(node, uid, reason)
     if (load_state(store, uid) or {}).get("state") != BadgeState.REVOKED:
         record_revocation(node, uid, reason)
-    await publish_issued(node, uid)  # a badge still waiting for its entry gets it first
+    await pipeline.publish(node, uid)  # a badge still waiting for its entry gets it first
     if store.get(Kind.JOURNAL, REVOKING_PREFIX + uid) is None:  # out already
         return await node.names.resolve(uid)
     try:
@@ -765,21 +680,19 @@ async def issue_credential(
         )
     _check_issuable(prepared, now)
     earner_key = await _subject_key(node, prepared)
-    taken: list[status.Op] = []
     if with_status:
         context = prepared["@context"]
         contexts = context if isinstance(context, list) else [context]
         if contexts[0] == VC1_CONTEXT and STATUS_CONTEXT not in contexts:
             prepared["@context"] = [*contexts, STATUS_CONTEXT]  # VC 1.1 lacks the entry's terms
-        entry, taken = status.allocate_entry(node, now)
-        prepared |= {"credentialStatus": entry}
-    if cryptosuite == JCS:
-        signed = _sign_jcs(prepared, node.key, now)
-    else:
-        signed = sign_credential(prepared, node.key, created=now)
-    state = _issued_state(now, via="vc-api")
-    uid = record_issued(node, signed, state, earner_key, _seconds(now), taken)
-    return IssueResult(uid, signed, await publish_issued(node, uid))
+    issuance = Issuance(
+        build=lambda entry: prepared if entry is None else prepared | {"credentialStatus": entry},
+        state=_issued_state(now, via="vc-api"),
+        earner_key=earner_key,
+        with_status=with_status,
+        suite=JCS if cryptosuite == JCS else RDFC,
+    )
+    return await pipeline.issue(node, issuance)
 
 
 def _check_issuable(credential: dict[str, Any], now: datetime) -> None:
@@ -812,25 +725,15 @@ def _moment(credential: dict[str, Any], names: tuple[str, ...]) -> datetime | No
     return None
 
 
-def _sign_jcs(credential: dict[str, Any], key: KeyPair, now: datetime) -> dict[str, Any]:
-    """An eddsa-jcs-2022 proof: the proof carries the document's @context (vc-di-eddsa)."""
-    proof = {
-        "type": "DataIntegrityProof",
-        "cryptosuite": JCS,
-        "created": format_created(now),
-        "verificationMethod": key.verification_method,
-        "proofPurpose": "assertionMethod",
-        "@context": credential["@context"],
-    }
-    signature = key.sign(signing_input(credential, proof))
-    return credential | {"proof": proof | {"proofValue": multibase_encode_b58(signature)}}
-
-
 # --- helpers -------------------------------------------------------------------------------
 
 
 def _seconds(moment: datetime) -> int:
     return int(moment.timestamp())
+
+
+def _done(row: dict[str, Any], uid: Uid) -> bytes:
+    return _dump(row | {"uid": uid_text(uid)})
 
 
 def _dump(value: Any) -> bytes:

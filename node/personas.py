@@ -15,28 +15,28 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Final
 
-from badgechain.bns.record import entry_from_badge
+from badgechain.bns.record import entry_from_badge, make_entry
 from badgechain.chain.badge import BNS_URN_PREFIX, build_endorsement, build_genesis, issuer_id
 from badgechain.chain.credential import CredentialView
 from badgechain.chain.errors import BadgeChainError
 from badgechain.chain.multibase import multibase_encode_b58
-from badgechain.chain.proof import format_created, sign_credential
+from badgechain.chain.proof import format_created
 from badgechain.chain.uid import Uid, uid_text
 from badgechain.storage import Kind, Store
 
-from . import status
+from . import pipeline
 from .badgestore import (
     endorsement_uids,
     load_badge,
     load_state,
-    put_badge,
     put_state,
     states,
 )
 from .delivery import outbox
 from .earner import badge_url
 from .errors import NodeError
-from .issuer import persona_earner_key, publish_issued, record_issued
+from .issuer import persona_earner_key
+from .pipeline import Issuance
 from .resolvers import fetch_badge_by_uid, verify_online
 from .services import Services
 from .states import NOT_SERVED, BadgeState, advance
@@ -134,7 +134,6 @@ async def create_persona(
     """Sign a genesis badge about this node's key, store it, publish its BNS entry (earner:
     this node's key) and this node's URL for it. Stored first: a failed publish leaves it
     "unpublished" in `list_personas`, the error is raised, and the next start retries."""
-    store = node.store
     persona_name = _text(name, DEFAULT_PERSONA_NAME, "name")
     now = node.clock()
     genesis = build_genesis(
@@ -147,7 +146,6 @@ async def create_persona(
     if description is not None:
         achievement = genesis["credentialSubject"]["achievement"]
         achievement["description"] = _text(description, "", "description")
-    signed = sign_credential(genesis, node.key, created=now)
     state = {
         "role": PERSONA_ROLE,
         "state": BadgeState.UNPUBLISHED,
@@ -155,12 +153,24 @@ async def create_persona(
         "at": format_created(now),
         "created": int(now.timestamp()),  # the BNS entry's: a retry must sign the same entry
     }
-    with store.batch() as batch:
-        uid = put_badge(batch, signed, state)
-        batch.put(Kind.JOURNAL, UNPUBLISHED_PERSONA_PREFIX + uid, b"")
-        details = {"name": persona_name[:LOGGED_NAME_CHARS]}  # the log's details are small
-        node.log.append(batch, "persona", uid_text(uid), details)
-    return await publish_persona(node, uid)
+    issuance = Issuance(
+        build=lambda _: genesis,
+        state=state,
+        earner_key=node.key.public_key,
+        with_status=False,
+        action="persona",
+        more_writes=_persona_mark,  # the persona's own mark, instead of a badge's
+        unpublished_mark=False,
+        log_details={"name": persona_name[:LOGGED_NAME_CHARS]},  # the log's details are small
+    )
+    signed = pipeline.sign_and_store(node, issuance, now)
+    return await publish_persona(node, signed.uid)
+
+
+def _persona_mark(signed: pipeline.Signed) -> list[pipeline.Op]:
+    """The "unpublished" mark of a persona; its value is the signing input, for the BNS
+    entry (an empty value, written before marks kept it, has the entry re-derive it)."""
+    return [(Kind.JOURNAL, UNPUBLISHED_PERSONA_PREFIX + signed.uid, signed.signing_input)]
 
 
 async def publish_persona(node: Services, uid: Uid) -> Persona:
@@ -171,13 +181,12 @@ async def publish_persona(node: Services, uid: Uid) -> Persona:
     signed = load_badge(store, uid)
     if state is None or signed is None or state.get("role") != PERSONA_ROLE:
         raise PersonaError("this node has no such persona", code="persona_not_found")
-    entry = entry_from_badge(
-        signed,
-        node.key,
-        node.key.public_key,
-        int(state["created"]),
-        difficulty=node.config.pow_difficulty,
-    )
+    key, created, bits = node.key, int(state["created"]), node.config.pow_difficulty
+    kept = store.get(Kind.JOURNAL, UNPUBLISHED_PERSONA_PREFIX + uid)
+    if kept:  # the signing input signing kept
+        entry = make_entry(key, uid, kept, key.public_key, created, difficulty=bits)
+    else:  # a mark written before marks kept it
+        entry = entry_from_badge(signed, key, key.public_key, created, difficulty=bits)
     await names.publish(node.key, entry)
     record = await names.set_location(node.key, uid, [badge_url(node, uid)])
     urls = list(record.location.urls) if record.location else []
@@ -236,18 +245,21 @@ async def endorse(node: Services, endorsed: Uid, comment: object = None) -> Endo
         credential_id=f"urn:uuid:{uuid.uuid4()}",
         name=f"Endorsement of {badge_name}"[:200] if isinstance(badge_name, str) else "Endorsement",
     )
-    # From taking the status index to the atomic write nothing awaits.
-    entry, taken = status.allocate_entry(node, now)
-    signed = sign_credential(credential | {"credentialStatus": entry}, node.key, created=now)
     state = {
         "role": ENDORSEMENT_ROLE,
         "state": BadgeState.ISSUED,
         "endorsed": uid_text(endorsed),
         "at": format_created(now),
     }
-    created = int(now.timestamp())
-    uid = record_issued(node, signed, state, earner_key, created, taken, action="endorse")
-    if not await publish_issued(node, uid):  # stored and marked: the node retries
+    issuance = Issuance(
+        build=lambda entry: credential | {"credentialStatus": entry},
+        state=state,
+        earner_key=earner_key,
+        action="endorse",
+    )
+    result = await pipeline.issue(node, issuance)
+    uid, signed = result.uid, result.credential
+    if not result.published:  # stored and marked: the node retries
         return Endorsement(uid, endorsed, signed, "unpublished", "publish_failed")
     if earner_key is None or earner_key == node.key.public_key:
         # Nobody else writes its location: this node serves it.

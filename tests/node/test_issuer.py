@@ -17,17 +17,20 @@ import click
 import pytest
 from click.testing import CliRunner, Result
 
+from badgechain.bns import record as bns_record
 from badgechain.bns.record import Uid
+from badgechain.chain import proof
 from badgechain.chain.images import default_png, default_svg
 from badgechain.chain.keys import KeyPair
 from badgechain.chain.multibase import multibase_decode, multibase_encode_b58
 from badgechain.chain.proof import proof_list, verify_proof
 from badgechain.cli.issuer_commands import CsvError, issue_online, read_csv_rows
 from badgechain.cli.main import main
-from badgechain.node import issuer
+from badgechain.node import issuer, pipeline
 from badgechain.node.app import RunningNode
 from badgechain.node.badgestore import load_badge, states
-from badgechain.node.issuer import UNPUBLISHED_PREFIX, Recipient
+from badgechain.node.issuer import Recipient
+from badgechain.node.pipeline import UNPUBLISHED_PREFIX, Issuance
 from badgechain.storage import Kind, LevelStore
 from tests.node.conftest import NodeNetwork, eventually
 
@@ -356,7 +359,7 @@ async def test_a_stopped_batch_resumes_without_duplicates(
     class_id = await make_class(node_network, http, node)
     total = 30
     # Hold the runner after its fifth badge, so the stop lands mid-batch on any machine.
-    publish, published = issuer.publish_issued, 0
+    publish, published = pipeline.publish, 0
 
     async def held_publish(*args: Any, **kwargs: Any) -> bool:
         nonlocal published
@@ -365,7 +368,7 @@ async def test_a_stopped_batch_resumes_without_duplicates(
             await asyncio.Event().wait()  # until the stop cancels the runner
         return await publish(*args, **kwargs)
 
-    monkeypatch.setattr(issuer, "publish_issued", held_publish)
+    monkeypatch.setattr(pipeline, "publish", held_publish)
     body = {"class_id": class_id, "rows": rows_for([KeyPair.generate() for _ in range(total)])}
     _, started = await admin(node_network, http, node, "POST", "/admin/batches", body)
     batch_id = started["batch_id"]
@@ -379,7 +382,7 @@ async def test_a_stopped_batch_resumes_without_duplicates(
     before = issued_uids(node, batch_id)
     assert 5 <= len(before) < total, "the stop came too late to interrupt the batch"
 
-    monkeypatch.setattr(issuer, "publish_issued", publish)
+    monkeypatch.setattr(pipeline, "publish", publish)
     node = await node_network.restart(node)  # starting resumes unfinished batches...
     await issuer.resume_batches(node)  # ...and a second runner of one batch issues nothing twice
     progress = await batch_done(node_network, http, node, batch_id)
@@ -413,16 +416,24 @@ async def test_a_badge_stored_before_a_crash_is_published_on_restart(
     """The window between the atomic write and publishing: the mark survives, and the
     restarted node publishes the entry it left."""
     node, far = await node_network.start(2)
+    node_network.settings = dataclasses.replace(node_network.settings, pending_retry_s=0.2)
     class_id = await make_class(node_network, http, node)
     store = node.store
     earner = KeyPair.generate()
     recipient = Recipient(earner.did, None, None, ())
     now = node.clock()
-    credential = issuer.sign_badge(
-        node.key, issuer.load_class(store, class_id)["achievement"], recipient, now
+    achievement = issuer.load_class(store, class_id)["achievement"]
+    issuance = Issuance(
+        build=lambda entry: issuer.badge_credential(node.did, achievement, recipient, now, entry),
+        state={"role": "issued"},
+        earner_key=earner.public_key,
     )
-    uid = issuer.record_issued(node, credential, {"role": "issued"}, earner.public_key, 5)
-    text = credential["proof"]["proofValue"]
+    signed = pipeline.sign_and_store(node, issuance, now)
+    uid, text = signed.uid, signed.credential["proof"]["proofValue"]
+    # A mark as the node wrote it before marks kept the signing input: re-derived on publish.
+    old = pipeline.sign_and_store(node, issuance, now)
+    old_mark = json.dumps({"created": 7, "earner": earner.public_key.hex()}).encode()
+    store.put(Kind.JOURNAL, UNPUBLISHED_PREFIX + old.uid, old_mark)
     status, _ = await call(http, "GET", f"{far.gateway_url}/bns/{text}")
     assert status == 404
 
@@ -430,7 +441,8 @@ async def test_a_badge_stored_before_a_crash_is_published_on_restart(
     assert await issuer.resume_batches(node) == 0
 
     async def published() -> bool:
-        return node.store.get(Kind.JOURNAL, UNPUBLISHED_PREFIX + uid) is None
+        marks = (node.store.get(Kind.JOURNAL, UNPUBLISHED_PREFIX + u) for u in (uid, old.uid))
+        return all(mark is None for mark in marks)
 
     await eventually(published)
 
@@ -440,7 +452,10 @@ async def test_a_badge_stored_before_a_crash_is_published_on_restart(
 
     await eventually(seen_far)
     status, record = await call(http, "GET", f"{far.gateway_url}/bns/{text}")
-    assert (status, record["earner"], record["created"]) == (200, earner.did, 5)
+    assert (status, record["earner"], record["created"]) == (200, earner.did, int(now.timestamp()))
+    old_text = old.credential["proof"]["proofValue"]
+    status, record = await call(http, "GET", f"{far.gateway_url}/bns/{old_text}")
+    assert (status, record["earner"], record["created"]) == (200, earner.did, 7)
 
 
 # --- revoking -------------------------------------------------------------------------------
@@ -715,3 +730,25 @@ def test_a_csv_file_becomes_recipients(tmp_path: Path) -> None:
         {"to": earner.did, "evidence": ["https://a.org/1", "https://a.org/2"]},
         {"email": "zoë@example.org"},
     ]
+
+
+async def test_an_issued_badge_computes_its_signing_input_once(
+    node_network: NodeNetwork, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Signing computes it (for eddsa-rdfc-2022 two canonicalisations: proof options and
+    document); publishing the BNS entry takes it from the mark instead of computing it again."""
+    node, _ = await node_network.start(2)
+    record = issuer.create_class(node, **CLASS)
+    computed = 0
+
+    def counting(*args: Any, **kwargs: Any) -> bytes:
+        nonlocal computed
+        computed += 1
+        return real(*args, **kwargs)
+
+    real = proof.signing_input
+    for module in (proof, pipeline, bns_record):
+        monkeypatch.setattr(module, "signing_input", counting)
+    recipient = Recipient(KeyPair.generate().did, None, None, ())
+    result = await issuer.issue_badge(node, record["id"], recipient)
+    assert result.published and computed == 1

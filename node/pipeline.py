@@ -1,0 +1,214 @@
+"""The one way this node issues a credential: build → sign once → store → publish → deliver.
+
+Every entry point (a class badge, a batch row, POST /credentials/issue, an endorsement, a
+persona's genesis badge) describes what to issue as an `Issuance` and hands it to
+`issue()` (or, when its publishing differs, to `sign_and_store()`); the offline CLI uses
+`sign()` alone.
+
+1. build:  the entry point's function makes the unsigned credential, given the status list
+           entry taken for it (node/status.py) when it asks for one;
+2. sign:   `sign()` computes the signing input once (for eddsa-rdfc-2022: two
+           canonicalisations, the proof options and the document) and keeps it;
+3. store:  the badge, its state, its status list bits, its journal marks and its log entry
+           go to LevelDB in one atomic write; from taking the status index to that write
+           nothing awaits, so a crash leaves all of it or none;
+4. publish: the BNS entry is made from the kept signing input (no canonicalisation again);
+           the "unpublished" mark carries it, so a retry after a restart needs none either;
+5. deliver: the badge goes to the outbox, and is tried at once unless the caller says not.
+
+Journal: issuer/unpublished/<64-byte UID> → {"created", "earner", "input"?}; "input" (hex)
+is new and optional: a mark written before it is published by re-deriving the input.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final
+
+from badgechain.bns.record import entry_from_badge, make_entry
+from badgechain.chain.errors import BadgeChainError
+from badgechain.chain.keys import KeyPair, PublicKey
+from badgechain.chain.multibase import multibase_encode_b58
+from badgechain.chain.proof import JCS, RDFC, format_created, signing_input
+from badgechain.chain.uid import Uid, uid_text
+from badgechain.storage import Kind
+
+from . import status
+from .badgestore import load_badge, put_badge
+from .delivery import enqueue_delivery
+from .services import Services
+
+__all__ = [
+    "UNPUBLISHED_PREFIX",
+    "Issuance",
+    "IssueResult",
+    "Op",
+    "Signed",
+    "issue",
+    "publish",
+    "publish_pending",
+    "sign",
+    "sign_and_store",
+]
+
+log = logging.getLogger(__name__)
+
+UNPUBLISHED_PREFIX: Final = b"issuer/unpublished/"
+PUBLISH_ATTEMPTS: Final = 5
+RETRY_DELAY_S: Final = 2.0  # doubles after each round of failed publishing
+# What of an issued badge's state its log entry repeats (never the earner: it is in the BNS).
+_LOGGED_STATE: Final[tuple[str, ...]] = ("class_id", "batch_id", "via", "endorsed")
+
+Op = tuple[Kind, bytes, bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class Signed:
+    """A credential signed by this node, with what signing computed: its UID (the proof's
+    signature) and the signing input the BNS entry repeats."""
+
+    credential: dict[str, Any]
+    uid: Uid
+    signing_input: bytes
+
+
+def sign(unsigned: dict[str, Any], key: KeyPair, now: datetime, suite: str = RDFC) -> Signed:
+    """`unsigned` secured with one Data Integrity proof by `key` (vc-di-eddsa, "Add Proof"):
+    eddsa-rdfc-2022, or eddsa-jcs-2022 whose proof carries the document's @context."""
+    proof: dict[str, Any] = {
+        "type": "DataIntegrityProof",
+        "cryptosuite": suite,
+        "created": format_created(now),
+        "verificationMethod": key.verification_method,
+        "proofPurpose": "assertionMethod",
+    }
+    if suite == JCS:
+        proof["@context"] = unsigned["@context"]
+    message = signing_input(unsigned, proof)
+    signature = key.sign(message)
+    credential = copy.deepcopy(unsigned)
+    credential["proof"] = proof | {"proofValue": multibase_encode_b58(signature)}
+    return Signed(credential, Uid(signature), message)
+
+
+@dataclass(frozen=True, slots=True)
+class IssueResult:
+    uid: Uid
+    credential: dict[str, Any]
+    published: bool  # False: stored, and the BNS entry will be published by a retry
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "uid": uid_text(self.uid),
+            "credential": self.credential,
+            "published": self.published,
+        }
+
+
+def _no_ops(_: Signed) -> Iterable[Op]:
+    return ()
+
+
+@dataclass(frozen=True, slots=True)
+class Issuance:
+    """What an entry point asks to issue. `build` makes the unsigned credential from the
+    status entry taken for it (None when `with_status` is False); `state` is the badge's
+    stored state; `more_writes` gives more writes for the same atomic batch, given the
+    signed credential."""
+
+    build: Callable[[dict[str, Any] | None], dict[str, Any]]
+    state: dict[str, Any]
+    earner_key: PublicKey | None
+    with_status: bool = True
+    suite: str = RDFC
+    action: str = "issue"  # the log entry's action
+    more_writes: Callable[[Signed], Iterable[Op]] = field(default=_no_ops)
+    unpublished_mark: bool = True  # False: the entry point publishes (a persona) itself
+    log_details: dict[str, Any] | None = None  # None: what the state says (_LOGGED_STATE)
+
+
+def sign_and_store(node: Services, issuance: Issuance, now: datetime) -> Signed:
+    """Steps 1 to 3, with no await between taking a status index and the atomic write."""
+    entry, taken = status.allocate_entry(node, now) if issuance.with_status else (None, [])
+    signed = sign(issuance.build(entry), node.key, now, issuance.suite)
+    details = issuance.log_details
+    if details is None:
+        details = {name: issuance.state[name] for name in _LOGGED_STATE if name in issuance.state}
+    with node.store.batch() as batch:
+        uid = put_badge(batch, signed.credential, issuance.state)
+        if issuance.unpublished_mark:
+            mark = _mark(signed, issuance.earner_key, int(now.timestamp()))
+            batch.put(Kind.JOURNAL, UNPUBLISHED_PREFIX + uid, mark)
+        for kind, key, value in [*issuance.more_writes(signed), *taken]:
+            batch.put(kind, key, value)
+        node.log.append(batch, issuance.action, uid_text(uid), details)
+    return signed
+
+
+async def issue(node: Services, issuance: Issuance, *, deliver_now: bool = True) -> IssueResult:
+    """The whole pipeline for one credential."""
+    signed = sign_and_store(node, issuance, node.clock())
+    published = await publish(node, signed.uid, deliver_now=deliver_now)
+    return IssueResult(signed.uid, signed.credential, published)
+
+
+def _mark(signed: Signed, earner_key: PublicKey | None, created: int) -> bytes:
+    earner = None if earner_key is None else earner_key.hex()
+    mark = {"created": created, "earner": earner, "input": signed.signing_input.hex()}
+    return json.dumps(mark).encode()
+
+
+async def publish(node: Services, uid: Uid, *, deliver_now: bool = True) -> bool:
+    """Steps 4 and 5 for a stored badge still marked unpublished; False if publishing
+    failed (the mark stays for a retry). Again for a badge that is out already is harmless:
+    the entry is the same bytes (Ed25519 is deterministic); the outbox keys by UID."""
+    store = node.store
+    raw = store.get(Kind.JOURNAL, UNPUBLISHED_PREFIX + uid)
+    credential = load_badge(store, uid)
+    if raw is None or credential is None:
+        return True
+    mark = json.loads(raw)
+    earner = None if mark["earner"] is None else PublicKey(bytes.fromhex(mark["earner"]))
+    difficulty = node.config.pow_difficulty
+    if "input" in mark:
+        message = bytes.fromhex(mark["input"])
+        entry = make_entry(node.key, uid, message, earner, mark["created"], difficulty=difficulty)
+    else:  # a mark written before marks kept the signing input
+        entry = entry_from_badge(
+            credential, node.key, earner, mark["created"], difficulty=difficulty
+        )
+    try:
+        await node.names.publish(node.key, entry)
+    except BadgeChainError as exc:
+        log.warning("publishing a badge failed; will retry", extra={"code": exc.code})
+        return False
+    try:
+        await enqueue_delivery(node, uid, credential, try_now=deliver_now, earner_key=earner)
+    except BadgeChainError as exc:  # published; the mark stays, so the next start queues it
+        log.warning("queueing a badge for delivery failed", extra={"code": exc.code})
+        return True
+    store.delete(Kind.JOURNAL, UNPUBLISHED_PREFIX + uid)
+    return True
+
+
+async def publish_pending(node: Services, attempts: int = PUBLISH_ATTEMPTS) -> int:
+    """Publish every badge still marked unpublished, retrying with backoff; return how many
+    are left (they are tried again on the next start)."""
+    delay = RETRY_DELAY_S
+    remaining: list[Uid] = []
+    for attempt in range(attempts):
+        if attempt:
+            await asyncio.sleep(delay)
+            delay *= 2
+        marks = node.store.scan(Kind.JOURNAL, UNPUBLISHED_PREFIX)
+        marked = [Uid(key[len(UNPUBLISHED_PREFIX) :]) for key, _ in marks]
+        remaining = [uid for uid in marked if not await publish(node, uid, deliver_now=False)]
+        if not remaining:
+            return 0
+    return len(remaining)
