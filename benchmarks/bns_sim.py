@@ -37,7 +37,7 @@ from badgechain.storage import Kind, MemoryStore
 SETTINGS = replace(
     DhtSettings(),
     id_difficulty=0,
-    liveness_interval=30.0,
+    liveness_interval=60.0,
     liveness_batch=2,
     refresh_interval=3600.0,
     write_retry_interval=120.0,
@@ -58,7 +58,7 @@ class Options:
     records: int = 10_000
     churn: float = 0.5
     duration: float = 3600.0
-    republish: float = 1200.0
+    republish: float = 1800.0
     resolves: int = 10_000
     writers: int = 100
     loss: float = 0.0
@@ -86,7 +86,7 @@ class Report:
 class Simulation:
     def __init__(self, options: Options) -> None:
         self.options = options
-        self.rng = random.Random(options.seed)  # noqa: S311  # a simulation, not a secret
+        self.rng = random.Random(options.seed)  # a simulation, not a secret
         self.network = SimNetwork(options.seed, LinkModel(loss=options.loss))
         self.settings = replace(SETTINGS, republish_interval=options.republish)
         self.nodes: list[DhtNode] = []

@@ -144,6 +144,9 @@ class DhtSettings:
     write_quorum: int = 3  # distinct hosts that must accept a write before it is done
     write_retry_interval: float = 30.0  # how often a write short of its quorum is pushed again
     write_paths: int = 2  # disjoint lookups whose closest nodes a write goes to
+    # A replica hands a value to a newcomer only while it is among this many of the nearest
+    # nodes it knows (itself included), so a newcomer is not sent each value by all k.
+    hand_over_senders: int = 3
     guard: GuardSettings = field(default_factory=GuardSettings)
 
 
@@ -773,13 +776,21 @@ class DhtNode:
         for index, (address, value) in enumerate(self.store.scan(Kind.BNS_RECORD)):
             if index % _HAND_OVER_CHUNK == _HAND_OVER_CHUNK - 1:
                 await asyncio.sleep(0)
-            target = Node(address)
-            neighbours = self.protocol.router.find_neighbors(target, k=k)
-            if len(neighbours) < k or newcomer.node.distance_to(target) < neighbours[
-                -1
-            ].distance_to(target):
+            if self._hands_over(address, newcomer, k):
                 await window.acquire()
                 self._spawn(send(address, value))
+
+    def _hands_over(self, address: bytes, newcomer: Contact, k: int) -> bool:
+        """Is `newcomer` among the k nearest to `address`, and this node a near replica?"""
+        target = Node(address)
+        neighbours = self.protocol.router.find_neighbors(target, k=k, exclude=newcomer.node)
+        mine = self.me.node.distance_to(target)
+        nearer = sum(1 for n in neighbours if n.distance_to(target) < mine)
+        if nearer >= self.settings.hand_over_senders:
+            return False  # nearer replicas hand it over (Kademlia §2.5's optimisation)
+        return len(neighbours) < k or newcomer.node.distance_to(target) < neighbours[
+            -1
+        ].distance_to(target)
 
     # --- lookups ----------------------------------------------------------------------------
 

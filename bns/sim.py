@@ -65,8 +65,13 @@ def run_simulated(main: Callable[[], Coroutine[Any, Any, T]], seed: int = 0) -> 
         leftovers = asyncio.all_tasks(loop)  # nodes still running when `main` returned
         for task in leftovers:
             task.cancel()
-        loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
+        if leftovers:
+            loop.run_until_complete(_drain(leftovers))
         loop.close()
+
+
+async def _drain(tasks: set[asyncio.Task[Any]]) -> None:
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 @dataclass

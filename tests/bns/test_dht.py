@@ -504,7 +504,8 @@ async def test_newcomer_near_values_receives_them_from_the_replicas(
 ) -> None:
     # Five replicas, so the hand-over decision matters: a newcomer that is no nearer than a
     # replica's fifth-nearest contact is not sent the value.
-    net = await start_network(20, settings=replace(CALM, ksize=5))
+    # Every replica may hand over here (`hand_over_senders` = k); test_sim checks the limit.
+    net = await start_network(20, settings=replace(CALM, ksize=5, hand_over_senders=5))
     first = make_badge_entry(ISSUER, EARNER)
     key = KeyPair.generate()
     while shared_prefix_bits(id_of_key(key), address_of(first)) < 8:

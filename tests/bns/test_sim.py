@@ -1,0 +1,168 @@
+"""The DHT on the simulated network (bns/sim.py): virtual time, seeded loss, reordering,
+partitions and churn. No sleeps in real time: every run is the same for one seed."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from dataclasses import replace
+from typing import Any
+
+from badgechain.bns.dht import Contact, DhtNode, DhtSettings
+from badgechain.bns.record import Record
+from badgechain.bns.sim import LinkModel, SimNetwork, run_simulated, start_simulated
+from badgechain.bns.values import BnsValues
+from badgechain.chain.keys import KeyPair
+from badgechain.storage import MemoryStore
+from benchmarks import bns_sim
+from tests.bns.network import make_badge_entry
+
+SETTINGS = DhtSettings(id_difficulty=0, liveness_interval=30.0)
+ISSUER = KeyPair.from_seed(bytes(range(32)))
+
+
+class Cluster:
+    """`count` nodes on one simulated network, node i on its own host."""
+
+    def __init__(self, network: SimNetwork, settings: DhtSettings = SETTINGS) -> None:
+        self.network = network
+        self.settings = settings
+        self.nodes: list[DhtNode] = []
+
+    def add(self) -> DhtNode:
+        seed = len(self.nodes).to_bytes(32, "big")
+        node = DhtNode(
+            KeyPair.from_seed(seed).public_key, MemoryStore(), BnsValues(), self.settings
+        )
+        start_simulated(
+            node, self.network, f"10.0.{len(self.nodes) // 250}.{len(self.nodes) % 250 + 1}"
+        )
+        self.nodes.append(node)
+        return node
+
+    async def start(self, count: int) -> None:
+        for _ in range(count):
+            self.add()
+        for node in self.nodes[1:]:
+            await node.bootstrap([self.nodes[0].address])
+
+    async def stop(self) -> None:
+        for node in self.nodes:
+            await node.stop()
+
+
+def record() -> bytes:
+    return Record(make_badge_entry(ISSUER, None)).to_wire_bytes()
+
+
+def test_a_run_repeats_exactly_for_one_seed() -> None:
+    def once(seed: int) -> tuple[int, float, list[int]]:
+        async def main() -> tuple[int, float, list[int]]:
+            network = SimNetwork(seed, LinkModel(loss=0.05))
+            cluster = Cluster(network)
+            await cluster.start(30)
+            counts = [n.contact_count() for n in cluster.nodes]
+            await cluster.stop()
+            return network.stats["sent"], asyncio.get_running_loop().time(), counts
+
+        return run_simulated(main, seed)
+
+    assert once(3) == once(3)
+    assert once(3) != once(4)
+
+
+def test_publish_and_fetch_through_loss_and_reordering() -> None:
+    async def main() -> None:
+        # 10% of datagrams lost, delays of 5-105 ms: answers overtake each other.
+        network = SimNetwork(7, LinkModel(latency=0.005, jitter=0.1, loss=0.1))
+        cluster = Cluster(network)
+        await cluster.start(60)
+        values = [record() for _ in range(10)]
+        for i, value in enumerate(values):
+            result = await cluster.nodes[i].publish(value)
+            assert result.done and result.accepted >= SETTINGS.write_quorum
+        for i, value in enumerate(values):
+            fetched = await cluster.nodes[-1 - i].fetch(BnsValues().address_of(value))
+            assert fetched.value == value
+        assert network.stats["lost"] > 100  # the loss was real
+        await cluster.stop()
+
+    run_simulated(main, 7)
+
+
+def test_a_partition_hides_a_write_until_healed_and_republished() -> None:
+    async def main() -> None:
+        network = SimNetwork(5)
+        cluster = Cluster(network)
+        await cluster.start(40)
+        east, west = cluster.nodes[:20], cluster.nodes[20:]
+        network.partition([n.address for n in east], [n.address for n in west])
+        value = record()
+        address = BnsValues().address_of(value)
+        await east[0].publish(value)
+        assert (await west[0].fetch(address)).value is None
+        network.heal()
+        await asyncio.sleep(60)  # virtual: the liveness rounds find the other side again
+        await east[0].republish_once()
+        assert (await west[0].fetch(address)).value == value
+        assert network.stats["cut"] > 0
+        await cluster.stop()
+
+    run_simulated(main, 5)
+
+
+def test_a_newcomer_gets_each_value_from_a_few_replicas_not_all() -> None:
+    async def main() -> None:
+        network = SimNetwork(9)
+        cluster = Cluster(network)
+        await cluster.start(80)
+        values = [record() for _ in range(30)]
+        for i, value in enumerate(values):
+            await cluster.nodes[i].publish(value)
+        newcomer = cluster.add()
+        senders: Counter[bytes] = Counter()
+        handler = newcomer.protocol._handlers["store"]
+
+        def store(sender: Contact, address: Any, value: Any) -> Any:
+            senders[address] += 1
+            return handler(sender, address, value)
+
+        newcomer.protocol._handlers["store"] = store
+        await newcomer.bootstrap([cluster.nodes[0].address])
+        for value in values:
+            await newcomer.find_closest(BnsValues().address_of(value))  # as refreshes would
+        await asyncio.sleep(10)
+        assert senders and max(senders.values()) <= SETTINGS.hand_over_senders
+        held = sum(newcomer.held(BnsValues().address_of(v)) is not None for v in values)
+        assert held == len(senders)  # what it was sent, it keeps
+        await cluster.stop()
+
+    run_simulated(main, 9)
+
+
+def test_resolves_stay_complete_while_half_the_nodes_are_replaced() -> None:
+    report = bns_sim.main(
+        [
+            "--nodes", "120", "--records", "60", "--resolves", "200", "--writers", "6",
+            "--duration", "1200", "--republish", "400", "--seed", "2",
+        ]
+    )  # fmt: skip
+    assert report.replaced == 60
+    assert report.failed == 0 and report.resolved == 200
+    assert min(report.replicas) >= SETTINGS.ksize // 2
+    assert bns_sim.percentile(report.rounds, 0.95) <= 3 + 3  # log2(120 / 20) + 3 ≈ 5.6
+
+
+def test_settings_of_the_simulation_are_the_shipped_ones_but_the_puzzle_and_rounds() -> None:
+    shipped = DhtSettings()
+    assert (
+        replace(
+            bns_sim.SETTINGS,
+            id_difficulty=shipped.id_difficulty,
+            liveness_interval=shipped.liveness_interval,
+            liveness_batch=shipped.liveness_batch,
+            refresh_interval=shipped.refresh_interval,
+            write_retry_interval=shipped.write_retry_interval,
+        )
+        == shipped
+    )
