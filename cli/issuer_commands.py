@@ -19,7 +19,9 @@ import click
 
 from badgechain.chain.errors import BadgeChainError
 from badgechain.chain.proof import format_created
-from badgechain.node.issuer import MAX_BATCH_ROWS, MAX_IMAGE_BYTES, parse_recipient
+from badgechain.node.batches import MAX_BATCH_ROWS
+from badgechain.node.classes import MAX_IMAGE_BYTES
+from badgechain.node.issuer import parse_recipient
 
 from .client import AdminClient, NodeError
 from .common import reports_errors

@@ -28,16 +28,17 @@ from badgechain.chain.keys import KeyPair
 from badgechain.storage import LevelStore
 
 from . import (
+    batches,
     delivery,
     earner_routes,
     gateway,
-    issuer,
     issuer_routes,
     log_routes,
     page_routes,
     persona_routes,
     personas,
     pipeline,
+    revocation,
     status_routes,
     verify_routes,
 )
@@ -215,7 +216,7 @@ def _bind(host: str, port: int) -> socket.socket:
 async def _start_work(services: Services) -> None:
     """What a started node does in the background, its gateway serving."""
     await delivery.start_delivery(services)  # announce the inbox, run the outbox
-    await issuer.resume_batches(services)  # batches a crash interrupted
+    await batches.resume_batches(services)  # batches a crash interrupted
     services.spawn(personas.publish_pending_personas(services))  # badges: resume_batches
     services.spawn(_retry_pending(services))
     services.spawn(_reconcile_indexes(services))
@@ -229,7 +230,7 @@ async def _retry_pending(services: Services) -> None:
     while True:
         await asyncio.sleep(services.settings.pending_retry_s)
         try:
-            await issuer.publish_pending_revocations(services)
+            await revocation.publish_pending_revocations(services)
             await pipeline.publish_pending(services, attempts=1)
             await personas.publish_pending_personas(services)
         except BadgeChainError as exc:

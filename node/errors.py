@@ -7,7 +7,8 @@ own code if listed, else that of its class's code (or a base class's), else 400.
 the layers below (chain/, bns/, storage/) carry their own status.
 
 NodeError
- ├── IssuerError      an issuing or revocation request the node refuses (node/issuer.py)
+ ├── IssuerError      an issuing or revocation request the node refuses (issuer, classes,
+ │                    batches, revocation, vcapi)
  ├── PersonaError     a persona or endorsement request (node/personas.py)
  ├── CollectionError  a collection request (node/collections.py)
  ├── EarnerError      an action on a received badge (node/earner.py)
@@ -24,7 +25,7 @@ from typing import Final
 
 from badgechain.chain.errors import BadgeChainError
 
-__all__ = ["STATUS_BY_CODE", "NodeError", "StatusListUnknown"]
+__all__ = ["STATUS_BY_CODE", "IssuerError", "NodeError", "StatusListUnknown"]
 
 # The codes (a raised one, or a class's own) whose status is not a plain 400 (RFC 9110).
 STATUS_BY_CODE: Final[Mapping[str, int]] = {
@@ -84,6 +85,12 @@ def _status(error: NodeError) -> int:
         if code in STATUS_BY_CODE:
             return STATUS_BY_CODE[code]
     return 400
+
+
+class IssuerError(NodeError):
+    """An issuer request the node refuses; `code` says why."""
+
+    code = "issue_invalid"
 
 
 class StatusListUnknown(NodeError):

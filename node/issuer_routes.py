@@ -16,7 +16,7 @@ from aiohttp import web
 from badgechain.chain.proof import JCS, RDFC
 from badgechain.chain.uid import uid_text
 
-from . import issuer
+from . import batches, classes, issuer, revocation, vcapi
 from .gateway import record_json
 from .problems import Problem
 from .web import SERVICES, json_response, parse_uid, read_json
@@ -54,7 +54,7 @@ def _image(value: object) -> bytes | None:
         return None
     if not isinstance(value, str):
         raise Problem(400, "image_invalid", "image must be base64 text (PNG or SVG)")
-    if len(value) > (issuer.MAX_IMAGE_BYTES // 3 + 1) * 4:
+    if len(value) > (classes.MAX_IMAGE_BYTES // 3 + 1) * 4:
         raise Problem(413, "image_too_large", "the image is over 256 KiB")
     try:
         return base64.b64decode(value, validate=True)
@@ -70,7 +70,7 @@ async def post_class(request: web.Request) -> web.Response:
         {"name", "description", "criteria"},
         {"image"},
     )
-    record = issuer.create_class(
+    record = classes.create_class(
         node,
         name=_text(body, "name"),
         description=_text(body, "description"),
@@ -83,13 +83,13 @@ async def post_class(request: web.Request) -> web.Response:
 async def get_classes(request: web.Request) -> web.Response:
     """GET /admin/classes → {classes: [{id, achievement, created}]}."""
     node = request.app[SERVICES]
-    return json_response({"classes": issuer.list_classes(node.store)})
+    return json_response({"classes": classes.list_classes(node.store)})
 
 
 async def get_class(request: web.Request) -> web.Response:
     """GET /classes/{id}: the Achievement, for whoever follows its id (public)."""
     node = request.app[SERVICES]
-    record = issuer.load_class(node.store, request.match_info["class_id"])
+    record = classes.load_class(node.store, request.match_info["class_id"])
     return json_response(record["achievement"])
 
 
@@ -122,14 +122,14 @@ async def post_batch(request: web.Request) -> web.Response:
     rows = body["rows"]
     if not isinstance(rows, list):
         raise Problem(400, "batch_invalid", "rows must be a list of recipients")
-    if len(rows) > issuer.MAX_BATCH_ROWS:
-        raise Problem(413, "batch_too_large", f"a batch has at most {issuer.MAX_BATCH_ROWS} rows")
+    if len(rows) > batches.MAX_BATCH_ROWS:
+        raise Problem(413, "batch_too_large", f"a batch has at most {batches.MAX_BATCH_ROWS} rows")
     now = node.clock()
     recipients = [
         issuer.parse_recipient(row, now=now, where=f"row {number}: ")
         for number, row in enumerate(rows, start=1)
     ]
-    header = issuer.create_batch(node, _text(body, "class_id"), recipients)
+    header = batches.create_batch(node, _text(body, "class_id"), recipients)
     return json_response({"batch_id": header["id"], "total": header["total"]}, status=202)
 
 
@@ -137,7 +137,7 @@ async def get_batch(request: web.Request) -> web.Response:
     """GET /admin/batches/{id}[?uids=false] → {total, done, failed, state, uids, ...}."""
     node = request.app[SERVICES]
     with_uids = request.query.get("uids", "true") != "false"
-    progress = issuer.batch_progress(
+    progress = batches.batch_progress(
         node.store, request.match_info["batch_id"], with_uids=with_uids
     )
     return json_response(progress)
@@ -148,7 +148,7 @@ async def post_revoke(request: web.Request) -> web.Response:
     node = request.app[SERVICES]
     body = _fields(await read_json(request, MAX_SMALL_BODY_BYTES), {"uid", "reason"}, set())
     uid = parse_uid(_text(body, "uid"))
-    record = await issuer.revoke_badge(node, uid, _text(body, "reason"))
+    record = await revocation.revoke_badge(node, uid, _text(body, "reason"))
     if record is None:  # recorded and in the status list; the node publishes it to the BNS
         pending = {"uid": uid_text(uid), "revoked": True, "bns": "pending"}
         return json_response(pending, status=202)
@@ -162,7 +162,7 @@ async def post_credentials_issue(request: web.Request) -> web.Response:
     options = body.get("options", {})
     if not isinstance(options, dict):
         raise Problem(400, "options_invalid", "options must be a JSON object")
-    result = await issuer.issue_credential(
+    result = await vcapi.issue_credential(
         node,
         body["credential"],
         with_status=_status_option(options.get("credentialStatus")),

@@ -26,7 +26,7 @@ from badgechain.chain.multibase import multibase_decode, multibase_encode_b58
 from badgechain.chain.proof import proof_list, verify_proof
 from badgechain.cli.issuer_commands import CsvError, issue_online, read_csv_rows
 from badgechain.cli.main import main
-from badgechain.node import issuer, pipeline
+from badgechain.node import batches, classes, issuer, pipeline, vcapi
 from badgechain.node.app import RunningNode
 from badgechain.node.badgestore import load_badge, states
 from badgechain.node.issuer import Recipient
@@ -129,7 +129,7 @@ async def test_admin_calls_need_the_token(
                 assert r.status == 401, (method, path)
                 assert r.content_type == "application/problem+json"
                 assert (await r.json(content_type=None))["code"] == "admin_token_required"
-    assert issuer.list_classes(node.store) == []
+    assert classes.list_classes(node.store) == []
 
 
 # --- classes --------------------------------------------------------------------------------
@@ -174,7 +174,7 @@ async def test_a_public_node_names_its_classes_by_url(
     node = dataclasses.replace(
         node, config=node.config.with_overrides(public_url="https://badges.example.org/")
     )
-    record = issuer.create_class(node, **CLASS)
+    record = classes.create_class(node, **CLASS)
     expected = f"https://badges.example.org/classes/{record['id']}"
     assert record["achievement"]["id"] == expected
     status, public = await call(http, "GET", f"{served_at}/classes/{record['id']}")
@@ -204,7 +204,7 @@ async def test_bad_classes_are_refused(
     (node,) = await node_network.start(1)
     got, answer = await admin(node_network, http, node, "POST", "/admin/classes", body)
     assert (got, answer["code"]) == (status, code)
-    assert issuer.list_classes(node.store) == []
+    assert classes.list_classes(node.store) == []
 
 
 # --- issuing one badge ----------------------------------------------------------------------
@@ -330,7 +330,7 @@ async def test_a_batch_issues_every_row_once(
             "valid_until_invalid",
             "row 2:",
         ),
-        ([{"email": "a@b.org"}] * (issuer.MAX_BATCH_ROWS + 1), 413, "batch_too_large", "10000"),
+        ([{"email": "a@b.org"}] * (batches.MAX_BATCH_ROWS + 1), 413, "batch_too_large", "10000"),
         ([{"email": "a@b.org" + "x" * 500}] * 10_000, 413, "batch_too_large", "bytes"),
     ],
 )
@@ -384,7 +384,7 @@ async def test_a_stopped_batch_resumes_without_duplicates(
 
     monkeypatch.setattr(pipeline, "publish", publish)
     node = await node_network.restart(node)  # starting resumes unfinished batches...
-    await issuer.resume_batches(node)  # ...and a second runner of one batch issues nothing twice
+    await batches.resume_batches(node)  # ...and a second runner of one batch issues nothing twice
     progress = await batch_done(node_network, http, node, batch_id)
     uids = [multibase_decode(uid) for uid in progress["uids"]]
     assert len(uids) == len(set(uids)) == progress["done"] == total
@@ -402,10 +402,10 @@ async def test_a_batch_stored_but_never_started_runs_after_a_restart(
     class_id = await make_class(node_network, http, node)
     earners = [KeyPair.generate() for _ in range(5)]
     recipients = [Recipient(e.did, None, None, ()) for e in earners]
-    header = issuer.create_batch(node, class_id, recipients)
+    header = batches.create_batch(node, class_id, recipients)
     node = await node_network.restart(node)  # the spawned task never got to run
     assert issued_uids(node) == []
-    await issuer.resume_batches(node)
+    await batches.resume_batches(node)
     progress = await batch_done(node_network, http, node, header["id"])
     assert progress["done"] == 5 and len(set(progress["uids"])) == 5
 
@@ -422,7 +422,7 @@ async def test_a_badge_stored_before_a_crash_is_published_on_restart(
     earner = KeyPair.generate()
     recipient = Recipient(earner.did, None, None, ())
     now = node.clock()
-    achievement = issuer.load_class(store, class_id)["achievement"]
+    achievement = classes.load_class(store, class_id)["achievement"]
     issuance = Issuance(
         build=lambda entry: issuer.badge_credential(node.did, achievement, recipient, now, entry),
         state={"role": "issued"},
@@ -438,7 +438,7 @@ async def test_a_badge_stored_before_a_crash_is_published_on_restart(
     assert status == 404
 
     node = await node_network.restart(node)
-    assert await issuer.resume_batches(node) == 0
+    assert await batches.resume_batches(node) == 0
 
     async def published() -> bool:
         marks = (node.store.get(Kind.JOURNAL, UNPUBLISHED_PREFIX + u) for u in (uid, old.uid))
@@ -567,7 +567,7 @@ async def test_credentials_issue_signs_vc2_and_vc11(
         assert proof["cryptosuite"] == "eddsa-rdfc-2022"
         assert verify_proof(signed, proof, node.key.public_key).ok
         if signed["@context"][0] == VC1:
-            assert signed["@context"][1] == issuer.DATA_INTEGRITY_CONTEXT
+            assert signed["@context"][1] == vcapi.DATA_INTEGRITY_CONTEXT
             assert "issuanceDate" in signed
         status, record = await call(http, "GET", f"{far.gateway_url}/bns/{proof['proofValue']}")
         assert (status, record["issuer"], record["earner"]) == (200, node.did, earner.did)
@@ -738,7 +738,7 @@ async def test_an_issued_badge_computes_its_signing_input_once(
     """Signing computes it (for eddsa-rdfc-2022 two canonicalisations: proof options and
     document); publishing the BNS entry takes it from the mark instead of computing it again."""
     node, _ = await node_network.start(2)
-    record = issuer.create_class(node, **CLASS)
+    record = classes.create_class(node, **CLASS)
     computed = 0
 
     def counting(*args: Any, **kwargs: Any) -> bytes:

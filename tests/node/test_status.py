@@ -31,7 +31,7 @@ from badgechain.chain.statuslist import (
     list_proof_verifier,
 )
 from badgechain.chain.verify import Report
-from badgechain.node import issuer, status
+from badgechain.node import classes, issuer, revocation, status
 from badgechain.node.app import RunningNode
 from badgechain.node.badgestore import load_badge, load_state
 from badgechain.node.resolvers import verify_online
@@ -278,7 +278,7 @@ async def test_forged_list_makes_the_badge_invalid(
     lists, base_url = list_server
     issuer_node, earner, verifier = await node_network.start(3)
     issuer_node = _with_list_url(issuer_node, base_url)
-    made = issuer.create_class(issuer_node, **CLASS)
+    made = classes.create_class(issuer_node, **CLASS)
     recipient = issuer.parse_recipient({"to": earner.did}, now=issuer_node.clock())
     credential = (await issuer.issue_badge(issuer_node, made["id"], recipient)).credential
     assert credential["credentialStatus"]["statusListCredential"].startswith(base_url)
@@ -322,9 +322,9 @@ async def test_pending_revocation_is_published_after_a_restart(
     answer = await _issue(node_network, http, issuer_node, earner.did)
     uid = Uid(multibase_decode(answer["uid"]))
     # The atomic write of a revocation, then a "crash" before the BNS heard of it.
-    issuer.record_revocation(issuer_node, uid, "crashed mid-way")
+    revocation.record_revocation(issuer_node, uid, "crashed mid-way")
     assert issuer_node.store is not None
-    assert issuer_node.store.get(Kind.JOURNAL, issuer.REVOKING_PREFIX + uid) is not None
+    assert issuer_node.store.get(Kind.JOURNAL, revocation.REVOKING_PREFIX + uid) is not None
     assert (load_state(issuer_node.store, uid) or {})["state"] == "revoked"
     assert far.names is not None
     assert (await far.names.resolve(uid)).revocation is None
@@ -344,7 +344,7 @@ async def test_pending_revocation_is_published_after_a_restart(
 
     async def mark_cleared() -> bool:
         assert again.store is not None
-        return again.store.get(Kind.JOURNAL, issuer.REVOKING_PREFIX + uid) is None
+        return again.store.get(Kind.JOURNAL, revocation.REVOKING_PREFIX + uid) is None
 
     await eventually(mark_cleared, timeout=10)
     credential = load_badge(again.store, uid)

@@ -1,0 +1,185 @@
+"""Batches: many badges of one class, stored as rows first and issued in the background.
+
+Crash safety: a row's UID is written in the same atomic write as its badge (node/pipeline.py),
+and from reading the row to that write nothing awaits. So a crash at any moment issues no
+row twice and loses none: a row without a UID was never issued; the next start resumes.
+
+Journal:
+  issuer/batch/<batch id>                 {"id", "class_id", "total", "created", "state"}
+  issuer/batch-row/<batch id>/<u32 index> {"to", "email", "valid_until", "evidence",
+                                           "uid"?, "error"?}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import secrets
+from dataclasses import replace
+from typing import Any, Final
+
+from badgechain.chain.errors import BadgeChainError
+from badgechain.chain.multibase import multibase_decode
+from badgechain.chain.proof import format_created
+from badgechain.chain.uid import Uid, uid_text
+from badgechain.storage import Kind, Store
+
+from . import pipeline
+from .classes import load_class
+from .errors import IssuerError
+from .issuer import Recipient, class_badge, earner_key_for, parse_recipient
+from .pipeline import UNPUBLISHED_PREFIX
+from .revocation import publish_pending_revocations
+from .services import Services
+
+log = logging.getLogger(__name__)
+
+BATCH_PREFIX: Final = b"issuer/batch/"
+ROW_PREFIX: Final = b"issuer/batch-row/"
+MAX_BATCH_ROWS = 10_000
+MAX_LISTED_ERRORS = 100
+_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def create_batch(node: Services, class_id: str, recipients: list[Recipient]) -> dict[str, Any]:
+    """Store a batch and its rows durably, then issue them in the background."""
+    store = node.store
+    load_class(store, class_id)
+    if not recipients:
+        raise IssuerError("a batch needs at least one row", code="batch_invalid")
+    if len(recipients) > MAX_BATCH_ROWS:
+        raise IssuerError(f"a batch has at most {MAX_BATCH_ROWS} rows", code="batch_too_large")
+    batch_id = secrets.token_urlsafe(9)
+    header = {
+        "id": batch_id,
+        "class_id": class_id,
+        "total": len(recipients),
+        "created": format_created(node.clock()),
+        "state": "running",
+    }
+    with store.batch() as batch:
+        batch.put(Kind.JOURNAL, BATCH_PREFIX + batch_id.encode(), _dump(header))
+        for index, recipient in enumerate(recipients):
+            batch.put(Kind.JOURNAL, _row_key(batch_id, index), _dump(recipient.to_json()))
+    node.spawn(_work_through(node, [batch_id], pending_first=False))
+    return header
+
+
+def _row_key(batch_id: str, index: int) -> bytes:
+    return ROW_PREFIX + batch_id.encode() + b"/" + index.to_bytes(4, "big")
+
+
+def _rows(store: Store, batch_id: str) -> list[tuple[bytes, dict[str, Any]]]:
+    prefix = ROW_PREFIX + batch_id.encode() + b"/"
+    return [(key, dict(json.loads(value))) for key, value in store.scan(Kind.JOURNAL, prefix)]
+
+
+def _load_batch(store: Store, batch_id: str) -> dict[str, Any]:
+    raw = (
+        store.get(Kind.JOURNAL, BATCH_PREFIX + batch_id.encode())
+        if _ID.fullmatch(batch_id)
+        else None
+    )
+    if raw is None:
+        raise IssuerError(f"no batch {batch_id!r:.80}", code="batch_not_found")
+    return dict(json.loads(raw))
+
+
+async def run_batch(node: Services, batch_id: str) -> None:
+    """Issue every row of the batch that has neither a UID nor an error yet, in order."""
+    store = node.store
+    header = _load_batch(store, batch_id)
+    achievement = load_class(store, header["class_id"])["achievement"]
+    for key, _ in _rows(store, batch_id):
+        await _issue_row(node, header, achievement, key)
+        await asyncio.sleep(0)  # signing is synchronous: let the gateway answer between rows
+    store.put(Kind.JOURNAL, BATCH_PREFIX + batch_id.encode(), _dump(header | {"state": "done"}))
+    await pipeline.publish_pending(node)
+
+
+async def _issue_row(
+    node: Services, header: dict[str, Any], achievement: dict[str, Any], key: bytes
+) -> None:
+    """Issue one row unless it is done. From reading the row to the atomic write nothing
+    awaits, so two runners of one batch (a double resume) cannot both issue it."""
+    store = node.store
+    row = json.loads(store.get(Kind.JOURNAL, key) or b"{}")
+    if "uid" in row or "error" in row:
+        return
+    try:
+        earner_key = await earner_key_for(node, parse_recipient(row, now=node.clock()))
+    except IssuerError as exc:  # a bad row or an unknown persona; Unreachable ends the run,
+        # and the batch, still running, resumes on the next start
+        store.put(Kind.JOURNAL, key, _dump(row | {"error": f"{exc.code}: {exc.message}"}))
+        return
+    row = json.loads(store.get(Kind.JOURNAL, key) or b"{}")  # again: the lookup awaited
+    if "uid" in row or "error" in row:
+        return
+    now = node.clock()
+    try:
+        recipient = parse_recipient(row, now=now)
+        details = {"class_id": header["class_id"], "batch_id": header["id"]}
+        issuance = replace(
+            class_badge(node, achievement, recipient, now, earner_key, **details),
+            more_writes=lambda signed: [(Kind.JOURNAL, key, _done(row, signed.uid))],
+        )
+        signed = pipeline.sign_and_store(node, issuance, now)
+    except BadgeChainError as exc:  # e.g. valid_until passed while the batch waited
+        store.put(Kind.JOURNAL, key, _dump(row | {"error": f"{exc.code}: {exc.message}"}))
+        return
+    await pipeline.publish(node, signed.uid, deliver_now=False)  # the outbox loop delivers
+
+
+def batch_progress(store: Store, batch_id: str, *, with_uids: bool = True) -> dict[str, Any]:
+    """How far a batch is: counts, its UIDs in row order, and the first row errors."""
+    header = _load_batch(store, batch_id)
+    rows = _rows(store, batch_id)
+    uids = [row["uid"] for _, row in rows if "uid" in row]
+    errors = [
+        {"row": int.from_bytes(key[-4:], "big") + 1, "error": row["error"]}
+        for key, row in rows
+        if "error" in row
+    ]
+    unpublished = sum(
+        store.get(Kind.JOURNAL, UNPUBLISHED_PREFIX + multibase_decode(uid)) is not None
+        for uid in uids
+    )
+    progress = header | {
+        "done": len(uids),
+        "failed": len(errors),
+        "unpublished": unpublished,
+        "errors": errors[:MAX_LISTED_ERRORS],
+    }
+    return (progress | {"uids": uids}) if with_uids else progress
+
+
+async def resume_batches(node: Services) -> int:
+    """Call once the node has started: in the background, publish what a crash left
+    unpublished, then finish every unfinished batch. Returns the number of batches resumed."""
+    headers = [json.loads(value) for _, value in node.store.scan(Kind.JOURNAL, BATCH_PREFIX)]
+    running = [header["id"] for header in headers if header["state"] == "running"]
+    node.spawn(_work_through(node, running, pending_first=True))
+    return len(running)
+
+
+async def _work_through(node: Services, batch_ids: list[str], *, pending_first: bool) -> None:
+    """A background task's root: errors are logged, and the next start resumes the work."""
+    try:
+        if pending_first:
+            # a revocation needs its badge's entry out first
+            await pipeline.publish_pending(node, attempts=1)
+            await publish_pending_revocations(node)
+        for batch_id in batch_ids:
+            await run_batch(node, batch_id)
+    except Exception:
+        log.exception("issuer background work failed", extra={"batches": batch_ids})
+
+
+def _done(row: dict[str, Any], uid: Uid) -> bytes:
+    return _dump(row | {"uid": uid_text(uid)})
+
+
+def _dump(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False).encode()

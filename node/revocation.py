@@ -1,0 +1,139 @@
+"""Revoking a badge this node issued: the status list and the BNS come to say the same.
+
+A revocation sets the list bit, stores the re-signed list, the badge's "revoked" state and
+a "revoking" mark in one atomic write, then publishes the BNS revocation and clears the
+mark; a mark left by a crash is published on the next start (node/batches.py).
+
+Journal: issuer/revoking/<64-byte UID> → {"reason", "at"}.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime
+from typing import Any, Final
+
+from badgechain.bns.record import MAX_REASON_BYTES, Record
+from badgechain.chain.badge import (
+    issuer_id,
+)
+from badgechain.chain.errors import BadgeChainError
+from badgechain.chain.proof import format_created
+from badgechain.chain.resolve import Unreachable
+from badgechain.chain.uid import Uid, uid_text
+from badgechain.storage import Kind
+
+from . import pipeline, status
+from .badgestore import STATE_PREFIX, load_badge, load_state
+from .errors import IssuerError
+from .services import Services
+from .states import BadgeState, advance
+
+log = logging.getLogger(__name__)
+
+REVOKING_PREFIX: Final = b"issuer/revoking/"
+
+
+async def revoke_badge(node: Services, uid: Uid, reason: str) -> Record | None:
+    """Revoke a badge this node's key issued: set its status list bit and publish the BNS
+    revocation (see the module docstring for why both cannot drift apart). None: recorded,
+    but the DHT did not answer; the node publishes it later.
+
+    A badge this node holds as its issuer is recorded first (once, however often it is
+    revoked); any other UID is the BNS's to judge (`not_issuer`, `bns_not_found`), and only
+    a revocation it accepted is logged.
+    """
+    if not isinstance(reason, str) or not reason.strip():
+        raise IssuerError("give a reason for the revocation", code="reason_invalid")
+    if len(reason.encode()) > MAX_REASON_BYTES:
+        raise IssuerError(f"the reason is over {MAX_REASON_BYTES} bytes", code="reason_invalid")
+    store = node.store
+    credential = load_badge(store, uid)
+    if credential is None or issuer_id(credential) != node.did:
+        return await _revoke_elsewhere(node, uid, reason)
+    if (load_state(store, uid) or {}).get("state") != BadgeState.REVOKED:
+        record_revocation(node, uid, reason)
+    await pipeline.publish(node, uid)  # a badge still waiting for its entry gets it first
+    if store.get(Kind.JOURNAL, REVOKING_PREFIX + uid) is None:  # out already
+        return await node.names.resolve(uid)
+    try:
+        return await publish_revocation(node, uid)
+    except Unreachable:
+        return None
+
+
+async def _revoke_elsewhere(node: Services, uid: Uid, reason: str) -> Record:
+    """Revoke a UID this node holds no issued copy of (say, issued offline with its key)."""
+    now = _seconds(node.clock())
+    record = await node.names.revoke(node.key, uid, reason, now)
+    with node.store.batch() as batch:
+        node.log.append(batch, "revoke", uid_text(uid), {"reason": reason})
+    return record
+
+
+def record_revocation(node: Services, uid: Uid, reason: str) -> None:
+    """The list bit, the re-signed list, the "revoked" state, the "revoking" mark and the
+    log entries, in one atomic write, for a badge this node holds."""
+    store = node.store
+    now = node.clock()
+    credential = load_badge(store, uid)
+    state = load_state(store, uid)
+    if credential is None or state is None:
+        raise IssuerError("this node holds no such badge", code="badge_not_found")
+    mark = {"reason": reason, "at": _seconds(now)}
+    with status.changing(node):
+        ops = status.revocation_ops(node, credential, now)
+        with store.batch() as batch:
+            for kind, key, value in ops:
+                batch.put(kind, key, value)
+            to = advance(state.get("state"), BadgeState.REVOKED)
+            revoked = state | {"state": to, "revoked": format_created(now)}
+            batch.put(Kind.INDEX, STATE_PREFIX + uid, _dump(revoked))
+            batch.put(Kind.JOURNAL, REVOKING_PREFIX + uid, _dump(mark))
+            text = uid_text(uid)
+            node.log.append(batch, "revoke", text, {"reason": reason})
+            for list_id in status.changed_lists(ops):
+                node.log.append(batch, "status-list", list_id, {"set": text})
+
+
+async def publish_revocation(node: Services, uid: Uid) -> Record:
+    """Publish the revocation a "revoking" mark holds, then clear the mark."""
+    store = node.store
+    raw = store.get(Kind.JOURNAL, REVOKING_PREFIX + uid)
+    if raw is None:
+        raise IssuerError("no revocation is waiting for this badge", code="revocation_missing")
+    mark = json.loads(raw)
+    try:
+        record = await node.names.revoke(node.key, uid, mark["reason"], mark["at"])
+    except BadgeChainError as exc:
+        if exc.code == "not_issuer":  # never ours to revoke: retrying cannot help
+            store.delete(Kind.JOURNAL, REVOKING_PREFIX + uid)
+        raise
+    store.delete(Kind.JOURNAL, REVOKING_PREFIX + uid)
+    return record
+
+
+async def publish_pending_revocations(node: Services) -> int:
+    """Publish every revocation a crash (or an unreachable DHT) left marked; return how many
+    are still waiting (tried again on the next start)."""
+    marks = node.store.scan(Kind.JOURNAL, REVOKING_PREFIX)
+    left = 0
+    for key, _ in list(marks):
+        uid = Uid(key[len(REVOKING_PREFIX) :])
+        try:
+            await publish_revocation(node, uid)
+        except BadgeChainError as exc:
+            if exc.code == "not_issuer":
+                continue
+            log.warning("publishing a revocation failed; will retry", extra={"code": exc.code})
+            left += 1
+    return left
+
+
+def _seconds(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def _dump(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False).encode()
