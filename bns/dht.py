@@ -62,6 +62,18 @@ from badgechain.chain.resolve import Unreachable
 from badgechain.storage import Kind, Store
 
 from .guard import AddressGuard, GuardSettings, address_group
+from .lookup import Lookup
+from .messages import (
+    MAX_DATAGRAM_BYTES,
+    MSG_ID_BYTES,
+    REQUEST,
+    REQUESTS,
+    Request,
+    Sender,
+    WireError,
+    decode_datagram,
+    encode_reply,
+)
 from .puzzle import (
     DEFAULT_ID_DIFFICULTY,
     ID_BYTES,
@@ -87,14 +99,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# One Ethernet frame minus IPv4 and UDP headers: a STORE of a full value (1,200 bytes) or a
-# reply naming 20 contacts fits, so nothing depends on IP fragmentation.
-MAX_DATAGRAM_BYTES: Final = 1472
 MAX_VALUE_BYTES: Final = 1200
 WIRE_VERSION: Final = 2
-_REQUEST, _REPLY = b"\x02", b"\x03"  # version 1 used 0 and 1
-_V1_KINDS: Final = (0, 1)
-_MSG_ID_BYTES: Final = 20
 _SAVED_CONTACTS_KEY: Final = b"dht/contacts"
 _OK: Final = "ok"
 _MAX_HANDED_OVER: Final = 10_000  # ids remembered as already handed their values
@@ -102,6 +108,7 @@ _ID_NONCE_KEY: Final = b"dht/id-nonce"
 _VERIFY_PING_BYTES: Final = 96  # what a verification ping costs against an address's budget
 _MAX_TRACKED: Final = 10_000
 _LONG_ANSWERS: Final = frozenset({"find_node", "find_value"})  # answers of up to a datagram
+_JOIN_ATTEMPTS: Final = 3  # self-lookups a join makes while it knows fewer than k contacts
 _HAND_OVER_WINDOW: Final = 8  # STOREs to one newcomer awaiting an answer at once
 _HAND_OVER_CHUNK: Final = 128  # values checked between two yields to the loop
 
@@ -311,22 +318,14 @@ class _Protocol(KademliaProtocol):  # type: ignore[misc]  # kademlia is untyped
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
         stats = self.dht.stats
-        kind = (data[:1] or b"\xff")[0]
-        if not _REQUEST[0] <= kind <= _REPLY[0]:
+        try:
+            kind, msg_id, message = decode_datagram(data)
+        except WireError as exc:
             stats["datagrams_dropped"] += 1
-            if kind in _V1_KINDS:
+            if exc.code == "datagram_old_version":
                 stats["datagrams_old_version"] += 1
             return
-        if not _MSG_ID_BYTES + 2 <= len(data) <= MAX_DATAGRAM_BYTES:
-            stats["datagrams_dropped"] += 1
-            return
-        msg_id, body = data[1 : 1 + _MSG_ID_BYTES], data[1 + _MSG_ID_BYTES :]
-        try:
-            message = msgpack.unpackb(body, raw=False, strict_map_key=True)
-        except Exception:  # any malformed body is the sender's problem, not ours
-            stats["datagrams_dropped"] += 1
-            return
-        if data[:1] == _REQUEST:
+        if kind == REQUEST:
             source = (addr[0], addr[1])
             now = _now()
             self.guard.received(source, len(data), now)
@@ -340,24 +339,14 @@ class _Protocol(KademliaProtocol):  # type: ignore[misc]  # kademlia is untyped
 
     def _serve(self, msg_id: bytes, message: Any, addr: tuple[str, int]) -> None:
         stats = self.dht.stats
-        # [method, [sender, *args]] and, on requests that earn a long answer, padding
-        if not (
-            isinstance(message, list)
-            and len(message) in (2, 3)
-            and isinstance(message[1], list)
-            and (len(message) == 2 or isinstance(message[2], bytes))
-        ):
+        try:
+            request = Request.from_body(message)
+        except WireError:
             stats["datagrams_dropped"] += 1
             return
-        name, args = message[0], message[1]
-        handler = self._handlers.get(name) if isinstance(name, str) else None
-        if handler is None or not args:
-            stats["datagrams_dropped"] += 1
-            return
-        sender = Contact.from_sender(args[0], addr)
-        if sender is None:
-            stats["datagrams_dropped"] += 1
-            return
+        name, args = request.METHOD, [request.sender.fields(), *request.args()]
+        handler = self._handlers[name]
+        sender = Contact(request.sender.public_key, addr[0], addr[1], request.sender.nonce)
         if not sender.solves(self.settings.id_difficulty):
             stats["datagrams_dropped"] += 1
             stats["id_puzzle_invalid"] += 1
@@ -387,15 +376,15 @@ class _Protocol(KademliaProtocol):  # type: ignore[misc]  # kademlia is untyped
         """
         now, addr = _now(), sender.address
         budget = min(float(MAX_DATAGRAM_BYTES), self.guard.budget(addr, now))
-        payload = _REPLY + msg_id + bytes(msgpack.packb(reply, use_bin_type=True))
+        payload = encode_reply(msg_id, reply)
         if len(payload) > budget and name in _LONG_ANSWERS:
             self.dht.stats["replies_capped"] += 1
             if isinstance(reply, dict):  # a value: the contacts find_node would give instead
                 reply = self._closest_wire(sender, args[1])
-                payload = _REPLY + msg_id + bytes(msgpack.packb(reply, use_bin_type=True))
+                payload = encode_reply(msg_id, reply)
             while isinstance(reply, list) and reply and len(payload) > budget:
                 reply = reply[:-1]
-                payload = _REPLY + msg_id + bytes(msgpack.packb(reply, use_bin_type=True))
+                payload = encode_reply(msg_id, reply)
         if len(payload) > budget or not self.guard.spend(addr, len(payload), now):
             self.dht.stats["replies_dropped"] += 1
             return None
@@ -461,13 +450,12 @@ class _Protocol(KademliaProtocol):  # type: ignore[misc]  # kademlia is untyped
         For a `known` contact, a failure removes it from the table and an answer adds it.
         """
         loop = asyncio.get_running_loop()
-        msg_id = os.urandom(_MSG_ID_BYTES)
-        message: list[Any] = [name, [self.dht.me.sender_wire(), *args]]
-        if name in _LONG_ANSWERS and not self._has_proven_us(contact.address):
-            message.append(b"")
-            short = len(_REQUEST + msg_id + msgpack.packb(message))
-            message[2] = bytes(max(0, self._padded_size - short))
-        payload = _REQUEST + msg_id + msgpack.packb(message)
+        msg_id = os.urandom(MSG_ID_BYTES)
+        kind = REQUESTS[name]
+        me = self.dht.me
+        pad = kind.LONG_ANSWER and not self._has_proven_us(contact.address)
+        message = kind(Sender(me.public_key, me.nonce), *args)
+        payload = message.to_wire_bytes(msg_id, self._padded_size if pad else 0)
         if len(payload) > MAX_DATAGRAM_BYTES or self.transport is None:
             return (False, None)
         async with self._in_flight:
@@ -684,7 +672,10 @@ class DhtNode:
         self._seeds = list(addresses) or self._seeds or self.saved_contacts()
         seeds = self._seeds
         await asyncio.gather(*(self._ping_address(addr) for addr in seeds))
-        await self._lookup(self.me.node.id, self.settings.ksize, find_value=False)
+        for _ in range(_JOIN_ATTEMPTS):
+            await self._lookup(self.me.node.id, self.settings.ksize, find_value=False)
+            if self.contact_count() >= self.settings.ksize:
+                break  # else a lost answer left this node knowing almost nobody: ask again
         return self.contact_count()
 
     async def _ping_address(self, address: tuple[str, int]) -> None:
@@ -805,100 +796,69 @@ class DhtNode:
     ) -> tuple[list[Contact], list[tuple[Contact, Any]]]:
         """Iterative, hedged lookup of the `want` closest live nodes to `address`.
 
-        Returns the closest nodes that answered and every (contact, reply) received. A request
-        still unanswered after the hedge delay stops counting: the next closest contact is
-        asked in its place, and a late answer is still used if the lookup is not over.
-        Nodes whose ids are in `avoid` are never asked, and every node asked is added to it,
-        so lookups sharing one `avoid` take disjoint paths (S/Kademlia §4.4).
+        `bns/lookup.py` decides whom to ask and when it is over; this sends, waits and parses.
+        Returns the closest nodes that answered and every (contact, reply) received. Nodes
+        whose ids are in `avoid` are never asked, and every node asked is added to it, so
+        lookups sharing one `avoid` take disjoint paths (S/Kademlia §4.4).
         """
-        avoid = set() if avoid is None else avoid
-        target = Node(address)
         settings = self.settings
-        known: dict[bytes, Contact] = {}
-        state: dict[bytes, str] = {}  # "new", "pending", "slow", "answered", "failed"
+        lookup: Lookup[Contact] = Lookup(
+            address,
+            want,
+            settings.alpha,
+            settings.lookup_group_limit,
+            self.protocol.hedge_delay,
+            self.host_of,
+            self.me.node.id,
+            set() if avoid is None else avoid,
+        )
+        lookup.learn(
+            (n.id, n.contact)
+            for n in self.protocol.router.find_neighbors(Node(address), k=settings.ksize)
+        )
         replies: list[tuple[Contact, Any]] = []
         events: asyncio.Queue[tuple[Contact, bool, Any]] = asyncio.Queue()
-        sent_at: dict[bytes, float] = {}
-        depth: dict[bytes, int] = {}  # 1 for contacts this node knew, d + 1 for those a d named
         method = "find_value" if find_value else "find_node"
-
-        def learn(contact: Contact, hops: int = 1) -> None:
-            node_id = contact.node.id
-            if node_id != self.me.node.id and node_id not in known and node_id not in avoid:
-                known[node_id] = contact
-                state[node_id] = "new"
-                depth[node_id] = hops
-
-        for node in self.protocol.router.find_neighbors(target, k=settings.ksize):
-            learn(node.contact)
-
-        def window() -> list[bytes]:
-            # The closest, but few from any one host: ids behind one address crowding the
-            # nearest places is how one UID gets eclipsed.
-            alive = [i for i in known if state[i] in ("new", "pending", "answered")]
-            alive.sort(key=lambda i: target.distance_to(known[i].node))
-            picked: list[bytes] = []
-            per_host: Counter[str] = Counter()
-            for i in alive:
-                host = self.host_of(known[i])
-                if per_host[host] < settings.lookup_group_limit:
-                    per_host[host] += 1
-                    picked.append(i)
-                    if len(picked) == want:
-                        break
-            return picked
 
         async def ask(contact: Contact) -> None:
             ok, reply = await self.protocol.request(contact, method, address)
             await events.put((contact, ok, reply))
 
         while True:
-            closest = window()
-            waiting = any(state[i] in ("pending", "slow") for i in state)
-            if all(state[i] == "answered" for i in closest) and (
-                len(closest) >= want or not waiting
-            ):
-                break  # a slow request only stops counting once another can take its place
-            now = _now()
-            for i, at in sent_at.items():
-                if state[i] == "pending" and now - at >= self.protocol.hedge_delay:
-                    state[i] = "slow"
-            in_flight = sum(1 for i in closest if state[i] == "pending")
-            for i in closest:
-                if in_flight >= settings.alpha:
-                    break
-                if state[i] == "new":
-                    state[i], sent_at[i] = "pending", now
-                    avoid.add(i)
-                    self._spawn(ask(known[i]))
-                    in_flight += 1
-            if not any(state[i] in ("pending", "slow") for i in state):
-                break  # nothing more will come
+            lookup.hedge_delay = self.protocol.hedge_delay
+            send = lookup.step(_now())
+            if send is None:
+                break
+            for contact in send:
+                self._spawn(ask(contact))
             try:
                 # Not asyncio.wait_for: on Python 3.11 it can swallow a cancellation that
                 # lands as the answer arrives, and a stopping node would then wait forever.
-                async with asyncio.timeout(self.protocol.hedge_delay):
+                async with asyncio.timeout(lookup.wait(_now())):
                     contact, ok, reply = await events.get()
             except TimeoutError:
                 continue
-            node_id = contact.node.id
             if not ok:
-                state[node_id] = "failed"
+                lookup.failed(contact.node.id)
                 continue
-            state[node_id] = "answered"
             replies.append((contact, reply))
-            if not (find_value and isinstance(reply, dict)):
-                for item in reply[: settings.ksize] if isinstance(reply, list) else ():
-                    found = Contact.from_wire(item)
-                    if found is None or not found.solves(settings.id_difficulty):
-                        self.stats["contacts_refused"] += 1
-                        continue
-                    learn(found, depth[node_id] + 1)
+            lookup.answered(contact.node.id, self._contacts_in(reply, find_value))
         if trace is not None:
-            answered = [depth[i] for i in state if state[i] == "answered"]
-            trace["rounds"] = max(answered, default=0)
-            trace["asked"] = len(sent_at)
-        return [known[i] for i in window() if state[i] == "answered"], replies
+            trace["rounds"], trace["asked"] = lookup.rounds, lookup.asked
+        return lookup.closest(), replies
+
+    def _contacts_in(self, reply: Any, find_value: bool) -> list[tuple[bytes, Contact]]:
+        """The contacts a lookup answer names that solve the id puzzle (the rest: counted)."""
+        if find_value and isinstance(reply, dict):
+            return []
+        found = []
+        for item in reply[: self.settings.ksize] if isinstance(reply, list) else ():
+            contact = Contact.from_wire(item)
+            if contact is None or not contact.solves(self.settings.id_difficulty):
+                self.stats["contacts_refused"] += 1
+                continue
+            found.append((contact.node.id, contact))
+        return found
 
     async def find_closest(self, address: bytes) -> list[Contact]:
         closest, _ = await self._lookup(address, self.settings.ksize, find_value=False)
