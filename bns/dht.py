@@ -48,7 +48,7 @@ import random
 import socket
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
@@ -110,7 +110,8 @@ _MAX_TRACKED: Final = 10_000
 _LONG_ANSWERS: Final = frozenset({"find_node", "find_value"})  # answers of up to a datagram
 _JOIN_ATTEMPTS: Final = 3  # self-lookups a join makes while it knows fewer than k contacts
 _HAND_OVER_WINDOW: Final = 8  # STOREs to one newcomer awaiting an answer at once
-_HAND_OVER_CHUNK: Final = 128  # values checked between two yields to the loop
+_SCAN_PAGE: Final = 256  # values read from the store at once
+_SCAN_SLICE: Final = 0.005  # seconds of work on scanned values before the loop is let go
 
 
 class ValuePolicy(Protocol):
@@ -603,7 +604,6 @@ class DhtNode:
         self.stats: Counter[str] = Counter()
         self.protocol = _Protocol(self)
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._republished: dict[bytes, float] = {}
         self._unfinished: set[bytes] = set()  # addresses of writes short of `write_quorum`
         self._replicated: dict[bytes, float] = {}  # held values a peer pushed here, unchanged
 
@@ -764,12 +764,29 @@ class DhtNode:
             finally:
                 window.release()
 
-        for index, (address, value) in enumerate(self.store.scan(Kind.BNS_RECORD)):
-            if index % _HAND_OVER_CHUNK == _HAND_OVER_CHUNK - 1:
-                await asyncio.sleep(0)
+        async for address, value in self._scan(Kind.BNS_RECORD):
             if self._hands_over(address, newcomer, k):
                 await window.acquire()
                 self._spawn(send(address, value))
+
+    async def _scan(self, kind: Kind) -> AsyncIterator[tuple[bytes, bytes]]:
+        """Everything of `kind` in the store, a page at a time with the loop let go between.
+
+        A scan of a million values in one go holds the loop for seconds; a page is a bounded
+        read, and the next one starts after the last key seen, so writes meanwhile are safe.
+        """
+        after: bytes | None = None
+        slice_started = time.perf_counter()
+        while True:
+            page = list(self.store.scan(kind, start_after=after, limit=_SCAN_PAGE))
+            for item in page:
+                yield item  # the caller's work on it runs before this generator resumes
+                if time.perf_counter() - slice_started > _SCAN_SLICE:
+                    await asyncio.sleep(0)
+                    slice_started = time.perf_counter()
+            if len(page) < _SCAN_PAGE:
+                return
+            after = page[-1][0]
 
     def _hands_over(self, address: bytes, newcomer: Contact, k: int) -> bool:
         """Is `newcomer` among the k nearest to `address`, and this node a near replica?"""
@@ -1037,22 +1054,20 @@ class DhtNode:
             a for a, at in self._replicated.items() if now - at < self.settings.republish_interval
         }
         self._replicated = {a: self._replicated[a] for a in recent}
-        held = [
-            (address, value)
-            for address, value in self.store.scan(Kind.BNS_RECORD)
-            if not (skip_replicated and address in recent)
-        ]
-        written = list(self.store.scan(Kind.PUBLISHED))
-        for index, (address, value) in enumerate(written + held):
-            if index % 64 == 63:
-                await asyncio.sleep(0)  # a large store must not hold the loop for the round
-            try:
-                await self.store_value(value)
-                count += 1
-            except BadgeChainError as exc:
-                log.info("republishing %s failed: %s", address.hex()[:12], exc.code)
-            self._republished[address] = _now()
+        for kind in (Kind.PUBLISHED, Kind.BNS_RECORD):
+            async for address, value in self._scan(kind):
+                if kind is Kind.BNS_RECORD and skip_replicated and address in recent:
+                    continue
+                count += await self._republish_one(address, value)
         return count
+
+    async def _republish_one(self, address: bytes, value: bytes) -> int:
+        try:
+            await self.store_value(value)
+        except BadgeChainError as exc:
+            log.info("republishing %s failed: %s", address.hex()[:12], exc.code)
+            return 0
+        return 1
 
     async def _republish_round(self) -> int:
         return await self.republish_once(skip_replicated=True)
