@@ -26,6 +26,7 @@ from . import (
     issuer_commands,
     log_commands,
     persona_commands,
+    queue_commands,
     verify_commands,
 )
 from .common import (
@@ -329,6 +330,7 @@ for _commands in (
     earner_commands,
     verify_commands,
     persona_commands,
+    queue_commands,
     log_commands,
     devnet,
 ):

@@ -23,12 +23,11 @@ from aiohttp import web
 from badgechain.bns.dht import DhtNode, DhtSettings
 from badgechain.bns.service import NameService
 from badgechain.bns.values import BnsValues
-from badgechain.chain.errors import BadgeChainError
 from badgechain.chain.keys import KeyPair
 from badgechain.storage import LevelStore
+from badgechain.storage.queue import WorkQueue
 
 from . import (
-    batches,
     delivery,
     earner_routes,
     gateway,
@@ -36,11 +35,10 @@ from . import (
     log_routes,
     page_routes,
     persona_routes,
-    personas,
-    pipeline,
-    revocation,
+    queue_routes,
     status_routes,
     verify_routes,
+    work,
 )
 from .config import DB_DIR, NodeConfig, install_local_contexts
 from .nodelog import NodeLog
@@ -61,6 +59,7 @@ ROUTE_MODULES = (
     status_routes,
     log_routes,
     persona_routes,
+    queue_routes,
     page_routes,
 )
 
@@ -169,6 +168,8 @@ class Node:
                 http_port=sock.getsockname()[1],  # the port picked when 0 was asked
                 status_lists=ListAllocation(),
                 status_cache=StatusCache(),
+                queue=WorkQueue(store, self.settings.queue_max_attempts),
+                wake=asyncio.Event(),
                 runner=runner,
             )
             app[SERVICES] = running  # before setup(), which freezes the app
@@ -216,33 +217,6 @@ def _bind(host: str, port: int) -> socket.socket:
 async def _start_work(services: Services) -> None:
     """What a started node does in the background, its gateway serving."""
     await delivery.start_delivery(services)  # announce the inbox, run the outbox
-    await batches.resume_batches(services)  # batches a crash interrupted
-    services.spawn(personas.publish_pending_personas(services))  # badges: resume_batches
-    services.spawn(_retry_pending(services))
-    services.spawn(_reconcile_indexes(services))
-
-
-async def _retry_pending(services: Services) -> None:
-    """Every `pending_retry_s`, publish what the DHT did not take when it was written:
-    revocations (the status list has them already), badge entries and personas. Each is
-    idempotent, so overlapping a batch's own publishing is harmless."""
-
-    while True:
-        await asyncio.sleep(services.settings.pending_retry_s)
-        try:
-            await revocation.publish_pending_revocations(services)
-            await pipeline.publish_pending(services, attempts=1)
-            await personas.publish_pending_personas(services)
-        except BadgeChainError as exc:
-            log.warning("publishing pending writes failed", extra={"code": exc.code})
-
-
-async def _reconcile_indexes(services: Services) -> None:
-    """With each republish round, put back index items concurrent writers pushed out."""
-
-    while True:
-        await asyncio.sleep(services.settings.dht.republish_interval)
-        try:
-            await services.names.reconcile_indexes(services.key)
-        except BadgeChainError as exc:
-            log.warning("index reconcile failed", extra={"code": exc.code})
+    queued = work.migrate(services)  # the journal's work: a crash's, a pre-queue home's
+    log.info("work queued from the journal", extra={"items": queued})
+    services.spawn(work.run_worker(services))

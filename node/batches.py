@@ -31,7 +31,6 @@ from .classes import load_class
 from .errors import IssuerError
 from .issuer import Recipient, class_badge, earner_key_for, parse_recipient
 from .pipeline import UNPUBLISHED_PREFIX
-from .revocation import publish_pending_revocations
 from .services import Services
 
 log = logging.getLogger(__name__)
@@ -63,7 +62,7 @@ def create_batch(node: Services, class_id: str, recipients: list[Recipient]) -> 
         batch.put(Kind.JOURNAL, BATCH_PREFIX + batch_id.encode(), _dump(header))
         for index, recipient in enumerate(recipients):
             batch.put(Kind.JOURNAL, _row_key(batch_id, index), _dump(recipient.to_json()))
-    node.spawn(_work_through(node, [batch_id], pending_first=False))
+        node.enqueue("batch", batch_id.encode(), batch=batch)  # node/work.py runs it
     return header
 
 
@@ -96,7 +95,6 @@ async def run_batch(node: Services, batch_id: str) -> None:
         await _issue_row(node, header, achievement, key)
         await asyncio.sleep(0)  # signing is synchronous: let the gateway answer between rows
     store.put(Kind.JOURNAL, BATCH_PREFIX + batch_id.encode(), _dump(header | {"state": "done"}))
-    await pipeline.publish_pending(node)
 
 
 async def _issue_row(
@@ -156,21 +154,17 @@ def batch_progress(store: Store, batch_id: str, *, with_uids: bool = True) -> di
 
 
 async def resume_batches(node: Services) -> int:
-    """Call once the node has started: in the background, publish what a crash left
-    unpublished, then finish every unfinished batch. Returns the number of batches resumed."""
+    """Run every unfinished batch now, in the background; return how many. A started node
+    queues them itself (node/work.py): this is a second runner, which issues nothing twice."""
     headers = [json.loads(value) for _, value in node.store.scan(Kind.JOURNAL, BATCH_PREFIX)]
     running = [header["id"] for header in headers if header["state"] == "running"]
-    node.spawn(_work_through(node, running, pending_first=True))
+    node.spawn(_work_through(node, running))
     return len(running)
 
 
-async def _work_through(node: Services, batch_ids: list[str], *, pending_first: bool) -> None:
-    """A background task's root: errors are logged, and the next start resumes the work."""
+async def _work_through(node: Services, batch_ids: list[str]) -> None:
+    """A background task's root: errors are logged; the queue still holds the batches."""
     try:
-        if pending_first:
-            # a revocation needs its badge's entry out first
-            await pipeline.publish_pending(node, attempts=1)
-            await publish_pending_revocations(node)
         for batch_id in batch_ids:
             await run_batch(node, batch_id)
     except Exception:

@@ -59,6 +59,7 @@ _PATH_SCHEMAS: Final[dict[str, dict[str, Any]]] = {
     "batch_id": {"type": "string", "pattern": f"^{_ID_CHAR}{{1,64}}$"},
     "list_id": {"type": "string", "pattern": f"^{_ID_CHAR}{{12}}$"},
     "name": {"enum": sorted(STATIC_FILES)},
+    "item_id": {"type": "string", "pattern": "^[a-z]{1,32}:[0-9a-f]{0,2048}$"},  # storage/queue.py
 }
 # A name used by two routes for different things.
 _PATH_SCHEMAS_BY_PATH: Final[dict[tuple[str, str], dict[str, Any]]] = {
@@ -249,6 +250,16 @@ OPERATIONS: Final = (
         body_schema="BatchRequest",
         errors=(400, 404, 413, 415, 422),
     ),
+    _admin("GET", "/admin/queue", "The work queue: items, due times, attempts, errors", "Json"),
+    _admin(
+        "POST",
+        "/admin/queue/{item_id}/retry",
+        "Make a queue item (a dead one too) due now",
+        "Json",
+        body_media=(),
+        errors=(404,),
+    ),
+    _admin("DELETE", "/admin/queue/{item_id}", "Drop a queue item", "Json", errors=(404,)),
     _admin(
         "GET",
         "/admin/batches/{batch_id}",

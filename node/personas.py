@@ -18,7 +18,6 @@ from typing import Any, Final
 from badgechain.bns.record import entry_from_badge, make_entry
 from badgechain.chain.badge import BNS_URN_PREFIX, build_endorsement, build_genesis, issuer_id
 from badgechain.chain.credential import CredentialView
-from badgechain.chain.errors import BadgeChainError
 from badgechain.chain.multibase import multibase_encode_b58
 from badgechain.chain.proof import format_created
 from badgechain.chain.uid import Uid, uid_text
@@ -53,7 +52,6 @@ __all__ = [
     "endorse",
     "list_endorsements",
     "list_personas",
-    "publish_pending_personas",
     "publish_persona",
 ]
 
@@ -164,6 +162,7 @@ async def create_persona(
         log_details={"name": persona_name[:LOGGED_NAME_CHARS]},  # the log's details are small
     )
     signed = pipeline.sign_and_store(node, issuance, now)
+    node.enqueue("persona", signed.uid, delay_s=node.settings.queue_retry_first_s)  # if this fails:
     return await publish_persona(node, signed.uid)
 
 
@@ -195,23 +194,6 @@ async def publish_persona(node: Services, uid: Uid) -> Persona:
         put_state(batch, uid, state | {"state": accepted, "urls": urls})
         batch.delete(Kind.JOURNAL, UNPUBLISHED_PERSONA_PREFIX + uid)
     return Persona(uid, str(state["name"]), accepted, str(state["at"]))
-
-
-async def publish_pending_personas(node: Services) -> int:
-    """Publish the personas a failed publish or a crash left "unpublished"; return how many
-    are still waiting (tried again on the next start)."""
-    store = node.store
-    left = 0
-    # The marks, not every badge's state: this runs on every retry round.
-    marks = store.scan(Kind.JOURNAL, UNPUBLISHED_PERSONA_PREFIX)
-    for key, _ in list(marks):
-        uid = Uid(key[len(UNPUBLISHED_PERSONA_PREFIX) :])
-        try:
-            await publish_persona(node, uid)
-        except BadgeChainError as exc:
-            log.warning("publishing a persona failed; will retry", extra={"code": exc.code})
-            left += 1
-    return left
 
 
 def list_personas(node: Services) -> list[Persona]:

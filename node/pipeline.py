@@ -22,7 +22,6 @@ is new and optional: a mark written before it is published by re-deriving the in
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import json
 import logging
@@ -52,7 +51,6 @@ __all__ = [
     "Signed",
     "issue",
     "publish",
-    "publish_pending",
     "sign",
     "sign_and_store",
 ]
@@ -60,8 +58,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 UNPUBLISHED_PREFIX: Final = b"issuer/unpublished/"
-PUBLISH_ATTEMPTS: Final = 5
-RETRY_DELAY_S: Final = 2.0  # doubles after each round of failed publishing
 # What of an issued badge's state its log entry repeats (never the earner: it is in the BNS).
 _LOGGED_STATE: Final[tuple[str, ...]] = ("class_id", "batch_id", "via", "endorsed")
 
@@ -145,6 +141,8 @@ def sign_and_store(node: Services, issuance: Issuance, now: datetime) -> Signed:
         if issuance.unpublished_mark:
             mark = _mark(signed, issuance.earner_key, int(now.timestamp()))
             batch.put(Kind.JOURNAL, UNPUBLISHED_PREFIX + uid, mark)
+            # Published below; should that fail, node/work.py tries again.
+            node.enqueue("publish", uid, delay_s=node.settings.queue_retry_first_s, batch=batch)
         for kind, key, value in [*issuance.more_writes(signed), *taken]:
             batch.put(kind, key, value)
         node.log.append(batch, issuance.action, uid_text(uid), details)
@@ -195,20 +193,3 @@ async def publish(node: Services, uid: Uid, *, deliver_now: bool = True) -> bool
         return True
     store.delete(Kind.JOURNAL, UNPUBLISHED_PREFIX + uid)
     return True
-
-
-async def publish_pending(node: Services, attempts: int = PUBLISH_ATTEMPTS) -> int:
-    """Publish every badge still marked unpublished, retrying with backoff; return how many
-    are left (they are tried again on the next start)."""
-    delay = RETRY_DELAY_S
-    remaining: list[Uid] = []
-    for attempt in range(attempts):
-        if attempt:
-            await asyncio.sleep(delay)
-            delay *= 2
-        marks = node.store.scan(Kind.JOURNAL, UNPUBLISHED_PREFIX)
-        marked = [Uid(key[len(UNPUBLISHED_PREFIX) :]) for key, _ in marks]
-        remaining = [uid for uid in marked if not await publish(node, uid, deliver_now=False)]
-        if not remaining:
-            return 0
-    return len(remaining)

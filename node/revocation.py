@@ -91,6 +91,7 @@ def record_revocation(node: Services, uid: Uid, reason: str) -> None:
             revoked = state | {"state": to, "revoked": format_created(now)}
             batch.put(Kind.INDEX, STATE_PREFIX + uid, _dump(revoked))
             batch.put(Kind.JOURNAL, REVOKING_PREFIX + uid, _dump(mark))
+            node.enqueue("revoke", uid, delay_s=node.settings.queue_retry_first_s, batch=batch)
             text = uid_text(uid)
             node.log.append(batch, "revoke", text, {"reason": reason})
             for list_id in status.changed_lists(ops):
@@ -112,23 +113,6 @@ async def publish_revocation(node: Services, uid: Uid) -> Record:
         raise
     store.delete(Kind.JOURNAL, REVOKING_PREFIX + uid)
     return record
-
-
-async def publish_pending_revocations(node: Services) -> int:
-    """Publish every revocation a crash (or an unreachable DHT) left marked; return how many
-    are still waiting (tried again on the next start)."""
-    marks = node.store.scan(Kind.JOURNAL, REVOKING_PREFIX)
-    left = 0
-    for key, _ in list(marks):
-        uid = Uid(key[len(REVOKING_PREFIX) :])
-        try:
-            await publish_revocation(node, uid)
-        except BadgeChainError as exc:
-            if exc.code == "not_issuer":
-                continue
-            log.warning("publishing a revocation failed; will retry", extra={"code": exc.code})
-            left += 1
-    return left
 
 
 def _seconds(moment: datetime) -> int:

@@ -18,7 +18,8 @@ from typing import Any
 from badgechain.bns.dht import DhtNode, DhtSettings
 from badgechain.bns.service import NameService
 from badgechain.chain.keys import KeyPair
-from badgechain.storage import LevelStore
+from badgechain.storage import Batch, LevelStore
+from badgechain.storage.queue import WorkQueue
 
 from .config import NodeConfig
 from .nodelog import NodeLog
@@ -34,8 +35,11 @@ class NodeSettings:
     """The node's timing: how often it retries, how long it waits. Tests shorten them."""
 
     dht: DhtSettings = field(default_factory=DhtSettings)
-    pending_retry_s: float = 30.0  # how often writes the DHT did not take are published again
+    queue_retry_first_s: float = 2.0  # the first retry of queued work (node/work.py), then doubling
     stop_grace_s: float = 2.0  # how long stopping waits for cancelled tasks before cancelling again
+    queue_tick_s: float = 1.0  # the longest the work queue's worker sleeps
+    queue_retry_max_s: float = 900.0  # ...up to this
+    queue_max_attempts: int = 30  # failures before an item is dead (left for the operator)
 
 
 class Tasks:
@@ -96,6 +100,15 @@ class Services:
     http_port: int  # the port the gateway listens on (picked by the system when 0 was asked)
     status_lists: ListAllocation  # node/status.py allocates entries here
     status_cache: StatusCache  # node/resolvers.py keeps verified lists here
+    queue: WorkQueue  # durable background work (node/work.py runs it)
+    wake: asyncio.Event  # set when work is queued, so the worker need not wait a tick
+
+    def enqueue(
+        self, topic: str, key: bytes, *, delay_s: float = 0.0, batch: Batch | None = None
+    ) -> None:
+        """Queue work for node/work.py, due `delay_s` from now (in `batch` when given)."""
+        self.queue.put(topic, key, self.clock().timestamp() + delay_s, batch)
+        self.wake.set()
 
     @property
     def did(self) -> str:

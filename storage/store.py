@@ -51,6 +51,7 @@ class Kind(enum.Enum):
     STATUS_LIST = b"s"  # revocation status lists
     JOURNAL = b"j"  # bookkeeping: counters, pending work
     PUBLISHED = b"p"  # BNS values this node wrote, which it republishes as their writer
+    QUEUE = b"q"  # durable work items (storage/queue.py), by topic and key
 
 
 # One pending write: the full key, and the value or None for a delete.

@@ -416,7 +416,7 @@ async def test_a_badge_stored_before_a_crash_is_published_on_restart(
     """The window between the atomic write and publishing: the mark survives, and the
     restarted node publishes the entry it left."""
     node, far = await node_network.start(2)
-    node_network.settings = dataclasses.replace(node_network.settings, pending_retry_s=0.2)
+    node_network.settings = dataclasses.replace(node_network.settings, queue_retry_first_s=0.2)
     class_id = await make_class(node_network, http, node)
     store = node.store
     earner = KeyPair.generate()

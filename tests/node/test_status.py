@@ -389,7 +389,7 @@ async def test_a_revocation_the_dht_did_not_take_is_published_later(
 ) -> None:
     """With every peer gone the revoke is recorded (202, the list bit set) and the node's
     retry loop publishes it once a peer is back; revoking again records nothing twice."""
-    node_network.settings = dataclasses.replace(node_network.settings, pending_retry_s=0.2)
+    node_network.settings = dataclasses.replace(node_network.settings, queue_retry_first_s=0.2)
     node, peer = await node_network.start(2)
     uid = (await _issue(node_network, http, node, KeyPair.generate().did))["uid"]
     await peer.stop()

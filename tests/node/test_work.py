@@ -1,0 +1,151 @@
+"""The durable work queue (storage/queue.py) and its worker (node/work.py), driven by a
+fake clock; and a home written before the queue, whose journal a start picks up."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import datetime, timedelta
+
+import aiohttp
+
+from badgechain.chain.keys import KeyPair
+from badgechain.node import classes, issuer, pipeline, revocation, work
+from badgechain.node.app import RunningNode
+from badgechain.node.issuer import Recipient
+from badgechain.node.pipeline import UNPUBLISHED_PREFIX, Issuance
+from badgechain.storage import Kind, LevelStore, MemoryStore
+from badgechain.storage.queue import WorkQueue
+from tests.node.conftest import NodeNetwork, eventually
+
+CLASS = {"name": "Queued", "description": "Waited its turn", "criteria": "Patience"}
+
+
+class FakeClock:
+    """Time that moves only when told; starts ten days ahead, so the node's own worker
+    (on the real clock) never finds these items due."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now().astimezone() + timedelta(days=10)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+def test_the_queue_keeps_the_first_due_time_backs_off_and_dies() -> None:
+    queue = WorkQueue(MemoryStore(), max_attempts=2)
+    queue.put("publish", b"\x01", due=100.0)
+    queue.put("publish", b"\x01", due=50.0)  # queued already: once is enough
+    assert [item.due for item in queue.items()] == [100.0]
+    assert queue.due(99.0, 10) == [] and queue.next_due() == 100.0
+    (item,) = queue.due(100.0, 10)
+    item = queue.failed(item, "x: first", retry_at=110.0)
+    assert (item.attempts, item.dead, queue.due(105.0, 10)) == (1, False, [])
+    item = queue.failed(queue.due(110.0, 10)[0], "x: second", retry_at=130.0)
+    assert item.dead and queue.due(1000.0, 10) == [] and queue.next_due() is None
+    assert queue.find(item.id) == item
+    revived = queue.retry(item, now=200.0)
+    assert (revived.dead, revived.attempts, queue.due(200.0, 10)) == (False, 0, [revived])
+    queue.done(revived)
+    assert queue.items() == [] and queue.find(item.id) is None
+
+
+async def test_the_worker_runs_what_is_due_on_the_clock_it_is_given(
+    node_network: NodeNetwork, http: aiohttp.ClientSession
+) -> None:
+    node_network.settings = dataclasses.replace(node_network.settings, queue_max_attempts=2)
+    (node,) = await node_network.start(1)
+    clock = FakeClock()
+    services = dataclasses.replace(node, clock=clock)
+    for item in services.queue.items():  # the recurring reconcile: not this test's
+        services.queue.done(item)
+    # A publish item for a badge that is out already (no mark): done on its first run.
+    services.enqueue("publish", bytes(64), delay_s=10)
+    # A batch that does not exist: its handler fails, so it backs off and dies.
+    services.enqueue("batch", b"no-such-batch", delay_s=10)
+    assert await work.run_due(services) == 0
+    clock.advance(10)
+    assert await work.run_due(services) == 2
+    (failing,) = [item for item in services.queue.items() if item.topic == "batch"]
+    assert failing.attempts == 1 and failing.error.startswith("batch_not_found")
+    assert await work.run_due(services) == 0  # backing off
+    clock.advance(node.settings.queue_retry_first_s)
+    assert await work.run_due(services) == 1
+    (dead,) = [item for item in services.queue.items() if item.topic == "batch"]
+    assert dead.dead
+    clock.advance(10**6)
+    assert await work.run_due(services) == 0  # the dead wait for the operator
+
+    url = f"{node.gateway_url}/admin/queue"
+    async with http.get(url, headers=node_network.admin) as response:
+        listed = {item["id"]: item for item in (await response.json())["items"]}
+    assert listed[dead.id]["dead"] is True
+    async with http.get(url) as response:
+        assert response.status == 401  # admin only
+    async with http.delete(f"{url}/{dead.id}", headers=node_network.admin) as response:
+        assert response.status == 200
+    async with http.delete(f"{url}/{dead.id}", headers=node_network.admin) as response:
+        assert response.status == 404
+    assert services.queue.find(dead.id) is None
+
+
+async def test_a_home_written_before_the_queue_has_its_journal_worked_off(
+    node_network: NodeNetwork,
+) -> None:
+    """The journal records the node wrote before the queue (an unpublished mark without
+    the signing input, a revocation mark, a running batch) and no queue items: a start
+    queues them and the worker does the work."""
+    node_network.settings = dataclasses.replace(node_network.settings, queue_retry_first_s=0.2)
+    node, _far = await node_network.start(2)
+    record = classes.create_class(node, **CLASS)
+    earner = KeyPair.generate()
+    issued = await issuer.issue_badge(node, record["id"], Recipient(earner.did, None, None, ()))
+    now = node.clock()
+    unsent = pipeline.sign_and_store(
+        node,
+        Issuance(
+            build=lambda entry: issuer.badge_credential(
+                node.did, record["achievement"], Recipient(earner.did, None, None, ()), now, entry
+            ),
+            state=issuer.issued_state(now, class_id=record["id"]),
+            earner_key=earner.public_key,
+        ),
+        now,
+    )
+    revocation.record_revocation(node, issued.uid, "issued in error")
+    header = {"id": "old-batch", "class_id": record["id"], "total": 1, "created": "x"}
+    await node.stop()
+    # Rewrite the home as the code before the queue left it.
+    store = LevelStore(str(node.home / "db"))
+    try:
+        for key, _ in list(store.scan(Kind.QUEUE, b"")):
+            store.delete(Kind.QUEUE, key)
+        old_mark = {"created": int(now.timestamp()), "earner": earner.public_key.hex()}
+        store.put(Kind.JOURNAL, UNPUBLISHED_PREFIX + unsent.uid, json.dumps(old_mark).encode())
+        store.put(
+            Kind.JOURNAL,
+            b"issuer/batch/old-batch",
+            json.dumps(header | {"state": "running"}).encode(),
+        )
+        row = {"to": KeyPair.generate().did, "email": None, "valid_until": None, "evidence": []}
+        store.put(Kind.JOURNAL, b"issuer/batch-row/old-batch/" + bytes(4), json.dumps(row).encode())
+    finally:
+        store.close()
+
+    again: RunningNode = await node_network.restart(node)
+
+    async def worked_off() -> bool:
+        topics = {item.topic for item in again.queue.items()}
+        marks = [again.store.get(Kind.JOURNAL, UNPUBLISHED_PREFIX + unsent.uid)]
+        marks.append(again.store.get(Kind.JOURNAL, revocation.REVOKING_PREFIX + issued.uid))
+        return topics == {"reconcile"} and marks == [None, None]
+
+    await eventually(worked_off, timeout=20)
+    resolved = await again.names.resolve(issued.uid)  # far holds the replicas
+    assert resolved.revocation is not None
+    assert (await again.names.resolve(unsent.uid)).entry.earner_key == earner.public_key
+    batch = json.loads(again.store.get(Kind.JOURNAL, b"issuer/batch/old-batch") or b"{}")
+    assert batch["state"] == "done"
