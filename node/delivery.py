@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from dataclasses import dataclass, replace
 from typing import Any, Final, Literal
 
@@ -64,14 +63,7 @@ _DOC: Final = OUTBOX_PREFIX + b"doc/"
 _INBOX_SEQ: Final = b"inbox/seq"  # the last seq this node signed for its announcement
 
 POST_TIMEOUT_S: Final = 10.0
-ATTEMPT_TIMEOUT_S: Final = 20.0  # the DHT lookup of the inbox, then the POST
-# A delivery under way is leased: its next attempt is pushed past the attempt's end, so the
-# outbox loop never sends a badge that the issuing request is still sending.
-LEASE_S: Final = ATTEMPT_TIMEOUT_S + 5.0
-RETRY_FIRST_S: Final = 1.0
-RETRY_MAX_S: Final = 900.0
 ANNOUNCE_RETRY_MAX_S: Final = 60.0
-OUTBOX_TICK_S: Final = 0.5
 OUTBOX_BATCH: Final = 64  # deliveries started per tick
 OUTBOX_PARALLEL: Final = 8  # deliveries in flight at once
 _MAX_ANSWER_BYTES: Final = 64 * 1024
@@ -122,8 +114,20 @@ class OutboxEntry:
         return cls(uid, value["due"], int(value["attempts"]), str(value["error"]), earner_key)
 
 
-def _backoff(attempts: int) -> float:
-    return float(min(RETRY_MAX_S, RETRY_FIRST_S * 2 ** min(attempts - 1, 30)))
+def _backoff(node: Services, attempts: int) -> float:
+    settings = node.settings
+    first, most = settings.delivery_retry_first_s, settings.delivery_retry_max_s
+    return float(min(most, first * 2 ** min(attempts - 1, 30)))
+
+
+def _now(node: Services) -> float:
+    return node.clock().timestamp()
+
+
+def _lease_s(node: Services) -> float:
+    """How far a delivery under way pushes its next attempt: past the attempt's end, so
+    the outbox loop never sends a badge that the issuing request is still sending."""
+    return node.settings.delivery_attempt_timeout_s + 5.0
 
 
 # --- this node's inbox ------------------------------------------------------------------------
@@ -163,7 +167,7 @@ async def _keep_announcing(node: Services) -> None:
     attempts = 0
     while True:
         attempts += 1
-        await asyncio.sleep(min(ANNOUNCE_RETRY_MAX_S, _backoff(attempts)))
+        await asyncio.sleep(min(ANNOUNCE_RETRY_MAX_S, _backoff(node, attempts)))
         try:
             await announce_inbox(node)
             return
@@ -294,7 +298,7 @@ async def enqueue_delivery(
     if earner_key is None:
         return "no_inbox"
     document = _credential_bytes(credential)
-    due = time.time() + (LEASE_S if try_now else 0.0)
+    due = _now(node) + (_lease_s(node) if try_now else 0.0)
     entry = OutboxEntry(uid, due, earner_key=earner_key)
     with store.batch() as batch:
         batch.put(Kind.JOURNAL, _META + uid, entry.to_json_bytes())
@@ -314,7 +318,7 @@ async def _attempt(
     try:
         if earner_key is None:
             raise DeliveryRefused("the subject has no did:key", code="no_inbox")
-        async with asyncio.timeout(ATTEMPT_TIMEOUT_S):
+        async with asyncio.timeout(node.settings.delivery_attempt_timeout_s):
             record = await find_inbox(dht, earner_key)
             await post_credential(node.config, record.url, credential)
     except DeliveryRefused as exc:
@@ -324,7 +328,7 @@ async def _attempt(
         return "refused"
     except (BadgeChainError, TimeoutError) as exc:
         code = exc.code if isinstance(exc, BadgeChainError) else "delivery_timeout"
-        due = time.time() + _backoff(attempts)
+        due = _now(node) + _backoff(node, attempts)
         retry = replace(entry, due=due, attempts=attempts, error=code)
         store.put(Kind.JOURNAL, _META + entry.uid, retry.to_json_bytes())
         log.info("delivery failed, will retry", extra={"uid": entry.uid.hex()[:16], "code": code})
@@ -339,7 +343,7 @@ async def _attempt(
 async def deliver_due(node: Services) -> int:
     """Attempt the deliveries whose time has come; return how many were attempted."""
     store = node.store
-    now = time.time()
+    now = _now(node)
     due = [entry for entry in outbox(store) if entry.due is not None and entry.due <= now]
     leased: list[tuple[OutboxEntry, dict[str, Any]]] = []
     for entry in due[:OUTBOX_BATCH]:
@@ -348,7 +352,9 @@ async def deliver_due(node: Services) -> int:
             store.delete(Kind.JOURNAL, _META + entry.uid)
             continue
         store.put(
-            Kind.JOURNAL, _META + entry.uid, replace(entry, due=now + LEASE_S).to_json_bytes()
+            Kind.JOURNAL,
+            _META + entry.uid,
+            replace(entry, due=now + _lease_s(node)).to_json_bytes(),
         )
         leased.append((entry, credential))
     gate = asyncio.Semaphore(OUTBOX_PARALLEL)
@@ -365,7 +371,7 @@ async def run_outbox(node: Services) -> None:
     """The node's background delivery loop: every tick, attempt what is due. Never ends
     on its own; the node cancels it when it stops."""
     while True:
-        await asyncio.sleep(OUTBOX_TICK_S)
+        await asyncio.sleep(node.settings.outbox_tick_s)
         try:
             await deliver_due(node)
         except asyncio.CancelledError:

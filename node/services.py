@@ -40,6 +40,10 @@ class NodeSettings:
     queue_tick_s: float = 1.0  # the longest the work queue's worker sleeps
     queue_retry_max_s: float = 900.0  # ...up to this
     queue_max_attempts: int = 30  # failures before an item is dead (left for the operator)
+    delivery_retry_first_s: float = 1.0  # a failed delivery's first retry, then doubling...
+    delivery_retry_max_s: float = 900.0  # ...up to this
+    delivery_attempt_timeout_s: float = 20.0  # the DHT lookup of the inbox, then the POST
+    outbox_tick_s: float = 0.5  # how often the outbox looks for due deliveries
 
 
 class Tasks:

@@ -10,7 +10,8 @@ from datetime import datetime, timedelta
 import aiohttp
 
 from badgechain.chain.keys import KeyPair
-from badgechain.node import classes, issuer, pipeline, revocation, work
+from badgechain.chain.uid import Uid
+from badgechain.node import classes, delivery, issuer, pipeline, revocation, work
 from badgechain.node.app import RunningNode
 from badgechain.node.issuer import Recipient
 from badgechain.node.pipeline import UNPUBLISHED_PREFIX, Issuance
@@ -149,3 +150,30 @@ async def test_a_home_written_before_the_queue_has_its_journal_worked_off(
     assert (await again.names.resolve(unsent.uid)).entry.earner_key == earner.public_key
     batch = json.loads(again.store.get(Kind.JOURNAL, b"issuer/batch/old-batch") or b"{}")
     assert batch["state"] == "done"
+
+
+async def test_the_outbox_backs_off_on_the_clock_it_is_given(node_network: NodeNetwork) -> None:
+    """A delivery with no inbox to find fails, and is due again after 1 s, then 2 s, of
+    the node's clock (a fake one here, ten days ahead of the node's own outbox loop)."""
+    (node,) = await node_network.start(1)
+    clock = FakeClock()
+    services = dataclasses.replace(node, clock=clock)
+    uid = Uid(bytes(range(64)))
+    earner = KeyPair.generate().public_key
+    status = await delivery.enqueue_delivery(
+        services, uid, {"id": "urn:uuid:x"}, try_now=False, earner_key=earner
+    )
+    assert status == "queued"
+
+    def attempts() -> int:
+        (entry,) = [entry for entry in delivery.outbox(services.store) if entry.uid == uid]
+        return entry.attempts
+
+    assert await delivery.deliver_due(services) == 1 and attempts() == 1
+    assert await delivery.deliver_due(services) == 0
+    clock.advance(services.settings.delivery_retry_first_s)
+    assert await delivery.deliver_due(services) == 1 and attempts() == 2
+    clock.advance(services.settings.delivery_retry_first_s)
+    assert await delivery.deliver_due(services) == 0  # the backoff doubled
+    clock.advance(services.settings.delivery_retry_first_s)
+    assert await delivery.deliver_due(services) == 1 and attempts() == 3
