@@ -162,7 +162,8 @@ async def create_persona(
         log_details={"name": persona_name[:LOGGED_NAME_CHARS]},  # the log's details are small
     )
     signed = pipeline.sign_and_store(node, issuance, now)
-    node.enqueue("persona", signed.uid, delay_s=node.settings.queue_retry_first_s)  # if this fails:
+    # Published below; should that fail, node/work.py tries again.
+    node.enqueue("persona", signed.uid, delay_s=node.settings.queue_retry_first_s)
     return await publish_persona(node, signed.uid)
 
 
