@@ -50,7 +50,7 @@ import time
 from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 import msgpack  # type: ignore[import-untyped]  # msgpack ships no type information
 from kademlia.node import Node
@@ -82,6 +82,7 @@ from .puzzle import (
     solve_id_puzzle,
     solves_id_puzzle,
 )
+from .replica import ValuePolicy, decide_store, hands_over, merge_answers
 
 __all__ = [
     "ID_BYTES",
@@ -99,7 +100,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-MAX_VALUE_BYTES: Final = 1200
 WIRE_VERSION: Final = 2
 _SAVED_CONTACTS_KEY: Final = b"dht/contacts"
 _OK: Final = "ok"
@@ -112,22 +112,6 @@ _JOIN_ATTEMPTS: Final = 3  # self-lookups a join makes while it knows fewer than
 _HAND_OVER_WINDOW: Final = 8  # STOREs to one newcomer awaiting an answer at once
 _SCAN_PAGE: Final = 256  # values read from the store at once
 _SCAN_SLICE: Final = 0.005  # seconds of work on scanned values before the loop is let go
-
-
-class ValuePolicy(Protocol):
-    """What values mean: where each belongs and how two copies combine (bns/values.py)."""
-
-    def address_of(self, value: bytes) -> bytes:
-        """The 20-byte DHT address `value` must live at; raise BadgeChainError when invalid."""
-        ...
-
-    def accept(self, address: bytes, current: bytes | None, incoming: bytes) -> bytes:
-        """What to keep at `address` after `incoming` arrives; raise BadgeChainError to refuse.
-
-        `current` was accepted before and is trusted; `incoming` is validated in full,
-        including that it belongs at `address` (`address_mismatch` otherwise).
-        """
-        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,15 +229,16 @@ class _ExactRoutingTable(RoutingTable):  # type: ignore[misc]  # kademlia is unt
             yield from bucket.nodes.values()
 
     def find_neighbors(self, node: Any, k: int | None = None, exclude: Any = None) -> list[Any]:
-        return heapq.nsmallest(
-            k or self.ksize,
-            (
-                n
-                for n in self.contacts()
-                if n.id != node.id and (exclude is None or not n.same_home_as(exclude))
-            ),
-            key=node.distance_to,
-        )
+        # Hot: every find_node answer and every hand-over check ranks the whole table.
+        target, own = node.long_id, node.id
+        home = None if exclude is None else (exclude.ip, exclude.port)
+        ranked = [
+            (n.long_id ^ target, n)
+            for bucket in self.buckets
+            for n in bucket.nodes.values()
+            if n.id != own and (home is None or (n.ip, n.port) != home)
+        ]
+        return [n for _, n in heapq.nsmallest(k or self.ksize, ranked, key=_first)]
 
     def add_contact(self, node: Any) -> None:
         bucket = self.buckets[self.get_bucket_for(node)]
@@ -263,6 +248,10 @@ class _ExactRoutingTable(RoutingTable):  # type: ignore[misc]  # kademlia is unt
             if same >= self.ip_limit:
                 return  # many ids behind one address is how an eclipse attack starts
         super().add_contact(node)
+
+
+def _first(pair: tuple[int, Any]) -> int:
+    return pair[0]
 
 
 def _group(node: Any, by_ip: bool) -> str:
@@ -716,31 +705,22 @@ class DhtNode:
 
     def accept_store(self, address: object, value: object, sender: Contact | None) -> str:
         """Validate and merge one STORE; return "ok", "stale" or the refusal's error code."""
-        if not (isinstance(address, bytes) and len(address) == ID_BYTES):
-            return "address_invalid"
-        if not isinstance(value, bytes):
-            return "value_invalid"
-        if len(value) > MAX_VALUE_BYTES:
-            return "value_too_large"
-        current = self.store.get(Kind.BNS_RECORD, address)
-        try:
-            merged = self.policy.accept(address, current, value)
-        except BadgeChainError as exc:
+        valid = isinstance(address, bytes) and len(address) == ID_BYTES
+        current = self.held(address) if valid else None  # type: ignore[arg-type]
+        decision = decide_store(self.policy, address, current, value)
+        if decision.error is not None:
             self.stats["stores_refused"] += 1
             who = "self" if sender is None else f"{sender.host}:{sender.port}"
-            log.info("refused a STORE from %s: %s (%s)", who, exc.code, exc.message)
-            return exc.code
-        if current is not None and merged == current and value != current:
-            # Valid but behind what is held (an older location, an unrevoked copy): kept
-            # out, and the writer is told, so a replayed value is visibly refused.
+            log.info("refused a STORE from %s: %s (%s)", who, decision.code, decision.error)
+        elif decision.code == "stale":
             self.stats["stores_stale"] += 1
-            return "stale"
-        if merged != current:
-            self.store.put(Kind.BNS_RECORD, address, merged)
-        if sender is not None and merged == value:  # the sender holds what this node holds
-            self._replicated[address] = _now()
-        self.stats["stores_accepted"] += 1
-        return _OK
+        elif decision.code == _OK:
+            if decision.write is not None:
+                self.store.put(Kind.BNS_RECORD, address, decision.write)  # type: ignore[arg-type]
+            if sender is not None and decision.same_as_sender:
+                self._replicated[address] = _now()  # type: ignore[index]
+            self.stats["stores_accepted"] += 1
+        return decision.code
 
     def held(self, address: bytes) -> bytes | None:
         return self.store.get(Kind.BNS_RECORD, address)
@@ -790,15 +770,15 @@ class DhtNode:
 
     def _hands_over(self, address: bytes, newcomer: Contact, k: int) -> bool:
         """Is `newcomer` among the k nearest to `address`, and this node a near replica?"""
-        target = Node(address)
-        neighbours = self.protocol.router.find_neighbors(target, k=k, exclude=newcomer.node)
-        mine = self.me.node.distance_to(target)
-        nearer = sum(1 for n in neighbours if n.distance_to(target) < mine)
-        if nearer >= self.settings.hand_over_senders:
-            return False  # nearer replicas hand it over (Kademlia §2.5's optimisation)
-        return len(neighbours) < k or newcomer.node.distance_to(target) < neighbours[
-            -1
-        ].distance_to(target)
+        neighbours = self.protocol.router.find_neighbors(Node(address), k=k, exclude=newcomer.node)
+        return hands_over(
+            address,
+            self.me.node.id,
+            newcomer.node.id,
+            [n.id for n in neighbours],
+            k,
+            self.settings.hand_over_senders,
+        )
 
     # --- lookups ----------------------------------------------------------------------------
 
@@ -953,36 +933,15 @@ class DhtNode:
         )
         if not replies:
             raise Unreachable("no DHT node answered", code="dht_unreachable")
-        merged: bytes | None = None
-        holders = dropped = 0
-        held_by: dict[bytes, bytes] = {}
-        checked: set[bytes] = set()  # replicas mostly agree: validate each distinct value once
-        # Answers from the closest nodes first, so of two conflicting entries the nearer wins.
-        by_distance = sorted(replies, key=lambda r: r[0].node.distance_to(Node(address)))
-        for contact, reply in by_distance:
-            if not (isinstance(reply, dict) and isinstance(reply.get("value"), bytes)):
-                continue
-            try:
-                if reply["value"] not in checked:
-                    merged = self.policy.accept(address, merged, reply["value"])
-                    checked.add(reply["value"])
-            except BadgeChainError as exc:
-                dropped += 1
-                self.stats["answers_dropped"] += 1
-                log.info("dropped an answer from %s:%s: %s", *contact.address, exc.code)
-                continue
-            holders += 1
-            held_by[contact.node.id] = reply["value"]
         own = self.held(address)
-        # What this node wrote is part of its own view, whatever the replicas say.
-        for local in (own, self.store.get(Kind.PUBLISHED, address)):
-            if local is None or local in checked:
-                continue
-            if merged is None:
-                merged = local
-            else:
-                with contextlib.suppress(BadgeChainError):
-                    merged = self.policy.accept(address, local, merged)
+        answers = [(contact.node.id, reply) for contact, reply in replies]
+        merge = merge_answers(
+            self.policy, address, answers, (own, self.store.get(Kind.PUBLISHED, address))
+        )
+        for index, code in merge.dropped:
+            self.stats["answers_dropped"] += 1
+            log.info("dropped an answer from %s:%s: %s", *replies[index][0].address, code)
+        merged, held_by = merge.value, merge.held_by
         repaired = 0
         if merged is not None:
             if own is not None and own != merged:
@@ -993,7 +952,13 @@ class DhtNode:
                     self._spawn(self.protocol.request(contact, "store", address, merged))
         self.stats["fetches"] += 1
         return FetchResult(
-            merged, len(replies), holders, dropped, repaired, trace["rounds"], trace["asked"]
+            merged,
+            len(replies),
+            merge.holders,
+            len(merge.dropped),
+            repaired,
+            trace["rounds"],
+            trace["asked"],
         )
 
     # --- background -------------------------------------------------------------------------
