@@ -38,7 +38,7 @@ class NodeSettings:
     queue_retry_first_s: float = 2.0  # the first retry of queued work (node/work.py), then doubling
     stop_grace_s: float = 2.0  # how long stopping waits for cancelled tasks before cancelling again
     queue_tick_s: float = 1.0  # the longest the work queue's worker sleeps
-    queue_retry_max_s: float = 900.0  # ...up to this
+    queue_retry_max_s: float = 30.0  # ...up to this (the pending-write retry period of old)
     queue_max_attempts: int = 30  # failures before an item is dead (left for the operator)
     delivery_retry_first_s: float = 1.0  # a failed delivery's first retry, then doubling...
     delivery_retry_max_s: float = 900.0  # ...up to this
