@@ -23,7 +23,7 @@ from typing import Any, Final
 from badgechain.chain.errors import BadgeChainError
 from badgechain.chain.multibase import multibase_decode
 from badgechain.chain.proof import format_created
-from badgechain.chain.uid import Uid, uid_text
+from badgechain.chain.uid import Uid, parse_uid, uid_text
 from badgechain.storage import Kind, Store
 
 from . import pipeline
@@ -95,6 +95,27 @@ async def run_batch(node: Services, batch_id: str) -> None:
         await _issue_row(node, header, achievement, key)
         await asyncio.sleep(0)  # signing is synchronous: let the gateway answer between rows
     store.put(Kind.JOURNAL, BATCH_PREFIX + batch_id.encode(), _dump(header | {"state": "done"}))
+    await _publish_left(node, batch_id)
+
+
+async def _publish_left(node: Services, batch_id: str, attempts: int = 5) -> None:
+    """Publish the batch's badges whose inline publishing failed, with a few quick retries
+    (a burst of writes can outrun the DHT); what is left stays queued (node/work.py)."""
+    delay = node.settings.queue_retry_first_s
+    for attempt in range(attempts):
+        if attempt:
+            await asyncio.sleep(delay)
+            delay *= 2
+        left = _unpublished(node.store, batch_id)
+        if not left:
+            return
+        for uid in left:
+            await pipeline.publish(node, uid, deliver_now=False)
+
+
+def _unpublished(store: Store, batch_id: str) -> list[Uid]:
+    uids = [parse_uid(row["uid"]) for _, row in _rows(store, batch_id) if "uid" in row]
+    return [uid for uid in uids if store.get(Kind.JOURNAL, UNPUBLISHED_PREFIX + uid) is not None]
 
 
 async def _issue_row(
