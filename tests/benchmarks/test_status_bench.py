@@ -18,5 +18,5 @@ def test_a_tiny_run_prints_each_way_as_a_ratio(
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
     ratios = [float(row.rsplit("|", 2)[1]) for row in rows[2:]]
     assert len(ratios) == 4 and ratios[0] == 1
-    assert all(0 < ratio < 10 for ratio in ratios)
+    assert all(ratio > 0 for ratio in ratios)  # a figure, not a timing bound
     assert all(re.search(r"\| [0-9,.]+ \|", row) for row in rows[2:])
