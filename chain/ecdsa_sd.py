@@ -26,7 +26,7 @@ from .jwtkey import jwk_from_multikey, jwk_in_did_document
 from .keys import PublicKey
 from .multibase import b64url_decode, b64url_encode
 from .nquads import BlankNode, Quad, parse_nquads, serialize_quad
-from .resolve import DidDocumentResolver, ResolvedKey, Unreachable
+from .resolve import DidDocumentResolver, ResolvedKey, did_web_document
 
 __all__ = [
     "ECDSA_SD",
@@ -81,13 +81,7 @@ def resolve_p256_method(vm_id: object, did_documents: DidDocumentResolver | None
             )
         return ResolvedKey(_p256_point(jwk_from_multikey(controller[8:])), controller, True)
     if controller.startswith("did:web:"):
-        if did_documents is None:
-            raise Unreachable(f"no DID resolver to read {controller:.100}")
-        document = did_documents(controller)
-        if document is None:
-            raise IdentityError(
-                f"DID document of {controller:.100} not found", code="did_not_found"
-            )
+        document = did_web_document(controller, did_documents)
         jwk = jwk_in_did_document(document, controller, vm_id)
         return ResolvedKey(_p256_point(jwk), controller, True)
     if fragment.startswith("zDn"):

@@ -26,6 +26,7 @@ __all__ = [
     "StatusResolver",
     "TrustPolicy",
     "Unreachable",
+    "did_web_document",
     "resolve_verification_method",
 ]
 
@@ -126,14 +127,7 @@ def resolve_verification_method(
             )
         return ResolvedKey(key, controller, confirmed=True)
     if controller.startswith("did:web:"):
-        if did_documents is None:
-            raise Unreachable(f"no DID resolver to read {controller:.100}")
-        document = did_documents(controller)
-        if document is None:
-            raise IdentityError(
-                f"DID document of {controller:.100} not found", code="did_not_found"
-            )
-        keys = read_did_document(document, controller)
+        keys = read_did_document(did_web_document(controller, did_documents), controller)
         if vm_id not in keys:
             raise IdentityError(
                 "the DID document lists no such assertion key", code="verification_method_unknown"
@@ -144,3 +138,13 @@ def resolve_verification_method(
     raise IdentityError(
         f"cannot resolve verification method {vm_id:.100}", code="verification_method_unknown"
     )
+
+
+def did_web_document(did: str, did_documents: DidDocumentResolver | None) -> dict[str, Any]:
+    """The DID document of a did:web; Unreachable without a resolver, an error when absent."""
+    if did_documents is None:
+        raise Unreachable(f"no DID resolver to read {did:.100}")
+    document = did_documents(did)
+    if document is None:
+        raise IdentityError(f"DID document of {did:.100} not found", code="did_not_found")
+    return document
