@@ -8,6 +8,7 @@ when nobody answered, or a RecordError naming why every replica refused a write.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -72,11 +73,29 @@ class NameService:
     def __init__(self, dht: DhtNode, store: Store) -> None:
         self.dht = dht
         self.store = store
+        # Readers of one UID at the same moment share one lookup: a burst of verifications
+        # of one badge costs the DHT one lookup, not one each. No answer outlives its lookup,
+        # so a revocation is seen by the next reader.
+        self._in_flight: dict[Uid, asyncio.Future[Record]] = {}
 
     # --- reading ----------------------------------------------------------------------------
 
     async def resolve(self, uid: Uid) -> Record:
         """The merged, validated record of `uid`; `NotFound` or `Unreachable` otherwise."""
+        lookup = self._in_flight.get(uid)
+        if lookup is None:
+            lookup = asyncio.ensure_future(self._lookup(uid))
+            self._in_flight[uid] = lookup
+            lookup.add_done_callback(lambda done: self._lookup_done(uid, done))
+        # Shielded: one reader giving up does not cancel the lookup the others wait for.
+        return await asyncio.shield(lookup)
+
+    def _lookup_done(self, uid: Uid, done: asyncio.Future[Record]) -> None:
+        self._in_flight.pop(uid, None)
+        if not done.cancelled():
+            done.exception()  # retrieved: every reader may have stopped waiting
+
+    async def _lookup(self, uid: Uid) -> Record:
         result = await self.dht.fetch(address_of_key(derive_dht_key(uid)))
         if result.value is None:
             raise NotFound(f"no BNS record for UID {uid.hex()[:16]}…")
@@ -249,7 +268,7 @@ class NameService:
 
         The seq is above both what the network holds and what this node signed before.
         """
-        current = await self.resolve(uid)
+        current = await self._lookup(uid)
         if writer.public_key != current.entry.location_writer:
             raise RecordError(
                 "only the badge's earner key can set its location", code="not_location_writer"
@@ -270,7 +289,7 @@ class NameService:
 
     async def revoke(self, issuer: KeyPair, uid: Uid, reason: str, revoked_at: int) -> Record:
         """Publish the issuer's revocation; once seen, no replica ever forgets it."""
-        current = await self.resolve(uid)
+        current = await self._lookup(uid)
         if issuer.public_key != current.entry.issuer_key:
             raise RecordError("only the badge's issuer can revoke it", code="not_issuer")
         if current.revocation is not None:

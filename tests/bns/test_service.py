@@ -149,3 +149,27 @@ async def test_indexes_page_and_two_issuers_share_an_earner_index(net: Network) 
     used = [page for page in pages if page.entries]
     assert all(len(page.entries) <= EARNER_PAGE_ITEMS for page in used)
     assert len(used) >= -(-2 * count // EARNER_PAGE_ITEMS)
+
+
+async def test_readers_of_one_uid_at_once_share_one_lookup(
+    net: Network, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entry = make_badge_entry(ALICE, BOB)
+    await service(net, 0).publish(ALICE, entry)
+    reader = service(net, 5)
+    fetches = 0
+    fetch = reader.dht.fetch
+
+    async def counted(address: bytes) -> object:
+        nonlocal fetches
+        fetches += 1
+        return await fetch(address)
+
+    monkeypatch.setattr(reader.dht, "fetch", counted)
+    records = await asyncio.gather(*(reader.resolve(entry.uid) for _ in range(16)))
+    assert fetches == 1 and all(record.entry == entry for record in records)
+    # No answer outlives its lookup: the next reader asks the network again and sees a
+    # revocation made meanwhile.
+    await service(net, 0).revoke(ALICE, entry.uid, "cheated", 1)
+    assert (await reader.resolve(entry.uid)).revocation is not None
+    assert fetches == 2
