@@ -55,7 +55,7 @@ from .ob2_shape import (
     verification_of,
 )
 from .resolve import Resolvers, Unreachable
-from .verify import CLOCK_SKEW, Check, Report, _finish
+from .verify import CHECK_NAMES, CLOCK_SKEW, Check, Report, _finish
 
 __all__ = ["WARNING_CODES", "verify_ob2"]
 
@@ -151,19 +151,7 @@ class _Run:
                 self._check_chain,
                 self._check_trust,
             ]
-        return [
-            self._check_vc_model,
-            self._check_ob_structure,
-            self._check_issuer_key,
-            self._check_proof,
-            self._check_uid,
-            self._check_chain,
-            self._check_bns,
-            self._check_revocation,
-            self._check_status,
-            self._check_validity,
-            self._check_trust,
-        ]
+        return [getattr(self, f"_check_{name}") for name in CHECK_NAMES[1:]]
 
     def _run_step(self, step: Callable[[], Check]) -> Check:
         name = step.__name__.removeprefix("_check_")

@@ -247,18 +247,9 @@ class _Verifier:
             return _finish(self.fmt, None, checks)
         self.credential = credential
         self.checks = checks  # later checks read earlier ones (revocation reads bns)
+        # Every check after `input`, in the order of CHECK_NAMES.
         steps: list[Callable[[], Check]] = [
-            self._check_vc_model,
-            self._check_ob_structure,
-            self._check_issuer_key,
-            self._check_proof,
-            self._check_uid,
-            self._check_chain,
-            self._check_bns,
-            self._check_revocation,
-            self._check_status,
-            self._check_validity,
-            self._check_trust,
+            getattr(self, f"_check_{name}") for name in CHECK_NAMES[1:]
         ]
         for step in steps:
             try:

@@ -10,6 +10,7 @@ so a badge's endorsements are one scan. All are written in one atomic batch.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Final
 
 from badgechain.chain.badge import BNS_URN_PREFIX
@@ -114,3 +115,15 @@ def states(store: Store) -> list[tuple[Uid, dict[str, Any]]]:
         (Uid(key[len(STATE_PREFIX) :]), dict(json.loads(value)))
         for key, value in store.scan(Kind.INDEX, STATE_PREFIX)
     ]
+
+
+_RECORD_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def journal_object(store: Store, prefix: bytes, record_id: str) -> dict[str, Any] | None:
+    """A JSON journal record (a badge class, a batch) named by an id the node minted;
+    None when there is none, or the id could not be one of ours."""
+    if not _RECORD_ID.fullmatch(record_id):
+        return None
+    raw = store.get(Kind.JOURNAL, prefix + record_id.encode())
+    return None if raw is None else dict(json.loads(raw))

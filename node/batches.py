@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 import secrets
 from dataclasses import replace
 from typing import Any, Final
@@ -27,6 +26,7 @@ from badgechain.chain.uid import Uid, parse_uid, uid_text
 from badgechain.storage import Kind, Store
 
 from . import pipeline
+from .badgestore import journal_object
 from .classes import load_class
 from .errors import IssuerError
 from .issuer import Recipient, class_badge, earner_key_for, parse_recipient
@@ -39,7 +39,6 @@ BATCH_PREFIX: Final = b"issuer/batch/"
 ROW_PREFIX: Final = b"issuer/batch-row/"
 MAX_BATCH_ROWS = 10_000
 MAX_LISTED_ERRORS = 100
-_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def create_batch(node: Services, class_id: str, recipients: list[Recipient]) -> dict[str, Any]:
@@ -76,14 +75,10 @@ def _rows(store: Store, batch_id: str) -> list[tuple[bytes, dict[str, Any]]]:
 
 
 def _load_batch(store: Store, batch_id: str) -> dict[str, Any]:
-    raw = (
-        store.get(Kind.JOURNAL, BATCH_PREFIX + batch_id.encode())
-        if _ID.fullmatch(batch_id)
-        else None
-    )
-    if raw is None:
+    found = journal_object(store, BATCH_PREFIX, batch_id)
+    if found is None:
         raise IssuerError(f"no batch {batch_id!r:.80}", code="batch_not_found")
-    return dict(json.loads(raw))
+    return found
 
 
 async def run_batch(node: Services, batch_id: str) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import re
 import secrets
 import uuid
 from typing import Any, Final
@@ -19,6 +18,7 @@ from badgechain.chain.badge import (
 from badgechain.chain.proof import format_created
 from badgechain.storage import Kind, Store
 
+from .badgestore import journal_object
 from .errors import IssuerError
 from .services import Services
 
@@ -27,7 +27,6 @@ log = logging.getLogger(__name__)
 CLASS_PREFIX: Final = b"issuer/class/"
 MAX_IMAGE_BYTES = 256 * 1024
 MAX_CLASS_NAME_CHARS = 200
-_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -76,14 +75,10 @@ def _achievement_id(node: Services, class_id: str) -> str:
 
 
 def load_class(store: Store, class_id: str) -> dict[str, Any]:
-    raw = (
-        store.get(Kind.JOURNAL, CLASS_PREFIX + class_id.encode())
-        if _ID.fullmatch(class_id)
-        else None
-    )
-    if raw is None:
+    found = journal_object(store, CLASS_PREFIX, class_id)
+    if found is None:
         raise IssuerError(f"no badge class {class_id!r:.80}", code="class_not_found")
-    return dict(json.loads(raw))
+    return found
 
 
 def list_classes(store: Store, limit: int = 10_000) -> list[dict[str, Any]]:
