@@ -22,9 +22,9 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from .errors import BadgeChainError
 from .jsonio import parse_json
+from .report import CLOCK_SKEW, Check, Report, finish_report
 from .resolve import Resolvers, Unreachable
 from .structure import parse_date_time
-from .verify import CLOCK_SKEW, Check, Report, _finish
 
 __all__ = ["AWARD_TYPE", "dag_cbor", "is_award_record", "signed_bytes", "verify_award"]
 
@@ -84,7 +84,7 @@ def verify_award(record: dict[str, Any], *, now: datetime, resolvers: Resolvers)
         Check("status", "passed", "no_status", "the record has no status entry"),
         Check("trust", "skipped", "no_policy", "no local trust registry"),
     ]
-    return _finish("badgeblue", None, checks, record)
+    return finish_report("badgeblue", None, checks, record)
 
 
 def _structure(record: dict[str, Any]) -> Check:

@@ -20,9 +20,9 @@ from .jsonio import parse_json
 from .jsonld import canonize
 from .merkle import MerkleReceipt, decode_merkle_proof_2019, read_merkle_proof_2017, root_from_path
 from .proof import proof_list
+from .report import CLOCK_SKEW, Check, Report, finish_report
 from .resolve import Resolvers, Unreachable
 from .structure import VC2_CONTEXT, check_vc_data_model, parse_date_time
-from .verify import CLOCK_SKEW, Check, Report, _finish
 
 __all__ = ["blockcerts_version", "is_merkle_proof", "verify_blockcerts"]
 
@@ -116,7 +116,7 @@ class _Run:
                 checks.append(Check(name, "failed", exc.code, exc.message))
             if name == "proof" and checks[-1].status == "failed":
                 break  # a certificate whose hash is not the anchored one says nothing
-        return _finish(self.fmt, None, checks, self.document)
+        return finish_report(self.fmt, None, checks, self.document)
 
     # -- structure -------------------------------------------------------------------------
 

@@ -9,17 +9,21 @@ from datetime import datetime
 from . import badgeblue, blockcerts, presentation
 from .errors import BadgeChainError
 from .jsonio import parse_json
+from .presentation import CredentialVerifier
+from .report import Check, Report, finish_report
 from .resolve import Resolvers
-from .verify import Check, Report, _finish
 
 __all__ = ["verify_other_format"]
 
 logger = logging.getLogger(__name__)
 
 
-def verify_other_format(data: object, *, now: datetime, resolvers: Resolvers) -> Report | None:
+def verify_other_format(
+    data: object, *, now: datetime, resolvers: Resolvers, verify_credential: CredentialVerifier
+) -> Report | None:
     """The report for `data` (JSON bytes or a parsed document) when one of these formats
-    claims it; None for anything else, which the OB 3.0 verifier then reads."""
+    claims it; None for anything else, which the OB 3.0 verifier then reads.
+    `verify_credential` verifies the credentials a presentation carries (chain.verify's)."""
     document = _json_object(data) if isinstance(data, bytes) else data
     if not isinstance(document, dict):
         return None
@@ -27,13 +31,15 @@ def verify_other_format(data: object, *, now: datetime, resolvers: Resolvers) ->
         if badgeblue.is_award_record(document):
             return badgeblue.verify_award(document, now=now, resolvers=resolvers)
         if presentation.is_presentation(document):
-            return presentation.verify_presentation(document, now=now, resolvers=resolvers)
+            return presentation.verify_presentation(
+                document, now=now, resolvers=resolvers, verify_credential=verify_credential
+            )
         if blockcerts.blockcerts_version(document) is not None:
             return blockcerts.verify_blockcerts(document, now=now, resolvers=resolvers)
     except Exception:  # a bug must not turn hostile input into a crash of the caller
         logger.exception("verification of a %s document failed unexpectedly", "non-OB3")
         failed = Check("input", "failed", "internal_error", "internal verifier error")
-        return _finish("unknown", None, [failed])
+        return finish_report("unknown", None, [failed])
     return None
 
 

@@ -54,8 +54,8 @@ from .ob2_shape import (
     node_kind,
     verification_of,
 )
+from .report import CHECK_NAMES, CLOCK_SKEW, Check, Report, finish_report
 from .resolve import Resolvers, Unreachable
-from .verify import CHECK_NAMES, CLOCK_SKEW, Check, Report, _finish
 
 __all__ = ["WARNING_CODES", "verify_ob2"]
 
@@ -102,7 +102,7 @@ class _Run:
             self.version = ob_version(self.node)
         except Unreachable as exc:
             checks.append(Check("vc_model", "skipped", exc.code, exc.message, blocking=True))
-            return _finish(self.fmt, None, checks)
+            return finish_report(self.fmt, None, checks)
         except Exception as exc:  # a bug must not turn hostile input into a crash
             if not isinstance(exc, BadgeChainError):
                 logger.exception("reading an OB 2.0 badge failed unexpectedly")
@@ -111,16 +111,16 @@ class _Run:
             name = "proof" if pointer else "vc_model" if self.node else "input"
             checks = [check for check in checks if check.name != name]
             checks.append(Check(name, "failed", exc.code, exc.message))
-            return _finish(self.fmt, None, checks)
+            return finish_report(self.fmt, None, checks)
         if self.version == "0.5":
             checks.append(self._ob05())
-            return _finish(self.fmt, None, checks, self.node)
+            return finish_report(self.fmt, None, checks, self.node)
         self.kind = node_kind(self.node, self.version)
         for step in self._steps():
             checks.append(self._run_step(step))
             if checks[-1].status == "failed":
                 break  # what follows rests on what failed
-        return _finish(self.fmt, None, checks, self.node)
+        return finish_report(self.fmt, None, checks, self.node)
 
     def _load(self, given: object, jws: jose.Jws | None) -> None:
         text = given.strip() if isinstance(given, str) else None

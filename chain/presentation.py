@@ -8,20 +8,29 @@ of them could not be answered.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from . import blockcerts
 from .errors import BadgeChainError
 from .keys import verify_signature
 from .proof import proof_list, proof_value_bytes, signing_input
+from .report import Check, Report, finish_report
 from .resolve import Resolvers, Unreachable, resolve_verification_method
 from .structure import VC1_CONTEXT, VC2_CONTEXT
-from .verify import Check, Report, _finish, verify_credential
 
-__all__ = ["MAX_CREDENTIALS", "is_presentation", "verify_presentation"]
+__all__ = ["MAX_CREDENTIALS", "CredentialVerifier", "is_presentation", "verify_presentation"]
 
 MAX_CREDENTIALS = 16
 SIGNED_SUITES = ("eddsa-rdfc-2022",)
+
+
+class CredentialVerifier(Protocol):
+    """chain.verify.verify_credential, handed in: it dispatches back to this module for a
+    presentation, so importing it here would make an import cycle."""
+
+    def __call__(
+        self, credential: object, *, now: datetime, resolvers: Resolvers | None = None
+    ) -> Report: ...
 
 
 def is_presentation(document: object) -> bool:
@@ -31,7 +40,11 @@ def is_presentation(document: object) -> bool:
 
 
 def verify_presentation(
-    presentation: dict[str, Any], *, now: datetime, resolvers: Resolvers
+    presentation: dict[str, Any],
+    *,
+    now: datetime,
+    resolvers: Resolvers,
+    verify_credential: CredentialVerifier,
 ) -> Report:
     checks = [Check("input", "passed", "ok", "read as a Verifiable Presentation")]
     try:
@@ -39,16 +52,16 @@ def verify_presentation(
         checks.append(Check("vc_model", "passed", "ok", "presentation structure is sound"))
     except BadgeChainError as exc:
         checks.append(Check("vc_model", "failed", exc.code, exc.message))
-        return _finish("presentation", None, checks, presentation)
+        return finish_report("presentation", None, checks, presentation)
     checks += _proof_checks(presentation, now, resolvers)
     if not any(check.status == "failed" for check in checks):
-        checks.append(_credentials_check(credentials, now, resolvers))
+        checks.append(_credentials_check(credentials, now, resolvers, verify_credential))
     for name, code in (("uid", "uid_not_applicable"), ("bns", "bns_not_applicable")):
         checks.append(Check(name, "skipped", code, "a presentation is not a BadgeChain badge"))
     checks.append(Check("ob_structure", "skipped", "not_open_badge", "a presentation"))
     for name in ("revocation", "status", "trust"):  # each carried credential's report has them
         checks.append(Check(name, "skipped", "per_credential", "checked for each credential"))
-    return _finish("presentation", None, checks, presentation)
+    return finish_report("presentation", None, checks, presentation)
 
 
 def _structure(presentation: dict[str, Any]) -> list[dict[str, Any]]:
@@ -124,7 +137,10 @@ def _signed(
 
 
 def _credentials_check(
-    credentials: list[dict[str, Any]], now: datetime, resolvers: Resolvers
+    credentials: list[dict[str, Any]],
+    now: datetime,
+    resolvers: Resolvers,
+    verify_credential: CredentialVerifier,
 ) -> Check:
     """Every carried credential is verified on its own; the worst verdict decides."""
     if not credentials:

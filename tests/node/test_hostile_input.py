@@ -17,7 +17,7 @@ import pytest
 from aiohttp import web
 
 from badgechain.bns.record import Uid, entry_from_badge
-from badgechain.chain import verify as chain_verify
+from badgechain.chain import verify_proofs
 from badgechain.chain.badge import build_achievement, build_credential
 from badgechain.chain.keys import KeyPair
 from badgechain.chain.multibase import multibase_encode_b58
@@ -271,7 +271,7 @@ async def test_an_internal_verifier_error_is_a_503_not_a_refusal(
         raise RuntimeError("a bug in the verifier")
 
     # Fault injection: the proof step crashes, as pyld's shared cache once made it.
-    monkeypatch.setattr(chain_verify, "verify_proof", broken)
+    monkeypatch.setattr(verify_proofs, "verify_proof", broken)
     async with session.post(
         f"{node.gateway_url}/inbox", json=_signed(KeyPair.generate(), node.did)
     ) as r:
