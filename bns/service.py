@@ -9,10 +9,13 @@ when nobody answered, or a RecordError naming why every replica refused a write.
 from __future__ import annotations
 
 import asyncio
+import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
+from badgechain.chain.errors import BadgeChainError
 from badgechain.chain.keys import KeyPair, PublicKey
 from badgechain.storage import Kind, Store
 
@@ -37,10 +40,20 @@ from .record import (
     derive_dht_key,
     make_location,
     make_revocation,
+    merge,
 )
 from .values import address_of_key
 
-__all__ = ["NameService", "PublishResult"]
+__all__ = ["ANSWER_TTL_S", "MAX_ANSWERS", "MAX_REVOKED", "NameService", "PublishResult"]
+
+# How long a resolved record answers again without a DHT lookup. Short, because a record
+# changes elsewhere (a move, a revocation) and this node may not be one of its replicas; a
+# change that reaches this node's own copy is seen at once (see `_answer`).
+ANSWER_TTL_S: Final = 2.0
+MAX_ANSWERS: Final = 4096  # records kept for ANSWER_TTL_S (oldest out)
+# UIDs this node has seen revoked, kept much longer than answers: a revocation is permanent,
+# so no later answer that lacks it (a replica behind, an eclipsing peer) is ever believed.
+MAX_REVOKED: Final = 32_768
 
 _Page = TypeVar("_Page", IssuerPage, EarnerPage)
 # Bookkeeping keys in the node's journal: the next free index page per owner, and the last
@@ -67,21 +80,47 @@ def _require_accepted(result: StoreResult, what: str) -> StoreResult:
     return result
 
 
-class NameService:
-    """BNS operations over one DHT node; `store` keeps this node's bookkeeping."""
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    record: Record
+    held: bytes | None  # this node's own copy of the value when the answer was made
+    until: float  # on the service's clock
 
-    def __init__(self, dht: DhtNode, store: Store) -> None:
+
+class NameService:
+    """BNS operations over one DHT node; `store` keeps this node's bookkeeping.
+
+    `clock` (seconds, monotonic) times the answer cache; tests pass a fake one.
+    """
+
+    def __init__(
+        self,
+        dht: DhtNode,
+        store: Store,
+        *,
+        answer_ttl_s: float = ANSWER_TTL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.dht = dht
         self.store = store
+        self.answer_ttl_s = answer_ttl_s
+        self.clock = clock
         # Readers of one UID at the same moment share one lookup: a burst of verifications
-        # of one badge costs the DHT one lookup, not one each. No answer outlives its lookup,
-        # so a revocation is seen by the next reader.
+        # of one badge costs the DHT one lookup, not one each.
         self._in_flight: dict[Uid, asyncio.Future[Record]] = {}
+        self._answers: OrderedDict[Uid, _Answer] = OrderedDict()
+        self._revoked: OrderedDict[Uid, Record] = OrderedDict()
 
     # --- reading ----------------------------------------------------------------------------
 
     async def resolve(self, uid: Uid) -> Record:
-        """The merged, validated record of `uid`; `NotFound` or `Unreachable` otherwise."""
+        """The merged, validated record of `uid`; `NotFound` or `Unreachable` otherwise.
+
+        A record resolved less than `answer_ttl_s` ago answers again without a lookup.
+        """
+        answer = self._answer(uid)
+        if answer is not None:
+            return answer
         lookup = self._in_flight.get(uid)
         if lookup is None:
             lookup = asyncio.ensure_future(self._lookup(uid))
@@ -96,10 +135,62 @@ class NameService:
             done.exception()  # retrieved: every reader may have stopped waiting
 
     async def _lookup(self, uid: Uid) -> Record:
-        result = await self.dht.fetch(address_of_key(derive_dht_key(uid)))
+        """A DHT lookup (the merge of the replicas' answers, validated by the DHT)."""
+        address = address_of_key(derive_dht_key(uid))
+        held = self.dht.held(address)  # read first: a STORE during the lookup is seen later
+        result = await self.dht.fetch(address)
         if result.value is None:
             raise NotFound(f"no BNS record for UID {uid.hex()[:16]}…")
-        return Record.from_wire_bytes(result.value)
+        return self._remember(Record.from_wire_bytes(result.value), held)
+
+    def _answer(self, uid: Uid) -> Record | None:
+        """The cached record of `uid` while fresh, with whatever reached this node's own copy
+        since (a replica is sent every write: a revocation shows at once, not after the TTL)."""
+        answer = self._answers.get(uid)
+        if answer is None:
+            return None
+        if self.clock() >= answer.until:
+            del self._answers[uid]
+            return None
+        held = self.dht.held(address_of_key(derive_dht_key(uid)))
+        if held == answer.held or held is None:
+            return answer.record
+        # The copy held here was validated when it was stored: a merge needs no checking.
+        try:
+            record = merge(answer.record, Record.from_wire_bytes(held))
+        except BadgeChainError:  # a conflicting entry held here: the network decides
+            del self._answers[uid]
+            return None
+        return self._remember(record, held, answer.until)
+
+    def _remember(self, record: Record, held: bytes | None, until: float | None = None) -> Record:
+        """Cache `record` as the answer about its UID, merged with what was seen before: the
+        BNS only grows (a location's seq rises, a revocation stays), so no answer goes back."""
+        uid = record.entry.uid
+        for seen in (self._answers.get(uid), self._revoked.get(uid)):
+            known = seen.record if isinstance(seen, _Answer) else seen
+            if known is not None and known.entry == record.entry:
+                record = merge(known, record)
+        if record.revocation is not None:
+            self._keep(self._revoked, uid, record, MAX_REVOKED)
+        if until is None:
+            until = self.clock() + self.answer_ttl_s
+        self._keep(self._answers, uid, _Answer(record, held, until), MAX_ANSWERS)
+        return record
+
+    @staticmethod
+    def _keep(cache: OrderedDict[Uid, Any], uid: Uid, value: Any, limit: int) -> None:
+        cache[uid] = value
+        cache.move_to_end(uid)
+        while len(cache) > limit:
+            cache.popitem(last=False)
+
+    def _wrote(self, record: Record) -> Record:
+        """A write of this node's: its readers see it at once."""
+        answer = self._answers.get(record.entry.uid)
+        if answer is None:
+            return self._remember(record, None)
+        return self._remember(record, answer.held, answer.until)
 
     async def issuer_page(self, issuer_key: PublicKey, page: int) -> IssuerPage:
         """Page `page` of the issuer's index (empty when nobody holds it)."""
@@ -281,7 +372,7 @@ class NameService:
         self.store.put(Kind.JOURNAL, seq_key, location.seq.to_bytes(8, "big"))
         record = Record(current.entry, location, current.revocation)
         _require_accepted(await self.dht.publish(record.to_wire_bytes()), "location")
-        return record
+        return self._wrote(record)
 
     async def hide(self, writer: KeyPair, uid: Uid) -> Record:
         """Publish an empty location: the badge stays valid but says where to find it no more."""
@@ -297,4 +388,4 @@ class NameService:
         revocation = make_revocation(issuer, uid, reason, revoked_at)
         record = Record(current.entry, current.location, revocation)
         _require_accepted(await self.dht.publish(record.to_wire_bytes()), "revocation")
-        return record
+        return self._wrote(record)

@@ -10,12 +10,12 @@ import pytest
 from badgechain.bns.dht import DhtNode
 from badgechain.bns.errors import NotFound, RecordError
 from badgechain.bns.index import EARNER_PAGE_ITEMS, ISSUER_PAGE_ITEMS
-from badgechain.bns.record import Uid
+from badgechain.bns.record import Uid, derive_dht_key
 from badgechain.bns.service import NameService
-from badgechain.bns.values import BnsValues
+from badgechain.bns.values import BnsValues, address_of_key
 from badgechain.chain.keys import KeyPair
 from badgechain.chain.resolve import Unreachable
-from badgechain.storage import MemoryStore
+from badgechain.storage import Kind, MemoryStore
 from tests.bns.network import TEST_SETTINGS, Network, make_badge_entry
 
 ALICE = KeyPair.from_seed(bytes(range(32)))  # the issuer
@@ -151,25 +151,98 @@ async def test_indexes_page_and_two_issuers_share_an_earner_index(net: Network) 
     assert len(used) >= -(-2 * count // EARNER_PAGE_ITEMS)
 
 
+class FakeClock:
+    """Seconds that pass only when a test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def counted_fetches(reader: NameService, monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """The addresses `reader`'s DHT fetches from now on, in order."""
+    fetched: list[bytes] = []
+    fetch = reader.dht.fetch
+
+    async def counted(address: bytes) -> object:
+        fetched.append(address)
+        return await fetch(address)
+
+    monkeypatch.setattr(reader.dht, "fetch", counted)
+    return fetched
+
+
 async def test_readers_of_one_uid_at_once_share_one_lookup(
     net: Network, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     entry = make_badge_entry(ALICE, BOB)
     await service(net, 0).publish(ALICE, entry)
     reader = service(net, 5)
-    fetches = 0
-    fetch = reader.dht.fetch
-
-    async def counted(address: bytes) -> object:
-        nonlocal fetches
-        fetches += 1
-        return await fetch(address)
-
-    monkeypatch.setattr(reader.dht, "fetch", counted)
+    fetches = counted_fetches(reader, monkeypatch)
     records = await asyncio.gather(*(reader.resolve(entry.uid) for _ in range(16)))
-    assert fetches == 1 and all(record.entry == entry for record in records)
-    # No answer outlives its lookup: the next reader asks the network again and sees a
-    # revocation made meanwhile.
+    assert len(fetches) == 1 and all(record.entry == entry for record in records)
+    # A revocation made meanwhile reaches the reader's own replica copy, and its next answer
+    # carries it at once, without a lookup.
     await service(net, 0).revoke(ALICE, entry.uid, "cheated", 1)
     assert (await reader.resolve(entry.uid)).revocation is not None
-    assert fetches == 2
+    assert len(fetches) == 1
+
+
+async def test_an_answer_is_reused_until_its_ttl_then_asked_again(
+    net: Network, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entry = make_badge_entry(ALICE, BOB)
+    await service(net, 0).publish(ALICE, entry)
+    clock = FakeClock()
+    reader = NameService(net.nodes[6], MemoryStore(), answer_ttl_s=2.0, clock=clock)
+    fetches = counted_fetches(reader, monkeypatch)
+
+    for _ in range(5):
+        assert (await reader.resolve(entry.uid)).entry == entry
+    clock.now += 1.9
+    await reader.resolve(entry.uid)
+    assert len(fetches) == 1
+    clock.now += 0.2  # past the TTL
+    await reader.resolve(entry.uid)
+    assert len(fetches) == 2
+
+
+async def test_a_revocation_seen_is_never_forgotten(
+    net: Network, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Replicas that answer an older, unrevoked copy (rolled back, or an eclipse) after this
+    node saw the revocation do not make it serve the badge as unrevoked."""
+    entry = make_badge_entry(ALICE, BOB)
+    await service(net, 0).publish(ALICE, entry)
+    clock = FakeClock()
+    reader = NameService(net.nodes[6], MemoryStore(), clock=clock)
+    unrevoked = await reader.resolve(entry.uid)
+    await service(net, 0).revoke(ALICE, entry.uid, "cheated", 1)
+    assert (await reader.resolve(entry.uid)).revocation is not None
+
+    address = address_of_key(derive_dht_key(entry.uid))
+    for store in net.stores:  # every replica forgets it (written as a bad replica would)
+        if store.get(Kind.BNS_RECORD, address) is not None:
+            store.put(Kind.BNS_RECORD, address, unrevoked.to_wire_bytes())
+        store.delete(Kind.PUBLISHED, address)
+    clock.now += 60.0
+    fetches = counted_fetches(reader, monkeypatch)
+    again = await reader.resolve(entry.uid)
+    assert len(fetches) == 1  # the network was asked, and answered without the revocation
+    assert again.revocation is not None and again.revocation.reason == "cheated"
+
+
+async def test_a_local_move_and_revocation_show_at_once_on_the_writing_node(
+    net: Network, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entry = make_badge_entry(ALICE, BOB)
+    await service(net, 0).publish(ALICE, entry)
+    earner = NameService(net.nodes[3], MemoryStore(), clock=FakeClock())
+    assert (await earner.resolve(entry.uid)).location is None
+    await earner.set_location(BOB, entry.uid, ["https://bob.example/a"])
+    fetches = counted_fetches(earner, monkeypatch)
+    moved = await earner.resolve(entry.uid)
+    assert moved.location is not None and moved.location.urls == ("https://bob.example/a",)
+    assert fetches == []
