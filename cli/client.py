@@ -5,16 +5,19 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Any
-
-import aiohttp
+from typing import TYPE_CHECKING, Any
 
 from badgechain.chain.errors import BadgeChainError
 from badgechain.node.config import load_config, read_admin_token
 
+if TYPE_CHECKING:
+    import aiohttp
+
 __all__ = ["AdminClient", "NodeError"]
 
-_TIMEOUT = aiohttp.ClientTimeout(total=120)
+# aiohttp is imported by the call that needs it: commands that import NodeError (verify
+# --offline among them) must not pay for the HTTP client.
+_TIMEOUT_S = 120.0
 _MAX_ANSWER = 16 * 1024 * 1024
 
 
@@ -49,10 +52,12 @@ class AdminClient:
         return asyncio.run(self._call(method, path, body))
 
     async def _call(self, method: str, path: str, body: Any) -> Any:
+        import aiohttp
+
         headers = {"Authorization": f"Bearer {self.token}"}
         try:
             async with (
-                aiohttp.ClientSession(timeout=_TIMEOUT) as session,
+                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=_TIMEOUT_S)) as session,
                 session.request(method, self.base_url + path, json=body, headers=headers) as r,
             ):
                 data = await _read_bounded(r.content, _MAX_ANSWER)

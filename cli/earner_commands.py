@@ -1,4 +1,4 @@
-"""Earner commands over the node's admin API: inbox, accept, reject, move, hide."""
+"""Earner commands over the node's admin API: inbox, accept, reject, move, hide, show."""
 
 from __future__ import annotations
 
@@ -40,48 +40,135 @@ def inbox(home: Path, as_json: bool) -> None:
         click.echo(f"{badge['uid']}  {badge['issuer']}  {badge['name']}")
 
 
+_JSON = click.option("--json", "as_json", is_flag=True, help="Print the node's answer as JSON.")
+# How long `move` waits for a new URL to answer, and how much of its answer it reads.
+_CHECK_TIMEOUT_S = 10.0
+_CHECK_MAX_BYTES = 10 * 1024 * 1024
+
+
+def _echo(answer: dict[str, Any], as_json: bool, line: str) -> None:
+    click.echo(json.dumps(answer, indent=2, ensure_ascii=False) if as_json else line)
+
+
 @click.command("accept")
 @click.argument("uid")
+@_JSON
 @click.pass_obj
 @reports_errors
-def accept(home: Path, uid: str) -> None:
+def accept(home: Path, uid: str, as_json: bool) -> None:
     """Accept a badge of the inbox: publish this node's URL for it in the BNS."""
     answer = _call(home, "/admin/accept", {"uid": uid})
-    click.echo(f"accepted {answer['uid']}: {_where(answer)}")
+    _echo(answer, as_json, f"accepted {answer['uid']}: {_where(answer)}")
 
 
 @click.command("reject")
 @click.argument("uid")
+@_JSON
 @click.pass_obj
 @reports_errors
-def reject(home: Path, uid: str) -> None:
+def reject(home: Path, uid: str, as_json: bool) -> None:
     """Reject a badge of the inbox: its copy is deleted and it is not published."""
     answer = _call(home, "/admin/reject", {"uid": uid})
-    click.echo(f"rejected {answer['uid']}")
+    _echo(answer, as_json, f"rejected {answer['uid']}")
 
 
 @click.command("move")
 @click.argument("uid")
 @click.argument("urls", nargs=-1, required=True)
+@click.option("--no-check", is_flag=True, help="Do not fetch the URLs to see that they serve it.")
+@_JSON
 @click.pass_obj
 @reports_errors
-def move(home: Path, uid: str, urls: tuple[str, ...]) -> None:
-    """Publish where an accepted badge can be fetched now (one to four URLs)."""
+def move(home: Path, uid: str, urls: tuple[str, ...], no_check: bool, as_json: bool) -> None:
+    """Publish where an accepted badge can be fetched now (one to four URLs).
+
+    Each URL is fetched first: one that does not serve this badge is named in a warning
+    (the move still happens; verifiers would find nothing there).
+    """
     answer = _call(home, "/admin/move", {"uid": uid, "urls": list(urls)})
-    click.echo(f"moved {answer['uid']}: {_where(answer)}")
+    if not no_check:
+        for url, problem in check_urls_serve(answer["uid"], urls):
+            click.echo(f"warning: {url} {problem}", err=True)
+    _echo(answer, as_json, f"moved {answer['uid']}: {_where(answer)}")
 
 
 @click.command("hide")
 @click.argument("uid")
+@_JSON
 @click.pass_obj
 @reports_errors
-def hide(home: Path, uid: str) -> None:
-    """Hide an accepted badge: it stays valid, and the BNS says where it is no more."""
+def hide(home: Path, uid: str, as_json: bool) -> None:
+    """Hide an accepted badge: it stays valid, and the BNS says where it is no more.
+
+    `badgechain show UID` undoes it.
+    """
     answer = _call(home, "/admin/hide", {"uid": uid})
-    click.echo(f"hidden {answer['uid']}")
+    _echo(answer, as_json, f"hidden {answer['uid']} (undo: badgechain show {answer['uid']})")
+
+
+@click.command("show")
+@click.argument("uid")
+@_JSON
+@click.pass_obj
+@reports_errors
+def show(home: Path, uid: str, as_json: bool) -> None:
+    """Undo `hide`: publish this node's URL for a hidden badge again."""
+    from badgechain.node.config import load_config
+
+    text = uid.strip().removeprefix("urn:bns:")
+    here = f"{load_config(home).gateway_url}/badges/{text}.json"
+    answer = _call(home, "/admin/move", {"uid": text, "urls": [here]})
+    _echo(answer, as_json, f"shown {answer['uid']}: {_where(answer)}")
+
+
+def check_urls_serve(uid: str, urls: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(url, what is wrong) for each URL that does not serve the badge `uid`."""
+    import asyncio
+
+    return asyncio.run(_check_all(uid, urls))
+
+
+async def _check_all(uid: str, urls: tuple[str, ...]) -> list[tuple[str, str]]:
+    import aiohttp
+
+    problems = []
+    timeout = aiohttp.ClientTimeout(total=_CHECK_TIMEOUT_S)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        for url in urls:
+            problem = await _serves(session, url, uid)
+            if problem:
+                problems.append((url, problem))
+    return problems
+
+
+async def _serves(session: Any, url: str, uid: str) -> str | None:
+    """None when `url` answers with a credential whose UID is `uid`; else what it did."""
+    import aiohttp
+
+    from badgechain.chain.errors import BadgeChainError
+    from badgechain.chain.jsonio import parse_json
+
+    try:
+        async with session.get(url) as response:
+            if response.status != 200:
+                return f"answered HTTP {response.status}, not the badge"
+            data = await response.content.read(_CHECK_MAX_BYTES + 1)
+    except (aiohttp.ClientError, TimeoutError, ValueError):
+        return "did not answer"
+    if len(data) > _CHECK_MAX_BYTES:
+        return "answered with more than a badge"
+    try:
+        document = parse_json(data)
+    except BadgeChainError:
+        return "does not serve a JSON badge"
+    proof = document.get("proof") if isinstance(document, dict) else None
+    proofs = proof if isinstance(proof, list) else [proof]
+    if not any(isinstance(p, dict) and p.get("proofValue") == uid for p in proofs):
+        return "serves another document, not this badge"
+    return None
 
 
 def register(main: click.Group) -> None:
     """Add this module's commands to `main`."""
-    for command in (inbox, accept, reject, move, hide):
+    for command in (inbox, accept, reject, move, hide, show):
         main.add_command(command)

@@ -1,337 +1,133 @@
-"""The `badgechain` command line: keys, offline issue, verify, bake and unbake."""
+"""The `badgechain` command line.
+
+Each command lives in a module of this package that is imported only when that command
+runs: `--help` needs none of them, and offline work never loads the HTTP client (issue 13
+item 3; tests/cli/test_startup.py checks which modules each path imports).
+"""
 
 from __future__ import annotations
 
-import base64
-import json
 import os
-import sys
-import uuid
-from datetime import UTC, datetime
+from importlib import import_module
 from pathlib import Path
 
 import click
 
-from badgechain.chain import bake as baking
-from badgechain.chain.badge import build_achievement, build_credential, email_identity
-from badgechain.chain.images import default_png, default_svg
-from badgechain.chain.keys import KeyPair
-from badgechain.chain.keystore import lock_key
-from badgechain.chain.verify import MAX_INPUT_BYTES
-from badgechain.node import pipeline
+__all__ = ["COMMANDS", "main"]
 
-from . import (
-    devnet,
-    earner_commands,
-    issuer_commands,
-    log_commands,
-    persona_commands,
-    queue_commands,
-    verify_commands,
-)
-from .common import (
-    EXIT_INDETERMINATE,
-    EXIT_INVALID,
-    EXIT_VALID,
-    load_key,
-    new_passphrase,
-    reports_errors,
-)
-from .home import KEY_FILE, HomeError, default_home, read_bounded, write_atomic
-from .issuer_commands import issue_online
-from .node_commands import register_node_commands
-from .verify_commands import verify_file_command, verify_online_command
+# Command → (module of badgechain.cli whose register() adds it, the line `--help` shows).
+# tests/cli/test_startup.py holds each line equal to the command's own first sentence.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "accept": (
+        "earner_commands",
+        "Accept a badge of the inbox: publish this node's URL for it in the BNS.",
+    ),
+    "bake": ("local_commands", "Bake a badge (JSON or VC-JWT) into a PNG or SVG image."),
+    "class": ("issuer_commands", "Define badge classes (Achievements) on this home's node."),
+    "collection": (
+        "persona_commands",
+        "Collections: public, shareable lists of badges this node holds.",
+    ),
+    "completion": ("completion", "Print the shell completion script for bash, zsh or fish."),
+    "devnet": ("devnet", "Run a small BadgeChain network on this machine until Ctrl-C."),
+    "endorse": (
+        "persona_commands",
+        "Endorse a badge: sign an EndorsementCredential about it and deliver it to its earner.",
+    ),
+    "hide": (
+        "earner_commands",
+        "Hide an accepted badge: it stays valid, and the BNS says where it is no more.",
+    ),
+    "inbox": (
+        "earner_commands",
+        "List the badges delivered to this node that wait for accept or reject.",
+    ),
+    "init": (
+        "node_commands",
+        "Create a home: a key (unless one exists), config.toml and an admin token.",
+    ),
+    "issue": ("local_commands", "Issue a badge; prints its UID."),
+    "keys": ("local_commands", "Create and show this home's issuer key."),
+    "log": ("log_commands", "The node's signed, hash-linked log."),
+    "lookup": (
+        "verify_commands",
+        "Print the merged BNS record of UID (asks this home's running node).",
+    ),
+    "move": (
+        "earner_commands",
+        "Publish where an accepted badge can be fetched now (one to four URLs).",
+    ),
+    "node": ("node_commands", "Run this home's node."),
+    "persona": (
+        "persona_commands",
+        "Personas: genesis badges that badges can be issued to (urn:bns:<UID>).",
+    ),
+    "queue": (
+        "queue_commands",
+        "Work the node does in the background (publishing, revocations, batches).",
+    ),
+    "reject": (
+        "earner_commands",
+        "Reject a badge of the inbox: its copy is deleted and it is not published.",
+    ),
+    "revoke": ("issuer_commands", "Revoke a badge this node issued: publishes the BNS revocation."),
+    "show": ("earner_commands", "Undo `hide`: publish this node's URL for a hidden badge again."),
+    "unbake": ("local_commands", "Print the badge baked into a PNG or SVG image."),
+    "verify": (
+        "local_commands",
+        "Verify a badge: a JSON file, a baked PNG or SVG, or - for stdin (or a UID, --online).",
+    ),
+}
 
-__all__ = ["main"]
 
-VERDICT_EXIT = {"valid": EXIT_VALID, "invalid": EXIT_INVALID, "indeterminate": EXIT_INDETERMINATE}
-MAX_IMAGE_BYTES = 2 * 1024 * 1024
-# An image embedded in the achievement as a data: URI must stay small: it is signed and shipped.
-MAX_EMBEDDED_IMAGE_BYTES = 64 * 1024
+class LazyGroup(click.Group):
+    """A group whose commands are loaded from their module on first use."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._loaded: set[str] = set()
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            module = COMMANDS[cmd_name][0]
+            if module not in self._loaded:
+                self._loaded.add(module)
+                import_module(f"badgechain.cli.{module}").register(self)
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list from the table above, so `--help` imports no command module."""
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        rows = [
+            (name, click.utils.make_default_short_help(COMMANDS[name][1], limit))
+            if name in COMMANDS and name not in self.commands
+            else (name, self.commands[name].get_short_help_str(limit))
+            for name in names
+        ]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
 
-@click.group()
+def _default_home() -> Path:
+    return Path(os.environ.get("BADGECHAIN_HOME") or Path.home() / ".badgechain")
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--home",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
     help="BadgeChain home folder (default: $BADGECHAIN_HOME or ~/.badgechain).",
 )
+@click.version_option(package_name="badgechain", prog_name="badgechain")
 @click.pass_context
 def main(ctx: click.Context, home: Path | None) -> None:
-    """BadgeChain: open badges that carry their own proof."""
-    ctx.obj = home or default_home()
+    """BadgeChain: open badges that carry their own proof.
 
-
-# -- keys -------------------------------------------------------------------------------
-
-
-@main.group()
-def keys() -> None:
-    """Create and show this home's issuer key."""
-
-
-@keys.command("new")
-@click.option("--no-passphrase", is_flag=True, help="Store the key unencrypted (not recommended).")
-@click.option("--force", is_flag=True, help="Replace an existing key.")
-@click.pass_obj
-@reports_errors
-def keys_new(home: Path, no_passphrase: bool, force: bool) -> None:
-    """Create a new Ed25519 key; prints its did:key."""
-    path = home / KEY_FILE
-    if path.exists() and not force:
-        raise HomeError(f"{path} exists; use --force to replace it", code="key_exists")
-    passphrase = None if no_passphrase else new_passphrase()
-    key = KeyPair.generate()
-    home.mkdir(parents=True, exist_ok=True, mode=0o700)
-    write_atomic(path, lock_key(key, passphrase), mode=0o600)
-    click.echo(key.did)
-
-
-@keys.command("show")
-@click.pass_obj
-@reports_errors
-def keys_show(home: Path) -> None:
-    """Print this home's did:key."""
-    data = read_bounded(home / KEY_FILE, 4096)
-    record = json.loads(data)
-    click.echo(record["did"] if isinstance(record, dict) and "did" in record else "")
-
-
-# -- issue -------------------------------------------------------------------------------
-
-
-def _parse_when(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(
-            "use an ISO 8601 date or date-time, e.g. 2027-06-30T00:00:00Z"
-        ) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
-
-
-@main.command()
-@click.option("--class", "class_id", default=None, help="Issue online, from this badge class.")
-@click.option(
-    "--csv",
-    "csv_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="With --class: one badge per row (to,email,valid_until,evidence).",
-)
-@click.option("--json", "as_json", is_flag=True, help="With --class: print the UIDs as JSON.")
-@click.option("--offline", is_flag=True, help="Sign locally, without a node.")
-@click.option("--to", "subject", help="Earner: a did:key, or urn:bns:<UID> of a persona.")
-@click.option("--email", default=None, help="Earner's email, stored as a salted hash.")
-@click.option("--plain-email", is_flag=True, help="Offline: store the email in clear.")
-@click.option("--name", help="Offline: badge name.")
-@click.option("--description", help="Offline: what the badge means.")
-@click.option("--criteria", help="Offline: what the earner did to earn it.")
-@click.option(
-    "--image",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Offline: badge image (PNG or SVG).",
-)
-@click.option("--valid-until", callback=_parse_when, help="Expiry, ISO 8601.")
-@click.option("--evidence", multiple=True, help="Evidence URL (repeatable).")
-@click.option(
-    "--out", type=click.Path(dir_okay=False, path_type=Path), help="Offline: .json, .png or .svg"
-)
-@click.pass_obj
-@reports_errors
-def issue(
-    home: Path,
-    class_id: str | None,
-    csv_file: Path | None,
-    as_json: bool,
-    offline: bool,
-    subject: str | None,
-    email: str | None,
-    plain_email: bool,
-    name: str | None,
-    description: str | None,
-    criteria: str | None,
-    image: Path | None,
-    valid_until: datetime | None,
-    evidence: tuple[str, ...],
-    out: Path | None,
-) -> None:
-    """Issue a badge; prints its UID.
-
-    Online (the home's node must run): --class ID with --to, or with --csv for many.
-    Offline: --offline --to --name --description --criteria --out, signed here.
+    Shell completion: `eval "$(badgechain completion bash)"` in ~/.bashrc (or zsh, fish).
     """
-    if class_id is not None:
-        if offline or plain_email or out or image or name or description or criteria:
-            raise click.UsageError("--class takes --to/--csv, --email, --valid-until, --evidence")
-        if (subject is None) == (csv_file is None):
-            raise click.UsageError("--class needs exactly one of --to and --csv")
-        issue_online(home, class_id, subject, email, valid_until, evidence, csv_file, as_json)
-        return
-    if csv_file is not None or as_json:
-        raise click.UsageError("--csv and --json go with --class")
-    if not offline:
-        raise click.UsageError("use --class ID to issue through the node, or --offline")
-    missing = [
-        flag
-        for flag, value in (
-            ("--to", subject),
-            ("--name", name),
-            ("--description", description),
-            ("--criteria", criteria),
-            ("--out", out),
-        )
-        if not value
-    ]
-    if missing:
-        raise click.UsageError(f"--offline needs {', '.join(missing)}")
-    assert subject and name and description and criteria and out
-    suffix = out.suffix.lower()
-    if suffix not in (".json", ".png", ".svg"):
-        raise click.UsageError("--out must end in .json, .png or .svg")
-    image_bytes = read_bounded(image, MAX_IMAGE_BYTES) if image else None
-    if image_bytes is not None and suffix != ".json" and _image_kind(image_bytes) != suffix:
-        raise click.UsageError(
-            f"--image must be a {suffix[1:].upper()} image to bake into {out.name}"
-        )
-    key = load_key(home)
-    now = datetime.now(UTC)
-    achievement = build_achievement(
-        key.did,
-        achievement_id=f"urn:uuid:{uuid.uuid4()}",
-        name=name,
-        description=description,
-        criteria=criteria,
-        image=_data_uri(image_bytes) if image_bytes else None,
-    )
-    identifiers = []
-    if email:
-        salt = None if plain_email else base64.b32encode(os.urandom(10)).decode().lower()
-        identifiers.append(email_identity(email, salt=salt, hashed=not plain_email))
-    credential = build_credential(
-        issuer_did=key.did,
-        subject_id=subject,
-        achievement=achievement,
-        valid_from=now,
-        credential_id=f"urn:uuid:{uuid.uuid4()}",
-        identifiers=identifiers,
-        valid_until=valid_until,
-        evidence=evidence,
-    )
-    signed = pipeline.sign(credential, key, now).credential  # the pipeline's signing step
-    payload = json.dumps(signed, indent=2, ensure_ascii=False)
-    write_atomic(out, _render(suffix, payload, image_bytes, name))
-    click.echo(signed["proof"]["proofValue"])
-
-
-def _image_kind(data: bytes) -> str:
-    return ".png" if data.startswith(b"\x89PNG\r\n\x1a\n") else ".svg"
-
-
-def _data_uri(data: bytes) -> str | None:
-    if len(data) > MAX_EMBEDDED_IMAGE_BYTES:
-        return None
-    mime = "image/png" if _image_kind(data) == ".png" else "image/svg+xml"
-    return f"data:{mime};base64,{base64.b64encode(data).decode()}"
-
-
-def _render(suffix: str, payload: str, image: bytes | None, name: str) -> bytes:
-    if suffix == ".json":
-        return (payload + "\n").encode()
-    if suffix == ".png":
-        return baking.bake_png(image or default_png(), payload)
-    return baking.bake_svg(image or default_svg(name), payload)
-
-
-# -- verify, bake, unbake ----------------------------------------------------------------------
-
-
-@main.command()
-@click.argument("source")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@click.option(
-    "--online",
-    is_flag=True,
-    help="Send SOURCE (a file or a UID) to this home's node, which verifies it.",
-)
-@click.option("--offline", is_flag=True, help="No network at all: what needs it is unchecked.")
-@click.option("--gateway", metavar="URL", help="Ask the BNS through this node's gateway.")
-@click.option("--recipient", metavar="EMAIL", help="The earner an OB 2.0 badge must name.")
-@click.pass_obj
-def verify(
-    home: Path,
-    source: str,
-    as_json: bool,
-    online: bool,
-    offline: bool,
-    gateway: str | None,
-    recipient: str | None,
-) -> None:
-    """Verify a badge: a JSON file, a baked PNG or SVG, or - for stdin (or a UID, --online).
-
-    Status lists, did:web documents and hosted documents are fetched; the BNS is asked
-    through this home's running node (or --gateway). A check that needed the network and
-    could not run makes the verdict indeterminate. Exit status: 0 valid, 1 invalid,
-    3 indeterminate, 2 usage error.
-    """
-    if online:
-        sys.exit(verify_online_command(home, source, as_json))
-    sys.exit(
-        verify_file_command(
-            home, source, as_json, offline=offline, gateway=gateway, recipient=recipient
-        )
-    )
-
-
-def _read_source(source: str) -> bytes:
-    if source == "-":
-        data = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
-        if len(data) > MAX_INPUT_BYTES:
-            raise HomeError(f"stdin is larger than {MAX_INPUT_BYTES} bytes", code="input_too_large")
-        return data
-    return read_bounded(Path(source), MAX_INPUT_BYTES)
-
-
-@main.command()
-@click.argument("badge", type=click.Path(dir_okay=False, path_type=Path))
-@click.argument("image", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
-@reports_errors
-def bake(badge: Path, image: Path, out: Path) -> None:
-    """Bake a badge (JSON or VC-JWT) into a PNG or SVG image."""
-    try:
-        payload = read_bounded(badge, baking.MAX_PAYLOAD_BYTES).decode("utf-8").strip()
-    except UnicodeDecodeError as exc:
-        raise HomeError(f"{badge}: not UTF-8 text", code="badge_not_utf8") from exc
-    image_bytes = read_bounded(image, MAX_IMAGE_BYTES)
-    if _image_kind(image_bytes) == ".png":
-        write_atomic(out, baking.bake_png(image_bytes, payload))
-    else:
-        write_atomic(out, baking.bake_svg(image_bytes, payload))
-    click.echo(str(out))
-
-
-@main.command()
-@click.argument("image", type=click.Path(dir_okay=False, path_type=Path))
-@reports_errors
-def unbake(image: Path) -> None:
-    """Print the badge baked into a PNG or SVG image."""
-    unbaked = baking.unbake(read_bounded(image, MAX_INPUT_BYTES))
-    if unbaked.kind == "ob2":
-        click.echo("note: an Open Badges 2.0 badge", err=True)
-    click.echo(unbaked.payload)
-
-
-register_node_commands(main)
-for _commands in (
-    issuer_commands,
-    earner_commands,
-    verify_commands,
-    persona_commands,
-    queue_commands,
-    log_commands,
-    devnet,
-):
-    _commands.register(main)
+    ctx.obj = home or _default_home()

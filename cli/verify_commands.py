@@ -15,21 +15,24 @@ import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import aiohttp
 import click
 
 from badgechain.chain.errors import BadgeChainError
 from badgechain.chain.verify import MAX_INPUT_BYTES, Report, verify_badge
 from badgechain.node.config import ConfigError, NodeConfig, install_local_contexts, load_config
-from badgechain.node.resolvers import GatewayBns, VerifierContext, verify_with
 
 from .client import NodeError
 from .common import EXIT_INDETERMINATE, EXIT_INVALID, EXIT_USAGE, EXIT_VALID, reports_errors
 from .home import HomeError, read_bounded
 
+if TYPE_CHECKING:
+    import aiohttp
+
+# aiohttp and the node's resolvers are imported where the network is used: `verify
+# --offline` never loads them (tests/cli/test_startup.py).
 __all__ = [
     "GatewayError",
     "describe_report",
@@ -41,12 +44,12 @@ __all__ = [
 
 VERDICT_EXIT = {"valid": EXIT_VALID, "invalid": EXIT_INVALID, "indeterminate": EXIT_INDETERMINATE}
 # The node bounds each request to 30 s; a little more here so its own answer arrives first.
-_TIMEOUT = aiohttp.ClientTimeout(total=40)
+_TIMEOUT_S = 40.0
 _MAX_ANSWER = 4 * 1024 * 1024
 _MARKS = {"passed": "ok  ", "failed": "FAIL", "skipped": "--  "}
 # How long `verify FILE` waits to learn whether the home's node is running.
-_PROBE_TIMEOUT = aiohttp.ClientTimeout(total=2)
-_BNS_TIMEOUT = aiohttp.ClientTimeout(total=25)
+_PROBE_TIMEOUT_S = 2.0
+_BNS_TIMEOUT_S = 25.0
 
 
 def _gateway(home: Path) -> str:
@@ -76,11 +79,13 @@ async def _request(
     base_url: str, method: str, path: str, body: bytes | None = None, media: str | None = None
 ) -> Any:
     """One call to the public gateway; its JSON answer, or GatewayError with its problem."""
+    import aiohttp
+
     headers = {"Content-Type": media} if media else {}
     payload = None if body is None else io.BytesIO(body)  # aiohttp streams a file-like body
     try:
         async with (
-            aiohttp.ClientSession(timeout=_TIMEOUT) as session,
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=_TIMEOUT_S)) as session,
             session.request(method, base_url + path, data=payload, headers=headers) as response,
         ):
             data = await _read_bounded(response)
@@ -237,9 +242,11 @@ def _home_config(home: Path) -> NodeConfig | None:
 
 
 async def _node_answers(base_url: str) -> bool:
+    import aiohttp
+
     try:
         async with (
-            aiohttp.ClientSession(timeout=_PROBE_TIMEOUT) as session,
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=_PROBE_TIMEOUT_S)) as session,
             session.get(base_url + "/health", allow_redirects=False) as response,
         ):
             return response.status == 200
@@ -255,9 +262,15 @@ async def _verify_networked(
     recipient: str | None,
 ) -> tuple[Report, str | None]:
     """The report, and the gateway the BNS was asked through (None: no BNS)."""
+    import aiohttp
+
+    from badgechain.node.resolvers import GatewayBns, VerifierContext, verify_with
+
     if gateway is None and home_gateway is not None and await _node_answers(home_gateway):
         gateway = home_gateway
-    async with aiohttp.ClientSession(timeout=_BNS_TIMEOUT) as session:
+    async with aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(total=_BNS_TIMEOUT_S)
+    ) as session:
         bns = GatewayBns(gateway, session) if gateway else None
         context = VerifierContext(config, lambda: datetime.now(UTC), bns)
         return await verify_with(context, data, recipient=recipient), gateway
