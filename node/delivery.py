@@ -2,10 +2,14 @@
 
 An issuer knows the earner's did:key; the earner's node announces in the DHT, signed by
 that key, the URL of its inbox (bns/inbox.py). A delivery is written to a durable outbox
-first, then POSTed; what fails is retried with backoff from `run_outbox`, across restarts.
+first, then POSTed; what fails is retried with backoff by the node's work queue (topic
+"deliver", node/work.py), across restarts. A definite refusal makes the item dead at once:
+the operator sees it in `GET /admin/queue` and may retry or drop it.
 
-Outbox keys (Kind.JOURNAL): b"outbox/meta/" + UID → the schedule as JSON (small, scanned
-every tick); b"outbox/doc/" + UID → the credential JSON. Both change in one batch.
+Outbox (Kind.JOURNAL): b"outbox/doc/" + UID → the credential JSON; b"outbox/to/" + UID →
+the earner's 32-byte public key; the queue item "deliver" + UID → when, how often, why.
+All three are written in one batch. The previous layout kept the schedule as JSON under
+b"outbox/meta/" + UID; `migrate_outbox` moves such entries onto the queue on start.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 import aiohttp
@@ -28,11 +32,12 @@ from badgechain.chain.jsonio import parse_json
 from badgechain.chain.keys import PublicKey, public_key_from_did_key
 from badgechain.chain.uid import Uid
 from badgechain.storage import Kind, Store
+from badgechain.storage.queue import QueueItem, queued
 
 from .config import MAX_JSON_BYTES, NodeConfig
 from .errors import NodeError
 from .outbound import client_session
-from .services import Services
+from .services import DELIVER_TOPIC, Services
 
 __all__ = [
     "INBOX_PATH",
@@ -43,13 +48,13 @@ __all__ = [
     "DeliveryStatus",
     "OutboxEntry",
     "announce_inbox",
-    "deliver_due",
+    "deliver",
     "earner_key_of",
     "enqueue_delivery",
     "find_inbox",
+    "migrate_outbox",
     "outbox",
     "post_credential",
-    "run_outbox",
     "start_delivery",
 ]
 
@@ -58,14 +63,12 @@ log = logging.getLogger(__name__)
 INBOX_PATH: Final = "/inbox"
 MAX_INBOX_BYTES: Final = MAX_JSON_BYTES  # what an inbox takes; a badge with its image fits
 OUTBOX_PREFIX: Final = b"outbox/"
-_META: Final = OUTBOX_PREFIX + b"meta/"
+_OLD_META: Final = OUTBOX_PREFIX + b"meta/"  # the previous layout's schedule (migrated)
 _DOC: Final = OUTBOX_PREFIX + b"doc/"
+_TO: Final = OUTBOX_PREFIX + b"to/"
 _INBOX_SEQ: Final = b"inbox/seq"  # the last seq this node signed for its announcement
 
-POST_TIMEOUT_S: Final = 10.0
-ANNOUNCE_RETRY_MAX_S: Final = 60.0
-OUTBOX_BATCH: Final = 64  # deliveries started per tick
-OUTBOX_PARALLEL: Final = 8  # deliveries in flight at once
+DEFAULT_POST_TIMEOUT_S: Final = 10.0  # NodeSettings.delivery_post_timeout_s
 _MAX_ANSWER_BYTES: Final = 64 * 1024
 # 408, 425 and 429 say "later", not "no". Any other 4xx is final only when it is a definite
 # refusal: a problem report with a code (a 4xx with no code may be a proxy or a server in the
@@ -91,7 +94,9 @@ class DeliveryRefused(DeliveryError):
 
 @dataclass(frozen=True, slots=True)
 class OutboxEntry:
-    """One pending delivery. `due` is the Unix time of the next attempt; None once refused."""
+    """One pending delivery, as its queue item tells it. `due` is the Unix time of the next
+    attempt; None once the queue gave up (a refusal, or too many failures). `error` is the
+    code of the last failure."""
 
     uid: Uid
     due: float | None
@@ -100,24 +105,20 @@ class OutboxEntry:
     # Whose inbox, when the subject names no did:key (a persona or an endorsed badge).
     earner_key: PublicKey | None = None
 
-    def to_json_bytes(self) -> bytes:
-        earner = None if self.earner_key is None else self.earner_key.hex()
-        return json.dumps(
-            {"due": self.due, "attempts": self.attempts, "error": self.error, "earner": earner}
-        ).encode()
-
     @classmethod
-    def from_json_bytes(cls, uid: Uid, data: bytes) -> OutboxEntry:
+    def from_old_meta(cls, uid: Uid, data: bytes) -> OutboxEntry:
+        """An entry as the previous layout stored it (JSON under b"outbox/meta/")."""
         value = json.loads(data)
         earner = value.get("earner")
         earner_key = None if earner is None else PublicKey(bytes.fromhex(earner))
-        return cls(uid, value["due"], int(value["attempts"]), str(value["error"]), earner_key)
-
-
-def _backoff(node: Services, attempts: int) -> float:
-    settings = node.settings
-    first, most = settings.delivery_retry_first_s, settings.delivery_retry_max_s
-    return float(min(most, first * 2 ** min(attempts - 1, 30)))
+        due = value["due"]
+        return cls(
+            uid,
+            None if due is None else float(due),
+            int(value["attempts"]),
+            str(value["error"]),
+            earner_key,
+        )
 
 
 def _now(node: Services) -> float:
@@ -125,8 +126,8 @@ def _now(node: Services) -> float:
 
 
 def _lease_s(node: Services) -> float:
-    """How far a delivery under way pushes its next attempt: past the attempt's end, so
-    the outbox loop never sends a badge that the issuing request is still sending."""
+    """How far a first attempt pushes its queue item: past the attempt's end, so the
+    worker never sends a badge that the issuing request is still sending."""
     return node.settings.delivery_attempt_timeout_s + 5.0
 
 
@@ -167,7 +168,8 @@ async def _keep_announcing(node: Services) -> None:
     attempts = 0
     while True:
         attempts += 1
-        await asyncio.sleep(min(ANNOUNCE_RETRY_MAX_S, _backoff(node, attempts)))
+        wait = node.settings.retry(DELIVER_TOPIC).delay(attempts)
+        await asyncio.sleep(min(node.settings.announce_retry_max_s, wait))
         try:
             await announce_inbox(node)
             return
@@ -176,14 +178,17 @@ async def _keep_announcing(node: Services) -> None:
 
 
 async def start_delivery(node: Services) -> None:
-    """Announce this node's inbox and start the outbox loop; call once the gateway serves
-    (the announced URL holds its port). Node.start() calls it once."""
+    """Announce this node's inbox and put the outbox of a home written by the previous
+    layout onto the queue; call once the gateway serves (the announced URL holds its
+    port). Node.start() calls it once, before the queue's worker starts."""
+    moved = migrate_outbox(node)
+    if moved:
+        log.info("outbox entries moved onto the work queue", extra={"entries": moved})
     try:
         await announce_inbox(node)
     except BadgeChainError as exc:
         log.info("inbox announcement failed, will retry", extra={"code": exc.code})
         node.spawn(_keep_announcing(node))
-    node.spawn(run_outbox(node))
 
 
 # --- finding and posting to an earner's inbox -------------------------------------------------
@@ -221,13 +226,19 @@ def _credential_bytes(credential: dict[str, Any]) -> bytes:
     return body
 
 
-async def post_credential(config: NodeConfig, url: str, credential: dict[str, Any]) -> None:
+async def post_credential(
+    config: NodeConfig,
+    url: str,
+    credential: dict[str, Any],
+    *,
+    timeout_s: float = DEFAULT_POST_TIMEOUT_S,
+) -> None:
     """POST the credential to an inbox; raise DeliveryRefused on a definite refusal,
     DeliveryError on anything else that is not a 2xx (5xx, no answer, a 4xx that says
     "later"). Redirects are not followed: the URL was signed."""
     body = _credential_bytes(credential)
     headers = {"Content-Type": "application/json"}
-    timeout = aiohttp.ClientTimeout(total=POST_TIMEOUT_S)
+    timeout = aiohttp.ClientTimeout(total=timeout_s)
     try:
         async with (
             client_session(config, timeout=timeout) as session,
@@ -265,10 +276,19 @@ def _problem_code(detail: bytes) -> str | None:
 
 def outbox(store: Store) -> list[OutboxEntry]:
     """Every delivery not yet made, in UID order."""
-    return [
-        OutboxEntry.from_json_bytes(Uid(key[len(_META) :]), value)
-        for key, value in store.scan(Kind.JOURNAL, _META)
-    ]
+    return [_entry(store, item) for item in queued(store, DELIVER_TOPIC)]
+
+
+def _entry(store: Store, item: QueueItem) -> OutboxEntry:
+    earner = _earner_key(store, Uid(item.key))
+    due = None if item.dead else item.due
+    code = item.error.partition(":")[0]
+    return OutboxEntry(Uid(item.key), due, item.attempts, code, earner)
+
+
+def _earner_key(store: Store, uid: Uid) -> PublicKey | None:
+    raw = store.get(Kind.JOURNAL, _TO + uid)
+    return None if raw is None else PublicKey(raw)
 
 
 def _load_credential(store: Store, uid: Uid) -> dict[str, Any] | None:
@@ -289,8 +309,8 @@ async def enqueue_delivery(
 
     The inbox is that of `earner_key` if given (a badge issued to a persona, an endorsement),
     else of the subject's did:key. "no_inbox": neither names a key, nothing is queued.
-    "queued": the outbox loop will try (again). "delivered", or "refused" (kept in the
-    outbox, never retried).
+    "queued": the work queue will try (again). "delivered", or "refused" (the queue item is
+    dead: never retried unless the operator says so).
     Raises DeliveryRefused (`body_too_large`), queuing nothing, for a badge no inbox takes.
     """
     store = node.store
@@ -298,83 +318,96 @@ async def enqueue_delivery(
     if earner_key is None:
         return "no_inbox"
     document = _credential_bytes(credential)
-    due = _now(node) + (_lease_s(node) if try_now else 0.0)
-    entry = OutboxEntry(uid, due, earner_key=earner_key)
     with store.batch() as batch:
-        batch.put(Kind.JOURNAL, _META + uid, entry.to_json_bytes())
         batch.put(Kind.JOURNAL, _DOC + uid, document)
-    if not try_now:
+        batch.put(Kind.JOURNAL, _TO + uid, bytes(earner_key))
+        node.enqueue(DELIVER_TOPIC, uid, delay_s=_lease_s(node) if try_now else 0.0, batch=batch)
+    item = node.queue.get(DELIVER_TOPIC, uid)
+    if not try_now or item is None:
         return "queued"
-    return await _attempt(node, entry, credential)
+    return await _first_attempt(node, item)
 
 
-async def _attempt(
-    node: Services, entry: OutboxEntry, credential: dict[str, Any]
-) -> DeliveryStatus:
-    """One delivery attempt of a leased entry; the outcome is written to the outbox."""
-    store, dht = node.store, node.dht
-    earner_key = entry.earner_key or earner_key_of(credential)
-    attempts = entry.attempts + 1
+async def _first_attempt(node: Services, item: QueueItem) -> DeliveryStatus:
+    """The attempt the issuing request makes itself; its outcome goes to the queue item as
+    the worker's would (node/work.py)."""
+    queue = node.queue
     try:
-        if earner_key is None:
-            raise DeliveryRefused("the subject has no did:key", code="no_inbox")
-        async with asyncio.timeout(node.settings.delivery_attempt_timeout_s):
-            record = await find_inbox(dht, earner_key)
-            await post_credential(node.config, record.url, credential)
+        await deliver(node, item.key)
     except DeliveryRefused as exc:
-        refused = replace(entry, due=None, attempts=attempts, error=exc.code)
-        store.put(Kind.JOURNAL, _META + entry.uid, refused.to_json_bytes())
-        log.warning("delivery refused", extra={"uid": entry.uid.hex()[:16], "code": exc.code})
+        queue.give_up(item, f"{exc.code}: {exc.message}")
+        log.warning("delivery refused", extra={"uid": item.key.hex()[:16], "code": exc.code})
         return "refused"
-    except (BadgeChainError, TimeoutError) as exc:
-        code = exc.code if isinstance(exc, BadgeChainError) else "delivery_timeout"
-        due = _now(node) + _backoff(node, attempts)
-        retry = replace(entry, due=due, attempts=attempts, error=code)
-        store.put(Kind.JOURNAL, _META + entry.uid, retry.to_json_bytes())
-        log.info("delivery failed, will retry", extra={"uid": entry.uid.hex()[:16], "code": code})
+    except BadgeChainError as exc:
+        retry = node.settings.retry(DELIVER_TOPIC)
+        retry_at = _now(node) + retry.delay(item.attempts + 1)
+        queue.failed(item, f"{exc.code}: {exc.message}", retry_at, retry.max_attempts)
+        log.info(
+            "delivery failed, will retry", extra={"uid": item.key.hex()[:16], "code": exc.code}
+        )
         return "queued"
-    with store.batch() as batch:
-        batch.delete(Kind.JOURNAL, _META + entry.uid)
-        batch.delete(Kind.JOURNAL, _DOC + entry.uid)
-    log.info("badge delivered", extra={"uid": entry.uid.hex()[:16], "inbox": record.url})
+    queue.done(item)
     return "delivered"
 
 
-async def deliver_due(node: Services) -> int:
-    """Attempt the deliveries whose time has come; return how many were attempted."""
-    store = node.store
-    now = _now(node)
-    due = [entry for entry in outbox(store) if entry.due is not None and entry.due <= now]
-    leased: list[tuple[OutboxEntry, dict[str, Any]]] = []
-    for entry in due[:OUTBOX_BATCH]:
-        credential = _load_credential(store, entry.uid)
-        if credential is None:  # a schedule without its document cannot be sent
-            store.delete(Kind.JOURNAL, _META + entry.uid)
-            continue
-        store.put(
-            Kind.JOURNAL,
-            _META + entry.uid,
-            replace(entry, due=now + _lease_s(node)).to_json_bytes(),
-        )
-        leased.append((entry, credential))
-    gate = asyncio.Semaphore(OUTBOX_PARALLEL)
+async def deliver(node: Services, key: bytes) -> bool:
+    """The queue's handler of topic "deliver": POST the outbox's badge `key` to its earner's
+    inbox, then clear it from the outbox. Idempotent: an entry delivered already is done
+    (and an inbox takes the same badge twice without harm). Raises DeliveryRefused for
+    good, DeliveryError for "later"."""
+    store, uid = node.store, Uid(key)
+    credential = _load_credential(store, uid)
+    if credential is None:  # delivered already (or never written): nothing to send
+        store.delete(Kind.JOURNAL, _TO + uid)
+        return True
+    earner_key = _earner_key(store, uid) or earner_key_of(credential)
+    if earner_key is None:
+        raise DeliveryRefused("the subject has no did:key", code="no_inbox")
+    settings = node.settings
+    try:
+        async with asyncio.timeout(settings.delivery_attempt_timeout_s):
+            record = await find_inbox(node.dht, earner_key)
+            await post_credential(
+                node.config, record.url, credential, timeout_s=settings.delivery_post_timeout_s
+            )
+    except TimeoutError as exc:
+        raise DeliveryError("the delivery took too long", code="delivery_timeout") from exc
+    with store.batch() as batch:
+        batch.delete(Kind.JOURNAL, _DOC + uid)
+        batch.delete(Kind.JOURNAL, _TO + uid)
+    log.info("badge delivered", extra={"uid": uid.hex()[:16], "inbox": record.url})
+    return True
 
-    async def attempt(entry: OutboxEntry, credential: dict[str, Any]) -> None:
-        async with gate:
-            await _attempt(node, entry, credential)
 
-    await asyncio.gather(*(attempt(entry, credential) for entry, credential in leased))
-    return len(leased)
-
-
-async def run_outbox(node: Services) -> None:
-    """The node's background delivery loop: every tick, attempt what is due. Never ends
-    on its own; the node cancels it when it stops."""
-    while True:
-        await asyncio.sleep(node.settings.outbox_tick_s)
-        try:
-            await deliver_due(node)
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # a bad round must not end deliveries for the node's lifetime
-            log.exception("outbox round failed")
+def migrate_outbox(node: Services) -> int:
+    """Put the outbox entries of the previous layout (b"outbox/meta/") onto the work queue,
+    keeping their due time, attempts and refusal; drop the outbox documents no queue item
+    names any more (delivered before a crash, or dropped by the operator). Returns how
+    many entries moved. Safe to run on every start."""
+    store, queue = node.store, node.queue
+    moved = 0
+    for key, value in list(store.scan(Kind.JOURNAL, _OLD_META)):
+        uid = Uid(key[len(_OLD_META) :])
+        with store.batch() as batch:
+            batch.delete(Kind.JOURNAL, key)
+            if store.get(Kind.JOURNAL, _DOC + uid) is None:
+                continue  # a schedule without its document cannot be sent
+            try:
+                entry = OutboxEntry.from_old_meta(uid, value)
+            except (ValueError, KeyError, TypeError, AttributeError):  # unreadable: send anew
+                entry = OutboxEntry(uid, _now(node))
+            if entry.earner_key is not None:
+                batch.put(Kind.JOURNAL, _TO + uid, bytes(entry.earner_key))
+            due = _now(node) if entry.due is None else entry.due
+            item = QueueItem(
+                DELIVER_TOPIC, uid, due, entry.attempts, entry.error, entry.due is None
+            )
+            queue.restore(item, batch)
+            moved += 1
+    for key, _ in list(store.scan(Kind.JOURNAL, _DOC)):
+        uid = Uid(key[len(_DOC) :])
+        if queue.get(DELIVER_TOPIC, uid) is None:
+            with store.batch() as batch:
+                batch.delete(Kind.JOURNAL, key)
+                batch.delete(Kind.JOURNAL, _TO + uid)
+    return moved

@@ -13,7 +13,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from badgechain.bns.dht import DhtNode, DhtSettings
 from badgechain.bns.service import NameService
@@ -25,9 +25,33 @@ from .config import NodeConfig
 from .nodelog import NodeLog
 from .outbound import Outbound
 
-__all__ = ["Clock", "ListAllocation", "NodeSettings", "Services", "StatusCache", "Tasks"]
+__all__ = [
+    "DELIVER_TOPIC",
+    "Clock",
+    "ListAllocation",
+    "NodeSettings",
+    "Retry",
+    "Services",
+    "StatusCache",
+    "Tasks",
+]
 
 Clock = Callable[[], datetime]
+DELIVER_TOPIC: Final = "deliver"  # the work queue's topic of deliveries (node/delivery.py)
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """How failed work is retried: waits doubling from `first_s` up to `max_s`; dead (left
+    for the operator) after `max_attempts` failures."""
+
+    first_s: float
+    max_s: float
+    max_attempts: int
+
+    def delay(self, failures: int) -> float:
+        """The wait after the `failures`-th failure in a row (1: the first)."""
+        return float(min(self.max_s, self.first_s * 2 ** min(max(failures, 1) - 1, 30)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +66,19 @@ class NodeSettings:
     queue_max_attempts: int = 30  # failures before an item is dead (left for the operator)
     delivery_retry_first_s: float = 1.0  # a failed delivery's first retry, then doubling...
     delivery_retry_max_s: float = 900.0  # ...up to this
+    delivery_max_attempts: int = 1000  # ~10 days at the longest wait, then dead (operator)
     delivery_attempt_timeout_s: float = 20.0  # the DHT lookup of the inbox, then the POST
-    outbox_tick_s: float = 0.5  # how often the outbox looks for due deliveries
+    delivery_post_timeout_s: float = 10.0  # the POST alone (node/delivery.py)
+    announce_retry_max_s: float = 60.0  # the longest wait between inbox announcements
+
+    def retry(self, topic: str) -> Retry:
+        """The retry policy of queued work of `topic`: an earner's node may be away for
+        days, so deliveries wait longer and try for longer than the node's own work."""
+        if topic == DELIVER_TOPIC:
+            return Retry(
+                self.delivery_retry_first_s, self.delivery_retry_max_s, self.delivery_max_attempts
+            )
+        return Retry(self.queue_retry_first_s, self.queue_retry_max_s, self.queue_max_attempts)
 
 
 class Tasks:

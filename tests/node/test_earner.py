@@ -35,7 +35,6 @@ from badgechain.node.config import ADMIN_TOKEN_FILE, MAX_JSON_BYTES, NodeConfig,
 from badgechain.node.delivery import (
     DeliveryRefused,
     OutboxEntry,
-    deliver_due,
     earner_key_of,
     enqueue_delivery,
     find_inbox,
@@ -235,15 +234,15 @@ async def test_an_outbox_round_delivers_what_is_due_and_never_retries_a_refusal(
     assert await enqueue_delivery(issuer, uid, tampered) == "refused"
     [entry] = outbox(issuer.store)
     assert entry.due is None and entry.attempts == 1 and entry.error == "signature_invalid"
-    assert await deliver_due(issuer) == 0
-    assert outbox(issuer.store) == [entry]
+    (dead,) = issuer.queue.items("deliver")  # never retried unless the operator says so
+    assert dead.dead and dead.error.startswith("signature_invalid")
     oversized = badge | {"padding": "x" * MAX_JSON_BYTES}
     with pytest.raises(DeliveryRefused) as too_large:
         await enqueue_delivery(issuer, Uid(bytes(64)), oversized)
     assert too_large.value.code == "body_too_large" and outbox(issuer.store) == [entry]
 
-    # Queued without a first try: the node's outbox loop (run_outbox) delivers it, and its
-    # rounds leave the refused one alone.
+    # Queued without a first try: the node's work queue delivers it, and leaves the refused
+    # one alone.
     later, badge = await issue(issuer, earner.did)
     assert await enqueue_delivery(issuer, later, badge, try_now=False) == "queued"
 

@@ -13,6 +13,7 @@ from badgechain.chain.keys import KeyPair
 from badgechain.chain.uid import Uid
 from badgechain.node import classes, delivery, issuer, pipeline, revocation, work
 from badgechain.node.app import RunningNode
+from badgechain.node.badgestore import load_state
 from badgechain.node.issuer import Recipient
 from badgechain.node.pipeline import UNPUBLISHED_PREFIX, Issuance
 from badgechain.storage import Kind, LevelStore, MemoryStore
@@ -139,7 +140,8 @@ async def test_a_home_written_before_the_queue_has_its_journal_worked_off(
     again: RunningNode = await node_network.restart(node)
 
     async def worked_off() -> bool:
-        topics = {item.topic for item in again.queue.items()}
+        # The earners have no node: their deliveries wait on; everything else is done.
+        topics = {item.topic for item in again.queue.items()} - {"deliver"}
         marks = [again.store.get(Kind.JOURNAL, UNPUBLISHED_PREFIX + unsent.uid)]
         marks.append(again.store.get(Kind.JOURNAL, revocation.REVOKING_PREFIX + issued.uid))
         return topics == {"reconcile"} and marks == [None, None]
@@ -152,12 +154,17 @@ async def test_a_home_written_before_the_queue_has_its_journal_worked_off(
     assert batch["state"] == "done"
 
 
-async def test_the_outbox_backs_off_on_the_clock_it_is_given(node_network: NodeNetwork) -> None:
+async def test_a_delivery_backs_off_on_the_queue_with_the_clock_it_is_given(
+    node_network: NodeNetwork, http: aiohttp.ClientSession
+) -> None:
     """A delivery with no inbox to find fails, and is due again after 1 s, then 2 s, of
-    the node's clock (a fake one here, ten days ahead of the node's own outbox loop)."""
+    the node's clock (a fake one here, ten days ahead of the node's own worker); the
+    operator sees it in GET /admin/queue."""
     (node,) = await node_network.start(1)
     clock = FakeClock()
     services = dataclasses.replace(node, clock=clock)
+    for item in services.queue.items():  # the recurring reconcile: not this test's
+        services.queue.done(item)
     uid = Uid(bytes(range(64)))
     earner = KeyPair.generate().public_key
     status = await delivery.enqueue_delivery(
@@ -166,14 +173,76 @@ async def test_the_outbox_backs_off_on_the_clock_it_is_given(node_network: NodeN
     assert status == "queued"
 
     def attempts() -> int:
-        (entry,) = [entry for entry in delivery.outbox(services.store) if entry.uid == uid]
-        return entry.attempts
+        item = services.queue.get("deliver", uid)
+        assert item is not None
+        return item.attempts
 
-    assert await delivery.deliver_due(services) == 1 and attempts() == 1
-    assert await delivery.deliver_due(services) == 0
-    clock.advance(services.settings.delivery_retry_first_s)
-    assert await delivery.deliver_due(services) == 1 and attempts() == 2
-    clock.advance(services.settings.delivery_retry_first_s)
-    assert await delivery.deliver_due(services) == 0  # the backoff doubled
-    clock.advance(services.settings.delivery_retry_first_s)
-    assert await delivery.deliver_due(services) == 1 and attempts() == 3
+    first = services.settings.delivery_retry_first_s
+    assert await work.run_due(services) == 1 and attempts() == 1
+    assert await work.run_due(services) == 0
+    clock.advance(first)
+    assert await work.run_due(services) == 1 and attempts() == 2
+    clock.advance(first)
+    assert await work.run_due(services) == 0  # the backoff doubled
+    clock.advance(first)
+    assert await work.run_due(services) == 1 and attempts() == 3
+    (entry,) = delivery.outbox(services.store)
+    assert (entry.uid, entry.attempts, entry.earner_key) == (uid, 3, earner)
+    assert entry.error and entry.due is not None  # why it failed, and when it is next tried
+    async with http.get(f"{node.gateway_url}/admin/queue", headers=node_network.admin) as answer:
+        (listed,) = (await answer.json())["items"]
+    assert listed["id"] == f"deliver:{uid.hex()}" and listed["attempts"] == 3
+
+
+async def test_an_outbox_written_before_the_queue_is_delivered(
+    node_network: NodeNetwork,
+) -> None:
+    """A home whose outbox holds entries in the layout before the queue (a schedule under
+    outbox/meta/): a start moves them onto the queue, with their attempts, and the worker
+    delivers the pending one; the refused one stays dead, for the operator."""
+    node_network.settings = dataclasses.replace(node_network.settings, delivery_retry_first_s=0.2)
+    node, earner = await node_network.start(2)
+    record = classes.create_class(node, **CLASS)
+    now = node.clock()
+
+    def stored_badge(to: KeyPair) -> tuple[Uid, bytes]:
+        signed = pipeline.sign_and_store(
+            node,
+            Issuance(
+                build=lambda entry: issuer.badge_credential(
+                    node.did, record["achievement"], Recipient(to.did, None, None, ()), now, entry
+                ),
+                state=issuer.issued_state(now, class_id=record["id"]),
+                earner_key=to.public_key,
+            ),
+            now,
+        )
+        return signed.uid, node.store.get(Kind.BADGE, signed.uid) or b""
+
+    pending, pending_doc = stored_badge(earner.key)
+    refused, refused_doc = stored_badge(KeyPair.generate())
+    await node.stop()
+    store = LevelStore(str(node.home / "db"))
+    try:
+        old = {
+            pending: {"due": 0.0, "attempts": 3, "error": "inbox_unreachable", "earner": None},
+            refused: {"due": None, "attempts": 1, "error": "signature_invalid", "earner": None},
+        }
+        for uid, doc in ((pending, pending_doc), (refused, refused_doc)):
+            store.put(Kind.JOURNAL, b"outbox/meta/" + uid, json.dumps(old[uid]).encode())
+            store.put(Kind.JOURNAL, b"outbox/doc/" + uid, doc)
+    finally:
+        store.close()
+
+    again: RunningNode = await node_network.restart(node)
+    assert again.store.get(Kind.JOURNAL, b"outbox/meta/" + pending) is None
+    dead = again.queue.get("deliver", refused)
+    assert dead is not None and dead.dead and dead.error == "signature_invalid"
+
+    async def delivered() -> bool:
+        state = load_state(earner.store, pending)
+        return state is not None and again.queue.get("deliver", pending) is None
+
+    await eventually(delivered, timeout=20)
+    assert [entry.uid for entry in delivery.outbox(again.store)] == [refused]
+    assert load_state(earner.store, refused) is None
