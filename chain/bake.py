@@ -8,7 +8,7 @@ which one a verifier reads first must never decide what the badge says.
 
 from __future__ import annotations
 
-import io
+import functools
 import re
 import struct
 import zlib
@@ -87,18 +87,17 @@ def bake_png(image: bytes, payload: str) -> bytes:
     The chunk goes just before the first IDAT, so a reader that streams the file meets the
     credential before the image data; any earlier credential text chunk (OB 3.0
     `openbadgecredential` or OB 2.0 `openbadges`) is dropped, so the image carries one credential.
+    The image is cut around that place once (and kept for images baked again and again, such
+    as the default medal), never decoded or encoded again: baking is a concatenation.
     """
     text, _ = _prepare_ob3_payload(payload)
-    chunks = [chunk for chunk in _read_png_chunks(image) if not _is_keyword_chunk(chunk)]
-    first_idat = next((i for i, (kind, _) in enumerate(chunks) if kind == b"IDAT"), None)
-    if first_idat is None:
-        raise DecodeError("PNG has no image data (IDAT chunk)", code="png_invalid")
+    head, tail = (
+        _cached_png_parts(image) if len(image) <= _CACHED_IMAGE_BYTES else _png_parts(image)
+    )
     # OB 3.0 "Baking", PNG: keyword, compression flag 0, method 0, empty language and
     # translated keyword, then the UTF-8 text (credential JSON or compact JWS).
-    chunks.insert(first_idat, (b"iTXt", OB3_PNG_KEYWORD + b"\0\0\0\0\0" + text.encode()))
-    out = io.BytesIO()
-    png.write_chunks(out, chunks)
-    return _check_output_size(out.getvalue())
+    body = OB3_PNG_KEYWORD + b"\0\0\0\0\0" + text.encode()
+    return _check_output_size(head + _png_chunk(b"iTXt", body) + tail)
 
 
 def bake_svg(svg: bytes, payload: str) -> bytes:
@@ -217,12 +216,44 @@ def _read_png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
         raise DecodeError(f"PNG chunk cannot be read: {exc}", code="png_invalid") from exc
 
 
-def _check_chunk_layout(data: bytes) -> None:
-    """Walk every chunk header against the real byte count before pypng reads a chunk.
+def _png_parts(image: bytes) -> tuple[bytes, bytes]:
+    """`image` cut just before its first IDAT, without its credential chunks: (signature and
+    the chunks before, the first IDAT to IEND). Every chunk's CRC is checked (PNG spec 5.3)."""
+    if len(image) > MAX_IMAGE_BYTES:
+        raise InputTooLarge(f"image is {len(image)} bytes; the limit is {MAX_IMAGE_BYTES}")
+    if not image.startswith(_PNG_SIGNATURE):
+        raise DecodeError("not a PNG image (bad signature)", code="png_invalid")
+    head: list[bytes] = [_PNG_SIGNATURE]
+    tail: list[bytes] = []
+    for kind, start, end in _check_chunk_layout(image):
+        body = image[start + _CHUNK_HEADER.size : end - 4]
+        if zlib.crc32(body, zlib.crc32(kind)) != int.from_bytes(image[end - 4 : end], "big"):
+            raise DecodeError(f"PNG {kind!r} chunk fails its CRC", code="png_invalid")
+        if not _is_keyword_chunk((kind, body)):
+            (tail if tail or kind == b"IDAT" else head).append(image[start:end])
+    if not tail:
+        raise DecodeError("PNG has no image data (IDAT chunk)", code="png_invalid")
+    return b"".join(head), b"".join(tail)
+
+
+# Class images are at most 256 KiB (node/classes.py); the few baked again and again stay cut.
+_CACHED_IMAGE_BYTES = 256 * 1024
+_cached_png_parts = functools.lru_cache(maxsize=16)(_png_parts)
+
+
+def _png_chunk(kind: bytes, body: bytes) -> bytes:
+    crc = zlib.crc32(body, zlib.crc32(kind))
+    return _CHUNK_HEADER.pack(len(body), kind) + body + crc.to_bytes(4, "big")
+
+
+def _check_chunk_layout(data: bytes) -> list[tuple[bytes, int, int]]:
+    """Walk every chunk header against the real byte count before pypng reads a chunk;
+    return each chunk's type, start and end (past its CRC), up to IEND.
 
     pypng trusts each length field and asks its file for that many bytes, so a forged length
     (2 GB) must be caught here, where it costs nothing.
     """
+    spans: list[tuple[bytes, int, int]] = []
     offset = len(_PNG_SIGNATURE)
     for _ in range(MAX_PNG_CHUNKS):
         if offset + _CHUNK_HEADER.size > len(data):
@@ -238,8 +269,9 @@ def _check_chunk_layout(data: bytes) -> None:
                 f"PNG {kind!r} chunk claims {length} bytes; the file ends first",
                 code="png_truncated",
             )
+        spans.append((kind, offset, end))
         if kind == b"IEND":
-            return
+            return spans
         offset = end
     raise InputTooLarge(f"PNG has more than {MAX_PNG_CHUNKS} chunks")
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NewType
 from urllib.parse import quote, unquote
 
@@ -90,10 +90,17 @@ class KeyPair:
     """An Ed25519 key pair; its public name is a did:key."""
 
     seed: bytes
+    # Derived once: rebuilding the SigningKey (a scalar multiplication) for every signature,
+    # and base58 for every did, cost more than the signature itself.
+    _signing: nacl.signing.SigningKey = field(init=False, repr=False, compare=False)
+    _multikey: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if len(self.seed) != 32:
             raise IdentityError("an Ed25519 seed is 32 bytes", code="key_invalid")
+        signing = nacl.signing.SigningKey(bytes(self.seed))
+        object.__setattr__(self, "_signing", signing)
+        object.__setattr__(self, "_multikey", multikey_from_public_key(bytes(signing.verify_key)))
 
     def __repr__(self) -> str:  # never print the seed
         return f"KeyPair(did={self.did!r})"
@@ -108,11 +115,11 @@ class KeyPair:
 
     @property
     def public_key(self) -> PublicKey:
-        return PublicKey(bytes(nacl.signing.SigningKey(self.seed).verify_key))
+        return PublicKey(bytes(self._signing.verify_key))
 
     @property
     def multikey(self) -> str:
-        return multikey_from_public_key(self.public_key)
+        return self._multikey
 
     @property
     def did(self) -> str:
@@ -123,7 +130,7 @@ class KeyPair:
         return f"{self.did}#{self.multikey}"
 
     def sign(self, message: bytes) -> bytes:
-        return nacl.signing.SigningKey(self.seed).sign(message).signature
+        return self._signing.sign(message).signature
 
 
 def _verification_method(vm_id: str, controller: str, public_key: bytes) -> dict[str, Any]:

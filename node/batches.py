@@ -39,6 +39,10 @@ BATCH_PREFIX: Final = b"issuer/batch/"
 ROW_PREFIX: Final = b"issuer/batch-row/"
 MAX_BATCH_ROWS = 10_000
 MAX_LISTED_ERRORS = 100
+# Rows published together (node/pipeline.py publish_many): big enough to fill index pages
+# and keep many DHT writes in flight, small enough to be out well before a row's queued
+# publish falls due (NodeSettings.queue_retry_first_s) and would do it again.
+PUBLISH_CHUNK_ROWS = 64
 
 
 def create_batch(node: Services, class_id: str, recipients: list[Recipient]) -> dict[str, Any]:
@@ -82,15 +86,36 @@ def _load_batch(store: Store, batch_id: str) -> dict[str, Any]:
 
 
 async def run_batch(node: Services, batch_id: str) -> None:
-    """Issue every row of the batch that has neither a UID nor an error yet, in order."""
+    """Issue every row of the batch that has neither a UID nor an error yet, in order.
+
+    Rows are signed and stored one by one (each in its own atomic write) and published a
+    chunk at a time, the next chunk signed while the last one's DHT writes are in flight."""
     store = node.store
     header = _load_batch(store, batch_id)
     achievement = load_class(store, header["class_id"])["achievement"]
-    for key, _ in _rows(store, batch_id):
-        await _issue_row(node, header, achievement, key)
-        await asyncio.sleep(0)  # signing is synchronous: let the gateway answer between rows
+    publishing: asyncio.Task[int] | None = None
+    try:
+        for chunk in _chunks([key for key, _ in _rows(store, batch_id)], PUBLISH_CHUNK_ROWS):
+            uids = []
+            for key in chunk:
+                uid = await _issue_row(node, header, achievement, key)
+                if uid is not None:
+                    uids.append(uid)
+                await asyncio.sleep(0)  # signing is synchronous: let the gateway answer
+            if publishing is not None:
+                await publishing
+            publishing = asyncio.ensure_future(pipeline.publish_many(node, uids))
+        if publishing is not None:
+            await publishing
+    finally:  # a stop (or an error) cancels the chunk in flight: its marks stay
+        if publishing is not None and not publishing.done():
+            publishing.cancel()
     store.put(Kind.JOURNAL, BATCH_PREFIX + batch_id.encode(), _dump(header | {"state": "done"}))
     await _publish_left(node, batch_id)
+
+
+def _chunks(keys: list[bytes], size: int) -> list[list[bytes]]:
+    return [keys[start : start + size] for start in range(0, len(keys), size)]
 
 
 async def _publish_left(node: Services, batch_id: str, attempts: int = 5) -> None:
@@ -104,8 +129,7 @@ async def _publish_left(node: Services, batch_id: str, attempts: int = 5) -> Non
         left = _unpublished(node.store, batch_id)
         if not left:
             return
-        for uid in left:
-            await pipeline.publish(node, uid, deliver_now=False)
+        await pipeline.publish_many(node, left)
 
 
 def _unpublished(store: Store, batch_id: str) -> list[Uid]:
@@ -115,22 +139,23 @@ def _unpublished(store: Store, batch_id: str) -> list[Uid]:
 
 async def _issue_row(
     node: Services, header: dict[str, Any], achievement: dict[str, Any], key: bytes
-) -> None:
-    """Issue one row unless it is done. From reading the row to the atomic write nothing
-    awaits, so two runners of one batch (a double resume) cannot both issue it."""
+) -> Uid | None:
+    """Sign and store one row unless it is done; its UID, None if it was done or failed.
+    From reading the row to the atomic write nothing awaits, so two runners of one batch
+    (a double resume) cannot both issue it."""
     store = node.store
     row = json.loads(store.get(Kind.JOURNAL, key) or b"{}")
     if "uid" in row or "error" in row:
-        return
+        return None
     try:
         earner_key = await earner_key_for(node, parse_recipient(row, now=node.clock()))
     except IssuerError as exc:  # a bad row or an unknown persona; Unreachable ends the run,
         # and the batch, still running, resumes on the next start
         store.put(Kind.JOURNAL, key, _dump(row | {"error": f"{exc.code}: {exc.message}"}))
-        return
+        return None
     row = json.loads(store.get(Kind.JOURNAL, key) or b"{}")  # again: the lookup awaited
     if "uid" in row or "error" in row:
-        return
+        return None
     now = node.clock()
     try:
         recipient = parse_recipient(row, now=now)
@@ -138,12 +163,13 @@ async def _issue_row(
         issuance = replace(
             class_badge(node, achievement, recipient, now, earner_key, **details),
             more_writes=lambda signed: [(Kind.JOURNAL, key, _done(row, signed.uid))],
+            queued_publish_s=node.settings.queue_retry_max_s,
         )
         signed = pipeline.sign_and_store(node, issuance, now)
     except BadgeChainError as exc:  # e.g. valid_until passed while the batch waited
         store.put(Kind.JOURNAL, key, _dump(row | {"error": f"{exc.code}: {exc.message}"}))
-        return
-    await pipeline.publish(node, signed.uid, deliver_now=False)  # the outbox loop delivers
+        return None
+    return signed.uid  # stored, marked unpublished: run_batch publishes it with its chunk
 
 
 def batch_progress(store: Store, batch_id: str, *, with_uids: bool = True) -> dict[str, Any]:

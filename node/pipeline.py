@@ -22,15 +22,15 @@ is new and optional: a mark written before it is published by re-deriving the in
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
-from badgechain.bns.record import entry_from_badge, make_entry
+from badgechain.bns.bulk import publish_many as publish_entries
+from badgechain.bns.record import Entry, entry_from_badge, make_entry
 from badgechain.chain.errors import BadgeChainError
 from badgechain.chain.keys import KeyPair, PublicKey
 from badgechain.chain.multibase import multibase_encode_b58
@@ -51,6 +51,7 @@ __all__ = [
     "Signed",
     "issue",
     "publish",
+    "publish_many",
     "sign",
     "sign_and_store",
 ]
@@ -88,8 +89,9 @@ def sign(unsigned: dict[str, Any], key: KeyPair, now: datetime, suite: str = RDF
         proof["@context"] = unsigned["@context"]
     message = signing_input(unsigned, proof)
     signature = key.sign(message)
-    credential = copy.deepcopy(unsigned)
-    credential["proof"] = proof | {"proofValue": multibase_encode_b58(signature)}
+    # A new top level only: the signed credential shares its values with `unsigned`, which
+    # the entry points build fresh for it and never change afterwards.
+    credential = unsigned | {"proof": proof | {"proofValue": multibase_encode_b58(signature)}}
     return Signed(credential, Uid(signature), message)
 
 
@@ -127,6 +129,9 @@ class Issuance:
     more_writes: Callable[[Signed], Iterable[Op]] = field(default=_no_ops)
     unpublished_mark: bool = True  # False: the entry point publishes (a persona) itself
     log_details: dict[str, Any] | None = None  # None: what the state says (_LOGGED_STATE)
+    # When the queued publish falls due (None: NodeSettings.queue_retry_first_s); a batch,
+    # which publishes its rows itself, sets it later so the queue does not do it again.
+    queued_publish_s: float | None = None
 
 
 def sign_and_store(node: Services, issuance: Issuance, now: datetime) -> Signed:
@@ -142,7 +147,10 @@ def sign_and_store(node: Services, issuance: Issuance, now: datetime) -> Signed:
             mark = _mark(signed, issuance.earner_key, int(now.timestamp()))
             batch.put(Kind.JOURNAL, UNPUBLISHED_PREFIX + uid, mark)
             # Published below; should that fail, node/work.py tries again.
-            node.enqueue("publish", uid, delay_s=node.settings.queue_retry_first_s, batch=batch)
+            delay = issuance.queued_publish_s
+            if delay is None:
+                delay = node.settings.queue_retry_first_s
+            node.enqueue("publish", uid, delay_s=delay, batch=batch)
         for kind, key, value in [*issuance.more_writes(signed), *taken]:
             batch.put(kind, key, value)
         node.log.append(batch, issuance.action, uid_text(uid), details)
@@ -166,11 +174,43 @@ async def publish(node: Services, uid: Uid, *, deliver_now: bool = True) -> bool
     """Steps 4 and 5 for a stored badge still marked unpublished; False if publishing
     failed (the mark stays for a retry). Again for a badge that is out already is harmless:
     the entry is the same bytes (Ed25519 is deterministic); the outbox keys by UID."""
+    found = _marked(node, uid)
+    if found is None:
+        return True
+    entry, credential = found
+    try:
+        await node.names.publish(node.key, entry)
+    except BadgeChainError as exc:
+        log.warning("publishing a badge failed; will retry", extra={"code": exc.code})
+        return False
+    await _published(node, entry, credential, deliver_now=deliver_now)
+    return True
+
+
+async def publish_many(node: Services, uids: Sequence[Uid]) -> int:
+    """Steps 4 and 5 for many stored badges (a batch's rows) at once: the entries go out with
+    many DHT writes in flight and their index items many to a page write (bns/bulk.py); the
+    work queue delivers. Returns how many are out; one that is not keeps its mark, and its
+    queued publish tries it again alone."""
+    found = {uid: marked for uid in uids if (marked := _marked(node, uid)) is not None}
+    entries = [entry for entry, _ in found.values()]
+    failed = await publish_entries(node.names, node.key, entries)
+    if failed:
+        codes = sorted({exc.code for exc in failed.values()})
+        log.warning("publishing %d badges failed; will retry", len(failed), extra={"codes": codes})
+    for uid, (entry, credential) in found.items():
+        if uid not in failed:
+            await _published(node, entry, credential, deliver_now=False)
+    return len(found) - len(failed)
+
+
+def _marked(node: Services, uid: Uid) -> tuple[Entry, dict[str, Any]] | None:
+    """The BNS entry of a stored badge still marked unpublished, and the badge."""
     store = node.store
     raw = store.get(Kind.JOURNAL, UNPUBLISHED_PREFIX + uid)
     credential = load_badge(store, uid)
     if raw is None or credential is None:
-        return True
+        return None
     mark = json.loads(raw)
     earner = None if mark["earner"] is None else PublicKey(bytes.fromhex(mark["earner"]))
     difficulty = node.config.pow_difficulty
@@ -181,15 +221,19 @@ async def publish(node: Services, uid: Uid, *, deliver_now: bool = True) -> bool
         entry = entry_from_badge(
             credential, node.key, earner, mark["created"], difficulty=difficulty
         )
+    return entry, credential
+
+
+async def _published(
+    node: Services, entry: Entry, credential: dict[str, Any], *, deliver_now: bool
+) -> None:
+    """Step 5 for a badge whose entry is out; then its mark goes."""
+    uid = entry.uid
     try:
-        await node.names.publish(node.key, entry)
-    except BadgeChainError as exc:
-        log.warning("publishing a badge failed; will retry", extra={"code": exc.code})
-        return False
-    try:
-        await enqueue_delivery(node, uid, credential, try_now=deliver_now, earner_key=earner)
+        await enqueue_delivery(
+            node, uid, credential, try_now=deliver_now, earner_key=entry.earner_key
+        )
     except BadgeChainError as exc:  # published; the mark stays, so the next start queues it
         log.warning("queueing a badge for delivery failed", extra={"code": exc.code})
-        return True
-    store.delete(Kind.JOURNAL, UNPUBLISHED_PREFIX + uid)
-    return True
+        return
+    node.store.delete(Kind.JOURNAL, UNPUBLISHED_PREFIX + uid)

@@ -358,17 +358,19 @@ async def test_a_stopped_batch_resumes_without_duplicates(
     node, far = await node_network.start(2)
     class_id = await make_class(node_network, http, node)
     total = 30
-    # Hold the runner after its fifth badge, so the stop lands mid-batch on any machine.
-    publish, published = pipeline.publish, 0
+    # Hold the runner's publishing after its first chunk of five, so the stop lands
+    # mid-batch on any machine (rows are signed a chunk ahead of publishing).
+    publish_many, chunks = pipeline.publish_many, 0
 
-    async def held_publish(*args: Any, **kwargs: Any) -> bool:
-        nonlocal published
-        published += 1
-        if published > 5:
+    async def held_publish(*args: Any, **kwargs: Any) -> int:
+        nonlocal chunks
+        chunks += 1
+        if chunks > 1:
             await asyncio.Event().wait()  # until the stop cancels the runner
-        return await publish(*args, **kwargs)
+        return await publish_many(*args, **kwargs)
 
-    monkeypatch.setattr(pipeline, "publish", held_publish)
+    monkeypatch.setattr(batches, "PUBLISH_CHUNK_ROWS", 5)
+    monkeypatch.setattr(pipeline, "publish_many", held_publish)
     body = {"class_id": class_id, "rows": rows_for([KeyPair.generate() for _ in range(total)])}
     _, started = await admin(node_network, http, node, "POST", "/admin/batches", body)
     batch_id = started["batch_id"]
@@ -382,7 +384,7 @@ async def test_a_stopped_batch_resumes_without_duplicates(
     before = issued_uids(node, batch_id)
     assert 5 <= len(before) < total, "the stop came too late to interrupt the batch"
 
-    monkeypatch.setattr(pipeline, "publish", publish)
+    monkeypatch.setattr(pipeline, "publish_many", publish_many)
     node = await node_network.restart(node)  # starting resumes unfinished batches...
     await batches.resume_batches(node)  # ...and a second runner of one batch issues nothing twice
     progress = await batch_done(node_network, http, node, batch_id)

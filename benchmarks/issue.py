@@ -1,0 +1,266 @@
+"""Issuing speed: in-process (build, sign, bake into PNG) against raw Ed25519 and a PNG write
+in the same run, and a CSV batch on a 3-node devnet until every badge is in the BNS.
+
+    .venv/bin/python -m benchmarks.issue [--count 2000] [--rows 1000] [--earners 1]
+                                         [--skip-devnet]
+
+In-process: N badges of one class, each a fresh OpenBadgeCredential (distinct id, email
+identifier and earner) built, signed with eddsa-rdfc-2022 and baked into the default PNG, as
+the gateway serves `/badges/{uid}.png`. The baseline is what no issuer can avoid: one raw
+Ed25519 signature over a 64-byte input and one PNG written with the credential's chunk. It
+also counts the canonicalisations (RDFC-1.0 runs) per badge.
+
+Devnet: three `badgechain node start` processes (issuer, earner, verifier) on 127.0.0.1; a
+CSV file of `--rows` rows (to `--earners` distinct earner keys in turn, distinct emails) read
+by the CLI's own reader, posted as one batch, polled until every row is issued and none is
+left unpublished; then every UID is looked up at the verifier (`GET /bns/{uid}`) and must
+resolve. Only ratios measured in one run compare: these machines are noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import nacl.signing
+import png
+
+from badgechain.chain import jsonld
+from badgechain.chain.badge import build_achievement
+from badgechain.chain.bake import bake_png
+from badgechain.chain.images import default_png
+from badgechain.chain.keys import KeyPair
+from badgechain.cli.issuer_commands import read_csv_rows
+from badgechain.node.issuer import Recipient, badge_credential
+from badgechain.node.pipeline import sign
+
+from .gateway import NodeProcess, running, start_node
+
+ISSUER = KeyPair.from_seed(b"issue benchmark issuer".ljust(32, b"\0"))
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+BATCH_TIMEOUT_S = 1800.0
+POLL_INTERVAL_S = 0.1
+LOOKUP_THREADS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    label: str
+    count: int
+    seconds: float
+
+    @property
+    def per_second(self) -> float:
+        return self.count / self.seconds if self.seconds else math.nan
+
+
+# --- in-process -----------------------------------------------------------------------------
+
+
+def _recipients(count: int) -> list[Recipient]:
+    earners = [KeyPair.from_seed(n.to_bytes(32, "big")).did for n in range(min(count, 50))]
+    return [
+        Recipient(earners[n % len(earners)], f"learner{n}@example.org", None, ())
+        for n in range(count)
+    ]
+
+
+def _achievement() -> dict[str, Any]:
+    return build_achievement(
+        ISSUER.did, achievement_id="urn:uuid:1e5e", name="Issue", description="D", criteria="C"
+    )
+
+
+def issue_in_process(count: int) -> Rate:
+    """Build, sign and bake `count` badges."""
+    achievement = _achievement()
+    recipients, image = _recipients(count), default_png()
+    started = time.perf_counter()
+    for recipient in recipients:
+        unsigned = badge_credential(ISSUER.did, achievement, recipient, NOW)
+        signed = sign(unsigned, ISSUER, NOW)
+        bake_png(image, json.dumps(signed.credential))
+    return Rate("build + sign + bake PNG", count, time.perf_counter() - started)
+
+
+def raw_baseline(count: int, payload_chars: int) -> Rate:
+    """One raw Ed25519 signature and one PNG written with a payload chunk, per badge."""
+    key = nacl.signing.SigningKey(bytes(32))
+    chunks = list(png.Reader(bytes=default_png()).chunks())
+    payload = b"x" * payload_chars
+    started = time.perf_counter()
+    for number in range(count):
+        key.sign(number.to_bytes(64, "big"))
+        out = _Sink()
+        png.write_chunks(out, [chunks[0], (b"iTXt", payload), *chunks[1:]])
+    return Rate("raw Ed25519 sign + PNG write (baseline)", count, time.perf_counter() - started)
+
+
+class _Sink:
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.parts.append(data)
+
+
+@contextmanager
+def counting_canonicalisations() -> Iterator[list[int]]:
+    """Count RDFC-1.0 runs (every canonicalisation goes through jsonld.canonicalize)."""
+    calls = [0]
+    real = jsonld.canonicalize
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls[0] += 1
+        return real(*args, **kwargs)
+
+    jsonld.canonicalize = counted  # type: ignore[assignment]
+    try:
+        yield calls
+    finally:
+        jsonld.canonicalize = real  # type: ignore[assignment]
+
+
+def canonicalisations_per_badge(count: int) -> float:
+    with counting_canonicalisations() as calls:
+        issue_in_process(count)
+    return calls[0] / count
+
+
+# --- devnet ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRun:
+    rows: int
+    issued: int
+    failed: int
+    until_done: float
+    until_published: float
+    resolvable: int
+
+    @property
+    def rate(self) -> float:
+        return self.issued / self.until_published if self.until_published else math.nan
+
+
+def issue_csv(
+    issuer: NodeProcess, verifier: NodeProcess, class_id: str, earners: list[str], rows: int
+) -> BatchRun:
+    csv_file = issuer.home.parent / "earners.csv"
+    lines = ["to,email", *(f"{earners[n % len(earners)]},l{n}@example.org" for n in range(rows))]
+    csv_file.write_text("\n".join(lines) + "\n")
+    body = {"class_id": class_id, "rows": read_csv_rows(csv_file)}
+    started = time.perf_counter()
+    batch = issuer.admin("POST", "/admin/batches", body)
+    path = f"/admin/batches/{batch['batch_id']}"
+    until_done = math.nan
+    while time.perf_counter() - started < BATCH_TIMEOUT_S:
+        progress = issuer.admin("GET", path + "?uids=false")
+        finished = progress["done"] + progress["failed"] == rows
+        if finished and math.isnan(until_done):
+            until_done = time.perf_counter() - started
+        if finished and progress["unpublished"] == 0:
+            until_published = time.perf_counter() - started
+            uids = issuer.admin("GET", path)["uids"]
+            resolvable = count_resolvable(verifier, uids)
+            return BatchRun(
+                rows, progress["done"], progress["failed"], until_done, until_published, resolvable
+            )
+        time.sleep(POLL_INTERVAL_S)
+    raise TimeoutError(f"the batch was not issued and published within {BATCH_TIMEOUT_S} s")
+
+
+def count_resolvable(node: NodeProcess, uids: list[str]) -> int:
+    """How many UIDs `node`'s gateway resolves through the DHT (untimed)."""
+
+    def resolves(uid: str) -> bool:
+        try:
+            url = f"{node.gateway}/bns/{uid}"
+            with urllib.request.urlopen(url, timeout=60) as answer:  # noqa: S310 (loopback)
+                return bool(answer.status == 200)
+        except urllib.error.URLError:
+            return False
+
+    with ThreadPoolExecutor(LOOKUP_THREADS) as pool:
+        missed = [uid for uid, found in zip(uids, pool.map(resolves, uids), strict=True) if not found]
+    # Again one at a time: a lookup that timed out under the parallel load is not a miss.
+    return len(uids) - sum(not resolves(uid) for uid in missed)
+
+
+def run_devnet(rows: int, earner_count: int, folder: Path) -> BatchRun:
+    with running([]) as started:
+        issuer = start_node(folder / "issuer", None, started)
+        earner = start_node(folder / "earner", issuer.dht, started)
+        verifier = start_node(folder / "verifier", issuer.dht, started)
+        created = issuer.admin(
+            "POST", "/admin/classes", {"name": "Bulk", "description": "D", "criteria": "C"}
+        )
+        earners = [earner.did] + [
+            KeyPair.from_seed(n.to_bytes(32, "big")).did for n in range(1, earner_count)
+        ]
+        print(f"nodes up; issuing a {rows}-row CSV file …", flush=True)
+        return issue_csv(issuer, verifier, created["id"], earners, rows)
+
+
+# --- report ---------------------------------------------------------------------------------
+
+
+def _row(rate: Rate, baseline: Rate) -> str:
+    ratio = rate.per_second / baseline.per_second
+    return f"| {rate.label} | {rate.count} | {rate.per_second:,.1f} | {ratio:.3g} |"
+
+
+def print_in_process(count: int, measure: Callable[[int], Rate] = issue_in_process) -> None:
+    measure(min(count, 20))  # warm: compiled contexts, the default PNG
+    measured = measure(count)
+    unsigned = badge_credential(ISSUER.did, _achievement(), _recipients(1)[0], NOW)
+    sample = json.dumps(sign(unsigned, ISSUER, NOW).credential)
+    baseline = raw_baseline(count, len(sample))
+    print("| in-process issue | badges | badges/s | ratio to baseline |")
+    print("| --- | ---: | ---: | ---: |")
+    print(_row(baseline, baseline))
+    print(_row(measured, baseline))
+    print(f"\ncanonicalisations per badge: {canonicalisations_per_badge(min(count, 50)):.2f}")
+
+
+def print_batch(run: BatchRun, earners: int) -> None:
+    print(
+        "\n| CSV batch on 3 nodes | rows | earners | issued | failed | s until issued "
+        "| s until published | badges/s published | resolvable |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print(
+        f"| one batch | {run.rows} | {earners} | {run.issued} | {run.failed} "
+        f"| {run.until_done:.1f} | {run.until_published:.1f} | {run.rate:.1f} "
+        f"| {run.resolvable} |"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=2000, help="badges issued in-process")
+    parser.add_argument("--rows", type=int, default=1000, help="rows of the CSV batch")
+    parser.add_argument("--earners", type=int, default=1, help="distinct earner keys in it")
+    parser.add_argument("--skip-devnet", action="store_true", help="in-process only")
+    args = parser.parse_args()
+    print_in_process(args.count)
+    if not args.skip_devnet:
+        with tempfile.TemporaryDirectory(prefix="bc-issue-") as folder:
+            print_batch(run_devnet(args.rows, args.earners, Path(folder)), args.earners)
+
+
+if __name__ == "__main__":
+    main()

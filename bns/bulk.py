@@ -1,0 +1,172 @@
+"""Publishing many badges of one issuer at once: what a batch of a thousand rows needs.
+
+`NameService.publish` costs each badge its entry write, then for each of its two indexes a
+read of the first open page, a write and a read-back, one after the other. Here the entries
+go out with many writes in flight (bounded), and each index is filled a window of pages at
+a time: the pages read together, many items added to each, written together, read back
+together. Same records, same pages, same journal bookkeeping (`reconcile_indexes` checks the
+placements written here as it checks its own).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any, Final
+
+from badgechain.chain.errors import BadgeChainError
+from badgechain.chain.keys import KeyPair, PublicKey
+from badgechain.storage import Kind
+
+from .errors import RecordError
+from .index import (
+    EarnerPage,
+    IssuerPage,
+    add_many_to_page,
+    make_earner_item,
+    make_issuer_item,
+    page_room,
+)
+from .record import Entry, Record, Uid
+
+# The journal keys NameService keeps its index bookkeeping under (bns/service.py): the
+# same keys, so each reads what the other wrote.
+from .service import _EARNER_INDEX, _ISSUER_INDEX, _NEXT_PAGE, _PLACED, NameService
+from .service import _require_accepted as require_accepted
+
+__all__ = ["MAX_IN_FLIGHT", "MAX_PAGE_WINDOW", "publish_many"]
+
+MAX_IN_FLIGHT: Final = 32  # DHT writes (or page jobs) at once: a burst must not drown peers
+MAX_PAGE_WINDOW: Final = 16  # index pages of one owner read, written and read back together
+_ROUNDS: Final = 8  # windows an index may take beyond those it needs before giving up
+
+_Page = IssuerPage | EarnerPage
+
+
+async def publish_many(
+    names: NameService, issuer: KeyPair, entries: Sequence[Entry], in_flight: int = MAX_IN_FLIGHT
+) -> dict[Uid, BadgeChainError]:
+    """Publish `issuer`'s entries and add each to its issuer's and earner's index. Returns
+    the entries that are not out or not indexed, with why (a caller tries those again one at
+    a time); every other entry is published exactly as `NameService.publish` would have."""
+    limit = asyncio.Semaphore(in_flight)
+    failed: dict[Uid, BadgeChainError] = {}
+
+    async def put_record(entry: Entry) -> None:
+        try:
+            value = Record(entry).to_wire_bytes()
+            require_accepted(await names.dht.publish(value), "entry")
+        except BadgeChainError as exc:
+            failed[entry.uid] = exc
+
+    await _bounded(limit, [put_record(entry) for entry in entries])
+    stored = [entry for entry in entries if entry.uid not in failed]
+    by_earner: dict[PublicKey, list[Entry]] = {}
+    for entry in stored:
+        if entry.earner_key is not None:
+            by_earner.setdefault(entry.earner_key, []).append(entry)
+    jobs = [_Indexer(names, limit, _ISSUER_INDEX, issuer.public_key).add(stored, issuer)]
+    jobs += [
+        _Indexer(names, limit, _EARNER_INDEX, earner).add(group, issuer)
+        for earner, group in by_earner.items()
+    ]
+    for outcome in await asyncio.gather(*jobs):
+        failed.update(outcome)
+    return failed
+
+
+async def _bounded(limit: asyncio.Semaphore, jobs: list[Coroutine[Any, Any, Any]]) -> list[Any]:
+    async def one(job: Coroutine[Any, Any, Any]) -> Any:
+        async with limit:
+            return await job
+
+    return list(await asyncio.gather(*(one(job) for job in jobs)))
+
+
+class _Indexer:
+    """Adds many entries to one owner's index (issuer or earner), a window of pages at a time."""
+
+    def __init__(
+        self, names: NameService, limit: asyncio.Semaphore, index: bytes, owner: PublicKey
+    ) -> None:
+        self.names, self.limit, self.index, self.owner = names, limit, index, owner
+        self.hint_key = _NEXT_PAGE + index + owner
+        self.reader: Callable[[PublicKey, int], Awaitable[Any]] = (
+            names.issuer_page if index == _ISSUER_INDEX else names.earner_page
+        )
+
+    def read(self, number: int) -> Awaitable[_Page]:
+        return self.reader(self.owner, number)
+
+    def item_for(self, issuer: KeyPair, number: int, entry: Entry) -> Any:
+        if self.index == _ISSUER_INDEX:
+            return make_issuer_item(issuer, number, entry.uid)
+        return make_earner_item(issuer, number, entry)
+
+    async def add(self, entries: Sequence[Entry], issuer: KeyPair) -> dict[Uid, BadgeChainError]:
+        """Place every entry; return those it could not place, with why."""
+        pending = {entry.uid: entry for entry in entries}
+        store = self.names.store
+        start = int.from_bytes(store.get(Kind.JOURNAL, self.hint_key) or bytes(8), "big")
+        capacity = IssuerPage.CAPACITY if self.index == _ISSUER_INDEX else EarnerPage.CAPACITY
+        needed = -(-len(pending) // capacity)
+        rounds = needed // MAX_PAGE_WINDOW + _ROUNDS
+        try:
+            while pending and rounds:
+                rounds -= 1
+                start = await self._window(pending, issuer, start)
+        except BadgeChainError as exc:
+            return dict.fromkeys(pending, exc)
+        contended = RecordError("the index kept refusing the items", code="index_contended")
+        return dict.fromkeys(pending, contended)
+
+    async def _window(self, pending: dict[Uid, Entry], issuer: KeyPair, start: int) -> int:
+        """One round: find the first open page, fill it and the pages after it, write them
+        together and read them back. Placed entries leave `pending`; returns the next start."""
+        number, page = await self.names._first_open_page(
+            self.reader, self.owner, start, next(iter(pending))
+        )
+        spill = max(0, len(pending) - page_room(page))
+        count = min(MAX_PAGE_WINDOW, 1 + -(-spill // page.CAPACITY))
+        pages = [page, *await self._gather([self.read(number + n) for n in range(1, count)])]
+        writes: list[tuple[int, _Page, list[Uid]]] = []
+        left = list(pending)
+        for page_number, held in enumerate(pages, start=number):
+            present = {item.uid for item in held.members}
+            self._placed(page_number, [pending.pop(uid) for uid in left if uid in present])
+            left = [uid for uid in left if uid not in present]
+            take, left = left[: page_room(held)], left[page_room(held) :]
+            if take:
+                items = [self.item_for(issuer, page_number, pending[uid]) for uid in take]
+                writes.append((page_number, add_many_to_page(held, items), take))
+        values = [updated.to_wire_bytes() for _, updated, _ in writes]
+        results = await self._gather([self.names.dht.publish(value) for value in values])
+        written: list[tuple[int, list[Uid]]] = []
+        for (page_number, _, take), result in zip(writes, results, strict=True):
+            if result.accepted == 0 and set(result.refused) == {"stale"}:
+                continue  # other writers filled the page since it was read: the next round
+            require_accepted(result, "index page")
+            written.append((page_number, take))
+        backs = await self._gather([self.read(page_number) for page_number, _ in written])
+        for (page_number, take), back in zip(written, backs, strict=True):
+            kept = {item.uid for item in back.members}  # a merge may have left some out
+            self._placed(page_number, [pending.pop(uid) for uid in take if uid in kept])
+        if not written:
+            return number + 1 if writes else number
+        last = written[-1][0]
+        self.names.store.put(Kind.JOURNAL, self.hint_key, last.to_bytes(8, "big"))
+        return last
+
+    async def _gather(self, jobs: list[Awaitable[Any]]) -> list[Any]:
+        return await _bounded(self.limit, [_awaited(job) for job in jobs])
+
+    def _placed(self, page_number: int, entries: list[Entry]) -> None:
+        """Note where each entry went, for `reconcile_indexes` to check later."""
+        with self.names.store.batch() as batch:
+            for entry in entries:
+                placement = page_number.to_bytes(8, "big") + entry.to_wire_bytes()
+                batch.put(Kind.JOURNAL, _PLACED + self.index + entry.uid, placement)
+
+
+async def _awaited(job: Awaitable[Any]) -> Any:
+    return await job
