@@ -6,6 +6,8 @@ makes hops back onto the event loop and waits there, bounded, for its answer.
 
 The same resolvers serve a running node (its DHT and store) and the CLI without one
 (`VerifierContext`: the BNS asked through a gateway, or not at all): one policy for both.
+Where the BNS is asked lives in node/bns_access.py; fetching over HTTP in node/fetchers.py
+(their public names are importable from here too).
 """
 
 from __future__ import annotations
@@ -15,19 +17,14 @@ import concurrent.futures
 import logging
 import ssl
 import threading
-import weakref
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol, TypeVar
-from urllib.parse import quote
+from typing import Any, Final, TypeVar
 
 import aiohttp
 
 from badgechain.bns.errors import NotFound
-from badgechain.bns.index import issuer_page_key
-from badgechain.bns.values import address_of_key
-from badgechain.chain import bake
 from badgechain.chain.errors import BadgeChainError, IdentityError
 from badgechain.chain.jsonio import parse_json
 from badgechain.chain.keys import (
@@ -47,26 +44,37 @@ from badgechain.chain.statuslist import (
     check_list_credential,
     list_proof_verifier,
 )
-from badgechain.chain.uid import Uid, uid_text
+from badgechain.chain.uid import Uid
 from badgechain.chain.verify import Report, verify_badge
 
-from .badgestore import credential_uid, load_badge
+from .bns_access import MAX_GATEWAY_ANSWER_BYTES, BnsAccess, BnsAnswer, GatewayBns, NodeBns
 from .config import NodeConfig
-from .errors import NodeError
-from .outbound import HostMap, client_session, host_map
-from .services import Services
+from .fetchers import (
+    MAX_BADGE_BYTES,
+    MAX_DID_DOCUMENT_BYTES,
+    MAX_DOCUMENT_BYTES,
+    MAX_DOCUMENT_REDIRECTS,
+    MAX_STATUS_LIST_BYTES,
+    FetchError,
+    NotPublished,
+    credential_of,
+    fetch_badge,
+    fetch_badge_by_uid,
+    get,
+    get_bounded,
+    mapped_session,
+)
+from .services import NodeSettings, Services
 
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "CALL_TIMEOUT_S",
-    "HTTP_TIMEOUT_S",
     "MAX_BADGE_BYTES",
     "MAX_CACHED_LISTS",
     "MAX_DID_DOCUMENT_BYTES",
     "MAX_DOCUMENT_BYTES",
+    "MAX_GATEWAY_ANSWER_BYTES",
     "MAX_STATUS_LIST_BYTES",
-    "STATUS_CACHE_DEFAULT",
     "BnsAccess",
     "BnsAnswer",
     "FetchError",
@@ -74,299 +82,26 @@ __all__ = [
     "NodeBns",
     "NotPublished",
     "VerifierContext",
+    "VerifyRun",
     "fetch_badge_by_uid",
     "node_context",
     "verify_online",
     "verify_with",
 ]
 
-MAX_DID_DOCUMENT_BYTES = 64 * 1024
-MAX_BADGE_BYTES = 1024 * 1024  # a credential (or a baked image) served at a BNS location
-MAX_STATUS_LIST_BYTES = 1024 * 1024  # a list credential (16 KiB of bits compress far below)
-# An OB 2.0 hosted assertion, badge class, issuer, key, revocation list or a JWKS.
-MAX_DOCUMENT_BYTES = 1024 * 1024
-MAX_DOCUMENT_REDIRECTS = 3
-# A gateway's answer about one UID or one index page.
-MAX_GATEWAY_ANSWER_BYTES = 256 * 1024
-STATUS_CACHE_DEFAULT = timedelta(minutes=5)  # for a list that gives neither ttl nor validUntil
 # Anyone can sign lists at URLs of their own, so the cache holds at most this many (oldest out).
-MAX_CACHED_LISTS = 512
-HTTP_TIMEOUT_S = 5.0
-# One resolver call as the worker thread waits for it: a DHT lookup, or one fetch per URL.
-CALL_TIMEOUT_S = 20.0
+MAX_CACHED_LISTS: Final = 512
 _T = TypeVar("_T")
+# Runs chain.verify (data, now, resolvers, expected UID, recipient) elsewhere than in a
+# thread of this process: node/verifypool.py's worker processes.
+VerifyRun = Callable[[bytes, datetime, Resolvers, str | None, str | None], Awaitable[Report]]
 
 
-class FetchError(NodeError):
-    """A server answered, but not with what was asked (status, size, or content)."""
-
-    code = "fetch_failed"
-
-
-class NotPublished(NodeError):
-    """The BNS knows the UID, but its earner published no place to fetch the badge."""
-
-    code = "location_missing"
-
-
-def _session(config: NodeConfig) -> aiohttp.ClientSession:
-    # Bodies are read raw and bounded: no transparent decompression, so no gzip bomb.
-    return client_session(
-        config,
-        timeout=aiohttp.ClientTimeout(total=HTTP_TIMEOUT_S),
-        auto_decompress=False,
-        headers={"Accept-Encoding": "identity"},
-    )
-
-
-async def _get_bounded(
-    session: aiohttp.ClientSession, url: str, max_bytes: int, tls: ssl.SSLContext | bool = True
-) -> bytes | None:
-    """The body of a 200 answer to GET `url`, at most `max_bytes`; None for 404 or 410.
-
-    Redirects are not followed (did:web forbids them; a location names the badge itself).
-    """
-    got = await _get(session, url, max_bytes, tls)
-    return None if got is None else got[0]
-
-
-async def _get(
-    session: aiohttp.ClientSession,
-    url: str,
-    max_bytes: int,
-    tls: ssl.SSLContext | bool = True,
-    *,
-    redirects: int = 0,
-) -> tuple[bytes, str, str] | None:
-    """(body, content type, final URL) of a 200 answer to GET `url`; None for 404 or 410.
-    `url` goes through the test host map (node/outbound.py) when one is enabled."""
-    hosts = _HOST_MAPS.get(session) or HostMap({})
-    try:
-        async with session.get(
-            hosts.to_local(url),
-            allow_redirects=redirects > 0,
-            max_redirects=max(redirects, 1),
-            ssl=tls,
-        ) as response:
-            if response.status in (404, 410):
-                return None
-            if response.status >= 500:
-                raise Unreachable(f"{url:.120} answered HTTP {response.status}")
-            if response.status != 200:
-                raise FetchError(f"{url:.120} answered HTTP {response.status}")
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in response.content.iter_chunked(64 * 1024):
-                size += len(chunk)
-                if size > max_bytes:
-                    raise FetchError(
-                        f"{url:.120} sent over {max_bytes} bytes", code="fetch_too_large"
-                    )
-                chunks.append(chunk)
-            media = response.content_type
-            final = hosts.to_public(str(response.url)) if redirects else url
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        raise Unreachable(f"{url:.120}: {type(exc).__name__} {exc}"[:300]) from exc
-    return b"".join(chunks), media, final
-
-
-# The host map a session was opened with (tests only; see node/outbound.py).
-_HOST_MAPS: weakref.WeakKeyDictionary[aiohttp.ClientSession, HostMap] = weakref.WeakKeyDictionary()
-
-
-def _mapped_session(config: NodeConfig) -> aiohttp.ClientSession:
-    hosts = host_map(config)
-    session = _session(config)
-    if hosts:
-        _HOST_MAPS[session] = hosts
-    return session
-
-
-def _credential_of(body: bytes) -> dict[str, Any] | None:
-    """The credential a location serves: JSON, or baked in a PNG or SVG (OB 3.0 JSON only)."""
-    try:
-        if body.startswith(b"\x89PNG") or body.lstrip()[:1] == b"<":
-            unbaked = bake.unbake(body)
-            if unbaked.kind != "ob3" or unbaked.encoding != "json":
-                return None
-            body = unbaked.payload.encode()
-        value = parse_json(body)
-    except BadgeChainError:
-        return None
-    return value if isinstance(value, dict) else None
-
-
-def _names_uid(credential: dict[str, Any] | None, uid: Uid) -> bool:
-    if credential is None:
-        return False
-    try:
-        return credential_uid(credential) == uid
-    except BadgeChainError:
-        return False
-
-
-async def fetch_badge_by_uid(node: Services, uid: Uid) -> bytes:
-    """The badge of `uid` as served at one of its BNS locations (the raw body).
-
-    Raises NotFound (no BNS record), NotPublished (no location, or hidden), Unreachable
-    (no location answered), or FetchError (they answered without this badge).
-    """
-    async with _mapped_session(node.config) as session:
-        return await _fetch_badge(NodeBns(node), uid, session)
-
-
-async def _fetch_badge(bns: BnsAccess, uid: Uid, session: aiohttp.ClientSession) -> bytes:
-    answer = await bns.resolve(uid)
-    if answer.urls is None:
-        raise NotPublished("the badge's earner has published no location for it")
-    if not answer.urls:
-        raise NotPublished("the badge's earner has hidden it", code="badge_hidden")
-    failures: list[BadgeChainError] = []
-    for url in answer.urls:
-        try:
-            body = await _get_bounded(session, url, MAX_BADGE_BYTES)
-        except BadgeChainError as exc:
-            failures.append(exc)
-            continue
-        if body is not None and _names_uid(_credential_of(body), uid):
-            return body
-        # One bad mirror must not hide a good one: note it and try the next location.
-        log.info("a badge location does not serve the badge", extra={"url": url[:120]})
-        failures.append(
-            FetchError(f"{url:.120} does not serve this badge", code="location_invalid")
-        )
-    detail = "; ".join(failure.message for failure in failures)
-    if all(isinstance(failure, Unreachable) for failure in failures):
-        raise Unreachable(
-            f"no location of the badge answered: {detail}", code="location_unreachable"
-        )
-    raise FetchError(f"no location serves the badge: {detail}", code="location_invalid")
-
-
-@dataclass(frozen=True, slots=True)
-class BnsAnswer:
-    """A BNS record as verification reads it, from a node's DHT or a gateway's JSON."""
-
-    issuer_key: PublicKey
-    earner_key: PublicKey | None
-    urls: tuple[str, ...] | None  # None: no location published; empty: hidden
-    revoked: bool
-    reason: str
-
-
-class BnsAccess(Protocol):
-    """Where verification asks the BNS: a node's DHT, or a gateway over HTTP."""
-
-    async def resolve(self, uid: Uid) -> BnsAnswer:
-        """The UID's record; NotFound when the network holds none; Unreachable."""
-
-    async def issuer_publishes(self, issuer_key: PublicKey) -> bool:
-        """Whether the issuer's first index page holds an item; Unreachable."""
-
-    async def held_badge(self, uid: Uid) -> dict[str, Any] | None:
-        """A badge held at hand (a node's store), without asking its location."""
-
-
-class NodeBns:
-    """The BNS as a running node reads it: DHT lookups, merged and validated."""
-
-    def __init__(self, node: Services) -> None:
-        self.node = node
-
-    async def resolve(self, uid: Uid) -> BnsAnswer:
-        record = await self.node.names.resolve(uid)
-        entry, location, revocation = record.entry, record.location, record.revocation
-        return BnsAnswer(
-            entry.issuer_key,
-            entry.earner_key,
-            None if location is None else tuple(location.urls),
-            revocation is not None,
-            revocation.reason if revocation else "",
-        )
-
-    async def issuer_publishes(self, issuer_key: PublicKey) -> bool:
-        """Known here (this node's own key, or a first index page this node stores as a
-        replica) or asked of the DHT. Without a DHT answer, a page known here still counts:
-        that is what makes a badge of a known publisher indeterminate, not valid, when the
-        DHT is away."""
-        node = self.node
-        if issuer_key == node.key.public_key:
-            return True
-        if node.dht.held(address_of_key(issuer_page_key(issuer_key, 0))) is not None:
-            return True
-        page = await node.names.issuer_page(issuer_key, 0)
-        return bool(page.members)
-
-    async def held_badge(self, uid: Uid) -> dict[str, Any] | None:
-        return load_badge(self.node.store, uid)
-
-
-class GatewayBns:
-    """The BNS as a gateway shows it (`GET /bns/{uid}`, `GET /issuers/{did}/badges`): the
-    CLI asks its home's node, or the gateway named by --gateway. The gateway is trusted
-    as the node the user runs; what it answers is still checked against the credential."""
-
-    def __init__(self, base_url: str, session: aiohttp.ClientSession) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.session = session
-
-    async def _get_json(self, path: str) -> Any:
-        url = self.base_url + path
-        try:
-            async with self.session.get(url, allow_redirects=False) as response:
-                status, body = response.status, b""
-                async for chunk in response.content.iter_chunked(64 * 1024):
-                    body += chunk
-                    if len(body) > MAX_GATEWAY_ANSWER_BYTES:
-                        break  # parse_json refuses it below
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise Unreachable(
-                f"the gateway {self.base_url:.100} did not answer: {type(exc).__name__}",
-                code="gateway_unreachable",
-            ) from exc
-        try:
-            answer = parse_json(body, max_bytes=MAX_GATEWAY_ANSWER_BYTES)
-        except BadgeChainError as exc:
-            raise Unreachable(f"the gateway answered {status} without JSON") from exc
-        if status == 404 and isinstance(answer, dict) and answer.get("code") == "bns_not_found":
-            raise NotFound(str(answer.get("detail", "no BNS record"))[:200])
-        if status != 200:
-            code = answer.get("code") if isinstance(answer, dict) else None
-            raise Unreachable(
-                f"the gateway answered HTTP {status}",
-                code=code if isinstance(code, str) and code.isidentifier() else "gateway_error",
-            )
-        return answer
-
-    async def resolve(self, uid: Uid) -> BnsAnswer:
-        record = await self._get_json(f"/bns/{uid_text(uid)}")
-        try:
-            location = record.get("location")
-            urls = location.get("urls") if isinstance(location, dict) else None
-            revocation = record.get("revocation") or {}
-            earner = record.get("earner")
-            return BnsAnswer(
-                public_key_from_did_key(record["issuer"]),
-                public_key_from_did_key(earner) if earner else None,
-                None if urls is None else tuple(str(url) for url in urls[:16]),
-                bool(record.get("revoked")),
-                str(revocation.get("reason", ""))[:500],
-            )
-        except (BadgeChainError, AttributeError, KeyError, TypeError) as exc:
-            raise Unreachable("the gateway's BNS record is malformed") from exc
-
-    async def issuer_publishes(self, issuer_key: PublicKey) -> bool:
-        did = quote(did_key_from_public_key(issuer_key), safe=":")
-        page = await self._get_json(f"/issuers/{did}/badges?page=0")
-        items = page.get("items") if isinstance(page, dict) else None
-        return bool(items)
-
-    async def held_badge(self, uid: Uid) -> dict[str, Any] | None:
-        try:
-            badge = await self._get_json(f"/badges/{uid_text(uid)}")
-        except (NotFound, Unreachable):
-            return None  # not held there: its location is asked next
-        return badge if isinstance(badge, dict) else None
+def _mapped_session(
+    config: NodeConfig, settings: NodeSettings | None = None
+) -> aiohttp.ClientSession:
+    """The session `verify_with` opens (for tests that drive the resolvers themselves)."""
+    return mapped_session(config, (settings or NodeSettings()).fetch_timeout_s)
 
 
 @dataclass(slots=True)
@@ -381,11 +116,15 @@ class VerifierContext:
     # How did:web documents are fetched over HTTPS: True checks certificates against the
     # system's roots; a context trusts what it was given (tests use their own CA).
     tls: ssl.SSLContext | bool = True
+    # The timings: a fetch, a resolver call, a status list's default freshness.
+    settings: NodeSettings = field(default_factory=NodeSettings)
 
 
 def node_context(node: Services, tls: ssl.SSLContext | bool = True) -> VerifierContext:
     """A running node's verifier: its DHT and store, and its status-list cache."""
-    return VerifierContext(node.config, node.clock, NodeBns(node), node.status_cache.lists, tls)
+    return VerifierContext(
+        node.config, node.clock, NodeBns(node), node.status_cache.lists, tls, node.settings
+    )
 
 
 async def verify_online(
@@ -410,13 +149,17 @@ async def verify_with(
     expected_uid: str | None = None,
     *,
     recipient: str | None = None,
+    run: VerifyRun | None = None,
 ) -> Report:
     """Verify `data` with the resolvers `context` gives (the node's, or the CLI's).
-    `recipient`: the identity (an email) an OB 2.0 badge must be for, when one is named."""
+    `recipient`: the identity (an email) an OB 2.0 badge must be for, when one is named.
+    `run` runs chain.verify elsewhere (node/verifypool.py); by default, in a thread here."""
     now = context.clock()
-    async with _mapped_session(context.config) as session:
+    async with _mapped_session(context.config, context.settings) as session:
         online = _OnlineResolvers(context, asyncio.get_running_loop(), session)
         try:
+            if run is not None:
+                return await run(data, now, online.resolvers(), expected_uid, recipient)
             return await asyncio.to_thread(
                 verify_badge,
                 data,
@@ -468,11 +211,12 @@ class _OnlineResolvers:
         except RuntimeError as exc:  # the loop has closed: the node stopped
             coro.close()
             raise Unreachable("the node stopped during the verification") from exc
+        wait_s = self.context.settings.resolver_call_timeout_s
         try:
-            return future.result(CALL_TIMEOUT_S)
+            return future.result(wait_s)
         except TimeoutError as exc:
             future.cancel()
-            raise Unreachable(f"no answer within {CALL_TIMEOUT_S:.0f} s") from exc
+            raise Unreachable(f"no answer within {wait_s:.0f} s") from exc
         except concurrent.futures.CancelledError as exc:
             raise Unreachable("the lookup was cancelled") from exc
         except Exception as exc:
@@ -491,7 +235,7 @@ class _OnlineResolvers:
             raise Unreachable(f"cannot fetch {url:.100}", code="document_url_unsupported")
         try:
             got = self._call(
-                _get(
+                get(
                     self.session,
                     url,
                     MAX_DOCUMENT_BYTES,
@@ -521,7 +265,7 @@ class _OnlineResolvers:
         return document
 
     async def _fetch_did_document(self, did: str) -> dict[str, Any] | None:
-        body = await _get_bounded(self.session, did_web_url(did), MAX_DID_DOCUMENT_BYTES, self.tls)
+        body = await get_bounded(self.session, did_web_url(did), MAX_DID_DOCUMENT_BYTES, self.tls)
         if body is None:
             return None
         document = parse_json(body, max_bytes=MAX_DID_DOCUMENT_BYTES)
@@ -577,7 +321,7 @@ class _OnlineResolvers:
         if not url.startswith(("https://", "http://")):
             raise StatusListError(f"cannot fetch a status list from {url:.100}")
         try:
-            body = self._call(_get_bounded(self.session, url, MAX_STATUS_LIST_BYTES, self.tls))
+            body = self._call(get_bounded(self.session, url, MAX_STATUS_LIST_BYTES, self.tls))
         except FetchError as exc:
             if exc.code == "fetch_too_large":
                 raise StatusListError(exc.message, code="status_list_too_large") from exc
@@ -594,7 +338,8 @@ class _OnlineResolvers:
         with _STATUS_CACHE_LOCK:  # worker threads of several verifications share the cache
             while len(cache) >= MAX_CACHED_LISTS:
                 cache.pop(next(iter(cache)), None)
-            cache[url] = _CachedList(checked, _fresh_until(document, now))
+            default = timedelta(seconds=self.context.settings.status_cache_default_s)
+            cache[url] = _CachedList(checked, _fresh_until(document, now, default))
         return checked
 
     # -- linked badges -------------------------------------------------------------------------
@@ -610,12 +355,12 @@ class _OnlineResolvers:
         if held is not None:
             return held
         try:
-            body = await _fetch_badge(self._bns, uid, self.session)
+            body = await fetch_badge(self._bns, uid, self.session)
         except NotFound:
             return None
         except (NotPublished, FetchError) as exc:  # it exists; it cannot be checked now
             raise Unreachable(f"linked badge not available: {exc.message}", code=exc.code) from exc
-        return _credential_of(body)
+        return credential_of(body)
 
 
 @dataclass(frozen=True, slots=True)
@@ -629,11 +374,12 @@ class _CachedList:
 _STATUS_CACHE_LOCK = threading.Lock()
 
 
-def _fresh_until(document: dict[str, Any], fetched: datetime) -> datetime:
-    """min(validUntil, fetched + ttl), the list's own bounds on how long to trust a copy."""
+def _fresh_until(document: dict[str, Any], fetched: datetime, default: timedelta) -> datetime:
+    """min(validUntil, fetched + ttl), the list's own bounds on how long to trust a copy
+    (`default` for a list that gives neither)."""
     subject = document.get("credentialSubject")
     ttl = subject.get("ttl") if isinstance(subject, dict) else None
-    bounds = [fetched + STATUS_CACHE_DEFAULT]
+    bounds = [fetched + default]
     if isinstance(ttl, int) and not isinstance(ttl, bool) and ttl >= 0:
         bounds = [fetched + timedelta(milliseconds=min(ttl, 86_400_000))]
     until = document.get("validUntil")

@@ -70,6 +70,10 @@ class NodeSettings:
     delivery_attempt_timeout_s: float = 20.0  # the DHT lookup of the inbox, then the POST
     delivery_post_timeout_s: float = 10.0  # the POST alone (node/delivery.py)
     announce_retry_max_s: float = 60.0  # the longest wait between inbox announcements
+    # Verification (node/resolvers.py, node/fetchers.py; the CLI's verifier too).
+    fetch_timeout_s: float = 5.0  # one HTTP fetch: a DID document, a status list, a badge
+    resolver_call_timeout_s: float = 20.0  # one resolver call: a DHT lookup, or one fetch per URL
+    status_cache_default_s: float = 300.0  # how long a list with neither ttl nor validUntil is kept
 
     def retry(self, topic: str) -> Retry:
         """The retry policy of queued work of `topic`: an earner's node may be away for
