@@ -1,4 +1,5 @@
 """BNS records (DESIGN.md "BNS protocol"): the signed entry, location and revocation of a UID.
+The parts themselves are bns.parts'; here they are made, checked, stored and merged.
 
 Pure: bytes in, records out, no I/O and no clock (times are arguments). Merging is a CRDT.
 """
@@ -6,10 +7,8 @@ Pure: bytes in, records out, no I/O and no clock (times are arguments). Merging 
 from __future__ import annotations
 
 import hashlib
-import re
-from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar, NewType, Self, TypeVar
+from typing import Any, NewType, Self, TypeVar
 
 from badgechain.chain.errors import DecodeError
 from badgechain.chain.keys import KeyPair, PublicKey, verify_signature
@@ -17,17 +16,20 @@ from badgechain.chain.proof import proof_list, proof_value_bytes, signing_input
 from badgechain.chain.uid import Uid  # one UID type for every package
 
 from .errors import RecordError
-from .wire import (
-    MAX_VALUE_BYTES,
-    WIRE_VERSION,
-    check,
-    decoded,
-    is_bytes,
-    is_uint,
-    pack,
-    unpack,
-    versioned_fields,
+from .parts import (
+    DOMAIN_ENTRY,
+    DOMAIN_LOCATION,
+    DOMAIN_REVOCATION,
+    MAX_REASON_BYTES,
+    MAX_URL_CHARS,
+    MAX_URLS,
+    MAX_URLS_TOTAL_CHARS,
+    Entry,
+    Location,
+    Revocation,
+    valid_url,
 )
+from .wire import MAX_VALUE_BYTES, WIRE_VERSION, pack, unpack, versioned_fields
 
 __all__ = [
     "DOMAIN_DHT_KEY",
@@ -66,25 +68,11 @@ __all__ = [
 
 DhtKey = NewType("DhtKey", bytes)  # sha256(DOMAIN_DHT_KEY ‖ UID): where the record lives
 
-MAX_URLS = 4
-MAX_URL_CHARS = 256
-# Four URLs of 256 characters do not fit one datagram beside the other parts, so the URLs
-# share a budget; tests/bns/test_record.py builds the worst case and checks it fits.
-MAX_URLS_TOTAL_CHARS = 448
-MAX_REASON_BYTES = 256  # UTF-8 bytes of a revocation reason
-
-# Signatures cover a per-kind tag plus canonical bytes (STYLE.md "Records on the wire"), so a
-# signature over one kind of part never verifies as another.
-DOMAIN_ENTRY = b"badgechain/bns/entry/v1\x00"
-DOMAIN_LOCATION = b"badgechain/bns/location/v1\x00"
-DOMAIN_REVOCATION = b"badgechain/bns/revocation/v1\x00"
+# Domain tags of the DHT key and stamp hashes (see bns.parts for the signed parts').
 DOMAIN_DHT_KEY = b"badgechain/bns/dht-key/v1\x00"
 DOMAIN_STAMP = b"badgechain/bns/stamp/v1\x00"
 # 32 leading zero bits is ~4e9 hashes: past that a network could not publish at all.
 MAX_STAMP_DIFFICULTY = 32
-
-# ASCII only: an IRI is percent-encoded before it goes into a record.
-_URL = re.compile(r"https?://[A-Za-z0-9.\-:\[\]@%_~!$&'()*+,;=]+(?:[/?#][!-~]*)?")
 
 
 def derive_dht_key(uid: Uid) -> DhtKey:
@@ -93,145 +81,6 @@ def derive_dht_key(uid: Uid) -> DhtKey:
 
 
 _Part = TypeVar("_Part", "Location", "Revocation")
-
-
-class _SignedPart(ABC):
-    """Wire form shared by the signed parts: [version, *fields, signature], where the
-    signature covers the part's domain tag plus the canonical bytes of the unsigned fields."""
-
-    __slots__ = ()
-    DOMAIN: ClassVar[bytes]
-    FIELD_COUNT: ClassVar[int]  # on the wire, version and signature included
-    signature: bytes
-
-    @abstractmethod
-    def unsigned_fields(self) -> list[Any]:
-        """[WIRE_VERSION, *fields] in wire order."""
-
-    def signed_bytes(self) -> bytes:
-        return self.DOMAIN + pack(self.unsigned_fields())
-
-    def to_fields(self) -> list[Any]:
-        return [*self.unsigned_fields(), self.signature]
-
-    def to_wire_bytes(self) -> bytes:
-        return pack(self.to_fields())
-
-    @classmethod
-    def _decode_fields(cls, fields: list[Any]) -> list[Any]:
-        """Turn decoded wire values into constructor arguments (identity by default)."""
-        return fields
-
-    @classmethod
-    def from_fields(cls, value: Any) -> Self:
-        return decoded(cls, cls._decode_fields(versioned_fields(value, cls.FIELD_COUNT)[1:]))
-
-    @classmethod
-    def from_wire_bytes(cls, data: bytes) -> Self:
-        return cls.from_fields(unpack(data))
-
-
-@dataclass(frozen=True, slots=True)
-class Entry(_SignedPart):
-    """The issuer's part: binds the UID to the issuer key, the earner key and the badge."""
-
-    DOMAIN: ClassVar[bytes] = DOMAIN_ENTRY
-    FIELD_COUNT: ClassVar[int] = 8
-    uid: Uid
-    issuer_key: PublicKey
-    earner_key: PublicKey | None  # None: an email-only badge, the issuer writes the location
-    signing_input: bytes
-    created: int
-    stamp: int  # hashcash nonce over the UID (see `stamp_bits`); 0 when the network asks none
-    signature: bytes
-
-    def __post_init__(self) -> None:
-        check(is_bytes(self.uid, 64), "uid must be 64 bytes")
-        check(is_bytes(self.issuer_key, 32), "issuer key must be 32 bytes")
-        check(self.earner_key is None or is_bytes(self.earner_key, 32), "bad earner key")
-        check(is_bytes(self.signing_input, 64), "signing input must be 64 bytes")
-        check(is_uint(self.created), "created must be an unsigned 64-bit integer")
-        check(is_uint(self.stamp), "stamp must be an unsigned 64-bit integer")
-        check(is_bytes(self.signature, 64), "signature must be 64 bytes")
-
-    @property
-    def location_writer(self) -> PublicKey:
-        """Who signs locations: the earner, or the issuer while the badge has no earner key."""
-        return self.issuer_key if self.earner_key is None else self.earner_key
-
-    def unsigned_fields(self) -> list[Any]:
-        return [
-            WIRE_VERSION,
-            self.uid,
-            self.issuer_key,
-            self.earner_key,
-            self.signing_input,
-            self.created,
-            self.stamp,
-        ]
-
-
-@dataclass(frozen=True, slots=True)
-class Location(_SignedPart):
-    """The earner's part: where the badge can be fetched (empty = hidden), ordered by `seq`."""
-
-    DOMAIN: ClassVar[bytes] = DOMAIN_LOCATION
-    FIELD_COUNT: ClassVar[int] = 5
-    uid: Uid
-    urls: tuple[str, ...]
-    seq: int
-    signature: bytes
-
-    def __post_init__(self) -> None:
-        check(is_bytes(self.uid, 64), "uid must be 64 bytes")
-        check(isinstance(self.urls, tuple) and len(self.urls) <= MAX_URLS, "too many URLs")
-        check(all(valid_url(url) for url in self.urls), "URLs must be http(s), ASCII, bounded")
-        check(sum(map(len, self.urls)) <= MAX_URLS_TOTAL_CHARS, "URLs are too long together")
-        check(is_uint(self.seq), "seq must be an unsigned 64-bit integer")
-        check(is_bytes(self.signature, 64), "signature must be 64 bytes")
-
-    def unsigned_fields(self) -> list[Any]:
-        return [WIRE_VERSION, self.uid, list(self.urls), self.seq]
-
-    @classmethod
-    def _decode_fields(cls, fields: list[Any]) -> list[Any]:
-        if not isinstance(fields[1], list):
-            raise DecodeError("location URLs must be an array")
-        return [fields[0], tuple(fields[1]), *fields[2:]]
-
-
-def _utf8_size(text: object) -> int:
-    """UTF-8 size of `text`, or -1 when it is not text that UTF-8 can carry (lone surrogates)."""
-    try:
-        return len(text.encode()) if isinstance(text, str) else -1
-    except UnicodeEncodeError:
-        return -1
-
-
-def valid_url(url: object) -> bool:
-    """An http(s) URL a BNS value may carry: ASCII, at most MAX_URL_CHARS."""
-    return isinstance(url, str) and len(url) <= MAX_URL_CHARS and bool(_URL.fullmatch(url))
-
-
-@dataclass(frozen=True, slots=True)
-class Revocation(_SignedPart):
-    """The issuer's revocation of the badge: permanent once any valid one is seen."""
-
-    DOMAIN: ClassVar[bytes] = DOMAIN_REVOCATION
-    FIELD_COUNT: ClassVar[int] = 5
-    uid: Uid
-    reason: str
-    revoked_at: int
-    signature: bytes
-
-    def __post_init__(self) -> None:
-        check(is_bytes(self.uid, 64), "uid must be 64 bytes")
-        check(_utf8_size(self.reason) in range(MAX_REASON_BYTES + 1), "reason: text, bounded")
-        check(is_uint(self.revoked_at), "revoked_at must be an unsigned 64-bit integer")
-        check(is_bytes(self.signature, 64), "signature must be 64 bytes")
-
-    def unsigned_fields(self) -> list[Any]:
-        return [WIRE_VERSION, self.uid, self.reason, self.revoked_at]
 
 
 @dataclass(frozen=True, slots=True)
