@@ -44,7 +44,7 @@ from .ob2_checks import (
     verify_jws_with_pem,
 )
 from .ob2_fetch import MAX_DOCUMENT_BYTES, Documents
-from .ob2_links import key_for, verify_endorsement
+from .ob2_links import key_for, verify_endorsement, verify_endorsements
 from .ob2_shape import (
     assertion_dates,
     assertion_shape,
@@ -60,7 +60,6 @@ from .resolve import Resolvers, Unreachable
 __all__ = ["WARNING_CODES", "verify_ob2"]
 
 logger = logging.getLogger(__name__)
-MAX_ENDORSEMENTS = 8
 WARNING_CODES = frozenset(
     {"ob1_legacy", "issuer_not_http", "issuer_id_missing", "id_mismatch", "extension_not_validated"}
 )
@@ -327,27 +326,10 @@ class _Run:
             holders.append(self._badge())
         if self.kind in ("assertion", "badge_class"):
             holders.append(self._issuer())
-        refs: list[object] = []
-        for holder in holders:
-            value = holder.get("endorsement")
-            refs += value if isinstance(value, list) else [] if value is None else [value]
-        if len(refs) > MAX_ENDORSEMENTS:
-            raise BadgeChainError(
-                f"more than {MAX_ENDORSEMENTS} endorsements", code="endorsement_invalid"
-            )
-        for ref in refs:
-            try:
-                verify_endorsement(self.docs, ref)
-            except Unreachable:
-                raise
-            except BadgeChainError as exc:
-                raise BadgeChainError(
-                    f"an endorsement is not valid ({exc.code}: {exc.message})",
-                    code="endorsement_invalid",
-                ) from exc
-        if not refs:
+        count = verify_endorsements(self.docs, holders)
+        if not count:
             return Check("chain", "passed", "no_endorsements", "no endorsements")
-        return self._passed("chain", f"{len(refs)} endorsement(s) verified")
+        return self._passed("chain", f"{count} endorsement(s) verified")
 
     # -- the issuer's word ---------------------------------------------------------------
 

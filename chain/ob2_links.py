@@ -19,8 +19,15 @@ from .ob2_checks import (
 from .ob2_fetch import Documents
 from .resolve import Unreachable
 
-__all__ = ["key_for", "verification_kind", "verify_endorsement"]
+__all__ = [
+    "MAX_ENDORSEMENTS",
+    "key_for",
+    "verification_kind",
+    "verify_endorsement",
+    "verify_endorsements",
+]
 
+MAX_ENDORSEMENTS = 8  # on an assertion, its badge class and its issuer together
 _CLOCK_SKEW_SECONDS = 300
 
 
@@ -116,6 +123,30 @@ def verify_endorsement(run: Documents, ref: object, jws: jose.Jws | None = None)
             f"the endorsement hosted at {url:.80} differs", code="hosted_mismatch"
         )
     hosted_in_scope(url, issuer, issuer_url)
+
+
+def verify_endorsements(run: Documents, holders: list[dict[str, Any]]) -> int:
+    """Verify every endorsement the `holders` (an assertion, its badge class, its issuer)
+    carry; return how many. Unreachable passes through: the answer was not to be had."""
+    refs: list[object] = []
+    for holder in holders:
+        value = holder.get("endorsement")
+        refs += value if isinstance(value, list) else [] if value is None else [value]
+    if len(refs) > MAX_ENDORSEMENTS:
+        raise BadgeChainError(
+            f"more than {MAX_ENDORSEMENTS} endorsements", code="endorsement_invalid"
+        )
+    for ref in refs:
+        try:
+            verify_endorsement(run, ref)
+        except Unreachable:
+            raise
+        except BadgeChainError as exc:
+            raise BadgeChainError(
+                f"an endorsement is not valid ({exc.code}: {exc.message})",
+                code="endorsement_invalid",
+            ) from exc
+    return len(refs)
 
 
 def _check_dates(now: datetime, document: dict[str, Any]) -> None:
