@@ -27,53 +27,34 @@ from badgechain.chain.keys import KeyPair
 from badgechain.storage import LevelStore
 from badgechain.storage.queue import WorkQueue
 
-from . import (
-    delivery,
-    earner_routes,
-    gateway,
-    issuer_routes,
-    log_routes,
-    page_routes,
-    persona_routes,
-    queue_routes,
-    status_routes,
-    verify_routes,
-    work,
-)
+from . import delivery, gateway, work
+from .api import ROUTES
 from .config import DB_DIR, NodeConfig, install_local_contexts
 from .nodelog import NodeLog
+from .openapi import build_document
 from .problems import problem_middleware
+from .routes import admin_only, register
 from .services import ListAllocation, NodeSettings, Services, StatusCache, Tasks
-from .web import ADMIN, SERVICES, AdminToken, admin_only, time_limit
+from .web import ADMIN, OPENAPI_DOCUMENT, SERVICES, AdminToken, time_limit
 
 __all__ = ["MAX_BODY_BYTES", "Node", "RunningNode", "build_app"]
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 12 * 1024 * 1024  # a baked PNG of up to 10 MiB, plus multipart framing
-ROUTE_MODULES = (
-    gateway,
-    issuer_routes,
-    earner_routes,
-    verify_routes,
-    status_routes,
-    log_routes,
-    persona_routes,
-    queue_routes,
-    page_routes,
-)
 
 
 def build_app(admin: AdminToken) -> web.Application:
-    """The gateway's routes and middlewares. A started node adds its services before serving;
-    without them the app still routes and documents itself (tests, /openapi.json)."""
+    """The gateway's routes (node/api.py) and middlewares. A started node adds its services
+    before serving; without them the app still routes and documents itself (tests)."""
     app = web.Application(
         client_max_size=MAX_BODY_BYTES,
         middlewares=[problem_middleware, time_limit, admin_only],
     )
     app[ADMIN] = admin
-    for module in ROUTE_MODULES:
-        module.add_routes(app)
+    gateway.init_app(app)
+    register(app, ROUTES)
+    app[OPENAPI_DOCUMENT] = build_document(app)
     return app
 
 

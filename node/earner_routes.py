@@ -22,9 +22,10 @@ from . import earner
 from .delivery import INBOX_PATH, MAX_INBOX_BYTES
 from .gateway import record_json
 from .problems import Problem
-from .web import SERVICES, json_response, parse_uid, read_json
+from .routes import Access, Answer, Body, Route, json_body
+from .web import SERVICES, json_response, parse_uid
 
-__all__ = ["add_routes"]
+__all__ = ["ROUTES"]
 
 _MAX_ADMIN_BYTES: Final = 64 * 1024
 INTERNAL_ERROR: Final = "internal_error"  # chain.verify's code for a check that crashed
@@ -38,7 +39,7 @@ def _answer(uid: Uid, state: dict[str, Any], record: Record | None = None) -> di
 
 
 async def _admin_body(request: web.Request) -> tuple[Uid, dict[str, Any]]:
-    body = await read_json(request, _MAX_ADMIN_BYTES)
+    body = json_body(request)
     if not isinstance(body, dict):
         raise Problem(400, "body_invalid", "the body must be a JSON object")
     uid = body.get("uid")
@@ -49,7 +50,7 @@ async def _admin_body(request: web.Request) -> tuple[Uid, dict[str, Any]]:
 
 async def post_inbox(request: web.Request) -> web.Response:
     """POST /inbox: a badge delivered to this node's DID (public)."""
-    credential = await read_json(request, MAX_INBOX_BYTES)
+    credential = json_body(request)
     try:
         uid, state = await earner.receive(request.app[SERVICES], credential)
     except earner.InboxRefused as exc:
@@ -93,10 +94,64 @@ async def post_hide(request: web.Request) -> web.Response:
     return json_response(_answer(uid, state, record))
 
 
-def add_routes(app: web.Application) -> None:
-    app.router.add_post(INBOX_PATH, post_inbox)
-    app.router.add_get("/admin/inbox", get_inbox)
-    app.router.add_post("/admin/accept", post_accept)
-    app.router.add_post("/admin/reject", post_reject)
-    app.router.add_post("/admin/move", post_move)
-    app.router.add_post("/admin/hide", post_hide)
+_UID_BODY: Final = Body("UidRequest", max_bytes=_MAX_ADMIN_BYTES)
+ROUTES: Final = (
+    Route(
+        "POST",
+        INBOX_PATH,
+        post_inbox,
+        "Deliver a badge to this node's earner inbox",
+        access=Access.PUBLIC,
+        ok=Answer("Delivered", 202),
+        body=Body("Credential", max_bytes=MAX_INBOX_BYTES),
+        errors=(400, 409, 413, 415, 422),
+    ),
+    Route(
+        "GET",
+        "/admin/inbox",
+        get_inbox,
+        "Badges delivered here, waiting for a decision",
+        access=Access.ADMIN,
+        ok=Answer("Inbox"),
+    ),
+    Route(
+        "POST",
+        "/admin/accept",
+        post_accept,
+        "Accept a delivered badge: publish this node as its location",
+        access=Access.ADMIN,
+        ok=Answer("EarnerAnswer"),
+        body=_UID_BODY,
+        errors=(400, 404, 409, 413, 415, 422, 503),
+    ),
+    Route(
+        "POST",
+        "/admin/reject",
+        post_reject,
+        "Refuse a delivered badge",
+        access=Access.ADMIN,
+        ok=Answer("EarnerAnswer"),
+        body=_UID_BODY,
+        errors=(400, 404, 409, 413, 415),
+    ),
+    Route(
+        "POST",
+        "/admin/move",
+        post_move,
+        "Publish other locations for a badge",
+        access=Access.ADMIN,
+        ok=Answer("EarnerAnswer"),
+        body=Body("MoveRequest", max_bytes=_MAX_ADMIN_BYTES),
+        errors=(400, 404, 409, 413, 415, 422, 503),
+    ),
+    Route(
+        "POST",
+        "/admin/hide",
+        post_hide,
+        "Hide a badge: publish an empty location",
+        access=Access.ADMIN,
+        ok=Answer("EarnerAnswer"),
+        body=_UID_BODY,
+        errors=(400, 404, 409, 413, 415, 422, 503),
+    ),
+)

@@ -32,12 +32,12 @@ from badgechain.chain.keys import (
 from badgechain.chain.uid import Uid, uid_text
 
 from .badgestore import load_badge, load_state
-from .openapi import build_document
 from .problems import Problem
+from .routes import Access, Answer, Route
 from .states import NOT_SERVED
-from .web import SERVICES, json_response, parse_uid
+from .web import OPENAPI_DOCUMENT, SERVICES, json_response, parse_uid
 
-__all__ = ["BNS_CARD_TIMEOUT_S", "add_routes", "record_json"]
+__all__ = ["BNS_CARD_TIMEOUT_S", "ROUTES", "init_app", "record_json"]
 
 # Badges this node holds but does not show (node/earner.py states): delivered and not yet
 # accepted, refused, or hidden by their earner.
@@ -270,19 +270,106 @@ async def get_did_document(request: web.Request) -> web.Response:
 
 async def get_openapi(request: web.Request) -> web.Response:
     """GET /openapi.json: the OpenAPI 3.1 description of every route this node serves."""
-    return json_response(build_document(request.app))
+    return json_response(request.app[OPENAPI_DOCUMENT])
 
 
-def add_routes(app: web.Application) -> None:
+def init_app(app: web.Application) -> None:
+    """The gateway's state in the app: what the BNS said about the badges of cards."""
     app[_CARD_ANSWERS] = {}
-    app.router.add_get("/bns/{uid}", get_bns)
-    app.router.add_get("/health", get_health)
+
+
+_BADGE_ERRORS: Final = (400, 404)
+ROUTES: Final = (
+    Route(
+        "GET",
+        "/bns/{uid}",
+        get_bns,
+        "The merged BNS record of a UID",
+        access=Access.PUBLIC,
+        ok=Answer("BnsRecord"),
+        errors=(400, 404, 503),
+    ),
+    Route(
+        "GET",
+        "/health",
+        get_health,
+        "Liveness: the node's DID and its DHT contact count",
+        access=Access.PUBLIC,
+        ok=Answer("Health"),
+    ),
     # The suffixed forms first: `{uid}` alone would match "z….png" too.
-    app.router.add_get("/badges/{uid}.json", get_badge)
-    app.router.add_get("/badges/{uid}.png", get_badge_png)
-    app.router.add_get("/badges/{uid}.svg", get_badge_svg)
-    app.router.add_get("/badges/{uid}", get_badge)
-    app.router.add_get("/issuers/{did}/badges", get_issuer_badges)
-    app.router.add_get("/earners/{id}/badges", get_earner_badges)
-    app.router.add_get("/.well-known/did.json", get_did_document)
-    app.router.add_get("/openapi.json", get_openapi)
+    Route(
+        "GET",
+        "/badges/{uid}.json",
+        get_badge,
+        "A badge this node holds, as JSON",
+        access=Access.PUBLIC,
+        ok=Answer("Credential"),
+        errors=_BADGE_ERRORS,
+    ),
+    Route(
+        "GET",
+        "/badges/{uid}.png",
+        get_badge_png,
+        "A badge this node holds, baked into a PNG",
+        access=Access.PUBLIC,
+        ok=Answer("Binary", media="image/png"),
+        errors=(400, 404, 413),
+    ),
+    Route(
+        "GET",
+        "/badges/{uid}.svg",
+        get_badge_svg,
+        "A badge card (name, issuer, earner, a revoked mark) with the credential baked in",
+        access=Access.PUBLIC,
+        ok=Answer("Binary", media="image/svg+xml"),
+        errors=(400, 404, 413),
+    ),
+    Route(
+        "GET",
+        "/badges/{uid}",
+        get_badge,
+        "A badge this node holds, as JSON",
+        access=Access.PUBLIC,
+        ok=Answer("Credential"),
+        errors=_BADGE_ERRORS,
+    ),
+    Route(
+        "GET",
+        "/issuers/{did}/badges",
+        get_issuer_badges,
+        "A page of an issuer's BNS index (did:key)",
+        access=Access.PUBLIC,
+        ok=Answer("IssuerPage"),
+        query=(("page", "page"),),
+        errors=(400, 503),
+    ),
+    Route(
+        "GET",
+        "/earners/{id}/badges",
+        get_earner_badges,
+        "A page of an earner's BNS index (did:key)",
+        access=Access.PUBLIC,
+        ok=Answer("EarnerPage"),
+        query=(("page", "page"),),
+        params=(("id", "did"),),
+        errors=(400, 503),
+    ),
+    Route(
+        "GET",
+        "/.well-known/did.json",
+        get_did_document,
+        "This node's did:web document, for the host name it was reached by",
+        access=Access.PUBLIC,
+        ok=Answer("DidDocument"),
+        errors=(400, 404),
+    ),
+    Route(
+        "GET",
+        "/openapi.json",
+        get_openapi,
+        "This document",
+        access=Access.PUBLIC,
+        ok=Answer("Json"),
+    ),
+)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any
+from typing import Any, Final
 
 from aiohttp import web
 
@@ -19,9 +19,10 @@ from badgechain.chain.uid import uid_text
 from . import batches, classes, issuer, revocation, vcapi
 from .gateway import record_json
 from .problems import Problem
-from .web import SERVICES, json_response, parse_uid, read_json
+from .routes import Access, Answer, Body, Route, json_body
+from .web import SERVICES, json_response, parse_uid
 
-__all__ = ["MAX_BATCH_BODY_BYTES", "MAX_CLASS_BODY_BYTES", "add_routes"]
+__all__ = ["MAX_BATCH_BODY_BYTES", "MAX_CLASS_BODY_BYTES", "ROUTES"]
 
 # A 256 KiB image is 342 KiB in base64, beside three texts of up to 10,000 characters.
 MAX_CLASS_BODY_BYTES = 512 * 1024
@@ -66,7 +67,7 @@ async def post_class(request: web.Request) -> web.Response:
     """POST /admin/classes {name, description, criteria, image?} → 201 {id, achievement}."""
     node = request.app[SERVICES]
     body = _fields(
-        await read_json(request, MAX_CLASS_BODY_BYTES),
+        json_body(request),
         {"name", "description", "criteria"},
         {"image"},
     )
@@ -97,7 +98,7 @@ async def post_issue(request: web.Request) -> web.Response:
     """POST /admin/issue {class_id, to?, email?, valid_until?, evidence?} → 201 {uid, ...}."""
     node = request.app[SERVICES]
     body = _fields(
-        await read_json(request, MAX_SMALL_BODY_BYTES),
+        json_body(request),
         {"class_id"},
         {"to", "email", "valid_until", "evidence"},
     )
@@ -112,13 +113,7 @@ async def post_issue(request: web.Request) -> web.Response:
 async def post_batch(request: web.Request) -> web.Response:
     """POST /admin/batches {class_id, rows: [...]} → 202 {batch_id, total}."""
     node = request.app[SERVICES]
-    try:
-        body = await read_json(request, MAX_BATCH_BODY_BYTES)
-    except Problem as exc:
-        if exc.code != "body_too_large":
-            raise
-        raise Problem(413, "batch_too_large", exc.message) from exc
-    body = _fields(body, {"class_id", "rows"}, set())
+    body = _fields(json_body(request), {"class_id", "rows"}, set())
     rows = body["rows"]
     if not isinstance(rows, list):
         raise Problem(400, "batch_invalid", "rows must be a list of recipients")
@@ -146,7 +141,7 @@ async def get_batch(request: web.Request) -> web.Response:
 async def post_revoke(request: web.Request) -> web.Response:
     """POST /admin/revoke {uid, reason} → the BNS record, revoked."""
     node = request.app[SERVICES]
-    body = _fields(await read_json(request, MAX_SMALL_BODY_BYTES), {"uid", "reason"}, set())
+    body = _fields(json_body(request), {"uid", "reason"}, set())
     uid = parse_uid(_text(body, "uid"))
     record = await revocation.revoke_badge(node, uid, _text(body, "reason"))
     if record is None:  # recorded and in the status list; the node publishes it to the BNS
@@ -158,7 +153,7 @@ async def post_revoke(request: web.Request) -> web.Response:
 async def post_credentials_issue(request: web.Request) -> web.Response:
     """POST /credentials/issue {credential, options?} → 201 {verifiableCredential}."""
     node = request.app[SERVICES]
-    body = _fields(await read_json(request), {"credential"}, {"options"})
+    body = _fields(json_body(request), {"credential"}, {"options"})
     options = body.get("options", {})
     if not isinstance(options, dict):
         raise Problem(400, "options_invalid", "options must be a JSON object")
@@ -194,12 +189,90 @@ def _cryptosuite_option(value: object) -> str:
     return str(value)
 
 
-def add_routes(app: web.Application) -> None:
-    app.router.add_post("/admin/classes", post_class)
-    app.router.add_get("/admin/classes", get_classes)
-    app.router.add_get("/classes/{class_id}", get_class)
-    app.router.add_post("/admin/issue", post_issue)
-    app.router.add_post("/admin/batches", post_batch)
-    app.router.add_get("/admin/batches/{batch_id}", get_batch)
-    app.router.add_post("/admin/revoke", post_revoke)
-    app.router.add_post("/credentials/issue", post_credentials_issue)
+ROUTES: Final = (
+    Route(
+        "POST",
+        "/admin/classes",
+        post_class,
+        "Define a badge class",
+        access=Access.ADMIN,
+        ok=Answer("ClassRecord", 201),
+        body=Body("ClassRequest", max_bytes=MAX_CLASS_BODY_BYTES),
+        errors=(400, 413, 415, 422),
+    ),
+    Route(
+        "GET",
+        "/admin/classes",
+        get_classes,
+        "List this issuer's badge classes",
+        access=Access.ADMIN,
+        ok=Answer("ClassList"),
+    ),
+    Route(
+        "GET",
+        "/classes/{class_id}",
+        get_class,
+        "A badge class (Achievement) by its id",
+        access=Access.PUBLIC,
+        ok=Answer("Json"),
+        errors=(404,),
+    ),
+    Route(
+        "POST",
+        "/admin/issue",
+        post_issue,
+        "Issue one badge: sign, store, publish, deliver",
+        access=Access.ADMIN,
+        ok=Answer("Issued", 201),
+        body=Body("IssueRequest", max_bytes=MAX_SMALL_BODY_BYTES),
+        errors=(400, 404, 413, 415, 422, 503),
+    ),
+    Route(
+        "POST",
+        "/admin/batches",
+        post_batch,
+        "Start issuing a batch (resumable)",
+        access=Access.ADMIN,
+        ok=Answer("BatchStarted", 202),
+        body=Body("BatchRequest", max_bytes=MAX_BATCH_BODY_BYTES, too_large="batch_too_large"),
+        errors=(400, 404, 413, 415, 422),
+    ),
+    Route(
+        "GET",
+        "/admin/batches/{batch_id}",
+        get_batch,
+        "A batch's progress (its UIDs unless uids=false)",
+        access=Access.ADMIN,
+        ok=Answer("Json"),
+        query=(("uids", "flag"),),
+        errors=(404,),
+    ),
+    Route(
+        "POST",
+        "/admin/revoke",
+        post_revoke,
+        "Revoke a badge: its status list bit and its BNS revocation",
+        access=Access.ADMIN,
+        ok=Answer("BnsRecord"),
+        also=(
+            Answer(
+                "Json",
+                202,
+                description="recorded; the DHT did not answer, the node publishes it later",
+            ),
+        ),
+        body=Body("RevokeRequest", max_bytes=MAX_SMALL_BODY_BYTES),
+        errors=(400, 404, 413, 415, 422, 503),
+    ),
+    Route(
+        "POST",
+        "/credentials/issue",
+        post_credentials_issue,
+        "W3C VC API: sign a credential with this node's key",
+        access=Access.ADMIN,
+        tag="vc-api",
+        ok=Answer("IssueResult", 201),
+        body=Body("VcIssueRequest"),
+        errors=(400, 401, 413, 415, 422),
+    ),
+)

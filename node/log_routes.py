@@ -18,9 +18,10 @@ from badgechain.chain.nodelog import MAX_SEQ, LogError, canonical_bytes, check_e
 
 from .nodelog import DEFAULT_PAGE, MAX_PAGE
 from .problems import Problem
+from .routes import Access, Answer, Route
 from .web import SERVICES, json_response
 
-__all__ = ["ATOM_NS", "FEED_ENTRIES", "add_routes", "build_feed"]
+__all__ = ["ATOM_NS", "FEED_ENTRIES", "ROUTES", "build_feed"]
 
 ATOM_NS: Final = "http://www.w3.org/2005/Atom"
 FEED_ENTRIES: Final = 50
@@ -130,7 +131,23 @@ def _subject_link(action: str, subject: str, base_url: str) -> str | None:
     return None
 
 
-def add_routes(app: web.Application) -> None:
-    """GET /log and GET /feed.atom."""
-    app.router.add_get("/log", get_log)
-    app.router.add_get("/feed.atom", get_feed)
+ROUTES: Final = (
+    Route(
+        "GET",
+        "/log",
+        get_log,
+        "A page of this node's signed, hash-linked log, with its signed head",
+        access=Access.PUBLIC,
+        ok=Answer("LogPage"),
+        query=(("after", "log_after"), ("limit", "log_limit")),
+        errors=(400,),
+    ),
+    Route(
+        "GET",
+        "/feed.atom",
+        get_feed,
+        "The latest log entries as an Atom 1.0 feed",
+        access=Access.PUBLIC,
+        ok=Answer("Binary", media="application/atom+xml"),
+    ),
+)

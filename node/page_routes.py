@@ -11,8 +11,9 @@ from typing import Final
 from aiohttp import web
 
 from .problems import Problem
+from .routes import Access, Answer, Route
 
-__all__ = ["CONTENT_SECURITY_POLICY", "STATIC_FILES", "add_routes"]
+__all__ = ["CONTENT_SECURITY_POLICY", "ROUTES", "STATIC_FILES"]
 
 # The only files /static/ serves, and their media types: a fixed list, so no name from a
 # URL ever reaches the file system.
@@ -62,6 +63,22 @@ async def get_static(request: web.Request) -> web.Response:
     return _file_response(name, media_type)
 
 
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/", get_page)
-    app.router.add_get("/static/{name}", get_static)
+ROUTES: Final = (
+    Route(
+        "GET",
+        "/",
+        get_page,
+        "The web page: verify a badge, see a badge or an issuer's badges",
+        access=Access.PUBLIC,
+        ok=Answer("Text", media="text/html"),
+    ),
+    Route(
+        "GET",
+        "/static/{name}",
+        get_static,
+        "A file of the web page (its script or its style sheet), from a fixed list",
+        access=Access.PUBLIC,
+        ok=Answer("Text", media="text/*"),
+        errors=(404,),
+    ),
+)

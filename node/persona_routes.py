@@ -20,16 +20,17 @@ from badgechain.storage import Store
 from . import personas
 from .collections import collection_json, create_collection, list_collections, load_collection
 from .problems import Problem
-from .web import SERVICES, json_response, parse_uid, read_json
+from .routes import Access, Answer, Body, Route, json_body
+from .web import SERVICES, json_response, parse_uid
 
-__all__ = ["add_routes"]
+__all__ = ["ROUTES"]
 
 _MAX_BODY_BYTES: Final = 64 * 1024
 
 
 async def _body(request: web.Request, allowed: set[str]) -> dict[str, Any]:
     """The JSON object in the body; an empty body is an empty object."""
-    body = await read_json(request, _MAX_BODY_BYTES) if request.can_read_body else {}
+    body = json_body(request, absent={})
     if not isinstance(body, dict):
         raise Problem(400, "body_invalid", "the body must be a JSON object")
     unknown = set(body) - allowed
@@ -96,11 +97,71 @@ async def get_collection(request: web.Request) -> web.Response:
     return json_response(collection_json(store, record))
 
 
-def add_routes(app: web.Application) -> None:
-    app.router.add_post("/admin/personas", post_persona)
-    app.router.add_get("/admin/personas", get_personas)
-    app.router.add_post("/admin/endorse", post_endorse)
-    app.router.add_get("/badges/{uid}/endorsements", get_endorsements)
-    app.router.add_post("/admin/collections", post_collection)
-    app.router.add_get("/admin/collections", get_collections)
-    app.router.add_get("/collections/{id}", get_collection)
+ROUTES: Final = (
+    Route(
+        "POST",
+        "/admin/personas",
+        post_persona,
+        "Create a persona: a genesis badge; badges to urn:bns:<its UID> reach this node",
+        access=Access.ADMIN,
+        ok=Answer("Json", 201),
+        # No body: a persona of the default name.
+        body=Body("PersonaRequest", max_bytes=_MAX_BODY_BYTES, required=False),
+        errors=(400, 413, 415, 503),
+    ),
+    Route(
+        "GET",
+        "/admin/personas",
+        get_personas,
+        "This node's personas",
+        access=Access.ADMIN,
+        ok=Answer("Json"),
+    ),
+    Route(
+        "POST",
+        "/admin/endorse",
+        post_endorse,
+        "Endorse a badge: sign, publish and deliver an EndorsementCredential about it",
+        access=Access.ADMIN,
+        ok=Answer("Json", 201),
+        body=Body("EndorseRequest", max_bytes=_MAX_BODY_BYTES),
+        errors=(400, 404, 413, 415, 422, 502, 503),
+    ),
+    Route(
+        "GET",
+        "/badges/{uid}/endorsements",
+        get_endorsements,
+        "The endorsements of a badge that this node holds",
+        access=Access.PUBLIC,
+        ok=Answer("Json"),
+        errors=(400,),
+    ),
+    Route(
+        "POST",
+        "/admin/collections",
+        post_collection,
+        "Create a public collection of badges this node holds",
+        access=Access.ADMIN,
+        ok=Answer("Json", 201),
+        body=Body("CollectionRequest", max_bytes=_MAX_BODY_BYTES),
+        errors=(400, 413, 415, 422),
+    ),
+    Route(
+        "GET",
+        "/admin/collections",
+        get_collections,
+        "This node's collections",
+        access=Access.ADMIN,
+        ok=Answer("Json"),
+    ),
+    Route(
+        "GET",
+        "/collections/{id}",
+        get_collection,
+        "A collection: its name and the badges in it, with links",
+        access=Access.PUBLIC,
+        ok=Answer("Json"),
+        params=(("id", "collection_id"),),
+        errors=(400, 404),
+    ),
+)

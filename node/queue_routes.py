@@ -7,14 +7,17 @@ DELETE /admin/queue/{item_id}          drop an item: its work is not done by the
 
 from __future__ import annotations
 
+from typing import Final
+
 from aiohttp import web
 
 from badgechain.storage.queue import QueueItem
 
 from .problems import Problem
+from .routes import Access, Answer, Route
 from .web import SERVICES, json_response
 
-__all__ = ["add_routes"]
+__all__ = ["ROUTES"]
 
 
 def _item(request: web.Request) -> QueueItem:
@@ -42,7 +45,31 @@ async def delete_item(request: web.Request) -> web.Response:
     return json_response({"dropped": item.id})
 
 
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/admin/queue", get_queue)
-    app.router.add_post("/admin/queue/{item_id}/retry", post_retry)
-    app.router.add_delete("/admin/queue/{item_id}", delete_item)
+ROUTES: Final = (
+    Route(
+        "GET",
+        "/admin/queue",
+        get_queue,
+        "The work queue: items, due times, attempts, errors",
+        access=Access.ADMIN,
+        ok=Answer("Json"),
+    ),
+    Route(
+        "POST",
+        "/admin/queue/{item_id}/retry",
+        post_retry,
+        "Make a queue item (a dead one too) due now",
+        access=Access.ADMIN,
+        ok=Answer("Json"),
+        errors=(404,),
+    ),
+    Route(
+        "DELETE",
+        "/admin/queue/{item_id}",
+        delete_item,
+        "Drop a queue item",
+        access=Access.ADMIN,
+        ok=Answer("Json"),
+        errors=(404,),
+    ),
+)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+from typing import Final
 
 from aiohttp import web
 
 from . import status
+from .routes import Access, Answer, Route
 from .web import SERVICES
 
-__all__ = ["LIST_MEDIA_TYPE", "add_routes"]
+__all__ = ["LIST_MEDIA_TYPE", "ROUTES"]
 
 LIST_MEDIA_TYPE = "application/vc+ld+json"
 
@@ -29,6 +31,14 @@ def _prefers_plain_json(request: web.Request) -> bool:
     return "application/json" in accept and "vc+ld+json" not in accept
 
 
-def add_routes(app: web.Application) -> None:
-    """Register GET /status/{list_id}."""
-    app.router.add_get("/status/{list_id}", get_status_list)
+ROUTES: Final = (
+    Route(
+        "GET",
+        "/status/{list_id}",
+        get_status_list,
+        "The issuer's signed Bitstring Status List credential (revocation), re-signed hourly",
+        access=Access.PUBLIC,
+        ok=Answer("Credential", media=LIST_MEDIA_TYPE),
+        errors=(400, 404),
+    ),
+)

@@ -22,9 +22,10 @@ from badgechain.chain.verify import (
 
 from .problems import Problem, problem_response
 from .resolvers import fetch_badge_by_uid, verify_online
+from .routes import Access, Answer, Body, Route
 from .web import MAX_JSON_BYTES, SERVICES, json_response, parse_uid
 
-__all__ = ["MAX_VC_API_BYTES", "add_routes", "read_body"]
+__all__ = ["MAX_VC_API_BYTES", "ROUTES", "read_body"]
 
 # What POST /verify reads as the badge itself (chain.verify sniffs which of them it is).
 BADGE_MEDIA_TYPES: Final = frozenset(
@@ -274,7 +275,47 @@ async def post_credentials_verify(request: web.Request) -> web.Response:
     return problem_response(422, f"credential_{verdict}", detail, **result)
 
 
-def add_routes(app: web.Application) -> None:
-    app.router.add_post("/verify", post_verify)
-    app.router.add_get("/verify/{uid}", get_verify_uid)
-    app.router.add_post("/credentials/verify", post_credentials_verify)
+# Both bodies are streamed by their handlers: an oversized badge gets a report, not a 413.
+ROUTES: Final = (
+    Route(
+        "POST",
+        "/verify",
+        post_verify,
+        "Verify a badge (JSON, pasted JSON or VC-JWT, baked PNG or SVG, or a form upload); "
+        "the verdict is in the report",
+        access=Access.PUBLIC,
+        ok=Answer("Report"),
+        body=Body(
+            "BadgeUpload",
+            media=(*sorted(BADGE_MEDIA_TYPES), "multipart/form-data"),
+            max_bytes=MAX_INPUT_BYTES,
+            parsed=False,
+        ),
+        errors=(400, 413, 415),
+    ),
+    Route(
+        "GET",
+        "/verify/{uid}",
+        get_verify_uid,
+        "Resolve a UID, fetch its badge from its location and verify it",
+        access=Access.PUBLIC,
+        ok=Answer("Report"),
+        errors=(400, 404, 502, 503),
+    ),
+    Route(
+        "POST",
+        "/credentials/verify",
+        post_credentials_verify,
+        "W3C VC API: verify a credential (200 only when it verifies)",
+        access=Access.PUBLIC,
+        tag="vc-api",
+        ok=Answer("VerificationResult"),
+        body=Body(
+            "VerifyRequest",
+            media=tuple(sorted(JSON_MEDIA_TYPES)),
+            max_bytes=MAX_VC_API_BYTES,
+            parsed=False,
+        ),
+        errors=(400, 413, 415, 422),
+    ),
+)

@@ -96,11 +96,37 @@ def test_the_layering_check_catches_a_wrong_arrow(tmp_path: Path) -> None:
 
 # Cycles that predate this check, each with what would break it. Nothing may join them.
 KNOWN_CYCLES: dict[str, list[set[str]]] = {}
-# node/'s HTTP layer: the modules that register routes, and what only they share. Workflow
-# modules (everything else in node/) never import these; app.py composes both.
-NODE_HTTP_MODULES = {"app", "web", "problems", "openapi", "gateway"} | {
-    path.stem for path in (ROOT / "node").glob("*_routes.py")
-}
+# node/'s HTTP layer: the route modules (each declares its `ROUTES`: node/routes.py), the
+# declarations, registration and OpenAPI document, and what only they share. Workflow modules
+# (everything else in node/) never import these; app.py composes both.
+NODE_HTTP_SHARED = {"app", "web", "routes", "api", "problems"}
+
+
+def _declares_routes(path: Path) -> bool:
+    """A module that assigns `ROUTES` at its top level is a route module."""
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Assign):
+            targets = node.targets
+        elif isinstance(node, ast.AnnAssign):
+            targets = [node.target]
+        else:
+            continue
+        if any(isinstance(target, ast.Name) and target.id == "ROUTES" for target in targets):
+            return True
+    return False
+
+
+def _node_route_modules() -> set[str]:
+    return {
+        path.stem
+        for path in (ROOT / "node").glob("*.py")
+        if path.stem.endswith("_routes") or _declares_routes(path)
+    }
+
+
+def _node_http_modules() -> set[str]:
+    openapi = {path.stem for path in (ROOT / "node").glob("openapi*.py")}
+    return NODE_HTTP_SHARED | openapi | _node_route_modules()
 
 
 def _module_arrows(package: str) -> dict[str, set[str]]:
@@ -118,8 +144,13 @@ def _module_arrows(package: str) -> dict[str, set[str]]:
                     targets.update(alias.name for alias in node.names)
             elif isinstance(node, ast.ImportFrom) and node.module:
                 parts = node.module.split(".")
-                if parts[:2] == ["badgechain", package] and len(parts) > 2:
-                    targets.add(parts[2])
+                if parts[:2] == ["badgechain", package]:  # absolute: of it, or from it
+                    targets.update(parts[2:3] or [alias.name for alias in node.names])
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    parts = alias.name.split(".")
+                    if parts[:2] == ["badgechain", package]:
+                        targets.update(parts[2:3])
         arrows[name] = (targets & modules) - {name}
     return arrows
 
@@ -163,13 +194,22 @@ def test_no_import_cycles_inside_a_package(package: str) -> None:
 
 
 def test_node_workflows_never_import_the_http_layer() -> None:
+    """No arrow from a workflow to a route module, nor to anything else of the HTTP layer."""
+    http_layer = _node_http_modules()
+    assert {"gateway", "verify_routes", "issuer_routes"} <= _node_route_modules()
     for name, targets in _module_arrows("node").items():
-        if name not in NODE_HTTP_MODULES:
-            assert not targets & NODE_HTTP_MODULES, (
-                f"node/{name}.py imports {targets & NODE_HTTP_MODULES}"
-            )
+        if name not in http_layer:
+            assert not targets & http_layer, f"node/{name}.py imports {targets & http_layer}"
             source = (ROOT / "node" / f"{name}.py").read_text()
             assert "aiohttp import web" not in source, f"node/{name}.py uses aiohttp.web"
+
+
+def test_the_workflow_check_knows_a_route_module(tmp_path: Path) -> None:
+    module = tmp_path / "thing.py"
+    module.write_text("ROUTES: Final = (Route('GET', '/', get, 'x'),)\n")
+    assert _declares_routes(module)
+    module.write_text("def f() -> None:\n    ROUTES = ()\n")
+    assert not _declares_routes(module)
 
 
 def test_the_cycle_check_finds_a_cycle() -> None:

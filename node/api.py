@@ -1,0 +1,36 @@
+"""Every route of the gateway: each route module's declarations, in registration order.
+
+The order matters only where paths overlap: node/gateway.py lists `/badges/{uid}.json`
+before `/badges/{uid}`, which would match "z….json" too.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from . import (
+    earner_routes,
+    gateway,
+    issuer_routes,
+    log_routes,
+    page_routes,
+    persona_routes,
+    queue_routes,
+    status_routes,
+    verify_routes,
+)
+from .routes import Route
+
+__all__ = ["ROUTES"]
+
+ROUTES: Final[tuple[Route, ...]] = (
+    *gateway.ROUTES,
+    *issuer_routes.ROUTES,
+    *earner_routes.ROUTES,
+    *verify_routes.ROUTES,
+    *status_routes.ROUTES,
+    *log_routes.ROUTES,
+    *persona_routes.ROUTES,
+    *queue_routes.ROUTES,
+    *page_routes.ROUTES,
+)
