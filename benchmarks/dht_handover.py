@@ -27,8 +27,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from kademlia.node import Node
-
 from badgechain.bns.dht import Contact, DhtNode, DhtSettings
 from badgechain.bns.values import BnsValues
 from badgechain.chain.keys import KeyPair
@@ -73,7 +71,7 @@ async def holder_and_newcomer(store: LevelStore, rng: random.Random) -> tuple[Dh
     holder = DhtNode(KeyPair.generate().public_key, store, BnsValues(), SETTINGS)
     await holder.listen(0)
     for port in range(20_000, 20_000 + FAKE_CONTACTS):  # never asked: only ranked against
-        holder.protocol.router.add_contact(Contact(rng.randbytes(32), "127.0.0.2", port).node)
+        holder.router.add(Contact(rng.randbytes(32), "127.0.0.2", port), 0.0)
     newcomer = DhtNode(KeyPair.generate().public_key, MemoryStore(), BnsValues(), SETTINGS)
     await newcomer.listen(0)
     return holder, newcomer
@@ -96,7 +94,7 @@ async def measure(work: asyncio.Future[int] | None, seconds: float | None) -> tu
 
 
 async def hand_over(node: DhtNode, newcomer: Contact) -> int:
-    await node._hand_over(newcomer)
+    await node.rounds.hand_over(newcomer)
     return 0
 
 
@@ -104,11 +102,9 @@ def synchronous_hand_over(node: DhtNode, newcomer: Contact) -> int:
     """The hand-over before issue 12: one scan of everything, a request spawned per value."""
     k, sent = node.settings.ksize, 0
     for address, value in node.store.scan(Kind.BNS_RECORD):
-        target = Node(address)
-        neighbours = node.protocol.router.find_neighbors(target, k=k)
-        if len(neighbours) < k or newcomer.node.distance_to(target) < neighbours[-1].distance_to(
-            target
-        ):
+        target = int.from_bytes(address, "big")
+        neighbours = node.router.neighbours(address, k=k)
+        if len(neighbours) < k or newcomer.number ^ target < neighbours[-1].number ^ target:
             node.spawn(node.protocol.request(newcomer, "store", address, value))
             sent += 1
     return sent

@@ -88,7 +88,7 @@ class Network:
     def closest_live(self, address: bytes, count: int) -> list[DhtNode]:
         """The `count` live nodes nearest `address` by XOR distance, by brute force."""
         target = int.from_bytes(address, "big")
-        return sorted(self.live, key=lambda n: int.from_bytes(n.me.node.id, "big") ^ target)[:count]
+        return sorted(self.live, key=lambda n: int.from_bytes(n.me.id, "big") ^ target)[:count]
 
     async def stop_node(self, index: int) -> None:
         node = self.nodes[index]

@@ -264,7 +264,7 @@ def test_id_puzzle_is_solved_once_and_kept() -> None:
     first = DhtNode(key.public_key, store, BnsValues(), settings)
     assert store.get(Kind.JOURNAL, b"dht/id-nonce") == key.public_key + first.me.nonce
     again = DhtNode(key.public_key, store, BnsValues(), settings)
-    assert again.me.node.id == first.me.node.id
+    assert again.me.id == first.me.id
     harder = DhtNode(key.public_key, store, BnsValues(), replace(settings, id_difficulty=12))
     assert id_puzzle_bits(key.public_key, harder.me.nonce) >= 12
 

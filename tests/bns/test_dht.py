@@ -21,8 +21,6 @@ from typing import Any
 
 import msgpack  # type: ignore[import-untyped]  # msgpack ships no type information
 import pytest
-from kademlia.node import Node
-from kademlia.routing import RoutingTable
 
 from badgechain.bns.dht import (
     ID_BYTES,
@@ -45,10 +43,10 @@ from badgechain.bns.record import (
     make_revocation,
     merge,
 )
-from badgechain.bns.values import BnsValues, address_of_key
+from badgechain.bns.values import address_of_key
 from badgechain.chain.keys import KeyPair
 from badgechain.chain.resolve import Unreachable
-from badgechain.storage import Kind, LevelStore, MemoryStore
+from badgechain.storage import Kind, LevelStore
 from tests.bns.network import TEST_ID_DIFFICULTY, TEST_SETTINGS, Network, make_badge_entry
 
 ISSUER = KeyPair.from_seed(bytes(range(32)))
@@ -551,37 +549,6 @@ async def test_newcomer_near_values_receives_them_from_the_replicas(
         assert sent, (entries.index(entry), len(met_it), len(senders[address]))
         assert newcomer.held(address) == wire(entry)
     assert newcomer.stats["fetches"] == 0
-
-
-# --- 7. exact neighbours ---------------------------------------------------------------------
-
-
-async def test_find_neighbors_is_exact(loop_errors: list[dict[str, Any]]) -> None:
-    rng = random.Random(7)
-    node = DhtNode(KeyPair.generate().public_key, MemoryStore(), BnsValues(), TEST_SETTINGS)
-    router = node.protocol.router
-    for port in range(1, 801):
-        router.add_contact(Contact(rng.randbytes(32), "127.0.0.1", port).node)
-    await asyncio.sleep(0)  # full buckets ping their head; unsent, the node is not listening
-    table = list(router.contacts())
-    assert len(table) > 3 * router.ksize and len(router.buckets) > 5
-
-    def brute_force(target: Any, k: int, exclude: Any = None) -> list[bytes]:
-        others = [n for n in table if n.id != target.id and n is not exclude]
-        return [n.id for n in sorted(others, key=target.distance_to)[:k]]
-
-    targets = [Node(rng.randbytes(ID_BYTES)) for _ in range(300)]
-    targets += [Node(n.id) for n in rng.sample(table, 30)] + [node.me.node]
-    inexact = 0
-    for target in targets:
-        for k in (1, 5, router.ksize):
-            assert [n.id for n in router.find_neighbors(target, k=k)] == brute_force(target, k)
-        excluded = rng.choice(table)
-        found = router.find_neighbors(target, exclude=excluded)
-        assert [n.id for n in found] == brute_force(target, router.ksize, excluded)
-        kademlias = RoutingTable.find_neighbors(router, target, k=router.ksize)
-        inexact += [n.id for n in kademlias] != brute_force(target, router.ksize)
-    assert inexact > 0  # the check can fail: kademlia's own walk misses true neighbours
 
 
 # --- 8. failures -----------------------------------------------------------------------------

@@ -112,11 +112,11 @@ async def test_attackers_next_to_a_uid_do_not_hide_its_move_and_revocation(
                 gang.append(await start_attacker(address, old, seed))
             for node in gang:
                 turn_hostile(node, gang, address, old)
-            assert all(shared_bits(n.me.node.id, address) >= NEAR_BITS for n in gang)
+            assert all(shared_bits(n.me.id, address) >= NEAR_BITS for n in gang)
             assert all(solves_id_puzzle(n.me.public_key, n.me.nonce, 4) for n in gang)
             nearest = sorted(
                 [*gang, *honest.live],
-                key=lambda n: int.from_bytes(n.me.node.id, "big") ^ int.from_bytes(address, "big"),
+                key=lambda n: int.from_bytes(n.me.id, "big") ^ int.from_bytes(address, "big"),
             )
             assert set(nearest[:ATTACKERS]) == set(gang)  # every nearest place is theirs
 

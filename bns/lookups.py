@@ -1,0 +1,102 @@
+"""A lookup on the wire: drives the pure `Lookup` (bns/lookup.py) over a node's requests.
+
+The machine decides whom to ask and when it is over; this sends, waits and parses. Contacts
+an answer names are kept only when they solve the id puzzle: ids are paid for, not claimed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Coroutine
+from typing import Any, Protocol
+
+from .lookup import Lookup
+from .node_io import Endpoint, now
+from .routing import Contact, RoutingTable
+from .settings import DhtSettings
+
+__all__ = ["run_lookup"]
+
+
+class Asker(Protocol):
+    """What a lookup needs of its node (bns/dht.py's `DhtNode`)."""
+
+    settings: DhtSettings
+    protocol: Endpoint
+    me: Contact
+    stats: Counter[str]
+
+    @property
+    def router(self) -> RoutingTable: ...
+    def host_of(self, contact: Contact) -> str: ...
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None: ...
+
+
+async def run_lookup(
+    node: Asker,
+    address: bytes,
+    want: int,
+    find_value: bool,
+    avoid: set[bytes] | None = None,
+    trace: dict[str, int] | None = None,
+) -> tuple[list[Contact], list[tuple[Contact, Any]]]:
+    """Drive one `Lookup` (bns/lookup.py): send what it asks, report what comes back.
+
+    Returns the closest nodes that answered and every (contact, reply) received.
+    Lookups sharing one `avoid` set take disjoint paths.
+    """
+    settings, protocol = node.settings, node.protocol
+    lookup: Lookup[Contact] = Lookup(
+        address,
+        want,
+        settings.alpha,
+        settings.lookup_group_limit,
+        protocol.hedge_delay,
+        node.host_of,
+        node.me.id,
+        set() if avoid is None else avoid,
+    )
+    lookup.learn((c.id, c) for c in node.router.neighbours(address))
+    replies: list[tuple[Contact, Any]] = []
+    events: asyncio.Queue[tuple[Contact, bool, Any]] = asyncio.Queue()
+    method = "find_value" if find_value else "find_node"
+
+    async def ask(contact: Contact) -> None:
+        ok, reply = await protocol.request(contact, method, address)
+        await events.put((contact, ok, reply))
+
+    while (send := lookup.step(now())) is not None:
+        for contact in send:
+            node.spawn(ask(contact))
+        try:
+            # Not asyncio.wait_for: on Python 3.11 it can swallow a cancellation that
+            # lands as the answer arrives, and a stopping node would then wait forever.
+            async with asyncio.timeout(lookup.wait(now())):
+                contact, ok, reply = await events.get()
+        except TimeoutError:
+            continue
+        finally:
+            lookup.hedge_delay = protocol.hedge_delay
+        if not ok:
+            lookup.failed(contact.id)
+            continue
+        replies.append((contact, reply))
+        lookup.answered(contact.id, _contacts_in(node, reply, find_value))
+    if trace is not None:
+        trace["rounds"], trace["asked"] = lookup.rounds, lookup.asked
+    return lookup.closest(), replies
+
+
+def _contacts_in(node: Asker, reply: Any, find_value: bool) -> list[tuple[bytes, Contact]]:
+    """The contacts a lookup answer names that solve the id puzzle (the rest: counted)."""
+    if find_value and isinstance(reply, dict):
+        return []
+    found = []
+    for item in reply[: node.settings.ksize] if isinstance(reply, list) else ():
+        contact = Contact.from_wire(item)
+        if contact is None or not contact.solves(node.settings.id_difficulty):
+            node.stats["contacts_refused"] += 1
+            continue
+        found.append((contact.id, contact))
+    return found

@@ -1,0 +1,346 @@
+"""The datagram side of a DHT node: requests out and answers back, requests in and replies.
+
+Bounded datagrams decoded defensively (bns/messages.py: garbage is dropped and counted, never
+raised), replies matched to the address asked, the per-address limits of bns/guard.py, and
+the routing table (bns/routing.py) told who answered and who did not. UDP source addresses
+can be forged, so a new key enters the table only once it answered a ping of ours. Runs on a
+socket's transport or on the simulator's (bns/sim.py): time is the loop's clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Coroutine
+from typing import Any, Final, Protocol
+
+from badgechain.storage import Kind, Store
+
+from .guard import AddressGuard, address_group
+from .messages import (
+    MAX_DATAGRAM_BYTES,
+    MSG_ID_BYTES,
+    REQUEST,
+    REQUESTS,
+    Request,
+    Sender,
+    WireError,
+    decode_datagram,
+    encode_reply,
+)
+from .puzzle import ID_BYTES
+from .routing import Contact, RoutingTable
+from .settings import DhtSettings
+
+__all__ = ["Endpoint", "Owner", "now"]
+
+log = logging.getLogger(__name__)
+
+_VERIFY_PING_BYTES: Final = 96  # what a verification ping costs against an address's budget
+_MAX_TRACKED: Final = 10_000
+_LONG_ANSWERS: Final = frozenset({"find_node", "find_value"})  # answers of up to a datagram
+Address = tuple[str, int]
+
+
+class Owner(Protocol):
+    """What an endpoint needs of its node (bns/dht.py's `DhtNode`)."""
+
+    settings: DhtSettings
+    me: Contact
+    stats: Counter[str]
+    store: Store
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None: ...
+    def accept_store(self, address: object, value: object, sender: Contact | None) -> str: ...
+    def met(self, contact: Contact) -> None: ...
+
+
+def now() -> float:
+    """The loop's clock: real time on a socket, virtual time in the simulator (bns/sim.py)."""
+    return asyncio.get_running_loop().time()
+
+
+class Endpoint(asyncio.DatagramProtocol):
+    """One node's UDP endpoint: `request` sends and awaits; handlers answer requests."""
+
+    def __init__(self, dht: Owner) -> None:
+        self.dht = dht
+        self.settings = settings = dht.settings
+        by_ip = settings.guard.group_loopback_by_ip
+        self.router = RoutingTable(
+            dht.me.id,
+            settings.ksize,
+            settings.bucket_ip_limit,
+            lambda c: address_group(c.host, c.port, by_ip),
+            settings.max_failures,
+        )
+        self.guard = AddressGuard(settings.guard)
+        self.transport: asyncio.DatagramTransport | None = None
+        self._outstanding: dict[bytes, tuple[asyncio.Future[Any], asyncio.TimerHandle, Any]] = {}
+        # (sender, *arguments) -> the reply as it goes on the wire; tests swap some for liars.
+        self._handlers: dict[str, Callable[..., Any]] = {
+            "ping": self._rpc_ping,
+            "store": self._rpc_store,
+            "find_node": self._rpc_find_node,
+            "find_value": self._rpc_find_value,
+        }
+        self.srtt = 0.005  # smoothed round-trip time, seconds
+        self._moving: set[bytes] = set()
+        self._verifying: set[bytes] = set()  # ids being pinged before they may enter the table
+        # Addresses that asked us something and got an answer: they have proven our address,
+        # so requests to them need no padding to earn a full answer.
+        self._answered: OrderedDict[Address, float] = OrderedDict()
+        # A burst (a hand-over, a republish round) must not overflow the peers' socket
+        # buffers, where the kernel drops datagrams silently and they look like dead peers.
+        self._in_flight = asyncio.Semaphore(settings.max_in_flight)
+
+    # --- datagrams in -----------------------------------------------------------------------
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:  # room for bursts of answers (the kernel caps it at rmem_max)
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        stats = self.dht.stats
+        try:
+            kind, msg_id, message = decode_datagram(data)
+        except WireError as exc:
+            stats["datagrams_dropped"] += 1
+            if exc.code == "datagram_old_version":
+                stats["datagrams_old_version"] += 1
+            return
+        if kind != REQUEST:
+            self._accept_reply(msg_id, message, addr)
+            return
+        source = (addr[0], addr[1])
+        self.guard.received(source, len(data), now())
+        if not self.guard.allow_request(source, now()):
+            stats["datagrams_dropped"] += 1
+            stats["requests_rate_limited"] += 1
+            return
+        self._serve(msg_id, message, source)
+
+    def _serve(self, msg_id: bytes, message: Any, addr: Address) -> None:
+        stats = self.dht.stats
+        try:
+            request = Request.from_body(message)
+        except WireError:
+            stats["datagrams_dropped"] += 1
+            return
+        sender = Contact(request.sender.public_key, addr[0], addr[1], request.sender.nonce)
+        if not sender.solves(self.settings.id_difficulty):
+            stats["datagrams_dropped"] += 1
+            stats["id_puzzle_invalid"] += 1
+            return
+        args = request.args()
+        try:
+            reply = self._handlers[request.METHOD](sender, *args)
+        except (TypeError, ValueError) as exc:  # a handler refusing the arguments' shape
+            log.debug("bad %s request from %s:%s: %s", request.METHOD, *addr, exc)
+            stats["datagrams_dropped"] += 1
+            return
+        payload = self._reply_within_budget(msg_id, request.METHOD, args, reply, sender)
+        if payload is not None and self.transport is not None:
+            self.transport.sendto(payload, addr)
+            self._answered.pop(addr, None)
+            self._answered[addr] = now()
+            while len(self._answered) > _MAX_TRACKED:
+                self._answered.popitem(last=False)
+        self._note_sender(sender)
+
+    def _reply_within_budget(
+        self, msg_id: bytes, name: str, args: list[Any], reply: Any, sender: Contact
+    ) -> bytes | None:
+        """The reply's datagram, shortened (fewer contacts) to what `addr` may be sent.
+
+        An unproven address may be a forged one: it gets at most `amplification_factor`
+        times the bytes it sent. A value that does not fit is replaced by contacts.
+        """
+        at, addr = now(), sender.address
+        budget = min(float(MAX_DATAGRAM_BYTES), self.guard.budget(addr, at))
+        payload = encode_reply(msg_id, reply)
+        if len(payload) > budget and name in _LONG_ANSWERS:
+            self.dht.stats["replies_capped"] += 1
+            if isinstance(reply, dict):  # a value: the contacts find_node would give instead
+                reply = self._closest_wire(sender, args[0])
+                payload = encode_reply(msg_id, reply)
+            while isinstance(reply, list) and reply and len(payload) > budget:
+                reply = reply[:-1]
+                payload = encode_reply(msg_id, reply)
+        if len(payload) > budget or not self.guard.spend(addr, len(payload), at):
+            self.dht.stats["replies_dropped"] += 1
+            return None
+        return payload
+
+    def _note_sender(self, sender: Contact) -> None:
+        """Learn from a request: refresh a known contact, or check a new one by pinging it.
+
+        A request proves nothing about its source address, so a new key only enters the
+        table once it answers a ping of ours, and a source gets few new keys tried a minute.
+        """
+        if sender.id == self.dht.me.id:
+            return
+        known = self.router.get(sender.id)
+        if known is not None:
+            self._heard_from(sender)  # moves to its bucket's tail, or is checked if it moved
+            return
+        if sender.id in self._verifying or len(self._verifying) >= _MAX_TRACKED:
+            return
+        if not self.guard.allow_new_contact(sender.address, now()):
+            self.dht.stats["new_contacts_limited"] += 1
+            return
+        self._verifying.add(sender.id)
+        self.dht.spawn(self._verify(sender))
+
+    async def _verify(self, contact: Contact) -> None:
+        try:
+            if not self.guard.spend(contact.address, _VERIFY_PING_BYTES, now()):
+                self.dht.stats["verifications_capped"] += 1
+                return
+            ok, reply = await self.request(contact, "ping", known=False)
+            if ok and reply == contact.sender_wire():
+                self._heard_from(contact)
+        finally:
+            self._verifying.discard(contact.id)
+
+    def _accept_reply(self, msg_id: bytes, reply: Any, addr: Any) -> None:
+        waiting = self._outstanding.get(msg_id)
+        if waiting is None or waiting[2] != (addr[0], addr[1]):
+            self.dht.stats["datagrams_dropped"] += 1  # unknown, late, or from someone not asked
+            return
+        future, timer, _ = self._outstanding.pop(msg_id)
+        timer.cancel()
+        if not future.done():
+            future.set_result((True, reply))
+
+    def _timeout(self, msg_id: bytes) -> None:
+        future, _, _ = self._outstanding.pop(msg_id)
+        if not future.done():
+            future.set_result((False, None))
+
+    def fail_outstanding(self) -> None:
+        """The node stopped: every request awaiting an answer fails now."""
+        for msg_id in list(self._outstanding):
+            self._outstanding[msg_id][1].cancel()
+            self._timeout(msg_id)
+
+    # --- requests out -----------------------------------------------------------------------
+
+    async def request(
+        self, contact: Contact, name: str, *args: Any, known: bool = True
+    ) -> tuple[bool, Any]:
+        """Send one request; (True, reply) or (False, None) after `rpc_timeout`.
+
+        For a `known` contact, failures in a row remove it from the table and an answer
+        adds it.
+        """
+        loop = asyncio.get_running_loop()
+        msg_id = os.urandom(MSG_ID_BYTES)
+        kind = REQUESTS[name]
+        me = self.dht.me
+        pad = kind.LONG_ANSWER and not self._has_proven_us(contact.address)
+        message = kind(Sender(me.public_key, me.nonce), *args)
+        payload = message.to_wire_bytes(msg_id, self._padded_size if pad else 0)
+        if len(payload) > MAX_DATAGRAM_BYTES or self.transport is None:
+            return (False, None)
+        async with self._in_flight:
+            if self.transport.is_closing():  # the node stopped: fail now, quietly
+                return (False, None)
+            future: asyncio.Future[Any] = loop.create_future()
+            timer = loop.call_later(self.settings.rpc_timeout, self._timeout, msg_id)
+            self._outstanding[msg_id] = (future, timer, contact.address)
+            self.dht.stats["rpcs_sent"] += 1
+            started = now()
+            self.transport.sendto(payload, contact.address)
+            ok, reply = await future
+        if ok:
+            self.guard.prove(contact.address, now())
+        if not known:
+            return ok, reply
+        if ok:
+            self.srtt += (now() - started - self.srtt) / 8  # TCP's smoothing (RFC 6298)
+            self._heard_from(contact)
+        else:
+            self.dht.stats["rpc_timeouts"] += 1
+            self.router.failed(contact.id)
+        return ok, reply
+
+    def _has_proven_us(self, address: Address) -> bool:
+        at = self._answered.get(address)
+        return at is not None and now() - at < self.settings.guard.proven_ttl / 2
+
+    @property
+    def _padded_size(self) -> int:
+        """A request this long earns a full answer from a node that has not proven us."""
+        factor = self.settings.guard.amplification_factor
+        return min(MAX_DATAGRAM_BYTES, int(MAX_DATAGRAM_BYTES / factor) + 1)
+
+    @property
+    def hedge_delay(self) -> float:
+        settings = self.settings
+        return min(settings.rpc_timeout, max(settings.min_hedge, settings.hedge_rtts * self.srtt))
+
+    # --- the routing table ------------------------------------------------------------------
+
+    def _heard_from(self, contact: Contact) -> None:
+        """`contact` answered us (so its address is real): into the table, values handed over."""
+        if contact.id == self.dht.me.id:
+            return
+        known = self.router.get(contact.id)
+        if known is not None and known.address != contact.address:
+            # A key is claimed, not proven: move a contact only once its old address is dead,
+            # so one datagram naming someone's key cannot redirect the route to them.
+            self.dht.spawn(self._move_if_gone(known, contact))
+            return
+        if known is None:
+            self.dht.met(contact)
+        head = self.router.add(contact, now())
+        if head is not None:  # a full bucket kept it as a spare: is its oldest contact alive?
+            self.dht.spawn(self.request(head, "ping"))
+
+    async def _move_if_gone(self, old: Contact, new: Contact) -> None:
+        if old.id in self._moving:
+            return
+        self._moving.add(old.id)
+        try:
+            ok, _ = await self.request(old, "ping", known=False)
+            if not ok:
+                self.router.remove(old.id)
+                self._verifying.add(new.id)
+                await self._verify(new)
+        finally:
+            self._moving.discard(old.id)
+
+    # --- handlers: (sender, *args) -> reply --------------------------------------------------
+
+    def _rpc_ping(self, sender: Contact) -> list[Any]:
+        return self.dht.me.sender_wire()
+
+    def _rpc_store(self, sender: Contact, address: Any, value: Any) -> str:
+        return self.dht.accept_store(address, value, sender)
+
+    def _rpc_find_node(self, sender: Contact, address: bytes) -> list[list[Any]]:
+        _check_address(address)
+        return self._closest_wire(sender, address)
+
+    def _closest_wire(self, sender: Contact, address: bytes) -> list[list[Any]]:
+        return [c.to_wire() for c in self.router.neighbours(address, exclude=sender.address)]
+
+    def _rpc_find_value(self, sender: Contact, address: bytes) -> Any:
+        _check_address(address)
+        value = self.dht.store.get(Kind.BNS_RECORD, address)
+        if value is None:
+            return self._rpc_find_node(sender, address)
+        return {"value": value}
+
+
+def _check_address(address: object) -> None:
+    if not (isinstance(address, bytes) and len(address) == ID_BYTES):
+        raise ValueError("a DHT address is 20 bytes")

@@ -1,0 +1,229 @@
+"""The routing table: contacts in k-buckets, with liveness and a per-host limit. Pure.
+
+A table is told what happened (a contact was heard from, a request to it failed) and the
+time; it answers who is nearest an address, whom to ping, and which buckets went idle. The
+caller does the I/O: when a full bucket keeps a newcomer as a spare, `add` returns the least
+recently seen contact to ping, and a contact that fails `max_failures` times in a row leaves,
+its place taken by the newest spare (Kademlia §2.2, §2.4).
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+import random
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Final, Self
+
+from .messages import Peer, Sender, WireError
+from .puzzle import ID_BYTES, NONCE_BYTES, node_id_of, solves_id_puzzle
+
+__all__ = ["Contact", "RoutingTable"]
+
+ID_SPACE: Final = 1 << (8 * ID_BYTES)
+SPLIT_DEPTH: Final = 5  # a far bucket still splits unless its depth is a multiple of this
+IDLE_BUCKET_S: Final = 3600.0  # a bucket no contact entered for this long gets refreshed
+
+
+@dataclass(slots=True)
+class Contact:
+    """A peer: its public key and id nonce, the id they derive, the address it answered from."""
+
+    public_key: bytes
+    host: str
+    port: int
+    nonce: bytes = bytes(NONCE_BYTES)
+    id: bytes = field(init=False, compare=False)
+    number: int = field(init=False, compare=False, repr=False)  # the id as an integer
+
+    def __post_init__(self) -> None:
+        self.id = node_id_of(self.public_key, self.nonce)
+        self.number = int.from_bytes(self.id, "big")
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return (self.host, self.port)
+
+    def solves(self, difficulty: int) -> bool:
+        return solves_id_puzzle(self.public_key, self.nonce, difficulty)
+
+    def to_wire(self) -> list[Any]:
+        return [self.public_key, self.host, self.port, self.nonce]
+
+    def sender_wire(self) -> list[Any]:
+        """Who sent a request, as requests carry it: the address is the datagram's."""
+        return [self.public_key, self.nonce]
+
+    @classmethod
+    def from_sender(cls, value: object, address: tuple[str, int]) -> Self | None:
+        try:
+            sender = Sender.from_fields(value)
+        except WireError:
+            return None
+        return cls(sender.public_key, address[0], address[1], sender.nonce)
+
+    @classmethod
+    def from_wire(cls, value: object) -> Self | None:
+        """A contact from a peer's reply, or None when the quadruple is malformed."""
+        peer = Peer.from_fields(value)
+        return None if peer is None else cls(peer.public_key, peer.host, peer.port, peer.nonce)
+
+
+@dataclass(slots=True)
+class _Bucket:
+    low: int  # ids in [low, high)
+    high: int
+    touched: float  # when a contact last entered or was heard from
+    contacts: OrderedDict[bytes, Contact] = field(default_factory=OrderedDict)  # oldest first
+    spares: OrderedDict[bytes, Contact] = field(default_factory=OrderedDict)  # newest last
+
+    def covers(self, number: int) -> bool:
+        return self.low <= number < self.high
+
+    def depth(self) -> int:
+        """Leading bits every contact's id shares (Kademlia §4.2's relaxed splitting)."""
+        numbers = [c.number for c in self.contacts.values()]
+        if len(numbers) < 2:
+            return 0
+        return 8 * ID_BYTES - (min(numbers) ^ max(numbers)).bit_length()
+
+
+class RoutingTable:
+    """k-buckets over the 160-bit id space, split around this node's id."""
+
+    def __init__(
+        self,
+        me: bytes,
+        ksize: int,
+        host_limit: int,
+        host_of: Callable[[Contact], str],
+        max_failures: int = 2,
+        now: float = 0.0,
+    ) -> None:
+        self.me = me
+        self.ksize = ksize
+        self.host_limit = host_limit  # contacts per bucket from one host: ids are cheap to mint
+        self.host_of = host_of
+        self.max_failures = max_failures
+        self.buckets = [_Bucket(0, ID_SPACE, now)]
+        self.last_seen: dict[bytes, float] = {}
+        self.failures: Counter[bytes] = Counter()
+
+    # --- questions --------------------------------------------------------------------------
+
+    def _bucket(self, number: int) -> _Bucket:
+        lows = [b.low for b in self.buckets]
+        return self.buckets[bisect.bisect_right(lows, number) - 1]
+
+    def get(self, node_id: bytes) -> Contact | None:
+        return self._bucket(int.from_bytes(node_id, "big")).contacts.get(node_id)
+
+    def contacts(self) -> Iterator[Contact]:
+        for bucket in self.buckets:
+            yield from bucket.contacts.values()
+
+    def __len__(self) -> int:
+        return sum(len(b.contacts) for b in self.buckets)
+
+    def neighbours(
+        self, target: bytes, k: int | None = None, exclude: tuple[str, int] | None = None
+    ) -> list[Contact]:
+        """The k contacts nearest `target` by XOR, exactly: not `target` itself (who asks for
+        its own id knows itself), none at address `exclude` (who asks knows itself)."""
+        number = int.from_bytes(target, "big")
+        # Hot: every find_node answer and every hand-over check ranks the whole table.
+        ranked = [
+            (c.number ^ number, c)
+            for c in self.contacts()
+            if c.number != number and (exclude is None or c.address != exclude)
+        ]
+        return [c for _, c in heapq.nsmallest(k or self.ksize, ranked, key=_first)]
+
+    def stale(self, now: float, older_than: float, limit: int) -> list[Contact]:
+        """Up to `limit` contacts not heard from in `older_than` seconds, the oldest first."""
+        seen = self.last_seen
+        due = [c for c in self.contacts() if now - seen.get(c.id, 0.0) > older_than]
+        due.sort(key=lambda c: seen.get(c.id, 0.0))
+        return due[:limit]
+
+    def refresh_ids(self, now: float, rng: random.Random) -> list[bytes]:
+        """A random id in each bucket nobody entered for an hour (Kademlia §2.3)."""
+        idle = [b for b in self.buckets if now - b.touched > IDLE_BUCKET_S]
+        return [rng.randrange(b.low, b.high).to_bytes(ID_BYTES, "big") for b in idle]
+
+    # --- events -----------------------------------------------------------------------------
+
+    def add(self, contact: Contact, now: float) -> Contact | None:
+        """`contact` answered us; return a contact to ping when a full bucket kept it spare.
+
+        A known id moves to its bucket's tail (the address is the caller's to check).
+        """
+        if contact.id == self.me:
+            return None
+        bucket = self._bucket(contact.number)
+        if contact.id in bucket.contacts:
+            del bucket.contacts[contact.id]
+        elif not self._room_for(bucket, contact):
+            return None  # many ids behind one address is how an eclipse attack starts
+        elif len(bucket.contacts) >= self.ksize:
+            return self._full(bucket, contact, now)
+        bucket.spares.pop(contact.id, None)
+        bucket.contacts[contact.id] = contact
+        bucket.touched = self.last_seen[contact.id] = now
+        self.failures.pop(contact.id, None)
+        return None
+
+    def _full(self, bucket: _Bucket, contact: Contact, now: float) -> Contact | None:
+        if bucket.covers(int.from_bytes(self.me, "big")) or bucket.depth() % SPLIT_DEPTH:
+            self._split(bucket)
+            return self.add(contact, now)
+        bucket.spares.pop(contact.id, None)
+        bucket.spares[contact.id] = contact
+        while len(bucket.spares) > self.ksize:
+            bucket.spares.popitem(last=False)
+        return next(iter(bucket.contacts.values()))
+
+    def _split(self, bucket: _Bucket) -> None:
+        middle = (bucket.low + bucket.high) // 2
+        left = _Bucket(bucket.low, middle, bucket.touched)
+        right = _Bucket(middle, bucket.high, bucket.touched)
+        for source, into in ((bucket.contacts, "contacts"), (bucket.spares, "spares")):
+            for node_id, contact in source.items():
+                half = left if contact.number < middle else right
+                getattr(half, into)[node_id] = contact
+        index = self.buckets.index(bucket)
+        self.buckets[index : index + 1] = [left, right]
+
+    def failed(self, node_id: bytes) -> bool:
+        """A request to `node_id` went unanswered; True when that removed it."""
+        self.failures[node_id] += 1
+        if self.failures[node_id] < self.max_failures:
+            return False  # one lost datagram (or a busy peer) is not death
+        self.remove(node_id)
+        return True
+
+    def remove(self, node_id: bytes) -> None:
+        """Drop a contact; the newest spare of its bucket takes its place."""
+        bucket = self._bucket(int.from_bytes(node_id, "big"))
+        bucket.spares.pop(node_id, None)
+        self.last_seen.pop(node_id, None)
+        self.failures.pop(node_id, None)
+        if bucket.contacts.pop(node_id, None) is None:
+            return
+        for spare_id in reversed(bucket.spares):
+            spare = bucket.spares[spare_id]
+            if self._room_for(bucket, spare):
+                del bucket.spares[spare_id]
+                bucket.contacts[spare_id] = spare
+                return
+
+    def _room_for(self, bucket: _Bucket, contact: Contact) -> bool:
+        host = self.host_of(contact)
+        same = sum(1 for c in bucket.contacts.values() if self.host_of(c) == host)
+        return same < self.host_limit
+
+
+def _first(pair: tuple[int, Contact]) -> int:
+    return pair[0]

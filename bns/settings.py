@@ -1,0 +1,36 @@
+"""A DHT network's parameters (docs/bns.md, "Settings"). Every timeout is a setting."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .guard import GuardSettings
+from .puzzle import DEFAULT_ID_DIFFICULTY
+
+__all__ = ["DhtSettings"]
+
+
+@dataclass(frozen=True, slots=True)
+class DhtSettings:
+    ksize: int = 20  # replicas per value and contacts per bucket
+    alpha: int = 3  # requests in flight per lookup
+    read_quorum: int = 5  # closest live nodes a fetch waits for before merging
+    rpc_timeout: float = 2.0  # when an unanswered request counts as a failure
+    max_failures: int = 2  # failures in a row before a contact leaves the table
+    max_in_flight: int = 32  # requests awaiting an answer at once, per node
+    min_hedge: float = 0.01  # never hedge sooner than this...
+    hedge_rtts: float = 4.0  # ...nor sooner than this many smoothed round trips
+    republish_interval: float = 3600.0
+    refresh_interval: float = 900.0
+    liveness_interval: float = 1.0  # one background ping round per interval
+    liveness_batch: int = 3  # contacts pinged per round, the longest unheard first
+    bucket_ip_limit: int = 2  # contacts per bucket from one host (address_group)
+    id_difficulty: int = DEFAULT_ID_DIFFICULTY  # zero bits of the node id puzzle
+    lookup_group_limit: int = 2  # contacts per host among a lookup's closest
+    write_quorum: int = 3  # distinct hosts that must accept a write before it is done
+    write_retry_interval: float = 30.0  # how often a write short of its quorum is pushed again
+    write_paths: int = 2  # disjoint lookups whose closest nodes a write goes to
+    # A replica hands a value to a newcomer only while it is among this many of the nearest
+    # nodes it knows (itself included), so a newcomer is not sent each value by all k.
+    hand_over_senders: int = 3
+    guard: GuardSettings = field(default_factory=GuardSettings)
