@@ -23,6 +23,7 @@ __all__ = [
     "context_urls",
     "document_loader",
     "load_context",
+    "local_contexts",
     "pinned_context_urls",
 ]
 
@@ -95,6 +96,12 @@ def add_local_contexts(documents: Mapping[str, bytes]) -> None:
             raise ContextError(f"local context {url!r:.200} was already added, differently")
         checked[url] = bytes(raw)
     _local = {**_local, **checked}
+
+
+def local_contexts() -> Mapping[str, bytes]:
+    """The local contexts added so far (URL → JSON bytes); each add makes a new mapping, so
+    a caller can tell by identity whether any were added since it last looked."""
+    return _local
 
 
 def context_urls() -> frozenset[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import hashlib
 import ipaddress
 import json
 import re
@@ -52,6 +53,8 @@ CARD_ANSWER_S = 60.0
 MAX_CARD_ANSWERS = 4096
 _CARD_ANSWERS: Final = web.AppKey("card_answers", dict)
 _CARD_CACHE_CONTROL: Final = "public, max-age=60"  # revocation shows within a minute
+# A credential never changes; whether it is served does (a hide also empties its BNS location).
+_BADGE_CACHE_CONTROL: Final = "public, max-age=60"
 
 
 def record_json(record: Record) -> dict[str, Any]:
@@ -163,8 +166,17 @@ def _card_svg(credential: dict[str, Any], *, revoked: bool) -> bytes:
 
 
 async def get_badge(request: web.Request) -> web.Response:
-    """GET /badges/{uid} and /badges/{uid}.json: the credential, exactly as signed."""
-    return json_response(_served_badge(request))
+    """GET /badges/{uid} and /badges/{uid}.json: the credential, exactly as signed. With an
+    ETag and a short max-age, so a verifier fetching it again (GET /verify/{uid}) reuses
+    its copy, then asks with If-None-Match and gets a 304."""
+    response = json_response(_served_badge(request))
+    assert isinstance(response.body, bytes)
+    etag = '"' + hashlib.sha256(response.body).hexdigest()[:32] + '"'
+    headers = {"ETag": etag, "Cache-Control": _BADGE_CACHE_CONTROL}
+    if etag in request.headers.get("If-None-Match", ""):
+        return web.Response(status=304, headers=headers)
+    response.headers.update(headers)
+    return response
 
 
 async def get_badge_png(request: web.Request) -> web.Response:

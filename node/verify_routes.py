@@ -20,9 +20,10 @@ from badgechain.chain.verify import (
     input_too_large_report,
 )
 
+from .badgecache import badge_cache_of
 from .problems import Problem, problem_response
-from .resolvers import fetch_badge_by_uid, verify_online
 from .routes import Access, Answer, Body, Route
+from .verifycache import verify_at_gateway
 from .web import MAX_JSON_BYTES, SERVICES, json_response, parse_uid
 
 __all__ = ["MAX_VC_API_BYTES", "ROUTES", "read_body"]
@@ -143,17 +144,19 @@ async def post_verify(request: web.Request) -> web.Response:
         if exc.code != "body_too_large":
             raise
         return json_response(input_too_large_report().to_json())
-    report = _answerable(await verify_online(request.app[SERVICES], data, recipient=recipient))
-    return json_response(report.to_json())
+    report = await verify_at_gateway(request.app[SERVICES], data, recipient=recipient)
+    return json_response(_answerable(report).to_json())
 
 
 async def get_verify_uid(request: web.Request) -> web.Response:
-    """GET /verify/{uid}: resolve the UID, fetch the badge from its location, verify it."""
+    """GET /verify/{uid}: resolve the UID, fetch the badge from its location, verify it.
+    A badge seen before is fetched again only as HTTP says (node/badgecache.py), and its
+    report reused while all it depended on holds (node/verifycache.py)."""
     node = request.app[SERVICES]
     uid = parse_uid(request.match_info["uid"])
-    data = await fetch_badge_by_uid(node, uid)
-    report = _answerable(await verify_online(node, data, expected_uid=uid_text(uid)))
-    return json_response(report.to_json())
+    data = await badge_cache_of(node).fetch(node, uid)
+    report = await verify_at_gateway(node, data, expected_uid=uid_text(uid), keep=True)
+    return json_response(_answerable(report).to_json())
 
 
 # -- W3C VC API ------------------------------------------------------------------------------
@@ -258,7 +261,7 @@ async def post_credentials_verify(request: web.Request) -> web.Response:
         raise Problem(415, "unsupported_media_type", "send the request as application/json")
     body = parse_json(await read_body(request, MAX_VC_API_BYTES), max_bytes=MAX_VC_API_BYTES)
     data, asked = _vc_api_request(body)
-    report = _answerable(await verify_online(request.app[SERVICES], data))
+    report = _answerable(await verify_at_gateway(request.app[SERVICES], data))
     verdict = verdict_for(report, asked)
     result = _vc_api_result(report, verdict)
     if verdict == "valid":

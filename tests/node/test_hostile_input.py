@@ -28,6 +28,7 @@ from badgechain.node.app import Node, RunningNode
 from badgechain.node.badgestore import save_badge
 from badgechain.node.config import NodeConfig
 from badgechain.node.delivery import DeliveryError, DeliveryRefused, post_credential
+from badgechain.node.verifypool import WORKERS_ENV
 from tests.bns.network import TEST_SETTINGS
 
 TOKEN = "t" * 40
@@ -270,7 +271,10 @@ async def test_an_internal_verifier_error_is_a_503_not_a_refusal(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("a bug in the verifier")
 
-    # Fault injection: the proof step crashes, as pyld's shared cache once made it.
+    # Fault injection: the proof step crashes, as pyld's shared cache once made it. It is
+    # injected in this process, so verify here rather than in worker processes (a worker's
+    # crash: tests/node/test_verifypool.py).
+    monkeypatch.setenv(WORKERS_ENV, "0")
     monkeypatch.setattr(verify_proofs, "verify_proof", broken)
     async with session.post(
         f"{node.gateway_url}/inbox", json=_signed(KeyPair.generate(), node.did)
