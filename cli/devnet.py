@@ -4,7 +4,8 @@
 bootstrap node, node1 an earner holding accepted sample badges, node2 a verifier; any
 further nodes just serve the DHT; every other node joins through node0. docker/compose.yaml
 describes the same network (tests/test_docker_topology.py holds them together). Each node
-has its own home and LevelDB under DIR, so a second run restarts the same network.
+has its own home and LevelDB under DIR, so a second run restarts the same network on the same
+ports where they are still free (the BNS names the nodes' URLs, which then still hold).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import contextlib
 import json
 import os
 import secrets
+import shlex
 import signal
 import socket
 import sys
@@ -21,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import click
 
 from badgechain.chain.keys import KeyPair
@@ -38,6 +39,7 @@ from badgechain.node.config import (
 
 from .common import PASSPHRASE_ENV, reports_errors
 from .home import KEY_FILE, HomeError, write_atomic
+from .ports import is_free
 
 __all__ = ["DEFAULT_NODES", "ROLES", "NodePlan", "register", "run_devnet", "topology"]
 
@@ -100,10 +102,22 @@ class DevNode:
         }
 
 
-def _free_port(kind: int) -> int:
-    with socket.socket(socket.AF_INET, kind) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+def _free_port(kind: int, taken: set[int]) -> int:
+    while True:
+        with socket.socket(socket.AF_INET, kind) as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = int(probe.getsockname()[1])
+        if port not in taken:
+            return port
+
+
+def _keep_or_pick(port: int, kind: int, taken: set[int]) -> int:
+    """The port an earlier run used when it is still free (so the URLs the BNS holds still
+    lead here), else a fresh free one; `taken` collects the devnet's ports."""
+    chosen = port if port and port not in taken and is_free("127.0.0.1", port, kind) else 0
+    chosen = chosen or _free_port(kind, taken)
+    taken.add(chosen)
+    return chosen
 
 
 def _passphrase(directory: Path) -> str:
@@ -117,20 +131,21 @@ def _passphrase(directory: Path) -> str:
     return passphrase
 
 
-def _prepare_home(node: DevNode, passphrase: str) -> None:
-    """Create the node's home once; later runs reuse it with fresh free ports."""
+def _prepare_home(node: DevNode, passphrase: str, taken: set[int]) -> None:
+    """Create the node's home once; later runs reuse it, on the same ports where free."""
     node.home.mkdir(parents=True, exist_ok=True, mode=0o700)
     if not (node.home / KEY_FILE).exists():
         key = KeyPair.generate()
         write_atomic(node.home / KEY_FILE, lock_key(key, passphrase), mode=0o600)
         write_atomic(node.home / ADMIN_TOKEN_FILE, create_admin_token().encode(), mode=0o600)
-    config = load_config(node.home) if (node.home / CONFIG_FILE).exists() else NodeConfig()
+    earlier = (node.home / CONFIG_FILE).exists()
+    config = load_config(node.home) if earlier else NodeConfig()
     save_config(
         node.home,
         config.with_overrides(
             name=node.name,
-            dht_port=_free_port(socket.SOCK_DGRAM),
-            http_port=_free_port(socket.SOCK_STREAM),
+            dht_port=_keep_or_pick(config.dht_port if earlier else 0, socket.SOCK_DGRAM, taken),
+            http_port=_keep_or_pick(config.http_port if earlier else 0, socket.SOCK_STREAM, taken),
             bootstrap=(),
         ),
     )
@@ -160,6 +175,8 @@ async def _start(node: DevNode, bootstrap: str | None, passphrase: str) -> None:
 
 
 async def _admin(node: DevNode, method: str, path: str, body: Any = None) -> Any:
+    import aiohttp  # only once the devnet runs: `devnet --help` stays quick
+
     token = read_admin_token(node.home)
     async with (
         aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session,
@@ -231,11 +248,21 @@ def _with_role(nodes: list[DevNode], role: str) -> DevNode | None:
     return next((node for node in nodes if node.role == role), None)
 
 
+def badgechain_command() -> str:
+    """How to run this `badgechain` from a fresh shell, where the venv is not activated: the
+    script beside this Python when there is one, else this Python with -m."""
+    script = Path(sys.executable).parent / "badgechain"
+    if script.is_file() and os.access(script, os.X_OK):
+        return shlex.quote(str(script))
+    return f"{shlex.quote(sys.executable)} -m badgechain.cli"
+
+
 def _commands(directory: Path, nodes: list[DevNode], uids: list[str]) -> list[str]:
     bootstrap = nodes[0]
     verifier = _with_role(nodes, "verifier") or bootstrap
     earner = _with_role(nodes, "earner") or bootstrap
-    bc = f"badgechain --home {verifier.home}"
+    badgechain = badgechain_command()
+    bc = f"{badgechain} --home {shlex.quote(str(verifier.home))}"
     uid = uids[0] if uids else "<UID>"
     return [
         f"curl {bootstrap.gateway}/bns/{uid}",
@@ -243,12 +270,20 @@ def _commands(directory: Path, nodes: list[DevNode], uids: list[str]) -> list[st
         f"{bc} lookup {uid}",
         f"{bc} verify --online {uid}",
         f"curl -o badge.png {earner.gateway}/badges/{uid}.png",
-        "badgechain verify badge.png",
+        f"{badgechain} verify badge.png --gateway {verifier.gateway}",
         f"curl -o card.svg {earner.gateway}/badges/{uid}.svg",
         f"curl {bootstrap.gateway}/log",
-        f"badgechain log verify {bootstrap.gateway}",
-        f"cat {directory / 'devnet.json'}",
+        f"{badgechain} log verify {bootstrap.gateway}",
+        f"cat {shlex.quote(str(directory / 'devnet.json'))}",
     ]
+
+
+def _join_line(bootstrap: DevNode) -> str:
+    """The command that starts one more node of this devnet from a new home."""
+    return (
+        f"{badgechain_command()} --home ./mynode init && {badgechain_command()} --home "
+        f"./mynode node start --bootstrap {bootstrap.dht}"
+    )
 
 
 async def _start_all(nodes: list[DevNode], passphrase: str) -> None:
@@ -272,8 +307,9 @@ async def run_devnet(directory: Path, count: int) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     passphrase = _passphrase(directory)
     nodes = [DevNode(plan, directory / plan.name) for plan in topology(count)]
+    taken: set[int] = set()
     for node in nodes:
-        _prepare_home(node, passphrase)
+        _prepare_home(node, passphrase, taken)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -295,6 +331,8 @@ async def run_devnet(directory: Path, count: int) -> None:
         click.echo("Try:")
         for line in _commands(directory, nodes, uids):
             click.echo(f"  {line}")
+        click.echo(f"Join with a node of your own (DHT bootstrap {nodes[0].dht}):")
+        click.echo(f"  {_join_line(nodes[0])}")
         click.echo("Ctrl-C stops the devnet.", nl=True)
         sys.stdout.flush()
         await stopping.wait()

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import ipaddress
+import json
+import logging
+import socket
 import sys
 from pathlib import Path
 
@@ -11,7 +15,7 @@ import click
 
 from badgechain.chain.keys import KeyPair
 from badgechain.chain.keystore import lock_key
-from badgechain.node.app import Node
+from badgechain.node.app import Node, RunningNode
 from badgechain.node.config import (
     ADMIN_TOKEN_FILE,
     CONFIG_FILE,
@@ -22,17 +26,49 @@ from badgechain.node.config import (
     read_admin_token,
     save_config,
 )
-from badgechain.node.logs import configure_logging
+from badgechain.node.logs import LOG_FORMATS, configure_logging
 
 from .common import load_key, new_passphrase, reports_errors
 from .home import KEY_FILE, HomeError, write_atomic
+from .ports import PortInUse, check_free, first_free
 
 __all__ = ["register", "register_node_commands"]
+
+log = logging.getLogger("badgechain.cli")
+DEVNET_FILE = "devnet.json"
+# How often a node without DHT contacts says so again.
+ALONE_REMINDER_S = 60.0
+_BOOTSTRAP_HELP = (
+    "IP:PORT of a DHT peer, or `devnet` to join the devnet run from this folder "
+    "(./devnet/devnet.json; or the path of a devnet.json)."
+)
+
+
+def _devnet_seed(value: str) -> tuple[str, int]:
+    """The bootstrap node's DHT address from a devnet.json (`devnet` is ./devnet/devnet.json)."""
+    path = Path("devnet") / DEVNET_FILE if value == "devnet" else Path(value)
+    if path.is_dir():
+        path = path / DEVNET_FILE
+    try:
+        nodes = json.loads(path.read_text()[:1_000_000])["nodes"]
+        seed = next(node["dht"] for node in nodes if not node.get("bootstrap"))
+    except FileNotFoundError:
+        raise click.BadParameter(
+            f"{path} does not exist: run `badgechain devnet` in this folder first"
+        ) from None
+    except (OSError, ValueError, KeyError, TypeError, StopIteration):
+        raise click.BadParameter(f"{path} is not a devnet.json with a bootstrap node") from None
+    return parse_peer(str(seed))
 
 
 def _peers(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple:  # type: ignore[type-arg]
     try:
-        return tuple(parse_peer(item) for item in value)
+        return tuple(
+            _devnet_seed(item) if item == "devnet" or item.endswith(".json") else parse_peer(item)
+            for item in value
+        )
+    except click.BadParameter:
+        raise
     except Exception as exc:
         raise click.BadParameter(str(exc)) from exc
 
@@ -51,7 +87,7 @@ def register_node_commands(main: click.Group) -> None:
     @click.option("--name", default=None, help="A name for this node (shown in logs).")
     @click.option("--dht-port", type=click.IntRange(0, 65535), default=None)
     @click.option("--http-port", type=click.IntRange(0, 65535), default=None)
-    @click.option("--bootstrap", multiple=True, callback=_peers, help="IP:PORT of a DHT peer.")
+    @click.option("--bootstrap", multiple=True, callback=_peers, help=_BOOTSTRAP_HELP)
     @click.option("--no-passphrase", is_flag=True, help="Store the key unencrypted.")
     @click.option("--force", is_flag=True, help="Overwrite an existing home's settings.")
     @click.pass_obj
@@ -65,7 +101,11 @@ def register_node_commands(main: click.Group) -> None:
         no_passphrase: bool,
         force: bool,
     ) -> None:
-        """Create a home: a key (unless one exists), config.toml and an admin token."""
+        """Create a home: a key (unless one exists), config.toml and an admin token.
+
+        Without --dht-port/--http-port the defaults (4800, 4880) are used, or the next free
+        ports when another node on this machine holds them.
+        """
         if (home / CONFIG_FILE).exists() and not force:
             raise HomeError(f"{home} is already initialised; use --force", code="home_exists")
         home.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -82,6 +122,7 @@ def register_node_commands(main: click.Group) -> None:
             http_port=http_port,
             bootstrap=bootstrap or None,
         )
+        config = _free_defaults(config, dht_port is None, http_port is None)
         save_config(home, config)
         write_atomic(home / ADMIN_TOKEN_FILE, create_admin_token().encode(), mode=0o600)
         click.echo(key.did)
@@ -93,7 +134,7 @@ def register_node_commands(main: click.Group) -> None:
     @node.command("start")
     @click.option("--dht-port", type=click.IntRange(0, 65535), default=None)
     @click.option("--http-port", type=click.IntRange(0, 65535), default=None)
-    @click.option("--bootstrap", multiple=True, callback=_peers, help="IP:PORT of a DHT peer.")
+    @click.option("--bootstrap", multiple=True, callback=_peers, help=_BOOTSTRAP_HELP)
     @click.option("--public", is_flag=True, default=None, help="Serve the gateway beyond loopback.")
     @click.option("--public-url", default=None, help="The gateway's URL as others reach it.")
     @click.option(
@@ -108,6 +149,13 @@ def register_node_commands(main: click.Group) -> None:
         callback=_ip_address,
         help="The IP address the DHT socket binds (e.g. 0.0.0.0 in a container).",
     )
+    @click.option(
+        "--log-format",
+        type=click.Choice(LOG_FORMATS),
+        default="auto",
+        show_default=True,
+        help="human lines, or one JSON object per line; auto: human on a terminal.",
+    )
     @click.pass_obj
     @reports_errors
     def node_start(
@@ -119,6 +167,7 @@ def register_node_commands(main: click.Group) -> None:
         public_url: str | None,
         fetch_private: bool | None,
         dht_host: str | None,
+        log_format: str,
     ) -> None:
         """Start the node: storage, DHT and gateway, until SIGINT or SIGTERM."""
         config = load_config(home).with_overrides(
@@ -132,8 +181,18 @@ def register_node_commands(main: click.Group) -> None:
         )
         key = load_key(home)
         token = read_admin_token(home)
-        configure_logging(config.name)
-        asyncio.run(_serve(Node(home, key, config, token)))
+        check_free(config.dht_host, config.dht_port, socket.SOCK_DGRAM, "--dht-port")
+        check_free(config.http_host, config.http_port, socket.SOCK_STREAM, "--http-port")
+        configure_logging(config.name, log_format=log_format)
+        try:
+            asyncio.run(_serve(Node(home, key, config, token)))
+        except OSError as exc:  # a port taken between the check and the bind
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            raise PortInUse(
+                f"a port of this node is in use ({exc.strerror}): pass --dht-port or "
+                "--http-port (0 picks a free one)"
+            ) from None
 
     async def _serve(node: Node) -> None:
         running = await node.start()
@@ -141,7 +200,54 @@ def register_node_commands(main: click.Group) -> None:
         # One line on stdout for whoever started us (devnet, scripts): where to reach it.
         print(f"ready {node.did} {running.gateway_url} {dht_host}:{dht_port}", flush=True)
         sys.stdout.flush()
+        running.spawn(_say_when_alone(running))
         await running.run_until_signalled()
+
+
+def _free_defaults(config: NodeConfig, pick_dht: bool, pick_http: bool) -> NodeConfig:
+    """`config` with the next free ports where the defaults are taken (and not asked for)."""
+    dht = first_free(config.dht_host, config.dht_port, socket.SOCK_DGRAM) if pick_dht else None
+    http = (
+        first_free(config.http_host, config.http_port, socket.SOCK_STREAM, {dht or -1})
+        if pick_http
+        else None
+    )
+    for what, old, new in (("DHT", config.dht_port, dht), ("gateway", config.http_port, http)):
+        if new is not None and new != old:
+            click.echo(f"note: port {old} is in use; this node's {what} port is {new}", err=True)
+    return config.with_overrides(dht_port=dht, http_port=http)
+
+
+def alone_message(running: RunningNode) -> str | None:
+    """What to tell the user when the node has no DHT contact (None when it has some)."""
+    if running.dht.contact_count() > 0:
+        return None
+    own = running.dht_address
+    seeds = [f"{host}:{port}" for host, port in running.config.bootstrap]
+    if not seeds:
+        return (
+            f"no DHT contacts yet: no node has joined through this one ({own[0]}:{own[1]}), "
+            "and it was started without --bootstrap. If it should join a network, restart "
+            "it with --bootstrap IP:PORT of a running node (or --bootstrap devnet)"
+        )
+    if any(seed == f"{own[0]}:{own[1]}" for seed in seeds):
+        why = f"--bootstrap {own[0]}:{own[1]} is this node's own DHT port"
+    else:
+        why = f"no answer from --bootstrap {' '.join(seeds)}"
+    return (
+        f"no DHT contacts: this node is alone ({why}); badges it issues reach no one. "
+        "Restart it with --bootstrap IP:PORT of a running node (the `dht` address a devnet "
+        "prints, or --bootstrap devnet)"
+    )
+
+
+async def _say_when_alone(running: RunningNode) -> None:
+    """Warn at once, and again every minute, while the node has no DHT contact."""
+    while True:
+        message = alone_message(running)
+        if message is not None:
+            log.warning(message)
+        await asyncio.sleep(ALONE_REMINDER_S)
 
 
 register = register_node_commands  # the name cli/main.py's lazy loader calls
