@@ -66,11 +66,12 @@ def _names_uid(body: bytes, uid: Uid) -> bool:
 
 
 class BadgeCache:
-    """Badge bodies by location URL; `clock` (seconds, monotonic) times their freshness."""
+    """Badge bodies by UID and location URL (a URL may serve another badge later); `clock`
+    (seconds, monotonic) times their freshness."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
-        self._copies: OrderedDict[str, _Copy] = OrderedDict()
+        self._copies: OrderedDict[tuple[Uid, str], _Copy] = OrderedDict()
 
     async def fetch(self, node: Services, uid: Uid) -> bytes:
         """The badge of `uid` from one of its BNS locations, as node.resolvers'
@@ -101,9 +102,9 @@ class BadgeCache:
 
     async def _get(self, node: Services, url: str, uid: Uid) -> bytes | None:
         """The badge at `url`: the fresh copy, or asked again (with validators when held)."""
-        copy = self._copies.get(url)
+        copy = self._copies.get((uid, url))
         if copy is not None and self.clock() < copy.fresh_until:
-            self._copies.move_to_end(url)
+            self._copies.move_to_end((uid, url))
             return copy.body
         headers = {"Accept-Encoding": "identity"}
         if copy is not None and copy.etag:
@@ -132,8 +133,8 @@ class BadgeCache:
                 host_map(node.config).to_local(url), allow_redirects=False, headers=headers
             ) as response:
                 if response.status == 304 and copy is not None:
-                    return self._keep(url, copy.body, response.headers, copy)
-                self._copies.pop(url, None)
+                    return self._keep((uid, url), copy.body, response.headers, copy)
+                self._copies.pop((uid, url), None)
                 if response.status in (404, 410):
                     return None
                 if response.status >= 500:
@@ -143,18 +144,20 @@ class BadgeCache:
                 body = await _read_bounded(response, url)
                 if not _names_uid(body, uid):
                     return None
-                return self._keep(url, body, response.headers, None)
+                return self._keep((uid, url), body, response.headers, None)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise Unreachable(f"{url:.120}: {type(exc).__name__} {exc}"[:300]) from exc
 
-    def _keep(self, url: str, body: bytes, headers: Mapping[str, str], old: _Copy | None) -> bytes:
+    def _keep(
+        self, key: tuple[Uid, str], body: bytes, headers: Mapping[str, str], old: _Copy | None
+    ) -> bytes:
         age = _max_age(headers.get("Cache-Control", ""))
         etag = headers.get("ETag") or (old.etag if old else None)
         modified = headers.get("Last-Modified") or (old.last_modified if old else None)
         if age is None or not (etag or modified or age > 0):
             return body  # nothing to reuse it by
-        self._copies[url] = _Copy(body, etag, modified, self.clock() + age)
-        self._copies.move_to_end(url)
+        self._copies[key] = _Copy(body, etag, modified, self.clock() + age)
+        self._copies.move_to_end(key)
         while len(self._copies) > MAX_COPIES:
             self._copies.popitem(last=False)
         return body
