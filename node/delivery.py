@@ -31,7 +31,7 @@ from badgechain.chain.errors import BadgeChainError, IdentityError
 from badgechain.chain.jsonio import parse_json
 from badgechain.chain.keys import PublicKey, public_key_from_did_key
 from badgechain.chain.uid import Uid
-from badgechain.storage import Kind, Store
+from badgechain.storage import Batch, Kind, Store
 from badgechain.storage.queue import QueueItem, queued
 
 from .config import MAX_JSON_BYTES, NodeConfig
@@ -55,6 +55,7 @@ __all__ = [
     "migrate_outbox",
     "outbox",
     "post_credential",
+    "queue_delivery",
     "start_delivery",
 ]
 
@@ -313,19 +314,36 @@ async def enqueue_delivery(
     dead: never retried unless the operator says so).
     Raises DeliveryRefused (`body_too_large`), queuing nothing, for a badge no inbox takes.
     """
-    store = node.store
-    earner_key = earner_key or earner_key_of(credential)
-    if earner_key is None:
+    with node.store.batch() as batch:
+        queued = queue_delivery(
+            node, batch, uid, credential, earner_key, delay_s=_lease_s(node) if try_now else 0.0
+        )
+    if not queued:
         return "no_inbox"
-    document = _credential_bytes(credential)
-    with store.batch() as batch:
-        batch.put(Kind.JOURNAL, _DOC + uid, document)
-        batch.put(Kind.JOURNAL, _TO + uid, bytes(earner_key))
-        node.enqueue(DELIVER_TOPIC, uid, delay_s=_lease_s(node) if try_now else 0.0, batch=batch)
     item = node.queue.get(DELIVER_TOPIC, uid)
     if not try_now or item is None:
         return "queued"
     return await _first_attempt(node, item)
+
+
+def queue_delivery(
+    node: Services,
+    batch: Batch,
+    uid: Uid,
+    credential: dict[str, Any],
+    earner_key: PublicKey | None = None,
+    *,
+    delay_s: float = 0.0,
+) -> bool:
+    """The outbox writes of `enqueue_delivery`, into the caller's `batch` (many badges in
+    one write); False when no inbox is named. Raises DeliveryRefused as it does."""
+    earner_key = earner_key or earner_key_of(credential)
+    if earner_key is None:
+        return False
+    batch.put(Kind.JOURNAL, _DOC + uid, _credential_bytes(credential))
+    batch.put(Kind.JOURNAL, _TO + uid, bytes(earner_key))
+    node.enqueue(DELIVER_TOPIC, uid, delay_s=delay_s, batch=batch)
+    return True
 
 
 async def _first_attempt(node: Services, item: QueueItem) -> DeliveryStatus:
