@@ -20,7 +20,7 @@ from dataclasses import replace
 from typing import Any, Final
 
 from badgechain.chain.errors import BadgeChainError
-from badgechain.chain.multibase import multibase_decode
+from badgechain.chain.keys import PublicKey
 from badgechain.chain.proof import format_created
 from badgechain.chain.uid import Uid, parse_uid, uid_text
 from badgechain.storage import Kind, Store
@@ -30,7 +30,7 @@ from .badgestore import journal_object
 from .classes import load_class
 from .errors import IssuerError
 from .issuer import Recipient, class_badge, earner_key_for, parse_recipient
-from .pipeline import UNPUBLISHED_PREFIX
+from .pipeline import UNPUBLISHED_PREFIX, Issuance
 from .services import Services
 
 log = logging.getLogger(__name__)
@@ -88,20 +88,16 @@ def _load_batch(store: Store, batch_id: str) -> dict[str, Any]:
 async def run_batch(node: Services, batch_id: str) -> None:
     """Issue every row of the batch that has neither a UID nor an error yet, in order.
 
-    Rows are signed and stored one by one (each in its own atomic write) and published a
-    chunk at a time, the next chunk signed while the last one's DHT writes are in flight."""
+    Rows are signed and stored a chunk at a time (one atomic write, one disk sync) and
+    published a chunk at a time, the next chunk signed while the last one's DHT writes are
+    in flight."""
     store = node.store
     header = _load_batch(store, batch_id)
     achievement = load_class(store, header["class_id"])["achievement"]
     publishing: asyncio.Task[int] | None = None
     try:
         for chunk in _chunks([key for key, _ in _rows(store, batch_id)], PUBLISH_CHUNK_ROWS):
-            uids = []
-            for key in chunk:
-                uid = await _issue_row(node, header, achievement, key)
-                if uid is not None:
-                    uids.append(uid)
-                await asyncio.sleep(0)  # signing is synchronous: let the gateway answer
+            uids = await _issue_chunk(node, header, achievement, chunk)
             if publishing is not None:
                 await publishing
             publishing = asyncio.ensure_future(pipeline.publish_many(node, uids))
@@ -133,43 +129,78 @@ async def _publish_left(node: Services, batch_id: str, attempts: int = 5) -> Non
 
 
 def _unpublished(store: Store, batch_id: str) -> list[Uid]:
-    uids = [parse_uid(row["uid"]) for _, row in _rows(store, batch_id) if "uid" in row]
-    return [uid for uid in uids if store.get(Kind.JOURNAL, UNPUBLISHED_PREFIX + uid) is not None]
+    marked = _marked(store)
+    texts = [row["uid"] for _, row in _rows(store, batch_id) if row.get("uid") in marked]
+    return [parse_uid(text) for text in texts]
 
 
-async def _issue_row(
-    node: Services, header: dict[str, Any], achievement: dict[str, Any], key: bytes
-) -> Uid | None:
-    """Sign and store one row unless it is done; its UID, None if it was done or failed.
-    From reading the row to the atomic write nothing awaits, so two runners of one batch
-    (a double resume) cannot both issue it."""
+def _marked(store: Store) -> set[str]:
+    """The UIDs (as text) of every badge still marked unpublished: few, once published, so
+    this is cheaper than decoding each of a batch's UIDs to look its mark up."""
+    found = store.scan(Kind.JOURNAL, UNPUBLISHED_PREFIX)
+    return {uid_text(Uid(key[len(UNPUBLISHED_PREFIX) :])) for key, _ in found}
+
+
+async def _issue_chunk(
+    node: Services, header: dict[str, Any], achievement: dict[str, Any], keys: list[bytes]
+) -> list[Uid]:
+    """Sign and store the chunk's rows that are not done, in one atomic write; their UIDs.
+    From reading the rows again to that write nothing awaits, so two runners of one batch
+    (a double resume) cannot both issue a row."""
     store = node.store
-    row = json.loads(store.get(Kind.JOURNAL, key) or b"{}")
-    if "uid" in row or "error" in row:
-        return None
-    try:
-        earner_key = await earner_key_for(node, parse_recipient(row, now=node.clock()))
-    except IssuerError as exc:  # a bad row or an unknown persona; Unreachable ends the run,
-        # and the batch, still running, resumes on the next start
-        store.put(Kind.JOURNAL, key, _dump(row | {"error": f"{exc.code}: {exc.message}"}))
-        return None
-    row = json.loads(store.get(Kind.JOURNAL, key) or b"{}")  # again: the lookup awaited
-    if "uid" in row or "error" in row:
-        return None
+    earner_keys: dict[bytes, PublicKey | None] = {}
+    for key in keys:
+        row = _row(store, key)
+        if "uid" in row or "error" in row:
+            continue
+        try:
+            earner_keys[key] = await earner_key_for(node, parse_recipient(row, now=node.clock()))
+        except IssuerError as exc:  # a bad row or an unknown persona; Unreachable ends the
+            # run, and the batch, still running, resumes on the next start
+            _fail(store, key, row, exc)
     now = node.clock()
-    try:
-        recipient = parse_recipient(row, now=now)
-        details = {"class_id": header["class_id"], "batch_id": header["id"]}
-        issuance = replace(
-            class_badge(node, achievement, recipient, now, earner_key, **details),
-            more_writes=lambda signed: [(Kind.JOURNAL, key, _done(row, signed.uid))],
-            queued_publish_s=node.settings.queue_retry_max_s,
-        )
-        signed = pipeline.sign_and_store(node, issuance, now)
-    except BadgeChainError as exc:  # e.g. valid_until passed while the batch waited
-        store.put(Kind.JOURNAL, key, _dump(row | {"error": f"{exc.code}: {exc.message}"}))
-        return None
-    return signed.uid  # stored, marked unpublished: run_batch publishes it with its chunk
+    details = {"class_id": header["class_id"], "batch_id": header["id"]}
+    todo: list[tuple[bytes, dict[str, Any]]] = []
+    issuances: list[Issuance] = []
+    for key, earner_key in earner_keys.items():
+        row = _row(store, key)  # again: the lookups awaited
+        if "uid" in row or "error" in row:
+            continue
+        try:
+            recipient = parse_recipient(row, now=now)
+        except BadgeChainError as exc:  # e.g. valid_until passed while the batch waited
+            _fail(store, key, row, exc)
+            continue
+        issuance = class_badge(node, achievement, recipient, now, earner_key, **details)
+        issuances.append(_as_row(issuance, key, row, node.settings.queue_retry_max_s))
+        todo.append((key, row))
+    uids = []
+    for (key, row), result in zip(
+        todo, pipeline.sign_and_store_many(node, issuances, now), strict=True
+    ):
+        if isinstance(result, BadgeChainError):
+            _fail(store, key, row, result)
+        else:
+            uids.append(result.uid)  # stored, marked unpublished: published with its chunk
+    return uids
+
+
+def _as_row(issuance: Issuance, key: bytes, row: dict[str, Any], publish_s: float) -> Issuance:
+    """`issuance` writing the row's UID in the badge's own atomic write. The batch publishes
+    its rows itself: the queued publish is only for rows it could not publish."""
+    return replace(
+        issuance,
+        more_writes=lambda signed: [(Kind.JOURNAL, key, _done(row, signed.uid))],
+        queued_publish_s=publish_s,
+    )
+
+
+def _row(store: Store, key: bytes) -> dict[str, Any]:
+    return dict(json.loads(store.get(Kind.JOURNAL, key) or b"{}"))
+
+
+def _fail(store: Store, key: bytes, row: dict[str, Any], exc: BadgeChainError) -> None:
+    store.put(Kind.JOURNAL, key, _dump(row | {"error": f"{exc.code}: {exc.message}"}))
 
 
 def batch_progress(store: Store, batch_id: str, *, with_uids: bool = True) -> dict[str, Any]:
@@ -182,10 +213,8 @@ def batch_progress(store: Store, batch_id: str, *, with_uids: bool = True) -> di
         for key, row in rows
         if "error" in row
     ]
-    unpublished = sum(
-        store.get(Kind.JOURNAL, UNPUBLISHED_PREFIX + multibase_decode(uid)) is not None
-        for uid in uids
-    )
+    marked = _marked(store)
+    unpublished = sum(uid in marked for uid in uids)
     progress = header | {
         "done": len(uids),
         "failed": len(errors),

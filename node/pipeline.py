@@ -36,11 +36,11 @@ from badgechain.chain.keys import KeyPair, PublicKey
 from badgechain.chain.multibase import multibase_encode_b58
 from badgechain.chain.proof import JCS, RDFC, format_created, signing_input
 from badgechain.chain.uid import Uid, uid_text
-from badgechain.storage import Kind
+from badgechain.storage import Batch, Kind
 
 from . import status
 from .badgestore import load_badge, put_badge
-from .delivery import enqueue_delivery
+from .delivery import enqueue_delivery, queue_delivery
 from .services import Services
 
 __all__ = [
@@ -54,6 +54,7 @@ __all__ = [
     "publish_many",
     "sign",
     "sign_and_store",
+    "sign_and_store_many",
 ]
 
 log = logging.getLogger(__name__)
@@ -136,25 +137,61 @@ class Issuance:
 
 def sign_and_store(node: Services, issuance: Issuance, now: datetime) -> Signed:
     """Steps 1 to 3, with no await between taking a status index and the atomic write."""
+    signed, taken = _build_and_sign(node, issuance, now)
+    with node.store.batch() as batch:
+        _store_into(node, batch, issuance, signed, taken, now)
+    return signed
+
+
+def sign_and_store_many(
+    node: Services, issuances: Sequence[Issuance], now: datetime
+) -> list[Signed | BadgeChainError]:
+    """Steps 1 to 3 for many credentials (a batch's chunk) in one atomic write, so one disk
+    sync for all of them; each result is the signed credential or why it could not be built.
+    No await from the first status index to the write: a crash stores all or none."""
+    results: list[Signed | BadgeChainError] = []
+    with node.store.batch() as batch:
+        for issuance in issuances:
+            try:  # e.g. a valid_until passed: this credential only
+                signed, taken = _build_and_sign(node, issuance, now)
+            except BadgeChainError as exc:
+                results.append(exc)
+                continue
+            _store_into(node, batch, issuance, signed, taken, now)
+            results.append(signed)
+    return results
+
+
+def _build_and_sign(node: Services, issuance: Issuance, now: datetime) -> tuple[Signed, list[Op]]:
+    """Steps 1 and 2, and the writes that take the credential's status index."""
     entry, taken = status.allocate_entry(node, now) if issuance.with_status else (None, [])
-    signed = sign(issuance.build(entry), node.key, now, issuance.suite)
+    return sign(issuance.build(entry), node.key, now, issuance.suite), taken
+
+
+def _store_into(
+    node: Services,
+    batch: Batch,
+    issuance: Issuance,
+    signed: Signed,
+    taken: Iterable[Op],
+    now: datetime,
+) -> None:
+    """Step 3: everything about one issued credential, into `batch`."""
     details = issuance.log_details
     if details is None:
         details = {name: issuance.state[name] for name in _LOGGED_STATE if name in issuance.state}
-    with node.store.batch() as batch:
-        uid = put_badge(batch, signed.credential, issuance.state)
-        if issuance.unpublished_mark:
-            mark = _mark(signed, issuance.earner_key, int(now.timestamp()))
-            batch.put(Kind.JOURNAL, UNPUBLISHED_PREFIX + uid, mark)
-            # Published below; should that fail, node/work.py tries again.
-            delay = issuance.queued_publish_s
-            if delay is None:
-                delay = node.settings.queue_retry_first_s
-            node.enqueue("publish", uid, delay_s=delay, batch=batch)
-        for kind, key, value in [*issuance.more_writes(signed), *taken]:
-            batch.put(kind, key, value)
-        node.log.append(batch, issuance.action, uid_text(uid), details)
-    return signed
+    uid = put_badge(batch, signed.credential, issuance.state)
+    if issuance.unpublished_mark:
+        mark = _mark(signed, issuance.earner_key, int(now.timestamp()))
+        batch.put(Kind.JOURNAL, UNPUBLISHED_PREFIX + uid, mark)
+        # Published by the caller; should that fail, node/work.py tries again.
+        delay = issuance.queued_publish_s
+        if delay is None:
+            delay = node.settings.queue_retry_first_s
+        node.enqueue("publish", uid, delay_s=delay, batch=batch)
+    for kind, key, value in [*issuance.more_writes(signed), *taken]:
+        batch.put(kind, key, value)
+    node.log.append(batch, issuance.action, uid_text(uid), details)
 
 
 async def issue(node: Services, issuance: Issuance, *, deliver_now: bool = True) -> IssueResult:
@@ -198,9 +235,16 @@ async def publish_many(node: Services, uids: Sequence[Uid]) -> int:
     if failed:
         codes = sorted({exc.code for exc in failed.values()})
         log.warning("publishing %d badges failed; will retry", len(failed), extra={"codes": codes})
-    for uid, (entry, credential) in found.items():
-        if uid not in failed:
-            await _published(node, entry, credential, deliver_now=False)
+    with node.store.batch() as batch:  # one write for the chunk's deliveries and marks
+        for uid, (entry, credential) in found.items():
+            if uid in failed:
+                continue
+            try:
+                queue_delivery(node, batch, uid, credential, entry.earner_key)
+            except BadgeChainError as exc:  # published; the mark stays: the next start queues it
+                log.warning("queueing a badge for delivery failed", extra={"code": exc.code})
+                continue
+            batch.delete(Kind.JOURNAL, UNPUBLISHED_PREFIX + uid)
     return len(found) - len(failed)
 
 

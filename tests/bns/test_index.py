@@ -28,6 +28,7 @@ from badgechain.bns.index import (
     IssuerPage,
     accept_earner_page,
     accept_issuer_page,
+    add_many_to_page,
     add_to_page,
     earner_item_signed_bytes,
     earner_page_key,
@@ -38,6 +39,7 @@ from badgechain.bns.index import (
     merge_earner_pages,
     merge_issuer_pages,
     page_is_full,
+    page_room,
     validate_earner_page,
     validate_issuer_page,
 )
@@ -644,6 +646,25 @@ def test_add_to_page_fills_a_page_then_refuses_new_uids() -> None:
     assert page_is_full(earner) and validate_earner_page(earner) is earner
     assert add_to_page(earner, _earner_item(0)) == earner
     assert _code(lambda: add_to_page(earner, _earner_item(99))) == "index_page_full"
+
+
+def test_add_many_to_page_is_adding_each_in_turn_in_one_write() -> None:
+    page = add_to_page(IssuerPage(ALICE.public_key, 0), _item(0))
+    assert page_room(page) == ISSUER_PAGE_ITEMS - 1
+    many = [_item(n) for n in reversed(range(1, ISSUER_PAGE_ITEMS))]
+    filled = add_many_to_page(page, [*many, many[0]])  # any order, a UID twice
+    one_by_one = page
+    for item in many:
+        one_by_one = add_to_page(one_by_one, item)
+    assert filled == one_by_one and page_room(filled) == 0
+    assert validate_issuer_page(IssuerPage.from_wire_bytes(filled.to_wire_bytes())) == filled
+    assert add_many_to_page(filled, [_item(0), _item(3)]) == filled  # held already: no new UID
+    assert _code(lambda: add_many_to_page(page, [_item(n) for n in range(1, 10)])) == (
+        "index_page_full"
+    )
+    earner = add_many_to_page(EarnerPage(BOB.public_key, 0), [_earner_item(n) for n in range(3)])
+    assert page_room(earner) == 0 and validate_earner_page(earner) is earner
+    assert _code(lambda: add_many_to_page(earner, [_earner_item(7)])) == "index_page_full"
 
 
 def test_an_issuer_with_ten_thousand_badges() -> None:

@@ -254,6 +254,25 @@ def test_png_chunk_is_uncompressed_itxt_just_before_the_first_idat() -> None:
     assert chunks[position] == (b"iTXt", b"openbadgecredential\0\0\0\0\0" + CREDENTIAL.encode())
 
 
+def test_png_baking_inserts_one_chunk_and_keeps_every_other_byte() -> None:
+    image = make_png([(b"tEXt", b"Software\0paint")])
+    first_idat = image.index(b"IDAT") - 4  # the chunk starts with its length
+    baked = bake_png(image, CREDENTIAL)
+    chunk = baked[first_idat : len(baked) - (len(image) - first_idat)]
+    assert baked == image[:first_idat] + chunk + image[first_idat:]
+    length, kind = struct.unpack(">I4s", chunk[:8])
+    body, crc = chunk[8 : 8 + length], chunk[8 + length :]
+    assert (kind, body) == (b"iTXt", b"openbadgecredential\0\0\0\0\0" + CREDENTIAL.encode())
+    assert crc == zlib.crc32(body, zlib.crc32(kind)).to_bytes(4, "big")
+    assert bake_png(image, CREDENTIAL) == baked  # the cut image is reused: same bytes
+
+
+def test_png_with_a_broken_crc_is_not_baked() -> None:
+    image = bytearray(make_png([(b"tEXt", b"Software\0paint")]))
+    image[image.index(b"Software")] ^= 0x01
+    assert code_of(bake_png, bytes(image), CREDENTIAL) == "png_invalid"
+
+
 def test_png_rebaking_replaces_the_credential() -> None:
     twice = bake_png(bake_png(make_png(), CREDENTIAL), OTHER_CREDENTIAL)
     assert len(credential_chunks(twice)) == 1

@@ -19,7 +19,7 @@ from click.testing import CliRunner, Result
 
 from badgechain.bns import record as bns_record
 from badgechain.bns.record import Uid
-from badgechain.chain import proof
+from badgechain.chain import jsonld, proof
 from badgechain.chain.images import default_png, default_svg
 from badgechain.chain.keys import KeyPair
 from badgechain.chain.multibase import multibase_decode, multibase_encode_b58
@@ -754,3 +754,59 @@ async def test_an_issued_badge_computes_its_signing_input_once(
     recipient = Recipient(KeyPair.generate().did, None, None, ())
     result = await issuer.issue_badge(node, record["id"], recipient)
     assert result.published and computed == 1
+
+
+def count_canonicalisations(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count RDFC-1.0 runs: every canonicalisation (chain/jsonld.py canonize) goes through
+    jsonld.canonicalize; the real one runs. The proof configurations' hash cache starts
+    empty, so the count is what a node pays for its first badge."""
+    calls = [0]
+    real = jsonld.canonicalize
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls[0] += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(jsonld, "canonicalize", counted)
+    monkeypatch.setattr(proof, "_config_hashes", type(proof._config_hashes)())
+    return calls
+
+
+async def test_an_issued_badge_costs_two_canonicalisations_first_and_one_after(
+    node_network: NodeNetwork, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 11 item 3: the proof options and the document, once each, in the whole pipeline
+    (sign, store, publish, queue for delivery); later badges reuse the options' hash."""
+    node, _ = await node_network.start(2)
+    record = classes.create_class(node, **CLASS)
+    calls = count_canonicalisations(monkeypatch)
+    recipient = Recipient(KeyPair.generate().did, "a@example.org", None, ())
+    assert (await issuer.issue_badge(node, record["id"], recipient)).published
+    assert calls == [2]
+    for _ in range(3):
+        assert (await issuer.issue_badge(node, record["id"], recipient)).published
+    assert calls == [2 + 3]
+
+
+async def test_a_batch_indexes_each_badge_once_and_costs_two_canonicalisations_at_most(
+    node_network: NodeNetwork, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows are published a chunk at a time (many index items per page write): every badge
+    is in its issuer's index and its earner's index once, read from another node."""
+    node, _, far = await node_network.start(3)
+    class_id = await make_class(node_network, http, node)
+    calls = count_canonicalisations(monkeypatch)
+    earner, other = KeyPair.generate(), KeyPair.generate()
+    rows = [{"to": (other if n % 5 == 0 else earner).did} for n in range(100)]
+    body = {"class_id": class_id, "rows": rows}
+    _, started = await admin(node_network, http, node, "POST", "/admin/batches", body)
+    progress = await batch_done(node_network, http, node, started["batch_id"])
+    uids = sorted(multibase_decode(uid) for uid in progress["uids"])
+    assert (progress["done"], progress["failed"], len(set(uids))) == (100, 0, 100)
+    assert 100 < calls[0] <= 2 * 100
+    reader = far.names
+    assert sorted(await reader.list_by_issuer(node.key.public_key)) == uids
+    by_earner = [entry.uid for entry in await reader.list_by_earner(earner.public_key)]
+    by_other = [entry.uid for entry in await reader.list_by_earner(other.public_key)]
+    assert (len(by_earner), len(by_other)) == (80, 20)
+    assert sorted(by_earner + by_other) == uids
