@@ -96,6 +96,8 @@ class Publishing:
     seconds: float
     failed: int  # publishes that raised (BadgeChain) or returned False (kademlia)
     fewest_replicas: int | None = None  # BadgeChain: fewest replicas that accepted an entry
+    fewest_held: int | None = None  # BadgeChain: fewest live nodes holding an entry, after it
+    fewest_held_after_round: int | None = None  # ...and after one republish round
 
     @property
     def rate(self) -> float:
@@ -123,6 +125,10 @@ class Options:
     baseline_group: int  # of which this many run at once
     settle: float  # seconds of BadgeChain liveness checks before the last phase
     seed: int
+    baseline: bool = True  # also run kademlia
+    republish: bool = False  # one republish round after publishing, and count replicas
+    processes: int = 0  # > 0: one N split over this many processes (benchmarks/dht_multi.py)
+    churn: float = 30.0  # seconds of joins and departures in the multi-process run
 
 
 @dataclass(frozen=True)
@@ -184,6 +190,17 @@ async def publish_all(net: Network, items: list[Item], rng: random.Random) -> li
     return [task.result() for task in tasks]
 
 
+def fewest_held(net: Network, items: list[Item]) -> int | None:
+    """The fewest live nodes holding any one of `items`: the worst-placed record."""
+    live = net.live
+    return min((sum(n.held(i.address) is not None for n in live) for i in items), default=None)
+
+
+async def republish_round(net: Network) -> None:
+    """Every live node's background republish round, all at once as in a real network."""
+    await asyncio.gather(*(node.republish_once(skip_replicated=True) for node in net.live))
+
+
 def dead_share(net: Network) -> float:
     """The share of stopped nodes among the contacts live nodes still hold."""
     live = net.live
@@ -224,6 +241,11 @@ async def bench_badgechain(
         stored = [n for n in accepted if n is not None]
         failed = len(items) - len(stored)
         publishing = Publishing(len(items), seconds, failed, min(stored, default=None))
+        publishing.fewest_held = fewest_held(net, items)
+        if options.republish:
+            await republish_round(net)
+            publishing.fewest_held_after_round = fewest_held(net, items)
+            watch.lap("one republish round")
         published = [item for item, n in zip(items, accepted, strict=True) if n is not None]
         sample = rng.sample(published, min(options.resolves, len(published)))
         phases = {ALL_UP: await resolve_badgechain(net, sample, rng)}
@@ -390,8 +412,9 @@ async def bench_size(size: int, options: Options) -> SizeReport:
     report = SizeReport(size)
     publishing, report.badgechain, sample = await bench_badgechain(size, items, options, rng)
     report.publishing["BadgeChain"] = publishing
-    publishing, report.kademlia = await bench_kademlia(size, items, sample, options, rng)
-    report.publishing["kademlia"] = publishing
+    if options.baseline:
+        publishing, report.kademlia = await bench_kademlia(size, items, sample, options, rng)
+        report.publishing["kademlia"] = publishing
     return report
 
 
@@ -433,7 +456,7 @@ def print_size(report: SizeReport) -> None:
         for label, phase in phases.items():
             print(_row(f"{system}, {label}", phase, log2_size))
     print()
-    for label in (ALL_UP, AFTER_STOP):
+    for label in (ALL_UP, AFTER_STOP) if report.kademlia else ():
         ours, theirs = report.badgechain[label].p95, report.kademlia[label].p95
         print(f"p95 BadgeChain / kademlia, {label}: {ours / theirs:.3f}")
     for label, phase in report.badgechain.items():
@@ -448,15 +471,18 @@ def print_size(report: SizeReport) -> None:
 def print_publishing(reports: list[SizeReport]) -> None:
     print(
         "\n| N | entries | BadgeChain publish/s | kademlia set/s | ratio "
-        "| failed (BadgeChain, kademlia) | fewest replicas (BadgeChain) |"
+        "| failed (BadgeChain, kademlia) | fewest replicas (BadgeChain) "
+        "| fewest holders | after one republish round |"
     )
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in reports:
-        ours, theirs = r.publishing["BadgeChain"], r.publishing["kademlia"]
+        ours, theirs = r.publishing["BadgeChain"], r.publishing.get("kademlia")
+        their_rate = f"{theirs.rate:,.1f}" if theirs else "-"
+        ratio = f"{ours.rate / theirs.rate:.2f}" if theirs else "-"
         print(
-            f"| {r.size} | {ours.entries:,} | {ours.rate:,.1f} | {theirs.rate:,.1f} | "
-            f"{ours.rate / theirs.rate:.2f} | {ours.failed}, {theirs.failed} | "
-            f"{ours.fewest_replicas} |"
+            f"| {r.size} | {ours.entries:,} | {ours.rate:,.1f} | {their_rate} | {ratio} | "
+            f"{ours.failed}, {theirs.failed if theirs else '-'} | {ours.fewest_replicas} | "
+            f"{ours.fewest_held} | {ours.fewest_held_after_round} |"
         )
 
 
@@ -474,6 +500,12 @@ def parse_options(argv: Sequence[str] | None) -> Options:
     parser.add_argument("--baseline-group", type=int, default=25)
     parser.add_argument("--settle", type=float, default=5.0, help="seconds before last phase")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--no-baseline", action="store_true", help="skip kademlia")
+    parser.add_argument(
+        "--republish", action="store_true", help="count replicas after one republish round"
+    )
+    parser.add_argument("--processes", type=int, default=0, help="N split over processes")
+    parser.add_argument("--churn", type=float, default=30.0, help="multi-process churn seconds")
     args = parser.parse_args(argv)
     return Options(
         tuple(int(size) for size in args.sizes.split(",")),
@@ -483,11 +515,20 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         args.baseline_group,
         args.settle,
         args.seed,
+        not args.no_baseline,
+        args.republish,
+        args.processes,
+        args.churn,
     )
 
 
 def main(argv: Sequence[str] | None = None) -> list[SizeReport]:
     options = parse_options(argv)
+    if options.processes:
+        from benchmarks.dht_multi import print_multi, run_multi  # it imports this module
+
+        print_multi(asyncio.run(run_multi(options)))
+        return []
     print(f"sizes {options.sizes}, {options.entries} entries, seed {options.seed} …", flush=True)
     started = time.perf_counter()
     with quiet("kademlia", "rpcudp"):
