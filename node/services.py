@@ -70,6 +70,8 @@ class NodeSettings:
     delivery_attempt_timeout_s: float = 20.0  # the DHT lookup of the inbox, then the POST
     delivery_post_timeout_s: float = 10.0  # the POST alone (node/delivery.py)
     announce_retry_max_s: float = 60.0  # the longest wait between inbox announcements
+    status_list_ttl_s: float = 3600.0  # how long a signed status list is valid (node/status.py)
+    status_list_resign_left_s: float = 1800.0  # ...signed again when less than this is left
     # Verification (node/resolvers.py, node/fetchers.py; the CLI's verifier too).
     fetch_timeout_s: float = 5.0  # one HTTP fetch: a DID document, a status list, a badge
     resolver_call_timeout_s: float = 20.0  # one resolver call: a DHT lookup, or one fetch per URL

@@ -10,6 +10,9 @@ Storage (Kind.STATUS_LIST):
   bits/<list id>               the status bits, 16 KiB (absent: all clear)
   signed/<list id>             the signed list credential, served while fresh
 
+A signed list is valid for `NodeSettings.status_list_ttl_s` and is signed again when a
+request finds less than `status_list_resign_left_s` of it left, by the node's clock.
+
 Allocation happens under a per-node lock and is written in the badge's own atomic batch;
 an index reserved for a batch that then failed is simply never used.
 """
@@ -42,7 +45,6 @@ from .services import ListAllocation, Services
 
 __all__ = [
     "LIST_BITS",
-    "LIST_TTL",
     "PURPOSE",
     "Op",
     "allocate_entry",
@@ -55,8 +57,6 @@ __all__ = [
 
 LIST_BITS: Final = MIN_LIST_BITS
 FULL_AT: Final = LIST_BITS // 2  # past this, random picks would collide often: a new list
-LIST_TTL: Final = timedelta(hours=1)
-RESIGN_WHEN_LEFT: Final = LIST_TTL / 2
 PURPOSE: Final = "revocation"
 CURRENT_KEY: Final = b"current"
 _LIST_ID = re.compile(r"[A-Za-z0-9_-]{12}")  # secrets.token_urlsafe(9)
@@ -178,7 +178,8 @@ def served_list(node: Services, list_id: str) -> dict[str, Any]:
     now = node.clock()
     raw = store.get(Kind.STATUS_LIST, b"signed/" + list_id.encode())
     signed = None if raw is None else json.loads(raw)
-    if signed is not None and _left(signed, now) > RESIGN_WHEN_LEFT:
+    resign_when_left = timedelta(seconds=node.settings.status_list_resign_left_s)
+    if signed is not None and _left(signed, now) > resign_when_left:
         return dict(signed)
     with changing(node):
         signed = _sign_list(node, meta, _bits(store, list_id), now)
@@ -194,14 +195,15 @@ def _left(signed: dict[str, Any], now: datetime) -> timedelta:
 def _sign_list(
     node: Services, meta: dict[str, Any], bits: bytes | bytearray, now: datetime
 ) -> dict[str, Any]:
+    ttl = timedelta(seconds=node.settings.status_list_ttl_s)
     unsigned = build_list_credential(
         node.did,
         meta["url"],
         bits,
         PURPOSE,
         valid_from=now,
-        valid_until=now + LIST_TTL,
-        ttl_ms=int(LIST_TTL.total_seconds() * 1000),
+        valid_until=now + ttl,
+        ttl_ms=int(ttl.total_seconds() * 1000),
     )
     return sign_credential(unsigned, node.key, created=now)
 

@@ -10,7 +10,7 @@ import copy
 import dataclasses
 import json
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -37,6 +37,7 @@ from badgechain.node.badgestore import load_badge, load_state
 from badgechain.node.resolvers import verify_online
 from badgechain.storage import Kind
 from tests.node.conftest import NodeNetwork, eventually
+from tests.node.fakeclock import FakeClock
 
 CLASS = {"name": "Status lists", "description": "Revocation", "criteria": "Passed"}
 Json = Any
@@ -224,10 +225,39 @@ async def test_stale_cache_entry_is_not_used(
     credential = (await _issue(node_network, http, issuer_node, earner.did))["credential"]
     assert (await _verify(verifier, credential)).check("status").code == "ok"  # cached now
     await issuer_node.stop()
-    later = verifier.clock() + status.LIST_TTL + timedelta(minutes=1)
+    ttl = timedelta(seconds=verifier.settings.status_list_ttl_s)
+    later = verifier.clock() + ttl + timedelta(minutes=1)
     verifier = dataclasses.replace(verifier, clock=lambda: later)
     report = await _verify(verifier, credential)
     assert report.check("status").code == "bns_answered"  # the old copy was not trusted
+
+
+async def test_a_served_list_is_signed_again_when_its_freshness_runs_low(
+    node_network: NodeNetwork,
+) -> None:
+    """GET /status/{id} serves the stored list while more than status_list_resign_left_s
+    of its validity is left by the node's clock (a fake one here), then signs it anew."""
+    node_network.settings = dataclasses.replace(
+        node_network.settings, status_list_ttl_s=600.0, status_list_resign_left_s=200.0
+    )
+    (node,) = await node_network.start(1)
+    clock = FakeClock()
+    services = dataclasses.replace(node, clock=clock)
+    entry, _ = status.allocate_entry(services, clock())
+    list_id = entry["statusListCredential"].rpartition("/")[2]
+
+    def valid_from(signed: Json) -> datetime:
+        return datetime.fromisoformat(signed["validFrom"])
+
+    first = status.served_list(services, list_id)
+    lifetime = datetime.fromisoformat(first["validUntil"]) - valid_from(first)
+    assert lifetime == timedelta(seconds=600) and first["credentialSubject"]["ttl"] == 600_000
+    clock.advance(399)  # 201 s left
+    assert status.served_list(services, list_id) == first
+    clock.advance(2)  # 199 s left: signed again, valid from now
+    second = status.served_list(services, list_id)
+    assert valid_from(second) - valid_from(first) == timedelta(seconds=401)
+    assert status.served_list(services, list_id) == second
 
 
 # --- forged lists ----------------------------------------------------------------------------

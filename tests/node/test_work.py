@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import datetime, timedelta
 
 import aiohttp
 
@@ -19,22 +18,9 @@ from badgechain.node.pipeline import UNPUBLISHED_PREFIX, Issuance
 from badgechain.storage import Kind, LevelStore, MemoryStore
 from badgechain.storage.queue import WorkQueue
 from tests.node.conftest import NodeNetwork, eventually
+from tests.node.fakeclock import FakeClock
 
 CLASS = {"name": "Queued", "description": "Waited its turn", "criteria": "Patience"}
-
-
-class FakeClock:
-    """Time that moves only when told; starts ten days ahead, so the node's own worker
-    (on the real clock) never finds these items due."""
-
-    def __init__(self) -> None:
-        self.now = datetime.now().astimezone() + timedelta(days=10)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 def test_the_queue_keeps_the_first_due_time_backs_off_and_dies() -> None:
@@ -94,13 +80,39 @@ async def test_the_worker_runs_what_is_due_on_the_clock_it_is_given(
     assert services.queue.find(dead.id) is None
 
 
+async def test_the_reconcile_comes_back_each_republish_interval_of_the_clock(
+    node_network: NodeNetwork,
+) -> None:
+    """The recurring reconcile of the node's indexes: once done, it is queued again one
+    republish interval later by the node's clock (a fake one here), and not before."""
+    (node,) = await node_network.start(1)
+    clock = FakeClock()
+    services = dataclasses.replace(node, clock=clock)
+    for item in services.queue.items():
+        services.queue.done(item)
+    interval = services.settings.dht.republish_interval
+    services.enqueue("reconcile", work.RECONCILE_KEY)
+    assert await work.run_due(services) == 1
+    (again,) = services.queue.items()
+    assert again.topic == "reconcile" and again.due == clock().timestamp() + interval
+    clock.advance(interval - 1)
+    assert await work.run_due(services) == 0
+    clock.advance(1)
+    assert await work.run_due(services) == 1
+    assert [item.due for item in services.queue.items()] == [clock().timestamp() + interval]
+
+
 async def test_a_home_written_before_the_queue_has_its_journal_worked_off(
     node_network: NodeNetwork,
 ) -> None:
     """The journal records the node wrote before the queue (an unpublished mark without
     the signing input, a revocation mark, a running batch) and no queue items: a start
     queues them and the worker does the work."""
-    node_network.settings = dataclasses.replace(node_network.settings, queue_retry_first_s=0.2)
+    # Deliveries to the earners (who have no node) wait long: their DHT lookups would only
+    # spend the far node's request budget for the restarted node's new, unproven address.
+    node_network.settings = dataclasses.replace(
+        node_network.settings, queue_retry_first_s=0.2, delivery_retry_first_s=60.0
+    )
     node, _far = await node_network.start(2)
     record = classes.create_class(node, **CLASS)
     earner = KeyPair.generate()
