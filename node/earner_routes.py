@@ -104,7 +104,7 @@ ROUTES: Final = (
         access=Access.PUBLIC,
         ok=Answer("Delivered", 202),
         body=Body("Credential", max_bytes=MAX_INBOX_BYTES),
-        errors=(400, 409, 413, 415, 422),
+        errors=(409, 422),
     ),
     Route(
         "GET",
@@ -122,7 +122,7 @@ ROUTES: Final = (
         access=Access.ADMIN,
         ok=Answer("EarnerAnswer"),
         body=_UID_BODY,
-        errors=(400, 404, 409, 413, 415, 422, 503),
+        errors=(404, 409, 422, 503),
     ),
     Route(
         "POST",
@@ -132,7 +132,7 @@ ROUTES: Final = (
         access=Access.ADMIN,
         ok=Answer("EarnerAnswer"),
         body=_UID_BODY,
-        errors=(400, 404, 409, 413, 415),
+        errors=(404, 409),
     ),
     Route(
         "POST",
@@ -142,7 +142,7 @@ ROUTES: Final = (
         access=Access.ADMIN,
         ok=Answer("EarnerAnswer"),
         body=Body("MoveRequest", max_bytes=_MAX_ADMIN_BYTES),
-        errors=(400, 404, 409, 413, 415, 422, 503),
+        errors=(404, 409, 422, 503),
     ),
     Route(
         "POST",
@@ -152,6 +152,6 @@ ROUTES: Final = (
         access=Access.ADMIN,
         ok=Answer("EarnerAnswer"),
         body=_UID_BODY,
-        errors=(400, 404, 409, 413, 415, 422, 503),
+        errors=(404, 409, 422, 503),
     ),
 )

@@ -198,7 +198,7 @@ ROUTES: Final = (
         access=Access.ADMIN,
         ok=Answer("ClassRecord", 201),
         body=Body("ClassRequest", max_bytes=MAX_CLASS_BODY_BYTES),
-        errors=(400, 413, 415, 422),
+        errors=(422,),
     ),
     Route(
         "GET",
@@ -225,7 +225,7 @@ ROUTES: Final = (
         access=Access.ADMIN,
         ok=Answer("Issued", 201),
         body=Body("IssueRequest", max_bytes=MAX_SMALL_BODY_BYTES),
-        errors=(400, 404, 413, 415, 422, 503),
+        errors=(404, 422, 503),
     ),
     Route(
         "POST",
@@ -235,7 +235,7 @@ ROUTES: Final = (
         access=Access.ADMIN,
         ok=Answer("BatchStarted", 202),
         body=Body("BatchRequest", max_bytes=MAX_BATCH_BODY_BYTES, too_large="batch_too_large"),
-        errors=(400, 404, 413, 415, 422),
+        errors=(404, 422),
     ),
     Route(
         "GET",
@@ -262,7 +262,7 @@ ROUTES: Final = (
             ),
         ),
         body=Body("RevokeRequest", max_bytes=MAX_SMALL_BODY_BYTES),
-        errors=(400, 404, 413, 415, 422, 503),
+        errors=(404, 422, 503),
     ),
     Route(
         "POST",
@@ -273,6 +273,6 @@ ROUTES: Final = (
         tag="vc-api",
         ok=Answer("IssueResult", 201),
         body=Body("VcIssueRequest"),
-        errors=(400, 401, 413, 415, 422),
+        errors=(422,),
     ),
 )

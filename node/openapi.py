@@ -126,8 +126,7 @@ def _responses(route: Route) -> dict[str, Any]:
             "description": answer.description,
             "content": {answer.media: {"schema": ref(answer.schema)}},
         }
-    statuses = set(route.errors) | ({401} if route.admin else set())
-    for status in sorted(statuses):
+    for status in sorted(route.problems):
         responses[str(status)] = {"description": _REASONS[status], "content": problem}
     responses["default"] = {"description": "any other failure (timeouts, bugs)", "content": problem}
     return responses

@@ -107,7 +107,7 @@ ROUTES: Final = (
         ok=Answer("Json", 201),
         # No body: a persona of the default name.
         body=Body("PersonaRequest", max_bytes=_MAX_BODY_BYTES, required=False),
-        errors=(400, 413, 415, 503),
+        errors=(503,),
     ),
     Route(
         "GET",
@@ -125,7 +125,7 @@ ROUTES: Final = (
         access=Access.ADMIN,
         ok=Answer("Json", 201),
         body=Body("EndorseRequest", max_bytes=_MAX_BODY_BYTES),
-        errors=(400, 404, 413, 415, 422, 502, 503),
+        errors=(404, 422, 502, 503),
     ),
     Route(
         "GET",
@@ -144,7 +144,7 @@ ROUTES: Final = (
         access=Access.ADMIN,
         ok=Answer("Json", 201),
         body=Body("CollectionRequest", max_bytes=_MAX_BODY_BYTES),
-        errors=(400, 413, 415, 422),
+        errors=(422,),
     ),
     Route(
         "GET",

@@ -97,7 +97,7 @@ class Route:
     access: Access
     ok: Answer
     body: Body | None = None
-    errors: tuple[int, ...] = ()  # problem statuses (401 is implied by ADMIN)
+    errors: tuple[int, ...] = ()  # problem statuses besides those `problems` implies
     also: tuple[Answer, ...] = ()  # other successes
     query: tuple[tuple[str, str], ...] = ()  # (name, kind in openapi_schemas.QUERY_SCHEMAS)
     params: tuple[tuple[str, str], ...] = ()  # path parameters not described by their name
@@ -114,6 +114,15 @@ class Route:
     @property
     def admin(self) -> bool:
         return self.access is Access.ADMIN
+
+    @property
+    def problems(self) -> frozenset[int]:
+        """Every problem status the route may answer: its own, and what its declaration
+        implies (401 for admin; 415 and 413 for a body, 400 for one parsed as JSON)."""
+        implied = {401} if self.admin else set()
+        if self.body is not None:
+            implied |= {413, 415} | ({400} if self.body.parsed else set())
+        return frozenset(self.errors) | implied
 
 
 def register(app: web.Application, routes: Iterable[Route]) -> None:

@@ -294,7 +294,7 @@ ROUTES: Final = (
             max_bytes=MAX_INPUT_BYTES,
             parsed=False,
         ),
-        errors=(400, 413, 415),
+        errors=(400,),
     ),
     Route(
         "GET",
@@ -319,6 +319,6 @@ ROUTES: Final = (
             max_bytes=MAX_VC_API_BYTES,
             parsed=False,
         ),
-        errors=(400, 413, 415, 422),
+        errors=(400, 422),
     ),
 )
