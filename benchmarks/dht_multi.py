@@ -115,14 +115,16 @@ class Worker:
             await self.net.stop_node(index)
         return len(chosen)
 
-    async def churn(self, seconds: float, count: int, seeds: list[tuple[str, int]]) -> int:
+    async def churn(self, seconds: float, count: int) -> int:
         """Replace `count` nodes, evenly over `seconds`: one leaves, a fresh one joins."""
         for _ in range(count):
             await asyncio.sleep(seconds / max(count, 1))
             live = [i for i, n in enumerate(self.net.nodes) if n in self.live()]
             await self.net.stop_node(self.rng.choice(live))
+            # Through a node known to be up (the given seeds may have left meanwhile).
+            through = self.rng.choice([n.address for n in self.live()])
             node = await self.net.start_node(len(self.net.nodes), key=KeyPair.generate())
-            node.spawn(node.bootstrap([self.rng.choice(seeds)]))
+            node.spawn(node.bootstrap([through]))
         return count
 
     async def held(self, addresses: list[bytes]) -> list[int]:
@@ -233,10 +235,8 @@ async def run_multi(options: Options) -> MultiReport:
         await cluster.each("stop", [(STOP_FRACTION,)] * processes)
         report.phases[AFTER_STOP_20] = await resolve_phase(cluster, items)
         watch.lap("resolved twice")
-        live = [a for r in await cluster.each("addresses", [()] * processes) for a in r]
         replaced = round(size * CHURN_FRACTION / processes)
-        args = (options.churn, replaced, rng.sample(live, min(50, len(live))))
-        await cluster.each("churn", [args] * processes)
+        await cluster.each("churn", [(options.churn, replaced)] * processes)
         report.phases[AFTER_CHURN] = await resolve_phase(cluster, items)
         report.fewest_held_after_churn = await fewest_holders(cluster, items)
         watch.lap(f"churned {options.churn:.0f} s, resolved")

@@ -47,10 +47,13 @@ async def run_lookup(
     Lookups sharing one `avoid` set take disjoint paths.
     """
     settings, protocol = node.settings, node.protocol
+    # A fetch waits for its `want` closest to answer: asking that many at once costs no more
+    # requests when the asker already knows them, and saves a wave of round trips.
+    alpha = max(settings.alpha, want) if find_value else settings.alpha
     lookup: Lookup[Contact] = Lookup(
         address,
         want,
-        settings.alpha,
+        alpha,
         settings.lookup_group_limit,
         protocol.hedge_delay,
         node.host_of,

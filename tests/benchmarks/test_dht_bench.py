@@ -34,3 +34,14 @@ def test_tiny_run_resolves_every_entry_and_reports_it(capsys: pytest.CaptureFixt
     assert "| BadgeChain, all up | 20 | 100% |" in printed
     assert "| 24 | 30 |" in printed  # the publishing table
     assert "stopped nodes among live nodes' contacts" in printed
+
+
+def test_tiny_run_over_two_processes_resolves_in_every_phase(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["--sizes", "30", "--processes", "2", "--resolves", "12", "--churn", "1"]) == []
+
+    printed = capsys.readouterr().out
+    for label in ("all up", "right after 20% stop", "after churn"):
+        assert f"| {label} | 12 | " in printed, label
+    assert "publishing: 12 in" in printed and "failed 0" in printed
