@@ -130,10 +130,11 @@ class _Indexer:
         count = min(MAX_PAGE_WINDOW, 1 + -(-spill // page.CAPACITY))
         pages = [page, *await self._gather([self.read(number + n) for n in range(1, count)])]
         writes: list[tuple[int, _Page, list[Uid]]] = []
+        placed: list[tuple[int, Entry]] = []
         left = list(pending)
         for page_number, held in enumerate(pages, start=number):
             present = {item.uid for item in held.members}
-            self._placed(page_number, [pending.pop(uid) for uid in left if uid in present])
+            placed += [(page_number, pending.pop(uid)) for uid in left if uid in present]
             left = [uid for uid in left if uid not in present]
             take, left = left[: page_room(held)], left[page_room(held) :]
             if take:
@@ -150,22 +151,25 @@ class _Indexer:
         backs = await self._gather([self.read(page_number) for page_number, _ in written])
         for (page_number, take), back in zip(written, backs, strict=True):
             kept = {item.uid for item in back.members}  # a merge may have left some out
-            self._placed(page_number, [pending.pop(uid) for uid in take if uid in kept])
-        if not written:
+            placed += [(page_number, pending.pop(uid)) for uid in take if uid in kept]
+        last = written[-1][0] if written else None
+        self._note(placed, last)
+        if last is None:
             return number + 1 if writes else number
-        last = written[-1][0]
-        self.names.store.put(Kind.JOURNAL, self.hint_key, last.to_bytes(8, "big"))
         return last
 
     async def _gather(self, jobs: list[Awaitable[Any]]) -> list[Any]:
         return await _bounded(self.limit, [_awaited(job) for job in jobs])
 
-    def _placed(self, page_number: int, entries: list[Entry]) -> None:
-        """Note where each entry went, for `reconcile_indexes` to check later."""
+    def _note(self, placed: list[tuple[int, Entry]], last: int | None) -> None:
+        """Note in one write where each entry went, for `reconcile_indexes` to check later,
+        and the last page written, where the next search starts."""
         with self.names.store.batch() as batch:
-            for entry in entries:
+            for page_number, entry in placed:
                 placement = page_number.to_bytes(8, "big") + entry.to_wire_bytes()
                 batch.put(Kind.JOURNAL, _PLACED + self.index + entry.uid, placement)
+            if last is not None:
+                batch.put(Kind.JOURNAL, self.hint_key, last.to_bytes(8, "big"))
 
 
 async def _awaited(job: Awaitable[Any]) -> Any:

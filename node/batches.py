@@ -172,7 +172,7 @@ async def _issue_chunk(
             _fail(store, key, row, exc)
             continue
         issuance = class_badge(node, achievement, recipient, now, earner_key, **details)
-        issuances.append(_as_row(issuance, key, row, node.settings.queue_retry_max_s))
+        issuances.append(_as_row(issuance, key, row))
         todo.append((key, row))
     uids = []
     for (key, row), result in zip(
@@ -185,13 +185,13 @@ async def _issue_chunk(
     return uids
 
 
-def _as_row(issuance: Issuance, key: bytes, row: dict[str, Any], publish_s: float) -> Issuance:
+def _as_row(issuance: Issuance, key: bytes, row: dict[str, Any]) -> Issuance:
     """`issuance` writing the row's UID in the badge's own atomic write. The batch publishes
-    its rows itself: the queued publish is only for rows it could not publish."""
+    its rows itself (publish_many queues those it could not publish)."""
     return replace(
         issuance,
         more_writes=lambda signed: [(Kind.JOURNAL, key, _done(row, signed.uid))],
-        queued_publish_s=publish_s,
+        queue_publish=False,
     )
 
 

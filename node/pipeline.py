@@ -130,9 +130,9 @@ class Issuance:
     more_writes: Callable[[Signed], Iterable[Op]] = field(default=_no_ops)
     unpublished_mark: bool = True  # False: the entry point publishes (a persona) itself
     log_details: dict[str, Any] | None = None  # None: what the state says (_LOGGED_STATE)
-    # When the queued publish falls due (None: NodeSettings.queue_retry_first_s); a batch,
-    # which publishes its rows itself, sets it later so the queue does not do it again.
-    queued_publish_s: float | None = None
+    # False: no publish is queued with the mark; the caller publishes with `publish_many`,
+    # which queues those it could not publish (a start queues every mark left by a crash).
+    queue_publish: bool = True
 
 
 def sign_and_store(node: Services, issuance: Issuance, now: datetime) -> Signed:
@@ -184,11 +184,8 @@ def _store_into(
     if issuance.unpublished_mark:
         mark = _mark(signed, issuance.earner_key, int(now.timestamp()))
         batch.put(Kind.JOURNAL, UNPUBLISHED_PREFIX + uid, mark)
-        # Published by the caller; should that fail, node/work.py tries again.
-        delay = issuance.queued_publish_s
-        if delay is None:
-            delay = node.settings.queue_retry_first_s
-        node.enqueue("publish", uid, delay_s=delay, batch=batch)
+        if issuance.queue_publish:  # published by the caller; should that fail, by the queue
+            node.enqueue("publish", uid, delay_s=node.settings.queue_retry_first_s, batch=batch)
     for kind, key, value in [*issuance.more_writes(signed), *taken]:
         batch.put(kind, key, value)
     node.log.append(batch, issuance.action, uid_text(uid), details)
@@ -237,7 +234,8 @@ async def publish_many(node: Services, uids: Sequence[Uid]) -> int:
         log.warning("publishing %d badges failed; will retry", len(failed), extra={"codes": codes})
     with node.store.batch() as batch:  # one write for the chunk's deliveries and marks
         for uid, (entry, credential) in found.items():
-            if uid in failed:
+            if uid in failed:  # node/work.py tries it again (a no-op if queued already)
+                node.enqueue("publish", uid, delay_s=node.settings.queue_retry_first_s, batch=batch)
                 continue
             try:
                 queue_delivery(node, batch, uid, credential, entry.earner_key)

@@ -657,7 +657,7 @@ async def test_the_cli_creates_classes_issues_and_revokes(
     earner = KeyPair.generate()
     issued = await run_cli("--class", class_id, "--to", earner.did, command=online_issue, home=home)
     assert issued.exit_code == 0, issued.output
-    uid = issued.output.strip()
+    uid = issued.stdout.strip()  # stderr says what became of the delivery
     status, record = await call(http, "GET", f"{far.gateway_url}/bns/{uid}")
     assert (status, record["earner"]) == (200, earner.did)
 
@@ -772,11 +772,12 @@ def count_canonicalisations(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return calls
 
 
-async def test_an_issued_badge_costs_two_canonicalisations_first_and_one_after(
+async def test_an_issued_badge_costs_two_canonicalisations_at_most(
     node_network: NodeNetwork, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Issue 11 item 3: the proof options and the document, once each, in the whole pipeline
-    (sign, store, publish, queue for delivery); later badges reuse the options' hash."""
+    (sign, store, publish, queue for delivery); a later badge reuses the options' hash while
+    their `created` second is the same."""
     node, _ = await node_network.start(2)
     record = classes.create_class(node, **CLASS)
     calls = count_canonicalisations(monkeypatch)
@@ -785,7 +786,7 @@ async def test_an_issued_badge_costs_two_canonicalisations_first_and_one_after(
     assert calls == [2]
     for _ in range(3):
         assert (await issuer.issue_badge(node, record["id"], recipient)).published
-    assert calls == [2 + 3]
+    assert 2 + 3 <= calls[0] <= 2 * 4
 
 
 async def test_a_batch_indexes_each_badge_once_and_costs_two_canonicalisations_at_most(
