@@ -24,6 +24,7 @@ __all__ = [
     "EXIT_USAGE",
     "EXIT_VALID",
     "PASSPHRASE_ENV",
+    "check_earner",
     "fail",
     "load_key",
     "new_passphrase",
@@ -77,3 +78,18 @@ def load_key(home: Path) -> KeyPair:
         if passphrase is None and sys.stdin.isatty():
             passphrase = str(click.prompt("Key passphrase", hide_input=True))
     return unlock_key(data, passphrase)
+
+
+# did:key's multibase prefix of an Ed25519 public key (multicodec 0xed01, base58btc).
+_ED25519_DID_KEY = "did:key:z6Mk"
+
+
+def check_earner(subject: str | None) -> None:
+    """A usage error, before anything is signed, for a did:key earner that is not Ed25519:
+    the chain's own error ("Multikey is not an Ed25519 public key (0xed01)") does not say
+    which argument is wrong."""
+    if subject and subject.startswith("did:key:") and not subject.startswith(_ED25519_DID_KEY):
+        raise click.UsageError(
+            f"--to {subject[:24]}…: not an Ed25519 did:key; an earner's did:key starts "
+            f"with {_ED25519_DID_KEY} (`badgechain keys show` on the earner's home prints it)"
+        )

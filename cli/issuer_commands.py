@@ -19,6 +19,7 @@ import click
 
 from badgechain.chain.errors import BadgeChainError
 from badgechain.chain.proof import format_created
+from badgechain.chain.uid import parse_uid
 from badgechain.node.batches import MAX_BATCH_ROWS
 from badgechain.node.classes import MAX_IMAGE_BYTES
 from badgechain.node.issuer import parse_recipient
@@ -131,10 +132,40 @@ def issue_online(
     body["evidence"] = list(evidence)
     if valid_until is not None:
         body["valid_until"] = format_created(valid_until)
-    answer = AdminClient(home).call("POST", "/admin/issue", body)
+    client = AdminClient(home)
+    answer = client.call("POST", "/admin/issue", body)
     if not answer["published"]:
         click.echo("warning: stored, but not yet in the BNS; the node will retry", err=True)
+    delivery = delivery_of(client, answer["uid"], to)
+    answer["delivery"] = delivery
     click.echo(json.dumps(answer, indent=2, ensure_ascii=False) if as_json else answer["uid"])
+    if not as_json:
+        click.echo(_DELIVERY_LINES[delivery["state"]].format(**delivery), err=True)
+
+
+_DELIVERY_LINES = {
+    "delivered": "delivered to the earner's inbox",
+    "queued": "delivery queued, the node keeps trying: {reason}",
+    "refused": "delivery refused by the earner's inbox: {reason} (badgechain queue list)",
+    "no_inbox": "not delivered: {reason}",
+}
+
+
+def delivery_of(client: AdminClient, uid: str, to: str | None) -> dict[str, str]:
+    """What became of the badge's delivery, which the node tried while it issued: the
+    node's outbox item for it (queued or refused), none left (delivered), or none made
+    (no key names an inbox)."""
+    if not to or not to.startswith(("did:key:", "urn:bns:")):
+        return {
+            "state": "no_inbox",
+            "reason": "the earner is named by email only; send them the badge file",
+        }
+    item_id = f"deliver:{bytes(parse_uid(uid)).hex()}"
+    items = client.call("GET", "/admin/queue")["items"]
+    item = next((item for item in items if item.get("id") == item_id), None)
+    if item is None:
+        return {"state": "delivered", "reason": ""}
+    return {"state": "refused" if item.get("dead") else "queued", "reason": str(item["error"])}
 
 
 def read_csv_rows(path: Path) -> list[dict[str, Any]]:

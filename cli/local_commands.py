@@ -17,7 +17,7 @@ from badgechain.chain import bake as baking
 from badgechain.chain.keys import KeyPair
 from badgechain.chain.keystore import lock_key
 
-from .common import load_key, new_passphrase, reports_errors
+from .common import check_earner, load_key, new_passphrase, reports_errors
 from .home import KEY_FILE, HomeError, read_bounded, write_atomic
 
 __all__ = ["register"]
@@ -88,7 +88,7 @@ def _parse_when(ctx: click.Context, param: click.Parameter, value: str | None) -
     type=click.Path(dir_okay=False, path_type=Path),
     help="With --class: one badge per row (to,email,valid_until,evidence).",
 )
-@click.option("--json", "as_json", is_flag=True, help="With --class: print the UIDs as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option("--offline", is_flag=True, help="Sign locally, without a node.")
 @click.option("--to", "subject", help="Earner: a did:key, or urn:bns:<UID> of a persona.")
 @click.option("--email", default=None, help="Earner's email, stored as a salted hash.")
@@ -106,6 +106,7 @@ def _parse_when(ctx: click.Context, param: click.Parameter, value: str | None) -
 @click.option(
     "--out", type=click.Path(dir_okay=False, path_type=Path), help="Offline: .json, .png or .svg"
 )
+@click.option("--force", is_flag=True, help="Offline: overwrite an existing --out file.")
 @click.pass_obj
 @reports_errors
 def issue(
@@ -124,6 +125,7 @@ def issue(
     valid_until: datetime | None,
     evidence: tuple[str, ...],
     out: Path | None,
+    force: bool,
 ) -> None:
     """Issue a badge; prints its UID.
 
@@ -131,16 +133,17 @@ def issue(
     Offline: --offline --to --name --description --criteria --out, signed here.
     """
     if class_id is not None:
-        if offline or plain_email or out or image or name or description or criteria:
+        if offline or plain_email or out or image or name or description or criteria or force:
             raise click.UsageError("--class takes --to/--csv, --email, --valid-until, --evidence")
-        if (subject is None) == (csv_file is None):
-            raise click.UsageError("--class needs exactly one of --to and --csv")
+        if (subject is None and email is None) == (csv_file is None):
+            raise click.UsageError("--class needs the earner (--to and/or --email) or --csv")
+        check_earner(subject)
         from .issuer_commands import issue_online  # the node client: only when it is used
 
         issue_online(home, class_id, subject, email, valid_until, evidence, csv_file, as_json)
         return
-    if csv_file is not None or as_json:
-        raise click.UsageError("--csv and --json go with --class")
+    if csv_file is not None:
+        raise click.UsageError("--csv goes with --class")
     if not offline:
         raise click.UsageError("use --class ID to issue through the node, or --offline")
     missing = [
@@ -156,10 +159,12 @@ def issue(
     ]
     if missing:
         raise click.UsageError(f"--offline needs {', '.join(missing)}")
+    check_earner(subject)
     assert subject and name and description and criteria and out
     suffix = out.suffix.lower()
     if suffix not in (".json", ".png", ".svg"):
         raise click.UsageError("--out must end in .json, .png or .svg")
+    _refuse_overwrite(out, force)
     image_bytes = read_bounded(image, MAX_IMAGE_BYTES) if image else None
     if image_bytes is not None and suffix != ".json" and _image_kind(image_bytes) != suffix:
         raise click.UsageError(
@@ -196,7 +201,16 @@ def issue(
     signed = sign_credential(credential, key, created=now)
     payload = json.dumps(signed, indent=2, ensure_ascii=False)
     write_atomic(out, _render(suffix, payload, image_bytes, name))
-    click.echo(signed["proof"]["proofValue"])
+    uid = signed["proof"]["proofValue"]
+    if as_json:
+        click.echo(json.dumps({"uid": uid, "out": str(out), "issuer": key.did, "to": subject}))
+    else:
+        click.echo(uid)
+
+
+def _refuse_overwrite(out: Path, force: bool) -> None:
+    if out.exists() and not force:
+        raise HomeError(f"{out} exists; use --force to overwrite it", code="out_exists")
 
 
 def _image_kind(data: bytes) -> str:
@@ -266,15 +280,28 @@ def verify(
 @click.command()
 @click.argument("badge", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("image", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help=".png or .svg"
+)
+@click.option("--force", is_flag=True, help="Overwrite an existing --out file.")
 @reports_errors
-def bake(badge: Path, image: Path, out: Path) -> None:
+def bake(badge: Path, image: Path, out: Path, force: bool) -> None:
     """Bake a badge (JSON or VC-JWT) into a PNG or SVG image."""
+    if out.suffix.lower() not in (".png", ".svg"):
+        raise click.UsageError(
+            f"--out {out.name}: a badge is baked into a PNG or SVG, so --out ends in .png or .svg"
+        )
+    _refuse_overwrite(out, force)
     try:
         payload = read_bounded(badge, baking.MAX_PAYLOAD_BYTES).decode("utf-8").strip()
     except UnicodeDecodeError as exc:
         raise HomeError(f"{badge}: not UTF-8 text", code="badge_not_utf8") from exc
     image_bytes = read_bounded(image, MAX_IMAGE_BYTES)
+    if _image_kind(image_bytes) != out.suffix.lower():
+        raise click.UsageError(
+            f"{image.name} is not a {out.suffix[1:].upper()} image: bake it into "
+            f"{out.with_suffix(_image_kind(image_bytes)).name}"
+        )
     if _image_kind(image_bytes) == ".png":
         write_atomic(out, baking.bake_png(image_bytes, payload))
     else:

@@ -18,6 +18,7 @@ import aiohttp
 import click
 
 from badgechain.chain.errors import BadgeChainError
+from badgechain.chain.logentry import LOG_SIGNER_MISMATCH
 from badgechain.chain.nodelog import (
     MAX_ENTRY_BYTES,
     MAX_LOG_ENTRIES,
@@ -219,6 +220,13 @@ def register(main: click.Group) -> None:
             click.echo(json.dumps({"source": url or str(log_home or home), **verdict.to_json()}))
         else:
             click.echo(describe_verdict(verdict))
+            if verdict.code == LOG_SIGNER_MISMATCH:
+                expected = signer_did or "the DID the node reports at /health"
+                click.echo(
+                    f"note: the log had to be signed by {expected}; give the node's own DID "
+                    "with --did if that is not it",
+                    err=True,
+                )
             if url is not None and signer_did is None:
                 click.echo(
                     "note: the signer is the DID the node itself reports; pass --did (and"

@@ -227,11 +227,39 @@ def _read_input(source: str) -> bytes:
         with path.open("rb") as handle:
             return handle.read(MAX_INPUT_BYTES + 1)
     except FileNotFoundError as exc:
+        if _looks_like_uid(source):
+            raise HomeError(
+                f"{source}: no such file; it looks like a UID: did you mean "
+                f"`badgechain verify --online {source}`?",
+                code="file_not_found",
+            ) from exc
         raise HomeError(f"{source}: no such file", code="file_not_found") from exc
     except IsADirectoryError as exc:
         raise HomeError(f"{source}: is a directory", code="file_not_found") from exc
     except OSError as exc:
         raise HomeError(f"{source}: {exc.strerror}", code="file_unreadable") from exc
+
+
+def _looks_like_uid(text: str) -> bool:
+    """A badge UID as people paste it: `z` or `urn:bns:z` and base58, long, no path."""
+    bare = text.strip().removeprefix("urn:bns:")
+    base58 = set("123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz")
+    return bare.startswith("z") and len(bare) > 40 and set(bare) <= base58
+
+
+def _not_a_badge_hint(source: str, data: bytes, report: Report) -> str | None:
+    """A note for a file that is no kind of badge (a text file, say), whose report would
+    otherwise only say why the last format tried did not fit."""
+    first = next((c for c in report.checks if c.status == "failed"), None)
+    if first is None or first.name != "input":
+        return None
+    start = data.lstrip(b"\xef\xbb\xbf \t\r\n")[:2]
+    if start[:1] in (b"{", b"<") or start == b"ey" or data.startswith(b"\x89PNG"):
+        return None  # a JSON, SVG, JWT or PNG input: the report says what is wrong with it
+    return (
+        f"note: {source} is not a badge: verify takes a badge's JSON, a VC-JWT, or a baked "
+        "PNG or SVG image (or a UID with --online)"
+    )
 
 
 def _home_config(home: Path) -> NodeConfig | None:
@@ -317,4 +345,7 @@ def verify_file_command(
     click.echo(
         json.dumps(report.to_json(), indent=2) if as_json else describe_report(report.to_json())
     )
+    hint = None if as_json else _not_a_badge_hint(source, data, report)
+    if hint:
+        click.echo(hint, err=True)
     return VERDICT_EXIT[report.verdict]

@@ -1,0 +1,138 @@
+"""What a script or a newcomer meets (issue 16 items 7, 10 and 12): `--json` on the commands
+a script calls, `issue` saying what became of the delivery, `show` undoing `hide`, `move`
+checking its URLs, `--out` that never overwrites by surprise, and errors that point the
+right way."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from badgechain.cli.main import main
+from tests.node.conftest import NodeNetwork, eventually
+
+OFFLINE = ["--name", "N", "--description", "D", "--criteria", "C"]
+
+
+def _cli(home: Path, *args: str) -> Result:
+    return CliRunner().invoke(main, ["--home", str(home), *args])
+
+
+def _json(result: Result) -> Any:
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    home = tmp_path / "home"
+    assert _cli(home, "keys", "new", "--no-passphrase").exit_code == 0
+    return home
+
+
+def _did(home: Path) -> str:
+    return str(_cli(home, "keys", "show").output.strip())
+
+
+def test_offline_issue_prints_json_and_never_overwrites_without_force(
+    home: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "badge.json"
+    issued = _json(
+        _cli(home, "issue", "--offline", "--to", _did(home), *OFFLINE, "--out", str(out), "--json")
+    )
+    assert issued["uid"].startswith("z") and issued["out"] == str(out)
+    before = out.read_bytes()
+    again = _cli(home, "issue", "--offline", "--to", _did(home), *OFFLINE, "--out", str(out))
+    assert again.exit_code == 2 and "[out_exists]" in again.output and "--force" in again.output
+    assert out.read_bytes() == before
+    forced = _cli(
+        home, "issue", "--offline", "--to", _did(home), *OFFLINE, "--out", str(out), "--force"
+    )
+    assert forced.exit_code == 0 and out.read_bytes() != before
+
+
+def test_bake_refuses_a_jpeg_name_a_mismatched_image_and_an_existing_out(
+    home: Path, tmp_path: Path
+) -> None:
+    badge, png = tmp_path / "badge.json", tmp_path / "card.png"
+    _cli(home, "issue", "--offline", "--to", _did(home), *OFFLINE, "--out", str(badge))
+    _cli(home, "issue", "--offline", "--to", _did(home), *OFFLINE, "--out", str(png))
+    jpeg = _cli(home, "bake", str(badge), str(png), "--out", str(tmp_path / "x.jpg"))
+    assert jpeg.exit_code == 2 and "PNG or SVG" in jpeg.output
+    assert not (tmp_path / "x.jpg").exists()
+    mismatch = _cli(home, "bake", str(badge), str(png), "--out", str(tmp_path / "x.svg"))
+    assert mismatch.exit_code == 2 and "not a SVG image" in mismatch.output
+    exists = _cli(home, "bake", str(badge), str(png), "--out", str(png))
+    assert exists.exit_code == 2 and "[out_exists]" in exists.output
+
+
+def test_wrong_way_errors_point_the_right_way(home: Path, tmp_path: Path) -> None:
+    uid = "z" + "5m6eHJnojS4WYDxSqKwXy51uXnJfAeqj7hQ1iVJbdFHBoZNaNd52UGvQEiuvqWb1ocWDUGG"
+    as_file = _cli(home, "verify", uid, "--offline")
+    assert (
+        as_file.exit_code == 2
+        and f"did you mean `badgechain verify --online {uid}`" in as_file.output
+    )
+    text = tmp_path / "notes.txt"
+    text.write_text("hello, this is not a badge\n")
+    plain = _cli(home, "verify", str(text), "--offline")
+    assert plain.exit_code == 1 and "notes.txt is not a badge" in plain.stderr
+    p256 = "did:key:zDnaerDaTF5BXEavCrfRZEk316dpbLsfPDZ3WJ5hRTPFU2169"
+    wrong = _cli(
+        home, "issue", "--offline", "--to", p256, *OFFLINE, "--out", str(tmp_path / "b.json")
+    )
+    assert wrong.exit_code == 2 and "not an Ed25519 did:key" in wrong.output
+    assert "Traceback" not in wrong.output and not (tmp_path / "b.json").exists()
+
+
+async def test_issue_reports_delivery_and_the_earner_commands_speak_json(tmp_path: Path) -> None:
+    network = NodeNetwork(tmp_path)
+    try:
+        issuer, earner = await network.start(2)
+        issuer_home, earner_home = network.write_cli_home(issuer), network.write_cli_home(earner)
+
+        def run(home: Path, *args: str) -> Result:
+            return _cli(home, *args)
+
+        created = _json(
+            await asyncio.to_thread(run, issuer_home, "class", "create", *OFFLINE, "--json")
+        )
+        issued = _json(
+            await asyncio.to_thread(
+                run, issuer_home, "issue", "--class", created["id"], "--to", earner.did, "--json"
+            )
+        )
+        uid = issued["uid"]
+        assert issued["delivery"]["state"] in ("delivered", "queued")
+
+        async def in_inbox() -> bool:
+            listed = await asyncio.to_thread(run, earner_home, "inbox", "--json")
+            return any(badge["uid"] == uid for badge in json.loads(listed.stdout))
+
+        await eventually(in_inbox)
+        by_email = await asyncio.to_thread(
+            run, issuer_home, "issue", "--class", created["id"], "--email", "ada@example.org"
+        )
+        assert by_email.exit_code == 0 and "not delivered" in by_email.stderr
+
+        accepted = _json(await asyncio.to_thread(run, earner_home, "accept", uid, "--json"))
+        here = accepted["record"]["location"]["urls"]
+        assert accepted["uid"] == uid and here
+        hidden = await asyncio.to_thread(run, earner_home, "hide", uid)
+        assert f"undo: badgechain show {uid}" in hidden.output
+        shown = _json(await asyncio.to_thread(run, earner_home, "show", uid, "--json"))
+        assert shown["record"]["location"]["urls"] == here
+        elsewhere = f"{earner.gateway_url}/badges/{uid}.png"  # the badge, but not its JSON
+        moved = await asyncio.to_thread(run, earner_home, "move", uid, elsewhere, here[0], "--json")
+        assert moved.exit_code == 0, moved.output
+        assert json.loads(moved.stdout)["record"]["location"]["urls"] == [elsewhere, here[0]]
+        assert f"warning: {elsewhere} does not serve a JSON badge" in moved.stderr
+        assert f"warning: {here[0]}" not in moved.stderr
+    finally:
+        await network.stop()
