@@ -22,7 +22,7 @@ from typing import Any, Final
 from badgechain.chain.errors import BadgeChainError
 from badgechain.chain.keys import PublicKey
 from badgechain.chain.proof import format_created
-from badgechain.chain.uid import Uid, parse_uid, uid_text
+from badgechain.chain.uid import Uid, uid_text
 from badgechain.storage import Kind, Store
 
 from . import pipeline
@@ -30,7 +30,7 @@ from .badgestore import journal_object
 from .classes import load_class
 from .errors import IssuerError
 from .issuer import Recipient, class_badge, earner_key_for, parse_recipient
-from .pipeline import UNPUBLISHED_PREFIX, Issuance
+from .pipeline import Issuance
 from .services import Services
 
 log = logging.getLogger(__name__)
@@ -122,23 +122,10 @@ async def _publish_left(node: Services, batch_id: str, attempts: int = 5) -> Non
         if attempt:
             await asyncio.sleep(delay)
             delay *= 2
-        left = _unpublished(node.store, batch_id)
+        left = pipeline.unpublished_in_batch(node.store, batch_id)
         if not left:
             return
         await pipeline.publish_many(node, left)
-
-
-def _unpublished(store: Store, batch_id: str) -> list[Uid]:
-    marked = _marked(store)
-    texts = [row["uid"] for _, row in _rows(store, batch_id) if row.get("uid") in marked]
-    return [parse_uid(text) for text in texts]
-
-
-def _marked(store: Store) -> set[str]:
-    """The UIDs (as text) of every badge still marked unpublished: few, once published, so
-    this is cheaper than decoding each of a batch's UIDs to look its mark up."""
-    found = store.scan(Kind.JOURNAL, UNPUBLISHED_PREFIX)
-    return {uid_text(Uid(key[len(UNPUBLISHED_PREFIX) :])) for key, _ in found}
 
 
 async def _issue_chunk(
@@ -213,8 +200,7 @@ def batch_progress(store: Store, batch_id: str, *, with_uids: bool = True) -> di
         for key, row in rows
         if "error" in row
     ]
-    marked = _marked(store)
-    unpublished = sum(uid in marked for uid in uids)
+    unpublished = len(pipeline.unpublished_in_batch(store, batch_id))
     progress = header | {
         "done": len(uids),
         "failed": len(errors),

@@ -16,8 +16,9 @@ persona's genesis badge) describes what to issue as an `Issuance` and hands it t
            the "unpublished" mark carries it, so a retry after a restart needs none either;
 5. deliver: the badge goes to the outbox, and is tried at once unless the caller says not.
 
-Journal: issuer/unpublished/<64-byte UID> → {"created", "earner", "input"?}; "input" (hex)
-is new and optional: a mark written before it is published by re-deriving the input.
+Journal: issuer/unpublished/<64-byte UID> → {"created", "earner", "input"?, "batch"?};
+"input" (hex) is optional: a mark written before it is published by re-deriving the input;
+"batch" names a batch row's batch (a mark written before it says so through the badge state).
 """
 
 from __future__ import annotations
@@ -36,10 +37,10 @@ from badgechain.chain.keys import KeyPair, PublicKey
 from badgechain.chain.multibase import multibase_encode_b58
 from badgechain.chain.proof import JCS, RDFC, format_created, signing_input
 from badgechain.chain.uid import Uid, uid_text
-from badgechain.storage import Batch, Kind
+from badgechain.storage import Batch, Kind, Store
 
 from . import status
-from .badgestore import load_badge, put_badge
+from .badgestore import load_badge, load_state, put_badge
 from .delivery import enqueue_delivery, queue_delivery
 from .services import Services
 
@@ -55,6 +56,7 @@ __all__ = [
     "sign",
     "sign_and_store",
     "sign_and_store_many",
+    "unpublished_in_batch",
 ]
 
 log = logging.getLogger(__name__)
@@ -182,7 +184,7 @@ def _store_into(
         details = {name: issuance.state[name] for name in _LOGGED_STATE if name in issuance.state}
     uid = put_badge(batch, signed.credential, issuance.state)
     if issuance.unpublished_mark:
-        mark = _mark(signed, issuance.earner_key, int(now.timestamp()))
+        mark = _mark(signed, issuance, int(now.timestamp()))
         batch.put(Kind.JOURNAL, UNPUBLISHED_PREFIX + uid, mark)
         if issuance.queue_publish:  # published by the caller; should that fail, by the queue
             node.enqueue("publish", uid, delay_s=node.settings.queue_retry_first_s, batch=batch)
@@ -198,10 +200,25 @@ async def issue(node: Services, issuance: Issuance, *, deliver_now: bool = True)
     return IssueResult(signed.uid, signed.credential, published)
 
 
-def _mark(signed: Signed, earner_key: PublicKey | None, created: int) -> bytes:
-    earner = None if earner_key is None else earner_key.hex()
+def _mark(signed: Signed, issuance: Issuance, created: int) -> bytes:
+    earner = None if issuance.earner_key is None else issuance.earner_key.hex()
     mark = {"created": created, "earner": earner, "input": signed.signing_input.hex()}
+    if "batch_id" in issuance.state:
+        mark["batch"] = issuance.state["batch_id"]
     return json.dumps(mark).encode()
+
+
+def unpublished_in_batch(store: Store, batch_id: str) -> list[Uid]:
+    """The badges of a batch still marked unpublished: read from the marks (few, once the
+    batch is out), not from the batch's rows."""
+    found = []
+    for key, value in store.scan(Kind.JOURNAL, UNPUBLISHED_PREFIX):
+        uid, batch = Uid(key[len(UNPUBLISHED_PREFIX) :]), json.loads(value).get("batch")
+        if batch is None:  # a mark from before marks named their batch
+            batch = (load_state(store, uid) or {}).get("batch_id")
+        if batch == batch_id:
+            found.append(uid)
+    return found
 
 
 async def publish(node: Services, uid: Uid, *, deliver_now: bool = True) -> bool:
