@@ -24,6 +24,8 @@ from badgechain.node.batches import MAX_BATCH_ROWS
 from badgechain.node.classes import MAX_IMAGE_BYTES
 from badgechain.node.issuer import parse_recipient
 
+from . import batch_ids
+from .batch_ids import check_name, content_name
 from .client import AdminClient, NodeError
 from .common import reports_errors
 from .home import HomeError, read_bounded
@@ -118,14 +120,31 @@ def issue_online(
     evidence: tuple[str, ...],
     csv_file: Path | None,
     as_json: bool,
+    *,
+    batch_name: str | None = None,
+    again: bool = False,
 ) -> None:
     """Issue through the node: one badge (prints its UID) or every row of `csv_file`
-    (a progress bar on stderr, then the UIDs, one per line or a JSON array)."""
+    (a progress bar on stderr, then the UIDs, one per line or a JSON array).
+
+    A batch is named by its content, or `batch_name`: a name this home already started a
+    batch under is resumed or reported, not issued again, unless `again`.
+    """
     if csv_file is not None:
         if to or email or valid_until or evidence:
             raise click.UsageError("--csv takes the earners from the file; drop --to/--email/…")
-        _issue_batch(AdminClient(home), class_id, read_csv_rows(csv_file), as_json)
+        rows = read_csv_rows(csv_file)
+        name = check_name(batch_name) if batch_name else content_name(class_id, rows)
+        client = AdminClient(home)
+        batch_id = None if again else _earlier_batch(home, client, name, batch_name is None)
+        if batch_id is None:
+            started = client.call("POST", "/admin/batches", {"class_id": class_id, "rows": rows})
+            batch_id = started["batch_id"]
+            batch_ids.remember(home, name, batch_id, str(csv_file))
+        _issue_batch(client, batch_id, as_json)
         return
+    if batch_name or again:
+        raise click.UsageError("--batch-id and --again go with --csv")
     if not to and not email:
         raise click.UsageError("name the earner with --to (a did:key or urn:bns:UID) or --email")
     body: dict[str, Any] = {"class_id": class_id, "to": to, "email": email}
@@ -207,12 +226,32 @@ def _csv_row(path: Path, line: int, cells: dict[str | None, Any], now: datetime)
     return {name: value for name, value in row.items() if value}
 
 
-def _issue_batch(
-    client: AdminClient, class_id: str, rows: list[dict[str, Any]], as_json: bool
-) -> None:
-    started = client.call("POST", "/admin/batches", {"class_id": class_id, "rows": rows})
-    batch_id = started["batch_id"]
-    _wait_for_batch(client, batch_id, started["total"])
+def _earlier_batch(home: Path, client: AdminClient, name: str, by_content: bool) -> str | None:
+    """The node batch this home started under `name`, if the node still has it; says so."""
+    known = batch_ids.recall(home, name)
+    if known is None:
+        return None
+    try:
+        progress = client.call("GET", f"/admin/batches/{known['batch_id']}?uids=false")
+    except NodeError as exc:
+        if exc.code != "batch_not_found":
+            raise
+        batch_ids.forget(home, name)
+        return None
+    what = "this CSV" if by_content else f"batch {name!r}"
+    state = "resuming it" if progress["state"] != "done" else "not issuing it again"
+    click.echo(
+        f"note: {what} was started as batch {known['batch_id']} on {known['created']} "
+        f"({progress['done']} of {progress['total']} issued); {state}. "
+        "--again issues every row anew",
+        err=True,
+    )
+    return str(known["batch_id"])
+
+
+def _issue_batch(client: AdminClient, batch_id: str, as_json: bool) -> None:
+    total = client.call("GET", f"/admin/batches/{batch_id}?uids=false")["total"]
+    _wait_for_batch(client, batch_id, total)
     progress = client.call("GET", f"/admin/batches/{batch_id}")
     uids = progress["uids"]
     click.echo(json.dumps(uids) if as_json else "\n".join(uids))

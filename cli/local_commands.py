@@ -88,6 +88,14 @@ def _parse_when(ctx: click.Context, param: click.Parameter, value: str | None) -
     type=click.Path(dir_okay=False, path_type=Path),
     help="With --class: one badge per row (to,email,valid_until,evidence).",
 )
+@click.option(
+    "--batch-id",
+    "batch_name",
+    metavar="NAME",
+    help="With --csv: name the batch (default: named by its content); a name used before "
+    "resumes or reports that batch.",
+)
+@click.option("--again", is_flag=True, help="With --csv: issue every row anew, even if issued.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option("--offline", is_flag=True, help="Sign locally, without a node.")
 @click.option("--to", "subject", help="Earner: a did:key, or urn:bns:<UID> of a persona.")
@@ -113,6 +121,8 @@ def issue(
     home: Path,
     class_id: str | None,
     csv_file: Path | None,
+    batch_name: str | None,
+    again: bool,
     as_json: bool,
     offline: bool,
     subject: str | None,
@@ -140,10 +150,21 @@ def issue(
         check_earner(subject)
         from .issuer_commands import issue_online  # the node client: only when it is used
 
-        issue_online(home, class_id, subject, email, valid_until, evidence, csv_file, as_json)
+        issue_online(
+            home,
+            class_id,
+            subject,
+            email,
+            valid_until,
+            evidence,
+            csv_file,
+            as_json,
+            batch_name=batch_name,
+            again=again,
+        )
         return
-    if csv_file is not None:
-        raise click.UsageError("--csv goes with --class")
+    if csv_file is not None or batch_name or again:
+        raise click.UsageError("--csv, --batch-id and --again go with --class")
     if not offline:
         raise click.UsageError("use --class ID to issue through the node, or --offline")
     missing = [

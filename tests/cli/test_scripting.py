@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
+from badgechain.chain.keys import KeyPair
 from badgechain.cli.main import main
 from tests.node.conftest import NodeNetwork, eventually
 
@@ -134,5 +135,41 @@ async def test_issue_reports_delivery_and_the_earner_commands_speak_json(tmp_pat
         assert json.loads(moved.stdout)["record"]["location"]["urls"] == [elsewhere, here[0]]
         assert f"warning: {elsewhere} does not serve a JSON badge" in moved.stderr
         assert f"warning: {here[0]}" not in moved.stderr
+    finally:
+        await network.stop()
+
+
+async def test_the_same_csv_twice_issues_once_unless_again(tmp_path: Path) -> None:
+    network = NodeNetwork(tmp_path)
+    try:
+        (issuer,) = await network.start(1)
+        home = network.write_cli_home(issuer)
+
+        def run(*args: str) -> Result:
+            return _cli(home, *args)
+
+        class_id = _json(await asyncio.to_thread(run, "class", "create", *OFFLINE, "--json"))["id"]
+        earners = [KeyPair.generate().did for _ in range(2)]
+        csv = tmp_path / "earners.csv"
+        csv.write_text(
+            "to,email\n" + "".join(f"{did},{i}@example.org\n" for i, did in enumerate(earners))
+        )
+        batch = ["issue", "--class", class_id, "--csv", str(csv), "--json"]
+
+        first = _json(await asyncio.to_thread(run, *batch))
+        assert len(first) == 2
+        second = await asyncio.to_thread(run, *batch)
+        assert json.loads(second.stdout) == first  # reported, not issued again
+        assert "this CSV was started as batch" in second.stderr and "--again" in second.stderr
+        anew = _json(await asyncio.to_thread(run, *batch, "--again"))
+        assert len(anew) == 2 and not set(anew) & set(first)
+
+        named = _json(await asyncio.to_thread(run, *batch, "--batch-id", "spring"))
+        assert not set(named) & set(first + anew)
+        csv.write_text("to\n" + earners[0] + "\n")  # other rows, the same name: that batch
+        renamed = await asyncio.to_thread(run, *batch, "--batch-id", "spring")
+        assert (
+            json.loads(renamed.stdout) == named and "batch 'spring' was started" in renamed.stderr
+        )
     finally:
         await network.stop()
