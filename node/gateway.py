@@ -38,18 +38,15 @@ from .routes import Access, Answer, Route
 from .states import NOT_SERVED
 from .web import OPENAPI_DOCUMENT, SERVICES, json_response, parse_uid
 
-__all__ = ["BNS_CARD_TIMEOUT_S", "ROUTES", "init_app", "record_json"]
+__all__ = ["ROUTES", "init_app", "record_json"]
 
 # Badges this node holds but does not show (node/earner.py states): delivered and not yet
 # accepted, refused, or hidden by their earner.
 _PAGE = re.compile(r"[0-9]{1,9}")  # page numbers below a billion
 _MAX_EMBEDDED_IMAGE_CHARS = 4 * 1024 * 1024
-# The badge card asks the BNS whether a badge is revoked, but an image must not wait on a
-# slow DHT: past this, what the node itself knows is drawn.
-BNS_CARD_TIMEOUT_S = 2.0
-# What the BNS said about a card's badge, reused for CARD_ANSWER_S, so anonymous requests
-# for cards do not each cost a DHT lookup; a revocation, being permanent, is kept for good.
-CARD_ANSWER_S = 60.0
+# What the BNS said about a card's badge is reused for NodeSettings.card_answer_s, so
+# anonymous requests for cards do not each cost a DHT lookup; a revocation, being
+# permanent, is kept for good.
 MAX_CARD_ANSWERS = 4096
 _CARD_ANSWERS: Final = web.AppKey("card_answers", dict)
 _CARD_CACHE_CONTROL: Final = "public, max-age=60"  # revocation shows within a minute
@@ -136,23 +133,24 @@ def _baked_png(credential: dict[str, Any]) -> bytes:
 
 async def _is_revoked(request: web.Request, uid: Uid) -> bool:
     """Revoked by this node's own record (an issuer marks it), or by the BNS if it answers
-    within BNS_CARD_TIMEOUT_S; a slow or empty DHT leaves the local state standing."""
+    within NodeSettings.card_lookup_timeout_s; a slow or empty DHT leaves the local state
+    standing."""
     node = request.app[SERVICES]
     if (load_state(node.store, uid) or {}).get("state") == "revoked":
         return True
     answers: dict[Uid, tuple[bool, float]] = request.app[_CARD_ANSWERS]
-    now = asyncio.get_running_loop().time()
+    now = node.clock().timestamp()
     revoked, until = answers.get(uid, (False, 0.0))
     if revoked or now < until:
         return revoked
     try:
-        async with asyncio.timeout(BNS_CARD_TIMEOUT_S):
+        async with asyncio.timeout(node.settings.card_lookup_timeout_s):
             record = await node.names.resolve(uid)
     except (TimeoutError, BadgeChainError):
         return False  # not remembered: the next request asks again
     while len(answers) >= MAX_CARD_ANSWERS:
         answers.pop(next(iter(answers)))
-    answers[uid] = (record.revocation is not None, now + CARD_ANSWER_S)
+    answers[uid] = (record.revocation is not None, now + node.settings.card_answer_s)
     return record.revocation is not None
 
 

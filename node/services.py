@@ -70,6 +70,11 @@ class NodeSettings:
     delivery_attempt_timeout_s: float = 20.0  # the DHT lookup of the inbox, then the POST
     delivery_post_timeout_s: float = 10.0  # the POST alone (node/delivery.py)
     announce_retry_max_s: float = 60.0  # the longest wait between inbox announcements
+    request_timeout_s: float = 30.0  # a whole gateway request, network lookups included
+    # The badge card asks the BNS whether its badge is revoked, but an image must not wait
+    # on a slow DHT: past this, what the node itself knows is drawn (node/gateway.py)...
+    card_lookup_timeout_s: float = 2.0
+    card_answer_s: float = 60.0  # ...and reuses the answer this long (a revocation: for good)
     status_list_ttl_s: float = 3600.0  # how long a signed status list is valid (node/status.py)
     status_list_resign_left_s: float = 1800.0  # ...signed again when less than this is left
     # Verification (node/resolvers.py, node/fetchers.py; the CLI's verifier too).

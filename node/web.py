@@ -33,7 +33,7 @@ SERVICES: web.AppKey[Services] = web.AppKey("services")
 ADMIN: web.AppKey[AdminToken] = web.AppKey("admin")
 # The app's OpenAPI document, built once from its route declarations (node/openapi.py).
 OPENAPI_DOCUMENT: web.AppKey[dict[str, Any]] = web.AppKey("openapi_document", dict)
-REQUEST_TIMEOUT = 30.0  # seconds for a whole request, network lookups included
+REQUEST_TIMEOUT = 30.0  # NodeSettings.request_timeout_s, for an app without services
 
 
 class AdminToken:
@@ -51,11 +51,13 @@ class AdminToken:
 
 @web.middleware
 async def time_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
+    services = request.app.get(SERVICES)
+    limit_s = REQUEST_TIMEOUT if services is None else services.settings.request_timeout_s
     try:
-        async with asyncio.timeout(REQUEST_TIMEOUT):
+        async with asyncio.timeout(limit_s):
             return await handler(request)
     except TimeoutError as exc:
-        raise Problem(504, "request_timeout", f"no answer within {REQUEST_TIMEOUT:.0f} s") from exc
+        raise Problem(504, "request_timeout", f"no answer within {limit_s:.0f} s") from exc
 
 
 async def read_bounded_body(request: web.Request, max_bytes: int) -> bytes:

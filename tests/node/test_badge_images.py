@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import io
 import json
 import time
@@ -18,7 +19,6 @@ import pytest
 from badgechain.bns.record import Record, Uid
 from badgechain.chain.bake import unbake
 from badgechain.chain.images import short_id
-from badgechain.node import gateway
 from badgechain.node.app import RunningNode
 from tests.node.conftest import NodeNetwork, eventually
 
@@ -132,9 +132,10 @@ async def test_the_png_keeps_the_class_image(
 
 
 async def test_a_revocation_shows_on_the_issuer_and_through_the_bns(
-    node_network: NodeNetwork, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+    node_network: NodeNetwork, http: aiohttp.ClientSession
 ) -> None:
-    monkeypatch.setattr("badgechain.node.gateway.CARD_ANSWER_S", 0.0)  # ask the BNS each time
+    # Ask the BNS each time.
+    node_network.settings = dataclasses.replace(node_network.settings, card_answer_s=0.0)
     issuer, earner, _ = await node_network.start(3)
     uid = (await _issue(node_network, http, issuer, earner.did))["uid"]
 
@@ -157,6 +158,7 @@ async def test_a_revocation_shows_on_the_issuer_and_through_the_bns(
 async def test_a_slow_bns_never_holds_up_the_image(
     node_network: NodeNetwork, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    node_network.settings = dataclasses.replace(node_network.settings, card_lookup_timeout_s=0.2)
     issuer, earner = await node_network.start(2)
     uid = (await _issue(node_network, http, issuer, earner.did))["uid"]
     assert issuer.names is not None
@@ -166,7 +168,6 @@ async def test_a_slow_bns_never_holds_up_the_image(
         raise AssertionError("unreachable")
 
     def hang_the_bns() -> None:
-        monkeypatch.setattr(gateway, "BNS_CARD_TIMEOUT_S", 0.2)
         monkeypatch.setattr(issuer.names, "resolve", never)
 
     hang_the_bns()
