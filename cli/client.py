@@ -13,7 +13,7 @@ from badgechain.node.config import load_config, read_admin_token
 if TYPE_CHECKING:
     import aiohttp
 
-__all__ = ["AdminClient", "NodeError"]
+__all__ = ["AdminClient", "NodeError", "why_no_answer"]
 
 # aiohttp is imported by the call that needs it: commands that import NodeError (verify
 # --offline among them) must not pay for the HTTP client.
@@ -31,6 +31,26 @@ async def _read_bounded(content: aiohttp.StreamReader, max_bytes: int) -> bytes:
             raise NodeError(f"the node's answer is over {max_bytes} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def why_no_answer(exc: BaseException) -> str:
+    """A short reason for a failed connection, in words rather than the HTTP library's
+    exception text (which names internals such as `ssl:default`)."""
+    import aiohttp
+
+    if isinstance(exc, TimeoutError):
+        return "it did not answer in time"
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return "its host name does not resolve"
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
+        return "its TLS certificate was not accepted"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return "the connection was refused"
+    if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
+        return "it closed the connection mid-answer"
+    if isinstance(exc, aiohttp.InvalidURL):
+        return "the URL is not valid"
+    return "the connection failed"
 
 
 class NodeError(BadgeChainError):
@@ -65,7 +85,7 @@ class AdminClient:
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise NodeError(
                 f"no answer from the node at {self.base_url}: is `badgechain node start` "
-                f"running? ({exc})",
+                f"running? ({why_no_answer(exc)})",
                 code="node_unreachable",
             ) from exc
         try:

@@ -33,7 +33,7 @@ from badgechain.node.nodelog import MAX_PAGE, iter_entries, read_head
 from badgechain.storage import LevelStore, StorageError
 from badgechain.storage.errors import STORAGE_LOCKED
 
-from .client import NodeError
+from .client import NodeError, why_no_answer
 from .common import EXIT_INDETERMINATE, EXIT_INVALID, EXIT_USAGE, EXIT_VALID, fail, reports_errors
 from .home import KEY_FILE, HomeError, read_bounded
 
@@ -60,7 +60,9 @@ async def _get_json(session: aiohttp.ClientSession, url: str, max_bytes: int) ->
                 chunks.append(chunk)
             status = response.status
     except (aiohttp.ClientError, TimeoutError) as exc:
-        raise NodeError(f"no answer from {url}: {exc}", code="node_unreachable") from exc
+        raise NodeError(
+            f"no answer from {url}: {why_no_answer(exc)}", code="node_unreachable"
+        ) from exc
     if status != 200:
         raise NodeError(f"{url} answered HTTP {status}", code="node_error")
     try:

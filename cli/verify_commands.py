@@ -24,7 +24,7 @@ from badgechain.chain.errors import BadgeChainError
 from badgechain.chain.verify import MAX_INPUT_BYTES, Report, verify_badge
 from badgechain.node.config import ConfigError, NodeConfig, install_local_contexts, load_config
 
-from .client import NodeError
+from .client import NodeError, why_no_answer
 from .common import EXIT_INDETERMINATE, EXIT_INVALID, EXIT_USAGE, EXIT_VALID, reports_errors
 from .home import HomeError, read_bounded
 
@@ -92,7 +92,8 @@ async def _request(
             status = response.status
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise GatewayError(
-            f"no answer from the node at {base_url}: is `badgechain node start` running? ({exc})",
+            f"no answer from the node at {base_url}: is `badgechain node start` running? "
+            f"({why_no_answer(exc)})",
             code="node_unreachable",
             status=0,
         ) from exc

@@ -173,3 +173,18 @@ async def test_the_same_csv_twice_issues_once_unless_again(tmp_path: Path) -> No
         )
     finally:
         await network.stop()
+
+
+def test_a_stopped_node_is_named_in_words_not_exception_text(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    init = _cli(home, "init", "--no-passphrase", "--dht-port", "0", "--http-port", "1")
+    assert init.exit_code == 0, init.output  # port 1: nothing listens there
+    uid = "z" + "5m6eHJnojS4WYDxSqKwXy51uXnJfAeqj7hQ1iVJbdFHBoZNaNd52UGvQEiuvqWb1ocWDUGG"
+    for args in (["inbox"], ["verify", "--online", uid], ["log", "verify", "http://127.0.0.1:1"]):
+        result = _cli(home, *args)
+        assert result.exit_code != 0
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and "[node_unreachable]" in lines[0], result.output
+        assert "the connection was refused" in lines[0]
+        for internal in ("ssl:default", "Connect call failed", "ClientConnector", "Errno"):
+            assert internal not in lines[0]
