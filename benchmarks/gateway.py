@@ -1,17 +1,21 @@
 """Gateway throughput on loopback, against a bare aiohttp handler measured in the same run.
 
     .venv/bin/python -m benchmarks.gateway [--requests 2000] [--verify-requests 200]
-                                           [--concurrency 16] [--rows 1000]
+                                           [--concurrency 16] [--rows 1000] [--records 0]
 
-Three real nodes (issuer, earner, verifier) run as `badgechain node start` processes. The
-issuer defines a class and issues a few badges to the earner; then a load generator in a
-process of its own keeps `--concurrency` requests in flight against: a bare aiohttp app
-(another process) whose one handler answers the bytes of a real `/bns` answer, the
-baseline; the verifier's `GET /bns/{uid}` for those same few UIDs, each looked up once
-before timing starts; and the verifier's `POST /verify` with one of the signed badges.
-Last, the issuer issues a 1,000-row CSV file as `badgechain issue --csv` does: read and
-checked by the CLI's own CSV reader, posted as one batch, then polled until every row is
-issued and published. Only ratios measured in one run compare: these machines are noisy.
+Real nodes run as `badgechain node start` processes: an issuer, an earner, and three
+verifiers that differ only in how they verify (node/verifypool.py, BADGECHAIN_VERIFY_WORKERS):
+in a thread of the node's process (0, as before the pool), in one worker process (1), and in
+one worker per core (the default). The issuer defines a class and issues a few badges to the
+earner, which publishes where it serves them; then a load generator in a process of its own
+keeps `--concurrency` requests in flight against: a bare aiohttp app (another process) whose
+one handler answers the bytes of a real `/bns` answer, the baseline; the verifier's
+`GET /bns/{uid}` for those same few UIDs; each verifier's `POST /verify` with one of the
+signed badges; and `GET /verify/{uid}` of those badges, each seen once before timing starts.
+Then the issuer issues a `--rows` CSV file as `badgechain issue --csv` does: read and checked
+by the CLI's own CSV reader, posted as one batch, then polled until every row is issued and
+published. With `--records`, last, benchmarks.memory measures a node holding that many BNS
+records. Only ratios measured in one run compare: these machines are noisy.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ import aiohttp
 from aiohttp import web
 
 from badgechain.cli.issuer_commands import read_csv_rows
+from badgechain.node.verifypool import WORKERS_ENV, configured_workers
 
 ROOT = Path(__file__).resolve().parent.parent  # `-m benchmarks.gateway` runs from here
 CLI = [sys.executable, "-m", "badgechain.cli"]
@@ -93,8 +98,17 @@ class BatchResult:
 class GatewayReport:
     baseline: LoadResult
     bns: LoadResult
-    verify: LoadResult
-    batch: BatchResult
+    verify_thread: LoadResult  # POST /verify, verified in a thread (before the pool)
+    verify_one: LoadResult  # ...in one worker process
+    verify: LoadResult  # ...in one worker process per core
+    verify_uid: LoadResult  # GET /verify/{uid} of badges seen before
+    batch: BatchResult | None
+    workers: int  # the default pool's size (cores)
+
+    @property
+    def scaling(self) -> float:
+        """POST /verify on every core against one worker."""
+        return self.verify.rate / self.verify_one.rate
 
 
 # --- the load generator (its own process) ---------------------------------------------------
@@ -197,10 +211,10 @@ async def serve_baseline(body: bytes) -> None:
 class Process:
     """A child that prints one `ready …` line on stdout once it serves; SIGTERM stops it."""
 
-    def __init__(self, command: list[str], log: Path) -> None:
+    def __init__(self, command: list[str], log: Path, env: dict[str, str] | None = None) -> None:
         with log.open("a") as stderr:
             self.popen = subprocess.Popen(
-                command, cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True, env=ENV
+                command, cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env or ENV
             )
         assert self.popen.stdout is not None
         words = self.popen.stdout.readline().split()
@@ -241,13 +255,17 @@ class NodeProcess:
             return json.loads(answer.read())
 
 
-def start_node(home: Path, bootstrap: str | None, started: list[Process]) -> NodeProcess:
-    """`badgechain init` a home on ports the OS picks, then `badgechain node start` it."""
+def start_node(
+    home: Path, bootstrap: str | None, started: list[Process], workers: int | None = None
+) -> NodeProcess:
+    """`badgechain init` a home on ports the OS picks, then `badgechain node start` it,
+    verifying with `workers` processes (None: the default, one per core)."""
     init = [*CLI, "--home", str(home), "init", "--dht-port", "0", "--http-port", "0"]
     init += ["--bootstrap", bootstrap] if bootstrap else []
     subprocess.run(init, capture_output=True, text=True, env=ENV, timeout=120, check=True)
+    env = ENV if workers is None else {**ENV, WORKERS_ENV: str(workers)}
     process = Process(
-        [*CLI, "--home", str(home), "node", "start"], home.parent / f"{home.name}.log"
+        [*CLI, "--home", str(home), "node", "start"], home.parent / f"{home.name}.log", env
     )
     started.append(process)
     did, gateway, dht = process.words
@@ -311,14 +329,36 @@ def start_baseline(body: Path, started: list[Process]) -> str:
     return process.words[0]
 
 
+def place_samples(earner: NodeProcess, issued: list[dict[str, Any]]) -> None:
+    """The earner holds the sample badges and publishes its gateway as their location, so a
+    verifier's GET /verify/{uid} fetches each from there."""
+    for answer in issued:
+        earner.admin("POST", "/inbox", answer["credential"])  # the issuer's outbox may race
+        earner.admin("POST", "/admin/accept", {"uid": answer["uid"]})
+
+
+def post_verify(args: argparse.Namespace, node: NodeProcess, body: Path) -> LoadResult:
+    return run_load(
+        [f"{node.gateway}/verify"],
+        args.verify_requests,
+        args.concurrency,
+        body=body,
+        check_valid=True,
+    )
+
+
 def measure(args: argparse.Namespace, folder: Path) -> GatewayReport:
     with running([]) as started:
         issuer = start_node(folder / "issuer", None, started)
         earner = start_node(folder / "earner", issuer.dht, started)
         verifier = start_node(folder / "verifier", issuer.dht, started)
+        one_worker = start_node(folder / "verifier-1", issuer.dht, started, workers=1)
+        in_thread = start_node(folder / "verifier-0", issuer.dht, started, workers=0)
         print("nodes up; issuing sample badges …", flush=True)
         class_id, issued = issue_samples(issuer, earner.did, SAMPLE_UIDS)
-        paths = [f"/bns/{answer['uid']}" for answer in issued]
+        place_samples(earner, issued)
+        uids = [answer["uid"] for answer in issued]
+        paths = [f"/bns/{uid}" for uid in uids]
         first = verifier.gateway + paths[0]
         with urllib.request.urlopen(first, timeout=REQUEST_TIMEOUT_S) as answer:  # noqa: S310
             (folder / "bns.json").write_bytes(answer.read())  # what the baseline answers
@@ -329,35 +369,51 @@ def measure(args: argparse.Namespace, folder: Path) -> GatewayReport:
         baseline = run_load([bare + path for path in paths], args.requests, args.concurrency)
         print("load: GET /bns/{uid} …", flush=True)
         bns = run_load([verifier.gateway + path for path in paths], args.requests, args.concurrency)
-        print("load: POST /verify …", flush=True)
-        verify = run_load(
-            [f"{verifier.gateway}/verify"],
-            args.verify_requests,
+        print("load: POST /verify, in a thread, one worker, every core …", flush=True)
+        body = folder / "badge.json"
+        verify_thread = post_verify(args, in_thread, body)
+        verify_one = post_verify(args, one_worker, body)
+        verify = post_verify(args, verifier, body)
+        print("load: GET /verify/{uid} …", flush=True)
+        verify_uid = run_load(
+            [f"{verifier.gateway}/verify/{uid}" for uid in uids],
+            args.requests,
             args.concurrency,
-            body=folder / "badge.json",
             check_valid=True,
         )
-        print(f"issuing a {args.rows}-row CSV file …", flush=True)
-        batch = issue_csv(issuer, class_id, earner.did, args.rows, folder)
-    return GatewayReport(baseline, bns, verify, batch)
+        batch = None
+        if args.rows:
+            print(f"issuing a {args.rows}-row CSV file …", flush=True)
+            batch = issue_csv(issuer, class_id, earner.did, args.rows, folder)
+    workers = configured_workers()
+    return GatewayReport(
+        baseline, bns, verify_thread, verify_one, verify, verify_uid, batch, workers
+    )
 
 
 def print_report(report: GatewayReport, concurrency: int) -> None:
-    base = report.baseline.rate
+    base, one = report.baseline.rate, report.verify_one.rate
     columns = "| requests | failed | req/s | p50 ms | p95 ms | ratio to bare aiohttp |"
-    print(f"\n| load ({concurrency} concurrent) {columns}")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print(f"\n| load ({concurrency} concurrent) {columns} ratio to one worker |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     rows = [
-        ("bare aiohttp handler (baseline)", report.baseline),
-        (f"GET /bns/{{uid}}, {SAMPLE_UIDS} UIDs looked up again", report.bns),
-        ("POST /verify, one signed badge", report.verify),
+        ("bare aiohttp handler (baseline)", report.baseline, False),
+        (f"GET /bns/{{uid}}, {SAMPLE_UIDS} UIDs looked up again", report.bns, False),
+        ("POST /verify, one signed badge, in a thread", report.verify_thread, True),
+        ("POST /verify, one signed badge, one worker", report.verify_one, True),
+        (f"POST /verify, one signed badge, {report.workers} workers", report.verify, True),
+        (f"GET /verify/{{uid}}, {SAMPLE_UIDS} badges seen before", report.verify_uid, False),
     ]
-    for label, load in rows:
+    for label, load, pooled in rows:
+        versus = f"{load.rate / one:.2f}" if pooled else ""
         print(
             f"| {label} | {load.requests} | {load.failures} | {load.rate:,.1f} "
-            f"| {load.p50 * 1000:.1f} | {load.p95 * 1000:.1f} | {load.rate / base:.4f} |"
+            f"| {load.p50 * 1000:.1f} | {load.p95 * 1000:.1f} | {load.rate / base:.4f} "
+            f"| {versus} |"
         )
     batch = report.batch
+    if batch is None:
+        return
     print(
         "\n| CSV issue | rows | issued | failed | s until issued | badges/s | s until published |"
     )
@@ -375,7 +431,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--requests", type=int, default=2000, help="timed GETs per target")
     parser.add_argument("--verify-requests", type=int, default=200, help="timed POST /verify")
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--rows", type=int, default=1000, help="rows of the CSV batch")
+    parser.add_argument("--rows", type=int, default=1000, help="rows of the CSV batch (0: none)")
+    parser.add_argument(
+        "--records", type=int, default=0, help="BNS records for benchmarks.memory (0: skip it)"
+    )
     internal = parser.add_mutually_exclusive_group()  # how the benchmark runs its children
     internal.add_argument("--load", nargs="+", metavar="URL", help=argparse.SUPPRESS)
     internal.add_argument("--baseline-server", type=Path, help=argparse.SUPPRESS)
@@ -397,6 +456,10 @@ def main(argv: Sequence[str] | None = None) -> GatewayReport | None:
     with tempfile.TemporaryDirectory(prefix="bench-gateway-") as folder:
         report = measure(args, Path(folder))
     print_report(report, args.concurrency)
+    if args.records:
+        from benchmarks import memory
+
+        memory.main(["--records", str(args.records)])
     return report
 
 
