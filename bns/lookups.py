@@ -60,7 +60,7 @@ async def run_lookup(
         node.me.id,
         set() if avoid is None else avoid,
     )
-    lookup.learn((c.id, c) for c in node.router.neighbours(address))
+    lookup.learn(_first_choices(node, address))
     replies: list[tuple[Contact, Any]] = []
     events: asyncio.Queue[tuple[Contact, bool, Any]] = asyncio.Queue()
     method = "find_value" if find_value else "find_node"
@@ -101,5 +101,14 @@ def _contacts_in(node: Asker, reply: Any, find_value: bool) -> list[tuple[bytes,
         if contact is None or not contact.solves(node.settings.id_difficulty):
             node.stats["contacts_refused"] += 1
             continue
-        found.append((contact.id, contact))
+        if not node.protocol.suspect(contact.id):  # peers name the dead a while longer
+            found.append((contact.id, contact))
     return found
+
+
+def _first_choices(node: Asker, address: bytes) -> list[tuple[bytes, Contact]]:
+    """The k nearest contacts known, skipping those that failed lately unless that is all."""
+    k = node.settings.ksize
+    known = node.router.neighbours(address, 2 * k)
+    healthy = [c for c in known if not node.protocol.suspect(c.id)]
+    return [(c.id, c) for c in (healthy or known)[:k]]

@@ -14,7 +14,7 @@ import contextlib
 import logging
 import os
 import socket
-from collections import Counter, OrderedDict
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Coroutine
 from typing import Any, Final, Protocol
 
@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 
 _VERIFY_PING_BYTES: Final = 96  # what a verification ping costs against an address's budget
 _MAX_TRACKED: Final = 10_000
+_RTT_SAMPLES: Final = 64  # round trips the hedge delay is taken from
+_GONE_S: Final = 120.0  # how long lookups skip a contact that left the table for failing
 _LONG_ANSWERS: Final = frozenset({"find_node", "find_value"})  # answers of up to a datagram
 Address = tuple[str, int]
 
@@ -88,8 +90,14 @@ class Endpoint(asyncio.DatagramProtocol):
             "find_node": self._rpc_find_node,
             "find_value": self._rpc_find_value,
         }
-        self.srtt = 0.005  # smoothed round-trip time, seconds
+        # Recent round trips: the hedge delay follows their median, which one stall of the
+        # loop (a burst of work) cannot drag up the way it drags a moving average.
+        self._rtts: deque[float] = deque([0.005], maxlen=_RTT_SAMPLES)
+        self._typical_rtt: float | None = 0.005
         self._moving: set[bytes] = set()
+        # Contacts that left the table for failing: peers go on naming them for a while, and
+        # a lookup that asked them would wait out a hedge delay each time.
+        self._gone: OrderedDict[bytes, float] = OrderedDict()
         self._verifying: set[bytes] = set()  # ids being pinged before they may enter the table
         # Addresses that asked us something and got an answer: they have proven our address,
         # so requests to them need no padding to earn a full answer.
@@ -265,11 +273,15 @@ class Endpoint(asyncio.DatagramProtocol):
         if not known:
             return ok, reply
         if ok:
-            self.srtt += (now() - started - self.srtt) / 8  # TCP's smoothing (RFC 6298)
+            self._rtts.append(now() - started)
+            self._typical_rtt = None
             self._heard_from(contact)
         else:
             self.dht.stats["rpc_timeouts"] += 1
-            self.router.failed(contact.id)
+            if self.router.failed(contact.id):
+                self._gone[contact.id] = now()
+                while len(self._gone) > _MAX_TRACKED:
+                    self._gone.popitem(last=False)
         return ok, reply
 
     def _has_proven_us(self, address: Address) -> bool:
@@ -282,10 +294,27 @@ class Endpoint(asyncio.DatagramProtocol):
         factor = self.settings.guard.amplification_factor
         return min(MAX_DATAGRAM_BYTES, int(MAX_DATAGRAM_BYTES / factor) + 1)
 
+    def suspect(self, node_id: bytes) -> bool:
+        """Did `node_id` fail its last request, or leave the table for failing lately?"""
+        gone = self._gone.get(node_id)
+        if gone is not None and now() - gone > _GONE_S:
+            del self._gone[node_id]
+            gone = None
+        return gone is not None or node_id in self.router.failures
+
+    @property
+    def typical_rtt(self) -> float:
+        """The median of the last round trips, seconds."""
+        if self._typical_rtt is None:
+            self._typical_rtt = sorted(self._rtts)[len(self._rtts) // 2]
+        return self._typical_rtt
+
     @property
     def hedge_delay(self) -> float:
+        """How long a lookup waits on one request before asking the next contact as well."""
         settings = self.settings
-        return min(settings.rpc_timeout, max(settings.min_hedge, settings.hedge_rtts * self.srtt))
+        hedge = settings.hedge_rtts * self.typical_rtt
+        return min(settings.rpc_timeout, max(settings.min_hedge, hedge))
 
     # --- the routing table ------------------------------------------------------------------
 
@@ -299,6 +328,7 @@ class Endpoint(asyncio.DatagramProtocol):
             # so one datagram naming someone's key cannot redirect the route to them.
             self.dht.spawn(self._move_if_gone(known, contact))
             return
+        self._gone.pop(contact.id, None)
         if known is None:
             self.dht.met(contact)
         head = self.router.add(contact, now())
