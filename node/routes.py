@@ -83,6 +83,10 @@ class Body:
     parsed: bool = True
     too_large: str = "body_too_large"  # the problem code past max_bytes
 
+    def __post_init__(self) -> None:
+        if self.parsed and not set(self.media) <= set(JSON_BODIES):
+            raise ValueError(f"a body parsed as JSON comes as {JSON_BODIES}, not {self.media}")
+
 
 @dataclass(frozen=True, slots=True)
 class Route:

@@ -18,6 +18,7 @@ from badgechain.node.app import build_app
 from badgechain.node.routes import (
     Access,
     Answer,
+    Body,
     Route,
     declarations,
     register,
@@ -120,9 +121,13 @@ def test_a_route_added_past_the_declarations_is_found(tmp_path: Path) -> None:
     ]
 
 
-def test_a_public_route_under_admin_cannot_be_declared() -> None:
+def test_declarations_that_cannot_hold_are_refused() -> None:
     with pytest.raises(ValueError, match="admin"):
         Route("GET", "/admin/open", _ok, "oops", access=Access.PUBLIC, ok=Answer("Json"))
+    with pytest.raises(ValueError, match="JSON"):
+        Body("Binary", media=("image/png",))
+    with pytest.raises(ValueError, match="no body"):
+        Route("GET", "/x", _ok, "x", access=Access.PUBLIC, ok=Answer("Json"), body=Body("Json"))
 
 
 async def test_a_new_admin_route_outside_admin_needs_the_token(
