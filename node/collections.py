@@ -7,6 +7,7 @@ as JSON, written in one put. A badge later hidden or rejected drops out of what 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import secrets
@@ -14,6 +15,7 @@ from typing import Any, Final
 
 from badgechain.chain.badge import issuer_id
 from badgechain.chain.credential import CredentialView
+from badgechain.chain.errors import BadgeChainError
 from badgechain.chain.proof import format_created
 from badgechain.chain.uid import Uid, parse_uid, uid_text
 from badgechain.storage import Kind, Store
@@ -41,6 +43,8 @@ MAX_COLLECTION_BADGES: Final = 200
 MAX_COLLECTIONS_LISTED: Final = 10_000
 _ID_BYTES: Final = 16  # 128 random bits
 _ID: Final = re.compile(r"[A-Za-z0-9_-]{22}")  # what token_urlsafe(16) writes
+# How long creating a collection waits for the BNS to say whether its badges are revoked.
+REVOCATION_CHECK_S: Final = 10.0
 
 
 class CollectionError(NodeError):
@@ -87,10 +91,36 @@ def _checked_text(value: object, max_chars: int, name: str, *, required: bool) -
     return value
 
 
-def create_collection(
+async def _refuse_revoked(node: Services, uids: list[str]) -> None:
+    """CollectionError `badge_revoked` when the BNS says a badge was revoked: a shared page
+    of badges should not show one its issuer withdrew. A BNS that does not answer in time
+    decides nothing (the page marks what it finds later)."""
+    wanted = [parse_uid(text) for text in uids]
+    try:
+        async with asyncio.timeout(REVOCATION_CHECK_S):
+            answers = await asyncio.gather(
+                *(node.names.resolve(uid) for uid in wanted), return_exceptions=True
+            )
+    except TimeoutError:
+        return
+    for text, answer in zip(uids, answers, strict=True):
+        if isinstance(answer, BaseException):
+            if not isinstance(answer, BadgeChainError | TimeoutError):
+                raise answer
+            continue
+        if answer.revocation is not None:
+            raise CollectionError(
+                f"badge {text:.24}… was revoked by its issuer "
+                f"({answer.revocation.reason[:100]!r}); leave it out of the collection",
+                code="badge_revoked",
+            )
+
+
+async def create_collection(
     node: Services, name: object, uids: object, description: object = None
 ) -> dict[str, Any]:
-    """Store a new collection of badges this node holds; return its stored record."""
+    """Store a new collection of badges this node holds and that are not revoked; return
+    its stored record."""
     store = node.store
     record: dict[str, Any] = {
         "id": secrets.token_urlsafe(_ID_BYTES),
@@ -101,6 +131,7 @@ def create_collection(
         "created": format_created(node.clock()),
         "uids": _checked_uids(uids, store),
     }
+    await _refuse_revoked(node, record["uids"])
     with store.batch() as batch:
         batch.put(Kind.INDEX, COLLECTION_PREFIX + record["id"].encode(), _dump(record))
         details = {"name": record["name"], "badges": len(record["uids"])}

@@ -50,6 +50,7 @@ STATUS_BY_CODE: Final[Mapping[str, int]] = {
     # 422: understood, but not acceptable
     "badge_invalid": 422,
     "badge_not_held": 422,
+    "badge_revoked": 422,  # a collection refuses a badge its issuer revoked
     "issuer_mismatch": 422,
     "credential_status_present": 422,
     "subject_unknown": 422,

@@ -73,7 +73,9 @@ async def get_endorsements(request: web.Request) -> web.Response:
 async def post_collection(request: web.Request) -> web.Response:
     body = await _body(request, {"name", "uids", "description"})
     node = request.app[SERVICES]
-    record = create_collection(node, body.get("name"), body.get("uids"), body.get("description"))
+    record = await create_collection(
+        node, body.get("name"), body.get("uids"), body.get("description")
+    )
     shown = collection_json(_store(request), record)
     links = {
         "url": f"{node.gateway_url}/collections/{record['id']}",

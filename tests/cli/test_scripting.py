@@ -188,3 +188,38 @@ def test_a_stopped_node_is_named_in_words_not_exception_text(tmp_path: Path) -> 
         assert "the connection was refused" in lines[0]
         for internal in ("ssl:default", "Connect call failed", "ClientConnector", "Errno"):
             assert internal not in lines[0]
+
+
+async def test_a_collection_refuses_a_revoked_badge(tmp_path: Path) -> None:
+    network = NodeNetwork(tmp_path)
+    try:
+        issuer, earner = await network.start(2)
+        issuer_home, earner_home = network.write_cli_home(issuer), network.write_cli_home(earner)
+
+        def run(home: Path, *args: str) -> Result:
+            return _cli(home, *args)
+
+        created = _json(
+            await asyncio.to_thread(run, issuer_home, "class", "create", *OFFLINE, "--json")
+        )
+        uids = []
+        for _ in range(2):
+            issue = ["issue", "--class", created["id"], "--to", earner.did, "--json"]
+            uids.append(_json(await asyncio.to_thread(run, issuer_home, *issue))["uid"])
+
+        async def all_in_inbox() -> bool:
+            listed = await asyncio.to_thread(run, earner_home, "inbox", "--json")
+            return {badge["uid"] for badge in json.loads(listed.stdout)} >= set(uids)
+
+        await eventually(all_in_inbox)
+        for uid in uids:
+            assert (await asyncio.to_thread(run, earner_home, "accept", uid)).exit_code == 0
+        revoked = await asyncio.to_thread(run, issuer_home, "revoke", uids[0], "--reason", "typo")
+        assert revoked.exit_code == 0, revoked.output
+        refused = await asyncio.to_thread(run, earner_home, "collection", "create", "Mine", *uids)
+        assert refused.exit_code != 0 and "[badge_revoked]" in refused.output
+        assert "'typo'" in refused.output
+        kept = await asyncio.to_thread(run, earner_home, "collection", "create", "Mine", uids[1])
+        assert kept.exit_code == 0, kept.output
+    finally:
+        await network.stop()
