@@ -50,6 +50,9 @@ _MAX_EMBEDDED_IMAGE_CHARS = 4 * 1024 * 1024
 MAX_CARD_ANSWERS = 4096
 _CARD_ANSWERS: Final = web.AppKey("card_answers", dict)
 _CARD_CACHE_CONTROL: Final = "public, max-age=60"  # revocation shows within a minute
+# GET /bns/{uid} bodies by the UID text asked, with the record each shows (oldest out).
+MAX_BNS_BODIES = 4096
+_BNS_BODIES: Final[dict[str, tuple[Record, bytes]]] = {}
 # A credential never changes; whether it is served does (a hide also empties its BNS location).
 _BADGE_CACHE_CONTROL: Final = "public, max-age=60"
 
@@ -73,10 +76,22 @@ def record_json(record: Record) -> dict[str, Any]:
 
 
 async def get_bns(request: web.Request) -> web.Response:
-    """GET /bns/{uid}: the merged, validated BNS record of a UID."""
+    """GET /bns/{uid}: the merged, validated BNS record of a UID.
+
+    The NameService answers a UID asked again from its cache (bns/service.py); the answer's
+    JSON is kept with the record it shows, so an unchanged record is not rendered again
+    (base58 of the UID and the keys is most of the work)."""
     node = request.app[SERVICES]
-    record = await node.names.resolve(parse_uid(request.match_info["uid"]))
-    return json_response(record_json(record))
+    text = request.match_info["uid"]
+    shown = _BNS_BODIES.get(text)
+    uid = shown[0].entry.uid if shown is not None else parse_uid(text)
+    record = await node.names.resolve(uid)
+    if shown is None or shown[0] is not record:
+        shown = (record, json.dumps(record_json(record), ensure_ascii=False).encode())
+        _BNS_BODIES[text] = shown
+        while len(_BNS_BODIES) > MAX_BNS_BODIES:
+            _BNS_BODIES.pop(next(iter(_BNS_BODIES)))
+    return web.Response(body=shown[1], content_type="application/json", charset="utf-8")
 
 
 async def get_health(request: web.Request) -> web.Response:

@@ -59,23 +59,31 @@ async def test_checking_verdicts_fails_a_report_that_is_not_valid(server: str) -
     assert (valid.failures, invalid.failures) == (0, 10)
 
 
-@pytest.mark.slow  # three node processes start, and a batch is issued: about 20 s
+@pytest.mark.slow  # five node processes start, and a batch is issued: about 30 s
 def test_tiny_run_measures_every_target_and_issues_the_whole_batch(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     report = main(TINY)
 
     assert report is not None
-    for load, count in ((report.baseline, 20), (report.bns, 20), (report.verify, 6)):
+    loads = (
+        (report.baseline, 20),
+        (report.bns, 20),
+        (report.verify_thread, 6),
+        (report.verify_one, 6),
+        (report.verify, 6),
+        (report.verify_uid, 20),
+    )
+    for load, count in loads:
         assert (load.requests, load.failures) == (count, 0)
         assert 0 < load.p50 <= load.p95 < 30
-    # Each POST /verify is a full verification (about 10 ms of CPU): far below a bare handler.
-    assert report.verify.rate < report.baseline.rate
+    assert report.scaling > 0 and report.workers >= 1
     batch = report.batch
-    assert (batch.rows, batch.issued, batch.failed) == (10, 10, 0)
+    assert batch is not None and (batch.rows, batch.issued, batch.failed) == (10, 10, 0)
     assert 0 < batch.until_done <= batch.until_published
 
     printed = capsys.readouterr().out
     assert "| bare aiohttp handler (baseline) | 20 | 0 |" in printed
-    assert "| POST /verify, one signed badge | 6 | 0 |" in printed
+    assert "| POST /verify, one signed badge, one worker | 6 | 0 |" in printed
+    assert "| GET /verify/{uid}, 5 badges seen before | 20 | 0 |" in printed
     assert "| one batch | 10 | 10 | 0 |" in printed
