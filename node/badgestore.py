@@ -2,7 +2,8 @@
 
 Kind.BADGE, key = the 64-byte UID: the credential as UTF-8 JSON (exactly the signed
 document). Kind.INDEX, key = b"badge-state/" + UID: a small JSON object saying how this
-node relates to the badge ({"role": "issued"|"received", "state": ..., "at": ...}).
+node relates to the badge ({"role": "issued"|"received", "state": ..., "at": ...}), read
+and written typed as a `BadgeRecord` (node/records.py) or, by older callers, as a dict.
 An EndorsementCredential also gets Kind.INDEX b"endorsements/" + endorsed UID + its UID,
 so a badge's endorsements are one scan. All are written in one atomic batch.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from badgechain.chain.badge import BNS_URN_PREFIX
 from badgechain.chain.credential import CredentialView
@@ -22,20 +23,30 @@ from badgechain.chain.proof import proof_list, proof_value_bytes
 from badgechain.chain.uid import Uid
 from badgechain.storage import Batch, Kind, Store
 
+from .records import BadgeRecord, JsonRecord
+
 __all__ = [
     "ENDORSEMENT_PREFIX",
     "STATE_PREFIX",
     "credential_uid",
     "endorsed_uid",
     "endorsement_uids",
+    "journal_object",
+    "journal_record",
     "load_badge",
+    "load_record",
     "load_state",
     "put_badge",
+    "put_record",
     "put_state",
+    "records",
     "save_badge",
+    "save_record",
     "set_state",
     "states",
 ]
+
+R = TypeVar("R", bound=JsonRecord)
 
 STATE_PREFIX: Final = b"badge-state/"
 ENDORSEMENT_PREFIX: Final = b"endorsements/"
@@ -109,6 +120,29 @@ def put_state(batch: Batch, uid: Uid, state: dict[str, Any]) -> None:
     batch.put(Kind.INDEX, STATE_PREFIX + uid, json.dumps(state).encode())
 
 
+def load_record(store: Store, uid: Uid) -> BadgeRecord | None:
+    """The badge's state record, typed; None when this node holds no such badge."""
+    raw = store.get(Kind.INDEX, STATE_PREFIX + uid)
+    return None if raw is None else BadgeRecord.from_bytes(raw)
+
+
+def save_record(store: Store, uid: Uid, record: BadgeRecord) -> None:
+    store.put(Kind.INDEX, STATE_PREFIX + uid, record.to_bytes())
+
+
+def put_record(batch: Batch, uid: Uid, record: BadgeRecord) -> None:
+    """`save_record` inside a batch, for callers with more to write atomically."""
+    batch.put(Kind.INDEX, STATE_PREFIX + uid, record.to_bytes())
+
+
+def records(store: Store) -> list[tuple[Uid, BadgeRecord]]:
+    """Every badge this node holds, with its state record, in UID order."""
+    return [
+        (Uid(key[len(STATE_PREFIX) :]), BadgeRecord.from_bytes(value))
+        for key, value in store.scan(Kind.INDEX, STATE_PREFIX)
+    ]
+
+
 def states(store: Store) -> list[tuple[Uid, dict[str, Any]]]:
     """Every badge this node holds, with its state, in UID order."""
     return [
@@ -127,3 +161,11 @@ def journal_object(store: Store, prefix: bytes, record_id: str) -> dict[str, Any
         return None
     raw = store.get(Kind.JOURNAL, prefix + record_id.encode())
     return None if raw is None else dict(json.loads(raw))
+
+
+def journal_record(store: Store, prefix: bytes, record_id: str, kind: type[R]) -> R | None:
+    """`journal_object`, typed as `kind` (a ClassRecord, a BatchHeader)."""
+    if not _RECORD_ID.fullmatch(record_id):
+        return None
+    raw = store.get(Kind.JOURNAL, prefix + record_id.encode())
+    return None if raw is None else kind.from_bytes(raw)
