@@ -27,6 +27,7 @@ from badgechain.node.config import (
     save_config,
 )
 from badgechain.node.logs import LOG_FORMATS, configure_logging
+from badgechain.node.relocation import follow_gateway_url
 
 from .common import load_key, new_passphrase, reports_errors
 from .home import KEY_FILE, HomeError, write_atomic
@@ -201,6 +202,7 @@ def register_node_commands(main: click.Group) -> None:
         print(f"ready {node.did} {running.gateway_url} {dht_host}:{dht_port}", flush=True)
         sys.stdout.flush()
         running.spawn(_say_when_alone(running))
+        running.spawn(follow_gateway_url(running))  # a node that moved says where it is now
         await running.run_until_signalled()
 
 

@@ -14,7 +14,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from badgechain.chain.keys import KeyPair
+from badgechain.chain.uid import parse_uid
 from badgechain.cli.main import main
+from badgechain.node.relocation import follow_gateway_url
 from tests.node.conftest import NodeNetwork, eventually
 
 OFFLINE = ["--name", "N", "--description", "D", "--criteria", "C"]
@@ -221,5 +223,43 @@ async def test_a_collection_refuses_a_revoked_badge(tmp_path: Path) -> None:
         assert "'typo'" in refused.output
         kept = await asyncio.to_thread(run, earner_home, "collection", "create", "Mine", uids[1])
         assert kept.exit_code == 0, kept.output
+    finally:
+        await network.stop()
+
+
+async def test_a_node_on_a_new_port_republishes_the_locations_of_its_badges(
+    tmp_path: Path,
+) -> None:
+    network = NodeNetwork(tmp_path)
+    try:
+        issuer, earner, _ = await network.start(3)  # a third keeps the DHT answering
+        issuer_home, earner_home = network.write_cli_home(issuer), network.write_cli_home(earner)
+
+        def run(home: Path, *args: str) -> Result:
+            return _cli(home, *args)
+
+        created = _json(
+            await asyncio.to_thread(run, issuer_home, "class", "create", *OFFLINE, "--json")
+        )
+        issue = ["issue", "--class", created["id"], "--to", earner.did, "--json"]
+        uid = _json(await asyncio.to_thread(run, issuer_home, *issue))["uid"]
+
+        async def in_inbox() -> bool:
+            listed = await asyncio.to_thread(run, earner_home, "inbox", "--json")
+            return any(badge["uid"] == uid for badge in json.loads(listed.stdout))
+
+        await eventually(in_inbox)
+        assert await follow_gateway_url(earner) == 0  # first start: notes its URL
+        accepted = _json(await asyncio.to_thread(run, earner_home, "accept", uid, "--json"))
+        old = earner.gateway_url
+        assert accepted["record"]["location"]["urls"] == [f"{old}/badges/{uid}.json"]
+
+        earner = await network.restart(earner)  # http_port 0: another port
+        assert earner.gateway_url != old
+        assert await follow_gateway_url(earner) == 1
+        record = await issuer.names.resolve(parse_uid(uid))
+        assert record.location is not None
+        assert list(record.location.urls) == [f"{earner.gateway_url}/badges/{uid}.json"]
+        assert await follow_gateway_url(earner) == 0  # once moved, nothing more to do
     finally:
         await network.stop()
