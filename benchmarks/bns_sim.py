@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from badgechain.bns.dht import DhtNode, DhtSettings
 from badgechain.bns.record import Record, Uid, make_entry
 from badgechain.bns.sim import LinkModel, SimNetwork, run_simulated, start_simulated
+from badgechain.bns.sim_values import SharedVerdicts
 from badgechain.bns.values import BnsValues
 from badgechain.chain.errors import BadgeChainError
 from badgechain.chain.keys import KeyPair
@@ -79,8 +80,20 @@ class Report:
     replicas: list[int] = field(default_factory=list)
     replaced: int = 0
     datagrams: int = 0
+    verdicts: tuple[int, int] = (0, 0)  # validations computed, replayed from memory
     virtual_s: float = 0.0
     wall_s: float = 0.0
+
+
+def make_records(rng: random.Random, count: int) -> list[bytes]:
+    """`count` real signed BNS records of one issuer, from `rng`."""
+    issuer = KeyPair.from_seed(rng.randbytes(32))
+    values = []
+    for _ in range(count):
+        signing_input = rng.randbytes(64)
+        uid = Uid(issuer.sign(signing_input))
+        values.append(Record(make_entry(issuer, uid, signing_input, None, 1)).to_wire_bytes())
+    return values
 
 
 class Simulation:
@@ -92,15 +105,18 @@ class Simulation:
         self.nodes: list[DhtNode] = []
         self.live: list[DhtNode] = []
         self.writers: list[DhtNode] = []
-        self.addresses: list[bytes] = []
         self.report = Report(options)
+        # Every node still asks for each STORE's verdict; the crypto runs once per input.
+        self.policy = SharedVerdicts(BnsValues())
+        self.values = make_records(self.rng, options.records)  # signed before the clock runs
+        self.addresses = [self.policy.address_of(v) for v in self.values]
 
     def _host(self, index: int) -> str:
         return f"10.{(index >> 16) & 255}.{(index >> 8) & 255}.{index & 255}"
 
     async def add_node(self) -> DhtNode:
         key = KeyPair.from_seed(self.rng.randbytes(32))
-        node = DhtNode(key.public_key, MemoryStore(), BnsValues(), self.settings)
+        node = DhtNode(key.public_key, MemoryStore(), self.policy, self.settings)
         start_simulated(node, self.network, self._host(len(self.nodes) + 1))
         self.nodes.append(node)
         return node
@@ -120,22 +136,17 @@ class Simulation:
             await asyncio.gather(*(self.join(n) for n in group))
 
     async def publish(self) -> None:
-        issuer = KeyPair.from_seed(self.rng.randbytes(32))
         self.writers = self.rng.sample(self.live, self.options.writers)
         gate = asyncio.Semaphore(self.options.writers)
 
         async def one(index: int) -> None:
-            signing_input = self.rng.randbytes(64)
-            uid = Uid(issuer.sign(signing_input))
-            value = Record(make_entry(issuer, uid, signing_input, None, 1)).to_wire_bytes()
             writer = self.writers[index % len(self.writers)]
             async with gate:
                 try:
-                    result = await writer.publish(value)
+                    result = await writer.publish(self.values[index])
                     self.report.published_done += result.done
                 except BadgeChainError:
                     pass
-            self.addresses.append(BnsValues().address_of(value))
 
         await asyncio.gather(*(one(i) for i in range(self.options.records)))
 
@@ -146,11 +157,16 @@ class Simulation:
         end = loop.time() + options.duration
         tasks: list[asyncio.Task[None]] = []
 
+        stayers = set(map(id, self.writers))
+
         async def replace_one() -> None:
-            stayers = set(map(id, self.writers))
-            candidates = [n for n in self.live if id(n) not in stayers]
-            gone = self.rng.choice(candidates)
-            self.live.remove(gone)
+            while True:  # writers stay: draw again (they are a small share)
+                index = self.rng.randrange(len(self.live))
+                if id(self.live[index]) not in stayers:
+                    break
+            gone = self.live[index]
+            self.live[index] = self.live[-1]  # O(1) removal: the order of `live` is no matter
+            self.live.pop()
             await gone.stop()
             await self.join(await self.add_node())
             self.report.replaced += 1
@@ -208,6 +224,7 @@ class Simulation:
         self.count_replicas()
         self.report.virtual_s = loop.time()
         self.report.datagrams = self.network.stats["sent"]
+        self.report.verdicts = (self.policy.checks, self.policy.replays)
         for node in self.live:
             await node.stop()
         self.report.wall_s = time.monotonic() - wall
@@ -218,8 +235,11 @@ def print_report(report: Report) -> None:
     o = report.options
     total = report.resolved + report.failed
     bound = math.log2(o.nodes / SETTINGS.ksize) + 3
+    leaving = int(o.nodes * o.churn)
+    every = o.duration / max(1, leaving)
     print(
         f"nodes {o.nodes}, records {o.records}, replaced {report.replaced} over {o.duration:.0f} s"
+        f" (one leaves and one joins every {every:.3f} s: {60 / every:.0f}/min each way)"
     )
     print(f"  publishes done (write quorum): {report.published_done}/{o.records}")
     print(f"  resolves: {report.resolved}/{total} = {100 * report.resolved / max(1, total):.3f}%")
@@ -237,6 +257,7 @@ def print_report(report: Report) -> None:
         f"p5 {percentile(replicas, 0.05)}, median {percentile(replicas, 0.5)}, "
         f"under k/2: {sum(r < SETTINGS.ksize / 2 for r in replicas)}"
     )
+    print(f"  validations: {report.verdicts[0]:,} computed, {report.verdicts[1]:,} replayed")
     print(
         f"  datagrams {report.datagrams:,}; virtual {report.virtual_s:.0f} s; "
         f"wall {report.wall_s:.0f} s (build {report.build_s:.0f}, publish "

@@ -11,6 +11,7 @@ lookups sharing one `avoid` set take disjoint paths (S/Kademlia §4.4).
 
 from __future__ import annotations
 
+import bisect
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -57,6 +58,7 @@ class Lookup(Generic[C]):
     me: bytes = b""
     avoid: set[bytes] = field(default_factory=set)
     _known: dict[bytes, _Entry[C]] = field(default_factory=dict)
+    _order: list[tuple[int, bytes]] = field(default_factory=list)  # (distance, id), nearest first
     _target: int = 0
     asked: int = 0
 
@@ -70,14 +72,18 @@ class Lookup(Generic[C]):
                 continue
             distance = int.from_bytes(node_id, "big") ^ self._target
             self._known[node_id] = _Entry(contact, distance, self.host_of(contact), hops)
+            bisect.insort(self._order, (distance, node_id))  # kept sorted: `window` is hot
 
     def window(self) -> list[bytes]:
         """The closest live contacts, at most `group_limit` from any one host."""
-        alive = sorted((e.distance, i) for i, e in self._known.items() if e.state in _ALIVE)
         picked: list[bytes] = []
         per_host: Counter[str] = Counter()
-        for _, node_id in alive:
-            host = self._known[node_id].host
+        known = self._known
+        for _, node_id in self._order:
+            entry = known[node_id]
+            if entry.state not in _ALIVE:
+                continue
+            host = entry.host
             if per_host[host] < self.group_limit:
                 per_host[host] += 1
                 picked.append(node_id)
