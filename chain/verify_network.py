@@ -163,6 +163,14 @@ class NetworkChecks(VerifierState):
                 "bns_answered",
                 "the status list was unreachable; the BNS answered for this badge",
             )
+        view = getattr(self, "bns_view", None)
+        if view is not None and view.revoked:  # the list read predates the BNS revocation
+            return Check(
+                "status",
+                "skipped",
+                "status_list_stale",
+                "the status list read is older than the BNS revocation (its bit is still clear)",
+            )
         return Check("status", "passed", "ok", "status list bit clear")
 
     def _status_bit(

@@ -290,3 +290,15 @@ async def test_documents_are_fetched_bounded(list_server: tuple[str, dict[str, A
     assert await fetch(NodeConfig(), "/big") == "fetch_too_large"
     # A public node connects to global addresses only: 127.0.0.1 is refused, not fetched.
     assert await fetch(NodeConfig(public=True), "/doc") == "unreachable"
+
+
+def test_a_list_older_than_the_bns_revocation_is_not_reported_clear() -> None:
+    """Issue 16 item 11: the BNS says revoked, a cached list still has the bit clear."""
+    badge = _badge(status_entry(LIST_URL, 7))
+    stale = {STATUS_LIST_FETCHER: lambda url: _status_list()}
+    report = _verify(badge, bns=lambda uid: _view(badge, revoked=True), extra=stale)
+    assert report.failed is not None and report.failed.code == "revoked"
+    assert _code(report, "status") == ("skipped", "status_list_stale", False)
+    assert "bit clear" not in report.check("status").message
+    fresh = _verify(badge, bns=lambda uid: _view(badge), extra=stale)
+    assert fresh.verdict == "valid" and _code(fresh, "status") == ("passed", "ok", False)
