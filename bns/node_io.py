@@ -42,7 +42,9 @@ log = logging.getLogger(__name__)
 
 _VERIFY_PING_BYTES: Final = 96  # what a verification ping costs against an address's budget
 _MAX_TRACKED: Final = 10_000
-_RTT_SAMPLES: Final = 64  # round trips the hedge delay is taken from
+_RTT_SAMPLES: Final = 64  # round trips the hedge delay is taken from...
+_RTT_WINDOW_S: Final = 5.0  # ...those of the last few seconds
+_FIRST_RTT_S: Final = 0.005  # assumed until a first answer
 _GONE_S: Final = 120.0  # how long lookups skip a contact that left the table for failing
 _LONG_ANSWERS: Final = frozenset({"find_node", "find_value"})  # answers of up to a datagram
 Address = tuple[str, int]
@@ -90,10 +92,10 @@ class Endpoint(asyncio.DatagramProtocol):
             "find_node": self._rpc_find_node,
             "find_value": self._rpc_find_value,
         }
-        # Recent round trips: the hedge delay follows their median, which one stall of the
-        # loop (a burst of work) cannot drag up the way it drags a moving average.
-        self._rtts: deque[float] = deque([0.005], maxlen=_RTT_SAMPLES)
-        self._typical_rtt: float | None = 0.005
+        # (when, seconds) of recent round trips: the hedge delay follows the median of those
+        # of the last few seconds, which neither one stall of the loop drags up (as it drags a
+        # moving average) nor a burst long over keeps up.
+        self._rtts: deque[tuple[float, float]] = deque(maxlen=_RTT_SAMPLES)
         self._moving: set[bytes] = set()
         # Contacts that left the table for failing: peers go on naming them for a while, and
         # a lookup that asked them would wait out a hedge delay each time.
@@ -273,8 +275,7 @@ class Endpoint(asyncio.DatagramProtocol):
         if not known:
             return ok, reply
         if ok:
-            self._rtts.append(now() - started)
-            self._typical_rtt = None
+            self._rtts.append((now(), now() - started))
             self._heard_from(contact)
         else:
             self.dht.stats["rpc_timeouts"] += 1
@@ -304,10 +305,11 @@ class Endpoint(asyncio.DatagramProtocol):
 
     @property
     def typical_rtt(self) -> float:
-        """The median of the last round trips, seconds."""
-        if self._typical_rtt is None:
-            self._typical_rtt = sorted(self._rtts)[len(self._rtts) // 2]
-        return self._typical_rtt
+        """The median round trip of the last `_RTT_WINDOW_S` seconds (or of the last few)."""
+        recent = [rtt for at, rtt in self._rtts if now() - at < _RTT_WINDOW_S]
+        recent = recent or [rtt for _, rtt in self._rtts] or [_FIRST_RTT_S]
+        recent.sort()
+        return recent[len(recent) // 2]
 
     @property
     def hedge_delay(self) -> float:
