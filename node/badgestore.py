@@ -61,16 +61,19 @@ def credential_uid(credential: dict[str, Any]) -> Uid:
     return Uid(proof_value_bytes(proofs[0]))
 
 
-def save_badge(store: Store, credential: dict[str, Any], state: dict[str, Any]) -> Uid:
+def save_badge(
+    store: Store, credential: dict[str, Any], state: BadgeRecord | dict[str, Any]
+) -> Uid:
     with store.batch() as batch:
         return put_badge(batch, credential, state)
 
 
-def put_badge(batch: Batch, credential: dict[str, Any], state: dict[str, Any]) -> Uid:
+def put_badge(batch: Batch, credential: dict[str, Any], state: BadgeRecord | dict[str, Any]) -> Uid:
     """Add the badge and its state to `batch`, for callers with more to write atomically."""
     uid = credential_uid(credential)
     batch.put(Kind.BADGE, uid, json.dumps(credential, ensure_ascii=False).encode())
-    batch.put(Kind.INDEX, STATE_PREFIX + uid, json.dumps(state).encode())
+    stored = state.to_bytes() if isinstance(state, BadgeRecord) else json.dumps(state).encode()
+    batch.put(Kind.INDEX, STATE_PREFIX + uid, stored)
     endorsed = endorsed_uid(credential)
     if endorsed is not None:
         batch.put(Kind.INDEX, ENDORSEMENT_PREFIX + endorsed + uid, b"")

@@ -23,16 +23,10 @@ from badgechain.chain.uid import Uid, uid_text
 from badgechain.chain.verify import verify_credential
 from badgechain.storage import Kind, Store
 
-from .badgestore import (
-    credential_uid,
-    load_badge,
-    load_state,
-    put_state,
-    save_badge,
-    states,
-)
+from .badgestore import credential_uid, load_badge, load_record, put_record, records, save_badge
 from .errors import NodeError
-from .inbox_limits import check_inbox_room, inbox_fields
+from .inbox_limits import badge_size, check_inbox_room, sender_of
+from .records import BadgeRecord
 from .services import Services
 from .states import BadgeState, advance
 
@@ -139,23 +133,21 @@ async def receive(node: Services, credential: object) -> tuple[Uid, dict[str, An
     uid = credential_uid(credential)
     if report.uid != uid_text(uid):
         raise InboxRefused("the first proof is not the issuer's", code="uid_ambiguous")
-    held = load_state(store, uid)
+    held = load_record(store, uid)
     if held is not None:
-        return uid, held
-    if (
-        sum(1 for _, state in states(store) if state.get("state") == BadgeState.INBOX)
-        >= MAX_INBOX_BADGES
-    ):
+        return uid, held.to_json()
+    if sum(1 for _, state in records(store) if state.state == BadgeState.INBOX) >= MAX_INBOX_BADGES:
         raise InboxFull(f"the inbox holds {MAX_INBOX_BADGES} badges already")
     check_inbox_room(store, credential)
-    state = {
-        "role": "received",
-        "state": BadgeState.INBOX,
-        "at": _now(node),
-        **inbox_fields(credential),
-    }
+    state = BadgeRecord(
+        role="received",
+        state=BadgeState.INBOX,
+        at=_now(node),
+        bytes=badge_size(credential),
+        sender=sender_of(credential),
+    )
     save_badge(store, credential, state)
-    return uid, state
+    return uid, state.to_json()
 
 
 def _addressed_here(node: Services, store: Store, subject: object) -> bool:
@@ -170,20 +162,20 @@ def _addressed_here(node: Services, store: Store, subject: object) -> bool:
         linked = Uid(multibase_decode(subject[len(BNS_URN_PREFIX) :]))
     except DecodeError:
         return False
-    state = (load_state(store, linked) if len(linked) == 64 else None) or {}
-    if state.get("role") == "persona":
+    state = (load_record(store, linked) if len(linked) == 64 else None) or BadgeRecord()
+    if state.role == "persona":
         return True
-    return state.get("role") == "received" and state.get("state") in _VISIBLE
+    return state.role == "received" and state.state in _VISIBLE
 
 
-def _describe(uid: Uid, credential: dict[str, Any], state: dict[str, Any]) -> InboxItem:
+def _describe(uid: Uid, credential: dict[str, Any], state: BadgeRecord) -> InboxItem:
     name = CredentialView(credential).achievement.get("name")
     name = name if isinstance(name, str) else credential.get("name")
     return InboxItem(
         uid_text(uid),
         issuer_id(credential),
         name if isinstance(name, str) else "",
-        str(state.get("at", "")),
+        state.at or "",
     )
 
 
@@ -191,8 +183,8 @@ def inbox_items(node: Services) -> list[InboxItem]:
     """The badges waiting for the earner to accept or reject them, in UID order."""
     store = node.store
     items = []
-    for uid, state in states(store):
-        if state.get("role") != "received" or state.get("state") != "inbox":
+    for uid, state in records(store):
+        if state.role != "received" or state.state != BadgeState.INBOX:
             continue
         credential = load_badge(store, uid)
         if credential is not None:
@@ -208,14 +200,12 @@ def badge_url(node: Services, uid: Uid) -> str:
     return f"{node.gateway_url}/badges/{uid_text(uid)}.json"
 
 
-def _received(store: Store, uid: Uid, allowed: Sequence[str], code: str) -> dict[str, Any]:
-    state = load_state(store, uid)
-    if state is None or state.get("role") != "received":
+def _received(store: Store, uid: Uid, allowed: Sequence[str], code: str) -> BadgeRecord:
+    state = load_record(store, uid)
+    if state is None or state.role != "received":
         raise BadgeNotFound(f"this node holds no received badge {uid_text(uid)}")
-    if state.get("state") not in allowed:
-        raise WrongState(
-            f"the badge is {state.get('state')}, not {' or '.join(allowed)}", code=code
-        )
+    if state.state not in allowed:
+        raise WrongState(f"the badge is {state.state}, not {' or '.join(allowed)}", code=code)
     return state
 
 
@@ -251,12 +241,12 @@ def reject(node: Services, uid: Uid) -> dict[str, Any]:
     """Refuse a badge of the inbox: its document is deleted, a tombstone state stays."""
     store = node.store
     state = _received(store, uid, ("inbox",), "not_in_inbox")
-    state = state | {"state": advance(state["state"], BadgeState.REJECTED), "at": _now(node)}
+    state = state.with_members(state=advance(state.state, BadgeState.REJECTED), at=_now(node))
     with store.batch() as batch:
         batch.delete(Kind.BADGE, uid)
-        put_state(batch, uid, state)
+        put_record(batch, uid, state)
         node.log.append(batch, "reject", uid_text(uid))
-    return state
+    return state.to_json()
 
 
 # The state each earner action leaves a badge in.
@@ -268,16 +258,16 @@ _SETTLED_STATE: Final = {
 
 
 def _settle(
-    node: Services, store: Store, uid: Uid, state: dict[str, Any], action: str, record: Record
+    node: Services, store: Store, uid: Uid, state: BadgeRecord, action: str, record: Record
 ) -> dict[str, Any]:
     """Record what `action` published: the badge's new state and its log entry, at once."""
     urls = list(record.location.urls) if record.location else []
-    settled = advance(state["state"], _SETTLED_STATE[action])
-    new_state = state | {"state": settled, "at": _now(node), "urls": urls}
+    settled = advance(state.state, _SETTLED_STATE[action])
+    new_state = state.with_members(state=settled, at=_now(node), urls=tuple(urls))
     with store.batch() as batch:
-        put_state(batch, uid, new_state)
+        put_record(batch, uid, new_state)
         node.log.append(batch, action, uid_text(uid), {"urls": urls})
-    return new_state
+    return new_state.to_json()
 
 
 def _check_urls(urls: object) -> tuple[str, ...]:

@@ -24,13 +24,7 @@ from badgechain.chain.uid import Uid, uid_text
 from badgechain.storage import Kind, Store
 
 from . import pipeline
-from .badgestore import (
-    endorsement_uids,
-    load_badge,
-    load_state,
-    put_state,
-    states,
-)
+from .badgestore import endorsement_uids, load_badge, load_record, put_record, records
 from .delivery import outbox
 from .earner import badge_url
 from .errors import NodeError
@@ -177,11 +171,11 @@ async def publish_persona(node: Services, uid: Uid) -> Persona:
     """Publish a stored persona's BNS entry and this node's URL for it, then mark it
     "accepted". Idempotent: the entry is the same bytes each time."""
     store, names = node.store, node.names
-    state = load_state(store, uid)
+    state = load_record(store, uid)
     signed = load_badge(store, uid)
-    if state is None or signed is None or state.get("role") != PERSONA_ROLE:
+    if state is None or signed is None or state.role != PERSONA_ROLE or state.created is None:
         raise PersonaError("this node has no such persona", code="persona_not_found")
-    key, created, bits = node.key, int(state["created"]), node.config.pow_difficulty
+    key, created, bits = node.key, state.created, node.config.pow_difficulty
     kept = store.get(Kind.JOURNAL, UNPUBLISHED_PERSONA_PREFIX + uid)
     if kept:  # the signing input signing kept
         entry = make_entry(key, uid, kept, key.public_key, created, difficulty=bits)
@@ -191,19 +185,19 @@ async def publish_persona(node: Services, uid: Uid) -> Persona:
     record = await names.set_location(node.key, uid, [badge_url(node, uid)])
     urls = list(record.location.urls) if record.location else []
     with store.batch() as batch:
-        accepted = advance(state.get("state"), BadgeState.ACCEPTED)
-        put_state(batch, uid, state | {"state": accepted, "urls": urls})
+        accepted = advance(state.state, BadgeState.ACCEPTED)
+        put_record(batch, uid, state.with_members(state=accepted, urls=tuple(urls)))
         batch.delete(Kind.JOURNAL, UNPUBLISHED_PERSONA_PREFIX + uid)
-    return Persona(uid, str(state["name"]), accepted, str(state["at"]))
+    return Persona(uid, state.name or "", accepted, state.at or "")
 
 
 def list_personas(node: Services) -> list[Persona]:
     """This node's personas, in UID order."""
     store = node.store
     return [
-        Persona(uid, str(state.get("name", "")), str(state.get("state")), str(state.get("at")))
-        for uid, state in states(store)
-        if state.get("role") == PERSONA_ROLE
+        Persona(uid, state.name or "", str(state.state), str(state.at))
+        for uid, state in records(store)
+        if state.role == PERSONA_ROLE
     ]
 
 
@@ -278,8 +272,8 @@ def list_endorsements(node: Services, endorsed: Uid) -> list[dict[str, Any]]:
     found = []
     for uid in endorsement_uids(store, endorsed, limit=MAX_LISTED_ENDORSEMENTS):
         credential = load_badge(store, uid)
-        state = load_state(store, uid) or {}
-        if credential is None or state.get("state") in NOT_SERVED:
+        state = load_record(store, uid)
+        if credential is None or (state is not None and state.state in NOT_SERVED):
             continue
         subject = CredentialView(credential).subject
         found.append(

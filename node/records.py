@@ -106,8 +106,8 @@ class BadgeRecord(JsonRecord):
         "role": _text,  # issued | received | persona | endorsement
         "state": _text,  # a BadgeState value (node/states.py)
         "at": _text,  # when it last changed, ISO 8601
-        "sender": _text,  # received: who sent it (node/inbox_limits.py)...
-        "bytes": _count,  # ...and what it takes in the store
+        "bytes": _count,  # received: what it takes in the store (node/inbox_limits.py)...
+        "sender": _text,  # ...and who sent it
         "class_id": _text,  # issued: of which class, in which batch, through which API
         "batch_id": _text,
         "via": _text,
@@ -122,8 +122,8 @@ class BadgeRecord(JsonRecord):
     role: str | None = None
     state: str | None = None
     at: str | None = None
-    sender: str | None = None
     bytes: int | None = None
+    sender: str | None = None
     class_id: str | None = None
     batch_id: str | None = None
     via: str | None = None

@@ -4,15 +4,14 @@ A revocation sets the list bit, stores the re-signed list, the badge's "revoked"
 a "revoking" mark in one atomic write, then publishes the BNS revocation and clears the
 mark; a mark left by a crash is published on the next start (node/batches.py).
 
-Journal: issuer/revoking/<64-byte UID> → {"reason", "at"}.
+Journal: issuer/revoking/<64-byte UID> → {"reason", "at"} (a RevocationMark, node/records.py).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import datetime
-from typing import Any, Final
+from typing import Final
 
 from badgechain.bns.record import MAX_REASON_BYTES, Record
 from badgechain.chain.badge import (
@@ -25,8 +24,9 @@ from badgechain.chain.uid import Uid, uid_text
 from badgechain.storage import Kind
 
 from . import pipeline, status
-from .badgestore import STATE_PREFIX, load_badge, load_state
+from .badgestore import load_badge, load_record, put_record
 from .errors import IssuerError
+from .records import RevocationMark
 from .services import Services
 from .states import BadgeState, advance
 
@@ -52,7 +52,8 @@ async def revoke_badge(node: Services, uid: Uid, reason: str) -> Record | None:
     credential = load_badge(store, uid)
     if credential is None or issuer_id(credential) != node.did:
         return await _revoke_elsewhere(node, uid, reason)
-    if (load_state(store, uid) or {}).get("state") != BadgeState.REVOKED:
+    held = load_record(store, uid)
+    if held is None or held.state != BadgeState.REVOKED:
         record_revocation(node, uid, reason)
     await pipeline.publish(node, uid)  # a badge still waiting for its entry gets it first
     if store.get(Kind.JOURNAL, REVOKING_PREFIX + uid) is None:  # out already
@@ -78,19 +79,18 @@ def record_revocation(node: Services, uid: Uid, reason: str) -> None:
     store = node.store
     now = node.clock()
     credential = load_badge(store, uid)
-    state = load_state(store, uid)
+    state = load_record(store, uid)
     if credential is None or state is None:
         raise IssuerError("this node holds no such badge", code="badge_not_found")
-    mark = {"reason": reason, "at": _seconds(now)}
+    mark = RevocationMark(reason=reason, at=_seconds(now))
     with status.changing(node):
         ops = status.revocation_ops(node, credential, now)
         with store.batch() as batch:
             for kind, key, value in ops:
                 batch.put(kind, key, value)
-            to = advance(state.get("state"), BadgeState.REVOKED)
-            revoked = state | {"state": to, "revoked": format_created(now)}
-            batch.put(Kind.INDEX, STATE_PREFIX + uid, _dump(revoked))
-            batch.put(Kind.JOURNAL, REVOKING_PREFIX + uid, _dump(mark))
+            to = advance(state.state, BadgeState.REVOKED)
+            put_record(batch, uid, state.with_members(state=to, revoked=format_created(now)))
+            batch.put(Kind.JOURNAL, REVOKING_PREFIX + uid, mark.to_bytes())
             node.enqueue("revoke", uid, delay_s=node.settings.queue_retry_first_s, batch=batch)
             text = uid_text(uid)
             node.log.append(batch, "revoke", text, {"reason": reason})
@@ -104,9 +104,12 @@ async def publish_revocation(node: Services, uid: Uid) -> Record:
     raw = store.get(Kind.JOURNAL, REVOKING_PREFIX + uid)
     if raw is None:
         raise IssuerError("no revocation is waiting for this badge", code="revocation_missing")
-    mark = json.loads(raw)
+    mark = RevocationMark.from_bytes(raw)
+    if mark.reason is None or mark.at is None:  # not one this node wrote: nothing to publish
+        store.delete(Kind.JOURNAL, REVOKING_PREFIX + uid)
+        raise IssuerError("the recorded revocation is unreadable", code="revocation_missing")
     try:
-        record = await node.names.revoke(node.key, uid, mark["reason"], mark["at"])
+        record = await node.names.revoke(node.key, uid, mark.reason, mark.at)
     except BadgeChainError as exc:
         if exc.code == "not_issuer":  # never ours to revoke: retrying cannot help
             store.delete(Kind.JOURNAL, REVOKING_PREFIX + uid)
@@ -117,7 +120,3 @@ async def publish_revocation(node: Services, uid: Uid) -> Record:
 
 def _seconds(moment: datetime) -> int:
     return int(moment.timestamp())
-
-
-def _dump(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False).encode()
