@@ -17,6 +17,7 @@ from typing import Any, Final, TypeVar
 
 from badgechain.chain.errors import BadgeChainError
 from badgechain.chain.keys import KeyPair, PublicKey
+from badgechain.chain.uid import uid_text
 from badgechain.storage import Kind, Store
 
 from .dht import DhtNode, StoreResult
@@ -140,7 +141,7 @@ class NameService:
         held = self.dht.held(address)  # read first: a STORE during the lookup is seen later
         result = await self.dht.fetch(address)
         if result.value is None:
-            raise NotFound(f"no BNS record for UID {uid.hex()[:16]}…")
+            raise NotFound(f"no BNS record for UID {uid_text(uid)}")  # as the user wrote it
         return self._remember(Record.from_wire_bytes(result.value), held)
 
     def _answer(self, uid: Uid) -> Record | None:

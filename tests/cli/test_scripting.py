@@ -20,6 +20,10 @@ from badgechain.node.relocation import follow_gateway_url
 from tests.node.conftest import NodeNetwork, eventually
 
 OFFLINE = ["--name", "N", "--description", "D", "--criteria", "C"]
+# A well-formed UID (a 64-byte signature) no node has a record of.
+UNKNOWN_UID = (
+    "z5m6eHJnojS4WYDxSqKwXy51uXnJfAeqj7hQ1iVJbdFHBoZNaNd52UGvQEiuvqWb1ocWDUGGepUNZCfhsGDutTgnP"
+)
 
 
 def _cli(home: Path, *args: str) -> Result:
@@ -137,6 +141,11 @@ async def test_issue_reports_delivery_and_the_earner_commands_speak_json(tmp_pat
         assert json.loads(moved.stdout)["record"]["location"]["urls"] == [elsewhere, here[0]]
         assert f"warning: {elsewhere} does not serve a JSON badge" in moved.stderr
         assert f"warning: {here[0]}" not in moved.stderr
+        unknown = UNKNOWN_UID
+        for args in (["lookup", unknown], ["verify", "--online", f"urn:bns:{unknown}"]):
+            missing = await asyncio.to_thread(run, earner_home, *args)
+            assert missing.exit_code == 1 and "[bns_not_found]" in missing.output
+            assert unknown in missing.output  # the UID as typed, not its DHT key
     finally:
         await network.stop()
 
