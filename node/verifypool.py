@@ -1,4 +1,4 @@
-"""Verification on every core: worker processes run chain.verify, one badge at a time each.
+"""Verification on every core: worker processes run chain.verify.
 
 chain.verify is pure CPU under the GIL, so threads of one process verify one badge at a
 time. Here each verification is sent to a worker process; every question it asks of the
@@ -6,15 +6,20 @@ outside world (the BNS, a DID document, a status list) comes back over the pipe 
 that sent the job, which answers it with that verification's own resolvers, exactly as they
 answer a verification run in a thread. So the report is the same wherever it was made.
 
-A worker that dies mid-job is replaced, and the job's report says `internal_error` (the
-gateway's 503 verifier_unavailable), as a crash inside the verifier always did. Jobs beyond
-`max_jobs` waiting or running are answered the same way at once: the queue is bounded.
+A worker verifies several jobs at once, each in a thread of its own, so a job waiting for an
+answer (a DHT lookup that times out) does not leave the core idle or hold up other jobs. A
+worker that dies mid-job is replaced, and the report of each job it had says
+`internal_error` (the gateway's 503 verifier_unavailable), as a crash inside the verifier
+always did. Jobs beyond `max_jobs` waiting or running are answered the same way at once: the
+queue is bounded.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
+import itertools
 import logging
 import multiprocessing
 import os
@@ -39,6 +44,7 @@ __all__ = ["WORKERS_ENV", "VerifyPool", "busy_report", "configured_workers", "sh
 # a thread of the node's process, as before the pool).
 WORKERS_ENV: Final = "BADGECHAIN_VERIFY_WORKERS"
 JOBS_PER_WORKER: Final = 16  # jobs waiting or running per worker before new ones are refused
+THREADS_PER_WORKER: Final = 4  # jobs a worker has under way at once (the others wait)
 _EXTRA: Final = "extra:"  # how a resolver in Resolvers.extra is named on the pipe
 
 
@@ -94,10 +100,24 @@ def _warm() -> None:
     verify_badge(data, now=now)
 
 
-def _asker(conn: Connection, name: str) -> Callable[..., Any]:
+class _Link:
+    """One end of a pipe shared by the threads of many jobs: sends are whole messages."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self._lock = threading.Lock()
+
+    def send(self, message: object) -> None:
+        with self._lock:
+            self.conn.send(message)
+
+
+def _asker(
+    link: _Link, answers: queue.SimpleQueue[tuple[str, Any]], job: int, name: str
+) -> Callable[..., Any]:
     def ask(*args: Any) -> Any:
-        conn.send(("call", name, args))
-        kind, value = conn.recv()
+        link.send(("call", job, name, args))
+        kind, value = answers.get()
         if kind == "raise":
             raise value
         return value
@@ -105,50 +125,83 @@ def _asker(conn: Connection, name: str) -> Callable[..., Any]:
     return ask
 
 
-def _proxies(conn: Connection, shape: dict[str, Any]) -> Resolvers:
+def _proxies(
+    link: _Link, answers: queue.SimpleQueue[tuple[str, Any]], job: int, shape: dict[str, Any]
+) -> Resolvers:
     """Resolvers whose callables ask the parent; data (a trust policy) travels as it is."""
     values: dict[str, Any] = {
-        name: _asker(conn, name) if value == "call" else value
+        name: _asker(link, answers, job, name) if value == "call" else value
         for name, value in shape.items()
         if name != "extra"
     }
     extra = {
-        key: _asker(conn, _EXTRA + key) if value == "call" else value
+        key: _asker(link, answers, job, _EXTRA + key) if value == "call" else value
         for key, value in shape["extra"].items()
     }
     return Resolvers(**values, extra=extra)
 
 
-def worker_main(conn: Connection) -> None:
-    """A worker's life: warm up, then verify each job sent until the pipe closes."""
-    from badgechain.chain.contexts import add_local_contexts
+def _verify_job(
+    link: _Link, answers: queue.SimpleQueue[tuple[str, Any]], job: int, *request: Any
+) -> None:
+    """One job, in a thread of the worker: its report, or why verify_badge raised."""
     from badgechain.chain.verify import verify_badge
 
+    data, now, expected_uid, recipient, shape = request
     try:
-        _warm()
+        report = verify_badge(
+            data,
+            now=now,
+            resolvers=_proxies(link, answers, job, shape),
+            expected_uid=expected_uid,
+            recipient=recipient,
+        )
+    except Exception as exc:  # verify_badge reports every check's error itself
+        link.send(("error", job, f"{type(exc).__name__}: {exc}"[:500]))
+        return
+    link.send(("done", job, report))
+
+
+def _job_thread(link: _Link, jobs: queue.SimpleQueue[tuple[Any, ...]]) -> None:
+    try:
+        _warm()  # this thread's memo tables (chain.jsonld): the first job is not slow
     except Exception:  # a broken warm-up must not stop verification: the jobs will tell
         log.exception("warming the verifier failed")
     while True:
+        _verify_job(*jobs.get())
+
+
+def worker_main(conn: Connection) -> None:
+    """A worker's life: warm up, then verify each job sent until the pipe closes. Jobs run
+    in THREADS_PER_WORKER threads, so one waiting for an answer (a DHT lookup) does not hold
+    up the others: the worker's core stays busy while any job has work."""
+    from badgechain.chain.contexts import add_local_contexts
+
+    link = _Link(conn)
+    waiting: dict[int, queue.SimpleQueue[tuple[str, Any]]] = {}
+    # Long-lived job threads: chain's JSON-LD memo tables are per thread, so a thread per
+    # job would start cold every time (ten times slower).
+    jobs: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+    for _ in range(THREADS_PER_WORKER):
+        threading.Thread(target=_job_thread, args=(link, jobs), daemon=True).start()
+    while True:
         try:
-            kind, *job = conn.recv()
+            kind, *message = conn.recv()
         except (EOFError, OSError):
             return
         if kind == "contexts":  # the node's local contexts (chain.contexts), added since
-            add_local_contexts(job[0])
-            continue
-        data, now, expected_uid, recipient, shape = job
-        try:
-            report = verify_badge(
-                data,
-                now=now,
-                resolvers=_proxies(conn, shape),
-                expected_uid=expected_uid,
-                recipient=recipient,
-            )
-        except Exception as exc:  # verify_badge reports every check's error itself
-            conn.send(("error", f"{type(exc).__name__}: {exc}"[:500]))
-            continue
-        conn.send(("done", report))
+            add_local_contexts(message[0])
+        elif kind == "verify":
+            job, *request = message
+            answers: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+            waiting[job] = answers
+            jobs.put((link, answers, job, *request))
+        elif kind == "ended":
+            waiting.pop(message[0], None)
+        else:  # "answer" or "raise", to the job that asked
+            job, value = message
+            if job in waiting:
+                waiting[job].put((kind, value))
 
 
 # --- the parent -----------------------------------------------------------------------------
@@ -191,52 +244,83 @@ def _portable(exc: Exception) -> Exception:
 
 
 class _Worker:
-    """One worker process and the parent's end of its pipe. Used by one thread at a time."""
+    """One worker process, the parent's end of its pipe, and the jobs it has in hand. A
+    reader thread hands each message to the job it names."""
 
     def __init__(self, context: Any) -> None:
-        self.conn, child = context.Pipe()
+        conn, child = context.Pipe()
         self.process = context.Process(target=worker_main, args=(child,), daemon=True)
         self.process.start()
         child.close()  # only the worker holds its end: its death closes the pipe
-        self.contexts: Mapping[str, bytes] = {}  # the local contexts the worker was sent
+        self.link = _Link(conn)
+        self.jobs: dict[int, queue.SimpleQueue[tuple[Any, ...]]] = {}
+        self.gone = False
+        self._contexts: Mapping[str, bytes] = {}  # the local contexts the worker was sent
+        self._reader = threading.Thread(target=self._read, daemon=True, name="verify-reader")
+        self._reader.start()
 
-    def run(self, job: tuple[Any, ...], resolvers: Resolvers) -> Report:
-        """Send `job`, answer the worker's questions with `resolvers`, return its report."""
-        local = local_contexts()
-        if local is not self.contexts:  # contexts were added here since the last job
-            self._send(("contexts", dict(local)))
-            self.contexts = local
-        self._send(("verify", *job))
+    def _read(self) -> None:
         while True:
             try:
-                kind, *rest = self.conn.recv()
-            except (EOFError, OSError) as exc:
-                raise WorkerGone from exc
-            if kind == "done":
-                report: Report = rest[0]
-                return report
-            if kind == "error":
-                raise RuntimeError(f"the verifier failed: {rest[0]}")
-            self._answer(resolvers, *rest)
+                message = self.link.conn.recv()
+            except (EOFError, OSError):
+                break
+            waiting = self.jobs.get(message[1])
+            if waiting is not None:
+                waiting.put(message)
+        self.gone = True
+        for waiting in list(self.jobs.values()):
+            waiting.put(("gone",))
 
-    def _answer(self, resolvers: Resolvers, name: str, args: tuple[Any, ...]) -> None:
+    def run(self, job: int, request: tuple[Any, ...], resolvers: Resolvers) -> Report:
+        """Send `request`, answer the worker's questions with `resolvers`, return its report."""
+        messages: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        self.jobs[job] = messages
         try:
-            reply: tuple[str, Any] = ("answer", _resolver(resolvers, name)(*args))
+            if self.gone:
+                raise WorkerGone
+            self._send_contexts()
+            self._send(("verify", job, *request))
+            while True:
+                kind, *rest = messages.get()
+                if kind == "done":
+                    report: Report = rest[1]
+                    return report
+                if kind == "error":
+                    raise RuntimeError(f"the verifier failed: {rest[1]}")
+                if kind == "gone":
+                    raise WorkerGone
+                self._answer(resolvers, job, *rest[1:])
+        finally:
+            del self.jobs[job]
+            if not self.gone:
+                with contextlib.suppress(WorkerGone):
+                    self._send(("ended", job))
+
+    def _send_contexts(self) -> None:
+        local = local_contexts()
+        if local is not self._contexts:  # contexts were added here since the last job
+            self._contexts = local
+            self._send(("contexts", dict(local)))
+
+    def _answer(self, resolvers: Resolvers, job: int, name: str, args: tuple[Any, ...]) -> None:
+        try:
+            reply: tuple[str, int, Any] = ("answer", job, _resolver(resolvers, name)(*args))
         except Exception as exc:  # the resolver's error is the verification's to report
-            reply = ("raise", _portable(exc))
+            reply = ("raise", job, _portable(exc))
         try:
             self._send(reply)
         except pickle.PicklingError as exc:
-            self._send(("raise", RuntimeError(f"an answer that cannot travel: {exc}")))
+            self._send(("raise", job, RuntimeError(f"an answer that cannot travel: {exc}")))
 
     def _send(self, message: object) -> None:
         try:
-            self.conn.send(message)
+            self.link.send(message)
         except (OSError, EOFError) as exc:  # BrokenPipeError included
             raise WorkerGone from exc
 
     def stop(self) -> None:
-        self.conn.close()
+        self.link.conn.close()
         self.process.join(timeout=2)
         if self.process.is_alive():
             self.process.kill()
@@ -244,25 +328,24 @@ class _Worker:
 
 
 class VerifyPool:
-    """`workers` processes verifying, each job from a thread of the pool's own."""
+    """`workers` processes verifying, each job sent from a thread of the pool's own to the
+    worker with the fewest jobs in hand."""
 
     def __init__(self, workers: int, *, max_jobs: int | None = None) -> None:
         self.size = workers
         self.max_jobs = max_jobs if max_jobs is not None else workers * JOBS_PER_WORKER
         self._context = multiprocessing.get_context("forkserver")
         self._context.set_forkserver_preload(["badgechain.chain.verify"])
-        self._idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
         self._workers = [_Worker(self._context) for _ in range(workers)]
-        for worker in self._workers:
-            self._idle.put(worker)
         self._jobs = 0
+        self._numbers = itertools.count()
         self._lock = threading.Lock()
-        # Each job's thread waits on the worker's answers and on the resolvers' (the DHT, the
-        # network), so there are more threads than workers; daemons, so none holds up exit.
+        # Each job's thread answers the worker's questions with the job's resolvers, which
+        # wait on the event loop (the DHT, the network); daemons, so none holds up exit.
         self._tasks: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
         self._threads = [
             threading.Thread(target=self._serve_tasks, daemon=True, name=f"verify-{n}")
-            for n in range(workers * 4)
+            for n in range(self.max_jobs)
         ]
         for thread in self._threads:
             thread.start()
@@ -282,11 +365,11 @@ class VerifyPool:
             self._jobs += 1
         loop = asyncio.get_running_loop()
         done: asyncio.Future[Report] = loop.create_future()
-        job = (data, now, expected_uid, recipient, _shape(resolvers))
+        request = (data, now, expected_uid, recipient, _shape(resolvers))
 
         def task() -> None:
             try:
-                outcome: Report | BaseException = self._run(job, resolvers)
+                outcome: Report | BaseException = self._run(request, resolvers)
             except BaseException as exc:  # handed to the waiting coroutine, raised there
                 outcome = exc
             finally:
@@ -297,23 +380,23 @@ class VerifyPool:
         self._tasks.put(task)
         return await done
 
-    def _run(self, job: tuple[Any, ...], resolvers: Resolvers) -> Report:
-        worker = self._idle.get()
-        try:
-            return worker.run(job, resolvers)
-        except WorkerGone:
-            log.error("a verifier process stopped (exit code %s)", worker.process.exitcode)
-            worker.stop()
-            worker = self._replace(worker)
-            return _internal_error_report("the verifier process stopped; try again")
-        finally:
-            self._idle.put(worker)
-
-    def _replace(self, gone: _Worker) -> _Worker:
-        fresh = _Worker(self._context)
+    def _run(self, request: tuple[Any, ...], resolvers: Resolvers) -> Report:
         with self._lock:
+            worker = min(self._workers, key=lambda w: len(w.jobs))
+        try:
+            return worker.run(next(self._numbers), request, resolvers)
+        except WorkerGone:
+            self._replace(worker)
+            return _internal_error_report("the verifier process stopped; try again")
+
+    def _replace(self, gone: _Worker) -> None:
+        with self._lock:
+            if gone not in self._workers:
+                return  # another job of the same worker replaced it
+            log.error("a verifier process stopped (exit code %s)", gone.process.exitcode)
+            fresh = _Worker(self._context)
             self._workers = [fresh if w is gone else w for w in self._workers]
-        return fresh
+        gone.stop()
 
     def pids(self) -> list[int]:
         """The worker processes' ids (tests, and the memory benchmark)."""

@@ -152,3 +152,28 @@ async def test_jobs_past_the_bound_are_refused_at_once() -> None:
     finally:
         release.set()
         await asyncio.to_thread(pool.close)
+
+
+async def test_a_job_waiting_for_an_answer_does_not_hold_up_the_worker() -> None:
+    pool = VerifyPool(1)
+    release = threading.Event()
+    asked = threading.Event()
+
+    def stuck(uid: str) -> BnsView | None:  # a DHT lookup that takes its time
+        asked.set()
+        release.wait(30)
+        return BnsView(uid, ISSUER.did, None)
+
+    try:
+        data = json.dumps(_badge()).encode()
+        waiting = asyncio.ensure_future(pool.verify(data, NOW, Resolvers(bns=stuck), None, None))
+        assert await asyncio.to_thread(asked.wait, 30)
+        for _ in range(3):  # the one worker verifies others meanwhile
+            other = await pool.verify(data, NOW, Resolvers(bns=_bns(True)), None, None)
+            assert other.verdict == "invalid"
+        assert not waiting.done()
+        release.set()
+        assert (await waiting).verdict == "valid"
+    finally:
+        release.set()
+        await asyncio.to_thread(pool.close)
