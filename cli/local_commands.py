@@ -41,9 +41,10 @@ def keys() -> None:
 @keys.command("new")
 @click.option("--no-passphrase", is_flag=True, help="Store the key unencrypted (not recommended).")
 @click.option("--force", is_flag=True, help="Replace an existing key.")
+@click.option("--json", "as_json", is_flag=True, help='Print {"did": …} as JSON.')
 @click.pass_obj
 @reports_errors
-def keys_new(home: Path, no_passphrase: bool, force: bool) -> None:
+def keys_new(home: Path, no_passphrase: bool, force: bool, as_json: bool) -> None:
     """Create a new Ed25519 key; prints its did:key."""
     path = home / KEY_FILE
     if path.exists() and not force:
@@ -52,17 +53,24 @@ def keys_new(home: Path, no_passphrase: bool, force: bool) -> None:
     key = KeyPair.generate()
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
     write_atomic(path, lock_key(key, passphrase), mode=0o600)
-    click.echo(key.did)
+    click.echo(json.dumps({"did": key.did}) if as_json else key.did)
 
 
 @keys.command("show")
+@click.option("--json", "as_json", is_flag=True, help='Print {"did": …} as JSON.')
 @click.pass_obj
 @reports_errors
-def keys_show(home: Path) -> None:
+def keys_show(home: Path, as_json: bool) -> None:
     """Print this home's did:key."""
     data = read_bounded(home / KEY_FILE, 4096)
-    record = json.loads(data)
-    click.echo(record["did"] if isinstance(record, dict) and "did" in record else "")
+    try:
+        record = json.loads(data)
+    except ValueError:
+        record = None
+    did = record.get("did") if isinstance(record, dict) else None
+    if not isinstance(did, str):  # a key file that does not name its DID: open it
+        did = load_key(home).did
+    click.echo(json.dumps({"did": did}) if as_json else did)
 
 
 # -- issue -------------------------------------------------------------------------------

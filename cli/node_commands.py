@@ -91,6 +91,7 @@ def register_node_commands(main: click.Group) -> None:
     @click.option("--bootstrap", multiple=True, callback=_peers, help=_BOOTSTRAP_HELP)
     @click.option("--no-passphrase", is_flag=True, help="Store the key unencrypted.")
     @click.option("--force", is_flag=True, help="Overwrite an existing home's settings.")
+    @click.option("--json", "as_json", is_flag=True, help="Print the DID and ports as JSON.")
     @click.pass_obj
     @reports_errors
     def init(
@@ -101,6 +102,7 @@ def register_node_commands(main: click.Group) -> None:
         bootstrap: tuple[tuple[str, int], ...],
         no_passphrase: bool,
         force: bool,
+        as_json: bool,
     ) -> None:
         """Create a home: a key (unless one exists), config.toml and an admin token.
 
@@ -126,7 +128,11 @@ def register_node_commands(main: click.Group) -> None:
         config = _free_defaults(config, dht_port is None, http_port is None)
         save_config(home, config)
         write_atomic(home / ADMIN_TOKEN_FILE, create_admin_token().encode(), mode=0o600)
-        click.echo(key.did)
+        if as_json:
+            ports = {"dht_port": config.dht_port, "http_port": config.http_port}
+            click.echo(json.dumps({"did": key.did, "home": str(home), **ports}))
+        else:
+            click.echo(key.did)
 
     @main.group()
     def node() -> None:

@@ -36,22 +36,24 @@ def queue_list(home: Path, as_json: bool) -> None:
 
 @queue_group.command("retry")
 @click.argument("item_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the node's answer as JSON.")
 @click.pass_obj
 @reports_errors
-def queue_retry(home: Path, item_id: str) -> None:
+def queue_retry(home: Path, item_id: str, as_json: bool) -> None:
     """Make an item (a dead one too) due now."""
-    AdminClient(home).call("POST", f"/admin/queue/{quote(item_id, safe=':')}/retry")
-    click.echo(f"retrying {item_id}")
+    answer = AdminClient(home).call("POST", f"/admin/queue/{quote(item_id, safe=':')}/retry")
+    click.echo(json.dumps(answer) if as_json else f"retrying {item_id}")
 
 
 @queue_group.command("drop")
 @click.argument("item_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the node's answer as JSON.")
 @click.pass_obj
 @reports_errors
-def queue_drop(home: Path, item_id: str) -> None:
+def queue_drop(home: Path, item_id: str, as_json: bool) -> None:
     """Drop an item: the queue will not do its work."""
-    AdminClient(home).call("DELETE", f"/admin/queue/{quote(item_id, safe=':')}")
-    click.echo(f"dropped {item_id}")
+    answer = AdminClient(home).call("DELETE", f"/admin/queue/{quote(item_id, safe=':')}")
+    click.echo(json.dumps(answer) if as_json else f"dropped {item_id}")
 
 
 def register(main: click.Group) -> None:

@@ -129,3 +129,32 @@ def test_completion_completes_command_names() -> None:
         check=False,
     )
     assert "plain,verify" in done.stdout.replace("\n", ",")
+
+
+SCRIPTED = [
+    *(["accept"], ["reject"], ["move"], ["hide"], ["show"], ["issue"], ["inbox"], ["revoke"]),
+    *(["class", "create"], ["class", "list"], ["verify"], ["init"], ["keys", "new"]),
+    *(["keys", "show"], ["persona", "new"], ["persona", "list"], ["endorse"]),
+    *(["collection", "create"], ["collection", "list"], ["queue", "list"], ["queue", "retry"]),
+    *(["queue", "drop"], ["log", "verify"]),
+]
+
+
+@pytest.mark.parametrize("path", SCRIPTED, ids=" ".join)
+def test_every_command_a_script_calls_takes_json(path: list[str]) -> None:
+    command: click.Command | None = main
+    for name in path:
+        assert isinstance(command, click.Group)
+        command = command.get_command(click.Context(command), name)
+    assert command is not None
+    assert "--json" in {opt for param in command.params for opt in param.opts}
+
+
+def test_init_and_keys_print_json(tmp_path: Path) -> None:
+    runner, home = CliRunner(), tmp_path / "home"
+    made = runner.invoke(main, ["--home", str(home), "init", "--no-passphrase", "--json"])
+    answer = json.loads(made.stdout)
+    assert answer["did"].startswith("did:key:z6Mk") and answer["home"] == str(home)
+    assert isinstance(answer["dht_port"], int) and isinstance(answer["http_port"], int)
+    shown = json.loads(runner.invoke(main, ["--home", str(home), "keys", "show", "--json"]).stdout)
+    assert shown == {"did": answer["did"]}
