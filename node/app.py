@@ -27,14 +27,14 @@ from badgechain.chain.keys import KeyPair
 from badgechain.storage import LevelStore
 from badgechain.storage.queue import WorkQueue
 
-from . import delivery, gateway, work
+from . import delivery, gateway, status, work
 from .api import ROUTES
 from .config import DB_DIR, NodeConfig, install_local_contexts
 from .nodelog import NodeLog
 from .openapi import build_document
 from .problems import problem_middleware
 from .routes import admin_only, register
-from .services import ListAllocation, NodeSettings, Services, StatusCache, Tasks
+from .services import NodeSettings, Services, StatusCache, Tasks
 from .web import ADMIN, OPENAPI_DOCUMENT, SERVICES, AdminToken, time_limit
 
 __all__ = ["MAX_BODY_BYTES", "Node", "RunningNode", "build_app"]
@@ -147,7 +147,7 @@ class Node:
                 log=NodeLog(store, self.key, self.clock),
                 tasks=tasks,
                 http_port=sock.getsockname()[1],  # the port picked when 0 was asked
-                status_lists=ListAllocation(),
+                status_lists=status.load_allocation(store),
                 status_cache=StatusCache(),
                 queue=WorkQueue(store, self.settings.queue_max_attempts),
                 wake=asyncio.Event(),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import logging
 import ssl
 import threading
@@ -191,12 +192,18 @@ class _OnlineResolvers:
         self.web_names: dict[PublicKey, str] = {}
 
     def resolvers(self) -> Resolvers:
-        has_bns = self.context.bns is not None
+        bns = self.context.bns
+        if bns is None:  # the CLI offline: no BNS to ask
+            return Resolvers(
+                did_documents=self.did_document,
+                documents=self.document,
+                extra={STATUS_LIST_FETCHER: self.status_list},
+            )
         return Resolvers(
             did_documents=self.did_document,
-            bns=self.bns if has_bns else None,
-            bns_publishes=self.issuer_publishes if has_bns else None,
-            badges=self.badge if has_bns else None,
+            bns=functools.partial(self.bns, bns),
+            bns_publishes=functools.partial(self.issuer_publishes, bns),
+            badges=functools.partial(self.badge, bns),
             documents=self.document,
             extra={STATUS_LIST_FETCHER: self.status_list},
         )
@@ -277,17 +284,12 @@ class _OnlineResolvers:
 
     # -- the BNS -------------------------------------------------------------------------------
 
-    @property
-    def _bns(self) -> BnsAccess:
-        assert self.context.bns is not None, "no BNS resolver without a BNS"
-        return self.context.bns
+    def bns(self, bns: BnsAccess, uid: str) -> BnsView | None:
+        return self._call(self._bns_view(bns, uid))
 
-    def bns(self, uid: str) -> BnsView | None:
-        return self._call(self._bns_view(uid))
-
-    async def _bns_view(self, uid: str) -> BnsView | None:
+    async def _bns_view(self, bns: BnsAccess, uid: str) -> BnsView | None:
         try:
-            answer = await self._bns.resolve(Uid(multibase_decode(uid)))
+            answer = await bns.resolve(Uid(multibase_decode(uid)))
         except NotFound:
             return None
         # chain.verify compares the entry's issuer with the credential's issuer by name, and
@@ -303,8 +305,8 @@ class _OnlineResolvers:
             hidden=answer.urls is not None and not answer.urls,
         )
 
-    def issuer_publishes(self, signer_did: str) -> bool:
-        return self._call(self._bns.issuer_publishes(public_key_from_did_key(signer_did)))
+    def issuer_publishes(self, bns: BnsAccess, signer_did: str) -> bool:
+        return self._call(bns.issuer_publishes(public_key_from_did_key(signer_did)))
 
     # -- status lists --------------------------------------------------------------------------
 
@@ -344,18 +346,18 @@ class _OnlineResolvers:
 
     # -- linked badges -------------------------------------------------------------------------
 
-    def badge(self, uid: str) -> dict[str, Any] | None:
-        return self._call(self._linked_badge(uid))
+    def badge(self, bns: BnsAccess, uid: str) -> dict[str, Any] | None:
+        return self._call(self._linked_badge(bns, uid))
 
-    async def _linked_badge(self, uid_text: str) -> dict[str, Any] | None:
+    async def _linked_badge(self, bns: BnsAccess, uid_text: str) -> dict[str, Any] | None:
         """A badge another one links to (urn:bns:UID): held at hand, or fetched from its
         location. Either way chain.verify verifies it in full, its UID included."""
         uid = Uid(multibase_decode(uid_text))
-        held = await self._bns.held_badge(uid)
+        held = await bns.held_badge(uid)
         if held is not None:
             return held
         try:
-            body = await fetch_badge(self._bns, uid, self.session)
+            body = await fetch_badge(bns, uid, self.session)
         except NotFound:
             return None
         except (NotPublished, FetchError) as exc:  # it exists; it cannot be checked now

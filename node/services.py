@@ -30,6 +30,7 @@ __all__ = [
     "Clock",
     "ListAllocation",
     "NodeSettings",
+    "OpenList",
     "Retry",
     "Services",
     "StatusCache",
@@ -114,16 +115,23 @@ class Tasks:
 
 
 @dataclass(slots=True)
-class ListAllocation:
-    """Which status list this node allocates entries in, loaded from storage on first use
-    (node/status.py); the lock keeps two changes of a list from interleaving."""
+class OpenList:
+    """The status list new badges draw their entries from."""
 
+    list_id: str
+    url: str
+    taken: bytearray  # one bit per index: taken
+    count: int  # how many are taken
+
+
+@dataclass(slots=True)
+class ListAllocation:
+    """Which status list this node allocates entries in, read from storage when the node
+    starts (node/status.py `load_allocation`); the lock keeps two changes of a list from
+    interleaving."""
+
+    current: OpenList | None = None  # None: this node has started no list yet
     lock: threading.RLock = field(default_factory=threading.RLock)
-    list_id: str | None = None  # None until the first list is started
-    url: str = ""
-    taken: bytearray = field(default_factory=bytearray)
-    count: int = 0
-    loaded: bool = False
 
 
 @dataclass(slots=True)

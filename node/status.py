@@ -41,7 +41,7 @@ from badgechain.chain.statuslist import (
 from badgechain.storage import Kind, Store
 
 from .errors import StatusListUnknown
-from .services import ListAllocation, Services
+from .services import ListAllocation, OpenList, Services
 
 __all__ = [
     "LIST_BITS",
@@ -51,6 +51,7 @@ __all__ = [
     "changed_lists",
     "changing",
     "list_url",
+    "load_allocation",
     "revocation_ops",
     "served_list",
 ]
@@ -85,17 +86,19 @@ def allocate_entry(node: Services, now: datetime) -> tuple[dict[str, Any], list[
     write them in the same batch as the badge."""
     lists = node.status_lists
     with lists.lock:
-        if not lists.loaded:
-            _load_current(node.store, lists)
-        moved = not lists.url.startswith(list_url(node, ""))
-        if lists.list_id is None or lists.count >= FULL_AT or moved:
-            _start_list(node, lists, now)
-        assert lists.list_id is not None
-        index = _random_free(lists.taken)
-        set_bit(lists.taken, index)
-        lists.count += 1
-        taken: list[Op] = [(Kind.STATUS_LIST, _alloc_key(lists.list_id, index), b"")]
-        return status_entry(lists.url, index, PURPOSE), taken
+        current = lists.current
+        if current is None or current.count >= FULL_AT or not _here(node, current):
+            current = lists.current = _start_list(node, now)
+        index = _random_free(current.taken)
+        set_bit(current.taken, index)
+        current.count += 1
+        taken: list[Op] = [(Kind.STATUS_LIST, _alloc_key(current.list_id, index), b"")]
+        return status_entry(current.url, index, PURPOSE), taken
+
+
+def _here(node: Services, current: OpenList) -> bool:
+    """Whether the list is served at this node's URL (a new base URL starts a new list)."""
+    return current.url.startswith(list_url(node, ""))
 
 
 def _random_free(taken: bytearray) -> int:
@@ -105,21 +108,21 @@ def _random_free(taken: bytearray) -> int:
             return index
 
 
-def _load_current(store: Store, lists: ListAllocation) -> None:
-    lists.loaded = True
+def load_allocation(store: Store) -> ListAllocation:
+    """The list this node allocates in, as storage holds it; the node reads it on start."""
     raw_id = store.get(Kind.STATUS_LIST, CURRENT_KEY)
     meta = None if raw_id is None else _meta(store, raw_id.decode())
     if meta is None:
-        return
-    lists.list_id, lists.url = meta["id"], meta["url"]
-    lists.taken = empty_bits(LIST_BITS)
-    prefix = b"alloc/" + lists.list_id.encode() + b"/"
+        return ListAllocation()
+    taken = empty_bits(LIST_BITS)
+    prefix = b"alloc/" + str(meta["id"]).encode() + b"/"
     for key, _ in store.scan(Kind.STATUS_LIST, prefix):
-        set_bit(lists.taken, int.from_bytes(key[len(prefix) :], "big"))
-    lists.count = sum(bin(byte).count("1") for byte in lists.taken)
+        set_bit(taken, int.from_bytes(key[len(prefix) :], "big"))
+    count = sum(bin(byte).count("1") for byte in taken)
+    return ListAllocation(OpenList(meta["id"], meta["url"], taken, count))
 
 
-def _start_list(node: Services, lists: ListAllocation, now: datetime) -> None:
+def _start_list(node: Services, now: datetime) -> OpenList:
     """Open a new list, stored at once: the badge that needs it may yet fail to be signed,
     and memory must never name a list that storage does not hold (an empty one is harmless)."""
     list_id = secrets.token_urlsafe(9)
@@ -128,8 +131,7 @@ def _start_list(node: Services, lists: ListAllocation, now: datetime) -> None:
     with node.store.batch() as batch:
         batch.put(Kind.STATUS_LIST, b"meta/" + list_id.encode(), _dump(meta))
         batch.put(Kind.STATUS_LIST, CURRENT_KEY, list_id.encode())
-    lists.list_id, lists.url = list_id, url
-    lists.taken, lists.count = empty_bits(LIST_BITS), 0
+    return OpenList(list_id, url, empty_bits(LIST_BITS), 0)
 
 
 def _alloc_key(list_id: str, index: int) -> bytes:
