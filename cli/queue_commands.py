@@ -16,7 +16,7 @@ __all__ = ["register"]
 
 @click.group("queue")
 def queue_group() -> None:
-    """Work the node does in the background (publishing, revocations, batches)."""
+    """Work the node does in the background (publishing, deliveries, revocations, batches)."""
 
 
 @queue_group.command("list")
