@@ -15,10 +15,12 @@ do not bind), and they collude: each knows every other.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import itertools
 import math
 import random
+import time
 from dataclasses import dataclass, field, replace
 from typing import Final
 
@@ -207,3 +209,48 @@ def grind(key: KeyPair, address: bytes, bits: int) -> bytes:
 def run_attack(options: AttackOptions) -> list[Outcome]:
     """Every (behaviour, paths) of `options` on one network; deterministic for one seed."""
     return run_simulated(lambda: _Attack(options).run(), options.seed)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Print the table of docs/threat-model.md: right reads per hostile share and behaviour."""
+    parser = argparse.ArgumentParser(description="honest reads against hostile nodes")
+    parser.add_argument("--nodes", type=int, default=500)
+    parser.add_argument("--records", type=int, default=20)
+    parser.add_argument("--reads", type=int, default=200)
+    parser.add_argument("--fractions", default="0.1,0.2,0.3")
+    parser.add_argument("--placed", default="5,10", help="hostile ids ground nearest each UID")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args(argv)
+    runs = [(float(f), 0) for f in args.fractions.split(",") if f]
+    runs += [(0.0, int(p)) for p in args.placed.split(",") if p]
+    print("| hostile | behaviour | right, 1 path | right, 2 disjoint paths | forgeries dropped |")
+    print("| --- | --- | ---: | ---: | ---: |")
+    for fraction, placed in runs:
+        started = time.monotonic()
+        options = AttackOptions(
+            nodes=args.nodes,
+            fraction=fraction,
+            records=args.records,
+            reads=args.reads,
+            placed=placed,
+            seed=args.seed,
+        )
+        outcomes = run_attack(options)
+        who = f"{fraction:.0%} at random" if not placed else f"{placed} ground nearest each UID"
+        for behaviour in options.behaviours:
+            one, two = (o for o in outcomes if o.behaviour is behaviour)
+            print(
+                f"| {who} | {behaviour.value} | {_cell(one)} | {_cell(two)} "
+                f"| {one.forgeries_dropped} / {two.forgeries_dropped} |",
+                flush=True,
+            )
+        print(f"<!-- {who}: {time.monotonic() - started:.0f} s wall -->", flush=True)
+
+
+def _cell(outcome: Outcome) -> str:
+    wrong = f"{outcome.stale} stale, {outcome.missing} none"
+    return f"{100 * outcome.right_share:.1f}% ({outcome.right}/{outcome.reads}; {wrong})"
+
+
+if __name__ == "__main__":
+    main()

@@ -9,10 +9,16 @@ from collections import Counter
 from dataclasses import replace
 from typing import Any
 
+import pytest
+
 from badgechain.bns.dht import Contact, DhtNode, DhtSettings
-from badgechain.bns.record import Record, Uid, make_entry
+from badgechain.bns.record import Record, Uid, make_entry, make_location
 from badgechain.bns.sim import LinkModel, SimNetwork, run_simulated, start_simulated
+from badgechain.bns.sim_adversary import Behaviour
+from badgechain.bns.sim_attack import AttackOptions, run_attack
+from badgechain.bns.sim_values import SharedVerdicts
 from badgechain.bns.values import BnsValues
+from badgechain.chain.errors import BadgeChainError
 from badgechain.chain.keys import KeyPair
 from badgechain.storage import MemoryStore
 from benchmarks import bns_sim
@@ -158,6 +164,7 @@ def test_resolves_stay_complete_while_half_the_nodes_are_replaced() -> None:
     )  # fmt: skip
     assert report.replaced == 60
     assert report.failed == 0 and report.resolved == 200
+    assert report.verdicts[1] > 10 * report.verdicts[0]  # the crypto ran once per input
     assert min(report.replicas) >= SETTINGS.ksize // 2
     assert bns_sim.percentile(report.rounds, 0.95) <= 3 + 3  # log2(120 / 20) + 3 ≈ 5.6
 
@@ -175,3 +182,60 @@ def test_settings_of_the_simulation_are_the_shipped_ones_but_the_puzzle_and_roun
         )
         == shipped
     )
+
+
+def test_shared_verdicts_replay_each_verdict_and_each_refusal() -> None:
+    verdicts = SharedVerdicts(BnsValues())
+    value = record()
+    address = BnsValues().address_of(value)
+    other = KeyPair.from_seed(bytes(32))
+    forged = Record(  # the real entry, a location the issuer never signed
+        Record.from_wire_bytes(value).entry,
+        make_location(other, Record.from_wire_bytes(value).entry.uid, ("https://x.example/",), 9),
+    ).to_wire_bytes()
+    for _ in range(3):  # three storing nodes: one check each kind, the same verdicts
+        assert verdicts.address_of(value) == address
+        assert verdicts.accept(address, None, value) == value
+        with pytest.raises(BadgeChainError) as refused:
+            verdicts.accept(address, value, forged)
+        assert refused.value.code == _refusal(forged, value, address)
+    assert verdicts.checks == 3 and verdicts.replays == 6
+
+
+def _refusal(forged: bytes, held: bytes, address: bytes) -> str:
+    with pytest.raises(BadgeChainError) as refused:
+        BnsValues().accept(address, held, forged)
+    return refused.value.code
+
+
+def test_shared_verdicts_start_over_when_full_and_stay_right() -> None:
+    verdicts = SharedVerdicts(BnsValues(), limit=2)
+    values = [record() for _ in range(3)]
+    for _ in range(2):
+        for value in values:
+            assert verdicts.accept(verdicts.address_of(value), None, value) == value
+    assert verdicts.checks == 12  # every verdict forgotten before its turn came again
+
+
+HOSTILE = (Behaviour.STALE, Behaviour.FORGE, Behaviour.ATTRACT)
+
+
+def test_a_fifth_of_nodes_hostile_at_random_never_hides_a_revocation() -> None:
+    options = AttackOptions(nodes=60, fraction=0.2, behaviours=HOSTILE, records=4, reads=30)
+    outcomes = run_attack(replace(options, seed=3))
+    for outcome in outcomes:
+        # One honest replica among a read's answers is enough: the revocation merges in.
+        assert outcome.right_share >= 0.9, outcome
+    forge = [o for o in outcomes if o.behaviour is Behaviour.FORGE]
+    assert all(o.forgeries_dropped > 0 for o in forge)  # validation refused the forgeries
+    assert run_attack(replace(options, seed=3)) == outcomes  # one seed, one run
+
+
+def test_disjoint_reads_get_past_sybils_ground_nearest_each_uid() -> None:
+    # As many stale liars as a read's quorum, each nearer the UID than any honest node.
+    options = AttackOptions(
+        nodes=60, fraction=0.0, placed=5, behaviours=(Behaviour.STALE,), records=4, reads=40
+    )
+    one, two = run_attack(replace(options, seed=4))
+    assert two.paths == 2 and two.right_share >= 0.95, two
+    assert one.right <= two.right  # a single path is where the liars can win
