@@ -334,9 +334,10 @@ class _OnlineResolvers:
             document = parse_json(body, max_bytes=MAX_STATUS_LIST_BYTES)
         except BadgeChainError as exc:
             raise StatusListError(f"the status list is not JSON: {exc.message}") from exc
+        if not isinstance(document, dict):
+            raise StatusListError("the status list is not a JSON object")
         verify = list_proof_verifier(self.did_document)
         checked = check_list_credential(document, list_url=url, now=now, verify_list_proof=verify)
-        assert isinstance(document, dict)
         with _STATUS_CACHE_LOCK:  # worker threads of several verifications share the cache
             while len(cache) >= MAX_CACHED_LISTS:
                 cache.pop(next(iter(cache)), None)
