@@ -45,6 +45,7 @@ __all__ = ["WORKERS_ENV", "VerifyPool", "busy_report", "configured_workers", "sh
 WORKERS_ENV: Final = "BADGECHAIN_VERIFY_WORKERS"
 JOBS_PER_WORKER: Final = 16  # jobs waiting or running per worker before new ones are refused
 THREADS_PER_WORKER: Final = 4  # jobs a worker has under way at once (the others wait)
+_CORES: Final = os.cpu_count() or 1
 _EXTRA: Final = "extra:"  # how a resolver in Resolvers.extra is named on the pipe
 
 
@@ -57,7 +58,7 @@ def configured_workers() -> int:
     text = os.environ.get(WORKERS_ENV, "").strip()
     if text.isdigit():
         return min(int(text), 64)
-    return os.cpu_count() or 1
+    return _CORES
 
 
 def _internal_error_report(message: str) -> Report:
