@@ -3,11 +3,13 @@ fake clock; and a home written before the queue, whose journal a start picks up.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 
 import aiohttp
 
+from badgechain.bns.inbox import make_inbox_record
 from badgechain.chain.keys import KeyPair
 from badgechain.chain.uid import Uid
 from badgechain.node import classes, delivery, issuer, pipeline, revocation, work
@@ -100,6 +102,50 @@ async def test_the_reconcile_comes_back_each_republish_interval_of_the_clock(
     clock.advance(1)
     assert await work.run_due(services) == 1
     assert [item.due for item in services.queue.items()] == [clock().timestamp() + interval]
+
+
+async def test_a_delivery_that_hangs_holds_back_no_other_work(
+    node_network: NodeNetwork,
+) -> None:
+    """The worker keeps several items in flight: while a delivery waits on an inbox that
+    takes the connection and never answers, other queued work is done."""
+    node_network.settings = dataclasses.replace(
+        node_network.settings, delivery_attempt_timeout_s=60.0, delivery_post_timeout_s=60.0
+    )
+    node, _far = await node_network.start(2)
+    connected = asyncio.Event()
+
+    async def never_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connected.set()
+        await reader.read()  # until the node gives up and closes
+        writer.close()
+
+    server = await asyncio.start_server(never_answer, "127.0.0.1", 0)
+    try:
+        port = server.sockets[0].getsockname()[1]
+        earner = KeyPair.generate()
+        inbox = make_inbox_record(earner, f"http://127.0.0.1:{port}/inbox", 1)
+        await node.dht.publish(inbox.to_wire_bytes())
+        uid = Uid(bytes(range(64)))
+        badge = {"id": "urn:uuid:hangs"}
+        status = await delivery.enqueue_delivery(
+            node, uid, badge, try_now=False, earner_key=earner.public_key
+        )
+        assert status == "queued"
+        async with asyncio.timeout(20):
+            await connected.wait()  # the worker is sending it, and will wait a minute
+        node.enqueue("publish", bytes(64))  # a badge out already: done at its first run
+
+        async def publish_done() -> bool:
+            return node.queue.get("publish", bytes(64)) is None
+
+        await eventually(publish_done, timeout=10)
+        hanging = node.queue.get("deliver", uid)
+        assert hanging is not None and hanging.attempts == 0  # still in its first attempt
+    finally:
+        await node.stop()  # cancels the attempt in flight
+        server.close()
+        await server.wait_closed()
 
 
 async def test_a_home_written_before_the_queue_has_its_journal_worked_off(
