@@ -7,6 +7,7 @@ of them could not be answered.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -16,6 +17,7 @@ from .keys import verify_signature
 from .proof import proof_list, proof_value_bytes, signing_input
 from .report import Check, Report, finish_report
 from .resolve import Resolvers, Unreachable, resolve_verification_method
+from .staple import presentation_staples, stapling, unmatched_staples
 from .structure import VC1_CONTEXT, VC2_CONTEXT
 
 __all__ = ["MAX_CREDENTIALS", "CredentialVerifier", "is_presentation", "verify_presentation"]
@@ -55,7 +57,11 @@ def verify_presentation(
         return finish_report("presentation", None, checks, presentation)
     checks += _proof_checks(presentation, now, resolvers)
     if not any(check.status == "failed" for check in checks):
-        checks.append(_credentials_check(credentials, now, resolvers, verify_credential))
+        staples = presentation_staples(presentation)  # docs/presentations.md
+        verify = stapling(verify_credential, staples, credentials)
+        check = _credentials_check(credentials, now, resolvers, verify)
+        stray = unmatched_staples(staples, credentials)
+        checks.append(replace(check, message=f"{check.message}; {stray}") if stray else check)
     for name, code in (("uid", "uid_not_applicable"), ("bns", "bns_not_applicable")):
         checks.append(Check(name, "skipped", code, "a presentation is not a BadgeChain badge"))
     checks.append(Check("ob_structure", "skipped", "not_open_badge", "a presentation"))
