@@ -11,6 +11,7 @@ placements written here as it checks its own).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, Final
 
@@ -37,18 +38,26 @@ from .service import _require_accepted as require_accepted
 __all__ = ["MAX_IN_FLIGHT", "MAX_PAGE_WINDOW", "publish_many"]
 
 MAX_IN_FLIGHT: Final = 32  # DHT writes (or page jobs) at once: a burst must not drown peers
-MAX_PAGE_WINDOW: Final = 16  # index pages of one owner read, written and read back together
+MAX_PAGE_WINDOW: Final = 32  # index pages of one owner read, written and read back together
 _ROUNDS: Final = 8  # windows an index may take beyond those it needs before giving up
 
 _Page = IssuerPage | EarnerPage
 
 
 async def publish_many(
-    names: NameService, issuer: KeyPair, entries: Sequence[Entry], in_flight: int = MAX_IN_FLIGHT
+    names: NameService,
+    issuer: KeyPair,
+    entries: Sequence[Entry],
+    *,
+    in_flight: int = MAX_IN_FLIGHT,
+    index_lock: asyncio.Lock | None = None,
 ) -> dict[Uid, BadgeChainError]:
     """Publish `issuer`'s entries and add each to its issuer's and earner's index. Returns
     the entries that are not out or not indexed, with why (a caller tries those again one at
-    a time); every other entry is published exactly as `NameService.publish` would have."""
+    a time); every other entry is published exactly as `NameService.publish` would have.
+
+    Callers publishing several sets at once share an `index_lock`: their entries go out
+    together, their index writes one set after the other (they would fill the same pages)."""
     limit = asyncio.Semaphore(in_flight)
     failed: dict[Uid, BadgeChainError] = {}
 
@@ -70,7 +79,9 @@ async def publish_many(
         _Indexer(names, limit, _EARNER_INDEX, earner).add(group, issuer)
         for earner, group in by_earner.items()
     ]
-    for outcome in await asyncio.gather(*jobs):
+    async with index_lock or contextlib.nullcontext():
+        outcomes = await asyncio.gather(*jobs)
+    for outcome in outcomes:
         failed.update(outcome)
     return failed
 

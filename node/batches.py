@@ -39,10 +39,13 @@ BATCH_PREFIX: Final = b"issuer/batch/"
 ROW_PREFIX: Final = b"issuer/batch-row/"
 MAX_BATCH_ROWS = 10_000
 MAX_LISTED_ERRORS = 100
-# Rows published together (node/pipeline.py publish_many): big enough to fill index pages
-# and keep many DHT writes in flight, small enough to be out well before a row's queued
-# publish falls due (NodeSettings.queue_retry_first_s) and would do it again.
+# Rows signed and stored in one atomic write, then published together (node/pipeline.py
+# publish_many): enough to fill index pages and keep many DHT writes in flight; signing
+# them holds the event loop for a few tens of milliseconds.
 PUBLISH_CHUNK_ROWS = 64
+# Chunks whose publishing is under way at once: their entries go out together, their index
+# writes one chunk after the other.
+PUBLISHING_CHUNKS = 3
 
 
 def create_batch(node: Services, class_id: str, recipients: list[Recipient]) -> dict[str, Any]:
@@ -89,25 +92,33 @@ async def run_batch(node: Services, batch_id: str) -> None:
     """Issue every row of the batch that has neither a UID nor an error yet, in order.
 
     Rows are signed and stored a chunk at a time (one atomic write, one disk sync) and
-    published a chunk at a time, the next chunk signed while the last one's DHT writes are
-    in flight."""
+    published a chunk at a time, with a few chunks' DHT writes in flight while the next
+    chunk is signed."""
     store = node.store
     header = _load_batch(store, batch_id)
     achievement = load_class(store, header["class_id"])["achievement"]
-    publishing: asyncio.Task[int] | None = None
+    index_lock = asyncio.Lock()
+    publishing: list[asyncio.Task[int]] = []
     try:
         for chunk in _chunks([key for key, _ in _rows(store, batch_id)], PUBLISH_CHUNK_ROWS):
             uids = await _issue_chunk(node, header, achievement, chunk)
-            if publishing is not None:
-                await publishing
-            publishing = asyncio.ensure_future(pipeline.publish_many(node, uids))
-        if publishing is not None:
-            await publishing
-    finally:  # a stop (or an error) cancels the chunk in flight: its marks stay
-        if publishing is not None and not publishing.done():
-            publishing.cancel()
+            while len(publishing) >= PUBLISHING_CHUNKS:
+                await asyncio.wait(publishing, return_when=asyncio.FIRST_COMPLETED)
+                publishing = [task for task in publishing if not _finished(task)]
+            out = pipeline.publish_many(node, uids, index_lock=index_lock)
+            publishing.append(asyncio.ensure_future(out))
+        await asyncio.gather(*publishing)
+    finally:  # a stop (or an error) cancels the chunks in flight: their marks stay
+        for task in publishing:
+            task.cancel()
     store.put(Kind.JOURNAL, BATCH_PREFIX + batch_id.encode(), _dump(header | {"state": "done"}))
     await _publish_left(node, batch_id)
+
+
+def _finished(task: asyncio.Task[int]) -> bool:
+    if task.done():
+        task.result()  # raises what the chunk's publishing raised
+    return task.done()
 
 
 def _chunks(keys: list[bytes], size: int) -> list[list[bytes]]:

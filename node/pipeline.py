@@ -23,6 +23,7 @@ Journal: issuer/unpublished/<64-byte UID> → {"created", "earner", "input"?, "b
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
@@ -238,14 +239,16 @@ async def publish(node: Services, uid: Uid, *, deliver_now: bool = True) -> bool
     return True
 
 
-async def publish_many(node: Services, uids: Sequence[Uid]) -> int:
+async def publish_many(
+    node: Services, uids: Sequence[Uid], *, index_lock: asyncio.Lock | None = None
+) -> int:
     """Steps 4 and 5 for many stored badges (a batch's rows) at once: the entries go out with
     many DHT writes in flight and their index items many to a page write (bns/bulk.py); the
     work queue delivers. Returns how many are out; one that is not keeps its mark, and its
     queued publish tries it again alone."""
     found = {uid: marked for uid in uids if (marked := _marked(node, uid)) is not None}
     entries = [entry for entry, _ in found.values()]
-    failed = await publish_entries(node.names, node.key, entries)
+    failed = await publish_entries(node.names, node.key, entries, index_lock=index_lock)
     if failed:
         codes = sorted({exc.code for exc in failed.values()})
         log.warning("publishing %d badges failed; will retry", len(failed), extra={"codes": codes})
