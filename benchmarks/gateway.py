@@ -14,7 +14,9 @@ one handler answers the bytes of a real `/bns` answer, the baseline; the verifie
 signed badges; and `GET /verify/{uid}` of those badges, each seen once before timing starts.
 Then the issuer issues a `--rows` CSV file as `badgechain issue --csv` does: read and checked
 by the CLI's own CSV reader, posted as one batch, then polled until every row is issued and
-published. With `--records`, last, benchmarks.memory measures a node holding that many BNS
+published. The loads take turns in `--rounds` parts (the figures add them up, latencies are
+the parts' medians), so what else runs on the machine weighs on each alike. With
+`--records`, last, benchmarks.memory measures a node holding that many BNS
 records. Only ratios measured in one run compare: these machines are noisy.
 """
 
@@ -27,15 +29,16 @@ import json
 import math
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import aiohttp
 from aiohttp import web
@@ -337,14 +340,8 @@ def place_samples(earner: NodeProcess, issued: list[dict[str, Any]]) -> None:
         earner.admin("POST", "/admin/accept", {"uid": answer["uid"]})
 
 
-def post_verify(args: argparse.Namespace, node: NodeProcess, body: Path) -> LoadResult:
-    return run_load(
-        [f"{node.gateway}/verify"],
-        args.verify_requests,
-        args.concurrency,
-        body=body,
-        check_valid=True,
-    )
+def post_verify(count: int, concurrency: int, node: NodeProcess, body: Path) -> LoadResult:
+    return run_load([f"{node.gateway}/verify"], count, concurrency, body=body, check_valid=True)
 
 
 def measure(args: argparse.Namespace, folder: Path) -> GatewayReport:
@@ -365,29 +362,53 @@ def measure(args: argparse.Namespace, folder: Path) -> GatewayReport:
         (folder / "badge.json").write_text(json.dumps(issued[0]["credential"]))
         bare = start_baseline(folder / "bns.json", started)
 
-        print("load: bare aiohttp handler …", flush=True)
-        baseline = run_load([bare + path for path in paths], args.requests, args.concurrency)
-        print("load: GET /bns/{uid} …", flush=True)
-        bns = run_load([verifier.gateway + path for path in paths], args.requests, args.concurrency)
-        print("load: POST /verify, in a thread, one worker, every core …", flush=True)
         body = folder / "badge.json"
-        verify_thread = post_verify(args, in_thread, body)
-        verify_one = post_verify(args, one_worker, body)
-        verify = post_verify(args, verifier, body)
-        print("load: GET /verify/{uid} …", flush=True)
-        verify_uid = run_load(
-            [f"{verifier.gateway}/verify/{uid}" for uid in uids],
-            args.requests,
-            args.concurrency,
-            check_valid=True,
-        )
+        targets: dict[str, Callable[[int], LoadResult]] = {
+            "baseline": lambda n: run_load([bare + p for p in paths], n, args.concurrency),
+            "bns": lambda n: run_load([verifier.gateway + p for p in paths], n, args.concurrency),
+            "verify_thread": lambda n: post_verify(n, args.concurrency, in_thread, body),
+            "verify_one": lambda n: post_verify(n, args.concurrency, one_worker, body),
+            "verify": lambda n: post_verify(n, args.concurrency, verifier, body),
+            "verify_uid": lambda n: run_load(
+                [f"{verifier.gateway}/verify/{uid}" for uid in uids],
+                n,
+                args.concurrency,
+                check_valid=True,
+            ),
+        }
+        loads = interleaved(targets, args)
         batch = None
         if args.rows:
             print(f"issuing a {args.rows}-row CSV file …", flush=True)
             batch = issue_csv(issuer, class_id, earner.did, args.rows, folder)
-    workers = configured_workers()
-    return GatewayReport(
-        baseline, bns, verify_thread, verify_one, verify, verify_uid, batch, workers
+    return GatewayReport(**loads, batch=batch, workers=configured_workers())
+
+
+_POSTS: Final = frozenset({"verify_thread", "verify_one", "verify"})  # --verify-requests each
+
+
+def interleaved(
+    targets: dict[str, Callable[[int], LoadResult]], args: argparse.Namespace
+) -> dict[str, LoadResult]:
+    """Each target's load in `--rounds` parts, the targets taking turns, so a change in what
+    else the machine runs meanwhile falls on all of them alike."""
+    parts: dict[str, list[LoadResult]] = {name: [] for name in targets}
+    for number in range(args.rounds):
+        print(f"load, round {number + 1} of {args.rounds} …", flush=True)
+        for name, load in targets.items():
+            total = args.verify_requests if name in _POSTS else args.requests
+            parts[name].append(load(max(1, total // args.rounds)))
+    return {name: combine(results) for name, results in parts.items()}
+
+
+def combine(results: Sequence[LoadResult]) -> LoadResult:
+    """Rounds of one load as one: requests, failures and time added, latencies' medians."""
+    return LoadResult(
+        sum(r.requests for r in results),
+        sum(r.failures for r in results),
+        sum(r.seconds for r in results),
+        statistics.median(r.p50 for r in results),
+        statistics.median(r.p95 for r in results),
     )
 
 
@@ -431,6 +452,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--requests", type=int, default=2000, help="timed GETs per target")
     parser.add_argument("--verify-requests", type=int, default=200, help="timed POST /verify")
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=4, help="turns the loads take")
     parser.add_argument("--rows", type=int, default=1000, help="rows of the CSV batch (0: none)")
     parser.add_argument(
         "--records", type=int, default=0, help="BNS records for benchmarks.memory (0: skip it)"

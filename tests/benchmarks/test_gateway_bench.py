@@ -12,6 +12,7 @@ from aiohttp import web
 from benchmarks.gateway import drive, main, percentile
 
 TINY = ["--requests", "20", "--verify-requests", "6", "--concurrency", "3", "--rows", "10"]
+TINY += ["--rounds", "2"]
 
 
 async def _answer(request: web.Request) -> web.Response:
