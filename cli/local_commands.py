@@ -10,6 +10,7 @@ import sys
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -277,6 +278,8 @@ def _render(suffix: str, payload: str, image: bytes | None, name: str) -> bytes:
 @click.option("--offline", is_flag=True, help="No network at all: what needs it is unchecked.")
 @click.option("--gateway", metavar="URL", help="Ask the BNS through this node's gateway.")
 @click.option("--recipient", metavar="EMAIL", help="The earner an OB 2.0 badge must name.")
+@click.option("--challenge", help="A presentation: the challenge it must be signed for.")
+@click.option("--domain", help="A presentation: the domain it must be signed for.")
 @click.pass_obj
 def verify(
     home: Path,
@@ -286,6 +289,8 @@ def verify(
     offline: bool,
     gateway: str | None,
     recipient: str | None,
+    challenge: str | None,
+    domain: str | None,
 ) -> None:
     """Verify a badge: a JSON file, a baked PNG or SVG, or - for stdin (or a UID, --online).
 
@@ -297,11 +302,39 @@ def verify(
     # Imported here: the online path needs the HTTP client, the offline one must not pay for it.
     from .verify_commands import verify_file_command, verify_online_command
 
+    if challenge is not None or domain is not None:  # a holder's presentation
+        _verify_presentation(home, source, as_json, offline, gateway, challenge, domain)
     if online:
         sys.exit(verify_online_command(home, source, as_json))
     sys.exit(
         verify_file_command(
             home, source, as_json, offline=offline, gateway=gateway, recipient=recipient
+        )
+    )
+
+
+def _verify_presentation(
+    home: Path,
+    source: str,
+    as_json: bool,
+    offline: bool,
+    gateway: str | None,
+    challenge: str | None,
+    domain: str | None,
+) -> NoReturn:
+    from badgechain.chain.holder import Binding, HolderError
+
+    from .present_commands import verify_presentation_command
+
+    if challenge is None or domain is None:
+        raise click.UsageError("a presentation is verified with both --challenge and --domain")
+    try:
+        binding = Binding(challenge, domain)
+    except HolderError as exc:
+        raise click.UsageError(exc.message) from exc
+    sys.exit(
+        verify_presentation_command(
+            home, source, binding, as_json=as_json, offline=offline, gateway=gateway
         )
     )
 

@@ -62,6 +62,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "persona_commands",
         "Personas: genesis badges that badges can be issued to (urn:bns:<UID>).",
     ),
+    "present": (
+        "present_commands",
+        "Present badges this node holds to a verifier, signed for its challenge and domain.",
+    ),
     "queue": (
         "queue_commands",
         "Work the node does in the background (publishing, revocations, batches).",

@@ -15,6 +15,7 @@ from . import (
     log_routes,
     page_routes,
     persona_routes,
+    presentation_routes,
     queue_routes,
     status_routes,
     verify_routes,
@@ -31,6 +32,7 @@ ROUTES: Final[tuple[Route, ...]] = (
     *status_routes.ROUTES,
     *log_routes.ROUTES,
     *persona_routes.ROUTES,
+    *presentation_routes.ROUTES,
     *queue_routes.ROUTES,
     *page_routes.ROUTES,
 )

@@ -66,6 +66,7 @@ from .fetchers import (
     mapped_session,
 )
 from .services import NodeSettings, Services
+from .staple_reader import record_staple_extra
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +198,7 @@ class _OnlineResolvers:
             return Resolvers(
                 did_documents=self.did_document,
                 documents=self.document,
-                extra={STATUS_LIST_FETCHER: self.status_list},
+                extra={STATUS_LIST_FETCHER: self.status_list, **record_staple_extra()},
             )
         return Resolvers(
             did_documents=self.did_document,
@@ -205,7 +206,7 @@ class _OnlineResolvers:
             bns_publishes=functools.partial(self.issuer_publishes, bns),
             badges=functools.partial(self.badge, bns),
             documents=self.document,
-            extra={STATUS_LIST_FETCHER: self.status_list},
+            extra={STATUS_LIST_FETCHER: self.status_list, **record_staple_extra()},
         )
 
     def _call(self, coro: Coroutine[Any, Any, _T]) -> _T:
