@@ -1,11 +1,12 @@
-"""The BNS on a Kademlia-style DHT over UDP: a node's public face and its lookups.
+"""The BNS on a Kademlia-style DHT over UDP: a node's public face (join, store, fetch).
 
 The decisions are pure code driven by messages and time: the routing table
 (bns/routing.py), the lookup (bns/lookup.py), what a replica keeps and merges
 (bns/replica.py), when a write is done and who is handed what (bns/upkeep.py), the
 per-address limits (bns/guard.py), the RPC messages and their codec (bns/messages.py).
-This module and its two I/O helpers (bns/node_io.py: datagrams; bns/rounds.py: background
-work) only send, wait and store. docs/bns.md describes the protocol and its defences.
+This module and its I/O helpers (bns/node_io.py: datagrams; bns/lookups.py: a lookup's
+requests; bns/rounds.py: background work; bns/saved.py: what outlives a restart) only send,
+wait and store. docs/bns.md describes the protocol and its defences.
 """
 
 from __future__ import annotations
