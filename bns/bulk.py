@@ -115,9 +115,16 @@ class _Indexer:
         return make_earner_item(issuer, number, entry)
 
     async def add(self, entries: Sequence[Entry], issuer: KeyPair) -> dict[Uid, BadgeChainError]:
-        """Place every entry; return those it could not place, with why."""
-        pending = {entry.uid: entry for entry in entries}
+        """Place every entry; return those it could not place, with why. An entry this node
+        placed before (a retry after a crash) is left where it is: `reconcile_indexes`
+        checks it there, and moves it should it have been pushed out."""
         store = self.names.store
+        placed = _PLACED + self.index
+        pending = {
+            entry.uid: entry
+            for entry in entries
+            if store.get(Kind.JOURNAL, placed + entry.uid) is None
+        }
         start = int.from_bytes(store.get(Kind.JOURNAL, self.hint_key) or bytes(8), "big")
         capacity = IssuerPage.CAPACITY if self.index == _ISSUER_INDEX else EarnerPage.CAPACITY
         needed = -(-len(pending) // capacity)
