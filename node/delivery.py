@@ -4,7 +4,8 @@ An issuer knows the earner's did:key; the earner's node announces in the DHT, si
 that key, the URL of its inbox (bns/inbox.py). A delivery is written to a durable outbox
 first, then POSTed; what fails is retried with backoff by the node's work queue (topic
 "deliver", node/work.py), across restarts. A definite refusal makes the item dead at once:
-the operator sees it in `GET /admin/queue` and may retry or drop it.
+the operator sees it in `GET /admin/queue` and may retry or drop it. One attempt (find the
+inbox, POST) is node/inbox_client.py's; its names are importable from here too.
 
 Outbox (Kind.JOURNAL): b"outbox/doc/" + UID → the credential JSON; b"outbox/to/" + UID →
 the earner's 32-byte public key; the queue item "deliver" + UID → when, how often, why.
@@ -20,23 +21,25 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-import aiohttp
-
 from badgechain.bns.dht import DhtNode
 from badgechain.bns.errors import RecordError
-from badgechain.bns.inbox import InboxRecord, inbox_key, make_inbox_record
-from badgechain.bns.values import address_of_key
-from badgechain.chain.credential import CredentialView
-from badgechain.chain.errors import BadgeChainError, IdentityError
+from badgechain.bns.inbox import InboxRecord, make_inbox_record
+from badgechain.chain.errors import BadgeChainError
 from badgechain.chain.jsonio import parse_json
-from badgechain.chain.keys import PublicKey, public_key_from_did_key
+from badgechain.chain.keys import PublicKey
 from badgechain.chain.uid import Uid
 from badgechain.storage import Batch, Kind, Store
 from badgechain.storage.queue import QueueItem, queued
 
-from .config import MAX_JSON_BYTES, NodeConfig
-from .errors import NodeError
-from .outbound import client_session
+from .inbox_client import (
+    MAX_INBOX_BYTES,
+    DeliveryError,
+    DeliveryRefused,
+    credential_bytes,
+    earner_key_of,
+    find_inbox,
+    post_credential,
+)
 from .services import DELIVER_TOPIC, Services
 
 __all__ = [
@@ -62,35 +65,13 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 INBOX_PATH: Final = "/inbox"
-MAX_INBOX_BYTES: Final = MAX_JSON_BYTES  # what an inbox takes; a badge with its image fits
 OUTBOX_PREFIX: Final = b"outbox/"
 _OLD_META: Final = OUTBOX_PREFIX + b"meta/"  # the previous layout's schedule (migrated)
 _DOC: Final = OUTBOX_PREFIX + b"doc/"
 _TO: Final = OUTBOX_PREFIX + b"to/"
 _INBOX_SEQ: Final = b"inbox/seq"  # the last seq this node signed for its announcement
 
-DEFAULT_POST_TIMEOUT_S: Final = 10.0  # NodeSettings.delivery_post_timeout_s
-_MAX_ANSWER_BYTES: Final = 64 * 1024
-# 408, 425 and 429 say "later", not "no". Any other 4xx is final only when it is a definite
-# refusal: a problem report with a code (a 4xx with no code may be a proxy or a server in the
-# way), and not a verifier's internal error (older nodes answered those with 422).
-_RETRY_STATUSES: Final = frozenset({408, 425, 429})
-_RETRY_CODES: Final = frozenset({"internal_error", "verifier_unavailable"})
-
 DeliveryStatus = Literal["delivered", "queued", "no_inbox", "refused"]
-
-
-class DeliveryError(NodeError):
-    """A delivery failed in a way worth retrying: no inbox known yet, no answer, 5xx."""
-
-    code = "delivery_failed"
-
-
-class DeliveryRefused(DeliveryError):
-    """The earner's inbox refused the badge for good (a 4xx with the reason's code):
-    sending the same badge again cannot help."""
-
-    code = "delivery_refused"
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,86 +173,6 @@ async def start_delivery(node: Services) -> None:
         node.spawn(_keep_announcing(node))
 
 
-# --- finding and posting to an earner's inbox -------------------------------------------------
-
-
-def earner_key_of(credential: dict[str, Any]) -> PublicKey | None:
-    """The did:key of the credential's subject; None when the subject is a badge (urn:bns:)
-    or only an email address: then no node can be asked to take it."""
-    subject_id = CredentialView(credential).subject_id
-    if subject_id is None or not subject_id.startswith("did:key:"):
-        return None
-    try:
-        return public_key_from_did_key(subject_id)
-    except IdentityError:
-        return None
-
-
-async def find_inbox(dht: DhtNode, earner_key: PublicKey) -> InboxRecord:
-    """The earner's inbox announcement, as the DHT merges it (every answer validated)."""
-    result = await dht.fetch(address_of_key(inbox_key(earner_key)))
-    if result.value is None:
-        raise DeliveryError("the earner's node has announced no inbox", code="inbox_unknown")
-    record = InboxRecord.from_wire_bytes(result.value)
-    if record.public_key != earner_key:
-        raise DeliveryError("the DHT answered another key's inbox", code="inbox_unknown")
-    return record
-
-
-def _credential_bytes(credential: dict[str, Any]) -> bytes:
-    body = json.dumps(credential, ensure_ascii=False).encode()
-    if len(body) > MAX_INBOX_BYTES:
-        raise DeliveryRefused(
-            f"the badge is over the {MAX_INBOX_BYTES} bytes an inbox takes", code="body_too_large"
-        )
-    return body
-
-
-async def post_credential(
-    config: NodeConfig,
-    url: str,
-    credential: dict[str, Any],
-    *,
-    timeout_s: float = DEFAULT_POST_TIMEOUT_S,
-) -> None:
-    """POST the credential to an inbox; raise DeliveryRefused on a definite refusal,
-    DeliveryError on anything else that is not a 2xx (5xx, no answer, a 4xx that says
-    "later"). Redirects are not followed: the URL was signed."""
-    body = _credential_bytes(credential)
-    headers = {"Content-Type": "application/json"}
-    timeout = aiohttp.ClientTimeout(total=timeout_s)
-    try:
-        async with (
-            client_session(config, timeout=timeout) as session,
-            session.post(url, data=body, headers=headers, allow_redirects=False) as answer,
-        ):
-            status = answer.status
-            detail = await answer.content.read(_MAX_ANSWER_BYTES)
-    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-        raise DeliveryError(f"no answer from {url:.100}: {exc}", code="inbox_unreachable") from exc
-    if 200 <= status < 300:
-        return
-    code = _problem_code(detail)
-    if code is not None and _is_refusal(status, code):
-        raise DeliveryRefused(f"{url:.100} refused the badge: {status} {code}", code=code)
-    raise DeliveryError(f"{url:.100} answered {status} {code or ''}", code="inbox_failed")
-
-
-def _is_refusal(status: int, code: str) -> bool:
-    """A definite "no" from the earner's node, as opposed to "not now"."""
-    return 400 <= status < 500 and status not in _RETRY_STATUSES and code not in _RETRY_CODES
-
-
-def _problem_code(detail: bytes) -> str | None:
-    """The `code` of a problem report answer; None when the answer is not one."""
-    try:
-        problem = parse_json(detail)
-    except BadgeChainError:
-        return None
-    code = problem.get("code") if isinstance(problem, dict) else None
-    return code[:64] if isinstance(code, str) and code else None
-
-
 # --- the outbox ------------------------------------------------------------------------------
 
 
@@ -340,7 +241,7 @@ def queue_delivery(
     earner_key = earner_key or earner_key_of(credential)
     if earner_key is None:
         return False
-    batch.put(Kind.JOURNAL, _DOC + uid, _credential_bytes(credential))
+    batch.put(Kind.JOURNAL, _DOC + uid, credential_bytes(credential))
     batch.put(Kind.JOURNAL, _TO + uid, bytes(earner_key))
     node.enqueue(DELIVER_TOPIC, uid, delay_s=delay_s, batch=batch)
     return True
