@@ -96,9 +96,9 @@ async def get_bns(request: web.Request) -> web.Response:
 
 async def get_health(request: web.Request) -> web.Response:
     node = request.app[SERVICES]
-    contacts = node.dht.contact_count() if node.dht else 0
-    stats = dict(node.dht.stats) if node.dht else {}
-    return json_response({"status": "ok", "did": node.did, "contacts": contacts, "dht": stats})
+    contacts, stats = (node.dht.contact_count(), dict(node.dht.stats)) if node.dht else (0, {})
+    named = {"status": "ok", "did": node.did, "name": node.config.name}  # the web page's home
+    return json_response(named | {"contacts": contacts, "dht": stats})
 
 
 # -- badges held here ----------------------------------------------------------------------

@@ -47,6 +47,7 @@ PATH_SCHEMAS: Final[dict[str, dict[str, Any]]] = {
 QUERY_SCHEMAS: Final[dict[str, dict[str, Any]]] = {
     "page": {"type": "integer", "minimum": 0, "maximum": 999_999_999, "default": 0},
     "flag": {"type": "string", "description": "false leaves them out", "default": "true"},
+    "include": {"enum": ["credential"], "description": "credential adds the badge fetched"},
     "log_after": {"type": "integer", "minimum": 0, "maximum": 2**53 - 1},
     "log_limit": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
 }
@@ -140,7 +141,12 @@ SCHEMAS: Final[dict[str, Any]] = {
     "Health": {
         "type": "object",
         "required": ["status", "did", "contacts"],
-        "properties": {"status": _STRING, "did": _STRING, "contacts": {"type": "integer"}},
+        "properties": {
+            "status": _STRING,
+            "did": _STRING,
+            "name": _STRING,
+            "contacts": {"type": "integer"},
+        },
     },
     "BnsRecord": {
         "type": "object",
@@ -195,6 +201,7 @@ SCHEMAS: Final[dict[str, Any]] = {
             "uid": _NULLABLE_STRING,
             "format": _STRING,
             "checks": {"type": "array", "items": ref("Check")},
+            "credential": {"type": "object", "description": "the badge, with ?include"},
         },
     },
     "IssuerPage": {

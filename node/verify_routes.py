@@ -154,9 +154,16 @@ async def get_verify_uid(request: web.Request) -> web.Response:
     report reused while all it depended on holds (node/verifycache.py)."""
     node = request.app[SERVICES]
     uid = parse_uid(request.match_info["uid"])
+    include = request.query.get("include")
+    if include not in (None, "credential"):
+        raise Problem(400, "include_invalid", "include names what to add: only credential")
     data = await badge_cache_of(node).fetch(node, uid)
-    report = await verify_at_gateway(node, data, expected_uid=uid_text(uid), keep=True)
-    return json_response(_answerable(report).to_json())
+    report = _answerable(await verify_at_gateway(node, data, expected_uid=uid_text(uid), keep=True))
+    answer = report.to_json()
+    # ?include=credential: the badge as fetched, so a page can show one this node does not hold
+    if include and isinstance(report.credential, dict):
+        answer["credential"] = report.credential
+    return json_response(answer)
 
 
 # -- W3C VC API ------------------------------------------------------------------------------
@@ -300,9 +307,11 @@ ROUTES: Final = (
         "GET",
         "/verify/{uid}",
         get_verify_uid,
-        "Resolve a UID, fetch its badge from its location and verify it",
+        "Resolve a UID, fetch its badge from its location and verify it "
+        "(include=credential: with the badge fetched)",
         access=Access.PUBLIC,
         ok=Answer("Report"),
+        query=(("include", "include"),),
         errors=(400, 404, 502, 503),
     ),
     Route(

@@ -1,7 +1,8 @@
 // The BadgeChain web page: verify a badge (file, pasted JSON or VC-JWT, or UID), show a
-// badge (#/badge/<UID>), an issuer's badges (#/issuer/<DID>) and a collection
-// (#/collection/<id>). It talks only to this node's public JSON API. Badge data is hostile input: every text goes in through
-// textContent, and every link is built here from encoded parts, never taken as given.
+// badge (#/badge/<UID>), an issuer's or an earner's badges (#/issuer/<DID>, #/earner/<DID>), a
+// collection (#/collection/<id>), and on the home page whose node this is and what it shows.
+// It talks only to this node's public JSON API. Badge data is hostile input: every text goes in
+// through textContent, and every link is built here from encoded parts, never taken as given.
 "use strict";
 
 (() => {
@@ -54,6 +55,7 @@
   const text = (value) => (typeof value === "string" ? value : "");
   const badgeHref = (uid) => "#/badge/" + encodeURIComponent(uid);
   const issuerHref = (did) => "#/issuer/" + encodeURIComponent(did);
+  const earnerHref = (did) => "#/earner/" + encodeURIComponent(did);
 
   /** A message as a sentence: a capital first letter and a full stop. */
   function sentence(message) {
@@ -112,6 +114,15 @@
     const detail = sentence(problem.detail);
     const code = text(problem.code);
     return `${title}: ${detail || "no details were given."}` + (code ? ` [${code}]` : "");
+  }
+
+  /** [value, null] when the promise keeps it, [null, error] when it fails. */
+  async function settle(promise) {
+    try {
+      return [await promise, null];
+    } catch (error) {
+      return [null, error];
+    }
   }
 
   /** The answer, or null when the node knows nothing by that name (404). */
@@ -331,7 +342,83 @@
     });
   }
 
-  // -- the badge view ------------------------------------------------------------------------------
+  // -- people, dates and statuses ------------------------------------------------------------
+
+  /** "did:key:z6MkhaXg…2doK": enough to tell DIDs apart, short enough for a phone. */
+  function shortDid(did) {
+    const value = text(did);
+    const cut = value.lastIndexOf(":") + 1;
+    const tail = value.slice(cut);
+    return tail.length <= 16 ? value : `${value.slice(0, cut)}${tail.slice(0, 8)}…${tail.slice(-4)}`;
+  }
+
+  /** A DID, shortened, with a button that copies it whole. */
+  function didView(did, label) {
+    const code = el("code", { class: "did", title: did, "data-did": did }, shortDid(did));
+    const button = el("button", { type: "button", class: "copy", "aria-label": `Copy ${label || "the DID"}: ${did}` }, "Copy");
+    button.addEventListener("click", () => copyText(did, button));
+    return el("span", { class: "did-row" }, code, button);
+  }
+
+  async function copyText(value, button) {
+    let done = false;
+    try {
+      await navigator.clipboard.writeText(value);
+      done = true;
+    } catch {
+      done = false; // no clipboard here (an insecure origin): the DID is in the title to select
+    }
+    button.textContent = done ? "Copied" : "Copy failed";
+    setTimeout(() => {
+      button.textContent = "Copy";
+    }, 2000);
+  }
+
+  function dateOf(value) {
+    const moment = new Date(text(value));
+    return Number.isNaN(moment.getTime()) ? null : moment;
+  }
+
+  function dateText(moment) {
+    return moment ? moment.toLocaleDateString(undefined, { year: "numeric", month: "long", day: "numeric" }) : "";
+  }
+
+  const issuedOn = (credential) => dateOf(credential && (credential.validFrom || credential.issuanceDate));
+  const expiresOn = (credential) => dateOf(credential && (credential.validUntil || credential.expirationDate));
+
+  const STATUS_LABELS = { valid: "Valid", revoked: "Revoked", expired: "Expired", invalid: "Not valid", unknown: "Not verified" };
+
+  /** The status of a badge in one word: revoked (BNS), not valid (a check failed), expired, valid. */
+  function statusOf(record, credential, verdict, held) {
+    if (record && record.revoked) return "revoked";
+    if (verdict === "invalid") return "invalid";
+    const expires = expiresOn(credential);
+    if (expires && expires.getTime() < Date.now()) return "expired";
+    if (verdict === "valid" || (held && record)) return "valid";
+    return "unknown";
+  }
+
+  function statusPill(status, id) {
+    const marks = { valid: "✓", revoked: "✗", invalid: "✗", expired: "!", unknown: "?" };
+    return el(
+      "span",
+      { class: `status status-${status}`, id, "data-status": status },
+      el("span", { "aria-hidden": "true" }, marks[status] + " "),
+      STATUS_LABELS[status],
+    );
+  }
+
+  // -- what the node knows of a badge ------------------------------------------------------------
+
+  let nodeInfoPromise = null;
+
+  /** This node's name and DID (GET /health), asked once. */
+  function nodeInfo() {
+    if (!nodeInfoPromise) {
+      nodeInfoPromise = settle(api("/health")).then(([answer]) => ({ did: text(answer && answer.did), name: text(answer && answer.name) }));
+    }
+    return nodeInfoPromise;
+  }
 
   function achievementOf(credential) {
     const subject = credential && credential.credentialSubject;
@@ -345,7 +432,7 @@
 
   function issuerOf(credential, record) {
     const issuer = credential ? credential.issuer : null;
-    const id = text(record && record.issuer) || text(issuer && typeof issuer === "object" ? issuer.id : issuer);
+    const id = text(issuer && typeof issuer === "object" ? issuer.id : issuer) || text(record && record.issuer);
     const name = issuer && typeof issuer === "object" ? text(issuer.name) : "";
     return { id, name };
   }
@@ -355,195 +442,507 @@
     return text(record && record.earner) || text(subject && typeof subject === "object" ? subject.id : "");
   }
 
-  function badgeStatus(record, report, reportError) {
-    if (record && record.revoked) {
-      const reason = text(record.revocation && record.revocation.reason);
-      return ["revoked", "Revoked by its issuer" + (reason ? `: ${reason}` : ".")];
-    }
-    if (report) {
-      const clean = cleanReport(report);
-      const verdict = VERDICT_WORDS[clean.verdict] ? clean.verdict : "indeterminate";
-      const failed = firstFailed(clean);
-      const why = verdict === "invalid" && failed ? ` — ${checkTitle(failed.name)}: ${checkMessage(failed)}` : "";
-      return [verdict, VERDICT_WORDS[verdict] + why];
-    }
-    return ["indeterminate", "Could not be verified: " + (reportError ? reportError.message : "no report.")];
+  /** An image the badge itself embeds (data: PNG or SVG), which the page's policy allows. */
+  function embeddedImage(credential) {
+    const image = achievementOf(credential).image;
+    const uri = text(image && typeof image === "object" ? image.id : image);
+    return /^data:image\/(png|svg\+xml);base64,[A-Za-z0-9+/=]+$/.test(uri) ? uri : "";
   }
 
-  function fact(term, id, ...value) {
-    return [el("dt", {}, term), el("dd", { id }, ...value)];
+  /** What this node knows of a badge: held here (its JSON), else fetched from its location and
+   *  verified (GET /verify/{uid}?include=credential); with its BNS record. Kept per page view. */
+  const known = new Map();
+  function badgeDetails(uid) {
+    if (!known.has(uid)) known.set(uid, loadDetails(uid));
+    return known.get(uid);
   }
 
-  function badgeImage(uid, name, held) {
-    const holder = el("figure", { class: "badge-image" });
-    const missing = () => holder.replaceChildren(el("p", { class: "no-image" }, "No image of this badge is available here."));
-    if (!held) {
-      missing();
-      return holder;
-    }
-    const image = el("img", { id: "badge-image", src: `/badges/${encodeURIComponent(uid)}.svg`, alt: `Image of the badge ${name || uid}`, width: 240 });
-    image.addEventListener("error", missing);
-    holder.append(image);
-    return holder;
-  }
-
-  function whereItIs(uid, record) {
-    const urls = (record && record.location && Array.isArray(record.location.urls) ? record.location.urls : [])
-      .map(webUrl)
-      .filter(Boolean);
-    if (!urls.length) {
-      const hidden = record && record.location && record.location.hidden;
-      return el("p", { class: "note" }, hidden ? "Its earner has hidden this badge." : "This node does not hold this badge, and the BNS names no place that does.");
-    }
-    return el(
-      "div",
-      { class: "note" },
-      el("p", {}, "This node does not hold this badge. It is kept at:"),
-      el("ul", {}, ...urls.map((url) => el("li", {}, el("a", { href: url.origin + "/" + badgeHref(uid), rel: "noopener noreferrer" }, url.origin)))),
-    );
-  }
-
-  function renderEndorsements(answer) {
-    const list = Array.isArray(answer && answer.endorsements) ? answer.endorsements : [];
-    const section = el("section", { class: "endorsements", "aria-labelledby": "endorsements-title" }, el("h2", { id: "endorsements-title" }, "Endorsements"));
-    if (!list.length) {
-      section.append(el("p", { id: "endorsements-none" }, "No endorsements are known."));
-      return section;
-    }
-    const items = list
-      .filter((item) => item && typeof item === "object")
-      .map((item) =>
-        el(
-          "li",
-          { class: "endorsement" },
-          "Endorsed by ",
-          text(item.issuer) ? el("a", { href: issuerHref(item.issuer), class: "did" }, item.issuer) : "an unnamed issuer",
-          text(item.comment) ? el("q", {}, item.comment) : null,
-          text(item.uid) ? el("a", { href: badgeHref(item.uid), class: "endorsement-link" }, "the endorsement") : null,
-        ),
-      );
-    section.append(el("ul", { id: "endorsements" }, ...items));
-    return section;
-  }
-
-  async function settle(promise) {
-    try {
-      return [await promise, null];
-    } catch (error) {
-      return [null, error];
-    }
-  }
-
-  async function showBadge(uid) {
-    const body = $("badge-body");
-    $("badge-title").textContent = "Badge";
-    body.replaceChildren(el("p", { class: "busy" }, "Loading the badge…"));
+  async function loadDetails(uid) {
     const path = encodeURIComponent(uid);
-    const [[credential], [record, recordError], [report, reportError], [endorsements]] = await Promise.all([
-      settle(apiOrNull(`/badges/${path}.json`)),
-      settle(api(`/bns/${path}`)),
-      settle(api(`/verify/${path}`)),
-      settle(apiOrNull(`/badges/${path}/endorsements`)),
-    ]);
-    if (currentRoute() !== "badge/" + uid) return; // the reader went elsewhere meanwhile
-    const held = credential !== null && typeof credential === "object";
-    const name = badgeName(credential);
-    const issuer = issuerOf(credential, record);
-    const earner = earnerOf(credential, record);
-    const [status, statusText] = badgeStatus(record, report, reportError);
-    $("badge-title").textContent = name || "Badge";
-
-    const facts = el("dl", { class: "facts" });
-    const description = text(achievementOf(credential).description);
-    facts.append(
-      ...fact("Name", "badge-name", name || "Not known to this node"),
-      ...(description ? fact("Description", "badge-description", description) : []),
-      ...fact(
-        "Issuer",
-        "badge-issuer",
-        issuer.name ? issuer.name + " " : null,
-        issuer.id ? el("a", { href: issuerHref(issuer.id), class: "did" }, issuer.id) : "Not known",
-      ),
-      ...fact("Earner", "badge-earner", earner ? el("span", { class: "did" }, earner) : "Not named by a key (issued to an e-mail address, or not known)"),
-      ...fact("Status", "badge-status", statusText),
-      ...fact("Badge ID", "badge-uid", el("span", { class: "did" }, uid)),
-    );
-    facts.querySelector("#badge-status").setAttribute("data-status", status);
-
-    const parts = [el("div", { class: "badge-card" }, badgeImage(uid, name, held), facts)];
-    if (held) {
-      parts.push(
-        el("p", {}, el("a", { id: "badge-download", class: "button", href: `/badges/${path}.png`, download: "badge.png" }, "Download the badge (PNG, with the credential baked in)")),
-      );
-    } else {
-      parts.push(whereItIs(uid, record));
+    const [[held], [record, recordError]] = await Promise.all([settle(apiOrNull(`/badges/${path}.json`)), settle(api(`/bns/${path}`))]);
+    let credential = held && typeof held === "object" ? held : null;
+    let report = null;
+    let reportError = null;
+    if (!credential) {
+      [report, reportError] = await settle(api(`/verify/${path}?include=credential`));
+      const fetched = report && report.credential;
+      credential = fetched && typeof fetched === "object" ? fetched : null;
     }
-    if (recordError) parts.push(el("p", { class: "error" }, "BNS lookup: " + recordError.message));
-    parts.push(renderEndorsements(endorsements));
-    if (report) {
-      parts.push(el("details", { class: "badge-report" }, el("summary", {}, "How this badge was checked"), renderReport(report, false)));
-    }
-    body.replaceChildren(...parts);
+    const verdict = report ? cleanReport(report).verdict : "";
+    return { uid, held: !!held, credential, record, recordError, report, reportError, status: statusOf(record, credential, verdict, !!held) };
   }
 
-  // -- the issuer view ---------------------------------------------------------------------------
+  // -- the badge's image and its baked download, for a badge this node does not hold ------------
 
-  /** A listed badge: its UID, and its name once this node turns out to hold it. */
-  function issuedBadge(uid) {
-    const link = el("a", { href: badgeHref(uid) }, uid);
-    const item = el("li", { class: "issued-badge", "data-uid": uid }, link);
-    settle(apiOrNull(`/badges/${encodeURIComponent(uid)}.json`)).then(([credential]) => {
-      const name = badgeName(credential);
-      if (!name) return;
-      link.textContent = name;
-      item.append(el("span", { class: "did" }, uid));
-    });
-    return item;
+  const CRC_TABLE = (() => {
+    const table = new Uint32Array(256);
+    for (let n = 0; n < 256; n++) {
+      let c = n;
+      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+      table[n] = c >>> 0;
+    }
+    return table;
+  })();
+
+  function crc32(bytes) {
+    let c = 0xffffffff;
+    for (const byte of bytes) c = CRC_TABLE[(c ^ byte) & 0xff] ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
   }
 
-  async function showIssuer(did) {
-    $("issuer-title").textContent = "Issuer";
-    const list = el("ul", { id: "issuer-badges", class: "badge-list" });
-    const more = el("button", { type: "button", id: "issuer-more", hidden: true }, "Show more badges");
-    const status = el("p", { id: "issuer-status", class: "busy" }, "Loading the issuer's badges…");
-    $("issuer-body").replaceChildren(el("p", {}, "Badges issued by ", el("span", { id: "issuer-did", class: "did" }, did)), status, list, more);
+  const PNG_SIGNATURE = [137, 80, 78, 71, 13, 10, 26, 10];
+  const ascii = (value) => Uint8Array.from(value, (char) => char.charCodeAt(0));
+
+  function pngChunk(type, data) {
+    const chunk = new Uint8Array(12 + data.length);
+    const view = new DataView(chunk.buffer);
+    view.setUint32(0, data.length);
+    chunk.set(ascii(type), 4);
+    chunk.set(data, 8);
+    view.setUint32(8 + data.length, crc32(chunk.subarray(4, 8 + data.length)));
+    return chunk;
+  }
+
+  /** `png` with one iTXt `openbadgecredential` chunk (OB 3.0 "Baking") before its first IDAT,
+   *  and without the text chunks that carried a credential before; null if `png` is no PNG. */
+  function bakePng(png, payload) {
+    if (png.length < 8 || PNG_SIGNATURE.some((byte, i) => png[i] !== byte)) return null;
+    const view = new DataView(png.buffer, png.byteOffset, png.byteLength);
+    const parts = [png.subarray(0, 8)];
+    const body = new Uint8Array([...ascii("openbadgecredential"), 0, 0, 0, 0, 0, ...new TextEncoder().encode(payload)]);
+    let baked = false;
+    for (let at = 8; at + 12 <= png.length; ) {
+      const size = view.getUint32(at);
+      const end = at + 12 + size;
+      if (end > png.length) return null;
+      const type = String.fromCharCode(...png.subarray(at + 4, at + 8));
+      const keyword = String.fromCharCode(...png.subarray(at + 8, Math.min(at + 8 + 20, end)));
+      if (type === "IDAT" && !baked) {
+        parts.push(pngChunk("iTXt", body));
+        baked = true;
+      }
+      if (!(/^(iTXt|tEXt|zTXt)$/.test(type) && /^openbadge/.test(keyword))) parts.push(png.subarray(at, end));
+      if (type === "IEND") break;
+      at = end;
+    }
+    if (!baked) return null;
+    const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
+    let offset = 0;
+    for (const part of parts) {
+      out.set(part, offset);
+      offset += part.length;
+    }
+    return out;
+  }
+
+  /** A medal with the badge's initials, drawn on a canvas: the image of a badge with none. */
+  function medalPng(name) {
+    const canvas = el("canvas", { width: 256, height: 256 });
+    const ctx = canvas.getContext("2d");
+    const gradient = ctx.createLinearGradient(0, 0, 256, 256);
+    gradient.addColorStop(0, "#2f6fd0");
+    gradient.addColorStop(1, "#173f7a");
+    ctx.fillStyle = gradient;
+    ctx.beginPath();
+    ctx.arc(128, 128, 120, 0, 2 * Math.PI);
+    ctx.fill();
+    ctx.lineWidth = 8;
+    ctx.strokeStyle = "#f2c14e";
+    ctx.stroke();
+    ctx.fillStyle = "#ffffff";
+    ctx.font = "bold 88px system-ui, sans-serif";
+    ctx.textAlign = "center";
+    ctx.textBaseline = "middle";
+    ctx.fillText(initials(name), 128, 134);
+    return new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
+  }
+
+  function initials(name) {
+    const words = text(name).replace(/[^\p{L}\p{N} ]/gu, " ").split(/\s+/).filter(Boolean);
+    return (words.slice(0, 2).map((word) => word[0].toUpperCase()).join("") || "★").slice(0, 2);
+  }
+
+  function dataBytes(uri) {
+    const binary = atob(uri.slice(uri.indexOf(",") + 1));
+    return Uint8Array.from(binary, (char) => char.charCodeAt(0));
+  }
+
+  /** The credential baked into its own PNG image, or into a drawn medal: a PNG Blob. */
+  async function bakedBadge(credential) {
+    const payload = JSON.stringify(credential);
+    const own = embeddedImage(credential);
+    if (own.startsWith("data:image/png")) {
+      const baked = bakePng(dataBytes(own), payload);
+      if (baked) return new Blob([baked], { type: "image/png" });
+    }
+    const medal = new Uint8Array(await (await medalPng(badgeName(credential))).arrayBuffer());
+    return new Blob([bakePng(medal, payload)], { type: "image/png" });
+  }
+
+  let blobUrls = []; // made for the current view; let go when the view changes
+  function blobUrl(blob) {
+    const url = URL.createObjectURL(blob);
+    blobUrls.push(url);
+    return url;
+  }
+
+  function fileName(name) {
+    const slug = text(name).toLowerCase().replace(/[^\p{L}\p{N}]+/gu, "-").replace(/^-+|-+$/g, "").slice(0, 60);
+    return (slug || "badge") + ".png";
+  }
+
+  // -- a badge as a card, in a list ----------------------------------------------------------------
+
+  function medal(name) {
+    return el("span", { class: "medal", "aria-hidden": "true" }, initials(name));
+  }
+
+  function cardImage(details, name) {
+    if (details.held) return el("img", { src: `/badges/${encodeURIComponent(details.uid)}.svg`, alt: "", width: 96, height: 96, loading: "lazy" });
+    const own = embeddedImage(details.credential);
+    return own ? el("img", { src: own, alt: "", width: 96, height: 96 }) : medal(name);
+  }
+
+  /** Details are fetched when a card comes near the screen, a few at a time. */
+  const queue = [];
+  let running = 0;
+  const MAX_RUNNING = 4;
+  function whenFree(job) {
+    queue.push(job);
+    pump();
+  }
+  function pump() {
+    while (running < MAX_RUNNING && queue.length) {
+      const job = queue.shift();
+      running += 1;
+      job().finally(() => {
+        running -= 1;
+        pump();
+      });
+    }
+  }
+
+  const watcher =
+    "IntersectionObserver" in window
+      ? new IntersectionObserver(
+          (entries) => {
+            for (const entry of entries) {
+              if (!entry.isIntersecting) continue;
+              watcher.unobserve(entry.target);
+              entry.target.dispatchEvent(new Event("badge-visible"));
+            }
+          },
+          { rootMargin: "400px" },
+        )
+      : null;
+
+  /** A card for a listed badge: what the list says at once, the rest once it is in sight. */
+  function badgeCard(uid, hint = {}) {
+    const link = el("a", { href: badgeHref(uid), class: "card-name" }, text(hint.name) || "Badge");
+    const figure = el("div", { class: "card-image" }, medal(hint.name));
+    const meta = el("p", { class: "card-meta" }, hint.created ? `Issued ${dateText(dateOf(hint.created))}` : "Loading…");
+    const issuer = el("p", { class: "card-issuer" });
+    const status = el("span", { class: "card-status" });
+    const card = el("li", { class: "card", "data-uid": uid, "data-loaded": "false" }, figure, el("div", { class: "card-text" }, el("h3", {}, link), issuer, meta, status));
+    const fill = async () => {
+      const details = await badgeDetails(uid);
+      const credential = details.credential;
+      const name = badgeName(credential) || text(hint.name);
+      link.textContent = name || `Badge ${shortDid(uid)}`;
+      figure.replaceChildren(cardImage(details, name));
+      const who = issuerOf(credential, details.record);
+      const self = await nodeInfo();
+      const issuerName = who.name || (who.id && who.id === self.did ? self.name : "");
+      issuer.textContent = issuerName ? `From ${issuerName}` : who.id ? `From ${shortDid(who.id)}` : "";
+      const issued = issuedOn(credential) || dateOf(hint.created) || dateOf(details.record && details.record.created);
+      meta.textContent = issued ? `Issued ${dateText(issued)}` : "Date not known";
+      status.replaceChildren(statusPill(details.status));
+      card.dataset.status = details.status;
+      card.dataset.loaded = "true";
+    };
+    card.addEventListener("badge-visible", () => whenFree(fill), { once: true });
+    if (watcher) watcher.observe(card);
+    else card.dispatchEvent(new Event("badge-visible"));
+    return card;
+  }
+
+  /** A list of cards, filled a page at a time from `pageAt(n)` ({items, next}): the next page
+   *  loads when the end of the list comes into sight, or with the "Show more" button. */
+  function pagedCards(prefix, route, pageAt, emptyText) {
+    const list = el("ul", { id: `${prefix}-badges`, class: "cards" });
+    const status = el("p", { id: `${prefix}-status`, class: "busy", role: "status" }, "Loading badges…");
+    const more = el("button", { type: "button", id: `${prefix}-more`, class: "secondary", hidden: true }, "Show more badges");
+    const end = el("div", { class: "list-end", "aria-hidden": "true" });
     let page = 0;
-    const loadPage = async () => {
+    let next = true;
+    let loading = false;
+    const load = async () => {
+      if (loading || !next) return;
+      loading = true;
       more.hidden = true;
-      const [answer, error] = await settle(api(`/issuers/${encodeURIComponent(did)}/badges?page=${page}`));
-      if (currentRoute() !== "issuer/" + did) return;
+      const [answer, error] = await settle(pageAt(page));
+      loading = false;
+      if (currentRoute() !== route) return;
       if (error) {
         status.textContent = error.message;
         status.className = "error";
         return;
       }
-      const items = (Array.isArray(answer.items) ? answer.items : []).map((item) => text(item && item.uid)).filter(Boolean);
-      list.append(...items.map(issuedBadge));
-      status.className = "";
-      status.textContent = list.children.length ? `${list.children.length} badge(s) listed.` : "No badges are listed for this issuer.";
+      const items = (Array.isArray(answer.items) ? answer.items : []).filter((item) => item && typeof item === "object" && text(item.uid));
+      list.append(...items.map((item) => badgeCard(text(item.uid), item)));
+      status.className = "count";
+      const count = list.children.length;
+      status.textContent = count ? `${count} badge${count === 1 ? "" : "s"}${answer.next ? " so far" : ""}.` : emptyText;
       page += 1;
-      more.hidden = !answer.next;
+      next = !!answer.next;
+      more.hidden = !next;
+      if (next && endWatcher) {
+        endWatcher.unobserve(end);
+        endWatcher.observe(end);
+      }
     };
-    more.addEventListener("click", loadPage);
-    await loadPage();
+    const endWatcher =
+      "IntersectionObserver" in window
+        ? new IntersectionObserver((entries) => {
+            if (entries.some((entry) => entry.isIntersecting)) load();
+          })
+        : null;
+    more.addEventListener("click", load);
+    load();
+    return [status, list, end, more];
+  }
+
+  // -- the home view -------------------------------------------------------------------------------
+
+  let homeShown = false;
+
+  async function showHome() {
+    if (homeShown) return;
+    homeShown = true;
+    const self = await nodeInfo();
+    if (!self.did) return;
+    const owner = self.name || "This";
+    $("home-title").textContent = `${owner}’s badges`;
+    $("home-intro").replaceChildren(
+      el("p", { class: "lead" }, `This BadgeChain node belongs to ${owner}. It shows the badges ${owner} issued and earned, and anyone can verify a badge here.`),
+      el("p", { class: "identity" }, "Node ID ", didView(self.did, `${owner}’s node ID`)),
+    );
+    $("home-issued").replaceChildren(
+      el("h2", { id: "home-issued-title" }, "Badges issued here"),
+      ...pagedCards("home-issued", "", (page) => api(`/issuers/${encodeURIComponent(self.did)}/badges?page=${page}`), "None yet."),
+    );
+    $("home-earned").replaceChildren(
+      el("h2", { id: "home-earned-title" }, "Badges earned here"),
+      ...pagedCards("home-earned", "", (page) => api(`/earners/${encodeURIComponent(self.did)}/badges?page=${page}`), "None yet."),
+    );
+  }
+
+  // -- the badge view ------------------------------------------------------------------------------
+
+  function fact(term, id, ...value) {
+    return [el("dt", {}, term), el("dd", { id }, ...value)];
+  }
+
+  function criteriaOf(credential) {
+    const criteria = achievementOf(credential).criteria;
+    if (typeof criteria === "string") return [criteria, null];
+    if (!criteria || typeof criteria !== "object") return ["", null];
+    return [text(criteria.narrative), webUrl(criteria.id)];
+  }
+
+  function whereItIs(uid, record) {
+    const urls = (record && record.location && Array.isArray(record.location.urls) ? record.location.urls : []).map(webUrl).filter(Boolean);
+    if (!urls.length) return null;
+    return el(
+      "p",
+      { class: "note" },
+      "Kept at ",
+      ...urls.flatMap((url, i) => [i ? ", " : "", el("a", { href: url.origin + "/" + badgeHref(uid), rel: "noopener noreferrer" }, url.host)]),
+      ". This node fetched it from there and checked it.",
+    );
+  }
+
+  function embeddedEndorsements(credential) {
+    const lists = [credential && credential.endorsement, achievementOf(credential).endorsement];
+    return lists.flatMap((list) => (Array.isArray(list) ? list : [])).filter((item) => item && typeof item === "object");
+  }
+
+  function endorsementItem(issuerId, comment, uid) {
+    return el(
+      "li",
+      { class: "endorsement" },
+      "Endorsed by ",
+      issuerId ? el("a", { href: issuerHref(issuerId), class: "did", title: issuerId, "data-did": issuerId }, shortDid(issuerId)) : "an unnamed issuer",
+      comment ? el("q", {}, comment) : null,
+      uid ? el("a", { href: badgeHref(uid), class: "endorsement-link" }, "See the endorsement") : null,
+    );
+  }
+
+  function renderEndorsements(answer, credential) {
+    const held = (Array.isArray(answer && answer.endorsements) ? answer.endorsements : []).filter((item) => item && typeof item === "object");
+    const items = [
+      ...held.map((item) => endorsementItem(text(item.issuer), text(item.comment), text(item.uid))),
+      ...embeddedEndorsements(credential).map((item) => {
+        const subject = item.credentialSubject && typeof item.credentialSubject === "object" ? item.credentialSubject : {};
+        return endorsementItem(issuerOf(item, null).id, text(subject.endorsementComment), "");
+      }),
+    ];
+    const section = el("section", { class: "panel endorsements", "aria-labelledby": "endorsements-title" }, el("h2", { id: "endorsements-title" }, "Endorsements"));
+    section.append(items.length ? el("ul", { id: "endorsements" }, ...items) : el("p", { id: "endorsements-none" }, "No endorsements are known."));
+    return section;
+  }
+
+  function statusLine(details) {
+    const record = details.record;
+    if (record && record.revoked) {
+      const revocation = record.revocation || {};
+      const when = dateText(dateOf(revocation.revokedAt));
+      const reason = text(revocation.reason);
+      return `Revoked by its issuer${when ? ` on ${when}` : ""}${reason ? `: ${reason}` : ""}.`;
+    }
+    if (details.report) {
+      const clean = cleanReport(details.report);
+      if (clean.verdict === "invalid") {
+        const failed = firstFailed(clean);
+        return "Not valid" + (failed ? `: ${checkTitle(failed.name)} — ${checkMessage(failed)}` : ".");
+      }
+      if (clean.verdict === "valid" && details.status === "valid") return "Valid: this node checked its signature, its issuer and the Badge Name Server.";
+    }
+    if (details.status === "expired") return "Expired: it was valid until " + dateText(expiresOn(details.credential)) + ".";
+    if (details.status === "valid") return "Valid: held by this node and not revoked.";
+    return "Not verified: " + (details.reportError ? details.reportError.message : "the badge could not be checked.");
+  }
+
+  async function showBadge(uid) {
+    const route = "badge/" + uid;
+    const body = $("badge-body");
+    $("badge-title").textContent = "Badge";
+    body.replaceChildren(el("p", { class: "busy", role: "status" }, "Loading and checking the badge…"));
+    const path = encodeURIComponent(uid);
+    known.delete(uid); // a badge page asks afresh
+    const [details, [report], [endorsements], self] = await Promise.all([
+      badgeDetails(uid),
+      settle(api(`/verify/${path}`)),
+      settle(apiOrNull(`/badges/${path}/endorsements`)),
+      nodeInfo(),
+    ]);
+    if (currentRoute() !== route) return; // the reader went elsewhere meanwhile
+    if (!details.report && report) {
+      details.report = report;
+      details.status = statusOf(details.record, details.credential, cleanReport(report).verdict, details.held);
+    }
+    const credential = details.credential;
+    const name = badgeName(credential);
+    const issuer = issuerOf(credential, details.record);
+    const issuerName = issuer.name || (issuer.id && issuer.id === self.did ? self.name : "");
+    const earner = earnerOf(credential, details.record);
+    const earnerName = earner && earner === self.did ? self.name : "";
+    $("badge-title").textContent = name || "A badge this node could not read";
+
+    const image = el("div", { class: "badge-image" });
+    const download = el("p", { class: "download" });
+    if (details.held) {
+      image.append(el("img", { id: "badge-image", src: `/badges/${path}.svg`, alt: `The badge “${name || uid}”`, width: 240, height: 240 }));
+      download.append(el("a", { id: "badge-download", class: "button", href: `/badges/${path}.png`, download: fileName(name) }, "Download the badge"));
+    } else if (credential && credential.proof) {
+      image.append(el("p", { class: "busy" }, "Preparing the image…"));
+      bakedBadge(credential).then((blob) => {
+        if (currentRoute() !== route) return;
+        const url = blobUrl(blob);
+        const own = embeddedImage(credential);
+        image.replaceChildren(el("img", { id: "badge-image", src: own && !own.startsWith("data:image/png") ? own : url, alt: `The badge “${name || uid}”`, width: 240, height: 240 }));
+        download.append(el("a", { id: "badge-download", class: "button", href: url, download: fileName(name) }, "Download the badge"));
+      });
+    } else {
+      image.append(medal(name), el("p", { class: "note" }, "No image: the badge could not be fetched."));
+    }
+    if (download.childElementCount || details.held || (credential && credential.proof)) {
+      download.append(el("span", { class: "hint" }, " A PNG image with the credential inside: anyone can verify it."));
+    }
+
+    const [criteria, criteriaUrl] = criteriaOf(credential);
+    const description = text(achievementOf(credential).description);
+    const issued = issuedOn(credential) || dateOf(details.record && details.record.created);
+    const expires = expiresOn(credential);
+    const facts = el("dl", { class: "facts" });
+    facts.append(
+      ...fact("Name", "badge-name", name || "Not known: the badge could not be fetched"),
+      ...(description ? fact("Description", "badge-description", description) : []),
+      ...(criteria || criteriaUrl
+        ? fact("Criteria", "badge-criteria", criteria, criteriaUrl ? el("a", { href: criteriaUrl.href, rel: "noopener noreferrer" }, criteria ? " (more)" : criteriaUrl.host) : null)
+        : []),
+      ...fact(
+        "Issued by",
+        "badge-issuer",
+        issuer.id ? el("a", { href: issuerHref(issuer.id), class: "person" }, issuerName || "An unnamed issuer") : "Not known",
+        issuer.id ? didView(issuer.id, "the issuer’s DID") : null,
+      ),
+      ...fact(
+        "Earned by",
+        "badge-earner",
+        earner ? el("a", { href: earnerHref(earner), class: "person" }, earnerName || "Its earner") : "Not named by a key (issued to an e-mail address, or not known)",
+        earner ? didView(earner, "the earner’s DID") : null,
+      ),
+      ...fact("Issued", "badge-issued", issued ? dateText(issued) : "Not known"),
+      ...fact("Expires", "badge-expires", expires ? dateText(expires) : "Never"),
+      ...fact("Status", "badge-status-line", statusPill(details.status, "badge-status"), el("span", { class: "status-text" }, " " + statusLine(details))),
+      ...fact("Badge ID", "badge-uid", didView(uid, "the badge ID")),
+    );
+    const parts = [];
+    if (details.status === "revoked") parts.push(el("p", { id: "badge-revoked", class: "alert", role: "note" }, statusLine(details)));
+    parts.push(el("div", { class: "panel badge-card" }, el("div", { class: "badge-side" }, image, download), facts));
+    if (!details.held) {
+      const where = whereItIs(uid, details.record);
+      if (where) parts.push(where);
+    }
+    if (details.recordError) parts.push(el("p", { class: "error" }, "Badge Name Server: " + details.recordError.message));
+    parts.push(renderEndorsements(endorsements, credential));
+    const shown = details.report || report;
+    if (shown) parts.push(el("details", { class: "badge-report" }, el("summary", {}, "How this badge was checked"), renderReport(shown, false)));
+    body.replaceChildren(...parts);
+  }
+
+  // -- the issuer and earner views -------------------------------------------------------------------
+
+  async function showPerson(kind, did) {
+    const route = `${kind}/${did}`;
+    const self = await nodeInfo();
+    if (currentRoute() !== route) return;
+    const ownName = did === self.did ? self.name : "";
+    const title = $(`${kind}-title`);
+    title.textContent = ownName || (kind === "issuer" ? "An issuer" : "An earner");
+    const listPath = kind === "issuer" ? "issuers" : "earners";
+    const cards = pagedCards(kind, route, (page) => api(`/${listPath}/${encodeURIComponent(did)}/badges?page=${page}`), `No badges are listed for this ${kind}.`);
+    $(`${kind}-body`).replaceChildren(
+      el("p", { class: "identity" }, kind === "issuer" ? "Issuer ID " : "Earner ID ", el("span", { id: `${kind}-did` }, didView(did, `the ${kind}’s DID`))),
+      el("h2", {}, kind === "issuer" ? "Badges issued" : "Badges earned"),
+      ...cards,
+    );
+    if (kind === "issuer" && !ownName) {
+      // The issuer's name is in its badges' issuer profile: the first card that loads tells it.
+      const list = cards[1];
+      const named = async () => {
+        for (const card of list.children) {
+          const details = await badgeDetails(card.dataset.uid);
+          const name = issuerOf(details.credential, null).name;
+          if (name && currentRoute() === route) {
+            title.textContent = name;
+            return;
+          }
+        }
+      };
+      new MutationObserver((changes, observer) => {
+        observer.disconnect();
+        named();
+      }).observe(list, { childList: true });
+    }
   }
 
   // -- the collection view -----------------------------------------------------------------------
 
-  /** One badge of a collection, as GET /collections/{id} describes it. */
-  function collectedBadge(badge) {
-    const uid = text(badge && badge.uid);
-    return el(
-      "li",
-      { class: "collected-badge", "data-uid": uid },
-      el("a", { href: badgeHref(uid) }, text(badge.name) || uid),
-      text(badge.issuer) ? el("span", {}, " from ", el("a", { href: issuerHref(badge.issuer), class: "did" }, badge.issuer)) : null,
-    );
-  }
-
   async function showCollection(id) {
     $("collection-title").textContent = "Collection";
-    const status = el("p", { id: "collection-status", class: "busy" }, "Loading the collection…");
+    const status = el("p", { id: "collection-status", class: "busy", role: "status" }, "Loading the collection…");
     $("collection-body").replaceChildren(status);
     const [answer, error] = await settle(api(`/collections/${encodeURIComponent(id)}`));
     if (currentRoute() !== "collection/" + id) return;
@@ -553,11 +952,12 @@
       return;
     }
     $("collection-title").textContent = text(answer.name) || "Collection";
-    const badges = (Array.isArray(answer.badges) ? answer.badges : []).filter((badge) => badge && typeof badge === "object");
+    const badges = (Array.isArray(answer.badges) ? answer.badges : []).filter((badge) => badge && typeof badge === "object" && text(badge.uid));
+    const created = dateText(dateOf(answer.created));
     $("collection-body").replaceChildren(
-      text(answer.description) ? el("p", { id: "collection-description" }, answer.description) : "",
-      el("p", {}, `${badges.length} badge(s).`),
-      el("ul", { id: "collection-badges", class: "badge-list" }, ...badges.map(collectedBadge)),
+      text(answer.description) ? el("p", { id: "collection-description", class: "lead" }, answer.description) : "",
+      el("p", { class: "count" }, `${badges.length} badge${badges.length === 1 ? "" : "s"}${created ? `, shared ${created}` : ""}.`),
+      el("ul", { id: "collection-badges", class: "cards" }, ...badges.map((badge) => badgeCard(text(badge.uid), badge))),
     );
   }
 
@@ -572,26 +972,33 @@
     }
   }
 
+  const VIEWS = ["verify", "badge", "issuer", "earner", "collection"];
+
   function showView(name) {
-    for (const view of ["verify", "badge", "issuer", "collection"]) $(`${view}-view`).hidden = view !== name;
+    for (const view of VIEWS) $(`${view}-view`).hidden = view !== name;
   }
 
   function route(moveFocus) {
     const route = currentRoute();
+    known.clear(); // each view asks afresh: a badge may have been revoked meanwhile
+    queue.length = 0;
+    for (const url of blobUrls) URL.revokeObjectURL(url);
+    blobUrls = [];
     let view = "verify";
-    if (route.startsWith("badge/") && route.length > 6) {
-      view = "badge";
-      showBadge(route.slice(6));
-    } else if (route.startsWith("issuer/") && route.length > 7) {
-      view = "issuer";
-      showIssuer(route.slice(7));
-    } else if (route.startsWith("collection/") && route.length > 11) {
-      view = "collection";
-      showCollection(route.slice(11));
+    const [kind, ...rest] = route.split("/");
+    const name = rest.join("/");
+    if (name && kind === "badge") showBadge(name);
+    else if (name && (kind === "issuer" || kind === "earner")) showPerson(kind, name);
+    else if (name && kind === "collection") showCollection(name);
+    else {
+      homeShown = false;
+      showHome();
     }
+    if (name && VIEWS.includes(kind)) view = kind;
     showView(view);
+    document.title = view === "verify" ? "BadgeChain" : `${view[0].toUpperCase()}${view.slice(1)} — BadgeChain`;
     if (moveFocus) {
-      const heading = $(`${view}-title`);
+      const heading = $(view === "verify" ? "home-title" : `${view}-title`);
       heading.setAttribute("tabindex", "-1");
       heading.focus();
     }
@@ -599,6 +1006,11 @@
 
   document.addEventListener("DOMContentLoaded", () => {
     setUpVerify();
+    // The skip link moves focus to the content; as a #fragment it would change the view.
+    $("skip-link").addEventListener("click", (event) => {
+      event.preventDefault();
+      $("main").focus();
+    });
     window.addEventListener("hashchange", () => route(true));
     route(false);
     document.body.setAttribute("data-ready", "true");

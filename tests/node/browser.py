@@ -239,6 +239,21 @@ class Page:
             "DOM.setFileInputFiles", files=[str(path) for path in paths], nodeId=found["nodeId"]
         )
 
+    async def download(self, selector: str, folder: Path, timeout: float = 15.0) -> Path:
+        """Click the link `selector` names, as a person saving a file would, and wait (bounded)
+        for the file Chromium saves into the empty `folder`."""
+        await self._browser.call(
+            "Browser.setDownloadBehavior", behavior="allow", downloadPath=str(folder)
+        )
+        await self.evaluate(f"document.querySelector({json.dumps(selector)}).click()")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            done = [path for path in folder.iterdir() if path.suffix != ".crdownload"]
+            if done and not any(path.suffix == ".crdownload" for path in folder.iterdir()):
+                return done[0]
+            await asyncio.sleep(POLL_S)
+        raise TimeoutError(f"no download into {folder} within {timeout} s")
+
     async def type_into(self, selector: str, text: str) -> None:
         """Focus the field `selector` names and type `text` into it (Input.insertText)."""
         await self.evaluate(f"document.querySelector({json.dumps(selector)}).focus()")

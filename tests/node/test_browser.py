@@ -1,9 +1,14 @@
 """The web page at `/`, in a real headless Chromium driven over the DevTools protocol
 (tests/node/browser.py), against real in-process nodes: a baked PNG dropped on the page
 verifies, a revoked UID typed in reads why, and the badge and issuer pages show what the
-network knows. Also the plain HTTP side: headers, static files and their allow-list.
+network knows (a badge held elsewhere is fetched, verified and shown with its image and a baked
+download), lists load their cards as they come in sight, revoked badges are marked, axe-core
+finds no serious or critical accessibility problem, and a phone never scrolls sideways. Also
+the plain HTTP side: headers, static files and their allow-list.
 
 Without Chromium these tests skip, unless $CI is set: CI installs it, so there they fail.
+axe-core comes from tests/node/axe/ (`npm ci --prefix tests/node/axe`, run by .ci/run); the
+accessibility checks skip without it, unless $CI is set.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -19,6 +25,7 @@ import aiohttp
 import pytest
 from yarl import URL
 
+from badgechain.chain.keys import KeyPair
 from badgechain.chain.verify import CHECK_NAMES
 from badgechain.node.app import RunningNode
 from badgechain.node.page_routes import STATIC_FILES
@@ -28,9 +35,11 @@ from tests.node.conftest import NodeNetwork, eventually
 # Markup in a class name and a revocation reason: the page must show it as text.
 BADGE_NAME = 'Mesh <i>routing</i> & "relays"'
 REASON = "Exam retaken <b>by someone else</b>"
-CLASS = {"name": BADGE_NAME, "description": "Routes packets", "criteria": "Lab 3"}
+CLASS = {"name": BADGE_NAME, "description": "Routes packets", "criteria": "Passed lab 3"}
 READY = "document.body && document.body.dataset.ready === 'true'"
 PROBLEM = "application/problem+json"
+AXE = Path(__file__).resolve().parent / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+PHONE = {"width": 375, "height": 700, "deviceScaleFactor": 2, "mobile": True}
 
 
 @pytest.fixture
@@ -169,8 +178,55 @@ async def test_an_unknown_uid_and_bad_json_read_as_errors(
     assert await page.evaluate("document.getElementById('error').hidden")
 
 
+async def _data_did(page: Page, selector: str) -> str:
+    """The whole DID behind a shortened one (the copy button copies it)."""
+    return str(await page.evaluate(f"document.querySelector({json.dumps(selector)}).dataset.did"))
+
+
+async def _axe_problems(page: Page) -> list[dict[str, Any]]:
+    """The serious and critical violations axe-core finds on the page as it is now. axe is
+    evaluated over CDP, as DevTools would: the page's policy admits no other script."""
+    if not AXE.is_file():
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set and {AXE} is missing: run npm ci --prefix tests/node/axe")
+        pytest.skip("axe-core is not installed: npm ci --prefix tests/node/axe")
+    if not await page.evaluate("typeof axe === 'object'"):
+        await page.evaluate(AXE.read_text())
+    found: list[dict[str, Any]] = await page.evaluate(
+        """axe.run(document, {resultTypes: ['violations']}).then(r => r.violations
+            .filter(v => v.impact === 'serious' || v.impact === 'critical')
+            .map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target)})))"""
+    )
+    return found
+
+
+async def _scrolls_sideways(page: Page) -> bool:
+    return bool(
+        await page.evaluate(
+            "document.documentElement.scrollWidth > document.documentElement.clientWidth"
+        )
+    )
+
+
+async def _phone(page: Page) -> None:
+    await page.call("Emulation.setDeviceMetricsOverride", **PHONE)
+
+
+async def _download(page: Page, folder: Path) -> Path:
+    """The file the badge page's download link saves, clicked as a person would."""
+    folder.mkdir()
+    return await page.download("#badge-download", folder)
+
+
+async def _press_tab(page: Page) -> None:
+    for kind in ("keyDown", "keyUp"):
+        await page.call(
+            "Input.dispatchKeyEvent", type=kind, key="Tab", code="Tab", windowsVirtualKeyCode=9
+        )
+
+
 async def test_the_badge_page_and_the_issuer_page(
-    node_network: NodeNetwork, http: aiohttp.ClientSession, page: Page
+    node_network: NodeNetwork, http: aiohttp.ClientSession, page: Page, tmp_path: Path
 ) -> None:
     issuer, earner, endorser = await node_network.start(3)
     uid = await _issued_and_accepted(node_network, http, issuer, earner)
@@ -179,8 +235,9 @@ async def test_the_badge_page_and_the_issuer_page(
     await page.wait_for("!!document.getElementById('badge-name')")
     assert await _text(page, "#badge-name") == BADGE_NAME
     assert await page.evaluate("document.querySelectorAll('#badge-view i').length") == 0
-    assert issuer.did in await _text(page, "#badge-issuer")
-    assert earner.did in await _text(page, "#badge-earner")
+    assert await _data_did(page, "#badge-issuer .did") == issuer.did
+    assert await _data_did(page, "#badge-earner .did") == earner.did
+    assert await _text(page, "#badge-earner a.person") == earner.config.name  # this node's own
     assert await page.evaluate("document.getElementById('badge-status').dataset.status") == "valid"
     assert await page.evaluate("!!document.getElementById('endorsements-none')")
 
@@ -196,53 +253,180 @@ async def test_the_badge_page_and_the_issuer_page(
     assert [item["uid"] for item in listed] == [endorsement["uid"]]
     await page.evaluate("location.reload()")
     await page.wait_for("!!document.querySelector('#endorsements .endorsement')")
-    assert endorser.did in await _text(page, "#endorsements .endorsement a.did")
+    assert await _data_did(page, "#endorsements .endorsement a.did") == endorser.did
     assert await _text(page, "#endorsements .endorsement q") == comment
     download = await page.evaluate(
         "(() => { const a = document.getElementById('badge-download');"
         " return [a.getAttribute('href'), a.hasAttribute('download')]; })()"
     )
     assert download == [f"/badges/{uid}.png", True]
-    fetched = await page.evaluate(
-        "fetch(document.getElementById('badge-download').href).then(async r =>"
-        " [r.status, r.headers.get('Content-Type'), (await r.arrayBuffer()).byteLength])"
-    )
-    assert fetched[0] == 200 and fetched[1] == "image/png" and fetched[2] > 100
+    saved = await _download(page, tmp_path / "held")
+    assert saved.name == "mesh-i-routing-i-relays.png"
+    assert saved.read_bytes().startswith(b"\x89PNG")
     await page.wait_for(
         "(() => { const i = document.getElementById('badge-image');"
         " return i && i.complete && i.naturalWidth > 0; })()"
     )
 
     # The issuer link on the badge page leads to the issuer page, through the #fragment.
-    await page.evaluate("document.querySelector('#badge-issuer a').click()")
-    listed = f".issued-badge[data-uid={json.dumps(uid)}] a"
-    await page.wait_for(f"!!document.querySelector({json.dumps(listed)})")
-    assert await _text(page, "#issuer-did") == issuer.did
-    await page.wait_for(
-        f"document.querySelector({json.dumps(listed)}).textContent !== {json.dumps(uid)}"
-    )
-    assert await _text(page, listed) == BADGE_NAME  # this node holds it, so it knows its name
-    assert (
-        await page.evaluate("getComputedStyle(document.getElementById('issuer-more')).display")
-        == "none"
-    )
+    await page.evaluate("document.querySelector('#badge-issuer a.person').click()")
+    card = f".card[data-uid={json.dumps(uid)}]"
+    await page.wait_for(f"document.querySelector({json.dumps(card)})?.dataset.loaded === 'true'")
+    assert await _data_did(page, "#issuer-did .did") == issuer.did
+    assert await _text(page, f"{card} .card-name") == BADGE_NAME  # held here: its name is known
+    assert await page.evaluate(f"!!document.querySelector({json.dumps(card + ' img')})")
+    assert await _text(page, f"{card} .status") == "✓ Valid"
+    more = "getComputedStyle(document.getElementById('issuer-more')).display"
+    assert await page.evaluate(more) == "none"
     assert await page.evaluate("document.getElementById('badge-view').hidden")
-    await page.evaluate(f"document.querySelector({json.dumps(listed)}).click()")
+    await page.evaluate(f"document.querySelector({json.dumps(card + ' a')}).click()")
     await page.wait_for("!document.getElementById('badge-view').hidden")
     await page.wait_for("!!document.getElementById('badge-name')")
 
 
-async def test_a_badge_not_held_here_points_to_its_holder(
+async def test_a_badge_held_elsewhere_is_fetched_verified_and_shown(
+    node_network: NodeNetwork, http: aiohttp.ClientSession, page: Page, tmp_path: Path
+) -> None:
+    """Issue 16 item 13: a node that does not hold the badge shows all of it, verified."""
+    issuer, earner, other = await node_network.start(3)
+    uid = await _issued_and_accepted(node_network, http, issuer, earner)
+    await page.goto(f"{other.gateway_url}/#/badge/{uid}", READY)
+    await page.wait_for("!!document.getElementById('badge-download')")
+
+    assert await _text(page, "#badge-title") == BADGE_NAME
+    assert await _text(page, "#badge-name") == BADGE_NAME
+    assert await _text(page, "#badge-description") == "Routes packets"
+    assert await _text(page, "#badge-criteria") == "Passed lab 3"
+    assert await _data_did(page, "#badge-issuer .did") == issuer.did
+    assert await _text(page, "#badge-issuer a.person") == "An unnamed issuer"  # no profile name
+    assert await _data_did(page, "#badge-earner .did") == earner.did
+    assert str(datetime.now(UTC).year) in await _text(page, "#badge-issued")
+    assert await _text(page, "#badge-expires") == "Never"
+    assert await page.evaluate("document.getElementById('badge-status').dataset.status") == "valid"
+    assert "checked its signature" in await _text(page, "#badge-status-line")
+    assert await page.evaluate("!!document.getElementById('endorsements-none')")
+    assert await page.evaluate("document.querySelectorAll('#badge-view i').length") == 0
+    holder = await page.evaluate("document.querySelector('.note a').getAttribute('href')")
+    assert holder == f"{earner.gateway_url}/#/badge/{uid}"
+    await page.wait_for(
+        "(() => { const i = document.getElementById('badge-image');"
+        " return i && i.complete && i.naturalWidth > 0; })()"
+    )
+
+    # The download is the badge baked into a PNG, made in the page: it verifies anywhere.
+    link = await page.evaluate(
+        "(() => { const a = document.getElementById('badge-download');"
+        " return [a.href.slice(0, 5), a.getAttribute('download')]; })()"
+    )
+    assert link == ["blob:", "mesh-i-routing-i-relays.png"]
+    saved = await _download(page, tmp_path / "fetched")
+    assert saved.name == "mesh-i-routing-i-relays.png"
+    baked = saved.read_bytes()
+    headers = {"Content-Type": "image/png"}
+    async with http.post(issuer.gateway_url + "/verify", data=baked, headers=headers) as response:
+        report = await response.json()
+    assert report["verdict"] == "valid" and report["uid"] == uid, report
+
+    assert await _axe_problems(page) == []
+
+
+async def test_a_revoked_badge_is_marked_on_every_page(
     node_network: NodeNetwork, http: aiohttp.ClientSession, page: Page
 ) -> None:
     issuer, earner, other = await node_network.start(3)
     uid = await _issued_and_accepted(node_network, http, issuer, earner)
+    await _post(http, issuer, "/admin/revoke", {"uid": uid, "reason": REASON}, node_network.admin)
+    card = f".card[data-uid={json.dumps(uid)}]"
+
+    for where in (f"issuer/{issuer.did}", f"earner/{earner.did}"):
+        await page.goto(f"{other.gateway_url}/#/{where}", READY)
+        await page.wait_for(
+            f"document.querySelector({json.dumps(card)})?.dataset.loaded === 'true'"
+        )
+        assert await page.evaluate(
+            f"document.querySelector({json.dumps(card)}).dataset.status"
+        ) == ("revoked")
+        assert await _text(page, f"{card} .status") == "✗ Revoked"
+        assert await _text(page, f"{card} .card-name") == BADGE_NAME
+        assert await _axe_problems(page) == [], where
+
     await page.goto(f"{other.gateway_url}/#/badge/{uid}", READY)
-    await page.wait_for("!!document.querySelector('#badge-status')")
-    assert issuer.did in await _text(page, "#badge-issuer")
-    assert await page.evaluate("!document.getElementById('badge-download')")
-    holder = await page.evaluate("document.querySelector('.note a').getAttribute('href')")
-    assert holder == f"{earner.gateway_url}/#/badge/{uid}"
+    await page.wait_for("!!document.getElementById('badge-revoked')")
+    assert (
+        await page.evaluate("document.getElementById('badge-status').dataset.status") == "revoked"
+    )
+    assert f"{REASON}." in await _text(page, "#badge-revoked")
+    assert await page.evaluate("document.querySelectorAll('#badge-view b').length") == 0
+    assert await _axe_problems(page) == []
+
+
+async def test_the_home_page_says_whose_node_it_is(
+    node_network: NodeNetwork, http: aiohttp.ClientSession, page: Page
+) -> None:
+    """Issue 16 item 14: whose node, what it shows; a long list loads its cards in sight."""
+    issuer, _ = await node_network.start(2)  # a BNS of two, for the issuer's index
+    klass = await _post(http, issuer, "/admin/classes", CLASS, node_network.admin)
+    uids = []
+    for _ in range(8):  # to keys no node serves: the issuer keeps and shows them
+        body = {"class_id": klass["id"], "to": KeyPair.generate().did}
+        uids.append((await _post(http, issuer, "/admin/issue", body, node_network.admin))["uid"])
+
+    await _phone(page)
+    await page.goto(issuer.gateway_url + "/", READY)
+    await page.wait_for("document.querySelectorAll('#home-issued-badges .card').length === 8")
+    assert await _text(page, "#home-title") == f"{issuer.config.name}\u2019s badges"
+    assert await _data_did(page, "#home-intro .did") == issuer.did
+    assert await _text(page, "#home-earned-status") == "None yet."
+    # At phone size the list is below the fold: its cards wait until they come in sight.
+    waiting = "document.querySelectorAll('#home-issued-badges .card[data-loaded=false]').length"
+    assert await page.evaluate(waiting) > 0
+    await page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    await page.wait_for(f"{waiting} === 0")
+    shown = await page.evaluate(
+        "[...document.querySelectorAll('#home-issued-badges .card')].map(c => c.dataset.uid)"
+    )
+    assert sorted(shown) == sorted(uids)
+    assert not await _scrolls_sideways(page)
+    assert await _axe_problems(page) == []
+
+
+async def test_pages_fit_a_phone_pass_axe_and_work_by_keyboard(
+    node_network: NodeNetwork, http: aiohttp.ClientSession, page: Page
+) -> None:
+    """Issue 16 item 15: no sideways scrolling at phone width, no serious or critical axe
+    finding on the home, badge, issuer, earner and collection pages."""
+    issuer, earner = await node_network.start(2)
+    uid = await _issued_and_accepted(node_network, http, issuer, earner)
+    body = {"name": "Best work", "uids": [uid], "description": "Chosen"}
+    collection = await _post(http, earner, "/admin/collections", body, node_network.admin)
+    card = json.dumps(f".card[data-uid={json.dumps(uid)}]")
+    loaded = f"document.querySelector({card})?.dataset.loaded === 'true'"
+    pages = {
+        "home": ("", loaded),
+        "badge": (f"badge/{uid}", "!!document.getElementById('badge-download')"),
+        "issuer": (f"issuer/{issuer.did}", loaded),
+        "earner": (f"earner/{earner.did}", loaded),
+        "collection": (f"collection/{collection['id']}", loaded),
+    }
+    for width in ("desktop", "phone"):
+        if width == "phone":
+            await _phone(page)
+        for name, (route, ready) in pages.items():
+            await page.goto(f"{earner.gateway_url}/#/{route}", READY)
+            await page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+            await page.wait_for(ready)
+            assert await _axe_problems(page) == [], (width, name)
+            assert not await _scrolls_sideways(page), (width, name)
+
+    # Keyboard: Tab reaches the skip link first, and Enter on it moves focus to the content.
+    await page.goto(f"{earner.gateway_url}/#/badge/{uid}", READY)
+    await page.evaluate("window.before = true; location.reload()")  # a fresh load: no focus
+    await page.wait_for(f"!window.before && {READY}")
+    await _press_tab(page)
+    assert await page.evaluate("document.activeElement.id") == "skip-link"
+    await page.press_enter()
+    await page.wait_for("document.activeElement.id === 'main'")
+    assert await page.evaluate("location.hash") == f"#/badge/{uid}"
 
 
 # -- over plain HTTP ---------------------------------------------------------------------------
@@ -331,16 +515,38 @@ async def test_a_shared_collection_opens_as_a_page(
     assert collection["page"] == f"{earner.gateway_url}/#/collection/{collection['id']}"
 
     await page.goto(collection["page"], READY)
-    await page.wait_for("!!document.querySelector('#collection-badges .collected-badge')")
+    await page.wait_for("!!document.querySelector('#collection-badges .card')")
     assert await _text(page, "#collection-title") == "My <b>best</b> work"
     assert await _text(page, "#collection-description") == "Chosen & shared"
     assert await page.evaluate("document.querySelectorAll('#collection-view b').length") == 0
-    listed = f".collected-badge[data-uid={json.dumps(uid)}]"
+    listed = f".card[data-uid={json.dumps(uid)}]"
     assert await _text(page, f"{listed} a") == BADGE_NAME
-    assert issuer.did in await _text(page, f"{listed} a.did")
+    await page.wait_for(f"document.querySelector({json.dumps(listed)}).dataset.loaded === 'true'")
+    assert await _text(page, f"{listed} .status") == "✓ Valid"
     await page.evaluate(f"document.querySelector({json.dumps(listed + ' a')}).click()")
     await page.wait_for("!document.getElementById('badge-view').hidden")
     await page.wait_for("!!document.getElementById('badge-name')")
 
     await page.goto(f"{earner.gateway_url}/#/collection/nope", READY)
     await page.wait_for("document.getElementById('collection-status').className === 'error'")
+
+
+async def test_verify_by_uid_can_include_the_badge_it_fetched(
+    node_network: NodeNetwork, http: aiohttp.ClientSession
+) -> None:
+    """The page's one gateway addition: GET /verify/{uid}?include=credential."""
+    issuer, earner, other = await node_network.start(3)
+    uid = await _issued_and_accepted(node_network, http, issuer, earner)
+    async with http.get(f"{earner.gateway_url}/badges/{uid}.json") as response:
+        held = await response.json()
+    async with http.get(f"{other.gateway_url}/verify/{uid}") as response:
+        plain = await response.json()
+    assert plain["verdict"] == "valid" and "credential" not in plain
+    async with http.get(f"{other.gateway_url}/verify/{uid}?include=credential") as response:
+        answer = await response.json()
+    assert answer["verdict"] == "valid" and answer["credential"] == held
+    async with http.get(f"{other.gateway_url}/verify/{uid}?include=everything") as response:
+        assert (response.status, response.content_type) == (400, PROBLEM)
+        assert (await response.json())["code"] == "include_invalid"
+    async with http.get(f"{other.gateway_url}/health") as response:
+        assert (await response.json())["name"] == other.config.name
