@@ -13,7 +13,7 @@ NodeError
  ├── CollectionError  a collection request (node/collections.py)
  ├── EarnerError      an action on a received badge (node/earner.py)
  ├── InboxLimit       the inbox is full, for everyone or for one sender (node/inbox_limits.py)
- ├── DeliveryError    a delivery failed; DeliveryRefused: for good (node/delivery.py)
+ ├── DeliveryError    a delivery failed; DeliveryRefused: for good (node/inbox_client.py)
  ├── FetchError, NotPublished  fetching a badge from its location (node/fetchers.py)
  └── StatusListUnknown  a status list id that is malformed or unknown (node/status.py)
 """
