@@ -121,7 +121,6 @@ def sign_badge(issuer: KeyPair, subject_id: str | None, **extra: Any) -> dict[st
 
 async def issue(issuer: RunningNode, earner_did: str) -> tuple[Uid, dict[str, Any]]:
     """Sign a badge for `earner_did` and publish its BNS entry, as the issuer side does."""
-    assert issuer.names is not None
     badge = sign_badge(issuer.key, earner_did)
     earner_key = public_key_from_did_key(earner_did)
     entry = entry_from_badge(badge, issuer.key, earner_key, int(time.time()))
@@ -174,7 +173,6 @@ async def test_delivered_accepted_moved_and_hidden_as_a_third_node_sees_it(
     issuer = await cluster.start("issuer")
     earner = await cluster.start("earner", seed="issuer")
     verifier = await cluster.start("verifier", seed="issuer")
-    assert issuer.dht is not None and issuer.store is not None
     announced = await find_inbox(issuer.dht, earner.key.public_key)
     assert announced.url == earner.gateway_url + "/inbox" and announced.seq == 1
 
@@ -213,7 +211,6 @@ async def test_delivered_accepted_moved_and_hidden_as_a_third_node_sees_it(
     assert hidden.exit_code == 0, hidden.output
     location = await location_seen_by(session, verifier, text_uid)
     assert location is not None and location["hidden"] is True and location["seq"] == 3
-    assert earner.store is not None
     assert (load_state(earner.store, uid) or {})["state"] == "hidden"
 
     # A delivery retried by the issuer changes nothing; accepting twice is refused.
@@ -228,7 +225,6 @@ async def test_an_outbox_round_delivers_what_is_due_and_never_retries_a_refusal(
 ) -> None:
     issuer = await cluster.start("issuer")
     earner = await cluster.start("earner", seed="issuer")
-    assert issuer.store is not None
     uid, badge = await issue(issuer, earner.did)
     tampered = badge | {"name": "Something the issuer never signed"}
     assert await enqueue_delivery(issuer, uid, tampered) == "refused"
@@ -250,7 +246,7 @@ async def test_an_outbox_round_delivers_what_is_due_and_never_retries_a_refusal(
         return await inbox_uids(session, earner) == [multibase_encode_b58(later)]
 
     async def only_the_refusal_left() -> bool:
-        return issuer.store is not None and outbox(issuer.store) == [entry]
+        return outbox(issuer.store) == [entry]
 
     assert await eventually(delivered, 5)
     assert await eventually(only_the_refusal_left, 5)
@@ -264,7 +260,6 @@ async def test_a_delivery_to_a_stopped_earner_succeeds_once_it_is_back(
     await cluster.start("witness", seed="issuer")  # answers for the DHT while the earner is away
     earner_did = cluster.nodes["earner"].did
     await cluster.stop("earner")
-    assert issuer.store is not None and issuer.dht is not None
 
     uid, badge = await issue(issuer, earner_did)
     assert await enqueue_delivery(issuer, uid, badge) == "queued"
@@ -285,7 +280,7 @@ async def test_a_delivery_to_a_stopped_earner_succeeds_once_it_is_back(
         return multibase_encode_b58(uid) in await inbox_uids(session, earner)
 
     async def outbox_empty() -> bool:  # the earner stores the badge before the issuer hears 202
-        return issuer.store is not None and outbox(issuer.store) == []
+        return outbox(issuer.store) == []
 
     assert await eventually(delivered, 10)
     assert await eventually(outbox_empty, 5)
@@ -301,7 +296,7 @@ async def test_subjects_without_a_did_key_have_no_inbox(cluster: Cluster) -> Non
     for badge in (about_a_badge, email_only):
         assert earner_key_of(badge) is None
         assert await enqueue_delivery(node, credential_uid(badge), badge) == "no_inbox"
-    assert node.store is not None and outbox(node.store) == []
+    assert outbox(node.store) == []
 
 
 # --- the inbox's defences and the admin API's errors ------------------------------------------
@@ -353,7 +348,6 @@ async def test_reject_deletes_the_copy_and_keeps_it_out_of_the_inbox(
 
     rejected = await cli(earner, "reject", uid)
     assert rejected.exit_code == 0 and f"rejected {uid}" in rejected.output
-    assert earner.store is not None
     assert load_badge(earner.store, credential_uid(badge)) is None
     assert (load_state(earner.store, credential_uid(badge)) or {})["state"] == "rejected"
     async with session.post(earner.gateway_url + "/inbox", json=badge) as again:

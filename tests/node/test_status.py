@@ -149,7 +149,6 @@ async def test_indexes_are_random_and_unique_under_concurrent_issuing(
         return bool(progress["state"] == "done")
 
     await eventually(batch_done, timeout=30)
-    assert node.store is not None
     issued = [
         json.loads(value)
         for _, value in node.store.scan(Kind.BADGE)
@@ -353,16 +352,13 @@ async def test_pending_revocation_is_published_after_a_restart(
     uid = Uid(multibase_decode(answer["uid"]))
     # The atomic write of a revocation, then a "crash" before the BNS heard of it.
     revocation.record_revocation(issuer_node, uid, "crashed mid-way")
-    assert issuer_node.store is not None
     assert issuer_node.store.get(Kind.JOURNAL, revocation.REVOKING_PREFIX + uid) is not None
     assert (load_state(issuer_node.store, uid) or {})["state"] == "revoked"
-    assert far.names is not None
     assert (await far.names.resolve(uid)).revocation is None
 
     again = await node_network.restart(issuer_node)
 
     async def published() -> bool:
-        assert far.names is not None
         try:
             record = await far.names.resolve(uid)
         except NotFound:
@@ -370,10 +366,8 @@ async def test_pending_revocation_is_published_after_a_restart(
         return record.revocation is not None
 
     await eventually(published, timeout=20)
-    assert again.store is not None
 
     async def mark_cleared() -> bool:
-        assert again.store is not None
         return again.store.get(Kind.JOURNAL, revocation.REVOKING_PREFIX + uid) is None
 
     await eventually(mark_cleared, timeout=10)
@@ -428,7 +422,6 @@ async def test_a_revocation_the_dht_did_not_take_is_published_later(
     assert (status_code, answer) == (202, {"uid": uid, "revoked": True, "bns": "pending"})
     again, _ = await _admin(node_network, http, node, "/admin/revoke", body)
     assert again == 202
-    assert node.log is not None
     assert [entry["action"] for entry in node.log.entries()].count("revoke") == 1
 
     peer = await node_network.restart(peer)
@@ -452,5 +445,4 @@ async def test_a_refused_revocation_is_not_logged(
     body = {"uid": uid, "reason": "not mine"}
     status_code, answer = await _admin(node_network, http, other, "/admin/revoke", body)
     assert (status_code, answer["code"]) == (422, "not_issuer")
-    assert other.log is not None
     assert [entry["action"] for entry in other.log.entries()] == []
