@@ -270,6 +270,43 @@ SCHEMAS: Final[dict[str, Any]] = {
             },
         },
     },
+    # Presentations (node/presentation_routes.py, docs/presentations.md).
+    "PresentRequest": {
+        "type": "object",
+        "required": ["uids", "challenge", "domain"],
+        "additionalProperties": False,
+        "properties": {
+            "uids": {"type": "array", "minItems": 1, "maxItems": 8, "items": UID},
+            "challenge": {"type": "string", "minLength": 1, "maxLength": 256},
+            "domain": {"type": "string", "minLength": 1, "maxLength": 256},
+            "staple": {"type": "boolean"},
+        },
+    },
+    "ChallengeRequest": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"domain": {"type": "string", "minLength": 1, "maxLength": 256}},
+    },
+    "Challenge": {
+        "type": "object",
+        "required": ["challenge", "domain", "expires"],
+        "properties": {"challenge": _STRING, "domain": _STRING, "expires": _STRING},
+    },
+    "PresentationVerifyRequest": {
+        "type": "object",
+        "required": ["verifiablePresentation", "options"],
+        "properties": {
+            "verifiablePresentation": {"type": "object"},
+            "options": {
+                "type": "object",
+                "required": ["challenge"],
+                "properties": {
+                    "challenge": {"type": "string", "minLength": 1, "maxLength": 256},
+                    "domain": {"type": "string", "minLength": 1, "maxLength": 256},
+                },
+            },
+        },
+    },
     "VerificationResult": {
         "type": "object",
         "required": ["verified", "checks", "warnings", "errors", "report"],

@@ -181,7 +181,7 @@ ROUTES: Final = (
         "VerifiablePresentation signed by this node's key for its challenge and domain",
         access=Access.ADMIN,
         ok=Answer("Json"),
-        body=Body("Json", max_bytes=_MAX_ASK_BYTES),
+        body=Body("PresentRequest", max_bytes=_MAX_ASK_BYTES),
         errors=(404, 422),
     ),
     Route(
@@ -191,8 +191,8 @@ ROUTES: Final = (
         "A single-use challenge for a presentation, with its expiry",
         access=Access.PUBLIC,
         tag="vc-api",
-        ok=Answer("Json", status=201),
-        body=Body("Json", max_bytes=_MAX_ASK_BYTES, required=False),
+        ok=Answer("Challenge", status=201),
+        body=Body("ChallengeRequest", max_bytes=_MAX_ASK_BYTES, required=False),
         errors=(503,),
     ),
     Route(
@@ -204,7 +204,7 @@ ROUTES: Final = (
         access=Access.PUBLIC,
         tag="vc-api",
         ok=Answer("VerificationResult"),
-        body=Body("Json", max_bytes=MAX_PRESENTATION_BYTES),
+        body=Body("PresentationVerifyRequest", max_bytes=MAX_PRESENTATION_BYTES),
         errors=(422,),
     ),
     Route(

@@ -40,12 +40,16 @@ async def _post(
 
 
 async def _held_badge(
-    network: NodeNetwork, http: aiohttp.ClientSession, issuer: RunningNode, earner: RunningNode
+    network: NodeNetwork,
+    http: aiohttp.ClientSession,
+    issuer: RunningNode,
+    earner: RunningNode,
+    to: str | None = None,
 ) -> Json:
-    """A badge `issuer` issues to `earner`, delivered and accepted there."""
+    """A badge `issuer` issues to `earner` (or one of its personas), delivered and accepted."""
     status, made = await _post(network, http, issuer, "/admin/classes", CLASS)
     assert status == 201, made
-    body = {"class_id": made["id"], "to": earner.did}
+    body = {"class_id": made["id"], "to": to or earner.did}
     status, answer = await _post(network, http, issuer, "/admin/issue", body)
     assert status == 201 and answer["published"], answer
 
@@ -120,6 +124,30 @@ async def test_a_presentation_verifies_once_per_challenge_and_carries_its_staple
     verifier = await node_network.restart(verifier)  # the used challenge is on disk
     status, after = await _verify_at(node_network, http, verifier, presentation, challenge, None)
     assert (status, after["code"]) == (422, "challenge_replayed")
+
+
+async def test_a_persona_held_badge_is_presented_by_the_root_key_with_its_chain(
+    node_network: NodeNetwork, http: aiohttp.ClientSession
+) -> None:
+    issuer, earner, verifier = await node_network.start(3)
+    status, persona = await _post(node_network, http, earner, "/admin/personas", {"name": "Work"})
+    assert status == 201, persona
+    answer = await _held_badge(node_network, http, issuer, earner, to=persona["urn"])
+    challenge = await _challenge(node_network, http, verifier)
+    presentation = await _present(node_network, http, earner, answer["uid"], challenge)
+    carried = [item["proof"]["proofValue"] for item in presentation["verifiableCredential"]]
+    assert carried == [answer["uid"], persona["uid"]]
+    assert presentation["holder"] == earner.did
+    status, result = await _verify_at(node_network, http, verifier, presentation, challenge)
+    assert status == 200 and result["verified"], result
+    offline = verify_holder(
+        presentation,
+        Binding(challenge, DOMAIN),
+        now=verifier.clock(),
+        resolvers=OFFLINE,
+        verify_credential=verify_credential,
+    )
+    assert offline.verdict == "valid", offline.to_json()
 
 
 async def test_bad_presentations_get_stable_codes(
