@@ -22,6 +22,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
+import signal
+import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -46,8 +50,9 @@ from badgechain.cli.issuer_commands import read_csv_rows
 from badgechain.node.issuer import Recipient, badge_credential
 from badgechain.node.pipeline import sign
 
-from .gateway import NodeProcess, running, start_node
-
+ROOT = Path(__file__).resolve().parent.parent  # `-m benchmarks.issue` runs from here
+CLI = [sys.executable, "-m", "badgechain.cli"]
+ENV = {**os.environ, "BADGECHAIN_PASSPHRASE": "issue benchmark passphrase"}
 ISSUER = KeyPair.from_seed(b"issue benchmark issuer".ljust(32, b"\0"))
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 BATCH_TIMEOUT_S = 1800.0
@@ -120,17 +125,18 @@ class _Sink:
 def counting_canonicalisations() -> Iterator[list[int]]:
     """Count RDFC-1.0 runs (every canonicalisation goes through jsonld.canonicalize)."""
     calls = [0]
-    real = jsonld.canonicalize
+    namespace = vars(jsonld)  # canonize calls the name it imported from chain/rdfc.py
+    real = namespace["canonicalize"]
 
     def counted(*args: Any, **kwargs: Any) -> Any:
         calls[0] += 1
         return real(*args, **kwargs)
 
-    jsonld.canonicalize = counted  # type: ignore[assignment]
+    namespace["canonicalize"] = counted
     try:
         yield calls
     finally:
-        jsonld.canonicalize = real  # type: ignore[assignment]
+        namespace["canonicalize"] = real
 
 
 def canonicalisations_per_badge(count: int) -> float:
@@ -140,6 +146,73 @@ def canonicalisations_per_badge(count: int) -> float:
 
 
 # --- devnet ---------------------------------------------------------------------------------
+
+
+@dataclass
+class NodeProcess:
+    """A `badgechain node start` child; it printed `ready DID GATEWAY DHT` once it served."""
+
+    home: Path
+    popen: subprocess.Popen[str]
+    did: str
+    gateway: str
+    dht: str
+
+    def admin(self, method: str, path: str, body: object = None) -> Any:
+        token = (self.home / "admin.token").read_text().strip()
+        request = urllib.request.Request(  # noqa: S310 (the node's loopback URL)
+            self.gateway + path,
+            method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=60) as answer:  # noqa: S310
+            return json.loads(answer.read())
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+        if self.popen.stdout is not None:
+            self.popen.stdout.close()
+
+
+def start_node(home: Path, bootstrap: str | None, started: list[NodeProcess]) -> NodeProcess:
+    """`badgechain init` a home on ports the OS picks, then `badgechain node start` it."""
+    init = [*CLI, "--home", str(home), "init", "--dht-port", "0", "--http-port", "0"]
+    init += ["--bootstrap", bootstrap] if bootstrap else []
+    subprocess.run(init, capture_output=True, text=True, env=ENV, timeout=120, check=True)
+    with (home.parent / f"{home.name}.log").open("a") as log:
+        popen = subprocess.Popen(
+            [*CLI, "--home", str(home), "node", "start"],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            env=ENV,
+        )
+    assert popen.stdout is not None
+    words = popen.stdout.readline().split()
+    node = NodeProcess(home, popen, *(words[1:4] if len(words) == 4 else ("", "", "")))
+    started.append(node)
+    if len(words) != 4 or words[0] != "ready":
+        raise RuntimeError(f"{home.name} did not start; see its log beside {home}")
+    return node
+
+
+@contextmanager
+def running() -> Iterator[list[NodeProcess]]:
+    """Stop every node started into the list, whatever happens."""
+    started: list[NodeProcess] = []
+    try:
+        yield started
+    finally:
+        for node in reversed(started):
+            node.stop()
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,7 +276,7 @@ def count_resolvable(node: NodeProcess, uids: list[str]) -> int:
 
 
 def run_devnet(rows: int, earner_count: int, folder: Path) -> BatchRun:
-    with running([]) as started:
+    with running() as started:
         issuer = start_node(folder / "issuer", None, started)
         earner = start_node(folder / "earner", issuer.dht, started)
         verifier = start_node(folder / "verifier", issuer.dht, started)
