@@ -323,10 +323,14 @@ def migrate_outbox(node: Services) -> int:
             )
             queue.restore(item, batch)
             moved += 1
-    for key, _ in list(store.scan(Kind.JOURNAL, _DOC)):
-        uid = Uid(key[len(_DOC) :])
-        if queue.get(DELIVER_TOPIC, uid) is None:
-            with store.batch() as batch:
-                batch.delete(Kind.JOURNAL, key)
-                batch.delete(Kind.JOURNAL, _TO + uid)
+    # Every entry of this layout has its small "to" key: scan those, not the documents.
+    orphans = [
+        Uid(key[len(_TO) :])
+        for key, _ in store.scan(Kind.JOURNAL, _TO)
+        if queue.get(DELIVER_TOPIC, key[len(_TO) :]) is None
+    ]
+    for uid in orphans:
+        with store.batch() as batch:
+            batch.delete(Kind.JOURNAL, _DOC + uid)
+            batch.delete(Kind.JOURNAL, _TO + uid)
     return moved

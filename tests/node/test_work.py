@@ -289,11 +289,16 @@ async def test_an_outbox_written_before_the_queue_is_delivered(
         for uid, doc in ((pending, pending_doc), (refused, refused_doc)):
             store.put(Kind.JOURNAL, b"outbox/meta/" + uid, json.dumps(old[uid]).encode())
             store.put(Kind.JOURNAL, b"outbox/doc/" + uid, doc)
+        # An entry of today's layout whose queue item the operator dropped: cleared.
+        store.put(Kind.JOURNAL, b"outbox/doc/" + bytes(64), pending_doc)
+        store.put(Kind.JOURNAL, b"outbox/to/" + bytes(64), bytes(earner.key.public_key))
     finally:
         store.close()
 
     again: RunningNode = await node_network.restart(node)
     assert again.store.get(Kind.JOURNAL, b"outbox/meta/" + pending) is None
+    assert list(again.store.scan(Kind.JOURNAL, b"outbox/to/" + bytes(64))) == []
+    assert again.store.get(Kind.JOURNAL, b"outbox/doc/" + bytes(64)) is None
     dead = again.queue.get("deliver", refused)
     assert dead is not None and dead.dead and dead.error == "signature_invalid"
 
