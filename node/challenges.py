@@ -51,10 +51,13 @@ class Issued:
     expires: datetime
 
 
-def issue_challenge(store: Store, domain: str, now: datetime) -> Issued:
-    """A new single-use challenge for `domain`, valid for CHALLENGE_TTL_S."""
+def issue_challenge(
+    store: Store, domain: str, now: datetime, *, max_open: int = MAX_OPEN_CHALLENGES
+) -> Issued:
+    """A new single-use challenge for `domain`, valid for CHALLENGE_TTL_S; at most
+    `max_open` unexpired ones at a time."""
     open_count = _prune(store, now)
-    if open_count >= MAX_OPEN_CHALLENGES:
+    if open_count >= max_open:
         raise ChallengeError("too many open challenges; try again later", code="challenges_full")
     issued = Issued(
         Binding(secrets.token_urlsafe(24), domain), now + timedelta(seconds=CHALLENGE_TTL_S)
