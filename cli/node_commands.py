@@ -39,6 +39,7 @@ log = logging.getLogger("badgechain.cli")
 DEVNET_FILE = "devnet.json"
 # How often a node without DHT contacts says so again.
 ALONE_REMINDER_S = 60.0
+PEER_POLL_S = 5.0  # how often the node's contact count is looked at
 _BOOTSTRAP_HELP = (
     "IP:PORT of a DHT peer, or `devnet` to join the devnet run from this folder "
     "(./devnet/devnet.json; or the path of a devnet.json)."
@@ -250,12 +251,22 @@ def alone_message(running: RunningNode) -> str | None:
 
 
 async def _say_when_alone(running: RunningNode) -> None:
-    """Warn at once, and again every minute, while the node has no DHT contact."""
+    """Warn at once, and again every minute, while the node has no DHT contact; say so
+    when it has found peers (at start, and whenever it was alone before)."""
+    loop = asyncio.get_running_loop()
+    warned_at: float | None = None
+    alone = True
     while True:
         message = alone_message(running)
-        if message is not None:
-            log.warning(message)
-        await asyncio.sleep(ALONE_REMINDER_S)
+        if message is None and alone:
+            log.info("DHT peers found", extra={"contacts": running.dht.contact_count()})
+            alone, warned_at = False, None
+        elif message is not None:
+            alone = True
+            if warned_at is None or loop.time() - warned_at >= ALONE_REMINDER_S:
+                log.warning(message)
+                warned_at = loop.time()
+        await asyncio.sleep(PEER_POLL_S)
 
 
 register = register_node_commands  # the name cli/main.py's lazy loader calls

@@ -22,6 +22,9 @@ from badgechain.cli.node_commands import _free_defaults
 from badgechain.node.config import NodeConfig, load_config
 
 CLI = [sys.executable, "-m", "badgechain.cli"]
+# Each node start solves its key's id puzzle (~3 s idle); on a loaded machine that takes far
+# longer, so the tests that start nodes get generous bounds.
+STARTS_NODES = pytest.mark.timeout(400)
 
 
 def _free(kind: int) -> int:
@@ -109,7 +112,7 @@ class _Node:
         for line in self.process.stderr:
             self.lines.put(line.rstrip("\n"))
 
-    def until(self, text: str, timeout: float = 60) -> list[str]:
+    def until(self, text: str, timeout: float = 150) -> list[str]:
         """The stderr lines up to the first that holds `text`."""
         seen = []
         while True:
@@ -131,6 +134,7 @@ class _Node:
                     stream.close()
 
 
+@STARTS_NODES
 def test_a_node_bootstrapping_from_its_own_port_says_so_in_human_lines(tmp_path: Path) -> None:
     home = tmp_path / "home"
     port = _free(socket.SOCK_DGRAM)
@@ -147,6 +151,7 @@ def test_a_node_bootstrapping_from_its_own_port_says_so_in_human_lines(tmp_path:
         node.stop()
 
 
+@STARTS_NODES
 def test_a_lone_first_node_logs_json_when_asked(tmp_path: Path) -> None:
     home = tmp_path / "home"
     _init(home, "--dht-port", "0", "--http-port", "0")
@@ -173,3 +178,22 @@ def test_bootstrap_devnet_needs_a_devnet_here(tmp_path: Path) -> None:
         main, ["--home", str(home), "node", "start", "--bootstrap", missing]
     )
     assert result.exit_code == 2 and "run `badgechain devnet` in this folder first" in result.output
+
+
+@STARTS_NODES
+def test_nodes_say_when_they_find_peers(tmp_path: Path) -> None:
+    first_home, second_home = tmp_path / "first", tmp_path / "second"
+    for home in (first_home, second_home):
+        _init(home, "--dht-port", "0", "--http-port", "0")
+    first = _Node(first_home, "--log-format", "human")
+    try:
+        first.until("no DHT contacts")
+        seed = first.ready.split()[3]
+        second = _Node(second_home, "--bootstrap", seed, "--log-format", "human")
+        try:
+            assert not any("no DHT contacts" in line for line in second.until("DHT peers found"))
+            first.until("DHT peers found")  # the first node learns of the second
+        finally:
+            second.stop()
+    finally:
+        first.stop()
