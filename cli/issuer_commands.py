@@ -258,16 +258,36 @@ def _issue_batch(client: AdminClient, batch_id: str, as_json: bool) -> None:
     if progress["unpublished"]:
         click.echo(
             f"warning: {progress['unpublished']} badges are not yet in the BNS; "
-            "the node keeps retrying",
+            "the node keeps retrying, and delivers each once it is published",
             err=True,
         )
     for failure in progress["errors"]:
         click.echo(f"row {failure['row']}: {failure['error']}", err=True)
+    if not progress["unpublished"]:  # a badge is delivered once published
+        _say_deliveries(client, uids)
     if progress["failed"]:
         raise NodeError(
             f"{progress['failed']} of {progress['total']} rows were not issued (batch {batch_id})",
             code="batch_rows_failed",
         )
+
+
+def _say_deliveries(client: AdminClient, uids: list[str]) -> None:
+    """How many of the batch's deliveries still wait in the node's queue, or were refused
+    (the node delivers a batch's badges in the background)."""
+    wanted = {f"deliver:{bytes(parse_uid(uid)).hex()}" for uid in uids}
+    items = [i for i in client.call("GET", "/admin/queue")["items"] if i.get("id") in wanted]
+    refused = sum(1 for item in items if item.get("dead"))
+    waiting = len(items) - refused
+    if waiting:
+        click.echo(f"{waiting} deliveries wait in the node's queue; it keeps trying", err=True)
+    if refused:
+        click.echo(
+            f"{refused} deliveries were refused by the earners' inboxes (badgechain queue list)",
+            err=True,
+        )
+    if not items:
+        click.echo("every badge with an earner key was delivered", err=True)
 
 
 def _wait_for_batch(client: AdminClient, batch_id: str, total: int) -> None:

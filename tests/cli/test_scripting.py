@@ -153,7 +153,7 @@ async def test_issue_reports_delivery_and_the_earner_commands_speak_json(tmp_pat
 async def test_the_same_csv_twice_issues_once_unless_again(tmp_path: Path) -> None:
     network = NodeNetwork(tmp_path)
     try:
-        (issuer,) = await network.start(1)
+        issuer, _ = await network.start(2)  # a peer, so that the badges publish
         home = network.write_cli_home(issuer)
 
         def run(*args: str) -> Result:
@@ -167,8 +167,11 @@ async def test_the_same_csv_twice_issues_once_unless_again(tmp_path: Path) -> No
         )
         batch = ["issue", "--class", class_id, "--csv", str(csv), "--json"]
 
-        first = _json(await asyncio.to_thread(run, *batch))
+        started = await asyncio.to_thread(run, *batch)
+        first = _json(started)
         assert len(first) == 2
+        # No node serves these earners' inboxes: the deliveries wait in the queue.
+        assert "2 deliveries wait in the node's queue" in started.stderr
         second = await asyncio.to_thread(run, *batch)
         assert json.loads(second.stdout) == first  # reported, not issued again
         assert "this CSV was started as batch" in second.stderr and "--again" in second.stderr
