@@ -23,6 +23,7 @@ one ends, so a slow delivery (an earner's node away) holds back no other work.
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import json
 import logging
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 Handler = Callable[[Services, bytes], Awaitable[bool]]
 RECONCILE_KEY: Final = b"indexes"
 _PARALLEL: Final = 8  # items worked on at once
+_READ_AHEAD: Final = 64  # due items one read of the queue lists for the worker to start
 # Errors that say retrying cannot help: the item is dead at once, for the operator.
 _GIVE_UP: Final = (delivery.DeliveryRefused,)
 
@@ -157,52 +159,83 @@ async def _attempt(services: Services, item: QueueItem) -> None:
 
 
 async def run_worker(services: Services) -> None:
-    """The worker: start the due items (up to `_PARALLEL` in flight), then wait until one
-    ends, the next is due (at most a tick) or something is queued (`services.wake`)."""
-    in_flight: dict[str, asyncio.Task[None]] = {}
+    """The worker: keep up to `_PARALLEL` due items in flight, starting the next as soon as
+    one ends; otherwise wait until the next is due (at most a tick) or something is queued
+    (`services.wake`). Never ends on its own; stopping the node cancels it."""
+    worker = _Worker(services)
     try:
         while True:
-            _start_due(services, in_flight)
-            services.wake.clear()
-            woken = asyncio.ensure_future(services.wake.wait())
-            try:
-                await asyncio.wait(
-                    [woken, *in_flight.values()],
-                    timeout=_wait_s(services, in_flight),
-                    return_when=asyncio.FIRST_COMPLETED,
-                )
-            finally:
-                woken.cancel()
+            await worker.step()
     finally:
-        for task in in_flight.values():
+        await worker.cancel()
+
+
+class _Worker:
+    """The worker's state between steps. Reading the queue parses every item, so one read
+    lists up to `_READ_AHEAD` due items and the following steps start them (each read
+    again by its key first: it may have been done, dropped or retried meanwhile)."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.in_flight: dict[str, asyncio.Task[None]] = {}
+        self.ready: collections.deque[QueueItem] = collections.deque()
+        self.next_due: float | None = None  # the earliest live item not read into `ready`
+
+    async def step(self) -> None:
+        services = self.services
+        if not self.ready or services.wake.is_set():
+            services.wake.clear()
+            self._read()
+        self._start_ready()
+        woken = asyncio.ensure_future(services.wake.wait())
+        try:
+            await asyncio.wait(
+                [woken, *self.in_flight.values()],
+                timeout=self._wait_s(),
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            woken.cancel()
+
+    def _read(self) -> None:
+        now = self.services.clock().timestamp()
+        due: list[QueueItem] = []
+        later: list[float] = []
+        for item in self.services.queue.items():
+            if item.dead or item.id in self.in_flight:
+                continue
+            if item.due <= now:
+                due.append(item)
+            else:
+                later.append(item.due)
+        due.sort(key=lambda item: item.due)
+        self.ready = collections.deque(due[:_READ_AHEAD])
+        self.next_due = now if len(due) > _READ_AHEAD else min(later, default=None)
+
+    def _start_ready(self) -> None:
+        queue, now = self.services.queue, self.services.clock().timestamp()
+        while self.ready and len(self.in_flight) < _PARALLEL:
+            listed = self.ready.popleft()
+            item = queue.get(listed.topic, listed.key)
+            if item is None or item.dead or item.due > now or item.id in self.in_flight:
+                continue
+            task = asyncio.ensure_future(_attempt(self.services, item))
+            self.in_flight[item.id] = task
+            task.add_done_callback(functools.partial(_landed, self.in_flight, item.id))
+
+    def _wait_s(self) -> float:
+        """Until a slot frees (every one taken), or the next unread item is due; at most a
+        tick. (Read items left over always wait for a free slot.)"""
+        wait = self.services.settings.queue_tick_s
+        if len(self.in_flight) >= _PARALLEL or self.next_due is None:
+            return wait
+        return min(wait, max(0.0, self.next_due - self.services.clock().timestamp()))
+
+    async def cancel(self) -> None:
+        for task in self.in_flight.values():
             task.cancel()
-        await asyncio.gather(*in_flight.values(), return_exceptions=True)
-
-
-def _start_due(services: Services, in_flight: dict[str, asyncio.Task[None]]) -> None:
-    free = _PARALLEL - len(in_flight)
-    if free <= 0:
-        return
-    now = services.clock().timestamp()
-    due = services.queue.due(now, _PARALLEL + len(in_flight))
-    for item in [item for item in due if item.id not in in_flight][:free]:
-        in_flight[item.id] = asyncio.ensure_future(_attempt(services, item))
-        in_flight[item.id].add_done_callback(functools.partial(_landed, in_flight, item.id))
+        await asyncio.gather(*self.in_flight.values(), return_exceptions=True)
 
 
 def _landed(in_flight: dict[str, asyncio.Task[None]], item_id: str, _: object) -> None:
     in_flight.pop(item_id, None)
-
-
-def _wait_s(services: Services, in_flight: dict[str, asyncio.Task[None]]) -> float:
-    """How long the worker may wait: until the next item not in flight is due, at most a
-    tick; with every slot taken, until one ends (at most a tick)."""
-    wait = services.settings.queue_tick_s
-    if len(in_flight) >= _PARALLEL:
-        return wait
-    waiting = [
-        item.due for item in services.queue.items() if not item.dead and item.id not in in_flight
-    ]
-    if waiting:
-        wait = min(wait, max(0.0, min(waiting) - services.clock().timestamp()))
-    return wait
