@@ -18,13 +18,13 @@ from typing import Final
 
 import click
 
+from badgechain.bns.staple_reader import record_staple_extra, with_record_reader
 from badgechain.chain.errors import BadgeChainError
 from badgechain.chain.holder import Binding, HolderError, verify_holder_presentation
 from badgechain.chain.jsonio import parse_json
 from badgechain.chain.report import Check, Report
 from badgechain.chain.resolve import Resolvers
 from badgechain.chain.verify import verify_credential
-from badgechain.node.staple_reader import record_staple_extra, with_record_reader
 
 from .client import AdminClient
 from .common import EXIT_INDETERMINATE, EXIT_INVALID, EXIT_USAGE, EXIT_VALID, reports_errors

@@ -330,8 +330,14 @@ def verify_file_command(
     except (HomeError, ConfigError) as exc:
         click.echo(f"error [{exc.code}]: {exc.message}", err=True)
         return EXIT_USAGE
-    if offline:
-        report = verify_badge(data, now=datetime.now(UTC), recipient=recipient)
+    if offline:  # a staple's BNS record is still read (docs/presentations.md)
+        from badgechain.bns.staple_reader import record_staple_extra
+        from badgechain.chain.resolve import Resolvers
+
+        offline_resolvers = Resolvers(extra=record_staple_extra())
+        report = verify_badge(
+            data, now=datetime.now(UTC), resolvers=offline_resolvers, recipient=recipient
+        )
     else:
         home_gateway = f"http://127.0.0.1:{config.http_port}" if config else None
         try:

@@ -15,6 +15,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
+from badgechain.bns.staple_reader import with_record_reader
 from badgechain.chain.holder import MAX_BINDING_CHARS, Binding, HolderError
 from badgechain.chain.holder import verify_holder_presentation as verify_holder
 from badgechain.chain.report import Report
@@ -28,7 +29,6 @@ from .holder import present, stapled_badge
 from .problems import Problem, problem_response
 from .resolvers import node_context, verify_with
 from .routes import Access, Answer, Body, Route, json_body
-from .staple_reader import with_record_reader
 from .states import NOT_SERVED
 from .web import SERVICES, json_response, parse_uid
 

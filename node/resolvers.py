@@ -26,6 +26,7 @@ from typing import Any, Final, TypeVar
 import aiohttp
 
 from badgechain.bns.errors import NotFound
+from badgechain.bns.staple_reader import record_staple_extra
 from badgechain.chain.errors import BadgeChainError, IdentityError
 from badgechain.chain.jsonio import parse_json
 from badgechain.chain.keys import (
@@ -66,7 +67,6 @@ from .fetchers import (
     mapped_session,
 )
 from .services import NodeSettings, Services
-from .staple_reader import record_staple_extra
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """Holder presentations and stapled status (issue 14 items 1-2): chain/holder.py and
-chain/staple.py, with the BNS record read by node/staple_reader.py."""
+chain/staple.py, with the BNS record read by bns/staple_reader.py."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from badgechain.bns.record import Record, entry_from_badge, make_revocation
+from badgechain.bns.staple_reader import record_staple_extra
 from badgechain.chain.badge import build_achievement, build_credential, build_genesis
 from badgechain.chain.holder import Binding, build_presentation, sign_presentation
 from badgechain.chain.holder import verify_holder_presentation as verify_holder
@@ -28,7 +29,6 @@ from badgechain.chain.statuslist import (
 )
 from badgechain.chain.uid import Uid
 from badgechain.chain.verify import verify_badge, verify_credential
-from badgechain.node.staple_reader import record_staple_extra
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)

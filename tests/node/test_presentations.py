@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 from click.testing import CliRunner
 
+from badgechain.bns.staple_reader import record_staple_extra
 from badgechain.chain.holder import Binding, build_presentation, sign_presentation
 from badgechain.chain.holder import verify_holder_presentation as verify_holder
 from badgechain.chain.keys import KeyPair
@@ -21,7 +22,6 @@ from badgechain.chain.staple import STAPLES_PROPERTY
 from badgechain.chain.verify import verify_badge, verify_credential
 from badgechain.cli.main import main
 from badgechain.node.app import RunningNode
-from badgechain.node.staple_reader import record_staple_extra
 from tests.node.conftest import NodeNetwork, eventually
 
 pytestmark = pytest.mark.slow

@@ -1,7 +1,7 @@
 """The BNS record a staple carries, read and checked (chain/staple.py `RecordReader`).
 
-Apart from node/holder.py so that `badgechain verify --offline` reads staples without
-loading aiohttp: this module imports only bns/ and chain/.
+Pure (bns/ decodes records, chain/ cannot): `badgechain verify --offline` reads staples
+with it, without loading the node or an HTTP client.
 """
 
 from __future__ import annotations
