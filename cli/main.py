@@ -68,7 +68,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "queue": (
         "queue_commands",
-        "Work the node does in the background (publishing, revocations, batches).",
+        "Work the node does in the background (publishing, deliveries, revocations, batches).",
     ),
     "reject": (
         "earner_commands",
