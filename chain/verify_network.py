@@ -168,7 +168,7 @@ class NetworkChecks(VerifierState):
             return Check(
                 "status",
                 "skipped",
-                "status_list_stale",
+                "status_list_older_than_revocation",
                 "the status list read is older than the BNS revocation (its bit is still clear)",
             )
         return Check("status", "passed", "ok", "status list bit clear")

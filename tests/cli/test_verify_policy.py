@@ -298,7 +298,7 @@ def test_a_list_older_than_the_bns_revocation_is_not_reported_clear() -> None:
     stale = {STATUS_LIST_FETCHER: lambda url: _status_list()}
     report = _verify(badge, bns=lambda uid: _view(badge, revoked=True), extra=stale)
     assert report.failed is not None and report.failed.code == "revoked"
-    assert _code(report, "status") == ("skipped", "status_list_stale", False)
+    assert _code(report, "status") == ("skipped", "status_list_older_than_revocation", False)
     assert "bit clear" not in report.check("status").message
     fresh = _verify(badge, bns=lambda uid: _view(badge), extra=stale)
     assert fresh.verdict == "valid" and _code(fresh, "status") == ("passed", "ok", False)
