@@ -168,7 +168,8 @@ def verify_holder_presentation(
         check_binding(presentation, binding)
         check_holder(presentation)
     except HolderError as exc:
-        name = "issuer_key" if exc.code == "presentation_not_holder" else "proof"
+        holder_codes = ("presentation_not_holder", "holder_missing")
+        name = "issuer_key" if exc.code in holder_codes else "proof"
         return _with_failure(report, Check(name, "failed", exc.code, exc.message))
     return report
 

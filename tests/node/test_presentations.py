@@ -275,3 +275,15 @@ async def test_present_and_verify_from_the_cli(
     assert wrong.exit_code == 1 and "challenge_mismatch" in wrong.output
     usage = await asyncio.to_thread(runner.invoke, main, [*check, "--challenge", "c-cli"])
     assert usage.exit_code == 2
+
+    # With the network: the BNS asked through a gateway, the status list fetched.
+    networked = ["--home", str(verifier_home), "verify", str(out), "--gateway", earner.gateway_url]
+    fresh_home = tmp_path / "networked"
+    fresh_home.mkdir()
+    networked[1] = str(fresh_home)
+    online = await asyncio.to_thread(
+        runner.invoke, main, [*networked, "--challenge", "c-cli", "--domain", DOMAIN, "--json"]
+    )
+    assert online.exit_code == 0, online.output
+    codes = {c["name"]: c["code"] for c in json.loads(online.output)["checks"]}
+    assert codes["proof"] == "ok" and codes["chain"] == "ok"
