@@ -29,12 +29,13 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import fields
 from datetime import datetime
-from multiprocessing.connection import Connection
 from typing import Any, Final
 
 from badgechain.chain.contexts import local_contexts
 from badgechain.chain.resolve import Resolvers
 from badgechain.chain.verify import CHECK_NAMES, Check, Report
+
+from .verifyworker import EXTRA, Link, worker_main
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +45,7 @@ __all__ = ["WORKERS_ENV", "VerifyPool", "busy_report", "configured_workers", "sh
 # a thread of the node's process, as before the pool).
 WORKERS_ENV: Final = "BADGECHAIN_VERIFY_WORKERS"
 JOBS_PER_WORKER: Final = 16  # jobs waiting or running per worker before new ones are refused
-THREADS_PER_WORKER: Final = 4  # jobs a worker has under way at once (the others wait)
 _CORES: Final = os.cpu_count() or 1
-_EXTRA: Final = "extra:"  # how a resolver in Resolvers.extra is named on the pipe
 
 
 class WorkerGone(Exception):
@@ -72,139 +71,6 @@ def busy_report() -> Report:
     return _internal_error_report("the verifier is busy; try again")
 
 
-# --- the worker process ---------------------------------------------------------------------
-
-
-def _warm() -> None:
-    """Load the pinned JSON-LD contexts and run every step once, so the first job is not slow."""
-    import json
-    from datetime import UTC
-
-    from badgechain.chain.badge import build_achievement, build_credential
-    from badgechain.chain.keys import KeyPair
-    from badgechain.chain.proof import sign_credential
-    from badgechain.chain.verify import verify_badge
-
-    key = KeyPair.from_seed(bytes(32))
-    now = datetime(2026, 1, 1, tzinfo=UTC)
-    achievement = build_achievement(
-        key.did, achievement_id="urn:uuid:0", name="warm", description="warm", criteria="warm"
-    )
-    credential = build_credential(
-        issuer_did=key.did,
-        subject_id=key.did,
-        achievement=achievement,
-        valid_from=now,
-        credential_id="urn:uuid:1",
-    )
-    data = json.dumps(sign_credential(credential, key, created=now)).encode()
-    verify_badge(data, now=now)
-
-
-class _Link:
-    """One end of a pipe shared by the threads of many jobs: sends are whole messages."""
-
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-        self._lock = threading.Lock()
-
-    def send(self, message: object) -> None:
-        with self._lock:
-            self.conn.send(message)
-
-
-def _asker(
-    link: _Link, answers: queue.SimpleQueue[tuple[str, Any]], job: int, name: str
-) -> Callable[..., Any]:
-    def ask(*args: Any) -> Any:
-        link.send(("call", job, name, args))
-        kind, value = answers.get()
-        if kind == "raise":
-            raise value
-        return value
-
-    return ask
-
-
-def _proxies(
-    link: _Link, answers: queue.SimpleQueue[tuple[str, Any]], job: int, shape: dict[str, Any]
-) -> Resolvers:
-    """Resolvers whose callables ask the parent; data (a trust policy) travels as it is."""
-    values: dict[str, Any] = {
-        name: _asker(link, answers, job, name) if value == "call" else value
-        for name, value in shape.items()
-        if name != "extra"
-    }
-    extra = {
-        key: _asker(link, answers, job, _EXTRA + key) if value == "call" else value
-        for key, value in shape["extra"].items()
-    }
-    return Resolvers(**values, extra=extra)
-
-
-def _verify_job(
-    link: _Link, answers: queue.SimpleQueue[tuple[str, Any]], job: int, *request: Any
-) -> None:
-    """One job, in a thread of the worker: its report, or why verify_badge raised."""
-    from badgechain.chain.verify import verify_badge
-
-    data, now, expected_uid, recipient, shape = request
-    try:
-        report = verify_badge(
-            data,
-            now=now,
-            resolvers=_proxies(link, answers, job, shape),
-            expected_uid=expected_uid,
-            recipient=recipient,
-        )
-    except Exception as exc:  # verify_badge reports every check's error itself
-        link.send(("error", job, f"{type(exc).__name__}: {exc}"[:500]))
-        return
-    link.send(("done", job, report))
-
-
-def _job_thread(link: _Link, jobs: queue.SimpleQueue[tuple[Any, ...]]) -> None:
-    try:
-        _warm()  # this thread's memo tables (chain.jsonld): the first job is not slow
-    except Exception:  # a broken warm-up must not stop verification: the jobs will tell
-        log.exception("warming the verifier failed")
-    while True:
-        _verify_job(*jobs.get())
-
-
-def worker_main(conn: Connection) -> None:
-    """A worker's life: warm up, then verify each job sent until the pipe closes. Jobs run
-    in THREADS_PER_WORKER threads, so one waiting for an answer (a DHT lookup) does not hold
-    up the others: the worker's core stays busy while any job has work."""
-    from badgechain.chain.contexts import add_local_contexts
-
-    link = _Link(conn)
-    waiting: dict[int, queue.SimpleQueue[tuple[str, Any]]] = {}
-    # Long-lived job threads: chain's JSON-LD memo tables are per thread, so a thread per
-    # job would start cold every time (ten times slower).
-    jobs: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
-    for _ in range(THREADS_PER_WORKER):
-        threading.Thread(target=_job_thread, args=(link, jobs), daemon=True).start()
-    while True:
-        try:
-            kind, *message = conn.recv()
-        except (EOFError, OSError):
-            return
-        if kind == "contexts":  # the node's local contexts (chain.contexts), added since
-            add_local_contexts(message[0])
-        elif kind == "verify":
-            job, *request = message
-            answers: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
-            waiting[job] = answers
-            jobs.put((link, answers, job, *request))
-        elif kind == "ended":
-            waiting.pop(message[0], None)
-        else:  # "answer" or "raise", to the job that asked
-            job, value = message
-            if job in waiting:
-                waiting[job].put((kind, value))
-
-
 # --- the parent -----------------------------------------------------------------------------
 
 
@@ -225,8 +91,8 @@ _FIELDS: Final = frozenset(item.name for item in fields(Resolvers)) - {"extra"}
 
 def _resolver(resolvers: Resolvers, name: str) -> Callable[..., Any]:
     found: object
-    if name.startswith(_EXTRA):
-        found = resolvers.extra.get(name[len(_EXTRA) :])
+    if name.startswith(EXTRA):
+        found = resolvers.extra.get(name[len(EXTRA) :])
     else:
         found = getattr(resolvers, name, None) if name in _FIELDS else None
     if not callable(found):
@@ -253,7 +119,7 @@ class _Worker:
         self.process = context.Process(target=worker_main, args=(child,), daemon=True)
         self.process.start()
         child.close()  # only the worker holds its end: its death closes the pipe
-        self.link = _Link(conn)
+        self.link = Link(conn)
         self.jobs: dict[int, queue.SimpleQueue[tuple[Any, ...]]] = {}
         self.gone = False
         self._contexts: Mapping[str, bytes] = {}  # the local contexts the worker was sent
@@ -336,7 +202,7 @@ class VerifyPool:
         self.size = workers
         self.max_jobs = max_jobs if max_jobs is not None else workers * JOBS_PER_WORKER
         self._context = multiprocessing.get_context("forkserver")
-        self._context.set_forkserver_preload(["badgechain.chain.verify"])
+        self._context.set_forkserver_preload(["badgechain.node.verifyworker"])
         self._workers = [_Worker(self._context) for _ in range(workers)]
         self._jobs = 0
         self._numbers = itertools.count()
