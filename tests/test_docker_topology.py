@@ -70,7 +70,9 @@ def _command(*path: str) -> click.Command:
     command: click.Command = main
     for name in path:
         assert isinstance(command, click.Group)
-        command = command.commands[name]
+        found = command.get_command(click.Context(command), name)  # commands load lazily
+        assert found is not None, name
+        command = found
     return command
 
 
