@@ -306,7 +306,8 @@ class Endpoint(asyncio.DatagramProtocol):
     @property
     def typical_rtt(self) -> float:
         """The median round trip of the last `_RTT_WINDOW_S` seconds (or of the last few)."""
-        recent = [rtt for at, rtt in self._rtts if now() - at < _RTT_WINDOW_S]
+        since = now() - _RTT_WINDOW_S
+        recent = [rtt for at, rtt in self._rtts if at > since]
         recent = recent or [rtt for _, rtt in self._rtts] or [_FIRST_RTT_S]
         recent.sort()
         return recent[len(recent) // 2]
