@@ -33,7 +33,7 @@ from badgechain.chain.verify import CLOCK_SKEW, Report, verify_badge
 
 from .resolvers import BnsAccess, BnsAnswer, NodeBns, VerifyRun, node_context, verify_with
 from .services import Services
-from .verifypool import shared_pool
+from .verifypool import started_pool
 
 __all__ = ["MAX_REPORTS", "REPORT_TTL", "verify_at_gateway"]
 
@@ -269,7 +269,7 @@ def _runner(trace: _Trace) -> VerifyRun:
         recipient: str | None,
     ) -> Report:
         traced = _traced_resolvers(resolvers, trace)
-        pool = shared_pool()
+        pool = await started_pool()
         if pool is None:
             return await asyncio.to_thread(
                 verify_badge,

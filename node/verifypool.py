@@ -39,7 +39,14 @@ from .verifyworker import EXTRA, Link, worker_main
 
 log = logging.getLogger(__name__)
 
-__all__ = ["WORKERS_ENV", "VerifyPool", "busy_report", "configured_workers", "shared_pool"]
+__all__ = [
+    "WORKERS_ENV",
+    "VerifyPool",
+    "busy_report",
+    "configured_workers",
+    "shared_pool",
+    "started_pool",
+]
 
 # How many worker processes a node verifies with: unset, one per core; 0, none (verify in
 # a thread of the node's process, as before the pool).
@@ -304,3 +311,10 @@ def shared_pool() -> VerifyPool | None:
             _shared = VerifyPool(workers)
             atexit.register(_shared.close)
         return _shared
+
+
+async def started_pool() -> VerifyPool | None:
+    """`shared_pool()` without holding up the event loop while the workers start."""
+    if configured_workers() == 0:
+        return None
+    return _shared if _shared is not None else await asyncio.to_thread(shared_pool)
