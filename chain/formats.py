@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from . import badgeblue, blockcerts, presentation, staple
+from . import badgeblue, blockcerts, presentation, stapled
 from .errors import BadgeChainError
 from .jsonio import parse_json
 from .presentation import CredentialVerifier
@@ -30,8 +30,8 @@ def verify_other_format(
     try:
         if badgeblue.is_award_record(document):
             return badgeblue.verify_award(document, now=now, resolvers=resolvers)
-        if staple.is_stapled_credential(document):  # a downloaded badge with its staple
-            return staple.verify_stapled_credential(
+        if stapled.is_stapled_credential(document):  # a downloaded badge with its staple
+            return stapled.verify_stapled_credential(
                 document, now=now, resolvers=resolvers, verify_credential=verify_credential
             )
         if presentation.is_presentation(document):

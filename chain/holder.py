@@ -21,7 +21,8 @@ from .presentation import is_presentation, verify_presentation
 from .proof import RDFC, format_created, proof_list, signing_input
 from .report import Check, Report, finish_report
 from .resolve import Resolvers
-from .staple import STAPLES_PROPERTY, CredentialVerifier, credential_uid_text, staples_value
+from .staple import CredentialVerifier, credential_uid_text
+from .stapled import STAPLES_PROPERTY, staples_value
 from .structure import VC2_CONTEXT
 
 __all__ = [

@@ -17,7 +17,7 @@ from .keys import verify_signature
 from .proof import proof_list, proof_value_bytes, signing_input
 from .report import Check, Report, finish_report
 from .resolve import Resolvers, Unreachable, resolve_verification_method
-from .staple import presentation_staples, stapling, unmatched_staples
+from .stapled import presentation_staples, stapling, unmatched_staples
 from .structure import VC1_CONTEXT, VC2_CONTEXT
 
 __all__ = ["MAX_CREDENTIALS", "CredentialVerifier", "is_presentation", "verify_presentation"]

@@ -29,7 +29,7 @@ from typing import Any, Final, Protocol
 from . import statuslist
 from .errors import BadgeChainError
 from .proof import proof_list
-from .report import Check, Report, finish_report
+from .report import Check, Report
 from .resolve import BnsView, Resolvers, Unreachable
 from .statuslist import STATUS_LIST_FETCHER, CheckedList, StatusListError
 
@@ -37,34 +37,24 @@ __all__ = [
     "MAX_RECORD_BYTES",
     "MAX_STAPLED_LISTS",
     "RECORD_FRESH_S",
-    "STAPLED_CREDENTIAL_TYPE",
-    "STAPLES_PROPERTY",
     "STAPLE_RECORD_READER",
     "STAPLE_TYPE",
+    "CredentialVerifier",
     "RecordReader",
     "StapleUse",
     "StapledRecord",
     "annotate",
     "build_staple",
     "credential_uid_text",
-    "is_stapled_credential",
-    "presentation_staples",
+    "read_staple",
     "stapled_resolvers",
-    "staples_value",
-    "stapling",
-    "unmatched_staples",
-    "verify_stapled_credential",
+    "verify_with_staple",
 ]
 
 STAPLE_TYPE: Final = "BadgeStaple"
-STAPLED_CREDENTIAL_TYPE: Final = "StapledCredential"
-# A JSON literal (`@type: @json`) under an absolute IRI: no context defines it, and the
-# holder's proof covers it as one RDF literal.
-STAPLES_PROPERTY: Final = "https://badgechain.example/ns#staples"
 STAPLE_RECORD_READER: Final = "staple_record_reader"  # the key in Resolvers.extra
 MAX_STAPLED_LISTS: Final = 8  # as many as chain.verify reads credentialStatus entries
 MAX_RECORD_BYTES: Final = 8 * 1024  # a BNS value fits one datagram
-MAX_STAPLES: Final = 16  # one per credential of a presentation
 RECORD_FRESH_S: Final = 3600  # a status list's own ttl
 CLOCK_SKEW: Final = timedelta(minutes=5)
 
@@ -131,11 +121,6 @@ def build_staple(
     return staple
 
 
-def staples_value(staples: list[dict[str, Any]]) -> dict[str, Any]:
-    """The value of STAPLES_PROPERTY in a presentation: the staples as a JSON literal."""
-    return {"@type": "@json", "@value": staples}
-
-
 def credential_uid_text(credential: dict[str, Any]) -> str | None:
     """A credential's UID (its first proof's proofValue), as text."""
     try:
@@ -144,21 +129,6 @@ def credential_uid_text(credential: dict[str, Any]) -> str | None:
         return None
     value = proofs[0].get("proofValue") if proofs else None
     return value if isinstance(value, str) and len(value) <= 128 else None
-
-
-def presentation_staples(presentation: dict[str, Any]) -> dict[str, object]:
-    """The staples a presentation carries, by the UID each names (malformed ones dropped:
-    they are reported when the credential they name is verified)."""
-    value = presentation.get(STAPLES_PROPERTY)
-    items = value.get("@value") if isinstance(value, dict) else None
-    if not isinstance(items, list):
-        return {}
-    found: dict[str, object] = {}
-    for item in items[:MAX_STAPLES]:
-        uid = item.get("uid") if isinstance(item, dict) else None
-        if isinstance(uid, str) and uid not in found:
-            found[uid] = item
-    return found
 
 
 # -- reading a staple --------------------------------------------------------------------------
@@ -298,9 +268,12 @@ def _bns_fallback(
     def bns(uid: str) -> BnsView | None:
         if ask is not None:
             try:
-                return ask(uid)
+                answer = ask(uid)
             except Unreachable:
-                pass
+                answer = None
+            else:  # a revocation the issuer signed holds even where the network lacks it
+                if answer is None or answer.revoked or uid != view.uid or not view.revoked:
+                    return answer
         if uid != view.uid:  # a linked badge's: the staple says nothing of it
             raise Unreachable("the BNS was not asked; the staple is another badge's")
         use.answered.add("bns")
@@ -371,31 +344,6 @@ def _annotated(check: Check, use: StapleUse) -> Check:
     return check
 
 
-# -- a single stapled badge --------------------------------------------------------------------
-
-
-def is_stapled_credential(document: object) -> bool:
-    return isinstance(document, dict) and document.get("type") == STAPLED_CREDENTIAL_TYPE
-
-
-def verify_stapled_credential(
-    document: dict[str, Any],
-    *,
-    now: datetime,
-    resolvers: Resolvers,
-    verify_credential: CredentialVerifier,
-) -> Report:
-    """A downloaded badge with its staple: {"type": "StapledCredential",
-    "verifiableCredential": {...}, "staple": {...}} (docs/presentations.md)."""
-    credential = document.get("verifiableCredential")
-    if not isinstance(credential, dict):
-        failed = Check(
-            "input", "failed", "staple_invalid", "verifiableCredential must be an object"
-        )
-        return finish_report("stapled", None, [failed])
-    return verify_with_staple(credential, document.get("staple"), now, resolvers, verify_credential)
-
-
 def verify_with_staple(
     credential: dict[str, Any],
     staple: object,
@@ -409,53 +357,3 @@ def verify_with_staple(
     use = read_staple(staple, uid=credential_uid_text(credential), now=now, resolvers=resolvers)
     wrapped = stapled_resolvers(resolvers, use, credential, now)
     return annotate(verify_credential(credential, now=now, resolvers=wrapped), use)
-
-
-# -- staples in a presentation -----------------------------------------------------------------
-
-
-def stapling(
-    verify_credential: CredentialVerifier,
-    staples: dict[str, object],
-    carried: list[dict[str, Any]],
-) -> CredentialVerifier:
-    """`verify_credential`, each credential verified with the staple naming its UID, and a
-    badge it links to (a persona's genesis badge) taken from the presentation when carried
-    there (it is verified in full like any linked badge)."""
-    by_uid = {credential_uid_text(item): item for item in carried}
-
-    def verify(credential: object, *, now: datetime, resolvers: Resolvers | None = None) -> Report:
-        resolvers = _with_carried(resolvers or Resolvers(), by_uid)
-        uid = credential_uid_text(credential) if isinstance(credential, dict) else None
-        staple = staples.get(uid) if uid is not None else None
-        if staple is None or not isinstance(credential, dict):
-            return verify_credential(credential, now=now, resolvers=resolvers)
-        return verify_with_staple(credential, staple, now, resolvers, verify_credential)
-
-    return verify
-
-
-def _with_carried(resolvers: Resolvers, by_uid: dict[str | None, dict[str, Any]]) -> Resolvers:
-    fetch = resolvers.badges
-
-    def badge(uid: str) -> dict[str, Any] | None:
-        held = by_uid.get(uid)
-        if held is not None:
-            return held
-        if fetch is None:
-            raise Unreachable(
-                f"linked badge {uid[:16]}… is not carried and not fetched",
-                code="chain_unchecked_offline",
-            )
-        return fetch(uid)
-
-    return dataclasses.replace(resolvers, badges=badge)
-
-
-def unmatched_staples(staples: dict[str, object], credentials: list[dict[str, Any]]) -> str | None:
-    """A note on staples that name no carried credential (ignored), for the report."""
-    carried = {credential_uid_text(credential) for credential in credentials}
-    stray = [uid for uid in staples if uid not in carried]
-    if not stray:
-        return None
-    return f"staple_uid_mismatch: {len(stray)} staple(s) for another UID ignored"

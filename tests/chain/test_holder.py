@@ -19,7 +19,8 @@ from badgechain.chain.multibase import multibase_decode
 from badgechain.chain.proof import sign_credential
 from badgechain.chain.report import Report
 from badgechain.chain.resolve import BnsView, Resolvers, Unreachable
-from badgechain.chain.staple import STAPLES_PROPERTY, build_staple, credential_uid_text
+from badgechain.chain.staple import build_staple, credential_uid_text
+from badgechain.chain.stapled import STAPLES_PROPERTY
 from badgechain.chain.statuslist import (
     STATUS_LIST_FETCHER,
     build_list_credential,
@@ -320,3 +321,14 @@ def test_verify_badge_reads_a_stapled_badge_from_bytes() -> None:
     report = verify_badge(json.dumps(document).encode(), now=NOW, resolvers=OFFLINE)
     assert report.verdict == "valid", report.to_json()
     assert Uid(multibase_decode(str(report.uid)))
+
+
+def test_a_stapled_revocation_holds_where_the_network_lacks_it() -> None:
+    badge = _badge(HOLDER.did)
+    uid = str(credential_uid_text(badge))
+    standing = BnsView(uid=uid, issuer_did=ISSUER.did, earner=HOLDER.did)  # a replica behind
+    online = Resolvers(bns=lambda asked: standing, extra=record_staple_extra())
+    staple = _staple(badge, record=_record(badge, revoked=True))
+    report = _stapled_single(badge, staple, online)
+    assert report.verdict == "invalid"
+    assert report.check("revocation").code == "revoked"

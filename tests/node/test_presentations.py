@@ -18,7 +18,7 @@ from badgechain.chain.holder import Binding, build_presentation, sign_presentati
 from badgechain.chain.holder import verify_holder_presentation as verify_holder
 from badgechain.chain.keys import KeyPair
 from badgechain.chain.resolve import Resolvers
-from badgechain.chain.staple import STAPLES_PROPERTY
+from badgechain.chain.stapled import STAPLES_PROPERTY
 from badgechain.chain.verify import verify_badge, verify_credential
 from badgechain.cli.main import main
 from badgechain.node.app import RunningNode
