@@ -7,15 +7,21 @@ EXTRA + key for `Resolvers.extra`) and waits for the node's answer.
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import threading
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from typing import Any, Final
 
+from badgechain.chain.badge import build_achievement, build_credential
+from badgechain.chain.contexts import add_local_contexts
+from badgechain.chain.keys import KeyPair
+from badgechain.chain.proof import sign_credential
 from badgechain.chain.resolve import Resolvers
+from badgechain.chain.verify import verify_badge
 
 log = logging.getLogger(__name__)
 
@@ -27,14 +33,6 @@ EXTRA: Final = "extra:"  # how a resolver in Resolvers.extra is named on the pip
 
 def _warm() -> None:
     """Load the pinned JSON-LD contexts and run every step once, so the first job is not slow."""
-    import json
-    from datetime import UTC
-
-    from badgechain.chain.badge import build_achievement, build_credential
-    from badgechain.chain.keys import KeyPair
-    from badgechain.chain.proof import sign_credential
-    from badgechain.chain.verify import verify_badge
-
     key = KeyPair.from_seed(bytes(32))
     now = datetime(2026, 1, 1, tzinfo=UTC)
     achievement = build_achievement(
@@ -96,8 +94,6 @@ def _verify_job(
     link: Link, answers: queue.SimpleQueue[tuple[str, Any]], job: int, *request: Any
 ) -> None:
     """One job, in a thread of the worker: its report, or why verify_badge raised."""
-    from badgechain.chain.verify import verify_badge
-
     data, now, expected_uid, recipient, shape = request
     try:
         report = verify_badge(
@@ -126,8 +122,6 @@ def worker_main(conn: Connection) -> None:
     """A worker's life: warm up, then verify each job sent until the pipe closes. Jobs run
     in THREADS_PER_WORKER threads, so one waiting for an answer (a DHT lookup) does not hold
     up the others: the worker's core stays busy while any job has work."""
-    from badgechain.chain.contexts import add_local_contexts
-
     link = Link(conn)
     waiting: dict[int, queue.SimpleQueue[tuple[str, Any]]] = {}
     # Long-lived job threads: chain's JSON-LD memo tables are per thread, so a thread per
