@@ -374,8 +374,9 @@
     }, 2000);
   }
 
+  /** A date from an XSD dateTime, or from Unix seconds (as the BNS keeps them). */
   function dateOf(value) {
-    const moment = new Date(text(value));
+    const moment = typeof value === "number" && Number.isFinite(value) ? new Date(value * 1000) : new Date(text(value));
     return Number.isNaN(moment.getTime()) ? null : moment;
   }
 
@@ -598,7 +599,7 @@
   }
 
   function cardImage(details, name) {
-    if (details.held) return el("img", { src: `/badges/${encodeURIComponent(details.uid)}.svg`, alt: "", width: 96, height: 96, loading: "lazy" });
+    if (details.held) return el("img", { src: `/badges/${encodeURIComponent(details.uid)}.png`, alt: "", width: 96, height: 96, loading: "lazy" });
     const own = embeddedImage(details.credential);
     return own ? el("img", { src: own, alt: "", width: 96, height: 96 }) : medal(name);
   }
@@ -637,11 +638,11 @@
       : null;
 
   /** A card for a listed badge: what the list says at once, the rest once it is in sight. */
-  function badgeCard(uid, hint = {}) {
+  function badgeCard(uid, hint = {}, withIssuer = true) {
     const link = el("a", { href: badgeHref(uid), class: "card-name" }, text(hint.name) || "Badge");
     const figure = el("div", { class: "card-image" }, medal(hint.name));
     const meta = el("p", { class: "card-meta" }, hint.created ? `Issued ${dateText(dateOf(hint.created))}` : "Loading…");
-    const issuer = el("p", { class: "card-issuer" });
+    const issuer = el("p", { class: "card-issuer", hidden: !withIssuer });
     const status = el("span", { class: "card-status" });
     const card = el("li", { class: "card", "data-uid": uid, "data-loaded": "false" }, figure, el("div", { class: "card-text" }, el("h3", {}, link), issuer, meta, status));
     const fill = async () => {
@@ -653,7 +654,7 @@
       const who = issuerOf(credential, details.record);
       const self = await nodeInfo();
       const issuerName = who.name || (who.id && who.id === self.did ? self.name : "");
-      issuer.textContent = issuerName ? `From ${issuerName}` : who.id ? `From ${shortDid(who.id)}` : "";
+      if (withIssuer) issuer.replaceChildren(...(issuerName ? [`From ${issuerName}`] : who.id ? ["From ", el("code", { class: "did" }, shortDid(who.id))] : []));
       const issued = issuedOn(credential) || dateOf(hint.created) || dateOf(details.record && details.record.created);
       meta.textContent = issued ? `Issued ${dateText(issued)}` : "Date not known";
       status.replaceChildren(statusPill(details.status));
@@ -668,7 +669,7 @@
 
   /** A list of cards, filled a page at a time from `pageAt(n)` ({items, next}): the next page
    *  loads when the end of the list comes into sight, or with the "Show more" button. */
-  function pagedCards(prefix, route, pageAt, emptyText) {
+  function pagedCards(prefix, route, pageAt, emptyText, withIssuer = true) {
     const list = el("ul", { id: `${prefix}-badges`, class: "cards" });
     const status = el("p", { id: `${prefix}-status`, class: "busy", role: "status" }, "Loading badges…");
     const more = el("button", { type: "button", id: `${prefix}-more`, class: "secondary", hidden: true }, "Show more badges");
@@ -689,7 +690,7 @@
         return;
       }
       const items = (Array.isArray(answer.items) ? answer.items : []).filter((item) => item && typeof item === "object" && text(item.uid));
-      list.append(...items.map((item) => badgeCard(text(item.uid), item)));
+      list.append(...items.map((item) => badgeCard(text(item.uid), item, withIssuer)));
       status.className = "count";
       const count = list.children.length;
       status.textContent = count ? `${count} badge${count === 1 ? "" : "s"}${answer.next ? " so far" : ""}.` : emptyText;
@@ -727,13 +728,14 @@
       el("p", { class: "lead" }, `This BadgeChain node belongs to ${owner}. It shows the badges ${owner} issued and earned, and anyone can verify a badge here.`),
       el("p", { class: "identity" }, "Node ID ", didView(self.did, `${owner}’s node ID`)),
     );
-    $("home-issued").replaceChildren(
-      el("h2", { id: "home-issued-title" }, "Badges issued here"),
-      ...pagedCards("home-issued", "", (page) => api(`/issuers/${encodeURIComponent(self.did)}/badges?page=${page}`), "None yet."),
-    );
+    const route = currentRoute();
     $("home-earned").replaceChildren(
-      el("h2", { id: "home-earned-title" }, "Badges earned here"),
-      ...pagedCards("home-earned", "", (page) => api(`/earners/${encodeURIComponent(self.did)}/badges?page=${page}`), "None yet."),
+      el("h2", { id: "home-earned-title" }, `Badges ${owner} earned`),
+      ...pagedCards("home-earned", route, (page) => api(`/earners/${encodeURIComponent(self.did)}/badges?page=${page}`), "None yet."),
+    );
+    $("home-issued").replaceChildren(
+      el("h2", { id: "home-issued-title" }, `Badges ${owner} issued`),
+      ...pagedCards("home-issued", route, (page) => api(`/issuers/${encodeURIComponent(self.did)}/badges?page=${page}`), "None yet.", false),
     );
   }
 
@@ -792,6 +794,7 @@
     return section;
   }
 
+  /** Why the badge has its status, in a sentence (the status word is shown beside it). */
   function statusLine(details) {
     const record = details.record;
     if (record && record.revoked) {
@@ -804,13 +807,13 @@
       const clean = cleanReport(details.report);
       if (clean.verdict === "invalid") {
         const failed = firstFailed(clean);
-        return "Not valid" + (failed ? `: ${checkTitle(failed.name)} — ${checkMessage(failed)}` : ".");
+        return failed ? `${checkTitle(failed.name)}: ${checkMessage(failed)}` : "A check failed.";
       }
-      if (clean.verdict === "valid" && details.status === "valid") return "Valid: this node checked its signature, its issuer and the Badge Name Server.";
+      if (clean.verdict === "valid" && details.status === "valid") return "This node checked its signature, its issuer and the Badge Name Server.";
     }
-    if (details.status === "expired") return "Expired: it was valid until " + dateText(expiresOn(details.credential)) + ".";
-    if (details.status === "valid") return "Valid: held by this node and not revoked.";
-    return "Not verified: " + (details.reportError ? details.reportError.message : "the badge could not be checked.");
+    if (details.status === "expired") return "It was valid until " + dateText(expiresOn(details.credential)) + ".";
+    if (details.status === "valid") return "Held by this node, and not revoked.";
+    return details.reportError ? details.reportError.message : "The badge could not be checked.";
   }
 
   async function showBadge(uid) {
@@ -839,10 +842,10 @@
     const earnerName = earner && earner === self.did ? self.name : "";
     $("badge-title").textContent = name || "A badge this node could not read";
 
-    const image = el("div", { class: "badge-image" });
+    const image = el("div", { class: "badge-image", "data-status": details.status });
     const download = el("p", { class: "download" });
     if (details.held) {
-      image.append(el("img", { id: "badge-image", src: `/badges/${path}.svg`, alt: `The badge “${name || uid}”`, width: 240, height: 240 }));
+      image.append(el("img", { id: "badge-image", src: `/badges/${path}.png`, alt: `The badge “${name || uid}”`, width: 240, height: 240 }));
       download.append(el("a", { id: "badge-download", class: "button", href: `/badges/${path}.png`, download: fileName(name) }, "Download the badge"));
     } else if (credential && credential.proof) {
       image.append(el("p", { class: "busy" }, "Preparing the image…"));
@@ -851,7 +854,7 @@
         const url = blobUrl(blob);
         const own = embeddedImage(credential);
         image.replaceChildren(el("img", { id: "badge-image", src: own && !own.startsWith("data:image/png") ? own : url, alt: `The badge “${name || uid}”`, width: 240, height: 240 }));
-        download.append(el("a", { id: "badge-download", class: "button", href: url, download: fileName(name) }, "Download the badge"));
+        download.prepend(el("a", { id: "badge-download", class: "button", href: url, download: fileName(name) }, "Download the badge"));
       });
     } else {
       image.append(medal(name), el("p", { class: "note" }, "No image: the badge could not be fetched."));
@@ -880,7 +883,7 @@
       ...fact(
         "Earned by",
         "badge-earner",
-        earner ? el("a", { href: earnerHref(earner), class: "person" }, earnerName || "Its earner") : "Not named by a key (issued to an e-mail address, or not known)",
+        earner ? el("a", { href: earnerHref(earner), class: "person" }, earnerName || "An unnamed earner") : "Not named by a key (issued to an e-mail address, or not known)",
         earner ? didView(earner, "the earner’s DID") : null,
       ),
       ...fact("Issued", "badge-issued", issued ? dateText(issued) : "Not known"),
@@ -910,9 +913,9 @@
     if (currentRoute() !== route) return;
     const ownName = did === self.did ? self.name : "";
     const title = $(`${kind}-title`);
-    title.textContent = ownName || (kind === "issuer" ? "An issuer" : "An earner");
+    title.textContent = ownName || (kind === "issuer" ? "An unnamed issuer" : "An unnamed earner");
     const listPath = kind === "issuer" ? "issuers" : "earners";
-    const cards = pagedCards(kind, route, (page) => api(`/${listPath}/${encodeURIComponent(did)}/badges?page=${page}`), `No badges are listed for this ${kind}.`);
+    const cards = pagedCards(kind, route, (page) => api(`/${listPath}/${encodeURIComponent(did)}/badges?page=${page}`), `No badges are listed for this ${kind}.`, kind !== "issuer");
     $(`${kind}-body`).replaceChildren(
       el("p", { class: "identity" }, kind === "issuer" ? "Issuer ID " : "Earner ID ", el("span", { id: `${kind}-did` }, didView(did, `the ${kind}’s DID`))),
       el("h2", {}, kind === "issuer" ? "Badges issued" : "Badges earned"),
@@ -974,8 +977,11 @@
 
   const VIEWS = ["verify", "badge", "issuer", "earner", "collection"];
 
+  let shownView = "";
+
   function showView(name) {
     for (const view of VIEWS) $(`${view}-view`).hidden = view !== name;
+    shownView = name;
   }
 
   function route(moveFocus) {
@@ -991,14 +997,14 @@
     else if (name && (kind === "issuer" || kind === "earner")) showPerson(kind, name);
     else if (name && kind === "collection") showCollection(name);
     else {
-      homeShown = false;
+      if (shownView !== "verify") homeShown = false; // back home: its lists are asked again
       showHome();
     }
     if (name && VIEWS.includes(kind)) view = kind;
     showView(view);
     document.title = view === "verify" ? "BadgeChain" : `${view[0].toUpperCase()}${view.slice(1)} — BadgeChain`;
-    if (moveFocus) {
-      const heading = $(view === "verify" ? "home-title" : `${view}-title`);
+    if (moveFocus || route === "verify") {
+      const heading = $(route === "verify" ? "verify-title" : view === "verify" ? "home-title" : `${view}-title`);
       heading.setAttribute("tabindex", "-1");
       heading.focus();
     }

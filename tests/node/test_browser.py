@@ -13,10 +13,12 @@ accessibility checks skip without it, unless $CI is set.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,8 @@ import aiohttp
 import pytest
 from yarl import URL
 
+from badgechain.chain.badge import build_achievement, build_credential
+from badgechain.chain.images import default_png
 from badgechain.chain.keys import KeyPair
 from badgechain.chain.verify import CHECK_NAMES
 from badgechain.node.app import RunningNode
@@ -38,6 +42,7 @@ REASON = "Exam retaken <b>by someone else</b>"
 CLASS = {"name": BADGE_NAME, "description": "Routes packets", "criteria": "Passed lab 3"}
 READY = "document.body && document.body.dataset.ready === 'true'"
 PROBLEM = "application/problem+json"
+ISSUER_NAME = "Example <i>Climbing</i> School"
 AXE = Path(__file__).resolve().parent / "axe" / "node_modules" / "axe-core" / "axe.min.js"
 PHONE = {"width": 375, "height": 700, "deviceScaleFactor": 2, "mobile": True}
 
@@ -76,6 +81,43 @@ async def _issued_and_accepted(
     klass = await _post(http, issuer, "/admin/classes", CLASS, network.admin)
     body = {"class_id": klass["id"], "to": earner.did}
     uid = str((await _post(http, issuer, "/admin/issue", body, network.admin))["uid"])
+
+    async def delivered() -> bool:
+        async with http.get(earner.gateway_url + "/admin/inbox", headers=network.admin) as r:
+            return uid in {item["uid"] for item in (await r.json())["badges"]}
+
+    await eventually(delivered, timeout=10)
+    await _post(http, earner, "/admin/accept", {"uid": uid}, network.admin)
+    return uid
+
+
+async def _issued_by_a_named_issuer(
+    network: NodeNetwork, http: aiohttp.ClientSession, issuer: RunningNode, earner: RunningNode
+) -> str:
+    """A badge whose issuer profile names the issuer, with its own PNG image and an end date
+    (signed through the VC API), delivered to the earner node, which accepts it."""
+    now = datetime.now(UTC)
+    image = "data:image/png;base64," + base64.b64encode(default_png()).decode()
+    achievement = build_achievement(
+        issuer.did,
+        achievement_id="urn:uuid:3f2c7a9e-0b6d-4c1e-9a57-5d0f3c2b8e41",
+        name="Safe <b>climbing</b>",
+        description="Belays a partner safely",
+        criteria="Two supervised climbs",
+        image=image,
+    )
+    credential = build_credential(
+        issuer_did=issuer.did,
+        subject_id=earner.did,
+        achievement=achievement,
+        valid_from=now,
+        credential_id=f"urn:uuid:{uuid.uuid4()}",
+        issuer_name=ISSUER_NAME,
+        valid_until=now + timedelta(days=400),
+    )
+    body = {"credential": credential, "options": {}}
+    signed = await _post(http, issuer, "/credentials/issue", body, network.admin)
+    uid = str(signed["verifiableCredential"]["proof"]["proofValue"])
 
     async def delivered() -> bool:
         async with http.get(earner.gateway_url + "/admin/inbox", headers=network.admin) as r:
@@ -289,44 +331,53 @@ async def test_a_badge_held_elsewhere_is_fetched_verified_and_shown(
 ) -> None:
     """Issue 16 item 13: a node that does not hold the badge shows all of it, verified."""
     issuer, earner, other = await node_network.start(3)
-    uid = await _issued_and_accepted(node_network, http, issuer, earner)
+    uid = await _issued_by_a_named_issuer(node_network, http, issuer, earner)
     await page.goto(f"{other.gateway_url}/#/badge/{uid}", READY)
     await page.wait_for("!!document.getElementById('badge-download')")
 
-    assert await _text(page, "#badge-title") == BADGE_NAME
-    assert await _text(page, "#badge-name") == BADGE_NAME
-    assert await _text(page, "#badge-description") == "Routes packets"
-    assert await _text(page, "#badge-criteria") == "Passed lab 3"
-    assert await _data_did(page, "#badge-issuer .did") == issuer.did
-    assert await _text(page, "#badge-issuer a.person") == "An unnamed issuer"  # no profile name
+    name = "Safe <b>climbing</b>"
+    assert await _text(page, "#badge-title") == name
+    assert await _text(page, "#badge-name") == name
+    assert await _text(page, "#badge-description") == "Belays a partner safely"
+    assert await _text(page, "#badge-criteria") == "Two supervised climbs"
+    assert await _text(page, "#badge-issuer a.person") == ISSUER_NAME  # the issuer profile's
+    assert await _data_did(page, "#badge-issuer .did") == issuer.did  # and the DID beneath
+    assert await _text(page, "#badge-earner a.person") == "An unnamed earner"
     assert await _data_did(page, "#badge-earner .did") == earner.did
-    assert str(datetime.now(UTC).year) in await _text(page, "#badge-issued")
-    assert await _text(page, "#badge-expires") == "Never"
+    now = datetime.now(UTC)
+    assert str(now.year) in await _text(page, "#badge-issued")
+    assert str((now + timedelta(days=400)).year) in await _text(page, "#badge-expires")
     assert await page.evaluate("document.getElementById('badge-status').dataset.status") == "valid"
     assert "checked its signature" in await _text(page, "#badge-status-line")
     assert await page.evaluate("!!document.getElementById('endorsements-none')")
-    assert await page.evaluate("document.querySelectorAll('#badge-view i').length") == 0
+    assert (
+        await page.evaluate("document.querySelectorAll('#badge-view i, #badge-view b').length") == 0
+    )
     holder = await page.evaluate("document.querySelector('.note a').getAttribute('href')")
     assert holder == f"{earner.gateway_url}/#/badge/{uid}"
     await page.wait_for(
         "(() => { const i = document.getElementById('badge-image');"
-        " return i && i.complete && i.naturalWidth > 0; })()"
+        " return i && i.complete && i.naturalWidth === 128; })()"  # its own image, not a medal
     )
 
-    # The download is the badge baked into a PNG, made in the page: it verifies anywhere.
-    link = await page.evaluate(
-        "(() => { const a = document.getElementById('badge-download');"
-        " return [a.href.slice(0, 5), a.getAttribute('download')]; })()"
+    # The download is the badge baked into its PNG, made in the page: it verifies anywhere.
+    assert (await page.evaluate("document.getElementById('badge-download').href")).startswith(
+        "blob:"
     )
-    assert link == ["blob:", "mesh-i-routing-i-relays.png"]
     saved = await _download(page, tmp_path / "fetched")
-    assert saved.name == "mesh-i-routing-i-relays.png"
-    baked = saved.read_bytes()
+    assert saved.name == "safe-b-climbing-b.png"
     headers = {"Content-Type": "image/png"}
-    async with http.post(issuer.gateway_url + "/verify", data=baked, headers=headers) as response:
+    async with http.post(
+        other.gateway_url + "/verify", data=saved.read_bytes(), headers=headers
+    ) as response:
         report = await response.json()
     assert report["verdict"] == "valid" and report["uid"] == uid, report
 
+    # The issuer page learns the issuer's name from its badges' profile.
+    await page.evaluate("document.querySelector('#badge-issuer a.person').click()")
+    await page.wait_for(
+        f"document.getElementById('issuer-title').textContent === {json.dumps(ISSUER_NAME)}"
+    )
     assert await _axe_problems(page) == []
 
 
