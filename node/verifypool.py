@@ -33,7 +33,7 @@ from typing import Any, Final
 
 from badgechain.chain.contexts import local_contexts
 from badgechain.chain.resolve import Resolvers
-from badgechain.chain.verify import CHECK_NAMES, Check, Report
+from badgechain.chain.verify import CHECK_NAMES, Check, Report, verify_badge
 
 from .verifyworker import EXTRA, Link, worker_main
 
@@ -53,6 +53,10 @@ __all__ = [
 WORKERS_ENV: Final = "BADGECHAIN_VERIFY_WORKERS"
 JOBS_PER_WORKER: Final = 16  # jobs waiting or running per worker before new ones are refused
 _CORES: Final = os.cpu_count() or 1
+
+
+class CannotTravel(Exception):
+    """A request that does not pickle (a resolver given as data that pickle cannot carry)."""
 
 
 class WorkerGone(Exception):
@@ -154,7 +158,10 @@ class _Worker:
             if self.gone:
                 raise WorkerGone
             self._send_contexts()
-            self._send(("verify", job, *request))
+            try:
+                self._send(("verify", job, *request))
+            except (pickle.PicklingError, TypeError, AttributeError) as exc:
+                raise CannotTravel(str(exc)) from exc  # pickled first: nothing was sent
             while True:
                 kind, *rest = messages.get()
                 if kind == "done":
@@ -262,6 +269,12 @@ class VerifyPool:
         except WorkerGone:
             self._replace(worker)
             return _internal_error_report("the verifier process stopped; try again")
+        except CannotTravel as exc:  # a resolver that is data, not a callable, and no pickle
+            log.warning("verifying in the node: the request cannot reach a worker (%s)", exc)
+            data, now, expected_uid, recipient, _ = request
+            return verify_badge(
+                data, now=now, resolvers=resolvers, expected_uid=expected_uid, recipient=recipient
+            )
 
     def _replace(self, gone: _Worker) -> None:
         with self._lock:

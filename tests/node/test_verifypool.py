@@ -177,3 +177,10 @@ async def test_a_job_waiting_for_an_answer_does_not_hold_up_the_worker() -> None
     finally:
         release.set()
         await asyncio.to_thread(pool.close)
+
+
+async def test_resolvers_that_cannot_travel_are_used_here(pool: VerifyPool) -> None:
+    data = json.dumps(_badge()).encode()
+    resolvers = Resolvers(bns=_bns(False), extra={"a lock": threading.Lock()})
+    here, there = await _both(pool, data, resolvers)
+    assert there == here and there.verdict == "valid"
