@@ -660,6 +660,7 @@
       status.replaceChildren(statusPill(details.status));
       card.dataset.status = details.status;
       card.dataset.loaded = "true";
+      card.dispatchEvent(new CustomEvent("badge-loaded", { bubbles: true, detail: details }));
     };
     card.addEventListener("badge-visible", () => whenFree(fill), { once: true });
     if (watcher) watcher.observe(card);
@@ -870,6 +871,7 @@
     const facts = el("dl", { class: "facts" });
     facts.append(
       ...fact("Name", "badge-name", name || "Not known: the badge could not be fetched"),
+      ...fact("Status", "badge-status-line", statusPill(details.status, "badge-status"), el("span", { class: "status-text" }, " " + statusLine(details))),
       ...(description ? fact("Description", "badge-description", description) : []),
       ...(criteria || criteriaUrl
         ? fact("Criteria", "badge-criteria", criteria, criteriaUrl ? el("a", { href: criteriaUrl.href, rel: "noopener noreferrer" }, criteria ? " (more)" : criteriaUrl.host) : null)
@@ -888,7 +890,6 @@
       ),
       ...fact("Issued", "badge-issued", issued ? dateText(issued) : "Not known"),
       ...fact("Expires", "badge-expires", expires ? dateText(expires) : "Never"),
-      ...fact("Status", "badge-status-line", statusPill(details.status, "badge-status"), el("span", { class: "status-text" }, " " + statusLine(details))),
       ...fact("Badge ID", "badge-uid", didView(uid, "the badge ID")),
     );
     const parts = [];
@@ -922,22 +923,16 @@
       ...cards,
     );
     if (kind === "issuer" && !ownName) {
-      // The issuer's name is in its badges' issuer profile: the first card that loads tells it.
+      // The issuer's name is in its badges' issuer profile: the first card loaded tells it.
       const list = cards[1];
-      const named = async () => {
-        for (const card of list.children) {
-          const details = await badgeDetails(card.dataset.uid);
-          const name = issuerOf(details.credential, null).name;
-          if (name && currentRoute() === route) {
-            title.textContent = name;
-            return;
-          }
-        }
+      const named = (event) => {
+        const profile = issuerOf(event.detail.credential, null);
+        if (!profile.name || profile.id !== did || currentRoute() !== route) return;
+        const name = profile.name;
+        title.textContent = name;
+        list.removeEventListener("badge-loaded", named);
       };
-      new MutationObserver((changes, observer) => {
-        observer.disconnect();
-        named();
-      }).observe(list, { childList: true });
+      list.addEventListener("badge-loaded", named);
     }
   }
 

@@ -166,6 +166,7 @@ class Page:
     """One tab: navigate, evaluate JavaScript, wait for conditions, give it files."""
 
     def __init__(self, browser: Browser, session_id: str) -> None:
+        self.browser = browser
         self._browser = browser
         self._session = session_id
         self.errors: list[str] = []  # uncaught exceptions and console errors (CSP included)

@@ -469,6 +469,23 @@ async def test_pages_fit_a_phone_pass_axe_and_work_by_keyboard(
             assert await _axe_problems(page) == [], (width, name)
             assert not await _scrolls_sideways(page), (width, name)
 
+    # The copy button beside a shortened DID copies the whole DID.
+    origin = earner.gateway_url
+    await page.browser.call(
+        "Browser.grantPermissions",
+        origin=origin,
+        permissions=["clipboardReadWrite", "clipboardSanitizedWrite"],
+    )
+    await page.goto(f"{origin}/#/badge/{uid}", READY)
+    await page.wait_for("!!document.querySelector('#badge-issuer button.copy')")
+    await page.evaluate("document.querySelector('#badge-issuer button.copy').focus()")
+    await page.press_enter()  # a keyboard press on the button
+    await page.wait_for(
+        "document.querySelector('#badge-issuer button.copy').textContent !== 'Copy'"
+    )
+    assert await _text(page, "#badge-issuer button.copy") == "Copied"
+    assert await page.evaluate("navigator.clipboard.readText()") == issuer.did
+
     # Keyboard: Tab reaches the skip link first, and Enter on it moves focus to the content.
     await page.goto(f"{earner.gateway_url}/#/badge/{uid}", READY)
     await page.evaluate("window.before = true; location.reload()")  # a fresh load: no focus
