@@ -725,10 +725,8 @@
     if (!self.did) return;
     const owner = self.name || "This";
     $("home-title").textContent = `${owner}’s badges`;
-    $("home-intro").replaceChildren(
-      el("p", { class: "lead" }, `This BadgeChain node belongs to ${owner}. It shows the badges ${owner} issued and earned, and anyone can verify a badge here.`),
-      el("p", { class: "identity" }, "Node ID ", didView(self.did, `${owner}’s node ID`)),
-    );
+    $("home-lead").textContent = `This BadgeChain node belongs to ${owner}. It shows the badges ${owner} earned and issued, and anyone can verify a badge here.`;
+    $("home-identity").replaceChildren("Node ID ", didView(self.did, `${owner}’s node ID`));
     const route = currentRoute();
     $("home-earned").replaceChildren(
       el("h2", { id: "home-earned-title" }, `Badges ${owner} earned`),

@@ -43,6 +43,7 @@ CLASS = {"name": BADGE_NAME, "description": "Routes packets", "criteria": "Passe
 READY = "document.body && document.body.dataset.ready === 'true'"
 PROBLEM = "application/problem+json"
 ISSUER_NAME = "Example <i>Climbing</i> School"
+HOME_SETTLED = "document.getElementById('home-issued-status')?.className === 'count'"
 AXE = Path(__file__).resolve().parent / "axe" / "node_modules" / "axe-core" / "axe.min.js"
 PHONE = {"width": 375, "height": 700, "deviceScaleFactor": 2, "mobile": True}
 
@@ -161,6 +162,7 @@ async def test_a_dropped_baked_png_verifies(
         baked.write_bytes(await response.read())
 
     await page.goto(earner.gateway_url + "/", READY)
+    await page.wait_for(HOME_SETTLED)  # a drop aims at where the zone is on the screen
     await page.drop_files("#drop-zone", [baked])  # a real drag from outside the page
     report = await _report(page)
 
