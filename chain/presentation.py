@@ -17,7 +17,7 @@ from .keys import verify_signature
 from .proof import proof_list, proof_value_bytes, signing_input
 from .report import Check, Report, finish_report
 from .resolve import Resolvers, Unreachable, resolve_verification_method
-from .stapled import presentation_staples, stapling, unmatched_staples
+from .stapled import presentation_staples, stapled_note, stapling, unmatched_staples
 from .structure import VC1_CONTEXT, VC2_CONTEXT
 
 __all__ = ["MAX_CREDENTIALS", "CredentialVerifier", "is_presentation", "verify_presentation"]
@@ -171,4 +171,6 @@ def _credentials_check(
                 f"credential {index}: {blocking.name}: {blocking.message:.200}",
                 blocking=True,
             )
-    return Check("chain", "passed", "ok", f"{len(reports)} credential(s) verified")
+    note = stapled_note(reports)  # an offline verifier says what answered for it
+    message = f"{len(reports)} credential(s) verified" + (f"; {note}" if note else "")
+    return Check("chain", "passed", "ok", message)

@@ -19,6 +19,7 @@ __all__ = [
     "STAPLES_PROPERTY",
     "is_stapled_credential",
     "presentation_staples",
+    "stapled_note",
     "staples_value",
     "stapling",
     "unmatched_staples",
@@ -125,3 +126,16 @@ def unmatched_staples(staples: dict[str, object], credentials: list[dict[str, An
     if not stray:
         return None
     return f"staple_uid_mismatch: {len(stray)} staple(s) for another UID ignored"
+
+
+def stapled_note(reports: list[Report]) -> str | None:
+    """What the holder's staples answered for a presentation's credentials, for its report."""
+    stapled = [
+        next(check for check in report.checks if check.code == "stapled")
+        for report in reports
+        if any(check.code == "stapled" for check in report.checks)
+    ]
+    if not stapled:
+        return None
+    where = stapled[0].message.rpartition("(from the holder's staple")[2].rstrip(")")
+    return f"{len(stapled)} answered from the holder's staple{where}"

@@ -332,3 +332,11 @@ def test_a_stapled_revocation_holds_where_the_network_lacks_it() -> None:
     report = _stapled_single(badge, staple, online)
     assert report.verdict == "invalid"
     assert report.check("revocation").code == "revoked"
+
+
+def test_an_offline_presentation_report_says_the_staple_answered() -> None:
+    badge = _badge(HOLDER.did)
+    report = _verify(_presentation([badge], [_staple(badge)]))
+    message = report.check("chain").message
+    assert message.startswith("1 credential(s) verified; 1 answered from the holder's staple")
+    assert "fresh until 2026-06-01T12:30:00" in message
