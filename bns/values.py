@@ -12,6 +12,8 @@ decodes as another kind.
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from typing import Final
 
 import msgpack  # type: ignore[import-untyped]  # msgpack ships no type information
@@ -30,9 +32,18 @@ from .index import (
 )
 from .record import MAX_VALUE_BYTES, DhtKey, Record, accept_store, derive_dht_key
 
-__all__ = ["ADDRESS_BYTES", "BnsValue", "BnsValues", "address_of_key", "decode_value", "key_of"]
+__all__ = [
+    "ADDRESS_BYTES",
+    "MAX_ACCEPTED",
+    "BnsValue",
+    "BnsValues",
+    "address_of_key",
+    "decode_value",
+    "key_of",
+]
 
 ADDRESS_BYTES: Final = 20  # the DHT's key space is 160 bits: a DhtKey's first 20 bytes
+MAX_ACCEPTED: Final = 4096  # `BnsValues.accept` answers remembered (about 2 MiB at most)
 
 BnsValue = Record | IssuerPage | EarnerPage | InboxRecord
 
@@ -81,11 +92,30 @@ class BnsValues:
 
     def __init__(self, difficulty: int = 0) -> None:
         self.difficulty = difficulty
+        # What `accept` answered lately, by a digest of its arguments: replicas answer the
+        # same bytes fetch after fetch, and a fetch merges the same pair twice (its answers
+        # with this node's copy, then the STORE of the merge here), each time checking the
+        # same signatures again. The answer is a function of the arguments alone.
+        self._accepted: OrderedDict[bytes, bytes] = OrderedDict()
 
     def address_of(self, value: bytes) -> bytes:
         return address_of_key(key_of(decode_value(value)))
 
     def accept(self, address: bytes, current: bytes | None, incoming: bytes) -> bytes:
+        """`incoming` validated and merged into `current` (see bns/replica.ValuePolicy)."""
+        digest = hashlib.sha256()
+        for part in (address, current or b"", incoming):
+            digest.update(len(part).to_bytes(4, "big") + part)
+        key = digest.digest()
+        merged = self._accepted.get(key)
+        if merged is None:
+            merged = self._accept(address, current, incoming)  # raises when refused
+            self._accepted[key] = merged
+            while len(self._accepted) > MAX_ACCEPTED:
+                self._accepted.popitem(last=False)
+        return merged
+
+    def _accept(self, address: bytes, current: bytes | None, incoming: bytes) -> bytes:
         new = decode_value(incoming)
         if address_of_key(key_of(new)) != address:
             raise RecordError("the value belongs at another address", code="address_mismatch")
