@@ -135,10 +135,12 @@ def credential_uid_text(credential: dict[str, Any]) -> str | None:
 
 
 def read_staple(
-    staple: object, *, uid: str | None, now: datetime, resolvers: Resolvers
+    staple: object, credential: dict[str, Any], *, now: datetime, resolvers: Resolvers
 ) -> StapleUse:
-    """What `staple` can answer for the credential `uid` at `now`; every part that is
-    stale, forged or about another UID is reported in `problems` and left out."""
+    """What `staple` can answer for `credential` at `now`; every part that is stale, forged,
+    about another UID or a list the credential does not name is reported in `problems` and
+    left out."""
+    uid = credential_uid_text(credential)
     use = StapleUse()
     if not isinstance(staple, dict) or staple.get("type") != STAPLE_TYPE:
         use.problem("staple_invalid", "the staple is not a BadgeStaple object")
@@ -148,12 +150,14 @@ def read_staple(
             "staple_uid_mismatch", f"the staple is for {staple.get('uid')!r:.40}, not this badge"
         )
         return use
-    _read_lists(staple.get("statusLists", []), now, resolvers, use)
+    _read_lists(staple.get("statusLists", []), _list_urls(credential), now, resolvers, use)
     _read_record(staple.get("bnsRecord"), uid, now, resolvers, use)
     return use
 
 
-def _read_lists(lists: object, now: datetime, resolvers: Resolvers, use: StapleUse) -> None:
+def _read_lists(
+    lists: object, named: set[str], now: datetime, resolvers: Resolvers, use: StapleUse
+) -> None:
     if not isinstance(lists, list) or len(lists) > MAX_STAPLED_LISTS:
         use.problem("staple_invalid", f"statusLists must be a list of at most {MAX_STAPLED_LISTS}")
         return
@@ -172,6 +176,9 @@ def _read_lists(lists: object, now: datetime, resolvers: Resolvers, use: StapleU
             continue
         except StatusListError as exc:
             use.problem(_list_problem(exc.code), f"stapled list {url:.80}: {exc.message:.160}")
+            continue
+        if url not in named:
+            use.problem("staple_invalid", f"the badge names no status list {url:.80}")
             continue
         use.lists[url] = checked
 
@@ -227,9 +234,17 @@ def _record_answers(use: StapleUse, credential: dict[str, Any], now: datetime) -
         return False
     if record.revoked_at is not None:
         return True
-    if credential.get("credentialStatus") is not None:
-        return bool(use.lists)
+    named = _list_urls(credential)
+    if named:  # every list the badge names, fresh: a stapled list of another URL says nothing
+        return named <= set(use.lists)
     return now < record.signed_at + timedelta(seconds=RECORD_FRESH_S)
+
+
+def _list_urls(credential: dict[str, Any]) -> set[str]:
+    status = credential.get("credentialStatus")
+    entries = status if isinstance(status, list) else [] if status is None else [status]
+    urls = {entry.get("statusListCredential") for entry in entries if isinstance(entry, dict)}
+    return {url for url in urls if isinstance(url, str)} or ({"?"} if entries else set())
 
 
 def _record_view(record: StapledRecord) -> BnsView:
@@ -354,6 +369,6 @@ def verify_with_staple(
     """The credential verified with `staple` as the fallback answer; the report says so."""
     if staple is None:
         return verify_credential(credential, now=now, resolvers=resolvers)
-    use = read_staple(staple, uid=credential_uid_text(credential), now=now, resolvers=resolvers)
+    use = read_staple(staple, credential, now=now, resolvers=resolvers)
     wrapped = stapled_resolvers(resolvers, use, credential, now)
     return annotate(verify_credential(credential, now=now, resolvers=wrapped), use)

@@ -340,3 +340,15 @@ def test_an_offline_presentation_report_says_the_staple_answered() -> None:
     message = report.check("chain").message
     assert message.startswith("1 credential(s) verified; 1 answered from the holder's staple")
     assert "fresh until 2026-06-01T12:30:00" in message
+
+
+def test_a_fresh_list_the_badge_does_not_name_does_not_vouch_for_an_old_record() -> None:
+    badge = _badge(HOLDER.did)
+    elsewhere = build_list_credential(
+        ISSUER.did, URL + "x", empty_bits(), "revocation", NOW - HOUR / 2, NOW + HOUR / 2, 1
+    )
+    other_list = sign_credential(elsewhere, ISSUER, created=NOW - HOUR / 2)
+    report = _stapled_single(badge, _staple(badge, lists=[other_list]))
+    assert report.verdict == "indeterminate"
+    assert report.check("status").code == "staple_invalid"
+    assert report.check("bns").code == "no_resolver"  # the record's silence is not used
