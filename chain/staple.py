@@ -180,7 +180,26 @@ def _read_lists(
         if url not in named:
             use.problem("staple_invalid", f"the badge names no status list {url:.80}")
             continue
-        use.lists[url] = checked
+        until = _list_bound(document, checked)
+        if until is None or until <= now:
+            use.problem("staple_stale", f"stapled list {url:.80}: past its freshness bound")
+            continue
+        use.lists[url] = dataclasses.replace(checked, valid_until=until)
+
+
+def _list_bound(document: dict[str, Any], checked: CheckedList) -> datetime | None:
+    """Until when a stapled list answers: its validUntil, and validFrom + ttl when it gives
+    one (how long its issuer says a copy may be kept); validFrom + RECORD_FRESH_S for a list
+    that gives neither; None (never) for a list with no dates at all."""
+    subject = document.get("credentialSubject")
+    ttl = subject.get("ttl") if isinstance(subject, dict) else None
+    bounds = [checked.valid_until] if checked.valid_until else []
+    start = checked.valid_from
+    if start is not None and isinstance(ttl, int) and not isinstance(ttl, bool) and ttl >= 0:
+        bounds.append(start + timedelta(milliseconds=min(ttl, 10**12)))
+    if start is not None and not bounds:
+        bounds.append(start + timedelta(seconds=RECORD_FRESH_S))
+    return min(bounds) if bounds else None
 
 
 def _list_problem(code: str) -> str:

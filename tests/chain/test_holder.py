@@ -352,3 +352,14 @@ def test_a_fresh_list_the_badge_does_not_name_does_not_vouch_for_an_old_record()
     assert report.verdict == "indeterminate"
     assert report.check("status").code == "staple_invalid"
     assert report.check("bns").code == "no_resolver"  # the record's silence is not used
+
+
+def test_a_stapled_list_answers_no_longer_than_its_ttl() -> None:
+    badge = _badge(HOLDER.did)
+    unsigned = build_list_credential(
+        ISSUER.did, URL, empty_bits(), "revocation", NOW - 2 * HOUR, NOW + 10 * HOUR, 3_600_000
+    )
+    long_lived = sign_credential(unsigned, ISSUER, created=NOW - 2 * HOUR)
+    report = _stapled_single(badge, _staple(badge, lists=[long_lived]))
+    assert report.verdict == "indeterminate"  # validFrom + ttl (1 h) has passed
+    assert report.check("status").code == "staple_stale"
