@@ -458,14 +458,19 @@
     return known.get(uid);
   }
 
-  async function loadDetails(uid) {
+  async function loadDetails(uid, verifyHeld = false) {
     const path = encodeURIComponent(uid);
-    const [[held], [record, recordError]] = await Promise.all([settle(apiOrNull(`/badges/${path}.json`)), settle(api(`/bns/${path}`))]);
+    const verified = () => settle(api(`/verify/${path}?include=credential`));
+    // A card trusts a badge held here (it was checked when it came in); the badge page checks it again.
+    const [[held], [record, recordError], early] = await Promise.all([
+      settle(apiOrNull(`/badges/${path}.json`)),
+      settle(api(`/bns/${path}`)),
+      verifyHeld ? verified() : null,
+    ]);
     let credential = held && typeof held === "object" ? held : null;
-    let report = null;
-    let reportError = null;
+    let [report, reportError] = early || [null, null];
+    if (!credential && !early) [report, reportError] = await verified();
     if (!credential) {
-      [report, reportError] = await settle(api(`/verify/${path}?include=credential`));
       const fetched = report && report.credential;
       credential = fetched && typeof fetched === "object" ? fetched : null;
     }
@@ -815,23 +820,61 @@
     return details.reportError ? details.reportError.message : "The badge could not be checked.";
   }
 
+  /** Why no badge can be shown, in words, by the problem code the node gave. */
+  const NOT_SHOWN = {
+    uid_invalid: ["This is not a badge ID", "A badge ID starts with z and is about 88 letters and digits long. Check that it was copied whole."],
+    bns_not_found: ["No badge has this ID", "The Badge Name Server knows no badge by this ID. Check the ID, or ask the earner for a new link."],
+    badge_hidden: ["A hidden badge", "Its earner has hidden this badge, so it is not shown publicly. What the Badge Name Server says of it is below."],
+    location_missing: ["A badge not published", "Its earner has not published where the badge is kept, so it cannot be shown."],
+    location_unreachable: ["The badge’s node did not answer", "The node that keeps this badge could not be reached. Try again later."],
+    location_invalid: ["The badge could not be fetched", "The place its earner named does not serve this badge."],
+  };
+
+  function notShown(details) {
+    const problem = [details.recordError, details.reportError].find((error) => error && error.problem);
+    const code = problem ? text(problem.problem.code) : "";
+    const [title, why] = NOT_SHOWN[code] || ["The badge could not be shown", problem ? problem.message : "The node could not fetch it."];
+    return { code, title, why };
+  }
+
+  function recordFacts(details, self) {
+    const record = details.record;
+    if (!record) return null;
+    const facts = el("dl", { class: "facts" });
+    const issuer = text(record.issuer);
+    const earner = text(record.earner);
+    facts.append(
+      ...fact("Status", "badge-status-line", statusPill(details.status, "badge-status"), el("span", { class: "status-text" }, " " + (record.revoked ? statusLine(details) : "Not checked: the badge itself could not be fetched."))),
+      ...(issuer ? fact("Issued by", "badge-issuer", el("a", { href: issuerHref(issuer), class: "person" }, issuer === self.did ? self.name : "An unnamed issuer"), didView(issuer, "the issuer’s DID")) : []),
+      ...(earner ? fact("Earned by", "badge-earner", el("a", { href: earnerHref(earner), class: "person" }, earner === self.did ? self.name : "An unnamed earner"), didView(earner, "the earner’s DID")) : []),
+      ...fact("Published", "badge-issued", dateText(dateOf(record.created)) || "Not known"),
+      ...fact("Badge ID", "badge-uid", didView(details.uid, "the badge ID")),
+    );
+    return el("div", { class: "panel badge-card" }, facts);
+  }
+
   async function showBadge(uid) {
     const route = "badge/" + uid;
     const body = $("badge-body");
     $("badge-title").textContent = "Badge";
     body.replaceChildren(el("p", { class: "busy", role: "status" }, "Loading and checking the badge…"));
     const path = encodeURIComponent(uid);
-    known.delete(uid); // a badge page asks afresh
-    const [details, [report], [endorsements], self] = await Promise.all([
-      badgeDetails(uid),
-      settle(api(`/verify/${path}`)),
+    const [details, [endorsements], self] = await Promise.all([
+      loadDetails(uid, true),
       settle(apiOrNull(`/badges/${path}/endorsements`)),
       nodeInfo(),
     ]);
     if (currentRoute() !== route) return; // the reader went elsewhere meanwhile
-    if (!details.report && report) {
-      details.report = report;
-      details.status = statusOf(details.record, details.credential, cleanReport(report).verdict, details.held);
+    if (!details.credential) {
+      const { code, title, why } = notShown(details);
+      $("badge-title").textContent = title;
+      body.replaceChildren(
+        el("p", { id: "badge-problem", class: "lead", "data-code": code }, why),
+        ...(details.status === "revoked" ? [el("p", { id: "badge-revoked", class: "alert", role: "note" }, statusLine(details))] : []),
+        recordFacts(details, self) || "",
+        el("p", {}, el("a", { href: "#/verify" }, "Verify a badge file instead")),
+      );
+      return;
     }
     const credential = details.credential;
     const name = badgeName(credential);
@@ -899,8 +942,7 @@
     }
     if (details.recordError) parts.push(el("p", { class: "error" }, "Badge Name Server: " + details.recordError.message));
     parts.push(renderEndorsements(endorsements, credential));
-    const shown = details.report || report;
-    if (shown) parts.push(el("details", { class: "badge-report" }, el("summary", {}, "How this badge was checked"), renderReport(shown, false)));
+    if (details.report) parts.push(el("details", { class: "badge-report" }, el("summary", {}, "How this badge was checked"), renderReport(details.report, false)));
     body.replaceChildren(...parts);
   }
 

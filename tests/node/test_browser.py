@@ -30,6 +30,7 @@ from yarl import URL
 from badgechain.chain.badge import build_achievement, build_credential
 from badgechain.chain.images import default_png
 from badgechain.chain.keys import KeyPair
+from badgechain.chain.multibase import multibase_encode_b58
 from badgechain.chain.verify import CHECK_NAMES
 from badgechain.node.app import RunningNode
 from badgechain.node.page_routes import STATIC_FILES
@@ -413,6 +414,30 @@ async def test_a_revoked_badge_is_marked_on_every_page(
     assert await _axe_problems(page) == []
 
 
+async def test_a_badge_that_cannot_be_shown_says_why(
+    node_network: NodeNetwork, http: aiohttp.ClientSession, page: Page
+) -> None:
+    issuer, earner, other = await node_network.start(3)
+    uid = await _issued_and_accepted(node_network, http, issuer, earner)
+    await _post(http, earner, "/admin/hide", {"uid": uid}, node_network.admin)
+    unknown = multibase_encode_b58(issuer.key.sign(b"never published"))
+    cases = {
+        "zzzz": ("uid_invalid", "This is not a badge ID"),
+        unknown: ("bns_not_found", "No badge has this ID"),
+        uid: ("badge_hidden", "A hidden badge"),
+    }
+    for asked, (code, title) in cases.items():
+        await page.goto("about:blank")
+        await page.goto(f"{other.gateway_url}/#/badge/{asked}", READY)
+        await page.wait_for("!!document.getElementById('badge-problem')")
+        assert await page.evaluate("document.getElementById('badge-problem').dataset.code") == code
+        assert await _text(page, "#badge-title") == title
+        assert await _axe_problems(page) == [], code
+    # What the BNS says of the hidden badge is still shown: who issued it, to whom.
+    assert await _data_did(page, "#badge-issuer .did") == issuer.did
+    assert await _data_did(page, "#badge-earner .did") == earner.did
+
+
 async def test_the_home_page_says_whose_node_it_is(
     node_network: NodeNetwork, http: aiohttp.ClientSession, page: Page
 ) -> None:
@@ -466,7 +491,9 @@ async def test_pages_fit_a_phone_pass_axe_and_work_by_keyboard(
             await _phone(page)
         for name, (route, ready) in pages.items():
             await page.goto(f"{earner.gateway_url}/#/{route}", READY)
-            await page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+            if name != "badge":  # a card fills in once it is in sight
+                await page.wait_for(f"!!document.querySelector({card})")
+                await page.evaluate(f"document.querySelector({card}).scrollIntoView()")
             await page.wait_for(ready)
             assert await _axe_problems(page) == [], (width, name)
             assert not await _scrolls_sideways(page), (width, name)
