@@ -44,7 +44,7 @@ _VERIFY_PING_BYTES: Final = 96  # what a verification ping costs against an addr
 _MAX_TRACKED: Final = 10_000
 _RTT_SAMPLES: Final = 64  # round trips the hedge delay is taken from...
 _RTT_WINDOW_S: Final = 5.0  # ...those of the last few seconds
-_FIRST_RTT_S: Final = 0.005  # assumed until a first answer
+_FIRST_RTT_S: Final = 0.005  # assumed when no answer came lately
 _GONE_S: Final = 120.0  # how long lookups skip a contact that left the table for failing
 _LONG_ANSWERS: Final = frozenset({"find_node", "find_value"})  # answers of up to a datagram
 Address = tuple[str, int]
@@ -305,10 +305,11 @@ class Endpoint(asyncio.DatagramProtocol):
 
     @property
     def typical_rtt(self) -> float:
-        """The median round trip of the last `_RTT_WINDOW_S` seconds (or of the last few)."""
+        """The median round trip of the last `_RTT_WINDOW_S` seconds."""
         since = now() - _RTT_WINDOW_S
         recent = [rtt for at, rtt in self._rtts if at > since]
-        recent = recent or [rtt for _, rtt in self._rtts] or [_FIRST_RTT_S]
+        if not recent:  # quiet lately: a burst long over says nothing about now
+            return _FIRST_RTT_S
         recent.sort()
         return recent[len(recent) // 2]
 
