@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any, Final, Protocol
 
 from . import statuslist
+from .badge import issuer_id
 from .errors import BadgeChainError
 from .proof import proof_list
 from .report import Check, Report
@@ -150,7 +151,12 @@ def read_staple(
             "staple_uid_mismatch", f"the staple is for {staple.get('uid')!r:.40}, not this badge"
         )
         return use
-    _read_lists(staple.get("statusLists", []), _list_urls(credential), now, resolvers, use)
+    named = _list_urls(credential)
+    _read_lists(staple.get("statusLists", []), named, now, resolvers, use)
+    for url, checked in list(use.lists.items()):  # only the badge's issuer answers for it
+        if checked.issuer != issuer_id(credential):
+            use.problem("staple_forged", f"stapled list {url:.80} is not the badge's issuer's")
+            del use.lists[url]
     _read_record(staple.get("bnsRecord"), uid, now, resolvers, use)
     return use
 

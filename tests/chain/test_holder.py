@@ -363,3 +363,14 @@ def test_a_stapled_list_answers_no_longer_than_its_ttl() -> None:
     report = _stapled_single(badge, _staple(badge, lists=[long_lived]))
     assert report.verdict == "indeterminate"  # validFrom + ttl (1 h) has passed
     assert report.check("status").code == "staple_stale"
+
+
+def test_a_list_signed_by_another_issuer_is_a_forged_staple_and_ignored() -> None:
+    badge = _badge(HOLDER.did)
+    unsigned = build_list_credential(
+        OTHER.did, URL, empty_bits(), "revocation", NOW - HOUR / 2, NOW + HOUR / 2, 3_600_000
+    )
+    theirs = sign_credential(unsigned, OTHER, created=NOW - HOUR / 2)
+    report = _stapled_single(badge, _staple(badge, lists=[theirs]))
+    assert report.verdict == "indeterminate"
+    assert report.check("status").code == "staple_forged"
