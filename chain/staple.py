@@ -272,10 +272,16 @@ def _list_urls(credential: dict[str, Any]) -> set[str]:
     return {url for url in urls if isinstance(url, str)} or ({"?"} if entries else set())
 
 
-def _record_view(record: StapledRecord) -> BnsView:
+def _record_view(record: StapledRecord, credential: dict[str, Any]) -> BnsView:
+    # The entry names the issuer by key (a did:key). The record's UID is checked to be that
+    # key's signature, and the verifier checks the same UID as the proof of the credential's
+    # issuer: a did:web issuer's key is therefore the entry's, as the online resolver finds
+    # through the DID document.
+    issuer = issuer_id(credential)
+    named = issuer if not issuer.startswith("did:key:") else record.issuer_did
     return BnsView(
         uid=record.uid,
-        issuer_did=record.issuer_did,
+        issuer_did=named,
         earner=record.earner_did,
         revoked=record.revoked_at is not None,
         revocation_reason=record.reason,
@@ -290,7 +296,7 @@ def stapled_resolvers(
     changes: dict[str, Any] = {}
     if _record_answers(use, credential, now):
         assert use.record is not None
-        changes["bns"] = _bns_fallback(resolvers, use, _record_view(use.record))
+        changes["bns"] = _bns_fallback(resolvers, use, _record_view(use.record, credential))
         if resolvers.bns is None:  # offline: other badges (a linked persona) are not asked
             changes["bns_publishes"] = _unknown_publisher
     if use.lists:
