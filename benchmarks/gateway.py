@@ -5,19 +5,20 @@
 
 Real nodes run as `badgechain node start` processes: an issuer, an earner, and three
 verifiers that differ only in how they verify (node/verifypool.py, BADGECHAIN_VERIFY_WORKERS):
-in a thread of the node's process (0, as before the pool), in one worker process (1), and in
-one worker per core (the default). The issuer defines a class and issues a few badges to the
-earner, which publishes where it serves them; then a load generator in a process of its own
-keeps `--concurrency` requests in flight against: a bare aiohttp app (another process) whose
-one handler answers the bytes of a real `/bns` answer, the baseline; the verifier's
-`GET /bns/{uid}` for those same few UIDs; each verifier's `POST /verify` with one of the
-signed badges; and `GET /verify/{uid}` of those badges, each seen once before timing starts.
-Then the issuer issues a `--rows` CSV file as `badgechain issue --csv` does: read and checked
-by the CLI's own CSV reader, posted as one batch, then polled until every row is issued and
-published. The loads take turns in `--rounds` parts (the figures add them up, latencies are
-the parts' medians), so what else runs on the machine weighs on each alike. With
-`--records`, last, benchmarks.memory measures a node holding that many BNS
-records. Only ratios measured in one run compare: these machines are noisy.
+in a thread of the node's process (0, as before the pool), in one worker process (1, the
+default on 2 cores: cores less one), and in one worker per core. The issuer defines a class
+and issues a few badges to the earner, which publishes where it serves them; then a load
+generator in a process of its own keeps `--concurrency` requests in flight against: a bare
+aiohttp app (another process) whose one handler answers the bytes of a real `/bns` answer,
+the baseline; the verifier's `GET /bns/{uid}` for those same few UIDs; each verifier's
+`POST /verify` with one of the signed badges; and `GET /verify/{uid}` of those badges, each
+seen once before timing starts. Then the issuer issues a `--rows` CSV file as
+`badgechain issue --csv` does: read and checked by the CLI's own CSV reader, posted as one
+batch, then polled until every row is issued and published. The loads take turns in
+`--rounds` parts (the figures add them up, latencies are the parts' medians), so what else
+runs on the machine weighs on each alike. With `--records`, last, benchmarks.memory
+measures a node holding that many BNS records. Only ratios measured in one run compare:
+these machines are noisy.
 """
 
 from __future__ import annotations
@@ -44,11 +45,12 @@ import aiohttp
 from aiohttp import web
 
 from badgechain.cli.issuer_commands import read_csv_rows
-from badgechain.node.verifypool import WORKERS_ENV, configured_workers
+from badgechain.node.verifypool import WORKERS_ENV
 
 ROOT = Path(__file__).resolve().parent.parent  # `-m benchmarks.gateway` runs from here
 CLI = [sys.executable, "-m", "badgechain.cli"]
 ENV = {**os.environ, "BADGECHAIN_PASSPHRASE": "gateway benchmark passphrase"}
+CORES = os.cpu_count() or 1  # the third verifier has a worker per core
 SAMPLE_UIDS = 5  # the few UIDs `GET /bns/{uid}` asks for, again and again
 REQUEST_TIMEOUT_S = 60.0
 LOAD_TIMEOUT_S = 600.0
@@ -262,7 +264,7 @@ def start_node(
     home: Path, bootstrap: str | None, started: list[Process], workers: int | None = None
 ) -> NodeProcess:
     """`badgechain init` a home on ports the OS picks, then `badgechain node start` it,
-    verifying with `workers` processes (None: the default, one per core)."""
+    verifying with `workers` processes (None: the node's default)."""
     init = [*CLI, "--home", str(home), "init", "--dht-port", "0", "--http-port", "0"]
     init += ["--bootstrap", bootstrap] if bootstrap else []
     subprocess.run(init, capture_output=True, text=True, env=ENV, timeout=120, check=True)
@@ -348,7 +350,7 @@ def measure(args: argparse.Namespace, folder: Path) -> GatewayReport:
     with running([]) as started:
         issuer = start_node(folder / "issuer", None, started)
         earner = start_node(folder / "earner", issuer.dht, started)
-        verifier = start_node(folder / "verifier", issuer.dht, started)
+        verifier = start_node(folder / "verifier", issuer.dht, started, workers=CORES)
         one_worker = start_node(folder / "verifier-1", issuer.dht, started, workers=1)
         in_thread = start_node(folder / "verifier-0", issuer.dht, started, workers=0)
         print("nodes up; issuing sample badges …", flush=True)
@@ -381,7 +383,7 @@ def measure(args: argparse.Namespace, folder: Path) -> GatewayReport:
         if args.rows:
             print(f"issuing a {args.rows}-row CSV file …", flush=True)
             batch = issue_csv(issuer, class_id, earner.did, args.rows, folder)
-    return GatewayReport(**loads, batch=batch, workers=configured_workers())
+    return GatewayReport(**loads, batch=batch, workers=CORES)
 
 
 _POSTS: Final = frozenset({"verify_thread", "verify_one", "verify"})  # --verify-requests each

@@ -48,11 +48,13 @@ __all__ = [
     "started_pool",
 ]
 
-# How many worker processes a node verifies with: unset, one per core; 0, none (verify in
+# How many worker processes a node verifies with: unset, one per core but the one the node's
+# own process keeps busy (HTTP, the DHT, answering the workers' questions), at least one;
+# 0, none (verify in
 # a thread of the node's process, as before the pool).
 WORKERS_ENV: Final = "BADGECHAIN_VERIFY_WORKERS"
 JOBS_PER_WORKER: Final = 16  # jobs waiting or running per worker before new ones are refused
-_CORES: Final = os.cpu_count() or 1
+_DEFAULT_WORKERS: Final = max(1, (os.cpu_count() or 1) - 1)
 
 
 class CannotTravel(Exception):
@@ -64,11 +66,11 @@ class WorkerGone(Exception):
 
 
 def configured_workers() -> int:
-    """Worker processes to verify with, from WORKERS_ENV (default: one per core)."""
+    """Worker processes to verify with, from WORKERS_ENV (default: cores less one)."""
     text = os.environ.get(WORKERS_ENV, "").strip()
     if text.isdigit():
         return min(int(text), 64)
-    return _CORES
+    return _DEFAULT_WORKERS
 
 
 def _internal_error_report(message: str) -> Report:

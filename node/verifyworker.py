@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import queue
+import signal
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -122,6 +123,8 @@ def worker_main(conn: Connection) -> None:
     """A worker's life: warm up, then verify each job sent until the pipe closes. Jobs run
     in THREADS_PER_WORKER threads, so one waiting for an answer (a DHT lookup) does not hold
     up the others: the worker's core stays busy while any job has work."""
+    # Ctrl-C in a terminal reaches the whole process group: the node stops its workers.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     link = Link(conn)
     waiting: dict[int, queue.SimpleQueue[tuple[str, Any]]] = {}
     # Long-lived job threads: chain's JSON-LD memo tables are per thread, so a thread per
