@@ -99,15 +99,15 @@ class Lookup(Generic[C]):
 
     def step(self, now: float) -> list[C] | None:
         """The contacts to ask now, or None when the lookup is over."""
-        closest = self.window()
         known = self._known
+        for entry in known.values():
+            if entry.state is State.PENDING and now + _EPSILON >= entry.sent_at + self.hedge_delay:
+                entry.state = State.SLOW
+        closest = self.window()
         if all(known[i].state is State.ANSWERED for i in closest) and (
             len(closest) >= self.want or not self._waiting()
         ):
             return None  # a slow request only stops counting once another takes its place
-        for entry in known.values():
-            if entry.state is State.PENDING and now + _EPSILON >= entry.sent_at + self.hedge_delay:
-                entry.state = State.SLOW
         asking = self.window(self.want + self.spares) if self.spares else closest
         in_flight = sum(1 for i in asking if known[i].state is State.PENDING)
         send: list[C] = []
