@@ -14,10 +14,20 @@ from itertools import pairwise
 from typing import Any, ClassVar, Generic, Self, TypeVar, overload
 
 from badgechain.chain.errors import DecodeError
-from badgechain.chain.keys import KeyPair, PublicKey, verify_signature
+from badgechain.chain.keys import PublicKey, verify_signature
 
 from .errors import RecordError
-from .record import DhtKey, Entry, Uid, check_stamp, verify_entry
+from .index_items import (
+    DOMAIN_EARNER_ITEM,
+    DOMAIN_ISSUER_ITEM,
+    EarnerItem,
+    IssuerItem,
+    earner_item_signed_bytes,
+    issuer_item_signed_bytes,
+    make_earner_item,
+    make_issuer_item,
+)
+from .record import DhtKey, Entry, check_stamp, verify_entry
 from .wire import WIRE_VERSION, check, decoded, is_bytes, is_uint, pack, unpack, versioned_fields
 
 __all__ = [
@@ -53,8 +63,6 @@ __all__ = [
 
 DOMAIN_ISSUER_PAGE_KEY = b"badgechain/bns/issuer-page-key/v1\x00"
 DOMAIN_EARNER_PAGE_KEY = b"badgechain/bns/earner-page-key/v1\x00"
-DOMAIN_ISSUER_ITEM = b"badgechain/bns/issuer-item/v1\x00"
-DOMAIN_EARNER_ITEM = b"badgechain/bns/earner-item/v1\x00"
 
 # A page leads with a text tag where a record leads with its version number, so no page
 # decodes as a record, nor one kind of page as the other.
@@ -86,65 +94,6 @@ def issuer_page_key(issuer_key: PublicKey, page: int) -> DhtKey:
 def earner_page_key(earner_key: PublicKey, page: int) -> DhtKey:
     """sha256(DOMAIN_EARNER_PAGE_KEY ‖ earner key ‖ page as 8 big-endian bytes)."""
     return _page_key(DOMAIN_EARNER_PAGE_KEY, earner_key, page)
-
-
-@dataclass(frozen=True, slots=True)
-class IssuerItem:
-    """One UID of an issuer's index, signed by the issuer for one page of it."""
-
-    uid: Uid
-    signature: bytes
-
-    def __post_init__(self) -> None:
-        check(is_bytes(self.uid, 64), "uid must be 64 bytes")
-        check(is_bytes(self.signature, 64), "signature must be 64 bytes")
-
-
-def issuer_item_signed_bytes(issuer_key: PublicKey, page: int, uid: Uid) -> bytes:
-    """What an issuer item's signature covers. The page is in it, so nobody can copy the
-    issuer's items into other pages of its index to fill them and crowd real ones out."""
-    check(is_uint(page), "a page number is an unsigned 64-bit integer")
-    return DOMAIN_ISSUER_ITEM + issuer_key + page.to_bytes(8, "big") + uid
-
-
-def make_issuer_item(issuer: KeyPair, page: int, uid: Uid) -> IssuerItem:
-    signed = issuer_item_signed_bytes(issuer.public_key, page, uid)
-    return IssuerItem(uid, issuer.sign(signed))
-
-
-@dataclass(frozen=True, slots=True)
-class EarnerItem:
-    """One entry of an earner's index, signed by the entry's issuer for one page of it."""
-
-    entry: Entry
-    signature: bytes
-
-    def __post_init__(self) -> None:
-        check(isinstance(self.entry, Entry), "an earner item holds an Entry")
-        check(is_bytes(self.signature, 64), "signature must be 64 bytes")
-
-    @property
-    def uid(self) -> Uid:
-        return self.entry.uid
-
-
-def earner_item_signed_bytes(earner_key: PublicKey, page: int, uid: Uid) -> bytes:
-    """What an earner item's signature covers, as `issuer_item_signed_bytes` for the earner's
-    index: a valid entry alone fits every page of it, so anyone could copy real entries into
-    a page to crowd out the ones its issuers put there; the page in the signature stops it."""
-    check(is_bytes(earner_key, 32), "an earner key is 32 bytes")
-    check(is_uint(page), "a page number is an unsigned 64-bit integer")
-    return DOMAIN_EARNER_ITEM + earner_key + page.to_bytes(8, "big") + uid
-
-
-def make_earner_item(issuer: KeyPair, page: int, entry: Entry) -> EarnerItem:
-    """`entry` for page `page` of its earner's index, signed by `issuer`, the entry's issuer."""
-    if issuer.public_key != entry.issuer_key:
-        raise RecordError("only an entry's issuer can index it", code="index_wrong_issuer")
-    if entry.earner_key is None:
-        raise RecordError("the entry names no earner to index it for", code="index_wrong_earner")
-    signed = earner_item_signed_bytes(entry.earner_key, page, entry.uid)
-    return EarnerItem(entry, issuer.sign(signed))
 
 
 _Item = TypeVar("_Item", IssuerItem, EarnerItem)
