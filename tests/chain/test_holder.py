@@ -42,7 +42,9 @@ BINDING = Binding("c-123", "verifier.example")
 OFFLINE = Resolvers(extra=record_staple_extra())
 
 
-def _badge(subject: str, *, issuer: KeyPair = ISSUER, status: bool = True) -> dict[str, Any]:
+def _badge(
+    subject: str, *, issuer: KeyPair = ISSUER, status: bool = True, url: str = URL
+) -> dict[str, Any]:
     achievement = build_achievement(
         issuer.did,
         achievement_id="https://issuer.example/classes/1",
@@ -56,7 +58,7 @@ def _badge(subject: str, *, issuer: KeyPair = ISSUER, status: bool = True) -> di
         achievement=achievement,
         valid_from=NOW - 24 * HOUR,
         credential_id=f"urn:uuid:{subject[-12:]}-1",
-        credential_status=status_entry(URL, INDEX) if status else None,
+        credential_status=status_entry(url, INDEX) if status else None,
     )
     return sign_credential(unsigned, issuer, created=NOW - 24 * HOUR)
 

@@ -287,3 +287,25 @@ async def test_present_and_verify_from_the_cli(
     assert online.exit_code == 0, online.output
     codes = {c["name"]: c["code"] for c in json.loads(online.output)["checks"]}
     assert codes["proof"] == "ok" and codes["chain"] == "ok"
+
+
+async def test_the_gateway_reads_a_stapled_badge_and_reports_a_forged_record(
+    node_network: NodeNetwork, http: aiohttp.ClientSession
+) -> None:
+    from tests.chain.test_holder import HOLDER, _badge, _record, _staple
+
+    (node,) = await node_network.start(1)
+    badge = _badge(HOLDER.did, url="http://127.0.0.1:9/status/AAAAAAAAAAAA")  # nobody there
+    record = bytearray(_record(badge, revoked=True))
+    record[-1] ^= 1  # the revocation's signature no longer verifies
+    document = {
+        "type": "StapledCredential",
+        "verifiableCredential": badge,
+        "staple": _staple(badge, lists=[], record=bytes(record)),
+    }
+    async with asyncio.timeout(60), http.post(node.gateway_url + "/verify", json=document) as r:
+        assert r.status == 200
+        report = await r.json()
+    status = {check["name"]: check for check in report["checks"]}["status"]
+    assert report["verdict"] == "indeterminate"  # the issuer's list cannot be reached here
+    assert status["code"] == "staple_forged", status
