@@ -44,6 +44,11 @@ SETTINGS = replace(
     write_retry_interval=120.0,
 )
 JOIN_GROUP = 50  # nodes joining at once while the network is built
+PROGRESS_EVERY = 1000
+
+
+def progress(what: str) -> None:
+    print(f"    {what}: {time.process_time():.0f} s CPU", flush=True)
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:
@@ -83,6 +88,7 @@ class Report:
     verdicts: tuple[int, int] = (0, 0)  # validations computed, replayed from memory
     virtual_s: float = 0.0
     wall_s: float = 0.0
+    cpu_s: float = 0.0
 
 
 def make_records(rng: random.Random, count: int) -> list[bytes]:
@@ -131,9 +137,11 @@ class Simulation:
         first = await self.add_node()
         await self.join(first)
         while len(self.nodes) < self.options.nodes:
-            group = [await self.add_node() for _ in range(JOIN_GROUP)]
-            group = group[: self.options.nodes - len(self.nodes) + len(group)]
+            count = min(JOIN_GROUP, self.options.nodes - len(self.nodes))
+            group = [await self.add_node() for _ in range(count)]
             await asyncio.gather(*(self.join(n) for n in group))
+            if len(self.nodes) % PROGRESS_EVERY == 0:
+                progress(f"{len(self.nodes)} joined")
 
     async def publish(self) -> None:
         self.writers = self.rng.sample(self.live, self.options.writers)
@@ -147,6 +155,8 @@ class Simulation:
                     self.report.published_done += result.done
                 except BadgeChainError:
                     pass
+            if (index + 1) % PROGRESS_EVERY == 0:
+                progress(f"{index + 1} published (in order of start)")
 
         await asyncio.gather(*(one(i) for i in range(self.options.records)))
 
@@ -217,10 +227,16 @@ class Simulation:
             (self.publish, "publish_s"),
             (self.churn_and_resolve, "churn_s"),
         ):
-            started = time.monotonic()
+            started, cpu = time.monotonic(), time.process_time()
             await phase()
             setattr(self.report, attribute, time.monotonic() - started)
-            print(f"  {phase.__name__}: {getattr(self.report, attribute):.0f} s", flush=True)
+            self.report.cpu_s += (spent := time.process_time() - cpu)
+            # CPU next to wall: on a shared machine the wall time says more about the others.
+            print(
+                f"  {phase.__name__}: {getattr(self.report, attribute):.0f} s wall, "
+                f"{spent:.0f} s CPU, {len(self.live)} live, virtual {loop.time():.0f} s",
+                flush=True,
+            )
         self.count_replicas()
         self.report.virtual_s = loop.time()
         self.report.datagrams = self.network.stats["sent"]
@@ -261,7 +277,7 @@ def print_report(report: Report) -> None:
     print(
         f"  datagrams {report.datagrams:,}; virtual {report.virtual_s:.0f} s; "
         f"wall {report.wall_s:.0f} s (build {report.build_s:.0f}, publish "
-        f"{report.publish_s:.0f}, churn {report.churn_s:.0f})"
+        f"{report.publish_s:.0f}, churn {report.churn_s:.0f}); CPU {report.cpu_s:.0f} s"
     )
 
 
