@@ -12,10 +12,12 @@ import aiohttp
 from badgechain.chain.badge import build_achievement, build_credential
 from badgechain.chain.keys import KeyPair
 from badgechain.chain.proof import sign_credential
+from badgechain.chain.statuslist import CheckedList
 from badgechain.chain.uid import Uid
 from badgechain.node.badgecache import _max_age
 from badgechain.node.badgestore import credential_uid
-from badgechain.node.verifycache import _dates
+from badgechain.node.resolvers import _CachedList
+from badgechain.node.verifycache import _dates, _still_true, _Trace
 from tests.node.test_verify_online import Trio, _credential, _get, _now, _publish, trio
 
 __all__ = ["trio"]  # the fixture, shared with test_verify_online
@@ -93,3 +95,25 @@ def test_the_clock_bounds_come_from_every_date_in_the_badge() -> None:
     credential["validUntil"] = "2026-06-02T00:00:00Z"
     found = set(_dates(credential, [256]))
     assert found == {now, dt.datetime(2026, 6, 2, tzinfo=dt.UTC)}
+
+
+async def test_a_kept_report_holds_only_while_its_status_list_is_the_same_and_fresh(
+    trio: Trio,
+) -> None:
+    node = trio.verifier
+    now = node.clock()
+    url = "https://issuer.example/status/1"
+    checked = _checked_list(url)
+    node.status_cache.lists[url] = _CachedList(checked, now + dt.timedelta(minutes=5))
+    trace = _Trace(lists=[(url, checked)])
+
+    assert await _still_true(node, trace, now)
+    assert not await _still_true(node, trace, now + dt.timedelta(minutes=6))  # no longer fresh
+    node.status_cache.lists[url] = _CachedList(_checked_list(url), now + dt.timedelta(hours=1))
+    assert not await _still_true(node, trace, now)  # fetched and checked again meanwhile
+    del node.status_cache.lists[url]
+    assert not await _still_true(node, trace, now)
+
+
+def _checked_list(url: str) -> CheckedList:
+    return CheckedList(url, "did:example:issuer", ("revocation",), bytes(16), None, None)
