@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from badgechain.bns.record import Record, entry_from_badge, make_revocation
 from badgechain.bns.staple_reader import record_staple_extra
@@ -376,3 +378,45 @@ def test_a_list_signed_by_another_issuer_is_a_forged_staple_and_ignored() -> Non
     report = _stapled_single(badge, _staple(badge, lists=[theirs]))
     assert report.verdict == "indeterminate"
     assert report.check("status").code == "staple_forged"
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(min_value=0, max_value=10_000), st.integers(min_value=1, max_value=255))
+def test_a_flipped_byte_in_a_stapled_record_never_answers(position: int, flip: int) -> None:
+    badge = _badge(HOLDER.did)
+    record = bytearray(_record(badge, revoked=True))
+    record[position % len(record)] ^= flip
+    report = _stapled_single(badge, _staple(badge, record=bytes(record)))
+    assert len(report.checks) == 12
+    answered = report.check("revocation")
+    # A record that still decodes and verifies is the genuine one (a flip in slack bytes);
+    # anything else is ignored, and the list alone cannot say revoked.
+    assert answered.code in ("revoked", "stapled") or report.check("bns").code == "no_resolver"
+    assert report.verdict in ("invalid", "valid")
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+        lambda inner: (
+            st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
+        ),
+        max_leaves=20,
+    )
+)
+def test_any_json_as_a_staple_is_reported_never_raised(staple: object) -> None:
+    badge = _badge(HOLDER.did)
+    report = _stapled_single(
+        badge,
+        {
+            "type": "BadgeStaple",
+            "uid": credential_uid_text(badge),
+            "statusLists": staple,
+            "bnsRecord": staple,
+        },
+    )
+    assert report.verdict == "indeterminate"
+    presentation = _presentation([badge], [])
+    presentation[STAPLES_PROPERTY] = {"@type": "@json", "@value": staple}
+    assert len(_verify(presentation).checks) == 12
