@@ -171,7 +171,7 @@ def verify_presentation_command(
     if report.check("proof").status == "passed":
         if binding.challenge in used:
             report = _replayed(report)
-        elif home.is_dir():
+        else:  # this home is the verifier: it remembers (a new home is made for it)
             _remember(home, used, binding.challenge)
     shown = report.to_json()
     click.echo(json.dumps(shown, indent=2) if as_json else describe_report(shown))
