@@ -70,7 +70,7 @@ async def staple_for(node: Services, uid: Uid, credential: dict[str, Any]) -> di
     lists = await _status_lists(node, credential)
     record: bytes | None = None
     try:
-        async with asyncio.timeout(node.settings.card_lookup_timeout_s * 4):
+        async with asyncio.timeout(node.settings.fetch_timeout_s):  # as one fetch
             record = (await node.names.resolve(uid)).to_wire_bytes()
     except (TimeoutError, NotFound, BadgeChainError) as exc:
         log.info("no BNS record to staple", extra={"uid": uid_text(uid), "why": str(exc)[:120]})
