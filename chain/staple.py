@@ -6,14 +6,16 @@ A staple carries, for one UID, the issuer-signed status list credential(s) the b
 entry and any revocation are the issuer's signatures). The holder cannot forge either; it
 can only offer an old one, so freshness is bounded (docs/presentations.md):
 
-- a stapled list answers while `validFrom - 5 min <= now < validUntil`;
+- a stapled list (one the badge names, by the badge's issuer) answers while
+  `validFrom - 5 min <= now < min(validUntil, validFrom + ttl)`;
 - the record's issuer-signed times (entry `created`, revocation `revokedAt`) must not be
-  in the future; a revocation in it holds for good; its *absence* of a revocation counts
-  only while a stapled list is fresh, or, for a badge without a status entry, for
-  RECORD_FRESH_S after the record's latest issuer-signed time.
+  in the future; a revocation in it holds for good, even against a network answer that
+  lacks it; its *absence* of a revocation counts only while fresh stapled lists cover every
+  list the badge names, or, for a badge without a status entry, for RECORD_FRESH_S after
+  the record's latest issuer-signed time.
 
 Pure: the BNS record is decoded by a `RecordReader` the caller passes in `Resolvers.extra`
-(bns/ sits above chain/). A staple is only ever a fallback: a resolver that answers wins.
+(bns/ sits above chain/). Otherwise a staple is only a fallback: a resolver that answers wins.
 """
 
 from __future__ import annotations
