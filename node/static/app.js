@@ -1028,11 +1028,17 @@
     let view = "verify";
     const [kind, ...rest] = route.split("/");
     const name = rest.join("/");
+    // What the other views showed goes: no stale card stays in the page, hidden or not.
+    for (const other of VIEWS.filter((each) => each !== "verify" && each !== kind)) $(`${other}-body`).replaceChildren();
+    if (name && VIEWS.includes(kind)) {
+      $("home-earned").replaceChildren();
+      $("home-issued").replaceChildren();
+    }
     if (name && kind === "badge") showBadge(name);
     else if (name && (kind === "issuer" || kind === "earner")) showPerson(kind, name);
     else if (name && kind === "collection") showCollection(name);
     else {
-      if (shownView !== "verify") homeShown = false; // back home: its lists are asked again
+      if (shownView !== "verify") homeShown = false; // back home: its lists are made again
       showHome();
     }
     if (name && VIEWS.includes(kind)) view = kind;
