@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import functools
 import itertools
 import logging
 import multiprocessing
@@ -27,7 +28,7 @@ import pickle
 import queue
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Final
 
@@ -123,84 +124,106 @@ def _portable(exc: Exception) -> Exception:
     return exc
 
 
-class _Worker:
-    """One worker process, the parent's end of its pipe, and the jobs it has in hand. A
-    reader thread hands each message to the job it names."""
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """A job a worker has in hand: where its report goes, and who answers its questions."""
 
-    def __init__(self, context: Any) -> None:
+    loop: asyncio.AbstractEventLoop
+    done: asyncio.Future[Report]
+    resolvers: Resolvers
+
+    def settle(self, outcome: Report | BaseException) -> None:
+        """Hand the outcome to the waiting coroutine (from any thread)."""
+        with contextlib.suppress(RuntimeError):  # its loop has closed: nobody waits
+            self.loop.call_soon_threadsafe(_settle, self.done, outcome)
+
+
+class _Worker:
+    """One worker process and the parent's end of its pipe. Requests are sent from the event
+    loop; a reader thread settles each job's report and hands each question to a pool
+    thread, which answers it with the job's resolvers (they wait on the loop)."""
+
+    def __init__(
+        self,
+        context: Any,
+        calls: queue.SimpleQueue[Callable[[], None] | None],
+        on_gone: Callable[[_Worker], None],
+    ) -> None:
         conn, child = context.Pipe()
         self.process = context.Process(target=worker_main, args=(child,), daemon=True)
         self.process.start()
         child.close()  # only the worker holds its end: its death closes the pipe
         self.link = Link(conn)
-        self.jobs: dict[int, queue.SimpleQueue[tuple[Any, ...]]] = {}
+        self.jobs: dict[int, _Job] = {}
         self.gone = False
+        self._calls = calls
+        self._on_gone = on_gone
         self._contexts: Mapping[str, bytes] = {}  # the local contexts the worker was sent
         self._reader = threading.Thread(target=self._read, daemon=True, name="verify-reader")
         self._reader.start()
 
-    def _read(self) -> None:
-        while True:
-            try:
-                message = self.link.conn.recv()
-            except (EOFError, OSError):
-                break
-            waiting = self.jobs.get(message[1])
-            if waiting is not None:
-                waiting.put(message)
-        self.gone = True
-        for waiting in list(self.jobs.values()):
-            waiting.put(("gone",))
-
-    def run(self, job: int, request: tuple[Any, ...], resolvers: Resolvers) -> Report:
-        """Send `request`, answer the worker's questions with `resolvers`, return its report."""
-        messages: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
-        self.jobs[job] = messages
+    def submit(self, number: int, job: _Job, request: tuple[Any, ...]) -> None:
+        """Send a request (on the event loop); its report settles `job.done`."""
+        self.jobs[number] = job
         try:
             if self.gone:
                 raise WorkerGone
             self._send_contexts()
-            try:
-                self._send(("verify", job, *request))
-            except (pickle.PicklingError, TypeError, AttributeError) as exc:
-                raise CannotTravel(str(exc)) from exc  # pickled first: nothing was sent
-            while True:
-                kind, *rest = messages.get()
-                if kind == "done":
-                    report: Report = rest[1]
-                    return report
-                if kind == "error":
-                    raise RuntimeError(f"the verifier failed: {rest[1]}")
-                if kind == "gone":
-                    raise WorkerGone
-                self._answer(resolvers, job, *rest[1:])
-        finally:
-            del self.jobs[job]
-            if not self.gone:
-                with contextlib.suppress(WorkerGone):
-                    self._send(("ended", job))
+            self.link.send(("verify", number, *request))
+        except (pickle.PicklingError, TypeError, AttributeError) as exc:
+            del self.jobs[number]  # pickled before anything is written: nothing was sent
+            raise CannotTravel(str(exc)) from exc
+        except (OSError, EOFError) as exc:  # BrokenPipeError included
+            self.jobs.pop(number, None)
+            raise WorkerGone from exc
+        except WorkerGone:
+            self.jobs.pop(number, None)
+            raise
 
     def _send_contexts(self) -> None:
         local = local_contexts()
         if local is not self._contexts:  # contexts were added here since the last job
             self._contexts = local
-            self._send(("contexts", dict(local)))
+            self.link.send(("contexts", dict(local)))
 
-    def _answer(self, resolvers: Resolvers, job: int, name: str, args: tuple[Any, ...]) -> None:
+    def _read(self) -> None:
+        while True:
+            try:
+                kind, number, *rest = self.link.conn.recv()
+            except (EOFError, OSError):
+                break
+            job = self.jobs.get(number)
+            if job is None:
+                continue
+            if kind == "call":
+                name, args = rest
+                self._calls.put(functools.partial(self._answer, job, number, name, args))
+                continue
+            self.jobs.pop(number, None)
+            if kind == "done":
+                job.settle(rest[0])
+            else:  # an exception that escaped verify_badge: a bug, as it was in a thread
+                job.settle(RuntimeError(f"the verifier failed: {rest[0]}"))
+        self.gone = True
+        for number in list(self.jobs):
+            job = self.jobs.pop(number)
+            job.settle(_internal_error_report("the verifier process stopped; try again"))
+        self._on_gone(self)
+
+    def _answer(self, job: _Job, number: int, name: str, args: tuple[Any, ...]) -> None:
         try:
-            reply: tuple[str, int, Any] = ("answer", job, _resolver(resolvers, name)(*args))
+            value = _resolver(job.resolvers, name)(*args)
+            reply: tuple[str, int, Any] = ("answer", number, value)
         except Exception as exc:  # the resolver's error is the verification's to report
-            reply = ("raise", job, _portable(exc))
+            reply = ("raise", number, _portable(exc))
         try:
-            self._send(reply)
-        except pickle.PicklingError as exc:
-            self._send(("raise", job, RuntimeError(f"an answer that cannot travel: {exc}")))
-
-    def _send(self, message: object) -> None:
-        try:
-            self.link.send(message)
-        except (OSError, EOFError) as exc:  # BrokenPipeError included
-            raise WorkerGone from exc
+            try:
+                self.link.send(reply)
+            except pickle.PicklingError as exc:
+                error = RuntimeError(f"an answer that cannot travel: {exc}")
+                self.link.send(("raise", number, error))
+        except (OSError, EOFError):
+            pass  # the worker died: the reader settles its jobs
 
     def stop(self) -> None:
         self.link.conn.close()
@@ -211,27 +234,29 @@ class _Worker:
 
 
 class VerifyPool:
-    """`workers` processes verifying, each job sent from a thread of the pool's own to the
-    worker with the fewest jobs in hand."""
+    """`workers` processes verifying; each job goes to the worker with the fewest in hand."""
 
     def __init__(self, workers: int, *, max_jobs: int | None = None) -> None:
         self.size = workers
         self.max_jobs = max_jobs if max_jobs is not None else workers * JOBS_PER_WORKER
         self._context = multiprocessing.get_context("forkserver")
         self._context.set_forkserver_preload(["badgechain.node.verifyworker"])
-        self._workers = [_Worker(self._context) for _ in range(workers)]
-        self._jobs = 0
-        self._numbers = itertools.count()
-        self._lock = threading.Lock()
-        # Each job's thread answers the worker's questions with the job's resolvers, which
-        # wait on the event loop (the DHT, the network); daemons, so none holds up exit.
-        self._tasks: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        # The workers' questions are answered on these threads: the resolvers wait on the
+        # event loop (the DHT, the network). Daemons, so none holds up exit.
+        self._calls: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
         self._threads = [
-            threading.Thread(target=self._serve_tasks, daemon=True, name=f"verify-{n}")
+            threading.Thread(target=self._serve_calls, daemon=True, name=f"verify-{n}")
             for n in range(self.max_jobs)
         ]
         for thread in self._threads:
             thread.start()
+        self._lock = threading.Lock()
+        self._workers = [self._start_worker() for _ in range(workers)]
+        self._jobs = 0
+        self._numbers = itertools.count()
+
+    def _start_worker(self) -> _Worker:
+        return _Worker(self._context, self._calls, self._replace)
 
     async def verify(
         self,
@@ -246,44 +271,38 @@ class VerifyPool:
             if self._jobs >= self.max_jobs:
                 return busy_report()
             self._jobs += 1
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[Report] = loop.create_future()
-        request = (data, now, expected_uid, recipient, _shape(resolvers))
-
-        def task() -> None:
-            try:
-                outcome: Report | BaseException = self._run(request, resolvers)
-            except BaseException as exc:  # handed to the waiting coroutine, raised there
-                outcome = exc
-            finally:
-                with self._lock:
-                    self._jobs -= 1
-            loop.call_soon_threadsafe(_settle, done, outcome)
-
-        self._tasks.put(task)
-        return await done
-
-    def _run(self, request: tuple[Any, ...], resolvers: Resolvers) -> Report:
-        with self._lock:
             worker = min(self._workers, key=lambda w: len(w.jobs))
+            number = next(self._numbers)
         try:
-            return worker.run(next(self._numbers), request, resolvers)
-        except WorkerGone:
-            self._replace(worker)
-            return _internal_error_report("the verifier process stopped; try again")
-        except CannotTravel as exc:  # a resolver that is data, not a callable, and no pickle
-            log.warning("verifying in the node: the request cannot reach a worker (%s)", exc)
-            data, now, expected_uid, recipient, _ = request
-            return verify_badge(
-                data, now=now, resolvers=resolvers, expected_uid=expected_uid, recipient=recipient
-            )
+            loop = asyncio.get_running_loop()
+            job = _Job(loop, loop.create_future(), resolvers)
+            request = (data, now, expected_uid, recipient, _shape(resolvers))
+            try:
+                worker.submit(number, job, request)
+            except WorkerGone:
+                return _internal_error_report("the verifier process stopped; try again")
+            except CannotTravel as exc:  # a resolver given as data that pickle cannot carry
+                log.warning("verifying in the node: the request cannot reach a worker (%s)", exc)
+                return await asyncio.to_thread(
+                    verify_badge,
+                    data,
+                    now=now,
+                    resolvers=resolvers,
+                    expected_uid=expected_uid,
+                    recipient=recipient,
+                )
+            return await job.done
+        finally:
+            with self._lock:
+                self._jobs -= 1
 
     def _replace(self, gone: _Worker) -> None:
+        """Called by a dead worker's reader thread: a fresh worker takes its place."""
         with self._lock:
             if gone not in self._workers:
-                return  # another job of the same worker replaced it
+                return  # closing
             log.error("a verifier process stopped (exit code %s)", gone.process.exitcode)
-            fresh = _Worker(self._context)
+            fresh = self._start_worker()
             self._workers = [fresh if w is gone else w for w in self._workers]
         gone.stop()
 
@@ -291,14 +310,16 @@ class VerifyPool:
         """The worker processes' ids (tests, and the memory benchmark)."""
         return [w.process.pid for w in self._workers if w.process.pid is not None]
 
-    def _serve_tasks(self) -> None:
-        while (task := self._tasks.get()) is not None:
-            task()
+    def _serve_calls(self) -> None:
+        while (call := self._calls.get()) is not None:
+            call()
 
     def close(self) -> None:
+        with self._lock:
+            workers, self._workers = self._workers, []
         for _ in self._threads:
-            self._tasks.put(None)
-        for worker in self._workers:
+            self._calls.put(None)
+        for worker in workers:
             worker.stop()
 
 

@@ -91,22 +91,25 @@ def _proxies(
     return Resolvers(**values, extra=extra)
 
 
-def _verify_job(
-    link: Link, answers: queue.SimpleQueue[tuple[str, Any]], job: int, *request: Any
-) -> None:
+_Waiting = dict[int, queue.SimpleQueue[tuple[str, Any]]]  # each job's answers, by job number
+
+
+def _verify_job(link: Link, waiting: _Waiting, job: int, *request: Any) -> None:
     """One job, in a thread of the worker: its report, or why verify_badge raised."""
     data, now, expected_uid, recipient, shape = request
     try:
         report = verify_badge(
             data,
             now=now,
-            resolvers=_proxies(link, answers, job, shape),
+            resolvers=_proxies(link, waiting[job], job, shape),
             expected_uid=expected_uid,
             recipient=recipient,
         )
     except Exception as exc:  # verify_badge reports every check's error itself
         link.send(("error", job, f"{type(exc).__name__}: {exc}"[:500]))
         return
+    finally:
+        waiting.pop(job, None)
     link.send(("done", job, report))
 
 
@@ -126,7 +129,7 @@ def worker_main(conn: Connection) -> None:
     # Ctrl-C in a terminal reaches the whole process group: the node stops its workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     link = Link(conn)
-    waiting: dict[int, queue.SimpleQueue[tuple[str, Any]]] = {}
+    waiting: _Waiting = {}
     # Long-lived job threads: chain's JSON-LD memo tables are per thread, so a thread per
     # job would start cold every time (ten times slower).
     jobs: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
@@ -141,11 +144,8 @@ def worker_main(conn: Connection) -> None:
             add_local_contexts(message[0])
         elif kind == "verify":
             job, *request = message
-            answers: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
-            waiting[job] = answers
-            jobs.put((link, answers, job, *request))
-        elif kind == "ended":
-            waiting.pop(message[0], None)
+            waiting[job] = queue.SimpleQueue()
+            jobs.put((link, waiting, job, *request))
         else:  # "answer" or "raise", to the job that asked
             job, value = message
             if job in waiting:
