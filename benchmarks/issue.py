@@ -14,7 +14,9 @@ Devnet: three `badgechain node start` processes (issuer, earner, verifier) on 12
 CSV file of `--rows` rows (to `--earners` distinct earner keys in turn, distinct emails) read
 by the CLI's own reader, posted as one batch, polled until every row is issued and none is
 left unpublished; then every UID is looked up at the verifier (`GET /bns/{uid}`) and must
-resolve. Only ratios measured in one run compare: these machines are noisy.
+resolve. It also prints each node's CPU time per badge until published, which depends
+less on other load than the wall time. Only ratios measured in one run compare: these
+machines are noisy.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -223,6 +225,7 @@ class BatchRun:
     until_done: float
     until_published: float
     resolvable: int
+    cpu_s: tuple[float, ...] = ()  # each node's CPU seconds from the POST until published
 
     @property
     def rate(self) -> float:
@@ -230,12 +233,20 @@ class BatchRun:
 
 
 def issue_csv(
-    issuer: NodeProcess, verifier: NodeProcess, class_id: str, earners: list[str], rows: int
+    issuer: NodeProcess,
+    verifier: NodeProcess,
+    class_id: str,
+    earners: list[str],
+    rows: int,
+    watched: Sequence[NodeProcess] = (),
 ) -> BatchRun:
+    """Issue the CSV as one batch; time it, and count the CPU time of the `watched` nodes
+    (a figure that depends less on what else the machine runs than the wall time)."""
     csv_file = issuer.home.parent / "earners.csv"
     lines = ["to,email", *(f"{earners[n % len(earners)]},l{n}@example.org" for n in range(rows))]
     csv_file.write_text("\n".join(lines) + "\n")
     body = {"class_id": class_id, "rows": read_csv_rows(csv_file)}
+    cpu_before = [cpu_seconds(node) for node in watched]
     started = time.perf_counter()
     batch = issuer.admin("POST", "/admin/batches", body)
     path = f"/admin/batches/{batch['batch_id']}"
@@ -247,13 +258,19 @@ def issue_csv(
             until_done = time.perf_counter() - started
         if finished and progress["unpublished"] == 0:
             until_published = time.perf_counter() - started
+            cpu = tuple(cpu_seconds(n) - b for n, b in zip(watched, cpu_before, strict=True))
             uids = issuer.admin("GET", path)["uids"]
             resolvable = count_resolvable(verifier, uids)
-            return BatchRun(
-                rows, progress["done"], progress["failed"], until_done, until_published, resolvable
-            )
+            done, failed = progress["done"], progress["failed"]
+            return BatchRun(rows, done, failed, until_done, until_published, resolvable, cpu)
         time.sleep(POLL_INTERVAL_S)
     raise TimeoutError(f"the batch was not issued and published within {BATCH_TIMEOUT_S} s")
+
+
+def cpu_seconds(node: NodeProcess) -> float:
+    """User and system CPU time of a node's process so far (Linux /proc)."""
+    fields = Path(f"/proc/{node.popen.pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def count_resolvable(node: NodeProcess, uids: list[str]) -> int:
@@ -287,7 +304,8 @@ def run_devnet(rows: int, earner_count: int, folder: Path) -> BatchRun:
             KeyPair.from_seed(n.to_bytes(32, "big")).did for n in range(1, earner_count)
         ]
         print(f"nodes up; issuing a {rows}-row CSV file …", flush=True)
-        return issue_csv(issuer, verifier, created["id"], earners, rows)
+        watched = (issuer, earner, verifier)
+        return issue_csv(issuer, verifier, created["id"], earners, rows, watched)
 
 
 # --- report ---------------------------------------------------------------------------------
@@ -322,6 +340,12 @@ def print_batch(run: BatchRun, earners: int) -> None:
         f"| {run.until_done:.1f} | {run.until_published:.1f} | {run.rate:.1f} "
         f"| {run.resolvable} |"
     )
+    if run.cpu_s:
+        each = ", ".join(
+            f"{name} {seconds * 1000 / max(run.issued, 1):.1f}"
+            for name, seconds in zip(("issuer", "earner", "verifier"), run.cpu_s, strict=False)
+        )
+        print(f"\nCPU ms per badge until published: {each}")
 
 
 def main() -> None:
