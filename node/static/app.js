@@ -814,6 +814,7 @@
         return failed ? `${checkTitle(failed.name)}: ${checkMessage(failed)}` : "A check failed.";
       }
       if (clean.verdict === "valid" && details.status === "valid") return "This node checked its signature, its issuer and the Badge Name Server.";
+      if (clean.verdict === "indeterminate" && details.status === "unknown") return verdictSummary(clean);
     }
     if (details.status === "expired") return "It was valid until " + dateText(expiresOn(details.credential)) + ".";
     if (details.status === "valid") return "Held by this node, and not revoked.";
@@ -899,7 +900,7 @@
         download.prepend(el("a", { id: "badge-download", class: "button", href: url, download: fileName(name) }, "Download the badge"));
       });
     } else {
-      image.append(medal(name), el("p", { class: "note" }, "No image: the badge could not be fetched."));
+      image.append(medal(name)); // a VC-JWT badge: no proof to bake into an image
     }
     if (download.childElementCount || details.held || (credential && credential.proof)) {
       download.append(el("span", { class: "hint" }, " A PNG image with the credential inside: anyone can verify it."));
