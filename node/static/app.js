@@ -993,8 +993,11 @@
     $("collection-title").textContent = text(answer.name) || "Collection";
     const badges = (Array.isArray(answer.badges) ? answer.badges : []).filter((badge) => badge && typeof badge === "object" && text(badge.uid));
     const created = dateText(dateOf(answer.created));
+    const self = await nodeInfo();
+    if (currentRoute() !== "collection/" + id) return;
     $("collection-body").replaceChildren(
       text(answer.description) ? el("p", { id: "collection-description", class: "lead" }, answer.description) : "",
+      self.did ? el("p", { id: "collection-owner", class: "identity" }, "Shared by ", el("a", { href: earnerHref(self.did), class: "person" }, self.name || "this node’s owner"), didView(self.did, `${self.name || "the owner"}’s DID`)) : "",
       el("p", { class: "count" }, `${badges.length} badge${badges.length === 1 ? "" : "s"}${created ? `, shared ${created}` : ""}.`),
       el("ul", { id: "collection-badges", class: "cards" }, ...badges.map((badge) => badgeCard(text(badge.uid), badge))),
     );

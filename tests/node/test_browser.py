@@ -619,6 +619,8 @@ async def test_a_shared_collection_opens_as_a_page(
     await page.wait_for("!!document.querySelector('#collection-badges .card')")
     assert await _text(page, "#collection-title") == "My <b>best</b> work"
     assert await _text(page, "#collection-description") == "Chosen & shared"
+    assert await _text(page, "#collection-owner a.person") == earner.config.name
+    assert await _data_did(page, "#collection-owner .did") == earner.did
     assert await page.evaluate("document.querySelectorAll('#collection-view b').length") == 0
     listed = f".card[data-uid={json.dumps(uid)}]"
     assert await _text(page, f"{listed} a") == BADGE_NAME
