@@ -358,12 +358,7 @@ class _Run:
         policy = self.resolvers.trust
         if policy is None:
             return _skip("trust", "no_policy", "no local trust registry")
-        issuer = _issuer(self.document)
-        if issuer in policy.deny:
-            raise BadgeChainError("the issuer is on the deny list", code="issuer_denied")
-        if policy.allow and issuer not in policy.allow:
-            raise BadgeChainError("the issuer is not on the allow list", code="issuer_not_trusted")
-        return Check("trust", "passed", "ok", "the issuer is trusted")
+        return policy.check(_issuer(self.document))
 
 
 def _check_hash(document: dict[str, Any], receipt: MerkleReceipt) -> None:

@@ -382,8 +382,5 @@ class _Run:
         if policy is None:
             return Check("trust", "skipped", "no_policy", "no local trust registry")
         issuer = str(self._issuer_url() if self.kind != "other" else self.node.get("id"))
-        if issuer in policy.deny:
-            raise BadgeChainError("the issuer is on the deny list", code="issuer_denied")
-        if policy.allow and issuer not in policy.allow:
-            raise BadgeChainError("the issuer is not on the allow list", code="issuer_not_trusted")
-        return self._passed("trust", "the issuer is trusted")
+        check = policy.check(issuer)
+        return self._passed("trust", check.message) if check.status == "passed" else check

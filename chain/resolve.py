@@ -6,12 +6,13 @@ indeterminate), and returns None when the thing does not exist.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import BadgeChainError, IdentityError
 from .keys import PublicKey, public_key_from_did_key, public_key_from_multikey, read_did_document
+from .report import Check
 
 __all__ = [
     "BadgeFetcher",
@@ -58,8 +59,29 @@ class BnsView:
 
 @dataclass(frozen=True, slots=True)
 class TrustPolicy:
+    """The verifier's own word on issuers. `deny` fails the trust check; `allow` passes it
+    (naming the issuer by `names` when registered). An issuer on neither list fails when the
+    policy is an allow list, and is skipped (not listed) when it is a `registry`."""
+
     allow: frozenset[str] = frozenset()
     deny: frozenset[str] = frozenset()
+    names: Mapping[str, str] = field(default_factory=dict)
+    registry: bool = False
+
+    def check(self, issuer: str) -> Check:
+        """The `trust` check of `issuer`; raises BadgeChainError (the check fails) when the
+        policy refuses it."""
+        if issuer in self.deny:
+            raise BadgeChainError("the issuer is on the deny list", code="issuer_denied")
+        if issuer in self.allow:
+            name = self.names.get(issuer)
+            said = f"trusted as {name}" if name else "the issuer is trusted"
+            return Check("trust", "passed", "ok", said)
+        if self.registry:
+            return Check("trust", "skipped", "issuer_not_listed", "the issuer is not registered")
+        if self.allow:
+            raise BadgeChainError("the issuer is not on the allow list", code="issuer_not_trusted")
+        return Check("trust", "passed", "ok", "the issuer is trusted")
 
 
 DidDocumentResolver = Callable[[str], dict[str, Any] | None]

@@ -216,11 +216,7 @@ class Verifier(ProofChecks, NetworkChecks):
         policy = self.resolvers.trust
         if policy is None:
             return Check("trust", "skipped", "no_policy", "no local trust registry")
-        if self.issuer_id in policy.deny:
-            raise BadgeChainError("the issuer is on the deny list", code="issuer_denied")
-        if policy.allow and self.issuer_id not in policy.allow:
-            raise BadgeChainError("the issuer is not on the allow list", code="issuer_not_trusted")
-        return Check("trust", "passed", "ok", "the issuer is trusted")
+        return policy.check(self.issuer_id)
 
 
 def _step_name(step: Callable[[], Check]) -> str:

@@ -76,6 +76,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "revoke": ("issuer_commands", "Revoke a badge this node issued: publishes the BNS revocation."),
     "show": ("earner_commands", "Undo `hide`: publish this node's URL for a hidden badge again."),
+    "trust": (
+        "trust_commands",
+        "The issuers this home trusts or denies, reported by every verification.",
+    ),
     "unbake": ("local_commands", "Print the badge baked into a PNG or SVG image."),
     "verify": (
         "local_commands",

@@ -25,6 +25,7 @@ from badgechain.chain.jsonio import parse_json
 from badgechain.chain.report import Check, Report
 from badgechain.chain.resolve import Resolvers
 from badgechain.chain.verify import verify_credential
+from badgechain.node.trust import policy_of_home
 
 from .client import AdminClient
 from .common import EXIT_INDETERMINATE, EXIT_INVALID, EXIT_USAGE, EXIT_VALID, reports_errors
@@ -131,6 +132,7 @@ async def _networked(
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=25.0)) as session:
         bns = GatewayBns(gateway, session) if gateway else None
         context = VerifierContext(config, lambda: datetime.now(UTC), bns)
+        context.trust = policy_of_home(home)
         return await verify_with(context, b"", run=run)
 
 
@@ -158,7 +160,7 @@ def verify_presentation_command(
         presentation = None
         click.echo(f"error [{exc.code}]: {exc.message}", err=True)
     if offline:
-        resolvers = Resolvers(extra=record_staple_extra())
+        resolvers = Resolvers(extra=record_staple_extra(), trust=policy_of_home(home))
         report = verify_holder_presentation(
             presentation,
             binding,

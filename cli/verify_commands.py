@@ -23,6 +23,7 @@ import click
 from badgechain.chain.errors import BadgeChainError
 from badgechain.chain.verify import MAX_INPUT_BYTES, Report, verify_badge
 from badgechain.node.config import ConfigError, NodeConfig, install_local_contexts, load_config
+from badgechain.node.trust import policy_of_home
 
 from .client import NodeError, why_no_answer
 from .common import EXIT_INDETERMINATE, EXIT_INVALID, EXIT_USAGE, EXIT_VALID, reports_errors
@@ -30,6 +31,8 @@ from .home import HomeError, read_bounded
 
 if TYPE_CHECKING:
     import aiohttp
+
+    from badgechain.chain.resolve import TrustPolicy
 
 # aiohttp and the node's resolvers are imported where the network is used: `verify
 # --offline` never loads them (tests/cli/test_startup.py).
@@ -289,6 +292,7 @@ async def _verify_networked(
     gateway: str | None,
     home_gateway: str | None,
     recipient: str | None,
+    trust: TrustPolicy | None = None,
 ) -> tuple[Report, str | None]:
     """The report, and the gateway the BNS was asked through (None: no BNS)."""
     import aiohttp
@@ -301,7 +305,7 @@ async def _verify_networked(
         timeout=aiohttp.ClientTimeout(total=_BNS_TIMEOUT_S)
     ) as session:
         bns = GatewayBns(gateway, session) if gateway else None
-        context = VerifierContext(config, lambda: datetime.now(UTC), bns)
+        context = VerifierContext(config, lambda: datetime.now(UTC), bns, trust=trust)
         return await verify_with(context, data, recipient=recipient), gateway
 
 
@@ -334,7 +338,7 @@ def verify_file_command(
         from badgechain.bns.staple_reader import record_staple_extra
         from badgechain.chain.resolve import Resolvers
 
-        offline_resolvers = Resolvers(extra=record_staple_extra())
+        offline_resolvers = Resolvers(extra=record_staple_extra(), trust=policy_of_home(home))
         report = verify_badge(
             data, now=datetime.now(UTC), resolvers=offline_resolvers, recipient=recipient
         )
@@ -342,7 +346,14 @@ def verify_file_command(
         home_gateway = f"http://127.0.0.1:{config.http_port}" if config else None
         try:
             report, used = asyncio.run(
-                _verify_networked(config or NodeConfig(), data, gateway, home_gateway, recipient)
+                _verify_networked(
+                    config or NodeConfig(),
+                    data,
+                    gateway,
+                    home_gateway,
+                    recipient,
+                    policy_of_home(home),
+                )
             )
         except BadgeChainError as exc:  # e.g. a test host map on a public home
             click.echo(f"error [{exc.code}]: {exc.message}", err=True)

@@ -19,7 +19,7 @@ import logging
 import ssl
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Final, TypeVar
 
@@ -38,7 +38,7 @@ from badgechain.chain.keys import (
     read_did_document,
 )
 from badgechain.chain.multibase import multibase_decode
-from badgechain.chain.resolve import BnsView, Fetched, Resolvers, Unreachable
+from badgechain.chain.resolve import BnsView, Fetched, Resolvers, TrustPolicy, Unreachable
 from badgechain.chain.statuslist import (
     STATUS_LIST_FETCHER,
     CheckedList,
@@ -67,6 +67,7 @@ from .fetchers import (
     mapped_session,
 )
 from .services import NodeSettings, Services
+from .trust import policy_of_home
 
 log = logging.getLogger(__name__)
 
@@ -120,13 +121,15 @@ class VerifierContext:
     tls: ssl.SSLContext | bool = True
     # The timings: a fetch, a resolver call, a status list's default freshness.
     settings: NodeSettings = field(default_factory=NodeSettings)
+    trust: TrustPolicy | None = None  # the home's registry (node/trust.py); None: not checked
 
 
 def node_context(node: Services, tls: ssl.SSLContext | bool = True) -> VerifierContext:
     """A running node's verifier: its DHT and store, and its status-list cache."""
-    return VerifierContext(
+    context = VerifierContext(
         node.config, node.clock, NodeBns(node), node.status_cache.lists, tls, node.settings
     )
+    return replace(context, trust=policy_of_home(node.home))
 
 
 async def verify_online(
@@ -193,20 +196,20 @@ class _OnlineResolvers:
         self.web_names: dict[PublicKey, str] = {}
 
     def resolvers(self) -> Resolvers:
+        local = Resolvers(
+            did_documents=self.did_document,
+            documents=self.document,
+            trust=self.context.trust,
+            extra={STATUS_LIST_FETCHER: self.status_list, **record_staple_extra()},
+        )
         bns = self.context.bns
         if bns is None:  # the CLI offline: no BNS to ask
-            return Resolvers(
-                did_documents=self.did_document,
-                documents=self.document,
-                extra={STATUS_LIST_FETCHER: self.status_list, **record_staple_extra()},
-            )
-        return Resolvers(
-            did_documents=self.did_document,
+            return local
+        return replace(
+            local,
             bns=functools.partial(self.bns, bns),
             bns_publishes=functools.partial(self.issuer_publishes, bns),
             badges=functools.partial(self.badge, bns),
-            documents=self.document,
-            extra={STATUS_LIST_FETCHER: self.status_list, **record_staple_extra()},
         )
 
     def _call(self, coro: Coroutine[Any, Any, _T]) -> _T:

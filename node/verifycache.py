@@ -33,6 +33,7 @@ from badgechain.chain.verify import CLOCK_SKEW, Report, verify_badge
 
 from .resolvers import BnsAccess, BnsAnswer, NodeBns, VerifyRun, node_context, verify_with
 from .services import Services
+from .trust import policy_stamp
 from .verifypool import started_pool
 
 __all__ = ["MAX_REPORTS", "REPORT_TTL", "verify_at_gateway"]
@@ -240,7 +241,7 @@ async def verify_at_gateway(
     """The report on `data`, made in a worker process; with `keep`, a kept report while it
     still holds, and the new one kept when it may be."""
     now = node.clock()
-    key = _key(data, expected_uid, recipient)
+    key = _key(data, expected_uid, recipient) + policy_stamp(node.home)  # trust edits
     reports = _reports_of(node)
     if keep:
         kept = reports.kept.get(key)
