@@ -29,6 +29,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Collections: public, shareable lists of badges this node holds.",
     ),
     "completion": ("completion", "Print the shell completion script for bash, zsh or fish."),
+    "course": (
+        "course_commands",
+        "Courses: tasks awarded for blog posts with a hashtag, harvested from feeds.",
+    ),
     "devnet": ("devnet", "Run a small BadgeChain network on this machine until Ctrl-C."),
     "endorse": (
         "persona_commands",

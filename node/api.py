@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Final
 
 from . import (
+    course_routes,
     earner_routes,
     gateway,
     issuer_routes,
@@ -35,4 +36,5 @@ ROUTES: Final[tuple[Route, ...]] = (
     *presentation_routes.ROUTES,
     *queue_routes.ROUTES,
     *page_routes.ROUTES,
+    *course_routes.ROUTES,
 )

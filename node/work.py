@@ -35,7 +35,16 @@ from badgechain.chain.uid import Uid
 from badgechain.storage import Kind
 from badgechain.storage.queue import QueueItem
 
-from . import batches, delivery, personas, pipeline, revocation
+from . import (
+    batches,
+    course_review,
+    delivery,
+    harvest,
+    personas,
+    pipeline,
+    revocation,
+    webmention,
+)
 from .services import DELIVER_TOPIC, Services
 
 __all__ = ["HANDLERS", "RECURRING", "migrate", "run_due", "run_worker"]
@@ -80,6 +89,17 @@ async def _batch(services: Services, key: bytes) -> bool:
     return True
 
 
+async def _harvest(services: Services, key: bytes) -> bool:
+    """A course's scheduled harvest (node/harvest.py); a course gone ends its schedule."""
+    try:
+        await harvest.harvest_course(services, key.decode(), course_review.auto_award)
+    except BadgeChainError as exc:
+        if exc.code == "course_not_found":
+            return True
+        raise
+    return True
+
+
 async def _reconcile(services: Services, key: bytes) -> bool:
     await services.names.reconcile_indexes(services.key)
     return True
@@ -88,6 +108,7 @@ async def _reconcile(services: Services, key: bytes) -> bool:
 # Topics whose item, once done, is queued again this many seconds later.
 RECURRING: Final[Mapping[str, Callable[[Services], float]]] = {
     "reconcile": lambda services: services.settings.dht.republish_interval,
+    harvest.HARVEST_TOPIC: lambda services: harvest.HARVEST_INTERVAL_S,
 }
 HANDLERS: Final[Mapping[str, Handler]] = {
     "publish": _publish,
@@ -96,6 +117,8 @@ HANDLERS: Final[Mapping[str, Handler]] = {
     "persona": _persona,
     "batch": _batch,
     "reconcile": _reconcile,
+    harvest.HARVEST_TOPIC: _harvest,
+    webmention.SEND_TOPIC: webmention.send,
 }
 
 

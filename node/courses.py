@@ -1,0 +1,269 @@
+"""Courses (issue 15): tasks that are badge classes, participants who blog their work, and
+the submissions a harvest finds in their feeds, reviewed and awarded through the pipeline.
+
+Journal:
+  course/c/<course id>                   → {"id", "name", "description", "created", "tasks"}
+  course/p/<course id>/<participant id>  → {"id", "feed", "did", "email", "joined", "feed_state"}
+  course/s/<submission id>               → {"id", "course", "task", "participant", "entry",
+                                            "link", "title", "excerpt", "digest", "state", ...}
+  course/e/<course id>/<participant id>/<sha256(entry id)> → submission id (never twice)
+
+A task is {"id", "class_id", "name", "hashtag", "auto_award"}; its badge class is made by
+node/classes.py, so its badges are class badges like any other.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+from typing import Any, Final
+
+from badgechain.chain.badge import email_identity
+from badgechain.chain.errors import BadgeChainError
+from badgechain.chain.keys import public_key_from_did_key
+from badgechain.chain.proof import format_created
+from badgechain.storage import Kind, Store
+
+from . import classes
+from .errors import NodeError
+from .services import Services
+
+__all__ = [
+    "CourseError",
+    "add_task",
+    "create_course",
+    "dump",
+    "entry_key",
+    "join_course",
+    "list_courses",
+    "list_participants",
+    "list_submissions",
+    "load_course",
+    "load_participant",
+    "load_submission",
+    "normalize_hashtag",
+    "save_participant",
+    "save_submission",
+]
+
+COURSE_PREFIX: Final = b"course/c/"
+PARTICIPANT_PREFIX: Final = b"course/p/"
+SUBMISSION_PREFIX: Final = b"course/s/"
+ENTRY_PREFIX: Final = b"course/e/"
+MAX_NAME_CHARS: Final = 200
+MAX_TEXT_CHARS: Final = 10_000
+MAX_TASKS: Final = 100
+MAX_PARTICIPANTS: Final = 10_000
+MAX_URL_CHARS: Final = 2048
+_HASHTAG: Final = re.compile(r"#?([A-Za-z0-9_][A-Za-z0-9_-]{0,63})")
+_FEED_URL: Final = re.compile(r"https?://[^\s]{1,2040}")
+_STATUS: Final = {
+    "course_not_found": 404,
+    "participant_not_found": 404,
+    "submission_not_found": 404,
+    "hashtag_taken": 409,
+    "participant_exists": 409,
+    "submission_closed": 409,
+}
+
+
+class CourseError(NodeError):
+    """A course request the node refuses; `code` says why (404, 409 or 400)."""
+
+    code = "course_invalid"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.http_status = _STATUS.get(self.code, 400)
+
+
+def _text(value: str, name: str, max_chars: int) -> str:
+    if not value.strip() or len(value) > max_chars:
+        raise CourseError(f"{name} must be text of 1 to {max_chars} chars", code="field_invalid")
+    return value.strip()
+
+
+def new_id() -> str:
+    return secrets.token_urlsafe(8)
+
+
+def normalize_hashtag(tag: str) -> str:
+    """A hashtag without its '#', lower case: "#ds106" and "DS106" are the same tag."""
+    found = _HASHTAG.fullmatch(tag.strip())
+    if found is None:
+        raise CourseError(
+            "a hashtag is 1 to 64 letters, digits, '_' or '-' (an optional leading '#')",
+            code="hashtag_invalid",
+        )
+    return found.group(1).lower()
+
+
+# --- courses and tasks ---------------------------------------------------------------------
+
+
+def create_course(node: Services, *, name: str, description: str = "") -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "id": new_id(),
+        "name": _text(name, "name", MAX_NAME_CHARS),
+        "description": description[:MAX_TEXT_CHARS],
+        "created": format_created(node.clock()),
+        "tasks": [],
+    }
+    _put(node.store, COURSE_PREFIX + record["id"].encode(), record)
+    return record
+
+
+def load_course(store: Store, course_id: str) -> dict[str, Any]:
+    return _load(store, COURSE_PREFIX + course_id.encode()[:64], "course", course_id)
+
+
+def list_courses(store: Store, limit: int = 1000) -> list[dict[str, Any]]:
+    return [json.loads(value) for _, value in store.scan(Kind.JOURNAL, COURSE_PREFIX, limit=limit)]
+
+
+def add_task(
+    node: Services,
+    course_id: str,
+    *,
+    name: str,
+    description: str,
+    criteria: str,
+    hashtag: str,
+    image: bytes | None = None,
+    auto_award: bool = False,
+) -> dict[str, Any]:
+    """Add a task to a course: a new badge class, awarded for a post tagged `hashtag`."""
+    course = load_course(node.store, course_id)
+    tag = normalize_hashtag(hashtag)
+    if len(course["tasks"]) >= MAX_TASKS:
+        raise CourseError(f"a course has at most {MAX_TASKS} tasks", code="course_full")
+    if any(task["hashtag"] == tag for task in course["tasks"]):
+        raise CourseError(f"#{tag} names a task of this course already", code="hashtag_taken")
+    badge_class = classes.create_class(
+        node, name=name, description=description, criteria=criteria, image=image
+    )
+    task = {
+        "id": new_id(),
+        "class_id": badge_class["id"],
+        "name": name,
+        "hashtag": tag,
+        "auto_award": auto_award,
+    }
+    course["tasks"].append(task)
+    _put(node.store, COURSE_PREFIX + course_id.encode(), course)
+    return task
+
+
+# --- participants --------------------------------------------------------------------------
+
+
+def join_course(
+    node: Services, course_id: str, *, feed: str, did: str | None, email: str | None
+) -> dict[str, Any]:
+    """Register a participant: the feed the harvest reads, and who their badges are for."""
+    load_course(node.store, course_id)
+    if len(feed) > MAX_URL_CHARS or not _FEED_URL.fullmatch(feed):
+        raise CourseError("the feed must be an http(s) URL", code="feed_url_invalid")
+    _check_identity(did, email)
+    prefix = _participants_prefix(course_id)
+    known = list_participants(node.store, course_id)
+    if len(known) >= MAX_PARTICIPANTS:
+        raise CourseError(
+            f"a course has at most {MAX_PARTICIPANTS} participants", code="course_full"
+        )
+    if any(participant["feed"] == feed for participant in known):
+        raise CourseError("that feed has joined this course already", code="participant_exists")
+    record: dict[str, Any] = {
+        "id": new_id(),
+        "course": course_id,
+        "feed": feed,
+        "did": did,
+        "email": email,
+        "joined": format_created(node.clock()),
+        "feed_state": {"etag": None, "modified": None, "error": None, "checked": None},
+    }
+    _put(node.store, prefix + record["id"].encode(), record)
+    return record
+
+
+def _check_identity(did: str | None, email: str | None) -> None:
+    if (did is None) == (email is None):
+        raise CourseError("give a did:key or an email address, one of them", code="earner_invalid")
+    try:
+        if did is not None:
+            public_key_from_did_key(did)
+        if email is not None:
+            email_identity(email, salt=None, hashed=False)
+    except BadgeChainError as exc:
+        raise CourseError(exc.message, code="earner_invalid") from exc
+
+
+def _participants_prefix(course_id: str) -> bytes:
+    return PARTICIPANT_PREFIX + course_id.encode() + b"/"
+
+
+def list_participants(store: Store, course_id: str) -> list[dict[str, Any]]:
+    prefix = _participants_prefix(course_id)
+    scanned = store.scan(Kind.JOURNAL, prefix, limit=MAX_PARTICIPANTS)
+    return [json.loads(value) for _, value in scanned]
+
+
+def load_participant(store: Store, course_id: str, participant_id: str) -> dict[str, Any]:
+    key = _participants_prefix(course_id) + participant_id.encode()
+    return _load(store, key, "participant", participant_id)
+
+
+def save_participant(store: Store, participant: dict[str, Any]) -> None:
+    key = _participants_prefix(participant["course"]) + participant["id"].encode()
+    _put(store, key, participant)
+
+
+# --- submissions ---------------------------------------------------------------------------
+
+
+def entry_key(course_id: str, participant_id: str, entry_id: str) -> bytes:
+    """The key that keeps a feed entry from being submitted twice (its id hashed: any size)."""
+    digest = hashlib.sha256(entry_id.encode()).hexdigest()
+    return ENTRY_PREFIX + f"{course_id}/{participant_id}/{digest}".encode()
+
+
+def load_submission(store: Store, submission_id: str) -> dict[str, Any]:
+    return _load(
+        store, SUBMISSION_PREFIX + submission_id.encode()[:64], "submission", submission_id
+    )
+
+
+def save_submission(store: Store, submission: dict[str, Any]) -> None:
+    _put(store, SUBMISSION_PREFIX + submission["id"].encode(), submission)
+
+
+def list_submissions(
+    store: Store, course_id: str, state: str | None = None, limit: int = 10_000
+) -> list[dict[str, Any]]:
+    found = []
+    for _, value in store.scan(Kind.JOURNAL, SUBMISSION_PREFIX, limit=limit):
+        submission = json.loads(value)
+        if submission["course"] == course_id and state in (None, submission["state"]):
+            found.append(submission)
+    return sorted(found, key=lambda submission: submission["found"])
+
+
+# --- storage -------------------------------------------------------------------------------
+
+
+def dump(value: dict[str, Any]) -> bytes:
+    return json.dumps(value, ensure_ascii=False).encode()
+
+
+def _put(store: Store, key: bytes, value: dict[str, Any]) -> None:
+    store.put(Kind.JOURNAL, key, dump(value))
+
+
+def _load(store: Store, key: bytes, what: str, name: str) -> dict[str, Any]:
+    raw = store.get(Kind.JOURNAL, key)
+    if raw is None:
+        raise CourseError(f"no {what} {name!r:.80}", code=f"{what}_not_found")
+    found: dict[str, Any] = json.loads(raw)
+    return found

@@ -1,0 +1,247 @@
+"""W3C Webmention (https://www.w3.org/TR/webmention/), both ways (issue 15 item 4).
+
+Send (§3.1): when a course awards a badge, the badge's page (source) mentions the post
+(target). Sending is queued work (topic "webmention", node/work.py): discover the target's
+endpoint (§3.1.2: the HTTP Link header first, then the first HTML <link> or <a> with
+rel="webmention", resolved against the target's URL), then POST source and target as a form.
+No endpoint is an answer, not a failure; a 4xx is final; a network error or 5xx is retried.
+
+Receive (§3.2): POST /webmention names a source and a target; the target must be a badge
+page of this node, and the source is fetched and must link to it (§3.2.2) before the mention
+is kept. Journal: webmention/out/<sha256> → {"uid", "target", ...};
+webmention/in/<UID>/<sha256(source)> → {"source", "target", "verified"}.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import re
+from html.parser import HTMLParser
+from typing import Any, Final
+from urllib.parse import urljoin
+
+import aiohttp
+
+from badgechain.chain.errors import BadgeChainError, DecodeError
+from badgechain.chain.proof import format_created
+from badgechain.chain.uid import Uid, parse_uid, uid_text
+from badgechain.storage import Kind
+
+from .badgestore import load_badge
+from .courses import CourseError
+from .services import Services
+
+__all__ = [
+    "SEND_TOPIC",
+    "WebmentionError",
+    "discover_endpoint",
+    "mentions",
+    "queue_send",
+    "receive",
+    "send",
+]
+
+log = logging.getLogger(__name__)
+
+SEND_TOPIC: Final = "webmention"
+OUT_PREFIX: Final = b"webmention/out/"
+IN_PREFIX: Final = b"webmention/in/"
+MAX_PAGE_BYTES: Final = 1024 * 1024  # a target page read for its endpoint, a source read
+MAX_URL_CHARS: Final = 2048
+MAX_MENTIONS: Final = 1000  # kept per badge
+TIMEOUT_S: Final = 10.0
+MAX_REDIRECTS: Final = 3
+_HTTP_URL: Final = re.compile(r"https?://[^\s]{1,2040}")
+
+
+class WebmentionError(CourseError):
+    """A Webmention that cannot be sent or accepted; `code` says why."""
+
+    code = "webmention_invalid"
+
+
+# --- endpoint discovery (§3.1.2) -----------------------------------------------------------
+
+
+class _RelFinder(HTMLParser):
+    """The href of the first <link> or <a> whose rel names webmention."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.href: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if self.href is not None or tag not in ("link", "a"):
+            return
+        named = dict(attrs)
+        rels = (named.get("rel") or "").lower().split()
+        if "webmention" in rels and named.get("href") is not None:
+            self.href = named["href"]
+
+
+def _link_header_endpoint(headers: list[str]) -> str | None:
+    """The first Link header value with rel=webmention (RFC 8288 form, rel may list several)."""
+    for header in headers:
+        for value in re.finditer(r"<([^>]*)>([^,<]*)", header):
+            rel = re.search(r'rel\s*=\s*"?([^";]+)"?', value.group(2))
+            if rel and "webmention" in rel.group(1).lower().split():
+                return value.group(1)
+    return None
+
+
+async def discover_endpoint(session: aiohttp.ClientSession, target: str) -> str | None:
+    """The target's Webmention endpoint, absolute; None when it names none."""
+    async with session.get(target, max_redirects=MAX_REDIRECTS) as response:
+        base = str(response.url)
+        found = _link_header_endpoint(response.headers.getall("Link", []))
+        if found is None and response.content_type in ("text/html", "application/xhtml+xml"):
+            body = await response.content.read(MAX_PAGE_BYTES)
+            finder = _RelFinder()
+            finder.feed(body.decode(response.charset or "utf-8", errors="replace"))
+            found = finder.href
+    return None if found is None else urljoin(base, found)  # "" is the page itself
+
+
+# --- sending -------------------------------------------------------------------------------
+
+
+def queue_send(node: Services, uid: Uid, target: str) -> None:
+    """Queue a Webmention from the badge's page to `target`."""
+    job = {"uid": uid_text(uid), "target": target, "queued": format_created(node.clock())}
+    digest = hashlib.sha256(f"{job['uid']} {target}".encode()).digest()
+    node.store.put(Kind.JOURNAL, OUT_PREFIX + digest, json.dumps(job).encode())
+    node.enqueue(SEND_TOPIC, digest)
+
+
+def badge_page(node: Services, uid: Uid) -> str:
+    return f"{node.gateway_url}/badges/{uid_text(uid)}"
+
+
+async def send(node: Services, key: bytes) -> bool:
+    """The queue's handler: True when done (sent, refused for good, or no endpoint)."""
+    raw = node.store.get(Kind.JOURNAL, OUT_PREFIX + key)
+    if raw is None:
+        return True
+    job = json.loads(raw)
+    source = badge_page(node, parse_uid(job["uid"]))
+    outcome = await _send_once(node, source, job["target"])
+    job |= {"outcome": outcome, "at": format_created(node.clock())}
+    node.store.put(Kind.JOURNAL, OUT_PREFIX + key, json.dumps(job).encode())
+    log.info("webmention sent", extra={"outcome": outcome})
+    return True
+
+
+async def _send_once(node: Services, source: str, target: str) -> str:
+    """What happened: "sent <status>", "refused <status>" or "no endpoint"; raises (to be
+    retried) on a network error or a 5xx."""
+    try:
+        async with asyncio.timeout(TIMEOUT_S), node.outbound.session() as session:
+            endpoint = await discover_endpoint(session, target)
+            if endpoint is None:
+                return "no endpoint"
+            form = {"source": source, "target": target}
+            async with session.post(endpoint, data=form, max_redirects=MAX_REDIRECTS) as answer:
+                status = answer.status
+    except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
+        raise WebmentionError(
+            f"sending failed: {exc!r}"[:300], code="webmention_unreachable"
+        ) from exc
+    if status >= 500:
+        raise WebmentionError(f"the endpoint answered {status}", code="webmention_unreachable")
+    return f"sent {status}" if status < 400 else f"refused {status}"
+
+
+def sent(node: Services) -> list[dict[str, Any]]:
+    return [json.loads(value) for _, value in node.store.scan(Kind.JOURNAL, OUT_PREFIX)]
+
+
+# --- receiving (§3.2) ----------------------------------------------------------------------
+
+
+def _check_url(value: str, name: str) -> str:
+    if len(value) > MAX_URL_CHARS or not _HTTP_URL.fullmatch(value):
+        raise WebmentionError(f"{name} must be an http(s) URL", code="webmention_url_invalid")
+    return value
+
+
+def _target_uid(node: Services, target: str) -> Uid:
+    """The badge a target names: this node's /badges/<UID> (or .json), held here (§3.2.1)."""
+    prefix = f"{node.gateway_url}/badges/"
+    path = target[len(prefix) :] if target.startswith(prefix) else ""
+    name = path.removesuffix(".json")
+    try:
+        uid = parse_uid(name) if name and "/" not in name else None
+    except (BadgeChainError, DecodeError, ValueError):
+        uid = None
+    if uid is None or load_badge(node.store, uid) is None:
+        raise WebmentionError(
+            "the target is not a badge page of this node", code="webmention_target_unknown"
+        )
+    return uid
+
+
+async def receive(node: Services, source: str, target: str) -> dict[str, Any]:
+    """Verify and keep a mention of a badge: the source must answer and link to the target."""
+    _check_url(source, "source")
+    _check_url(target, "target")
+    if source == target:
+        raise WebmentionError("source and target are the same", code="webmention_url_invalid")
+    uid = _target_uid(node, target)
+    body, content_type = await _fetch_source(node, source)
+    if not _links_to(body, content_type, source, target):
+        raise WebmentionError("the source does not link to the target", code="webmention_no_link")
+    mention = {"source": source, "target": target, "verified": format_created(node.clock())}
+    key = IN_PREFIX + uid + hashlib.sha256(source.encode()).digest()
+    if len(mentions(node, uid)) >= MAX_MENTIONS:
+        raise WebmentionError("this badge keeps no more mentions", code="webmention_full")
+    node.store.put(Kind.JOURNAL, key, json.dumps(mention).encode())
+    return mention
+
+
+async def _fetch_source(node: Services, source: str) -> tuple[str, str]:
+    try:
+        async with (
+            asyncio.timeout(TIMEOUT_S),
+            node.outbound.session() as session,
+            session.get(source, max_redirects=MAX_REDIRECTS) as response,
+        ):
+            if response.status != 200:
+                raise WebmentionError(
+                    f"the source answered {response.status}", code="webmention_source_failed"
+                )
+            body = await response.content.read(MAX_PAGE_BYTES)
+            text = body.decode(response.charset or "utf-8", errors="replace")
+            return text, response.content_type
+    except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
+        raise WebmentionError(
+            f"the source cannot be fetched: {exc!r}"[:300], code="webmention_source_failed"
+        ) from exc
+
+
+class _Links(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.urls: set[str] = set()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for name, value in attrs:
+            if name in ("href", "src") and value:
+                self.urls.add(value.strip())
+
+
+def _links_to(body: str, content_type: str, source: str, target: str) -> bool:
+    """HTML: an href or src that resolves to the target; other types (JSON, text): the
+    target's URL in the text (§3.2.2)."""
+    if content_type not in ("text/html", "application/xhtml+xml"):
+        return target in body
+    finder = _Links()
+    finder.feed(body)
+    return target in {urljoin(source, url) for url in finder.urls}
+
+
+def mentions(node: Services, uid: Uid) -> list[dict[str, Any]]:
+    scanned = node.store.scan(Kind.JOURNAL, IN_PREFIX + uid, limit=MAX_MENTIONS)
+    return [json.loads(value) for _, value in scanned]
