@@ -10,6 +10,13 @@ so an entry signature can never pass as a head signature or a badge proof.
   entry = {seq, prev, at, action, subject, details, signer, signature}
   prev  = entry_hash(previous entry), 64 zeros for seq 0
   head  = {seq, hash, signer, signature}: the node's signed word on where its log ends
+
+Private actions (PRIVATE_ACTIONS: what the earner has not made public) are chained as
+`sealed` entries whose subject is a salted commitment to {action, subject, details}; the
+owner keeps the salt and the content (an *opening*) and can show that an entry says what
+it says. A log served to the public replaces an unsealed private entry written before
+sealing existed by a stub {seq, redacted: entry hash}: the next entry's `prev` (or the
+signed head) still vouches for that hash, so a deleted or reordered entry is still seen.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ __all__ = [
     "LOG_ENTRY_MISSING",
     "LOG_HEAD_INVALID",
     "LOG_LINK_BROKEN",
+    "LOG_OPENING_INVALID",
     "LOG_REORDERED",
     "LOG_SIGNATURE_INVALID",
     "LOG_SIGNER_MISMATCH",
@@ -50,14 +58,25 @@ __all__ = [
     "MAX_LOG_ENTRIES",
     "MAX_SEQ",
     "MAX_SUBJECT_CHARS",
+    "PRIVATE_ACTIONS",
+    "REDACTED_FIELDS",
+    "SALT_BYTES",
+    "SEALED",
     "LogError",
     "canonical_bytes",
+    "check_content",
     "check_entry",
     "check_head",
+    "check_opening",
+    "check_redacted",
+    "commitment",
     "entry_hash",
     "format_time",
+    "is_redacted",
     "make_entry",
     "make_head",
+    "open_entry",
+    "redact",
     "signature_holds",
 ]
 
@@ -73,8 +92,17 @@ ACTIONS: Final = frozenset(
         "endorse",
         "collection",
         "status-list",
+        "sealed",
     }
 )
+SEALED: Final = "sealed"
+# What the earner keeps to themself: a collection (its id is its unguessable link), a
+# persona (its name), and hiding or refusing a badge. Logged only as commitments.
+PRIVATE_ACTIONS: Final = frozenset({"collection", "persona", "hide", "reject"})
+REDACTED_FIELDS: Final = frozenset({"seq", "redacted"})
+OPENING_FIELDS: Final = frozenset({"seq", "action", "subject", "details", "salt"})
+SALT_BYTES: Final = 32
+COMMIT_DOMAIN: Final = b"badgechain/log-commitment/v1\x00"
 ENTRY_FIELDS: Final = frozenset(
     {"seq", "prev", "at", "action", "subject", "details", "signer", "signature"}
 )
@@ -104,6 +132,7 @@ LOG_TRUNCATED: Final = "log_truncated"  # the log ends before its signed head (o
 LOG_HEAD_INVALID: Final = "log_head_invalid"  # the head is malformed, unsigned, or disagrees
 LOG_CHECKPOINT_MISMATCH: Final = "log_checkpoint_mismatch"  # history differs from a crawl
 LOG_TOO_LONG: Final = "log_too_long"  # over MAX_LOG_ENTRIES
+LOG_OPENING_INVALID: Final = "log_opening_invalid"  # an opening that does not fit its entry
 
 
 class LogError(BadgeChainError):
@@ -178,6 +207,70 @@ def make_head(key: KeyPair, last_entry: Mapping[str, Any]) -> dict[str, Any]:
     return head
 
 
+# -- commitments, openings and redaction --------------------------------------------------
+
+
+def commitment(action: str, subject: str, details: Mapping[str, Any], salt: bytes) -> str:
+    """Hex SHA-256 over a domain tag, the salt and JCS({action, subject, details}): it
+    binds the content, and without the 32 random salt bytes no guess can be checked."""
+    if len(salt) != SALT_BYTES:
+        raise LogError(f"a salt is {SALT_BYTES} bytes")
+    content = {"action": action, "subject": subject, "details": dict(details)}
+    return hashlib.sha256(COMMIT_DOMAIN + salt + canonical_bytes(content)).hexdigest()
+
+
+def check_opening(opening: object) -> dict[str, Any]:
+    """`opening` if it is {seq, action, subject, details, salt} with a private action."""
+    if not isinstance(opening, dict) or set(opening) != OPENING_FIELDS:
+        raise LogError(
+            f"an opening has exactly the fields {sorted(OPENING_FIELDS)}",
+            code=LOG_OPENING_INVALID,
+        )
+    try:
+        _check_seq(opening["seq"])
+        if opening["action"] not in PRIVATE_ACTIONS:
+            raise LogError(f"only {sorted(PRIVATE_ACTIONS)} are sealed")
+        check_content(opening["action"], opening["subject"], opening["details"])
+        salt = opening["salt"]
+        if not isinstance(salt, str) or not re.fullmatch(r"[0-9a-f]{64}", salt):
+            raise LogError("salt must be 64 lowercase hex digits")
+    except LogError as exc:
+        raise LogError(f"opening: {exc.message}", code=LOG_OPENING_INVALID) from exc
+    return opening
+
+
+def open_entry(entry: Mapping[str, Any], opening: object) -> dict[str, Any]:
+    """The private content a sealed `entry` commits to, shown by `opening`; LogError
+    (log_opening_invalid) when the opening is malformed or does not match."""
+    good = check_opening(opening)
+    if entry.get("action") != SEALED or entry.get("seq") != good["seq"]:
+        raise LogError(f"entry {entry.get('seq')} is not sealed", code=LOG_OPENING_INVALID)
+    salt = bytes.fromhex(good["salt"])
+    if commitment(good["action"], good["subject"], good["details"], salt) != entry["subject"]:
+        raise LogError("the opening does not match the commitment", code=LOG_OPENING_INVALID)
+    return {name: good[name] for name in ("action", "subject", "details")}
+
+
+def redact(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """The public stand-in of an entry whose content stays private: its seq and hash."""
+    return {"seq": entry["seq"], "redacted": entry_hash(entry)}
+
+
+def is_redacted(value: object) -> bool:
+    return isinstance(value, dict) and set(value) == REDACTED_FIELDS
+
+
+def check_redacted(stub: object) -> dict[str, Any]:
+    """`stub` if it is a well-formed {seq, redacted}, else LogError."""
+    if not is_redacted(stub):
+        raise LogError(f"a redacted entry has exactly the fields {sorted(REDACTED_FIELDS)}")
+    assert isinstance(stub, dict)
+    _check_seq(stub["seq"])
+    if not isinstance(stub["redacted"], str) or not HEX_HASH.fullmatch(stub["redacted"]):
+        raise LogError("redacted must be 64 lowercase hex digits")
+    return stub
+
+
 # -- shape checks --------------------------------------------------------------------------
 
 
@@ -189,19 +282,28 @@ def check_entry(entry: object) -> dict[str, Any]:
     if not isinstance(entry["prev"], str) or not HEX_HASH.fullmatch(entry["prev"]):
         raise LogError("prev must be 64 lowercase hex digits")
     _check_time(entry["at"])
-    if entry["action"] not in ACTIONS:
-        raise LogError(f"action {entry['action']!r:.40} is not one of {sorted(ACTIONS)}")
-    subject = entry["subject"]
-    if not isinstance(subject, str) or not 0 < len(subject) <= MAX_SUBJECT_CHARS:
-        raise LogError(f"subject must be a string of 1 to {MAX_SUBJECT_CHARS} characters")
-    if _CONTROL.search(subject):
-        raise LogError("subject must hold no control characters")
-    _check_details(entry["details"])
+    check_content(entry["action"], entry["subject"], entry["details"])
+    if entry["action"] == SEALED:
+        if not isinstance(entry["subject"], str) or not HEX_HASH.fullmatch(entry["subject"]):
+            raise LogError("a sealed entry's subject is its commitment: 64 lowercase hex digits")
+        if entry["details"]:
+            raise LogError("a sealed entry has empty details")
     _check_did(entry["signer"], "signer")
     _check_signature(entry["signature"])
     if len(canonical_bytes(entry)) > MAX_ENTRY_BYTES:
         raise LogError(f"an entry is at most {MAX_ENTRY_BYTES} bytes")
     return entry
+
+
+def check_content(action: object, subject: object, details: object) -> None:
+    """The action, subject and details of an entry (or of an opening): LogError if bad."""
+    if action not in ACTIONS:
+        raise LogError(f"action {action!r:.40} is not one of {sorted(ACTIONS)}")
+    if not isinstance(subject, str) or not 0 < len(subject) <= MAX_SUBJECT_CHARS:
+        raise LogError(f"subject must be a string of 1 to {MAX_SUBJECT_CHARS} characters")
+    if _CONTROL.search(subject):
+        raise LogError("subject must hold no control characters")
+    _check_details(details)
 
 
 def check_head(head: object) -> dict[str, Any]:

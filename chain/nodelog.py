@@ -34,12 +34,16 @@ from .logentry import (
     MAX_LOG_ENTRIES,
     MAX_SEQ,
     MAX_SUBJECT_CHARS,
+    PRIVATE_ACTIONS,
+    SEALED,
     LogError,
     canonical_bytes,
     check_entry,
     check_head,
+    check_redacted,
     entry_hash,
     format_time,
+    is_redacted,
     make_entry,
     make_head,
     signature_holds,
@@ -65,6 +69,8 @@ __all__ = [
     "MAX_LOG_ENTRIES",
     "MAX_SEQ",
     "MAX_SUBJECT_CHARS",
+    "PRIVATE_ACTIONS",
+    "SEALED",
     "Checkpoint",
     "LogError",
     "LogVerdict",
@@ -192,6 +198,8 @@ class LogVerifier:
         )
 
     def _check(self, position: int, entry: object) -> None:
+        if is_redacted(entry):
+            return self._check_redacted(position, entry)
         try:
             good = check_entry(entry)
         except LogError as exc:
@@ -203,17 +211,36 @@ class LogVerifier:
         if not signature_holds(ENTRY_DOMAIN, good, self.signer_did):
             raise _Bad(position, LOG_SIGNATURE_INVALID, "the entry does not match its signature")
         seq = good["seq"]
+        self._check_seq(position, seq)
+        if good["prev"] != self._last_hash:
+            raise _Bad(position, LOG_LINK_BROKEN, f"prev is not the hash of entry {position - 1}")
+        self._accept(good, entry_hash(good))
+        return None
+
+    def _check_redacted(self, position: int, entry: object) -> None:
+        """A stub {seq, redacted} stands for an entry kept private: its signature and prev
+        cannot be checked, but the hash it claims must be the next entry's `prev` (or the
+        signed head's), so a stub cannot hide a deletion, a move or an edit."""
+        try:
+            stub = check_redacted(entry)
+        except LogError as exc:
+            raise _Bad(position, LOG_ENTRY_INVALID, exc.message) from exc
+        self._check_seq(position, stub["seq"])
+        self._accept(stub, stub["redacted"])
+
+    def _check_seq(self, position: int, seq: int) -> None:
         if seq < position:
             raise _Bad(position, LOG_REORDERED, f"entry {seq} comes again where {position} belongs")
         if seq > position:
             self._gap = (position, seq)
             raise _Bad(position, LOG_ENTRY_MISSING, f"entry {position} is missing (next is {seq})")
-        if good["prev"] != self._last_hash:
-            raise _Bad(position, LOG_LINK_BROKEN, f"prev is not the hash of entry {position - 1}")
-        self._last, self._last_hash = good, entry_hash(good)
+
+    def _accept(self, good: dict[str, Any], digest: str) -> None:
+        seq = good["seq"]
+        self._last, self._last_hash = good, digest
         checkpoint = self.checkpoint
         if checkpoint is not None and checkpoint.seq == seq and checkpoint.hash != self._last_hash:
-            raise _Bad(position, LOG_CHECKPOINT_MISMATCH, "the entry differs from the checkpoint")
+            raise _Bad(seq, LOG_CHECKPOINT_MISMATCH, "the entry differs from the checkpoint")
 
     def _classify_gap(self, entry: object) -> None:
         """After a gap, a missing seq seen later means the entries were moved, not lost."""

@@ -1,8 +1,9 @@
 """The signed node log over HTTP: GET /log (JSON pages) and GET /feed.atom (for crawlers).
 
 Every page carries the signed head read together with it, so a crawler knows where the
-log ends even when the storage lost its tail. The feed is Atom 1.0 (RFC 4287), built with
-xml.etree so that every text is escaped.
+log ends even when the storage lost its tail. Private actions are served sealed (or, for
+entries written before sealing, redacted); the owner opens them at GET /admin/log/open.
+The feed is Atom 1.0 (RFC 4287), built with xml.etree so that every text is escaped.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ _TITLES: Final = {
     "endorse": "endorsed badge",
     "collection": "created collection",
     "status-list": "updated status list",
+    "sealed": "private action",
 }
 
 
@@ -59,8 +61,16 @@ async def get_log(request: web.Request) -> web.Response:
     after = _query_int(request, "after", 0, MAX_SEQ, None)
     limit = _query_int(request, "limit", 1, MAX_PAGE, DEFAULT_PAGE)
     assert limit is not None
-    page = request.app[SERVICES].log.page(after, limit)
+    page = request.app[SERVICES].log.public_page(after, limit)
     return json_response(page.to_json())
+
+
+async def get_opening(request: web.Request) -> web.Response:
+    """For the owner: what a (sealed) entry says, with the salt that proves it."""
+    seq = _query_int(request, "seq", 0, MAX_SEQ, None)
+    if seq is None:
+        raise Problem(400, "query_invalid", "give seq, the entry to open")
+    return json_response(request.app[SERVICES].log.opening(seq))
 
 
 async def get_feed(request: web.Request) -> web.Response:
@@ -108,7 +118,10 @@ def _well_formed(entry: Any) -> bool:
 def _feed_entry(entry: dict[str, Any], did: str, base_url: str) -> ET.Element:
     item = ET.Element("entry")
     ET.SubElement(item, "id").text = f"urn:badgechain:log:{did}:{entry['seq']}"
-    ET.SubElement(item, "title").text = f"{_TITLES[entry['action']]} {entry['subject']}"
+    title = _TITLES[entry["action"]]
+    if entry["action"] != "sealed":  # a commitment says nothing to a reader
+        title = f"{title} {entry['subject']}"
+    ET.SubElement(item, "title").text = title
     ET.SubElement(item, "updated").text = entry["at"]
     link = _subject_link(entry["action"], entry["subject"], base_url)
     if link is not None:
@@ -149,5 +162,15 @@ ROUTES: Final = (
         "The latest log entries as an Atom 1.0 feed",
         access=Access.PUBLIC,
         ok=Answer("Binary", media="application/atom+xml"),
+    ),
+    Route(
+        "GET",
+        "/admin/log/open",
+        get_opening,
+        "Open a log entry for the owner: a sealed entry's action, subject, details and salt",
+        access=Access.ADMIN,
+        ok=Answer("Json"),
+        query=(("seq", "log_after"),),
+        errors=(400, 404, 422),
     ),
 )

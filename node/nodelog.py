@@ -8,21 +8,37 @@ that fails (its `with` block raised) leaves nothing behind, in LevelDB or in mem
 appends in one batch chain through the entry appended last in that batch, which is held
 until the next append. Two batches that append while both are open (an `await` inside a
 `with store.batch()` block) would fork the log: batches stay synchronous.
+
+A private action (chain.logentry.PRIVATE_ACTIONS) is appended as a `sealed` entry; its
+opening (the content and the random salt) goes under b"o" + seq in the same batch. The
+database lives in the home (mode 0700) beside the private records themselves; b"o" keys
+are never served. `public_page` is what GET /log and the feed show: unsealed private
+entries written before sealing existed are replaced there by {seq, redacted: hash}.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import secrets
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
 from badgechain.chain.keys import KeyPair
+from badgechain.chain.logentry import (
+    SALT_BYTES,
+    check_content,
+    commitment,
+    open_entry,
+    redact,
+)
 from badgechain.chain.nodelog import (
     MAX_ENTRY_BYTES,
     MAX_SEQ,
+    PRIVATE_ACTIONS,
+    SEALED,
     LogError,
     canonical_bytes,
     entry_hash,
@@ -35,13 +51,17 @@ __all__ = [
     "DEFAULT_PAGE",
     "ENTRY_PREFIX",
     "HEAD_KEY",
+    "LOG_OPENING_MISSING",
     "LOG_STORAGE_DAMAGED",
     "MAX_PAGE",
+    "OPENING_PREFIX",
     "LogPage",
     "NodeLog",
     "entry_key",
     "iter_entries",
+    "public_entry",
     "read_head",
+    "read_opening",
     "read_page",
 ]
 
@@ -49,6 +69,8 @@ log = logging.getLogger(__name__)
 
 ENTRY_PREFIX: Final = b"e"
 HEAD_KEY: Final = b"h"
+OPENING_PREFIX: Final = b"o"
+LOG_OPENING_MISSING: Final = "log_opening_missing"
 DEFAULT_PAGE: Final = 100
 MAX_PAGE: Final = 1000
 LOG_STORAGE_DAMAGED: Final = "log_storage_damaged"
@@ -57,6 +79,46 @@ _MAX_STORED_BYTES: Final = 2 * MAX_ENTRY_BYTES  # what a stored value may be and
 
 def entry_key(seq: int) -> bytes:
     return ENTRY_PREFIX + seq.to_bytes(8, "big")
+
+
+def opening_key(seq: int) -> bytes:
+    return OPENING_PREFIX + seq.to_bytes(8, "big")
+
+
+def public_entry(entry: Any) -> Any:
+    """What the public may see of a stored entry: an unsealed private one (written before
+    sealing) becomes {seq, redacted: hash}; anything else, malformed values too, as is."""
+    if isinstance(entry, dict) and entry.get("action") in PRIVATE_ACTIONS:
+        digest = _hash_or_none(entry)
+        if digest is not None and isinstance(entry.get("seq"), int):
+            return redact(entry)
+    return entry
+
+
+def read_opening(store: Store, seq: int) -> dict[str, Any]:
+    """What entry `seq` says, for its owner: a sealed entry opened with its stored opening
+    (checked against the commitment), or an unsealed entry's own action, subject, details.
+    Raises LogError: 404 `log_entry_not_found`, `log_opening_missing`, `log_opening_invalid`."""
+    if not 0 <= seq <= MAX_SEQ:
+        raise _not_found(seq)
+    entry = _decode(store.get(Kind.LOG, entry_key(seq)))
+    if not isinstance(entry, dict) or entry.get("seq") != seq:
+        raise _not_found(seq)
+    if entry.get("action") != SEALED:
+        content = {name: entry.get(name) for name in ("action", "subject", "details")}
+        return {"seq": seq, "at": entry.get("at"), "sealed": False, **content}
+    opening = _decode(store.get(Kind.LOG, opening_key(seq)))
+    if opening is None:
+        raise LogError(f"this node keeps no opening for entry {seq}", code=LOG_OPENING_MISSING)
+    content = open_entry(entry, opening)
+    salt = opening["salt"]
+    return {"seq": seq, "at": entry.get("at"), "sealed": True, "salt": salt, **content}
+
+
+def _not_found(seq: int) -> LogError:
+    missing = LogError(f"the log has no entry {seq}", code="log_entry_not_found")
+    missing.http_status = 404
+    return missing
 
 
 def _decode(raw: bytes | None) -> Any:
@@ -155,7 +217,12 @@ class NodeLog:
         """
         pending = self._pending
         prev = pending[1] if pending is not None and pending[0] is batch else self._stored_last()
+        opening = None
+        if action in PRIVATE_ACTIONS:  # the public sees a commitment; the owner keeps the rest
+            opening, action, subject, details = _seal(prev, action, subject, details)
         entry = make_entry(self.key, prev, action, subject, details, self.clock())
+        if opening is not None:
+            batch.put(Kind.LOG, opening_key(entry["seq"]), canonical_bytes(opening))
         batch.put(Kind.LOG, entry_key(entry["seq"]), canonical_bytes(entry))
         batch.put(Kind.LOG, HEAD_KEY, canonical_bytes(make_head(self.key, entry)))
         self._pending = (batch, entry)
@@ -168,13 +235,22 @@ class NodeLog:
     def page(self, after: int | None, limit: int) -> LogPage:
         return read_page(self.store, after, limit)
 
+    def public_page(self, after: int | None, limit: int) -> LogPage:
+        """A page as the public sees it (GET /log): legacy private entries redacted."""
+        page = read_page(self.store, after, limit)
+        return LogPage([public_entry(entry) for entry in page.entries], page.head, page.next)
+
+    def opening(self, seq: int) -> dict[str, Any]:
+        """Entry `seq` opened for the owner (read_opening)."""
+        return read_opening(self.store, seq)
+
     def recent(self, count: int) -> list[Any]:
         """The last `count` entries (bounded by MAX_PAGE), newest first."""
         seq = _stored_seq(self.head())
         if seq is None:
             return []
         count = max(1, min(count, MAX_PAGE))
-        return list(reversed(self.page(seq - count, count).entries))
+        return list(reversed(self.public_page(seq - count, count).entries))
 
     def entries(self) -> Iterator[Any]:
         return iter_entries(self.store)
@@ -196,3 +272,20 @@ class NodeLog:
             damaged.http_status = 500  # the node's storage, not the request, is at fault
             raise damaged
         return entry
+
+
+def _seal(
+    prev: Mapping[str, Any] | None, action: str, subject: str, details: Mapping[str, Any] | None
+) -> tuple[dict[str, Any], str, str, dict[str, Any]]:
+    """A private action's opening, and the sealed action, subject and details to log."""
+    content = dict(details or {})
+    check_content(action, subject, content)  # our own misuse raises, as make_entry would
+    salt = secrets.token_bytes(SALT_BYTES)
+    opening = {
+        "seq": 0 if prev is None else int(prev["seq"]) + 1,
+        "action": action,
+        "subject": subject,
+        "details": content,
+        "salt": salt.hex(),
+    }
+    return opening, SEALED, commitment(action, subject, content, salt), {}

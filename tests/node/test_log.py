@@ -211,9 +211,14 @@ async def test_every_action_is_logged_and_each_nodes_log_verifies(
     node_network: NodeNetwork, http: aiohttp.ClientSession
 ) -> None:
     """Issue, accept, move, hide, persona, endorse, reject, collection, revoke and the
-    status-list update each leave one entry, in order, on the node that did them."""
+    status-list update each leave one entry, in order, on the node that did them. The
+    private ones (persona, hide, reject, collection) are sealed: the public log and feed
+    show a commitment only, and the owner opens each one at /admin/log/open."""
     issuer, earner, endorser = await node_network.start(3)
-    persona = await admin(node_network, http, earner, "POST", "/admin/personas", {})
+    persona_name = "Secret Night Owl"
+    persona = await admin(
+        node_network, http, earner, "POST", "/admin/personas", {"name": persona_name}
+    )
     class_id = await make_class(node_network, http, issuer)
 
     async def issue_accepted(to: str) -> str:
@@ -232,7 +237,7 @@ async def test_every_action_is_logged_and_each_nodes_log_verifies(
     await arrives(node_network, http, earner, endorsed["uid"])
     await admin(node_network, http, earner, "POST", "/admin/reject", {"uid": endorsed["uid"]})
     collection = {"name": "Mine", "uids": [second]}
-    await admin(node_network, http, earner, "POST", "/admin/collections", collection)
+    made = await admin(node_network, http, earner, "POST", "/admin/collections", collection)
     await admin(node_network, http, issuer, "POST", "/admin/revoke", {"uid": first, "reason": "r"})
 
     expected = {
@@ -253,13 +258,42 @@ async def test_every_action_is_logged_and_each_nodes_log_verifies(
         assert status == 200
         verdict = verify_log(page["entries"], signer_did=node.did, head=page["head"])
         assert verdict.ok, verdict.to_json()
-        logged = [(entry["action"], entry["subject"]) for entry in page["entries"]]
+        logged = [await opened(node_network, http, node, entry) for entry in page["entries"]]
         assert [action for action, _ in logged] == [action for action, _ in actions]
         for (_, subject), (_, wanted) in zip(logged, actions, strict=True):
             assert wanted is None or subject == wanted
+    _, public = await get_json(http, f"{earner.gateway_url}/log?limit=1000")
+    assert [entry["action"] for entry in public["entries"]] == [
+        "sealed",
+        "accept",
+        "move",
+        "sealed",
+        "accept",
+        "sealed",
+        "sealed",
+    ]
+    async with http.get(f"{earner.gateway_url}/feed.atom") as response:
+        feed = await response.text()
+    async with http.get(f"{earner.gateway_url}/log?limit=1000") as response:
+        body = await response.text()
+    for text in (body, feed):
+        for secret in (made["id"], persona_name, '"hide"', '"reject"', "hid badge", "rejected"):
+            assert secret not in text
+        assert endorsed["uid"] not in text  # the rejected badge is named nowhere
     assert page_details(await get_json(http, f"{issuer.gateway_url}/log"), "revoke") == {
         "reason": "r"
     }
+
+
+async def opened(
+    network: NodeNetwork, http: aiohttp.ClientSession, node: RunningNode, entry: Any
+) -> tuple[str, str]:
+    """(action, subject) of a public entry; a sealed one as its owner opens it."""
+    if entry["action"] != "sealed":
+        return entry["action"], entry["subject"]
+    answer = await admin(network, http, node, "GET", f"/admin/log/open?seq={entry['seq']}")
+    assert answer["sealed"] is True and len(answer["salt"]) == 64
+    return answer["action"], answer["subject"]
 
 
 def page_details(answer: tuple[int, Any], action: str) -> Any:
