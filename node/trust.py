@@ -187,7 +187,7 @@ def save_registry(home: Path, registry: TrustRegistry) -> None:
 # The policy of each home, by the file's (mtime, size): a `trust add` reaches a running
 # node's next verification without a restart, and an unchanged file is read once.
 _LOCK = threading.Lock()
-_POLICIES: dict[Path, tuple[tuple[int, int], TrustPolicy]] = {}
+_POLICIES: dict[Path, tuple[tuple[int, int, int], TrustPolicy]] = {}
 
 
 def policy_of_home(home: Path) -> TrustPolicy | None:
@@ -197,7 +197,7 @@ def policy_of_home(home: Path) -> TrustPolicy | None:
         stat = (home / TRUST_FILE).stat()
     except OSError:
         return None
-    stamp = (stat.st_mtime_ns, stat.st_size)
+    stamp = (stat.st_ino, stat.st_mtime_ns, stat.st_size)  # a save replaces the file
     cached = _POLICIES.get(home)
     if cached is not None and cached[0] == stamp:
         return cached[1]
@@ -216,7 +216,7 @@ def policy_stamp(home: Path) -> bytes:
         stat = (home / TRUST_FILE).stat()
     except OSError:
         return b""
-    return f"\ntrust:{stat.st_mtime_ns}:{stat.st_size}".encode()
+    return f"\ntrust:{stat.st_ino}:{stat.st_mtime_ns}:{stat.st_size}".encode()
 
 
 # -- signed registry files ---------------------------------------------------------------------
