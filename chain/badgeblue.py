@@ -60,6 +60,7 @@ def verify_award(record: dict[str, Any], *, now: datetime, resolvers: Resolvers)
         ("ob_structure", lambda: _structure(record)),
         ("proof", lambda: _proof(record, resolvers)),
         ("validity", lambda: _validity(record, now)),
+        ("trust", lambda: _trust(record, resolvers)),
     )
     for name, step in steps:
         try:
@@ -82,9 +83,14 @@ def verify_award(record: dict[str, Any], *, now: datetime, resolvers: Resolvers)
         Check("bns", "skipped", "bns_not_applicable", "a badge.blue record"),
         Check("revocation", "skipped", "no_revocation", "badge.blue records carry no revocation"),
         Check("status", "passed", "no_status", "the record has no status entry"),
-        Check("trust", "skipped", "no_policy", "no local trust registry"),
     ]
     return finish_report("badgeblue", None, checks, record)
+
+
+def _trust(record: dict[str, Any], resolvers: Resolvers) -> Check:
+    if resolvers.trust is None:
+        return Check("trust", "skipped", "no_policy", "no local trust registry")
+    return resolvers.trust.check(str(record.get("did")))  # the issuer's DID (atproto)
 
 
 def _structure(record: dict[str, Any]) -> Check:
