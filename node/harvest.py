@@ -106,6 +106,10 @@ async def fetch_feed(
         raise FeedError(
             f"the feed did not answer in {FEED_TIMEOUT_S:.0f} s", code="feed_timeout"
         ) from exc
+    except aiohttp.ClientConnectorError as exc:  # its OSError says why (a private address)
+        raise FeedError(
+            f"the feed cannot be fetched: {exc.os_error}"[:300], code="feed_unreachable"
+        ) from exc
     except aiohttp.TooManyRedirects as exc:
         raise FeedError("the feed redirects too often", code="feed_unreachable") from exc
     except (aiohttp.ClientError, OSError, ValueError) as exc:

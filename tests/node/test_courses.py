@@ -1,0 +1,486 @@
+"""Courses against real processes on 127.0.0.1 (issue 15 items 1-4): a local aiohttp "blog"
+serves RSS 2.0, Atom and JSON Feed with tagged posts and a Webmention endpoint; an issuer
+node harvests it, a reviewer awards, the earner's node receives the badge, the blog
+receives the mention. Hostile feeds each give their own error code, and nothing else fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from click.testing import CliRunner, Result
+
+from badgechain.cli.main import main
+from badgechain.node import harvest
+from badgechain.node.app import RunningNode
+from badgechain.node.config import ADMIN_TOKEN_FILE, NodeConfig, save_config
+from tests.node.conftest import ADMIN_TOKEN, NodeNetwork, eventually
+
+Json = Any
+TAG = "ds106"
+
+
+@dataclass
+class Blog:
+    """What the blog serves and what it was sent."""
+
+    base: str = ""
+    title: str = "My first post #ds106"
+    mentions: list[dict[str, str]] = field(default_factory=list)
+    answers: dict[str, list[int]] = field(default_factory=dict)  # path → statuses sent
+    conditional: list[str] = field(default_factory=list)  # paths asked with If-None-Match
+
+    def answered(self, path: str, status: int) -> None:
+        self.answers.setdefault(path, []).append(status)
+
+
+def _rss(blog: Blog) -> str:
+    return f"""<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>Blog</title><link>{blog.base}/</link>
+<item><title>{blog.title}</title><link>{blog.base}/posts/1</link><guid>{blog.base}/posts/1</guid>
+<description>&lt;p&gt;I made a thing.&lt;/p&gt;</description></item>
+<item><title>Untagged</title><link>{blog.base}/posts/9</link><guid>p9</guid>
+<description>nothing to see</description></item>
+</channel></rss>"""
+
+
+def _atom(blog: Blog) -> str:
+    return f"""<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom"><title>Atom blog</title><id>urn:blog</id>
+<updated>2026-01-01T00:00:00Z</updated>
+<entry><title>Second post</title><id>urn:post:2</id><updated>2026-01-01T00:00:00Z</updated>
+<link href="{blog.base}/posts/2"/><category term="DS106"/><summary>Done.</summary></entry>
+</feed>"""
+
+
+def _json_feed(blog: Blog) -> str:
+    item = {
+        "id": "3",
+        "url": f"{blog.base}/posts/3",
+        "title": "Third",
+        "content_html": "<p>See it</p>",
+        "tags": ["ds106"],
+    }
+    return json.dumps(
+        {"version": "https://jsonfeed.org/version/1.1", "title": "J", "items": [item]}
+    )
+
+
+def _post(blog: Blog, number: str) -> web.Response:
+    if number == "2":  # endpoint in the Link header, absolute
+        headers = {"Link": f'<{blog.base}/wm>; rel="webmention"'}
+        return web.Response(
+            text="<html><body>two</body></html>", content_type="text/html", headers=headers
+        )
+    # a relative endpoint in an HTML <link>
+    page = '<html><head><link rel="webmention" href="/wm"></head><body>post</body></html>'
+    return web.Response(text=page, content_type="text/html")
+
+
+def _blog_app(blog: Blog) -> web.Application:
+    async def feed(request: web.Request) -> web.StreamResponse:
+        path = request.path
+        bodies = {
+            "/rss.xml": (_rss, "application/rss+xml"),
+            "/atom.xml": (_atom, "application/atom+xml"),
+            "/feed.json": (_json_feed, "application/feed+json"),
+        }
+        make, media = bodies[path]
+        text = make(blog)
+        etag = f'"{hash(text) & 0xFFFFFFFF:x}"'
+        if request.headers.get("If-None-Match"):
+            blog.conditional.append(path)
+        if request.headers.get("If-None-Match") == etag:
+            blog.answered(path, 304)
+            return web.Response(status=304, headers={"ETag": etag})
+        blog.answered(path, 200)
+        return web.Response(text=text, content_type=media, headers={"ETag": etag})
+
+    async def hostile(request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        blog.answered(name, 200)
+        if name == "huge":
+            filler = "<item><title>x</title></item>" * 120_000  # ~3.5 MB
+            return web.Response(
+                text=f"<rss version='2.0'><channel>{filler}</channel></rss>",
+                content_type="application/rss+xml",
+            )
+        if name == "bomb":
+            lol = (
+                '<!DOCTYPE r [<!ENTITY a "aaaaaaaaaa">'
+                '<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+            )
+            return web.Response(
+                text=f"{lol}<rss version='2.0'><channel><item><title>&b;</title>"
+                "</item></channel></rss>",
+                content_type="application/rss+xml",
+            )
+        if name == "nested":
+            return web.Response(
+                text='{"version": "https://jsonfeed.org/version/1.1", "items": '
+                + "[" * 5000
+                + "]" * 5000
+                + "}",
+                content_type="application/feed+json",
+            )
+        if name == "latin1":  # says UTF-8, is Latin-1
+            body = (
+                "<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel><item>"
+                "<title>Caf\xe9 #ds106</title><link>http://x.example/c</link></item></channel></rss>"
+            )
+            return web.Response(body=body.encode("latin-1"), content_type="application/rss+xml")
+        if name == "redirect":
+            raise web.HTTPFound("http://10.0.0.1/feed.xml")
+        if name == "gone":
+            return web.Response(status=500)
+        return web.Response(text="<html><body>not a feed</body></html>", content_type="text/html")
+
+    async def post(request: web.Request) -> web.Response:
+        return _post(blog, request.match_info["number"])
+
+    async def endpoint(request: web.Request) -> web.Response:
+        form = await request.post()
+        blog.mentions.append({"source": str(form["source"]), "target": str(form["target"])})
+        return web.Response(status=202)
+
+    async def page(request: web.Request) -> web.Response:
+        links = request.query.get("links", "")
+        return web.Response(
+            text=f'<html><body><a href="{links}">my badge</a></body></html>',
+            content_type="text/html",
+        )
+
+    app = web.Application()
+    app.router.add_get("/rss.xml", feed)
+    app.router.add_get("/atom.xml", feed)
+    app.router.add_get("/feed.json", feed)
+    app.router.add_get("/bad/{name}", hostile)
+    app.router.add_get("/posts/{number}", post)
+    app.router.add_post("/wm", endpoint)
+    app.router.add_get("/page", page)
+    return app
+
+
+@pytest.fixture
+async def blog() -> AsyncIterator[Blog]:
+    state = Blog()
+    runner = web.AppRunner(_blog_app(state))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    state.base = f"http://127.0.0.1:{port}"
+    try:
+        yield state
+    finally:
+        await runner.cleanup()
+
+
+async def call(
+    http: aiohttp.ClientSession,
+    network: NodeNetwork,
+    node: RunningNode,
+    method: str,
+    path: str,
+    body: Json = None,
+) -> tuple[int, Json]:
+    async with http.request(
+        method, node.gateway_url + path, json=body, headers=network.admin
+    ) as answer:
+        return answer.status, await answer.json(content_type=None)
+
+
+async def cli(node: RunningNode, *args: str) -> Result:
+    """Run a `badgechain` command against `node` (in a thread: the CLI runs its own loop)."""
+    save_config(node.home, NodeConfig(http_port=node.http_port))
+    (node.home / ADMIN_TOKEN_FILE).write_text(ADMIN_TOKEN)
+    return await asyncio.to_thread(CliRunner().invoke, main, ["--home", str(node.home), *args])
+
+
+async def course_with_task(
+    http: aiohttp.ClientSession, network: NodeNetwork, node: RunningNode, auto: bool = False
+) -> tuple[str, str]:
+    status, course = await call(http, network, node, "POST", "/admin/courses", {"name": "DS106"})
+    assert status == 201, course
+    task_body = {
+        "name": "Made a thing",
+        "description": "Made and blogged a thing",
+        "criteria": "A post tagged #ds106",
+        "hashtag": f"#{TAG}",
+        "auto_award": auto,
+    }
+    status, task = await call(
+        http, network, node, "POST", f"/admin/courses/{course['id']}/tasks", task_body
+    )
+    assert status == 201, task
+    return course["id"], task["id"]
+
+
+async def join(
+    http: aiohttp.ClientSession,
+    network: NodeNetwork,
+    node: RunningNode,
+    course: str,
+    feed: str,
+    did: str,
+) -> str:
+    status, person = await call(
+        http,
+        network,
+        node,
+        "POST",
+        f"/admin/courses/{course}/participants",
+        {"feed": feed, "did": did},
+    )
+    assert status == 201, person
+    return str(person["id"])
+
+
+# --- the whole way: post → harvest → review → award → delivered → mention ------------------
+
+
+async def test_a_tagged_post_becomes_a_badge_with_the_post_as_evidence_and_a_mention(
+    node_network: NodeNetwork, http: aiohttp.ClientSession, blog: Blog
+) -> None:
+    issuer, earner = await node_network.start(2)
+    course, _ = await course_with_task(http, node_network, issuer)
+    for feed in ("/rss.xml", "/atom.xml", "/feed.json"):
+        await join(http, node_network, issuer, course, blog.base + feed, earner.did)
+
+    status, summary = await call(
+        http, node_network, issuer, "POST", f"/admin/courses/{course}/harvest"
+    )
+    assert status == 200 and summary["errors"] == {} and summary["feeds"] == 3
+    assert len(summary["new"]) == 3  # one tagged post in each format; the untagged one is not
+    _, listed = await call(
+        http, node_network, issuer, "GET", f"/admin/courses/{course}/submissions"
+    )
+    links = sorted(item["link"] for item in listed["pending"])
+    assert links == [f"{blog.base}/posts/{n}" for n in (1, 2, 3)]
+
+    rss = next(item for item in listed["pending"] if item["link"].endswith("/posts/1"))
+    assert rss["excerpt"] == "I made a thing." and rss["participant_name"] == earner.did
+    status, awarded = await call(
+        http, node_network, issuer, "POST", f"/admin/submissions/{rss['id']}/award"
+    )
+    assert status == 201 and awarded["state"] == "awarded", awarded
+    uid = awarded["uid"]
+
+    async with http.get(f"{issuer.gateway_url}/badges/{uid}.json") as answer:
+        badge = await answer.json(content_type=None)
+    evidence = [item["id"] for item in badge["evidence"]]
+    assert evidence == [f"{blog.base}/posts/1"]
+    assert badge["credentialSubject"]["id"] == earner.did
+
+    async def delivered() -> bool:
+        _, inbox = await call(http, node_network, earner, "GET", "/admin/inbox")
+        return uid in [item["uid"] for item in inbox["badges"]]
+
+    async def mentioned() -> bool:
+        return bool(blog.mentions)
+
+    await eventually(delivered, 15)
+    await eventually(mentioned, 15)
+    assert blog.mentions == [
+        {"source": f"{issuer.gateway_url}/badges/{uid}", "target": f"{blog.base}/posts/1"}
+    ]
+    # The mention's source names the post, as the blog would check (Webmention §3.2.2).
+    async with http.get(
+        blog.mentions[0]["source"], headers={"Accept": "application/json"}
+    ) as answer:
+        assert f"{blog.base}/posts/1" in await answer.text()
+
+    status, again = await call(
+        http, node_network, issuer, "POST", f"/admin/submissions/{rss['id']}/award"
+    )
+    assert status == 409 and again["code"] == "submission_closed"
+    atom = next(item for item in listed["pending"] if item["link"].endswith("/posts/2"))
+    status, declined = await call(
+        http,
+        node_network,
+        issuer,
+        "POST",
+        f"/admin/submissions/{atom['id']}/decline",
+        {"reason": "off topic"},
+    )
+    assert status == 200 and declined["state"] == "declined" and declined["reason"] == "off topic"
+
+
+async def test_harvests_are_conditional_never_submit_twice_and_notice_edits(
+    node_network: NodeNetwork, http: aiohttp.ClientSession, blog: Blog
+) -> None:
+    (issuer,) = await node_network.start(1)
+    course, _ = await course_with_task(http, node_network, issuer)
+    await join(http, node_network, issuer, course, blog.base + "/rss.xml", issuer.did)
+    path = f"/admin/courses/{course}/harvest"
+    _, first = await call(http, node_network, issuer, "POST", path)
+    _, second = await call(http, node_network, issuer, "POST", path)
+    assert len(first["new"]) == 1 and second["new"] == [] and second["edited"] == []
+    assert blog.answers["/rss.xml"] == [200, 304] and blog.conditional == ["/rss.xml"]
+
+    blog.title = "My first post, edited #ds106"
+    _, third = await call(http, node_network, issuer, "POST", path)
+    assert third["new"] == [] and third["edited"] == first["new"]
+    _, listed = await call(
+        http, node_network, issuer, "GET", f"/admin/courses/{course}/submissions"
+    )
+    (only,) = listed["submissions"]
+    assert only["title"] == "My first post, edited #ds106" and "edited" in only
+
+
+async def test_auto_award_tasks_are_awarded_on_harvest(
+    node_network: NodeNetwork, http: aiohttp.ClientSession, blog: Blog
+) -> None:
+    (issuer,) = await node_network.start(1)
+    course, _ = await course_with_task(http, node_network, issuer, auto=True)
+    await join(http, node_network, issuer, course, blog.base + "/feed.json", issuer.did)
+    _, summary = await call(http, node_network, issuer, "POST", f"/admin/courses/{course}/harvest")
+    _, listed = await call(
+        http, node_network, issuer, "GET", f"/admin/courses/{course}/submissions"
+    )
+    (only,) = listed["submissions"]
+    assert only["id"] in summary["new"] and only["state"] == "awarded" and only["auto"] is True
+    assert listed["pending"] == []
+
+
+HOSTILE = {
+    "huge": "feed_too_large",
+    "bomb": "feed_entities_refused",
+    "nested": "feed_malformed",
+    "notfeed": "feed_malformed",
+    "gone": "feed_http_error",
+}
+
+
+async def test_hostile_feeds_each_give_their_error_and_the_good_feed_still_counts(
+    node_network: NodeNetwork, http: aiohttp.ClientSession, blog: Blog
+) -> None:
+    (issuer,) = await node_network.start(1)
+    course, _ = await course_with_task(http, node_network, issuer)
+    people = {
+        name: await join(http, node_network, issuer, course, f"{blog.base}/bad/{name}", issuer.did)
+        for name in HOSTILE
+    }
+    await join(http, node_network, issuer, course, blog.base + "/atom.xml", issuer.did)
+    latin1 = await join(http, node_network, issuer, course, blog.base + "/bad/latin1", issuer.did)
+
+    _, summary = await call(http, node_network, issuer, "POST", f"/admin/courses/{course}/harvest")
+    codes = {name: summary["errors"][person]["code"] for name, person in people.items()}
+    assert codes == HOSTILE
+    assert latin1 not in summary["errors"] and len(summary["new"]) == 2  # atom + Latin-1 post
+    _, shown = await call(http, node_network, issuer, "GET", f"/admin/courses/{course}")
+    states = {p["id"]: p["feed_state"]["error"] for p in shown["participants"]}
+    assert states[people["bomb"]]["code"] == "feed_entities_refused"
+    assert states[latin1] is None
+
+
+async def test_a_public_node_refuses_a_feed_on_a_private_address(
+    node_network: NodeNetwork, http: aiohttp.ClientSession, blog: Blog
+) -> None:
+    issuer = await node_network.add(public=True)
+    course, _ = await course_with_task(http, node_network, issuer)
+    person = await join(http, node_network, issuer, course, f"{blog.base}/bad/redirect", issuer.did)
+    _, summary = await call(http, node_network, issuer, "POST", f"/admin/courses/{course}/harvest")
+    error = summary["errors"][person]
+    assert error["code"] == "feed_unreachable" and "not a public address" in error["message"]
+    assert "redirect" not in blog.answers  # refused before connecting
+
+
+def test_feed_parsing_reads_tags_in_categories_and_text() -> None:
+    rss = b"""<rss version="2.0"><channel><item><title>Hi</title><link>http://b.example/1</link>
+    <description>about #DS106 and more</description></item></channel></rss>"""
+    (entry,) = harvest.parse_feed(rss, "application/rss+xml")
+    task = {"hashtag": "ds106"}
+    assert harvest.matching_tasks(entry, [task]) == [task]
+    assert harvest.matching_tasks(entry, [{"hashtag": "ds10"}]) == []
+
+
+# --- receiving Webmentions -----------------------------------------------------------------
+
+
+async def test_a_post_linking_to_a_badge_is_kept_as_its_mention_once_verified(
+    node_network: NodeNetwork, http: aiohttp.ClientSession, blog: Blog
+) -> None:
+    (issuer,) = await node_network.start(1)
+    course, _ = await course_with_task(http, node_network, issuer)
+    await join(http, node_network, issuer, course, blog.base + "/rss.xml", issuer.did)
+    _, summary = await call(http, node_network, issuer, "POST", f"/admin/courses/{course}/harvest")
+    _, awarded = await call(
+        http, node_network, issuer, "POST", f"/admin/submissions/{summary['new'][0]}/award"
+    )
+    target = f"{issuer.gateway_url}/badges/{awarded['uid']}"
+
+    async def mention(source: str, to: str = target) -> tuple[int, Json]:
+        form = {"source": source, "target": to}
+        async with http.post(f"{issuer.gateway_url}/webmention", data=form) as answer:
+            return answer.status, await answer.json(content_type=None)
+
+    linking = f"{blog.base}/page?links={target}"
+    status, kept = await mention(linking)
+    assert status == 201 and kept["source"] == linking
+    status, problem = await mention(f"{blog.base}/page?links=http://elsewhere.example/")
+    assert status == 400 and problem["code"] == "webmention_no_link"
+    status, problem = await mention(linking, f"{issuer.gateway_url}/badges/nothing")
+    assert status == 400 and problem["code"] == "webmention_target_unknown"
+    status, problem = await mention(f"{blog.base}/bad/gone")
+    assert status == 400 and problem["code"] == "webmention_source_failed"
+    async with http.get(f"{target}/mentions") as answer:
+        assert [m["source"] for m in (await answer.json())["mentions"]] == [linking]
+
+
+# --- the CLI -------------------------------------------------------------------------------
+
+
+async def test_the_cli_creates_a_course_and_reviews_it(
+    node_network: NodeNetwork, http: aiohttp.ClientSession, blog: Blog, tmp_path: Path
+) -> None:
+    (issuer,) = await node_network.start(1)
+    created = await cli(issuer, "course", "create", "--name", "DS106")
+    assert created.exit_code == 0, created.output
+    course = created.output.strip()
+    added = await cli(
+        issuer,
+        "course",
+        "task",
+        "add",
+        course,
+        "--name",
+        "Thing",
+        "--description",
+        "D",
+        "--criteria",
+        "C",
+        "--hashtag",
+        "ds106",
+    )
+    assert added.exit_code == 0 and "#ds106" in added.output, added.output
+    joined = await cli(
+        issuer,
+        "course",
+        "join",
+        course,
+        "--feed",
+        blog.base + "/atom.xml",
+        "--email",
+        "ann@example.org",
+    )
+    assert joined.exit_code == 0, joined.output
+    harvested = await cli(issuer, "course", "harvest", course)
+    assert "1 new submissions" in harvested.output, harvested.output
+    review = await cli(issuer, "course", "review", course, "--json")
+    (pending,) = json.loads(review.output)
+    assert pending["participant_name"] == "ann@example.org"
+    awarded = await cli(issuer, "course", "award", pending["id"])
+    assert awarded.exit_code == 0 and awarded.output.strip().startswith("z"), awarded.output
+    shown = await cli(issuer, "course", "show", course)
+    assert "1 awarded" in shown.output and "[ok;" in shown.output, shown.output
+    unknown = await cli(issuer, "course", "show", "nope")
+    assert unknown.exit_code != 0 and "course_not_found" in unknown.output
