@@ -1,4 +1,5 @@
-"""The node log from the command line: `badgechain log verify URL|--home HOME`.
+"""The node log from the command line: `badgechain log verify URL|--home HOME`, and
+`badgechain log open SEQ` (what a sealed, private entry says, for its owner).
 
 With a URL, the log is read page by page from the node's public gateway (bounded answers,
 timeouts) and checked against the DID the node names at /health; with --home, it is read
@@ -29,15 +30,15 @@ from badgechain.chain.nodelog import (
     verify_log,
 )
 from badgechain.node.config import DB_DIR, ConfigError, load_config
-from badgechain.node.nodelog import MAX_PAGE, iter_entries, read_head
+from badgechain.node.nodelog import MAX_PAGE, iter_entries, read_head, read_opening
 from badgechain.storage import LevelStore, StorageError
 from badgechain.storage.errors import STORAGE_LOCKED
 
-from .client import NodeError, why_no_answer
+from .client import AdminClient, NodeError, why_no_answer
 from .common import EXIT_INDETERMINATE, EXIT_INVALID, EXIT_USAGE, EXIT_VALID, fail, reports_errors
 from .home import KEY_FILE, HomeError, read_bounded
 
-__all__ = ["fetch_and_verify", "register", "verify_home_log"]
+__all__ = ["fetch_and_verify", "open_entry_of", "register", "verify_home_log"]
 
 _TIMEOUT: Final = aiohttp.ClientTimeout(total=30, connect=10)
 # A full page: MAX_PAGE entries of at most MAX_ENTRY_BYTES, the head and some slack.
@@ -164,6 +165,24 @@ def verify_home_log(
         store.close()
 
 
+def open_entry_of(home: Path, seq: int) -> dict[str, Any]:
+    """Entry `seq` of the node at `home`, opened: from its database when the node is
+    stopped, else from the running node (GET /admin/log/open, with the admin token)."""
+    try:
+        store = _open_store(home)
+    except StorageError as exc:
+        if exc.code != STORAGE_LOCKED:
+            raise
+        answer = AdminClient(home).call("GET", f"/admin/log/open?seq={seq}")
+        if not isinstance(answer, dict):
+            raise NodeError("the node's answer is not an opened entry") from None
+        return answer
+    try:
+        return read_opening(store, seq)
+    finally:
+        store.close()
+
+
 # -- the command ---------------------------------------------------------------------------
 
 
@@ -236,3 +255,18 @@ def register(main: click.Group) -> None:
                     err=True,
                 )
         raise SystemExit(EXIT_VALID if verdict.ok else EXIT_INVALID)
+
+    @log_group.command("open")
+    @click.argument("seq", type=click.IntRange(0, 2**53 - 1))
+    @click.option(
+        "--home",
+        "log_home",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="The node's home (default: the current home).",
+    )
+    @click.pass_obj
+    @reports_errors
+    def open_command(home: Path, seq: int, log_home: Path | None) -> None:
+        """Show what entry SEQ of this node's log says, with the salt that opens a sealed
+        (private) entry's commitment, as JSON."""
+        click.echo(json.dumps(open_entry_of(log_home or home, seq), indent=2, sort_keys=True))

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from badgechain.chain.keys import KeyPair
+from badgechain.chain.logentry import LOG_OPENING_INVALID, commitment, open_entry, redact
 from badgechain.chain.nodelog import (
     GENESIS_PREV,
     LOG_CHECKPOINT_MISMATCH,
@@ -24,6 +25,8 @@ from badgechain.chain.nodelog import (
     LOG_SIGNER_MISMATCH,
     LOG_TRUNCATED,
     MAX_DETAILS_BYTES,
+    PRIVATE_ACTIONS,
+    SEALED,
     Checkpoint,
     LogError,
     LogVerdict,
@@ -244,3 +247,101 @@ def test_any_flipped_signature_character_is_caught(position: int, flip: int) -> 
     verdict = check(entries, head)
     assert not verdict.ok and verdict.bad_seq == position
     assert verdict.code in (LOG_SIGNATURE_INVALID, LOG_ENTRY_INVALID)
+
+
+# -- sealed (private) entries and redacted stubs ------------------------------------------
+
+SALT = bytes(range(100, 132))
+
+
+def sealed_log() -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
+    """issue, a sealed collection, issue, a legacy (unsealed) hide: the log, its head and
+    the sealed entry's opening."""
+    details = {"name": "Private things", "badges": 2}
+    opening = {
+        "seq": 1,
+        "action": "collection",
+        "subject": "k" * 22,
+        "details": details,
+        "salt": SALT.hex(),
+    }
+    sealed_subject = commitment("collection", "k" * 22, details, SALT)
+    entries: list[dict[str, Any]] = []
+    for action, subject in (
+        ("issue", UID),
+        (SEALED, sealed_subject),
+        ("issue", UID),
+        ("hide", UID),
+    ):
+        previous = entries[-1] if entries else None
+        entries.append(make_entry(KEY, previous, action, subject, None, START))
+    return entries, make_head(KEY, entries[-1]), opening
+
+
+def test_a_sealed_entry_opens_only_with_its_salt_and_content() -> None:
+    entries, head, opening = sealed_log()
+    assert check(entries, head).ok
+    content = open_entry(entries[1], opening)
+    assert content == {
+        "action": "collection",
+        "subject": "k" * 22,
+        "details": {"name": "Private things", "badges": 2},
+    }
+    for change in (
+        {"salt": "00" * 32},
+        {"subject": "k" * 21 + "j"},
+        {"details": {"name": "Private things", "badges": 3}},
+        {"action": "persona"},
+        {"seq": 2},
+    ):
+        with pytest.raises(LogError) as raised:
+            open_entry(entries[1], {**opening, **change})
+        assert raised.value.code == LOG_OPENING_INVALID
+    with pytest.raises(LogError) as raised:  # a public entry is nothing to open
+        open_entry(entries[0], {**opening, "seq": 0})
+    assert raised.value.code == LOG_OPENING_INVALID
+    with pytest.raises(LogError):  # an issue is never sealed
+        open_entry(entries[1], {**opening, "action": "issue"})
+
+
+def test_a_sealed_entry_must_carry_only_a_commitment() -> None:
+    with pytest.raises(LogError):
+        make_entry(KEY, None, SEALED, "the collection's link", None, START)
+    with pytest.raises(LogError):
+        make_entry(KEY, None, SEALED, "a" * 64, {"name": "leak"}, START)
+    assert {"collection", "persona", "hide", "reject"} == PRIVATE_ACTIONS
+
+
+def public(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The log as served: unsealed private entries (written before sealing) redacted."""
+    return [redact(e) if e["action"] in PRIVATE_ACTIONS else e for e in entries]
+
+
+def test_a_log_with_redacted_stubs_still_verifies_and_catches_tampering() -> None:
+    entries, head, _ = sealed_log()
+    served = public(entries)
+    assert served[3] == {"seq": 3, "redacted": entry_hash(entries[3])}
+    verdict = check(served, head)
+    assert verdict.ok and verdict.head_hash == entry_hash(entries[3])
+    legacy = copy.deepcopy(entries)  # a middle private entry before sealing existed
+    legacy[1] = make_entry(KEY, legacy[0], "collection", "k" * 22, None, START)
+    legacy[2] = make_entry(KEY, legacy[1], "issue", UID, None, START)
+    legacy[3] = make_entry(KEY, legacy[2], "hide", UID, None, START)
+    legacy_head = make_head(KEY, legacy[3])
+    assert check(public(legacy), legacy_head).ok
+    stubbed = public(legacy)
+    assert_bad(check(stubbed[:1] + stubbed[2:], legacy_head), 1, LOG_ENTRY_MISSING)
+    assert_bad(
+        check([stubbed[0], stubbed[2], stubbed[1], stubbed[3]], legacy_head), 1, LOG_REORDERED
+    )
+    wrong = {"seq": 1, "redacted": "0" * 64}  # a stub naming another hash
+    assert_bad(check([stubbed[0], wrong, *stubbed[2:]], legacy_head), 2, LOG_LINK_BROKEN)
+    assert_bad(check(stubbed[:3], legacy_head), 3, LOG_TRUNCATED)
+    last_wrong = [*stubbed[:3], {"seq": 3, "redacted": "1" * 64}]
+    assert_bad(check(last_wrong, legacy_head), 3, LOG_LINK_BROKEN)
+    assert_bad(check([stubbed[0], {"seq": 1, "redacted": "xyz"}], None), 1, LOG_ENTRY_INVALID)
+    mark = Checkpoint(1, entry_hash(legacy[1]))
+    assert check(stubbed, legacy_head, checkpoint=mark).ok
+    assert_bad(
+        check(stubbed, legacy_head, checkpoint=Checkpoint(1, "2" * 64)), 1, LOG_CHECKPOINT_MISMATCH
+    )

@@ -199,3 +199,30 @@ async def test_log_verify_url_against_a_running_node(tmp_path: Path) -> None:
 def test_log_verify_url_with_no_node_is_indeterminate() -> None:
     result = verify("http://127.0.0.1:9")
     assert result.exit_code == 3 and "node_unreachable" in result.output
+
+
+def test_log_open_shows_a_sealed_entry_to_its_owner(home: Path) -> None:
+    def add_private(store: LevelStore) -> None:
+        log = NodeLog(store, load_key(home), clock)
+        with store.batch() as batch:
+            log.append(batch, "collection", "link-only-I-know", {"name": "Mine", "badges": 1})
+
+    tamper(home, add_private)
+    assert verify("--home", str(home)).exit_code == EXIT_VALID  # sealed entries verify
+    result = CliRunner().invoke(main, ["log", "open", str(COUNT), "--home", str(home)])
+    assert result.exit_code == 0, result.output
+    opened = json.loads(result.output)
+    assert (opened["sealed"], opened["action"], opened["subject"]) == (
+        True,
+        "collection",
+        "link-only-I-know",
+    )
+    store = LevelStore(home / DB_DIR)
+    try:
+        assert read_entry(store, COUNT)["action"] == "sealed"
+        assert b"link-only-I-know" not in json.dumps(read_entry(store, COUNT)).encode()
+    finally:
+        store.close()
+    missing = CliRunner().invoke(main, ["log", "open", str(COUNT + 1), "--home", str(home)])
+    assert missing.exit_code != 0 and "log_entry_not_found" in missing.output
+    assert CliRunner().invoke(main, ["log", "open", "-1", "--home", str(home)]).exit_code == 2

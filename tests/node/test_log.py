@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from typing import Any
@@ -11,10 +12,25 @@ import aiohttp
 import pytest
 
 from badgechain.chain.keys import KeyPair
-from badgechain.chain.nodelog import LOG_ENTRY_INVALID, LogError, entry_hash, verify_log
+from badgechain.chain.nodelog import (
+    LOG_ENTRY_INVALID,
+    LogError,
+    canonical_bytes,
+    entry_hash,
+    make_entry,
+    make_head,
+    verify_log,
+)
 from badgechain.node.app import RunningNode
 from badgechain.node.log_routes import ATOM_NS, FEED_ENTRIES
-from badgechain.node.nodelog import HEAD_KEY, LOG_STORAGE_DAMAGED, NodeLog, entry_key
+from badgechain.node.nodelog import (
+    HEAD_KEY,
+    LOG_OPENING_MISSING,
+    LOG_STORAGE_DAMAGED,
+    OPENING_PREFIX,
+    NodeLog,
+    entry_key,
+)
 from badgechain.storage import Kind, MemoryStore
 from tests.node.conftest import NodeNetwork
 from tests.node.test_issuer import make_class
@@ -100,6 +116,36 @@ def test_pages_and_recent_entries() -> None:
     verdict = verify_log(log.read_all(), signer_did=KEY.did, head=log.head())
     assert (verdict.bad_seq, verdict.code) == (13, LOG_ENTRY_INVALID)
     assert log.store.get(Kind.LOG, HEAD_KEY) is not None
+
+
+def test_a_log_from_before_sealing_still_verifies_and_is_served_redacted() -> None:
+    """Entries written unsealed by an older node stay valid; the public sees their hash
+    only, new private actions are sealed, and the owner can open both."""
+    log = memory_log()
+    legacy = make_entry(KEY, None, "collection", "secret-link", {"name": "Mine"}, fixed_clock())
+    log.store.put(Kind.LOG, entry_key(0), canonical_bytes(legacy))
+    log.store.put(Kind.LOG, HEAD_KEY, canonical_bytes(make_head(KEY, legacy)))
+    with log.store.batch() as batch:
+        log.append(batch, "issue", UID)
+        sealed = log.append(batch, "persona", UID, {"name": "Night Owl"})
+    assert sealed["action"] == "sealed" and sealed["details"] == {}
+    assert verify_log(log.read_all(), signer_did=KEY.did, head=log.head()).ok
+    public = log.public_page(None, 10)
+    assert public.entries[0] == {"seq": 0, "redacted": entry_hash(legacy)}
+    assert verify_log(public.entries, signer_did=KEY.did, head=public.head).ok
+    served = json.dumps(public.to_json())
+    assert "secret-link" not in served and "Night Owl" not in served
+    assert log.opening(0)["sealed"] is False and log.opening(0)["subject"] == "secret-link"
+    opened = log.opening(2)
+    assert opened["sealed"] is True
+    assert (opened["action"], opened["details"]) == ("persona", {"name": "Night Owl"})
+    with pytest.raises(LogError) as raised:
+        log.opening(3)
+    assert raised.value.code == "log_entry_not_found"
+    log.store.delete(Kind.LOG, OPENING_PREFIX + (2).to_bytes(8, "big"))
+    with pytest.raises(LogError) as raised:
+        log.opening(2)
+    assert raised.value.code == LOG_OPENING_MISSING
 
 
 # -- a running node ----------------------------------------------------------------------
