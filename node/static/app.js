@@ -691,7 +691,8 @@
       loading = false;
       if (currentRoute() !== route) return;
       if (error) {
-        status.textContent = error.message;
+        const unsupported = error.problem && error.problem.code === "did_unsupported";
+        status.textContent = unsupported ? "Badge lists are kept for did:key identities only, and this is not one." : error.message;
         status.className = "error";
         return;
       }
