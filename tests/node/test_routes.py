@@ -33,6 +33,8 @@ SAMPLES = {  # a well-formed value for each path parameter
     "id": KeyPair.generate().did,
     "class_id": "nope",
     "batch_id": "nope",
+    "course_id": "nope",
+    "submission_id": "nope",
     "list_id": "A" * 12,
     "name": "index.html",
     "item_id": "publish:00",
