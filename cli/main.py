@@ -22,6 +22,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "earner_commands",
         "Accept a badge of the inbox: publish this node's URL for it in the BNS.",
     ),
+    "badges": (
+        "backpack_commands",
+        "List the badges this node holds for its earner, with their state and source.",
+    ),
     "bake": ("local_commands", "Bake a badge (JSON or VC-JWT) into a PNG or SVG image."),
     "class": ("issuer_commands", "Define badge classes (Achievements) on this home's node."),
     "collection": (
@@ -38,6 +42,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "persona_commands",
         "Endorse a badge: sign an EndorsementCredential about it and deliver it to its earner.",
     ),
+    "export": (
+        "backpack_commands",
+        "Write every held badge and the home's key (encrypted) to a file `import` restores.",
+    ),
     "hide": (
         "earner_commands",
         "Hide an accepted badge: it stays valid, and the BNS says where it is no more.",
@@ -45,6 +53,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "inbox": (
         "earner_commands",
         "List the badges delivered to this node that wait for accept or reject.",
+    ),
+    "import": (
+        "backpack_commands",
+        "Import a badge (a file or an http(s) URL) into the backpack, or restore a backpack.",
     ),
     "init": (
         "node_commands",

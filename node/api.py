@@ -9,7 +9,9 @@ from __future__ import annotations
 from typing import Final
 
 from . import (
+    backpack_routes,
     course_routes,
+    didweb,
     earner_routes,
     gateway,
     issuer_routes,
@@ -29,6 +31,7 @@ ROUTES: Final[tuple[Route, ...]] = (
     *gateway.ROUTES,
     *issuer_routes.ROUTES,
     *earner_routes.ROUTES,
+    *backpack_routes.ROUTES,
     *verify_routes.ROUTES,
     *status_routes.ROUTES,
     *log_routes.ROUTES,
@@ -37,4 +40,5 @@ ROUTES: Final[tuple[Route, ...]] = (
     *queue_routes.ROUTES,
     *page_routes.ROUTES,
     *course_routes.ROUTES,
+    *didweb.ROUTES,  # last: /{did_path}/did.json must not shadow another route
 )
