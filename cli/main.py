@@ -37,6 +37,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "course_commands",
         "Courses: tasks awarded for blog posts with a hashtag, harvested from feeds.",
     ),
+    "crawl": (
+        "crawl_commands",
+        "Crawl web pages and feeds from START_URL and verify every badge they link.",
+    ),
     "devnet": ("devnet", "Run a small BadgeChain network on this machine until Ctrl-C."),
     "endorse": (
         "persona_commands",

@@ -1,0 +1,336 @@
+"""The crawler (issue 15 item 5): from start URLs it follows the links of web pages and
+RSS/Atom feeds, fetches every badge file it meets (JSON, VC-JWT, baked PNG or SVG),
+verifies each with the node's own verifier, and reports which were valid, revoked,
+invalid (forged or broken) or indeterminate, and on which pages each was linked.
+
+Every cost is bounded: link depth, documents fetched, bytes and seconds per fetch,
+seconds in all. Each URL is fetched once (normalised, redirect targets included), so a
+loop ends; a slow server is cut by the fetch timeout and an endless link generator by the
+page budget. robots.txt is honoured (RFC 9309). Connections follow the outbound rules of
+the verifier's config (node/outbound.py): a public config reaches global addresses only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from badgechain.chain.bake import unbake
+from badgechain.chain.errors import BadgeChainError
+from badgechain.chain.jsonio import parse_json
+from badgechain.chain.proof import format_created
+from badgechain.chain.report import Report
+from badgechain.chain.resolve import Unreachable
+
+from .crawl_links import (
+    USER_AGENT,
+    Robots,
+    document_kind,
+    extract_links,
+    looks_like_badge,
+    normalise,
+    not_worth_fetching,
+)
+from .fetchers import FetchError, get
+from .outbound import client_session
+from .resolvers import VerifierContext, verify_with
+
+__all__ = ["CATEGORIES", "CrawlLimits", "CrawlReport", "Crawler", "FoundBadge", "crawl"]
+
+CATEGORIES: Final = ("valid", "revoked", "invalid", "indeterminate")
+MAX_START_URLS: Final = 100
+MAX_REFERRERS: Final = 10  # pages listed per badge in the report
+MAX_SKIPPED: Final = 1000  # URLs not crawled listed in the report (all are counted)
+MAX_ORIGINS: Final = 1000  # robots.txt files held at once
+MAX_ROBOTS_BYTES: Final = 512 * 1024  # RFC 9309 asks crawlers to read at least 500 KiB
+MAX_REDIRECTS: Final = 3
+_REVOKED_CODES: Final = frozenset({"revoked", "status_revoked"})
+_NOT_A_BADGE: Final = frozenset(
+    {"not_baked", "format_unknown", "png_invalid", "png_truncated", "svg_invalid"}
+)
+# robots.txt answers meaning "none here" (RFC 9309: crawl freely), unlike server errors.
+_NO_ROBOTS: Final = frozenset({"fetch_not_found", "fetch_failed", "fetch_too_large"})
+_JWT: Final = re.compile(rb"ey[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+
+
+class CrawlError(BadgeChainError):
+    code = "crawl_invalid"
+    http_status = 400
+
+
+@dataclass(frozen=True, slots=True)
+class CrawlLimits:
+    """How far a crawl goes: `depth` links from a start URL (a badge file linked from the
+    deepest page is still fetched), `pages` documents fetched in all (robots.txt aside),
+    `fetch_bytes` and `fetch_timeout_s` per fetch, `seconds` for the whole crawl."""
+
+    depth: int = 3
+    pages: int = 200
+    seconds: float = 300.0
+    fetch_bytes: int = 4 * 1024 * 1024
+    fetch_timeout_s: float = 10.0
+    verify_timeout_s: float = 60.0
+
+    def check(self) -> None:
+        """Raise CrawlError (`crawl_limits_invalid`) for limits out of their range."""
+        ranges = {
+            "depth": (self.depth, 0, 20),
+            "pages": (self.pages, 1, 100_000),
+            "seconds": (self.seconds, 0.1, 86_400),
+            "fetch_bytes": (self.fetch_bytes, 1024, 16 * 1024 * 1024),
+            "fetch_timeout_s": (self.fetch_timeout_s, 0.1, 300),
+            "verify_timeout_s": (self.verify_timeout_s, 0.1, 600),
+        }
+        for name, (value, low, high) in ranges.items():
+            if not low <= value <= high:
+                raise CrawlError(
+                    f"{name} is {value}; it must be from {low} to {high}",
+                    code="crawl_limits_invalid",
+                )
+
+
+@dataclass(slots=True)
+class FoundBadge:
+    """A badge file met on the crawl and its verdict (one of CATEGORIES)."""
+
+    url: str
+    found_on: list[str]
+    category: str
+    uid: str | None
+    format: str
+    code: str  # the first failed check's code ("ok" for a valid badge)
+    message: str
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class CrawlReport:
+    start_urls: list[str]
+    limits: CrawlLimits
+    started: str = ""
+    finished: str = ""
+    stopped: str = "done"  # or "max_pages", "max_seconds": a budget ended the crawl
+    fetched: int = 0
+    badges: list[FoundBadge] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    skipped_count: int = 0
+
+    def counts(self) -> dict[str, int]:
+        return {name: sum(b.category == name for b in self.badges) for name in CATEGORIES}
+
+    def skip(self, url: str, code: str, message: str) -> None:
+        self.skipped_count += 1
+        if len(self.skipped) < MAX_SKIPPED:
+            self.skipped.append({"url": url, "code": code, "message": message[:300]})
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "start_urls": self.start_urls,
+            "limits": asdict(self.limits),
+            "started": self.started,
+            "finished": self.finished,
+            "stopped": self.stopped,
+            "fetched": self.fetched,
+            "counts": self.counts(),
+            "badges": [badge.to_json() for badge in self.badges],
+            "skipped_count": self.skipped_count,
+            "skipped": self.skipped,
+        }
+
+
+def start_urls(urls: Sequence[str]) -> list[str]:
+    """The start URLs normalised; CrawlError (`crawl_start_invalid`) for one that is not an
+    http(s) URL, or for none or too many."""
+    if not 1 <= len(urls) <= MAX_START_URLS:
+        raise CrawlError(f"give 1 to {MAX_START_URLS} start URLs", code="crawl_start_invalid")
+    normal = []
+    for url in urls:
+        one = normalise(url)
+        if one is None:
+            raise CrawlError(f"{url:.100} is not an http(s) URL", code="crawl_start_invalid")
+        normal.append(one)
+    return list(dict.fromkeys(normal))
+
+
+def category_of(report: Report) -> str:
+    failed = report.failed
+    if failed is not None and failed.code in _REVOKED_CODES:
+        return "revoked"
+    return report.verdict
+
+
+def is_badge(body: bytes) -> bool:
+    """Whether fetched bytes are a badge to verify: a baked image, a JSON-LD or OB 2.0
+    object, or a compact JWS. Photos without a badge, and other JSON, are not."""
+    head = body.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if body.startswith(b"\x89PNG") or head.startswith(b"<"):
+        try:
+            unbake(body)
+        except BadgeChainError as exc:
+            return exc.code not in _NOT_A_BADGE
+        return True
+    if head.startswith(b"{"):
+        try:
+            value = parse_json(body)
+        except BadgeChainError:
+            return False
+        return isinstance(value, dict) and ("@context" in value or "type" in value)
+    return _JWT.fullmatch(head.rstrip()) is not None
+
+
+async def crawl(
+    context: VerifierContext, urls: Sequence[str], limits: CrawlLimits | None = None
+) -> CrawlReport:
+    """Crawl from `urls` within `limits`; see the module's docstring."""
+    limits = limits or CrawlLimits()
+    limits.check()
+    return await Crawler(context, limits).run(start_urls(urls))
+
+
+class Crawler:
+    """One crawl: breadth first, one fetch at a time (polite to the sites it reads)."""
+
+    def __init__(
+        self,
+        context: VerifierContext,
+        limits: CrawlLimits,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.context = context
+        self.limits = limits
+        self.monotonic = monotonic
+        self.deadline = 0.0
+        self.queue: deque[tuple[str, int]] = deque()
+        self.referrers: dict[str, list[str]] = {}  # every URL met, with pages linking it
+        self.visited: set[str] = set()  # fetched, or reached by a redirect
+        self.robots: dict[str, Robots] = {}
+
+    async def run(self, urls: list[str]) -> CrawlReport:
+        report = CrawlReport(urls, self.limits, started=format_created(self.context.clock()))
+        self.deadline = self.monotonic() + self.limits.seconds
+        for url in urls:
+            self._enqueue(url, 0, None)
+        timeout = aiohttp.ClientTimeout(total=self.limits.fetch_timeout_s)
+        headers = {"User-Agent": USER_AGENT}
+        async with client_session(self.context.config, timeout=timeout, headers=headers) as http:
+            while self.queue:
+                if report.fetched >= self.limits.pages:
+                    report.stopped = "max_pages"
+                    break
+                if self._remaining() <= 0:
+                    report.stopped = "max_seconds"
+                    break
+                url, depth = self.queue.popleft()
+                await self._visit(http, report, url, depth)
+        for badge in report.badges:
+            badge.found_on = self.referrers.get(badge.url, [])
+        report.finished = format_created(self.context.clock())
+        return report
+
+    def _remaining(self) -> float:
+        return self.deadline - self.monotonic()
+
+    def _enqueue(self, url: str, depth: int, referrer: str | None) -> None:
+        known = self.referrers.get(url)
+        if known is None:
+            if not_worth_fetching(url) or (depth > self.limits.depth and not looks_like_badge(url)):
+                return
+            known = self.referrers[url] = []
+            self.queue.append((url, depth))
+        if referrer is not None and referrer not in known and len(known) < MAX_REFERRERS:
+            known.append(referrer)
+
+    async def _visit(
+        self, http: aiohttp.ClientSession, report: CrawlReport, url: str, depth: int
+    ) -> None:
+        if url in self.visited:  # a redirect reached it already
+            return
+        self.visited.add(url)
+        if not await self._allowed(http, url):
+            report.skip(url, "robots_disallowed", "robots.txt disallows it")
+            return
+        report.fetched += 1
+        fetched = await self._fetch(http, url, self.limits.fetch_bytes, MAX_REDIRECTS)
+        if isinstance(fetched, _Failure):
+            report.skip(url, fetched.code, fetched.message)
+            return
+        body, media, final = fetched
+        final = normalise(final) or url
+        if final != url:  # followed a redirect: the target counts as visited, loops end
+            if final in self.visited or not await self._allowed(http, final):
+                report.skip(url, "redirect_skipped", f"redirected to {final:.200}, not read")
+                return
+            self.visited.add(final)
+        kind = document_kind(media)
+        if kind != "other":
+            if depth <= self.limits.depth:
+                text = body.decode("utf-8", errors="replace")
+                for link in extract_links(text, final):
+                    self._enqueue(link, depth + 1, url)
+        elif is_badge(body):
+            report.badges.append(await self._verify(url, body))
+
+    async def _fetch(
+        self, http: aiohttp.ClientSession, url: str, max_bytes: int, redirects: int
+    ) -> tuple[bytes, str, str] | _Failure:
+        """(body, media type, final URL), or why there is none."""
+        wait_s = max(0.0, min(self.limits.fetch_timeout_s, self._remaining()))
+        try:
+            async with asyncio.timeout(wait_s):
+                got = await get(http, url, max_bytes, redirects=redirects)
+        except TimeoutError:
+            return _Failure("fetch_timeout", f"no complete answer within {wait_s:.1f} s")
+        except (Unreachable, FetchError) as exc:
+            return _Failure(exc.code, exc.message)
+        return got if got is not None else _Failure("fetch_not_found", "HTTP 404 or 410")
+
+    async def _allowed(self, http: aiohttp.ClientSession, url: str) -> bool:
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        robots = self.robots.get(origin)
+        if robots is None:
+            robots = await self._read_robots(http, origin)
+            if len(self.robots) >= MAX_ORIGINS:
+                self.robots.pop(next(iter(self.robots)))
+            self.robots[origin] = robots
+        return robots.allows(url)
+
+    async def _read_robots(self, http: aiohttp.ClientSession, origin: str) -> Robots:
+        """RFC 9309: a 4xx (none there) allows everything; a server or network error
+        allows nothing; more than 5 redirects count as none there."""
+        got = await self._fetch(http, origin + "/robots.txt", MAX_ROBOTS_BYTES, 5)
+        if isinstance(got, _Failure):
+            return Robots(None) if got.code in _NO_ROBOTS else Robots.unreachable()
+        return Robots(got[0].decode("utf-8", errors="replace"))
+
+    async def _verify(self, url: str, body: bytes) -> FoundBadge:
+        wait_s = max(0.1, min(self.limits.verify_timeout_s, self._remaining()))
+        try:
+            async with asyncio.timeout(wait_s):
+                report = await verify_with(self.context, body)
+        except TimeoutError:
+            message = f"not verified within {wait_s:.1f} s"
+            return FoundBadge(url, [], "indeterminate", None, "unknown", "verify_timeout", message)
+        failed = report.failed or next((c for c in report.checks if c.blocking), None)
+        code, message = (failed.code, failed.message) if failed else ("ok", "verified")
+        return FoundBadge(
+            url, [], category_of(report), report.uid, report.format, code, message[:300]
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    """Why a fetch brought no document."""
+
+    code: str
+    message: str
