@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from badgechain.chain.errors import IdentityError
 from badgechain.chain.keys import KeyPair
 from badgechain.chain.keystore import lock_key
 from badgechain.node.app import Node, RunningNode
@@ -26,6 +27,7 @@ from badgechain.node.config import (
     read_admin_token,
     save_config,
 )
+from badgechain.node.didweb import did_web_from_text, document_path
 from badgechain.node.logs import LOG_FORMATS, configure_logging
 from badgechain.node.relocation import follow_gateway_url
 
@@ -92,6 +94,17 @@ def register_node_commands(main: click.Group) -> None:
     @click.option("--bootstrap", multiple=True, callback=_peers, help=_BOOTSTRAP_HELP)
     @click.option("--no-passphrase", is_flag=True, help="Store the key unencrypted.")
     @click.option("--force", is_flag=True, help="Overwrite an existing home's settings.")
+    @click.option(
+        "--did-web",
+        "did_web",
+        default=None,
+        help="Issue as did:web:DOMAIN[:PATH] (give DOMAIN[:PATH]); serve its DID document.",
+    )
+    @click.option(
+        "--tls-ca-file",
+        default=None,
+        help="A PEM of CA certificates trusted for outbound HTTPS besides the system's.",
+    )
     @click.option("--json", "as_json", is_flag=True, help="Print the DID and ports as JSON.")
     @click.pass_obj
     @reports_errors
@@ -103,6 +116,8 @@ def register_node_commands(main: click.Group) -> None:
         bootstrap: tuple[tuple[str, int], ...],
         no_passphrase: bool,
         force: bool,
+        did_web: str | None,
+        tls_ca_file: str | None,
         as_json: bool,
     ) -> None:
         """Create a home: a key (unless one exists), config.toml and an admin token.
@@ -112,6 +127,11 @@ def register_node_commands(main: click.Group) -> None:
         """
         if (home / CONFIG_FILE).exists() and not force:
             raise HomeError(f"{home} is already initialised; use --force", code="home_exists")
+        try:
+            issuer_web = None if did_web is None else did_web_from_text(did_web)
+        except IdentityError as exc:  # a usage error: exit 2 with the reason
+            raise click.BadParameter(exc.message, param_hint="--did-web") from exc
+        ca_file = None if tls_ca_file is None else str(Path(tls_ca_file).resolve())
         home.mkdir(parents=True, exist_ok=True, mode=0o700)
         key_path = home / KEY_FILE
         if not key_path.exists():
@@ -125,15 +145,21 @@ def register_node_commands(main: click.Group) -> None:
             dht_port=dht_port,
             http_port=http_port,
             bootstrap=bootstrap or None,
+            did_web=issuer_web,
+            tls_ca_file=ca_file,
         )
         config = _free_defaults(config, dht_port is None, http_port is None)
         save_config(home, config)
         write_atomic(home / ADMIN_TOKEN_FILE, create_admin_token().encode(), mode=0o600)
         if as_json:
             ports = {"dht_port": config.dht_port, "http_port": config.http_port}
-            click.echo(json.dumps({"did": key.did, "home": str(home), **ports}))
+            web = {"did_web": issuer_web} if issuer_web else {}
+            click.echo(json.dumps({"did": key.did, "home": str(home), **ports, **web}))
         else:
             click.echo(key.did)
+            if issuer_web:
+                path = document_path(issuer_web)
+                click.echo(f"issues as {issuer_web}; serve this node's {path} at that address")
 
     @main.group()
     def node() -> None:

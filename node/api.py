@@ -11,7 +11,7 @@ from typing import Final
 from . import (
     backpack_routes,
     course_routes,
-    didweb,
+    didweb_routes,
     earner_routes,
     gateway,
     issuer_routes,
@@ -40,5 +40,5 @@ ROUTES: Final[tuple[Route, ...]] = (
     *queue_routes.ROUTES,
     *page_routes.ROUTES,
     *course_routes.ROUTES,
-    *didweb.ROUTES,  # last: /{did_path}/did.json must not shadow another route
+    *didweb_routes.ROUTES,  # last: /{did_path}/did.json must not shadow another route
 )

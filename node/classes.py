@@ -19,6 +19,7 @@ from badgechain.chain.proof import format_created
 from badgechain.storage import Kind, Store
 
 from .badgestore import journal_object
+from .didweb import issuer_did
 from .errors import IssuerError
 from .services import Services
 
@@ -53,7 +54,7 @@ def create_class(
         raise IssuerError(f"name is over {MAX_CLASS_NAME_CHARS} chars", code="class_invalid")
     class_id = secrets.token_urlsafe(8)
     achievement = build_achievement(
-        node.did,
+        issuer_did(node),
         achievement_id=_achievement_id(node, class_id),
         name=name,
         description=description,

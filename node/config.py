@@ -61,6 +61,12 @@ class NodeConfig:
     # An index (context URL → file beside it) of JSON-LD contexts trusted beyond the pinned
     # set, e.g. a test suite's example contexts; relative to the home. Empty: none.
     local_contexts: str = ""
+    # The did:web this node issues as (`init --did-web`); empty: its did:key. The node
+    # serves the matching DID document (node/didweb.py).
+    did_web: str = ""
+    # A PEM file of CA certificates trusted for outbound HTTPS besides the system's (a
+    # private CA; tests). BADGECHAIN_TLS_CA_FILE overrides it (node/outbound.py).
+    tls_ca_file: str = ""
 
     @property
     def http_host(self) -> str:
@@ -130,6 +136,11 @@ def load_config(home: Path) -> NodeConfig:
     local_contexts = node.get("local_contexts", "")
     if not isinstance(local_contexts, str):
         raise ConfigError(f"{path}: local_contexts must be a path")
+    did_web, tls_ca_file = node.get("did_web", ""), node.get("tls_ca_file", "")
+    if not isinstance(did_web, str) or not isinstance(tls_ca_file, str):
+        raise ConfigError(f"{path}: did_web and tls_ca_file must be strings")
+    if did_web and not did_web.startswith("did:web:"):
+        raise ConfigError(f"{path}: did_web must be a did:web")
     return NodeConfig(
         name=name,
         dht_host=str(node.get("dht_host", defaults.dht_host)),
@@ -141,6 +152,8 @@ def load_config(home: Path) -> NodeConfig:
         pow_difficulty=difficulty,
         fetch_private=fetch_private,
         local_contexts=local_contexts,
+        did_web=did_web,
+        tls_ca_file=tls_ca_file,
     )
 
 
@@ -163,6 +176,8 @@ def render_config(config: NodeConfig) -> str:
         f"pow_difficulty = {config.pow_difficulty}\n"
         f"fetch_private = {'true' if config.fetch_private else 'false'}\n"
         f"local_contexts = {_toml_string(config.local_contexts)}\n"
+        f"did_web = {_toml_string(config.did_web)}\n"
+        f"tls_ca_file = {_toml_string(config.tls_ca_file)}\n"
     )
 
 

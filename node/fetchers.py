@@ -9,6 +9,7 @@ import logging
 import ssl
 import weakref
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -95,12 +96,14 @@ async def get(
     """(body, content type, final URL) of a 200 answer to GET `url`; None for 404 or 410.
     `url` goes through the test host map (node/outbound.py) when one is enabled."""
     hosts = _HOST_MAPS.get(session) or HostMap({})
+    local = hosts.to_local(url)
     try:
         async with session.get(
-            hosts.to_local(url),
+            local,
             allow_redirects=redirects > 0,
             max_redirects=max(redirects, 1),
             ssl=tls,
+            **_as_named(url, local),
         ) as response:
             if response.status in (404, 410):
                 return None
@@ -122,6 +125,15 @@ async def get(
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise Unreachable(f"{url:.120}: {type(exc).__name__} {exc}"[:300]) from exc
     return b"".join(chunks), media, final
+
+
+def _as_named(url: str, local: str) -> dict[str, Any]:
+    """For an https URL the test host map sent elsewhere: the certificate is still checked
+    for the host the URL names (and the request says that host), as without the map."""
+    named = urlsplit(url)
+    if local == url or named.scheme != "https" or not local.startswith("https://"):
+        return {}
+    return {"server_hostname": named.hostname, "headers": {"Host": named.netloc}}
 
 
 # The host map a session was opened with (tests only; see node/outbound.py).

@@ -33,6 +33,7 @@ from badgechain.chain.keys import (
 from badgechain.chain.uid import Uid, uid_text
 
 from .badgestore import load_badge, load_state
+from .didweb import served_document
 from .problems import Problem
 from .routes import Access, Answer, Route
 from .states import NOT_SERVED
@@ -288,7 +289,11 @@ def _did_web_host(request: web.Request) -> tuple[str, int | None]:
 
 
 async def get_did_document(request: web.Request) -> web.Response:
-    """GET /.well-known/did.json: a did:web document naming this node's key."""
+    """GET /.well-known/did.json: the document of the did:web this node issues as (when it
+    has no path), else a did:web document for the host name it was reached by."""
+    configured = served_document(request.app[SERVICES], request.path)
+    if configured is not None:
+        return json_response(configured)
     did = did_web_from_host(*_did_web_host(request))
     return json_response(build_did_web_document(did, request.app[SERVICES].key))
 

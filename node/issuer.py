@@ -32,6 +32,7 @@ from badgechain.chain.uid import Uid
 
 from . import pipeline
 from .classes import load_class
+from .didweb import issuer_did
 from .errors import IssuerError
 from .pipeline import Issuance, IssueResult
 from .services import Services
@@ -195,7 +196,7 @@ def class_badge(
     **details: str,
 ) -> Issuance:
     return Issuance(
-        build=lambda entry: badge_credential(node.did, achievement, recipient, now, entry),
+        build=lambda entry: badge_credential(issuer_did(node), achievement, recipient, now, entry),
         state=issued_state(now, **details),
         earner_key=earner_key,
     )

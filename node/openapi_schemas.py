@@ -44,6 +44,7 @@ PATH_SCHEMAS: Final[dict[str, dict[str, Any]]] = {
     "item_id": {"type": "string", "pattern": "^[a-z]{1,32}:[0-9a-f]{0,2048}$"},  # storage/queue.py
     "collection_id": {"type": "string", "pattern": f"^{_ID_CHAR}{{22}}$"},
 }
+    "did_web_segment": {"type": "string", "pattern": "^[A-Za-z0-9._~%-]{1,100}$"},
 QUERY_SCHEMAS: Final[dict[str, dict[str, Any]]] = {
     "page": {"type": "integer", "minimum": 0, "maximum": 999_999_999, "default": 0},
     "flag": {"type": "string", "description": "false leaves them out", "default": "true"},

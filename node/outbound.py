@@ -20,6 +20,7 @@ import ipaddress
 import json
 import os
 import socket
+import ssl
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -35,17 +36,21 @@ from badgechain.chain.errors import BadgeChainError
 __all__ = [
     "HOST_MAP_ENABLE_ENV",
     "HOST_MAP_ENV",
+    "TLS_CA_FILE_ENV",
     "GlobalOnlyConnector",
     "HostMap",
     "Outbound",
     "client_session",
     "host_map",
     "only_global",
+    "tls_context",
 ]
 
 HOST_MAP_ENV = "BADGECHAIN_TEST_HOST_MAP"
 HOST_MAP_ENABLE_ENV = "BADGECHAIN_TEST_HOST_MAP_ENABLE"
 _MAX_HOST_MAP_BYTES = 64 * 1024
+TLS_CA_FILE_ENV = "BADGECHAIN_TLS_CA_FILE"
+_TLS_CONTEXTS: dict[str, ssl.SSLContext] = {}  # by CA file: one context per process
 
 
 class GlobalOnlyConnector(aiohttp.TCPConnector):
@@ -74,6 +79,27 @@ def _is_global(address: str) -> bool:
 def only_global(config: NodeConfig) -> bool:
     """Whether the node must refuse to connect to non-global addresses."""
     return config.public and not config.fetch_private
+
+
+def tls_context(config: NodeConfig) -> ssl.SSLContext | bool:
+    """How outbound HTTPS checks certificates: True, against the system's roots; with a CA
+    file (BADGECHAIN_TLS_CA_FILE, else config `tls_ca_file`), against those roots and that
+    CA. Certificates and host names are always checked. BadgeChainError (`tls_ca_invalid`)
+    when the file is not a readable PEM of certificates."""
+    path = os.environ.get(TLS_CA_FILE_ENV) or config.tls_ca_file
+    if not path:
+        return True
+    context = _TLS_CONTEXTS.get(path)
+    if context is None:
+        context = ssl.create_default_context()
+        try:
+            context.load_verify_locations(cafile=path)
+        except (OSError, ssl.SSLError) as exc:
+            raise BadgeChainError(
+                f"the TLS CA file {path!r:.200} cannot be read: {exc}", code="tls_ca_invalid"
+            ) from exc
+        _TLS_CONTEXTS[path] = context
+    return context
 
 
 def client_session(config: NodeConfig, **options: Any) -> aiohttp.ClientSession:

@@ -43,6 +43,7 @@ from badgechain.storage import Batch, Kind, Store
 from . import status
 from .badgestore import load_badge, load_state, put_badge
 from .delivery import enqueue_delivery, queue_delivery
+from .didweb import method_for
 from .services import Services
 
 __all__ = [
@@ -79,14 +80,20 @@ class Signed:
     signing_input: bytes
 
 
-def sign(unsigned: dict[str, Any], key: KeyPair, now: datetime, suite: str = RDFC) -> Signed:
+def sign(
+    unsigned: dict[str, Any],
+    key: KeyPair,
+    now: datetime,
+    suite: str = RDFC,
+    method: str | None = None,  # the verification method; None: the key's did:key
+) -> Signed:
     """`unsigned` secured with one Data Integrity proof by `key` (vc-di-eddsa, "Add Proof"):
     eddsa-rdfc-2022, or eddsa-jcs-2022 whose proof carries the document's @context."""
     proof: dict[str, Any] = {
         "type": "DataIntegrityProof",
         "cryptosuite": suite,
         "created": format_created(now),
-        "verificationMethod": key.verification_method,
+        "verificationMethod": method or key.verification_method,
         "proofPurpose": "assertionMethod",
     }
     if suite == JCS:
@@ -168,7 +175,8 @@ def sign_and_store_many(
 def _build_and_sign(node: Services, issuance: Issuance, now: datetime) -> tuple[Signed, list[Op]]:
     """Steps 1 and 2, and the writes that take the credential's status index."""
     entry, taken = status.allocate_entry(node, now) if issuance.with_status else (None, [])
-    return sign(issuance.build(entry), node.key, now, issuance.suite), taken
+    unsigned = issuance.build(entry)
+    return sign(unsigned, node.key, now, issuance.suite, method_for(node, unsigned)), taken
 
 
 def _store_into(

@@ -66,6 +66,7 @@ from .fetchers import (
     get_bounded,
     mapped_session,
 )
+from .outbound import tls_context
 from .services import NodeSettings, Services
 from .trust import policy_of_home
 
@@ -124,8 +125,11 @@ class VerifierContext:
     trust: TrustPolicy | None = None  # the home's registry (node/trust.py); None: not checked
 
 
-def node_context(node: Services, tls: ssl.SSLContext | bool = True) -> VerifierContext:
-    """A running node's verifier: its DHT and store, and its status-list cache."""
+def node_context(node: Services, tls: ssl.SSLContext | bool | None = None) -> VerifierContext:
+    """A running node's verifier: its DHT and store, and its status-list cache; `tls` None:
+    the node's own (node/outbound.py `tls_context`: the system's roots and its CA file)."""
+    if tls is None:
+        tls = tls_context(node.config)
     context = VerifierContext(
         node.config, node.clock, NodeBns(node), node.status_cache.lists, tls, node.settings
     )
@@ -137,7 +141,7 @@ async def verify_online(
     data: bytes,
     expected_uid: str | None = None,
     *,
-    tls: ssl.SSLContext | bool = True,
+    tls: ssl.SSLContext | bool | None = None,
     recipient: str | None = None,
 ) -> Report:
     """Verify `data` (JSON, VC-JWT, baked PNG or SVG) with every resolver this node has.

@@ -25,6 +25,7 @@ from badgechain.storage import Kind
 
 from . import pipeline, status
 from .badgestore import load_badge, load_record, put_record
+from .didweb import issuer_did
 from .errors import IssuerError
 from .records import RevocationMark
 from .services import Services
@@ -50,7 +51,7 @@ async def revoke_badge(node: Services, uid: Uid, reason: str) -> Record | None:
         raise IssuerError(f"the reason is over {MAX_REASON_BYTES} bytes", code="reason_invalid")
     store = node.store
     credential = load_badge(store, uid)
-    if credential is None or issuer_id(credential) != node.did:
+    if credential is None or issuer_id(credential) not in (node.did, issuer_did(node)):
         return await _revoke_elsewhere(node, uid, reason)
     held = load_record(store, uid)
     if held is None or held.state != BadgeState.REVOKED:

@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from badgechain.chain.credential import CredentialView
-from badgechain.chain.proof import sign_credential
+from badgechain.chain.proof import create_proof, sign_credential
 from badgechain.chain.statuslist import (
     MIN_LIST_BITS,
     build_list_credential,
@@ -40,6 +40,7 @@ from badgechain.chain.statuslist import (
 )
 from badgechain.storage import Kind, Store
 
+from .didweb import issuer_did, method_for
 from .errors import StatusListUnknown
 from .services import ListAllocation, OpenList, Services
 
@@ -199,7 +200,7 @@ def _sign_list(
 ) -> dict[str, Any]:
     ttl = timedelta(seconds=node.settings.status_list_ttl_s)
     unsigned = build_list_credential(
-        node.did,
+        issuer_did(node),
         meta["url"],
         bits,
         PURPOSE,
@@ -207,6 +208,11 @@ def _sign_list(
         valid_until=now + ttl,
         ttl_ms=int(ttl.total_seconds() * 1000),
     )
+    if node.config.did_web:  # a did:web issuer's lists name its did:web key, as its badges do
+        method = method_for(node, unsigned)
+        return unsigned | {
+            "proof": create_proof(unsigned, node.key, created=now, verification_method=method)
+        }
     return sign_credential(unsigned, node.key, created=now)
 
 

@@ -38,6 +38,7 @@ SAMPLES = {  # a well-formed value for each path parameter
     "list_id": "A" * 12,
     "name": "index.html",
     "item_id": "publish:00",
+    "did_path": "school",
 }
 
 
