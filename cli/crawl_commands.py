@@ -104,6 +104,13 @@ def register(main: click.Group) -> None:
     @click.option(
         "--max-seconds", type=click.FloatRange(0.1, 86_400), default=300.0, show_default=True
     )
+    @click.option(
+        "--fetch-timeout",
+        type=click.FloatRange(0.1, 300),
+        default=10.0,
+        show_default=True,
+        help="Seconds for each fetch (a slow server is left then).",
+    )
     @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None)
     @click.option("--json", "as_json", is_flag=True, help="Print the JSON report.")
     @click.option("--gateway", default=None, help="A node's gateway URL to ask the BNS.")
@@ -116,6 +123,7 @@ def register(main: click.Group) -> None:
         depth: int,
         max_pages: int,
         max_seconds: float,
+        fetch_timeout: float,
         out: Path | None,
         as_json: bool,
         gateway: str | None,
@@ -129,7 +137,9 @@ def register(main: click.Group) -> None:
         """
         from badgechain.node.crawler import CrawlLimits
 
-        limits = CrawlLimits(depth=depth, pages=max_pages, seconds=max_seconds)
+        limits = CrawlLimits(
+            depth=depth, pages=max_pages, seconds=max_seconds, fetch_timeout_s=fetch_timeout
+        )
         report = crawl_command(
             home, list(start_urls), limits, out=out, gateway=gateway, private=private
         )

@@ -183,18 +183,12 @@ def _feed(parser: HTMLParser, text: str) -> None:
 class Robots:
     """One origin's robots.txt (RFC 9309) for this crawler's user agent."""
 
-    def __init__(self, text: str | None) -> None:
-        """`text` None: there is none (everything is allowed)."""
+    def __init__(self, text: str | None, unavailable: str | None = None) -> None:
+        """`text` None: there is none (everything is allowed); `unavailable`: why it could
+        not be had (a server or network error: nothing is allowed)."""
         self._parser = RobotFileParser()
         self._parser.parse((text or "").splitlines())  # no rules at all allow everything
-        self.disallow_all = False
-
-    @classmethod
-    def unreachable(cls) -> Robots:
-        """A robots.txt that could not be had for a server error: crawl nothing there."""
-        robots = cls(None)
-        robots.disallow_all = True
-        return robots
+        self.unavailable = unavailable
 
     def allows(self, url: str) -> bool:
-        return not self.disallow_all and self._parser.can_fetch(USER_AGENT, url)
+        return self.unavailable is None and self._parser.can_fetch(USER_AGENT, url)

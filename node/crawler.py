@@ -256,8 +256,9 @@ class Crawler:
         if url in self.visited:  # a redirect reached it already
             return
         self.visited.add(url)
-        if not await self._allowed(http, url):
-            report.skip(url, "robots_disallowed", "robots.txt disallows it")
+        refused = await self._refused(http, url)
+        if refused is not None:
+            report.skip(url, *refused)
             return
         report.fetched += 1
         fetched = await self._fetch(http, url, self.limits.fetch_bytes, MAX_REDIRECTS)
@@ -267,7 +268,7 @@ class Crawler:
         body, media, final = fetched
         final = normalise(final) or url
         if final != url:  # followed a redirect: the target counts as visited, loops end
-            if final in self.visited or not await self._allowed(http, final):
+            if final in self.visited or await self._refused(http, final) is not None:
                 report.skip(url, "redirect_skipped", f"redirected to {final:.200}, not read")
                 return
             self.visited.add(final)
@@ -294,7 +295,8 @@ class Crawler:
             return _Failure(exc.code, exc.message)
         return got if got is not None else _Failure("fetch_not_found", "HTTP 404 or 410")
 
-    async def _allowed(self, http: aiohttp.ClientSession, url: str) -> bool:
+    async def _refused(self, http: aiohttp.ClientSession, url: str) -> tuple[str, str] | None:
+        """Why robots.txt keeps the crawler from `url` (code, message), or None."""
         parts = urlsplit(url)
         origin = f"{parts.scheme}://{parts.netloc}"
         robots = self.robots.get(origin)
@@ -303,14 +305,16 @@ class Crawler:
             if len(self.robots) >= MAX_ORIGINS:
                 self.robots.pop(next(iter(self.robots)))
             self.robots[origin] = robots
-        return robots.allows(url)
+        if robots.unavailable is not None:
+            return "robots_unavailable", f"robots.txt could not be had: {robots.unavailable}"
+        return None if robots.allows(url) else ("robots_disallowed", "robots.txt disallows it")
 
     async def _read_robots(self, http: aiohttp.ClientSession, origin: str) -> Robots:
         """RFC 9309: a 4xx (none there) allows everything; a server or network error
         allows nothing; more than 5 redirects count as none there."""
         got = await self._fetch(http, origin + "/robots.txt", MAX_ROBOTS_BYTES, 5)
         if isinstance(got, _Failure):
-            return Robots(None) if got.code in _NO_ROBOTS else Robots.unreachable()
+            return Robots(None) if got.code in _NO_ROBOTS else Robots(None, got.message)
         return Robots(got[0].decode("utf-8", errors="replace"))
 
     async def _verify(self, url: str, body: bytes) -> FoundBadge:

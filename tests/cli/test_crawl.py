@@ -1,0 +1,252 @@
+"""`badgechain crawl` against a local aiohttp web site on 127.0.0.1 whose pages and feed link
+badges issued by real in-process nodes: a valid one, a revoked one and a forged one, with a
+link loop, a tar pit, an endless link generator and a robots.txt that disallows a folder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from click.testing import CliRunner, Result
+
+from badgechain.cli.main import main
+from badgechain.node.app import RunningNode
+from tests.node.conftest import NodeNetwork, eventually
+
+CLASS = {"name": "Web crawling", "description": "Finds badges", "criteria": "Crawl a site"}
+Json = Any
+
+
+@dataclass
+class Site:
+    """The web site: `files` by path (body, media type), and every path asked for."""
+
+    files: dict[str, tuple[bytes, str]] = field(default_factory=dict)
+    asked: list[str] = field(default_factory=list)
+    url: str = ""
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def page(self, path: str, *links: str) -> None:
+        anchors = "".join(f'<a href="{link}">{link}</a>\n' for link in links)
+        body = f"<!doctype html><html><body>{anchors}</body></html>".encode()
+        self.files[path] = (body, "text/html")
+
+
+async def _handle(site: Site, request: web.Request) -> web.StreamResponse:
+    site.asked.append(request.path)
+    if request.path == "/tarpit":  # headers at once, then a body that never comes
+        response = web.StreamResponse(headers={"Content-Type": "text/html"})
+        await response.prepare(request)
+        await response.write(b"<html><body>")
+        await site.release.wait()
+        return response
+    if request.path.startswith("/gen/"):  # a link generator: every page links two more
+        n = int(request.path.removeprefix("/gen/"))
+        links = f'<a href="/gen/{2 * n + 1}">a</a><a href="/gen/{2 * n + 2}">b</a>'
+        return web.Response(text=f"<html>{links}</html>", content_type="text/html")
+    if request.path == "/redirect-loop":
+        raise web.HTTPFound("/redirect-loop")
+    found = site.files.get(request.path)
+    if found is None:
+        raise web.HTTPNotFound()
+    return web.Response(body=found[0], content_type=found[1])
+
+
+@pytest.fixture
+async def site() -> AsyncIterator[Site]:
+    site = Site()
+    app = web.Application()
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        return await _handle(site, request)
+
+    app.router.add_route("GET", "/{tail:.*}", handle)
+    runner = web.AppRunner(app, shutdown_timeout=0.5)
+    await runner.setup()
+    tcp = web.TCPSite(runner, "127.0.0.1", 0)
+    await tcp.start()
+    port = tcp._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    site.url = f"http://127.0.0.1:{port}"
+    try:
+        yield site
+    finally:
+        site.release.set()
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def network(tmp_path: Path) -> AsyncIterator[NodeNetwork]:
+    network = NodeNetwork(tmp_path / "nodes")
+    try:
+        yield network
+    finally:
+        await network.stop()
+
+
+async def _admin(
+    network: NodeNetwork, http: aiohttp.ClientSession, node: RunningNode, path: str, body: Json
+) -> Json:
+    url = node.gateway_url + path
+    async with http.post(url, json=body, headers=network.admin) as response:
+        answer = await response.json(content_type=None)
+        assert response.status in (200, 201), answer
+        return answer
+
+
+async def _bns(http: aiohttp.ClientSession, node: RunningNode, uid: str) -> Json:
+    async with http.get(f"{node.gateway_url}/bns/{uid}") as response:
+        return await response.json(content_type=None) if response.status == 200 else None
+
+
+async def _issue_three(network: NodeNetwork, http: aiohttp.ClientSession) -> dict[str, bytes]:
+    """A valid badge (JSON), a revoked one (a baked PNG) and a forged copy of the first."""
+    issuer, earner = await network.start(2)
+    made = await _admin(network, http, issuer, "/admin/classes", CLASS)
+    issued = [
+        await _admin(
+            network, http, issuer, "/admin/issue", {"class_id": made["id"], "to": earner.did}
+        )
+        for _ in range(2)
+    ]
+    valid, revoked = issued
+    await _admin(network, http, issuer, "/admin/revoke", {"uid": revoked["uid"], "reason": "test"})
+
+    async def published() -> bool:
+        record = await _bns(http, issuer, valid["uid"])
+        gone = await _bns(http, issuer, revoked["uid"])
+        return record is not None and gone is not None and "revoked" in json.dumps(gone)
+
+    await eventually(published, timeout=15)
+    async with http.get(f"{issuer.gateway_url}/badges/{revoked['uid']}.png") as response:
+        assert response.status == 200
+        revoked_png = await response.read()
+    forged = copy.deepcopy(valid["credential"])
+    forged["credentialSubject"]["achievement"]["name"] = "Brain surgery"
+    return {
+        "valid": json.dumps(valid["credential"]).encode(),
+        "revoked": revoked_png,
+        "forged": json.dumps(forged).encode(),
+    }
+
+
+def _crawl(home: Path, *args: str) -> Result:
+    return CliRunner().invoke(main, ["--home", str(home), "crawl", "--private", *args])
+
+
+def _atom(site: Site, *links: str) -> bytes:
+    entries = "".join(
+        f'<entry><title>post</title><link href="{link}"/><id>{link}</id></entry>' for link in links
+    )
+    return f'<feed xmlns="http://www.w3.org/2005/Atom"><title>b</title>{entries}</feed>'.encode()
+
+
+async def test_a_crawl_classifies_every_badge_and_keeps_its_bounds(
+    network: NodeNetwork, site: Site, tmp_path: Path
+) -> None:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
+        badges = await _issue_three(network, http)
+    site.files["/robots.txt"] = (b"User-agent: *\nDisallow: /private/\n", "text/plain")
+    site.files["/badges/valid.json"] = (badges["valid"], "application/json")
+    site.files["/badges/revoked.png"] = (badges["revoked"], "image/png")
+    site.files["/badges/forged.json"] = (badges["forged"], "application/ld+json")
+    site.files["/private/secret.json"] = (badges["valid"], "application/json")
+    site.files["/feed.atom"] = (_atom(site, "/posts/1"), "application/atom+xml")
+    site.page("/", "/loop/a", "/feed.atom", "/tarpit", "/private/secret.json", "/redirect-loop")
+    site.page("/loop/a", "/loop/b", "/badges/valid.json")
+    site.page("/loop/b", "/loop/a", "/", "/badges/revoked.png")
+    site.page("/posts/1", "/badges/forged.json", "/badges/valid.json")
+    out = tmp_path / "report.json"
+    args = ("--gateway", network.nodes[0].gateway_url, "--fetch-timeout", "1")
+    result = await asyncio.to_thread(
+        _crawl, tmp_path / "home", site.url + "/", *args, "--out", str(out)
+    )
+
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    verdicts = {badge["url"].removeprefix(site.url): badge for badge in report["badges"]}
+    assert {path: badge["category"] for path, badge in verdicts.items()} == {
+        "/badges/valid.json": "valid",
+        "/badges/revoked.png": "revoked",
+        "/badges/forged.json": "invalid",
+    }
+    assert verdicts["/badges/forged.json"]["code"] == "signature_invalid"
+    found_on = {page.removeprefix(site.url) for page in verdicts["/badges/valid.json"]["found_on"]}
+    assert found_on == {"/loop/a", "/posts/1"}  # linked from a page and from a feed's post
+    assert report["counts"] == {"valid": 1, "revoked": 1, "invalid": 1, "indeterminate": 0}
+    skipped = {item["url"].removeprefix(site.url): item["code"] for item in report["skipped"]}
+    assert skipped["/private/secret.json"] == "robots_disallowed"
+    assert skipped["/tarpit"] == "fetch_timeout"
+    assert "/redirect-loop" in skipped
+    assert "/private/secret.json" not in site.asked
+    assert site.asked.count("/loop/a") == 1 and site.asked.count("/") == 1  # the loop ended
+    assert report["stopped"] == "done"
+    assert (
+        "1 valid, 1 revoked, 1 invalid"
+        in (await asyncio.to_thread(_crawl, tmp_path / "home", site.url + "/", *args)).output
+    )
+
+
+async def test_an_endless_site_ends_at_the_page_budget(site: Site, tmp_path: Path) -> None:
+    site.files["/robots.txt"] = (b"", "text/plain")
+    result = await asyncio.to_thread(
+        _crawl,
+        tmp_path / "home",
+        site.url + "/gen/0",
+        "--depth",
+        "20",
+        "--max-pages",
+        "15",
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["stopped"] == "max_pages" and report["fetched"] == 15
+    assert len([path for path in site.asked if path.startswith("/gen/")]) == 15
+
+
+async def test_depth_bounds_the_links_followed(site: Site, tmp_path: Path) -> None:
+    result = await asyncio.to_thread(
+        _crawl, tmp_path / "home", site.url + "/gen/0", "--depth", "2", "--json"
+    )
+    report = json.loads(result.stdout)
+    assert report["stopped"] == "done"
+    assert sorted(p for p in site.asked if p.startswith("/gen/")) == [
+        f"/gen/{n}" for n in sorted(range(7), key=str)
+    ]
+
+
+async def test_robots_txt_for_this_crawler_keeps_it_out(site: Site, tmp_path: Path) -> None:
+    site.files["/"] = (b"<a href='/badges/x.json'>x</a>", "text/html")
+
+    result = await asyncio.to_thread(_crawl, tmp_path / "home", site.url + "/", "--json")
+    report = json.loads(result.stdout)
+    assert report["fetched"] == 2  # robots.txt is a 404: everything allowed
+    site.files["/robots.txt"] = (b"User-agent: BadgeChain-crawler\nDisallow: /\n", "text/plain")
+    site.asked.clear()
+    report = json.loads(
+        (await asyncio.to_thread(_crawl, tmp_path / "home", site.url + "/", "--json")).stdout
+    )
+    assert report["fetched"] == 0 and site.asked == ["/robots.txt"]
+    assert report["skipped"][0]["code"] == "robots_disallowed"
+
+
+async def test_start_urls_and_private_addresses_are_refused(site: Site, tmp_path: Path) -> None:
+    home = ["--home", str(tmp_path)]
+    bad = await asyncio.to_thread(CliRunner().invoke, main, [*home, "crawl", "ftp://example.org/"])
+    assert bad.exit_code != 0 and "crawl_start_invalid" in bad.output
+    # Without --private the outbound rules refuse loopback: the site is never reached.
+    site.page("/", "/badges/x.json")
+    args = [*home, "crawl", site.url + "/", "--json"]
+    result = await asyncio.to_thread(CliRunner().invoke, main, args)
+    report = json.loads(result.stdout)
+    assert report["fetched"] == 0 and site.asked == []
+    assert report["skipped"][0]["code"] == "robots_unavailable"
