@@ -19,8 +19,13 @@ from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
 from badgechain.chain.badge import issuer_id
-from badgechain.chain.errors import IdentityError
+from badgechain.chain.errors import BadgeChainError, IdentityError
+from badgechain.chain.jsonio import parse_json
 from badgechain.chain.keys import build_did_web_document, did_web_url
+from badgechain.chain.resolve import Resolvers
+
+from .fetchers import MAX_DID_DOCUMENT_BYTES, get_bounded, mapped_session
+from .outbound import tls_context
 
 if TYPE_CHECKING:
     from .services import Services
@@ -29,6 +34,7 @@ __all__ = [
     "KEY_ID",
     "MAX_DID_WEB_CHARS",
     "did_web_from_text",
+    "did_web_resolvers",
     "document_path",
     "issuer_did",
     "method_for",
@@ -45,7 +51,9 @@ def did_web_from_text(text: str) -> str:
     text = text.strip()
     did = text if text.startswith("did:web:") else f"did:web:{text}"
     if len(did) > MAX_DID_WEB_CHARS:
-        raise IdentityError(f"a did:web is at most {MAX_DID_WEB_CHARS} characters")
+        raise IdentityError(
+            f"a did:web is at most {MAX_DID_WEB_CHARS} characters", code="did_invalid"
+        )
     did_web_url(did)  # raises did_invalid for a bad host, an IP address, a bad segment
     host = did.removeprefix("did:web:").split(":", 1)[0]
     if "." not in host.split("%3A", 1)[0]:
@@ -83,3 +91,22 @@ def served_document(node: Services, path: str) -> dict[str, Any] | None:
     if not did or document_path(did) != path:
         return None
     return build_did_web_document(did, node.key, KEY_ID)
+
+
+async def did_web_resolvers(node: Services, credential: dict[str, Any]) -> Resolvers | None:
+    """For the inbox's offline check of a badge from a did:web issuer: its DID document,
+    fetched once over HTTPS (certificates checked, node/outbound.py). None for any other
+    issuer, or when the document cannot be had (the check then says why)."""
+    did = issuer_id(credential)
+    if not did.startswith("did:web:"):
+        return None
+    try:
+        url = did_web_url(did)
+        async with mapped_session(node.config, node.settings.fetch_timeout_s) as session:
+            body = await get_bounded(session, url, MAX_DID_DOCUMENT_BYTES, tls_context(node.config))
+        document = None if body is None else parse_json(body, max_bytes=MAX_DID_DOCUMENT_BYTES)
+    except BadgeChainError:
+        return None
+    if not isinstance(document, dict):
+        return None
+    return Resolvers(did_documents=lambda asked: document if asked == did else None)

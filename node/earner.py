@@ -25,6 +25,7 @@ from badgechain.storage import Kind, Store
 
 from .badgestore import credential_uid, load_badge, load_record, put_record, records, save_badge
 from .errors import NodeError
+from .didweb import did_web_resolvers
 from .inbox_limits import badge_size, check_inbox_room, sender_of
 from .records import BadgeRecord
 from .services import Services
@@ -124,7 +125,10 @@ async def receive(node: Services, credential: object) -> tuple[Uid, dict[str, An
         raise InboxRefused(
             f"the badge is not about {node.did} or a badge it holds", code="not_for_this_node"
         )
-    report = await asyncio.to_thread(verify_credential, credential, now=node.clock())
+    resolvers = await did_web_resolvers(node, credential)  # a did:web issuer's key
+    report = await asyncio.to_thread(
+        verify_credential, credential, now=node.clock(), resolvers=resolvers
+    )
     if report.failed is not None:
         failed = report.failed
         raise InboxRefused(f"{failed.name}: {failed.message}", code=failed.code)
