@@ -61,9 +61,6 @@ class Lookup(Generic[C]):
     _order: list[tuple[int, bytes]] = field(default_factory=list)  # (distance, id), nearest first
     _target: int = 0
     asked: int = 0
-    # Contacts past the closest `want` also asked at once: when one of the closest is dead,
-    # its place is taken by an answer already in, not by a request sent after the hedge.
-    spares: int = 0
 
     def __post_init__(self) -> None:
         self._target = int.from_bytes(self.target, "big")
@@ -77,8 +74,8 @@ class Lookup(Generic[C]):
             self._known[node_id] = _Entry(contact, distance, self.host_of(contact), hops)
             bisect.insort(self._order, (distance, node_id))  # kept sorted: `window` is hot
 
-    def window(self, size: int = 0) -> list[bytes]:
-        """The `size` (or `want`) closest live contacts, at most `group_limit` per host."""
+    def window(self) -> list[bytes]:
+        """The closest live contacts, at most `group_limit` from any one host."""
         picked: list[bytes] = []
         per_host: Counter[str] = Counter()
         known = self._known
@@ -90,7 +87,7 @@ class Lookup(Generic[C]):
             if per_host[host] < self.group_limit:
                 per_host[host] += 1
                 picked.append(node_id)
-                if len(picked) == (size or self.want):
+                if len(picked) == self.want:
                     break
         return picked
 
@@ -108,10 +105,9 @@ class Lookup(Generic[C]):
             len(closest) >= self.want or not self._waiting()
         ):
             return None  # a slow request only stops counting once another takes its place
-        asking = self.window(self.want + self.spares) if self.spares else closest
-        in_flight = sum(1 for i in asking if known[i].state is State.PENDING)
+        in_flight = sum(1 for i in closest if known[i].state is State.PENDING)
         send: list[C] = []
-        for node_id in asking:
+        for node_id in closest:
             if in_flight >= self.alpha:
                 break
             entry = known[node_id]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Coroutine
-from typing import Any, Final, Protocol
+from typing import Any, Protocol
 
 from .lookup import Lookup
 from .node_io import Endpoint, now
@@ -17,8 +17,6 @@ from .routing import Contact, RoutingTable
 from .settings import DhtSettings
 
 __all__ = ["run_lookup"]
-
-_FETCH_SPARES: Final = 2
 
 
 class Asker(Protocol):
@@ -49,11 +47,9 @@ async def run_lookup(
     Lookups sharing one `avoid` set take disjoint paths.
     """
     settings, protocol = node.settings, node.protocol
-    # A fetch waits for its `want` closest to answer: it asks them at once (no more requests
-    # when the asker knows them already) and a few spares, so a dead one among them costs a
-    # hedge delay, not a hedge delay and then a round trip (a busy loop's round trips are long).
-    spares = _FETCH_SPARES if find_value else 0
-    alpha = max(settings.alpha, want) + spares if find_value else settings.alpha
+    # A fetch waits for its `want` closest to answer: asking that many at once costs no more
+    # requests when the asker already knows them, and saves a wave of round trips.
+    alpha = max(settings.alpha, want) if find_value else settings.alpha
     lookup: Lookup[Contact] = Lookup(
         address,
         want,
@@ -63,7 +59,6 @@ async def run_lookup(
         node.host_of,
         node.me.id,
         set() if avoid is None else avoid,
-        spares=spares,
     )
     lookup.learn(_first_choices(node, address))
     replies: list[tuple[Contact, Any]] = []

@@ -95,19 +95,3 @@ def test_only_the_nearest_replicas_hand_a_value_to_a_nearer_newcomer() -> None:
     for other in everyone[2:10]:
         table.add(other, 0.0)
     assert not hand_over_due(table, everyone[1], ADDRESS, far, senders=3)
-
-
-def test_a_fetch_with_spares_passes_a_dead_replica_without_another_round_trip() -> None:
-    """bns/lookup.py's `spares` (set by bns/lookups.py for fetches): asked with the closest."""
-    from badgechain.bns.lookup import Lookup
-
-    nodes = by_distance([contact(f"10.3.{i}.1") for i in range(6)])
-    lookup: Lookup[Contact] = Lookup(ADDRESS, 3, 5, 2, 0.01, host, spares=2)
-    lookup.learn((c.id, c) for c in nodes)
-    asked = lookup.step(0.0)
-    assert asked == nodes[:5]  # the 3 closest and 2 spares, at once
-    for c in nodes[1:5]:  # the closest never answers
-        lookup.answered(c.id)
-    assert lookup.step(0.005) == []  # before the hedge delay it still counts
-    assert lookup.step(0.02) is None  # after it, answers already in take its place
-    assert lookup.closest() == nodes[1:4]
