@@ -118,8 +118,9 @@ class VerifierContext:
     bns: BnsAccess | None = None
     status_cache: dict[str, _CachedList] = field(default_factory=dict)
     # How did:web documents are fetched over HTTPS: True checks certificates against the
-    # system's roots; a context trusts what it was given (tests use their own CA).
-    tls: ssl.SSLContext | bool = True
+    # system's roots; a context trusts what it was given (tests use their own CA); None:
+    # the config's (node/outbound.py `tls_context`: the roots and its CA file, if any).
+    tls: ssl.SSLContext | bool | None = None
     # The timings: a fetch, a resolver call, a status list's default freshness.
     settings: NodeSettings = field(default_factory=NodeSettings)
     trust: TrustPolicy | None = None  # the home's registry (node/trust.py); None: not checked
@@ -128,8 +129,6 @@ class VerifierContext:
 def node_context(node: Services, tls: ssl.SSLContext | bool | None = None) -> VerifierContext:
     """A running node's verifier: its DHT and store, and its status-list cache; `tls` None:
     the node's own (node/outbound.py `tls_context`: the system's roots and its CA file)."""
-    if tls is None:
-        tls = tls_context(node.config)
     context = VerifierContext(
         node.config, node.clock, NodeBns(node), node.status_cache.lists, tls, node.settings
     )
@@ -194,7 +193,7 @@ class _OnlineResolvers:
         self.context = context
         self.loop = loop
         self.session = session
-        self.tls = context.tls
+        self.tls = tls_context(context.config) if context.tls is None else context.tls
         self.abandoned = False
         # did:web names of keys read from DID documents in this run (see `bns`).
         self.web_names: dict[PublicKey, str] = {}

@@ -9,6 +9,7 @@ the certificate is still checked for example.org.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import ssl
@@ -237,7 +238,7 @@ def test_init_did_web_writes_the_did_and_refuses_bad_names(tmp_path: Path) -> No
 
 
 async def test_a_did_web_issuer_is_verified_over_https(
-    node_network: NodeNetwork, http: aiohttp.ClientSession, domain: Domain
+    node_network: NodeNetwork, http: aiohttp.ClientSession, domain: Domain, tmp_path: Path
 ) -> None:
     """Badge, class and status list name did:web:example.org; the earner's node and a
     verifier read its document over HTTPS through example.org's server, certificate
@@ -264,6 +265,17 @@ async def test_a_did_web_issuer_is_verified_over_https(
     assert check(report, "bns")["status"] == "passed"
     status_check = check(report, "status")
     assert status_check["status"] == "passed", status_check
+
+    # The CLI reads the same setting: `badgechain verify FILE` resolves the did:web itself.
+    path = tmp_path / "badge.json"
+    path.write_text(json.dumps(badge))
+    command = ["--home", str(tmp_path / "cli"), "verify", str(path), "--json"]
+    result = await asyncio.to_thread(
+        CliRunner().invoke, main, [*command, "--gateway", verifier.gateway_url]
+    )
+    cli_report = json.loads(result.output)
+    assert cli_report["verdict"] == "valid", result.output
+    assert "did:web:example.org" in check(cli_report, "issuer_key")["message"]
 
 
 async def test_no_trusted_ca_means_no_answer_not_a_skipped_check(
