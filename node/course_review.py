@@ -85,13 +85,13 @@ async def auto_award(node: Services, submission: dict[str, Any]) -> None:
 
 def decline(node: Services, submission_id: str, reason: str) -> dict[str, Any]:
     submission = _open(node, submission_id)
-    if not reason.strip() or len(reason) > MAX_REASON_CHARS:
+    if not reason or len(reason) > MAX_REASON_CHARS:
         raise CourseError(
             f"a reason is text of 1 to {MAX_REASON_CHARS} chars", code="reason_invalid"
         )
     declined = submission | {
         "state": "declined",
-        "reason": reason.strip(),
+        "reason": reason,
         "reviewed": format_created(node.clock()),
     }
     courses.save_submission(node.store, declined)

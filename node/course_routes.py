@@ -167,7 +167,6 @@ def _admin(method: str, path: str, handler: Any, summary: str, **more: Any) -> R
     return Route(method, path, handler, summary, access=Access.ADMIN, params=params, **more)
 
 
-_JSON_BODY: Final = Body("Json", max_bytes=MAX_SMALL_BODY_BYTES)
 ROUTES: Final = (
     _admin(
         "POST",
@@ -175,7 +174,7 @@ ROUTES: Final = (
         post_course,
         "Create a course",
         ok=Answer("Json", 201),
-        body=_JSON_BODY,
+        body=Body("CourseRequest", max_bytes=MAX_SMALL_BODY_BYTES),
     ),
     _admin("GET", "/admin/courses", get_courses, "List this node's courses", ok=Answer("Json")),
     _admin(
@@ -192,7 +191,7 @@ ROUTES: Final = (
         post_task,
         "Add a task (a badge class awarded for a post with its hashtag)",
         ok=Answer("Json", 201),
-        body=Body("Json", max_bytes=MAX_CLASS_BODY_BYTES),
+        body=Body("TaskRequest", max_bytes=MAX_CLASS_BODY_BYTES),
         errors=(404, 409, 422),
     ),
     _admin(
@@ -201,7 +200,7 @@ ROUTES: Final = (
         post_participant,
         "Register a participant's feed and identity",
         ok=Answer("Json", 201),
-        body=_JSON_BODY,
+        body=Body("ParticipantRequest", max_bytes=MAX_SMALL_BODY_BYTES),
         errors=(404, 409),
     ),
     _admin(
@@ -234,7 +233,7 @@ ROUTES: Final = (
         post_decline,
         "Decline a submission with a reason",
         ok=Answer("Json"),
-        body=_JSON_BODY,
+        body=Body("DeclineRequest", max_bytes=MAX_SMALL_BODY_BYTES),
         errors=(404, 409),
     ),
     Route(
@@ -244,7 +243,7 @@ ROUTES: Final = (
         "Receive a Webmention of a badge page (verified by fetching the source)",
         access=Access.PUBLIC,
         ok=Answer("Json", 201),
-        body=Body("Json", media=(FORM,), max_bytes=MAX_FORM_BYTES, parsed=False),
+        body=Body("WebmentionForm", media=(FORM,), max_bytes=MAX_FORM_BYTES, parsed=False),
         errors=(400,),
     ),
     Route(

@@ -80,9 +80,9 @@ class CourseError(NodeError):
 
 
 def _text(value: str, name: str, max_chars: int) -> str:
-    if not value.strip() or len(value) > max_chars:
+    if not value or len(value) > max_chars:
         raise CourseError(f"{name} must be text of 1 to {max_chars} chars", code="field_invalid")
-    return value.strip()
+    return value
 
 
 def new_id() -> str:
@@ -104,10 +104,12 @@ def normalize_hashtag(tag: str) -> str:
 
 
 def create_course(node: Services, *, name: str, description: str = "") -> dict[str, Any]:
+    if len(description) > MAX_TEXT_CHARS:
+        raise CourseError(f"description is over {MAX_TEXT_CHARS} chars", code="field_invalid")
     record: dict[str, Any] = {
         "id": new_id(),
         "name": _text(name, "name", MAX_NAME_CHARS),
-        "description": description[:MAX_TEXT_CHARS],
+        "description": description,
         "created": format_created(node.clock()),
         "tasks": [],
     }

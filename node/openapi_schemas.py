@@ -11,6 +11,7 @@ from typing import Any, Final
 from badgechain.chain.proof import JCS, RDFC
 from badgechain.chain.verify import CHECK_NAMES
 
+from .course_schemas import course_schemas
 from .page_routes import STATIC_FILES
 
 __all__ = ["DID_KEY", "PATH_SCHEMAS", "QUERY_SCHEMAS", "SCHEMAS", "UID", "UID_OR_URN", "ref"]
@@ -43,8 +44,8 @@ PATH_SCHEMAS: Final[dict[str, dict[str, Any]]] = {
     "name": {"enum": sorted(STATIC_FILES)},
     "item_id": {"type": "string", "pattern": "^[a-z]{1,32}:[0-9a-f]{0,2048}$"},  # storage/queue.py
     "collection_id": {"type": "string", "pattern": f"^{_ID_CHAR}{{22}}$"},
-}
     "did_web_segment": {"type": "string", "pattern": "^[A-Za-z0-9._~%-]{1,100}$"},
+}
 QUERY_SCHEMAS: Final[dict[str, dict[str, Any]]] = {
     "page": {"type": "integer", "minimum": 0, "maximum": 999_999_999, "default": 0},
     "flag": {"type": "string", "description": "false leaves them out", "default": "true"},
@@ -137,6 +138,29 @@ SCHEMAS: Final[dict[str, Any]] = {
             "entries": {"type": "array", "items": {"type": "object"}},
             "head": {"type": ["object", "null"], "description": "{seq, hash, signer, signature}"},
             "next": {"type": ["integer", "null"], "description": "the `after` of the next page"},
+        },
+    },
+    "PeerList": {
+        "type": "object",
+        "required": ["peers"],
+        "properties": {
+            "peers": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["did", "url", "seq", "announced", "signed", "signature"],
+                    "description": "Ed25519 `signature` over the bytes `signed` (base64url), "
+                    "by the key of `did` (bns/peers.py)",
+                    "properties": {
+                        "did": DID_KEY,
+                        "url": _STRING,
+                        "seq": {"type": "integer"},
+                        "announced": _STRING,
+                        "signed": _STRING,
+                        "signature": _STRING,
+                    },
+                },
+            }
         },
     },
     "Health": {
@@ -484,3 +508,4 @@ SCHEMAS: Final[dict[str, Any]] = {
         "properties": {"verifiableCredential": {"type": "object"}},
     },
 }
+SCHEMAS.update(course_schemas(DID_KEY, SCHEMAS["ClassRequest"]))  # node/course_routes.py

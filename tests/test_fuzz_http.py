@@ -330,6 +330,14 @@ CONTENT_CODES = {
     ("POST", "/verify"): {"file_missing", "form_invalid"},
     ("POST", "/credentials/issue"): {"credential_invalid"},
     ("POST", "/admin/move"): {"url_invalid"},
+    # Webmention §3.2.3: a target that is no badge here, a source that is the target, fails
+    # or does not link to it, is a 400 (the spec's status), whatever the form's shape.
+    ("POST", "/webmention"): {
+        "webmention_target_unknown",
+        "webmention_url_invalid",
+        "webmention_source_failed",
+        "webmention_no_link",
+    },
 }
 
 
