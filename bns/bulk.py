@@ -72,7 +72,7 @@ async def publish_many(
     stored = [entry for entry in entries if entry.uid not in failed]
     by_earner: dict[PublicKey, list[Entry]] = {}
     for entry in stored:
-        if entry.earner_key is not None:
+        if entry.earner_key == issuer.public_key:  # other earners index their own (accept)
             by_earner.setdefault(entry.earner_key, []).append(entry)
     jobs = [_Indexer(names, limit, _ISSUER_INDEX, issuer.public_key).add(stored, issuer)]
     jobs += [

@@ -224,8 +224,8 @@ class EarnerPage(_Page[EarnerItem]):
 
     @property
     def entries(self) -> tuple[Entry, ...]:
-        """The entries of the items, sorted by UID."""
-        return tuple(item.entry for item in self.items)
+        """The entries of the items its earner has not withdrawn, sorted by UID."""
+        return tuple(item.entry for item in self.items if not item.withdrawn)
 
     @property
     def owner(self) -> PublicKey:
@@ -240,15 +240,22 @@ class EarnerPage(_Page[EarnerItem]):
 
     def item_fields(self, item: EarnerItem) -> list[Any]:
         fields = item.entry.to_fields()
-        return [fields[:_EARNER_KEY_FIELD] + fields[_EARNER_KEY_FIELD + 1 :], item.signature]
+        wire = [fields[:_EARNER_KEY_FIELD] + fields[_EARNER_KEY_FIELD + 1 :], item.signature]
+        return [*wire, item.seq, item.withdrawn] if item.version != (0, False) else wire
 
     @classmethod
     def _item_from_fields(cls, owner: Any, value: Any) -> EarnerItem:
-        if not isinstance(value, list) or len(value) != 2 or not isinstance(value[0], list):
-            raise DecodeError("an earner item is an array [entry, signature]")
-        fields, signature = value
+        if (
+            not isinstance(value, list)
+            or len(value) not in (2, 4)
+            or not isinstance(value[0], list)
+        ):
+            raise DecodeError("an earner item is an array [entry, signature(, seq, withdrawn)]")
+        fields, signature, *version = value
+        if version == [0, False]:
+            raise DecodeError("an earner item's first version is written without it")
         entry = Entry.from_fields([*fields[:_EARNER_KEY_FIELD], owner, *fields[_EARNER_KEY_FIELD:]])
-        return decoded(EarnerItem, [entry, signature])
+        return decoded(EarnerItem, [entry, signature, *version])
 
 
 def _require_signed_for_page(
@@ -270,9 +277,10 @@ def validate_issuer_page(page: IssuerPage) -> IssuerPage:
 
 
 def validate_earner_page(page: EarnerPage, difficulty: int = 0) -> EarnerPage:
-    """Raise unless every entry is its issuer's and that issuer signed it for this very page
-    (`index_item_forged`), and it meets the network's proof-of-work `difficulty`
-    (`stamp_insufficient`). That each entry names this earner holds by construction."""
+    """Raise unless every entry is its issuer's and the earner signed it for this very page
+    (`index_item_forged`: no other writer), and it meets the network's proof-of-work
+    `difficulty` (`stamp_insufficient`). That each entry names this earner holds by
+    construction."""
     for item in page.items:
         try:
             verify_entry(item.entry)
@@ -282,20 +290,26 @@ def validate_earner_page(page: EarnerPage, difficulty: int = 0) -> EarnerPage:
                 code="index_item_forged",
             ) from exc
         check_stamp(item.entry, difficulty)
-        signed = earner_item_signed_bytes(page.earner_key, page.page, item.uid)
-        _require_signed_for_page(page, item.entry.issuer_key, signed, item.signature)
+        signed = earner_item_signed_bytes(page.earner_key, page.page, item.uid, *item.version)
+        _require_signed_for_page(page, page.earner_key, signed, item.signature)
     return page
 
 
 def _merge(a: _Page_T, b: _Page_T) -> _Page_T:
-    """Union by UID. Of two items for one UID the smaller wire bytes win, and past CAPACITY
-    the smallest UIDs stay: both choices ignore arrival order, so merge is a semilattice."""
+    """Union by UID. Of two items for one UID the later version wins (earner items), then the
+    smaller wire bytes, and past CAPACITY the smallest UIDs stay: each choice ignores arrival
+    order, so merge is a semilattice."""
     if a.key != b.key:
         raise RecordError("two pages of different index keys", code="index_key_mismatch")
     chosen: dict[bytes, Any] = {}
+
+    def rank(item: Any) -> tuple[int, int, bytes]:
+        seq, withdrawn = getattr(item, "version", (0, False))
+        return -seq, -int(withdrawn), pack(a.item_fields(item))
+
     for item in (*a.members, *b.members):
         held = chosen.get(item.uid)
-        if held is None or pack(a.item_fields(item)) < pack(a.item_fields(held)):
+        if held is None or rank(item) < rank(held):
             chosen[item.uid] = item
     kept = sorted(chosen.values(), key=lambda item: bytes(item.uid))[: a.CAPACITY]
     return a.with_members(tuple(kept))

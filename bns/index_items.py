@@ -1,6 +1,6 @@
-"""The items of the BNS indexes (bns/index.py): a UID in an issuer's index, an entry in an
-earner's, each signed by the issuer for one page, so no item can be copied to another page.
-Pure: no I/O.
+"""The items of the BNS indexes (bns/index.py): a UID in an issuer's index, signed by the
+issuer, and an entry in an earner's, signed by the earner (issue 14 item 4: the earner owns
+its index), each for one page, so no item can be copied to another page. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -54,34 +54,55 @@ def make_issuer_item(issuer: KeyPair, page: int, uid: Uid) -> IssuerItem:
 
 @dataclass(frozen=True, slots=True)
 class EarnerItem:
-    """One entry of an earner's index, signed by the entry's issuer for one page of it."""
+    """One entry of an earner's index, signed by the earner for one page of it. `seq` (the
+    earner's clock, seconds) orders the earner's versions of the item; a `withdrawn` one
+    (on reject or hide) takes the entry out of the index until a later version puts it back."""
 
     entry: Entry
     signature: bytes
+    seq: int = 0
+    withdrawn: bool = False
 
     def __post_init__(self) -> None:
         check(isinstance(self.entry, Entry), "an earner item holds an Entry")
         check(is_bytes(self.signature, 64), "signature must be 64 bytes")
+        check(is_uint(self.seq), "seq is an unsigned 64-bit integer")
+        check(isinstance(self.withdrawn, bool), "withdrawn is a boolean")
 
     @property
     def uid(self) -> Uid:
         return self.entry.uid
 
+    @property
+    def version(self) -> tuple[int, bool]:
+        """Of two items for one UID the greater version wins (a withdrawal at a tie)."""
+        return self.seq, self.withdrawn
 
-def earner_item_signed_bytes(earner_key: PublicKey, page: int, uid: Uid) -> bytes:
+
+def earner_item_signed_bytes(
+    earner_key: PublicKey, page: int, uid: Uid, seq: int = 0, withdrawn: bool = False
+) -> bytes:
     """What an earner item's signature covers, as `issuer_item_signed_bytes` for the earner's
     index: a valid entry alone fits every page of it, so anyone could copy real entries into
-    a page to crowd out the ones its issuers put there; the page in the signature stops it."""
+    a page to crowd out the ones its earner put there; the page in the signature stops it.
+    A later version (`seq`, `withdrawn`) follows the UID (fixed 64 bytes, so unambiguous)."""
     check(is_bytes(earner_key, 32), "an earner key is 32 bytes")
     check(is_uint(page), "a page number is an unsigned 64-bit integer")
-    return DOMAIN_EARNER_ITEM + earner_key + page.to_bytes(8, "big") + uid
+    check(is_uint(seq), "seq is an unsigned 64-bit integer")
+    signed = DOMAIN_EARNER_ITEM + earner_key + page.to_bytes(8, "big") + uid
+    return signed + seq.to_bytes(8, "big") + bytes([withdrawn]) if seq or withdrawn else signed
 
 
-def make_earner_item(issuer: KeyPair, page: int, entry: Entry) -> EarnerItem:
-    """`entry` for page `page` of its earner's index, signed by `issuer`, the entry's issuer."""
-    if issuer.public_key != entry.issuer_key:
-        raise RecordError("only an entry's issuer can index it", code="index_wrong_issuer")
+def make_earner_item(
+    earner: KeyPair, page: int, entry: Entry, *, seq: int = 0, withdrawn: bool = False
+) -> EarnerItem:
+    """`entry` for page `page` of its earner's index, signed by `earner`, the entry's earner
+    (when it accepts the badge); `withdrawn` takes it out again (reject, hide)."""
     if entry.earner_key is None:
         raise RecordError("the entry names no earner to index it for", code="index_wrong_earner")
-    signed = earner_item_signed_bytes(entry.earner_key, page, entry.uid)
-    return EarnerItem(entry, issuer.sign(signed))
+    if earner.public_key != entry.earner_key:
+        raise RecordError(
+            "only a badge's earner writes its earner index", code="index_wrong_writer"
+        )
+    signed = earner_item_signed_bytes(entry.earner_key, page, entry.uid, seq, withdrawn)
+    return EarnerItem(entry, earner.sign(signed), seq, withdrawn)

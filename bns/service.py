@@ -233,11 +233,12 @@ class NameService:
     # --- writing ----------------------------------------------------------------------------
 
     async def publish(self, issuer: KeyPair, entry: Entry) -> PublishResult:
-        """Publish a badge's entry, then add it to its issuer's and its earner's index."""
+        """Publish a badge's entry, then add it to its issuer's index (and to its earner's
+        when the issuer is the earner: any other earner writes its own, on accept)."""
         record = _require_accepted(await self.dht.publish(Record(entry).to_wire_bytes()), "entry")
         issuer_page = await self._index_for_issuer(issuer, entry, 0)
         earner_page = None
-        if entry.earner_key is not None:
+        if entry.earner_key == issuer.public_key:
             earner_page = await self._index_for_earner(issuer, entry, 0)
         return PublishResult(record, issuer_page, earner_page)
 
@@ -250,14 +251,16 @@ class NameService:
             lambda page: make_issuer_item(issuer, page, entry.uid),
         )
 
-    async def _index_for_earner(self, issuer: KeyPair, entry: Entry, start: int) -> int:
+    async def _index_for_earner(
+        self, earner: KeyPair, entry: Entry, start: int, seq: int = 0
+    ) -> int:
         assert entry.earner_key is not None
         return await self._add_to_index(
             _EARNER_INDEX,
             entry,
             entry.earner_key,
             start,
-            lambda page: make_earner_item(issuer, page, entry),
+            lambda page: make_earner_item(earner, page, entry, seq=seq),
         )
 
     def _reader(self, index: bytes) -> Callable[[PublicKey, int], Awaitable[Any]]:
@@ -276,8 +279,9 @@ class NameService:
         for key, value in placements:
             index, page = key[len(_PLACED) : len(_PLACED) + 1], int.from_bytes(value[:8], "big")
             entry = Entry.from_wire_bytes(value[8:])
-            if entry.issuer_key != issuer.public_key:
-                continue
+            writer = entry.issuer_key if index == _ISSUER_INDEX else entry.earner_key
+            if writer != issuer.public_key:
+                continue  # `issuer` is this node's key: the earner index is its earner's
             owner = issuer.public_key if index == _ISSUER_INDEX else entry.earner_key
             assert owner is not None
             held = await self._reader(index)(owner, page)

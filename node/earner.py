@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from badgechain.bns.earner_index import index_as_earner, withdraw_as_earner
 from badgechain.bns.record import MAX_URLS, MAX_URLS_TOTAL_CHARS, Record, valid_url
 from badgechain.chain.badge import BNS_URN_PREFIX, issuer_id
 from badgechain.chain.credential import CredentialView
@@ -24,8 +25,8 @@ from badgechain.chain.verify import verify_credential
 from badgechain.storage import Kind, Store
 
 from .badgestore import credential_uid, load_badge, load_record, put_record, records, save_badge
-from .errors import NodeError
 from .didweb import did_web_resolvers
+from .errors import NodeError
 from .inbox_limits import badge_size, check_inbox_room, sender_of
 from .records import BadgeRecord
 from .services import Services
@@ -52,6 +53,7 @@ __all__ = [
 # Anyone can sign a badge to anyone: a bound keeps strangers from filling the disk.
 MAX_INBOX_BADGES: Final = 1000
 _VISIBLE = ("accepted", "hidden")
+_SEQ_KEY: Final = b"earner-index/seq"  # the last version of an earner-index item written
 
 
 class EarnerError(NodeError):
@@ -221,7 +223,22 @@ async def accept(node: Services, uid: Uid) -> tuple[dict[str, Any], Record]:
     store, names = node.store, node.names
     state = _received(store, uid, ("inbox",), "not_in_inbox")
     record = await names.set_location(node.key, uid, [badge_url(node, uid)])
+    await _index(node, record)
     return _settle(node, store, uid, state, "accept", record), record
+
+
+async def _index(node: Services, record: Record) -> None:
+    """The earner's own item in its BNS index (issue 14 item 4), versioned by its clock."""
+    if record.entry.earner_key == node.key.public_key:
+        await index_as_earner(node.names, node.key, record.entry, _next_seq(node))
+
+
+def _next_seq(node: Services) -> int:
+    """A version later than any this node wrote: its clock in ms, or one past the last."""
+    last = int.from_bytes(node.store.get(Kind.JOURNAL, _SEQ_KEY) or bytes(8), "big")
+    seq = max(int(node.clock().timestamp() * 1000), last + 1)
+    node.store.put(Kind.JOURNAL, _SEQ_KEY, seq.to_bytes(8, "big"))
+    return seq
 
 
 async def move(node: Services, uid: Uid, urls: object) -> tuple[dict[str, Any], Record]:
@@ -230,6 +247,7 @@ async def move(node: Services, uid: Uid, urls: object) -> tuple[dict[str, Any], 
     store, names = node.store, node.names
     state = _received(store, uid, _VISIBLE, "not_accepted")
     record = await names.set_location(node.key, uid, checked)
+    await _index(node, record)  # a hidden badge shown again goes back in the index
     return _settle(node, store, uid, state, "move", record), record
 
 
@@ -238,6 +256,7 @@ async def hide(node: Services, uid: Uid) -> tuple[dict[str, Any], Record]:
     store, names = node.store, node.names
     state = _received(store, uid, _VISIBLE, "not_accepted")
     record = await names.hide(node.key, uid)
+    await withdraw_as_earner(names, node.key, uid, _next_seq(node))
     return _settle(node, store, uid, state, "hide", record), record
 
 

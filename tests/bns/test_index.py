@@ -92,8 +92,8 @@ def _entry(n: int, created: int = CREATED, earner: KeyPair = BOB, difficulty: in
 
 @functools.cache
 def _earner_item(n: int, created: int = CREATED, page: int = 0, difficulty: int = 0) -> EarnerItem:
-    """Alice's entry `n` for Bob, signed by her for page `page` of his index."""
-    return make_earner_item(ALICE, page, _entry(n, created, difficulty=difficulty))
+    """Alice's entry `n` for Bob, signed by him for page `page` of his index."""
+    return make_earner_item(BOB, page, _entry(n, created, difficulty=difficulty))
 
 
 def _issuer_page(items: list[IssuerItem], page: int = 0) -> IssuerPage:
@@ -175,7 +175,7 @@ def test_page_number_must_be_an_unsigned_64_bit_integer(page: Any) -> None:
         lambda: issuer_page_key(key, page),
         lambda: earner_page_key(key, page),
         lambda: make_issuer_item(ALICE, page, _uid(0)),
-        lambda: make_earner_item(ALICE, page, _entry(0)),
+        lambda: make_earner_item(BOB, page, _entry(0)),
         lambda: IssuerPage(key, page),
         lambda: EarnerPage(key, page),
     ):
@@ -225,11 +225,13 @@ def test_worst_case_pages_fit_one_datagram_and_one_more_item_would_not() -> None
     items = tuple(IssuerItem(Uid(bytes([n]) * 64), b"\xff" * 64) for n in range(ISSUER_PAGE_ITEMS))
     issuer_page = IssuerPage(ALICE.public_key, LAST_PAGE, items)
     largest = [
-        EarnerItem(replace(_entry(n), created=2**64 - 1, stamp=2**64 - 1), b"\xff" * 64)
+        EarnerItem(
+            replace(_entry(n), created=2**64 - 1, stamp=2**64 - 1), b"\xff" * 64, 2**64 - 1, True
+        )
         for n in range(EARNER_PAGE_ITEMS)
     ]
     earner_page = _earner_page(largest, LAST_PAGE)
-    assert len(earner_page.entries) == EARNER_PAGE_ITEMS
+    assert len(earner_page.items) == EARNER_PAGE_ITEMS  # withdrawn: no entries, all the bytes
     for page in (issuer_page, earner_page):
         assert page_is_full(page)
         wire = page.to_wire_bytes()
@@ -445,7 +447,7 @@ def test_issuer_item_signature_covers_domain_key_page_and_uid() -> None:
 
 
 def test_earner_page_refuses_an_entry_naming_another_earner() -> None:
-    mallorys = make_earner_item(ALICE, 0, _entry(0, earner=MALLORY))
+    mallorys = make_earner_item(MALLORY, 0, _entry(0, earner=MALLORY))
     assert _code(lambda: EarnerPage(BOB.public_key, 0, (mallorys,))) == "index_wrong_earner"
     assert _code(lambda: add_to_page(EarnerPage(BOB.public_key, 0), mallorys)) == (
         "index_wrong_earner"
@@ -462,7 +464,9 @@ def test_earner_item_signature_covers_domain_earner_page_and_uid() -> None:
     signed = earner_item_signed_bytes(BOB.public_key, 7, uid)
     assert signed == DOMAIN_EARNER_ITEM + BOB.public_key + (7).to_bytes(8, "big") + uid
     item = _earner_item(0, page=7)
-    assert item.signature == ALICE.sign(signed) and item.uid == uid and item.entry == _entry(0)
+    assert item.signature == BOB.sign(signed) and item.uid == uid and item.entry == _entry(0)
+    later = earner_item_signed_bytes(BOB.public_key, 7, uid, 5, True)
+    assert later == signed + (5).to_bytes(8, "big") + b"\x01"
 
 
 def test_earner_item_replayed_into_another_page_is_forged() -> None:
@@ -473,7 +477,7 @@ def test_earner_item_replayed_into_another_page_is_forged() -> None:
     )
     # Nor does a signature for another earner's index verify in Bob's, though the entry does.
     for_mallory = earner_item_signed_bytes(MALLORY.public_key, 0, item.uid)
-    moved = _earner_page([EarnerItem(item.entry, ALICE.sign(for_mallory))])
+    moved = _earner_page([EarnerItem(item.entry, BOB.sign(for_mallory))])
     assert _code(lambda: validate_earner_page(moved)) == "index_item_forged"
 
 
@@ -491,12 +495,12 @@ def test_bobs_first_page_copied_into_his_second_is_refused() -> None:
     assert accept_earner_page(None, second) == second
 
 
-def test_earner_item_signed_by_anyone_but_the_entrys_issuer_is_forged() -> None:
+def test_earner_item_signed_by_anyone_but_the_entrys_earner_is_forged() -> None:
     entry = _entry(0)
-    assert _code(lambda: make_earner_item(MALLORY, 0, entry)) == "index_wrong_issuer"
-    assert _code(lambda: make_earner_item(BOB, 0, entry)) == "index_wrong_issuer"
+    assert _code(lambda: make_earner_item(MALLORY, 0, entry)) == "index_wrong_writer"
+    assert _code(lambda: make_earner_item(ALICE, 0, entry)) == "index_wrong_writer"
     signed = earner_item_signed_bytes(BOB.public_key, 0, entry.uid)
-    for signer in (MALLORY, BOB):  # a stranger, and the earner himself
+    for signer in (MALLORY, ALICE):  # a stranger, and the badge's issuer herself
         page = _earner_page([EarnerItem(entry, signer.sign(signed))])
         assert _code(functools.partial(validate_earner_page, page)) == "index_item_forged"
         assert _code(functools.partial(accept_earner_page, None, page)) == "index_item_forged"
@@ -514,7 +518,7 @@ def test_forged_entries_are_refused_from_earner_pages() -> None:
     genuine = _entry(0)
     claimed = make_entry(MALLORY, genuine.uid, genuine.signing_input, BOB.public_key, CREATED)
     tampered = replace(genuine, created=CREATED + 9)
-    for item in (make_earner_item(MALLORY, 0, claimed), make_earner_item(ALICE, 0, tampered)):
+    for item in (make_earner_item(BOB, 0, claimed), make_earner_item(BOB, 0, tampered)):
         page = _earner_page([item])
         assert _code(functools.partial(validate_earner_page, page)) == "index_item_forged"
         assert _code(functools.partial(accept_earner_page, None, page)) == "index_item_forged"

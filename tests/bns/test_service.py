@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from badgechain.bns.dht import DhtNode
+from badgechain.bns.earner_index import index_as_earner
 from badgechain.bns.errors import NotFound, RecordError
 from badgechain.bns.index import EARNER_PAGE_ITEMS, ISSUER_PAGE_ITEMS
 from badgechain.bns.record import Uid, derive_dht_key
@@ -40,12 +41,14 @@ def service(net: Network, index: int) -> NameService:
 async def test_published_entry_resolves_and_is_listed_from_other_nodes(net: Network) -> None:
     entry = make_badge_entry(ALICE, BOB)
     result = await service(net, 0).publish(ALICE, entry)
-    assert result.record.accepted >= 10 and (result.issuer_page, result.earner_page) == (0, 0)
+    assert result.record.accepted >= 10 and (result.issuer_page, result.earner_page) == (0, None)
 
     reader = service(net, 7)
     record = await reader.resolve(entry.uid)
     assert record.entry == entry and record.location is None and record.revocation is None
     assert await reader.list_by_issuer(ALICE.public_key) == [entry.uid]
+    assert await reader.list_by_earner(BOB.public_key) == []  # the earner's to write (accept)
+    assert await index_as_earner(service(net, 3), BOB, entry, 1) == 0
     assert await reader.list_by_earner(BOB.public_key) == [entry]
     assert await reader.list_by_issuer(BOB.public_key) == []
 
@@ -127,14 +130,22 @@ async def test_indexes_page_and_two_issuers_share_an_earner_index(net: Network) 
         for entry in entries:
             await svc.publish(issuer, entry)
 
-    # Two issuers write into one earner's index at the same time.
     await asyncio.gather(
         issue_all(alice, ALICE, alice_entries), issue_all(carol, carol_key, carol_entries)
     )
-    # Writers racing for the last places of a page can push each other's items out; the
-    # issuers' reconcile round (run with republishing) puts them back on later pages.
+    # The earner accepts both issuers' badges from two of its nodes at once (issue 14 item
+    # 4: only it writes its index). Writers racing for the last places of a page can push
+    # each other's items out; the reconcile round (run with republishing) puts them back.
+    bob_here, bob_there = service(net, 2), service(net, 3)
+
+    async def accept_all(svc: NameService, entries: list) -> None:  # type: ignore[type-arg]
+        for entry in entries:
+            await index_as_earner(svc, BOB, entry, 1)
+
+    await asyncio.gather(accept_all(bob_here, alice_entries), accept_all(bob_there, carol_entries))
     for _ in range(4):
         moved = await alice.reconcile_indexes(ALICE) + await carol.reconcile_indexes(carol_key)
+        moved += await bob_here.reconcile_indexes(BOB) + await bob_there.reconcile_indexes(BOB)
         if moved == 0:
             break
     assert moved == 0

@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from badgechain.bns.earner_index import index_as_earner
 from badgechain.bns.record import Uid, entry_from_badge
 from badgechain.chain.badge import (
     BNS_URN_PREFIX,
@@ -297,6 +298,9 @@ async def test_indexes_list_what_was_published(trio: Trio) -> None:
     status, page = await _get(trio.verifier, f"/issuers/{trio.issuer.did}/badges?page=0")
     assert status == 200
     assert page["items"] == [{"uid": uid}] and page["next"] is None
+    assert trio.earner.names is not None  # the earner writes its own index (issue 14 item 4)
+    entry = (await trio.earner.names.resolve(Uid(credential_uid(badge)))).entry
+    await index_as_earner(trio.earner.names, trio.earner.key, entry, 1)
     status, page = await _get(trio.verifier, f"/earners/{trio.earner.did}/badges")
     assert status == 200
     assert [(item["uid"], item["issuer"]) for item in page["items"]] == [(uid, trio.issuer.did)]
