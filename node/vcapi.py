@@ -17,6 +17,7 @@ from badgechain.chain.proof import JCS, RDFC, format_created
 from badgechain.chain.structure import is_open_badge
 
 from . import pipeline
+from .didweb import issuer_did
 from .errors import IssuerError
 from .issuer import issued_state, persona_earner_key
 from .pipeline import Issuance, IssueResult
@@ -91,7 +92,7 @@ async def issue_credential(
     A status entry only when the request asks for one (the VC API's credentialStatus
     option); eddsa-rdfc-2022 unless eddsa-jcs-2022 is asked for."""
     now = node.clock()
-    prepared = prepare_credential(credential, node.did, now)
+    prepared = prepare_credential(credential, issuer_did(node), now)  # did:web if it has one
     if "credentialStatus" in prepared:
         raise IssuerError(
             "the node gives each credential its own credentialStatus",

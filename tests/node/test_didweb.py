@@ -35,7 +35,7 @@ from badgechain.node.didweb import did_web_from_text, document_path
 from badgechain.node.outbound import HOST_MAP_ENABLE_ENV, HOST_MAP_ENV, TLS_CA_FILE_ENV
 from tests.node.conftest import NodeNetwork
 from tests.node.test_issuer import make_class
-from tests.node.test_personas import admin, arrives
+from tests.node.test_personas import admin, arrives, call
 
 DOMAIN = "example.org"
 TIMEOUT = aiohttp.ClientTimeout(total=30)
@@ -329,3 +329,30 @@ async def test_a_did_web_with_a_path_is_served_at_that_path(
     report = await verify(http, verifier, badge)
     assert report["verdict"] == "valid", report
     assert "/school/did.json" in domain.asked
+
+
+async def test_the_vc_api_issues_as_the_did_web_too(
+    node_network: NodeNetwork, http: aiohttp.ClientSession, domain: Domain
+) -> None:
+    issuer = await node_network.add(did_web="did:web:example.org")
+    verifier = await node_network.add()
+    domain.routes["/"] = issuer
+    credential = {
+        "@context": ["https://www.w3.org/ns/credentials/v2"],
+        "type": ["VerifiableCredential"],
+        "credentialSubject": {"id": "did:example:someone"},
+    }
+    body = {"credential": credential, "options": {}}
+    signed = (await admin(node_network, http, issuer, "POST", "/credentials/issue", body))[
+        "verifiableCredential"
+    ]
+    assert signed["issuer"] == "did:web:example.org"
+    assert signed["proof"]["verificationMethod"] == "did:web:example.org#key-1"
+    report = await verify(http, verifier, signed)
+    assert check(report, "proof")["status"] == "passed", report
+    assert "did:web:example.org" in check(report, "issuer_key")["message"]
+    wrong = credential | {"issuer": issuer.did}  # it issues as its did:web, not its did:key
+    status, problem = await call(
+        http, issuer, "POST", "/credentials/issue", {"credential": wrong}, node_network.admin
+    )
+    assert (status, problem["code"]) == (422, "issuer_mismatch")
