@@ -66,11 +66,16 @@ async def get_log(request: web.Request) -> web.Response:
 
 
 async def get_opening(request: web.Request) -> web.Response:
-    """For the owner: what a (sealed) entry says, with the salt that proves it."""
+    """For the owner: what a (sealed) entry says, with the salt that proves it; without
+    `seq`, the newest entry."""
+    log = request.app[SERVICES].log
     seq = _query_int(request, "seq", 0, MAX_SEQ, None)
     if seq is None:
-        raise Problem(400, "query_invalid", "give seq, the entry to open")
-    return json_response(request.app[SERVICES].log.opening(seq))
+        head = log.head()
+        seq = head.get("seq") if isinstance(head, dict) else None
+        if not isinstance(seq, int) or isinstance(seq, bool) or not 0 <= seq <= MAX_SEQ:
+            raise Problem(404, "log_entry_not_found", "the log has no entries")
+    return json_response(log.opening(seq))
 
 
 async def get_feed(request: web.Request) -> web.Response:
@@ -167,7 +172,8 @@ ROUTES: Final = (
         "GET",
         "/admin/log/open",
         get_opening,
-        "Open a log entry for the owner: a sealed entry's action, subject, details and salt",
+        "Open a log entry (seq; the newest without) for the owner: a sealed entry's action,"
+        " subject, details and salt",
         access=Access.ADMIN,
         ok=Answer("Json"),
         query=(("seq", "log_after"),),

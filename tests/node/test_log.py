@@ -34,7 +34,7 @@ from badgechain.node.nodelog import (
 from badgechain.storage import Kind, MemoryStore
 from tests.node.conftest import NodeNetwork
 from tests.node.test_issuer import make_class
-from tests.node.test_personas import admin, arrives
+from tests.node.test_personas import admin, arrives, call
 
 KEY = KeyPair.from_seed(bytes(range(32)))
 UID = "z" + "4" * 86
@@ -308,6 +308,10 @@ async def test_every_action_is_logged_and_each_nodes_log_verifies(
         assert [action for action, _ in logged] == [action for action, _ in actions]
         for (_, subject), (_, wanted) in zip(logged, actions, strict=True):
             assert wanted is None or subject == wanted
+    newest = await admin(node_network, http, earner, "GET", "/admin/log/open")
+    assert (newest["action"], newest["subject"]) == ("collection", made["id"])
+    status, _ = await call(http, earner, "GET", "/admin/log/open", None, None)
+    assert status == 401  # the owner's only
     _, public = await get_json(http, f"{earner.gateway_url}/log?limit=1000")
     assert [entry["action"] for entry in public["entries"]] == [
         "sealed",
