@@ -23,7 +23,8 @@ from badgechain.chain.uid import Uid, uid_text
 from badgechain.chain.verify import MAX_INPUT_BYTES, Report
 from badgechain.storage import Batch, Kind
 
-from .badgestore import credential_uid, load_badge, load_record, put_badge, records
+from . import earner
+from .badgestore import credential_uid, load_badge, load_record, put_badge, records, save_badge
 from .errors import NodeError
 from .records import BadgeRecord
 from .services import Services
@@ -114,7 +115,8 @@ def held_badges(node: Services) -> list[HeldBadge]:
     held = []
     for uid, record in records(node.store):
         source = _SOURCES.get(record.role or "")
-        if source is None or (source == "delivered" and record.state not in _HELD_STATES):
+        source = "imported" if source and record.via == "import" else source
+        if source is None or (source != "persona" and record.state not in _HELD_STATES):
             continue
         credential = load_badge(node.store, uid)
         origin = record.sender or (node.did if source == "persona" else "")
@@ -200,6 +202,9 @@ async def import_badge(node: Services, data: bytes, origin: str) -> tuple[HeldBa
     badge_id = _import_id(report, data)
     if _already_held(node, badge_id, report.uid):
         raise BackpackError(f"this node holds {badge_id} already", code="already_held")
+    adopted = await _adopt(node, report, origin)
+    if adopted is not None:
+        return adopted, report
     item = {
         "id": badge_id,
         "uid": report.uid,
@@ -213,6 +218,32 @@ async def import_badge(node: Services, data: bytes, origin: str) -> tuple[HeldBa
     }
     node.store.put(Kind.JOURNAL, IMPORT_PREFIX + badge_id.encode(), json.dumps(item).encode())
     return _held_import(item), report
+
+
+async def _adopt(node: Services, report: Report, origin: str) -> HeldBadge | None:
+    """A BadgeChain badge whose BNS entry names this node's key as its earner is taken in as
+    if delivered, then accepted: this node publishes its location and its earner-index item.
+    None for any other badge (kept as a plain import)."""
+    credential = report.credential
+    if report.uid is None or report.format != "json" or not isinstance(credential, dict):
+        return None
+    uid = credential_uid(credential)
+    try:
+        entry = (await node.names.resolve(uid)).entry
+    except BadgeChainError:  # no entry, or the BNS did not answer: a plain import
+        return None
+    if entry.earner_key != node.key.public_key or load_record(node.store, uid) is not None:
+        return None
+    at = node.clock().isoformat(timespec="seconds")
+    inbox = BadgeRecord(role="received", state="inbox", at=at, sender=origin[:2048], via="import")
+    save_badge(node.store, credential, inbox)
+    try:
+        state = (await earner.accept(node, uid))[0]["state"]
+    except BadgeChainError:  # the BNS write failed: it waits in the inbox for `accept`
+        state = "inbox"
+    text = uid_text(uid)
+    name, issuer = _name(credential), _issuer(credential)
+    return HeldBadge(text, text, name, issuer, state, "imported", origin, "json", at)
 
 
 def imported_bytes(item: dict[str, Any]) -> bytes:

@@ -8,6 +8,7 @@ import base64
 import datetime as dt
 import io
 import json
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -17,11 +18,13 @@ import png
 import pytest
 from click.testing import CliRunner, Result
 
+from badgechain.bns.record import entry_from_badge
 from badgechain.chain.badge import build_achievement, build_credential
 from badgechain.chain.bake import bake_png
 from badgechain.chain.keys import KeyPair
 from badgechain.chain.keystore import lock_key, unlock_key
 from badgechain.chain.proof import sign_credential
+from badgechain.chain.uid import uid_text
 from badgechain.cli.main import main
 from badgechain.node.app import RunningNode
 from badgechain.node.badgestore import credential_uid, save_badge
@@ -206,3 +209,27 @@ async def test_restore_checks_each_item(node_network: NodeNetwork) -> None:
         assert status == 400 and problem["code"] == "backpack_invalid", problem
     status, listed = await _admin(node_network, earner, "GET", "/admin/badges")
     assert listed == {"badges": []}
+
+
+@pytest.mark.slow
+async def test_an_imported_badgechain_badge_gets_its_location_and_index_item(
+    node_network: NodeNetwork, tmp_path: Path
+) -> None:
+    issuer, earner, reader = await node_network.start(3)
+    home = node_network.write_cli_home(earner)
+    badge = _badge(issuer.key, earner.did, "Published")
+    entry = entry_from_badge(badge, issuer.key, earner.key.public_key, int(time.time()))
+    assert issuer.names is not None
+    await issuer.names.publish(issuer.key, entry)
+    (tmp_path / "published.json").write_text(json.dumps(badge))
+    result = await _cli(home, "import", str(tmp_path / "published.json"))
+    assert result.exit_code == 0, result.output
+    uid = uid_text(credential_uid(badge))
+    _, listed = await _admin(node_network, earner, "GET", "/admin/badges")
+    assert [(b["id"], b["state"], b["source"]) for b in listed["badges"]] == [
+        (uid, "accepted", "imported")
+    ]
+    _, record = await _admin(node_network, reader, "GET", f"/bns/{uid}")
+    assert record["location"]["urls"] == [f"{earner.gateway_url}/badges/{uid}.json"]
+    _, page = await _admin(node_network, reader, "GET", f"/earners/{earner.did}/badges")
+    assert [item["uid"] for item in page["items"]] == [uid]
