@@ -246,7 +246,7 @@ def open_entry(entry: Mapping[str, Any], opening: object) -> dict[str, Any]:
     if entry.get("action") != SEALED or entry.get("seq") != good["seq"]:
         raise LogError(f"entry {entry.get('seq')} is not sealed", code=LOG_OPENING_INVALID)
     salt = bytes.fromhex(good["salt"])
-    if commitment(good["action"], good["subject"], good["details"], salt) != entry["subject"]:
+    if commitment(good["action"], good["subject"], good["details"], salt) != entry.get("subject"):
         raise LogError("the opening does not match the commitment", code=LOG_OPENING_INVALID)
     return {name: good[name] for name in ("action", "subject", "details")}
 

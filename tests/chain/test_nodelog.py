@@ -302,6 +302,9 @@ def test_a_sealed_entry_opens_only_with_its_salt_and_content() -> None:
     assert raised.value.code == LOG_OPENING_INVALID
     with pytest.raises(LogError):  # an issue is never sealed
         open_entry(entries[1], {**opening, "action": "issue"})
+    with pytest.raises(LogError) as raised:  # a damaged stored entry: an error, no crash
+        open_entry({"action": SEALED, "seq": 1}, opening)
+    assert raised.value.code == LOG_OPENING_INVALID
 
 
 def test_a_sealed_entry_must_carry_only_a_commitment() -> None:
