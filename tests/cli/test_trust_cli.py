@@ -3,10 +3,12 @@ files between homes, and `verify --offline` reporting the trust check."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 from click.testing import CliRunner, Result
 
 from badgechain.cli.main import main
@@ -105,3 +107,41 @@ def test_bad_input_gets_a_code_not_a_traceback(
     result = _run(runner, tmp_path / "home", "trust", *args)
     assert result.exit_code in (1, 2) and "error [" in result.output, result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+async def test_a_registry_is_imported_from_a_url(runner: CliRunner, tmp_path: Path) -> None:
+    publisher, verifier = tmp_path / "publisher", tmp_path / "verifier"
+    publisher_did = _new_home(runner, publisher)
+    _new_home(runner, verifier)
+    assert (
+        _run(runner, publisher, "trust", "add", "did:web:u.example", "--name", "U").exit_code == 0
+    )
+    published = _run(runner, publisher, "trust", "publish").output.encode()
+    assert _run(runner, verifier, "trust", "follow", publisher_did).exit_code == 0
+
+    async def serve(_: web.Request) -> web.Response:
+        return web.Response(body=published, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get("/registry.json", serve)
+    server = web.AppRunner(app)
+    await server.setup()
+    site = web.TCPSite(server, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        base = f"http://127.0.0.1:{port}"
+        result = await asyncio.to_thread(
+            runner.invoke,
+            main,
+            ["--home", str(verifier), "trust", "import", f"{base}/registry.json"],
+        )
+        assert result.exit_code == 0, result.output
+        missing = await asyncio.to_thread(
+            runner.invoke, main, ["--home", str(verifier), "trust", "import", f"{base}/none"]
+        )
+        assert missing.exit_code == 1 and "trust_file_not_found" in missing.output
+    finally:
+        await server.cleanup()
+    listed = json.loads(_run(runner, verifier, "trust", "list", "--json").output)
+    assert listed["entries"][0]["name"] == "U"
