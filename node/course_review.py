@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from badgechain.chain.errors import BadgeChainError
 from badgechain.chain.proof import format_created
 from badgechain.chain.uid import uid_text
 
@@ -79,8 +80,16 @@ async def award(node: Services, submission_id: str, *, auto: bool = False) -> di
 
 
 async def auto_award(node: Services, submission: dict[str, Any]) -> None:
-    """The harvest's hook for an auto-award task: awarded at once, logged like any award."""
-    await award(node, submission["id"], auto=True)
+    """The harvest's hook for an auto-award task: awarded at once, logged like any award.
+    An award that fails (the DHT away) leaves the submission pending, saying why, for
+    review: the harvest goes on."""
+    try:
+        await award(node, submission["id"], auto=True)
+    except BadgeChainError as exc:
+        log.warning("auto-award failed; left for review", extra={"code": exc.code})
+        failed = {"auto_error": {"code": exc.code, "message": exc.message}}
+        pending = courses.load_submission(node.store, submission["id"])
+        courses.save_submission(node.store, pending | failed)
 
 
 def decline(node: Services, submission_id: str, reason: str) -> dict[str, Any]:

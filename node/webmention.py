@@ -32,6 +32,7 @@ from badgechain.storage import Kind
 
 from .badgestore import load_badge
 from .courses import CourseError
+from .harvest import read_capped
 from .services import Services
 
 __all__ = [
@@ -98,7 +99,7 @@ async def discover_endpoint(session: aiohttp.ClientSession, target: str) -> str 
         base = str(response.url)
         found = _link_header_endpoint(response.headers.getall("Link", []))
         if found is None and response.content_type in ("text/html", "application/xhtml+xml"):
-            body = await response.content.read(MAX_PAGE_BYTES)
+            body = await read_capped(response.content, MAX_PAGE_BYTES)
             finder = _RelFinder()
             finder.feed(body.decode(response.charset or "utf-8", errors="replace"))
             found = finder.href
@@ -212,7 +213,7 @@ async def _fetch_source(node: Services, source: str) -> tuple[str, str]:
                 raise WebmentionError(
                     f"the source answered {response.status}", code="webmention_source_failed"
                 )
-            body = await response.content.read(MAX_PAGE_BYTES)
+            body = await read_capped(response.content, MAX_PAGE_BYTES)
             text = body.decode(response.charset or "utf-8", errors="replace")
             return text, response.content_type
     except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:

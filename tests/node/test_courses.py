@@ -18,8 +18,10 @@ import pytest
 from aiohttp import web
 from click.testing import CliRunner, Result
 
+from badgechain.chain.errors import BadgeChainError
+from badgechain.chain.uid import Uid
 from badgechain.cli.main import main
-from badgechain.node import harvest
+from badgechain.node import harvest, webmention
 from badgechain.node.app import RunningNode
 from badgechain.node.config import ADMIN_TOKEN_FILE, NodeConfig, save_config
 from tests.node.conftest import ADMIN_TOKEN, NodeNetwork, eventually
@@ -37,6 +39,8 @@ class Blog:
     mentions: list[dict[str, str]] = field(default_factory=list)
     answers: dict[str, list[int]] = field(default_factory=dict)  # path → statuses sent
     conditional: list[str] = field(default_factory=list)  # paths asked with If-None-Match
+    never: asyncio.Event = field(default_factory=asyncio.Event)  # a tar pit waits on it
+    failing_endpoint: bool = False  # the Webmention endpoint answers 500
 
     def answered(self, path: str, status: int) -> None:
         self.answers.setdefault(path, []).append(status)
@@ -74,7 +78,20 @@ def _json_feed(blog: Blog) -> str:
     )
 
 
+DISCOVERY = {  # post → (its answer's Link header, its HTML head), and the endpoint to find
+    "4": ('<wm?via=link>; rel="other webmention"', "", "/posts/wm?via=link"),
+    "5": ("", '<a rel="nofollow webmention" href="wm?via=a">x</a>', "/posts/wm?via=a"),
+    "6": ("", '<link rel="webmention" href="">', "/posts/6"),
+    "7": ("", '<link rel="me" href="/wm">', None),
+}
+
+
 def _post(blog: Blog, number: str) -> web.Response:
+    if number in DISCOVERY:
+        link, head, _ = DISCOVERY[number]
+        headers = {"Link": link} if link else {}
+        page = f"<html><head>{head}</head><body>post</body></html>"
+        return web.Response(text=page, content_type="text/html", headers=headers)
     if number == "2":  # endpoint in the Link header, absolute
         headers = {"Link": f'<{blog.base}/wm>; rel="webmention"'}
         return web.Response(
@@ -139,6 +156,12 @@ def _blog_app(blog: Blog) -> web.Application:
             return web.Response(body=body.encode("latin-1"), content_type="application/rss+xml")
         if name == "redirect":
             raise web.HTTPFound("http://10.0.0.1/feed.xml")
+        if name == "slow":  # a tar pit: headers, then nothing until the blog stops
+            response = web.StreamResponse(headers={"Content-Type": "application/rss+xml"})
+            await response.prepare(request)
+            await response.write(b"<rss version='2.0'><channel>")
+            await blog.never.wait()
+            return response
         if name == "gone":
             return web.Response(status=500)
         return web.Response(text="<html><body>not a feed</body></html>", content_type="text/html")
@@ -148,6 +171,8 @@ def _blog_app(blog: Blog) -> web.Application:
 
     async def endpoint(request: web.Request) -> web.Response:
         form = await request.post()
+        if blog.failing_endpoint:
+            return web.Response(status=500)
         blog.mentions.append({"source": str(form["source"]), "target": str(form["target"])})
         return web.Response(status=202)
 
@@ -181,6 +206,7 @@ async def blog() -> AsyncIterator[Blog]:
     try:
         yield state
     finally:
+        state.never.set()  # a tar pit's handler ends
         await runner.cleanup()
 
 
@@ -484,3 +510,74 @@ async def test_the_cli_creates_a_course_and_reviews_it(
     assert "1 awarded" in shown.output and "[ok;" in shown.output, shown.output
     unknown = await cli(issuer, "course", "show", "nope")
     assert unknown.exit_code != 0 and "course_not_found" in unknown.output
+
+
+# --- scheduling, discovery, retries, tar pits ----------------------------------------------
+
+
+async def test_the_work_queue_harvests_a_course_and_schedules_the_next(
+    node_network: NodeNetwork, http: aiohttp.ClientSession, blog: Blog
+) -> None:
+    (issuer,) = await node_network.start(1)
+    course, _ = await course_with_task(http, node_network, issuer)
+    await join(http, node_network, issuer, course, blog.base + "/rss.xml", issuer.did)
+    scheduled = issuer.queue.get(harvest.HARVEST_TOPIC, course.encode())
+    assert scheduled is not None and scheduled.due > issuer.clock().timestamp() + 3000
+    issuer.queue.done(scheduled)  # due now instead
+    issuer.enqueue(harvest.HARVEST_TOPIC, course.encode())
+
+    async def harvested() -> bool:
+        _, listed = await call(
+            http, node_network, issuer, "GET", f"/admin/courses/{course}/submissions"
+        )
+        return len(listed["pending"]) == 1
+
+    await eventually(harvested)
+    again = issuer.queue.get(harvest.HARVEST_TOPIC, course.encode())
+    assert again is not None and again.due > issuer.clock().timestamp() + 3000
+
+
+@pytest.mark.parametrize("post", sorted(DISCOVERY))
+async def test_endpoint_discovery_reads_link_headers_and_html_rels_relative_to_the_page(
+    blog: Blog, post: str
+) -> None:
+    expected = DISCOVERY[post][2]
+    async with aiohttp.ClientSession() as session:
+        found = await webmention.discover_endpoint(session, f"{blog.base}/posts/{post}")
+    assert found == (None if expected is None else blog.base + expected)
+
+
+async def test_a_failing_endpoint_is_retried_by_the_queue_and_no_endpoint_is_an_answer(
+    node_network: NodeNetwork, blog: Blog
+) -> None:
+    (issuer,) = await node_network.start(1)
+    uid = Uid(bytes(64))
+    blog.failing_endpoint = True
+    with pytest.raises(BadgeChainError) as failed:
+        await webmention._send_once(issuer, "http://n.example/b", f"{blog.base}/posts/1")
+    assert failed.value.code == "webmention_unreachable"  # the queue retries it
+    outcome = await webmention._send_once(issuer, "http://n.example/b", f"{blog.base}/posts/7")
+    assert outcome == "no endpoint"
+    webmention.queue_send(issuer, uid, f"{blog.base}/posts/1")
+    blog.failing_endpoint = False
+
+    async def sent() -> bool:
+        return [job.get("outcome") for job in webmention.sent(issuer)] == ["sent 202"]
+
+    await eventually(sent)
+
+
+async def test_a_tar_pit_feed_times_out_and_the_others_are_read(
+    node_network: NodeNetwork,
+    http: aiohttp.ClientSession,
+    blog: Blog,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(harvest, "FEED_TIMEOUT_S", 0.5)
+    (issuer,) = await node_network.start(1)
+    course, _ = await course_with_task(http, node_network, issuer)
+    slow = await join(http, node_network, issuer, course, blog.base + "/bad/slow", issuer.did)
+    await join(http, node_network, issuer, course, blog.base + "/feed.json", issuer.did)
+    _, summary = await call(http, node_network, issuer, "POST", f"/admin/courses/{course}/harvest")
+    assert summary["errors"][slow]["code"] == "feed_timeout", summary["errors"]
+    assert len(summary["new"]) == 1
