@@ -29,6 +29,7 @@ from badgechain.node.config import (
 )
 from badgechain.node.didweb import did_web_from_text, document_path
 from badgechain.node.logs import LOG_FORMATS, configure_logging
+from badgechain.node.outbound import tls_context
 from badgechain.node.relocation import follow_gateway_url
 
 from .common import load_key, new_passphrase, reports_errors
@@ -215,6 +216,7 @@ def register_node_commands(main: click.Group) -> None:
         )
         key = load_key(home)
         token = read_admin_token(home)
+        tls_context(config)  # a CA file that cannot be read stops the start, not a later fetch
         check_free(config.dht_host, config.dht_port, socket.SOCK_DGRAM, "--dht-port")
         check_free(config.http_host, config.http_port, socket.SOCK_STREAM, "--http-port")
         configure_logging(config.name, log_format=log_format)

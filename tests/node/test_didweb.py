@@ -13,6 +13,8 @@ import asyncio
 import datetime as dt
 import json
 import ssl
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -356,3 +358,13 @@ async def test_the_vc_api_issues_as_the_did_web_too(
         http, issuer, "POST", "/credentials/issue", {"credential": wrong}, node_network.admin
     )
     assert (status, problem["code"]) == (422, "issuer_mismatch")
+
+
+def test_a_node_whose_ca_file_is_unreadable_does_not_start(tmp_path: Path) -> None:
+    home = tmp_path / "node"
+    command = ["--home", str(home), "init", "--no-passphrase", "--http-port", "0"]
+    made = CliRunner().invoke(main, [*command, "--tls-ca-file", str(tmp_path / "none.pem")])
+    assert made.exit_code == 0, made.output
+    start = [sys.executable, "-m", "badgechain.cli", "--home", str(home), "node", "start"]
+    done = subprocess.run(start, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode != 0 and "tls_ca_invalid" in done.stderr, done.stderr
