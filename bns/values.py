@@ -5,7 +5,8 @@ the value, checks that it belongs at the address it was sent to, validates it in
 merges it with what is held. A value that fails is refused; nothing unsigned is kept.
 
 Kinds: a BNS record (under H(UID)), a page of an issuer's index and a page of an earner's
-index (bns/index.py), and a node's inbox announcement (bns/inbox.py). A page or an
+index (bns/index.py), a node's inbox announcement (bns/inbox.py), and a board of public
+gateways' announcements (bns/peers.py). A page or an
 announcement starts with its kind's name, a record with its wire version, so no value
 decodes as another kind.
 """
@@ -30,6 +31,7 @@ from .index import (
     accept_earner_page,
     accept_issuer_page,
 )
+from .peers import PEERS_KIND, PeerBoard, accept_peer_board
 from .record import MAX_VALUE_BYTES, DhtKey, Record, accept_store, derive_dht_key
 
 __all__ = [
@@ -45,7 +47,7 @@ __all__ = [
 ADDRESS_BYTES: Final = 20  # the DHT's key space is 160 bits: a DhtKey's first 20 bytes
 MAX_ACCEPTED: Final = 4096  # `BnsValues.accept` answers remembered (about 2 MiB at most)
 
-BnsValue = Record | IssuerPage | EarnerPage | InboxRecord
+BnsValue = Record | IssuerPage | EarnerPage | InboxRecord | PeerBoard
 
 
 def address_of_key(key: DhtKey) -> bytes:
@@ -77,6 +79,8 @@ def decode_value(data: bytes) -> BnsValue:
         return EarnerPage.from_wire_bytes(data)
     if tag == INBOX_KIND:
         return InboxRecord.from_wire_bytes(data)
+    if tag == PEERS_KIND:
+        return PeerBoard.from_wire_bytes(data)
     return Record.from_wire_bytes(data)
 
 
@@ -130,6 +134,8 @@ class BnsValues:
             merged = accept_issuer_page(held if isinstance(held, IssuerPage) else None, new)
         elif isinstance(new, InboxRecord):
             merged = accept_inbox_record(held if isinstance(held, InboxRecord) else None, new)
+        elif isinstance(new, PeerBoard):
+            merged = accept_peer_board(held if isinstance(held, PeerBoard) else None, new)
         else:
             held_page = held if isinstance(held, EarnerPage) else None
             merged = accept_earner_page(held_page, new, self.difficulty)

@@ -17,6 +17,7 @@ from . import (
     issuer_routes,
     log_routes,
     page_routes,
+    peers,
     persona_routes,
     presentation_routes,
     queue_routes,
@@ -40,5 +41,6 @@ ROUTES: Final[tuple[Route, ...]] = (
     *queue_routes.ROUTES,
     *page_routes.ROUTES,
     *course_routes.ROUTES,
+    *peers.ROUTES,
     *didweb_routes.ROUTES,  # last: /{did_path}/did.json must not shadow another route
 )

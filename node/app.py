@@ -27,7 +27,7 @@ from badgechain.chain.keys import KeyPair
 from badgechain.storage import LevelStore
 from badgechain.storage.queue import WorkQueue
 
-from . import delivery, gateway, status, work
+from . import delivery, gateway, peers, status, work
 from .api import ROUTES
 from .config import DB_DIR, NodeConfig, install_local_contexts
 from .nodelog import NodeLog
@@ -198,6 +198,7 @@ def _bind(host: str, port: int) -> socket.socket:
 async def _start_work(services: Services) -> None:
     """What a started node does in the background, its gateway serving."""
     await delivery.start_delivery(services)  # announce the inbox, run the outbox
+    peers.start_announcing(services)  # a public gateway says so on its DHT peer board
     queued = work.migrate(services)  # the journal's work: a crash's, a pre-queue home's
     log.info("work queued from the journal", extra={"items": queued})
     services.spawn(work.run_worker(services))
