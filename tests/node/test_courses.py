@@ -130,6 +130,20 @@ def _blog_app(blog: Blog) -> web.Application:
                 text=f"<rss version='2.0'><channel>{filler}</channel></rss>",
                 content_type="application/rss+xml",
             )
+        if name == "chunked":  # no Content-Length: the reader stops at the bound
+            streamed = web.StreamResponse(headers={"Content-Type": "application/rss+xml"})
+            await streamed.prepare(request)
+            for _ in range(40):
+                await streamed.write(b"<item><title>x</title></item>" * 4000)  # 4.6 MB in all
+            await streamed.write_eof()
+            return streamed
+        if name == "deep":
+            nested = "<b>" * 50_000
+            return web.Response(
+                text=f"<rss version='2.0'><channel><item><title>{nested}</title></item></channel>"
+                "</rss>",
+                content_type="application/rss+xml",
+            )
         if name == "bomb":
             lol = (
                 '<!DOCTYPE r [<!ENTITY a "aaaaaaaaaa">'
@@ -379,6 +393,8 @@ async def test_auto_award_tasks_are_awarded_on_harvest(
 
 HOSTILE = {
     "huge": "feed_too_large",
+    "chunked": "feed_too_large",
+    "deep": "feed_too_complex",
     "bomb": "feed_entities_refused",
     "nested": "feed_malformed",
     "notfeed": "feed_malformed",
