@@ -111,6 +111,13 @@ def register(main: click.Group) -> None:
         show_default=True,
         help="Seconds for each fetch (a slow server is left then).",
     )
+    @click.option(
+        "--max-bytes",
+        type=click.IntRange(1024, 16 * 1024 * 1024),
+        default=4 * 1024 * 1024,
+        show_default=True,
+        help="Bytes read of each fetch (a larger answer is left).",
+    )
     @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None)
     @click.option("--json", "as_json", is_flag=True, help="Print the JSON report.")
     @click.option("--gateway", default=None, help="A node's gateway URL to ask the BNS.")
@@ -124,6 +131,7 @@ def register(main: click.Group) -> None:
         max_pages: int,
         max_seconds: float,
         fetch_timeout: float,
+        max_bytes: int,
         out: Path | None,
         as_json: bool,
         gateway: str | None,
@@ -138,7 +146,11 @@ def register(main: click.Group) -> None:
         from badgechain.node.crawler import CrawlLimits
 
         limits = CrawlLimits(
-            depth=depth, pages=max_pages, seconds=max_seconds, fetch_timeout_s=fetch_timeout
+            depth=depth,
+            pages=max_pages,
+            seconds=max_seconds,
+            fetch_timeout_s=fetch_timeout,
+            fetch_bytes=max_bytes,
         )
         report = crawl_command(
             home, list(start_urls), limits, out=out, gateway=gateway, private=private

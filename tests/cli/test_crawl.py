@@ -250,3 +250,33 @@ async def test_start_urls_and_private_addresses_are_refused(site: Site, tmp_path
     report = json.loads(result.stdout)
     assert report["fetched"] == 0 and site.asked == []
     assert report["skipped"][0]["code"] == "robots_unavailable"
+
+
+_BOMB = """<?xml version="1.0"?>
+<!DOCTYPE feed [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">
+<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;"><!ENTITY d "&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;">]>
+<feed xmlns="http://www.w3.org/2005/Atom"><title>&d;&d;&d;</title>
+<entry><link href="/after-bomb"/>
+<content type="html">&lt;a href="/in-content"&gt;x&lt;/a&gt;</content></entry>
+</feed>"""
+
+
+async def test_hostile_documents_cost_their_bounds_and_no_more(site: Site, tmp_path: Path) -> None:
+    site.files["/feed.xml"] = (_BOMB.encode(), "application/atom+xml")
+    site.files["/huge"] = (b"<a href='/never'>x</a>" + b"<p>" * 200_000, "text/html")
+    latin1 = "<html><body>caf\u00e9 <a href='/caf\u00e9-ok'>x</a>".encode("latin-1")
+    site.files["/latin1"] = (latin1, "text/html")
+    site.files["/nested"] = (b"<div>" * 10_000 + b"<a href='/deep-ok'>x</a>", "text/html")
+    site.files["/not-json.json"] = (b'{"just": "data"}', "application/json")
+    site.files["/photo.png"] = (b"\x89PNG\r\n\x1a\n" + b"\0" * 100, "image/png")
+    site.page("/", "/feed.xml", "/huge", "/latin1", "/nested", "/not-json.json", "/photo.png")
+    args = ("--max-bytes", "65536", "--json")
+    result = await asyncio.to_thread(_crawl, tmp_path / "home", site.url + "/", *args)
+
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    skipped = {item["url"].removeprefix(site.url): item["code"] for item in report["skipped"]}
+    assert skipped["/huge"] == "fetch_too_large" and "/never" not in site.asked
+    assert {"/after-bomb", "/in-content", "/deep-ok"} <= set(site.asked)
+    assert any(path.startswith("/caf") for path in site.asked)  # a page not in UTF-8 still read
+    assert report["badges"] == []  # JSON that is no credential, a PNG with no badge
