@@ -191,12 +191,20 @@ async def receive(node: Services, source: str, target: str) -> dict[str, Any]:
     if source == target:
         raise WebmentionError("source and target are the same", code="webmention_url_invalid")
     uid = _target_uid(node, target)
-    body, content_type = await _fetch_source(node, source)
-    if not _links_to(body, content_type, source, target):
-        raise WebmentionError("the source does not link to the target", code="webmention_no_link")
-    mention = {"source": source, "target": target, "verified": format_created(node.clock())}
     key = IN_PREFIX + uid + hashlib.sha256(source.encode()).digest()
-    if len(mentions(node, uid)) >= MAX_MENTIONS:
+    try:
+        body, content_type = await _fetch_source(node, source)
+        if not _links_to(body, content_type, source, target):
+            raise WebmentionError(
+                "the source does not link to the target", code="webmention_no_link"
+            )
+    except WebmentionError as exc:
+        # §3.2.2: a source that is gone or links no more takes its mention away.
+        if exc.code == "webmention_no_link" or "answered 410" in exc.message:
+            node.store.delete(Kind.JOURNAL, key)
+        raise
+    mention = {"source": source, "target": target, "verified": format_created(node.clock())}
+    if node.store.get(Kind.JOURNAL, key) is None and len(mentions(node, uid)) >= MAX_MENTIONS:
         raise WebmentionError("this badge keeps no more mentions", code="webmention_full")
     node.store.put(Kind.JOURNAL, key, json.dumps(mention).encode())
     return mention

@@ -41,6 +41,7 @@ class Blog:
     conditional: list[str] = field(default_factory=list)  # paths asked with If-None-Match
     never: asyncio.Event = field(default_factory=asyncio.Event)  # a tar pit waits on it
     failing_endpoint: bool = False  # the Webmention endpoint answers 500
+    unlinked: bool = False  # /page links to nothing
 
     def answered(self, path: str, status: int) -> None:
         self.answers.setdefault(path, []).append(status)
@@ -191,7 +192,7 @@ def _blog_app(blog: Blog) -> web.Application:
         return web.Response(status=202)
 
     async def page(request: web.Request) -> web.Response:
-        links = request.query.get("links", "")
+        links = "" if blog.unlinked else request.query.get("links", "")
         return web.Response(
             text=f'<html><body><a href="{links}">my badge</a></body></html>',
             content_type="text/html",
@@ -328,6 +329,8 @@ async def test_a_tagged_post_becomes_a_badge_with_the_post_as_evidence_and_a_men
         return bool(blog.mentions)
 
     await eventually(delivered, 15)
+    status, accepted = await call(http, node_network, earner, "POST", "/admin/accept", {"uid": uid})
+    assert status == 200, accepted
     await eventually(mentioned, 15)
     assert blog.mentions == [
         {"source": f"{issuer.gateway_url}/badges/{uid}", "target": f"{blog.base}/posts/1"}
@@ -476,6 +479,14 @@ async def test_a_post_linking_to_a_badge_is_kept_as_its_mention_once_verified(
     assert status == 400 and problem["code"] == "webmention_source_failed"
     async with http.get(f"{target}/mentions") as answer:
         assert [m["source"] for m in (await answer.json())["mentions"]] == [linking]
+    assert (await mention(linking))[0] == 201  # again: the same mention, updated
+    async with http.get(f"{target}/mentions") as answer:
+        assert len((await answer.json())["mentions"]) == 1
+    blog.unlinked = True  # the post no longer links: its mention goes (§3.2.2)
+    status, problem = await mention(linking)
+    assert status == 400 and problem["code"] == "webmention_no_link"
+    async with http.get(f"{target}/mentions") as answer:
+        assert (await answer.json())["mentions"] == []
 
 
 # --- the CLI -------------------------------------------------------------------------------
