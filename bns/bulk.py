@@ -17,6 +17,7 @@ from typing import Any, Final
 
 from badgechain.chain.errors import BadgeChainError
 from badgechain.chain.keys import KeyPair, PublicKey
+from badgechain.chain.resolve import Unreachable
 from badgechain.storage import Kind
 
 from .errors import RecordError
@@ -40,6 +41,8 @@ __all__ = ["MAX_IN_FLIGHT", "MAX_PAGE_WINDOW", "publish_many"]
 MAX_IN_FLIGHT: Final = 32  # DHT writes (or page jobs) at once: a burst must not drown peers
 MAX_PAGE_WINDOW: Final = 32  # index pages of one owner read, written and read back together
 _ROUNDS: Final = 8  # windows an index may take beyond those it needs before giving up
+_ATTEMPTS: Final = 3  # tries of what found no peer answering (Unreachable), waits growing:
+_RETRY_S: Final = 0.5  # 0.5 s, then 1 s; what still fails is left to the caller's queue
 
 _Page = IssuerPage | EarnerPage
 
@@ -67,8 +70,16 @@ async def publish_many(
             require_accepted(await names.dht.publish(value), "entry")
         except BadgeChainError as exc:
             failed[entry.uid] = exc
+        else:
+            failed.pop(entry.uid, None)
 
     await _bounded(limit, [put_record(entry) for entry in entries])
+    for attempt in range(1, _ATTEMPTS):  # a burst can outrun the peers: again, a bit later
+        unreached = [entry for entry in entries if isinstance(failed.get(entry.uid), Unreachable)]
+        if not unreached:
+            break
+        await asyncio.sleep(_RETRY_S * attempt)
+        await _bounded(limit, [put_record(entry) for entry in unreached])
     stored = [entry for entry in entries if entry.uid not in failed]
     by_earner: dict[PublicKey, list[Entry]] = {}
     for entry in stored:
@@ -129,14 +140,22 @@ class _Indexer:
         capacity = IssuerPage.CAPACITY if self.index == _ISSUER_INDEX else EarnerPage.CAPACITY
         needed = -(-len(pending) // capacity)
         rounds = needed // MAX_PAGE_WINDOW + _ROUNDS
-        try:
-            while pending and rounds:
-                rounds -= 1
+        error: BadgeChainError = RecordError(
+            "the index kept refusing the items", code="index_contended"
+        )
+        unreached = 0
+        while pending and rounds:
+            rounds -= 1
+            try:
                 start = await self._window(pending, issuer, start)
-        except BadgeChainError as exc:
-            return dict.fromkeys(pending, exc)
-        contended = RecordError("the index kept refusing the items", code="index_contended")
-        return dict.fromkeys(pending, contended)
+            except Unreachable as exc:  # a burst can outrun the peers: again, a bit later
+                error, unreached = exc, unreached + 1
+                if unreached == _ATTEMPTS:
+                    break
+                await asyncio.sleep(_RETRY_S * unreached)
+            except BadgeChainError as exc:
+                return dict.fromkeys(pending, exc)
+        return dict.fromkeys(pending, error)
 
     async def _window(self, pending: dict[Uid, Entry], issuer: KeyPair, start: int) -> int:
         """One round: find the first open page, fill it and the pages after it, write them
