@@ -4,9 +4,10 @@ the submissions a harvest finds in their feeds, reviewed and awarded through the
 Journal:
   course/c/<course id>                   → {"id", "name", "description", "created", "tasks"}
   course/p/<course id>/<participant id>  → {"id", "feed", "did", "email", "joined", "feed_state"}
-  course/s/<submission id>               → {"id", "course", "task", "participant", "entry",
-                                            "link", "title", "excerpt", "digest", "state", ...}
-  course/e/<course id>/<participant id>/<sha256(entry id)> → submission id (never twice)
+  course/s/<course id>/<the rest of the submission id>   (a submission id starts with its
+                 course's) → {"id", "course", "task", "participant", "entry", "link", "title",
+                              "excerpt", "digest", "state", ...}
+  course/e/<course id>/<participant id>/<sha256(task id, entry id)> → submission id
 
 A task is {"id", "class_id", "name", "hashtag", "auto_award"}; its badge class is made by
 node/classes.py, so its badges are class badges like any other.
@@ -43,9 +44,12 @@ __all__ = [
     "load_course",
     "load_participant",
     "load_submission",
+    "new_id",
+    "new_submission_id",
     "normalize_hashtag",
     "save_participant",
     "save_submission",
+    "submission_key",
 ]
 
 COURSE_PREFIX: Final = b"course/c/"
@@ -57,6 +61,7 @@ MAX_TEXT_CHARS: Final = 10_000
 MAX_TASKS: Final = 100
 MAX_PARTICIPANTS: Final = 10_000
 MAX_URL_CHARS: Final = 2048
+_ID_CHARS: Final = 11  # of new_id(): 8 random bytes in base64url
 _HASHTAG: Final = re.compile(r"#?([A-Za-z0-9_][A-Za-z0-9_-]{0,63})")
 _FEED_URL: Final = re.compile(r"https?://[^\s]{1,2040}")
 _STATUS: Final = {
@@ -86,7 +91,7 @@ def _text(value: str, name: str, max_chars: int) -> str:
 
 
 def new_id() -> str:
-    return secrets.token_urlsafe(8)
+    return secrets.token_urlsafe(8)  # _ID_CHARS characters
 
 
 def normalize_hashtag(tag: str) -> str:
@@ -231,25 +236,31 @@ def entry_key(course_id: str, participant_id: str, entry_id: str) -> bytes:
     return ENTRY_PREFIX + f"{course_id}/{participant_id}/{digest}".encode()
 
 
+def new_submission_id(course_id: str) -> str:
+    """A submission's id: its course's id, then its own (so a course's are one key range)."""
+    return course_id + new_id()
+
+
+def submission_key(submission_id: str) -> bytes:
+    course_id = submission_id[:_ID_CHARS]
+    return SUBMISSION_PREFIX + f"{course_id}/{submission_id[_ID_CHARS:]}".encode()[:128]
+
+
 def load_submission(store: Store, submission_id: str) -> dict[str, Any]:
-    return _load(
-        store, SUBMISSION_PREFIX + submission_id.encode()[:64], "submission", submission_id
-    )
+    return _load(store, submission_key(submission_id), "submission", submission_id)
 
 
 def save_submission(store: Store, submission: dict[str, Any]) -> None:
-    _put(store, SUBMISSION_PREFIX + submission["id"].encode(), submission)
+    _put(store, submission_key(submission["id"]), submission)
 
 
 def list_submissions(
-    store: Store, course_id: str, state: str | None = None, limit: int = 10_000
+    store: Store, course_id: str, state: str | None = None, limit: int = 100_000
 ) -> list[dict[str, Any]]:
-    found = []
-    for _, value in store.scan(Kind.JOURNAL, SUBMISSION_PREFIX, limit=limit):
-        submission = json.loads(value)
-        if submission["course"] == course_id and state in (None, submission["state"]):
-            found.append(submission)
-    return sorted(found, key=lambda submission: submission["found"])
+    prefix = SUBMISSION_PREFIX + course_id.encode() + b"/"
+    found = [json.loads(value) for _, value in store.scan(Kind.JOURNAL, prefix, limit=limit)]
+    chosen = [submission for submission in found if state in (None, submission["state"])]
+    return sorted(chosen, key=lambda submission: submission["found"])
 
 
 # --- storage -------------------------------------------------------------------------------

@@ -296,7 +296,7 @@ async def _submit_entry(
             summary["edited"].append(submission["id"])
         return
     submission = {
-        "id": courses.new_id(),
+        "id": courses.new_submission_id(course["id"]),
         "course": course["id"],
         "task": task["id"],
         "participant": participant["id"],
@@ -306,11 +306,7 @@ async def _submit_entry(
     }
     with node.store.batch() as batch:
         batch.put(Kind.JOURNAL, key, submission["id"].encode())
-        batch.put(
-            Kind.JOURNAL,
-            courses.SUBMISSION_PREFIX + submission["id"].encode(),
-            courses.dump(submission),
-        )
+        batch.put(Kind.JOURNAL, courses.submission_key(submission["id"]), courses.dump(submission))
     summary["new"].append(submission["id"])
     if task.get("auto_award"):
         await submit(node, submission)
