@@ -56,18 +56,44 @@ def verify_presentation(
         checks.append(Check("vc_model", "failed", exc.code, exc.message))
         return finish_report("presentation", None, checks, presentation)
     checks += _proof_checks(presentation, now, resolvers)
+    seen: list[Report] = []  # each carried credential's report, for its trust check
     if not any(check.status == "failed" for check in checks):
         staples = presentation_staples(presentation)  # docs/presentations.md
-        verify = stapling(verify_credential, staples, credentials)
+        verify = _recording(stapling(verify_credential, staples, credentials), seen)
         check = _credentials_check(credentials, now, resolvers, verify)
         stray = unmatched_staples(staples, credentials)
         checks.append(replace(check, message=f"{check.message}; {stray}") if stray else check)
     for name, code in (("uid", "uid_not_applicable"), ("bns", "bns_not_applicable")):
         checks.append(Check(name, "skipped", code, "a presentation is not a BadgeChain badge"))
     checks.append(Check("ob_structure", "skipped", "not_open_badge", "a presentation"))
-    for name in ("revocation", "status", "trust"):  # each carried credential's report has them
+    for name in ("revocation", "status"):  # each carried credential's report has them
         checks.append(Check(name, "skipped", "per_credential", "checked for each credential"))
+    checks.append(_trust_of(seen))
     return finish_report("presentation", None, checks, presentation)
+
+
+def _recording(verify: CredentialVerifier, seen: list[Report]) -> CredentialVerifier:
+    def record(credential: object, *, now: datetime, resolvers: Resolvers | None = None) -> Report:
+        report = verify(credential, now=now, resolvers=resolvers)
+        seen.append(report)
+        return report
+
+    return record
+
+
+def _trust_of(reports: list[Report]) -> Check:
+    """The verifier's trust registry on each carried credential's issuer: passed when it
+    passed for all (naming each), else the first other answer. A denial already failed the
+    `chain` check, so it is said here without failing twice."""
+    if not reports:
+        return Check("trust", "skipped", "per_credential", "checked for each credential")
+    said = [(index, report.check("trust")) for index, report in enumerate(reports)]
+    other = next(((i, c) for i, c in said if c.status != "passed"), None)
+    if other is None:
+        message = "; ".join(f"credential {i}: {c.message}" for i, c in said)
+        return Check("trust", "passed", "ok", message)
+    index, check = other
+    return Check("trust", "skipped", check.code, f"credential {index}: {check.message}")
 
 
 def _structure(presentation: dict[str, Any]) -> list[dict[str, Any]]:

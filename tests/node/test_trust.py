@@ -32,6 +32,7 @@ from badgechain.node.trust import (
     sign_registry,
 )
 from tests.node.conftest import NodeNetwork
+from tests.node.test_holder_presentations import _challenge, _held_badge, _present, _verify_at
 
 NOW = dt.datetime(2026, 5, 1, tzinfo=dt.UTC)
 ISSUER = "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK"
@@ -207,3 +208,25 @@ async def test_every_gateway_path_reports_the_registry(node_network: NodeNetwork
     save_registry(verifier.home, TrustRegistry((_entry(issuer.did, "deny"),)))
     reports = await _trust_reports(verifier, uid, badge)
     assert {r[:3] for r in reports} == {("invalid", "failed", "issuer_denied")}, reports
+
+
+@pytest.mark.slow
+async def test_a_presentation_reports_the_verifiers_registry(
+    node_network: NodeNetwork, http: aiohttp.ClientSession
+) -> None:
+    issuer, earner, verifier = await node_network.start(3)
+    answer = await _held_badge(node_network, http, issuer, earner)
+    save_registry(verifier.home, TrustRegistry((_entry(issuer.did, name="Presenting U"),)))
+    challenge = await _challenge(node_network, http, verifier)
+    presentation = await _present(node_network, http, earner, answer["uid"], challenge)
+    status, result = await _verify_at(node_network, http, verifier, presentation, challenge)
+    assert status == 200 and result["verified"], result
+    trust = next(c for c in result["report"]["checks"] if c["name"] == "trust")
+    assert trust["status"] == "passed" and "trusted as Presenting U" in trust["message"], trust
+
+    save_registry(verifier.home, TrustRegistry((_entry(issuer.did, "deny"),)))
+    challenge = await _challenge(node_network, http, verifier)
+    presentation = await _present(node_network, http, earner, answer["uid"], challenge)
+    status, result = await _verify_at(node_network, http, verifier, presentation, challenge)
+    assert not result.get("verified"), result
+    assert "issuer_denied" in json.dumps(result), result
