@@ -11,12 +11,14 @@ Each feed's last answer (ETag, Last-Modified, error) is kept on its participant.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import html
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Final
+from urllib.parse import urljoin
 
 import aiohttp
 import feedparser
@@ -266,7 +268,8 @@ async def _harvest_feed(
     fetched = await fetch_feed(session, participant["feed"], state["etag"], state["modified"])
     if fetched.body is not None:  # parsed in a thread: up to 1 MiB of XML holds no loop
         entries = await asyncio.to_thread(parse_feed, fetched.body, fetched.content_type)
-        for entry in entries:
+        for parsed in entries:  # a relative link is relative to the feed
+            entry = dataclasses.replace(parsed, link=urljoin(participant["feed"], parsed.link))
             for task in matching_tasks(entry, course["tasks"]):
                 await _submit_entry(node, course, participant, task, entry, summary, submit)
     _feed_state(node, participant, error=None, etag=fetched.etag, modified=fetched.modified)

@@ -69,7 +69,7 @@ def _atom(blog: Blog) -> str:
 def _json_feed(blog: Blog) -> str:
     item = {
         "id": "3",
-        "url": f"{blog.base}/posts/3",
+        "url": "/posts/3",  # relative to the feed
         "title": "Third",
         "content_html": "<p>See it</p>",
         "tags": ["ds106"],
