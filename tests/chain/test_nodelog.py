@@ -348,3 +348,30 @@ def test_a_log_with_redacted_stubs_still_verifies_and_catches_tampering() -> Non
     assert_bad(
         check(stubbed, legacy_head, checkpoint=Checkpoint(1, "2" * 64)), 1, LOG_CHECKPOINT_MISMATCH
     )
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=80),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.fixed_dictionaries(
+        {"seq": _JSON, "action": _JSON, "subject": _JSON, "details": _JSON, "salt": _JSON}
+    )
+    | _JSON,
+    st.fixed_dictionaries({"seq": _JSON, "redacted": _JSON}) | _JSON,
+)
+def test_hostile_openings_and_stubs_are_refused_with_a_code(opening: Any, stub: Any) -> None:
+    """Whatever a damaged database or a crawled page holds: a LogError, never a crash."""
+    entries, head, _ = sealed_log()
+    with pytest.raises(LogError) as raised:  # no random opening matches the commitment
+        open_entry(entries[1], opening)
+    assert raised.value.code == LOG_OPENING_INVALID
+    verdict = check([entries[0], stub, *entries[2:]], head)
+    assert not verdict.ok and verdict.bad_seq in (1, 2), verdict
