@@ -272,7 +272,9 @@ async def _harvest_feed(
             entry = dataclasses.replace(parsed, link=urljoin(participant["feed"], parsed.link))
             for task in matching_tasks(entry, course["tasks"]):
                 await _submit_entry(node, course, participant, task, entry, summary, submit)
-    _feed_state(node, participant, error=None, etag=fetched.etag, modified=fetched.modified)
+    # A 304 need not repeat the validators (RFC 9110 §15.4.5): keep those it leaves out.
+    etag, modified = fetched.etag or state["etag"], fetched.modified or state["modified"]
+    _feed_state(node, participant, error=None, etag=etag, modified=modified)
 
 
 def _feed_state(node: Services, participant: dict[str, Any], **changes: Any) -> None:

@@ -38,11 +38,13 @@ from .services import Services
 __all__ = [
     "SEND_TOPIC",
     "WebmentionError",
+    "badge_page",
     "discover_endpoint",
     "mentions",
     "queue_send",
     "receive",
     "send",
+    "sent",
 ]
 
 log = logging.getLogger(__name__)
