@@ -17,6 +17,7 @@ from aiohttp import web
 
 from badgechain.chain.nodelog import MAX_SEQ, LogError, canonical_bytes, check_entry
 
+from . import feed_archive
 from .nodelog import DEFAULT_PAGE, MAX_PAGE
 from .problems import Problem
 from .routes import Access, Answer, Route
@@ -81,8 +82,18 @@ async def get_opening(request: web.Request) -> web.Response:
 async def get_feed(request: web.Request) -> web.Response:
     node = request.app[SERVICES]
     base = (node.config.public_url or _origin(request)).rstrip("/")
-    entries = node.log.recent(FEED_ENTRIES)
-    body = build_feed(entries, did=node.did, base_url=base, fallback_updated=_now(request))
+    page = _query_int(request, "page", 0, MAX_SEQ, None)
+    count = feed_archive.archive_count(node.log)  # RFC 5005 archive pages
+    if page is None:
+        entries = node.log.recent(FEED_ENTRIES)
+        links = feed_archive.subscription_links(base, count)
+    else:
+        entries = feed_archive.archive_entries(node.log, page)
+        links = feed_archive.archive_links(base, page, count)
+    now = _now(request)
+    body = build_feed(
+        entries, did=node.did, base_url=base, fallback_updated=now, links=links, page=page
+    )
     return web.Response(body=body, content_type="application/atom+xml", charset="utf-8")
 
 
@@ -97,15 +108,29 @@ def _now(request: web.Request) -> str:
     return request.app[SERVICES].clock().strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def build_feed(entries: list[Any], *, did: str, base_url: str, fallback_updated: str) -> bytes:
-    """An Atom feed of `entries` (newest first); entries that are not well formed are left out."""
+def build_feed(
+    entries: list[Any],
+    *,
+    did: str,
+    base_url: str,
+    fallback_updated: str,
+    links: list[tuple[str, str]] | None = None,
+    page: int | None = None,
+) -> bytes:
+    """An Atom feed of `entries` (newest first); entries that are not well formed are left out.
+    `links`: RFC 5005 paging links (rel, href); `page`: the archive page this is, if one."""
     good = [entry for entry in entries if _well_formed(entry)]
     feed = ET.Element("feed", xmlns=ATOM_NS)
     ET.SubElement(feed, "id").text = f"urn:badgechain:log:{did}"
     ET.SubElement(feed, "title").text = f"BadgeChain node log of {did}"
     ET.SubElement(feed, "updated").text = good[0]["at"] if good else fallback_updated
     ET.SubElement(ET.SubElement(feed, "author"), "name").text = did
-    ET.SubElement(feed, "link", rel="self", href=f"{base_url}/feed.atom")
+    query = "" if page is None else f"?page={page}"
+    ET.SubElement(feed, "link", rel="self", href=f"{base_url}/feed.atom{query}")
+    for rel, href in links or ():
+        ET.SubElement(feed, "link", rel=rel, href=href)
+    if page is not None:  # RFC 5005 §4: an archive document says so
+        ET.SubElement(feed, f"{{{feed_archive.FH_NS}}}archive")
     ET.SubElement(feed, "link", rel="alternate", type="application/json", href=f"{base_url}/log")
     for entry in good:
         feed.append(_feed_entry(entry, did, base_url))
@@ -164,9 +189,11 @@ ROUTES: Final = (
         "GET",
         "/feed.atom",
         get_feed,
-        "The latest log entries as an Atom 1.0 feed",
+        "The latest log entries as an Atom 1.0 feed; ?page=N an RFC 5005 archive page",
         access=Access.PUBLIC,
         ok=Answer("Binary", media="application/atom+xml"),
+        query=(("page", "page"),),
+        errors=(400, 404),
     ),
     Route(
         "GET",
