@@ -87,11 +87,14 @@ def opening_key(seq: int) -> bytes:
 
 def public_entry(entry: Any) -> Any:
     """What the public may see of a stored entry: an unsealed private one (written before
-    sealing) becomes {seq, redacted: hash}; anything else, malformed values too, as is."""
+    sealing) becomes {seq, redacted: hash}, or null when it is too damaged to hash (its
+    content never leaks); anything else, malformed values too, as is."""
     if isinstance(entry, dict) and entry.get("action") in PRIVATE_ACTIONS:
         digest = _hash_or_none(entry)
-        if digest is not None and isinstance(entry.get("seq"), int):
-            return redact(entry)
+        seq = entry.get("seq")
+        if digest is None or not isinstance(seq, int) or isinstance(seq, bool):
+            return None
+        return redact(entry)
     return entry
 
 

@@ -30,6 +30,7 @@ from badgechain.node.nodelog import (
     OPENING_PREFIX,
     NodeLog,
     entry_key,
+    public_entry,
 )
 from badgechain.storage import Kind, MemoryStore
 from tests.node.conftest import NodeNetwork
@@ -135,6 +136,8 @@ def test_a_log_from_before_sealing_still_verifies_and_is_served_redacted() -> No
     assert verify_log(public.entries, signer_did=KEY.did, head=public.head).ok
     served = json.dumps(public.to_json())
     assert "secret-link" not in served and "Night Owl" not in served
+    damaged = {"seq": "0", "action": "collection", "subject": "secret-link"}
+    assert public_entry(damaged) is None  # too damaged to hash: named, never shown
     assert log.opening(0)["sealed"] is False and log.opening(0)["subject"] == "secret-link"
     opened = log.opening(2)
     assert opened["sealed"] is True
