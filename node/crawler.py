@@ -28,7 +28,6 @@ from badgechain.chain.errors import BadgeChainError
 from badgechain.chain.jsonio import parse_json
 from badgechain.chain.proof import format_created
 from badgechain.chain.report import Report
-from badgechain.chain.resolve import Unreachable
 
 from .crawl_links import (
     USER_AGENT,
@@ -39,7 +38,6 @@ from .crawl_links import (
     normalise,
     not_worth_fetching,
 )
-from .fetchers import FetchError, get
 from .outbound import client_session
 from .resolvers import VerifierContext, verify_with
 
@@ -58,6 +56,7 @@ _NOT_A_BADGE: Final = frozenset(
 )
 # robots.txt answers meaning "none here" (RFC 9309: crawl freely), unlike server errors.
 _NO_ROBOTS: Final = frozenset({"fetch_not_found", "fetch_failed", "fetch_too_large"})
+_REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
 _JWT: Final = re.compile(rb"ey[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 
 
@@ -253,47 +252,67 @@ class Crawler:
     async def _visit(
         self, http: aiohttp.ClientSession, report: CrawlReport, url: str, depth: int
     ) -> None:
-        if url in self.visited:  # a redirect reached it already
-            return
-        self.visited.add(url)
-        refused = await self._refused(http, url)
-        if refused is not None:
-            report.skip(url, *refused)
-            return
-        report.fetched += 1
-        fetched = await self._fetch(http, url, self.limits.fetch_bytes, MAX_REDIRECTS)
-        if isinstance(fetched, _Failure):
-            report.skip(url, fetched.code, fetched.message)
-            return
-        body, media, final = fetched
-        final = normalise(final) or url
-        if final != url:  # followed a redirect: the target counts as visited, loops end
-            if final in self.visited or await self._refused(http, final) is not None:
-                report.skip(url, "redirect_skipped", f"redirected to {final:.200}, not read")
+        """Fetch `url`, following redirects one hop at a time so that each target is
+        checked against robots.txt and the URLs visited before it is fetched."""
+        target = url
+        for hop in range(MAX_REDIRECTS + 1):
+            if target in self.visited:  # reached before (by a link or another redirect)
+                if hop:
+                    report.skip(url, "redirect_skipped", f"redirected to {target:.200}, seen")
                 return
-            self.visited.add(final)
-        kind = document_kind(media)
-        if kind != "other":
-            if depth <= self.limits.depth:
-                text = body.decode("utf-8", errors="replace")
-                for link in extract_links(text, final):
-                    self._enqueue(link, depth + 1, url)
-        elif is_badge(body):
-            report.badges.append(await self._verify(url, body))
+            self.visited.add(target)
+            refused = await self._refused(http, target)
+            if refused is not None:
+                report.skip(target, *refused)
+                return
+            report.fetched += 1
+            answer = await self._get(http, target, self.limits.fetch_bytes)
+            if isinstance(answer, _Failure):
+                report.skip(target, answer.code, answer.message)
+                return
+            if isinstance(answer, str):  # a redirect: its Location, normalised
+                target = answer
+                continue
+            await self._read(report, url, depth, target, answer)
+            return
+        report.skip(url, "too_many_redirects", f"more than {MAX_REDIRECTS} redirects")
 
-    async def _fetch(
-        self, http: aiohttp.ClientSession, url: str, max_bytes: int, redirects: int
-    ) -> tuple[bytes, str, str] | _Failure:
-        """(body, media type, final URL), or why there is none."""
+    async def _read(
+        self, report: CrawlReport, url: str, depth: int, final: str, answer: _Answer
+    ) -> None:
+        """Follow the links of a page or feed; verify a badge."""
+        if document_kind(answer.media) != "other":
+            if depth <= self.limits.depth:
+                for link in extract_links(answer.text(), final):
+                    self._enqueue(link, depth + 1, url)
+        elif is_badge(answer.body):
+            report.badges.append(await self._verify(url, answer.body))
+
+    async def _get(
+        self, http: aiohttp.ClientSession, url: str, max_bytes: int, redirects: int = 0
+    ) -> _Answer | str | _Failure:
+        """A 200 answer, the next URL of a redirect (when `redirects` is 0: aiohttp follows
+        that many itself), or why neither; within the fetch timeout and `max_bytes`."""
         wait_s = max(0.0, min(self.limits.fetch_timeout_s, self._remaining()))
+        follow, most = redirects > 0, max(redirects, 1)
         try:
-            async with asyncio.timeout(wait_s):
-                got = await get(http, url, max_bytes, redirects=redirects)
+            async with (
+                asyncio.timeout(wait_s),
+                http.get(url, allow_redirects=follow, max_redirects=most) as response,
+            ):
+                if response.status in _REDIRECTS and not redirects:
+                    location = normalise(response.headers.get("Location", ""), url)
+                    return location or _Failure("redirect_invalid", "a redirect to no http(s) URL")
+                if response.status != 200:
+                    return _Failure(_status_code(response.status), f"HTTP {response.status}")
+                body = await _read_bounded(response, max_bytes)
+                if body is None:
+                    return _Failure("fetch_too_large", f"over {max_bytes} bytes")
+                return _Answer(body, response.content_type, response.charset)
         except TimeoutError:
             return _Failure("fetch_timeout", f"no complete answer within {wait_s:.1f} s")
-        except (Unreachable, FetchError) as exc:
-            return _Failure(exc.code, exc.message)
-        return got if got is not None else _Failure("fetch_not_found", "HTTP 404 or 410")
+        except aiohttp.ClientError as exc:
+            return _Failure("fetch_unreachable", f"{type(exc).__name__}: {exc}"[:300])
 
     async def _refused(self, http: aiohttp.ClientSession, url: str) -> tuple[str, str] | None:
         """Why robots.txt keeps the crawler from `url` (code, message), or None."""
@@ -312,10 +331,10 @@ class Crawler:
     async def _read_robots(self, http: aiohttp.ClientSession, origin: str) -> Robots:
         """RFC 9309: a 4xx (none there) allows everything; a server or network error
         allows nothing; more than 5 redirects count as none there."""
-        got = await self._fetch(http, origin + "/robots.txt", MAX_ROBOTS_BYTES, 5)
+        got = await self._get(http, origin + "/robots.txt", MAX_ROBOTS_BYTES, redirects=5)
         if isinstance(got, _Failure):
             return Robots(None) if got.code in _NO_ROBOTS else Robots(None, got.message)
-        return Robots(got[0].decode("utf-8", errors="replace"))
+        return Robots(got.text() if isinstance(got, _Answer) else None)
 
     async def _verify(self, url: str, body: bytes) -> FoundBadge:
         wait_s = max(0.1, min(self.limits.verify_timeout_s, self._remaining()))
@@ -330,6 +349,38 @@ class Crawler:
         return FoundBadge(
             url, [], category_of(report), report.uid, report.format, code, message[:300]
         )
+
+
+def _status_code(status: int) -> str:
+    if status in (404, 410):
+        return "fetch_not_found"
+    return "fetch_server_error" if status >= 500 else "fetch_failed"
+
+
+async def _read_bounded(response: aiohttp.ClientResponse, max_bytes: int) -> bytes | None:
+    """The body, or None once it passes `max_bytes` (the rest is never read)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > max_bytes:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    body: bytes
+    media: str
+    charset: str | None
+
+    def text(self) -> str:
+        """The body as text in its declared charset (UTF-8 when none, or none known)."""
+        try:
+            return self.body.decode(self.charset or "utf-8", errors="replace")
+        except LookupError:
+            return self.body.decode("utf-8", errors="replace")
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,6 +55,8 @@ async def _handle(site: Site, request: web.Request) -> web.StreamResponse:
         return web.Response(text=f"<html>{links}</html>", content_type="text/html")
     if request.path == "/redirect-loop":
         raise web.HTTPFound("/redirect-loop")
+    if request.path == "/to-private":  # robots.txt disallows where it leads
+        raise web.HTTPFound("/private/secret.json")
     found = site.files.get(request.path)
     if found is None:
         raise web.HTTPNotFound()
@@ -160,8 +162,9 @@ async def test_a_crawl_classifies_every_badge_and_keeps_its_bounds(
     site.files["/badges/forged.json"] = (badges["forged"], "application/ld+json")
     site.files["/private/secret.json"] = (badges["valid"], "application/json")
     site.files["/feed.atom"] = (_atom(site, "/posts/1"), "application/atom+xml")
-    site.page("/", "/loop/a", "/feed.atom", "/tarpit", "/private/secret.json", "/redirect-loop")
-    site.page("/loop/a", "/loop/b", "/badges/valid.json")
+    site.page("/", "/loop/a", "/feed.atom", "/tarpit", "/to-private", "/redirect-loop")
+    site.page("/more", "/private/secret.json")
+    site.page("/loop/a", "/loop/b", "/badges/valid.json", "/more")
     site.page("/loop/b", "/loop/a", "/", "/badges/revoked.png")
     site.page("/posts/1", "/badges/forged.json", "/badges/valid.json")
     out = tmp_path / "report.json"
