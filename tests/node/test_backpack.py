@@ -10,12 +10,14 @@ import io
 import json
 import time
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import png
 import pytest
+from aiohttp import web
 from click.testing import CliRunner, Result
 
 from badgechain.bns.record import entry_from_badge
@@ -28,9 +30,12 @@ from badgechain.chain.uid import uid_text
 from badgechain.cli.main import main
 from badgechain.node.app import RunningNode
 from badgechain.node.badgestore import credential_uid, save_badge
+from badgechain.node.outbound import HOST_MAP_ENABLE_ENV, HOST_MAP_ENV
 from badgechain.node.records import BadgeRecord
 from tests.conftest import shared_path
+from tests.interop.test_peers_corpus import PeerServer
 from tests.node.conftest import NodeNetwork
+from tests.peers_hosts import self_hosted
 
 TIMEOUT = aiohttp.ClientTimeout(total=60)
 PASSPHRASE = "correct horse battery staple"
@@ -233,3 +238,45 @@ async def test_an_imported_badgechain_badge_gets_its_location_and_index_item(
     assert record["location"]["urls"] == [f"{earner.gateway_url}/badges/{uid}.json"]
     _, page = await _admin(node_network, reader, "GET", f"/earners/{earner.did}/badges")
     assert [item["uid"] for item in page["items"]] == [uid]
+
+
+@pytest.fixture
+async def hosts() -> AsyncIterator[PeerServer]:
+    """The peers corpus' hosted resources (tests/peers_hosts.py) on a loopback server."""
+    server = PeerServer()
+    app = web.Application()
+    app.router.add_get("/{scheme}/{host}/{path:.*}", server.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    server.base = f"http://127.0.0.1:{port}"
+    try:
+        yield server
+    finally:
+        await runner.cleanup()
+
+
+@pytest.mark.slow
+async def test_ob2_badges_are_imported_with_their_hosted_resources(
+    node_network: NodeNetwork, hosts: PeerServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    peer_server = hosts
+    peers = shared_path("interop", "peers", "1edtech-inspector", "ob20")
+    files = ("basic-assertion.json", "simple-badge.png")
+    hosted = {name: self_hosted(peers / name) for name in files}  # each at its own id
+    urls = list(peer_server.resources) + [url for own in hosted.values() for url in own]
+    monkeypatch.setenv(HOST_MAP_ENV, json.dumps(peer_server.host_map(urls)))
+    monkeypatch.setenv(HOST_MAP_ENABLE_ENV, "1")
+    (earner,) = await node_network.start(1)
+    home = node_network.write_cli_home(earner)
+    for name in files:
+        peer_server.current = hosted[name]
+        result = await _cli(home, "import", str(peers / name), "--json")
+        assert result.exit_code == 0, result.output  # the same assertion, as JSON then baked
+        answer = json.loads(result.output)
+        assert answer["report"]["verdict"] == "valid", answer["report"]
+        assert answer["badge"]["format"].startswith("ob2")
+    _, listed = await _admin(node_network, earner, "GET", "/admin/badges")
+    assert sorted(b["format"] for b in listed["badges"]) == ["ob2/json", "ob2/png"], listed
