@@ -228,7 +228,7 @@ def check_opening(opening: object) -> dict[str, Any]:
         )
     try:
         _check_seq(opening["seq"])
-        if opening["action"] not in PRIVATE_ACTIONS:
+        if not isinstance(opening["action"], str) or opening["action"] not in PRIVATE_ACTIONS:
             raise LogError(f"only {sorted(PRIVATE_ACTIONS)} are sealed")
         check_content(opening["action"], opening["subject"], opening["details"])
         salt = opening["salt"]
@@ -297,7 +297,7 @@ def check_entry(entry: object) -> dict[str, Any]:
 
 def check_content(action: object, subject: object, details: object) -> None:
     """The action, subject and details of an entry (or of an opening): LogError if bad."""
-    if action not in ACTIONS:
+    if not isinstance(action, str) or action not in ACTIONS:  # a list is unhashable
         raise LogError(f"action {action!r:.40} is not one of {sorted(ACTIONS)}")
     if not isinstance(subject, str) or not 0 < len(subject) <= MAX_SUBJECT_CHARS:
         raise LogError(f"subject must be a string of 1 to {MAX_SUBJECT_CHARS} characters")

@@ -89,7 +89,8 @@ def public_entry(entry: Any) -> Any:
     """What the public may see of a stored entry: an unsealed private one (written before
     sealing) becomes {seq, redacted: hash}, or null when it is too damaged to hash (its
     content never leaks); anything else, malformed values too, as is."""
-    if isinstance(entry, dict) and entry.get("action") in PRIVATE_ACTIONS:
+    action = entry.get("action") if isinstance(entry, dict) else None
+    if isinstance(action, str) and action in PRIVATE_ACTIONS:
         digest = _hash_or_none(entry)
         seq = entry.get("seq")
         if digest is None or not isinstance(seq, int) or isinstance(seq, bool):

@@ -138,6 +138,7 @@ def test_a_log_from_before_sealing_still_verifies_and_is_served_redacted() -> No
     assert "secret-link" not in served and "Night Owl" not in served
     damaged = {"seq": "0", "action": "collection", "subject": "secret-link"}
     assert public_entry(damaged) is None  # too damaged to hash: named, never shown
+    assert public_entry({"seq": 0, "action": ["hide"]}) == {"seq": 0, "action": ["hide"]}
     assert log.opening(0)["sealed"] is False and log.opening(0)["subject"] == "secret-link"
     opened = log.opening(2)
     assert opened["sealed"] is True
