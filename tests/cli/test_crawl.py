@@ -17,9 +17,12 @@ import aiohttp
 import pytest
 from aiohttp import web
 from click.testing import CliRunner, Result
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from badgechain.cli.main import main
 from badgechain.node.app import RunningNode
+from badgechain.node.crawl_links import MAX_LINKS_PER_PAGE, extract_links
 from tests.node.conftest import NodeNetwork, eventually
 
 CLASS = {"name": "Web crawling", "description": "Finds badges", "criteria": "Crawl a site"}
@@ -283,3 +286,26 @@ async def test_hostile_documents_cost_their_bounds_and_no_more(site: Site, tmp_p
     assert {"/after-bomb", "/in-content", "/deep-ok"} <= set(site.asked)
     assert any(path.startswith("/caf") for path in site.asked)  # a page not in UTF-8 still read
     assert report["badges"] == []  # JSON that is no credential, a PNG with no badge
+
+
+async def test_the_time_budget_cuts_a_slow_fetch_and_ends_the_crawl(
+    site: Site, tmp_path: Path
+) -> None:
+    site.page("/", "/tarpit", "/after")
+    site.page("/after")
+    args = ("--max-seconds", "1", "--fetch-timeout", "60", "--json")
+    result = await asyncio.to_thread(_crawl, tmp_path / "home", site.url + "/", *args)
+    report = json.loads(result.stdout)
+    assert report["stopped"] == "max_seconds"
+    assert {item["url"].removeprefix(site.url): item["code"] for item in report["skipped"]} == {
+        "/tarpit": "fetch_timeout"
+    }
+    assert "/after" not in site.asked
+
+
+@given(st.text(max_size=2000))
+@settings(max_examples=200, deadline=None)
+def test_link_extraction_takes_any_text(text: str) -> None:
+    links = extract_links(text, "http://example.org/a/")
+    assert all(link.startswith(("http://", "https://")) for link in links)
+    assert len(links) == len(set(links)) <= MAX_LINKS_PER_PAGE

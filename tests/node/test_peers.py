@@ -5,10 +5,13 @@ board that is forged, misplaced or crowded."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import random
 
 import aiohttp
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from badgechain.bns.errors import RecordError
 from badgechain.bns.peers import (
@@ -20,7 +23,7 @@ from badgechain.bns.peers import (
     merge_peer_boards,
 )
 from badgechain.bns.values import BnsValues, address_of_key, decode_value
-from badgechain.chain.errors import BadgeChainError
+from badgechain.chain.errors import BadgeChainError, DecodeError
 from badgechain.chain.keys import KeyPair, public_key_from_did_key, verify_signature
 from badgechain.node import peers
 from tests.node.conftest import NodeNetwork, eventually
@@ -123,3 +126,10 @@ async def test_peers_lists_the_other_gateways_each_signed(
     assert nodes[0].did not in own  # a node lists others, never itself
     held = nodes[1].dht.held(address_of_key(PeerBoard(bucket_of(nodes[2].key.public_key), ()).key))
     assert held is None or isinstance(decode_value(held), PeerBoard)
+
+
+@given(st.binary(max_size=1300))
+@settings(max_examples=300, deadline=None)
+def test_any_bytes_decode_as_a_board_or_raise_decode_error(data: bytes) -> None:
+    with contextlib.suppress(DecodeError):
+        PeerBoard.from_wire_bytes(b"\x94\xa9bns/peers" + data)
