@@ -48,6 +48,8 @@ MAX_IMPORT_BYTES: Final = MAX_INPUT_BYTES  # what chain.verify reads at most
 MAX_RESTORE_ITEMS: Final = 10_000
 _HELD_STATES: Final = ("inbox", "accepted", "hidden")  # a rejected badge is no longer held
 _SOURCES: Final = {"received": "delivered", "persona": "persona"}
+# What a restored badge may be: a state its role reaches and the node knows how to go on from.
+_RESTORED_STATES: Final = {"received": _HELD_STATES, "persona": ("unpublished", "accepted")}
 
 
 _STATUS: Final = {"already_held": 409, "backpack_key_mismatch": 409, "badge_too_large": 413}
@@ -310,6 +312,8 @@ def _restore_badge(node: Services, batch: Batch, badge: object) -> int:
         raise BackpackError("a badge's record is not an object", code="backpack_invalid") from exc
     if record.role not in _SOURCES:
         raise BackpackError("a backpack holds received and persona badges", code="backpack_invalid")
+    if record.state not in _RESTORED_STATES[record.role]:
+        raise BackpackError(f"a badge cannot be {record.state!r:.40}", code="backpack_invalid")
     try:
         put = _not_held(node, badge["credential"])
     except BadgeChainError as exc:

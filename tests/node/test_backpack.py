@@ -205,7 +205,8 @@ async def test_restore_checks_each_item(node_network: NodeNetwork) -> None:
     base = {"type": "BadgeChainBackpack", "version": 1, "did": earner.did}
     for badges, imports in [
         ([{"record": {"role": "issued"}, "credential": {}}], []),
-        ([{"record": {"role": "received"}, "credential": {"proof": []}}], []),
+        ([{"record": {"role": "received", "state": "revoked"}, "credential": {}}], []),
+        ([{"record": {"role": "received", "state": "accepted"}, "credential": {"proof": []}}], []),
         ([], [{"id": "x", "data": "%%%"}]),
         ([5], []),
     ]:
