@@ -48,6 +48,7 @@ MAX_START_URLS: Final = 100
 MAX_REFERRERS: Final = 10  # pages listed per badge in the report
 MAX_SKIPPED: Final = 1000  # URLs not crawled listed in the report (all are counted)
 MAX_ORIGINS: Final = 1000  # robots.txt files held at once
+MAX_KNOWN_URLS: Final = 100_000  # URLs met (queued or done): link pages cannot grow it more
 MAX_ROBOTS_BYTES: Final = 512 * 1024  # RFC 9309 asks crawlers to read at least 500 KiB
 MAX_REDIRECTS: Final = 3
 _REVOKED_CODES: Final = frozenset({"revoked", "status_revoked"})
@@ -242,7 +243,9 @@ class Crawler:
     def _enqueue(self, url: str, depth: int, referrer: str | None) -> None:
         known = self.referrers.get(url)
         if known is None:
-            if not_worth_fetching(url) or (depth > self.limits.depth and not looks_like_badge(url)):
+            if len(self.referrers) >= MAX_KNOWN_URLS or not_worth_fetching(url):
+                return
+            if depth > self.limits.depth and not looks_like_badge(url):
                 return
             known = self.referrers[url] = []
             self.queue.append((url, depth))
