@@ -1,10 +1,10 @@
 """GET /peers: a sample of other public gateways, learned from the DHT's peer boards
 (bns/peers.py), each entry signed by its node (issue 15 item 5, for crawlers).
 
-A public node announces its gateway on its key's board when it starts, and again every
-ANNOUNCE_EVERY_S so its entry stays fresh. A reader reads every board (PEER_BUCKETS, each
-the newest few entries of its keys), checks every signature again, and drops entries from
-the future or older than MAX_AGE_S, and its own.
+A public node with a `public_url` announces its gateway on its key's board when it starts,
+and again every ANNOUNCE_EVERY_S so its entry stays fresh. A reader reads every board
+(PEER_BUCKETS, each the newest few entries of its keys), checks every signature again, and
+drops entries from the future or older than MAX_AGE_S, and its own.
 The answer is cached for CACHE_S: the route is public, and each answer costs DHT lookups.
 """
 
@@ -83,9 +83,12 @@ async def _keep_announcing(node: Services) -> None:
 
 
 def start_announcing(node: Services) -> None:
-    """On a public node, announce its gateway now and every ANNOUNCE_EVERY_S."""
-    if node.config.public:
+    """On a public node that knows how others reach it (`public_url`), announce its gateway
+    now and every ANNOUNCE_EVERY_S. Without one its URL would be loopback: no use to others."""
+    if node.config.public and node.config.public_url:
         node.spawn(_keep_announcing(node))
+    elif node.config.public:
+        log.info("no public_url: the gateway is not announced on the DHT's peer boards")
 
 
 async def _board(node: Services, bucket: int) -> PeerBoard | None:
