@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any, Final
 
 from .nodelog import NodeLog
-from .problems import Problem
 
 __all__ = [
     "ARCHIVE_ENTRIES",
@@ -36,10 +35,10 @@ def archive_count(log: NodeLog) -> int:
     return (seq + 1) // ARCHIVE_ENTRIES
 
 
-def archive_entries(log: NodeLog, page: int) -> list[Any]:
-    """The entries of archive page `page`, newest first; 404 for a page not complete."""
+def archive_entries(log: NodeLog, page: int) -> list[Any] | None:
+    """The entries of archive page `page`, newest first; None for a page not complete."""
     if not 0 <= page < archive_count(log):
-        raise Problem(404, "feed_page_not_found", f"archive page {page} does not exist yet")
+        return None
     after = page * ARCHIVE_ENTRIES - 1 if page else None
     return list(reversed(log.public_page(after, ARCHIVE_ENTRIES).entries))
 

@@ -88,7 +88,10 @@ async def get_feed(request: web.Request) -> web.Response:
         entries = node.log.recent(FEED_ENTRIES)
         links = feed_archive.subscription_links(base, count)
     else:
-        entries = feed_archive.archive_entries(node.log, page)
+        archived = feed_archive.archive_entries(node.log, page)
+        if archived is None:
+            raise Problem(404, "feed_page_not_found", f"archive page {page} is not complete")
+        entries = archived
         links = feed_archive.archive_links(base, page, count)
     now = _now(request)
     body = build_feed(
