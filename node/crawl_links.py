@@ -14,6 +14,9 @@ from typing import Final
 from urllib.parse import urljoin, urlsplit, urlunsplit
 from urllib.robotparser import RobotFileParser
 
+from badgechain.chain.errors import BadgeChainError
+from badgechain.chain.jsonio import parse_json
+
 __all__ = [
     "MAX_LINKS_PER_PAGE",
     "MAX_URL_CHARS",
@@ -21,6 +24,7 @@ __all__ = [
     "Robots",
     "document_kind",
     "extract_links",
+    "json_feed_links",
     "looks_like_badge",
     "normalise",
     "not_worth_fetching",
@@ -170,6 +174,33 @@ def extract_links(text: str, base: str, limit: int = MAX_LINKS_PER_PAGE) -> list
         _feed(inner, html.unescape(nested) if "&lt;" in nested else nested)
         parser.found += inner.found
     return parser.found
+
+
+def json_feed_links(body: bytes, base: str, limit: int = MAX_LINKS_PER_PAGE) -> list[str] | None:
+    """The links of a JSON Feed (jsonfeed.org: items' url, external_url, attachments and
+    content_html); None when `body` is not one."""
+    if body.lstrip()[:1] != b"{":
+        return None
+    try:
+        feed = parse_json(body, max_bytes=len(body))
+    except BadgeChainError:
+        return None
+    version = feed.get("version") if isinstance(feed, dict) else None
+    if not isinstance(version, str) or not version.startswith("https://jsonfeed.org/version/"):
+        return None
+    items = feed.get("items")
+    parts: list[str] = []
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, dict):
+            continue
+        urls = [item.get("url"), item.get("external_url")]
+        attachments = item.get("attachments")
+        if isinstance(attachments, list):
+            urls += [a.get("url") for a in attachments if isinstance(a, dict)]
+        parts += [f'<a href="{html.escape(u)}"></a>' for u in urls if isinstance(u, str)]
+        if isinstance(item.get("content_html"), str):
+            parts.append(item["content_html"][:_MAX_NESTED_TEXT_CHARS])
+    return extract_links("".join(parts), base, limit)
 
 
 def _feed(parser: HTMLParser, text: str) -> None:

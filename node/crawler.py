@@ -34,6 +34,7 @@ from .crawl_links import (
     Robots,
     document_kind,
     extract_links,
+    json_feed_links,
     looks_like_badge,
     normalise,
     not_worth_fetching,
@@ -284,9 +285,10 @@ class Crawler:
         self, report: CrawlReport, url: str, depth: int, final: str, answer: _Answer
     ) -> None:
         """Follow the links of a page or feed; verify a badge."""
-        if document_kind(answer.media) != "other":
+        links = json_feed_links(answer.body, final)
+        if links is not None or document_kind(answer.media) != "other":
             if depth <= self.limits.depth:
-                for link in extract_links(answer.text(), final):
+                for link in extract_links(answer.text(), final) if links is None else links:
                     self._enqueue(link, depth + 1, url)
         elif is_badge(answer.body):
             report.badges.append(await self._verify(url, answer.body))

@@ -267,7 +267,9 @@ _BOMB = """<?xml version="1.0"?>
 </feed>"""
 
 
-async def test_hostile_documents_cost_their_bounds_and_no_more(site: Site, tmp_path: Path) -> None:
+async def test_feeds_and_hostile_documents_cost_their_bounds_and_no_more(
+    site: Site, tmp_path: Path
+) -> None:
     site.files["/feed.xml"] = (_BOMB.encode(), "application/atom+xml")
     site.files["/huge"] = (b"<a href='/never'>x</a>" + b"<p>" * 200_000, "text/html")
     latin1 = "<html><body>caf\u00e9 <a href='/caf\u00e9-ok'>x</a>".encode("latin-1")
@@ -275,7 +277,22 @@ async def test_hostile_documents_cost_their_bounds_and_no_more(site: Site, tmp_p
     site.files["/nested"] = (b"<div>" * 10_000 + b"<a href='/deep-ok'>x</a>", "text/html")
     site.files["/not-json.json"] = (b'{"just": "data"}', "application/json")
     site.files["/photo.png"] = (b"\x89PNG\r\n\x1a\n" + b"\0" * 100, "image/png")
-    site.page("/", "/feed.xml", "/huge", "/latin1", "/nested", "/not-json.json", "/photo.png")
+    json_feed = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": "blog",
+        "items": [{"id": "1", "url": "/json-post", "content_html": "<a href='/json-inline'>b</a>"}],
+    }
+    site.files["/feed.json"] = (json.dumps(json_feed).encode(), "application/feed+json")
+    site.page(
+        "/",
+        "/feed.xml",
+        "/feed.json",
+        "/huge",
+        "/latin1",
+        "/nested",
+        "/not-json.json",
+        "/photo.png",
+    )
     args = ("--max-bytes", "65536", "--json")
     result = await asyncio.to_thread(_crawl, tmp_path / "home", site.url + "/", *args)
 
@@ -284,6 +301,7 @@ async def test_hostile_documents_cost_their_bounds_and_no_more(site: Site, tmp_p
     skipped = {item["url"].removeprefix(site.url): item["code"] for item in report["skipped"]}
     assert skipped["/huge"] == "fetch_too_large" and "/never" not in site.asked
     assert {"/after-bomb", "/in-content", "/deep-ok"} <= set(site.asked)
+    assert {"/json-post", "/json-inline"} <= set(site.asked)  # a JSON Feed's links
     assert any(path.startswith("/caf") for path in site.asked)  # a page not in UTF-8 still read
     assert report["badges"] == []  # JSON that is no credential, a PNG with no badge
 
