@@ -52,7 +52,14 @@ _SOURCES: Final = {"received": "delivered", "persona": "persona"}
 _RESTORED_STATES: Final = {"received": _HELD_STATES, "persona": ("unpublished", "accepted")}
 
 
-_STATUS: Final = {"already_held": 409, "backpack_key_mismatch": 409, "badge_too_large": 413}
+# A backpack of the right shape whose content will not do is a 422, not a 400.
+_STATUS: Final = {
+    "already_held": 409,
+    "backpack_key_mismatch": 409,
+    "badge_too_large": 413,
+    "backpack_invalid": 422,
+    "backpack_too_large": 422,
+}
 
 
 class BackpackError(NodeError):

@@ -38,8 +38,8 @@ async def post_import(request: web.Request) -> web.Response:
         raise Problem(400, "body_invalid", "send {data: the badge's bytes in base64, origin}")
     try:
         data = base64.b64decode(body["data"], validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise Problem(400, "body_invalid", "data is not base64") from exc
+    except (binascii.Error, ValueError) as exc:  # the shape is right: no badge in it
+        raise Problem(422, "badge_invalid", "data is not base64") from exc
     origin = body.get("origin")
     held, report = await backpack.import_badge(
         request.app[SERVICES], data, origin if isinstance(origin, str) else ""
@@ -72,7 +72,7 @@ ROUTES: Final = (
         "Verify a badge from another system and keep it as accepted",
         access=Access.ADMIN,
         ok=Answer("Json", 201),
-        body=Body("Json", max_bytes=_MAX_IMPORT_BODY),
+        body=Body("BackpackImport", max_bytes=_MAX_IMPORT_BODY),
         errors=(409, 422),
     ),
     Route(
@@ -90,7 +90,7 @@ ROUTES: Final = (
         "Restore an exported backpack",
         access=Access.ADMIN,
         ok=Answer("Json"),
-        body=Body("Json", max_bytes=_MAX_RESTORE_BODY),
-        errors=(409,),
+        body=Body("Backpack", max_bytes=_MAX_RESTORE_BODY),
+        errors=(409, 422),
     ),
 )

@@ -117,6 +117,24 @@ def _recipient(more: dict[str, Any]) -> dict[str, Any]:
 _NULLABLE_STRING = {"type": ["string", "null"]}
 SCHEMAS: Final[dict[str, Any]] = {
     "Json": {"description": "A JSON value (see the route's summary)."},
+    "BackpackImport": {  # node/backpack_routes.py
+        "type": "object",
+        "required": ["data"],
+        "properties": {
+            "data": {"type": "string", "description": "the badge's bytes, base64"},
+            "origin": {"type": "string", "maxLength": 2048},
+        },
+    },
+    "Backpack": {
+        "type": "object",
+        "required": ["type", "did", "badges", "imports"],
+        "properties": {
+            "type": {"const": "BadgeChainBackpack"},
+            "did": {"type": "string"},
+            "badges": {"type": "array", "maxItems": 10000, "items": {"type": "object"}},
+            "imports": {"type": "array", "maxItems": 10000, "items": {"type": "object"}},
+        },
+    },
     "Binary": {"type": "string", "contentMediaType": "application/octet-stream"},
     "Text": {"type": "string"},
     "Problem": {
