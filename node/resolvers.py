@@ -17,11 +17,10 @@ import concurrent.futures
 import functools
 import logging
 import ssl
-import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, Final, TypeVar
+from typing import Any, TypeVar
 
 import aiohttp
 
@@ -68,6 +67,14 @@ from .fetchers import (
 )
 from .outbound import tls_context
 from .services import NodeSettings, Services
+from .status_list_cache import (
+    MAX_CACHED_LISTS,
+    CachedList,
+    fresh_list,
+    fresh_until,
+    keep_list,
+    list_document,
+)
 from .trust import policy_of_home
 
 log = logging.getLogger(__name__)
@@ -81,6 +88,7 @@ __all__ = [
     "MAX_STATUS_LIST_BYTES",
     "BnsAccess",
     "BnsAnswer",
+    "CachedList",
     "FetchError",
     "GatewayBns",
     "NodeBns",
@@ -93,8 +101,6 @@ __all__ = [
     "verify_with",
 ]
 
-# Anyone can sign lists at URLs of their own, so the cache holds at most this many (oldest out).
-MAX_CACHED_LISTS: Final = 512
 _T = TypeVar("_T")
 # Runs chain.verify (data, now, resolvers, expected UID, recipient) elsewhere than in a
 # thread of this process: node/verifypool.py's worker processes.
@@ -116,7 +122,7 @@ class VerifierContext:
     config: NodeConfig
     clock: Callable[[], datetime]
     bns: BnsAccess | None = None
-    status_cache: dict[str, _CachedList] = field(default_factory=dict)
+    status_cache: dict[str, CachedList] = field(default_factory=dict)
     # How did:web documents are fetched over HTTPS: True checks certificates against the
     # system's roots; a context trusts what it was given (tests use their own CA); None:
     # the config's (node/outbound.py `tls_context`: the roots and its CA file, if any).
@@ -323,10 +329,9 @@ class _OnlineResolvers:
         chain.verify then checks it against the credential and its entry."""
         now = self.context.clock()
         cache = self.context.status_cache
-        cached = cache.get(url)
-        if cached is not None and now < cached.fresh_until:
-            return cached.checked
-        cache.pop(url, None)  # stale: never answer from it again
+        cached = fresh_list(cache, url, now)
+        if cached is not None:
+            return cached
         if not url.startswith(("https://", "http://")):
             raise StatusListError(f"cannot fetch a status list from {url:.100}")
         try:
@@ -337,19 +342,11 @@ class _OnlineResolvers:
             raise Unreachable(exc.message, code="status_list_unavailable") from exc
         if body is None:
             return None
-        try:
-            document = parse_json(body, max_bytes=MAX_STATUS_LIST_BYTES)
-        except BadgeChainError as exc:
-            raise StatusListError(f"the status list is not JSON: {exc.message}") from exc
-        if not isinstance(document, dict):
-            raise StatusListError("the status list is not a JSON object")
+        document = list_document(body)
         verify = list_proof_verifier(self.did_document)
         checked = check_list_credential(document, list_url=url, now=now, verify_list_proof=verify)
-        with _STATUS_CACHE_LOCK:  # worker threads of several verifications share the cache
-            while len(cache) >= MAX_CACHED_LISTS:
-                cache.pop(next(iter(cache)), None)
-            default = timedelta(seconds=self.context.settings.status_cache_default_s)
-            cache[url] = _CachedList(checked, _fresh_until(document, now, default))
+        default = timedelta(seconds=self.context.settings.status_cache_default_s)
+        keep_list(cache, url, CachedList(checked, fresh_until(document, now, default)))
         return checked
 
     # -- linked badges -------------------------------------------------------------------------
@@ -371,31 +368,3 @@ class _OnlineResolvers:
         except (NotPublished, FetchError) as exc:  # it exists; it cannot be checked now
             raise Unreachable(f"linked badge not available: {exc.message}", code=exc.code) from exc
         return credential_of(body)
-
-
-@dataclass(frozen=True, slots=True)
-class _CachedList:
-    checked: CheckedList
-    fresh_until: datetime
-
-
-# Verified status lists by URL, per node. Single gets and pops are atomic under the GIL;
-# eviction iterates, so writers take the lock.
-_STATUS_CACHE_LOCK = threading.Lock()
-
-
-def _fresh_until(document: dict[str, Any], fetched: datetime, default: timedelta) -> datetime:
-    """min(validUntil, fetched + ttl), the list's own bounds on how long to trust a copy
-    (`default` for a list that gives neither)."""
-    subject = document.get("credentialSubject")
-    ttl = subject.get("ttl") if isinstance(subject, dict) else None
-    bounds = [fetched + default]
-    if isinstance(ttl, int) and not isinstance(ttl, bool) and ttl >= 0:
-        bounds = [fetched + timedelta(milliseconds=min(ttl, 86_400_000))]
-    until = document.get("validUntil")
-    if isinstance(until, str):
-        try:
-            bounds.append(datetime.fromisoformat(until))
-        except ValueError:
-            return fetched
-    return min(bounds)

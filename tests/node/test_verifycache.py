@@ -16,7 +16,7 @@ from badgechain.chain.statuslist import CheckedList
 from badgechain.chain.uid import Uid
 from badgechain.node.badgecache import _max_age
 from badgechain.node.badgestore import credential_uid
-from badgechain.node.resolvers import _CachedList
+from badgechain.node.resolvers import CachedList
 from badgechain.node.verifycache import _dates, _still_true, _Trace
 from tests.node.test_verify_online import Trio, _credential, _get, _now, _publish, trio
 
@@ -104,12 +104,12 @@ async def test_a_kept_report_holds_only_while_its_status_list_is_the_same_and_fr
     now = node.clock()
     url = "https://issuer.example/status/1"
     checked = _checked_list(url)
-    node.status_cache.lists[url] = _CachedList(checked, now + dt.timedelta(minutes=5))
+    node.status_cache.lists[url] = CachedList(checked, now + dt.timedelta(minutes=5))
     trace = _Trace(lists=[(url, checked)])
 
     assert await _still_true(node, trace, now)
     assert not await _still_true(node, trace, now + dt.timedelta(minutes=6))  # no longer fresh
-    node.status_cache.lists[url] = _CachedList(_checked_list(url), now + dt.timedelta(hours=1))
+    node.status_cache.lists[url] = CachedList(_checked_list(url), now + dt.timedelta(hours=1))
     assert not await _still_true(node, trace, now)  # fetched and checked again meanwhile
     del node.status_cache.lists[url]
     assert not await _still_true(node, trace, now)
