@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -150,11 +151,27 @@ def course_join(home: Path, course: str, feed: str, did: str | None, email: str 
 @course_group.command("harvest")
 @click.argument("course")
 @click.option("--json", "as_json", is_flag=True, help="Print the harvest's summary as JSON.")
+@click.option(
+    "--wait",
+    "wait_s",
+    type=click.FloatRange(0, 3600),
+    default=600.0,
+    show_default=True,
+    help="Seconds to wait for the queued harvest (0: queue it and return).",
+)
 @click.pass_obj
 @reports_errors
-def course_harvest(home: Path, course: str, as_json: bool) -> None:
-    """Read every participant's feed now; prints what was found and each feed's error."""
-    summary = AdminClient(home).call("POST", _path(course) + "/harvest")
+def course_harvest(home: Path, course: str, as_json: bool, wait_s: float) -> None:
+    """Read every participant's feed now (queued on the node; waits for the summary)."""
+    client = AdminClient(home)
+    run = client.call("POST", _path(course) + "/harvest")
+    if wait_s == 0:
+        click.echo(f"harvest {run['id']} queued")
+        return
+    run = _wait_for_harvest(client, course, run["id"], wait_s)
+    if run.get("error"):
+        raise click.ClickException(f"{run['error']['code']}: {run['error']['message']}")
+    summary = run["summary"]
     if as_json:
         _echo_json(summary)
         return
@@ -164,6 +181,24 @@ def course_harvest(home: Path, course: str, as_json: bool) -> None:
     )
     for participant, error in summary["errors"].items():
         click.echo(f"  {participant}: {error['code']}: {error['message']}")
+
+
+def _wait_for_harvest(client: AdminClient, course: str, run_id: str, wait_s: float) -> Any:
+    """Poll the course's harvest until it is done. (A newer one than `run_id` is asked
+    for only once ours has started, so its summary covers ours.)"""
+    deadline = time.monotonic() + wait_s
+    pause = 0.2
+    while True:
+        run = client.call("GET", _path(course) + "/harvest")
+        if run["state"] == "done":
+            return run
+        if time.monotonic() + pause > deadline:
+            raise click.ClickException(
+                f"harvest {run_id} is still {run['state']} after {wait_s:.0f} s; it goes on "
+                "on the node (`course show` gives each feed's state)"
+            )
+        time.sleep(pause)
+        pause = min(pause * 1.5, 2.0)
 
 
 @course_group.command("review")

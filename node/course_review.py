@@ -12,12 +12,12 @@ from badgechain.chain.errors import BadgeChainError
 from badgechain.chain.proof import format_created
 from badgechain.chain.uid import uid_text
 
-from . import courses, issuer, webmention
+from . import courses, harvest, issuer, webmention
 from .courses import CourseError
 from .issuer import Recipient
 from .services import Services
 
-__all__ = ["award", "decline", "pending"]
+__all__ = ["award", "decline", "pending", "run_requested_harvest"]
 
 log = logging.getLogger(__name__)
 MAX_REASON_CHARS = 2000
@@ -105,3 +105,9 @@ def decline(node: Services, submission_id: str, reason: str) -> dict[str, Any]:
     }
     courses.save_submission(node.store, declined)
     return declined
+
+
+async def run_requested_harvest(node: Services, key: bytes) -> bool:
+    """The work queue's handler of an asked-for harvest (topic harvest-now)."""
+    await harvest.run_requested(node, key.decode(errors="replace"), auto_award)
+    return True

@@ -7,6 +7,7 @@ checks each request's shape and size.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Final
 from urllib.parse import parse_qs
 
@@ -14,7 +15,7 @@ from aiohttp import web
 
 from . import course_review, courses, harvest, webmention
 from .issuer_routes import MAX_CLASS_BODY_BYTES, _fields, _image, _text
-from .problems import Problem
+from .problems import Problem, problem_response
 from .routes import Access, Answer, Body, Route, json_body
 from .web import SERVICES, json_response, parse_uid, read_bounded_body
 
@@ -103,12 +104,19 @@ async def post_participant(request: web.Request) -> web.Response:
 
 
 async def post_harvest(request: web.Request) -> web.Response:
-    """POST /admin/courses/{id}/harvest → what the harvest found, and each feed's error."""
+    """POST /admin/courses/{id}/harvest → 202: the harvest is queued (a course's feeds may
+    take minutes); GET the same path for its state and, when done, its summary."""
     node = request.app[SERVICES]
-    summary = await harvest.harvest_course(
-        node, request.match_info["course_id"], course_review.auto_award
-    )
-    return json_response(summary)
+    run = harvest.request_harvest(node, request.match_info["course_id"])
+    answer = json_response(run, status=202)
+    answer.headers["Location"] = request.path
+    return answer
+
+
+async def get_harvest(request: web.Request) -> web.Response:
+    """GET /admin/courses/{id}/harvest → the last asked-for harvest: queued, running, done."""
+    node = request.app[SERVICES]
+    return json_response(harvest.last_harvest(node, request.match_info["course_id"]))
 
 
 async def get_submissions(request: web.Request) -> web.Response:
@@ -139,7 +147,8 @@ async def post_decline(request: web.Request) -> web.Response:
 
 
 async def post_webmention(request: web.Request) -> web.Response:
-    """POST /webmention source=…&target=… (W3C Webmention §3.2): verified now, 201 kept."""
+    """POST /webmention source=…&target=… (W3C Webmention §3.2): checked, rate-limited and
+    queued; 202 with the status URL in Location (§3.2.1), verified by the work queue."""
     node = request.app[SERVICES]
     data = await read_bounded_body(request, MAX_FORM_BYTES)
     if len(data) > MAX_FORM_BYTES:
@@ -151,8 +160,25 @@ async def post_webmention(request: web.Request) -> web.Response:
     source, target = form.get("source", []), form.get("target", [])
     if len(source) != 1 or len(target) != 1:
         raise Problem(400, "webmention_invalid", "send one source and one target")
-    mention = await webmention.receive(node, source[0], target[0])
-    return json_response(mention, status=201)
+    try:
+        job = webmention.accept(node, source[0], target[0])
+    except webmention.Busy as exc:
+        return _busy(exc)
+    answer = json_response(job, status=202)
+    answer.headers["Location"] = f"{node.gateway_url}/webmention/{job['id']}"
+    return answer
+
+
+def _busy(exc: webmention.Busy) -> web.Response:
+    answer = problem_response(exc.http_status, exc.code, exc.message)
+    answer.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s)))
+    return answer
+
+
+async def get_webmention(request: web.Request) -> web.Response:
+    """GET /webmention/{id} → a received Webmention's state: queued, verified, refused."""
+    node = request.app[SERVICES]
+    return json_response(webmention.received(node, request.match_info["webmention_id"]))
 
 
 async def get_mentions(request: web.Request) -> web.Response:
@@ -207,7 +233,15 @@ ROUTES: Final = (
         "POST",
         "/admin/courses/{course_id}/harvest",
         post_harvest,
-        "Harvest every participant's feed now",
+        "Queue a harvest of every participant's feed now",
+        ok=Answer("Json", 202),
+        errors=(404,),
+    ),
+    _admin(
+        "GET",
+        "/admin/courses/{course_id}/harvest",
+        get_harvest,
+        "The last asked-for harvest: queued, running, or done with its summary",
         ok=Answer("Json"),
         errors=(404,),
     ),
@@ -240,11 +274,21 @@ ROUTES: Final = (
         "POST",
         "/webmention",
         post_webmention,
-        "Receive a Webmention of a badge page (verified by fetching the source)",
+        "Receive a Webmention of a badge page (queued; verified by fetching the source)",
         access=Access.PUBLIC,
-        ok=Answer("Json", 201),
+        ok=Answer("Json", 202),
         body=Body("WebmentionForm", media=(FORM,), max_bytes=MAX_FORM_BYTES, parsed=False),
-        errors=(400,),
+        errors=(400, 429, 503),
+    ),
+    Route(
+        "GET",
+        "/webmention/{webmention_id}",
+        get_webmention,
+        "A received Webmention's state: queued, verified or refused",
+        access=Access.PUBLIC,
+        ok=Answer("Json"),
+        params=(("webmention_id", "class_id"),),
+        errors=(404,),
     ),
     Route(
         "GET",

@@ -71,6 +71,11 @@ _STATUS: Final = {
     "hashtag_taken": 409,
     "participant_exists": 409,
     "submission_closed": 409,
+    "harvest_not_found": 404,
+    "webmention_not_found": 404,
+    "webmention_rate_limited": 429,
+    "registration_rate_limited": 429,
+    "webmention_busy": 503,
 }
 
 

@@ -14,6 +14,7 @@ import asyncio
 import dataclasses
 import hashlib
 import html
+import json
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -38,13 +39,18 @@ __all__ = [
     "Fetched",
     "fetch_feed",
     "harvest_course",
+    "last_harvest",
     "matching_tasks",
     "parse_feed",
     "read_capped",
+    "request_harvest",
+    "run_requested",
 ]
 
 HARVEST_TOPIC: Final = "harvest"
 HARVEST_INTERVAL_S: Final = 3600.0  # how often the work queue harvests each course
+HARVEST_NOW_TOPIC: Final = "harvest-now"  # a harvest asked for (POST .../harvest), once
+RUN_PREFIX: Final = b"course/h/"  # course/h/<course id> → the last asked-for harvest
 MAX_FEED_BYTES: Final = 1024 * 1024  # a blog's feed of its last posts: far under
 # feedparser is pure Python, ~2 s a MiB of elements: a count of tags bounds its work before
 # it starts (a real feed of 1 MiB holds a few thousand).
@@ -222,6 +228,56 @@ def matching_tasks(entry: FeedEntry, tasks: list[dict[str, Any]]) -> list[dict[s
     found = {tag.lstrip("#").lower() for tag in entry.tags}
     found |= {tag.lower() for tag in _TAG_IN_TEXT.findall(f"{entry.title} {entry.text}")}
     return [task for task in tasks if task["hashtag"] in found]
+
+
+# --- harvests asked for -------------------------------------------------------------------
+
+
+def request_harvest(node: Services, course_id: str) -> dict[str, Any]:
+    """Queue a harvest of the course now; one already waiting is the answer (asking twice
+    harvests once). Returns its record: {"id", "course", "state": "queued", "requested"}."""
+    courses.load_course(node.store, course_id)
+    key = RUN_PREFIX + course_id.encode()
+    raw = node.store.get(Kind.JOURNAL, key)
+    if raw is not None and (waiting := json.loads(raw))["state"] == "queued":
+        return dict(waiting)
+    run = {
+        "id": courses.new_id(),
+        "course": course_id,
+        "state": "queued",
+        "requested": format_created(node.clock()),
+    }
+    node.store.put(Kind.JOURNAL, key, courses.dump(run))
+    node.enqueue(HARVEST_NOW_TOPIC, course_id.encode())
+    return run
+
+
+def last_harvest(node: Services, course_id: str) -> dict[str, Any]:
+    """The last asked-for harvest: queued, running, or done with its summary."""
+    raw = node.store.get(Kind.JOURNAL, RUN_PREFIX + course_id.encode()[:64])
+    if raw is None:
+        raise CourseError(
+            f"no harvest of {course_id!r:.40} was asked for", code="harvest_not_found"
+        )
+    found: dict[str, Any] = json.loads(raw)
+    return found
+
+
+async def run_requested(node: Services, course_id: str, submit: Submit) -> None:
+    """Run the asked-for harvest (the queue's handler calls this): its record says running,
+    then done with the summary (or the error, for a course gone)."""
+    key = RUN_PREFIX + course_id.encode()
+    raw = node.store.get(Kind.JOURNAL, key)
+    if raw is None:
+        return
+    run = json.loads(raw) | {"state": "running", "started": format_created(node.clock())}
+    node.store.put(Kind.JOURNAL, key, courses.dump(run))
+    try:
+        run["summary"] = await harvest_course(node, course_id, submit)
+    except CourseError as exc:
+        run["error"] = {"code": exc.code, "message": exc.message}
+    run |= {"state": "done", "finished": format_created(node.clock())}
+    node.store.put(Kind.JOURNAL, key, courses.dump(run))
 
 
 # --- harvesting ----------------------------------------------------------------------------

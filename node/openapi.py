@@ -31,6 +31,7 @@ _REASONS: Final = {
     413: "the body is over its size limit",
     415: "the body's media type is not one this route reads",
     422: "the request is well formed but cannot be done",
+    429: "too many requests of this kind for now; Retry-After says when to try again",
     502: "a server asked on the way answered wrongly",
     503: "the DHT or a remote server did not answer",
 }

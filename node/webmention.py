@@ -7,8 +7,11 @@ rel="webmention", resolved against the target's URL), then POST source and targe
 No endpoint is an answer, not a failure; a 4xx is final; a network error or 5xx is retried.
 
 Receive (§3.2): POST /webmention names a source and a target; the target must be a badge
-page of this node, and the source is fetched and must link to it (§3.2.2) before the mention
-is kept. Journal: webmention/out/<sha256> → {"uid", "target", ...};
+page of this node (checked at once), then the request is rate-limited (per source host and
+overall) and queued (topic "webmention-in", at most MAX_PENDING waiting) and answered 202
+(§3.2.1: verification is asynchronous). The queue fetches the source, which must link to the
+target (§3.2.2), before the mention is kept. Journal: webmention/out/<sha256> → {"uid",
+"target", ...}; webmention/rx/<sha256(source, target)> → a received request and its outcome;
 webmention/in/<UID>/<sha256(source)> → {"source", "target", "verified"}.
 """
 
@@ -21,7 +24,7 @@ import logging
 import re
 from html.parser import HTMLParser
 from typing import Any, Final
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 
@@ -31,26 +34,34 @@ from badgechain.chain.uid import Uid, parse_uid, uid_text
 from badgechain.storage import Kind
 
 from .badgestore import load_badge
+from .course_limits import limits_of
 from .courses import CourseError
 from .harvest import read_capped
 from .services import Services
 
 __all__ = [
+    "RECEIVE_TOPIC",
     "SEND_TOPIC",
     "WebmentionError",
+    "accept",
     "badge_page",
     "discover_endpoint",
     "mentions",
     "queue_send",
     "receive",
+    "received",
     "send",
     "sent",
+    "verify_received",
 ]
 
 log = logging.getLogger(__name__)
 
 SEND_TOPIC: Final = "webmention"
+RECEIVE_TOPIC: Final = "webmention-in"
 OUT_PREFIX: Final = b"webmention/out/"
+RX_PREFIX: Final = b"webmention/rx/"
+MAX_PENDING: Final = 1000  # received Webmentions waiting for verification: then 503
 IN_PREFIX: Final = b"webmention/in/"
 MAX_PAGE_BYTES: Final = 1024 * 1024  # a target page read for its endpoint, a source read
 MAX_URL_CHARS: Final = 2048
@@ -186,13 +197,88 @@ def _target_uid(node: Services, target: str) -> Uid:
     return uid
 
 
-async def receive(node: Services, source: str, target: str) -> dict[str, Any]:
-    """Verify and keep a mention of a badge: the source must answer and link to the target."""
+def _check_request(node: Services, source: str, target: str) -> Uid:
+    """What §3.2.1 asks be checked at once: two http(s) URLs, the target a badge held here."""
     _check_url(source, "source")
     _check_url(target, "target")
     if source == target:
         raise WebmentionError("source and target are the same", code="webmention_url_invalid")
-    uid = _target_uid(node, target)
+    return _target_uid(node, target)
+
+
+class Busy(WebmentionError):
+    """A Webmention refused for now (429 or 503); `retry_after_s` says when to try again."""
+
+    def __init__(self, message: str, *, code: str, retry_after_s: float) -> None:
+        super().__init__(message, code=code)
+        self.retry_after_s = retry_after_s
+
+
+def accept(node: Services, source: str, target: str) -> dict[str, Any]:
+    """Check a received Webmention, count it against the limits and queue its verification;
+    returns the request's record (its `id` names its status at GET /webmention/{id})."""
+    _check_request(node, source, target)
+    now = node.clock().timestamp()
+    host = (urlsplit(source).hostname or "").lower()
+    wait = limits_of(node.queue).webmentions.check(host, now)
+    if wait is not None:
+        raise Busy(
+            "too many Webmentions from this source host or in all; try again later",
+            code="webmention_rate_limited",
+            retry_after_s=wait,
+        )
+    if len(node.queue.items(RECEIVE_TOPIC)) >= MAX_PENDING:
+        raise Busy(
+            f"{MAX_PENDING} Webmentions wait for verification; try again later",
+            code="webmention_busy",
+            retry_after_s=60.0,
+        )
+    digest = hashlib.sha256(f"{source}\x00{target}".encode()).digest()
+    job = {
+        "id": digest.hex(),
+        "source": source,
+        "target": target,
+        "state": "queued",
+        "received": format_created(node.clock()),
+    }
+    node.store.put(Kind.JOURNAL, RX_PREFIX + digest, json.dumps(job).encode())
+    node.enqueue(RECEIVE_TOPIC, digest)
+    return job
+
+
+def received(node: Services, job_id: str) -> dict[str, Any]:
+    """A received Webmention's record: queued, verified or refused (with the error)."""
+    try:
+        digest = bytes.fromhex(job_id) if len(job_id) == 64 else b""
+    except ValueError:
+        digest = b""
+    raw = node.store.get(Kind.JOURNAL, RX_PREFIX + digest) if digest else None
+    if raw is None:
+        raise WebmentionError("no such Webmention", code="webmention_not_found")
+    found: dict[str, Any] = json.loads(raw)
+    return found
+
+
+async def verify_received(node: Services, key: bytes) -> bool:
+    """The queue's handler of a received Webmention: verify it once and record the outcome
+    (a refusal is an answer, not a failure to retry: the sender may send it again)."""
+    raw = node.store.get(Kind.JOURNAL, RX_PREFIX + key)
+    if raw is None:
+        return True
+    job = json.loads(raw)
+    try:
+        await receive(node, job["source"], job["target"])
+        job |= {"state": "verified", "error": None}
+    except WebmentionError as exc:
+        job |= {"state": "refused", "error": {"code": exc.code, "message": exc.message}}
+    job["checked"] = format_created(node.clock())
+    node.store.put(Kind.JOURNAL, RX_PREFIX + key, json.dumps(job).encode())
+    return True
+
+
+async def receive(node: Services, source: str, target: str) -> dict[str, Any]:
+    """Verify and keep a mention of a badge: the source must answer and link to the target."""
+    uid = _check_request(node, source, target)
     key = IN_PREFIX + uid + hashlib.sha256(source.encode()).digest()
     try:
         body, content_type = await _fetch_source(node, source)

@@ -17,7 +17,9 @@ waits for `badgechain queue retry|drop`. `migrate` queues what the journal of a 
 written before the queue holds, on every start (queuing twice does nothing).
 
 The worker keeps up to `_PARALLEL` items in flight and starts the next due one as soon as
-one ends, so a slow delivery (an earner's node away) holds back no other work.
+one ends, so a slow delivery (an earner's node away) holds back no other work. Finished
+items leave the queue in groups (`WorkQueue.done_later`, flushed every `_GROUP_S` or
+`_GROUP_ITEMS`): one synced write for many items instead of one each.
 """
 
 from __future__ import annotations
@@ -55,6 +57,8 @@ Handler = Callable[[Services, bytes], Awaitable[bool]]
 RECONCILE_KEY: Final = b"indexes"
 _PARALLEL: Final = 8  # items worked on at once
 _READ_AHEAD: Final = 64  # due items one read of the queue lists for the worker to start
+_GROUP_S: Final = 0.05  # the longest a finished item waits for its removal to be written
+_GROUP_ITEMS: Final = 64  # ... or until this many are finished
 # Errors that say retrying cannot help: the item is dead at once, for the operator.
 _GIVE_UP: Final = (delivery.DeliveryRefused,)
 
@@ -119,6 +123,8 @@ HANDLERS: Final[Mapping[str, Handler]] = {
     "reconcile": _reconcile,
     harvest.HARVEST_TOPIC: _harvest,
     webmention.SEND_TOPIC: webmention.send,
+    webmention.RECEIVE_TOPIC: webmention.verify_received,
+    harvest.HARVEST_NOW_TOPIC: course_review.run_requested_harvest,
 }
 
 
@@ -149,7 +155,10 @@ def migrate(services: Services) -> int:
 async def run_due(services: Services) -> int:
     """Work once through the items due now; return how many were attempted."""
     due = services.queue.due(services.clock().timestamp(), _PARALLEL)
-    await asyncio.gather(*(_attempt(services, item) for item in due))
+    try:
+        await asyncio.gather(*(_attempt(services, item) for item in due))
+    finally:
+        services.queue.flush()
     return len(due)
 
 
@@ -160,7 +169,7 @@ async def _attempt(services: Services, item: QueueItem) -> None:
         if handler is None:
             raise BadgeChainError(f"no handler for {item.topic!r}", code="queue_topic_unknown")
         if await handler(services, item.key):
-            queue.done(item)
+            queue.done_later(item)
             if item.topic in RECURRING:
                 later = services.clock().timestamp() + RECURRING[item.topic](services)
                 queue.put(item.topic, item.key, later)
@@ -191,21 +200,31 @@ async def run_worker(services: Services) -> None:
             await worker.step()
     finally:
         await worker.cancel()
+        services.queue.flush()
 
 
 class _Worker:
-    """The worker's state between steps. Reading the queue parses every item, so one read
-    lists up to `_READ_AHEAD` due items and the following steps start them (each read
-    again by its key first: it may have been done, dropped or retried meanwhile)."""
+    """The worker's state between steps. One read of the queue's due index lists up to
+    `_READ_AHEAD` due items and the following steps start them (each read again by its key
+    first: it may have been done, dropped or retried meanwhile)."""
 
     def __init__(self, services: Services) -> None:
         self.services = services
         self.in_flight: dict[str, asyncio.Task[None]] = {}
         self.ready: collections.deque[QueueItem] = collections.deque()
         self.next_due: float | None = None  # the earliest live item not read into `ready`
+        self.flushed_at = asyncio.get_running_loop().time()
+
+    def _flush_if_due(self) -> None:
+        queue, at = self.services.queue, asyncio.get_running_loop().time()
+        if queue.held >= _GROUP_ITEMS or (queue.held and at - self.flushed_at >= _GROUP_S):
+            queue.flush()
+        if not queue.held:
+            self.flushed_at = at
 
     async def step(self) -> None:
         services = self.services
+        self._flush_if_due()
         if not self.ready or services.wake.is_set():
             services.wake.clear()
             self._read()
@@ -221,19 +240,10 @@ class _Worker:
             woken.cancel()
 
     def _read(self) -> None:
-        now = self.services.clock().timestamp()
-        due: list[QueueItem] = []
-        later: list[float] = []
-        for item in self.services.queue.items():
-            if item.dead or item.id in self.in_flight:
-                continue
-            if item.due <= now:
-                due.append(item)
-            else:
-                later.append(item.due)
-        due.sort(key=lambda item: item.due)
+        queue, now = self.services.queue, self.services.clock().timestamp()
+        due = queue.due(now, _READ_AHEAD + 1, skip=frozenset(self.in_flight))
         self.ready = collections.deque(due[:_READ_AHEAD])
-        self.next_due = now if len(due) > _READ_AHEAD else min(later, default=None)
+        self.next_due = now if len(due) > _READ_AHEAD else queue.next_due(after=now)
 
     def _start_ready(self) -> None:
         queue, now = self.services.queue, self.services.clock().timestamp()
@@ -250,6 +260,8 @@ class _Worker:
         """Until a slot frees (every one taken), or the next unread item is due; at most a
         tick. (Read items left over always wait for a free slot.)"""
         wait = self.services.settings.queue_tick_s
+        if self.services.queue.held:
+            wait = min(wait, _GROUP_S)
         if len(self.in_flight) >= _PARALLEL or self.next_due is None:
             return wait
         return min(wait, max(0.0, self.next_due - self.services.clock().timestamp()))

@@ -24,6 +24,7 @@ from badgechain.cli.main import main
 from badgechain.node import harvest, webmention
 from badgechain.node.app import RunningNode
 from badgechain.node.config import ADMIN_TOKEN_FILE, NodeConfig, save_config
+from badgechain.node.course_limits import limits_of
 from tests.node.conftest import ADMIN_TOKEN, NodeNetwork, eventually
 
 Json = Any
@@ -239,6 +240,25 @@ async def call(
         return answer.status, await answer.json(content_type=None)
 
 
+async def harvest_now(
+    http: aiohttp.ClientSession, network: NodeNetwork, node: RunningNode, course: str
+) -> Json:
+    """Ask for a harvest (202: queued), wait for the work queue to run it, return its summary."""
+    path = f"/admin/courses/{course}/harvest"
+    status, run = await call(http, network, node, "POST", path)
+    assert status == 202 and run["state"] == "queued", run
+    done: Json = {}
+
+    async def finished() -> bool:
+        nonlocal done
+        _, done = await call(http, network, node, "GET", path)
+        return bool(done["state"] == "done")
+
+    await eventually(finished, 30)
+    assert done["id"] == run["id"], done
+    return done["summary"]
+
+
 async def cli(node: RunningNode, *args: str) -> Result:
     """Run a `badgechain` command against `node` (in a thread: the CLI runs its own loop)."""
     save_config(node.home, NodeConfig(http_port=node.http_port))
@@ -296,10 +316,8 @@ async def test_a_tagged_post_becomes_a_badge_with_the_post_as_evidence_and_a_men
     for feed in ("/rss.xml", "/atom.xml", "/feed.json"):
         await join(http, node_network, issuer, course, blog.base + feed, earner.did)
 
-    status, summary = await call(
-        http, node_network, issuer, "POST", f"/admin/courses/{course}/harvest"
-    )
-    assert status == 200 and summary["errors"] == {} and summary["feeds"] == 3
+    summary = await harvest_now(http, node_network, issuer, course)
+    assert summary["errors"] == {} and summary["feeds"] == 3
     assert len(summary["new"]) == 3  # one tagged post in each format; the untagged one is not
     _, listed = await call(
         http, node_network, issuer, "GET", f"/admin/courses/{course}/submissions"
@@ -363,14 +381,13 @@ async def test_harvests_are_conditional_never_submit_twice_and_notice_edits(
     (issuer,) = await node_network.start(1)
     course, _ = await course_with_task(http, node_network, issuer)
     await join(http, node_network, issuer, course, blog.base + "/rss.xml", issuer.did)
-    path = f"/admin/courses/{course}/harvest"
-    _, first = await call(http, node_network, issuer, "POST", path)
-    _, second = await call(http, node_network, issuer, "POST", path)
+    first = await harvest_now(http, node_network, issuer, course)
+    second = await harvest_now(http, node_network, issuer, course)
     assert len(first["new"]) == 1 and second["new"] == [] and second["edited"] == []
     assert blog.answers["/rss.xml"] == [200, 304] and blog.conditional == ["/rss.xml"]
 
     blog.title = "My first post, edited #ds106"
-    _, third = await call(http, node_network, issuer, "POST", path)
+    third = await harvest_now(http, node_network, issuer, course)
     assert third["new"] == [] and third["edited"] == first["new"]
     _, listed = await call(
         http, node_network, issuer, "GET", f"/admin/courses/{course}/submissions"
@@ -385,7 +402,7 @@ async def test_auto_award_tasks_are_awarded_on_harvest(
     (issuer,) = await node_network.start(1)
     course, _ = await course_with_task(http, node_network, issuer, auto=True)
     await join(http, node_network, issuer, course, blog.base + "/feed.json", issuer.did)
-    _, summary = await call(http, node_network, issuer, "POST", f"/admin/courses/{course}/harvest")
+    summary = await harvest_now(http, node_network, issuer, course)
     _, listed = await call(
         http, node_network, issuer, "GET", f"/admin/courses/{course}/submissions"
     )
@@ -417,7 +434,7 @@ async def test_hostile_feeds_each_give_their_error_and_the_good_feed_still_count
     await join(http, node_network, issuer, course, blog.base + "/atom.xml", issuer.did)
     latin1 = await join(http, node_network, issuer, course, blog.base + "/bad/latin1", issuer.did)
 
-    _, summary = await call(http, node_network, issuer, "POST", f"/admin/courses/{course}/harvest")
+    summary = await harvest_now(http, node_network, issuer, course)
     codes = {name: summary["errors"][person]["code"] for name, person in people.items()}
     assert codes == HOSTILE
     assert latin1 not in summary["errors"] and len(summary["new"]) == 2  # atom + Latin-1 post
@@ -433,7 +450,7 @@ async def test_a_public_node_refuses_a_feed_on_a_private_address(
     issuer = await node_network.add(public=True)
     course, _ = await course_with_task(http, node_network, issuer)
     person = await join(http, node_network, issuer, course, f"{blog.base}/bad/redirect", issuer.did)
-    _, summary = await call(http, node_network, issuer, "POST", f"/admin/courses/{course}/harvest")
+    summary = await harvest_now(http, node_network, issuer, course)
     error = summary["errors"][person]
     assert error["code"] == "feed_unreachable" and "not a public address" in error["message"]
     assert "redirect" not in blog.answers  # refused before connecting
@@ -457,36 +474,92 @@ async def test_a_post_linking_to_a_badge_is_kept_as_its_mention_once_verified(
     (issuer,) = await node_network.start(1)
     course, _ = await course_with_task(http, node_network, issuer)
     await join(http, node_network, issuer, course, blog.base + "/rss.xml", issuer.did)
-    _, summary = await call(http, node_network, issuer, "POST", f"/admin/courses/{course}/harvest")
+    summary = await harvest_now(http, node_network, issuer, course)
     _, awarded = await call(
         http, node_network, issuer, "POST", f"/admin/submissions/{summary['new'][0]}/award"
     )
     target = f"{issuer.gateway_url}/badges/{awarded['uid']}"
 
     async def mention(source: str, to: str = target) -> tuple[int, Json]:
+        """Send a Webmention; a queued one is followed to its outcome (202 + its record)."""
         form = {"source": source, "target": to}
         async with http.post(f"{issuer.gateway_url}/webmention", data=form) as answer:
-            return answer.status, await answer.json(content_type=None)
+            status, body = answer.status, await answer.json(content_type=None)
+            location = answer.headers.get("Location")
+        if status != 202:
+            return status, body
+        assert location == f"{issuer.gateway_url}/webmention/{body['id']}"
+        outcome: Json = {}
+
+        async def checked() -> bool:
+            nonlocal outcome
+            async with http.get(str(location)) as answer:
+                outcome = await answer.json()
+            return bool(outcome["state"] != "queued")
+
+        await eventually(checked, 15)
+        return status, outcome
+
+    def refused(answer: tuple[int, Json]) -> str | None:
+        status, outcome = answer
+        assert status == 202, outcome
+        return outcome["error"]["code"] if outcome["state"] == "refused" else None
 
     linking = f"{blog.base}/page?links={target}"
     status, kept = await mention(linking)
-    assert status == 201 and kept["source"] == linking
-    status, problem = await mention(f"{blog.base}/page?links=http://elsewhere.example/")
-    assert status == 400 and problem["code"] == "webmention_no_link"
+    assert status == 202 and kept["state"] == "verified" and kept["source"] == linking
+    unlinked = await mention(f"{blog.base}/page?links=http://elsewhere.example/")
+    assert refused(unlinked) == "webmention_no_link"
     status, problem = await mention(linking, f"{issuer.gateway_url}/badges/nothing")
-    assert status == 400 and problem["code"] == "webmention_target_unknown"
-    status, problem = await mention(f"{blog.base}/bad/gone")
-    assert status == 400 and problem["code"] == "webmention_source_failed"
+    assert status == 400 and problem["code"] == "webmention_target_unknown"  # checked at once
+    assert refused(await mention(f"{blog.base}/bad/gone")) == "webmention_source_failed"
     async with http.get(f"{target}/mentions") as answer:
         assert [m["source"] for m in (await answer.json())["mentions"]] == [linking]
-    assert (await mention(linking))[0] == 201  # again: the same mention, updated
+    assert refused(await mention(linking)) is None  # again: the same mention, updated
     async with http.get(f"{target}/mentions") as answer:
         assert len((await answer.json())["mentions"]) == 1
     blog.unlinked = True  # the post no longer links: its mention goes (§3.2.2)
-    status, problem = await mention(linking)
-    assert status == 400 and problem["code"] == "webmention_no_link"
+    assert refused(await mention(linking)) == "webmention_no_link"
     async with http.get(f"{target}/mentions") as answer:
         assert (await answer.json())["mentions"] == []
+    async with http.get(f"{issuer.gateway_url}/webmention/{'0' * 64}") as answer:
+        assert answer.status == 404
+
+
+async def test_webmentions_are_rate_limited_per_source_host_and_the_queue_is_bounded(
+    node_network: NodeNetwork,
+    http: aiohttp.ClientSession,
+    blog: Blog,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    (issuer,) = await node_network.start(1)
+    course, _ = await course_with_task(http, node_network, issuer)
+    await join(http, node_network, issuer, course, blog.base + "/rss.xml", issuer.did)
+    summary = await harvest_now(http, node_network, issuer, course)
+    _, awarded = await call(
+        http, node_network, issuer, "POST", f"/admin/submissions/{summary['new'][0]}/award"
+    )
+    target = f"{issuer.gateway_url}/badges/{awarded['uid']}"
+
+    async def send(source: str) -> tuple[int, Json, str | None]:
+        form = {"source": source, "target": target}
+        async with http.post(f"{issuer.gateway_url}/webmention", data=form) as answer:
+            body = await answer.json(content_type=None)
+            return answer.status, body, answer.headers.get("Retry-After")
+
+    limit = limits_of(issuer.queue).webmentions
+    for n in range(limit.per_key):
+        assert (await send(f"{blog.base}/page?n={n}"))[0] == 202
+    status, problem, retry_after = await send(f"{blog.base}/page?n=over")
+    assert status == 429 and problem["code"] == "webmention_rate_limited"
+    assert retry_after is not None and 1 <= int(retry_after) <= 60
+    # another host is still heard ("localhost" names the same blog)
+    other = blog.base.replace("127.0.0.1", "localhost")
+    monkeypatch.setattr(webmention, "MAX_PENDING", 0)  # the queue full
+    status, problem, retry_after = await send(f"{other}/page?n=1")
+    assert status == 503 and problem["code"] == "webmention_busy" and retry_after == "60"
+    monkeypatch.setattr(webmention, "MAX_PENDING", 1000)
+    assert (await send(f"{other}/page?n=2"))[0] == 202
 
 
 # --- the CLI -------------------------------------------------------------------------------
@@ -605,6 +678,6 @@ async def test_a_tar_pit_feed_times_out_and_the_others_are_read(
     course, _ = await course_with_task(http, node_network, issuer)
     slow = await join(http, node_network, issuer, course, blog.base + "/bad/slow", issuer.did)
     await join(http, node_network, issuer, course, blog.base + "/feed.json", issuer.did)
-    _, summary = await call(http, node_network, issuer, "POST", f"/admin/courses/{course}/harvest")
+    summary = await harvest_now(http, node_network, issuer, course)
     assert summary["errors"][slow]["code"] == "feed_timeout", summary["errors"]
     assert len(summary["new"]) == 1
