@@ -271,13 +271,16 @@ async def _first_attempt(node: Services, item: QueueItem) -> DeliveryStatus:
 
 async def deliver(node: Services, key: bytes) -> bool:
     """The queue's handler of topic "deliver": POST the outbox's badge `key` to its earner's
-    inbox, then clear it from the outbox. Idempotent: an entry delivered already is done
-    (and an inbox takes the same badge twice without harm). Raises DeliveryRefused for
-    good, DeliveryError for "later"."""
+    inbox; the outbox is cleared with the queue item (`WorkQueue.on_done`). Idempotent: an
+    entry delivered already is done (and an inbox takes the same badge twice without harm).
+    Raises DeliveryRefused for good, DeliveryError for "later"."""
     store, uid = node.store, Uid(key)
     credential = _load_credential(store, uid)
+    # The outbox records go in the same write as the queue item's removal (grouped by the
+    # worker): a crash before it sends the badge again, which an inbox takes without harm.
+    clean_up = [(Kind.JOURNAL, _DOC + uid), (Kind.JOURNAL, _TO + uid)]
     if credential is None:  # delivered already (or never written): nothing to send
-        store.delete(Kind.JOURNAL, _TO + uid)
+        node.queue.on_done(DELIVER_TOPIC, uid, clean_up)
         return True
     earner_key = _earner_key(store, uid) or earner_key_of(credential)
     if earner_key is None:
@@ -291,9 +294,7 @@ async def deliver(node: Services, key: bytes) -> bool:
             )
     except TimeoutError as exc:
         raise DeliveryError("the delivery took too long", code="delivery_timeout") from exc
-    with store.batch() as batch:
-        batch.delete(Kind.JOURNAL, _DOC + uid)
-        batch.delete(Kind.JOURNAL, _TO + uid)
+    node.queue.on_done(DELIVER_TOPIC, uid, clean_up)
     log.info("badge delivered", extra={"uid": uid.hex()[:16], "inbox": record.url})
     return True
 

@@ -8,6 +8,7 @@ delivering them, revocations, personas, running batches, reconciling indexes).
   persona    <UID>       a persona's entry and location (node/personas.py)
   batch      <batch id>  the rows of a batch still to issue (node/batches.py)
   reconcile  indexes     index items concurrent writers pushed out; again each republish
+  mail       <UID>       a claim's mail to its earner, over SMTP (node/mail.py)
 
 At least once: an item stays until its handler returns True, so every handler is
 idempotent (the journal marks it reads are the truth; the queue only schedules). A
@@ -42,6 +43,7 @@ from . import (
     course_review,
     delivery,
     harvest,
+    mail,
     personas,
     pipeline,
     revocation,
@@ -125,6 +127,7 @@ HANDLERS: Final[Mapping[str, Handler]] = {
     webmention.SEND_TOPIC: webmention.send,
     webmention.RECEIVE_TOPIC: webmention.verify_received,
     harvest.HARVEST_NOW_TOPIC: course_review.run_requested_harvest,
+    mail.MAIL_TOPIC: mail.send,  # a claim's mail (node/claims.py); SMTP down: retried
 }
 
 
@@ -137,6 +140,7 @@ def migrate(services: Services) -> int:
         "publish": pipeline.UNPUBLISHED_PREFIX,
         "revoke": revocation.REVOKING_PREFIX,
         "persona": personas.UNPUBLISHED_PERSONA_PREFIX,
+        mail.MAIL_TOPIC: mail.PENDING_PREFIX,
     }
     found = 0
     for topic, prefix in marks.items():

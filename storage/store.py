@@ -52,6 +52,7 @@ class Kind(enum.Enum):
     JOURNAL = b"j"  # bookkeeping: counters, pending work
     PUBLISHED = b"p"  # BNS values this node wrote, which it republishes as their writer
     QUEUE = b"q"  # durable work items (storage/queue.py), by topic and key
+    QUEUE_DUE = b"d"  # the live work items by due time (storage/queue.py), values empty
 
 
 # One pending write: the full key, and the value or None for a delete.
@@ -160,7 +161,8 @@ class Store(Protocol):
         ...
 
     def put(self, kind: Kind, key: bytes, value: bytes) -> None:
-        """Store `value` under `key`; durable once this returns."""
+        """Store `value` under `key`; durable once this returns (DHT values: by the next
+        durable write, see storage/leveldb.py)."""
         ...
 
     def delete(self, kind: Kind, key: bytes) -> None:

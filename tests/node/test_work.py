@@ -303,8 +303,14 @@ async def test_an_outbox_written_before_the_queue_is_delivered(
     assert dead is not None and dead.dead and dead.error == "signature_invalid"
 
     async def delivered() -> bool:
+        # The outbox is cleared with the queue item's removal, written a tick later.
         state = load_state(earner.store, pending)
-        return state is not None and again.queue.get("deliver", pending) is None
+        waiting = [entry.uid for entry in delivery.outbox(again.store)]
+        return (
+            state is not None
+            and again.queue.get("deliver", pending) is None
+            and (waiting == [refused])
+        )
 
     await eventually(delivered, timeout=20)
     assert [entry.uid for entry in delivery.outbox(again.store)] == [refused]
