@@ -10,7 +10,6 @@ from typing import Any, Final
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from badgechain.chain.jsonio import parse_json
 from badgechain.chain.uid import uid_text
 from badgechain.chain.verify import (
     CHECK_NAMES,
@@ -22,7 +21,7 @@ from badgechain.chain.verify import (
 
 from .badgecache import badge_cache_of
 from .problems import Problem, problem_response
-from .routes import Access, Answer, Body, Route
+from .routes import Access, Answer, Body, Route, json_body
 from .verifycache import verify_at_gateway
 from .web import MAX_JSON_BYTES, SERVICES, json_response, parse_uid
 
@@ -263,11 +262,9 @@ def _vc_api_result(report: Report, verdict: str) -> dict[str, Any]:
 async def post_credentials_verify(request: web.Request) -> web.Response:
     """POST /credentials/verify (W3C VC API): 200 when the credential verifies, 400 for a
     malformed request, else 422 with the report. `options.checks` names the checks that
-    decide; the others are still run and reported."""
-    if request.content_type not in JSON_MEDIA_TYPES:
-        raise Problem(415, "unsupported_media_type", "send the request as application/json")
-    body = parse_json(await read_body(request, MAX_VC_API_BYTES), max_bytes=MAX_VC_API_BYTES)
-    data, asked = _vc_api_request(body)
+    decide; the others are still run and reported. The body is read and parsed as declared
+    (node/routes.py: 415 for another media type, 413 past MAX_VC_API_BYTES, 400 for bad JSON)."""
+    data, asked = _vc_api_request(json_body(request))
     report = _answerable(await verify_at_gateway(request.app[SERVICES], data))
     verdict = verdict_for(report, asked)
     result = _vc_api_result(report, verdict)
@@ -285,7 +282,7 @@ async def post_credentials_verify(request: web.Request) -> web.Response:
     return problem_response(422, f"credential_{verdict}", detail, **result)
 
 
-# Both bodies are streamed by their handlers: an oversized badge gets a report, not a 413.
+# POST /verify streams its body itself: an oversized badge gets a report, not a 413.
 ROUTES: Final = (
     Route(
         "POST",
@@ -326,7 +323,6 @@ ROUTES: Final = (
             "VerifyRequest",
             media=tuple(sorted(JSON_MEDIA_TYPES)),
             max_bytes=MAX_VC_API_BYTES,
-            parsed=False,
         ),
         errors=(400, 422),
     ),

@@ -180,7 +180,6 @@ async def test_log_verify_url_against_a_running_node(tmp_path: Path) -> None:
     try:
         (node,) = await network.start(1)
         log = node.log
-        assert node.store is not None
         for _ in range(3):  # more than one page of 1000 would be slow; paging is tested in
             with node.store.batch() as batch:  # tests/node/test_log.py
                 for seq in range(5):

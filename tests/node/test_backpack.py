@@ -225,7 +225,6 @@ async def test_an_imported_badgechain_badge_gets_its_location_and_index_item(
     home = node_network.write_cli_home(earner)
     badge = _badge(issuer.key, earner.did, "Published")
     entry = entry_from_badge(badge, issuer.key, earner.key.public_key, int(time.time()))
-    assert issuer.names is not None
     await issuer.names.publish(issuer.key, entry)
     (tmp_path / "published.json").write_text(json.dumps(badge))
     result = await _cli(home, "import", str(tmp_path / "published.json"))

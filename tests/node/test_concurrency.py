@@ -71,7 +71,6 @@ def _signed(issuer: KeyPair, n: int) -> dict[str, Any]:
 
 
 async def _published(issuer: RunningNode, count: int) -> list[dict[str, Any]]:
-    assert issuer.names is not None
     badges = [_signed(issuer.key, n) for n in range(count)]
     for badge in badges:
         entry = entry_from_badge(badge, issuer.key, None, int(time.time()))

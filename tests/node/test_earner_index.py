@@ -66,7 +66,6 @@ async def test_accept_hide_and_show_write_the_earners_own_index(network: NodeNet
     issuer, earner, reader = await network.start(3)
     badge = _badge(issuer, earner)
     entry = entry_from_badge(badge, issuer.key, earner.key.public_key, int(time.time()))
-    assert issuer.names is not None
     result = await issuer.names.publish(issuer.key, entry)
     assert result.earner_page is None  # the issuer does not write the earner's index
     status, _ = await _call(network, earner, "POST", "/inbox", badge)
@@ -81,7 +80,6 @@ async def test_accept_hide_and_show_write_the_earners_own_index(network: NodeNet
     status, answer = await _call(network, earner, "POST", "/admin/hide", {"uid": uid})
     assert status == 200, answer
     assert await _listed(network, reader, earner) == []
-    assert earner.names is not None
     page = await earner.names.earner_page(earner.key.public_key, 0)
     assert [item.withdrawn for item in page.items] == [True]  # a signed withdrawal stays
 

@@ -114,7 +114,6 @@ def _png_size(data: bytes) -> tuple[int, int]:
 async def test_held_badges_are_served_as_json_png_and_svg(
     node: RunningNode, session: aiohttp.ClientSession
 ) -> None:
-    assert node.store is not None
     art = _tiny_png(3, 2)
     badge = _badge(image="data:image/png;base64," + base64.b64encode(art).decode())
     plain = _badge()
@@ -148,7 +147,6 @@ async def test_held_badges_are_served_as_json_png_and_svg(
 async def test_refused_hidden_pending_and_unknown_badges_are_not_served(
     node: RunningNode, session: aiohttp.ClientSession
 ) -> None:
-    assert node.store is not None
     base = f"{node.gateway_url}/badges/"
     rejected = multibase_encode_b58(save_badge(node.store, _badge(), {"state": "rejected"}))
     hidden = multibase_encode_b58(save_badge(node.store, _badge(), {"state": "hidden"}))

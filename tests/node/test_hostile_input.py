@@ -189,7 +189,6 @@ async def mirror() -> AsyncIterator[str]:
 
 
 async def _publish_with_retry(issuer: RunningNode, entry: Any) -> None:
-    assert issuer.names is not None
     for attempt in range(3):  # on a loaded machine a fresh DHT may miss one round trip
         try:
             await issuer.names.publish(issuer.key, entry)
@@ -205,7 +204,6 @@ async def test_a_bad_mirror_is_skipped_and_the_next_location_verifies(
     issuer = await _start(tmp_path / "issuer")
     earner = await _start(tmp_path / "earner", (issuer.dht_address,))
     try:
-        assert earner.store is not None and earner.names is not None
         badge = _signed(issuer.key, earner.did)
         entry = entry_from_badge(badge, issuer.key, earner.key.public_key, int(time.time()))
         await _publish_with_retry(issuer, entry)

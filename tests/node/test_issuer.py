@@ -243,7 +243,6 @@ async def test_an_issued_badge_resolves_from_another_node(
     assert status == 200, record
     assert (record["uid"], record["issuer"], record["earner"]) == (uid, node.did, earner.did)
     assert record["revoked"] is False
-    assert node.store is not None
     assert load_badge(node.store, Uid(multibase_decode(uid))) == credential
 
 

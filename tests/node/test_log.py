@@ -157,7 +157,6 @@ def test_a_log_from_before_sealing_still_verifies_and_is_served_redacted() -> No
 
 def append_batches(node: RunningNode, batches: int, per_batch: int) -> None:
     log = node.log
-    assert node.store is not None
     for number in range(batches):
         with node.store.batch() as batch:
             for index in range(per_batch):

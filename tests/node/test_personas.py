@@ -94,7 +94,6 @@ def signed_badge(issuer: RunningNode, subject: str, now: datetime) -> dict[str, 
 async def issue_to_persona(issuer: RunningNode, urn: str, now: datetime) -> dict[str, Any]:
     """Issue as node/issuer.py will once it names the persona's key: sign a badge to `urn`
     and publish its entry with the earner key `persona_earner_key` gives."""
-    assert issuer.names is not None
     signed = signed_badge(issuer, urn, now)
     earner_key = await persona_earner_key(issuer, urn)
     entry = entry_from_badge(signed, issuer.key, earner_key, int(now.timestamp()))
@@ -323,7 +322,7 @@ async def test_cli_persona_new_and_collection_create(
     assert page == f"{node.gateway_url}/#/collection/{collection_id}"
     status, collection = await call(http, node, "GET", f"/collections/{collection_id}")
     assert status == 200 and [b["uid"] for b in collection["badges"]] == [uid]
-    assert node.store is not None and Uid(multibase_decode(uid))
+    assert Uid(multibase_decode(uid))
 
     refused = await cli(node_network, node, "collection", "create", "Mine", "z" + "8" * 87)
     assert refused.exit_code == 1 and "badge_not_held" in refused.output
@@ -366,7 +365,6 @@ async def test_a_long_non_ascii_persona_name_fits(
     name = "学" * 700
     persona = await admin(node_network, http, earner, "POST", "/admin/personas", {"name": name})
     assert persona["name"] == name
-    assert earner.log is not None
     [sealed] = [e for e in earner.log.entries() if e["action"] == "sealed"]  # private
     entry = earner.log.opening(sealed["seq"])  # as its owner opens it
     assert entry["action"] == "persona"

@@ -426,7 +426,6 @@ async def test_a_revocation_the_dht_did_not_take_is_published_later(
 
     peer = await node_network.restart(peer)
     names = peer.names
-    assert names is not None
 
     async def revoked_in_the_bns() -> bool:
         try:

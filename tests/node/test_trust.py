@@ -158,7 +158,6 @@ def _badge(issuer: RunningNode, earner_did: str) -> dict[str, Any]:
 
 async def _published(issuer: RunningNode, badge: dict[str, Any]) -> str:
     """The badge published with its issuer's node as its earner and location."""
-    assert issuer.names is not None and issuer.store is not None
     entry = entry_from_badge(badge, issuer.key, issuer.key.public_key, int(time.time()))
     await issuer.names.publish(issuer.key, entry)
     uid = multibase_encode_b58(entry.uid)

@@ -19,6 +19,7 @@ from badgechain.chain.contexts import context_urls
 from badgechain.chain.keys import KeyPair
 from badgechain.chain.proof import format_created, proof_list, sign_credential
 from badgechain.node.app import RunningNode
+from badgechain.node.verify_routes import MAX_VC_API_BYTES
 from badgechain.storage import Kind
 from tests.conftest import shared_path
 from tests.node.conftest import ADMIN_TOKEN, NodeNetwork
@@ -137,6 +138,30 @@ async def test_a_malformed_request_is_400(
     assert (status, answer["code"]) == (400, code), answer
 
 
+@pytest.mark.parametrize(
+    ("media", "data", "expected"),
+    [
+        ("text/plain", b"{}", (415, "unsupported_media_type")),
+        ("application/json", b"{not json", (400, "json_invalid")),
+        ("application/ld+json", b'{"a": 1, "a": 2}', (400, "json_duplicate_key")),
+        ("application/json", b" " * (MAX_VC_API_BYTES + 1), (413, "body_too_large")),
+    ],
+)
+async def test_the_declared_body_is_refused_before_the_handler(
+    node_network: NodeNetwork,
+    http: aiohttp.ClientSession,
+    media: str,
+    data: bytes,
+    expected: tuple[int, str],
+) -> None:
+    node = (await node_network.start(1))[0]
+    url = node.gateway_url + "/credentials/verify"
+    headers = {"Content-Type": media}
+    async with http.post(url, data=io.BytesIO(data), headers=headers) as response:
+        answer = await response.json(content_type=None)
+    assert (response.status, answer["code"]) == expected, answer
+
+
 async def test_only_the_named_checks_decide(
     node_network: NodeNetwork, http: aiohttp.ClientSession
 ) -> None:
@@ -225,7 +250,6 @@ async def test_issue_refuses_what_the_verifier_would(
 
 def _hide_everything(node: RunningNode) -> None:
     """Turn `node` into one that answers every lookup as if it held nothing."""
-    assert node.dht is not None
 
     protocol = node.dht.protocol
 
@@ -262,7 +286,6 @@ async def test_a_publishing_issuer_needs_its_entry_even_past_a_hiding_node(
 
 
 def _first_issued(node: RunningNode) -> dict[str, Any]:
-    assert node.store is not None
     for _, value in node.store.scan(Kind.BADGE):
         credential: dict[str, Any] = json.loads(value)
         return credential
