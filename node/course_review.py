@@ -11,13 +11,14 @@ from typing import Any
 from badgechain.chain.errors import BadgeChainError
 from badgechain.chain.proof import format_created
 from badgechain.chain.uid import uid_text
+from badgechain.storage import Kind
 
 from . import courses, harvest, issuer, webmention
 from .courses import CourseError
 from .issuer import Recipient
 from .services import Services
 
-__all__ = ["award", "decline", "pending", "run_requested_harvest"]
+__all__ = ["award", "completed", "decline", "pending", "run_requested_harvest"]
 
 log = logging.getLogger(__name__)
 MAX_REASON_CHARS = 2000
@@ -76,7 +77,50 @@ async def award(node: Services, submission_id: str, *, auto: bool = False) -> di
     if evidence:
         webmention.queue_send(node, result.uid, submission["link"])
     log.info("course submission awarded", extra={"submission": submission_id, "auto": auto})
-    return awarded
+    try:
+        completion = await _complete_if_done(node, course, participant)
+    except BadgeChainError as exc:  # the task's badge stands; a later harvest tries again
+        log.warning("completion badge failed", extra={"code": exc.code})
+        return awarded | {"completion_error": {"code": exc.code, "message": exc.message}}
+    return awarded if completion is None else awarded | {"completion_uid": completion}
+
+
+async def _complete_if_done(
+    node: Services, course: dict[str, Any], participant: dict[str, Any]
+) -> str | None:
+    """Issue the course's completion badge once the participant holds every task's badge
+    (its evidence: the posts that earned them); the UID, or None when not (yet) due. The
+    mark is written before the await, so two awards finishing together issue one badge."""
+    completion, tasks = course.get("completion"), course["tasks"]
+    key = courses.completion_key(course["id"], participant["id"])
+    if not completion or not tasks or node.store.get(Kind.JOURNAL, key) is not None:
+        return None
+    awarded = [
+        s
+        for s in courses.list_submissions(node.store, course["id"], "awarded")
+        if s["participant"] == participant["id"]
+    ]
+    if {task["id"] for task in tasks} - {s["task"] for s in awarded}:
+        return None
+    node.store.put(Kind.JOURNAL, key, b"")  # issuing
+    links = {s["link"] for s in awarded if s["link"].startswith(("http://", "https://"))}
+    recipient = Recipient(participant["did"], participant["email"], None, tuple(sorted(links)))
+    try:
+        result = await issuer.issue_badge(node, completion["class_id"], recipient)
+    except BadgeChainError:
+        node.store.delete(Kind.JOURNAL, key)  # the next award (or a retry) tries again
+        raise
+    uid = uid_text(result.uid)
+    node.store.put(Kind.JOURNAL, key, uid.encode())
+    log.info("course completed", extra={"course": course["id"]})
+    return uid
+
+
+def completed(node: Services, course_id: str) -> dict[str, str]:
+    """Participant id → their completion badge's UID ("" while it is being issued)."""
+    prefix = courses.DONE_PREFIX + course_id.encode() + b"/"
+    scanned = node.store.scan(Kind.JOURNAL, prefix, limit=courses.MAX_PARTICIPANTS)
+    return {key[len(prefix) :].decode(): value.decode() for key, value in scanned}
 
 
 async def auto_award(node: Services, submission: dict[str, Any]) -> None:
@@ -108,6 +152,17 @@ def decline(node: Services, submission_id: str, reason: str) -> dict[str, Any]:
 
 
 async def run_requested_harvest(node: Services, key: bytes) -> bool:
-    """The work queue's handler of an asked-for harvest (topic harvest-now)."""
-    await harvest.run_requested(node, key.decode(errors="replace"), auto_award)
+    """The work queue's handler of an asked-for harvest (topic harvest-now); a completion
+    badge whose issuing failed before is tried again here."""
+    course_id = key.decode(errors="replace")
+    await harvest.run_requested(node, course_id, auto_award)
+    try:
+        course = courses.load_course(node.store, course_id)
+    except CourseError:
+        return True
+    for participant in courses.list_participants(node.store, course_id):
+        try:
+            await _complete_if_done(node, course, participant)
+        except BadgeChainError as exc:
+            log.warning("completion badge failed", extra={"code": exc.code})
     return True

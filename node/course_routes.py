@@ -13,7 +13,7 @@ from urllib.parse import parse_qs
 
 from aiohttp import web
 
-from . import course_review, courses, harvest, webmention
+from . import course_pages, course_review, courses, harvest, webmention
 from .issuer_routes import MAX_CLASS_BODY_BYTES, _fields, _image, _text
 from .problems import Problem, problem_response
 from .routes import Access, Answer, Body, Route, json_body
@@ -299,4 +299,5 @@ ROUTES: Final = (
         ok=Answer("Json"),
         errors=(400,),
     ),
+    *course_pages.ROUTES,
 )

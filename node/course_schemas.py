@@ -57,6 +57,7 @@ def course_schemas(did_key: dict[str, Any], class_request: dict[str, Any]) -> di
                 {"required": ["email"], "properties": {"email": _EMAIL, "did": _absent()}},
             ],
         },
+        "CompletionRequest": class_request,
         "DeclineRequest": {
             "type": "object",
             "required": ["reason"],

@@ -8,9 +8,12 @@ Journal:
                  course's) → {"id", "course", "task", "participant", "entry", "link", "title",
                               "excerpt", "digest", "state", ...}
   course/e/<course id>/<participant id>/<sha256(task id, entry id)> → submission id
+  course/d/<course id>/<participant id>  → the completion badge's UID ("" while issuing)
 
 A task is {"id", "class_id", "name", "hashtag", "auto_award"}; its badge class is made by
-node/classes.py, so its badges are class badges like any other.
+node/classes.py, so its badges are class badges like any other. A course's optional
+"completion" {"class_id", "name"} is the badge class awarded once a participant has every
+task's badge.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from .services import Services
 __all__ = [
     "CourseError",
     "add_task",
+    "completion_key",
     "create_course",
     "dump",
     "entry_key",
@@ -49,6 +53,7 @@ __all__ = [
     "normalize_hashtag",
     "save_participant",
     "save_submission",
+    "set_completion",
     "submission_key",
 ]
 
@@ -56,6 +61,7 @@ COURSE_PREFIX: Final = b"course/c/"
 PARTICIPANT_PREFIX: Final = b"course/p/"
 SUBMISSION_PREFIX: Final = b"course/s/"
 ENTRY_PREFIX: Final = b"course/e/"
+DONE_PREFIX: Final = b"course/d/"
 MAX_NAME_CHARS: Final = 200
 MAX_TEXT_CHARS: Final = 10_000
 MAX_TASKS: Final = 100
@@ -70,6 +76,7 @@ _STATUS: Final = {
     "submission_not_found": 404,
     "hashtag_taken": 409,
     "participant_exists": 409,
+    "completion_exists": 409,
     "submission_closed": 409,
     "harvest_not_found": 404,
     "webmention_not_found": 404,
@@ -158,7 +165,7 @@ def add_task(
     )
     task = {
         "id": new_id(),
-        "class_id": badge_class["id"],
+        "class_id": badge_class.id,
         "name": name,
         "hashtag": tag,
         "auto_award": auto_award,
@@ -166,6 +173,32 @@ def add_task(
     course["tasks"].append(task)
     _put(node.store, COURSE_PREFIX + course_id.encode(), course)
     return task
+
+
+def set_completion(
+    node: Services,
+    course_id: str,
+    *,
+    name: str,
+    description: str,
+    criteria: str,
+    image: bytes | None = None,
+) -> dict[str, Any]:
+    """Give the course a completion badge: a new badge class, awarded to a participant once
+    they hold every task's badge. A course has one; setting it again is refused."""
+    course = load_course(node.store, course_id)
+    if course.get("completion"):
+        raise CourseError("this course has a completion badge already", code="completion_exists")
+    badge_class = classes.create_class(
+        node, name=name, description=description, criteria=criteria, image=image
+    )
+    course["completion"] = {"class_id": badge_class.id, "name": name}
+    _put(node.store, COURSE_PREFIX + course_id.encode(), course)
+    return dict(course["completion"])
+
+
+def completion_key(course_id: str, participant_id: str) -> bytes:
+    return DONE_PREFIX + f"{course_id}/{participant_id}".encode()
 
 
 # --- participants --------------------------------------------------------------------------

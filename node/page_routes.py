@@ -19,6 +19,7 @@ __all__ = ["CONTENT_SECURITY_POLICY", "ROUTES", "STATIC_FILES"]
 # URL ever reaches the file system.
 STATIC_FILES: Final = {
     "app.js": "text/javascript",
+    "course.js": "text/javascript",  # the course pages (node/course_pages.py)
     "style.css": "text/css",
 }
 _PAGE = "index.html"
