@@ -18,6 +18,7 @@ from .wire import WIRE_VERSION, check, decoded, is_bytes, is_uint, pack, unpack,
 
 __all__ = [
     "DOMAIN_ENTRY",
+    "DOMAIN_HANDOVER",
     "DOMAIN_LOCATION",
     "DOMAIN_REVOCATION",
     "MAX_REASON_BYTES",
@@ -25,6 +26,7 @@ __all__ = [
     "MAX_URLS_TOTAL_CHARS",
     "MAX_URL_CHARS",
     "Entry",
+    "Handover",
     "Location",
     "Revocation",
     "valid_url",
@@ -35,13 +37,15 @@ MAX_URL_CHARS = 256
 # Four URLs of 256 characters do not fit one datagram beside the other parts, so the URLs
 # share a budget; tests/bns/test_record.py builds the worst case and checks it fits.
 MAX_URLS_TOTAL_CHARS = 448
-MAX_REASON_BYTES = 256  # UTF-8 bytes of a revocation reason
+# UTF-8 bytes of a revocation reason: 224 leaves room for a hand-over (tests/bns/test_record.py)
+MAX_REASON_BYTES = 224
 
 # Signatures cover a per-kind tag plus canonical bytes (STYLE.md "Records on the wire"), so a
 # signature over one kind of part never verifies as another.
 DOMAIN_ENTRY = b"badgechain/bns/entry/v1\x00"
 DOMAIN_LOCATION = b"badgechain/bns/location/v1\x00"
 DOMAIN_REVOCATION = b"badgechain/bns/revocation/v1\x00"
+DOMAIN_HANDOVER = b"badgechain/bns/handover/v1\x00"
 
 # ASCII only: an IRI is percent-encoded before it goes into a record.
 _URL = re.compile(r"https?://[A-Za-z0-9.\-:\[\]@%_~!$&'()*+,;=]+(?:[/?#][!-~]*)?")
@@ -184,3 +188,23 @@ class Revocation(_SignedPart):
 
     def unsigned_fields(self) -> list[Any]:
         return [WIRE_VERSION, self.uid, self.reason, self.revoked_at]
+
+
+@dataclass(frozen=True, slots=True)
+class Handover(_SignedPart):
+    """The issuer's one-time hand-over of an email-only badge (entry without an earner key)
+    to the key that claimed it: from then on that key alone writes the location."""
+
+    DOMAIN: ClassVar[bytes] = DOMAIN_HANDOVER
+    FIELD_COUNT: ClassVar[int] = 4
+    uid: Uid
+    earner_key: PublicKey
+    signature: bytes
+
+    def __post_init__(self) -> None:
+        check(is_bytes(self.uid, 64), "uid must be 64 bytes")
+        check(is_bytes(self.earner_key, 32), "earner key must be 32 bytes")
+        check(is_bytes(self.signature, 64), "signature must be 64 bytes")
+
+    def unsigned_fields(self) -> list[Any]:
+        return [WIRE_VERSION, self.uid, self.earner_key]

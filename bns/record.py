@@ -18,6 +18,7 @@ from badgechain.chain.uid import Uid  # one UID type for every package
 from .errors import RecordError
 from .parts import (
     DOMAIN_ENTRY,
+    DOMAIN_HANDOVER,
     DOMAIN_LOCATION,
     DOMAIN_REVOCATION,
     MAX_REASON_BYTES,
@@ -25,6 +26,7 @@ from .parts import (
     MAX_URLS,
     MAX_URLS_TOTAL_CHARS,
     Entry,
+    Handover,
     Location,
     Revocation,
     valid_url,
@@ -34,6 +36,7 @@ from .wire import MAX_VALUE_BYTES, WIRE_VERSION, pack, unpack, versioned_fields
 __all__ = [
     "DOMAIN_DHT_KEY",
     "DOMAIN_ENTRY",
+    "DOMAIN_HANDOVER",
     "DOMAIN_LOCATION",
     "DOMAIN_REVOCATION",
     "DOMAIN_STAMP",
@@ -46,6 +49,7 @@ __all__ = [
     "WIRE_VERSION",
     "DhtKey",
     "Entry",
+    "Handover",
     "Location",
     "Record",
     "Revocation",
@@ -55,7 +59,9 @@ __all__ = [
     "check_stamp",
     "derive_dht_key",
     "entry_from_badge",
+    "location_writer",
     "make_entry",
+    "make_handover",
     "make_location",
     "make_revocation",
     "merge",
@@ -80,7 +86,7 @@ def derive_dht_key(uid: Uid) -> DhtKey:
     return DhtKey(hashlib.sha256(DOMAIN_DHT_KEY + uid).digest())
 
 
-_Part = TypeVar("_Part", "Location", "Revocation")
+_Part = TypeVar("_Part", "Location", "Revocation", "Handover")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,31 +96,49 @@ class Record:
     entry: Entry
     location: Location | None = None
     revocation: Revocation | None = None
+    # The issuer's hand-over of an email-only badge; on the wire only when present, so a
+    # record without one keeps its four-field form.
+    handover: Handover | None = None
 
     def __post_init__(self) -> None:
-        for part in (self.location, self.revocation):
+        for part in (self.location, self.revocation, self.handover):
             if part is not None and part.uid != self.entry.uid:
                 raise RecordError("a part names another UID than the entry", code="uid_mismatch")
 
     def to_wire_bytes(self) -> bytes:
-        return pack(
-            [
-                WIRE_VERSION,
-                self.entry.to_fields(),
-                _without_uid(self.location),
-                _without_uid(self.revocation),
-            ]
-        )
+        fields = [
+            WIRE_VERSION,
+            self.entry.to_fields(),
+            _without_uid(self.location),
+            _without_uid(self.revocation),
+        ]
+        if self.handover is not None:
+            fields.append(_without_uid(self.handover))
+        return pack(fields)
 
     @classmethod
     def from_wire_bytes(cls, data: bytes) -> Self:
-        fields = versioned_fields(unpack(data), 4)
+        value = unpack(data)
+        count = 5 if isinstance(value, list) and len(value) == 5 else 4
+        fields = versioned_fields(value, count)
         entry = Entry.from_fields(fields[1])
         location = _with_uid(Location, fields[2], entry.uid)
-        return cls(entry, location, _with_uid(Revocation, fields[3], entry.uid))
+        revocation = _with_uid(Revocation, fields[3], entry.uid)
+        if count == 4:
+            return cls(entry, location, revocation)
+        handover = _with_uid(Handover, fields[4], entry.uid)
+        if handover is None:  # canonical: an absent hand-over is the four-field form
+            raise DecodeError("a five-field record must carry a hand-over")
+        return cls(entry, location, revocation, handover)
 
 
-def _without_uid(part: Location | Revocation | None) -> list[Any] | None:
+def location_writer(record: Record) -> PublicKey:
+    """Who signs the record's locations: the key the issuer handed the badge over to, else
+    the entry's earner key, else (an email-only badge not yet claimed) the issuer."""
+    return record.entry.location_writer if record.handover is None else record.handover.earner_key
+
+
+def _without_uid(part: Location | Revocation | Handover | None) -> list[Any] | None:
     return None if part is None else [part.to_fields()[0], *part.to_fields()[2:]]
 
 
@@ -210,7 +234,12 @@ def make_revocation(issuer: KeyPair, uid: Uid, reason: str, revoked_at: int) -> 
     return Revocation(uid, reason, revoked_at, _sign(issuer, unsigned))
 
 
-def _sign(key: KeyPair, part: Entry | Location | Revocation) -> bytes:
+def make_handover(issuer: KeyPair, uid: Uid, earner_key: PublicKey) -> Handover:
+    """The issuer's one-time hand-over of an email-only badge to the key that claimed it."""
+    return Handover(uid, earner_key, _sign(issuer, Handover(uid, earner_key, bytes(64))))
+
+
+def _sign(key: KeyPair, part: Entry | Location | Revocation | Handover) -> bytes:
     return key.sign(part.signed_bytes())
 
 
@@ -233,10 +262,11 @@ def validate_record(record: Record, difficulty: int = 0) -> Record:
     verify_entry(record.entry)
     check_stamp(record.entry, difficulty)
     location, revocation = record.location, record.revocation
-    for part in (location, revocation):
+    for part in (location, revocation, record.handover):
         if part is not None and part.uid != record.entry.uid:
             raise RecordError("a part names another UID than the entry", code="uid_mismatch")
-    writer = record.entry.location_writer
+    _check_handover(record)
+    writer = location_writer(record)
     if location and not verify_signature(writer, location.signed_bytes(), location.signature):
         raise RecordError(
             "the location is not signed by its writer", code="location_signature_invalid"
@@ -251,6 +281,21 @@ def validate_record(record: Record, difficulty: int = 0) -> Record:
     return record
 
 
+def _check_handover(record: Record) -> None:
+    handover = record.handover
+    if handover is None:
+        return
+    if record.entry.earner_key is not None:
+        raise RecordError(
+            "only a badge without an earner key can be handed over", code="handover_not_allowed"
+        )
+    issuer = record.entry.issuer_key
+    if not verify_signature(issuer, handover.signed_bytes(), handover.signature):
+        raise RecordError(
+            "the hand-over is not signed by the issuer", code="handover_signature_invalid"
+        )
+
+
 def merge(a: Record, b: Record) -> Record:
     """The join of two valid records of one UID: commutative, associative, idempotent.
 
@@ -259,7 +304,20 @@ def merge(a: Record, b: Record) -> Record:
     """
     if a.entry != b.entry:
         raise RecordError("two different entries for one UID", code="entry_conflict")
-    return Record(a.entry, _newer_location(a.location, b.location), _first_revocation(a, b))
+    # A hand-over is one-time: a second, different one is refused like a second entry.
+    if a.handover and b.handover and a.handover != b.handover:
+        raise RecordError("two different hand-overs for one UID", code="handover_conflict")
+    handover = a.handover or b.handover
+    location = None
+    for candidate in (a.location, b.location):
+        # After a hand-over the issuer's locations from before it drop out.
+        if candidate and (handover is None or _signed_by(handover.earner_key, candidate)):
+            location = _newer_location(location, candidate)
+    return Record(a.entry, location, _first_revocation(a, b), handover)
+
+
+def _signed_by(key: PublicKey, location: Location) -> bool:
+    return verify_signature(key, location.signed_bytes(), location.signature)
 
 
 def _newer_location(a: Location | None, b: Location | None) -> Location | None:

@@ -39,6 +39,8 @@ from .record import (
     Uid,
     check_location_update,
     derive_dht_key,
+    location_writer,
+    make_handover,
     make_location,
     make_revocation,
     merge,
@@ -365,7 +367,7 @@ class NameService:
         The seq is above both what the network holds and what this node signed before.
         """
         current = await self._lookup(uid)
-        if writer.public_key != current.entry.location_writer:
+        if writer.public_key != location_writer(current):
             raise RecordError(
                 "only the badge's earner key can set its location", code="not_location_writer"
             )
@@ -375,7 +377,7 @@ class NameService:
         location = make_location(writer, uid, tuple(urls), max(held_seq, signed_seq) + 1)
         check_location_update(current, location)
         self.store.put(Kind.JOURNAL, seq_key, location.seq.to_bytes(8, "big"))
-        record = Record(current.entry, location, current.revocation)
+        record = Record(current.entry, location, current.revocation, current.handover)
         _require_accepted(await self.dht.publish(record.to_wire_bytes()), "location")
         return self._wrote(record)
 
@@ -391,6 +393,21 @@ class NameService:
         if current.revocation is not None:
             return current
         revocation = make_revocation(issuer, uid, reason, revoked_at)
-        record = Record(current.entry, current.location, revocation)
+        record = Record(current.entry, current.location, revocation, current.handover)
         _require_accepted(await self.dht.publish(record.to_wire_bytes()), "revocation")
+        return self._wrote(record)
+
+    async def hand_over(self, issuer: KeyPair, uid: Uid, earner_key: PublicKey) -> Record:
+        """Publish the issuer's one-time hand-over of an email-only badge to `earner_key`
+        (DESIGN.md "BNS protocol"); again for the same key is harmless, another is refused."""
+        current = await self._lookup(uid)
+        if issuer.public_key != current.entry.issuer_key:
+            raise RecordError("only the badge's issuer can hand it over", code="not_issuer")
+        if current.handover is not None:
+            if current.handover.earner_key != earner_key:
+                raise RecordError("the badge was handed over already", code="handover_conflict")
+            return current
+        handover = make_handover(issuer, uid, earner_key)
+        record = Record(current.entry, None, current.revocation, handover)
+        _require_accepted(await self.dht.publish(record.to_wire_bytes()), "hand-over")
         return self._wrote(record)

@@ -27,6 +27,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "List the badges this node holds for its earner, with their state and source.",
     ),
     "bake": ("local_commands", "Bake a badge (JSON or VC-JWT) into a PNG or SVG image."),
+    "claim": (
+        "claim_commands",
+        "Claim a badge issued to your email: its issuer hands it over to this node's key.",
+    ),
     "class": ("issuer_commands", "Define badge classes (Achievements) on this home's node."),
     "collection": (
         "persona_commands",

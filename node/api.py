@@ -10,6 +10,7 @@ from typing import Final
 
 from . import (
     backpack_routes,
+    claim_routes,
     course_routes,
     didweb_routes,
     earner_routes,
@@ -42,5 +43,6 @@ ROUTES: Final[tuple[Route, ...]] = (
     *page_routes.ROUTES,
     *course_routes.ROUTES,
     *peers.ROUTES,
+    *claim_routes.ROUTES,
     *didweb_routes.ROUTES,  # last: /{did_path}/did.json must not shadow another route
 )

@@ -25,6 +25,7 @@ __all__ = [
     "CONFIG_FILE",
     "ConfigError",
     "NodeConfig",
+    "SmtpConfig",
     "create_admin_token",
     "load_config",
     "parse_peer",
@@ -43,6 +44,51 @@ _MAX_CONFIG_BYTES = 64 * 1024
 class ConfigError(BadgeChainError):
     code = "config_invalid"
     http_status = 400
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpConfig:
+    """The [smtp] table. The password is never in config.toml: BADGECHAIN_SMTP_PASSWORD, else
+    `password_file` (relative to the home, mode 0600) holds it (node/mail.py reads it)."""
+
+    host: str = ""
+    port: int = 587
+    starttls: bool = True
+    user: str = ""
+    sender: str = ""  # the From address; empty: the user, else badgechain@<host>
+    password_file: str = ""
+
+
+def _smtp(raw: dict[str, Any], path: Path) -> SmtpConfig:
+    table = raw.get("smtp", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [smtp] must be a table")
+    unknown = set(table) - {"host", "port", "starttls", "user", "from", "password_file"}
+    if unknown:
+        raise ConfigError(f"{path}: [smtp] has unknown settings {sorted(unknown)}")
+    texts = [table.get(name, "") for name in ("host", "user", "from", "password_file")]
+    if not all(isinstance(text, str) and len(text) <= 320 for text in texts):
+        raise ConfigError(f"{path}: [smtp] host, user, from and password_file must be text")
+    starttls = table.get("starttls", True)
+    if not isinstance(starttls, bool):
+        raise ConfigError(f"{path}: [smtp] starttls must be true or false")
+    host, user, sender, password_file = texts
+    port = _port(table.get("port", 587), "[smtp] port")
+    return SmtpConfig(host, port, starttls, user, sender, password_file)
+
+
+def _render_smtp(smtp: SmtpConfig) -> str:
+    if smtp == SmtpConfig():
+        return ""
+    return (
+        "[smtp]\n"
+        f"host = {_toml_string(smtp.host)}\n"
+        f"port = {smtp.port}\n"
+        f"starttls = {'true' if smtp.starttls else 'false'}\n"
+        f"user = {_toml_string(smtp.user)}\n"
+        f"from = {_toml_string(smtp.sender)}\n"
+        f"password_file = {_toml_string(smtp.password_file)}\n"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +113,8 @@ class NodeConfig:
     # A PEM file of CA certificates trusted for outbound HTTPS besides the system's (a
     # private CA; tests). BADGECHAIN_TLS_CA_FILE overrides it (node/outbound.py).
     tls_ca_file: str = ""
+    # Outbound mail for email claims (node/mail.py), from the [smtp] table; no host: no mail.
+    smtp: SmtpConfig = field(default_factory=lambda: SmtpConfig())
 
     @property
     def http_host(self) -> str:
@@ -154,6 +202,7 @@ def load_config(home: Path) -> NodeConfig:
         local_contexts=local_contexts,
         did_web=did_web,
         tls_ca_file=tls_ca_file,
+        smtp=_smtp(raw, path),
     )
 
 
@@ -178,7 +227,7 @@ def render_config(config: NodeConfig) -> str:
         f"local_contexts = {_toml_string(config.local_contexts)}\n"
         f"did_web = {_toml_string(config.did_web)}\n"
         f"tls_ca_file = {_toml_string(config.tls_ca_file)}\n"
-    )
+    ) + _render_smtp(config.smtp)
 
 
 def save_config(home: Path, config: NodeConfig) -> None:

@@ -13,6 +13,7 @@ import logging
 import re
 import secrets
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -29,12 +30,13 @@ from badgechain.chain.keys import PublicKey, public_key_from_did_key
 from badgechain.chain.multibase import multibase_decode
 from badgechain.chain.proof import format_created
 from badgechain.chain.uid import Uid
+from badgechain.storage import Kind
 
-from . import pipeline
+from . import claims, mail, pipeline
 from .classes import load_class
 from .didweb import issuer_did
 from .errors import IssuerError
-from .pipeline import Issuance, IssueResult
+from .pipeline import Issuance, IssueResult, Op, Signed
 from .services import Services
 from .states import BadgeState
 
@@ -199,6 +201,25 @@ def class_badge(
         build=lambda entry: badge_credential(issuer_did(node), achievement, recipient, now, entry),
         state=issued_state(now, **details),
         earner_key=earner_key,
+        more_writes=_claim_hook(node, achievement, recipient, now, earner_key),
+    )
+
+
+def _claim_hook(
+    node: Services,
+    achievement: dict[str, Any],
+    recipient: Recipient,
+    now: datetime,
+    earner_key: PublicKey | None,
+) -> Callable[[Signed], Iterable[Op]]:
+    """An email-only badge, with SMTP set up: its claim and the mail with the code
+    (node/claims.py), in the batch that stores it; otherwise nothing more."""
+    email = recipient.email
+    if email is None or earner_key is not None or not node.config.smtp.host:
+        return lambda _: ()
+    name = str(achievement.get("name", "a badge"))[:100]
+    return lambda signed: claims.claim_writes(
+        node, signed.uid, email, name, now.timestamp(), claims.new_code()
     )
 
 
@@ -210,7 +231,10 @@ async def issue_badge(node: Services, class_id: str, recipient: Recipient) -> Is
     now = node.clock()
     achievement = badge_class["achievement"]
     issuance = class_badge(node, achievement, recipient, now, earner_key, class_id=class_id)
-    return await pipeline.issue(node, issuance)
+    result = await pipeline.issue(node, issuance)
+    if node.store.get(Kind.JOURNAL, mail.PENDING_PREFIX + result.uid) is not None:
+        node.enqueue(mail.MAIL_TOPIC, result.uid)  # a claim's mail (a batch's: the next start)
+    return result
 
 
 async def earner_key_for(node: Services, recipient: Recipient) -> PublicKey | None:

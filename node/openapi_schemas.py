@@ -480,6 +480,35 @@ SCHEMAS: Final[dict[str, Any]] = {
         },
     },
     "UidRequest": {"type": "object", "required": ["uid"], "properties": {"uid": UID_OR_URN}},
+    "ClaimRedeem": {  # node/claim_routes.py
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["code", "earner"],
+        "properties": {
+            "code": {"type": "string", "minLength": 1, "maxLength": 32},
+            "earner": DID_KEY,
+        },
+    },
+    "ClaimAnswer": {
+        "type": "object",
+        "required": ["credential"],
+        "properties": {"credential": {"type": "object"}},
+    },
+    "ClaimRequest": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["uid", "code"],
+        "properties": {
+            "uid": UID_OR_URN,
+            "code": {"type": "string", "minLength": 1, "maxLength": 32},
+            "issuer": {"type": "string", "pattern": "^https?://", "maxLength": 2048},
+        },
+    },
+    "ClaimResult": {
+        "type": "object",
+        "required": ["uid", "state"],
+        "properties": {"uid": _STRING, "state": _STRING},
+    },
     "MoveRequest": {
         "type": "object",
         "required": ["uid", "urls"],

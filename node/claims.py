@@ -1,0 +1,244 @@
+"""Email claims (issue 14 item 7, docs/claims.md; DESIGN.md "BNS protocol").
+
+A badge issued to an email address only has no earner key: its issuer writes its location.
+Issuing it also writes a claim (journal `CLAIM_PREFIX` + UID: a salted hash of a one-time
+code, its expiry, failed attempts) and a mail with the code (node/mail.py). The earner's
+node sends the code to the issuer's node (`POST /claims/{uid}`, `redeem`), which checks it
+and signs the hand-over naming the earner's key (bns/record.py `Handover`), then answers
+the badge; from then on only the earner writes its location (`claim` on the earner side).
+
+The code itself is kept only in the pending mail, which is deleted once sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import secrets
+from dataclasses import asdict, dataclass, field
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from badgechain.bns.errors import RecordError
+from badgechain.chain.errors import BadgeChainError
+from badgechain.chain.keys import PublicKey, did_key_from_public_key
+from badgechain.chain.uid import Uid, uid_text
+from badgechain.chain.verify import verify_credential
+from badgechain.storage import Kind
+
+from . import earner, mail
+from .badgestore import credential_uid, load_badge, load_record, save_badge
+from .didweb import did_web_resolvers
+from .outbound import client_session
+from .pipeline import Op
+from .records import BadgeRecord
+from .services import Services
+from .states import BadgeState
+
+__all__ = [
+    "CLAIM_PREFIX",
+    "CODE_TTL_S",
+    "FAILURE_WINDOW_S",
+    "MAX_FAILURES",
+    "ClaimError",
+    "claim",
+    "claim_writes",
+    "new_code",
+    "redeem",
+]
+
+CLAIM_PREFIX: Final = b"claim/"
+CODE_TTL_S: Final = 7 * 24 * 3600  # a code is good for a week
+MAX_FAILURES: Final = 5  # wrong codes per window, then `claim_rate_limited`
+FAILURE_WINDOW_S: Final = 15 * 60
+MAX_CODE_CHARS: Final = 32
+MAX_CLAIM_ANSWER_BYTES: Final = 1024 * 1024
+CLAIM_TIMEOUT_S: Final = 20.0
+_ALPHABET: Final = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read from a mail
+_CODE_CHARS: Final = 12  # 60 bits
+
+
+class ClaimError(BadgeChainError):
+    code = "claim_failed"
+    http_status = 422
+
+
+# HTTP statuses of the stable codes (the route answers them as problem reports).
+_STATUS: Final = {
+    "claim_not_found": 404,
+    "claim_code_wrong": 422,
+    "claim_code_expired": 422,
+    "claim_code_used": 409,
+    "claim_rate_limited": 429,
+    "claim_code_invalid": 400,
+    "claim_issuer_unknown": 422,
+    "claim_not_handed_over": 409,
+    "claim_issuer_unreachable": 502,
+    "claim_issuer_failed": 502,
+    "claim_badge_invalid": 502,
+}
+
+
+def _error(message: str, code: str) -> ClaimError:
+    error = ClaimError(message, code=code)
+    error.http_status = _STATUS.get(code, 422)
+    return error
+
+
+@dataclass(slots=True)
+class _Claim:
+    salt: str
+    digest: str
+    expires: float
+    failures: list[float] = field(default_factory=list)  # times of wrong codes in the window
+    earner: str | None = None  # the key (hex) the code was spent on
+
+    @classmethod
+    def load(cls, raw: bytes) -> _Claim:
+        return cls(**json.loads(raw))
+
+    def dump(self) -> bytes:
+        return json.dumps(asdict(self)).encode()
+
+
+def new_code() -> str:
+    """A one-time code, grouped for reading: XXXX-XXXX-XXXX."""
+    chars = "".join(secrets.choice(_ALPHABET) for _ in range(_CODE_CHARS))
+    return "-".join(chars[i : i + 4] for i in range(0, _CODE_CHARS, 4))
+
+
+def _normal(code: str) -> str:
+    return code.replace("-", "").replace(" ", "").upper()
+
+
+def _digest(salt: str, code: str) -> str:
+    return hashlib.sha256(bytes.fromhex(salt) + _normal(code).encode()).hexdigest()
+
+
+def claim_writes(
+    node: Services, uid: Uid, email: str, badge_name: str, now: float, code: str
+) -> list[Op]:
+    """The claim of an email-only badge and its mail, for the batch that stores the badge."""
+    salt = secrets.token_hex(16)
+    claim = _Claim(salt, _digest(salt, code), now + CODE_TTL_S)
+    text = uid_text(uid)
+    body = (
+        f"You have been awarded the badge {badge_name!r} by {node.did}.\n\n"
+        f"To claim it, run on your BadgeChain node:\n\n"
+        f"  badgechain claim {text} --code {code} --issuer {node.gateway_url}\n\n"
+        f"The code works once and expires in {CODE_TTL_S // 86400} days.\n"
+    )
+    subject = f"Your badge: {badge_name}"
+    return [
+        (Kind.JOURNAL, CLAIM_PREFIX + uid, claim.dump()),
+        *mail.mail_writes(uid, email, subject, body),
+    ]
+
+
+def _check(node: Services, uid: Uid, code: str, earner_key: PublicKey) -> None:
+    """Spend the code on `earner_key`, or raise with a stable code. No await: two claims
+    at once cannot both spend it."""
+    raw = node.store.get(Kind.JOURNAL, CLAIM_PREFIX + uid)
+    if raw is None:
+        raise _error("no claim is open for this badge", "claim_not_found")
+    claim, now = _Claim.load(raw), node.clock().timestamp()
+    claim.failures = [t for t in claim.failures if t > now - FAILURE_WINDOW_S]
+    if len(claim.failures) >= MAX_FAILURES:
+        raise _error(
+            f"{MAX_FAILURES} wrong codes in {FAILURE_WINDOW_S // 60} minutes; try later",
+            "claim_rate_limited",
+        )
+    if not hmac.compare_digest(_digest(claim.salt, code), claim.digest):
+        claim.failures.append(now)
+        node.store.put(Kind.JOURNAL, CLAIM_PREFIX + uid, claim.dump())
+        raise _error("the code is wrong", "claim_code_wrong")
+    if claim.earner is not None and claim.earner != earner_key.hex():
+        raise _error("the code was used already", "claim_code_used")
+    if claim.earner is None and now > claim.expires:
+        raise _error("the code has expired; ask the issuer for a new one", "claim_code_expired")
+    claim.earner = earner_key.hex()  # the same key may ask again (a lost answer)
+    node.store.put(Kind.JOURNAL, CLAIM_PREFIX + uid, claim.dump())
+
+
+async def redeem(node: Services, uid: Uid, code: str, earner_key: PublicKey) -> dict[str, Any]:
+    """The issuer's side: check the code, sign and publish the hand-over; return the badge."""
+    if not code or len(code) > MAX_CODE_CHARS:
+        raise _error(f"a code is 1 to {MAX_CODE_CHARS} characters", "claim_code_invalid")
+    _check(node, uid, code, earner_key)
+    credential = load_badge(node.store, uid)
+    if credential is None:
+        raise _error("this node holds the claim but not the badge", "claim_not_found")
+    await node.names.hand_over(node.key, uid, earner_key)
+    return credential
+
+
+async def claim(node: Services, uid: Uid, code: str, issuer_url: str | None) -> dict[str, Any]:
+    """The earner's side: ask the issuer's node, then keep the badge and accept it (this
+    node's key now writes its location). Returns the badge's state."""
+    if issuer_url is None:
+        issuer_url = await _issuer_origin(node, uid)
+    credential = await _ask_issuer(node, uid, code, issuer_url)
+    resolvers = await did_web_resolvers(node, credential)
+    report = await asyncio.to_thread(
+        verify_credential, credential, now=node.clock(), resolvers=resolvers
+    )
+    if report.failed is not None or credential_uid(credential) != uid:
+        raise _error("the issuer answered a badge that does not verify", "claim_badge_invalid")
+    held = load_record(node.store, uid)
+    if held is not None and held.state != BadgeState.INBOX:
+        return held.to_json()  # claimed before: the answer to it was lost
+    if held is None:
+        at = node.clock().isoformat(timespec="seconds")
+        state = BadgeRecord(role="received", state=BadgeState.INBOX, at=at, via="claim")
+        save_badge(node.store, credential, state)
+    try:  # the location write checks the hand-over: only the handed-to key may write
+        return (await earner.accept(node, uid))[0]
+    except RecordError as exc:
+        if exc.code != "not_location_writer":
+            raise
+        raise _error(
+            "the BNS holds no hand-over to this node's key", "claim_not_handed_over"
+        ) from exc
+
+
+async def _issuer_origin(node: Services, uid: Uid) -> str:
+    """The issuer's gateway, from the location its issuer wrote (while it is the writer)."""
+    record = await node.names.resolve(uid)
+    if record.location is None or not record.location.urls:
+        raise _error("the badge has no location: give --issuer URL", "claim_issuer_unknown")
+    parts = urlsplit(record.location.urls[0])
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+async def _ask_issuer(node: Services, uid: Uid, code: str, issuer_url: str) -> dict[str, Any]:
+    url = f"{issuer_url.rstrip('/')}/claims/{uid_text(uid)}"
+    body = {"code": code, "earner": did_key_from_public_key(node.key.public_key)}
+    timeout = aiohttp.ClientTimeout(total=CLAIM_TIMEOUT_S)
+    try:
+        async with (
+            client_session(node.config, timeout=timeout) as session,
+            session.post(url, json=body, allow_redirects=False) as answer,
+        ):
+            status = answer.status
+            data = await answer.content.read(MAX_CLAIM_ANSWER_BYTES + 1)
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        raise _error(f"no answer from {url:.100}: {exc}", "claim_issuer_unreachable") from exc
+    try:
+        answer_json = json.loads(data) if len(data) <= MAX_CLAIM_ANSWER_BYTES else None
+    except ValueError:
+        answer_json = None
+    if not isinstance(answer_json, dict):
+        raise _error(f"{url:.100} answered {status} without JSON", "claim_issuer_failed")
+    if status != 200:
+        code_text = answer_json.get("code")
+        known = isinstance(code_text, str) and code_text in _STATUS
+        detail = str(answer_json.get("detail", ""))[:200]
+        raise _error(f"the issuer refused: {detail}", code_text if known else "claim_issuer_failed")  # type: ignore[arg-type]
+    credential = answer_json.get("credential")
+    if not isinstance(credential, dict):
+        raise _error(f"{url:.100} answered no badge", "claim_issuer_failed")
+    return credential

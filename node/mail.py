@@ -1,0 +1,130 @@
+"""Outbound mail over SMTP (issue 14 item 7, docs/claims.md): the claim messages.
+
+A message to send is a journal mark (`PENDING_PREFIX` + its key → the message as JSON),
+written in the same batch as what made it; the work queue's `mail` topic sends it and
+deletes the mark. An SMTP server that refuses or is down fails the attempt, and the queue
+retries it with its backoff (node/work.py), so the issue that wrote it succeeds anyway.
+
+The stdlib's smtplib, run in a thread: one short blocking exchange per message needs no
+extra dependency, and the socket timeout bounds it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import smtplib
+import ssl
+import stat
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Final
+
+from badgechain.chain.errors import BadgeChainError
+from badgechain.storage import Kind
+
+from .config import SmtpConfig
+from .pipeline import Op
+from .services import Services
+
+__all__ = [
+    "MAIL_TOPIC",
+    "PASSWORD_ENV",
+    "PENDING_PREFIX",
+    "MailError",
+    "mail_writes",
+    "send",
+    "smtp_password",
+]
+
+MAIL_TOPIC: Final = "mail"
+PENDING_PREFIX: Final = b"mail/"
+PASSWORD_ENV: Final = "BADGECHAIN_SMTP_PASSWORD"  # noqa: S105 (a variable's name)
+SMTP_TIMEOUT_S: Final = 10.0
+MAX_SUBJECT_CHARS: Final = 200
+MAX_MAIL_BODY_CHARS: Final = 8 * 1024
+_MAX_PASSWORD_BYTES: Final = 1024
+
+
+class MailError(BadgeChainError):
+    code = "smtp_failed"
+    http_status = 503
+
+
+def mail_writes(key: bytes, to: str, subject: str, body: str) -> list[Op]:
+    """The journal write that queues a message (the caller queues `MAIL_TOPIC` `key`)."""
+    message = {"to": to, "subject": subject[:MAX_SUBJECT_CHARS], "body": body[:MAX_MAIL_BODY_CHARS]}
+    return [(Kind.JOURNAL, PENDING_PREFIX + key, json.dumps(message).encode())]
+
+
+async def send(services: Services, key: bytes) -> bool:
+    """The `mail` topic's handler: send the message marked under `key`, then drop the mark.
+    Raises MailError (the queue retries) when the server is down or refuses."""
+    raw = services.store.get(Kind.JOURNAL, PENDING_PREFIX + key)
+    if raw is None:
+        return True  # sent already
+    message = json.loads(raw)
+    smtp = services.config.smtp
+    if not smtp.host:
+        raise MailError("no [smtp] host in config.toml", code="smtp_not_configured")
+    password = smtp_password(services.home, smtp)
+    email = _message(smtp, message)
+    await asyncio.to_thread(_deliver, smtp, password, email, services.config.tls_ca_file)
+    services.store.delete(Kind.JOURNAL, PENDING_PREFIX + key)
+    return True
+
+
+def _message(smtp: SmtpConfig, message: dict[str, str]) -> EmailMessage:
+    email = EmailMessage()
+    email["From"] = smtp.sender or smtp.user or f"badgechain@{smtp.host}"
+    email["To"] = message["to"]
+    email["Subject"] = message["subject"]
+    email.set_content(message["body"])
+    return email
+
+
+def _deliver(smtp: SmtpConfig, password: str | None, email: EmailMessage, ca_file: str) -> None:
+    """One SMTP exchange (blocking: run in a thread). Every failure is a MailError."""
+    try:
+        with smtplib.SMTP(smtp.host, smtp.port, timeout=SMTP_TIMEOUT_S) as client:
+            if smtp.starttls:
+                context = ssl.create_default_context(cafile=ca_file or None)
+                client.starttls(context=context)
+            if smtp.user:
+                client.login(smtp.user, password or "")
+            client.send_message(email)
+    except smtplib.SMTPResponseException as exc:
+        said = exc.smtp_error
+        detail = (said.decode(errors="replace") if isinstance(said, bytes) else said)[:200]
+        raise MailError(
+            f"the SMTP server refused: {exc.smtp_code} {detail}", code="smtp_refused"
+        ) from exc
+    except smtplib.SMTPRecipientsRefused as exc:
+        raise MailError("the SMTP server refused the recipient", code="smtp_refused") from exc
+    except (OSError, smtplib.SMTPException) as exc:
+        raise MailError(
+            f"the SMTP server is unreachable: {exc}"[:300], code="smtp_unreachable"
+        ) from exc
+
+
+def smtp_password(home: Path, smtp: SmtpConfig) -> str | None:
+    """The SMTP password: BADGECHAIN_SMTP_PASSWORD, else the 0600 `password_file`, else None."""
+    from_env = os.environ.get(PASSWORD_ENV)
+    if from_env:
+        return from_env
+    if not smtp.password_file:
+        return None
+    path = home / smtp.password_file
+    try:
+        mode = path.stat().st_mode
+        data = path.read_bytes()[: _MAX_PASSWORD_BYTES + 1]
+    except OSError as exc:
+        raise MailError(f"{path}: {exc.strerror}", code="smtp_password_missing") from exc
+    if stat.S_IMODE(mode) & 0o077:
+        raise MailError(
+            f"{path} must be readable by its owner only (chmod 600)", code="smtp_password_file_open"
+        )
+    if len(data) > _MAX_PASSWORD_BYTES:
+        raise MailError(f"{path} is over {_MAX_PASSWORD_BYTES} bytes", code="smtp_password_missing")
+    return data.decode(errors="replace").strip()

@@ -1,0 +1,322 @@
+"""Email claims (issue 14 item 7, docs/claims.md): the BNS hand-over, the claim mail over a
+real SMTP server on loopback (aiosmtpd), and a claim end to end across two nodes."""
+
+from __future__ import annotations
+
+import dataclasses
+import email
+import re
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+import aiohttp
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from badgechain.bns.errors import RecordError
+from badgechain.bns.record import (
+    MAX_REASON_BYTES,
+    MAX_URL_CHARS,
+    MAX_URLS,
+    MAX_URLS_TOTAL_CHARS,
+    MAX_VALUE_BYTES,
+    Location,
+    Record,
+    Revocation,
+    accept_store,
+    make_entry,
+    make_handover,
+    make_location,
+    merge,
+    validate_record,
+)
+from badgechain.chain.keys import KeyPair
+from badgechain.chain.uid import Uid, parse_uid
+from badgechain.node import claims, classes, mail
+from badgechain.node.app import RunningNode
+from badgechain.node.config import SmtpConfig
+from badgechain.storage import Kind
+from tests.node.conftest import NodeNetwork, eventually
+from tests.node.fakeclock import FakeClock
+
+CLASS = {"name": "Claimable", "description": "Issued to an address", "criteria": "Asked for it"}
+_CODE = re.compile(r"badgechain claim (\S+) --code (\S+) --issuer (\S+)")
+
+
+# --- the BNS hand-over (pure) --------------------------------------------------------------
+
+
+def _email_only_entry(issuer: KeyPair) -> tuple[Uid, Record]:
+    message = bytes(range(64))
+    uid = Uid(issuer.sign(message))
+    return uid, Record(make_entry(issuer, uid, message, None, 1))
+
+
+def test_a_hand_over_moves_the_location_writer_to_the_earner_key() -> None:
+    issuer, earner, other = KeyPair.generate(), KeyPair.generate(), KeyPair.generate()
+    uid, bare = _email_only_entry(issuer)
+    by_issuer = validate_record(replace(bare, location=make_location(issuer, uid, (), 5)))
+    handed = validate_record(replace(bare, handover=make_handover(issuer, uid, earner.public_key)))
+    assert Record.from_wire_bytes(handed.to_wire_bytes()) == handed
+    assert Record.from_wire_bytes(bare.to_wire_bytes()) == bare  # four fields, as before
+
+    # Once handed over the issuer's location drops out, in whatever order writes arrive.
+    assert merge(by_issuer, handed).location is None
+    assert merge(handed, by_issuer) == merge(by_issuer, handed)
+    earner_location = make_location(earner, uid, ("https://earner.example/b",), 1)
+    mine = validate_record(replace(handed, location=earner_location))
+    assert accept_store(by_issuer, mine).location == earner_location
+    with pytest.raises(RecordError) as caught:  # the issuer writes no more
+        validate_record(replace(handed, location=make_location(issuer, uid, (), 6)))
+    assert caught.value.code == "location_signature_invalid"
+
+    forged = make_handover(other, uid, other.public_key)
+    with pytest.raises(RecordError) as caught:
+        validate_record(replace(bare, handover=forged))
+    assert caught.value.code == "handover_signature_invalid"
+    second = replace(bare, handover=make_handover(issuer, uid, other.public_key))
+    with pytest.raises(RecordError) as caught:
+        merge(handed, validate_record(second))
+    assert caught.value.code == "handover_conflict"
+
+
+def test_a_badge_with_an_earner_key_cannot_be_handed_over() -> None:
+    issuer, earner = KeyPair.generate(), KeyPair.generate()
+    message = bytes(64)
+    uid = Uid(issuer.sign(message))
+    entry = make_entry(issuer, uid, message, earner.public_key, 1)
+    record = Record(entry, handover=make_handover(issuer, uid, issuer.public_key))
+    with pytest.raises(RecordError) as caught:
+        validate_record(record)
+    assert caught.value.code == "handover_not_allowed"
+
+
+def test_the_worst_case_record_with_a_hand_over_fits_one_datagram() -> None:
+    issuer = KeyPair.generate()
+    uid, bare = _email_only_entry(issuer)
+    entry = replace(bare.entry, created=2**64 - 1, stamp=2**64 - 1)
+    share = MAX_URLS_TOTAL_CHARS // MAX_URLS
+    many = tuple("https://x.example/" + "a" * (share - 18) for _ in range(MAX_URLS))
+    longest = ("https://x.example/" + "a" * (MAX_URL_CHARS - 18),)
+    revocation = Revocation(uid, "é" * (MAX_REASON_BYTES // 2), 2**64 - 1, bytes(64))
+    handover = make_handover(issuer, uid, KeyPair.generate().public_key)
+    for urls in (many, longest):
+        record = Record(entry, Location(uid, urls, 2**64 - 1, bytes(64)), revocation, handover)
+        assert len(record.to_wire_bytes()) <= MAX_VALUE_BYTES
+
+
+# --- a real SMTP server on loopback --------------------------------------------------------
+
+
+class Mailbox:
+    """An aiosmtpd handler keeping what it is sent; `refuse` answers every recipient 550."""
+
+    def __init__(self) -> None:
+        self.messages: list[email.message.Message] = []
+        self.refuse = False
+        self.lock = threading.Lock()
+
+    async def handle_RCPT(  # noqa: N802 (aiosmtpd's hook names)
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: Any
+    ) -> str:
+        if self.refuse:
+            return "550 mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(  # noqa: N802
+        self, server: SMTP, session: Session, envelope: Envelope
+    ) -> str:
+        content = envelope.content
+        raw = content if isinstance(content, bytes) else str(content).encode()
+        with self.lock:
+            self.messages.append(email.message_from_bytes(raw))
+        return "250 OK"
+
+    def codes(self) -> list[tuple[str, str, str]]:
+        with self.lock:
+            bodies = [str(m.get_payload(decode=True), "utf-8") for m in self.messages]
+        return [found.groups() for body in bodies if (found := _CODE.search(body))]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class SmtpServer:
+    def __init__(self, port: int) -> None:
+        self.mailbox = Mailbox()
+        self.controller = Controller(self.mailbox, hostname="127.0.0.1", port=port)
+        self.port = port
+        self.running = False
+
+    def start(self) -> None:
+        self.controller.start()
+        self.running = True
+
+    def stop(self) -> None:
+        if self.running:
+            self.controller.stop()
+            self.running = False
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    """A loopback SMTP server, not started: a test starts it (and may first issue while it
+    is down)."""
+    server = SmtpServer(_free_port())
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+async def _issuer_and_earner(
+    network: NodeNetwork, smtp: SmtpServer
+) -> tuple[RunningNode, RunningNode]:
+    network.settings = dataclasses.replace(
+        network.settings, queue_retry_first_s=0.05, queue_retry_max_s=0.2, queue_tick_s=0.05
+    )
+    config = SmtpConfig(host="127.0.0.1", port=smtp.port, starttls=False, sender="n@example.org")
+    issuer = await network.add("issuer", smtp=config)
+    earner = await network.add("earner")
+    return issuer, earner
+
+
+async def _post(
+    http: aiohttp.ClientSession, url: str, body: Any, headers: dict[str, str] | None = None
+) -> tuple[int, Any]:
+    async with http.post(url, json=body, headers=headers) as response:
+        return response.status, await response.json(content_type=None)
+
+
+async def _issue_to_email(
+    network: NodeNetwork, http: aiohttp.ClientSession, issuer: RunningNode, address: str
+) -> str:
+    base, admin = issuer.gateway_url, network.admin
+    made = classes.create_class(issuer, **CLASS, image=None).to_json()
+    body = {"class_id": made["id"], "email": address}
+    status, issued = await _post(http, base + "/admin/issue", body, admin)
+    assert status == 201, issued
+    return str(issued["uid"])
+
+
+async def _mail_for(smtp: SmtpServer, uid: str) -> tuple[str, str]:
+    async def arrived() -> bool:
+        return any(found[0] == uid for found in smtp.mailbox.codes())
+
+    await eventually(arrived)
+    (code, issuer_url) = next(
+        (c, u) for found_uid, c, u in smtp.mailbox.codes() if found_uid == uid
+    )
+    return code, issuer_url
+
+
+@pytest.mark.slow
+async def test_a_claim_end_to_end_hands_the_badge_over_to_the_earner(
+    node_network: NodeNetwork, http: aiohttp.ClientSession, smtp_server: SmtpServer
+) -> None:
+    smtp_server.start()
+    issuer, earner = await _issuer_and_earner(node_network, smtp_server)
+    uid_text = await _issue_to_email(node_network, http, issuer, "ada@example.org")
+    uid = parse_uid(uid_text)
+    code, issuer_url = await _mail_for(smtp_server, uid_text)
+    (message,) = smtp_server.mailbox.messages
+    assert message["To"] == "ada@example.org" and message["From"] == "n@example.org"
+    assert issuer_url == issuer.gateway_url
+    stored = issuer.store.get(Kind.JOURNAL, claims.CLAIM_PREFIX + uid)
+    assert stored is not None and code.encode() not in stored  # only a hash of the code
+    assert issuer.store.get(Kind.JOURNAL, mail.PENDING_PREFIX + uid) is None  # sent: gone
+
+    # Until the claim the issuer writes the location.
+    held = await issuer.names.set_location(issuer.key, uid, ["https://issuer.example/b"])
+    assert held.handover is None
+
+    status, wrong = await _post(
+        http, earner.gateway_url + "/admin/claims",
+        {"uid": uid_text, "code": "AAAA-AAAA-AAAA", "issuer": issuer_url}, node_network.admin,
+    )  # fmt: skip
+    assert (status, wrong["code"]) == (422, "claim_code_wrong")
+
+    body = {"uid": uid_text, "code": code, "issuer": issuer_url}
+    status, claimed = await _post(
+        http, earner.gateway_url + "/admin/claims", body, node_network.admin
+    )
+    assert (status, claimed["state"]) == (200, "accepted"), claimed
+
+    record = await issuer.names.resolve(uid)
+    assert record.handover is not None and record.handover.earner_key == earner.key.public_key
+    fresh = await node_network.nodes[0].names._lookup(uid)
+    assert fresh.location is not None and fresh.location.urls[0].startswith(earner.gateway_url)
+    with pytest.raises(RecordError) as caught:  # the issuer writes it no more
+        await issuer.names.set_location(issuer.key, uid, ["https://issuer.example/c"])
+    assert caught.value.code == "not_location_writer"
+
+    # The code is spent: another key cannot use it; the same key asking again is answered.
+    other = {"code": code, "earner": KeyPair.generate().did}
+    status, used = await _post(http, f"{issuer.gateway_url}/claims/{uid_text}", other)
+    assert (status, used["code"]) == (409, "claim_code_used")
+    status, again = await _post(
+        http, earner.gateway_url + "/admin/claims", body, node_network.admin
+    )
+    assert (status, again["state"]) == (200, "accepted")
+
+
+@pytest.mark.slow
+async def test_wrong_codes_are_rate_limited_and_an_old_code_has_expired(
+    node_network: NodeNetwork, http: aiohttp.ClientSession, smtp_server: SmtpServer
+) -> None:
+    smtp_server.start()
+    issuer, earner = await _issuer_and_earner(node_network, smtp_server)
+    uid_text = await _issue_to_email(node_network, http, issuer, "bob@example.org")
+    code, _ = await _mail_for(smtp_server, uid_text)
+    url = f"{issuer.gateway_url}/claims/{uid_text}"
+    ask = {"earner": earner.did}
+    for _ in range(claims.MAX_FAILURES):
+        status, answer = await _post(http, url, ask | {"code": "WRONG-CODE"})
+        assert (status, answer["code"]) == (422, "claim_code_wrong")
+    status, answer = await _post(http, url, ask | {"code": code})  # even the right one waits
+    assert (status, answer["code"]) == (429, "claim_rate_limited")
+    status, answer = await _post(http, url, {"code": code, "earner": "did:key:nope"})
+    assert (status, answer["code"]) == (400, "earner_invalid")
+
+    later = dataclasses.replace(issuer, clock=FakeClock())  # ten days on: past the week
+    with pytest.raises(claims.ClaimError) as caught:
+        await claims.redeem(later, parse_uid(uid_text), code, earner.key.public_key)
+    assert caught.value.code == "claim_code_expired" and caught.value.http_status == 422
+
+
+@pytest.mark.slow
+async def test_a_mail_waits_while_smtp_is_down_or_refuses_and_goes_once_it_takes_it(
+    node_network: NodeNetwork, http: aiohttp.ClientSession, smtp_server: SmtpServer
+) -> None:
+    issuer, _ = await _issuer_and_earner(node_network, smtp_server)
+    uid_text = await _issue_to_email(node_network, http, issuer, "cy@example.org")  # SMTP down
+    uid = parse_uid(uid_text)
+
+    async def failed_with(code: str) -> bool:
+        items = [i for i in issuer.queue.items() if i.topic == mail.MAIL_TOPIC]
+        return bool(items) and items[0].error.startswith(code)
+
+    await eventually(lambda: failed_with("smtp_unreachable"))
+    assert issuer.store.get(Kind.JOURNAL, mail.PENDING_PREFIX + uid) is not None
+
+    smtp_server.mailbox.refuse = True
+    smtp_server.start()
+    await eventually(lambda: failed_with("smtp_refused"))
+    assert smtp_server.mailbox.messages == []
+
+    smtp_server.mailbox.refuse = False
+    code, _ = await _mail_for(smtp_server, uid_text)
+    assert code
+
+    async def sent() -> bool:
+        return issuer.store.get(Kind.JOURNAL, mail.PENDING_PREFIX + uid) is None
+
+    await eventually(sent)
