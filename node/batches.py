@@ -6,6 +6,7 @@ row twice and loses none: a row without a UID was never issued; the next start r
 
 Journal:
   issuer/batch/<batch id>                 {"id", "class_id", "total", "created", "state"}
+                                          (a BatchHeader, node/records.py)
   issuer/batch-row/<batch id>/<u32 index> {"to", "email", "valid_until", "evidence",
                                            "uid"?, "error"?}
 """
@@ -26,11 +27,12 @@ from badgechain.chain.uid import Uid, uid_text
 from badgechain.storage import Kind, Store
 
 from . import pipeline
-from .badgestore import journal_object
-from .classes import load_class
+from .badgestore import journal_record
+from .classes import load_achievement, load_class
 from .errors import IssuerError
 from .issuer import Recipient, class_badge, earner_key_for, parse_recipient
 from .pipeline import Issuance
+from .records import BatchHeader
 from .services import Services
 
 log = logging.getLogger(__name__)
@@ -48,7 +50,7 @@ PUBLISH_CHUNK_ROWS = 64
 PUBLISHING_CHUNKS = 3
 
 
-def create_batch(node: Services, class_id: str, recipients: list[Recipient]) -> dict[str, Any]:
+def create_batch(node: Services, class_id: str, recipients: list[Recipient]) -> BatchHeader:
     """Store a batch and its rows durably, then issue them in the background."""
     store = node.store
     load_class(store, class_id)
@@ -57,15 +59,15 @@ def create_batch(node: Services, class_id: str, recipients: list[Recipient]) -> 
     if len(recipients) > MAX_BATCH_ROWS:
         raise IssuerError(f"a batch has at most {MAX_BATCH_ROWS} rows", code="batch_too_large")
     batch_id = secrets.token_urlsafe(9)
-    header = {
-        "id": batch_id,
-        "class_id": class_id,
-        "total": len(recipients),
-        "created": format_created(node.clock()),
-        "state": "running",
-    }
+    header = BatchHeader(
+        id=batch_id,
+        class_id=class_id,
+        total=len(recipients),
+        created=format_created(node.clock()),
+        state="running",
+    )
     with store.batch() as batch:
-        batch.put(Kind.JOURNAL, BATCH_PREFIX + batch_id.encode(), _dump(header))
+        batch.put(Kind.JOURNAL, BATCH_PREFIX + batch_id.encode(), header.to_bytes())
         for index, recipient in enumerate(recipients):
             batch.put(Kind.JOURNAL, _row_key(batch_id, index), _dump(recipient.to_json()))
         node.enqueue("batch", batch_id.encode(), batch=batch)  # node/work.py runs it
@@ -81,11 +83,17 @@ def _rows(store: Store, batch_id: str) -> list[tuple[bytes, dict[str, Any]]]:
     return [(key, dict(json.loads(value))) for key, value in store.scan(Kind.JOURNAL, prefix)]
 
 
-def _load_batch(store: Store, batch_id: str) -> dict[str, Any]:
-    found = journal_object(store, BATCH_PREFIX, batch_id)
+def _load_batch(store: Store, batch_id: str) -> BatchHeader:
+    found = journal_record(store, BATCH_PREFIX, batch_id, BatchHeader)
     if found is None:
         raise IssuerError(f"no batch {batch_id!r:.80}", code="batch_not_found")
     return found
+
+
+def _class_of(header: BatchHeader) -> str:
+    if header.class_id is None:  # a header this node wrote always names its class
+        raise IssuerError(f"batch {header.id!r:.80} names no class", code="batch_invalid")
+    return header.class_id
 
 
 async def run_batch(node: Services, batch_id: str) -> None:
@@ -96,12 +104,13 @@ async def run_batch(node: Services, batch_id: str) -> None:
     chunk is signed."""
     store = node.store
     header = _load_batch(store, batch_id)
-    achievement = load_class(store, header["class_id"])["achievement"]
+    class_id = _class_of(header)
+    achievement = load_achievement(store, class_id)
     index_lock = asyncio.Lock()
     publishing: list[asyncio.Task[int]] = []
     try:
         for chunk in _chunks([key for key, _ in _rows(store, batch_id)], PUBLISH_CHUNK_ROWS):
-            uids = await _issue_chunk(node, header, achievement, chunk)
+            uids = await _issue_chunk(node, class_id, batch_id, achievement, chunk)
             while len(publishing) >= PUBLISHING_CHUNKS:
                 await asyncio.wait(publishing, return_when=asyncio.FIRST_COMPLETED)
                 publishing = [task for task in publishing if not _finished(task)]
@@ -111,7 +120,8 @@ async def run_batch(node: Services, batch_id: str) -> None:
     finally:  # a stop (or an error) cancels the chunks in flight: their marks stay
         for task in publishing:
             task.cancel()
-    store.put(Kind.JOURNAL, BATCH_PREFIX + batch_id.encode(), _dump(header | {"state": "done"}))
+    done = header.with_members(state="done")
+    store.put(Kind.JOURNAL, BATCH_PREFIX + batch_id.encode(), done.to_bytes())
     await _publish_left(node, batch_id)
 
 
@@ -140,7 +150,7 @@ async def _publish_left(node: Services, batch_id: str, attempts: int = 5) -> Non
 
 
 async def _issue_chunk(
-    node: Services, header: dict[str, Any], achievement: dict[str, Any], keys: list[bytes]
+    node: Services, class_id: str, batch_id: str, achievement: dict[str, Any], keys: list[bytes]
 ) -> list[Uid]:
     """Sign and store the chunk's rows that are not done, in one atomic write; their UIDs.
     From reading the rows again to that write nothing awaits, so two runners of one batch
@@ -157,7 +167,7 @@ async def _issue_chunk(
             # run, and the batch, still running, resumes on the next start
             _fail(store, key, row, exc)
     now = node.clock()
-    details = {"class_id": header["class_id"], "batch_id": header["id"]}
+    details = {"class_id": class_id, "batch_id": batch_id}
     todo: list[tuple[bytes, dict[str, Any]]] = []
     issuances: list[Issuance] = []
     for key, earner_key in earner_keys.items():
@@ -212,7 +222,7 @@ def batch_progress(store: Store, batch_id: str, *, with_uids: bool = True) -> di
         if "error" in row
     ]
     unpublished = len(pipeline.unpublished_in_batch(store, batch_id))
-    progress = header | {
+    progress = header.to_json() | {
         "done": len(uids),
         "failed": len(errors),
         "unpublished": unpublished,
@@ -224,8 +234,10 @@ def batch_progress(store: Store, batch_id: str, *, with_uids: bool = True) -> di
 async def resume_batches(node: Services) -> int:
     """Run every unfinished batch now, in the background; return how many. A started node
     queues them itself (node/work.py): this is a second runner, which issues nothing twice."""
-    headers = [json.loads(value) for _, value in node.store.scan(Kind.JOURNAL, BATCH_PREFIX)]
-    running = [header["id"] for header in headers if header["state"] == "running"]
+    headers = [
+        BatchHeader.from_bytes(raw) for _, raw in node.store.scan(Kind.JOURNAL, BATCH_PREFIX)
+    ]
+    running = [header.id for header in headers if header.state == "running" and header.id]
     node.spawn(_work_through(node, running))
     return len(running)
 

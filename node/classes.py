@@ -1,12 +1,12 @@
 """Badge classes: an achievement this node issues, stored once, named by its URL.
 
-Journal: issuer/class/<class id> → {"id", "achievement", "created"}.
+Journal: issuer/class/<class id> → {"id", "achievement", "created"} (a ClassRecord,
+node/records.py).
 """
 
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import secrets
 import uuid
@@ -18,9 +18,10 @@ from badgechain.chain.badge import (
 from badgechain.chain.proof import format_created
 from badgechain.storage import Kind, Store
 
-from .badgestore import journal_object
+from .badgestore import journal_record
 from .didweb import issuer_did
 from .errors import IssuerError
+from .records import ClassRecord
 from .services import Services
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ def image_data_uri(image: bytes) -> str:
 
 def create_class(
     node: Services, *, name: str, description: str, criteria: str, image: bytes | None = None
-) -> dict[str, Any]:
+) -> ClassRecord:
     """Define and store a badge class (an OB 3.0 Achievement); returns its stored record."""
     if len(name) > MAX_CLASS_NAME_CHARS:
         raise IssuerError(f"name is over {MAX_CLASS_NAME_CHARS} chars", code="class_invalid")
@@ -61,8 +62,8 @@ def create_class(
         criteria=criteria,
         image=None if image is None else image_data_uri(image),
     )
-    record = {"id": class_id, "achievement": achievement, "created": format_created(node.clock())}
-    node.store.put(Kind.JOURNAL, CLASS_PREFIX + class_id.encode(), _dump(record))
+    record = ClassRecord(id=class_id, achievement=achievement, created=format_created(node.clock()))
+    node.store.put(Kind.JOURNAL, CLASS_PREFIX + class_id.encode(), record.to_bytes())
     return record
 
 
@@ -75,18 +76,23 @@ def _achievement_id(node: Services, class_id: str) -> str:
     return f"urn:uuid:{uuid.uuid4()}"
 
 
-def load_class(store: Store, class_id: str) -> dict[str, Any]:
-    found = journal_object(store, CLASS_PREFIX, class_id)
+def load_class(store: Store, class_id: str) -> ClassRecord:
+    found = journal_record(store, CLASS_PREFIX, class_id, ClassRecord)
     if found is None:
         raise IssuerError(f"no badge class {class_id!r:.80}", code="class_not_found")
     return found
 
 
-def list_classes(store: Store, limit: int = 10_000) -> list[dict[str, Any]]:
+def load_achievement(store: Store, class_id: str) -> dict[str, Any]:
+    """The Achievement of class `class_id`, which every badge of the class carries."""
+    achievement = load_class(store, class_id).achievement
+    if achievement is None:  # a record this node wrote always has one
+        raise IssuerError(f"badge class {class_id!r:.80} has no achievement", code="class_invalid")
+    return achievement
+
+
+def list_classes(store: Store, limit: int = 10_000) -> list[ClassRecord]:
     return [
-        dict(json.loads(value)) for _, value in store.scan(Kind.JOURNAL, CLASS_PREFIX, limit=limit)
+        ClassRecord.from_bytes(value)
+        for _, value in store.scan(Kind.JOURNAL, CLASS_PREFIX, limit=limit)
     ]
-
-
-def _dump(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False).encode()

@@ -78,20 +78,20 @@ async def post_class(request: web.Request) -> web.Response:
         criteria=_text(body, "criteria"),
         image=_image(body.get("image")),
     )
-    return json_response(record, status=201)
+    return json_response(record.to_json(), status=201)
 
 
 async def get_classes(request: web.Request) -> web.Response:
     """GET /admin/classes → {classes: [{id, achievement, created}]}."""
     node = request.app[SERVICES]
-    return json_response({"classes": classes.list_classes(node.store)})
+    listed = [record.to_json() for record in classes.list_classes(node.store)]
+    return json_response({"classes": listed})
 
 
 async def get_class(request: web.Request) -> web.Response:
     """GET /classes/{id}: the Achievement, for whoever follows its id (public)."""
     node = request.app[SERVICES]
-    record = classes.load_class(node.store, request.match_info["class_id"])
-    return json_response(record["achievement"])
+    return json_response(classes.load_achievement(node.store, request.match_info["class_id"]))
 
 
 async def post_issue(request: web.Request) -> web.Response:
@@ -125,7 +125,7 @@ async def post_batch(request: web.Request) -> web.Response:
         for number, row in enumerate(rows, start=1)
     ]
     header = batches.create_batch(node, _text(body, "class_id"), recipients)
-    return json_response({"batch_id": header["id"], "total": header["total"]}, status=202)
+    return json_response({"batch_id": header.id, "total": header.total}, status=202)
 
 
 async def get_batch(request: web.Request) -> web.Response:

@@ -175,9 +175,9 @@ async def test_a_public_node_names_its_classes_by_url(
         node, config=node.config.with_overrides(public_url="https://badges.example.org/")
     )
     record = classes.create_class(node, **CLASS)
-    expected = f"https://badges.example.org/classes/{record['id']}"
-    assert record["achievement"]["id"] == expected
-    status, public = await call(http, "GET", f"{served_at}/classes/{record['id']}")
+    expected = f"https://badges.example.org/classes/{record.id}"
+    assert record.achievement is not None and record.achievement["id"] == expected
+    status, public = await call(http, "GET", f"{served_at}/classes/{record.id}")
     assert (status, public["id"]) == (200, expected)
 
 
@@ -407,7 +407,7 @@ async def test_a_batch_stored_but_never_started_runs_after_a_restart(
     node = await node_network.restart(node)  # the spawned task never got to run
     assert issued_uids(node) == []
     await batches.resume_batches(node)
-    progress = await batch_done(node_network, http, node, header["id"])
+    progress = await batch_done(node_network, http, node, str(header.id))
     assert progress["done"] == 5 and len(set(progress["uids"])) == 5
 
 
@@ -423,7 +423,7 @@ async def test_a_badge_stored_before_a_crash_is_published_on_restart(
     earner = KeyPair.generate()
     recipient = Recipient(earner.did, None, None, ())
     now = node.clock()
-    achievement = classes.load_class(store, class_id)["achievement"]
+    achievement = classes.load_achievement(store, class_id)
     issuance = Issuance(
         build=lambda entry: issuer.badge_credential(node.did, achievement, recipient, now, entry),
         state={"role": "issued"},
@@ -751,7 +751,7 @@ async def test_an_issued_badge_computes_its_signing_input_once(
     for module in (proof, pipeline, bns_record):
         monkeypatch.setattr(module, "signing_input", counting)
     recipient = Recipient(KeyPair.generate().did, None, None, ())
-    result = await issuer.issue_badge(node, record["id"], recipient)
+    result = await issuer.issue_badge(node, str(record.id), recipient)
     assert result.published and computed == 1
 
 
@@ -781,10 +781,10 @@ async def test_an_issued_badge_costs_two_canonicalisations_at_most(
     record = classes.create_class(node, **CLASS)
     calls = count_canonicalisations(monkeypatch)
     recipient = Recipient(KeyPair.generate().did, "a@example.org", None, ())
-    assert (await issuer.issue_badge(node, record["id"], recipient)).published
+    assert (await issuer.issue_badge(node, str(record.id), recipient)).published
     assert calls == [2]
     for _ in range(3):
-        assert (await issuer.issue_badge(node, record["id"], recipient)).published
+        assert (await issuer.issue_badge(node, str(record.id), recipient)).published
     assert 2 + 3 <= calls[0] <= 2 * 4
 
 

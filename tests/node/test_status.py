@@ -309,7 +309,7 @@ async def test_forged_list_makes_the_badge_invalid(
     issuer_node = _with_list_url(issuer_node, base_url)
     made = classes.create_class(issuer_node, **CLASS)
     recipient = issuer.parse_recipient({"to": earner.did}, now=issuer_node.clock())
-    credential = (await issuer.issue_badge(issuer_node, made["id"], recipient)).credential
+    credential = (await issuer.issue_badge(issuer_node, str(made.id), recipient)).credential
     assert credential["credentialStatus"]["statusListCredential"].startswith(base_url)
     list_id = credential["credentialStatus"]["statusListCredential"].rpartition("/")[2]
     genuine = status.served_list(issuer_node, list_id)

@@ -162,21 +162,21 @@ async def test_a_home_written_before_the_queue_has_its_journal_worked_off(
     node, _far = await node_network.start(2)
     record = classes.create_class(node, **CLASS)
     earner = KeyPair.generate()
-    issued = await issuer.issue_badge(node, record["id"], Recipient(earner.did, None, None, ()))
+    issued = await issuer.issue_badge(node, str(record.id), Recipient(earner.did, None, None, ()))
     now = node.clock()
     unsent = pipeline.sign_and_store(
         node,
         Issuance(
             build=lambda entry: issuer.badge_credential(
-                node.did, record["achievement"], Recipient(earner.did, None, None, ()), now, entry
+                node.did, record.achievement, Recipient(earner.did, None, None, ()), now, entry
             ),
-            state=issuer.issued_state(now, class_id=record["id"]),
+            state=issuer.issued_state(now, class_id=str(record.id)),
             earner_key=earner.public_key,
         ),
         now,
     )
     revocation.record_revocation(node, issued.uid, "issued in error")
-    header = {"id": "old-batch", "class_id": record["id"], "total": 1, "created": "x"}
+    header = {"id": "old-batch", "class_id": str(record.id), "total": 1, "created": "x"}
     await node.stop()
     # Rewrite the home as the code before the queue left it.
     store = LevelStore(str(node.home / "db"))
@@ -268,9 +268,9 @@ async def test_an_outbox_written_before_the_queue_is_delivered(
             node,
             Issuance(
                 build=lambda entry: issuer.badge_credential(
-                    node.did, record["achievement"], Recipient(to.did, None, None, ()), now, entry
+                    node.did, record.achievement, Recipient(to.did, None, None, ()), now, entry
                 ),
-                state=issuer.issued_state(now, class_id=record["id"]),
+                state=issuer.issued_state(now, class_id=str(record.id)),
                 earner_key=to.public_key,
             ),
             now,
