@@ -47,22 +47,20 @@ _TITLES: Final = {
 }
 
 
-def _query_int(
-    request: web.Request, name: str, low: int, high: int, default: int | None
-) -> int | None:
+def _query_int(request: web.Request, name: str, low: int, high: int) -> int | None:
+    """The whole number `name` of the query, None when absent."""
     text = request.query.get(name)
     if text is None:
-        return default
+        return None
     if not _DIGITS.fullmatch(text) or not low <= int(text) <= high:
         raise Problem(400, "query_invalid", f"{name} is a whole number from {low} to {high}")
     return int(text)
 
 
 async def get_log(request: web.Request) -> web.Response:
-    after = _query_int(request, "after", 0, MAX_SEQ, None)
-    limit = _query_int(request, "limit", 1, MAX_PAGE, DEFAULT_PAGE)
-    assert limit is not None
-    page = request.app[SERVICES].log.public_page(after, limit)
+    after = _query_int(request, "after", 0, MAX_SEQ)
+    limit = _query_int(request, "limit", 1, MAX_PAGE)
+    page = request.app[SERVICES].log.public_page(after, DEFAULT_PAGE if limit is None else limit)
     return json_response(page.to_json())
 
 
@@ -70,7 +68,7 @@ async def get_opening(request: web.Request) -> web.Response:
     """For the owner: what a (sealed) entry says, with the salt that proves it; without
     `seq`, the newest entry."""
     log = request.app[SERVICES].log
-    seq = _query_int(request, "seq", 0, MAX_SEQ, None)
+    seq = _query_int(request, "seq", 0, MAX_SEQ)
     if seq is None:
         head = log.head()
         seq = head.get("seq") if isinstance(head, dict) else None
@@ -82,7 +80,7 @@ async def get_opening(request: web.Request) -> web.Response:
 async def get_feed(request: web.Request) -> web.Response:
     node = request.app[SERVICES]
     base = (node.config.public_url or _origin(request)).rstrip("/")
-    page = _query_int(request, "page", 0, MAX_SEQ, None)
+    page = _query_int(request, "page", 0, MAX_SEQ)
     count = feed_archive.archive_count(node.log)  # RFC 5005 archive pages
     if page is None:
         entries = node.log.recent(FEED_ENTRIES)

@@ -26,7 +26,7 @@ from typing import Any, Final
 from badgechain.bns.errors import NotFound
 from badgechain.chain.errors import BadgeChainError
 from badgechain.chain.keys import PublicKey
-from badgechain.chain.resolve import Resolvers
+from badgechain.chain.resolve import DidDocumentResolver, Resolvers
 from badgechain.chain.statuslist import STATUS_LIST_FETCHER
 from badgechain.chain.uid import Uid
 from badgechain.chain.verify import CLOCK_SKEW, Report, verify_badge
@@ -102,11 +102,13 @@ def _traced_resolvers(resolvers: Resolvers, trace: _Trace) -> Resolvers:
 
         return ask
 
-    def did_document(did: str) -> dict[str, Any] | None:
-        if not did.startswith("did:key:"):  # did:key documents are the key itself
-            trace.kept = False
-        assert resolvers.did_documents is not None
-        return resolvers.did_documents(did)
+    def traced_documents(fetch: DidDocumentResolver) -> DidDocumentResolver:
+        def did_document(did: str) -> dict[str, Any] | None:
+            if not did.startswith("did:key:"):  # did:key documents are the key itself
+                trace.kept = False
+            return fetch(did)
+
+        return did_document
 
     def status_list(url: str) -> object:
         try:
@@ -123,9 +125,10 @@ def _traced_resolvers(resolvers: Resolvers, trace: _Trace) -> Resolvers:
     for key, value in resolvers.extra.items():
         if key != STATUS_LIST_FETCHER and callable(value):
             extra[key] = unkept(value)
+    did_documents = resolvers.did_documents
     return dataclasses.replace(
         resolvers,
-        did_documents=did_document if resolvers.did_documents else None,
+        did_documents=traced_documents(did_documents) if did_documents else None,
         documents=unkept(resolvers.documents) if resolvers.documents else None,
         status=unkept(resolvers.status) if resolvers.status else None,
         extra=extra,
