@@ -133,6 +133,27 @@ def task_add(
     click.echo(f"{task['id']} #{task['hashtag']} class {task['class_id']}")
 
 
+@course_group.command("completion")
+@click.argument("course")
+@click.option("--name", required=True, help="The completion badge's name.")
+@click.option("--description", required=True, help="What the badge means.")
+@click.option("--criteria", required=True, help="What an earner does: every task.")
+@click.option(
+    "--image", type=click.Path(dir_okay=False, path_type=Path), help="PNG or SVG, at most 256 KiB."
+)
+@click.pass_obj
+@reports_errors
+def course_completion(
+    home: Path, course: str, name: str, description: str, criteria: str, image: Path | None
+) -> None:
+    """Give a course its completion badge, awarded once a participant has every task's."""
+    body: dict[str, Any] = {"name": name, "description": description, "criteria": criteria}
+    if image is not None:
+        body["image"] = base64.b64encode(read_bounded(image, MAX_IMAGE_BYTES)).decode()
+    made = AdminClient(home).call("POST", _path(course) + "/completion", body)
+    click.echo(f"completion badge: class {made['class_id']}")
+
+
 @course_group.command("join")
 @click.argument("course")
 @click.option("--feed", required=True, help="The participant's RSS, Atom or JSON Feed URL.")
@@ -232,7 +253,15 @@ def course_award(home: Path, submission: str, as_json: bool) -> None:
     """Award a submission: issue its task's badge with the post as evidence; prints the UID."""
     path = f"/admin/submissions/{quote(submission, safe='')}/award"
     awarded = AdminClient(home).call("POST", path)
-    _echo_json(awarded) if as_json else click.echo(awarded["uid"])
+    if as_json:
+        _echo_json(awarded)
+        return
+    click.echo(awarded["uid"])
+    if awarded.get("completion_uid"):
+        click.echo(f"course completed: completion badge {awarded['completion_uid']}")
+    if awarded.get("completion_error"):
+        error = awarded["completion_error"]
+        click.echo(f"completion badge not issued yet: {error['code']}: {error['message']}")
 
 
 @course_group.command("decline")

@@ -588,6 +588,19 @@ async def test_the_cli_creates_a_course_and_reviews_it(
         "ds106",
     )
     assert added.exit_code == 0 and "#ds106" in added.output, added.output
+    completion = await cli(
+        issuer,
+        "course",
+        "completion",
+        course,
+        "--name",
+        "Done",
+        "--description",
+        "D",
+        "--criteria",
+        "Every task",
+    )
+    assert completion.exit_code == 0 and "completion badge: class" in completion.output
     joined = await cli(
         issuer,
         "course",
@@ -604,8 +617,10 @@ async def test_the_cli_creates_a_course_and_reviews_it(
     review = await cli(issuer, "course", "review", course, "--json")
     (pending,) = json.loads(review.output)
     assert pending["participant_name"] == "ann@example.org"
-    awarded = await cli(issuer, "course", "award", pending["id"])
-    assert awarded.exit_code == 0 and awarded.output.strip().startswith("z"), awarded.output
+    awarded = await cli(issuer, "course", "award", pending["id"], "--json")
+    assert awarded.exit_code == 0, awarded.output
+    done = json.loads(awarded.output)
+    assert done["uid"].startswith("z") and done["completion_uid"].startswith("z"), done
     shown = await cli(issuer, "course", "show", course)
     assert "1 awarded" in shown.output and "[ok;" in shown.output, shown.output
     unknown = await cli(issuer, "course", "show", "nope")
