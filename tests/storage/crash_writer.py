@@ -1,6 +1,7 @@
 """Child process of test_crash_safety: writes numbered three-key records until it is killed.
 
 Usage: python crash_writer.py DB_PATH. Prints "ready", then "ack N" after each batch returns.
+Before each batch it writes an unsynced DHT value for the same record.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ def main(path: str) -> None:
     n = int(store.get(Kind.JOURNAL, NEXT_KEY) or b"0")
     print("ready", flush=True)
     while True:
+        # A DHT value first, written without an fsync (storage/leveldb.py UNSYNCED_KINDS):
+        # the synced batch after it must make it durable as well.
+        store.put(Kind.BNS_RECORD, record_key(n, b"dht"), record_value(n, b"dht"))
         with store.batch() as batch:
             for part in PARTS:
                 batch.put(Kind.JOURNAL, record_key(n, part), record_value(n, part))

@@ -62,12 +62,15 @@ def _check_records(db: Path, acked: list[int]) -> int:
             _, number, part = key.split(b"/")
             found.setdefault(int(number), {})[part] = value
         next_n = int(store.get(Kind.JOURNAL, NEXT_KEY) or b"0")
+        # Every record's unsynced DHT value, written before it, is there too.
+        dht = {key for key, _ in store.scan(Kind.BNS_RECORD, b"rec/")}
     finally:
         store.close()
     assert sorted(found) == list(range(next_n)), "records are not exactly 0 .. next-1"
     for n, parts in found.items():
         assert parts == {part: record_value(n, part) for part in PARTS}, f"record {n} is partial"
     assert set(acked) <= set(found), f"acknowledged but lost: {sorted(set(acked) - set(found))}"
+    assert {b"rec/%08d/dht" % n for n in found} <= dht, "a DHT value before a record was lost"
     return next_n
 
 
