@@ -90,10 +90,14 @@ async def post_join(request: web.Request) -> web.Response:
         node,
         request.match_info["course_id"],
         feed=_text(body, "feed"),
-        did=body.get("did") or None,
-        email=body.get("email") or None,
+        did=_optional(body, "did"),
+        email=_optional(body, "email"),
     )
     return json_response({"id": record["id"], "course": record["course"]}, status=201)
+
+
+def _optional(body: dict[str, Any], name: str) -> str | None:
+    return None if body.get(name) in (None, "") else _text(body, name)
 
 
 async def post_completion(request: web.Request) -> web.Response:

@@ -11,8 +11,8 @@ page of this node (checked at once), then the request is rate-limited (per sourc
 overall) and queued (topic "webmention-in", at most MAX_PENDING waiting) and answered 202
 (§3.2.1: verification is asynchronous). The queue fetches the source, which must link to the
 target (§3.2.2), before the mention is kept. Journal: webmention/out/<sha256> → {"uid",
-"target", ...}; webmention/rx/<sha256(source, target)> → a received request and its outcome;
-webmention/in/<UID>/<sha256(source)> → {"source", "target", "verified"}.
+"target", ...}; webmention/rx/<time, sha256(source, target)> → a received request and its
+outcome (kept a day); webmention/in/<UID>/<sha256(source)> → {"source", "target", "verified"}.
 """
 
 from __future__ import annotations
@@ -62,6 +62,8 @@ RECEIVE_TOPIC: Final = "webmention-in"
 OUT_PREFIX: Final = b"webmention/out/"
 RX_PREFIX: Final = b"webmention/rx/"
 MAX_PENDING: Final = 1000  # received Webmentions waiting for verification: then 503
+RECEIVED_KEPT_S: Final = 86_400.0  # a received Webmention's record (its status URL) is kept
+PRUNE_PER_REQUEST: Final = 4
 IN_PREFIX: Final = b"webmention/in/"
 MAX_PAGE_BYTES: Final = 1024 * 1024  # a target page read for its endpoint, a source read
 MAX_URL_CHARS: Final = 2048
@@ -233,7 +235,10 @@ def accept(node: Services, source: str, target: str) -> dict[str, Any]:
             code="webmention_busy",
             retry_after_s=60.0,
         )
-    digest = hashlib.sha256(f"{source}\x00{target}".encode()).digest()
+    _prune_received(node, now)
+    # Keyed by time first, so the oldest are pruned from the front of the range.
+    pair = hashlib.sha256(f"{source}\x00{target}".encode()).digest()
+    digest = int(now * 1000).to_bytes(8, "big") + pair[:24]
     job = {
         "id": digest.hex(),
         "source": source,
@@ -244,6 +249,17 @@ def accept(node: Services, source: str, target: str) -> dict[str, Any]:
     node.store.put(Kind.JOURNAL, RX_PREFIX + digest, json.dumps(job).encode())
     node.enqueue(RECEIVE_TOPIC, digest)
     return job
+
+
+def _prune_received(node: Services, now: float) -> None:
+    """Forget a few received Webmentions older than RECEIVED_KEPT_S (more than a request
+    adds, so their number stays bounded by the rate limits times the time kept)."""
+    oldest = node.store.scan(Kind.JOURNAL, RX_PREFIX, limit=PRUNE_PER_REQUEST)
+    for key, _ in list(oldest):
+        millis = int.from_bytes(key[len(RX_PREFIX) : len(RX_PREFIX) + 8], "big")
+        if millis / 1000 >= now - RECEIVED_KEPT_S:
+            break
+        node.store.delete(Kind.JOURNAL, key)
 
 
 def received(node: Services, job_id: str) -> dict[str, Any]:

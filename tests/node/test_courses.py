@@ -24,7 +24,8 @@ from badgechain.cli.main import main
 from badgechain.node import harvest, webmention
 from badgechain.node.app import RunningNode
 from badgechain.node.config import ADMIN_TOKEN_FILE, NodeConfig, save_config
-from badgechain.node.course_limits import limits_of
+from badgechain.node.course_limits import RateLimit, limits_of
+from badgechain.storage import Kind
 from tests.node.conftest import ADMIN_TOKEN, NodeNetwork, eventually
 
 Json = Any
@@ -560,6 +561,22 @@ async def test_webmentions_are_rate_limited_per_source_host_and_the_queue_is_bou
     assert status == 503 and problem["code"] == "webmention_busy" and retry_after == "60"
     monkeypatch.setattr(webmention, "MAX_PENDING", 1000)
     assert (await send(f"{other}/page?n=2"))[0] == 202
+
+    # Records of received Webmentions are kept a day, then pruned a few at each request.
+    kept = list(issuer.store.scan(Kind.JOURNAL, webmention.RX_PREFIX))
+    assert len(kept) == limit.per_key + 1
+    webmention._prune_received(issuer, issuer.clock().timestamp() + 2 * 86_400)
+    left = list(issuer.store.scan(Kind.JOURNAL, webmention.RX_PREFIX))
+    assert len(left) == len(kept) - webmention.PRUNE_PER_REQUEST and left == kept[-len(left) :]
+
+
+def test_a_rate_limit_counts_per_key_and_overall_in_fixed_windows() -> None:
+    limit = RateLimit(per_key=2, overall=3, window_s=60.0)
+    assert [limit.check("a", 0.0), limit.check("a", 1.0)] == [None, None]
+    assert limit.check("a", 2.0) == 58.0  # a's window: 0 to 60
+    assert limit.check("b", 3.0) is None
+    assert limit.check("c", 4.0) == 56.0  # three in all this window
+    assert limit.check("a", 61.0) is None  # a new window
 
 
 # --- the CLI -------------------------------------------------------------------------------
