@@ -49,6 +49,8 @@ async def site() -> AsyncIterator[Blog]:
 
 READY = "document.body && document.body.dataset.ready === 'true'"
 Json = Any
+PHONE = {"width": 375, "height": 700, "deviceScaleFactor": 2, "mobile": True}
+SIDEWAYS = "document.documentElement.scrollWidth > document.documentElement.clientWidth"
 
 
 @pytest.fixture
@@ -104,6 +106,8 @@ async def test_the_review_page_awards_and_declines_with_the_admin_token(
         "[...document.querySelectorAll('.submission-title')].map(e => e.textContent)"
     )
     assert sorted(titles) == ["My first post #ds106", "Second post"]
+    await page.call("Emulation.setDeviceMetricsOverride", **PHONE)
+    assert not await page.evaluate(SIDEWAYS)  # the list with its buttons fits a phone
 
     first, second = "#submissions li:nth-child(1)", "#submissions li:nth-child(2)"
     await _click(page, f"{first} button.award")
@@ -153,6 +157,12 @@ async def test_the_course_page_registers_a_participant(
 
     _, shown = await call(http, node_network, node, "GET", f"/admin/courses/{course}")
     assert [p["email"] for p in shown["participants"]] == ["ann@example.org"]
+
+    # At phone width neither page scrolls sideways.
+    await page.call("Emulation.setDeviceMetricsOverride", **PHONE)
+    for path in (f"/courses/{course}", "/review"):
+        await page.goto(node.gateway_url + path, READY)
+        assert not await page.evaluate(SIDEWAYS), path
 
 
 async def test_public_registration_is_rate_limited_and_checked(
