@@ -40,7 +40,6 @@ from .record import (
     check_location_update,
     derive_dht_key,
     location_writer,
-    make_handover,
     make_location,
     make_revocation,
     merge,
@@ -395,19 +394,4 @@ class NameService:
         revocation = make_revocation(issuer, uid, reason, revoked_at)
         record = Record(current.entry, current.location, revocation, current.handover)
         _require_accepted(await self.dht.publish(record.to_wire_bytes()), "revocation")
-        return self._wrote(record)
-
-    async def hand_over(self, issuer: KeyPair, uid: Uid, earner_key: PublicKey) -> Record:
-        """Publish the issuer's one-time hand-over of an email-only badge to `earner_key`
-        (DESIGN.md "BNS protocol"); again for the same key is harmless, another is refused."""
-        current = await self._lookup(uid)
-        if issuer.public_key != current.entry.issuer_key:
-            raise RecordError("only the badge's issuer can hand it over", code="not_issuer")
-        if current.handover is not None:
-            if current.handover.earner_key != earner_key:
-                raise RecordError("the badge was handed over already", code="handover_conflict")
-            return current
-        handover = make_handover(issuer, uid, earner_key)
-        record = Record(current.entry, None, current.revocation, handover)
-        _require_accepted(await self.dht.publish(record.to_wire_bytes()), "hand-over")
         return self._wrote(record)

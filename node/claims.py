@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from badgechain.bns.errors import RecordError
+from badgechain.bns.record import Record, make_handover
 from badgechain.chain.errors import BadgeChainError
 from badgechain.chain.keys import PublicKey, did_key_from_public_key
 from badgechain.chain.uid import Uid, uid_text
@@ -172,8 +173,24 @@ async def redeem(node: Services, uid: Uid, code: str, earner_key: PublicKey) -> 
     credential = load_badge(node.store, uid)
     if credential is None:
         raise _error("this node holds the claim but not the badge", "claim_not_found")
-    await node.names.hand_over(node.key, uid, earner_key)
+    await _hand_over(node, uid, earner_key)
     return credential
+
+
+async def _hand_over(node: Services, uid: Uid, earner_key: PublicKey) -> None:
+    """Publish the signed hand-over (DESIGN.md "BNS protocol"). The replicas validate it and
+    refuse a second one to another key (`handover_conflict`); the same one again is a no-op
+    (Ed25519 signs it to the same bytes). A cached answer will do: the entry never changes."""
+    current = await node.names.resolve(uid)
+    handover = make_handover(node.key, uid, earner_key)
+    if current.handover == handover:
+        return
+    record = Record(current.entry, None, current.revocation, handover)
+    result = await node.dht.publish(record.to_wire_bytes())
+    refused = {code: n for code, n in result.refused.items() if code != "stale"}
+    if result.accepted == 0 and refused:  # "stale": a replica holds this hand-over already
+        code = max(refused.items(), key=lambda kv: kv[1])[0]
+        raise ClaimError(f"every replica refused the hand-over: {result.refused}", code=code)
 
 
 async def claim(node: Services, uid: Uid, code: str, issuer_url: str | None) -> dict[str, Any]:
