@@ -37,7 +37,8 @@ MAX_URL_CHARS = 256
 # Four URLs of 256 characters do not fit one datagram beside the other parts, so the URLs
 # share a budget; tests/bns/test_record.py builds the worst case and checks it fits.
 MAX_URLS_TOTAL_CHARS = 448
-# UTF-8 bytes of a revocation reason: 224 leaves room for a hand-over (tests/bns/test_record.py)
+# UTF-8 bytes of a revocation reason: 224 leaves room for a hand-over in one datagram
+# (the worst case: tests/node/test_claims.py)
 MAX_REASON_BYTES = 224
 
 # Signatures cover a per-kind tag plus canonical bytes (STYLE.md "Records on the wire"), so a
