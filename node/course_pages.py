@@ -78,6 +78,9 @@ async def post_join(request: web.Request) -> web.Response:
     few times an hour per client address and a bounded number in all (429 past either)."""
     node = request.app[SERVICES]
     body = _fields(json_body(request), {"feed"}, {"did", "email"})
+    course_id, feed = request.match_info["course_id"], _text(body, "feed")
+    did, email = _optional(body, "did"), _optional(body, "email")
+    courses.check_join(node, course_id, feed=feed, did=did, email=email)  # then counted
     client = request.remote or "unknown"
     wait = limits_of(node.queue).registrations.check(client, node.clock().timestamp())
     if wait is not None:
@@ -86,13 +89,7 @@ async def post_join(request: web.Request) -> web.Response:
         )
         answer.headers["Retry-After"] = str(max(1, math.ceil(wait)))
         return answer
-    record = courses.join_course(
-        node,
-        request.match_info["course_id"],
-        feed=_text(body, "feed"),
-        did=_optional(body, "did"),
-        email=_optional(body, "email"),
-    )
+    record = courses.join_course(node, course_id, feed=feed, did=did, email=email)
     return json_response({"id": record["id"], "course": record["course"]}, status=201)
 
 

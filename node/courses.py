@@ -37,6 +37,7 @@ from .services import Services
 __all__ = [
     "CourseError",
     "add_task",
+    "check_join",
     "completion_key",
     "create_course",
     "dump",
@@ -208,10 +209,7 @@ def join_course(
     node: Services, course_id: str, *, feed: str, did: str | None, email: str | None
 ) -> dict[str, Any]:
     """Register a participant: the feed the harvest reads, and who their badges are for."""
-    load_course(node.store, course_id)
-    if len(feed) > MAX_URL_CHARS or not _FEED_URL.fullmatch(feed):
-        raise CourseError("the feed must be an http(s) URL", code="feed_url_invalid")
-    _check_identity(did, email)
+    check_join(node, course_id, feed=feed, did=did, email=email)
     prefix = _participants_prefix(course_id)
     known = list_participants(node.store, course_id)
     if len(known) >= MAX_PARTICIPANTS:
@@ -231,6 +229,16 @@ def join_course(
     }
     _put(node.store, prefix + record["id"].encode(), record)
     return record
+
+
+def check_join(
+    node: Services, course_id: str, *, feed: str, did: str | None, email: str | None
+) -> None:
+    """What a registration must be (the public form checks this before counting it)."""
+    load_course(node.store, course_id)
+    if len(feed) > MAX_URL_CHARS or not _FEED_URL.fullmatch(feed):
+        raise CourseError("the feed must be an http(s) URL", code="feed_url_invalid")
+    _check_identity(did, email)
 
 
 def _check_identity(did: str | None, email: str | None) -> None:
