@@ -3,8 +3,10 @@ real SMTP server on loopback (aiosmtpd), and a claim end to end across two nodes
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import email
+import json
 import re
 import socket
 import threading
@@ -16,6 +18,7 @@ import aiohttp
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from click.testing import CliRunner
 
 from badgechain.bns.errors import RecordError
 from badgechain.bns.record import (
@@ -36,6 +39,7 @@ from badgechain.bns.record import (
 )
 from badgechain.chain.keys import KeyPair
 from badgechain.chain.uid import Uid, parse_uid
+from badgechain.cli.main import main
 from badgechain.node import claims, classes, mail
 from badgechain.node.app import RunningNode
 from badgechain.node.config import SmtpConfig
@@ -269,10 +273,14 @@ async def test_a_claim_end_to_end_hands_the_badge_over_to_the_earner(
     other = {"code": code, "earner": KeyPair.generate().did}
     status, used = await _post(http, f"{issuer.gateway_url}/claims/{uid_text}", other)
     assert (status, used["code"]) == (409, "claim_code_used")
-    status, again = await _post(
-        http, earner.gateway_url + "/admin/claims", body, node_network.admin
-    )
-    assert (status, again.get("state")) == (200, "accepted"), again
+    home = node_network.write_cli_home(earner)  # through the CLI this time
+    args = ["--home", str(home), "claim", uid_text, "--code", code, "--issuer", issuer_url]
+    ran = await asyncio.to_thread(CliRunner().invoke, main, [*args, "--json"])
+    assert ran.exit_code == 0, ran.output
+    assert json.loads(ran.output) == {"uid": uid_text, "state": "accepted"}
+    wrong_args = [*args[:5], "ZZZZ-ZZZZ-ZZZZ", *args[6:]]
+    ran = await asyncio.to_thread(CliRunner().invoke, main, wrong_args)
+    assert ran.exit_code != 0 and "claim_code_wrong" in ran.output, ran.output
 
 
 @pytest.mark.slow
