@@ -54,7 +54,9 @@ class RateLimit:
 class Limits:
     """A node's limits: Webmentions by source host, registrations by client address."""
 
-    webmentions: RateLimit = field(default_factory=lambda: RateLimit(10, 60, 60.0))
+    # Each verification may hold one of the work queue's 8 slots for up to 10 s: 20 a minute
+    # keep them to under 4 slots on average, whatever strangers send.
+    webmentions: RateLimit = field(default_factory=lambda: RateLimit(5, 20, 60.0))
     registrations: RateLimit = field(default_factory=lambda: RateLimit(5, 30, 3600.0))
 
 
