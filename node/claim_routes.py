@@ -17,7 +17,7 @@ from badgechain.chain.keys import public_key_from_did_key
 from badgechain.chain.uid import uid_text
 
 from . import claims
-from .problems import Problem
+from .problems import Problem, problem_response
 from .routes import Access, Answer, Body, Route, json_body
 from .web import SERVICES, json_response, parse_uid
 
@@ -55,7 +55,14 @@ async def post_redeem(request: web.Request) -> web.Response:
     except BadgeChainError as exc:
         raise Problem(400, "earner_invalid", "`earner` is the earner's did:key") from exc
     uid = parse_uid(request.match_info["uid"])
-    credential = await claims.redeem(request.app[SERVICES], uid, _code(body), earner_key)
+    try:
+        credential = await claims.redeem(request.app[SERVICES], uid, _code(body), earner_key)
+    except claims.ClaimError as exc:
+        if exc.retry_after_s is None:
+            raise
+        answer = problem_response(exc.http_status, exc.code, exc.message)
+        answer.headers["Retry-After"] = str(exc.retry_after_s)
+        return answer
     return json_response({"credential": credential})
 
 

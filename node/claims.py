@@ -66,6 +66,7 @@ _CODE_CHARS: Final = 12  # 60 bits
 class ClaimError(BadgeChainError):
     code = "claim_failed"
     http_status = 422
+    retry_after_s: int | None = None  # claim_rate_limited: when the window lets one more in
 
 
 # HTTP statuses of the stable codes (the route answers them as problem reports).
@@ -149,10 +150,12 @@ def _check(node: Services, uid: Uid, code: str, earner_key: PublicKey) -> None:
     claim, now = _Claim.load(raw), node.clock().timestamp()
     claim.failures = [t for t in claim.failures if t > now - FAILURE_WINDOW_S]
     if len(claim.failures) >= MAX_FAILURES:
-        raise _error(
+        error = _error(
             f"{MAX_FAILURES} wrong codes in {FAILURE_WINDOW_S // 60} minutes; try later",
             "claim_rate_limited",
         )
+        error.retry_after_s = max(1, int(claim.failures[0] + FAILURE_WINDOW_S - now) + 1)
+        raise error
     if not hmac.compare_digest(_digest(claim.salt, code), claim.digest):
         claim.failures.append(now)
         node.store.put(Kind.JOURNAL, CLAIM_PREFIX + uid, claim.dump())

@@ -12,6 +12,7 @@ import socket
 import threading
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -42,7 +43,14 @@ from badgechain.chain.uid import Uid, parse_uid
 from badgechain.cli.main import main
 from badgechain.node import claims, classes, mail
 from badgechain.node.app import RunningNode
-from badgechain.node.config import SmtpConfig
+from badgechain.node.config import (
+    CONFIG_FILE,
+    ConfigError,
+    NodeConfig,
+    SmtpConfig,
+    load_config,
+    save_config,
+)
 from badgechain.storage import Kind
 from tests.node.conftest import NodeNetwork, eventually
 from tests.node.fakeclock import FakeClock
@@ -296,8 +304,10 @@ async def test_wrong_codes_are_rate_limited_and_an_old_code_has_expired(
     for _ in range(claims.MAX_FAILURES):
         status, answer = await _post(http, url, ask | {"code": "WRONG-CODE"})
         assert (status, answer["code"]) == (422, "claim_code_wrong")
-    status, answer = await _post(http, url, ask | {"code": code})  # even the right one waits
-    assert (status, answer["code"]) == (429, "claim_rate_limited")
+    async with http.post(url, json=ask | {"code": code}) as response:  # the right one waits
+        answer = await response.json(content_type=None)
+        assert (response.status, answer["code"]) == (429, "claim_rate_limited")
+        assert 0 < int(response.headers["Retry-After"]) <= claims.FAILURE_WINDOW_S + 1
     status, answer = await _post(http, url, {"code": code, "earner": "did:key:nope"})
     assert (status, answer["code"]) == (400, "earner_invalid")
 
@@ -332,3 +342,42 @@ async def test_a_mail_waits_while_smtp_is_down_or_refuses_and_goes_once_it_takes
     assert code
 
     await eventually(_mail_sent(issuer, uid))
+
+
+# --- settings -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("table", "wrong"),
+    [
+        ('host = "h"\nsmtp_port = 25', "unknown settings"),
+        ('host = "h"\nport = 70000', "port"),
+        ('host = "h"\nstarttls = "yes"', "starttls"),
+        ("host = 25", "must be text"),
+    ],
+)
+def test_bad_smtp_settings_are_config_errors(tmp_path: Path, table: str, wrong: str) -> None:
+    (tmp_path / CONFIG_FILE).write_text(f"[node]\n[smtp]\n{table}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path)
+    assert caught.value.code == "config_invalid" and wrong in caught.value.message
+
+
+def test_smtp_settings_round_trip_and_the_password_stays_out_of_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    smtp = SmtpConfig("smtp.example.org", 587, True, "u@example.org", "", "smtp.password")
+    save_config(tmp_path, NodeConfig(smtp=smtp))
+    assert load_config(tmp_path).smtp == smtp
+    monkeypatch.delenv(mail.PASSWORD_ENV, raising=False)
+    secret = tmp_path / "smtp.password"
+    secret.write_text("s3cret\n")
+    secret.chmod(0o644)
+    with pytest.raises(mail.MailError) as caught:
+        mail.smtp_password(tmp_path, smtp)
+    assert caught.value.code == "smtp_password_file_open"
+    secret.chmod(0o600)
+    assert mail.smtp_password(tmp_path, smtp) == "s3cret"
+    monkeypatch.setenv(mail.PASSWORD_ENV, "from-env")
+    assert mail.smtp_password(tmp_path, smtp) == "from-env"
+    assert "s3cret" not in (tmp_path / CONFIG_FILE).read_text()
