@@ -240,6 +240,7 @@ def request_harvest(node: Services, course_id: str) -> dict[str, Any]:
     key = RUN_PREFIX + course_id.encode()
     raw = node.store.get(Kind.JOURNAL, key)
     if raw is not None and (waiting := json.loads(raw))["state"] == "queued":
+        node.enqueue(HARVEST_NOW_TOPIC, course_id.encode())  # a no-op unless it was lost
         return dict(waiting)
     run = {
         "id": courses.new_id(),

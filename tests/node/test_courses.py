@@ -647,6 +647,28 @@ async def test_the_cli_creates_a_course_and_reviews_it(
 # --- scheduling, discovery, retries, tar pits ----------------------------------------------
 
 
+async def test_a_harvest_asked_for_twice_while_it_waits_runs_once(
+    node_network: NodeNetwork, http: aiohttp.ClientSession, blog: Blog
+) -> None:
+    (issuer,) = await node_network.start(1)
+    course, _ = await course_with_task(http, node_network, issuer)
+    await join(http, node_network, issuer, course, blog.base + "/rss.xml", issuer.did)
+    first = harvest.request_harvest(issuer, course)  # no await between: nothing runs it yet
+    assert harvest.request_harvest(issuer, course) == first
+    path = f"/admin/courses/{course}/harvest"
+
+    async def done() -> bool:
+        _, run = await call(http, node_network, issuer, "GET", path)
+        return bool(run["state"] == "done")
+
+    await eventually(done, 15)
+    _, run = await call(http, node_network, issuer, "GET", path)
+    assert run["id"] == first["id"] and len(run["summary"]["new"]) == 1
+    assert blog.answers["/rss.xml"] == [200]  # read once
+    status, problem = await call(http, node_network, issuer, "GET", "/admin/courses/nope/harvest")
+    assert status == 404 and problem["code"] in ("course_not_found", "harvest_not_found")
+
+
 async def test_the_work_queue_harvests_a_course_and_schedules_the_next(
     node_network: NodeNetwork, http: aiohttp.ClientSession, blog: Blog
 ) -> None:
