@@ -16,6 +16,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import logging
 import secrets
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final
@@ -49,8 +50,11 @@ __all__ = [
     "claim",
     "claim_writes",
     "new_code",
+    "publish_issuer_location",
     "redeem",
 ]
+
+log = logging.getLogger(__name__)
 
 CLAIM_PREFIX: Final = b"claim/"
 CODE_TTL_S: Final = 7 * 24 * 3600  # a code is good for a week
@@ -166,6 +170,16 @@ def _check(node: Services, uid: Uid, code: str, earner_key: PublicKey) -> None:
         raise _error("the code has expired; ask the issuer for a new one", "claim_code_expired")
     claim.earner = earner_key.hex()  # the same key may ask again (a lost answer)
     node.store.put(Kind.JOURNAL, CLAIM_PREFIX + uid, claim.dump())
+
+
+async def publish_issuer_location(node: Services, uid: Uid) -> None:
+    """Until the claim the issuer writes the location: its own gateway, so the badge can be
+    fetched and a claim finds the issuer without --issuer. Best effort: the mail names the
+    issuer too, and the earner's location replaces this one."""
+    try:
+        await node.names.set_location(node.key, uid, [earner.badge_url(node, uid)])
+    except BadgeChainError as exc:
+        log.warning("publishing an email badge's location failed", extra={"code": exc.code})
 
 
 async def redeem(node: Services, uid: Uid, code: str, earner_key: PublicKey) -> dict[str, Any]:

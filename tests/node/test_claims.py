@@ -253,15 +253,17 @@ async def test_a_claim_end_to_end_hands_the_badge_over_to_the_earner(
     assert stored is not None and code.encode() not in stored  # only a hash of the code
     await eventually(_mail_sent(issuer, uid))  # the pending mail goes once the server took it
 
-    # Until the claim the issuer writes the location.
-    held = await issuer.names.set_location(issuer.key, uid, ["https://issuer.example/b"])
-    assert held.handover is None
-
+    # Until the claim the issuer writes the location: its own gateway, which is how the
+    # earner's node finds the issuer when no --issuer is given.
+    fresh = await earner.names._lookup(uid)
+    assert fresh.location is not None and fresh.location.urls[0].startswith(issuer_url)
     status, wrong = await _post(
         http, earner.gateway_url + "/admin/claims",
-        {"uid": uid_text, "code": "AAAA-AAAA-AAAA", "issuer": issuer_url}, node_network.admin,
+        {"uid": uid_text, "code": "AAAA-AAAA-AAAA"}, node_network.admin,
     )  # fmt: skip
     assert (status, wrong["code"]) == (422, "claim_code_wrong")
+    held = await issuer.names.set_location(issuer.key, uid, ["https://issuer.example/b"])
+    assert held.handover is None and held.location is not None
 
     body = {"uid": uid_text, "code": code, "issuer": issuer_url}
     status, claimed = await _post(
