@@ -33,7 +33,7 @@ from badgechain.chain.uid import Uid
 from badgechain.storage import Kind
 
 from . import claims, mail, pipeline
-from .classes import load_class
+from .classes import load_achievement
 from .didweb import issuer_did
 from .errors import IssuerError
 from .pipeline import Issuance, IssueResult, Op, Signed
@@ -226,10 +226,9 @@ def _claim_hook(
 async def issue_badge(node: Services, class_id: str, recipient: Recipient) -> IssueResult:
     """Sign, store and publish one badge of class `class_id`, and hand it to delivery."""
     store = node.store
-    badge_class = load_class(store, class_id)
+    achievement = load_achievement(store, class_id)
     earner_key = await earner_key_for(node, recipient)
     now = node.clock()
-    achievement = badge_class["achievement"]
     issuance = class_badge(node, achievement, recipient, now, earner_key, class_id=class_id)
     result = await pipeline.issue(node, issuance)
     if node.store.get(Kind.JOURNAL, mail.PENDING_PREFIX + result.uid) is not None:
