@@ -90,6 +90,10 @@ def course_show(home: Path, course: str, as_json: bool) -> None:
         click.echo(f"  {person['id']}  {who}  {person['feed']}  [{state}; read {checked}]")
     counts = ", ".join(f"{n} {state}" for state, n in sorted(record["submissions"].items()))
     click.echo(f"submissions: {counts or 'none'}")
+    run = record.get("harvest")
+    if run:
+        when = run.get("finished") or run["requested"]
+        click.echo(f"last harvest asked for: {run['state']} ({when})")
 
 
 @course_group.group("task")

@@ -52,7 +52,8 @@ async def get_courses(request: web.Request) -> web.Response:
 
 
 async def get_course(request: web.Request) -> web.Response:
-    """GET /admin/courses/{id} → the course, its participants (each feed's state) and counts."""
+    """GET /admin/courses/{id} → the course, its participants (each feed's state), counts
+    and the last asked-for harvest."""
     node = request.app[SERVICES]
     course_id = request.match_info["course_id"]
     course = courses.load_course(node.store, course_id)
@@ -61,7 +62,12 @@ async def get_course(request: web.Request) -> web.Response:
     for submission in submissions:
         counts[submission["state"]] = counts.get(submission["state"], 0) + 1
     participants = courses.list_participants(node.store, course_id)
-    return json_response(course | {"participants": participants, "submissions": counts})
+    try:
+        run: dict[str, Any] | None = harvest.last_harvest(node, course_id)
+    except courses.CourseError:
+        run = None
+    shown = {"participants": participants, "submissions": counts, "harvest": run}
+    return json_response(course | shown)
 
 
 async def post_task(request: web.Request) -> web.Response:

@@ -640,6 +640,9 @@ async def test_the_cli_creates_a_course_and_reviews_it(
     assert done["uid"].startswith("z") and done["completion_uid"].startswith("z"), done
     shown = await cli(issuer, "course", "show", course)
     assert "1 awarded" in shown.output and "[ok;" in shown.output, shown.output
+    assert "last harvest asked for: done" in shown.output, shown.output
+    queued = await cli(issuer, "course", "harvest", course, "--wait", "0")
+    assert queued.exit_code == 0 and "queued" in queued.output, queued.output
     unknown = await cli(issuer, "course", "show", "nope")
     assert unknown.exit_code != 0 and "course_not_found" in unknown.output
 
