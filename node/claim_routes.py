@@ -104,6 +104,6 @@ ROUTES: Final = (
         access=Access.ADMIN,
         ok=Answer("ClaimResult"),
         body=Body("ClaimRequest", max_bytes=_MAX_CLAIM_BYTES),
-        errors=(404, 409, 422, 429, 502, 503),
+        errors=(404, 409, 422, 429, 503),
     ),
 )

@@ -83,9 +83,11 @@ _STATUS: Final = {
     "claim_code_invalid": 400,
     "claim_issuer_unknown": 422,
     "claim_not_handed_over": 409,
-    "claim_issuer_unreachable": 502,
-    "claim_issuer_failed": 502,
-    "claim_badge_invalid": 502,
+    # The issuer named did not answer usefully: a 422 the caller can act on (another URL,
+    # later), not a 5xx of this node's.
+    "claim_issuer_unreachable": 422,
+    "claim_issuer_failed": 422,
+    "claim_badge_invalid": 422,
 }
 
 
