@@ -6,13 +6,18 @@ go out with many writes in flight (bounded), and each index is filled a window o
 a time: the pages read together, many items added to each, written together, read back
 together. Same records, same pages, same journal bookkeeping (`reconcile_indexes` checks the
 placements written here as it checks its own).
+
+Index writes of sets sharing an `index_lock` are coalesced: whoever holds the lock indexes
+every set waiting for it in one go (one window of pages, the same few round trips), so
+chunks queued behind a slow window cost no extra rounds.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 from badgechain.chain.errors import BadgeChainError
@@ -27,6 +32,7 @@ from .index import (
     add_many_to_page,
     make_earner_item,
     make_issuer_item,
+    page_is_full,
     page_room,
 )
 from .record import Entry, Record, Uid
@@ -45,6 +51,18 @@ _ATTEMPTS: Final = 3  # tries of what found no peer answering (Unreachable), wai
 _RETRY_S: Final = 0.5  # 0.5 s, then 1 s; what still fails is left to the caller's queue
 
 _Page = IssuerPage | EarnerPage
+
+
+@dataclass(frozen=True, slots=True)
+class _IndexJob:
+    """One caller's entries waiting to be indexed, and where their outcome goes."""
+
+    entries: list[Entry]
+    outcome: asyncio.Future[dict[Uid, BadgeChainError]]
+
+
+# The jobs waiting for each shared index lock; the lock's holder takes them all.
+_WAITING: weakref.WeakKeyDictionary[asyncio.Lock, list[_IndexJob]] = weakref.WeakKeyDictionary()
 
 
 async def publish_many(
@@ -81,6 +99,42 @@ async def publish_many(
         await asyncio.sleep(_RETRY_S * attempt)
         await _bounded(limit, [put_record(entry) for entry in unreached])
     stored = [entry for entry in entries if entry.uid not in failed]
+    if index_lock is None:
+        failed.update(await _index(names, limit, issuer, stored))
+        return failed
+    job = _IndexJob(stored, asyncio.get_running_loop().create_future())
+    _WAITING.setdefault(index_lock, []).append(job)
+    async with index_lock:
+        if not job.outcome.done():  # nobody took it while we waited: take every one waiting
+            await _index_waiting(names, limit, issuer, _WAITING.pop(index_lock, []), index_lock)
+    failed.update(job.outcome.result())
+    return failed
+
+
+async def _index_waiting(
+    names: NameService,
+    limit: asyncio.Semaphore,
+    issuer: KeyPair,
+    jobs: list[_IndexJob],
+    lock: asyncio.Lock,
+) -> None:
+    """Index the entries of every job in one go and hand each its own outcome. Interrupted
+    (the batch stopping), the other jobs wait again for the lock's next holder."""
+    try:
+        failed = await _index(names, limit, issuer, [e for job in jobs for e in job.entries])
+    except BaseException:
+        left = [job for job in jobs if not job.outcome.done()]
+        _WAITING.setdefault(lock, []).extend(left)
+        raise
+    for job in jobs:
+        mine = {entry.uid: failed[entry.uid] for entry in job.entries if entry.uid in failed}
+        job.outcome.set_result(mine)
+
+
+async def _index(
+    names: NameService, limit: asyncio.Semaphore, issuer: KeyPair, stored: Sequence[Entry]
+) -> dict[Uid, BadgeChainError]:
+    """Add `stored` to the issuer's index and to those earner indexes this node writes."""
     by_earner: dict[PublicKey, list[Entry]] = {}
     for entry in stored:
         if entry.earner_key == issuer.public_key:  # other earners index their own (accept)
@@ -90,9 +144,8 @@ async def publish_many(
         _Indexer(names, limit, _EARNER_INDEX, earner).add(group, issuer)
         for earner, group in by_earner.items()
     ]
-    async with index_lock or contextlib.nullcontext():
-        outcomes = await asyncio.gather(*jobs)
-    for outcome in outcomes:
+    failed: dict[Uid, BadgeChainError] = {}
+    for outcome in await asyncio.gather(*jobs):
         failed.update(outcome)
     return failed
 
@@ -158,14 +211,25 @@ class _Indexer:
         return dict.fromkeys(pending, error)
 
     async def _window(self, pending: dict[Uid, Entry], issuer: KeyPair, start: int) -> int:
-        """One round: find the first open page, fill it and the pages after it, write them
-        together and read them back. Placed entries leave `pending`; returns the next start."""
-        number, page = await self.names._first_open_page(
-            self.reader, self.owner, start, next(iter(pending))
-        )
+        """One round: read the window at `start` (searching on when it is full), fill its
+        pages, write them together and read them back. Placed entries leave `pending`;
+        returns the next start."""
+        first = next(iter(pending))
+        # Read the window at `start` at once (it is usually the first open page: the hint
+        # points past the pages filled before); search only when `start` is full.
+        capacity = IssuerPage.CAPACITY if self.index == _ISSUER_INDEX else EarnerPage.CAPACITY
+        guess = min(MAX_PAGE_WINDOW, -(-len(pending) // capacity))
+        pages = await self._gather([self.read(start + n) for n in range(guess)])
+        number, page = start, pages[0]
+        if page_is_full(page) and all(item.uid != first for item in page.members):
+            number, page = await self.names._first_open_page(self.reader, self.owner, start, first)
+            pages = [page]
         spill = max(0, len(pending) - page_room(page))
         count = min(MAX_PAGE_WINDOW, 1 + -(-spill // page.CAPACITY))
-        pages = [page, *await self._gather([self.read(number + n) for n in range(1, count)])]
+        if number != start:
+            pages = [page]
+        pages = pages[:count]
+        pages += await self._gather([self.read(number + n) for n in range(len(pages), count)])
         writes: list[tuple[int, _Page, list[Uid]]] = []
         placed: list[tuple[int, Entry]] = []
         left = list(pending)
@@ -190,6 +254,8 @@ class _Indexer:
             kept = {item.uid for item in back.members}  # a merge may have left some out
             placed += [(page_number, pending.pop(uid)) for uid in take if uid in kept]
         last = written[-1][0] if written else None
+        if last is not None and len(written[-1][1]) >= page_room(pages[last - number]):
+            last += 1  # filled it: the next window starts on the page after
         self._note(placed, last)
         if last is None:
             return number + 1 if writes else number

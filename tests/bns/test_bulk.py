@@ -61,3 +61,19 @@ async def test_publishing_the_same_entries_again_lists_them_once(net: Network) -
         bobs = await reader.list_by_earner(BOB.public_key)
     assert sorted(issued) == sorted(entry.uid for entry in entries)
     assert bobs == []
+
+
+async def test_sets_sharing_an_index_lock_are_each_listed_once(net: Network) -> None:
+    names = NameService(net.nodes[2], MemoryStore())
+    lock = asyncio.Lock()
+    sets = [[make_badge_entry(ALICE, BOB) for _ in range(n)] for n in (9, 17, 5, 12)]
+    async with asyncio.timeout(60):
+        # Whoever holds the lock indexes every set waiting for it; each gets its own outcome.
+        outcomes = await asyncio.gather(
+            *(publish_many(names, ALICE, entries, index_lock=lock) for entries in sets)
+        )
+        assert outcomes == [{}, {}, {}, {}]
+        assert await publish_many(names, ALICE, sets[1][:4], index_lock=lock) == {}  # again
+        reader = NameService(net.nodes[4], MemoryStore())
+        issued = await reader.list_by_issuer(ALICE.public_key)
+    assert sorted(issued) == sorted(entry.uid for entries in sets for entry in entries)
