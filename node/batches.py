@@ -198,7 +198,11 @@ def _as_row(issuance: Issuance, key: bytes, row: dict[str, Any]) -> Issuance:
     its rows itself (publish_many queues those it could not publish)."""
     return replace(
         issuance,
-        more_writes=lambda signed: [(Kind.JOURNAL, key, _done(row, signed.uid))],
+        # ...besides the issuance's own (an email badge's claim and mail, node/claims.py)
+        more_writes=lambda signed: [
+            *issuance.more_writes(signed),
+            (Kind.JOURNAL, key, _done(row, signed.uid)),
+        ],
         queue_publish=False,
     )
 

@@ -130,7 +130,10 @@ def _digest(salt: str, code: str) -> str:
 def claim_writes(
     node: Services, uid: Uid, email: str, badge_name: str, now: float, code: str
 ) -> list[Op]:
-    """The claim of an email-only badge and its mail, for the batch that stores the badge."""
+    """The claim of an email-only badge and its mail, for the batch that stores the badge;
+    the mail is queued now. Called with no await before that batch is written (node/pipeline.py),
+    so the worker cannot look for the mail before it is there; should the batch fail, the
+    queued item finds no mail and is done."""
     salt = secrets.token_hex(16)
     claim = _Claim(salt, _digest(salt, code), now + CODE_TTL_S)
     text = uid_text(uid)
@@ -141,6 +144,7 @@ def claim_writes(
         f"The code works once and expires in {CODE_TTL_S // 86400} days.\n"
     )
     subject = f"Your badge: {badge_name}"
+    node.enqueue(mail.MAIL_TOPIC, uid)
     return [
         (Kind.JOURNAL, CLAIM_PREFIX + uid, claim.dump()),
         *mail.mail_writes(uid, email, subject, body),

@@ -32,7 +32,7 @@ from badgechain.chain.proof import format_created
 from badgechain.chain.uid import Uid
 from badgechain.storage import Kind
 
-from . import claims, mail, pipeline
+from . import claims, pipeline
 from .classes import load_achievement
 from .didweb import issuer_did
 from .errors import IssuerError
@@ -231,10 +231,8 @@ async def issue_badge(node: Services, class_id: str, recipient: Recipient) -> Is
     now = node.clock()
     issuance = class_badge(node, achievement, recipient, now, earner_key, class_id=class_id)
     result = await pipeline.issue(node, issuance)
-    if node.store.get(Kind.JOURNAL, mail.PENDING_PREFIX + result.uid) is not None:
-        node.enqueue(mail.MAIL_TOPIC, result.uid)  # a claim's mail (a batch's: the next start)
-        if result.published:
-            await claims.publish_issuer_location(node, result.uid)
+    if result.published and node.store.get(Kind.JOURNAL, claims.CLAIM_PREFIX + result.uid):
+        await claims.publish_issuer_location(node, result.uid)  # an email badge, till claimed
     return result
 
 

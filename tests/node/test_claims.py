@@ -41,7 +41,7 @@ from badgechain.bns.record import (
 from badgechain.chain.keys import KeyPair
 from badgechain.chain.uid import Uid, parse_uid
 from badgechain.cli.main import main
-from badgechain.node import claims, classes, mail
+from badgechain.node import claims, classes, mail, work
 from badgechain.node.app import RunningNode
 from badgechain.node.config import (
     CONFIG_FILE,
@@ -333,6 +333,12 @@ async def test_a_mail_waits_while_smtp_is_down_or_refuses_and_goes_once_it_takes
 
     await eventually(lambda: failed_with("smtp_unreachable"))
     assert issuer.store.get(Kind.JOURNAL, mail.PENDING_PREFIX + uid) is not None
+    # The mail is a journal mark: a start queues it again even if its queue item is gone.
+    (item,) = [i for i in issuer.queue.items() if i.topic == mail.MAIL_TOPIC]
+    issuer.queue.give_up(item, "dropped by the test")
+    issuer.queue.done(item)
+    assert work.migrate(issuer) >= 1
+    assert [i.key for i in issuer.queue.items() if i.topic == mail.MAIL_TOPIC] == [uid]
 
     smtp_server.mailbox.refuse = True
     smtp_server.start()
@@ -383,3 +389,26 @@ def test_smtp_settings_round_trip_and_the_password_stays_out_of_the_file(
     monkeypatch.setenv(mail.PASSWORD_ENV, "from-env")
     assert mail.smtp_password(tmp_path, smtp) == "from-env"
     assert "s3cret" not in (tmp_path / CONFIG_FILE).read_text()
+
+
+@pytest.mark.slow
+async def test_a_batch_of_email_badges_sends_a_claim_mail_for_each(
+    node_network: NodeNetwork, http: aiohttp.ClientSession, smtp_server: SmtpServer
+) -> None:
+    smtp_server.start()
+    issuer, _ = await _issuer_and_earner(node_network, smtp_server)
+    made = classes.create_class(issuer, **CLASS, image=None).to_json()
+    rows = [{"email": f"row{n}@example.org"} for n in range(3)]
+    body = {"class_id": made["id"], "rows": rows}
+    status, started = await _post(
+        http, issuer.gateway_url + "/admin/batches", body, node_network.admin
+    )
+    assert status == 202, started
+
+    async def three_mails() -> bool:
+        return len(smtp_server.mailbox.codes()) == 3
+
+    await eventually(three_mails, timeout=30)
+    with smtp_server.mailbox.lock:
+        to = sorted(str(message["To"]) for message in smtp_server.mailbox.messages)
+    assert to == [row["email"] for row in rows]
