@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from click.testing import CliRunner
 
 from badgechain.bns.errors import RecordError
@@ -54,6 +54,9 @@ from badgechain.node.config import (
 from badgechain.storage import Kind
 from tests.node.conftest import NodeNetwork, eventually
 from tests.node.fakeclock import FakeClock
+
+# The loopback server takes a login in plain text, as a test on 127.0.0.1 may.
+pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 
 CLASS = {"name": "Claimable", "description": "Issued to an address", "criteria": "Asked for it"}
 _CODE = re.compile(r"badgechain claim (\S+) --code (\S+) --issuer (\S+)")
@@ -161,10 +164,27 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def _authenticator(
+    server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
+) -> AuthResult:
+    good = isinstance(auth_data, LoginPassword) and auth_data.password == b"s3cret"
+    return AuthResult(success=good)
+
+
 class SmtpServer:
+    """A loopback SMTP server that wants a login (user any, password "s3cret"); plain text
+    is allowed on loopback (`auth_require_tls=False`)."""
+
     def __init__(self, port: int) -> None:
         self.mailbox = Mailbox()
-        self.controller = Controller(self.mailbox, hostname="127.0.0.1", port=port)
+        self.controller = Controller(
+            self.mailbox,
+            hostname="127.0.0.1",
+            port=port,
+            authenticator=_authenticator,
+            auth_required=True,
+            auth_require_tls=False,
+        )
         self.port = port
         self.running = False
 
@@ -189,13 +209,18 @@ def smtp_server() -> Iterator[SmtpServer]:
         server.stop()
 
 
+@pytest.fixture(autouse=True)
+def smtp_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(mail.PASSWORD_ENV, "s3cret")
+
+
 async def _issuer_and_earner(
     network: NodeNetwork, smtp: SmtpServer
 ) -> tuple[RunningNode, RunningNode]:
     network.settings = dataclasses.replace(
         network.settings, queue_retry_first_s=0.05, queue_retry_max_s=0.2, queue_tick_s=0.05
     )
-    config = SmtpConfig(host="127.0.0.1", port=smtp.port, starttls=False, sender="n@example.org")
+    config = SmtpConfig("127.0.0.1", smtp.port, False, "issuer", "n@example.org")
     issuer = await network.add("issuer", smtp=config)
     earner = await network.add("earner")
     return issuer, earner
