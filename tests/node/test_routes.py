@@ -35,6 +35,7 @@ SAMPLES = {  # a well-formed value for each path parameter
     "batch_id": "nope",
     "course_id": "nope",
     "submission_id": "nope",
+    "webmention_id": "nope",
     "list_id": "A" * 12,
     "name": "index.html",
     "item_id": "publish:00",
