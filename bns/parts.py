@@ -21,6 +21,7 @@ __all__ = [
     "DOMAIN_HANDOVER",
     "DOMAIN_LOCATION",
     "DOMAIN_REVOCATION",
+    "MAX_NEW_REASON_BYTES",
     "MAX_REASON_BYTES",
     "MAX_URLS",
     "MAX_URLS_TOTAL_CHARS",
@@ -37,9 +38,12 @@ MAX_URL_CHARS = 256
 # Four URLs of 256 characters do not fit one datagram beside the other parts, so the URLs
 # share a budget; tests/bns/test_record.py builds the worst case and checks it fits.
 MAX_URLS_TOTAL_CHARS = 448
-# UTF-8 bytes of a revocation reason: 224 leaves room for a hand-over in one datagram
-# (the worst case: tests/node/test_claims.py)
-MAX_REASON_BYTES = 224
+# UTF-8 bytes of a revocation reason a node accepts: 256, as before hand-overs existed, so a
+# revocation stored by an older node never stops decoding (a revocation must not vanish).
+MAX_REASON_BYTES = 256
+# ...and of a reason a node writes now: 224 leaves room for a hand-over in one datagram
+# (the worst case: tests/node/test_claims.py).
+MAX_NEW_REASON_BYTES = 224
 
 # Signatures cover a per-kind tag plus canonical bytes (STYLE.md "Records on the wire"), so a
 # signature over one kind of part never verifies as another.

@@ -21,6 +21,7 @@ from .parts import (
     DOMAIN_HANDOVER,
     DOMAIN_LOCATION,
     DOMAIN_REVOCATION,
+    MAX_NEW_REASON_BYTES,
     MAX_REASON_BYTES,
     MAX_URL_CHARS,
     MAX_URLS,
@@ -40,6 +41,7 @@ __all__ = [
     "DOMAIN_LOCATION",
     "DOMAIN_REVOCATION",
     "DOMAIN_STAMP",
+    "MAX_NEW_REASON_BYTES",
     "MAX_REASON_BYTES",
     "MAX_STAMP_DIFFICULTY",
     "MAX_URLS",
@@ -230,6 +232,8 @@ def make_location(writer: KeyPair, uid: Uid, urls: tuple[str, ...], seq: int) ->
 
 
 def make_revocation(issuer: KeyPair, uid: Uid, reason: str, revoked_at: int) -> Revocation:
+    if len(reason.encode()) > MAX_NEW_REASON_BYTES:
+        raise RecordError(f"a reason is over {MAX_NEW_REASON_BYTES} bytes", code="reason_invalid")
     unsigned = Revocation(uid, reason, revoked_at, bytes(64))
     return Revocation(uid, reason, revoked_at, _sign(issuer, unsigned))
 

@@ -13,7 +13,7 @@ import logging
 from datetime import datetime
 from typing import Final
 
-from badgechain.bns.record import MAX_REASON_BYTES, Record
+from badgechain.bns.record import MAX_NEW_REASON_BYTES, Record
 from badgechain.chain.badge import (
     issuer_id,
 )
@@ -47,8 +47,8 @@ async def revoke_badge(node: Services, uid: Uid, reason: str) -> Record | None:
     """
     if not isinstance(reason, str) or not reason.strip():
         raise IssuerError("give a reason for the revocation", code="reason_invalid")
-    if len(reason.encode()) > MAX_REASON_BYTES:
-        raise IssuerError(f"the reason is over {MAX_REASON_BYTES} bytes", code="reason_invalid")
+    if len(reason.encode()) > MAX_NEW_REASON_BYTES:
+        raise IssuerError(f"the reason is over {MAX_NEW_REASON_BYTES} bytes", code="reason_invalid")
     store = node.store
     credential = load_badge(store, uid)
     if credential is None or issuer_id(credential) not in (node.did, issuer_did(node)):

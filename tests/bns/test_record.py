@@ -13,11 +13,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from badgechain.bns import record as record_module
 from badgechain.bns.errors import RecordError
 from badgechain.bns.record import (
     DOMAIN_ENTRY,
     DOMAIN_LOCATION,
     DOMAIN_REVOCATION,
+    MAX_NEW_REASON_BYTES,
     MAX_REASON_BYTES,
     MAX_STAMP_DIFFICULTY,
     MAX_URL_CHARS,
@@ -430,3 +432,17 @@ def test_difficulty_out_of_range_is_refused(badge: Badge, difficulty: int) -> No
     with pytest.raises(RecordError) as caught:
         mint_stamp(badge.uid, difficulty)
     assert caught.value.code == "difficulty_invalid"
+
+
+def test_a_long_reason_an_older_node_signed_still_decodes(badge: Badge) -> None:
+    """A revocation must never stop decoding: a reason of up to 256 bytes (the limit before
+    hand-overs) is read, while a node writes at most MAX_NEW_REASON_BYTES."""
+    reason = "r" * MAX_REASON_BYTES
+    unsigned = Revocation(badge.uid, reason, 7, bytes(64))
+    old = Revocation(badge.uid, reason, 7, record_module._sign(ALICE, unsigned))
+    record = Record(badge.entry, None, old)
+    assert Record.from_wire_bytes(record.to_wire_bytes()).revocation == old
+    with pytest.raises(RecordError) as refused:
+        make_revocation(ALICE, badge.uid, "r" * (MAX_NEW_REASON_BYTES + 1), 7)
+    assert refused.value.code == "reason_invalid"
+    assert make_revocation(ALICE, badge.uid, "r" * MAX_NEW_REASON_BYTES, 7).reason

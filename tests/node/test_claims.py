@@ -23,7 +23,7 @@ from click.testing import CliRunner
 
 from badgechain.bns.errors import RecordError
 from badgechain.bns.record import (
-    MAX_REASON_BYTES,
+    MAX_NEW_REASON_BYTES,
     MAX_URL_CHARS,
     MAX_URLS,
     MAX_URLS_TOTAL_CHARS,
@@ -117,7 +117,7 @@ def test_the_worst_case_record_with_a_hand_over_fits_one_datagram() -> None:
     share = MAX_URLS_TOTAL_CHARS // MAX_URLS
     many = tuple("https://x.example/" + "a" * (share - 18) for _ in range(MAX_URLS))
     longest = ("https://x.example/" + "a" * (MAX_URL_CHARS - 18),)
-    revocation = Revocation(uid, "é" * (MAX_REASON_BYTES // 2), 2**64 - 1, bytes(64))
+    revocation = Revocation(uid, "é" * (MAX_NEW_REASON_BYTES // 2), 2**64 - 1, bytes(64))
     handover = make_handover(issuer, uid, KeyPair.generate().public_key)
     for urls in (many, longest):
         record = Record(entry, Location(uid, urls, 2**64 - 1, bytes(64)), revocation, handover)
