@@ -19,7 +19,7 @@ from badgechain.chain.jsonio import parse_json
 from badgechain.chain.keystore import key_file_is_encrypted, lock_key, unlock_key
 
 from .client import AdminClient
-from .common import new_passphrase, reports_errors
+from .common import fetch_for_home, new_passphrase, reports_errors
 from .home import KEY_FILE, HomeError, read_bounded, write_atomic
 
 __all__ = ["register"]
@@ -137,23 +137,10 @@ def _read_source(home: Path, source: str, max_bytes: int) -> bytes:
 
 def _fetch(home: Path, url: str, max_bytes: int) -> bytes:
     """The document at `url`, under the home's outbound rules, bounded."""
-    import asyncio
-
-    from badgechain.node.config import NodeConfig, load_config
-    from badgechain.node.fetchers import FetchError, get, mapped_session
+    from badgechain.node.fetchers import FetchError
 
     try:
-        config = load_config(home)
-    except BadgeChainError:
-        config = NodeConfig()
-
-    async def fetch() -> bytes | None:
-        async with mapped_session(config, _FETCH_TIMEOUT_S) as session:
-            got = await get(session, url, max_bytes, redirects=3)
-        return None if got is None else got[0]
-
-    try:
-        body = asyncio.run(fetch())
+        body = fetch_for_home(home, url, max_bytes, _FETCH_TIMEOUT_S)
     except FetchError as exc:
         raise HomeError(f"cannot fetch {url:.200}: {exc.message}", code=exc.code) from exc
     if body is None:

@@ -26,6 +26,7 @@ __all__ = [
     "PASSPHRASE_ENV",
     "check_earner",
     "fail",
+    "fetch_for_home",
     "load_key",
     "new_passphrase",
     "reports_errors",
@@ -93,3 +94,24 @@ def check_earner(subject: str | None) -> None:
             f"--to {subject[:24]}…: not an Ed25519 did:key; an earner's did:key starts "
             f"with {_ED25519_DID_KEY} (`badgechain keys show` on the earner's home prints it)"
         )
+
+
+def fetch_for_home(home: Path, url: str, max_bytes: int, timeout_s: float) -> bytes | None:
+    """The body at `url` (None when nothing is there) under the home's outbound rules, read
+    from its config (the defaults when it has none); raises node.fetchers.FetchError."""
+    import asyncio
+
+    from badgechain.node.config import NodeConfig, load_config
+    from badgechain.node.fetchers import get, mapped_session
+
+    try:
+        config = load_config(home)
+    except BadgeChainError:
+        config = NodeConfig()
+
+    async def fetch() -> bytes | None:
+        async with mapped_session(config, timeout_s) as session:
+            got = await get(session, url, max_bytes, redirects=3)
+        return None if got is None else got[0]
+
+    return asyncio.run(fetch())

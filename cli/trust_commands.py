@@ -11,7 +11,6 @@ from pathlib import Path
 
 import click
 
-from badgechain.chain.errors import BadgeChainError
 from badgechain.node.trust import (
     LOCAL,
     MAX_REGISTRY_BYTES,
@@ -26,7 +25,7 @@ from badgechain.node.trust import (
     sign_registry,
 )
 
-from .common import load_key, reports_errors
+from .common import fetch_for_home, load_key, reports_errors
 from .home import read_bounded, write_atomic
 
 __all__ = ["register"]
@@ -143,23 +142,10 @@ def trust_publish(home: Path, out: Path | None) -> None:
 
 def _fetch(home: Path, url: str) -> bytes:
     """The registry at `url`, under the home's outbound rules, at most 1 MiB."""
-    import asyncio
-
-    from badgechain.node.config import ConfigError, NodeConfig, load_config
-    from badgechain.node.fetchers import FetchError, get, mapped_session
+    from badgechain.node.fetchers import FetchError
 
     try:
-        config = load_config(home)
-    except (ConfigError, BadgeChainError):
-        config = NodeConfig()
-
-    async def fetch() -> bytes | None:
-        async with mapped_session(config, _FETCH_TIMEOUT_S) as session:
-            got = await get(session, url, MAX_REGISTRY_BYTES, redirects=3)
-        return None if got is None else got[0]
-
-    try:
-        body = asyncio.run(fetch())
+        body = fetch_for_home(home, url, MAX_REGISTRY_BYTES, _FETCH_TIMEOUT_S)
     except FetchError as exc:
         raise TrustError(f"cannot fetch {url:.200}: {exc.message}", code=exc.code) from exc
     if body is None:
