@@ -512,8 +512,14 @@ async def test_newcomer_near_values_receives_them_from_the_replicas(
     # then misses one of them with near certainty, not with one chance in two.
     entries = [first, *(entry_near(id_of_key(key), 8) for _ in range(5))]
     await publish_all((net.nodes[i], wire(e)) for i, e in enumerate(entries))
+    # The replicas owed a hand-over: those among the k nearest live nodes. A publisher that
+    # keeps its own copy from farther away is a replica too, but no nearer node than the
+    # newcomer's k-th, so it rightly stays silent (bns/replica.hands_over).
     replicas = {
-        address_of(e): {n.me.public_key for n in net.live if n.held(address_of(e))} for e in entries
+        address_of(e): {
+            n.me.public_key for n in net.closest_live(address_of(e), 5) if n.held(address_of(e))
+        }
+        for e in entries
     }
 
     newcomer = await net.start_node(len(net.nodes), key=key)
