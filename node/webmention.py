@@ -36,7 +36,7 @@ from badgechain.storage import Kind
 from .badgestore import load_badge
 from .course_limits import limits_of
 from .courses import CourseError
-from .harvest import read_capped
+from .harvest_fetch import read_capped
 from .services import Services
 
 __all__ = [

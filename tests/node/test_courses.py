@@ -21,7 +21,7 @@ from click.testing import CliRunner, Result
 from badgechain.chain.errors import BadgeChainError
 from badgechain.chain.uid import Uid
 from badgechain.cli.main import main
-from badgechain.node import harvest, webmention
+from badgechain.node import harvest, harvest_fetch, harvest_parse, webmention
 from badgechain.node.app import RunningNode
 from badgechain.node.config import ADMIN_TOKEN_FILE, NodeConfig, save_config
 from badgechain.node.course_limits import RateLimit, limits_of
@@ -460,10 +460,10 @@ async def test_a_public_node_refuses_a_feed_on_a_private_address(
 def test_feed_parsing_reads_tags_in_categories_and_text() -> None:
     rss = b"""<rss version="2.0"><channel><item><title>Hi</title><link>http://b.example/1</link>
     <description>about #DS106 and more</description></item></channel></rss>"""
-    (entry,) = harvest.parse_feed(rss, "application/rss+xml")
+    (entry,) = harvest_parse.parse_feed(rss, "application/rss+xml")
     task = {"hashtag": "ds106"}
-    assert harvest.matching_tasks(entry, [task]) == [task]
-    assert harvest.matching_tasks(entry, [{"hashtag": "ds10"}]) == []
+    assert harvest_parse.matching_tasks(entry, [task]) == [task]
+    assert harvest_parse.matching_tasks(entry, [{"hashtag": "ds10"}]) == []
 
 
 # --- receiving Webmentions -----------------------------------------------------------------
@@ -730,7 +730,7 @@ async def test_a_tar_pit_feed_times_out_and_the_others_are_read(
     blog: Blog,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(harvest, "FEED_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(harvest_fetch, "FEED_TIMEOUT_S", 0.5)
     (issuer,) = await node_network.start(1)
     course, _ = await course_with_task(http, node_network, issuer)
     slow = await join(http, node_network, issuer, course, blog.base + "/bad/slow", issuer.did)
