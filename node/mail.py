@@ -6,7 +6,12 @@ deletes the mark. An SMTP server that refuses or is down fails the attempt, and 
 retries it with its backoff (node/work.py), so the issue that wrote it succeeds anyway.
 
 The stdlib's smtplib, run in a thread: one short blocking exchange per message needs no
-extra dependency, and the socket timeout bounds it.
+extra dependency, and the socket timeout bounds it. With `starttls` the session is upgraded
+before the login, checked against the system's roots plus the node's CA file.
+
+Stable codes: `smtp_not_configured`, `smtp_unreachable` (down, timed out), `smtp_refused`
+(an SMTP error answer, a login refused, a needed extension missing), `smtp_tls_failed` (no
+STARTTLS offered, a certificate that does not check out), `smtp_password_*`, `tls_ca_invalid`.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from badgechain.chain.errors import BadgeChainError
 from badgechain.storage import Kind
 
 from .config import SmtpConfig
+from .outbound import tls_context
 from .pipeline import Op
 from .services import Services
 
@@ -70,7 +76,8 @@ async def send(services: Services, key: bytes) -> bool:
         raise MailError("no [smtp] host in config.toml", code="smtp_not_configured")
     password = smtp_password(services.home, smtp)
     email = _message(smtp, message)
-    await asyncio.to_thread(_deliver, smtp, password, email, services.config.tls_ca_file)
+    context = _starttls_context(services) if smtp.starttls else None
+    await asyncio.to_thread(_deliver, smtp, password, email, context)
     services.store.delete(Kind.JOURNAL, PENDING_PREFIX + key)
     return True
 
@@ -84,13 +91,22 @@ def _message(smtp: SmtpConfig, message: dict[str, str]) -> EmailMessage:
     return email
 
 
-def _deliver(smtp: SmtpConfig, password: str | None, email: EmailMessage, ca_file: str) -> None:
+def _starttls_context(services: Services) -> ssl.SSLContext:
+    """The context STARTTLS checks the server with: the system's roots plus the node's CA
+    file (config `tls_ca_file` or BADGECHAIN_TLS_CA_FILE, as outbound HTTPS); certificate
+    and host name always checked."""
+    context = tls_context(services.config)
+    return context if isinstance(context, ssl.SSLContext) else ssl.create_default_context()
+
+
+def _deliver(
+    smtp: SmtpConfig, password: str | None, email: EmailMessage, tls: ssl.SSLContext | None
+) -> None:
     """One SMTP exchange (blocking: run in a thread). Every failure is a MailError."""
     try:
         with smtplib.SMTP(smtp.host, smtp.port, timeout=SMTP_TIMEOUT_S) as client:
-            if smtp.starttls:
-                context = ssl.create_default_context(cafile=ca_file or None)
-                client.starttls(context=context)
+            if tls is not None:
+                _starttls(client, tls)
             if smtp.user:
                 client.login(smtp.user, password or "")
             client.send_message(email)
@@ -102,10 +118,25 @@ def _deliver(smtp: SmtpConfig, password: str | None, email: EmailMessage, ca_fil
         ) from exc
     except smtplib.SMTPRecipientsRefused as exc:
         raise MailError("the SMTP server refused the recipient", code="smtp_refused") from exc
+    except MailError:
+        raise
+    except smtplib.SMTPNotSupportedError as exc:  # e.g. no AUTH offered (before STARTTLS)
+        raise MailError(f"the SMTP server refused: {exc}"[:300], code="smtp_refused") from exc
     except (OSError, smtplib.SMTPException) as exc:
         raise MailError(
             f"the SMTP server is unreachable: {exc}"[:300], code="smtp_unreachable"
         ) from exc
+
+
+def _starttls(client: smtplib.SMTP, tls: ssl.SSLContext) -> None:
+    """Upgrade to TLS before anything else is said: a server that offers no STARTTLS, or
+    whose certificate does not check out, gets no password and no mail."""
+    try:
+        client.starttls(context=tls)
+    except smtplib.SMTPNotSupportedError as exc:
+        raise MailError("the SMTP server offers no STARTTLS", code="smtp_tls_failed") from exc
+    except ssl.SSLError as exc:  # a certificate that does not check out, a bad handshake
+        raise MailError(f"STARTTLS failed: {exc}"[:300], code="smtp_tls_failed") from exc
 
 
 def smtp_password(home: Path, smtp: SmtpConfig) -> str | None:
