@@ -1,14 +1,17 @@
 """`crawl START_URL…`: follow links from web pages and feeds, verify every badge found, and
 report which are valid, revoked, invalid (forged) or indeterminate (node/crawler.py).
 
-The crawler connects to public addresses only, as a public node does, unless `--private`
-(an intranet, or tests on 127.0.0.1). The BNS is asked through `--gateway` or this home's
+The crawler connects to public addresses only, as a public node does, and to the networks
+`--allow-net` names (or the home's `fetch_allow`), unless `--private` (anywhere: an intranet,
+or tests on 127.0.0.1). A link or redirect to any other private address is skipped
+(`fetch_address_refused`). The BNS is asked through `--gateway` or this home's
 running node, as `verify FILE` does; without either a revocation in the BNS goes unseen.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,13 +32,21 @@ __all__ = ["crawl_command", "describe_crawl", "register"]
 _BNS_TIMEOUT_S = 25.0
 
 
-def _config(home: Path, private: bool) -> NodeConfig:
+def _config(home: Path, private: bool, allow: tuple[str, ...] = ()) -> NodeConfig:
     try:
         config = load_config(home)
     except ConfigError:
         config = NodeConfig()
+    try:
+        networks = tuple(str(ipaddress.ip_network(net, strict=False)) for net in allow)
+    except ValueError as exc:
+        raise HomeError(f"--allow-net: {exc}"[:300], code="network_invalid") from exc
     # Links on the web must not lead this machine to services behind its firewall.
-    return config.with_overrides(public=not private, fetch_private=private)
+    return config.with_overrides(
+        public=not private,
+        fetch_private=private,
+        fetch_allow=tuple(dict.fromkeys((*config.fetch_allow, *networks))),
+    )
 
 
 async def _crawl(
@@ -67,11 +78,12 @@ def crawl_command(
     out: Path | None,
     gateway: str | None,
     private: bool,
+    allow: tuple[str, ...] = (),
 ) -> CrawlReport:
     """Crawl; write the JSON report to `out` when given; the report."""
     if gateway is not None and not gateway.startswith(("http://", "https://")):
         raise HomeError("--gateway takes an http(s) URL", code="gateway_invalid")
-    report = asyncio.run(_crawl(_config(home, private), urls, limits, gateway))
+    report = asyncio.run(_crawl(_config(home, private, allow), urls, limits, gateway))
     if out is not None:
         try:
             out.write_text(json.dumps(report.to_json(), indent=2) + "\n")
@@ -122,6 +134,13 @@ def register(main: click.Group) -> None:
     @click.option("--json", "as_json", is_flag=True, help="Print the JSON report.")
     @click.option("--gateway", default=None, help="A node's gateway URL to ask the BNS.")
     @click.option("--private", is_flag=True, help="Also connect to private and loopback hosts.")
+    @click.option(
+        "--allow-net",
+        "allow",
+        multiple=True,
+        metavar="CIDR",
+        help="A private network to connect to besides public addresses (repeatable).",
+    )
     @click.pass_obj
     @reports_errors
     def crawl(
@@ -136,6 +155,7 @@ def register(main: click.Group) -> None:
         as_json: bool,
         gateway: str | None,
         private: bool,
+        allow: tuple[str, ...],
     ) -> None:
         """Crawl web pages and feeds from START_URL and verify every badge they link.
 
@@ -153,6 +173,12 @@ def register(main: click.Group) -> None:
             fetch_bytes=max_bytes,
         )
         report = crawl_command(
-            home, list(start_urls), limits, out=out, gateway=gateway, private=private
+            home,
+            list(start_urls),
+            limits,
+            out=out,
+            gateway=gateway,
+            private=private,
+            allow=allow,
         )
         click.echo(json.dumps(report.to_json(), indent=2) if as_json else describe_crawl(report))

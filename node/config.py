@@ -104,6 +104,9 @@ class NodeConfig:
     # A public node connects only to global addresses when it fetches or posts on the
     # network's say-so (node/outbound.py); True allows private ones (a private network).
     fetch_private: bool = False
+    # Networks (CIDR) a guarded node may reach besides global addresses, e.g. a feed server
+    # on an intranet or a test's loopback host; any other private address stays refused.
+    fetch_allow: tuple[str, ...] = ()
     # An index (context URL → file beside it) of JSON-LD contexts trusted beyond the pinned
     # set, e.g. a test suite's example contexts; relative to the home. Empty: none.
     local_contexts: str = ""
@@ -181,6 +184,7 @@ def load_config(home: Path) -> NodeConfig:
     fetch_private = node.get("fetch_private", False)
     if not isinstance(fetch_private, bool):
         raise ConfigError(f"{path}: fetch_private must be true or false")
+    fetch_allow = _networks(node.get("fetch_allow", []), path)
     local_contexts = node.get("local_contexts", "")
     if not isinstance(local_contexts, str):
         raise ConfigError(f"{path}: local_contexts must be a path")
@@ -199,11 +203,22 @@ def load_config(home: Path) -> NodeConfig:
         bootstrap=tuple(parse_peer(p) for p in peers),
         pow_difficulty=difficulty,
         fetch_private=fetch_private,
+        fetch_allow=fetch_allow,
         local_contexts=local_contexts,
         did_web=did_web,
         tls_ca_file=tls_ca_file,
         smtp=_smtp(raw, path),
     )
+
+
+def _networks(value: object, path: Path) -> tuple[str, ...]:
+    """fetch_allow: at most 16 networks in CIDR form ("10.1.2.0/24", "127.0.0.1/32")."""
+    if not isinstance(value, list) or len(value) > 16:
+        raise ConfigError(f"{path}: fetch_allow must be a list of at most 16 networks")
+    try:
+        return tuple(str(ipaddress.ip_network(text, strict=False)) for text in value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{path}: fetch_allow: {exc}"[:300]) from exc
 
 
 def _toml_string(text: str) -> str:
@@ -224,6 +239,7 @@ def render_config(config: NodeConfig) -> str:
         f"bootstrap = [{peers}]\n"
         f"pow_difficulty = {config.pow_difficulty}\n"
         f"fetch_private = {'true' if config.fetch_private else 'false'}\n"
+        f"fetch_allow = [{', '.join(_toml_string(net) for net in config.fetch_allow)}]\n"
         f"local_contexts = {_toml_string(config.local_contexts)}\n"
         f"did_web = {_toml_string(config.did_web)}\n"
         f"tls_ca_file = {_toml_string(config.tls_ca_file)}\n"

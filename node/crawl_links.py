@@ -214,12 +214,15 @@ def _feed(parser: HTMLParser, text: str) -> None:
 class Robots:
     """One origin's robots.txt (RFC 9309) for this crawler's user agent."""
 
-    def __init__(self, text: str | None, unavailable: str | None = None) -> None:
+    def __init__(
+        self, text: str | None, unavailable: str | None = None, code: str = "robots_unavailable"
+    ) -> None:
         """`text` None: there is none (everything is allowed); `unavailable`: why it could
-        not be had (a server or network error: nothing is allowed)."""
+        not be had (a server or network error: nothing is allowed), `code` its error code."""
         self._parser = RobotFileParser()
         self._parser.parse((text or "").splitlines())  # no rules at all allow everything
         self.unavailable = unavailable
+        self.code = code
 
     def allows(self, url: str) -> bool:
         return self.unavailable is None and self._parser.can_fetch(USER_AGENT, url)

@@ -39,7 +39,7 @@ from .crawl_links import (
     normalise,
     not_worth_fetching,
 )
-from .outbound import client_session
+from .outbound import client_session, refused_address
 from .resolvers import VerifierContext, verify_with
 
 __all__ = ["CATEGORIES", "CrawlLimits", "CrawlReport", "Crawler", "FoundBadge", "crawl"]
@@ -58,6 +58,7 @@ _NOT_A_BADGE: Final = frozenset(
 )
 # robots.txt answers meaning "none here" (RFC 9309: crawl freely), unlike server errors.
 _NO_ROBOTS: Final = frozenset({"fetch_not_found", "fetch_failed", "fetch_too_large"})
+_OWN_CODE: Final = frozenset({"fetch_address_refused"})  # the outbound rules', not the site's
 _REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
 _JWT: Final = re.compile(rb"ey[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 
@@ -317,7 +318,8 @@ class Crawler:
         except TimeoutError:
             return _Failure("fetch_timeout", f"no complete answer within {wait_s:.1f} s")
         except aiohttp.ClientError as exc:
-            return _Failure("fetch_unreachable", f"{type(exc).__name__}: {exc}"[:300])
+            code = "fetch_address_refused" if refused_address(exc) else "fetch_unreachable"
+            return _Failure(code, f"{type(exc).__name__}: {exc}"[:300])
 
     async def _refused(self, http: aiohttp.ClientSession, url: str) -> tuple[str, str] | None:
         """Why robots.txt keeps the crawler from `url` (code, message), or None."""
@@ -330,13 +332,15 @@ class Crawler:
                 self.robots.pop(next(iter(self.robots)))
             self.robots[origin] = robots
         if robots.unavailable is not None:
-            return "robots_unavailable", f"robots.txt could not be had: {robots.unavailable}"
+            return robots.code, f"robots.txt could not be had: {robots.unavailable}"
         return None if robots.allows(url) else ("robots_disallowed", "robots.txt disallows it")
 
     async def _read_robots(self, http: aiohttp.ClientSession, origin: str) -> Robots:
         """RFC 9309: a 4xx (none there) allows everything; a server or network error
         allows nothing; more than 5 redirects count as none there."""
         got = await self._get(http, origin + "/robots.txt", MAX_ROBOTS_BYTES, redirects=5)
+        if isinstance(got, _Failure) and got.code in _OWN_CODE:
+            return Robots(None, got.message, got.code)
         if isinstance(got, _Failure):
             return Robots(None) if got.code in _NO_ROBOTS else Robots(None, got.message)
         return Robots(got.text() if isinstance(got, _Answer) else None)

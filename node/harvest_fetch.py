@@ -12,6 +12,7 @@ from typing import Final
 import aiohttp
 
 from .courses import CourseError
+from .outbound import refused_address
 
 __all__ = [
     "FEED_TIMEOUT_S",
@@ -28,9 +29,9 @@ FEED_TIMEOUT_S: Final = 15.0  # one feed, connect to last byte
 
 
 class FeedError(CourseError):
-    """A feed that could not be read; `code` says why (feed_unreachable, feed_too_large,
-    feed_timeout, feed_http_error, feed_malformed, feed_entities_refused,
-    feed_too_complex)."""
+    """A feed that could not be read; `code` says why (feed_unreachable,
+    feed_address_refused, feed_too_large, feed_timeout, feed_http_error, feed_malformed,
+    feed_entities_refused, feed_too_complex)."""
 
     code = "feed_malformed"
 
@@ -63,9 +64,8 @@ async def fetch_feed(
             f"the feed did not answer in {FEED_TIMEOUT_S:.0f} s", code="feed_timeout"
         ) from exc
     except aiohttp.ClientConnectorError as exc:  # its OSError says why (a private address)
-        raise FeedError(
-            f"the feed cannot be fetched: {exc.os_error}"[:300], code="feed_unreachable"
-        ) from exc
+        code = "feed_address_refused" if refused_address(exc) else "feed_unreachable"
+        raise FeedError(f"the feed cannot be fetched: {exc.os_error}"[:300], code=code) from exc
     except aiohttp.TooManyRedirects as exc:
         raise FeedError("the feed redirects too often", code="feed_unreachable") from exc
     except (aiohttp.ClientError, OSError, ValueError) as exc:

@@ -6,7 +6,11 @@ inbox record naming 127.0.0.1, 10.0.0.8 or 169.254.169.254 cannot make it reach 
 behind its firewall. The check is on the addresses the connection really uses (after DNS,
 so a name that resolves to a private address is refused as well), not on the URL's text.
 A loopback node (devnet, tests, a laptop) and a public node told `fetch_private` (a
-private network such as docker compose's) connect anywhere.
+private network such as docker compose's) connect anywhere. A guarded node may also be told
+a few networks it may reach besides (`fetch_allow`, e.g. the loopback host of a test or an
+intranet feed server): every other private address stays refused, redirects included.
+A refusal is an `AddressRefused` (an OSError), so callers give it its own error code
+(`refused_address` finds it inside aiohttp's connection error).
 
 Tests serve third-party files at the URLs those files name (https://example.org/…) from a
 local server through a host map: `BADGECHAIN_TEST_HOST_MAP` (JSON, origin → base URL),
@@ -37,12 +41,15 @@ __all__ = [
     "HOST_MAP_ENABLE_ENV",
     "HOST_MAP_ENV",
     "TLS_CA_FILE_ENV",
+    "AddressRefused",
     "GlobalOnlyConnector",
     "HostMap",
     "Outbound",
+    "allowed_networks",
     "client_session",
     "host_map",
     "only_global",
+    "refused_address",
     "tls_context",
 ]
 
@@ -53,27 +60,54 @@ TLS_CA_FILE_ENV = "BADGECHAIN_TLS_CA_FILE"
 _TLS_CONTEXTS: dict[str, ssl.SSLContext] = {}  # by CA file: one context per process
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class AddressRefused(OSError):
+    """A host whose addresses the outbound rules refuse (none global, none allowed)."""
+
+
 class GlobalOnlyConnector(aiohttp.TCPConnector):
-    """A connector that connects to global unicast addresses only."""
+    """A connector that connects to global unicast addresses only, and to `allow`."""
+
+    def __init__(self, *args: Any, allow: tuple[Network, ...] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.allow = allow
 
     async def _resolve_host(
         self, host: str, port: int, traces: Sequence[Trace] | None = None
     ) -> list[ResolveResult]:
         resolved = await super()._resolve_host(host, port, traces=traces)
-        allowed = [result for result in resolved if _is_global(result["host"])]
+        allowed = [result for result in resolved if _is_allowed(result["host"], self.allow)]
         if not allowed:  # aiohttp turns an OSError here into a ClientConnectorError
-            raise OSError(f"{host:.100} is not a public address; this node fetches only those")
+            raise AddressRefused(
+                f"{host:.100} is not a public address; this node fetches only those"
+            )
         return allowed
 
 
-def _is_global(address: str) -> bool:
+def _is_allowed(address: str, allow: tuple[Network, ...]) -> bool:
     try:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
         return False
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
+    if any(ip in network for network in allow):
+        return True
     return ip.is_global and not ip.is_multicast
+
+
+def refused_address(exc: BaseException) -> bool:
+    """Whether an outbound request failed because the outbound rules refused its address."""
+    return isinstance(exc, aiohttp.ClientConnectorError) and isinstance(
+        exc.os_error, AddressRefused
+    )
+
+
+def allowed_networks(config: NodeConfig) -> tuple[Network, ...]:
+    """The networks `fetch_allow` names (checked when the config was read)."""
+    return tuple(ipaddress.ip_network(text, strict=False) for text in config.fetch_allow)
 
 
 def only_global(config: NodeConfig) -> bool:
@@ -105,7 +139,8 @@ def tls_context(config: NodeConfig) -> ssl.SSLContext | bool:
 def client_session(config: NodeConfig, **options: Any) -> aiohttp.ClientSession:
     """An aiohttp session for outbound requests, guarded as `config` says."""
     if only_global(config):
-        options["connector"] = GlobalOnlyConnector(family=socket.AF_UNSPEC)
+        allow = allowed_networks(config)
+        options["connector"] = GlobalOnlyConnector(family=socket.AF_UNSPEC, allow=allow)
     return aiohttp.ClientSession(**options)
 
 

@@ -37,6 +37,7 @@ from .badgestore import load_badge
 from .course_limits import limits_of
 from .courses import CourseError
 from .harvest_fetch import read_capped
+from .outbound import refused_address
 from .services import Services
 
 __all__ = [
@@ -162,6 +163,8 @@ async def _send_once(node: Services, source: str, target: str) -> str:
             async with session.post(endpoint, data=form, max_redirects=MAX_REDIRECTS) as answer:
                 status = answer.status
     except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
+        if refused_address(exc):  # the outbound rules will refuse it every time
+            return "refused address"
         raise WebmentionError(
             f"sending failed: {exc!r}"[:300], code="webmention_unreachable"
         ) from exc
@@ -329,9 +332,9 @@ async def _fetch_source(node: Services, source: str) -> tuple[str, str]:
             text = body.decode(response.charset or "utf-8", errors="replace")
             return text, response.content_type
     except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
-        raise WebmentionError(
-            f"the source cannot be fetched: {exc!r}"[:300], code="webmention_source_failed"
-        ) from exc
+        refused = refused_address(exc)
+        code = "webmention_source_refused" if refused else "webmention_source_failed"
+        raise WebmentionError(f"the source cannot be fetched: {exc!r}"[:300], code=code) from exc
 
 
 class _Links(HTMLParser):

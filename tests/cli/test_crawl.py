@@ -35,6 +35,7 @@ class Site:
 
     files: dict[str, tuple[bytes, str]] = field(default_factory=dict)
     asked: list[str] = field(default_factory=list)
+    redirects: dict[str, str] = field(default_factory=dict)  # path → where it sends
     url: str = ""
     release: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -56,6 +57,8 @@ async def _handle(site: Site, request: web.Request) -> web.StreamResponse:
         n = int(request.path.removeprefix("/gen/"))
         links = f'<a href="/gen/{2 * n + 1}">a</a><a href="/gen/{2 * n + 2}">b</a>'
         return web.Response(text=f"<html>{links}</html>", content_type="text/html")
+    if request.path in site.redirects:
+        raise web.HTTPFound(site.redirects[request.path])
     if request.path == "/redirect-loop":
         raise web.HTTPFound("/redirect-loop")
     if request.path == "/to-private":  # robots.txt disallows where it leads
@@ -255,7 +258,38 @@ async def test_start_urls_and_private_addresses_are_refused(site: Site, tmp_path
     result = await asyncio.to_thread(CliRunner().invoke, main, args)
     report = json.loads(result.stdout)
     assert report["fetched"] == 0 and site.asked == []
-    assert report["skipped"][0]["code"] == "robots_unavailable"
+    assert report["skipped"][0]["code"] == "fetch_address_refused"
+    bad_net = await asyncio.to_thread(CliRunner().invoke, main, [*args, "--allow-net", "10.1/8"])
+    assert bad_net.exit_code != 0 and "network_invalid" in bad_net.output
+
+
+PRIVATE_TARGETS = {  # a link on the (allowed) site that redirects to another private address
+    "/to-ten": "http://10.0.0.1/badge.json",
+    "/to-metadata": "http://169.254.169.254/latest/meta-data/",
+    "/to-v6": "http://[::1]/badge.json",
+    "/to-loopback": "http://127.0.0.2/badge.json",
+}
+
+
+async def test_a_redirect_to_a_private_address_is_skipped_and_the_crawl_goes_on(
+    site: Site, tmp_path: Path
+) -> None:
+    """The site's host is allowed (--allow-net, not --private): it is crawled; each link of
+    it that redirects to another private address is skipped with its own code."""
+    site.redirects.update(PRIVATE_TARGETS)
+    site.page("/", *PRIVATE_TARGETS, "/after")
+    site.page("/after")
+    args = ["--home", str(tmp_path), "crawl", site.url + "/", "--allow-net", "127.0.0.1/32"]
+    result = await asyncio.to_thread(CliRunner().invoke, main, [*args, "--json"])
+
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    skipped = {item["url"]: item["code"] for item in report["skipped"]}
+    expected = {target.rstrip("/") for target in PRIVATE_TARGETS.values()}
+    assert {url.rstrip("/") for url in skipped} == expected, skipped
+    assert set(skipped.values()) == {"fetch_address_refused"}
+    assert "/after" in site.asked and report["stopped"] == "done"
+    assert all(site.asked.count(path) == 1 for path in PRIVATE_TARGETS)
 
 
 _BOMB = """<?xml version="1.0"?>

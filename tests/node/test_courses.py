@@ -81,6 +81,16 @@ def _json_feed(blog: Blog) -> str:
     )
 
 
+# Where a feed, a post or a source on the (allowed) loopback blog may redirect: each a
+# private address the outbound rules refuse before connecting.
+PRIVATE_REDIRECTS = {
+    "redirect": "http://10.0.0.1/feed.xml",
+    "redirect-metadata": "http://169.254.169.254/latest/meta-data/",
+    "redirect-v6": "http://[::1]/rss.xml",
+    "redirect-loopback": "http://127.0.0.2/rss.xml",  # loopback, outside the allowed /32
+}
+LOOPBACK_ONLY = ("127.0.0.1/32",)  # fetch_allow: the blog's host, and nothing else private
+
 DISCOVERY = {  # post → (its answer's Link header, its HTML head), and the endpoint to find
     "4": ('<wm?via=link>; rel="other webmention"', "", "/posts/wm?via=link"),
     "5": ("", '<a rel="nofollow webmention" href="wm?via=a">x</a>', "/posts/wm?via=a"),
@@ -171,8 +181,8 @@ def _blog_app(blog: Blog) -> web.Application:
                 "<title>Caf\xe9 #ds106</title><link>http://x.example/c</link></item></channel></rss>"
             )
             return web.Response(body=body.encode("latin-1"), content_type="application/rss+xml")
-        if name == "redirect":
-            raise web.HTTPFound("http://10.0.0.1/feed.xml")
+        if name in PRIVATE_REDIRECTS:
+            raise web.HTTPFound(PRIVATE_REDIRECTS[name])
         if name == "slow":  # a tar pit: headers, then nothing until the blog stops
             response = web.StreamResponse(headers={"Content-Type": "application/rss+xml"})
             await response.prepare(request)
@@ -453,8 +463,33 @@ async def test_a_public_node_refuses_a_feed_on_a_private_address(
     person = await join(http, node_network, issuer, course, f"{blog.base}/bad/redirect", issuer.did)
     summary = await harvest_now(http, node_network, issuer, course)
     error = summary["errors"][person]
-    assert error["code"] == "feed_unreachable" and "not a public address" in error["message"]
+    assert error["code"] == "feed_address_refused" and "not a public address" in error["message"]
     assert "redirect" not in blog.answers  # refused before connecting
+
+
+async def test_a_feed_redirecting_to_a_private_address_is_its_own_error_only(
+    node_network: NodeNetwork, http: aiohttp.ClientSession, blog: Blog
+) -> None:
+    """The blog's host is allowed (fetch_allow), so its feeds are read; a feed of it that
+    redirects to another private address is refused there, with its own code, and the
+    other feeds of the harvest are read as ever."""
+    issuer = await node_network.add(public=True, fetch_allow=LOOPBACK_ONLY)
+    course, _ = await course_with_task(http, node_network, issuer)
+    people = {
+        name: await join(http, node_network, issuer, course, f"{blog.base}/bad/{name}", issuer.did)
+        for name in PRIVATE_REDIRECTS
+    }
+    good = await join(http, node_network, issuer, course, blog.base + "/atom.xml", issuer.did)
+    summary = await harvest_now(http, node_network, issuer, course)
+
+    codes = {name: summary["errors"][person]["code"] for name, person in people.items()}
+    assert codes == dict.fromkeys(PRIVATE_REDIRECTS, "feed_address_refused")
+    assert good not in summary["errors"] and len(summary["new"]) == 1
+    assert all(blog.answers[name] == [200] for name in PRIVATE_REDIRECTS)  # asked once each
+    _, shown = await call(http, node_network, issuer, "GET", f"/admin/courses/{course}")
+    states = {p["id"]: p["feed_state"]["error"] for p in shown["participants"]}
+    assert states[people["redirect-v6"]]["code"] == "feed_address_refused"
+    assert states[good] is None
 
 
 def test_feed_parsing_reads_tags_in_categories_and_text() -> None:
@@ -568,6 +603,45 @@ async def test_webmentions_are_rate_limited_per_source_host_and_the_queue_is_bou
     webmention._prune_received(issuer, issuer.clock().timestamp() + 2 * 86_400)
     left = list(issuer.store.scan(Kind.JOURNAL, webmention.RX_PREFIX))
     assert len(left) == len(kept) - webmention.PRUNE_PER_REQUEST and left == kept[-len(left) :]
+
+
+async def test_webmention_fetches_that_redirect_to_a_private_address_are_refused(
+    node_network: NodeNetwork, http: aiohttp.ClientSession, blog: Blog
+) -> None:
+    """A received Webmention whose source redirects to a private address is refused with
+    its own code (the loopback blog itself is allowed); a post that does is a final answer
+    to a send, not a failure the queue retries."""
+    issuer = await node_network.add(public=True, fetch_allow=LOOPBACK_ONLY)
+    course, _ = await course_with_task(http, node_network, issuer)
+    await join(http, node_network, issuer, course, blog.base + "/rss.xml", issuer.did)
+    summary = await harvest_now(http, node_network, issuer, course)
+    _, awarded = await call(
+        http, node_network, issuer, "POST", f"/admin/submissions/{summary['new'][0]}/award"
+    )
+    target = f"{issuer.gateway_url}/badges/{awarded['uid']}"
+    form = {"source": f"{blog.base}/bad/redirect-metadata", "target": target}
+    async with http.post(f"{issuer.gateway_url}/webmention", data=form) as answer:
+        assert answer.status == 202
+        status_url = answer.headers["Location"]
+    outcome: Json = {}
+
+    async def checked() -> bool:
+        nonlocal outcome
+        async with http.get(status_url) as answer:
+            outcome = await answer.json()
+        return bool(outcome["state"] != "queued")
+
+    await eventually(checked, 15)
+    assert outcome["state"] == "refused"
+    assert outcome["error"]["code"] == "webmention_source_refused", outcome
+    for name in PRIVATE_REDIRECTS:
+        with pytest.raises(webmention.WebmentionError) as refused:
+            await webmention.receive(issuer, f"{blog.base}/bad/{name}", target)
+        assert refused.value.code == "webmention_source_refused"
+    kept = await webmention.receive(issuer, f"{blog.base}/page?links={target}", target)
+    assert kept["target"] == target  # a source on the allowed host is verified as ever
+    sent = await webmention._send_once(issuer, target, f"{blog.base}/bad/redirect-v6")
+    assert sent == "refused address"
 
 
 def test_a_rate_limit_counts_per_key_and_overall_in_fixed_windows() -> None:

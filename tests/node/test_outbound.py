@@ -16,7 +16,12 @@ from badgechain.bns.record import Uid
 from badgechain.chain.multibase import multibase_decode
 from badgechain.chain.resolve import Unreachable
 from badgechain.node.config import ConfigError, NodeConfig, load_config, save_config
-from badgechain.node.outbound import GlobalOnlyConnector, client_session, only_global
+from badgechain.node.outbound import (
+    GlobalOnlyConnector,
+    client_session,
+    only_global,
+    refused_address,
+)
 from badgechain.node.resolvers import fetch_badge_by_uid
 from tests.node.conftest import NodeNetwork, eventually
 from tests.node.test_status import _admin, _issue
@@ -101,5 +106,28 @@ def test_fetch_private_round_trips_through_config_toml(tmp_path: Path) -> None:
     save_config(tmp_path, config)
     assert load_config(tmp_path) == config
     (tmp_path / "config.toml").write_text('[node]\nfetch_private = "yes"\n')
+    with pytest.raises(ConfigError):
+        load_config(tmp_path)
+
+
+async def test_fetch_allow_opens_only_the_networks_it_names(
+    local_server: int, tmp_path: Path
+) -> None:
+    """A guarded config told `fetch_allow = ["127.0.0.1/32"]` reaches that host; any other
+    private address is an AddressRefused (its own error code for the callers)."""
+    config = NodeConfig(public=True, fetch_allow=("127.0.0.1/32",))
+    save_config(tmp_path, config)
+    assert load_config(tmp_path) == config
+    async with (
+        client_session(config) as session,
+        session.get(f"http://127.0.0.1:{local_server}/") as response,
+    ):
+        assert await response.text() == "internal"
+    for url in (f"http://127.0.0.2:{local_server}/", f"http://[::1]:{local_server}/"):
+        async with client_session(config) as session:
+            with pytest.raises(aiohttp.ClientConnectorError) as refused:
+                await session.get(url)
+            assert refused_address(refused.value)
+    (tmp_path / "config.toml").write_text('[node]\nfetch_allow = ["10.0.0.0/33"]\n')
     with pytest.raises(ConfigError):
         load_config(tmp_path)
