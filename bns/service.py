@@ -255,11 +255,14 @@ class NameService:
     async def _index_for_earner(
         self, earner: KeyPair, entry: Entry, start: int, seq: int = 0
     ) -> int:
-        assert entry.earner_key is not None
+        if entry.earner_key != earner.public_key:  # None too: the entry names no earner
+            raise RecordError(
+                "only a badge's earner writes its earner index", code="index_wrong_writer"
+            )
         return await self._add_to_index(
             _EARNER_INDEX,
             entry,
-            entry.earner_key,
+            earner.public_key,
             start,
             lambda page: make_earner_item(earner, page, entry, seq=seq),
         )
@@ -283,9 +286,8 @@ class NameService:
             writer = entry.issuer_key if index == _ISSUER_INDEX else entry.earner_key
             if writer != issuer.public_key:
                 continue  # `issuer` is this node's key: the earner index is its earner's
-            owner = issuer.public_key if index == _ISSUER_INDEX else entry.earner_key
-            assert owner is not None
-            held = await self._reader(index)(owner, page)
+            # The index's owner is its writer, `issuer`, whichever index it is.
+            held = await self._reader(index)(issuer.public_key, page)
             if any(member.uid == entry.uid for member in held.members):
                 self.store.delete(Kind.JOURNAL, key)  # settled
                 continue

@@ -262,9 +262,8 @@ def is_redacted(value: object) -> bool:
 
 def check_redacted(stub: object) -> dict[str, Any]:
     """`stub` if it is a well-formed {seq, redacted}, else LogError."""
-    if not is_redacted(stub):
+    if not isinstance(stub, dict) or not is_redacted(stub):
         raise LogError(f"a redacted entry has exactly the fields {sorted(REDACTED_FIELDS)}")
-    assert isinstance(stub, dict)
     _check_seq(stub["seq"])
     if not isinstance(stub["redacted"], str) or not HEX_HASH.fullmatch(stub["redacted"]):
         raise LogError("redacted must be 64 lowercase hex digits")

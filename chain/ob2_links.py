@@ -67,9 +67,8 @@ def key_for(
                 "the signed badge names no creator key", code="issuer_key_missing"
             )
         creator = listed[0]
-    if not is_url(creator):
+    if not isinstance(creator, str) or not is_url(creator):
         raise BadgeChainError("verification.creator is not a URL", code="issuer_key_invalid")
-    assert isinstance(creator, str)
     key = run.fetch_json(creator, "key")
     if key.get("id", creator) != creator:
         raise BadgeChainError("the key declares another id", code="issuer_key_mismatch")
@@ -105,8 +104,8 @@ def verify_endorsement(run: Documents, ref: object, jws: jose.Jws | None = None)
     issuer_url = issuer_ref if isinstance(issuer_ref, str) else issuer.get("id")
     _check_dates(run.now, document)
     verification = document.get("verification")
-    if verification_kind(verification) == "signed":
-        assert isinstance(verification, dict)
+    # verification_kind raises unless `verification` is a dict, so isinstance only narrows.
+    if verification_kind(verification) == "signed" and isinstance(verification, dict):
         if jws is None:
             raise BadgeChainError(
                 "a signed endorsement must come as its JWS", code="signature_missing"
@@ -115,9 +114,8 @@ def verify_endorsement(run: Documents, ref: object, jws: jose.Jws | None = None)
         verify_jws_with_pem(jws, key.get("publicKeyPem"))
         return
     url = document.get("id")
-    if jws is not None or not is_url(url):
+    if jws is not None or not isinstance(url, str) or not is_url(url):
         raise BadgeChainError("a hosted endorsement must name its URL", code="hosted_url_missing")
-    assert isinstance(url, str)
     if run.fetch_json(url, "endorsement") != document:
         raise BadgeChainError(
             f"the endorsement hosted at {url:.80} differs", code="hosted_mismatch"

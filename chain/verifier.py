@@ -146,9 +146,8 @@ class Verifier(ProofChecks, NetworkChecks):
         self.chain_earner: str | None = subject
         self.chain_walked = subject is None or not subject.startswith(BNS_URN_PREFIX)
         self.chain_length = 1  # badges in the chain, this one included
-        if self.chain_walked:
+        if subject is None or self.chain_walked:
             return Check("chain", "passed", "no_chain", "the subject is not another badge")
-        assert subject is not None
         linked_uid = subject[len(BNS_URN_PREFIX) :]
         if self.resolvers.badges is None:  # whom the badge is about was not checked
             return Check(

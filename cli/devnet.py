@@ -161,9 +161,11 @@ async def _start(node: DevNode, bootstrap: str | None, passphrase: str) -> None:
         *command, stdout=asyncio.subprocess.PIPE, stderr=log, env=env
     )
     log.close()
-    assert node.process.stdout is not None
+    stdout = node.process.stdout  # a pipe: asked for above
+    if stdout is None:
+        raise HomeError(f"{node.name} started without a pipe", code="devnet_failed")
     try:
-        line = await asyncio.wait_for(node.process.stdout.readline(), READY_TIMEOUT)
+        line = await asyncio.wait_for(stdout.readline(), READY_TIMEOUT)
     except TimeoutError:
         line = b""
     words = line.decode(errors="replace").split()

@@ -176,21 +176,20 @@ def issue(
         raise click.UsageError("--csv, --batch-id and --again go with --class")
     if not offline:
         raise click.UsageError("use --class ID to issue through the node, or --offline")
-    missing = [
-        flag
-        for flag, value in (
-            ("--to", subject),
-            ("--name", name),
-            ("--description", description),
-            ("--criteria", criteria),
-            ("--out", out),
-        )
-        if not value
-    ]
-    if missing:
+    if not (subject and name and description and criteria and out):
+        missing = [
+            flag
+            for flag, value in (
+                ("--to", subject),
+                ("--name", name),
+                ("--description", description),
+                ("--criteria", criteria),
+                ("--out", out),
+            )
+            if not value
+        ]
         raise click.UsageError(f"--offline needs {', '.join(missing)}")
     check_earner(subject)
-    assert subject and name and description and criteria and out
     suffix = out.suffix.lower()
     if suffix not in (".json", ".png", ".svg"):
         raise click.UsageError("--out must end in .json, .png or .svg")

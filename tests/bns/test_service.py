@@ -257,3 +257,10 @@ async def test_a_local_move_and_revocation_show_at_once_on_the_writing_node(
     moved = await earner.resolve(entry.uid)
     assert moved.location is not None and moved.location.urls == ("https://bob.example/a",)
     assert fetches == []
+
+
+async def test_only_the_earner_writes_its_earner_index(net: Network) -> None:
+    entry = make_badge_entry(ALICE, BOB)
+    with pytest.raises(RecordError) as raised:
+        await index_as_earner(service(net, 3), MALLORY, entry, 1)
+    assert raised.value.code == "index_wrong_writer"
