@@ -116,7 +116,10 @@ class DhtNode:
     async def bootstrap(self, addresses: Iterable[tuple[str, int]] = ()) -> int:
         """Join through `addresses` (or the contacts saved last run); return contacts known."""
         self.seeds = list(addresses) or self.seeds or self.saved_contacts()
-        await asyncio.gather(*(self._ping_address(addr) for addr in self.seeds))
+        for _ in range(_JOIN_ATTEMPTS):
+            await asyncio.gather(*(self._ping_address(addr) for addr in self.seeds))
+            if self.contact_count() or not self.seeds:
+                break  # else every answer was lost, and a lookup from nobody finds nobody
         for _ in range(_JOIN_ATTEMPTS):
             await self.find_closest(self.me.id)
             if self.contact_count() >= self.settings.ksize:

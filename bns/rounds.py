@@ -22,7 +22,7 @@ from badgechain.storage import Kind, Store
 from .node_io import Endpoint, now
 from .routing import Contact, RoutingTable
 from .settings import DhtSettings
-from .upkeep import Pushes, StoreResult, hand_over_due
+from .upkeep import HandOvers, Pushes, StoreResult
 
 __all__ = ["Rounds"]
 
@@ -162,9 +162,9 @@ class Rounds:
             finally:
                 window.release()
 
-        senders = node.settings.hand_over_senders
+        due = HandOvers(node.router, node.me, newcomer, node.settings.hand_over_senders)
         async for address, value in self.scan(Kind.BNS_RECORD):
-            if hand_over_due(node.router, node.me, address, newcomer, senders):
+            if due(address):
                 await window.acquire()
                 node.spawn(send(address, value))
 

@@ -10,7 +10,6 @@ its place taken by the newest spare (Kademlia §2.2, §2.4).
 from __future__ import annotations
 
 import bisect
-import heapq
 import random
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator
@@ -82,6 +81,11 @@ class _Bucket:
     def covers(self, number: int) -> bool:
         return self.low <= number < self.high
 
+    def nearest(self, number: int) -> int:
+        """The least XOR distance from `number` to an id in this bucket (an aligned range:
+        splits halve, so `high - low` is a power of two and `low` a multiple of it)."""
+        return (self.low ^ number) & ~(self.high - self.low - 1)
+
     def depth(self) -> int:
         """Leading bits every contact's id shares (Kademlia §4.2's relaxed splitting)."""
         numbers = [c.number for c in self.contacts.values()]
@@ -108,14 +112,15 @@ class RoutingTable:
         self.host_of = host_of
         self.max_failures = max_failures
         self.buckets = [_Bucket(0, ID_SPACE, now)]
+        self._lows = [0]  # each bucket's low end, in order: which bucket an id falls in
+        self.changes = 0  # counts changes of who is in the table (not of their order)
         self.last_seen: dict[bytes, float] = {}
         self.failures: Counter[bytes] = Counter()
 
     # --- questions --------------------------------------------------------------------------
 
     def _bucket(self, number: int) -> _Bucket:
-        lows = [b.low for b in self.buckets]
-        return self.buckets[bisect.bisect_right(lows, number) - 1]
+        return self.buckets[bisect.bisect_right(self._lows, number) - 1]
 
     def get(self, node_id: bytes) -> Contact | None:
         return self._bucket(int.from_bytes(node_id, "big")).contacts.get(node_id)
@@ -133,13 +138,20 @@ class RoutingTable:
         """The k contacts nearest `target` by XOR, exactly: not `target` itself (who asks for
         its own id knows itself), none at address `exclude` (who asks knows itself)."""
         number = int.from_bytes(target, "big")
-        # Hot: every find_node answer and every hand-over check ranks the whole table.
-        ranked = [
-            (c.number ^ number, c)
-            for c in self.contacts()
-            if c.number != number and (exclude is None or c.address != exclude)
-        ]
-        return [c for _, c in heapq.nsmallest(k or self.ksize, ranked, key=_first)]
+        want = k or self.ksize
+        # Hot (every find_node answer, every hand-over check): rather than rank the whole
+        # table, read the buckets nearest `target` first. A bucket is an aligned id range, so
+        # its distances to `target` form one interval, disjoint from every other bucket's:
+        # once `want` contacts are in hand, every later bucket's contacts are farther.
+        found: list[tuple[int, Contact]] = []
+        for bucket in sorted(self.buckets, key=lambda b: b.nearest(number)):
+            for c in bucket.contacts.values():
+                if c.number != number and (exclude is None or c.address != exclude):
+                    found.append((c.number ^ number, c))
+            if len(found) >= want:
+                break
+        found.sort(key=_first)
+        return [c for _, c in found[:want]]
 
     def stale(self, now: float, older_than: float, limit: int) -> list[Contact]:
         """Up to `limit` contacts not heard from in `older_than` seconds, the oldest first."""
@@ -163,12 +175,16 @@ class RoutingTable:
         if contact.id == self.me:
             return None
         bucket = self._bucket(contact.number)
-        if contact.id in bucket.contacts:
-            del bucket.contacts[contact.id]
+        old = bucket.contacts.pop(contact.id, None)
+        if old is not None:
+            if old.port != contact.port or old.host != contact.host:
+                self.changes += 1
         elif not self._room_for(bucket, contact):
             return None  # many ids behind one address is how an eclipse attack starts
         elif len(bucket.contacts) >= self.ksize:
             return self._full(bucket, contact, now)
+        else:
+            self.changes += 1
         bucket.spares.pop(contact.id, None)
         bucket.contacts[contact.id] = contact
         bucket.touched = self.last_seen[contact.id] = now
@@ -195,6 +211,7 @@ class RoutingTable:
                 getattr(half, into)[node_id] = contact
         index = self.buckets.index(bucket)
         self.buckets[index : index + 1] = [left, right]
+        self._lows.insert(index + 1, middle)
 
     def failed(self, node_id: bytes) -> bool:
         """A request to `node_id` went unanswered; True when that removed it."""
@@ -212,6 +229,7 @@ class RoutingTable:
         self.failures.pop(node_id, None)
         if bucket.contacts.pop(node_id, None) is None:
             return
+        self.changes += 1
         for spare_id in reversed(bucket.spares):
             spare = bucket.spares[spare_id]
             if self._room_for(bucket, spare):
