@@ -1,7 +1,7 @@
 """A node's home: its key, its settings (config.toml), its admin token and its database.
 
 HOME/key.json       the node's Ed25519 key (encrypted unless made with --no-passphrase)
-HOME/config.toml    ports, bootstrap peers, public or loopback gateway
+HOME/config.toml    ports, bootstrap peers, public or loopback gateway, the issuer's name
 HOME/admin.token    the bearer token of the admin API (mode 0600)
 HOME/db/            the LevelDB database
 """
@@ -23,9 +23,11 @@ from badgechain.storage.files import write_atomic
 __all__ = [
     "ADMIN_TOKEN_FILE",
     "CONFIG_FILE",
+    "MAX_ISSUER_NAME_CHARS",
     "ConfigError",
     "NodeConfig",
     "SmtpConfig",
+    "check_issuer_name",
     "create_admin_token",
     "load_config",
     "parse_peer",
@@ -39,6 +41,7 @@ ADMIN_TOKEN_FILE = "admin.token"  # noqa: S105 (a file name, not a secret)
 DB_DIR = "db"
 MAX_JSON_BYTES = 1024 * 1024  # a JSON body the node reads: a request, an inbox delivery
 _MAX_CONFIG_BYTES = 64 * 1024
+MAX_ISSUER_NAME_CHARS = 200  # the issuer profile's name in every badge the node issues
 
 
 class ConfigError(BadgeChainError):
@@ -91,6 +94,27 @@ def _render_smtp(smtp: SmtpConfig) -> str:
     )
 
 
+def check_issuer_name(name: str) -> str:
+    """`name`, stripped, if it can name the issuer in its badges: short text, one line."""
+    name = name.strip()
+    if len(name) > MAX_ISSUER_NAME_CHARS or not name.isprintable():
+        raise ConfigError(
+            f"the issuer name is one line of at most {MAX_ISSUER_NAME_CHARS} characters",
+            code="issuer_name_invalid",
+        )
+    return name
+
+
+def _issuer_name(raw: dict[str, Any], path: Path) -> str:
+    table = raw.get("issuer", {})
+    if not isinstance(table, dict) or set(table) - {"name"}:
+        raise ConfigError(f"{path}: [issuer] is a table with one setting, name")
+    name = table.get("name", "")
+    if not isinstance(name, str):
+        raise ConfigError(f"{path}: [issuer] name must be text", code="issuer_name_invalid")
+    return check_issuer_name(name)
+
+
 @dataclass(frozen=True, slots=True)
 class NodeConfig:
     name: str = "node"
@@ -107,6 +131,9 @@ class NodeConfig:
     # Networks (CIDR) a guarded node may reach besides global addresses, e.g. a feed server
     # on an intranet or a test's loopback host; any other private address stays refused.
     fetch_allow: tuple[str, ...] = ()
+    # Reverse proxies (CIDR) whose X-Forwarded-For names the client a rate limit counts
+    # (node/course_limits.py); from any other peer the header is ignored.
+    trusted_proxies: tuple[str, ...] = ()
     # An index (context URL → file beside it) of JSON-LD contexts trusted beyond the pinned
     # set, e.g. a test suite's example contexts; relative to the home. Empty: none.
     local_contexts: str = ""
@@ -118,6 +145,9 @@ class NodeConfig:
     tls_ca_file: str = ""
     # Outbound mail for email claims (node/mail.py), from the [smtp] table; no host: no mail.
     smtp: SmtpConfig = field(default_factory=lambda: SmtpConfig())
+    # [issuer] name: the issuer profile's name in every badge this node issues; empty: none
+    # (other nodes then show the badge's issuer by its DID alone).
+    issuer_name: str = ""
 
     @property
     def http_host(self) -> str:
@@ -184,7 +214,8 @@ def load_config(home: Path) -> NodeConfig:
     fetch_private = node.get("fetch_private", False)
     if not isinstance(fetch_private, bool):
         raise ConfigError(f"{path}: fetch_private must be true or false")
-    fetch_allow = _networks(node.get("fetch_allow", []), path)
+    fetch_allow = _networks(node.get("fetch_allow", []), path, "fetch_allow")
+    trusted_proxies = _networks(node.get("trusted_proxies", []), path, "trusted_proxies")
     local_contexts = node.get("local_contexts", "")
     if not isinstance(local_contexts, str):
         raise ConfigError(f"{path}: local_contexts must be a path")
@@ -204,21 +235,23 @@ def load_config(home: Path) -> NodeConfig:
         pow_difficulty=difficulty,
         fetch_private=fetch_private,
         fetch_allow=fetch_allow,
+        trusted_proxies=trusted_proxies,
         local_contexts=local_contexts,
         did_web=did_web,
         tls_ca_file=tls_ca_file,
         smtp=_smtp(raw, path),
+        issuer_name=_issuer_name(raw, path),
     )
 
 
-def _networks(value: object, path: Path) -> tuple[str, ...]:
-    """fetch_allow: at most 16 networks in CIDR form ("10.1.2.0/24", "127.0.0.1/32")."""
+def _networks(value: object, path: Path, name: str) -> tuple[str, ...]:
+    """At most 16 networks in CIDR form ("10.1.2.0/24", "127.0.0.1/32")."""
     if not isinstance(value, list) or len(value) > 16:
-        raise ConfigError(f"{path}: fetch_allow must be a list of at most 16 networks")
+        raise ConfigError(f"{path}: {name} must be a list of at most 16 networks")
     try:
         return tuple(str(ipaddress.ip_network(text, strict=False)) for text in value)
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{path}: fetch_allow: {exc}"[:300]) from exc
+        raise ConfigError(f"{path}: {name}: {exc}"[:300]) from exc
 
 
 def _toml_string(text: str) -> str:
@@ -240,10 +273,17 @@ def render_config(config: NodeConfig) -> str:
         f"pow_difficulty = {config.pow_difficulty}\n"
         f"fetch_private = {'true' if config.fetch_private else 'false'}\n"
         f"fetch_allow = [{', '.join(_toml_string(net) for net in config.fetch_allow)}]\n"
+        f"trusted_proxies = [{', '.join(_toml_string(n) for n in config.trusted_proxies)}]\n"
         f"local_contexts = {_toml_string(config.local_contexts)}\n"
         f"did_web = {_toml_string(config.did_web)}\n"
         f"tls_ca_file = {_toml_string(config.tls_ca_file)}\n"
-    ) + _render_smtp(config.smtp)
+    ) + _render_tables(config)
+
+
+def _render_tables(config: NodeConfig) -> str:
+    """[issuer], always written so the setting is there to fill in, and [smtp] when set."""
+    issuer = "\n[issuer]\n# The name badges this node issues give their issuer.\n"
+    return issuer + f"name = {_toml_string(config.issuer_name)}\n" + _render_smtp(config.smtp)
 
 
 def save_config(home: Path, config: NodeConfig) -> None:

@@ -14,7 +14,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from . import courses
-from .course_limits import limits_of
+from .course_limits import REGISTRATIONS, client_address
 from .issuer_routes import MAX_CLASS_BODY_BYTES, _fields, _image, _text
 from .page_routes import CONTENT_SECURITY_POLICY
 from .problems import problem_response
@@ -75,14 +75,16 @@ async def get_course_about(request: web.Request) -> web.Response:
 
 async def post_join(request: web.Request) -> web.Response:
     """POST /courses/{id}/participants {feed, did?|email?} → 201: anyone may register, a
-    few times an hour per client address and a bounded number in all (429 past either)."""
+    few times an hour per client address and a bounded number in all (429 past either;
+    the counts outlive a restart; behind `trusted_proxies` the client is X-Forwarded-For's)."""
     node = request.app[SERVICES]
     body = _fields(json_body(request), {"feed"}, {"did", "email"})
     course_id, feed = request.match_info["course_id"], _text(body, "feed")
     did, email = _optional(body, "did"), _optional(body, "email")
     courses.check_join(node, course_id, feed=feed, did=did, email=email)  # then counted
-    client = request.remote or "unknown"
-    wait = limits_of(node.queue).registrations.check(client, node.clock().timestamp())
+    forwarded = request.headers.getall("X-Forwarded-For", [])
+    client = client_address(request.remote, forwarded, node.config.trusted_proxies)
+    wait = REGISTRATIONS.check(node.store, client, node.clock().timestamp())
     if wait is not None:
         answer = problem_response(
             429, "registration_rate_limited", "too many registrations for now; try again later"

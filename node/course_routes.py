@@ -13,7 +13,7 @@ from urllib.parse import parse_qs
 
 from aiohttp import web
 
-from . import course_pages, course_review, courses, harvest, webmention
+from . import course_limits, course_pages, course_review, courses, harvest, webmention
 from .issuer_routes import MAX_CLASS_BODY_BYTES, _fields, _image, _text
 from .problems import Problem, problem_response
 from .routes import Access, Answer, Body, Route, json_body
@@ -113,7 +113,10 @@ async def post_harvest(request: web.Request) -> web.Response:
     """POST /admin/courses/{id}/harvest → 202: the harvest is queued (a course's feeds may
     take minutes); GET the same path for its state and, when done, its summary."""
     node = request.app[SERVICES]
-    run = harvest.request_harvest(node, request.match_info["course_id"])
+    try:
+        run = harvest.request_harvest(node, request.match_info["course_id"])
+    except course_limits.RateLimited as exc:
+        return _busy(exc)
     answer = json_response(run, status=202)
     answer.headers["Location"] = request.path
     return answer
@@ -175,7 +178,7 @@ async def post_webmention(request: web.Request) -> web.Response:
     return answer
 
 
-def _busy(exc: webmention.Busy) -> web.Response:
+def _busy(exc: webmention.Busy | course_limits.RateLimited) -> web.Response:
     answer = problem_response(exc.http_status, exc.code, exc.message)
     answer.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s)))
     return answer
@@ -239,9 +242,9 @@ ROUTES: Final = (
         "POST",
         "/admin/courses/{course_id}/harvest",
         post_harvest,
-        "Queue a harvest of every participant's feed now",
+        "Queue a harvest of every participant's feed now (rate-limited per course)",
         ok=Answer("Json", 202),
-        errors=(404,),
+        errors=(404, 429),
     ),
     _admin(
         "GET",

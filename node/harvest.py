@@ -20,6 +20,7 @@ from badgechain.chain.proof import format_created
 from badgechain.storage import Kind
 
 from . import courses
+from .course_limits import HARVESTS, RateLimited
 from .courses import CourseError
 from .harvest_fetch import FeedError, fetch_feed
 from .harvest_parse import matching_tasks, parse_feed
@@ -48,13 +49,21 @@ PARALLEL_FEEDS: Final = 8  # feeds read at once: a slow blog holds back no other
 
 def request_harvest(node: Services, course_id: str) -> dict[str, Any]:
     """Queue a harvest of the course now; one already waiting is the answer (asking twice
-    harvests once). Returns its record: {"id", "course", "state": "queued", "requested"}."""
+    harvests once). Returns its record: {"id", "course", "state": "queued", "requested"}.
+    RateLimited (`harvest_rate_limited`) past HARVESTS' new harvests of a course, or in all."""
     courses.load_course(node.store, course_id)
     key = RUN_PREFIX + course_id.encode()
     raw = node.store.get(Kind.JOURNAL, key)
     if raw is not None and (waiting := json.loads(raw))["state"] == "queued":
         node.enqueue(HARVEST_NOW_TOPIC, course_id.encode())  # a no-op unless it was lost
         return dict(waiting)
+    wait = HARVESTS.check(node.store, course_id, node.clock().timestamp())
+    if wait is not None:
+        raise RateLimited(
+            "this course was harvested on demand often of late; try again later",
+            code="harvest_rate_limited",
+            retry_after_s=wait,
+        )
     run = {
         "id": courses.new_id(),
         "course": course_id,

@@ -34,7 +34,7 @@ from badgechain.chain.uid import Uid, parse_uid, uid_text
 from badgechain.storage import Kind
 
 from .badgestore import load_badge
-from .course_limits import limits_of
+from .course_limits import WEBMENTIONS
 from .courses import CourseError
 from .harvest_fetch import read_capped
 from .outbound import refused_address
@@ -225,7 +225,7 @@ def accept(node: Services, source: str, target: str) -> dict[str, Any]:
     _check_request(node, source, target)
     now = node.clock().timestamp()
     host = (urlsplit(source).hostname or "").lower()
-    wait = limits_of(node.queue).webmentions.check(host, now)
+    wait = WEBMENTIONS.check(node.store, host, now)
     if wait is not None:
         raise Busy(
             "too many Webmentions from this source host or in all; try again later",

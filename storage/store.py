@@ -53,6 +53,7 @@ class Kind(enum.Enum):
     PUBLISHED = b"p"  # BNS values this node wrote, which it republishes as their writer
     QUEUE = b"q"  # durable work items (storage/queue.py), by topic and key
     QUEUE_DUE = b"d"  # the live work items by due time (storage/queue.py), values empty
+    RATE = b"r"  # rate-limit counts (node/course_limits.py), by limit, window and key
 
 
 # One pending write: the full key, and the value or None for a delete.

@@ -18,7 +18,7 @@ from aiohttp import web
 
 from badgechain.node import course_review
 from badgechain.node.app import RunningNode
-from badgechain.node.course_limits import limits_of
+from badgechain.node.course_limits import REGISTRATIONS
 from tests.node.browser import Browser, Page, find_chromium
 from tests.node.conftest import ADMIN_TOKEN, NodeNetwork
 from tests.node.test_browser import _axe_problems
@@ -182,7 +182,7 @@ async def test_public_registration_is_rate_limited_and_checked(
 
     status, problem, _ = await register({"feed": "ftp://x.example/feed", "email": "a@b.example"})
     assert status == 400, problem
-    allowed = limits_of(node.queue).registrations.per_key  # a refused one is not counted
+    allowed = REGISTRATIONS.per_key  # a refused one is not counted
     for n in range(allowed):
         status, joined, _ = await register({"feed": f"{site.base}/rss.xml?{n}", "did": node.did})
         assert status == 201 and set(joined) == {"id", "course"}, joined

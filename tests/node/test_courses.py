@@ -24,8 +24,8 @@ from badgechain.cli.main import main
 from badgechain.node import harvest, harvest_fetch, harvest_parse, webmention
 from badgechain.node.app import RunningNode
 from badgechain.node.config import ADMIN_TOKEN_FILE, NodeConfig, save_config
-from badgechain.node.course_limits import RateLimit, limits_of
-from badgechain.storage import Kind
+from badgechain.node.course_limits import WEBMENTIONS, RateLimit
+from badgechain.storage import Kind, MemoryStore
 from tests.node.conftest import ADMIN_TOKEN, NodeNetwork, eventually
 
 Json = Any
@@ -583,7 +583,7 @@ async def test_webmentions_are_rate_limited_per_source_host_and_the_queue_is_bou
             body = await answer.json(content_type=None)
             return answer.status, body, answer.headers.get("Retry-After")
 
-    limit = limits_of(issuer.queue).webmentions
+    limit = WEBMENTIONS
     for n in range(limit.per_key):
         assert (await send(f"{blog.base}/page?n={n}"))[0] == 202
     status, problem, retry_after = await send(f"{blog.base}/page?n=over")
@@ -645,12 +645,25 @@ async def test_webmention_fetches_that_redirect_to_a_private_address_are_refused
 
 
 def test_a_rate_limit_counts_per_key_and_overall_in_fixed_windows() -> None:
-    limit = RateLimit(per_key=2, overall=3, window_s=60.0)
-    assert [limit.check("a", 0.0), limit.check("a", 1.0)] == [None, None]
-    assert limit.check("a", 2.0) == 58.0  # a's window: 0 to 60
-    assert limit.check("b", 3.0) is None
-    assert limit.check("c", 4.0) == 56.0  # three in all this window
-    assert limit.check("a", 61.0) is None  # a new window
+    store = MemoryStore()
+    limit = RateLimit("t", per_key=2, overall=3, window_s=60.0)
+    assert [limit.check(store, "a", 0.0), limit.check(store, "a", 1.0)] == [None, None]
+    assert limit.check(store, "a", 2.0) == 58.0  # the window: 0 to 60
+    assert limit.check(store, "b", 3.0) is None
+    assert limit.check(store, "c", 4.0) == 56.0  # three in all this window
+    assert limit.check(store, "a", 61.0) is None  # a new window
+    other = RateLimit("u", per_key=2, overall=3, window_s=60.0)
+    assert other.check(store, "a", 62.0) is None  # another limit counts apart
+
+
+def test_rate_limit_counts_stay_bounded_as_windows_pass() -> None:
+    """Each window keeps at most `overall` keys' counts; each check deletes a few counts of
+    past windows, so the store holds about one window's worth, however long it runs."""
+    store = MemoryStore()
+    limit = RateLimit("t", per_key=1, overall=50, window_s=10.0)
+    for second in range(2000):
+        limit.check(store, f"client-{second}", float(second))
+    assert len(list(store.scan(Kind.RATE, b""))) <= 2 * limit.window_s + 1
 
 
 # --- the CLI -------------------------------------------------------------------------------
