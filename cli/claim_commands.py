@@ -15,7 +15,12 @@ __all__ = ["register"]
 
 @click.command("claim")
 @click.argument("uid")
-@click.option("--code", required=True, help="The one-time code from the claim mail.")
+@click.option("--code", help="The one-time code from the claim mail.")
+@click.option(
+    "--resend",
+    is_flag=True,
+    help="Instead: ask the issuer to mail a new code (the old one expired or was lost).",
+)
 @click.option(
     "--issuer",
     metavar="URL",
@@ -24,10 +29,22 @@ __all__ = ["register"]
 @click.option("--json", "as_json", is_flag=True, help="Print the node's answer as JSON.")
 @click.pass_obj
 @reports_errors
-def claim(home: Path, uid: str, code: str, issuer: str | None, as_json: bool) -> None:
+def claim(
+    home: Path, uid: str, code: str | None, resend: bool, issuer: str | None, as_json: bool
+) -> None:
     """Claim a badge issued to your email: its issuer hands it over to this node's key."""
-    body = {"uid": uid, "code": code, **({"issuer": issuer} if issuer else {})}
-    answer = AdminClient(home).call("POST", "/admin/claims", body)
+    if resend == (code is not None):
+        raise click.UsageError("give --code CODE, or --resend for a new code")
+    where = {"issuer": issuer} if issuer else {}
+    if resend:
+        answer = AdminClient(home).call("POST", "/admin/claims/resend", {"uid": uid, **where})
+        click.echo(
+            json.dumps(answer, indent=2)
+            if as_json
+            else f"the issuer mails a new code for {answer['uid']}; it expires {answer['expires']}"
+        )
+        return
+    answer = AdminClient(home).call("POST", "/admin/claims", {"uid": uid, "code": code, **where})
     if as_json:
         click.echo(json.dumps(answer, indent=2, ensure_ascii=False))
         return

@@ -37,6 +37,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Collections: public, shareable lists of badges this node holds.",
     ),
     "completion": ("completion", "Print the shell completion script for bash, zsh or fish."),
+    "config": ("config_commands", "Read and change this home's settings (config.toml)."),
     "course": (
         "course_commands",
         "Courses: tasks awarded for blog posts with a hashtag, harvested from feeds.",
@@ -76,6 +77,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "lookup": (
         "verify_commands",
         "Print the merged BNS record of UID (asks this home's running node).",
+    ),
+    "mail": (
+        "mail_commands",
+        "Claim mail this node sends for badges issued to an email address.",
     ),
     "move": (
         "earner_commands",

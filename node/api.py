@@ -17,6 +17,7 @@ from . import (
     gateway,
     issuer_routes,
     log_routes,
+    mail_routes,
     page_routes,
     peers,
     persona_routes,
@@ -44,5 +45,6 @@ ROUTES: Final[tuple[Route, ...]] = (
     *course_routes.ROUTES,
     *peers.ROUTES,
     *claim_routes.ROUTES,
+    *mail_routes.ROUTES,
     *didweb_routes.ROUTES,  # last: /{did_path}/did.json must not shadow another route
 )

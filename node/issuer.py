@@ -32,7 +32,7 @@ from badgechain.chain.proof import format_created
 from badgechain.chain.uid import Uid
 from badgechain.storage import Kind
 
-from . import claims, pipeline
+from . import claims, mail_claims, pipeline
 from .classes import load_achievement
 from .didweb import issuer_did
 from .errors import IssuerError
@@ -171,8 +171,10 @@ def badge_credential(
     recipient: Recipient,
     now: datetime,
     credential_status: dict[str, Any] | None = None,
+    issuer_name: str = "",
 ) -> dict[str, Any]:
-    """The unsigned OpenBadgeCredential of `achievement` for `recipient`, issued `now`."""
+    """The unsigned OpenBadgeCredential of `achievement` for `recipient`, issued `now`; its
+    issuer profile carries `issuer_name` (the home's [issuer] name) when there is one."""
     identifiers = []
     if recipient.email is not None:
         identifiers.append(email_identity(recipient.email, salt=secrets.token_hex(8)))
@@ -182,6 +184,7 @@ def badge_credential(
         achievement=achievement,
         valid_from=now,
         credential_id=f"urn:uuid:{uuid.uuid4()}",
+        issuer_name=issuer_name or None,
         identifiers=identifiers,
         valid_until=recipient.valid_until,
         evidence=recipient.evidence,
@@ -198,7 +201,9 @@ def class_badge(
     **details: str,
 ) -> Issuance:
     return Issuance(
-        build=lambda entry: badge_credential(issuer_did(node), achievement, recipient, now, entry),
+        build=lambda entry: badge_credential(
+            issuer_did(node), achievement, recipient, now, entry, node.config.issuer_name
+        ),
         state=issued_state(now, **details),
         earner_key=earner_key,
         more_writes=_claim_hook(node, achievement, recipient, now, earner_key),
@@ -218,9 +223,10 @@ def _claim_hook(
     if email is None or earner_key is not None or not node.config.smtp.host:
         return lambda _: ()
     name = str(achievement.get("name", "a badge"))[:100]
-    return lambda signed: claims.claim_writes(
-        node, signed.uid, email, name, now.timestamp(), claims.new_code()
-    )
+    return lambda signed: [
+        *claims.claim_writes(node, signed.uid, email, name, now.timestamp(), claims.new_code()),
+        *mail_claims.claim_mail_writes(node, signed.uid, email, name),  # location, resends
+    ]
 
 
 async def issue_badge(node: Services, class_id: str, recipient: Recipient) -> IssueResult:

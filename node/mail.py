@@ -51,6 +51,7 @@ SMTP_TIMEOUT_S: Final = 10.0
 MAX_SUBJECT_CHARS: Final = 200
 MAX_MAIL_BODY_CHARS: Final = 8 * 1024
 _MAX_PASSWORD_BYTES: Final = 1024
+_MAX_REWRITES: Final = 3  # sends of one mark rewritten meanwhile before the queue retries it
 
 
 class MailError(BadgeChainError):
@@ -65,12 +66,23 @@ def mail_writes(key: bytes, to: str, subject: str, body: str) -> list[Op]:
 
 
 async def send(services: Services, key: bytes) -> bool:
-    """The `mail` topic's handler: send the message marked under `key`, then drop the mark.
-    Raises MailError (the queue retries) when the server is down or refuses."""
-    raw = services.store.get(Kind.JOURNAL, PENDING_PREFIX + key)
-    if raw is None:
-        return True  # sent already
-    message = json.loads(raw)
+    """The `mail` topic's handler: send the message marked under `key`, then drop the mark
+    unless it was rewritten meanwhile (then send that). Raises MailError (the queue
+    retries) when the server is down or refuses."""
+    store = services.store
+    for _ in range(_MAX_REWRITES):
+        raw = store.get(Kind.JOURNAL, PENDING_PREFIX + key)
+        if raw is None:
+            return True  # sent already
+        await _send_one(services, json.loads(raw))
+        if store.get(Kind.JOURNAL, PENDING_PREFIX + key) == raw:
+            store.delete(Kind.JOURNAL, PENDING_PREFIX + key)
+            return True
+        # Rewritten while it went out (a new code, node/mail_claims.py): send that one too.
+    return False
+
+
+async def _send_one(services: Services, message: dict[str, str]) -> None:
     smtp = services.config.smtp
     if not smtp.host:
         raise MailError("no [smtp] host in config.toml", code="smtp_not_configured")
@@ -78,8 +90,6 @@ async def send(services: Services, key: bytes) -> bool:
     email = _message(smtp, message)
     context = _starttls_context(services) if smtp.starttls else None
     await asyncio.to_thread(_deliver, smtp, password, email, context)
-    services.store.delete(Kind.JOURNAL, PENDING_PREFIX + key)
-    return True
 
 
 def _message(smtp: SmtpConfig, message: dict[str, str]) -> EmailMessage:

@@ -509,6 +509,27 @@ SCHEMAS: Final[dict[str, Any]] = {
         "required": ["uid", "state"],
         "properties": {"uid": _STRING, "state": _STRING},
     },
+    "ResendAsk": {"type": "object", "additionalProperties": False},  # node/mail_routes.py
+    "ResendRequest": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["uid"],
+        "properties": {
+            "uid": UID_OR_URN,
+            "issuer": {"type": "string", "pattern": "^https?://", "maxLength": 2048},
+        },
+    },
+    "MailResendRequest": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["uid"],
+        "properties": {"uid": UID_OR_URN},
+    },
+    "ResendAnswer": {
+        "type": "object",
+        "required": ["uid", "expires"],
+        "properties": {"uid": _STRING, "expires": _STRING},
+    },
     "MoveRequest": {
         "type": "object",
         "required": ["uid", "urls"],

@@ -9,6 +9,7 @@ delivering them, revocations, personas, running batches, reconciling indexes).
   batch      <batch id>  the rows of a batch still to issue (node/batches.py)
   reconcile  indexes     index items concurrent writers pushed out; again each republish
   mail       <UID>       a claim's mail to its earner, over SMTP (node/mail.py)
+  claim-location <UID>   an unclaimed badge's issuer location (node/mail_claims.py)
 
 At least once: an item stays until its handler returns True, so every handler is
 idempotent (the journal marks it reads are the truth; the queue only schedules). A
@@ -44,6 +45,7 @@ from . import (
     delivery,
     harvest,
     mail,
+    mail_claims,
     personas,
     pipeline,
     revocation,
@@ -128,6 +130,7 @@ HANDLERS: Final[Mapping[str, Handler]] = {
     webmention.RECEIVE_TOPIC: webmention.verify_received,
     harvest.HARVEST_NOW_TOPIC: course_review.run_requested_harvest,
     mail.MAIL_TOPIC: mail.send,  # a claim's mail (node/claims.py); SMTP down: retried
+    mail_claims.LOCATION_TOPIC: mail_claims.publish_location,  # an email badge's, till claimed
 }
 
 
@@ -152,6 +155,7 @@ def migrate(services: Services) -> int:
         if header["state"] == "running":
             queue.put("batch", header["id"].encode(), now)
             found += 1
+    found += mail_claims.queue_open_claims(services)  # their location, if a home lacks it
     queue.put("reconcile", RECONCILE_KEY, now + RECURRING["reconcile"](services))
     return found
 
