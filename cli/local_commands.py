@@ -222,6 +222,7 @@ def issue(
         achievement=achievement,
         valid_from=now,
         credential_id=f"urn:uuid:{uuid.uuid4()}",
+        issuer_name=_home_issuer_name(home) or None,
         identifiers=identifiers,
         valid_until=valid_until,
         evidence=evidence,
@@ -235,6 +236,14 @@ def issue(
         click.echo(json.dumps({"uid": uid, "out": str(out), "issuer": key.did, "to": subject}))
     else:
         click.echo(uid)
+
+
+def _home_issuer_name(home: Path) -> str:
+    """The home's [issuer] name, as the node puts it in its badges; none for a home that
+    has a key alone (`badgechain keys new`)."""
+    from badgechain.node.config import CONFIG_FILE, load_config
+
+    return load_config(home).issuer_name if (home / CONFIG_FILE).exists() else ""
 
 
 def _refuse_overwrite(out: Path, force: bool) -> None:

@@ -20,7 +20,9 @@ from badgechain.node.app import Node, RunningNode
 from badgechain.node.config import (
     ADMIN_TOKEN_FILE,
     CONFIG_FILE,
+    ConfigError,
     NodeConfig,
+    check_issuer_name,
     create_admin_token,
     load_config,
     parse_peer,
@@ -89,7 +91,11 @@ def _ip_address(ctx: click.Context, param: click.Parameter, value: str | None) -
 
 def register_node_commands(main: click.Group) -> None:
     @main.command()
-    @click.option("--name", default=None, help="A name for this node (shown in logs).")
+    @click.option(
+        "--name",
+        default=None,
+        help="The issuer's name in every badge this node issues (and the node's in its logs).",
+    )
     @click.option("--dht-port", type=click.IntRange(0, 65535), default=None)
     @click.option("--http-port", type=click.IntRange(0, 65535), default=None)
     @click.option("--bootstrap", multiple=True, callback=_peers, help=_BOOTSTRAP_HELP)
@@ -124,8 +130,10 @@ def register_node_commands(main: click.Group) -> None:
         """Create a home: a key (unless one exists), config.toml and an admin token.
 
         Without --dht-port/--http-port the defaults (4800, 4880) are used, or the next free
-        ports when another node on this machine holds them.
+        ports when another node on this machine holds them. Without --name the badges name
+        their issuer by its DID alone; `badgechain config set issuer.name NAME` names it later.
         """
+        issuer_name = _issuer_name(name)
         if (home / CONFIG_FILE).exists() and not force:
             raise HomeError(f"{home} is already initialised; use --force", code="home_exists")
         try:
@@ -142,7 +150,8 @@ def register_node_commands(main: click.Group) -> None:
         else:
             key = load_key(home)
         config = NodeConfig().with_overrides(
-            name=name or home.name,
+            name=issuer_name or home.name,
+            issuer_name=issuer_name,
             dht_port=dht_port,
             http_port=http_port,
             bootstrap=bootstrap or None,
@@ -155,12 +164,15 @@ def register_node_commands(main: click.Group) -> None:
         if as_json:
             ports = {"dht_port": config.dht_port, "http_port": config.http_port}
             web = {"did_web": issuer_web} if issuer_web else {}
-            click.echo(json.dumps({"did": key.did, "home": str(home), **ports, **web}))
+            named = {"issuer_name": issuer_name or None}
+            click.echo(json.dumps({"did": key.did, "home": str(home), **ports, **web, **named}))
         else:
             click.echo(key.did)
             if issuer_web:
                 path = document_path(issuer_web)
                 click.echo(f"issues as {issuer_web}; serve this node's {path} at that address")
+        if not issuer_name:
+            click.echo(NO_ISSUER_NAME, err=True)
 
     @main.group()
     def node() -> None:
@@ -239,6 +251,20 @@ def register_node_commands(main: click.Group) -> None:
         running.spawn(_say_when_alone(running))
         running.spawn(follow_gateway_url(running))  # a node that moved says where it is now
         await running.run_until_signalled()
+
+
+NO_ISSUER_NAME = (
+    "warning: no issuer name is set, so other nodes show this node's badges as from "
+    '"an unnamed issuer". Set it with: badgechain config set issuer.name "Your Name"'
+)
+
+
+def _issuer_name(name: str | None) -> str:
+    """--name checked as the issuer's name; "" when not given."""
+    try:
+        return "" if name is None else check_issuer_name(name)
+    except ConfigError as exc:  # a usage error: exit 2 with the reason
+        raise click.BadParameter(exc.message, param_hint="--name") from exc
 
 
 def _free_defaults(config: NodeConfig, pick_dht: bool, pick_http: bool) -> NodeConfig:

@@ -78,7 +78,8 @@ async def get_bns(request: web.Request) -> web.Response:
 async def get_health(request: web.Request) -> web.Response:
     node = request.app[SERVICES]
     contacts, stats = node.dht.contact_count(), dict(node.dht.stats)
-    named = {"status": "ok", "did": node.did, "name": node.config.name}  # the web page's home
+    name = node.config.issuer_name or node.config.name  # the web page's name for this node
+    named = {"status": "ok", "did": node.did, "name": name}
     return json_response(named | {"contacts": contacts, "dht": stats})
 
 

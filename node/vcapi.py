@@ -72,6 +72,16 @@ def _own_issuer(issuer: object, issuer_did: str) -> object:
     )
 
 
+def named_issuer(credential: dict[str, Any], name: str) -> dict[str, Any]:
+    """An Open Badge with the node's [issuer] name in its issuer Profile, unless the caller
+    named the issuer. Other credentials stay as they are: their contexts may lack the terms."""
+    if not name or not is_open_badge(credential):
+        return credential
+    issuer = credential["issuer"]
+    profile = issuer if isinstance(issuer, dict) else {"id": issuer, "type": ["Profile"]}
+    return credential | {"issuer": {"name": name} | profile}
+
+
 async def _subject_key(node: Services, credential: dict[str, Any]) -> PublicKey | None:
     """The earner key for the BNS entry, for a single subject: its did:key, or the earner
     behind the persona it names."""
@@ -93,6 +103,7 @@ async def issue_credential(
     option); eddsa-rdfc-2022 unless eddsa-jcs-2022 is asked for."""
     now = node.clock()
     prepared = prepare_credential(credential, issuer_did(node), now)  # did:web if it has one
+    prepared = named_issuer(prepared, node.config.issuer_name)
     if "credentialStatus" in prepared:
         raise IssuerError(
             "the node gives each credential its own credentialStatus",
