@@ -7,13 +7,22 @@ highest (seq, signature)), and the highest seqs when more arrive. The seq is the
 the announcement in seconds: readers drop entries too old or from the future (a board
 merge cannot read the clock). Merging is a CRDT (union, newest per key, top N), so the
 replicas converge whatever order STOREs arrive in.
+
+A reader's sample (`sample_announcements`) is spread out: one entry per signer, at most
+MAX_PER_PREFIX per address prefix of the gateway URL (`url_prefix`: an IPv4 /24, an IPv6
+/48, a name's registrable part), signers the reader has recently seen in its routing table
+first, so one node or one network cannot crowd it, however many boards it fills.
 """
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Self
+from urllib.parse import urlsplit
 
 from badgechain.chain.errors import DecodeError
 from badgechain.chain.keys import KeyPair, PublicKey, did_key_from_public_key, verify_signature
@@ -44,6 +53,9 @@ __all__ = [
     "make_peer_announcement",
     "merge_peer_boards",
     "peers_key",
+    "sample_announcements",
+    "sample_boards",
+    "url_prefix",
 ]
 
 PEERS_KIND: Final = "bns/peers"
@@ -53,6 +65,8 @@ PEER_BUCKETS: Final = 16  # GET /peers reads every board: at most 80 gateways
 # A board fits one BNS value (MAX_VALUE_BYTES): five entries of a 100-character URL do.
 MAX_BOARD_ENTRIES: Final = 5
 MAX_PEER_URL_CHARS: Final = 100
+MAX_SAMPLE: Final = 32  # entries a reader's sample holds
+MAX_PER_PREFIX: Final = 2  # of them with URLs in one address prefix (url_prefix)
 
 
 def peers_key(bucket: int) -> DhtKey:
@@ -183,3 +197,74 @@ def accept_peer_board(current: PeerBoard | None, incoming: PeerBoard) -> PeerBoa
     is valid; raises RecordError otherwise."""
     _validate(incoming)
     return incoming if current is None else merge_peer_boards(current, incoming)
+
+
+def sample_boards(
+    boards: Iterable[PeerBoard],
+    *,
+    now: int,
+    exclude: bytes,
+    max_age_s: int,
+    skew_s: int,
+    seen: Mapping[bytes, float],
+) -> list[PeerAnnouncement]:
+    """What a reader makes of the boards it fetched: the entries on their own key's board
+    (a replica's answer is not trusted to hold only those), not `exclude`'s (its own),
+    seq within [now - max_age_s, now + skew_s], signed; then `sample_announcements`."""
+    checked = [
+        entry
+        for board in boards
+        for entry in board.entries
+        if bucket_of(entry.public_key) == board.bucket
+        and entry.public_key != exclude
+        and now - max_age_s <= entry.seq <= now + skew_s
+        and entry.is_signed()
+    ]
+    return sample_announcements(checked, seen)
+
+
+def url_prefix(url: str) -> str:
+    """Which network a gateway URL counts under: an IPv4 host's /24, an IPv6 host's /48,
+    a loopback host with its port (the nodes of a devnet), a name's last two labels (three
+    under a short second-level label such as co.uk). Names are not resolved (pure)."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        labels = host.rstrip(".").split(".")
+        keep = 3 if len(labels) >= 3 and len(labels[-2]) <= 3 else 2
+        return ".".join(labels[-keep:])
+    if ip.is_loopback:
+        return f"{host}:{parts.port}"
+    bits = 24 if ip.version == 4 else 48
+    return str(ipaddress.ip_network(f"{ip}/{bits}", strict=False))
+
+
+def sample_announcements(
+    entries: Iterable[PeerAnnouncement],
+    seen: Mapping[bytes, float],
+    limit: int = MAX_SAMPLE,
+    per_prefix: int = MAX_PER_PREFIX,
+) -> list[PeerAnnouncement]:
+    """A spread-out sample of checked announcements: the newest entry of each signer; the
+    signers in `seen` (public key → when last heard from) first, most recently heard first,
+    then the others newest first; at most `per_prefix` per url_prefix, `limit` in all."""
+    newest: dict[bytes, PeerAnnouncement] = {}
+    for entry in entries:
+        held = newest.get(entry.public_key)
+        if held is None or entry.order() > held.order():
+            newest[entry.public_key] = entry
+
+    def rank(entry: PeerAnnouncement) -> tuple[bool, float, tuple[int, bytes, bytes, str]]:
+        heard = seen.get(entry.public_key)
+        return (heard is not None, heard or 0.0, entry.order())
+
+    picked: list[PeerAnnouncement] = []
+    taken: Counter[str] = Counter()
+    for entry in sorted(newest.values(), key=rank, reverse=True):
+        prefix = url_prefix(entry.url)
+        if taken[prefix] < per_prefix and len(picked) < limit:
+            taken[prefix] += 1
+            picked.append(entry)
+    return picked

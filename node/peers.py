@@ -4,7 +4,9 @@
 A public node with a `public_url` announces its gateway on its key's board when it starts,
 and again every ANNOUNCE_EVERY_S so its entry stays fresh. A reader reads every board
 (PEER_BUCKETS, each the newest few entries of its keys), checks every signature again, and
-drops entries from the future or older than MAX_AGE_S, and its own.
+drops entries on another key's board, from the future or older than MAX_AGE_S, and its own;
+then samples them spread out (bns/peers.py `sample_boards`: one per signer, two per
+network, the signers its DHT routing table has heard from first).
 The answer is cached for CACHE_S: the route is public, and each answer costs DHT lookups.
 """
 
@@ -26,6 +28,7 @@ from badgechain.bns.peers import (
     bucket_of,
     make_peer_announcement,
     peers_key,
+    sample_boards,
 )
 from badgechain.bns.values import address_of_key
 from badgechain.chain.errors import BadgeChainError, DecodeError
@@ -101,17 +104,22 @@ async def _board(node: Services, bucket: int) -> PeerBoard | None:
 
 
 async def sample_peers(node: Services) -> list[PeerAnnouncement]:
-    """Fresh, signed announcements of other gateways, from every board."""
+    """A spread-out sample of fresh, signed announcements of other gateways."""
     found = await asyncio.gather(*(_board(node, bucket) for bucket in range(PEER_BUCKETS)))
-    now = int(node.clock().timestamp())
-    entries = [entry for board in found if board is not None for entry in board.entries]
-    return [
-        entry
-        for entry in entries
-        if entry.public_key != node.key.public_key
-        and now - MAX_AGE_S <= entry.seq <= now + CLOCK_SKEW_S
-        and entry.is_signed()
-    ]
+    return sample_boards(
+        [board for board in found if board is not None],
+        now=int(node.clock().timestamp()),
+        exclude=node.key.public_key,
+        max_age_s=MAX_AGE_S,
+        skew_s=CLOCK_SKEW_S,
+        seen=_seen_signers(node),
+    )
+
+
+def _seen_signers(node: Services) -> dict[bytes, float]:
+    """The keys of the DHT contacts in this node's routing table, with when last heard."""
+    heard = node.dht.router.last_seen
+    return {contact.public_key: heard.get(contact.id, 0.0) for contact in node.dht.contacts()}
 
 
 def _b64(data: bytes) -> str:

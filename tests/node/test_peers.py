@@ -16,11 +16,16 @@ from hypothesis import strategies as st
 from badgechain.bns.errors import RecordError
 from badgechain.bns.peers import (
     MAX_BOARD_ENTRIES,
+    MAX_PER_PREFIX,
+    PEER_BUCKETS,
     PeerAnnouncement,
     PeerBoard,
     bucket_of,
     make_peer_announcement,
     merge_peer_boards,
+    sample_announcements,
+    sample_boards,
+    url_prefix,
 )
 from badgechain.bns.values import BnsValues, address_of_key, decode_value
 from badgechain.chain.errors import BadgeChainError, DecodeError
@@ -133,3 +138,124 @@ async def test_peers_lists_the_other_gateways_each_signed(
 def test_any_bytes_decode_as_a_board_or_raise_decode_error(data: bytes) -> None:
     with contextlib.suppress(DecodeError):
         PeerBoard.from_wire_bytes(b"\x94\xa9bns/peers" + data)
+
+
+# --- a sample no one node or network can crowd ---------------------------------------------
+
+NOW = 1_700_000_000
+
+
+def test_one_signer_filling_every_board_is_one_entry_of_the_sample() -> None:
+    """A hostile replica answers every board with entries of one key (other URLs, newer
+    seqs): the reader keeps that key's entry on its own board, once."""
+    crowd = KeyPair.generate()
+    boards = [
+        PeerBoard.from_wire_bytes(  # decoded as a reader decodes a replica's answer
+            PeerBoard(
+                bucket,
+                tuple(
+                    make_peer_announcement(crowd, f"https://c{bucket}-{n}.example", NOW - n)
+                    for n in range(MAX_BOARD_ENTRIES)
+                ),
+            ).to_wire_bytes()
+        )
+        for bucket in range(PEER_BUCKETS)
+    ]
+    honest = [KeyPair.generate() for _ in range(5)]
+    for n, key in enumerate(honest):
+        boards.append(_board(make_peer_announcement(key, f"https://gw.site{n}.org", NOW - 60)))
+    sample = sample_boards(
+        boards, now=NOW, exclude=bytes(32), max_age_s=3 * 86_400, skew_s=600, seen={}
+    )
+    (from_crowd,) = [entry for entry in sample if entry.public_key == crowd.public_key]
+    assert from_crowd.url == f"https://c{bucket_of(crowd.public_key)}-0.example"  # its own
+    assert {entry.public_key for entry in sample} >= {key.public_key for key in honest}
+
+
+def test_many_signers_on_one_network_take_two_places() -> None:
+    """An operator with 40 keys whose gateways share a /24 (or one domain) gets
+    MAX_PER_PREFIX entries; the gateways elsewhere all keep theirs."""
+    sybils = [
+        make_peer_announcement(KeyPair.generate(), f"https://203.0.113.{n}:8443", NOW)
+        for n in range(40)
+    ]
+    named = [
+        make_peer_announcement(KeyPair.generate(), f"https://gw{n}.crowd.example", NOW)
+        for n in range(40)
+    ]
+    others = [
+        make_peer_announcement(KeyPair.generate(), url, NOW - 3600)
+        for url in ("https://198.51.100.7", "https://gw.school.ac.uk", "https://[2001:db8::1]/")
+    ]
+    sample = sample_announcements([*sybils, *named, *others], seen={})
+    prefixes = [url_prefix(entry.url) for entry in sample]
+    assert prefixes.count("203.0.113.0/24") == MAX_PER_PREFIX
+    assert prefixes.count("crowd.example") == MAX_PER_PREFIX
+    assert set(others) <= set(sample)
+
+
+def test_signers_the_routing_table_has_heard_from_come_first() -> None:
+    keys = [KeyPair.generate() for _ in range(6)]
+    entries = [
+        make_peer_announcement(key, f"https://gw{n}.site{n}.org", NOW + n)
+        for n, key in enumerate(keys)
+    ]
+    seen: dict[bytes, float] = {
+        keys[0].public_key: 50.0,
+        keys[1].public_key: 90.0,
+    }  # heard from, and when
+    sample = sample_announcements(entries, seen=seen, limit=3)
+    assert [entry.public_key for entry in sample] == [
+        keys[1].public_key,  # heard most recently
+        keys[0].public_key,
+        keys[5].public_key,  # then the newest announcement
+    ]
+
+
+@pytest.mark.parametrize(
+    ("url", "prefix"),
+    [
+        ("https://203.0.113.9/", "203.0.113.0/24"),
+        ("http://203.0.113.200:8080", "203.0.113.0/24"),
+        ("https://[2001:db8:1:2::1]/", "2001:db8:1::/48"),
+        ("http://127.0.0.1:4880", "127.0.0.1:4880"),  # the nodes of a devnet count apart
+        ("https://a.b.gw.example.org", "example.org"),
+        ("https://gw.school.co.uk", "school.co.uk"),
+        ("https://localhost:8080", "localhost"),
+    ],
+)
+def test_url_prefix_names_the_network_a_gateway_counts_under(url: str, prefix: str) -> None:
+    assert url_prefix(url) == prefix
+
+
+@pytest.mark.slow
+async def test_peers_is_not_crowded_by_one_operators_many_keys(
+    node_network: NodeNetwork, http: aiohttp.ClientSession
+) -> None:
+    """Twelve keys of one operator announce gateways in one /24 through the DHT (valid
+    entries, each on its key's board): GET /peers lists two of them and every honest
+    gateway."""
+    nodes = await node_network.start(4)
+    for node in nodes[:3]:
+        await peers.announce_peer(node)
+    operator = [KeyPair.generate() for _ in range(12)]
+    stamp = int(nodes[0].clock().timestamp()) - 60  # older than the honest entries
+    for n, key in enumerate(operator):
+        entry = make_peer_announcement(key, f"https://203.0.113.{n + 1}", stamp)
+        result = await nodes[1].dht.publish(_board(entry).to_wire_bytes())
+        assert result.accepted > 0
+    asker = nodes[3]
+    honest = {node.did for node in nodes[:3]}
+    listed: list[dict[str, str]] = []
+
+    async def settled() -> bool:
+        nonlocal listed
+        peers._CACHE.clear()
+        async with http.get(asker.gateway_url + "/peers") as response:
+            listed = (await response.json())["peers"]
+        crowd = [peer for peer in listed if peer["url"].startswith("https://203.0.113.")]
+        return honest <= {peer["did"] for peer in listed} and len(crowd) >= MAX_PER_PREFIX
+
+    await eventually(settled, timeout=20)
+    crowd = [peer for peer in listed if peer["url"].startswith("https://203.0.113.")]
+    assert len(crowd) == MAX_PER_PREFIX
