@@ -222,6 +222,8 @@ async def endorse(node: Services, endorsed: Uid, comment: object = None) -> Endo
         credential_id=f"urn:uuid:{uuid.uuid4()}",
         name=f"Endorsement of {badge_name}"[:200] if isinstance(badge_name, str) else "Endorsement",
     )
+    if node.config.issuer_name:  # the endorser is this node's issuer: named as in its badges
+        credential["issuer"]["name"] = node.config.issuer_name
     state = {
         "role": ENDORSEMENT_ROLE,
         "state": BadgeState.ISSUED,

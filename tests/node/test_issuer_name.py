@@ -1,5 +1,6 @@
 """The home's [issuer] name in every badge its node issues (a class badge, a batch row, an
-Open Badge signed through the VC API), as another node that verifies it sees it."""
+Open Badge signed through the VC API, an endorsement), as another node that verifies it
+sees it."""
 
 from __future__ import annotations
 
@@ -18,9 +19,18 @@ from tests.node.test_issuer import admin, batch_done, call, make_class, vc2
 NAME = "Ada's School of Networks ✓"
 
 
-async def _inbox(network: NodeNetwork, http: aiohttp.ClientSession, node: RunningNode) -> Any:
-    _, answer = await admin(network, http, node, "GET", "/admin/inbox")
-    return answer
+async def _accepted(
+    network: NodeNetwork, http: aiohttp.ClientSession, earner: RunningNode, uid: str
+) -> None:
+    """Wait for `uid` in the earner's inbox and accept it (its location is then public)."""
+
+    async def delivered() -> bool:
+        _, answer = await admin(network, http, earner, "GET", "/admin/inbox")
+        return uid in str(answer)
+
+    await eventually(delivered, 15)
+    status, answer = await admin(network, http, earner, "POST", "/admin/accept", {"uid": uid})
+    assert status == 200, answer
 
 
 async def test_a_class_badge_names_its_issuer_on_the_node_that_verifies_it(
@@ -34,19 +44,23 @@ async def test_a_class_badge_names_its_issuer_on_the_node_that_verifies_it(
     assert status == 201, answer
     uid = answer["uid"]
     assert answer["credential"]["issuer"] == {"id": issuer.did, "type": ["Profile"], "name": NAME}
-
-    async def delivered() -> bool:
-        return uid in str(await _inbox(node_network, http, earner))
-
-    await eventually(delivered, 15)
-    status, _ = await admin(node_network, http, earner, "POST", "/admin/accept", {"uid": uid})
-    assert status == 200
+    await _accepted(node_network, http, earner, uid)
     path = f"{earner.gateway_url}/verify/{uid}?include=credential"
     status, report = await call(http, "GET", path)
     assert (status, report["verdict"]) == (200, "valid"), report
     assert report["credential"]["issuer"]["name"] == NAME
     _, health = await call(http, "GET", issuer.gateway_url + "/health")
     assert health["name"] == NAME  # the issuer's own page names it too
+
+    # A named node's endorsement of the badge names its endorser the same way.
+    reviewer = await node_network.add("reviewer", issuer_name="Reviewer")
+    body = {"uid": uid, "comment": "Great"}
+    status, endorsed = await admin(node_network, http, reviewer, "POST", "/admin/endorse", body)
+    assert status == 201, endorsed
+    assert endorsed["credential"]["issuer"]["name"] == "Reviewer"
+    await _accepted(node_network, http, earner, endorsed["uid"])
+    status, report = await call(http, "GET", f"{issuer.gateway_url}/verify/{endorsed['uid']}")
+    assert report["verdict"] == "valid", report
 
 
 async def test_batch_rows_name_their_issuer_and_an_unnamed_node_names_none(
