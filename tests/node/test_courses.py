@@ -81,6 +81,31 @@ def _json_feed(blog: Blog) -> str:
     )
 
 
+_TAGGED_ITEM = "<item><title>t #ds106</title><link>http://x.example/{}</link>{}</item>"
+HOSTILE_BODIES = {  # served as application/rss+xml
+    # external entities (XXE) are refused with the rest of the entity declarations
+    "xxe": b"<?xml version='1.0'?><!DOCTYPE r [<!ENTITY x SYSTEM 'file:///etc/passwd'>]>"
+    b"<rss version='2.0'><channel><item><title>&x;</title></item></channel></rss>",
+    # UTF-16 bytes that say they are UTF-8
+    "utf16": (
+        "<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel>"
+        + _TAGGED_ITEM.format("u", "")
+        + "</channel></rss>"
+    ).encode("utf-16"),
+    # deeply nested elements, under the tag bound: read, within its time
+    "deep-ok": (
+        "<rss version='2.0'><channel>"
+        + _TAGGED_ITEM.format("d", "<x>" * 15_000 + "</x>" * 15_000)
+        + "</channel></rss>"
+    ).encode(),
+    # an encoding no one knows: read as feedparser falls back
+    "bogus-encoding": (
+        "<?xml version='1.0' encoding='x-klingon'?><rss version='2.0'><channel>"
+        + _TAGGED_ITEM.format("k", "")
+        + "</channel></rss>"
+    ).encode(),
+}
+
 # Where a feed, a post or a source on the (allowed) loopback blog may redirect: each a
 # private address the outbound rules refuse before connecting.
 PRIVATE_REDIRECTS = {
@@ -183,6 +208,17 @@ def _blog_app(blog: Blog) -> web.Application:
             return web.Response(body=body.encode("latin-1"), content_type="application/rss+xml")
         if name in PRIVATE_REDIRECTS:
             raise web.HTTPFound(PRIVATE_REDIRECTS[name])
+        if name in HOSTILE_BODIES:
+            return web.Response(body=HOSTILE_BODIES[name], content_type="application/rss+xml")
+        if name == "loop":  # a feed that redirects to itself, forever
+            raise web.HTTPFound(f"{blog.base}/bad/loop")
+        if name == "huge-page":  # a Webmention source whose link comes after the first MiB
+            filler = "<p>filler</p>" * 200_000
+            link = request.query.get("links", "")
+            return web.Response(
+                text=f"<html><body>{filler}<a href='{link}'>x</a></body></html>",
+                content_type="text/html",
+            )
         if name == "slow":  # a tar pit: headers, then nothing until the blog stops
             response = web.StreamResponse(headers={"Content-Type": "application/rss+xml"})
             await response.prepare(request)
@@ -430,7 +466,11 @@ HOSTILE = {
     "nested": "feed_malformed",
     "notfeed": "feed_malformed",
     "gone": "feed_http_error",
+    "loop": "feed_unreachable",
+    "xxe": "feed_entities_refused",
+    "utf16": "feed_malformed",
 }
+READABLE = ("latin1", "deep-ok", "bogus-encoding")  # odd, but feeds all the same
 
 
 async def test_hostile_feeds_each_give_their_error_and_the_good_feed_still_counts(
@@ -443,16 +483,21 @@ async def test_hostile_feeds_each_give_their_error_and_the_good_feed_still_count
         for name in HOSTILE
     }
     await join(http, node_network, issuer, course, blog.base + "/atom.xml", issuer.did)
-    latin1 = await join(http, node_network, issuer, course, blog.base + "/bad/latin1", issuer.did)
+    readable = [
+        await join(http, node_network, issuer, course, f"{blog.base}/bad/{name}", issuer.did)
+        for name in READABLE
+    ]
 
     summary = await harvest_now(http, node_network, issuer, course)
     codes = {name: summary["errors"][person]["code"] for name, person in people.items()}
     assert codes == HOSTILE
-    assert latin1 not in summary["errors"] and len(summary["new"]) == 2  # atom + Latin-1 post
+    assert not set(readable) & set(summary["errors"])
+    assert len(summary["new"]) == 1 + len(READABLE)  # the atom post and each readable one
+    assert len(blog.answers["loop"]) <= harvest_fetch.MAX_REDIRECTS + 1  # then no more
     _, shown = await call(http, node_network, issuer, "GET", f"/admin/courses/{course}")
     states = {p["id"]: p["feed_state"]["error"] for p in shown["participants"]}
     assert states[people["bomb"]]["code"] == "feed_entities_refused"
-    assert states[latin1] is None
+    assert all(states[person] is None for person in readable)
 
 
 async def test_a_public_node_refuses_a_feed_on_a_private_address(
@@ -642,6 +687,35 @@ async def test_webmention_fetches_that_redirect_to_a_private_address_are_refused
     assert kept["target"] == target  # a source on the allowed host is verified as ever
     sent = await webmention._send_once(issuer, target, f"{blog.base}/bad/redirect-v6")
     assert sent == "refused address"
+
+
+async def test_a_hostile_webmention_source_costs_its_bounds_and_is_refused(
+    node_network: NodeNetwork,
+    http: aiohttp.ClientSession,
+    blog: Blog,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A source that never finishes (a tar pit) is cut by the fetch timeout; one whose link
+    comes after the first MiB is read to that bound only: each a refusal with its code,
+    and the next Webmention is verified as ever."""
+    monkeypatch.setattr(webmention, "TIMEOUT_S", 0.5)
+    (issuer,) = await node_network.start(1)
+    course, _ = await course_with_task(http, node_network, issuer)
+    await join(http, node_network, issuer, course, blog.base + "/rss.xml", issuer.did)
+    summary = await harvest_now(http, node_network, issuer, course)
+    _, awarded = await call(
+        http, node_network, issuer, "POST", f"/admin/submissions/{summary['new'][0]}/award"
+    )
+    target = f"{issuer.gateway_url}/badges/{awarded['uid']}"
+    for source, code in (
+        (f"{blog.base}/bad/slow", "webmention_source_failed"),
+        (f"{blog.base}/bad/huge-page?links={target}", "webmention_no_link"),
+    ):
+        with pytest.raises(webmention.WebmentionError) as refused:
+            await webmention.receive(issuer, source, target)
+        assert refused.value.code == code, refused.value.message
+    kept = await webmention.receive(issuer, f"{blog.base}/page?links={target}", target)
+    assert kept["target"] == target
 
 
 def test_a_rate_limit_counts_per_key_and_overall_in_fixed_windows() -> None:
