@@ -10,6 +10,7 @@ delivering them, revocations, personas, running batches, reconciling indexes).
   reconcile  indexes     index items concurrent writers pushed out; again each republish
   mail       <UID>       a claim's mail to its earner, over SMTP (node/mail.py)
   claim-location <UID>   an unclaimed badge's issuer location (node/mail_claims.py)
+  earner-reindex start|<UID>  re-sign an older home's earner index (node/index_migration.py)
 
 At least once: an item stays until its handler returns True, so every handler is
 idempotent (the journal marks it reads are the truth; the queue only schedules). A
@@ -44,6 +45,7 @@ from . import (
     course_review,
     delivery,
     harvest,
+    index_migration,
     mail,
     mail_claims,
     personas,
@@ -131,6 +133,7 @@ HANDLERS: Final[Mapping[str, Handler]] = {
     harvest.HARVEST_NOW_TOPIC: course_review.run_requested_harvest,
     mail.MAIL_TOPIC: mail.send,  # a claim's mail (node/claims.py); SMTP down: retried
     mail_claims.LOCATION_TOPIC: mail_claims.publish_location,  # an email badge's, till claimed
+    index_migration.REINDEX_TOPIC: index_migration.reindex,  # a pre-earner-owned-index home
 }
 
 
@@ -156,6 +159,7 @@ def migrate(services: Services) -> int:
             queue.put("batch", header["id"].encode(), now)
             found += 1
     found += mail_claims.queue_open_claims(services)  # their location, if a home lacks it
+    found += index_migration.migrate_earner_index(services)  # once per home
     queue.put("reconcile", RECONCILE_KEY, now + RECURRING["reconcile"](services))
     return found
 
