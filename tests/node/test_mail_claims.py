@@ -14,6 +14,7 @@ import aiohttp
 import pytest
 from click.testing import CliRunner, Result
 
+from badgechain.chain.keys import KeyPair
 from badgechain.chain.uid import Uid, parse_uid
 from badgechain.chain.uid import uid_text as text_of
 from badgechain.cli.main import main
@@ -153,7 +154,7 @@ async def test_an_expired_code_is_replaced_on_request_a_few_times_a_day(
     assert json.loads(ran.output)["state"] == "accepted"
 
 
-async def test_a_resend_needs_an_open_claim_and_its_address(
+async def test_a_resend_needs_an_open_claim_and_its_address_and_bad_codes_are_refused(
     node_network: NodeNetwork, http: aiohttp.ClientSession, smtp_server: SmtpServer
 ) -> None:
     issuer, _ = await _issuer_and_earner(node_network, smtp_server)
@@ -161,6 +162,12 @@ async def test_a_resend_needs_an_open_claim_and_its_address(
     unknown = text_of(Uid(bytes(range(64))))
     status, answer = await _post(http, f"{base}/claims/{unknown}/resend", {})
     assert (status, answer["code"]) == (404, "claim_not_found")
+    ask = {"code": "AAAA-AAAA-AAAA", "earner": KeyPair.generate().did}
+    status, answer = await _post(http, f"{base}/claims/{unknown}", ask)
+    assert (status, answer["code"]) == (404, "claim_not_found")
+    for bad in ("", "A" * 33):
+        status, answer = await _post(http, f"{base}/claims/{unknown}", ask | {"code": bad})
+        assert (status, answer["code"]) == (400, "claim_code_invalid")
     uid_text = await _issue_to_email(node_network, http, issuer, "eve@example.org")
     status, answer = await _post(http, f"{base}/claims/{uid_text}/resend", {"to": "x@evil"})
     assert (status, answer["code"]) == (400, "field_unknown")  # the address is the badge's
