@@ -35,6 +35,7 @@ from .services import Services
 
 __all__ = [
     "ADDRESS_PREFIX",
+    "LOCATED_PREFIX",
     "LOCATION_TOPIC",
     "MAX_RESENDS",
     "RESEND_WINDOW_S",
@@ -49,6 +50,7 @@ log = logging.getLogger(__name__)
 
 LOCATION_TOPIC: Final = "claim-location"
 ADDRESS_PREFIX: Final = b"claim-mail/"
+LOCATED_PREFIX: Final = b"claim-located/"  # + UID: the location is out; no need to look again
 MAX_RESENDS: Final = 3  # new codes per badge per window, then `claim_resend_rate_limited`
 RESEND_WINDOW_S: Final = 24 * 3600
 _RESEND_TIMEOUT_S: Final = 20.0
@@ -99,24 +101,26 @@ async def publish_location(node: Services, key: bytes) -> bool:
     if node.store.get(Kind.JOURNAL, pipeline.UNPUBLISHED_PREFIX + uid) is not None:
         return False  # the entry first: its publish item (or its batch) puts it out
     record = await node.names.resolve(uid)
-    if record.handover is not None or record.location is not None:
-        return True
-    try:
-        await node.names.set_location(node.key, uid, [earner.badge_url(node, uid)])
-    except RecordError as exc:
-        if exc.code != "not_location_writer":  # handed over meanwhile: nothing to write
-            raise
+    if record.handover is None and record.location is None:
+        try:
+            await node.names.set_location(node.key, uid, [earner.badge_url(node, uid)])
+        except RecordError as exc:
+            if exc.code != "not_location_writer":  # handed over meanwhile: nothing to write
+                raise
+    node.store.put(Kind.JOURNAL, LOCATED_PREFIX + uid, b"")
     return True
 
 
 def queue_open_claims(node: Services) -> int:
-    """On start: queue the location of every unclaimed badge (a home written before this
-    module's topic holds claims without one; a done item costs a lookup). Returns how many."""
-    now, found = node.clock().timestamp(), 0
-    for key, raw in node.store.scan(Kind.JOURNAL, claims.CLAIM_PREFIX):
-        claim = json.loads(raw)
-        if isinstance(claim, dict) and claim.get("earner") is None:
-            node.queue.put(LOCATION_TOPIC, key[len(claims.CLAIM_PREFIX) :], now)
+    """On start: queue the location of every unclaimed badge not known to have one (a home
+    written before this module's topic holds claims without it). Returns how many."""
+    store, now, found = node.store, node.clock().timestamp(), 0
+    for key, raw in store.scan(Kind.JOURNAL, claims.CLAIM_PREFIX):
+        uid, claim = key[len(claims.CLAIM_PREFIX) :], json.loads(raw)
+        if not isinstance(claim, dict) or claim.get("earner") is not None:
+            continue
+        if store.get(Kind.JOURNAL, LOCATED_PREFIX + uid) is None:
+            node.queue.put(LOCATION_TOPIC, uid, now)
             found += 1
     return found
 

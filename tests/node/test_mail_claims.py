@@ -95,7 +95,16 @@ async def test_a_batch_email_badge_gets_its_issuers_location_and_is_claimed_with
         record = await earner.names._lookup(uid)
         return record.location is not None and bool(record.location.urls)
 
+    async def located() -> bool:
+        return issuer.store.get(Kind.JOURNAL, mail_claims.LOCATED_PREFIX + uid) is not None
+
     await eventually(issuer_location)
+    await eventually(located)
+    assert mail_claims.queue_open_claims(issuer) == 0  # a start looks no more
+    issuer.store.delete(Kind.JOURNAL, mail_claims.LOCATED_PREFIX + uid)  # an older home's
+    assert mail_claims.queue_open_claims(issuer) == 1
+    assert issuer.queue.get(mail_claims.LOCATION_TOPIC, uid) is not None
+    await eventually(located)  # it looked, found the location, and wrote nothing new
     record = await earner.names._lookup(uid)
     assert record.location is not None
     assert record.location.urls[0].startswith(issuer.gateway_url)
