@@ -54,8 +54,12 @@ async def test_an_older_homes_issuer_written_index_is_dropped_and_signed_again_b
     for node in (issuer, earner, reader):
         _older_home(node, address, old.to_wire_bytes(), wrote_it=node is issuer)
 
-    restarted = [await node_network.restart(node) for node in (issuer, earner, reader)]
-    issuer, earner, reader = restarted
+    # A reader started on the new code shows none of it, whatever the others still hold.
+    reader = await node_network.restart(reader)
+    assert await _listed(node_network, reader, earner) == []
+
+    restarted = [reader, *[await node_network.restart(node) for node in (issuer, earner)]]
+    reader, issuer, earner = restarted
     for node in restarted:  # each rewrote what it holds on start
         held = node.store.get(Kind.BNS_RECORD, address)
         assert held is None or _earner_signed(held, earner_key)
