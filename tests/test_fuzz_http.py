@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]  # jsonschema ships no type information
 import pytest
 import requests
 import schemathesis
@@ -272,7 +272,7 @@ def flatmap_body(context: Any, body: Any) -> st.SearchStrategy[Any]:
 
 
 @schemathesis.check
-def problem_reports(ctx: Any, response: schemathesis.Response, case: Case) -> bool | None:
+def problem_reports(ctx: Any, response: schemathesis.Response, case: Case[Any]) -> bool | None:
     """Every error is an RFC 9457 problem report with a stable `code`."""
     if response.status_code < 400:
         return None
@@ -345,10 +345,10 @@ def _valid(instance: object, subschema: dict[str, Any]) -> bool:
     """`instance` meets `subschema` of the document, formats included."""
     root = subschema | {"components": DOCUMENT["components"]}  # where "#/components/…" points
     validator = jsonschema.Draft202012Validator(root, format_checker=FORMATS)
-    return validator.is_valid(instance)
+    return bool(validator.is_valid(instance))
 
 
-def _schema_valid(case: Case, sent_media: str) -> bool:
+def _schema_valid(case: Case[Any], sent_media: str) -> bool:
     operation = DOCUMENT["paths"][case.operation.path][case.method.lower()]
     for parameter in operation.get("parameters", []):
         where = case.path_parameters if parameter["in"] == "path" else case.query
@@ -370,7 +370,9 @@ def _schema_valid(case: Case, sent_media: str) -> bool:
 
 
 @schemathesis.check
-def schema_valid_accepted(ctx: Any, response: schemathesis.Response, case: Case) -> bool | None:
+def schema_valid_accepted(
+    ctx: Any, response: schemathesis.Response, case: Case[Any]
+) -> bool | None:
     """A request the document allows (formats included) is never refused for its shape."""
     header = response.request.headers.get("Content-Type", "")
     text = header.decode("latin-1") if isinstance(header, bytes) else header
@@ -391,7 +393,7 @@ def schema_valid_accepted(ctx: Any, response: schemathesis.Response, case: Case)
     suppress_health_check=list(HealthCheck),
     derandomize=os.environ.get("BADGECHAIN_FUZZ_RANDOM") is None,
 )
-def test_every_operation(case: Case, live_node: RunningNode, http: requests.Session) -> None:
+def test_every_operation(case: Case[Any], live_node: RunningNode, http: requests.Session) -> None:
     SENT[f"{case.method} {case.operation.path}"] += 1
     case.call_and_validate(
         base_url=live_node.gateway_url,
@@ -430,7 +432,7 @@ def test_an_undeclared_method_is_405_with_allow(
 def test_a_null_url_in_a_move_is_refused(live_node: RunningNode, http: requests.Session) -> None:
     """Found by the fuzz: `[null]` slipped past the URL check and answered 500."""
     uid = multibase_encode_b58(bytes(64))
-    body = {"uid": uid, "urls": [None]}
+    body: dict[str, Any] = {"uid": uid, "urls": [None]}
     response = http.post(f"{live_node.gateway_url}/admin/move", json=body, timeout=CALL_TIMEOUT_S)
     assert response.status_code == 400 and response.json()["code"] == "url_invalid"
 
@@ -439,7 +441,7 @@ def test_a_class_image_that_is_not_text_is_a_bad_request(
     live_node: RunningNode, http: requests.Session
 ) -> None:
     """Found by the fuzz: a number for `image` answered 413 image_too_large."""
-    body = {"name": "n", "description": "d", "criteria": "c", "image": 5}
+    body: dict[str, Any] = {"name": "n", "description": "d", "criteria": "c", "image": 5}
     url = f"{live_node.gateway_url}/admin/classes"
     response = http.post(url, json=body, timeout=CALL_TIMEOUT_S)
     assert response.status_code == 400 and response.json()["code"] == "image_invalid"
@@ -449,7 +451,8 @@ def test_a_persona_body_the_schema_forbids_is_refused(
     live_node: RunningNode, http: requests.Session
 ) -> None:
     url = f"{live_node.gateway_url}/admin/personas"
-    for body in ({"name": "x", "extra": 1}, {"name": "   "}, {"name": 5}, [], "x"):
+    bodies: tuple[Any, ...] = ({"name": "x", "extra": 1}, {"name": "   "}, {"name": 5}, [], "x")
+    for body in bodies:
         assert not _valid(body, DOCUMENT["components"]["schemas"]["PersonaRequest"])
         response = http.post(url, json=body, timeout=CALL_TIMEOUT_S)
         assert response.status_code == 400, body

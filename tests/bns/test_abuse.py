@@ -202,7 +202,11 @@ async def test_new_keys_from_one_address_are_bounded_per_minute(raw: socket.sock
                 assert check[:1] == b"\x02"
                 answer = b"\x03" + check[1:21] + bytes(msgpack.packb(sender))
                 raw.sendto(answer, target.address)
-                await eventually(lambda s=sender: node_id_of(*s) not in target.protocol._verifying)
+
+                def checked(s: list[bytes] = sender) -> bool:
+                    return node_id_of(*s) not in target.protocol._verifying
+
+                await eventually(checked)
         keys = {c.public_key for c in target.contacts()}
         assert sum(1 for s in senders if s[0] in keys) == 3
         assert target.stats["new_contacts_limited"] == 5

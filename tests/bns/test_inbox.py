@@ -21,11 +21,10 @@ from badgechain.bns.inbox import (
     inbox_key,
     make_inbox_record,
     merge_inbox_records,
-    valid_url,
     validate_inbox_record,
 )
 from badgechain.bns.index import DOMAIN_EARNER_PAGE_KEY, EarnerPage, earner_page_key
-from badgechain.bns.record import MAX_URL_CHARS, MAX_VALUE_BYTES, make_location
+from badgechain.bns.record import MAX_URL_CHARS, MAX_VALUE_BYTES, make_location, valid_url
 from badgechain.bns.values import BnsValues, address_of_key, decode_value, key_of
 from badgechain.bns.wire import WIRE_VERSION, pack
 from badgechain.chain.errors import DecodeError

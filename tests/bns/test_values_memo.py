@@ -6,7 +6,7 @@ import pytest
 
 from badgechain.bns import values
 from badgechain.bns.errors import RecordError
-from badgechain.bns.record import Record, derive_dht_key, make_revocation
+from badgechain.bns.record import Record, accept_store, derive_dht_key, make_revocation
 from badgechain.bns.values import BnsValues, address_of_key
 from badgechain.chain.errors import BadgeChainError
 from badgechain.chain.keys import KeyPair
@@ -22,7 +22,6 @@ def test_the_same_arguments_are_validated_once(monkeypatch: pytest.MonkeyPatch) 
     plain = Record(entry).to_wire_bytes()
     revoked = Record(entry, None, make_revocation(ALICE, entry.uid, "no", 3)).to_wire_bytes()
     validated: list[object] = []
-    accept_store = values.accept_store
 
     def counted(current: object, incoming: object, difficulty: int = 0) -> object:
         validated.append(incoming)

@@ -98,7 +98,7 @@ def _documents(node: Any) -> Iterator[dict[str, Any]]:
 
 def _shared_documents() -> list[tuple[str, dict[str, Any]]]:
     root = shared_path("interop")
-    found = []
+    found: list[tuple[str, dict[str, Any]]] = []
     for folder in SHARED_FOLDERS:
         for path in sorted((root / folder).rglob("*.json*")):
             if path.stat().st_size > MAX_FILE_BYTES:

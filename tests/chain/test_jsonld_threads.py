@@ -43,7 +43,7 @@ def _badge(n: int) -> dict[str, Any]:
 
 
 def _tampered(badge: dict[str, Any]) -> dict[str, Any]:
-    changed = json.loads(json.dumps(badge))
+    changed: dict[str, Any] = json.loads(json.dumps(badge))
     changed["credentialSubject"]["achievement"]["name"] = "Forged skill"
     return changed
 

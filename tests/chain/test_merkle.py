@@ -21,7 +21,7 @@ from badgechain.chain.multibase import multibase_encode_b58
 
 def _tree(leaves: list[bytes], index: int) -> tuple[bytes, tuple[tuple[Side, bytes], ...]]:
     """The root of a tree over `leaves` (an odd node is promoted) and the path of one leaf."""
-    level, path = leaves, []
+    level, path = leaves, list[tuple[Side, bytes]]()
     while len(level) > 1:
         sibling = index ^ 1
         if sibling < len(level):

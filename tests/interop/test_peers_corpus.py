@@ -18,13 +18,14 @@ import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
 from aiohttp import web
 
-from badgechain.node.app import Node
+from badgechain.node.app import RunningNode
 from badgechain.node.outbound import HOST_MAP_ENABLE_ENV, HOST_MAP_ENV
 from tests.node.conftest import NodeNetwork
 from tests.peers_hosts import peer_resources, peers_dir, self_hosted
@@ -139,8 +140,8 @@ class Outcome:
         return self.expected == "INVALID" and "valid" in (self.cli, self.gateway)
 
 
-def _why(report: dict[str, object]) -> str:
-    checks = [c for c in report.get("checks", []) if isinstance(c, dict)]  # type: ignore[union-attr]
+def _why(report: dict[str, Any]) -> str:
+    checks = [c for c in report.get("checks", []) if isinstance(c, dict)]
     failed = next((c for c in checks if c.get("status") == "failed"), None)
     if failed is not None:
         return f"{failed['name']}:{failed['code']}"
@@ -153,9 +154,9 @@ def _why(report: dict[str, object]) -> str:
     return ",".join(skipped)
 
 
-def _codes(report: dict[str, object]) -> str:
+def _codes(report: dict[str, Any]) -> str:
     """Each check's status and code: the CLI and the gateway must agree on all of them."""
-    checks = [c for c in report.get("checks", []) if isinstance(c, dict)]  # type: ignore[union-attr]
+    checks = [c for c in report.get("checks", []) if isinstance(c, dict)]
     return " ".join(f"{c.get('name')}:{c.get('status')}:{c.get('code')}" for c in checks)
 
 
@@ -182,7 +183,9 @@ async def _via_cli(path: Path, gateway: str, env: dict[str, str]) -> tuple[str, 
         return f"exit{process.returncode}", err.decode(errors="replace")[-80:], ""
 
 
-async def _via_gateway(http: aiohttp.ClientSession, node: Node, path: Path) -> tuple[str, str, str]:
+async def _via_gateway(
+    http: aiohttp.ClientSession, node: RunningNode, path: Path
+) -> tuple[str, str, str]:
     media = {".png": "image/png", ".svg": "image/svg+xml"}.get(path.suffix, "text/plain")
     headers = {"Content-Type": media}
     async with http.post(

@@ -191,9 +191,9 @@ async def test_cards_reuse_the_bns_answer_for_a_while(
     asked: list[Uid] = []
     resolve = names.resolve
 
-    async def counting(wanted: Uid) -> Record:
-        asked.append(wanted)
-        return await resolve(wanted)
+    async def counting(uid: Uid) -> Record:
+        asked.append(uid)
+        return await resolve(uid)
 
     names.resolve = counting  # type: ignore[method-assign]
     for _ in range(5):

@@ -43,7 +43,7 @@ def _run(command: str, cwd: Path) -> str:
         url = words[-1]
         with urllib.request.urlopen(url, timeout=60) as answer:  # noqa: S310 (loopback URL)
             assert answer.status == 200, command
-            body = answer.read()
+            body: bytes = answer.read()
         if target is not None:
             target.write_bytes(body)
         return body.decode(errors="replace")

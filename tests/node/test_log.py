@@ -240,7 +240,7 @@ async def test_the_atom_feed_lists_the_latest_entries(
     assert items[0].findtext(f"{ATOM}title") == f"issued badge {UID}"
 
     small = await node_network.add()
-    with small.store.batch() as batch:  # type: ignore[union-attr]
+    with small.store.batch() as batch:
         small.log.append(batch, "revoke", UID, {"reason": "<script>&"})
         small.log.append(batch, "status-list", "list-1", {})
     async with http.get(f"{small.gateway_url}/feed.atom") as response:

@@ -32,7 +32,11 @@ def test_private_actions_are_sealed_and_open_for_the_owner(
     uids = []
     for _ in range(2):
         uid = bc(issuer.home, "issue", "--class", class_id, "--to", earner.did).stdout.strip()
-        eventually(lambda uid=uid: uid in bc(earner.home, "inbox").stdout, 30, "delivery")
+
+        def delivered(uid: str = uid) -> bool:
+            return uid in bc(earner.home, "inbox").stdout
+
+        eventually(delivered, 30, "delivery")
         bc(earner.home, "accept", uid)
         uids.append(uid)
     persona_name = "Quiet Heron"

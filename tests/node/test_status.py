@@ -39,7 +39,7 @@ from badgechain.storage import Kind
 from tests.node.conftest import NodeNetwork, eventually
 from tests.node.fakeclock import FakeClock
 
-CLASS = {"name": "Status lists", "description": "Revocation", "criteria": "Passed"}
+CLASS: dict[str, Any] = {"name": "Status lists", "description": "Revocation", "criteria": "Passed"}
 Json = Any
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+from typing import Any
 
 import aiohttp
 
@@ -22,7 +23,7 @@ from badgechain.storage.queue import WorkQueue
 from tests.node.conftest import NodeNetwork, eventually
 from tests.node.fakeclock import FakeClock
 
-CLASS = {"name": "Queued", "description": "Waited its turn", "criteria": "Patience"}
+CLASS: dict[str, Any] = {"name": "Queued", "description": "Waited its turn", "criteria": "Patience"}
 
 
 def test_the_queue_keeps_the_first_due_time_backs_off_and_dies() -> None:
@@ -161,6 +162,8 @@ async def test_a_home_written_before_the_queue_has_its_journal_worked_off(
     )
     node, _far = await node_network.start(2)
     record = classes.create_class(node, **CLASS)
+    achievement = record.achievement
+    assert achievement is not None
     earner = KeyPair.generate()
     issued = await issuer.issue_badge(node, str(record.id), Recipient(earner.did, None, None, ()))
     now = node.clock()
@@ -168,7 +171,7 @@ async def test_a_home_written_before_the_queue_has_its_journal_worked_off(
         node,
         Issuance(
             build=lambda entry: issuer.badge_credential(
-                node.did, record.achievement, Recipient(earner.did, None, None, ()), now, entry
+                node.did, achievement, Recipient(earner.did, None, None, ()), now, entry
             ),
             state=issuer.issued_state(now, class_id=str(record.id)),
             earner_key=earner.public_key,
@@ -190,7 +193,12 @@ async def test_a_home_written_before_the_queue_has_its_journal_worked_off(
             b"issuer/batch/old-batch",
             json.dumps(header | {"state": "running"}).encode(),
         )
-        row = {"to": KeyPair.generate().did, "email": None, "valid_until": None, "evidence": []}
+        row: dict[str, Any] = {
+            "to": KeyPair.generate().did,
+            "email": None,
+            "valid_until": None,
+            "evidence": [],
+        }
         store.put(Kind.JOURNAL, b"issuer/batch-row/old-batch/" + bytes(4), json.dumps(row).encode())
     finally:
         store.close()
@@ -261,6 +269,8 @@ async def test_an_outbox_written_before_the_queue_is_delivered(
     node_network.settings = dataclasses.replace(node_network.settings, delivery_retry_first_s=0.2)
     node, earner = await node_network.start(2)
     record = classes.create_class(node, **CLASS)
+    achievement = record.achievement
+    assert achievement is not None
     now = node.clock()
 
     def stored_badge(to: KeyPair) -> tuple[Uid, bytes]:
@@ -268,7 +278,7 @@ async def test_an_outbox_written_before_the_queue_is_delivered(
             node,
             Issuance(
                 build=lambda entry: issuer.badge_credential(
-                    node.did, record.achievement, Recipient(to.did, None, None, ()), now, entry
+                    node.did, achievement, Recipient(to.did, None, None, ()), now, entry
                 ),
                 state=issuer.issued_state(now, class_id=str(record.id)),
                 earner_key=to.public_key,
