@@ -2,7 +2,7 @@
 in the same run, and a CSV batch on a 3-node devnet until every badge is in the BNS.
 
     .venv/bin/python -m benchmarks.issue [--count 2000] [--rows 1000] [--earners 1]
-                                         [--skip-devnet]
+                                         [--skip-devnet] [--profile]
 
 In-process: N badges of one class, each a fresh OpenBadgeCredential (distinct id, email
 identifier and earner) built, signed with eddsa-rdfc-2022 and baked into the default PNG, as
@@ -16,7 +16,8 @@ by the CLI's own reader, posted as one batch, polled until every row is issued a
 left unpublished; then every UID is looked up at the verifier (`GET /bns/{uid}`) and must
 resolve. It also prints each node's CPU time per badge until published, which depends
 less on other load than the wall time. Only ratios measured in one run compare: these
-machines are noisy.
+machines are noisy. `--profile` runs the nodes under cProfile and prints their top
+functions by own time, per batch row (start-up included: the node id puzzle shows).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import argparse
 import json
 import math
 import os
+import pstats
 import signal
 import subprocess
 import sys
@@ -183,14 +185,20 @@ class NodeProcess:
             self.popen.stdout.close()
 
 
-def start_node(home: Path, bootstrap: str | None, started: list[NodeProcess]) -> NodeProcess:
-    """`badgechain init` a home on ports the OS picks, then `badgechain node start` it."""
+def start_node(
+    home: Path, bootstrap: str | None, started: list[NodeProcess], profile: Path | None = None
+) -> NodeProcess:
+    """`badgechain init` a home on ports the OS picks, then `badgechain node start` it (under
+    cProfile, writing `profile` when it stops, if given)."""
     init = [*CLI, "--home", str(home), "init", "--dht-port", "0", "--http-port", "0"]
     init += ["--bootstrap", bootstrap] if bootstrap else []
     subprocess.run(init, capture_output=True, text=True, env=ENV, timeout=120, check=True)
+    cli = (
+        CLI if profile is None else [sys.executable, "-m", "cProfile", "-o", str(profile), *CLI[1:]]
+    )
     with (home.parent / f"{home.name}.log").open("a") as log:
         popen = subprocess.Popen(
-            [*CLI, "--home", str(home), "node", "start"],
+            [*cli, "--home", str(home), "node", "start"],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=log,
@@ -226,6 +234,7 @@ class BatchRun:
     until_published: float
     resolvable: int
     cpu_s: tuple[float, ...] = ()  # each node's CPU seconds from the POST until published
+    dht_stats: tuple[dict[str, int], ...] = ()  # each node's DHT counters (GET /health) after
 
     @property
     def rate(self) -> float:
@@ -260,9 +269,10 @@ def issue_csv(
             until_published = time.perf_counter() - started
             cpu = tuple(cpu_seconds(n) - b for n, b in zip(watched, cpu_before, strict=True))
             uids = issuer.admin("GET", path)["uids"]
+            stats = tuple(dht_stats(node) for node in watched)
             resolvable = count_resolvable(verifier, uids)
             done, failed = progress["done"], progress["failed"]
-            return BatchRun(rows, done, failed, until_done, until_published, resolvable, cpu)
+            return BatchRun(rows, done, failed, until_done, until_published, resolvable, cpu, stats)
         time.sleep(POLL_INTERVAL_S)
     raise TimeoutError(f"the batch was not issued and published within {BATCH_TIMEOUT_S} s")
 
@@ -271,6 +281,11 @@ def cpu_seconds(node: NodeProcess) -> float:
     """User and system CPU time of a node's process so far (Linux /proc)."""
     fields = Path(f"/proc/{node.popen.pid}/stat").read_text().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def dht_stats(node: NodeProcess) -> dict[str, int]:
+    with urllib.request.urlopen(node.gateway + "/health", timeout=60) as answer:  # noqa: S310
+        return dict(json.loads(answer.read())["dht"])
 
 
 def count_resolvable(node: NodeProcess, uids: list[str]) -> int:
@@ -292,11 +307,14 @@ def count_resolvable(node: NodeProcess, uids: list[str]) -> int:
     return len(uids) - sum(not resolves(uid) for uid in missed)
 
 
-def run_devnet(rows: int, earner_count: int, folder: Path) -> BatchRun:
+def run_devnet(rows: int, earner_count: int, folder: Path, profile: Path | None = None) -> BatchRun:
+    def profiled(name: str) -> Path | None:
+        return None if profile is None else profile.with_name(f"{name}.prof")
+
     with running() as started:
-        issuer = start_node(folder / "issuer", None, started)
-        earner = start_node(folder / "earner", issuer.dht, started)
-        verifier = start_node(folder / "verifier", issuer.dht, started)
+        issuer = start_node(folder / "issuer", None, started, profiled("issuer"))
+        earner = start_node(folder / "earner", issuer.dht, started, profiled("earner"))
+        verifier = start_node(folder / "verifier", issuer.dht, started, profiled("verifier"))
         created = issuer.admin(
             "POST", "/admin/classes", {"name": "Bulk", "description": "D", "criteria": "C"}
         )
@@ -346,6 +364,27 @@ def print_batch(run: BatchRun, earners: int) -> None:
             for name, seconds in zip(("issuer", "earner", "verifier"), run.cpu_s, strict=False)
         )
         print(f"\nCPU ms per badge until published: {each}")
+    shown = ("rpcs_sent", "rpc_timeouts", "requests_rate_limited", "stores_accepted")
+    for name, stats in zip(("issuer", "earner", "verifier"), run.dht_stats, strict=False):
+        counts = ", ".join(f"{key} {stats.get(key, 0)}" for key in shown)
+        print(f"{name} DHT: {counts}")
+
+
+def print_profile(name: str, path: Path, rows: int, top: int = 15) -> None:
+    """A node's top functions by own time, in ms per batch row."""
+    stats = pstats.Stats(str(path))
+    table: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]  # pstats' own table
+    total = sum(own for _, _, own, _, _ in table.values())
+    print(f"\n{name} profile: {total:.1f} s of own time in all; top {top}, ms per row:")
+    print("| function | calls per row | own ms per row | cumulative ms per row |")
+    print("| --- | ---: | ---: | ---: |")
+    ranked = sorted(table.items(), key=lambda item: item[1][2], reverse=True)[:top]
+    for (file, line, name), (_, calls, own, cumulative, _) in ranked:
+        where = f"{Path(file).name}:{line} {name}" if line else name
+        print(
+            f"| `{where}` | {calls / rows:.2f} | {own * 1000 / rows:.2f} "
+            f"| {cumulative * 1000 / rows:.2f} |"
+        )
 
 
 def main() -> None:
@@ -354,11 +393,16 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1000, help="rows of the CSV batch")
     parser.add_argument("--earners", type=int, default=1, help="distinct earner keys in it")
     parser.add_argument("--skip-devnet", action="store_true", help="in-process only")
+    parser.add_argument("--profile", action="store_true", help="profile the nodes")
     args = parser.parse_args()
     print_in_process(args.count)
     if not args.skip_devnet:
         with tempfile.TemporaryDirectory(prefix="bc-issue-") as folder:
-            print_batch(run_devnet(args.rows, args.earners, Path(folder)), args.earners)
+            profile = Path(folder) / "issuer.prof" if args.profile else None
+            run = run_devnet(args.rows, args.earners, Path(folder), profile)
+            print_batch(run, args.earners)
+            for name in ("issuer", "earner", "verifier") if profile is not None else ():
+                print_profile(name, Path(folder) / f"{name}.prof", args.rows)
 
 
 if __name__ == "__main__":

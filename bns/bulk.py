@@ -25,6 +25,7 @@ from badgechain.chain.keys import KeyPair, PublicKey
 from badgechain.chain.resolve import Unreachable
 from badgechain.storage import Kind
 
+from .dht import Contact, DhtNode, StoreResult
 from .errors import RecordError
 from .index import (
     EarnerPage,
@@ -81,11 +82,12 @@ async def publish_many(
     together, their index writes one set after the other (they would fill the same pages)."""
     limit = asyncio.Semaphore(in_flight)
     failed: dict[Uid, BadgeChainError] = {}
+    replicas = _Replicas(names.dht)
 
     async def put_record(entry: Entry) -> None:
         try:
             value = Record(entry).to_wire_bytes()
-            require_accepted(await names.dht.publish(value), "entry")
+            require_accepted(await replicas.publish(value), "entry")
         except BadgeChainError as exc:
             failed[entry.uid] = exc
         else:
@@ -139,9 +141,10 @@ async def _index(
     for entry in stored:
         if entry.earner_key == issuer.public_key:  # other earners index their own (accept)
             by_earner.setdefault(entry.earner_key, []).append(entry)
-    jobs = [_Indexer(names, limit, _ISSUER_INDEX, issuer.public_key).add(stored, issuer)]
+    replicas = _Replicas(names.dht)
+    jobs = [_Indexer(names, limit, replicas, _ISSUER_INDEX, issuer.public_key).add(stored, issuer)]
     jobs += [
-        _Indexer(names, limit, _EARNER_INDEX, earner).add(group, issuer)
+        _Indexer(names, limit, replicas, _EARNER_INDEX, earner).add(group, issuer)
         for earner, group in by_earner.items()
     ]
     failed: dict[Uid, BadgeChainError] = {}
@@ -162,9 +165,15 @@ class _Indexer:
     """Adds many entries to one owner's index (issuer or earner), a window of pages at a time."""
 
     def __init__(
-        self, names: NameService, limit: asyncio.Semaphore, index: bytes, owner: PublicKey
+        self,
+        names: NameService,
+        limit: asyncio.Semaphore,
+        replicas: _Replicas,
+        index: bytes,
+        owner: PublicKey,
     ) -> None:
         self.names, self.limit, self.index, self.owner = names, limit, index, owner
+        self.replicas = replicas
         self.hint_key = _NEXT_PAGE + index + owner
         self.reader: Callable[[PublicKey, int], Awaitable[Any]] = (
             names.issuer_page if index == _ISSUER_INDEX else names.earner_page
@@ -242,15 +251,20 @@ class _Indexer:
                 items = [self.item_for(issuer, page_number, pending[uid]) for uid in take]
                 writes.append((page_number, add_many_to_page(held, items), take))
         values = [updated.to_wire_bytes() for _, updated, _ in writes]
-        results = await self._gather([self.names.dht.publish(value) for value in values])
+        results = await self._gather([self.replicas.publish(value) for value in values])
         written: list[tuple[int, list[Uid]]] = []
+        doubtful: list[tuple[int, list[Uid]]] = []
         for (page_number, _, take), result in zip(writes, results, strict=True):
             if result.accepted == 0 and set(result.refused) == {"stale"}:
                 continue  # other writers filled the page since it was read: the next round
             require_accepted(result, "index page")
             written.append((page_number, take))
-        backs = await self._gather([self.read(page_number) for page_number, _ in written])
-        for (page_number, take), back in zip(written, backs, strict=True):
+            if result.refused or result.unanswered:
+                doubtful.append((page_number, take))
+            else:  # every replica took the page: placed (`reconcile_indexes` still checks it)
+                placed += [(page_number, pending.pop(uid)) for uid in take]
+        backs = await self._gather([self.read(page_number) for page_number, _ in doubtful])
+        for (page_number, take), back in zip(doubtful, backs, strict=True):
             kept = {item.uid for item in back.members}  # a merge may have left some out
             placed += [(page_number, pending.pop(uid)) for uid in take if uid in kept]
         last = written[-1][0] if written else None
@@ -277,3 +291,44 @@ class _Indexer:
 
 async def _awaited(job: Awaitable[Any]) -> Any:
     return await job
+
+
+class _Replicas:
+    """Where a burst of writes goes. In a network smaller than a replica set (the lookup found
+    fewer than k nodes, and this node knows of no other) every address has the same replicas,
+    so one lookup serves the whole burst; otherwise each write finds its own, as
+    `DhtNode.publish` does."""
+
+    def __init__(self, dht: DhtNode) -> None:
+        self.dht = dht
+        self._lock = asyncio.Lock()
+        self._looked = False
+        self._everyone: list[Contact] | None = None
+
+    async def publish(self, value: bytes) -> StoreResult:
+        """`DhtNode.publish`, with the replicas found once when they are everyone's."""
+        address = self.dht.policy.address_of(value)
+        return await self.dht.publish(value, await self.of(address))
+
+    async def of(self, address: bytes) -> list[Contact] | None:
+        """The replicas of `address`, nearest first; None: its write finds them itself."""
+        async with self._lock:  # the first write looks; those behind it wait for the answer
+            if not self._looked:
+                self._everyone = _whole_network(self.dht, await self.dht.find_replicas(address))
+                self._looked = True
+        if self._everyone is None:
+            return None
+        target = int.from_bytes(address, "big")
+        return sorted(self._everyone, key=lambda contact: contact.number ^ target)
+
+
+def _whole_network(dht: DhtNode, found: list[Contact]) -> list[Contact] | None:
+    """`found` when it is every node there is as far as this node knows: fewer than a replica
+    set, and no contact of the routing table left out (a lookup keeps at most a few nodes of
+    one host, so it can miss nodes it knows)."""
+    ids = {contact.id for contact in found}
+    if not found or len(found) >= dht.settings.ksize:
+        return None
+    if any(contact.id not in ids for contact in dht.contacts()):
+        return None
+    return found

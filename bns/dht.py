@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Coroutine, Iterable
+from collections.abc import Coroutine, Iterable, Sequence
 from typing import Any, Final
 
 from badgechain.chain.resolve import Unreachable
@@ -172,6 +172,8 @@ class DhtNode:
         else:
             if decision.write is not None:
                 self.store.put(Kind.BNS_RECORD, address, decision.write)  # type: ignore[arg-type]
+                if sender is not None:  # a valid value added: the writer's request is paid back
+                    self.protocol.guard.credit_store(sender.address, now())
             if sender is not None and decision.same_as_sender:
                 self.rounds.pushes.pushed(address, now())  # type: ignore[arg-type]
             self.stats["stores_accepted"] += 1
@@ -225,8 +227,11 @@ class DhtNode:
 
     # --- store and fetch --------------------------------------------------------------------
 
-    async def store_value(self, value: bytes) -> StoreResult:
-        """Put `value` on the replicas `find_replicas` finds (and here, if this node is one).
+    async def store_value(
+        self, value: bytes, replicas: Sequence[Contact] | None = None
+    ) -> StoreResult:
+        """Put `value` on the replicas `find_replicas` finds (and here, if this node is one);
+        a caller that found them already for this address (nearest first) passes them.
 
         Raises the policy's error when the value is invalid, and `Unreachable` when no node
         answered. A result with `accepted == 0` means every replica refused it; `done` says
@@ -234,7 +239,7 @@ class DhtNode:
         """
         address = self.policy.address_of(value)
         self.policy.accept(address, None, value)  # never send what a storing node would refuse
-        closest = await self.find_replicas(address)
+        closest = list(replicas) if replicas is not None else await self.find_replicas(address)
         if not closest:
             raise Unreachable("no DHT node answered", code="dht_unreachable")
         if among_closest(self.me, address, closest[: self.settings.ksize], self.settings.ksize):
@@ -286,7 +291,7 @@ class DhtNode:
         current = self.store.get(Kind.PUBLISHED, address)
         self.store.put(Kind.PUBLISHED, address, self.policy.accept(address, current, value))
 
-    async def publish(self, value: bytes) -> StoreResult:
+    async def publish(self, value: bytes, replicas: Sequence[Contact] | None = None) -> StoreResult:
         """Store `value` as its writer: it is kept here and republished every round.
 
         A write that `write_quorum` distinct hosts did not accept (or that reached nobody)
@@ -294,7 +299,7 @@ class DhtNode:
         """
         unfinished = self.rounds.unfinished
         try:
-            result = await self.store_value(value)
+            result = await self.store_value(value, replicas)
         except Unreachable:
             self.remember_published(value)
             unfinished.add(self.policy.address_of(value))

@@ -3,7 +3,9 @@
 UDP lets anyone write any source address, so an address is believed only after it answered
 a request of ours (a round trip: it is "proven"). Until then a node sends it at most
 `factor` times the bytes it received from it, serves a bounded rate of its requests, and
-tries at most a few of the new keys it names per minute. Pure: time is passed in.
+tries at most a few of the new keys it names per minute. A proven writer's STOREs that add
+a valid value to what this node holds are paid back (up to a rate of their own): a peer
+publishing a batch is a writer, not a flood. Pure: time is passed in.
 """
 
 from __future__ import annotations
@@ -29,6 +31,11 @@ class GuardSettings:
     # this node talks to) still gets a full answer, which then goes to that peer.
     proven_requests_per_s: float = 200.0
     proven_burst: float = 400.0
+    # A proven address's STORE that added a valid value (signed, its entry's stamp paid; not
+    # a replay of what is held) gives its request back, at most this often: a batch's
+    # writer is not throttled to 200/s, and a writer of junk still is bounded.
+    proven_store_credits_per_s: float = 1000.0
+    proven_store_credit_burst: float = 2000.0
     new_contacts_per_minute: int = 4  # new keys tried per source address (ip:port) per minute
     new_contacts_per_ip_minute: int = 32  # and per IP (loopback only when grouped by IP)
     proven_ttl: float = 3600.0  # how long an answer proves an address
@@ -130,13 +137,37 @@ class AddressGuard:
         else:
             key = self.group(address)
             rate, burst = settings.unproven_requests_per_s, settings.unproven_burst
+        return self._take(key, rate, burst, now, 1.0) == 1.0
+
+    def credit_store(self, address: Address, now: float) -> None:
+        """A STORE from `address` added a valid value to what this node holds: its request is
+        given back to a proven address, while its credits last (an unproven one may be forged)."""
+        if not self.is_proven(address, now):
+            return
+        settings = self.settings
+        group = self.group(address)
+        credit = self._take(
+            "credit " + group,
+            settings.proven_store_credits_per_s,
+            settings.proven_store_credit_burst,
+            now,
+            1.0,
+        )
+        if credit:
+            key = "proven " + group
+            rate, burst = settings.proven_requests_per_s, settings.proven_burst
+            self._take(key, rate, burst, now, -credit)
+
+    def _take(self, key: str, rate: float, burst: float, now: float, amount: float) -> float:
+        """Take `amount` tokens from `key`'s bucket (a negative amount gives some back, up to
+        the burst); returns what was taken: `amount`, or 0 when the bucket had too few."""
         at, tokens = self._tokens.pop(key, (now, burst))
         tokens = min(burst, tokens + (now - at) * rate)
-        allowed = tokens >= 1.0
-        self._tokens[key] = (now, tokens - 1.0 if allowed else tokens)
+        taken = amount if tokens >= amount else 0.0
+        self._tokens[key] = (now, min(burst, tokens - taken))
         while len(self._tokens) > _MAX_TRACKED:
             self._tokens.popitem(last=False)
-        return allowed
+        return taken
 
     def allow_new_contact(self, address: Address, now: float) -> bool:
         """May this node try one more never-seen key from `address` this minute?"""

@@ -38,6 +38,8 @@ from .inbox_client import (
     credential_bytes,
     earner_key_of,
     find_inbox,
+    find_inbox_cached,
+    forget_inbox,
     post_credential,
 )
 from .services import DELIVER_TOPIC, Services
@@ -288,12 +290,16 @@ async def deliver(node: Services, key: bytes) -> bool:
     settings = node.settings
     try:
         async with asyncio.timeout(settings.delivery_attempt_timeout_s):
-            record = await find_inbox(node.dht, earner_key)
+            record = await find_inbox_cached(node.dht, earner_key)
             await post_credential(
                 node.config, record.url, credential, timeout_s=settings.delivery_post_timeout_s
             )
     except TimeoutError as exc:
+        forget_inbox(node.dht, earner_key)
         raise DeliveryError("the delivery took too long", code="delivery_timeout") from exc
+    except BadgeChainError:
+        forget_inbox(node.dht, earner_key)  # the earner may have moved: look again next time
+        raise
     node.queue.on_done(DELIVER_TOPIC, uid, clean_up)
     log.info("badge delivered", extra={"uid": uid.hex()[:16], "inbox": record.url})
     return True

@@ -6,7 +6,11 @@ says what "delivered", "later" and "refused for good" mean on the wire.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
+import weakref
+from collections import OrderedDict
 from typing import Any, Final
 
 import aiohttp
@@ -31,6 +35,8 @@ __all__ = [
     "credential_bytes",
     "earner_key_of",
     "find_inbox",
+    "find_inbox_cached",
+    "forget_inbox",
     "post_credential",
 ]
 
@@ -42,6 +48,14 @@ _MAX_ANSWER_BYTES: Final = 64 * 1024
 # way), and not a verifier's internal error (older nodes answered those with 422).
 _RETRY_STATUSES: Final = frozenset({408, 425, 429})
 _RETRY_CODES: Final = frozenset({"internal_error", "verifier_unavailable"})
+# How long deliveries trust an inbox found for an earner: a batch to one earner looks it up
+# once, not once a badge. A failed post forgets it (the earner may have moved).
+INBOX_TTL_S: Final = 30.0
+_MAX_INBOXES: Final = 1024  # earners whose inbox each DHT node keeps (the oldest go)
+_Found = tuple[float, "asyncio.Future[InboxRecord]"]  # (until, the lookup)
+_INBOXES: weakref.WeakKeyDictionary[DhtNode, OrderedDict[PublicKey, _Found]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 class DeliveryError(NodeError):
@@ -78,6 +92,33 @@ async def find_inbox(dht: DhtNode, earner_key: PublicKey) -> InboxRecord:
     if record.public_key != earner_key:
         raise DeliveryError("the DHT answered another key's inbox", code="inbox_unknown")
     return record
+
+
+async def find_inbox_cached(
+    dht: DhtNode, earner_key: PublicKey, *, now: float | None = None
+) -> InboxRecord:
+    """`find_inbox`, answered again for `INBOX_TTL_S` (deliveries at the same moment share one
+    lookup); a lookup that failed is not kept."""
+    at = time.monotonic() if now is None else now
+    known = _INBOXES.setdefault(dht, OrderedDict())
+    found = known.get(earner_key)
+    if found is None or at >= found[0]:
+        found = (at + INBOX_TTL_S, asyncio.ensure_future(find_inbox(dht, earner_key)))
+        known[earner_key] = found
+        known.move_to_end(earner_key)
+        while len(known) > _MAX_INBOXES:
+            known.popitem(last=False)
+    try:
+        return await asyncio.shield(found[1])
+    except BaseException:
+        if known.get(earner_key) is found and found[1].done():
+            del known[earner_key]  # failed (not just this caller cancelled): ask again next time
+        raise
+
+
+def forget_inbox(dht: DhtNode, earner_key: PublicKey) -> None:
+    """Look the earner's inbox up again next time (a post to it failed)."""
+    _INBOXES.get(dht, OrderedDict()).pop(earner_key, None)
 
 
 def credential_bytes(credential: dict[str, Any]) -> bytes:
