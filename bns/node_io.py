@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import socket
+import struct
+import sys
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Coroutine
 from typing import Any, Final, Protocol
@@ -47,6 +50,14 @@ _RTT_WINDOW_S: Final = 5.0  # ...those of the last few seconds
 _FIRST_RTT_S: Final = 0.005  # assumed when no answer came lately
 _GONE_S: Final = 120.0  # how long lookups skip a contact that left the table for failing
 _LONG_ANSWERS: Final = frozenset({"find_node", "find_value"})  # answers of up to a datagram
+# Linux's IP_RECVERR / IPV6_RECVERR (Python names neither): the kernel then queues each ICMP
+# error with the address of the datagram that caused it, so a port-unreachable from a
+# stopped node fails that node's requests at once instead of after a hedge delay or timeout.
+_RECVERR: Final = {
+    socket.AF_INET: (socket.IPPROTO_IP, 11),
+    socket.AF_INET6: (socket.IPPROTO_IPV6, 25),
+}
+_ERRORS_PER_WAKE: Final = 64  # queued ICMP errors read at once
 Address = tuple[str, int]
 
 
@@ -107,6 +118,7 @@ class Endpoint(asyncio.DatagramProtocol):
         # A burst (a hand-over, a republish round) must not overflow the peers' socket
         # buffers, where the kernel drops datagrams silently and they look like dead peers.
         self._in_flight = asyncio.Semaphore(settings.max_in_flight)
+        self._errors: socket.socket | None = None  # the socket's ICMP error queue, on Linux
 
     # --- datagrams in -----------------------------------------------------------------------
 
@@ -116,6 +128,48 @@ class Endpoint(asyncio.DatagramProtocol):
         if sock is not None:  # room for bursts of answers (the kernel caps it at rmem_max)
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+            self._errors = _error_queue(sock)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._errors is not None:
+            self._errors.close()
+            self._errors = None
+
+    def error_received(self, exc: Exception) -> None:
+        """The kernel reported an ICMP error: fail the requests to the address refusing."""
+        self._read_errors()
+
+    def _send(self, payload: bytes, addr: Address) -> None:
+        """Send one datagram, first clearing a pending ICMP error.
+
+        With IP_RECVERR, an error the kernel holds for the socket fails its next send (the
+        datagram is lost): read it first, so an answer is not dropped because an earlier
+        request of ours went to a stopped node.
+        """
+        errors = self._errors
+        if errors is not None and errors.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
+            self._read_errors()
+        self.transport.sendto(payload, addr)  # type: ignore[union-attr]
+
+    def _read_errors(self) -> None:
+        errors = self._errors
+        for _ in range(_ERRORS_PER_WAKE if errors is not None else 0):
+            try:
+                _, ancillary, _, addr = errors.recvmsg(  # type: ignore[union-attr]
+                    0, 256, socket.MSG_ERRQUEUE | socket.MSG_DONTWAIT
+                )
+            except OSError:  # the queue is empty (BlockingIOError) or the socket closed
+                return
+            if _refused(ancillary) and isinstance(addr, tuple):
+                self._refused((addr[0], addr[1]))
+
+    def _refused(self, addr: Address) -> None:
+        """Nothing listens at `addr` (a stopped node): its requests fail now."""
+        for msg_id, (_, timer, asked) in list(self._outstanding.items()):
+            if asked == addr:
+                self.dht.stats["rpcs_refused"] += 1
+                timer.cancel()
+                self._timeout(msg_id)
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
         stats = self.dht.stats
@@ -158,7 +212,7 @@ class Endpoint(asyncio.DatagramProtocol):
             return
         payload = self._reply_within_budget(msg_id, request.METHOD, args, reply, sender)
         if payload is not None and self.transport is not None:
-            self.transport.sendto(payload, addr)
+            self._send(payload, addr)
             self._answered.pop(addr, None)
             self._answered[addr] = now()
             while len(self._answered) > _MAX_TRACKED:
@@ -268,7 +322,7 @@ class Endpoint(asyncio.DatagramProtocol):
             self._outstanding[msg_id] = (future, timer, contact.address)
             self.dht.stats["rpcs_sent"] += 1
             started = now()
-            self.transport.sendto(payload, contact.address)
+            self._send(payload, contact.address)
             ok, reply = await future
         if ok:
             self.guard.prove(contact.address, now())
@@ -373,6 +427,29 @@ class Endpoint(asyncio.DatagramProtocol):
         if value is None:
             return self._rpc_find_node(sender, address)
         return {"value": value}
+
+
+def _error_queue(sock: Any) -> socket.socket | None:
+    """A handle on `sock`'s ICMP error queue (Linux only; None elsewhere or on failure).
+
+    asyncio's socket wrapper cannot read the queue, so a duplicate of the descriptor does.
+    """
+    option = _RECVERR.get(sock.family)
+    if sys.platform != "linux" or option is None:
+        return None
+    try:
+        sock.setsockopt(option[0], option[1], 1)
+        return socket.socket(fileno=os.dup(sock.fileno()))
+    except OSError:
+        return None
+
+
+def _refused(ancillary: list[tuple[int, int, bytes]]) -> bool:
+    """Does the error (a struct sock_extended_err) say the port was unreachable?"""
+    for _, _, data in ancillary:
+        if len(data) >= 4 and struct.unpack_from("=I", data)[0] == errno.ECONNREFUSED:
+            return True
+    return False
 
 
 def _check_address(address: object) -> None:

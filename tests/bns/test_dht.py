@@ -13,6 +13,7 @@ import functools
 import os
 import random
 import socket
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import replace
@@ -607,6 +608,62 @@ async def test_a_stopped_node_fails_its_requests_cleanly(start_network: StartNet
     assert await node.protocol.request(contact, "ping") == (False, None)
     with pytest.raises(Unreachable):
         await node.fetch(address_of(make_badge_entry(ISSUER, EARNER)))
+
+
+# A stopped node's port answers with an ICMP port-unreachable (bns/node_io.py, Linux only):
+# requests to it fail at once rather than after a hedge delay or the RPC timeout. The RPC
+# timeout here is a minute, so a request ending within BOUND_S can only have ended on the
+# refusal; `asyncio.timeout` only keeps a broken build from hanging.
+linux_only = pytest.mark.skipif(sys.platform != "linux", reason="IP_RECVERR is Linux's")
+PATIENT = replace(TEST_SETTINGS, rpc_timeout=60.0, min_hedge=60.0)
+BOUND_S = 10.0  # far below the RPC timeout and the hedge delay
+
+
+@linux_only
+async def test_a_request_to_a_stopped_node_fails_on_its_refusal(
+    start_network: StartNetwork,
+) -> None:
+    net = await start_network(2, settings=PATIENT)
+    asker, gone = net.nodes[0], contact_of(net.nodes[1])
+    await net.stop_node(1)
+    async with asyncio.timeout(BOUND_S):
+        assert await asker.protocol.request(gone, "ping") == (False, None)
+    assert asker.stats["rpcs_refused"] >= 1  # its liveness pings may be refused too
+    assert asker.protocol.suspect(gone.id)  # a failure like a timeout: lookups skip it
+
+
+@linux_only
+async def test_a_fetch_past_stopped_replicas_does_not_wait_on_them(
+    start_network: StartNetwork,
+) -> None:
+    net = await start_network(8, settings=PATIENT)
+    entry = make_badge_entry(ISSUER, EARNER)
+    await net.nodes[0].store_value(wire(entry))
+    for index in range(1, 5):  # half the network, the asker's contacts among them
+        await net.stop_node(index)
+    async with asyncio.timeout(BOUND_S):
+        result = await net.nodes[5].fetch(address_of(entry))
+    assert result.value == wire(entry)
+    assert net.nodes[5].stats["rpcs_refused"] >= 1
+
+
+@linux_only
+async def test_a_request_right_after_a_refused_datagram_still_goes_out(
+    start_network: StartNetwork,
+) -> None:
+    """The kernel holds the refusal as the socket's pending error, which would fail the next
+    send; the node reads it first, so the ping below is sent and answered."""
+    net = await start_network(3, settings=PATIENT)
+    node, peer = net.nodes[0], contact_of(net.nodes[1])
+    gone = net.nodes[2].address
+    await net.stop_node(2)
+    transport = node.protocol.transport
+    assert transport is not None
+    for _ in range(5):
+        transport.sendto(b"anyone there?", gone)  # on loopback the refusal comes back at once
+        async with asyncio.timeout(BOUND_S):
+            ok, _ = await node.protocol.request(peer, "ping")
+        assert ok
 
 
 def delay_sends(node: DhtNode, seconds: float) -> None:
