@@ -17,10 +17,10 @@ import concurrent.futures
 import functools
 import logging
 import ssl
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import aiohttp
 
@@ -95,6 +95,7 @@ __all__ = [
     "NotPublished",
     "VerifierContext",
     "VerifyRun",
+    "bns_view_of",
     "fetch_badge_by_uid",
     "node_context",
     "verify_online",
@@ -157,17 +158,41 @@ async def verify_online(
     return await verify_with(node_context(node, tls), data, expected_uid, recipient=recipient)
 
 
+@overload
 async def verify_with(
     context: VerifierContext,
     data: bytes,
     expected_uid: str | None = None,
     *,
     recipient: str | None = None,
-    run: VerifyRun | None = None,
-) -> Report:
+    run: None = None,
+) -> Report: ...
+
+
+@overload
+async def verify_with(
+    context: VerifierContext,
+    data: bytes,
+    expected_uid: str | None = None,
+    *,
+    recipient: str | None = None,
+    run: Callable[[bytes, datetime, Resolvers, str | None, str | None], Awaitable[_T]],
+) -> _T: ...
+
+
+async def verify_with(
+    context: VerifierContext,
+    data: bytes,
+    expected_uid: str | None = None,
+    *,
+    recipient: str | None = None,
+    run: Callable[[bytes, datetime, Resolvers, str | None, str | None], Awaitable[Any]]
+    | None = None,
+) -> Any:
     """Verify `data` with the resolvers `context` gives (the node's, or the CLI's).
     `recipient`: the identity (an email) an OB 2.0 badge must be for, when one is named.
-    `run` runs chain.verify elsewhere (node/verifypool.py); by default, in a thread here."""
+    `run` runs chain.verify elsewhere (node/verifypool.py; its outcome is returned, e.g. the
+    report's JSON); by default, in a thread here."""
     now = context.clock()
     async with _mapped_session(context.config, context.settings) as session:
         online = _OnlineResolvers(context, asyncio.get_running_loop(), session)
@@ -184,6 +209,22 @@ async def verify_with(
             )
         finally:
             online.abandoned = True  # a thread still running past a timeout stops asking
+
+
+def bns_view_of(answer: BnsAnswer, uid: str, web_names: Mapping[PublicKey, str]) -> BnsView:
+    """What chain.verify is told of a BNS answer. It compares the entry's issuer with the
+    credential's issuer by name, and a BNS entry holds a key: a did:web issuer whose document
+    (read and checked in this run: `web_names`) lists that key is the same issuer. Otherwise
+    the key's own name, its did:key."""
+    issuer = web_names.get(answer.issuer_key) or did_key_from_public_key(answer.issuer_key)
+    return BnsView(
+        uid=uid,
+        issuer_did=issuer,
+        earner=did_key_from_public_key(answer.earner_key) if answer.earner_key else None,
+        revoked=answer.revoked,
+        revocation_reason=answer.reason,
+        hidden=answer.urls is not None and not answer.urls,
+    )
 
 
 class _OnlineResolvers:
@@ -305,18 +346,7 @@ class _OnlineResolvers:
             answer = await bns.resolve(Uid(multibase_decode(uid)))
         except NotFound:
             return None
-        # chain.verify compares the entry's issuer with the credential's issuer by name, and
-        # a BNS entry holds a key: a did:web issuer whose document (read and checked in this
-        # run) lists that key is the same issuer. Otherwise the key's own name, its did:key.
-        issuer = self.web_names.get(answer.issuer_key) or did_key_from_public_key(answer.issuer_key)
-        return BnsView(
-            uid=uid,
-            issuer_did=issuer,
-            earner=did_key_from_public_key(answer.earner_key) if answer.earner_key else None,
-            revoked=answer.revoked,
-            revocation_reason=answer.reason,
-            hidden=answer.urls is not None and not answer.urls,
-        )
+        return bns_view_of(answer, uid, self.web_names)
 
     def issuer_publishes(self, bns: BnsAccess, signer_did: str) -> bool:
         return self._call(bns.issuer_publishes(public_key_from_did_key(signer_did)))

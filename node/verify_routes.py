@@ -22,7 +22,7 @@ from badgechain.chain.verify import (
 from .badgecache import badge_cache_of
 from .problems import Problem, problem_response
 from .routes import Access, Answer, Body, Route, json_body
-from .verifycache import verify_at_gateway
+from .verifycache import verify_at_gateway, verify_json_at_gateway
 from .web import MAX_JSON_BYTES, SERVICES, json_response, parse_uid
 
 __all__ = ["MAX_VC_API_BYTES", "ROUTES", "read_body"]
@@ -51,8 +51,12 @@ def _answerable(report: Report) -> Report:
     """The report, unless our verifier crashed on a check: that says nothing about the badge,
     so the client gets a 503 to retry, never a verdict (issue 17)."""
     if any(check.code == "internal_error" for check in report.checks):
-        raise Problem(503, "verifier_unavailable", "the verifier failed this time; try again")
+        raise _unavailable()
     return report
+
+
+def _unavailable() -> Problem:
+    return Problem(503, "verifier_unavailable", "the verifier failed this time; try again")
 
 
 def _too_large(max_bytes: int) -> Problem:
@@ -143,8 +147,11 @@ async def post_verify(request: web.Request) -> web.Response:
         if exc.code != "body_too_large":
             raise
         return json_response(input_too_large_report().to_json())
-    report = await verify_at_gateway(request.app[SERVICES], data, recipient=recipient)
-    return json_response(_answerable(report).to_json())
+    # Made into JSON where it was made (a worker process): the node only sends the bytes.
+    ready = await verify_json_at_gateway(request.app[SERVICES], data, recipient=recipient)
+    if ready.failed_inside:  # as _answerable: a crash of ours is no verdict
+        raise _unavailable()
+    return web.Response(body=ready.body, content_type="application/json", charset="utf-8")
 
 
 async def get_verify_uid(request: web.Request) -> web.Response:

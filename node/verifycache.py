@@ -18,7 +18,7 @@ import asyncio
 import dataclasses
 import hashlib
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -31,12 +31,22 @@ from badgechain.chain.statuslist import STATUS_LIST_FETCHER
 from badgechain.chain.uid import Uid
 from badgechain.chain.verify import CLOCK_SKEW, Report, verify_badge
 
-from .resolvers import BnsAccess, BnsAnswer, NodeBns, VerifyRun, node_context, verify_with
+from .resolvers import (
+    BnsAccess,
+    BnsAnswer,
+    NodeBns,
+    VerifierContext,
+    VerifyRun,
+    node_context,
+    verify_with,
+)
 from .services import Services
 from .trust import policy_stamp
-from .verifypool import started_pool
+from .verifyahead import answers_ahead, note_proven
+from .verifypool import ReadyReport, started_pool
+from .verifyworker import proven_uid, report_json
 
-__all__ = ["MAX_REPORTS", "REPORT_TTL", "verify_at_gateway"]
+__all__ = ["MAX_REPORTS", "REPORT_TTL", "verify_at_gateway", "verify_json_at_gateway"]
 
 REPORT_TTL: Final = timedelta(seconds=60)  # the longest a kept report answers again
 MAX_REPORTS: Final = 1024  # reports kept per node (oldest out)
@@ -251,10 +261,9 @@ async def verify_at_gateway(
         if kept is not None and now < kept.until and await _still_true(node, kept.trace, now):
             return kept.report
     trace = _Trace()
-    context = node_context(node)
-    if context.bns is not None:
-        context = dataclasses.replace(context, bns=_TracedBns(context.bns, trace))
-    report = await verify_with(context, data, expected_uid, recipient=recipient, run=_runner(trace))
+    context = _traced_context(node, trace)
+    run = _runner(trace, context)
+    report = await verify_with(context, data, expected_uid, recipient=recipient, run=run)
     if keep and trace.kept and report.format == "json" and isinstance(report.credential, dict):
         until = _stable_until(report, trace, now)
         if now < until:
@@ -262,7 +271,31 @@ async def verify_at_gateway(
     return report
 
 
-def _runner(trace: _Trace) -> VerifyRun:
+async def verify_json_at_gateway(
+    node: Services, data: bytes, *, recipient: str | None = None
+) -> ReadyReport:
+    """POST /verify's answer: the report on `data` as JSON bytes, made (and, in a worker
+    process, serialised) as verify_at_gateway makes it, never kept."""
+    trace = _Trace()
+    context = _traced_context(node, trace)
+    return await verify_with(context, data, recipient=recipient, run=_json_runner(trace, context))
+
+
+def _traced_context(node: Services, trace: _Trace) -> VerifierContext:
+    context = node_context(node)
+    if context.bns is None:
+        return context
+    return dataclasses.replace(context, bns=_TracedBns(context.bns, trace))
+
+
+def _in_thread(data: bytes, now: datetime, resolvers: Resolvers, *asked: str | None) -> Report:
+    expected_uid, recipient = asked
+    return verify_badge(
+        data, now=now, resolvers=resolvers, expected_uid=expected_uid, recipient=recipient
+    )
+
+
+def _runner(trace: _Trace, context: VerifierContext) -> VerifyRun:
     """How verify_with runs chain.verify: in the shared pool, or (no pool) in a thread."""
 
     async def run(
@@ -275,14 +308,35 @@ def _runner(trace: _Trace) -> VerifyRun:
         traced = _traced_resolvers(resolvers, trace)
         pool = await started_pool()
         if pool is None:
-            return await asyncio.to_thread(
-                verify_badge,
-                data,
-                now=now,
-                resolvers=traced,
-                expected_uid=expected_uid,
-                recipient=recipient,
-            )
-        return await pool.verify(data, now, traced, expected_uid, recipient)
+            return await asyncio.to_thread(_in_thread, data, now, traced, expected_uid, recipient)
+        answers = await answers_ahead(context, data, lambda *seen: trace.lists.append(seen))
+        report = await pool.verify(data, now, traced, expected_uid, recipient, answers=answers)
+        note_proven(proven_uid(report))
+        return report
+
+    return run
+
+
+def _json_runner(
+    trace: _Trace, context: VerifierContext
+) -> Callable[[bytes, datetime, Resolvers, str | None, str | None], Awaitable[ReadyReport]]:
+    """As `_runner`, for the report's JSON: made into bytes in the worker process."""
+
+    async def run(
+        data: bytes,
+        now: datetime,
+        resolvers: Resolvers,
+        expected_uid: str | None,
+        recipient: str | None,
+    ) -> ReadyReport:
+        traced = _traced_resolvers(resolvers, trace)
+        pool = await started_pool()
+        if pool is None:
+            report = await asyncio.to_thread(_in_thread, data, now, traced, expected_uid, recipient)
+            return ReadyReport(*report_json(report))
+        answers = await answers_ahead(context, data, lambda *seen: trace.lists.append(seen))
+        ready = await pool.verify_json(data, now, traced, expected_uid, recipient, answers=answers)
+        note_proven(ready.proven_uid)
+        return ready
 
     return run

@@ -10,8 +10,8 @@ A worker verifies several jobs at once, each in a thread of its own, so a job wa
 answer (a DHT lookup that times out) does not leave the core idle or hold up other jobs. A
 worker that dies mid-job is replaced, and the report of each job it had says
 `internal_error` (the gateway's 503 verifier_unavailable), as a crash inside the verifier
-always did. Jobs beyond `max_jobs` waiting or running are answered the same way at once: the
-queue is bounded.
+always did. Jobs beyond `max_jobs` (or `max_bytes` of badges) waiting or running are answered
+the same way at once: the queue is bounded.
 """
 
 from __future__ import annotations
@@ -36,12 +36,13 @@ from badgechain.chain.contexts import local_contexts
 from badgechain.chain.resolve import Resolvers
 from badgechain.chain.verify import CHECK_NAMES, Check, Report, verify_badge
 
-from .verifyworker import EXTRA, Link, worker_main
+from .verifyworker import EXTRA, THREADS_PER_WORKER, Answers, Link, report_json, worker_main
 
 log = logging.getLogger(__name__)
 
 __all__ = [
     "WORKERS_ENV",
+    "ReadyReport",
     "VerifyPool",
     "busy_report",
     "configured_workers",
@@ -54,7 +55,11 @@ __all__ = [
 # 0, none (verify in
 # a thread of the node's process, as before the pool).
 WORKERS_ENV: Final = "BADGECHAIN_VERIFY_WORKERS"
-JOBS_PER_WORKER: Final = 16  # jobs waiting or running per worker before new ones are refused
+# Jobs waiting or running in the pool, and the bytes of their badges, before new ones are
+# refused: a burst of small badges waits (a 200-request burst of one client is not refused),
+# large images do not pile up (each is in memory here and in its worker).
+MAX_JOBS: Final = 256
+MAX_JOB_BYTES: Final = 64 * 1024 * 1024
 _DEFAULT_WORKERS: Final = max(1, (os.cpu_count() or 1) - 1)
 
 
@@ -125,14 +130,35 @@ def _portable(exc: Exception) -> Exception:
 
 
 @dataclass(frozen=True, slots=True)
+class ReadyReport:
+    """A report made in a worker as the gateway sends it: its JSON bytes, and whether our
+    verifier failed inside (a check with `internal_error`: the gateway's 503)."""
+
+    body: bytes
+    failed_inside: bool
+    proven_uid: str | None  # the badge's UID, when its issuer proof verified
+
+
+# What a worker sends back for a job: a Report, or its JSON (`report_json`).
+_Outcome = Report | tuple[bytes, bool, str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    """A job no worker finished: its worker stopped, or the queue was full."""
+
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
 class _Job:
     """A job a worker has in hand: where its report goes, and who answers its questions."""
 
     loop: asyncio.AbstractEventLoop
-    done: asyncio.Future[Report]
+    done: asyncio.Future[_Outcome]
     resolvers: Resolvers
 
-    def settle(self, outcome: Report | BaseException) -> None:
+    def settle(self, outcome: _Outcome | BaseException) -> None:
         """Hand the outcome to the waiting coroutine (from any thread)."""
         with contextlib.suppress(RuntimeError):  # its loop has closed: nobody waits
             self.loop.call_soon_threadsafe(_settle, self.done, outcome)
@@ -140,8 +166,9 @@ class _Job:
 
 class _Worker:
     """One worker process and the parent's end of its pipe. Requests are sent from the event
-    loop; a reader thread settles each job's report and hands each question to a pool
-    thread, which answers it with the job's resolvers (they wait on the loop)."""
+    loop, those made in one turn of it in one message; a reader thread settles each job's
+    report and hands each question to a pool thread, which answers it with the job's
+    resolvers (they wait on the loop)."""
 
     def __init__(
         self,
@@ -159,26 +186,41 @@ class _Worker:
         self._calls = calls
         self._on_gone = on_gone
         self._contexts: Mapping[str, bytes] = {}  # the local contexts the worker was sent
+        self._pending: list[tuple[int, bytes]] = []  # requests not yet sent, pickled
+        self._pending_lock = threading.Lock()
         self._reader = threading.Thread(target=self._read, daemon=True, name="verify-reader")
         self._reader.start()
 
     def submit(self, number: int, job: _Job, request: tuple[Any, ...]) -> None:
-        """Send a request (on the event loop); its report settles `job.done`."""
-        self.jobs[number] = job
+        """Queue a request (on the event loop) to go with the others of this turn of the
+        loop; its outcome settles `job.done`."""
+        if self.gone:
+            raise WorkerGone
         try:
-            if self.gone:
-                raise WorkerGone
-            self._send_contexts()
-            self.link.send(("verify", number, *request))
+            pickled = pickle.dumps((number, *request), protocol=pickle.HIGHEST_PROTOCOL)
         except (pickle.PicklingError, TypeError, AttributeError) as exc:
-            del self.jobs[number]  # pickled before anything is written: nothing was sent
             raise CannotTravel(str(exc)) from exc
-        except (OSError, EOFError) as exc:  # BrokenPipeError included
-            self.jobs.pop(number, None)
-            raise WorkerGone from exc
-        except WorkerGone:
-            self.jobs.pop(number, None)
-            raise
+        self.jobs[number] = job
+        with self._pending_lock:
+            first = not self._pending
+            self._pending.append((number, pickled))
+        if first:
+            job.loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        """Send the queued requests in one message (one write, one wake-up of the worker)."""
+        with self._pending_lock:
+            batch, self._pending = self._pending, []
+        if not batch:
+            return
+        try:
+            self._send_contexts()
+            self.link.send(("verify", [pickled for _, pickled in batch]))
+        except (OSError, EOFError):  # BrokenPipeError included: the reader settles them
+            for number, _ in batch:
+                job = self.jobs.pop(number, None)
+                if job is not None:
+                    job.settle(WorkerGone())
 
     def _send_contexts(self) -> None:
         local = local_contexts()
@@ -206,8 +248,9 @@ class _Worker:
                 job.settle(RuntimeError(f"the verifier failed: {rest[0]}"))
         self.gone = True
         for number in list(self.jobs):
-            job = self.jobs.pop(number)
-            job.settle(_internal_error_report("the verifier process stopped; try again"))
+            job = self.jobs.pop(number, None)
+            if job is not None:
+                job.settle(WorkerGone())
         self._on_gone(self)
 
     def _answer(self, job: _Job, number: int, name: str, args: tuple[Any, ...]) -> None:
@@ -236,23 +279,29 @@ class _Worker:
 class VerifyPool:
     """`workers` processes verifying; each job goes to the worker with the fewest in hand."""
 
-    def __init__(self, workers: int, *, max_jobs: int | None = None) -> None:
+    def __init__(
+        self, workers: int, *, max_jobs: int = MAX_JOBS, max_bytes: int = MAX_JOB_BYTES
+    ) -> None:
         self.size = workers
-        self.max_jobs = max_jobs if max_jobs is not None else workers * JOBS_PER_WORKER
+        self.max_jobs = max_jobs
+        self.max_bytes = max_bytes
         self._context = multiprocessing.get_context("forkserver")
         self._context.set_forkserver_preload(["badgechain.node.verifyworker"])
         # The workers' questions are answered on these threads: the resolvers wait on the
-        # event loop (the DHT, the network). Daemons, so none holds up exit.
+        # event loop (the DHT, the network). A worker's job threads ask one question at a
+        # time each; twice that many, for a worker replaced while its questions are answered.
+        # Daemons, so none holds up exit.
         self._calls: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
         self._threads = [
             threading.Thread(target=self._serve_calls, daemon=True, name=f"verify-{n}")
-            for n in range(self.max_jobs)
+            for n in range(2 * workers * THREADS_PER_WORKER)
         ]
         for thread in self._threads:
             thread.start()
         self._lock = threading.Lock()
         self._workers = [self._start_worker() for _ in range(workers)]
         self._jobs = 0
+        self._bytes = 0
         self._numbers = itertools.count()
 
     def _start_worker(self) -> _Worker:
@@ -265,22 +314,57 @@ class VerifyPool:
         resolvers: Resolvers,
         expected_uid: str | None,
         recipient: str | None,
+        *,
+        answers: Answers | None = None,
     ) -> Report:
-        """chain.verify.verify_badge's report, made in a worker process."""
+        """chain.verify.verify_badge's report, made in a worker process. `answers`: what
+        some resolver calls return, known here already (the worker does not ask them)."""
+        request = (data, now, expected_uid, recipient, resolvers, answers or {})
+        outcome = await self._run(request, as_json=False)
+        if isinstance(outcome, _Failed):
+            return _internal_error_report(outcome.message)
+        return outcome if isinstance(outcome, Report) else _internal_error_report("no report")
+
+    async def verify_json(
+        self,
+        data: bytes,
+        now: datetime,
+        resolvers: Resolvers,
+        expected_uid: str | None,
+        recipient: str | None,
+        *,
+        answers: Answers | None = None,
+    ) -> ReadyReport:
+        """As `verify`, the report made into the gateway's JSON answer in the worker too."""
+        request = (data, now, expected_uid, recipient, resolvers, answers or {})
+        outcome = await self._run(request, as_json=True)
+        if isinstance(outcome, _Failed):
+            return ReadyReport(*report_json(_internal_error_report(outcome.message)))
+        if isinstance(outcome, Report):  # made here: its resolvers could not travel
+            return ReadyReport(*report_json(outcome))
+        return ReadyReport(*outcome)
+
+    async def _run(self, request: tuple[Any, ...], *, as_json: bool) -> _Outcome | _Failed:
+        """A job's outcome (a report made here when it cannot go to a worker), or _Failed."""
+        data, now, expected_uid, recipient, resolvers, answers = request
+        size = len(data)
         with self._lock:
-            if self._jobs >= self.max_jobs:
-                return busy_report()
+            too_large = self._jobs > 0 and self._bytes + size > self.max_bytes
+            if self._jobs >= self.max_jobs or too_large:
+                return _Failed("the verifier is busy; try again")
             self._jobs += 1
+            self._bytes += size
             worker = min(self._workers, key=lambda w: len(w.jobs))
             number = next(self._numbers)
         try:
             loop = asyncio.get_running_loop()
             job = _Job(loop, loop.create_future(), resolvers)
-            request = (data, now, expected_uid, recipient, _shape(resolvers))
+            sent = (data, now, expected_uid, recipient, _shape(resolvers), answers, as_json)
             try:
-                worker.submit(number, job, request)
+                worker.submit(number, job, sent)
+                return await job.done
             except WorkerGone:
-                return _internal_error_report("the verifier process stopped; try again")
+                return _Failed("the verifier process stopped; try again")
             except CannotTravel as exc:  # a resolver given as data that pickle cannot carry
                 log.warning("verifying in the node: the request cannot reach a worker (%s)", exc)
                 return await asyncio.to_thread(
@@ -291,10 +375,10 @@ class VerifyPool:
                     expected_uid=expected_uid,
                     recipient=recipient,
                 )
-            return await job.done
         finally:
             with self._lock:
                 self._jobs -= 1
+                self._bytes -= size
 
     def _replace(self, gone: _Worker) -> None:
         """Called by a dead worker's reader thread: a fresh worker takes its place."""
@@ -323,7 +407,7 @@ class VerifyPool:
             worker.stop()
 
 
-def _settle(done: asyncio.Future[Report], outcome: Report | BaseException) -> None:
+def _settle(done: asyncio.Future[_Outcome], outcome: _Outcome | BaseException) -> None:
     if done.cancelled():
         return
     if isinstance(outcome, BaseException):

@@ -2,13 +2,16 @@
 
 Each job runs in one of THREADS_PER_WORKER long-lived threads; every question the
 verification asks of the outside world goes back over the pipe (named as in `Resolvers`, or
-EXTRA + key for `Resolvers.extra`) and waits for the node's answer.
+EXTRA + key for `Resolvers.extra`) and waits for the node's answer, unless the job came with
+that answer (the node answers the common questions from its caches before sending the job).
+A job asked `as_json` comes back as the report's JSON bytes, ready to send, not as a Report.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import pickle
 import queue
 import signal
 import threading
@@ -22,14 +25,38 @@ from badgechain.chain.contexts import add_local_contexts
 from badgechain.chain.keys import KeyPair
 from badgechain.chain.proof import sign_credential
 from badgechain.chain.resolve import Resolvers
-from badgechain.chain.verify import verify_badge
+from badgechain.chain.verify import Report, verify_badge
 
 log = logging.getLogger(__name__)
 
-__all__ = ["EXTRA", "THREADS_PER_WORKER", "Link", "worker_main"]
+__all__ = [
+    "EXTRA",
+    "THREADS_PER_WORKER",
+    "Answers",
+    "Link",
+    "proven_uid",
+    "report_json",
+    "worker_main",
+]
 
 THREADS_PER_WORKER: Final = 4  # jobs a worker has under way at once (the others wait)
 EXTRA: Final = "extra:"  # how a resolver in Resolvers.extra is named on the pipe
+# Answers a job brings: (resolver name, its arguments) -> the value it returns.
+Answers = dict[tuple[str, tuple[Any, ...]], Any]
+
+
+def report_json(report: Report) -> tuple[bytes, bool, str | None]:
+    """The report as the gateway sends it, whether our verifier failed inside (a 503), and
+    the badge's UID when its issuer proof verified (`proven_uid`)."""
+    body = json.dumps(report.to_json(), ensure_ascii=False).encode()
+    return body, any(check.code == "internal_error" for check in report.checks), proven_uid(report)
+
+
+def proven_uid(report: Report) -> str | None:
+    """The UID of a badge whose issuer proof verified (node/verifyahead.py looks it up ahead
+    next time)."""
+    proof = next((check for check in report.checks if check.name == "proof"), None)
+    return report.uid if proof is not None and proof.status == "passed" else None
 
 
 def _warm() -> None:
@@ -63,9 +90,18 @@ class Link:
 
 
 def _asker(
-    link: Link, answers: queue.SimpleQueue[tuple[str, Any]], job: int, name: str
+    link: Link,
+    answers: queue.SimpleQueue[tuple[str, Any]],
+    job: int,
+    name: str,
+    known: Answers,
 ) -> Callable[..., Any]:
     def ask(*args: Any) -> Any:
+        if known:
+            try:
+                return known[(name, args)]  # answered before the job was sent
+            except (KeyError, TypeError):  # not answered (or an argument no dict keys)
+                pass
         link.send(("call", job, name, args))
         kind, value = answers.get()
         if kind == "raise":
@@ -76,16 +112,20 @@ def _asker(
 
 
 def _proxies(
-    link: Link, answers: queue.SimpleQueue[tuple[str, Any]], job: int, shape: dict[str, Any]
+    link: Link,
+    answers: queue.SimpleQueue[tuple[str, Any]],
+    job: int,
+    shape: dict[str, Any],
+    known: Answers,
 ) -> Resolvers:
     """Resolvers whose callables ask the parent; data (a trust policy) travels as it is."""
     values: dict[str, Any] = {
-        name: _asker(link, answers, job, name) if value == "call" else value
+        name: _asker(link, answers, job, name, known) if value == "call" else value
         for name, value in shape.items()
         if name != "extra"
     }
     extra = {
-        key: _asker(link, answers, job, EXTRA + key) if value == "call" else value
+        key: _asker(link, answers, job, EXTRA + key, known) if value == "call" else value
         for key, value in shape["extra"].items()
     }
     return Resolvers(**values, extra=extra)
@@ -96,21 +136,22 @@ _Waiting = dict[int, queue.SimpleQueue[tuple[str, Any]]]  # each job's answers, 
 
 def _verify_job(link: Link, waiting: _Waiting, job: int, *request: Any) -> None:
     """One job, in a thread of the worker: its report, or why verify_badge raised."""
-    data, now, expected_uid, recipient, shape = request
+    data, now, expected_uid, recipient, shape, known, as_json = request
     try:
         report = verify_badge(
             data,
             now=now,
-            resolvers=_proxies(link, waiting[job], job, shape),
+            resolvers=_proxies(link, waiting[job], job, shape, known),
             expected_uid=expected_uid,
             recipient=recipient,
         )
+        outcome: object = report_json(report) if as_json else report
     except Exception as exc:  # verify_badge reports every check's error itself
         link.send(("error", job, f"{type(exc).__name__}: {exc}"[:500]))
         return
     finally:
         waiting.pop(job, None)
-    link.send(("done", job, report))
+    link.send(("done", job, outcome))
 
 
 def _job_thread(link: Link, jobs: queue.SimpleQueue[tuple[Any, ...]]) -> None:
@@ -142,10 +183,11 @@ def worker_main(conn: Connection) -> None:
             return
         if kind == "contexts":  # the node's local contexts (chain.contexts), added since
             add_local_contexts(message[0])
-        elif kind == "verify":
-            job, *request = message
-            waiting[job] = queue.SimpleQueue()
-            jobs.put((link, waiting, job, *request))
+        elif kind == "verify":  # jobs the node sent together, each pickled on its own
+            for pickled in message[0]:
+                job, *request = pickle.loads(pickled)  # noqa: S301 (our node's own bytes)
+                waiting[job] = queue.SimpleQueue()
+                jobs.put((link, waiting, job, *request))
         else:  # "answer" or "raise", to the job that asked
             job, value = message
             if job in waiting:

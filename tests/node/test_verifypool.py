@@ -184,3 +184,19 @@ async def test_resolvers_that_cannot_travel_are_used_here(pool: VerifyPool) -> N
     resolvers = Resolvers(bns=_bns(False), extra={"a lock": threading.Lock()})
     here, there = await _both(pool, data, resolvers)
     assert there == here and there.verdict == "valid"
+
+
+async def test_questions_answered_ahead_are_not_asked(pool: VerifyPool) -> None:
+    badge = _badge()
+    data = json.dumps(badge).encode()
+    uid = uid_text(credential_uid(badge))
+    view = BnsView(uid, ISSUER.did, None, revoked=True, revocation_reason="cheated")
+    answers = {("bns", (uid,)): view}
+    report = await pool.verify(data, NOW, Resolvers(bns=_unreachable), None, None, answers=answers)
+    assert report.verdict == "invalid" and report.check("revocation").code == "revoked"
+    ready = await pool.verify_json(data, NOW, Resolvers(bns=_bns(False)), None, None)
+    assert (
+        json.loads(ready.body)
+        == (await pool.verify(data, NOW, Resolvers(bns=_bns(False)), None, None)).to_json()
+    )
+    assert (ready.failed_inside, ready.proven_uid) == (False, uid)
