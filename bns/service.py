@@ -45,6 +45,7 @@ from .record import (
     merge,
 )
 from .values import address_of_key
+from .writes import Writes
 
 __all__ = ["ANSWER_TTL_S", "MAX_ANSWERS", "MAX_REVOKED", "NameService", "PublishResult"]
 
@@ -112,6 +113,7 @@ class NameService:
         self._in_flight: dict[Uid, asyncio.Future[Record]] = {}
         self._answers: OrderedDict[Uid, _Answer] = OrderedDict()
         self._revoked: OrderedDict[Uid, Record] = OrderedDict()
+        self.writes = Writes(dht)  # how far this node's moves and revocations reached
 
     # --- reading ----------------------------------------------------------------------------
 
@@ -256,9 +258,7 @@ class NameService:
         self, earner: KeyPair, entry: Entry, start: int, seq: int = 0
     ) -> int:
         if entry.earner_key != earner.public_key:  # None too: the entry names no earner
-            raise RecordError(
-                "only a badge's earner writes its earner index", code="index_wrong_writer"
-            )
+            raise RecordError("only its earner indexes a badge", code="index_wrong_writer")
         return await self._add_to_index(
             _EARNER_INDEX,
             entry,
@@ -286,8 +286,7 @@ class NameService:
             writer = entry.issuer_key if index == _ISSUER_INDEX else entry.earner_key
             if writer != issuer.public_key:
                 continue  # `issuer` is this node's key: the earner index is its earner's
-            # The index's owner is its writer, `issuer`, whichever index it is.
-            held = await self._reader(index)(issuer.public_key, page)
+            held = await self._reader(index)(issuer.public_key, page)  # the writer owns it
             if any(member.uid == entry.uid for member in held.members):
                 self.store.delete(Kind.JOURNAL, key)  # settled
                 continue
@@ -379,7 +378,7 @@ class NameService:
         check_location_update(current, location)
         self.store.put(Kind.JOURNAL, seq_key, location.seq.to_bytes(8, "big"))
         record = Record(current.entry, location, current.revocation, current.handover)
-        _require_accepted(await self.dht.publish(record.to_wire_bytes()), "location")
+        _require_accepted(await self.writes.publish(uid, record.to_wire_bytes()), "location")
         return self._wrote(record)
 
     async def hide(self, writer: KeyPair, uid: Uid) -> Record:
@@ -395,5 +394,5 @@ class NameService:
             return current
         revocation = make_revocation(issuer, uid, reason, revoked_at)
         record = Record(current.entry, current.location, revocation, current.handover)
-        _require_accepted(await self.dht.publish(record.to_wire_bytes()), "revocation")
+        _require_accepted(await self.writes.publish(uid, record.to_wire_bytes()), "revocation")
         return self._wrote(record)

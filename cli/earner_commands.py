@@ -10,6 +10,7 @@ import click
 
 from .client import AdminClient
 from .common import reports_errors
+from .replication import WAIT_HELP, push_again, report, settle, wait_option
 
 __all__ = ["register"]
 
@@ -50,6 +51,11 @@ def _echo(answer: dict[str, Any], as_json: bool, line: str) -> None:
     click.echo(json.dumps(answer, indent=2, ensure_ascii=False) if as_json else line)
 
 
+def _located(home: Path, answer: dict[str, Any], wait_s: float | None) -> dict[str, Any]:
+    """A location write's answer, pushed again until enough replicas hold it (--wait)."""
+    return settle(answer, wait_s, push_again(AdminClient(home), answer["uid"]))
+
+
 @click.command("accept")
 @click.argument("uid")
 @_JSON
@@ -72,14 +78,22 @@ def reject(home: Path, uid: str, as_json: bool) -> None:
     _echo(answer, as_json, f"rejected {answer['uid']}")
 
 
-@click.command("move")
+@click.command("move", epilog=WAIT_HELP)
 @click.argument("uid")
 @click.argument("urls", nargs=-1, required=True)
 @click.option("--no-check", is_flag=True, help="Do not fetch the URLs to see that they serve it.")
 @_JSON
+@wait_option
 @click.pass_obj
 @reports_errors
-def move(home: Path, uid: str, urls: tuple[str, ...], no_check: bool, as_json: bool) -> None:
+def move(
+    home: Path,
+    uid: str,
+    urls: tuple[str, ...],
+    no_check: bool,
+    as_json: bool,
+    wait_s: float | None,
+) -> None:
     """Publish where an accepted badge can be fetched now (one to four URLs).
 
     Each URL is fetched first: one that does not serve this badge is named in a warning
@@ -89,36 +103,42 @@ def move(home: Path, uid: str, urls: tuple[str, ...], no_check: bool, as_json: b
     if not no_check:
         for url, problem in check_urls_serve(answer["uid"], urls):
             click.echo(f"warning: {url} {problem}", err=True)
+    answer = _located(home, answer, wait_s)
     _echo(answer, as_json, f"moved {answer['uid']}: {_where(answer)}")
+    report(answer, wait_s)
 
 
-@click.command("hide")
+@click.command("hide", epilog=WAIT_HELP)
 @click.argument("uid")
 @_JSON
+@wait_option
 @click.pass_obj
 @reports_errors
-def hide(home: Path, uid: str, as_json: bool) -> None:
+def hide(home: Path, uid: str, as_json: bool, wait_s: float | None) -> None:
     """Hide an accepted badge: it stays valid, and the BNS says where it is no more.
 
     `badgechain show UID` undoes it.
     """
-    answer = _call(home, "/admin/hide", {"uid": uid})
+    answer = _located(home, _call(home, "/admin/hide", {"uid": uid}), wait_s)
     _echo(answer, as_json, f"hidden {answer['uid']} (undo: badgechain show {answer['uid']})")
+    report(answer, wait_s)
 
 
-@click.command("show")
+@click.command("show", epilog=WAIT_HELP)
 @click.argument("uid")
 @_JSON
+@wait_option
 @click.pass_obj
 @reports_errors
-def show(home: Path, uid: str, as_json: bool) -> None:
+def show(home: Path, uid: str, as_json: bool, wait_s: float | None) -> None:
     """Undo `hide`: publish this node's URL for a hidden badge again."""
     from badgechain.node.config import load_config
 
     text = uid.strip().removeprefix("urn:bns:")
     here = f"{load_config(home).gateway_url}/badges/{text}.json"
-    answer = _call(home, "/admin/move", {"uid": text, "urls": [here]})
+    answer = _located(home, _call(home, "/admin/move", {"uid": text, "urls": [here]}), wait_s)
     _echo(answer, as_json, f"shown {answer['uid']}: {_where(answer)}")
+    report(answer, wait_s)
 
 
 def check_urls_serve(uid: str, urls: tuple[str, ...]) -> list[tuple[str, str]]:

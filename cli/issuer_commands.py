@@ -13,7 +13,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import click
 
@@ -29,6 +29,7 @@ from .batch_ids import check_name, content_name
 from .client import AdminClient, NodeError
 from .common import reports_errors
 from .home import HomeError, read_bounded
+from .replication import WAIT_HELP, Push, push_again, report, settle, wait_option
 
 __all__ = ["CsvError", "issue_online", "read_csv_rows", "register"]
 
@@ -91,21 +92,44 @@ def class_list(home: Path, as_json: bool) -> None:
 # --- revoke --------------------------------------------------------------------------------
 
 
-@click.command("revoke")
+# A revocation recorded while the DHT did not answer: no replica holds it yet.
+_PENDING: Final = {"accepted": 0, "asked": 0, "quorum": None, "done": False}
+
+
+def _revoke_again(client: AdminClient, body: dict[str, str]) -> Push:
+    """--wait on a pending revocation: ask again (it is recorded once, however often)."""
+
+    def push() -> dict[str, Any] | None:
+        record = client.call("POST", "/admin/revoke", body)
+        if record.get("bns") == "pending":
+            return None
+        return record.get("replication") or {**_PENDING, "done": True}  # the BNS has it
+
+    return push
+
+
+@click.command("revoke", epilog=WAIT_HELP)
 @click.argument("uid")
 @click.option("--reason", required=True, help="Why, as the BNS revocation will say.")
 @click.option("--json", "as_json", is_flag=True, help="Print the revoked BNS record as JSON.")
+@wait_option
 @click.pass_obj
 @reports_errors
-def revoke(home: Path, uid: str, reason: str, as_json: bool) -> None:
+def revoke(home: Path, uid: str, reason: str, as_json: bool, wait_s: float | None) -> None:
     """Revoke a badge this node issued: publishes the BNS revocation."""
-    record = AdminClient(home).call("POST", "/admin/revoke", {"uid": uid, "reason": reason})
+    client, body = AdminClient(home), {"uid": uid, "reason": reason}
+    record = client.call("POST", "/admin/revoke", body)
+    if record.get("bns") == "pending":
+        record = settle(record | {"replication": _PENDING}, wait_s, _revoke_again(client, body))
+    else:
+        record = settle(record, wait_s, push_again(client, record["uid"]))
     if as_json:
         click.echo(json.dumps(record, indent=2))
-    elif record.get("bns") == "pending":
+    elif record.get("bns") == "pending" and not record["replication"]["done"]:
         click.echo(f"revoked {record['uid']} (the BNS did not answer; the node will publish it)")
     else:
         click.echo(f"revoked {record['uid']}")
+    report(record, wait_s)
 
 
 # --- issue ---------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from . import (
     persona_routes,
     presentation_routes,
     queue_routes,
+    replication,
     status_routes,
     verify_routes,
 )
@@ -41,6 +42,7 @@ ROUTES: Final[tuple[Route, ...]] = (
     *persona_routes.ROUTES,
     *presentation_routes.ROUTES,
     *queue_routes.ROUTES,
+    *replication.ROUTES,
     *page_routes.ROUTES,
     *course_routes.ROUTES,
     *peers.ROUTES,

@@ -22,6 +22,7 @@ from . import earner
 from .delivery import INBOX_PATH, MAX_INBOX_BYTES
 from .gateway import record_json
 from .problems import Problem
+from .replication import with_replication
 from .routes import Access, Answer, Body, Route, json_body
 from .web import SERVICES, json_response, parse_uid
 
@@ -84,14 +85,16 @@ async def post_reject(request: web.Request) -> web.Response:
 
 async def post_move(request: web.Request) -> web.Response:
     uid, body = await _admin_body(request)
-    state, record = await earner.move(request.app[SERVICES], uid, body.get("urls"))
-    return json_response(_answer(uid, state, record))
+    node = request.app[SERVICES]
+    state, record = await earner.move(node, uid, body.get("urls"))
+    return json_response(with_replication(node, uid, _answer(uid, state, record)))
 
 
 async def post_hide(request: web.Request) -> web.Response:
     uid, _ = await _admin_body(request)
-    state, record = await earner.hide(request.app[SERVICES], uid)
-    return json_response(_answer(uid, state, record))
+    node = request.app[SERVICES]
+    state, record = await earner.hide(node, uid)
+    return json_response(with_replication(node, uid, _answer(uid, state, record)))
 
 
 _UID_BODY: Final = Body("UidRequest", max_bytes=_MAX_ADMIN_BYTES)

@@ -19,6 +19,7 @@ from badgechain.chain.uid import uid_text
 from . import batches, classes, issuer, revocation, vcapi
 from .gateway import record_json
 from .problems import Problem
+from .replication import with_replication
 from .routes import Access, Answer, Body, Route, json_body
 from .web import SERVICES, json_response, parse_uid
 
@@ -147,7 +148,7 @@ async def post_revoke(request: web.Request) -> web.Response:
     if record is None:  # recorded and in the status list; the node publishes it to the BNS
         pending = {"uid": uid_text(uid), "revoked": True, "bns": "pending"}
         return json_response(pending, status=202)
-    return json_response(record_json(record))
+    return json_response(with_replication(node, uid, record_json(record)))
 
 
 async def post_credentials_issue(request: web.Request) -> web.Response:

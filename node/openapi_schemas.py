@@ -212,6 +212,7 @@ SCHEMAS: Final[dict[str, Any]] = {
                 "type": ["object", "null"],
                 "properties": {"reason": _STRING, "revokedAt": {"type": "integer"}},
             },
+            "replication": ref("Replication"),  # POST /admin/revoke only
         },
     },
     "Credential": {"type": "object", "description": "A Verifiable Credential (Open Badge)."},
@@ -568,7 +569,29 @@ SCHEMAS: Final[dict[str, Any]] = {
     "EarnerAnswer": {
         "type": "object",
         "required": ["uid", "state"],
-        "properties": {"uid": _STRING, "state": _STRING, "record": ref("BnsRecord")},
+        "properties": {
+            "uid": _STRING,
+            "state": _STRING,
+            "record": ref("BnsRecord"),
+            "replication": ref("Replication"),
+        },
+    },
+    # node/replication.py: how far this node's last write of a badge's record reached; null
+    # when it wrote none. done: false while the node pushes it again in the background.
+    "Replication": {
+        "type": ["object", "null"],
+        "required": ["accepted", "asked", "quorum", "done"],
+        "properties": {
+            "accepted": {"type": "integer"},
+            "asked": {"type": "integer"},
+            "quorum": {"type": "integer"},
+            "done": {"type": "boolean"},
+        },
+    },
+    "ReplicationAnswer": {
+        "type": "object",
+        "required": ["uid", "replication"],
+        "properties": {"uid": _STRING, "replication": ref("Replication")},
     },
     "IssueResult": {
         "type": "object",
