@@ -192,7 +192,7 @@ class DhtNode:
 
     # --- lookups ----------------------------------------------------------------------------
 
-    async def _lookup(
+    async def lookup(
         self,
         address: bytes,
         want: int,
@@ -201,11 +201,14 @@ class DhtNode:
         avoid: set[bytes] | None = None,
         trace: dict[str, int] | None = None,
     ) -> tuple[list[Contact], list[tuple[Contact, Any]]]:
-        """The `want` closest that answered and every (contact, reply) (bns/lookups.py)."""
+        """The `want` closest that answered and every (contact, reply) (bns/lookups.py).
+
+        Lookups sharing one `avoid` set take disjoint paths; `trace` gets rounds and asked.
+        """
         return await run_lookup(self, address, want, find_value, avoid, trace)
 
     async def find_closest(self, address: bytes) -> list[Contact]:
-        closest, _ = await self._lookup(address, self.settings.ksize, find_value=False)
+        closest, _ = await self.lookup(address, self.settings.ksize, find_value=False)
         return closest
 
     async def find_replicas(self, address: bytes) -> list[Contact]:
@@ -217,7 +220,7 @@ class DhtNode:
         avoid: set[bytes] = set()
         found: dict[bytes, Contact] = {}
         for _ in range(max(1, self.settings.write_paths)):
-            closest, _ = await self._lookup(
+            closest, _ = await self.lookup(
                 address, self.settings.ksize, find_value=False, avoid=avoid
             )
             for contact in closest:
@@ -260,7 +263,7 @@ class DhtNode:
         if not (isinstance(address, bytes) and len(address) == ID_BYTES):
             raise ValueError("a DHT address is 20 bytes")
         trace: dict[str, int] = {}
-        closest, replies = await self._lookup(
+        closest, replies = await self.lookup(
             address, self.settings.read_quorum, find_value=True, trace=trace
         )
         if not replies:

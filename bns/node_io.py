@@ -120,6 +120,13 @@ class Endpoint(asyncio.DatagramProtocol):
         self._in_flight = asyncio.Semaphore(settings.max_in_flight)
         self._errors: socket.socket | None = None  # the socket's ICMP error queue, on Linux
 
+    def answer_with(self, method: str, handler: Callable[..., Any]) -> Callable[..., Any]:
+        """Answer `method` requests with `handler(sender, *args) -> reply` from now on, and
+        return the handler it replaces: how tests and the simulator make a node hostile."""
+        replaced = self._handlers[method]
+        self._handlers[method] = handler
+        return replaced
+
     # --- datagrams in -----------------------------------------------------------------------
 
     def connection_made(self, transport: Any) -> None:

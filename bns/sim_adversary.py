@@ -18,7 +18,6 @@ other. What each behaviour does:
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Final
@@ -81,8 +80,7 @@ class Gang:
 
 
 def turn(node: DhtNode, behaviour: Behaviour, gang: Gang) -> None:
-    """Make `node` hostile: its handlers (bns/node_io.py's table) answer as `behaviour` says."""
-    honest_find_node: Callable[..., Any] = node.protocol._rpc_find_node
+    """Make `node` hostile (once): its request handlers answer as `behaviour` says."""
     k = node.settings.ksize
     if not isinstance(node.store, _Forgetful):  # holds nothing: what it is sent is the gang's
         node.store = _Forgetful(node.store)
@@ -110,7 +108,10 @@ def turn(node: DhtNode, behaviour: Behaviour, gang: Gang) -> None:
         gang.served += 1
         return {"value": value}
 
-    node.protocol._handlers.update(store=store, find_node=routes, find_value=find_value)
+    answer_with = node.protocol.answer_with
+    answer_with("store", store)
+    honest_find_node = answer_with("find_node", routes)
+    answer_with("find_value", find_value)
 
 
 class _Forgetful:
@@ -145,7 +146,7 @@ async def fetch_disjoint(node: DhtNode, address: bytes, paths: int) -> FetchResu
     rounds = asked = 0
     for _ in range(paths):
         trace: dict[str, int] = {}
-        near, found = await node._lookup(
+        near, found = await node.lookup(
             address, node.settings.read_quorum, find_value=True, avoid=avoid, trace=trace
         )
         closest += near

@@ -133,13 +133,12 @@ def test_a_newcomer_gets_each_value_from_a_few_replicas_not_all() -> None:
             await cluster.nodes[i].publish(value)
         newcomer = cluster.add()
         senders: Counter[bytes] = Counter()
-        handler = newcomer.protocol._handlers["store"]
 
         def store(sender: Contact, address: Any, value: Any) -> Any:
             senders[address] += 1
             return handler(sender, address, value)
 
-        newcomer.protocol._handlers["store"] = store
+        handler = newcomer.protocol.answer_with("store", store)
         await newcomer.bootstrap([cluster.nodes[0].address])
         for value in values:
             await newcomer.find_closest(BnsValues().address_of(value))  # as refreshes would
