@@ -76,11 +76,22 @@ class LoadResult:
     seconds: float
     p50: float
     p95: float
+    client_cpu: float = 0.0  # CPU seconds of the load generator, timed part
+    server_cpu: float = 0.0  # ...of the server: its process and every process it started
 
     @property
     def rate(self) -> float:
         """Successful requests per second."""
         return (self.requests - self.failures) / self.seconds if self.seconds else math.nan
+
+    @property
+    def server_ms(self) -> float:
+        """The server's CPU milliseconds a request (steadier than rates on a busy machine)."""
+        return self.server_cpu * 1000 / self.requests if self.requests else math.nan
+
+    @property
+    def client_ms(self) -> float:
+        return self.client_cpu * 1000 / self.requests if self.requests else math.nan
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,14 +167,39 @@ async def drive(
             return results
 
         await run(max(concurrency, len(urls)))
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         results = await run(count)
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     latencies = [latency for latency, _ in results]
     failures = sum(not ok for _, ok in results)
     return LoadResult(
-        count, failures, seconds, percentile(latencies, 0.5), percentile(latencies, 0.95)
+        count, failures, seconds, percentile(latencies, 0.5), percentile(latencies, 0.95), cpu
     )
+
+
+def tree_cpu(root: int) -> float:
+    """CPU seconds (user + system) of process `root` and every live process descended from
+    it (a node's verify workers are children of its forkserver), from /proc."""
+    parents: dict[int, int] = {}
+    spent: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # it exited meanwhile
+            continue
+        pid = int(entry.name)
+        parents[pid] = int(fields[1])
+        spent[pid] = (int(fields[11]) + int(fields[12])) / tick
+    total = 0.0
+    for pid, cpu in spent.items():
+        ancestor = pid
+        while ancestor > 1 and ancestor != root:
+            ancestor = parents.get(ancestor, 0)
+        total += cpu if ancestor == root else 0.0
+    return total
 
 
 def run_load(
@@ -173,20 +209,24 @@ def run_load(
     *,
     body: Path | None = None,
     check_valid: bool = False,
+    server: int | None = None,
 ) -> LoadResult:
-    """Drive the load from a second process, so client and server do not share a core."""
+    """Drive the load from a second process, so client and server do not share a core;
+    `server`: the pid whose process tree's CPU time is counted (includes the warm-up)."""
     command = [sys.executable, "-m", "benchmarks.gateway", "--load", *urls]
     command += ["--requests", str(count), "--concurrency", str(concurrency)]
     if body is not None:
         command += ["--body-file", str(body)]
     if check_valid:
         command.append("--check-valid")
+    before = tree_cpu(server) if server else 0.0
     done = subprocess.run(
         command, cwd=ROOT, capture_output=True, text=True, timeout=LOAD_TIMEOUT_S, check=False
     )
+    spent = tree_cpu(server) - before if server else 0.0
     if done.returncode != 0:
         raise RuntimeError(f"the load generator failed:\n{done.stderr[-2000:]}")
-    return LoadResult(**json.loads(done.stdout.splitlines()[-1]))
+    return LoadResult(**json.loads(done.stdout.splitlines()[-1]) | {"server_cpu": spent})
 
 
 # --- the baseline server (its own process) --------------------------------------------------
@@ -326,12 +366,13 @@ def issue_csv(issuer: NodeProcess, class_id: str, to: str, rows: int, folder: Pa
     raise TimeoutError(f"the batch was not issued and published within {BATCH_TIMEOUT_S} s")
 
 
-def start_baseline(body: Path, started: list[Process]) -> str:
-    """The bare aiohttp app, answering `body` to every `GET /bns/{uid}`; its base URL."""
+def start_baseline(body: Path, started: list[Process]) -> tuple[str, int]:
+    """The bare aiohttp app, answering `body` to every `GET /bns/{uid}`; its base URL and
+    its pid."""
     command = [sys.executable, "-m", "benchmarks.gateway", "--baseline-server", str(body)]
     process = Process(command, body.parent / "baseline.log")
     started.append(process)
-    return process.words[0]
+    return process.words[0], process.popen.pid
 
 
 def place_samples(earner: NodeProcess, issued: list[dict[str, Any]]) -> None:
@@ -343,7 +384,8 @@ def place_samples(earner: NodeProcess, issued: list[dict[str, Any]]) -> None:
 
 
 def post_verify(count: int, concurrency: int, node: NodeProcess, body: Path) -> LoadResult:
-    return run_load([f"{node.gateway}/verify"], count, concurrency, body=body, check_valid=True)
+    url, pid = f"{node.gateway}/verify", node.process.popen.pid
+    return run_load([url], count, concurrency, body=body, check_valid=True, server=pid)
 
 
 def measure(args: argparse.Namespace, folder: Path) -> GatewayReport:
@@ -362,12 +404,17 @@ def measure(args: argparse.Namespace, folder: Path) -> GatewayReport:
         with urllib.request.urlopen(first, timeout=REQUEST_TIMEOUT_S) as answer:  # noqa: S310
             (folder / "bns.json").write_bytes(answer.read())  # what the baseline answers
         (folder / "badge.json").write_text(json.dumps(issued[0]["credential"]))
-        bare = start_baseline(folder / "bns.json", started)
+        bare, bare_pid = start_baseline(folder / "bns.json", started)
+        verifier_pid = verifier.process.popen.pid
 
         body = folder / "badge.json"
         targets: dict[str, Callable[[int], LoadResult]] = {
-            "baseline": lambda n: run_load([bare + p for p in paths], n, args.concurrency),
-            "bns": lambda n: run_load([verifier.gateway + p for p in paths], n, args.concurrency),
+            "baseline": lambda n: run_load(
+                [bare + p for p in paths], n, args.concurrency, server=bare_pid
+            ),
+            "bns": lambda n: run_load(
+                [verifier.gateway + p for p in paths], n, args.concurrency, server=verifier_pid
+            ),
             "verify_thread": lambda n: post_verify(n, args.concurrency, in_thread, body),
             "verify_one": lambda n: post_verify(n, args.concurrency, one_worker, body),
             "verify": lambda n: post_verify(n, args.concurrency, verifier, body),
@@ -376,6 +423,7 @@ def measure(args: argparse.Namespace, folder: Path) -> GatewayReport:
                 n,
                 args.concurrency,
                 check_valid=True,
+                server=verifier_pid,
             ),
         }
         loads = interleaved(targets, args)
@@ -411,14 +459,17 @@ def combine(results: Sequence[LoadResult]) -> LoadResult:
         sum(r.seconds for r in results),
         statistics.median(r.p50 for r in results),
         statistics.median(r.p95 for r in results),
+        sum(r.client_cpu for r in results),
+        sum(r.server_cpu for r in results),
     )
 
 
 def print_report(report: GatewayReport, concurrency: int) -> None:
     base, one = report.baseline.rate, report.verify_one.rate
     columns = "| requests | failed | req/s | p50 ms | p95 ms | ratio to bare aiohttp |"
-    print(f"\n| load ({concurrency} concurrent) {columns} ratio to one worker |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    cpu = "server CPU ms/req | client CPU ms/req |"
+    print(f"\n| load ({concurrency} concurrent) {columns} ratio to one worker | {cpu}")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     rows = [
         ("bare aiohttp handler (baseline)", report.baseline, False),
         (f"GET /bns/{{uid}}, {SAMPLE_UIDS} UIDs looked up again", report.bns, False),
@@ -432,7 +483,7 @@ def print_report(report: GatewayReport, concurrency: int) -> None:
         print(
             f"| {label} | {load.requests} | {load.failures} | {load.rate:,.1f} "
             f"| {load.p50 * 1000:.1f} | {load.p95 * 1000:.1f} | {load.rate / base:.4f} "
-            f"| {versus} |"
+            f"| {versus} | {load.server_ms:.3f} | {load.client_ms:.3f} |"
         )
     batch = report.batch
     if batch is None:

@@ -4,12 +4,16 @@ end to end (three node processes, a baseline process, load processes) reports sa
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp import web
 
-from benchmarks.gateway import drive, main, percentile
+from benchmarks.gateway import drive, main, percentile, tree_cpu
 
 TINY = ["--requests", "20", "--verify-requests", "6", "--concurrency", "3", "--rows", "10"]
 TINY += ["--rounds", "2"]
@@ -39,6 +43,22 @@ def test_percentile_is_nearest_rank() -> None:
     assert percentile(values, 0.5) == 10.0
     assert percentile(values, 0.95) == 19.0
     assert percentile([3.0], 0.95) == 3.0
+
+
+def test_tree_cpu_counts_the_processes_a_server_started() -> None:
+    burn = (
+        "import sys, time\nend = time.process_time() + 0.3\nwhile time.process_time() < end: pass\n"
+    )
+    burn += "print('done', flush=True)\nsys.stdin.read()"
+    child = subprocess.Popen(
+        [sys.executable, "-c", burn], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "done"
+        assert tree_cpu(child.pid) >= 0.29  # clock ticks
+        assert tree_cpu(os.getpid()) >= time.process_time() + 0.25  # ours and the child's
+    finally:
+        child.communicate("")
 
 
 async def test_load_counts_every_request_and_each_failure(server: str) -> None:
