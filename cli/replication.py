@@ -86,20 +86,12 @@ def report(answer: dict[str, Any], wait_s: float | None) -> None:
     if not isinstance(replication, dict) or replication.get("done"):
         return
     asked, quorum = replication.get("asked"), replication.get("quorum")
-    held = (
-        f"accepted by {replication.get('accepted')} of {asked} replicas (a write needs "
-        f"{quorum} hosts)"
-        if asked
-        else "no BNS replica took it yet"
-    )
-    click.echo(
-        f"warning: {held}; "
-        + (
-            "the node keeps retrying in the background"
-            if wait_s is not None
-            else "retrying in the background (--wait SECONDS waits for it)"
-        ),
-        err=True,
-    )
+    held = f"accepted by {replication.get('accepted')} of {asked} replicas" if asked else None
+    why = f"a write needs {quorum} hosts" if quorum else "the DHT did not answer"
+    if wait_s is None:
+        line = f"{held or 'no replica yet'}; retrying in the background ({why}; --wait waits)"
+    else:
+        line = f"{held or 'no replica'} after {wait_s:g} s; the node keeps retrying ({why})"
+    click.echo(f"warning: {line}", err=True)
     if wait_s is not None:
         sys.exit(EXIT_INDETERMINATE)
