@@ -799,6 +799,25 @@
     return section;
   }
 
+  /** The posts that link to this badge (Webmentions this node verified, docs/courses.md);
+   *  nothing when none. A mention's source is a stranger's page: linked with rel=ugc. */
+  function renderMentions(answer) {
+    const held = (Array.isArray(answer && answer.mentions) ? answer.mentions : []).filter(
+      (item) => item && typeof item.source === "string" && /^https?:\/\//i.test(item.source),
+    );
+    if (!held.length) return null;
+    const items = held.map((item) => {
+      const when = dateText(dateOf(item.verified));
+      return el(
+        "li",
+        { class: "mention" },
+        el("a", { href: item.source, rel: "ugc nofollow noopener noreferrer", class: "mention-link" }, item.source),
+        when ? ` (seen ${when})` : null,
+      );
+    });
+    return el("section", { class: "panel mentions", "aria-labelledby": "mentions-title" }, el("h2", { id: "mentions-title" }, "Mentions"), el("ul", { id: "mentions" }, ...items));
+  }
+
   /** Why the badge has its status, in a sentence (the status word is shown beside it). */
   function statusLine(details) {
     const record = details.record;
@@ -861,9 +880,10 @@
     $("badge-title").textContent = "Badge";
     body.replaceChildren(el("p", { class: "busy", role: "status" }, "Loading and checking the badge…"));
     const path = encodeURIComponent(uid);
-    const [details, [endorsements], self] = await Promise.all([
+    const [details, [endorsements], [mentions], self] = await Promise.all([
       loadDetails(uid, true),
       settle(apiOrNull(`/badges/${path}/endorsements`)),
+      settle(apiOrNull(`/badges/${path}/mentions`)),
       nodeInfo(),
     ]);
     if (currentRoute() !== route) return; // the reader went elsewhere meanwhile
@@ -944,6 +964,8 @@
     }
     if (details.recordError) parts.push(el("p", { class: "error" }, "Badge Name Server: " + details.recordError.message));
     parts.push(renderEndorsements(endorsements, credential));
+    const mentionList = renderMentions(mentions);
+    if (mentionList) parts.push(mentionList);
     if (details.report) parts.push(el("details", { class: "badge-report" }, el("summary", {}, "How this badge was checked"), renderReport(details.report, false)));
     body.replaceChildren(...parts);
   }

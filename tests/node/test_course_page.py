@@ -20,7 +20,7 @@ from badgechain.node import course_review
 from badgechain.node.app import RunningNode
 from badgechain.node.course_limits import REGISTRATIONS
 from tests.node.browser import Browser, Page, find_chromium
-from tests.node.conftest import ADMIN_TOKEN, NodeNetwork
+from tests.node.conftest import ADMIN_TOKEN, NodeNetwork, eventually
 from tests.node.test_browser import _axe_problems
 from tests.node.test_courses import (
     Blog,
@@ -229,3 +229,38 @@ async def test_the_completion_badge_comes_once_every_task_is_awarded(
     assert list(course_review.completed(node, course).values()) == [uid]
     await harvest_now(http, node_network, node, course)  # its re-check issues nothing more
     assert list(course_review.completed(node, course).values()) == [uid]
+
+
+async def test_a_post_linking_to_a_badge_shows_on_the_badge_page_as_a_mention(
+    node_network: NodeNetwork, http: aiohttp.ClientSession, site: Blog, page: Page
+) -> None:
+    """Issue 15 item 4: a participant's post that links to their badge (a Webmention, its
+    source fetched and the link found) is listed on the badge's page of the web UI."""
+    (node,) = await node_network.start(1)
+    course = await _two_pending(http, node_network, node, site)
+    _, listed = await call(http, node_network, node, "GET", f"/admin/courses/{course}/submissions")
+    path = f"/admin/submissions/{listed['pending'][0]['id']}/award"
+    _, awarded = await call(http, node_network, node, "POST", path)
+    uid = awarded["uid"]
+    await page.goto(f"{node.gateway_url}/#/badge/{uid}", READY)
+    await page.wait_for("!!document.getElementById('endorsements-title')")
+    assert await page.evaluate("document.getElementById('mentions') === null")  # none yet
+
+    source = f"{site.base}/page?links={node.gateway_url}/badges/{uid}"
+    form = {"source": source, "target": f"{node.gateway_url}/badges/{uid}"}
+    async with http.post(f"{node.gateway_url}/webmention", data=form) as answer:
+        assert answer.status == 202
+        status_url = answer.headers["Location"]
+
+    async def verified() -> bool:
+        async with http.get(status_url) as answer:
+            return bool((await answer.json())["state"] == "verified")
+
+    await eventually(verified, 15)
+    await page.call("Page.reload")
+    await page.wait_for("document.querySelectorAll('#mentions a.mention-link').length === 1")
+    link = await page.evaluate(
+        "(a => [a.href, a.rel])(document.querySelector('#mentions a.mention-link'))"
+    )
+    assert link == [source, "ugc nofollow noopener noreferrer"]
+    assert await _axe_problems(page) == []
