@@ -13,7 +13,7 @@ import threading
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import pytest
@@ -154,8 +154,9 @@ class Mailbox:
 
     def codes(self) -> list[tuple[str, str, str]]:
         with self.lock:
-            bodies = [str(m.get_payload(decode=True), "utf-8") for m in self.messages]
-        return [found.groups() for body in bodies if (found := _CODE.search(body))]
+            bodies = [str(cast(bytes, m.get_payload(decode=True)), "utf-8") for m in self.messages]
+        codes = [found.groups() for body in bodies if (found := _CODE.search(body))]
+        return cast(list[tuple[str, str, str]], codes)  # _CODE has three groups
 
 
 def _free_port() -> int:

@@ -11,7 +11,7 @@ import pytest
 from badgechain.bns.index import EarnerItem, EarnerPage, earner_item_signed_bytes
 from badgechain.bns.record import entry_from_badge
 from badgechain.bns.values import address_of_key
-from badgechain.chain.keys import verify_signature
+from badgechain.chain.keys import PublicKey, verify_signature
 from badgechain.chain.uid import uid_text
 from badgechain.node import index_migration
 from badgechain.node.app import RunningNode
@@ -76,7 +76,7 @@ async def test_an_older_homes_issuer_written_index_is_dropped_and_signed_again_b
     assert index_migration.migrate_earner_index(earner) == 0  # once per home
 
 
-def _earner_signed(value: bytes, earner_key: bytes) -> bool:
+def _earner_signed(value: bytes, earner_key: PublicKey) -> bool:
     page = EarnerPage.from_wire_bytes(value)
     return all(
         verify_signature(

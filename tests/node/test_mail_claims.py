@@ -75,7 +75,7 @@ async def _batch_email_badge(
     async def done() -> bool:
         async with http.get(url, headers=network.admin) as response:
             progress = await response.json()
-        return progress["done"] == 1 and progress["unpublished"] == 0
+        return bool(progress["done"] == 1 and progress["unpublished"] == 0)
 
     await eventually(done, timeout=30)
     async with http.get(url, headers=network.admin) as response:
