@@ -28,6 +28,7 @@ from badgechain.chain.errors import BadgeChainError
 from badgechain.chain.keys import KeyPair
 from benchmarks.dht import (
     ALL_UP,
+    SETTINGS,
     Item,
     Options,
     Phase,
@@ -53,6 +54,10 @@ class MultiReport:
     publishing: Publishing | None = None
     fewest_held_after_churn: int | None = None
     contacts: list[int] = field(default_factory=list)
+    # Requests of live nodes that failed from the stop until its phase's last timeout ran out:
+    # refused at once (the stopped port's ICMP error) and timed out.
+    refused_after_stop: int = 0
+    timeouts_after_stop: int = 0
 
 
 class Worker:
@@ -126,6 +131,13 @@ class Worker:
             node = await self.net.start_node(len(self.net.nodes), key=KeyPair.generate())
             node.spawn(node.bootstrap([through]))
         return count
+
+    async def failures(self) -> tuple[int, int]:
+        """Requests refused and timed out so far, over the live nodes."""
+        live = self.live()
+        return sum(n.stats["rpcs_refused"] for n in live), sum(
+            n.stats["rpc_timeouts"] for n in live
+        )
 
     async def held(self, addresses: list[bytes]) -> list[int]:
         live = self.live()
@@ -232,8 +244,13 @@ async def run_multi(options: Options) -> MultiReport:
         report.publishing.fewest_held = await fewest_holders(cluster, items)
         watch.lap(f"published {len(items)}")
         report.phases[ALL_UP] = await resolve_phase(cluster, items)
+        before = await cluster.each("failures", [()] * processes)
         await cluster.each("stop", [(STOP_FRACTION,)] * processes)
         report.phases[AFTER_STOP_20] = await resolve_phase(cluster, items)
+        await asyncio.sleep(SETTINGS.rpc_timeout)  # the phase's last requests end
+        after = await cluster.each("failures", [()] * processes)
+        report.refused_after_stop = sum(a[0] - b[0] for a, b in zip(after, before, strict=True))
+        report.timeouts_after_stop = sum(a[1] - b[1] for a, b in zip(after, before, strict=True))
         watch.lap("resolved twice")
         replaced = round(size * CHURN_FRACTION / processes)
         await cluster.each("churn", [(options.churn, replaced)] * processes)
@@ -260,6 +277,10 @@ def print_multi(report: MultiReport) -> None:
             f"failed {pub.failed}, fewest replicas accepting {pub.fewest_replicas}, "
             f"fewest live holders {pub.fewest_held}; after churn {report.fewest_held_after_churn}"
         )
+    print(
+        f"requests failed from the stop to its phase's end (live nodes, every process): "
+        f"{report.refused_after_stop:,} refused at once, of {report.timeouts_after_stop:,}"
+    )
     contacts = report.contacts
     if contacts:
         print(f"contacts after joining: min {contacts[0]}, median {contacts[len(contacts) // 2]}")

@@ -21,7 +21,7 @@ from badgechain.chain.resolve import Unreachable
 from badgechain.storage import Kind, Store
 
 from .guard import address_group
-from .lookups import run_lookup
+from .lookups import run_lookup, run_paths
 from .messages import MAX_DATAGRAM_BYTES
 from .node_io import Endpoint, now
 from .puzzle import ID_BYTES, node_id_of, solve_id_puzzle
@@ -255,17 +255,19 @@ class DhtNode:
             raise Unreachable("no DHT node acknowledged the store", code="dht_unreachable")
         return result
 
-    async def fetch(self, address: bytes) -> FetchResult:
+    async def fetch(self, address: bytes, paths: int | None = None) -> FetchResult:
         """Merge the values the closest nodes hold for `address`, and repair the ones behind.
 
-        Raises `Unreachable` when no node answered (this node's own copy is not an answer).
+        Takes `paths` disjoint lookups (default: `read_paths`): one honest replica on any
+        path is enough for the freshest value. Raises `Unreachable` when no node answered
+        (this node's own copy is not an answer).
         """
         if not (isinstance(address, bytes) and len(address) == ID_BYTES):
             raise ValueError("a DHT address is 20 bytes")
         trace: dict[str, int] = {}
-        closest, replies = await self.lookup(
-            address, self.settings.read_quorum, find_value=True, trace=trace
-        )
+        paths = self.settings.read_paths if paths is None else paths
+        quorum = self.settings.read_quorum
+        closest, replies = await run_paths(self, address, quorum, True, paths, trace)
         if not replies:
             raise Unreachable("no DHT node answered", code="dht_unreachable")
         own = self.held(address)

@@ -6,7 +6,8 @@ the lookup is over), reports each outcome with `answered` or `failed`, and waits
 unanswered after `hedge_delay` stops counting (the next closest contact is asked in its
 place) but a late answer is still used; its closest set takes at most `group_limit` contacts
 per host, so ids crowding one address cannot fill it; every contact asked joins `avoid`, so
-lookups sharing one `avoid` set take disjoint paths (S/Kademlia §4.4).
+lookups sharing one `avoid` set take disjoint paths (S/Kademlia §4.4), one after another or
+at once: a contact another of them asked meanwhile is skipped.
 """
 
 from __future__ import annotations
@@ -97,9 +98,12 @@ class Lookup(Generic[C]):
     def step(self, now: float) -> list[C] | None:
         """The contacts to ask now, or None when the lookup is over."""
         known = self._known
-        for entry in known.values():
+        avoid = self.avoid
+        for node_id, entry in known.items():
             if entry.state is State.PENDING and now + _EPSILON >= entry.sent_at + self.hedge_delay:
                 entry.state = State.SLOW
+            elif entry.state is State.NEW and node_id in avoid:
+                entry.state = State.FAILED  # a lookup sharing `avoid` asked it meanwhile
         closest = self.window()
         if all(known[i].state is State.ANSWERED for i in closest) and (
             len(closest) >= self.want or not self._waiting()

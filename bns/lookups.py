@@ -16,7 +16,7 @@ from .node_io import Endpoint, now
 from .routing import Contact, RoutingTable
 from .settings import DhtSettings
 
-__all__ = ["run_lookup"]
+__all__ = ["run_lookup", "run_paths"]
 
 
 class Asker(Protocol):
@@ -89,6 +89,35 @@ async def run_lookup(
     if trace is not None:
         trace["rounds"], trace["asked"] = lookup.rounds, lookup.asked
     return lookup.closest(), replies
+
+
+async def run_paths(
+    node: Asker,
+    address: bytes,
+    want: int,
+    find_value: bool,
+    paths: int,
+    trace: dict[str, int] | None = None,
+) -> tuple[list[Contact], list[tuple[Contact, Any]]]:
+    """`paths` lookups at once on disjoint paths (S/Kademlia §4.4): no node is asked twice.
+
+    Returns the closest that answered on any path (nearest first) and every reply; `trace`
+    gets the most rounds of any path and the requests of all.
+    """
+    if paths <= 1:
+        return await run_lookup(node, address, want, find_value, None, trace)
+    avoid: set[bytes] = set()
+    traces: list[dict[str, int]] = [{} for _ in range(paths)]
+    results = await asyncio.gather(
+        *(run_lookup(node, address, want, find_value, avoid, t) for t in traces)
+    )
+    closest = {c.id: c for near, _ in results for c in near}
+    target = int.from_bytes(address, "big")
+    if trace is not None:
+        trace["rounds"] = max(t["rounds"] for t in traces)
+        trace["asked"] = sum(t["asked"] for t in traces)
+    replies = [reply for _, found in results for reply in found]
+    return sorted(closest.values(), key=lambda c: c.number ^ target), replies
 
 
 def _contacts_in(node: Asker, reply: Any, find_value: bool) -> list[tuple[bytes, Contact]]:

@@ -15,6 +15,9 @@ class DhtSettings:
     ksize: int = 20  # replicas per value and contacts per bucket
     alpha: int = 3  # requests in flight per lookup
     read_quorum: int = 5  # closest live nodes a fetch waits for before merging
+    # Disjoint lookups a fetch takes at once (S/Kademlia §4.4): no node is asked by two, so
+    # liars crowding one route cannot answer for every path. 1: one lookup, as before.
+    read_paths: int = 1
     rpc_timeout: float = 2.0  # when an unanswered request counts as a failure
     max_failures: int = 2  # failures in a row before a contact leaves the table
     max_in_flight: int = 32  # requests awaiting an answer at once, per node

@@ -308,6 +308,38 @@ async def test_hostile_answers_do_not_change_what_fetch_returns(
         assert all(reader.me.public_key in log for log in asked)
 
 
+@pytest.mark.parametrize("behaviour", ["stale", "drop"])
+async def test_disjoint_paths_read_past_liars_nearest_the_address(
+    start_network: StartNetwork, behaviour: str
+) -> None:
+    """The five nodes nearest the address (a whole read quorum) collude: they serve the record
+    from before its revocation, or drop it and name only each other. One lookup asks just them;
+    a second, disjoint path asks none of them and reaches honest replicas."""
+    net = await start_network(16, settings=CALM)  # no hedging: every liar is waited for
+    entry = make_badge_entry(ISSUER, EARNER)
+    address = address_of(entry)
+    stale = wire(entry, located(entry, 1))
+    current = wire(entry, located(entry, 1), make_revocation(ISSUER, entry.uid, "revoked", 10))
+    await publish_all([(net.nodes[0], stale)])
+    await publish_all([(net.nodes[0], current)])
+    gang = net.closest_live(address, CALM.read_quorum)
+    named = [contact_of(n).to_wire() for n in gang]
+
+    def lie(sender: Contact, _address: Any) -> Any:
+        return {"value": stale} if behaviour == "stale" else named
+
+    for hostile in gang:
+        hostile.protocol._handlers["find_value"] = lie
+    reader = next(n for n in net.live[1:] if n not in gang)  # not the writer either
+    reader.store.delete(Kind.BNS_RECORD, address)  # its own copy would answer for it
+    assert reader.contact_count() == 15  # it knows the gang: they are its nearest choices
+    alone = await reader.fetch(address, paths=1)
+    assert alone.value == (stale if behaviour == "stale" else None)  # the attack works...
+    result = await reader.fetch(address, paths=2)
+    assert result.value == current  # ...and a second path defeats it
+    assert result.answered >= 2 * CALM.read_quorum
+
+
 # --- 5. garbage ------------------------------------------------------------------------------
 
 
