@@ -44,6 +44,7 @@ class Blog:
     never: asyncio.Event = field(default_factory=asyncio.Event)  # a tar pit waits on it
     failing_endpoint: bool = False  # the Webmention endpoint answers 500
     unlinked: bool = False  # /page links to nothing
+    modified: str = "Wed, 02 Dec 2026 10:00:00 GMT"  # /dated.xml's Last-Modified
 
     def answered(self, path: str, status: int) -> None:
         self.answers.setdefault(path, []).append(status)
@@ -159,6 +160,17 @@ def _blog_app(blog: Blog) -> web.Application:
         blog.answered(path, 200)
         return web.Response(text=text, content_type=media, headers={"ETag": etag})
 
+    async def dated(request: web.Request) -> web.StreamResponse:
+        """The RSS feed with Last-Modified and no ETag."""
+        if request.headers.get("If-Modified-Since"):
+            blog.conditional.append(request.path)
+        if request.headers.get("If-Modified-Since") == blog.modified:
+            blog.answered(request.path, 304)
+            return web.Response(status=304)
+        blog.answered(request.path, 200)
+        headers = {"Last-Modified": blog.modified}
+        return web.Response(text=_rss(blog), content_type="application/rss+xml", headers=headers)
+
     async def hostile(request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
         blog.answered(name, 200)
@@ -250,6 +262,7 @@ def _blog_app(blog: Blog) -> web.Application:
     app.router.add_get("/rss.xml", feed)
     app.router.add_get("/atom.xml", feed)
     app.router.add_get("/feed.json", feed)
+    app.router.add_get("/dated.xml", dated)
     app.router.add_get("/bad/{name}", hostile)
     app.router.add_get("/posts/{number}", post)
     app.router.add_post("/wm", endpoint)
@@ -441,6 +454,32 @@ async def test_harvests_are_conditional_never_submit_twice_and_notice_edits(
     )
     (only,) = listed["submissions"]
     assert only["title"] == "My first post, edited #ds106" and "edited" in only
+
+
+async def test_last_modified_is_sent_back_and_an_edit_after_review_keeps_the_decision(
+    node_network: NodeNetwork, http: aiohttp.ClientSession, blog: Blog
+) -> None:
+    (issuer,) = await node_network.start(1)
+    course, _ = await course_with_task(http, node_network, issuer)
+    await join(http, node_network, issuer, course, blog.base + "/dated.xml", issuer.did)
+    first = await harvest_now(http, node_network, issuer, course)
+    assert (await harvest_now(http, node_network, issuer, course))["new"] == []
+    assert blog.answers["/dated.xml"] == [200, 304] and blog.conditional == ["/dated.xml"]
+    (submission,) = first["new"]
+    status, awarded = await call(
+        http, node_network, issuer, "POST", f"/admin/submissions/{submission}/award"
+    )
+    assert status == 201, awarded
+
+    blog.title, blog.modified = "My first post, revised #ds106", "Thu, 03 Dec 2026 10:00:00 GMT"
+    edited = await harvest_now(http, node_network, issuer, course)
+    assert edited["new"] == [] and edited["edited"] == [submission]
+    _, listed = await call(
+        http, node_network, issuer, "GET", f"/admin/courses/{course}/submissions"
+    )
+    (only,) = listed["submissions"]
+    assert only["state"] == "awarded" and only["uid"] == awarded["uid"]  # the decision stands
+    assert only["edited_after_review"] is True and listed["pending"] == []
 
 
 async def test_auto_award_tasks_are_awarded_on_harvest(
@@ -790,17 +829,37 @@ async def test_the_cli_creates_a_course_and_reviews_it(
         "ann@example.org",
     )
     assert joined.exit_code == 0, joined.output
+    failing = await cli(
+        issuer, "course", "join", course, "--feed", blog.base + "/bad/gone", "--did", issuer.did
+    )
+    assert failing.exit_code == 0, failing.output
+    bob = ("--feed", blog.base + "/rss.xml", "--email", "bob@example.org")
+    assert (await cli(issuer, "course", "join", course, *bob)).exit_code == 0
+    neither = await cli(issuer, "course", "join", course, "--feed", blog.base + "/atom.xml")
+    assert neither.exit_code != 0 and "--did or --email" in neither.output, neither.output
     harvested = await cli(issuer, "course", "harvest", course)
-    assert "1 new submissions" in harvested.output, harvested.output
+    assert "3 feeds read: 2 new submissions" in harvested.output, harvested.output
+    assert f"{failing.output.strip()}: feed_http_error" in harvested.output, harvested.output
     review = await cli(issuer, "course", "review", course, "--json")
-    (pending,) = json.loads(review.output)
-    assert pending["participant_name"] == "ann@example.org"
+    by_name = {item["participant_name"]: item for item in json.loads(review.output)}
+    pending = by_name["ann@example.org"]
+    unreasoned = await cli(issuer, "course", "decline", by_name["bob@example.org"]["id"])
+    assert unreasoned.exit_code == 2 and "--reason" in unreasoned.output, unreasoned.output
+    declined = await cli(
+        issuer, "course", "decline", by_name["bob@example.org"]["id"], "--reason", "Off topic"
+    )
+    assert declined.output.strip() == f"declined {by_name['bob@example.org']['id']}"
+    review = await cli(issuer, "course", "review", course)
+    assert "Second post" in review.output and "My first post" not in review.output
+    listed = await cli(issuer, "course", "list")
+    assert listed.exit_code == 0 and f"{course}" in listed.output and "DS106" in listed.output
     awarded = await cli(issuer, "course", "award", pending["id"], "--json")
     assert awarded.exit_code == 0, awarded.output
     done = json.loads(awarded.output)
     assert done["uid"].startswith("z") and done["completion_uid"].startswith("z"), done
     shown = await cli(issuer, "course", "show", course)
-    assert "1 awarded" in shown.output and "[ok;" in shown.output, shown.output
+    assert "1 awarded, 1 declined" in shown.output and "[ok;" in shown.output, shown.output
+    assert "[error feed_http_error: the feed answered HTTP 500;" in shown.output, shown.output
     assert "last harvest asked for: done" in shown.output, shown.output
     queued = await cli(issuer, "course", "harvest", course, "--wait", "0")
     assert queued.exit_code == 0 and "queued" in queued.output, queued.output
