@@ -7,14 +7,15 @@ from __future__ import annotations
 
 from typing import Final
 
-from badgechain.chain.keys import KeyPair
+from badgechain.chain.keys import KeyPair, PublicKey, verify_signature
 from badgechain.storage import Kind
 
-from .index import EarnerPage, add_to_page, make_earner_item
-from .record import Entry, Uid
+from .errors import RecordError
+from .index import EarnerItem, EarnerPage, add_to_page, earner_item_signed_bytes, make_earner_item
+from .record import Entry, Uid, verify_entry
 from .service import _EARNER_INDEX, _PLACED, NameService, _require_accepted
 
-__all__ = ["MAX_WALKED_PAGES", "index_as_earner", "withdraw_as_earner"]
+__all__ = ["MAX_WALKED_PAGES", "entries_signed_by", "index_as_earner", "withdraw_as_earner"]
 
 # How far a withdrawal looks for the item: an index of 3 items a page, 30,000 badges.
 MAX_WALKED_PAGES: Final = 10_000
@@ -44,3 +45,24 @@ async def withdraw_as_earner(names: NameService, earner: KeyPair, uid: Uid, seq:
     # Reconciling must not put back what the earner took out.
     names.store.delete(Kind.JOURNAL, _PLACED + _EARNER_INDEX + uid)
     return withdrawn
+
+
+def entries_signed_by(page: EarnerPage, earner_key: PublicKey) -> tuple[Entry, ...]:
+    """What a reader shows of `page` for `earner_key`: the entries of the items that key
+    signed for this very page and has not withdrawn, each entry its issuer's. Replicas
+    checked the page when they stored it; a reader checks again, because the copy it keeps
+    itself counts without a check (bns/replica.py) and a page's owner is read off the wire."""
+    if page.earner_key != earner_key:
+        return ()
+    return tuple(item.entry for item in page.items if _signed(page, item) and not item.withdrawn)
+
+
+def _signed(page: EarnerPage, item: EarnerItem) -> bool:
+    signed = earner_item_signed_bytes(page.earner_key, page.page, item.uid, *item.version)
+    if not verify_signature(page.earner_key, signed, item.signature):
+        return False
+    try:
+        verify_entry(item.entry)
+    except RecordError:
+        return False
+    return True

@@ -47,6 +47,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Crawl web pages and feeds from START_URL and verify every badge they link.",
     ),
     "devnet": ("devnet", "Run a small BadgeChain network on this machine until Ctrl-C."),
+    "earner-badges": (
+        "earner_lookup_commands",
+        "List the badges an earner shows in the BNS (did:key, did:web or urn:bns: persona).",
+    ),
     "endorse": (
         "persona_commands",
         "Endorse a badge: sign an EndorsementCredential about it and deliver it to its earner.",

@@ -13,6 +13,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
+from badgechain.bns.earner_index import entries_signed_by
 from badgechain.bns.index import page_is_full
 from badgechain.bns.record import Record
 from badgechain.chain.keys import (
@@ -26,6 +27,7 @@ from badgechain.chain.uid import uid_text
 
 from .badge_routes import BADGE_ROUTES, init_badge_routes
 from .didweb import served_document
+from .earner_lookup import earner_index_owner
 from .problems import Problem
 from .routes import Access, Answer, Route
 from .web import OPENAPI_DOCUMENT, SERVICES, json_response, parse_uid
@@ -123,18 +125,20 @@ async def get_earner_badges(request: web.Request) -> web.Response:
     """GET /earners/{id}/badges?page=N: one page of the earner's BNS index."""
     node = request.app[SERVICES]
     earner, number = request.match_info["id"], _page_number(request)
-    page = await node.names.earner_page(_index_key(earner), number)
+    owner = await earner_index_owner(node, earner)  # a persona's or did:web's key too
+    page = await node.names.earner_page(owner.key, number)
     items = [
         {
             "uid": uid_text(entry.uid),
             "issuer": did_key_from_public_key(entry.issuer_key),
             "created": entry.created,
         }
-        for entry in page.entries
+        for entry in entries_signed_by(page, owner.key)
     ]
     return json_response(
         {
             "earner": earner,
+            "key": did_key_from_public_key(owner.key),
             "page": number,
             "items": items,
             "next": _next_link(request, page_is_full(page), number),
@@ -214,12 +218,12 @@ ROUTES: Final = (
         "GET",
         "/earners/{id}/badges",
         get_earner_badges,
-        "A page of an earner's BNS index (did:key)",
+        "A page of an earner's BNS index (did:key, did:web or persona urn:bns:)",
         access=Access.PUBLIC,
         ok=Answer("EarnerPage"),
         query=(("page", "page"),),
         params=(("id", "did"),),
-        errors=(400, 503),
+        errors=(400, 404, 422, 502, 503),
     ),
     Route(
         "GET",

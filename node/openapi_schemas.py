@@ -263,9 +263,10 @@ SCHEMAS: Final[dict[str, Any]] = {
     },
     "EarnerPage": {
         "type": "object",
-        "required": ["earner", "page", "items", "next"],
+        "required": ["earner", "key", "page", "items", "next"],
         "properties": {
             "earner": _STRING,
+            "key": _STRING,  # the did:key whose signed items these are
             "page": {"type": "integer"},
             "items": {
                 "type": "array",
