@@ -226,7 +226,7 @@ def test_init_did_web_writes_the_did_and_refuses_bad_names(tmp_path: Path) -> No
         main, [*command, "--did-web", "example.org:school", "--tls-ca-file", str(ca)]
     )
     assert made.exit_code == 0, made.output
-    assert json.loads(made.output)["did_web"] == "did:web:example.org:school"
+    assert json.loads(made.stdout)["did_web"] == "did:web:example.org:school"
     config = load_config(home)
     assert config.did_web == "did:web:example.org:school"
     assert config.tls_ca_file == str(ca.resolve())
