@@ -1,11 +1,12 @@
 """Personas, endorsements and collections over the node's admin API:
-`persona new|list`, `endorse UID`, `collection create|list`."""
+`persona new|list`, `endorse UID`, `collection create|list|show|edit|delete`."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import click
 
@@ -131,6 +132,79 @@ def collection_list(home: Path, as_json: bool) -> None:
         click.echo("no collections")
     for collection in collections:
         click.echo(f"{collection['id']}  {collection['count']} badge(s)  {collection['name']}")
+
+
+def _collection_path(collection_id: str) -> str:
+    return f"/admin/collections/{quote(collection_id, safe='')}"
+
+
+def _echo_statuses(collection: dict[str, Any]) -> None:
+    click.echo(f"{collection['id']}  {collection['name']}")
+    for badge in collection["badges"]:
+        reason = f"  ({badge['reason']})" if badge.get("reason") else ""
+        name = badge.get("name") or "-"
+        click.echo(f"  {badge['uid']}  {badge['status']:<8}  {name}{reason}")
+
+
+@collection_group.command("show")
+@click.argument("collection_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the node's answer as JSON.")
+@click.pass_obj
+@reports_errors
+def collection_show(home: Path, collection_id: str, as_json: bool) -> None:
+    """Show a collection with each badge's status (shown, hidden, rejected, not_held, revoked)."""
+    collection = _call(home, _collection_path(collection_id))
+    if as_json:
+        _echo_json(collection)
+    else:
+        _echo_statuses(collection)
+
+
+@collection_group.command("edit")
+@click.argument("collection_id")
+@click.option("--name", help="A new name.")
+@click.option("--description", help="A new description (empty: none).")
+@click.option("--add", "added", multiple=True, help="A badge UID to add (repeatable).")
+@click.option("--remove", "removed", multiple=True, help="A badge UID to take out (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print the node's answer as JSON.")
+@click.pass_obj
+@reports_errors
+def collection_edit(
+    home: Path,
+    collection_id: str,
+    name: str | None,
+    description: str | None,
+    added: tuple[str, ...],
+    removed: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Edit a collection; its id and public link stay the same."""
+    client = AdminClient(home)
+    path = _collection_path(collection_id)
+    current = client.call("GET", path)
+    gone = {uid.removeprefix("urn:bns:") for uid in removed}
+    uids = [b["uid"] for b in current["badges"] if b["uid"] not in gone]
+    uids += [uid for uid in added if uid not in uids]
+    body = {
+        "name": current["name"] if name is None else name,
+        "description": current["description"] if description is None else description,
+        "uids": uids,
+    }
+    collection = client.call("PUT", path, body)
+    if as_json:
+        _echo_json(collection)
+    else:
+        _echo_statuses(collection)
+
+
+@collection_group.command("delete")
+@click.argument("collection_id")
+@click.pass_obj
+@reports_errors
+def collection_delete(home: Path, collection_id: str) -> None:
+    """Delete a collection: its public link stops working."""
+    AdminClient(home).call("DELETE", _collection_path(collection_id))
+    click.echo(f"deleted collection {collection_id}")
 
 
 def register(main: click.Group) -> None:

@@ -1,8 +1,11 @@
 """Collections: a shareable, public list of badges this node holds (issue 5, item 3).
 
 Its id is unguessable (`secrets.token_urlsafe`), so only those given the link find it.
-Kind.INDEX, key = b"collections/" + id: {"id", "name", "description", "created", "uids"}
-as JSON, written in one put. A badge later hidden or rejected drops out of what is shown.
+Kind.INDEX, key = b"collections/" + id: {"id", "name", "description", "created", "uids",
+"updated"?} as JSON, written in one put. A badge later hidden or rejected drops out of what
+is shown. The owner edits (replaces name, badges, description) or deletes a collection, and
+sees each badge's status (`collection_status`); every change is logged as a sealed
+`collection` entry (docs/log.md), so the link never reaches the public log.
 """
 
 from __future__ import annotations
@@ -31,9 +34,12 @@ __all__ = [
     "MAX_COLLECTION_NAME_CHARS",
     "CollectionError",
     "collection_json",
+    "collection_status",
     "create_collection",
+    "delete_collection",
     "list_collections",
     "load_collection",
+    "update_collection",
 ]
 
 COLLECTION_PREFIX: Final = b"collections/"
@@ -60,7 +66,9 @@ def _shown(store: Store, uid: Uid) -> dict[str, Any] | None:
     return None if state.get("state") in NOT_SERVED else credential
 
 
-def _checked_uids(uids: object, store: Store) -> list[str]:
+def _checked_uids(uids: object, store: Store, kept: tuple[str, ...] = ()) -> list[str]:
+    """The UIDs, each one this node may show, or one `kept` from before (an edit need not
+    drop a badge hidden since it was added)."""
     if not isinstance(uids, list) or not 1 <= len(uids) <= MAX_COLLECTION_BADGES:
         raise CollectionError(
             f"uids: a list of 1 to {MAX_COLLECTION_BADGES} badge UIDs", code="uids_invalid"
@@ -70,7 +78,7 @@ def _checked_uids(uids: object, store: Store) -> list[str]:
         if not isinstance(text, str):
             raise CollectionError("uids: each UID is a string", code="uid_invalid")
         uid = parse_uid(text)
-        if _shown(store, uid) is None:
+        if uid_text(uid) not in kept and _shown(store, uid) is None:
             raise CollectionError(
                 f"this node holds no badge {text:.100} it may show",
                 code="badge_not_held",
@@ -91,10 +99,9 @@ def _checked_text(value: object, max_chars: int, name: str, *, required: bool) -
     return value
 
 
-async def _refuse_revoked(node: Services, uids: list[str]) -> None:
-    """CollectionError `badge_revoked` when the BNS says a badge was revoked: a shared page
-    of badges should not show one its issuer withdrew. A BNS that does not answer in time
-    decides nothing (the page marks what it finds later)."""
+async def _revocations(node: Services, uids: list[str]) -> dict[str, str | None]:
+    """Each UID's revocation reason as the BNS says it now (None: not revoked); a UID the BNS
+    did not answer for in time is left out."""
     wanted = [parse_uid(text) for text in uids]
     try:
         async with asyncio.timeout(REVOCATION_CHECK_S):
@@ -102,16 +109,26 @@ async def _refuse_revoked(node: Services, uids: list[str]) -> None:
                 *(node.names.resolve(uid) for uid in wanted), return_exceptions=True
             )
     except TimeoutError:
-        return
+        return {}
+    found: dict[str, str | None] = {}
     for text, answer in zip(uids, answers, strict=True):
         if isinstance(answer, BaseException):
             if not isinstance(answer, BadgeChainError | TimeoutError):
                 raise answer
             continue
-        if answer.revocation is not None:
+        found[text] = None if answer.revocation is None else answer.revocation.reason
+    return found
+
+
+async def _refuse_revoked(node: Services, uids: list[str]) -> None:
+    """CollectionError `badge_revoked` when the BNS says a badge was revoked: a shared page
+    of badges should not show one its issuer withdrew. A BNS that does not answer in time
+    decides nothing (the page marks what it finds later)."""
+    for text, reason in (await _revocations(node, uids)).items():
+        if reason is not None:
             raise CollectionError(
                 f"badge {text:.24}… was revoked by its issuer "
-                f"({answer.revocation.reason[:100]!r}); leave it out of the collection",
+                f"({reason[:100]!r}); leave it out of the collection",
                 code="badge_revoked",
             )
 
@@ -137,6 +154,80 @@ async def create_collection(
         details = {"name": record["name"], "badges": len(record["uids"])}
         node.log.append(batch, "collection", record["id"], details)
     return record
+
+
+async def update_collection(
+    node: Services, collection_id: str, name: object, uids: object, description: object = None
+) -> dict[str, Any]:
+    """Replace a collection's name, badges and description; its id (its link) and creation
+    time stay. Only badges new to it are checked against the BNS: one revoked since it was
+    added stays, and `collection_status` says so."""
+    store = node.store
+    record = load_collection(store, collection_id)
+    changed = record | {
+        "name": _checked_text(name, MAX_COLLECTION_NAME_CHARS, "name", required=True),
+        "description": _checked_text(
+            description, MAX_DESCRIPTION_CHARS, "description", required=False
+        ),
+        "uids": _checked_uids(uids, store, tuple(record["uids"])),
+        "updated": format_created(node.clock()),
+    }
+    await _refuse_revoked(node, [uid for uid in changed["uids"] if uid not in record["uids"]])
+    with store.batch() as batch:
+        load_collection(store, collection_id)  # not deleted while the BNS was asked
+        batch.put(Kind.INDEX, COLLECTION_PREFIX + collection_id.encode(), _dump(changed))
+        details = {"change": "edit", "name": changed["name"], "badges": len(changed["uids"])}
+        node.log.append(batch, "collection", collection_id, details)
+    return changed
+
+
+def delete_collection(node: Services, collection_id: str) -> None:
+    """Delete a collection: its link answers 404 from now on."""
+    load_collection(node.store, collection_id)
+    with node.store.batch() as batch:
+        batch.delete(Kind.INDEX, COLLECTION_PREFIX + collection_id.encode())
+        node.log.append(batch, "collection", collection_id, {"change": "delete"})
+
+
+async def collection_status(node: Services, record: dict[str, Any]) -> dict[str, Any]:
+    """The owner's view of a collection: every badge in it with its status here and in the
+    BNS. `status` is `revoked` (its issuer revoked it), `hidden` or `rejected` (not shown on
+    the public page), `not_held` (no longer on this node), or `shown`; `revocation` says
+    whether the BNS answered (`revoked`, `not_revoked`, `unknown`)."""
+    revocations = await _revocations(node, record["uids"])
+    badges = []
+    for text in record["uids"]:
+        uid = parse_uid(text)
+        credential = load_badge(node.store, uid)
+        state = str((load_state(node.store, uid) or {}).get("state", "")) or None
+        reason = revocations.get(text)
+        if text not in revocations:
+            revocation = "unknown"
+        else:
+            revocation = "not_revoked" if reason is None else "revoked"
+        summary = _badge_summary(text, credential) if credential is not None else {"uid": text}
+        badges.append(
+            summary
+            | {
+                "state": state,
+                "status": _status(credential is not None, state, revocation),
+                "revocation": revocation,
+            }
+            | ({"reason": reason} if reason is not None else {})
+        )
+    fields = ("id", "name", "description", "created")
+    extra = {"updated": record["updated"]} if "updated" in record else {}
+    return {name: record[name] for name in fields} | extra | {"badges": badges}
+
+
+def _status(held: bool, state: str | None, revocation: str) -> str:
+    if revocation == "revoked" or state == "revoked":
+        return "revoked"
+    if state == "rejected":
+        return "rejected"
+    if not held:
+        return "not_held"
+    return "hidden" if state in NOT_SERVED else "shown"
 
 
 def load_collection(store: Store, collection_id: str) -> dict[str, Any]:

@@ -6,6 +6,9 @@ POST /admin/endorse         {uid, comment?}                → 201 the endorseme
 GET  /badges/{uid}/endorsements (public)                   → {endorsements}
 POST /admin/collections     {name, uids, description?}     → 201 the collection
 GET  /admin/collections                                    → {collections}
+GET  /admin/collections/{id}                               → it, each badge with its status
+PUT  /admin/collections/{id} {name, uids, description?}    → it, edited (same id and link)
+DELETE /admin/collections/{id}                             → {deleted: id}
 GET  /collections/{id}      (public)                       → the collection and its badges
 """
 
@@ -18,7 +21,15 @@ from aiohttp import web
 from badgechain.storage import Store
 
 from . import personas
-from .collections import collection_json, create_collection, list_collections, load_collection
+from .collections import (
+    collection_json,
+    collection_status,
+    create_collection,
+    delete_collection,
+    list_collections,
+    load_collection,
+    update_collection,
+)
 from .problems import Problem
 from .routes import Access, Answer, Body, Route, json_body
 from .web import SERVICES, json_response, parse_uid
@@ -93,6 +104,27 @@ async def get_collections(request: web.Request) -> web.Response:
     return json_response({"collections": summaries})
 
 
+async def get_admin_collection(request: web.Request) -> web.Response:
+    node = request.app[SERVICES]
+    record = load_collection(node.store, request.match_info["id"])
+    return json_response(await collection_status(node, record))
+
+
+async def put_collection(request: web.Request) -> web.Response:
+    body = await _body(request, {"name", "uids", "description"})
+    node = request.app[SERVICES]
+    record = await update_collection(
+        node, request.match_info["id"], body.get("name"), body.get("uids"), body.get("description")
+    )
+    return json_response(await collection_status(node, record))
+
+
+async def delete_admin_collection(request: web.Request) -> web.Response:
+    collection_id = request.match_info["id"]
+    delete_collection(request.app[SERVICES], collection_id)
+    return json_response({"deleted": collection_id})
+
+
 async def get_collection(request: web.Request) -> web.Response:
     store = _store(request)
     record = load_collection(store, request.match_info["id"])
@@ -155,6 +187,37 @@ ROUTES: Final = (
         "This node's collections",
         access=Access.ADMIN,
         ok=Answer("Json"),
+    ),
+    Route(
+        "GET",
+        "/admin/collections/{id}",
+        get_admin_collection,
+        "A collection with each badge's status (shown, hidden, rejected, not_held, revoked)",
+        access=Access.ADMIN,
+        ok=Answer("Json"),
+        params=(("id", "collection_id"),),
+        errors=(400, 404),
+    ),
+    Route(
+        "PUT",
+        "/admin/collections/{id}",
+        put_collection,
+        "Edit a collection: a new name, badges and description; its link stays",
+        access=Access.ADMIN,
+        ok=Answer("Json"),
+        body=Body("CollectionRequest", max_bytes=_MAX_BODY_BYTES),
+        params=(("id", "collection_id"),),
+        errors=(404, 422),
+    ),
+    Route(
+        "DELETE",
+        "/admin/collections/{id}",
+        delete_admin_collection,
+        "Delete a collection: its link answers 404 from now on",
+        access=Access.ADMIN,
+        ok=Answer("Json"),
+        params=(("id", "collection_id"),),
+        errors=(400, 404),
     ),
     Route(
         "GET",
