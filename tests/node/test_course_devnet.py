@@ -10,6 +10,7 @@ claims the badge on a node of their own.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import re
@@ -160,6 +161,8 @@ async def _set_up_course(issuer: DevNode, earner: DevNode, blog: Blog, image: Pa
                      "--did", earner.did)  # fmt: skip
     await badgechain(issuer, "course", "join", course, "--feed", f"{blog.base}/atom.xml",
                      "--email", "ann@example.org")  # fmt: skip
+    await badgechain(issuer, "course", "join", course, "--feed", f"{blog.base}/feed.json",
+                     "--did", earner.did)  # fmt: skip
     listed = await badgechain(issuer, "course", "list")
     assert course in listed and "DS106" in listed, listed
     return course
@@ -177,16 +180,19 @@ async def test_a_tagged_post_becomes_an_accepted_badge_a_mention_and_a_claim_mai
     course = await _set_up_course(issuer, earner, blog, tmp_path / "badge.svg")
 
     harvested = await badgechain(issuer, "course", "harvest", course)
-    assert "2 feeds read: 2 new submissions" in harvested, harvested
+    assert "3 feeds read: 3 new submissions" in harvested, harvested  # RSS, Atom, JSON Feed
     review = await badgechain(issuer, "course", "review", course)
     assert "My first post #ds106" in review and f"<{blog.base}/posts/1>" in review, review
     assert "I made a thing." in review and f"by {earner.did}" in review, review
+    assert "#ds106 Made a thing" in review, review
     pending = json.loads(await badgechain(issuer, "course", "review", course, "--json"))
     by_link = {item["link"]: item["id"] for item in pending}
-    post_1, post_2 = f"{blog.base}/posts/1", f"{blog.base}/posts/2"
-    assert sorted(by_link) == [post_1, post_2]
+    post_1, post_2, post_3 = (f"{blog.base}/posts/{n}" for n in (1, 2, 3))
+    assert sorted(by_link) == [post_1, post_2, post_3]
     uid_1 = (await badgechain(issuer, "course", "award", by_link[post_1])).strip()
     uid_2 = (await badgechain(issuer, "course", "award", by_link[post_2])).strip()
+    reason = ("--reason", "Please write about what you made")
+    assert "declined" in await badgechain(issuer, "course", "decline", by_link[post_3], *reason)
 
     # The earner's node receives the badge, and its owner accepts it there.
     async def delivered() -> bool:
@@ -198,6 +204,8 @@ async def test_a_tagged_post_becomes_an_accepted_badge_a_mention_and_a_claim_mai
     held = await _get_json(http, f"{earner.gateway}/badges/{uid_1}.json")
     assert [item["id"] for item in held["evidence"]] == [post_1]
     assert held["credentialSubject"]["id"] == earner.did
+    image = held["credentialSubject"]["achievement"]["image"]  # the task's --image
+    assert image["id"] == "data:image/svg+xml;base64," + base64.b64encode(SVG).decode(), image
 
     # The participant who gave an email address gets the claim mail, and claims the badge.
     mailbox, _ = smtp
@@ -234,4 +242,4 @@ async def test_a_tagged_post_becomes_an_accepted_badge_a_mention_and_a_claim_mai
         report = json.loads(await badgechain(newcomer, "verify", "--online", uid, "--json"))
         assert report["verdict"] == "valid", report
     shown = await badgechain(issuer, "course", "show", course)
-    assert "submissions: 2 awarded" in shown, shown
+    assert "submissions: 2 awarded, 1 declined" in shown, shown
