@@ -144,6 +144,7 @@ def _prepare_home(node: DevNode, passphrase: str, taken: set[int]) -> None:
         node.home,
         config.with_overrides(
             name=node.name,
+            issuer_name=config.issuer_name or node.name,  # as docker's `init --name node0`
             dht_port=_keep_or_pick(config.dht_port if earlier else 0, socket.SOCK_DGRAM, taken),
             http_port=_keep_or_pick(config.http_port if earlier else 0, socket.SOCK_STREAM, taken),
             bootstrap=(),
