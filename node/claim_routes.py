@@ -1,7 +1,9 @@
 """Email-claim routes (issue 14 item 7, docs/claims.md).
 
-POST /claims/{uid}   {code, earner: did:key}        → 200 {credential}: the issuer's node
-                     checks the one-time code and signs the hand-over naming the earner key
+POST /claims/{uid}   {code, earner: did:key, created, proof}
+                                                    → 200 {credential}: the issuer's node
+                     checks the earner key's signature over the claim (node/claim_proof.py)
+                     and the one-time code, and signs the hand-over naming the earner key
 POST /admin/claims   {uid, code, issuer?: URL}      → 200 {uid, state}: the earner's node asks
                      the issuer's, then keeps the badge and publishes its own location
 """
@@ -17,6 +19,7 @@ from badgechain.chain.keys import public_key_from_did_key
 from badgechain.chain.uid import uid_text
 
 from . import claims
+from .claim_proof import ClaimProof
 from .problems import Problem, problem_response
 from .routes import Access, Answer, Body, Route, json_body
 from .web import SERVICES, json_response, parse_uid
@@ -46,7 +49,7 @@ def _code(body: dict[str, Any]) -> str:
 
 async def post_redeem(request: web.Request) -> web.Response:
     """POST /claims/{uid} (public): spend a claim code on an earner key."""
-    body = _object(request, {"code", "earner"})
+    body = _object(request, {"code", "earner", "created", "proof"})
     earner = body.get("earner")
     try:
         if not isinstance(earner, str) or len(earner) > 100:
@@ -55,8 +58,10 @@ async def post_redeem(request: web.Request) -> web.Response:
     except BadgeChainError as exc:
         raise Problem(400, "earner_invalid", "`earner` is the earner's did:key") from exc
     uid = parse_uid(request.match_info["uid"])
+    code = _code(body)
+    proof = ClaimProof.from_json(body.get("created"), body.get("proof"))  # None: checked later
     try:
-        credential = await claims.redeem(request.app[SERVICES], uid, _code(body), earner_key)
+        credential = await claims.redeem(request.app[SERVICES], uid, code, earner_key, proof)
     except claims.ClaimError as exc:
         if exc.retry_after_s is None:
             raise

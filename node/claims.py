@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from badgechain.bns.errors import RecordError
+from badgechain.bns.errors import NotFound, RecordError
 from badgechain.bns.record import Record, make_handover
 from badgechain.chain.errors import BadgeChainError
 from badgechain.chain.keys import PublicKey, did_key_from_public_key
@@ -34,6 +34,7 @@ from badgechain.storage import Kind
 
 from . import earner, mail
 from .badgestore import credential_uid, load_badge, load_record, save_badge
+from .claim_proof import ClaimProof, check_claim_proof, normal_code, sign_claim
 from .didweb import did_web_resolvers
 from .outbound import client_session
 from .pipeline import Op
@@ -88,6 +89,9 @@ _STATUS: Final = {
     "claim_issuer_unreachable": 422,
     "claim_issuer_failed": 422,
     "claim_badge_invalid": 422,
+    "claim_proof_missing": 400,  # node/claim_proof.py: the claimant proves the key
+    "claim_proof_invalid": 422,
+    "claim_proof_stale": 422,
 }
 
 
@@ -119,12 +123,8 @@ def new_code() -> str:
     return "-".join(chars[i : i + 4] for i in range(0, _CODE_CHARS, 4))
 
 
-def _normal(code: str) -> str:
-    return code.replace("-", "").replace(" ", "").upper()
-
-
 def _digest(salt: str, code: str) -> str:
-    return hashlib.sha256(bytes.fromhex(salt) + _normal(code).encode()).hexdigest()
+    return hashlib.sha256(bytes.fromhex(salt) + normal_code(code).encode()).hexdigest()
 
 
 def claim_writes(
@@ -151,9 +151,13 @@ def claim_writes(
     ]
 
 
-def _check(node: Services, uid: Uid, code: str, earner_key: PublicKey) -> None:
+def _check(
+    node: Services, uid: Uid, code: str, earner_key: PublicKey, proof: ClaimProof | None
+) -> None:
     """Spend the code on `earner_key`, or raise with a stable code. No await: two claims
-    at once cannot both spend it."""
+    at once cannot both spend it. The claim must be signed by `earner_key` (node/claim_proof.py)
+    before the code is looked at: a claim for a key the claimant cannot sign with costs it
+    neither the code nor an attempt."""
     raw = node.store.get(Kind.JOURNAL, CLAIM_PREFIX + uid)
     if raw is None:
         raise _error("no claim is open for this badge", "claim_not_found")
@@ -166,6 +170,7 @@ def _check(node: Services, uid: Uid, code: str, earner_key: PublicKey) -> None:
         )
         error.retry_after_s = max(1, int(claim.failures[0] + FAILURE_WINDOW_S - now) + 1)
         raise error
+    check_claim_proof(proof, uid, node.key.public_key, earner_key, code, now)
     if not hmac.compare_digest(_digest(claim.salt, code), claim.digest):
         claim.failures.append(now)
         node.store.put(Kind.JOURNAL, CLAIM_PREFIX + uid, claim.dump())
@@ -188,11 +193,14 @@ async def publish_issuer_location(node: Services, uid: Uid) -> None:
         log.warning("publishing an email badge's location failed", extra={"code": exc.code})
 
 
-async def redeem(node: Services, uid: Uid, code: str, earner_key: PublicKey) -> dict[str, Any]:
-    """The issuer's side: check the code, sign and publish the hand-over; return the badge."""
+async def redeem(
+    node: Services, uid: Uid, code: str, earner_key: PublicKey, proof: ClaimProof | None
+) -> dict[str, Any]:
+    """The issuer's side: check the claimant's proof and the code, sign and publish the
+    hand-over; return the badge."""
     if not code or len(code) > MAX_CODE_CHARS:
         raise _error(f"a code is 1 to {MAX_CODE_CHARS} characters", "claim_code_invalid")
-    _check(node, uid, code, earner_key)
+    _check(node, uid, code, earner_key, proof)
     credential = load_badge(node.store, uid)
     if credential is None:
         raise _error("this node holds the claim but not the badge", "claim_not_found")
@@ -219,9 +227,11 @@ async def _hand_over(node: Services, uid: Uid, earner_key: PublicKey) -> None:
 async def claim(node: Services, uid: Uid, code: str, issuer_url: str | None) -> dict[str, Any]:
     """The earner's side: ask the issuer's node, then keep the badge and accept it (this
     node's key now writes its location). Returns the badge's state."""
+    record = await _record(node, uid)
     if issuer_url is None:
-        issuer_url = await _issuer_origin(node, uid)
-    credential = await _ask_issuer(node, uid, code, issuer_url)
+        issuer_url = _origin_of(record)
+    proof = sign_claim(node.key, uid, record.entry.issuer_key, code, int(node.clock().timestamp()))
+    credential = await _ask_issuer(node, uid, code, issuer_url, proof)
     resolvers = await did_web_resolvers(node, credential)
     report = await asyncio.to_thread(
         verify_credential, credential, now=node.clock(), resolvers=resolvers
@@ -245,18 +255,33 @@ async def claim(node: Services, uid: Uid, code: str, issuer_url: str | None) -> 
         ) from exc
 
 
+async def _record(node: Services, uid: Uid) -> Record:
+    """The badge's BNS record: its entry names the issuer key the claim is signed for."""
+    try:
+        return await node.names.resolve(uid)
+    except NotFound as exc:
+        raise _error("the BNS knows no such badge", "claim_issuer_unknown") from exc
+
+
 async def _issuer_origin(node: Services, uid: Uid) -> str:
+    """The issuer's gateway, from the location its issuer wrote (node/mail_claims.py too)."""
+    return _origin_of(await _record(node, uid))
+
+
+def _origin_of(record: Record) -> str:
     """The issuer's gateway, from the location its issuer wrote (while it is the writer)."""
-    record = await node.names.resolve(uid)
     if record.location is None or not record.location.urls:
         raise _error("the badge has no location: give --issuer URL", "claim_issuer_unknown")
     parts = urlsplit(record.location.urls[0])
     return f"{parts.scheme}://{parts.netloc}"
 
 
-async def _ask_issuer(node: Services, uid: Uid, code: str, issuer_url: str) -> dict[str, Any]:
+async def _ask_issuer(
+    node: Services, uid: Uid, code: str, issuer_url: str, proof: ClaimProof
+) -> dict[str, Any]:
     url = f"{issuer_url.rstrip('/')}/claims/{uid_text(uid)}"
-    body = {"code": code, "earner": did_key_from_public_key(node.key.public_key)}
+    earner_did = did_key_from_public_key(node.key.public_key)
+    body = {"code": code, "earner": earner_did, **proof.to_json()}
     timeout = aiohttp.ClientTimeout(total=CLAIM_TIMEOUT_S)
     try:
         async with (

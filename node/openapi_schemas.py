@@ -485,10 +485,13 @@ SCHEMAS: Final[dict[str, Any]] = {
     "ClaimRedeem": {  # node/claim_routes.py
         "type": "object",
         "additionalProperties": False,
-        "required": ["code", "earner"],
+        "required": ["code", "earner", "created", "proof"],
         "properties": {
             "code": {"type": "string", "minLength": 1, "maxLength": 32},
             "earner": DID_KEY,
+            # node/claim_proof.py: the earner key's signature over the claim, made at `created`
+            "created": {"type": "integer", "minimum": 0},
+            "proof": {"type": "string", "maxLength": 100},
         },
     },
     "ClaimAnswer": {

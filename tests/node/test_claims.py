@@ -43,6 +43,7 @@ from badgechain.chain.uid import Uid, parse_uid
 from badgechain.cli.main import main
 from badgechain.node import claims, classes, mail, work
 from badgechain.node.app import RunningNode
+from badgechain.node.claim_proof import sign_claim
 from badgechain.node.config import (
     CONFIG_FILE,
     ConfigError,
@@ -234,6 +235,16 @@ async def _post(
         return response.status, await response.json(content_type=None)
 
 
+def _now(node: RunningNode) -> int:
+    return int(node.clock().timestamp())
+
+
+def _signed_ask(issuer: RunningNode, earner: KeyPair, uid: Uid, code: str) -> dict[str, Any]:
+    """The body of POST /claims/{uid} as an earner's node sends it: signed by `earner`."""
+    proof = sign_claim(earner, uid, issuer.key.public_key, code, _now(issuer))
+    return {"code": code, "earner": earner.did, **proof.to_json()}
+
+
 async def _issue_to_email(
     network: NodeNetwork, http: aiohttp.ClientSession, issuer: RunningNode, address: str
 ) -> str:
@@ -306,7 +317,7 @@ async def test_a_claim_end_to_end_hands_the_badge_over_to_the_earner(
     assert caught.value.code == "not_location_writer"
 
     # The code is spent: another key cannot use it; the same key asking again is answered.
-    other = {"code": code, "earner": KeyPair.generate().did}
+    other = _signed_ask(issuer, KeyPair.generate(), uid, code)
     status, used = await _post(http, f"{issuer.gateway_url}/claims/{uid_text}", other)
     assert (status, used["code"]) == (409, "claim_code_used")
     home = node_network.write_cli_home(earner)  # through the CLI this time
@@ -328,11 +339,13 @@ async def test_wrong_codes_are_rate_limited_and_an_old_code_has_expired(
     uid_text = await _issue_to_email(node_network, http, issuer, "bob@example.org")
     code, _ = await _mail_for(smtp_server, uid_text)
     url = f"{issuer.gateway_url}/claims/{uid_text}"
-    ask = {"earner": earner.did}
+    uid = parse_uid(uid_text)
     for _ in range(claims.MAX_FAILURES):
-        status, answer = await _post(http, url, ask | {"code": "WRONG-CODE"})
+        wrong = _signed_ask(issuer, earner.key, uid, "WRONG-CODE")
+        status, answer = await _post(http, url, wrong)
         assert (status, answer["code"]) == (422, "claim_code_wrong")
-    async with http.post(url, json=ask | {"code": code}) as response:  # the right one waits
+    ask = _signed_ask(issuer, earner.key, uid, code)
+    async with http.post(url, json=ask) as response:  # the right one waits
         answer = await response.json(content_type=None)
         assert (response.status, answer["code"]) == (429, "claim_rate_limited")
         assert 0 < int(response.headers["Retry-After"]) <= claims.FAILURE_WINDOW_S + 1
@@ -340,9 +353,53 @@ async def test_wrong_codes_are_rate_limited_and_an_old_code_has_expired(
     assert (status, answer["code"]) == (400, "earner_invalid")
 
     later = dataclasses.replace(issuer, clock=FakeClock())  # ten days on: past the week
+    proof = sign_claim(earner.key, uid, issuer.key.public_key, code, _now(later))
     with pytest.raises(claims.ClaimError) as caught:
-        await claims.redeem(later, parse_uid(uid_text), code, earner.key.public_key)
+        await claims.redeem(later, uid, code, earner.key.public_key, proof)
     assert caught.value.code == "claim_code_expired" and caught.value.http_status == 422
+
+
+@pytest.mark.slow
+async def test_a_claim_naming_a_key_the_claimant_cannot_sign_with_is_refused(
+    node_network: NodeNetwork, http: aiohttp.ClientSession, smtp_server: SmtpServer
+) -> None:
+    """The issuer's node signs the hand-over only for a claim the named key signed (over
+    UID, issuer key, earner key, time and code); a refused proof spends neither the code
+    nor an attempt, and the earner's own node then claims it through the CLI."""
+    smtp_server.start()
+    issuer, earner = await _issuer_and_earner(node_network, smtp_server)
+    uid_text = await _issue_to_email(node_network, http, issuer, "dee@example.org")
+    code, issuer_url = await _mail_for(smtp_server, uid_text)
+    uid, url = parse_uid(uid_text), f"{issuer.gateway_url}/claims/{uid_text}"
+    thief, elsewhere = KeyPair.generate(), KeyPair.generate()
+    stale = sign_claim(earner.key, uid, issuer.key.public_key, code, _now(issuer) - 600)
+    for_another_issuer = sign_claim(earner.key, uid, elsewhere.public_key, code, _now(issuer))
+    mine = {"code": code, "earner": earner.did}
+    for body, status, problem in (
+        (
+            _signed_ask(issuer, thief, uid, code) | {"earner": earner.did},
+            422,
+            "claim_proof_invalid",
+        ),
+        (mine | for_another_issuer.to_json(), 422, "claim_proof_invalid"),
+        (mine | stale.to_json(), 422, "claim_proof_stale"),
+        (mine | {"created": _now(issuer), "proof": "zzzz"}, 422, "claim_proof_invalid"),
+        (mine, 400, "claim_proof_missing"),
+    ):
+        got, answer = await _post(http, url, body)
+        assert (got, answer["code"]) == (status, problem), answer
+    raw = issuer.store.get(Kind.JOURNAL, claims.CLAIM_PREFIX + uid)
+    assert raw is not None and json.loads(raw)["earner"] is None
+    assert json.loads(raw)["failures"] == []
+    assert (await issuer.names.resolve(uid)).handover is None
+
+    home = node_network.write_cli_home(earner)
+    args = ["--home", str(home), "claim", uid_text, "--code", code, "--issuer", issuer_url]
+    ran = await asyncio.to_thread(CliRunner().invoke, main, [*args, "--json"])
+    assert ran.exit_code == 0, ran.output
+    assert json.loads(ran.output)["state"] == "accepted"
+    handover = (await issuer.names.resolve(uid)).handover
+    assert handover is not None and handover.earner_key == earner.key.public_key
 
 
 @pytest.mark.slow
