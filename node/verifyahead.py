@@ -5,8 +5,9 @@ thread here that waits on the loop: three thread hand-offs and two pipe messages
 
 Only a UID whose issuer proof verified here recently is looked up ahead, so a forged badge
 with a made-up UID costs no DHT lookup it would not have cost anyway (the verifier stops at
-its proof). Only a JSON credential with no did:web in it: a did:web issuer's BNS answer is
-named after its DID document, read during the verification itself.
+its proof). Only a JSON credential with no did:web and no urn:bns: in it: a did:web issuer's
+BNS answer is named after its DID document, read during the verification itself (or during
+the walk of a linked badge's chain).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def note_proven(uid: str | None) -> None:
 
 
 def _credential(data: bytes) -> dict[str, Any] | None:
-    if data.lstrip()[:1] != b"{" or b"did:web" in data:
+    if data.lstrip()[:1] != b"{" or b"did:web" in data or b"urn:bns:" in data:
         return None
     try:
         credential = json.loads(data)

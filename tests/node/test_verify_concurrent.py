@@ -93,4 +93,6 @@ async def test_only_a_uid_verified_here_is_looked_up_ahead(trio: Trio) -> None:
     # A did:web anywhere in it: the BNS answer's name depends on a DID document read later.
     web = data.replace(b'"Mesh networking"', b'"did:web:example.org"')
     assert web != data and await answers_ahead(context, web, lambda *s: None) == {}
+    linked = data.replace(b'"Mesh networking"', b'"urn:bns:zSomeBadge"')  # a chain to walk
+    assert await answers_ahead(context, linked, lambda *s: None) == {}
     assert await answers_ahead(context, b"\x89PNG", lambda *s: None) == {}
