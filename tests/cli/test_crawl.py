@@ -24,6 +24,7 @@ from badgechain.cli.main import main
 from badgechain.node.app import RunningNode
 from badgechain.node.crawl_links import MAX_LINKS_PER_PAGE, extract_links
 from tests.node.conftest import NodeNetwork, eventually
+from tests.node.test_log import append_batches
 
 CLASS = {"name": "Web crawling", "description": "Finds badges", "criteria": "Crawl a site"}
 Json = Any
@@ -361,3 +362,28 @@ def test_link_extraction_takes_any_text(text: str) -> None:
     links = extract_links(text, "http://example.org/a/")
     assert all(link.startswith(("http://", "https://")) for link in links)
     assert len(links) == len(set(links)) <= MAX_LINKS_PER_PAGE
+
+
+async def test_a_crawl_from_a_gateways_feed_walks_its_archive_to_the_oldest_badges(
+    network: NodeNetwork, tmp_path: Path
+) -> None:
+    """Issue 15 item 5 as a crawler meets it: from an issuer's /feed.atom it follows the
+    RFC 5005 `prev-archive` link to a badge only an archive page still lists, and verifies it."""
+    issuer, earner = await network.start(2)
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
+        made = await _admin(network, http, issuer, "/admin/classes", CLASS)
+        body = {"class_id": made["id"], "to": earner.did}
+        oldest = (await _admin(network, http, issuer, "/admin/issue", body))["uid"]
+        append_batches(issuer, 12, 5)  # 60 newer entries: its entry is on archive page 0 only
+        async with http.get(f"{issuer.gateway_url}/feed.atom") as answer:
+            assert oldest not in await answer.text()
+    gateway = ("--gateway", issuer.gateway_url, "--json")
+    result = await asyncio.to_thread(
+        _crawl, tmp_path / "home", f"{issuer.gateway_url}/feed.atom", *gateway
+    )
+
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    found = {badge["uid"]: badge for badge in report["badges"]}
+    assert found[oldest]["category"] == "valid", found
+    assert found[oldest]["found_on"] == [f"{issuer.gateway_url}/feed.atom?page=0"]
