@@ -1,0 +1,94 @@
+"""The web page's report (issue 14 items 2 and 6) in headless Chromium against real nodes on
+127.0.0.1: a registry's issuer reads "trusted as NAME" and a denied one fails; a stapled
+badge dropped on a node cut off from the BNS says the holder's staple answered."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from badgechain.node.trust import LOCAL, TrustEntry, TrustRegistry, save_registry
+from tests.node.browser import Browser, Page, find_chromium
+from tests.node.conftest import NodeNetwork
+from tests.node.test_browser import READY, _issued_and_accepted, _report
+
+pytestmark = pytest.mark.slow
+
+NAME = "Web <b>Trusted</b> U"
+
+
+@pytest.fixture
+async def page() -> AsyncIterator[Page]:
+    """A tab of headless Chromium (skipped without one, as tests/node/test_browser.py does)."""
+    binary = find_chromium()
+    if binary is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI is set and no chromium is installed: the web page tests need it")
+        pytest.skip("no chromium installed: the web page tests need a headless Chromium")
+    async with Browser.launch(binary) as browser, browser.page() as tab:
+        yield tab
+        assert tab.errors == [], tab.errors  # no uncaught exception, no CSP violation
+
+
+async def _typed_uid_report(page: Page, gateway: str, uid: str) -> dict[str, dict[str, str]]:
+    await page.goto(gateway + "/", READY)
+    await page.type_into("#uid-input", uid)
+    await page.press_enter()
+    report = await _report(page)
+    checks = {check["name"]: check for check in report["checks"]}
+    return {"verdict": {"status": report["verdict"]}, **checks}
+
+
+async def test_the_page_says_trusted_as_name_and_fails_a_denied_issuer(
+    node_network: NodeNetwork, http: aiohttp.ClientSession, page: Page
+) -> None:
+    issuer, earner, verifier = await node_network.start(3)
+    uid = await _issued_and_accepted(node_network, http, issuer, earner)
+
+    report = await _typed_uid_report(page, verifier.gateway_url, uid)
+    assert report["trust"]["status"] == "skipped", report
+
+    save_registry(verifier.home, TrustRegistry((TrustEntry(issuer.did, NAME, "allow", LOCAL),)))
+    report = await _typed_uid_report(page, verifier.gateway_url, uid)
+    assert report["verdict"]["status"] == "valid", report
+    assert report["trust"]["status"] == "passed"
+    assert report["trust"]["message"] == f"Trusted as {NAME}.", report["trust"]
+    assert await page.evaluate("document.querySelectorAll('#report b').length") == 0
+    assert f"Trusted as {NAME}." in await page.evaluate(
+        "document.querySelector('#checks .check[data-name=trust]').textContent"
+    )
+
+    save_registry(verifier.home, TrustRegistry((TrustEntry(issuer.did, NAME, "deny", LOCAL),)))
+    report = await _typed_uid_report(page, verifier.gateway_url, uid)
+    assert report["verdict"]["status"] == "invalid", report
+    assert report["trust"]["status"] == "failed", report["trust"]
+
+
+async def test_a_stapled_badge_on_a_page_cut_off_from_the_bns_says_the_staple_answered(
+    node_network: NodeNetwork, http: aiohttp.ClientSession, page: Page, tmp_path: Path
+) -> None:
+    issuer, earner = await node_network.start(2)
+    uid = await _issued_and_accepted(node_network, http, issuer, earner)
+    async with http.get(f"{earner.gateway_url}/badges/{uid}/stapled") as response:
+        assert response.status == 200
+        stapled = await response.json()
+    chosen = tmp_path / "stapled.json"
+    chosen.write_text(json.dumps(stapled))
+
+    alone = NodeNetwork(tmp_path / "alone")  # its own DHT of one: the BNS cannot answer
+    try:
+        (verifier,) = await alone.start(1)
+        await page.goto(verifier.gateway_url + "/", READY)
+        await page.set_files("#file-input", [chosen])
+        report = await _report(page)
+    finally:
+        await alone.stop()
+    checks = {check["name"]: check for check in report["checks"]}
+    assert report["verdict"] == "valid", report
+    assert "from the holder's staple, fresh until" in checks["revocation"]["message"], checks
+    assert checks["revocation"]["status"] == "passed"
