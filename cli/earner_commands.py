@@ -56,15 +56,17 @@ def _located(home: Path, answer: dict[str, Any], wait_s: float | None) -> dict[s
     return settle(answer, wait_s, push_again(AdminClient(home), answer["uid"]))
 
 
-@click.command("accept")
+@click.command("accept", epilog=WAIT_HELP)
 @click.argument("uid")
 @_JSON
+@wait_option
 @click.pass_obj
 @reports_errors
-def accept(home: Path, uid: str, as_json: bool) -> None:
+def accept(home: Path, uid: str, as_json: bool, wait_s: float | None) -> None:
     """Accept a badge of the inbox: publish this node's URL for it in the BNS."""
-    answer = _call(home, "/admin/accept", {"uid": uid})
+    answer = _located(home, _call(home, "/admin/accept", {"uid": uid}), wait_s)
     _echo(answer, as_json, f"accepted {answer['uid']}: {_where(answer)}")
+    report(answer, wait_s)
 
 
 @click.command("reject")

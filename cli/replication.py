@@ -1,4 +1,4 @@
-"""What `move`, `hide`, `show` and `revoke` say of a BNS write fewer replicas took than a
+"""What `accept`, `move`, `hide`, `show` and `revoke` say of a BNS write fewer replicas took than a
 write needs (node/replication.py), and their `--wait SECONDS`.
 
 Such a write is not lost: the node keeps it and pushes it again in the background, so the

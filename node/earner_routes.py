@@ -74,8 +74,9 @@ async def get_inbox(request: web.Request) -> web.Response:
 
 async def post_accept(request: web.Request) -> web.Response:
     uid, _ = await _admin_body(request)
-    state, record = await earner.accept(request.app[SERVICES], uid)
-    return json_response(_answer(uid, state, record))
+    node = request.app[SERVICES]
+    state, record = await earner.accept(node, uid)
+    return json_response(with_replication(node, uid, _answer(uid, state, record)))
 
 
 async def post_reject(request: web.Request) -> web.Response:

@@ -1,9 +1,9 @@
-"""How far a BNS write of this node's (a move, a hide, a revocation) has reached.
+"""How far a BNS write of this node's (an accept, a move, a hide, a revocation) reached.
 
 A write that fewer than `write_quorum` distinct hosts accepted is not lost: this node keeps
 it and pushes it again every `write_retry_interval` (bns/rounds.py). The admin answers of
-/admin/move, /admin/hide and /admin/revoke carry `replication` so a script can tell, and
-POST /admin/replication pushes the write again at once (`badgechain move|revoke --wait`).
+/admin/accept, /admin/move, /admin/hide and /admin/revoke carry `replication` so a script
+can tell, and POST /admin/replication pushes the write again at once (`--wait`).
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ say and exit with. Replicas that refuse are real nodes of a stricter network (th
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import aiohttp
 from click.testing import CliRunner, Result
@@ -28,7 +29,8 @@ async def _cli(network: NodeNetwork, node: RunningNode, *args: str) -> Result:
 
 async def _accepted_badge(
     network: NodeNetwork, http: aiohttp.ClientSession, issuer: RunningNode, earner: RunningNode
-) -> str:
+) -> tuple[str, dict[str, Any]]:
+    """A badge `issuer` issued and `earner` accepted: its UID and the accept's answer."""
     class_id = await make_class(network, http, issuer)
     body = {"class_id": class_id, "to": earner.did}
     status, answer = await admin(network, http, issuer, "POST", "/admin/issue", body)
@@ -41,7 +43,7 @@ async def _accepted_badge(
     await eventually(delivered, 15)
     status, answer = await admin(network, http, earner, "POST", "/admin/accept", {"uid": uid})
     assert status == 200, answer
-    return uid
+    return uid, answer
 
 
 async def _strict_peers(network: NodeNetwork, earner: RunningNode) -> None:
@@ -59,7 +61,7 @@ async def test_a_move_few_replicas_took_is_reported_retried_and_waited_for(
     node_network: NodeNetwork, http: aiohttp.ClientSession
 ) -> None:
     issuer, earner = await node_network.start(2)
-    uid = await _accepted_badge(node_network, http, issuer, earner)
+    uid, _ = await _accepted_badge(node_network, http, issuer, earner)
     url = f"{earner.gateway_url}/badges/{uid}.json"
     body = {"uid": uid, "urls": [url + "?all=1"]}
     status, moved = await admin(node_network, http, earner, "POST", "/admin/move", body)
@@ -87,12 +89,16 @@ async def test_a_move_few_replicas_took_is_reported_retried_and_waited_for(
     assert waited.exit_code == EXIT_INDETERMINATE, waited.output
     assert "accepted by 1 of" in waited.stderr
 
+    # Accepting a badge writes its location too, and says the same.
+    _, accepted = await _accepted_badge(node_network, http, issuer, earner)
+    assert accepted["replication"]["done"] is False, accepted
+
 
 async def test_a_revocation_few_replicas_took_says_so_and_wait_exits_3(
     node_network: NodeNetwork, http: aiohttp.ClientSession
 ) -> None:
     issuer, earner = await node_network.start(2)
-    uid = await _accepted_badge(node_network, http, issuer, earner)
+    uid, _ = await _accepted_badge(node_network, http, issuer, earner)
     await _strict_peers(node_network, issuer)
     revoked = await _cli(node_network, issuer, "revoke", uid, "--reason", "error", "--json")
     assert revoked.exit_code == 0, revoked.output
@@ -106,7 +112,7 @@ async def test_a_write_every_replica_took_needs_no_wait(
     node_network: NodeNetwork, http: aiohttp.ClientSession
 ) -> None:
     issuer, earner, _ = await node_network.start(3)
-    uid = await _accepted_badge(node_network, http, issuer, earner)
+    uid, _ = await _accepted_badge(node_network, http, issuer, earner)
     url = f"{earner.gateway_url}/badges/{uid}.json"
     moved = await _cli(node_network, earner, "move", uid, url, "--no-check", "--wait", "30")
     assert (moved.exit_code, moved.stderr) == (0, ""), moved.output
