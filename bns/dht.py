@@ -124,6 +124,7 @@ class DhtNode:
             await self.find_closest(self.me.id)
             if self.contact_count() >= self.settings.ksize:
                 break  # else a lost answer left this node knowing almost nobody: ask again
+        await self.rounds.refresh_after_join()
         return self.contact_count()
 
     async def _ping_address(self, address: tuple[str, int]) -> None:

@@ -20,11 +20,12 @@ from badgechain.chain.errors import BadgeChainError
 from badgechain.storage import Kind, Store
 
 from .node_io import Endpoint, now
+from .puzzle import ID_BYTES
 from .routing import Contact, RoutingTable
 from .settings import DhtSettings
 from .upkeep import HandOvers, Pushes, StoreResult
 
-__all__ = ["Rounds"]
+__all__ = ["Rounds", "join_refresh_ids"]
 
 
 class Worker(Protocol):
@@ -53,13 +54,28 @@ _SCAN_PAGE: Final = 256  # values read from the store at once
 _SCAN_SLICE_S: Final = 0.005  # seconds of work on scanned values before the loop is let go
 
 
+def join_refresh_ids(me: bytes, nearest: bytes, limit: int, rng: random.Random) -> list[bytes]:
+    """A random id for each prefix length shorter than the one `me` shares with `nearest`,
+    the longest first, at most `limit`: the id space's slices farther than the nearest node,
+    whose buckets a newcomer knows least (Kademlia §2.3)."""
+    bits = ID_BYTES * 8
+    mine = int.from_bytes(me, "big")
+    shared = bits - (mine ^ int.from_bytes(nearest, "big")).bit_length()
+    ids = []
+    for prefix in range(shared - 1, max(shared - limit, 0) - 1, -1):
+        flip = 1 << (bits - 1 - prefix)  # the first bit that differs: distance in [flip, 2 flip)
+        ids.append((mine ^ (flip | rng.randrange(flip))).to_bytes(ID_BYTES, "big"))
+    return ids
+
+
 class Rounds:
     def __init__(self, node: Worker) -> None:
         self.node = node
         self.pushes = Pushes()  # held values a peer pushed here unchanged
         self.unfinished: set[bytes] = set()  # addresses of writes short of `write_quorum`
         self._saved_ids: frozenset[bytes] = frozenset()
-        self._rng = random.Random()  # noqa: S311  # refresh ids need no secrecy
+        # Refresh ids need no secrecy; seeded by the id, a simulated run repeats exactly.
+        self._rng = random.Random(node.me.id)  # noqa: S311
 
     def start(self) -> None:
         settings, spawn = self.node.settings, self.node.spawn
@@ -98,6 +114,17 @@ class Rounds:
         settings = node.settings
         due = node.router.stale(now(), settings.liveness_interval * 2, settings.liveness_batch)
         await asyncio.gather(*(node.protocol.request(c, "ping") for c in due))
+
+    async def refresh_after_join(self) -> int:
+        """Look up an id in each slice farther than the nearest contact, at once; return how
+        many lookups ran (Kademlia's join, bounded by `join_refreshes`)."""
+        node = self.node
+        nearest = node.router.neighbours(node.me.id, 1)
+        if not nearest:
+            return 0
+        ids = join_refresh_ids(node.me.id, nearest[0].id, node.settings.join_refreshes, self._rng)
+        await asyncio.gather(*(node.find_closest(node_id) for node_id in ids))
+        return len(ids)
 
     async def refresh_buckets(self) -> None:
         """Look up a random id in each bucket not used lately (Kademlia §2.3)."""

@@ -590,6 +590,24 @@ async def test_newcomer_near_values_receives_them_from_the_replicas(
     assert newcomer.stats["fetches"] == 0
 
 
+async def test_a_join_finds_contacts_in_every_slice_farther_than_its_nearest(
+    start_network: StartNetwork,
+) -> None:
+    """Kademlia's join: after the lookup of its own id, a newcomer looks up an id in each
+    slice of the id space farther than its nearest contact, so with small buckets it still
+    knows someone in each slice where nodes live (and they have heard of it)."""
+    small = replace(TEST_SETTINGS, ksize=4, join_refreshes=8)
+    net = await start_network(40, settings=small)
+    newcomer = await net.start_node(40)
+    await newcomer.bootstrap([net.nodes[0].address])
+    me = newcomer.me.id
+    nearest = max(shared_prefix_bits(me, n.me.id) for n in net.live if n is not newcomer)
+    for prefix in range(max(nearest - small.join_refreshes, 0), nearest):
+        living = {n.me.id for n in net.live if shared_prefix_bits(me, n.me.id) == prefix}
+        known = {c.id for c in newcomer.contacts() if shared_prefix_bits(me, c.id) == prefix}
+        assert known or not living, prefix
+
+
 # --- 8. failures -----------------------------------------------------------------------------
 
 
