@@ -117,7 +117,8 @@ async def _bns(http: aiohttp.ClientSession, node: RunningNode, uid: str) -> Json
 
 
 async def _issue_three(network: NodeNetwork, http: aiohttp.ClientSession) -> dict[str, bytes]:
-    """A valid badge (JSON), a revoked one (a baked PNG) and a forged copy of the first."""
+    """A valid badge (JSON, and its baked SVG card), a revoked one (a baked PNG) and a forged
+    copy of the first."""
     issuer, earner = await network.start(2)
     made = await _admin(network, http, issuer, "/admin/classes", CLASS)
     issued = [
@@ -138,11 +139,15 @@ async def _issue_three(network: NodeNetwork, http: aiohttp.ClientSession) -> dic
     async with http.get(f"{issuer.gateway_url}/badges/{revoked['uid']}.png") as response:
         assert response.status == 200
         revoked_png = await response.read()
+    async with http.get(f"{issuer.gateway_url}/badges/{valid['uid']}.svg") as response:
+        assert response.status == 200
+        valid_svg = await response.read()  # the badge card, the credential baked in
     forged = copy.deepcopy(valid["credential"])
     forged["credentialSubject"]["achievement"]["name"] = "Brain surgery"
     return {
         "valid": json.dumps(valid["credential"]).encode(),
         "revoked": revoked_png,
+        "valid-svg": valid_svg,
         "forged": json.dumps(forged).encode(),
     }
 
@@ -167,13 +172,14 @@ async def test_a_crawl_classifies_every_badge_and_keeps_its_bounds(
     site.files["/badges/valid.json"] = (badges["valid"], "application/json")
     site.files["/badges/revoked.png"] = (badges["revoked"], "image/png")
     site.files["/badges/forged.json"] = (badges["forged"], "application/ld+json")
+    site.files["/badges/card.svg"] = (badges["valid-svg"], "image/svg+xml")
     site.files["/private/secret.json"] = (badges["valid"], "application/json")
     site.files["/feed.atom"] = (_atom(site, "/posts/1"), "application/atom+xml")
     site.page("/", "/loop/a", "/feed.atom", "/tarpit", "/to-private", "/redirect-loop")
     site.page("/more", "/private/secret.json")
     site.page("/loop/a", "/loop/b", "/badges/valid.json", "/more")
     site.page("/loop/b", "/loop/a", "/", "/badges/revoked.png")
-    site.page("/posts/1", "/badges/forged.json", "/badges/valid.json")
+    site.page("/posts/1", "/badges/forged.json", "/badges/valid.json", "/badges/card.svg")
     out = tmp_path / "report.json"
     args = ("--gateway", network.nodes[0].gateway_url, "--fetch-timeout", "1")
     result = await asyncio.to_thread(
@@ -187,11 +193,12 @@ async def test_a_crawl_classifies_every_badge_and_keeps_its_bounds(
         "/badges/valid.json": "valid",
         "/badges/revoked.png": "revoked",
         "/badges/forged.json": "invalid",
+        "/badges/card.svg": "valid",  # unbaked first
     }
     assert verdicts["/badges/forged.json"]["code"] == "signature_invalid"
     found_on = {page.removeprefix(site.url) for page in verdicts["/badges/valid.json"]["found_on"]}
     assert found_on == {"/loop/a", "/posts/1"}  # linked from a page and from a feed's post
-    assert report["counts"] == {"valid": 1, "revoked": 1, "invalid": 1, "indeterminate": 0}
+    assert report["counts"] == {"valid": 2, "revoked": 1, "invalid": 1, "indeterminate": 0}
     skipped = {item["url"].removeprefix(site.url): item["code"] for item in report["skipped"]}
     assert skipped["/private/secret.json"] == "robots_disallowed"
     assert skipped["/tarpit"] == "fetch_timeout"
@@ -200,7 +207,7 @@ async def test_a_crawl_classifies_every_badge_and_keeps_its_bounds(
     assert site.asked.count("/loop/a") == 1 and site.asked.count("/") == 1  # the loop ended
     assert report["stopped"] == "done"
     assert (
-        "1 valid, 1 revoked, 1 invalid"
+        "2 valid, 1 revoked, 1 invalid"
         in (await asyncio.to_thread(_crawl, tmp_path / "home", site.url + "/", *args)).output
     )
 
