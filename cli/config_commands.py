@@ -53,7 +53,12 @@ def _value(config: NodeConfig, key: str) -> str:
 
 @click.group("config")
 def config_group() -> None:
-    """Read and change this home's settings (config.toml)."""
+    """Read and change this home's settings (config.toml).
+
+    issuer.name is the issuer's name every badge this node issues carries; node.name its
+    name in logs. A running node takes a change at its next start; `set` writes config.toml
+    again in its standard layout (comments of your own are not kept).
+    """
 
 
 @config_group.command("get")
