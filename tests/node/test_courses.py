@@ -494,7 +494,12 @@ async def test_auto_award_tasks_are_awarded_on_harvest(
     )
     (only,) = listed["submissions"]
     assert only["id"] in summary["new"] and only["state"] == "awarded" and only["auto"] is True
-    assert listed["pending"] == []
+    assert listed["pending"] == [] and only["reviewed"]
+    async with http.get(f"{issuer.gateway_url}/badges/{only['uid']}.json") as answer:
+        badge = await answer.json(content_type=None)
+    assert [item["id"] for item in badge["evidence"]] == [f"{blog.base}/posts/3"]
+    async with http.get(f"{issuer.gateway_url}/feed.atom") as answer:
+        assert only["uid"] in await answer.text()  # in the node's signed log, as any award
 
 
 HOSTILE = {
