@@ -16,10 +16,13 @@ from typing import Any, Final
 from aiohttp import web
 
 from badgechain.bns.staple_reader import with_record_reader
+from badgechain.chain.credential import CredentialView
 from badgechain.chain.holder import MAX_BINDING_CHARS, Binding, HolderError
 from badgechain.chain.holder import verify_holder_presentation as verify_holder
 from badgechain.chain.report import Report
 from badgechain.chain.resolve import Resolvers
+from badgechain.chain.staple_wire import credential_uid_text
+from badgechain.chain.stapled import presentation_staples
 from badgechain.chain.uid import Uid
 from badgechain.chain.verify import verify_credential
 
@@ -36,6 +39,8 @@ __all__ = ["ROUTES"]
 
 MAX_PRESENTATION_BYTES: Final = 2 * 1024 * 1024  # 8 badges, their chains and staples
 _MAX_ASK_BYTES: Final = 4 * 1024
+_MAX_SHOWN_CHARS: Final = 300  # of a carried credential's issuer and name, in the summary
+MAX_LISTED: Final = 16  # credentials summarised in an answer (a presentation carries at most 8)
 
 
 def _object(request: web.Request, allowed: set[str]) -> dict[str, Any]:
@@ -105,8 +110,19 @@ def _verify_request(body: object) -> tuple[dict[str, Any], str, str | None]:
     return presentation, challenge, domain
 
 
-async def _verified(request: web.Request, presentation: dict[str, Any], binding: Binding) -> Report:
-    """The presentation verified online with this node's resolvers, staples readable."""
+async def _verified(
+    request: web.Request, presentation: dict[str, Any], binding: Binding
+) -> tuple[Report, list[Report]]:
+    """The presentation verified online with this node's resolvers, staples readable; and
+    each carried credential's own report, in order (for the web page's list)."""
+    seen: list[Report] = []
+
+    def recording(
+        credential: object, *, now: datetime, resolvers: Resolvers | None = None
+    ) -> Report:
+        report = verify_credential(credential, now=now, resolvers=resolvers)
+        seen.append(report)
+        return report
 
     async def run(
         _data: bytes, now: datetime, resolvers: Resolvers, _uid: str | None, _who: str | None
@@ -117,16 +133,61 @@ async def _verified(request: web.Request, presentation: dict[str, Any], binding:
             binding,
             now=now,
             resolvers=with_record_reader(resolvers),
-            verify_credential=verify_credential,
+            verify_credential=recording,
         )
 
-    return await verify_with(node_context(request.app[SERVICES]), b"", run=run)
+    report = await verify_with(node_context(request.app[SERVICES]), b"", run=run)
+    return report, seen
 
 
-def _result(report: Report) -> dict[str, Any]:
+def _credential_summary(
+    index: int, credential: object, report: Report | None, staples: dict[str, object]
+) -> dict[str, Any]:
+    """One carried credential as the web page lists it: its UID, issuer, name, verdict (None:
+    not verified, the presentation failed first), the first failed or blocking check, and
+    whether the holder stapled its status."""
+    item = credential if isinstance(credential, dict) else {}
+    uid = credential_uid_text(item)
+    view = CredentialView(item)
+    blocking = (
+        None
+        if report is None
+        else report.failed or next((check for check in report.checks if check.blocking), None)
+    )
+    return {
+        "index": index,
+        "uid": uid,
+        "issuer": view.issuer_id[:_MAX_SHOWN_CHARS],
+        "name": (view.name or "")[:_MAX_SHOWN_CHARS] or None,
+        "verdict": None if report is None else report.verdict,
+        "problem": None if blocking is None else blocking.to_json(),
+        "stapled": uid is not None and uid in staples,
+    }
+
+
+def _credentials(presentation: dict[str, Any], seen: list[Report]) -> list[dict[str, Any]]:
+    carried = presentation.get("verifiableCredential", [])
+    carried = carried if isinstance(carried, list) else [carried]
+    staples = presentation_staples(presentation)
+    reports: list[Report | None] = [*seen[: len(carried)]]
+    reports += [None] * (len(carried) - len(reports))
+    return [
+        _credential_summary(index, item, report, staples)
+        for index, (item, report) in enumerate(zip(carried[:MAX_LISTED], reports, strict=False))
+    ]
+
+
+def _result(
+    report: Report, presentation: dict[str, Any], binding: Binding, seen: list[Report]
+) -> dict[str, Any]:
     failed = [check for check in report.checks if check.status == "failed"]
+    holder = presentation.get("holder")
     return {
         "verified": report.verdict == "valid",
+        "holder": holder if isinstance(holder, str) else None,
+        "challenge": binding.challenge,
+        "domain": binding.domain,
+        "credentials": _credentials(presentation, seen),
         "checks": [check.name for check in report.checks if check.status == "passed"],
         "warnings": [
             {"code": check.code, "title": check.name, "detail": check.message}
@@ -149,10 +210,10 @@ async def post_presentations_verify(request: web.Request) -> web.Response:
     if domain is None:  # the verifier's own, as it handed it out with the challenge
         domain = check_challenge(node.store, challenge, None, node.clock()).domain
     binding = check_challenge(node.store, challenge, domain, node.clock())
-    report = await _verified(request, presentation, binding)
+    report, seen = await _verified(request, presentation, binding)
     if report.check("proof").status == "passed":  # signed for it: used up
         consume_challenge(node.store, challenge, domain, node.clock())
-    result = _result(report)
+    result = _result(report, presentation, binding, seen)
     if report.verdict == "valid":
         return json_response(result)
     first = report.failed
