@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -105,12 +106,20 @@ def _restore(home: Path, backpack: dict[str, Any], as_json: bool) -> None:
 
 
 @click.command("export")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write it (default: badgechain-backpack-DATE.json here, never overwritten).",
+)
 @click.option("--no-key", is_flag=True, help="Leave the key out (badges only).")
 @click.pass_obj
 @reports_errors
-def export_command(home: Path, out: Path, no_key: bool) -> None:
+def export_command(home: Path, out: Path | None, no_key: bool) -> None:
     """Write every held badge and the home's key (encrypted) to a file `import` restores."""
+    if out is None:
+        out = Path(f"badgechain-backpack-{datetime.now(UTC):%Y%m%d-%H%M%S}.json")
+        if out.exists():
+            raise HomeError(f"{out} exists; name another with --out", code="out_exists")
     backpack = _call(home, "GET", "/admin/badges/export")
     if not no_key:
         backpack["keyFile"] = _encrypted_key(home)

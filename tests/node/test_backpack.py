@@ -280,3 +280,53 @@ async def test_ob2_badges_are_imported_with_their_hosted_resources(
         assert answer["badge"]["format"].startswith("ob2")
     _, listed = await _admin(node_network, earner, "GET", "/admin/badges")
     assert sorted(b["format"] for b in listed["badges"]) == ["ob2/json", "ob2/png"], listed
+
+
+@pytest.mark.slow
+async def test_a_bare_vc_jwt_file_and_a_url_are_imported_and_export_needs_no_out(
+    node_network: NodeNetwork, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    peers = shared_path("interop", "peers", "1edtech-inspector", "ob30")
+    issuer, earner = await node_network.start(2)
+    home = node_network.write_cli_home(earner)
+    # The VC-JWT the 1EdTech SVG is baked with, as a file of its own (compact JWS text).
+    svg = (peers / "simple-jwt.svg").read_text()
+    token = svg.split('verify="', 1)[1].split('"', 1)[0]
+    (tmp_path / "badge.jwt").write_text(token + "\n")
+    result = await _cli(home, "import", str(tmp_path / "badge.jwt"), "--json")
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.output)
+    assert answer["report"]["verdict"] == "valid", answer["report"]
+
+    served = json.dumps(_badge(issuer.key, earner.did, "From a URL")).encode()
+
+    async def serve(_: web.Request) -> web.Response:
+        return web.Response(body=served, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get("/badge.json", serve)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        url = f"http://127.0.0.1:{port}/badge.json"
+        result = await _cli(home, "import", url)
+        assert result.exit_code == 0 and "(valid, accepted)" in result.output, result.output
+        missing = await _cli(home, "import", f"http://127.0.0.1:{port}/none.json")
+        assert missing.exit_code == 2 and "file_not_found" in missing.output, missing.output
+    finally:
+        await runner.cleanup()
+    _, listed = await _admin(node_network, earner, "GET", "/admin/badges")
+    rows = {(b["format"], b["source"], b.get("origin")) for b in listed["badges"]}
+    assert ("json", "imported", url) in rows, rows
+    assert any(fmt.endswith("vc-jwt") and src == "imported" for fmt, src, _ in rows), rows
+
+    # `badgechain export` alone writes a dated file here, 0600, and never overwrites one.
+    monkeypatch.chdir(tmp_path)
+    result = await _cli(home, "export", "--no-key")
+    assert result.exit_code == 0 and "wrote 2 badges to" in result.output, result.output
+    (written,) = tmp_path.glob("badgechain-backpack-*.json")
+    assert written.stat().st_mode & 0o777 == 0o600
+    assert len(json.loads(written.read_text())["imports"]) == 2
