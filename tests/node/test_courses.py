@@ -43,6 +43,7 @@ class Blog:
     conditional: list[str] = field(default_factory=list)  # paths asked with If-None-Match
     never: asyncio.Event = field(default_factory=asyncio.Event)  # a tar pit waits on it
     failing_endpoint: bool = False  # the Webmention endpoint answers 500
+    failures: int = 0  # 500s the endpoint answered
     unlinked: bool = False  # /page links to nothing
     modified: str = "Wed, 02 Dec 2026 10:00:00 GMT"  # /dated.xml's Last-Modified
 
@@ -247,6 +248,7 @@ def _blog_app(blog: Blog) -> web.Application:
     async def endpoint(request: web.Request) -> web.Response:
         form = await request.post()
         if blog.failing_endpoint:
+            blog.failures += 1
             return web.Response(status=500)
         blog.mentions.append({"source": str(form["source"]), "target": str(form["target"])})
         return web.Response(status=202)
@@ -963,3 +965,26 @@ async def test_a_tar_pit_feed_times_out_and_the_others_are_read(
     summary = await harvest_now(http, node_network, issuer, course)
     assert summary["errors"][slow]["code"] == "feed_timeout", summary["errors"]
     assert len(summary["new"]) == 1
+
+
+async def test_a_webmention_that_failed_is_sent_after_a_restart(
+    node_network: NodeNetwork, blog: Blog
+) -> None:
+    """The send waits in the node's durable queue: a node stopped while the blog's endpoint
+    fails sends it once it runs again."""
+    (issuer,) = await node_network.start(1)
+    blog.failing_endpoint = True
+    webmention.queue_send(issuer, Uid(bytes(64)), f"{blog.base}/posts/1")
+
+    async def failed() -> bool:
+        return blog.failures > 0
+
+    await eventually(failed)
+    issuer = await node_network.restart(issuer)
+    blog.failing_endpoint = False
+
+    async def sent() -> bool:
+        return [job.get("outcome") for job in webmention.sent(issuer)] == ["sent 202"]
+
+    await eventually(sent)
+    assert len(blog.mentions) == 1
