@@ -93,6 +93,10 @@ async def test_a_collection_is_edited_deleted_and_shows_each_badges_status(
         return _statuses(view)[first] == "revoked"
 
     await eventually(revoked_seen, timeout=20)
+    held = await _cli(home, "badges", "--json")
+    assert held.exit_code == 0, held.output
+    states = {(b["id"], b["state"], b["source"]) for b in json.loads(held.output)}
+    assert {(second, "hidden", "delivered"), (third, "accepted", "delivered")} <= states
     _, view = await _call(node_network, earner, "GET", f"/admin/collections/{cid}")
     assert _statuses(view) == {first: "revoked", second: "hidden"}
     by_uid = {badge["uid"]: badge for badge in view["badges"]}
