@@ -315,6 +315,18 @@ def test_a_sealed_entry_must_carry_only_a_commitment() -> None:
     assert {"collection", "persona", "hide", "reject"} == PRIVATE_ACTIONS
 
 
+def test_a_deleted_reordered_or_rewritten_sealed_entry_is_caught() -> None:
+    """Sealing hides what a private entry says, not that it is there: `log verify` still
+    names a sealed entry taken out, moved, or given another commitment."""
+    entries, head, _ = sealed_log()
+    assert entries[1]["action"] == SEALED
+    assert_bad(check(entries[:1] + entries[2:], head), 1, LOG_ENTRY_MISSING)
+    assert_bad(check([entries[0], entries[2], entries[1], entries[3]], head), 1, LOG_REORDERED)
+    rewritten = copy.deepcopy(entries)
+    rewritten[1]["subject"] = commitment("collection", "j" * 22, {}, SALT)
+    assert_bad(check(rewritten, head), 1, LOG_SIGNATURE_INVALID)
+
+
 def public(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The log as served: unsealed private entries (written before sealing) redacted."""
     return [redact(e) if e["action"] in PRIVATE_ACTIONS else e for e in entries]
