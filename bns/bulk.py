@@ -10,6 +10,10 @@ placements written here as it checks its own).
 Index writes of sets sharing an `index_lock` are coalesced: whoever holds the lock indexes
 every set waiting for it in one go (one window of pages, the same few round trips), so
 chunks queued behind a slow window cost no extra rounds.
+
+Fewer requests a badge: on a network smaller than a replica set, one lookup serves a whole
+burst of writes (`_Replicas`); a page that every replica took is not read back (its
+placement is journaled, and `reconcile_indexes` checks it as it checks every placement).
 """
 
 from __future__ import annotations

@@ -23,8 +23,8 @@ from typing import Any, Final
 from badgechain.chain.errors import BadgeChainError
 from badgechain.chain.keys import PublicKey
 from badgechain.chain.proof import format_created
-from badgechain.chain.uid import Uid, uid_text
-from badgechain.storage import Kind, Store
+from badgechain.chain.uid import Uid, parse_uid, uid_text
+from badgechain.storage import Batch, Kind, Store
 
 from . import pipeline
 from .badgestore import journal_record
@@ -33,7 +33,7 @@ from .errors import IssuerError
 from .issuer import Recipient, class_badge, earner_key_for, parse_recipient
 from .pipeline import Issuance
 from .records import BatchHeader
-from .services import Services
+from .services import DELIVER_TOPIC, Services
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,11 @@ PUBLISH_CHUNK_ROWS = 64
 # Chunks whose publishing is under way at once: their entries go out together, their index
 # writes one chunk after the other.
 PUBLISHING_CHUNKS = 3
+# A batch's deliveries are queued with its rows' publishing but held until every chunk is out
+# (then released at once): an earner's node taking a badge a moment (verify, store, sync)
+# would otherwise slow the very peers the batch publishes to. Should the batch stop first,
+# its next run releases them, or they fall due this much later anyway.
+DELIVERY_HOLD_S = 600.0
 
 
 def create_batch(node: Services, class_id: str, recipients: list[Recipient]) -> BatchHeader:
@@ -101,7 +106,8 @@ async def run_batch(node: Services, batch_id: str) -> None:
 
     Rows are signed and stored a chunk at a time (one atomic write, one disk sync) and
     published a chunk at a time, with a few chunks' DHT writes in flight while the next
-    chunk is signed."""
+    chunk is signed. Rows whose publishing failed are left to their queued publish
+    (node/work.py retries it); deliveries are released once every chunk is out."""
     store = node.store
     header = _load_batch(store, batch_id)
     class_id = _class_of(header)
@@ -114,15 +120,19 @@ async def run_batch(node: Services, batch_id: str) -> None:
             while len(publishing) >= PUBLISHING_CHUNKS:
                 await asyncio.wait(publishing, return_when=asyncio.FIRST_COMPLETED)
                 publishing = [task for task in publishing if not _finished(task)]
-            out = pipeline.publish_many(node, uids, index_lock=index_lock)
+            out = pipeline.publish_many(
+                node, uids, index_lock=index_lock, delivery_delay_s=DELIVERY_HOLD_S
+            )
             publishing.append(asyncio.ensure_future(out))
         await asyncio.gather(*publishing)
     finally:  # a stop (or an error) cancels the chunks in flight: their marks stay
         for task in publishing:
             task.cancel()
     done = header.with_members(state="done")
-    store.put(Kind.JOURNAL, BATCH_PREFIX + batch_id.encode(), done.to_bytes())
-    await _publish_left(node, batch_id)
+    with store.batch() as batch:  # the deliveries held go with the batch's end, in one write
+        _release_deliveries(node, batch_id, batch)
+        batch.put(Kind.JOURNAL, BATCH_PREFIX + batch_id.encode(), done.to_bytes())
+    node.wake.set()
 
 
 def _finished(task: asyncio.Task[int]) -> bool:
@@ -135,18 +145,17 @@ def _chunks(keys: list[bytes], size: int) -> list[list[bytes]]:
     return [keys[start : start + size] for start in range(0, len(keys), size)]
 
 
-async def _publish_left(node: Services, batch_id: str, attempts: int = 5) -> None:
-    """Publish the batch's badges whose inline publishing failed, with a few quick retries
-    (a burst of writes can outrun the DHT); what is left stays queued (node/work.py)."""
-    delay = node.settings.queue_retry_first_s
-    for attempt in range(attempts):
-        if attempt:
-            await asyncio.sleep(delay)
-            delay *= 2
-        left = pipeline.unpublished_in_batch(node.store, batch_id)
-        if not left:
-            return
-        await pipeline.publish_many(node, left)
+def _release_deliveries(node: Services, batch_id: str, batch: Batch) -> None:
+    """Make the batch's held deliveries due now (those never tried yet: a retry's own wait
+    stays), into `batch`."""
+    now = node.clock().timestamp()
+    held = []
+    for _, row in _rows(node.store, batch_id):
+        if "uid" in row:
+            item = node.queue.get(DELIVER_TOPIC, parse_uid(row["uid"]))
+            if item is not None and item.attempts == 0 and item.due > now:
+                held.append(item)
+    node.queue.reschedule(held, now, batch)
 
 
 async def _issue_chunk(

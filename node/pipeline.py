@@ -248,12 +248,17 @@ async def publish(node: Services, uid: Uid, *, deliver_now: bool = True) -> bool
 
 
 async def publish_many(
-    node: Services, uids: Sequence[Uid], *, index_lock: asyncio.Lock | None = None
+    node: Services,
+    uids: Sequence[Uid],
+    *,
+    index_lock: asyncio.Lock | None = None,
+    delivery_delay_s: float = 0.0,
 ) -> int:
     """Steps 4 and 5 for many stored badges (a batch's rows) at once: the entries go out with
     many DHT writes in flight and their index items many to a page write (bns/bulk.py); the
-    work queue delivers. Returns how many are out; one that is not keeps its mark, and its
-    queued publish tries it again alone."""
+    work queue delivers, `delivery_delay_s` from now (a batch holds its deliveries while it
+    publishes). Returns how many are out; one that is not keeps its mark, and its queued
+    publish tries it again alone."""
     found = {uid: marked for uid in uids if (marked := _marked(node, uid)) is not None}
     entries = [entry for entry, _ in found.values()]
     failed = await publish_entries(node.names, node.key, entries, index_lock=index_lock)
@@ -266,7 +271,8 @@ async def publish_many(
                 node.enqueue("publish", uid, delay_s=node.settings.queue_retry_first_s, batch=batch)
                 continue
             try:
-                queue_delivery(node, batch, uid, credential, entry.earner_key)
+                earner = entry.earner_key
+                queue_delivery(node, batch, uid, credential, earner, delay_s=delivery_delay_s)
             except BadgeChainError as exc:  # published; the mark stays: the next start queues it
                 log.warning("queueing a badge for delivery failed", extra={"code": exc.code})
                 continue

@@ -235,6 +235,15 @@ class WorkQueue:
         except (ValueError, StorageError):
             return None
 
+    def reschedule(self, items: Sequence[QueueItem], due: float, batch: Batch) -> None:
+        """Make each of `items` still queued due at `due`, in the caller's `batch` (many in
+        one write: a batch's held deliveries, released when its publishing ends)."""
+        for item in items:
+            storage_key = _storage_key(item.topic, item.key)
+            stored = None if storage_key in self._held else self._stored(storage_key)
+            if stored is not None and not stored.dead:
+                self._write(stored, replace(stored, due=due), batch)
+
     def retry(self, item: QueueItem, now: float) -> QueueItem:
         """Make an item (a dead one too) due at once, with its attempts counted afresh."""
         return self._update(replace(item, due=now, attempts=0, dead=False))
