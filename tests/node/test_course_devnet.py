@@ -199,7 +199,7 @@ async def test_a_tagged_post_becomes_an_accepted_badge_a_mention_and_a_claim_mai
         inbox = await _get_json(http, f"{earner.gateway}/admin/inbox", earner)
         return uid_1 in [item["uid"] for item in inbox["badges"]]
 
-    await eventually(delivered, 30)
+    await eventually(delivered, 60)
     assert f"accepted {uid_1}" in await badgechain(earner, "accept", uid_1)
     held = await _get_json(http, f"{earner.gateway}/badges/{uid_1}.json")
     assert [item["id"] for item in held["evidence"]] == [post_1]
@@ -217,7 +217,7 @@ async def test_a_tagged_post_becomes_an_accepted_badge_a_mention_and_a_claim_mai
     async def mailed() -> bool:
         return bool(mail_for(uid_2))
 
-    await eventually(mailed, 30)
+    await eventually(mailed, 60)
     (message,) = mail_for(uid_2)
     assert mail_for(uid_1) == []  # a did:key participant gets their badge, not a mail
     assert message["To"] == "ann@example.org"
@@ -232,7 +232,7 @@ async def test_a_tagged_post_becomes_an_accepted_badge_a_mention_and_a_claim_mai
     async def mentioned() -> bool:
         return len(blog.mentions) == 2
 
-    await eventually(mentioned, 30)
+    await eventually(mentioned, 60)
     assert sorted(blog.mentions, key=lambda m: m["target"]) == [
         {"source": f"{issuer.gateway}/badges/{uid_1}", "target": post_1},
         {"source": f"{issuer.gateway}/badges/{uid_2}", "target": post_2},
