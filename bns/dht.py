@@ -21,6 +21,7 @@ from badgechain.chain.resolve import Unreachable
 from badgechain.storage import Kind, Store
 
 from .guard import address_group
+from .held import STORE_FULL, Holdings
 from .lookups import run_lookup, run_paths
 from .messages import MAX_DATAGRAM_BYTES
 from .node_io import Endpoint, now
@@ -69,6 +70,13 @@ class DhtNode:
             public_key, "127.0.0.1", 0, id_nonce(store, public_key, self.settings.id_difficulty)
         )
         self.stats: Counter[str] = Counter()
+        self.holdings = Holdings(
+            store,
+            self.me.id,
+            self.settings.max_held_values,
+            self.settings.max_held_bytes,
+            self.stats,
+        )
         self.protocol = Endpoint(self)
         self.rounds = Rounds(self)
         self.seeds: list[tuple[str, int]] = []
@@ -172,7 +180,8 @@ class DhtNode:
             self.stats["stores_stale"] += 1
         else:
             if decision.write is not None:
-                self.store.put(Kind.BNS_RECORD, address, decision.write)  # type: ignore[arg-type]
+                if not self.holdings.put(address, current, decision.write):  # type: ignore[arg-type]
+                    return STORE_FULL  # a new value farther than all held, past the cap
                 if sender is not None:  # a valid value added: the writer's request is paid back
                     self.protocol.guard.credit_store(sender.address, now())
             if sender is not None and decision.same_as_sender:

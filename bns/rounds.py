@@ -19,6 +19,7 @@ from typing import Any, Final, Protocol
 from badgechain.chain.errors import BadgeChainError
 from badgechain.storage import Kind, Store
 
+from .held import Holdings
 from .node_io import Endpoint, now
 from .puzzle import ID_BYTES
 from .routing import Contact, RoutingTable
@@ -35,6 +36,7 @@ class Worker(Protocol):
     protocol: Endpoint
     me: Contact
     store: Store
+    holdings: Holdings
     seeds: list[tuple[str, int]]
 
     @property
@@ -83,6 +85,7 @@ class Rounds:
         spawn(self._every(settings.republish_interval, self._republish_round))
         spawn(self._every(settings.refresh_interval, self.refresh_buckets))
         spawn(self._every(settings.write_retry_interval, self.finish_writes))
+        spawn(self.node.holdings.count())
 
     async def _every(self, interval: float, work: Callable[[], Awaitable[object]]) -> None:
         while True:

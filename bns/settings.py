@@ -40,4 +40,8 @@ class DhtSettings:
     # A replica hands a value to a newcomer only while it is among this many of the nearest
     # nodes it knows (itself included), so a newcomer is not sent each value by all k.
     hand_over_senders: int = 3
+    # What a node holds as a replica at most (bns/held.py): past it, values farthest from its
+    # id are evicted or refused first; an update of a value it holds never is.
+    max_held_values: int = 1_000_000
+    max_held_bytes: int = 1 << 30
     guard: GuardSettings = field(default_factory=GuardSettings)
