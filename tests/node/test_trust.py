@@ -3,6 +3,8 @@ verification path reporting it (GET /verify/{uid}, POST /verify, the VC API) on 
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import datetime as dt
 import json
 import time
@@ -12,6 +14,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from click.testing import CliRunner
 
 from badgechain.bns.record import entry_from_badge
 from badgechain.chain.badge import build_achievement, build_credential
@@ -19,6 +22,7 @@ from badgechain.chain.errors import BadgeChainError
 from badgechain.chain.keys import KeyPair
 from badgechain.chain.multibase import multibase_encode_b58
 from badgechain.chain.proof import sign_credential
+from badgechain.cli.main import main
 from badgechain.node.app import RunningNode
 from badgechain.node.badgestore import save_badge
 from badgechain.node.trust import (
@@ -229,3 +233,57 @@ async def test_a_presentation_reports_the_verifiers_registry(
     status, result = await _verify_at(node_network, http, verifier, presentation, challenge)
     assert not result.get("verified"), result
     assert "issuer_denied" in json.dumps(result), result
+
+
+@pytest.mark.slow
+async def test_an_import_reports_the_registry_and_refuses_a_denied_issuer(
+    node_network: NodeNetwork, http: aiohttp.ClientSession
+) -> None:
+    """The backpack's import is a verification path too (docs/backpack.md)."""
+    issuer, earner = await node_network.start(2)
+    url = f"{earner.gateway_url}/admin/badges/import"
+
+    async def imported(badge: dict[str, Any]) -> tuple[int, Any]:
+        data = base64.b64encode(json.dumps(badge).encode()).decode()
+        async with http.post(url, json={"data": data}, headers=node_network.admin) as response:
+            return response.status, await response.json(content_type=None)
+
+    save_registry(earner.home, TrustRegistry((_entry(issuer.did, "deny"),)))
+    status, problem = await imported(_badge(issuer, KeyPair.generate().did))
+    assert (status, problem["code"]) == (422, "badge_invalid"), problem
+    assert "issuer_denied" in problem["detail"], problem
+
+    save_registry(earner.home, TrustRegistry((_entry(issuer.did, name="Imported U"),)))
+    status, answer = await imported(_badge(issuer, KeyPair.generate().did))
+    assert status == 201, answer
+    trust = next(c for c in answer["report"]["checks"] if c["name"] == "trust")
+    assert (trust["status"], trust["message"]) == ("passed", "trusted as Imported U"), trust
+
+
+@pytest.mark.slow
+async def test_the_cli_paths_report_the_homes_registry(
+    node_network: NodeNetwork, tmp_path: Path
+) -> None:
+    """`verify --online UID` (the node's registry) and `verify FILE --gateway` (the home's)."""
+    issuer, verifier = await node_network.start(2)
+    badge = _badge(issuer, issuer.did)
+    uid = await _published(issuer, badge)
+    home = node_network.write_cli_home(verifier)
+    save_registry(verifier.home, TrustRegistry((_entry(issuer.did, name="Cli U"),)))
+    (tmp_path / "badge.json").write_text(json.dumps(badge))
+    runs = (
+        ["verify", "--online", uid],
+        ["verify", str(tmp_path / "badge.json"), "--gateway", verifier.gateway_url],
+    )
+    for args in runs:
+        result = await asyncio.to_thread(
+            CliRunner().invoke, main, ["--home", str(home), *args, "--json"]
+        )
+        assert result.exit_code == 0, (args, result.output)
+        trust = next(c for c in json.loads(result.output)["checks"] if c["name"] == "trust")
+        assert (trust["status"], trust["message"]) == ("passed", "trusted as Cli U"), args
+
+    save_registry(verifier.home, TrustRegistry((_entry(issuer.did, "deny"),)))
+    for args in runs:
+        result = await asyncio.to_thread(CliRunner().invoke, main, ["--home", str(home), *args])
+        assert result.exit_code == 1 and "issuer_denied" in result.output, (args, result.output)
