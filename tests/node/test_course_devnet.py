@@ -4,7 +4,7 @@ Webmention endpoint, and a real SMTP server on loopback. Every step is the `badg
 command a person would type, run as a subprocess: a post tagged #ds106 becomes a badge
 accepted on the participant's node with the post as its evidence, the blog receives the
 badge's mention, and a participant who gave an email address gets the claim mail and
-claims the badge on a node of their own.
+claims the badge on a node of their own; a crawl from the issuer's feed finds both badges.
 """
 
 from __future__ import annotations
@@ -241,5 +241,10 @@ async def test_a_tagged_post_becomes_an_accepted_badge_a_mention_and_a_claim_mai
     for uid in (uid_1, uid_2):
         report = json.loads(await badgechain(newcomer, "verify", "--online", uid, "--json"))
         assert report["verdict"] == "valid", report
+    # A crawler started at the issuer's feed finds both and verifies them (issue 15 item 5).
+    crawl = ("crawl", f"{issuer.gateway}/feed.atom", "--private", "--gateway", issuer.gateway)
+    report = json.loads(await badgechain(newcomer, *crawl, "--max-pages", "60", "--json"))
+    found = {badge["uid"]: badge["category"] for badge in report["badges"]}
+    assert found[uid_1] == found[uid_2] == "valid", report
     shown = await badgechain(issuer, "course", "show", course)
     assert "submissions: 2 awarded, 1 declined" in shown, shown
