@@ -131,8 +131,9 @@ async def test_a_worker_that_dies_mid_job_is_an_internal_error_and_is_replaced()
         await asyncio.to_thread(pool.close)
 
 
-async def test_jobs_past_the_bound_are_refused_at_once() -> None:
-    pool = VerifyPool(1, max_jobs=1)
+@pytest.mark.parametrize("bound", [{"max_jobs": 1}, {"max_bytes": 100}])
+async def test_jobs_past_the_bound_are_refused_at_once(bound: dict[str, int]) -> None:
+    pool = VerifyPool(1, **bound)  # a badge over max_bytes runs when it is alone
     release = threading.Event()
     asked = threading.Event()
 
