@@ -62,6 +62,8 @@ def create_class(
         criteria=criteria,
         image=None if image is None else image_data_uri(image),
     )
+    if node.config.issuer_name:  # the class's creator is this node's issuer, named as such
+        achievement["creator"]["name"] = node.config.issuer_name
     record = ClassRecord(id=class_id, achievement=achievement, created=format_created(node.clock()))
     node.store.put(Kind.JOURNAL, CLASS_PREFIX + class_id.encode(), record.to_bytes())
     return record

@@ -44,6 +44,8 @@ async def test_a_class_badge_names_its_issuer_on_the_node_that_verifies_it(
     assert status == 201, answer
     uid = answer["uid"]
     assert answer["credential"]["issuer"] == {"id": issuer.did, "type": ["Profile"], "name": NAME}
+    achievement = answer["credential"]["credentialSubject"]["achievement"]
+    assert achievement["creator"]["name"] == NAME  # the class names its creator too
     await _accepted(node_network, http, earner, uid)
     path = f"{earner.gateway_url}/verify/{uid}?include=credential"
     status, report = await call(http, "GET", path)
