@@ -30,6 +30,7 @@ MAX_IMPORT_BYTES: Final = 10 * 1024 * 1024  # chain.verify's input limit
 MAX_BACKPACK_BYTES: Final = 64 * 1024 * 1024
 _MAX_KEY_FILE_BYTES: Final = 4096
 _FETCH_TIMEOUT_S: Final = 30.0
+_CONFIG_FILE: Final = "config.toml"  # node/config.py's, without loading the node
 
 
 def _call(home: Path, method: str, path: str, body: Any = None) -> Any:
@@ -97,6 +98,12 @@ def _restore(home: Path, backpack: dict[str, Any], as_json: bool) -> None:
         home.mkdir(parents=True, exist_ok=True, mode=0o700)
         write_atomic(key_path, key_text.encode(), mode=0o600)
         click.echo(f"restored the key of {backpack.get('did')} to {key_path}", err=True)
+        if not (home / _CONFIG_FILE).exists():  # a new home: no node to take the badges yet
+            click.echo(
+                "now run `badgechain init` (it keeps this key), `badgechain node start`, and "
+                "this import again to restore the badges"
+            )
+            return
     badges_only = {k: v for k, v in backpack.items() if k != "keyFile"}
     answer = _call(home, "POST", "/admin/badges/restore", badges_only)
     if as_json:
