@@ -44,7 +44,6 @@ __all__ = [
     "WORKERS_ENV",
     "ReadyReport",
     "VerifyPool",
-    "busy_report",
     "configured_workers",
     "shared_pool",
     "started_pool",
@@ -84,10 +83,6 @@ def _internal_error_report(message: str) -> Report:
     checks = [Check("input", "failed", "internal_error", message)]
     checks += [Check(name, "skipped", "not_reached", "not checked") for name in CHECK_NAMES[1:]]
     return Report("invalid", None, "unknown", tuple(checks))
-
-
-def busy_report() -> Report:
-    return _internal_error_report("the verifier is busy; try again")
 
 
 # --- the parent -----------------------------------------------------------------------------
