@@ -926,6 +926,12 @@
     if (download.childElementCount || details.held || (credential && credential.proof)) {
       download.append(el("span", { class: "hint" }, " A PNG image with the credential inside: anyone can verify it."));
     }
+    if (details.held) {
+      // The credential with the issuer-signed status and BNS record stapled (docs/presentations.md):
+      // a verifier without the network still gets a revocation answer.
+      const stapledName = fileName(name).replace(/\.png$/, "-stapled.json");
+      download.append(" ", el("a", { id: "badge-stapled", href: `/badges/${path}/stapled`, download: stapledName }, "Download it with its status stapled (JSON)"));
+    }
 
     const [criteria, criteriaUrl] = criteriaOf(credential);
     const description = text(achievementOf(credential).description);

@@ -1,6 +1,7 @@
 """The web page's report (issue 14 items 2 and 6) in headless Chromium against real nodes on
 127.0.0.1: a registry's issuer reads "trusted as NAME" and a denied one fails; a stapled
-badge dropped on a node cut off from the BNS says the holder's staple answered."""
+badge, downloaded from the holder's badge page and dropped on a node cut off from the BNS,
+says the holder's staple answered."""
 
 from __future__ import annotations
 
@@ -74,9 +75,15 @@ async def test_a_stapled_badge_on_a_page_cut_off_from_the_bns_says_the_staple_an
 ) -> None:
     issuer, earner = await node_network.start(2)
     uid = await _issued_and_accepted(node_network, http, issuer, earner)
-    async with http.get(f"{earner.gateway_url}/badges/{uid}/stapled") as response:
+    # The holder's badge page offers it with its status stapled.
+    await page.goto(f"{earner.gateway_url}/#/badge/{uid}", READY)
+    await page.wait_for("!!document.getElementById('badge-stapled')")
+    link = await page.evaluate("document.getElementById('badge-stapled').getAttribute('href')")
+    assert link == f"/badges/{uid}/stapled"
+    async with http.get(earner.gateway_url + link) as response:
         assert response.status == 200
         stapled = await response.json()
+    assert stapled["type"] == "StapledCredential"
     chosen = tmp_path / "stapled.json"
     chosen.write_text(json.dumps(stapled))
 
