@@ -20,6 +20,7 @@ __all__ = ["CONTENT_SECURITY_POLICY", "ROUTES", "STATIC_FILES"]
 STATIC_FILES: Final = {
     "app.js": "text/javascript",
     "course.js": "text/javascript",  # the course pages (node/course_pages.py)
+    "present.js": "text/javascript",  # the home page's presentation panel
     "style.css": "text/css",
 }
 _PAGE = "index.html"

@@ -571,7 +571,7 @@ async def test_the_page_is_served_with_a_strict_policy(
     assert "'unsafe-inline'" not in policy and "'unsafe-eval'" not in policy
     markup = _Markup()
     markup.feed(html)
-    assert markup.scripts == ["/static/app.js"] and markup.inline == []
+    assert markup.scripts == ["/static/app.js", "/static/present.js"] and markup.inline == []
 
     for name, media_type in STATIC_FILES.items():
         async with http.get(f"{node.gateway_url}/static/{name}") as response:
