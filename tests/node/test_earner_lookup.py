@@ -20,7 +20,7 @@ from badgechain.bns.earner_index import entries_signed_by
 from badgechain.bns.index import EarnerItem, EarnerPage, earner_item_signed_bytes
 from badgechain.bns.record import entry_from_badge
 from badgechain.bns.values import address_of_key
-from badgechain.chain.keys import KeyPair
+from badgechain.chain.keys import KeyPair, verify_signature
 from badgechain.chain.uid import uid_text
 from badgechain.cli.main import main
 from badgechain.node.app import RunningNode
@@ -142,3 +142,33 @@ async def test_a_did_web_earner_lists_what_its_documents_key_signed(
 
     got, problem = await call(http, reader, "GET", "/earners/did:web:example.org:nobody/badges")
     assert (got, problem["code"]) == (404, "earner_unknown")
+
+
+@pytest.mark.slow
+async def test_reject_and_hide_keep_a_badge_out_of_the_index_another_node_reads(
+    node_network: NodeNetwork, http: aiohttp.ClientSession
+) -> None:
+    """Issue 14 item 4: a rejected badge never enters the earner's index, and hide takes an
+    accepted one out with a withdrawal the same key signed; a third node reads both, by the
+    persona and by the key."""
+    issuer, earner, reader = await node_network.start(3)
+    persona = await new_persona(node_network, http, earner)
+    urn, genesis = persona["urn"], persona["uid"]
+    kept = await _issue_to(node_network, http, issuer, urn)
+    refused = await _issue_to(node_network, http, issuer, urn)
+    for uid in (kept, refused):
+        await arrives(node_network, http, earner, uid)
+    await admin(node_network, http, earner, "POST", "/admin/accept", {"uid": kept})
+    await admin(node_network, http, earner, "POST", "/admin/reject", {"uid": refused})
+    for earner_id in (urn, earner.did):
+        assert _uids(await _listed(http, reader, earner_id)) == {genesis, kept}, earner_id
+
+    await admin(node_network, http, earner, "POST", "/admin/hide", {"uid": kept})
+    for earner_id in (urn, earner.did):
+        assert _uids(await _listed(http, reader, earner_id)) == {genesis}, earner_id
+    pages = [await reader.names.earner_page(earner.key.public_key, n) for n in range(2)]
+    withdrawn = [(page, item) for page in pages for item in page.items if item.withdrawn]
+    assert [uid_text(item.uid) for _, item in withdrawn] == [kept]
+    for page, item in withdrawn:  # the withdrawal is the earner key's own
+        signed = earner_item_signed_bytes(page.earner_key, page.page, item.uid, *item.version)
+        assert verify_signature(earner.key.public_key, signed, item.signature)
