@@ -153,7 +153,9 @@ async def test_import_list_export_and_restore(
     stranger_home = node_network.write_cli_home(stranger)
     refused = await _cli(stranger_home, "import", str(exported))
     assert refused.exit_code == 1 and "backpack_key_mismatch" in refused.output
-    assert credential_uid(delivered)  # the delivered badge kept its UID through the round trip
+    # The delivered badge kept its UID through the round trip.
+    _, listed = await _admin(node_network, restored_node, "GET", "/admin/badges")
+    assert uid_text(credential_uid(delivered)) in {b["id"] for b in listed["badges"]}
 
 
 @pytest.mark.slow
