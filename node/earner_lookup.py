@@ -10,6 +10,7 @@ the node's outbound rules and TLS settings (node/outbound.py), never with checks
 from __future__ import annotations
 
 import time
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
@@ -47,7 +48,10 @@ MAX_EARNER_ID_CHARS: Final = 256
 # fetch per request, and a document whose key changed is followed within a minute.
 DID_WEB_TTL_S: Final = 60.0
 MAX_CACHED_DID_WEBS: Final = 1024
-_DID_WEB_KEYS: Final[dict[str, tuple[PublicKey, float]]] = {}
+# Per node (keyed by its NameService, gone with it): nodes in one process keep their own.
+_DID_WEB_KEYS: Final[weakref.WeakKeyDictionary[object, dict[str, tuple[PublicKey, float]]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 _STATUS: Final = {
     "earner_id_invalid": 400,
@@ -122,13 +126,14 @@ async def _persona_key(node: Services, earner_id: str) -> PublicKey:
 
 
 async def _did_web_key(node: Services, did: str) -> PublicKey:
-    cached = _DID_WEB_KEYS.get(did)
+    keys = _DID_WEB_KEYS.setdefault(node.names, {})
+    cached = keys.get(did)
     if cached is not None and cached[1] > time.monotonic():
         return cached[0]
     key = await _read_did_web_key(node, did)
-    _DID_WEB_KEYS[did] = (key, time.monotonic() + DID_WEB_TTL_S)
-    while len(_DID_WEB_KEYS) > MAX_CACHED_DID_WEBS:
-        _DID_WEB_KEYS.pop(next(iter(_DID_WEB_KEYS)))
+    keys[did] = (key, time.monotonic() + DID_WEB_TTL_S)
+    while len(keys) > MAX_CACHED_DID_WEBS:
+        keys.pop(next(iter(keys)))
     return key
 
 

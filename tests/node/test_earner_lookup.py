@@ -25,6 +25,7 @@ from badgechain.chain.uid import uid_text
 from badgechain.cli.main import main
 from badgechain.node.app import RunningNode
 from badgechain.node.badgestore import credential_uid
+from badgechain.node.outbound import TLS_CA_FILE_ENV
 from badgechain.storage import Kind
 from tests.node.conftest import NodeNetwork
 from tests.node.test_didweb import Domain, domain, issued_and_accepted  # noqa: F401
@@ -122,6 +123,7 @@ async def test_a_did_web_earner_lists_what_its_documents_key_signed(
     node_network: NodeNetwork,
     http: aiohttp.ClientSession,
     domain: Domain,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """example.org's document (over HTTPS, the test CA through BADGECHAIN_TLS_CA_FILE) lists
     the earner node's key: its index is did:web:example.org's."""
@@ -142,6 +144,11 @@ async def test_a_did_web_earner_lists_what_its_documents_key_signed(
 
     got, problem = await call(http, reader, "GET", "/earners/did:web:example.org:nobody/badges")
     assert (got, problem["code"]) == (404, "earner_unknown")
+
+    # Without the test CA the certificate is refused: no key, never a guess.
+    monkeypatch.delenv(TLS_CA_FILE_ENV)
+    got, problem = await call(http, reader, "GET", "/earners/did:web:example.org:school/badges")
+    assert (got, problem["code"]) == (502, "earner_did_web_unreachable"), problem
 
 
 @pytest.mark.slow
