@@ -1,7 +1,8 @@
-"""The web page's report (issue 14 items 2 and 6) in headless Chromium against real nodes on
+"""The web page for holders and verifiers (issue 14 items 2, 3 and 6) in headless Chromium against real nodes on
 127.0.0.1: a registry's issuer reads "trusted as NAME" and a denied one fails; a stapled
 badge, downloaded from the holder's badge page and dropped on a node cut off from the BNS,
-says the holder's staple answered."""
+says the holder's staple answered; a collection's page marks a badge revoked since it was
+added."""
 
 from __future__ import annotations
 
@@ -99,3 +100,30 @@ async def test_a_stapled_badge_on_a_page_cut_off_from_the_bns_says_the_staple_an
     assert report["verdict"] == "valid", report
     assert "from the holder's staple, fresh until" in checks["revocation"]["message"], checks
     assert checks["revocation"]["status"] == "passed"
+
+
+async def test_a_collection_page_marks_a_badge_revoked_after_it_was_added(
+    node_network: NodeNetwork, http: aiohttp.ClientSession, page: Page
+) -> None:
+    issuer, earner = await node_network.start(2)
+    kept = await _issued_and_accepted(node_network, http, issuer, earner)
+    withdrawn = await _issued_and_accepted(node_network, http, issuer, earner)
+    body = {"name": "Shelf", "uids": [kept, withdrawn]}
+    async with http.post(
+        f"{earner.gateway_url}/admin/collections", json=body, headers=node_network.admin
+    ) as response:
+        assert response.status == 201
+        collection = await response.json()
+    revoke = {"uid": withdrawn, "reason": "issued in error"}
+    async with http.post(
+        f"{issuer.gateway_url}/admin/revoke", json=revoke, headers=node_network.admin
+    ) as response:
+        assert response.status == 200
+
+    await page.goto(f"{earner.gateway_url}/#/collection/{collection['id']}", READY)
+    statuses = {}
+    for uid in (kept, withdrawn):
+        card = json.dumps(f".card[data-uid={json.dumps(uid)}]")
+        await page.wait_for(f"document.querySelector({card})?.dataset.loaded === 'true'")
+        statuses[uid] = await page.evaluate(f"document.querySelector({card}).dataset.status")
+    assert statuses == {kept: "valid", withdrawn: "revoked"}, statuses
