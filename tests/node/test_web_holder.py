@@ -1,8 +1,8 @@
-"""The web page for holders and verifiers (issue 14 items 2, 3 and 6) in headless Chromium against real nodes on
-127.0.0.1: a registry's issuer reads "trusted as NAME" and a denied one fails; a stapled
-badge, downloaded from the holder's badge page and dropped on a node cut off from the BNS,
-says the holder's staple answered; a collection's page marks a badge revoked since it was
-added."""
+"""The web page for holders and verifiers (issue 14 items 2, 3 and 6) in headless Chromium
+against real nodes on 127.0.0.1: a registry's issuer reads "trusted as NAME" and a denied
+one fails; a stapled badge, downloaded from the holder's badge page and dropped on a node
+cut off from the BNS, says the holder's staple answered; a collection's page marks a badge
+revoked since it was added."""
 
 from __future__ import annotations
 
