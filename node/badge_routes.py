@@ -1,5 +1,6 @@
 """Public routes of the badges this node holds (DESIGN.md "Gateway"): the credential as
-signed, baked into its class image (PNG), or as a badge card (SVG) with a revoked mark."""
+signed, baked into its class image (PNG), as a badge card (SVG) with a revoked mark, or, for a
+client preferring text/html at /badges/{uid}, as a page to read (node/badge_page.py)."""
 
 from __future__ import annotations
 
@@ -16,9 +17,12 @@ from badgechain.chain.bake import bake_png, bake_svg
 from badgechain.chain.credential import CredentialView
 from badgechain.chain.errors import BadgeChainError
 from badgechain.chain.images import badge_card, default_png, render_badge_svg
-from badgechain.chain.uid import Uid
+from badgechain.chain.uid import Uid, uid_text
 
+from . import webmention
+from .badge_page import BadgePage, render_badge_page, wants_html
 from .badgestore import load_badge, load_state
+from .page_routes import CONTENT_SECURITY_POLICY
 from .problems import Problem
 from .routes import Access, Answer, Route
 from .states import NOT_SERVED
@@ -35,6 +39,14 @@ _CARD_ANSWERS: Final = web.AppKey("card_answers", dict)
 _CARD_CACHE_CONTROL: Final = "public, max-age=60"  # revocation shows within a minute
 # A credential never changes; whether it is served does (a hide also empties its BNS location).
 _BADGE_CACHE_CONTROL: Final = "public, max-age=60"
+# The badge page: the web page's policy (it runs no script at all), cached as the card is,
+# since it shows the revocation too.
+_PAGE_HEADERS: Final = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": _CARD_CACHE_CONTROL,
+}
 
 
 def _served_badge(request: web.Request) -> dict[str, Any]:
@@ -112,17 +124,40 @@ def _card_svg(credential: dict[str, Any], *, revoked: bool) -> bytes:
 
 
 async def get_badge(request: web.Request) -> web.Response:
-    """GET /badges/{uid} and /badges/{uid}.json: the credential, exactly as signed. With an
-    ETag and a short max-age, so a verifier fetching it again (GET /verify/{uid}) reuses
-    its copy, then asks with If-None-Match and gets a 304."""
+    """GET /badges/{uid}.json: the credential, exactly as signed. With an ETag and a short
+    max-age, so a verifier fetching it again (GET /verify/{uid}) reuses its copy, then asks
+    with If-None-Match and gets a 304."""
     body = json.dumps(_served_badge(request), ensure_ascii=False).encode()
+    return _answer(request, body, "application/json", {"Cache-Control": _BADGE_CACHE_CONTROL})
+
+
+async def get_badge_negotiated(request: web.Request) -> web.Response:
+    """GET /badges/{uid}: the badge's page for a client preferring text/html (a browser, a
+    Webmention verifier), else the credential as at .json, byte for byte."""
+    if not wants_html(request.headers.get("Accept", "")):
+        answer = await get_badge(request)
+    else:
+        uid, credential = _served(request)
+        node = request.app[SERVICES]
+        page = BadgePage(
+            credential,
+            uid_text(uid),
+            node.gateway_url,
+            revoked=await _is_revoked(request, uid),
+            mentions=webmention.mentions(node, uid),
+        )
+        answer = _answer(request, render_badge_page(page), "text/html", _PAGE_HEADERS)
+    answer.headers["Vary"] = "Accept"
+    return answer
+
+
+def _answer(request: web.Request, body: bytes, media: str, headers: dict[str, str]) -> web.Response:
+    """`body` with its ETag, or 304 when the client holds it (If-None-Match)."""
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-    headers = {"ETag": etag, "Cache-Control": _BADGE_CACHE_CONTROL}
+    headers = headers | {"ETag": etag}
     if etag in request.headers.get("If-None-Match", ""):
         return web.Response(status=304, headers=headers)
-    return web.Response(
-        body=body, content_type="application/json", charset="utf-8", headers=headers
-    )
+    return web.Response(body=body, content_type=media, charset="utf-8", headers=headers)
 
 
 async def get_badge_png(request: web.Request) -> web.Response:
@@ -180,10 +215,13 @@ BADGE_ROUTES: Final = (
     Route(
         "GET",
         "/badges/{uid}",
-        get_badge,
-        "A badge this node holds, as JSON",
+        get_badge_negotiated,
+        "A badge this node holds: as JSON, or as a page for a client preferring text/html",
         access=Access.PUBLIC,
         ok=Answer("Credential"),
+        also=(
+            Answer("Text", media="text/html", description="the badge's page (Accept: text/html)"),
+        ),
         errors=_BADGE_ERRORS,
     ),
 )

@@ -122,11 +122,11 @@ def _body_schema(schema: str, media: str) -> str:
 def _responses(route: Route) -> dict[str, Any]:
     problem = {PROBLEM: {"schema": ref("Problem")}}
     responses: dict[str, Any] = {}
-    for answer in (route.ok, *route.also):
-        responses[str(answer.status)] = {
-            "description": answer.description,
-            "content": {answer.media: {"schema": ref(answer.schema)}},
-        }
+    for answer in (route.ok, *route.also):  # answers of one status: one media type each
+        entry = responses.setdefault(
+            str(answer.status), {"description": answer.description, "content": {}}
+        )
+        entry["content"][answer.media] = {"schema": ref(answer.schema)}
     for status in sorted(route.problems):
         responses[str(status)] = {"description": _REASONS[status], "content": problem}
     responses["default"] = {"description": "any other failure (timeouts, bugs)", "content": problem}
