@@ -332,3 +332,27 @@ async def test_a_bare_vc_jwt_file_and_a_url_are_imported_and_export_needs_no_out
     (written,) = tmp_path.glob("badgechain-backpack-*.json")
     assert written.stat().st_mode & 0o777 == 0o600
     assert len(json.loads(written.read_text())["imports"]) == 2
+
+
+@pytest.mark.slow
+async def test_badgr_and_badge_blue_files_are_imported(node_network: NodeNetwork) -> None:
+    """The files the issue names (`POST /inbox` of them said `not_for_this_node`): their
+    hosted parts unreachable here, so kept with the verdict said; a Badgr file that is not a
+    badge is refused with a code."""
+    peers = shared_path("interop", "peers")
+    (earner,) = await node_network.start(1)
+    home = node_network.write_cli_home(earner)
+    for name in (
+        "badgr-server/backpack/2_0_assertion_embedded_badgeclass.json",
+        "badgr-server/backpack/baked_image.png",
+        "badgeblue/award-record.json",
+    ):
+        result = await _cli(home, "import", str(peers / name), "--json")
+        assert result.exit_code == 0, (name, result.output)
+        answer = json.loads(result.output)
+        assert answer["report"]["verdict"] in ("valid", "indeterminate"), (name, answer)
+    for name in ("badgr-server/backpack/bad_image.png", "badgr-server/issuer/test_badgeclass.svg"):
+        refused = await _cli(home, "import", str(peers / name))
+        assert refused.exit_code == 1 and "badge_invalid" in refused.output, (name, refused.output)
+    _, listed = await _admin(node_network, earner, "GET", "/admin/badges")
+    assert len(listed["badges"]) == 3 and {b["state"] for b in listed["badges"]} == {"accepted"}
