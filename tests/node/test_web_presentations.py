@@ -140,3 +140,23 @@ async def test_a_chosen_presentation_for_another_domain_reads_why(
     await page.wait_for(REFUSED)
     error = await page.evaluate("document.getElementById('vp-error').textContent")
     assert "not JSON" in error
+
+
+async def test_a_verifier_cut_off_from_the_bns_says_the_staple_answered(
+    node_network: NodeNetwork, http: aiohttp.ClientSession, page: Page, tmp_path: Path
+) -> None:
+    issuer, earner = await node_network.start(2)
+    uid = await _issued_and_accepted(node_network, http, issuer, earner)
+    alone = NodeNetwork(tmp_path / "alone")  # its own DHT of one: the BNS cannot answer
+    try:
+        (verifier,) = await alone.start(1)
+        await page.goto(verifier.gateway_url + "/", READY)
+        challenge, domain = await _ask_challenge(page)
+        presentation = await _present(node_network, http, earner, uid, challenge, domain)
+        await _paste_and_verify(page, presentation)
+        shown = await _shown(page)
+    finally:
+        await alone.stop()
+    assert shown["verdict"] == "valid", shown
+    assert "answered from the holder's staple" in shown["staples"], shown
+    assert shown["credentials"][0]["stapled"] == "true"
