@@ -692,7 +692,7 @@
       if (currentRoute() !== route) return;
       if (error) {
         const unsupported = error.problem && error.problem.code === "did_unsupported";
-        status.textContent = unsupported ? "Badge lists are kept for did:key identities only, and this is not one." : error.message;
+        status.textContent = unsupported ? "Badge lists are kept for did:key, did:web and persona (urn:bns:) identities; this is none of them." : error.message;
         status.className = "error";
         return;
       }
