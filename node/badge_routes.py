@@ -148,6 +148,9 @@ async def get_badge_negotiated(request: web.Request) -> web.Response:
         )
         answer = _answer(request, render_badge_page(page), "text/html", _PAGE_HEADERS)
     answer.headers["Vary"] = "Accept"
+    # Webmention §3.1.2: a sender finds the endpoint in this header first, whichever
+    # representation it was given (many send Accept: */* and get the JSON).
+    answer.headers["Link"] = f'<{request.app[SERVICES].gateway_url}/webmention>; rel="webmention"'
     return answer
 
 

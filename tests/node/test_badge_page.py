@@ -245,8 +245,13 @@ async def test_json_as_before_and_html_for_a_browser(
     assert node.did in markup.text("code")  # issuer and earner ids, in full
     assert "Twice, <b>unaided</b>." in markup.text("p")
 
-    # A Webmention verifier reading the page (the source) finds the post it mentions.
+    # A Webmention verifier reading the page (the source) finds the post it mentions; a
+    # sender mentioning the badge (the target) finds the node's endpoint, with either type.
     assert webmention._links_to(body.decode(), "text/html", page_url, post)
+    for accept in ("*/*", "text/html"):
+        async with aiohttp.ClientSession(headers={"Accept": accept}) as session:
+            found = await webmention.discover_endpoint(session, page_url)
+        assert found == node.gateway_url + "/webmention"
 
     status, _, headers = await _get(http, f"{node.gateway_url}/badges/zNoSuchBadge", BROWSER)
     assert status in (400, 404) and headers["Content-Type"].startswith("application/problem")
