@@ -13,6 +13,7 @@ import asyncio
 import logging
 import random
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from typing import Any, Final, Protocol
 
@@ -46,6 +47,9 @@ class Worker(Protocol):
     def save_contacts(self) -> None: ...
     async def bootstrap(self, addresses: Iterable[tuple[str, int]] = ()) -> int: ...
     async def find_closest(self, address: bytes) -> list[Contact]: ...
+    async def lookup(
+        self, address: bytes, want: int, *, find_value: bool
+    ) -> tuple[list[Contact], list[tuple[Contact, Any]]]: ...
     async def store_value(self, value: bytes) -> StoreResult: ...
 
 
@@ -68,6 +72,10 @@ def join_refresh_ids(me: bytes, nearest: bytes, limit: int, rng: random.Random) 
         flip = 1 << (bits - 1 - prefix)  # the first bit that differs: distance in [flip, 2 flip)
         ids.append((mine ^ (flip | rng.randrange(flip))).to_bytes(ID_BYTES, "big"))
     return ids
+
+
+def _shared_bits(a: bytes, b: bytes) -> int:
+    return ID_BYTES * 8 - (int.from_bytes(a, "big") ^ int.from_bytes(b, "big")).bit_length()
 
 
 class Rounds:
@@ -120,13 +128,21 @@ class Rounds:
 
     async def refresh_after_join(self) -> int:
         """Look up an id in each slice farther than the nearest contact, at once; return how
-        many lookups ran (Kademlia's join, bounded by `join_refreshes`)."""
+        many lookups ran (Kademlia's join, bounded by `join_refreshes`).
+
+        A slice where this node already knows k contacts is skipped, and each lookup stops
+        at the `alpha` nearest that answer: the point is a contact or more in every slice,
+        and a join of many nodes at once must not cost each of them k lookups' requests.
+        """
         node = self.node
+        settings = node.settings
         nearest = node.router.neighbours(node.me.id, 1)
         if not nearest:
             return 0
-        ids = join_refresh_ids(node.me.id, nearest[0].id, node.settings.join_refreshes, self._rng)
-        await asyncio.gather(*(node.find_closest(node_id) for node_id in ids))
+        ids = join_refresh_ids(node.me.id, nearest[0].id, settings.join_refreshes, self._rng)
+        known = Counter(_shared_bits(node.me.id, c.id) for c in node.contacts())
+        ids = [i for i in ids if known[_shared_bits(node.me.id, i)] < settings.ksize]
+        await asyncio.gather(*(node.lookup(i, settings.alpha, find_value=False) for i in ids))
         return len(ids)
 
     async def refresh_buckets(self) -> None:
