@@ -18,7 +18,8 @@ is looked up at the verifier (`GET /bns/{uid}`) and must resolve. It also prints
 node's CPU time per badge until published, which depends less on other load than the wall
 time, and each node's DHT counters. Only ratios measured in one run compare: these machines
 are noisy. `--profile` runs the nodes under cProfile and prints their top functions by own
-time, per batch row (start-up included: the node id puzzle shows).
+time, per batch row, until published (start-up included: the node id puzzle shows; no
+delivery wait and no resolvability check then).
 """
 
 from __future__ import annotations
@@ -237,6 +238,7 @@ class BatchRun:
     until_published: float
     resolvable: int
     until_delivered: float = math.nan  # until every delivery was tried once
+    in_inbox: int = -1  # badges in the earner node's inbox then
     cpu_s: tuple[float, ...] = ()  # each node's CPU seconds from the POST until published
     dht_stats: tuple[dict[str, int], ...] = ()  # each node's DHT counters (GET /health) after
 
@@ -252,9 +254,14 @@ def issue_csv(
     earners: list[str],
     rows: int,
     watched: Sequence[NodeProcess] = (),
+    *,
+    settle: bool = True,
 ) -> BatchRun:
     """Issue the CSV as one batch; time it, and count the CPU time of the `watched` nodes
-    (a figure that depends less on what else the machine runs than the wall time)."""
+    (a figure that depends less on what else the machine runs than the wall time; the second
+    is the earner node, whose inbox is counted). Without
+    `settle`, return once published: no wait for deliveries, no resolvability check (so a
+    profile of the nodes covers the batch, not what follows)."""
     csv_file = issuer.home.parent / "earners.csv"
     lines = ["to,email", *(f"{earners[n % len(earners)]},l{n}@example.org" for n in range(rows))]
     csv_file.write_text("\n".join(lines) + "\n")
@@ -274,10 +281,11 @@ def issue_csv(
             cpu = tuple(cpu_seconds(n) - b for n, b in zip(watched, cpu_before, strict=True))
             uids = issuer.admin("GET", path)["uids"]
             stats = tuple(dht_stats(node) for node in watched)
-            delivered = wait_for_deliveries(issuer, started)
-            resolvable = count_resolvable(verifier, uids)
+            delivered = wait_for_deliveries(issuer, started) if settle else math.nan
+            inbox = len(watched[1].admin("GET", "/admin/inbox")["badges"]) if settle else -1
+            resolvable = count_resolvable(verifier, uids) if settle else -1
             done, failed = progress["done"], progress["failed"]
-            published = until_done, until_published, resolvable, delivered
+            published = until_done, until_published, resolvable, delivered, inbox
             return BatchRun(rows, done, failed, *published, cpu, stats)
         time.sleep(POLL_INTERVAL_S)
     raise TimeoutError(f"the batch was not issued and published within {BATCH_TIMEOUT_S} s")
@@ -348,7 +356,8 @@ def run_devnet(rows: int, earner_count: int, folder: Path, profile: Path | None 
         ]
         print(f"nodes up; issuing a {rows}-row CSV file …", flush=True)
         watched = (issuer, earner, verifier)
-        return issue_csv(issuer, verifier, created["id"], earners, rows, watched)
+        settle = profile is None
+        return issue_csv(issuer, verifier, created["id"], earners, rows, watched, settle=settle)
 
 
 # --- report ---------------------------------------------------------------------------------
@@ -375,13 +384,14 @@ def print_in_process(count: int, measure: Callable[[int], Rate] = issue_in_proce
 def print_batch(run: BatchRun, earners: int) -> None:
     print(
         "\n| CSV batch on 3 nodes | rows | earners | issued | failed | s until issued "
-        "| s until published | badges/s published | s until delivered | resolvable |"
+        "| s until published | badges/s published | s until delivered | in the earner's inbox "
+        "| resolvable |"
     )
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     print(
         f"| one batch | {run.rows} | {earners} | {run.issued} | {run.failed} "
         f"| {run.until_done:.1f} | {run.until_published:.1f} | {run.rate:.1f} "
-        f"| {run.until_delivered:.1f} | {run.resolvable} |"
+        f"| {run.until_delivered:.1f} | {run.in_inbox} | {run.resolvable} |"
     )
     if run.cpu_s:
         each = ", ".join(
