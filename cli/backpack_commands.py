@@ -109,7 +109,9 @@ def _restore(home: Path, backpack: dict[str, Any], as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(answer))
     else:
-        click.echo(f"restored {answer['restored']} badges")
+        moving = answer.get("relocating") or 0
+        where = f"; moving {moving} locations to this node" if moving else ""
+        click.echo(f"restored {answer['restored']} badges{where}")
 
 
 @click.command("export")

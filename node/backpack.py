@@ -24,6 +24,7 @@ from badgechain.chain.verify import MAX_INPUT_BYTES, Report
 from badgechain.storage import Batch, Kind
 
 from . import earner
+from .backpack_relocate import checked_gateway, queue_relocation
 from .badgestore import credential_uid, load_badge, load_record, put_badge, records, save_badge
 from .errors import NodeError
 from .records import BadgeRecord
@@ -281,14 +282,17 @@ def export_backpack(node: Services) -> dict[str, Any]:
         "type": BACKPACK_TYPE,
         "version": 1,
         "did": node.did,
+        "gateway": node.gateway_url,  # a restore elsewhere moves the locations named here
         "badges": badges,
         "imports": _imports(node),
     }
 
 
-def restore_backpack(node: Services, document: object) -> int:
-    """Put back what `export_backpack` wrote, skipping what this node holds already.
-    Returns how many badges it restored; refuses another earner's backpack."""
+def restore_backpack(node: Services, document: object) -> tuple[int, int]:
+    """Put back what `export_backpack` wrote, skipping what this node holds already; queue
+    the move of their locations from the exporting node to this one (node/backpack_relocate.py).
+    Returns how many badges it restored and how many locations it will move; refuses another
+    earner's backpack."""
     if not isinstance(document, dict) or document.get("type") != BACKPACK_TYPE:
         raise BackpackError(f"not a {BACKPACK_TYPE} document", code="backpack_invalid")
     if document.get("did") != node.did:
@@ -301,16 +305,21 @@ def restore_backpack(node: Services, document: object) -> int:
         raise BackpackError("the backpack needs badges and imports lists", code="backpack_invalid")
     if len(badges) + len(imports) > MAX_RESTORE_ITEMS:
         raise BackpackError(f"at most {MAX_RESTORE_ITEMS} badges", code="backpack_too_large")
-    restored = 0
+    restored = relocating = 0
+    old_gateway = checked_gateway(document.get("gateway"))
     with node.store.batch() as batch:
         for badge in badges:
-            restored += _restore_badge(node, batch, badge)
+            put = _restore_badge(node, batch, badge)
+            if put is not None:
+                restored += 1
+                relocating += queue_relocation(node, batch, put[0], put[1], old_gateway)
         for item in imports:
             restored += _restore_import(node, batch, item)
-    return restored
+    return restored, relocating
 
 
-def _restore_badge(node: Services, batch: Batch, badge: object) -> int:
+def _restore_badge(node: Services, batch: Batch, badge: object) -> tuple[Uid, BadgeRecord] | None:
+    """The badge's UID and record when it was put back; None when this node holds it."""
     if not isinstance(badge, dict) or not isinstance(badge.get("credential"), dict):
         raise BackpackError("each badge holds a record and a credential", code="backpack_invalid")
     try:
@@ -322,16 +331,13 @@ def _restore_badge(node: Services, batch: Batch, badge: object) -> int:
     if record.state not in _RESTORED_STATES[record.role]:
         raise BackpackError(f"a badge cannot be {record.state!r:.40}", code="backpack_invalid")
     try:
-        put = _not_held(node, badge["credential"])
+        uid = credential_uid(badge["credential"])
     except BadgeChainError as exc:
         raise BackpackError(f"a badge has no UID: {exc.message}", code="backpack_invalid") from exc
-    if put:
-        put_badge(batch, badge["credential"], record)
-    return int(put)
-
-
-def _not_held(node: Services, credential: dict[str, Any]) -> bool:
-    return load_record(node.store, credential_uid(credential)) is None
+    if load_record(node.store, uid) is not None:
+        return None
+    put_badge(batch, badge["credential"], record)
+    return uid, record
 
 
 def _restore_import(node: Services, batch: Batch, item: object) -> int:

@@ -4,7 +4,7 @@ restore (node/backpack.py).
 GET  /admin/badges          every held badge with its state and source
 POST /admin/badges/import   {data: base64 of the badge, origin} → 201 the kept badge and its report
 GET  /admin/badges/export   the held badges as a BadgeChainBackpack document (no key)
-POST /admin/badges/restore  a BadgeChainBackpack document → {restored}
+POST /admin/badges/restore  a BadgeChainBackpack document → {restored, relocating}
 """
 
 from __future__ import annotations
@@ -52,8 +52,8 @@ async def get_export(request: web.Request) -> web.Response:
 
 
 async def post_restore(request: web.Request) -> web.Response:
-    restored = backpack.restore_backpack(request.app[SERVICES], json_body(request))
-    return json_response({"restored": restored})
+    restored, relocating = backpack.restore_backpack(request.app[SERVICES], json_body(request))
+    return json_response({"restored": restored, "relocating": relocating})
 
 
 ROUTES: Final = (

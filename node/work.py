@@ -11,6 +11,7 @@ delivering them, revocations, personas, running batches, reconciling indexes).
   mail       <UID>       a claim's mail to its earner, over SMTP (node/mail.py)
   claim-location <UID>   an unclaimed badge's issuer location (node/mail_claims.py)
   earner-reindex start|<UID>  re-sign an older home's earner index (node/index_migration.py)
+  restore-location <JSON>  a restored badge's location, moved here (node/backpack_relocate.py)
 
 At least once: an item stays until its handler returns True, so every handler is
 idempotent (the journal marks it reads are the truth; the queue only schedules). A
@@ -41,6 +42,7 @@ from badgechain.storage import Kind
 from badgechain.storage.queue import QueueItem
 
 from . import (
+    backpack_relocate,
     batches,
     course_review,
     delivery,
@@ -134,6 +136,7 @@ HANDLERS: Final[Mapping[str, Handler]] = {
     mail.MAIL_TOPIC: mail.send,  # a claim's mail (node/claims.py); SMTP down: retried
     mail_claims.LOCATION_TOPIC: mail_claims.publish_location,  # an email badge's, till claimed
     index_migration.REINDEX_TOPIC: index_migration.reindex,  # a pre-earner-owned-index home
+    backpack_relocate.RELOCATE_TOPIC: backpack_relocate.relocate,  # a restored badge's location
 }
 
 

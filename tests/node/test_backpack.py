@@ -29,12 +29,13 @@ from badgechain.chain.proof import sign_credential
 from badgechain.chain.uid import uid_text
 from badgechain.cli.main import main
 from badgechain.node.app import RunningNode
+from badgechain.node.backpack_relocate import relocate
 from badgechain.node.badgestore import credential_uid, save_badge
 from badgechain.node.outbound import HOST_MAP_ENABLE_ENV, HOST_MAP_ENV
 from badgechain.node.records import BadgeRecord
 from tests.conftest import shared_path
 from tests.interop.test_peers_corpus import PeerServer
-from tests.node.conftest import NodeNetwork
+from tests.node.conftest import NodeNetwork, eventually
 from tests.peers_hosts import self_hosted
 
 TIMEOUT = aiohttp.ClientTimeout(total=60)
@@ -356,3 +357,51 @@ async def test_badgr_and_badge_blue_files_are_imported(node_network: NodeNetwork
         assert refused.exit_code == 1 and "badge_invalid" in refused.output, (name, refused.output)
     _, listed = await _admin(node_network, earner, "GET", "/admin/badges")
     assert len(listed["badges"]) == 3 and {b["state"] for b in listed["badges"]} == {"accepted"}
+
+
+@pytest.mark.slow
+async def test_a_restore_moves_the_locations_the_old_node_served_and_no_others(
+    node_network: NodeNetwork,
+) -> None:
+    issuer, earner, reader = await node_network.start(3)
+    uids = []
+    for name in ("Served", "Moved away"):
+        badge = _badge(issuer.key, earner.did, name)
+        entry = entry_from_badge(badge, issuer.key, earner.key.public_key, int(time.time()))
+        await issuer.names.publish(issuer.key, entry)
+        data = base64.b64encode(json.dumps(badge).encode()).decode()
+        status, answer = await _admin(
+            node_network, earner, "POST", "/admin/badges/import", {"data": data}
+        )
+        assert status == 201, answer
+        uids.append(uid_text(credential_uid(badge)))
+    elsewhere = [f"https://own.example/badges/{uids[1]}.json"]
+    body = {"uid": uids[1], "urls": elsewhere}
+    status, answer = await _admin(node_network, earner, "POST", "/admin/move", body)
+    assert status == 200, answer
+    _, exported = await _admin(node_network, earner, "GET", "/admin/badges/export")
+    assert exported["gateway"] == earner.gateway_url
+
+    restored = await node_network.add("restored", key=earner.key)
+    status, answer = await _admin(node_network, restored, "POST", "/admin/badges/restore", exported)
+    assert (status, answer) == (200, {"restored": 2, "relocating": 1}), answer
+
+    async def locations() -> list[list[str]]:
+        found = []
+        for uid in uids:
+            _, record = await _admin(node_network, reader, "GET", f"/bns/{uid}")
+            found.append(record["location"]["urls"])
+        return found
+
+    moved = [f"{restored.gateway_url}/badges/{uids[0]}.json"]
+
+    async def relocated() -> bool:
+        return await locations() == [moved, elsewhere]
+
+    await eventually(relocated, timeout=30)
+    # Restoring again moves nothing: the badges are held, the locations already here.
+    status, answer = await _admin(node_network, restored, "POST", "/admin/badges/restore", exported)
+    assert answer == {"restored": 0, "relocating": 0}, answer
+    # A malformed queued item is dropped, not retried for ever.
+    assert await relocate(restored, b"not json") is True
+    assert await relocate(restored, json.dumps({"uid": uids[0], "from": 5}).encode()) is True

@@ -1,7 +1,8 @@
 """The backpack, collections and the trust registry end to end (issue 14 items 3 and 6): one
 OS process per node, every step a `badgechain` command. The earner imports a badge, lists,
 collects, exports; a new home restores it from the export (key still encrypted); a
-verifier's registry names the issuer in every report."""
+verifier's registry names the issuer in every report; with the old node gone, the restored
+node publishes the badges' locations, so `verify --online` still answers valid."""
 
 from __future__ import annotations
 
@@ -13,7 +14,14 @@ from pathlib import Path
 import pytest
 
 from badgechain.chain.keystore import key_file_is_encrypted
-from tests.node.test_e2e import NodeProcess, _network, bc, eventually, nodes  # noqa: F401
+from tests.node.test_e2e import (  # noqa: F401 (nodes: the fixture)
+    NodeProcess,
+    _lookup,
+    _network,
+    bc,
+    eventually,
+    nodes,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -80,6 +88,17 @@ def test_import_collect_export_restore_and_trust_across_processes(
     assert restored.did == earner.did
     restored.start()
     nodes.append(restored)
-    assert "restored 2 badges" in bc(restored.home, "import", str(exported)).stdout
+    # The old machine is gone; the delivered badge's location moves to the restored node.
+    assert earner.stop() == 0
+    answer = bc(restored.home, "import", str(exported)).stdout
+    assert "restored 2 badges; moving 1 locations to this node" in answer, answer
     again = json.loads(bc(restored.home, "badges", "--json").stdout)
     assert sorted(b["name"] for b in again) == ["Brought in", "Delivered"]
+    moved = [f"{restored.gateway}/badges/{uid}.json"]
+    eventually(
+        lambda: _lookup(verifier.home, uid)["location"]["urls"] == moved,
+        30,
+        "the restored node publishes the badge's location",
+    )
+    report = json.loads(bc(verifier.home, "verify", "--online", "--json", uid).stdout)
+    assert report["verdict"] == "valid", report
