@@ -24,6 +24,7 @@ from badgechain.chain.images import badge_card
 __all__ = ["MAX_LISTED", "BadgePage", "embedded_json", "render_badge_page", "wants_html"]
 
 MAX_LISTED: Final = 100  # evidence items and mentions shown (the JSON has them all)
+_ID_CHUNK: Final = 16  # characters of a long id between its possible line breaks
 _MAX_ACCEPT_RANGES: Final = 32  # an Accept header is read this far, no further
 _JSON_TYPES: Final = ("application/json", "application/ld+json")
 _HTTP_URL: Final = re.compile(r"https?://[^\s<>\"'`\x00-\x1f\x7f]{1,2040}", re.IGNORECASE)
@@ -160,7 +161,7 @@ def _facts(page: BadgePage, view: CredentialView) -> str:
         ("Earner", _earner(page.credential, view.subject)),
         ("Issued", _date(credential.get("validFrom") or credential.get("issuanceDate"))),
         ("Valid until", _date(credential.get("validUntil") or credential.get("expirationDate"))),
-        ("UID", f"<code>{_e(page.uid)}</code>"),
+        ("UID", f"<code>{_breakable(page.uid)}</code>"),
     ]
     shown = "".join(f"<dt>{label}</dt><dd>{value}</dd>\n" for label, value in rows if value)
     return f'<dl class="badge-facts">\n{shown}</dl>\n'
@@ -168,7 +169,13 @@ def _facts(page: BadgePage, view: CredentialView) -> str:
 
 def _party(name: str, identifier: str) -> str:
     named = f"{_e(name)} " if name else ""
-    return f"{named}<code>{_e(identifier)}</code>" if identifier else _e(name)
+    return f"{named}<code>{_breakable(identifier)}</code>" if identifier else _e(name)
+
+
+def _breakable(identifier: str) -> str:
+    """A long id (a DID, a UID) that may wrap on a phone (<wbr>), copied whole all the same."""
+    chunks = [identifier[i : i + _ID_CHUNK] for i in range(0, len(identifier), _ID_CHUNK)]
+    return "<wbr>".join(_e(chunk) for chunk in chunks)
 
 
 def _earner(credential: Mapping[str, Any], subject: Mapping[str, Any]) -> str:

@@ -33,6 +33,7 @@ CLASS = {
     "description": 'Routes </script><script>alert(1)</script> "packets"',
     "criteria": "Passed lab 3.\n\nTwice, <b>unaided</b>.",
 }
+VOID = frozenset({"meta", "link", "img", "wbr", "br", "input"})  # elements with no end tag
 BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,*/*;q=0.8"
 
 
@@ -52,7 +53,8 @@ class Markup(HTMLParser):
         self.tags.append((tag, {name: value or "" for name, value in attrs}))
         if tag == "script":
             self.scripts.append((dict(attrs).get("type") or "", ""))
-        self._open.append(tag)
+        if tag not in VOID:
+            self._open.append(tag)
 
     def handle_endtag(self, tag: str) -> None:
         if self._open and self._open[-1] == tag:

@@ -43,6 +43,13 @@ async def test_the_badge_page_reads_without_javascript(
     assert await page.evaluate(f"{image}.complete && {image}.naturalWidth > 0")  # under the CSP
     evidence = json.dumps("a[href='https://blog.example/p']")
     assert await page.evaluate(f"document.querySelector({evidence}).rel") == "ugc nofollow"
+    for width in (375, 1280):  # a phone never scrolls sideways (long ids wrap)
+        metrics = {"width": width, "height": 700, "deviceScaleFactor": 1, "mobile": width < 800}
+        await page.call("Emulation.setDeviceMetricsOverride", **metrics)
+        sideways = "document.documentElement.scrollWidth > document.documentElement.clientWidth"
+        assert not await page.evaluate(sideways), width
+    copied = "document.querySelector('dd code').textContent"
+    assert await page.evaluate(copied) == node.did  # whole, for all its line breaks
     # axe waits on timers, which do not fire while scripts are off; the page, loaded, has none.
     await page.call("Emulation.setScriptExecutionDisabled", value=False)
     assert await _axe_problems(page) == []
