@@ -140,8 +140,8 @@ class Simulation:
             count = min(JOIN_GROUP, self.options.nodes - len(self.nodes))
             group = [await self.add_node() for _ in range(count)]
             await asyncio.gather(*(self.join(n) for n in group))
-            if len(self.nodes) % PROGRESS_EVERY == 0:
-                progress(f"{len(self.nodes)} joined")
+            if len(self.nodes) // PROGRESS_EVERY > (len(self.nodes) - count) // PROGRESS_EVERY:
+                progress(f"{len(self.nodes)} joined")  # groups of 50 after the first: 1001...
 
     async def publish(self) -> None:
         self.writers = self.rng.sample(self.live, self.options.writers)
@@ -203,11 +203,17 @@ class Simulation:
         ]
         events.sort(key=lambda e: e[0])
         start = loop.time()
-        for at, work in events:
+        for index, (at, work) in enumerate(events, start=1):
             delay = start + at - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
             tasks.append(asyncio.ensure_future(work()))
+            if index % PROGRESS_EVERY == 0:
+                report = self.report
+                progress(
+                    f"virtual {at:.0f} s of {options.duration:.0f}: {report.replaced} replaced, "
+                    f"{report.resolved} resolved, {report.failed} failed"
+                )
         await asyncio.gather(*tasks)
         if loop.time() < end:
             await asyncio.sleep(end - loop.time())

@@ -24,6 +24,8 @@ __all__ = ["Contact", "RoutingTable"]
 ID_SPACE: Final = 1 << (8 * ID_BYTES)
 SPLIT_DEPTH: Final = 5  # a far bucket still splits unless its depth is a multiple of this
 IDLE_BUCKET_S: Final = 3600.0  # a bucket no contact entered for this long gets refreshed
+_MAX_IDS: Final = 50_000  # (key, nonce) -> id remembered, then forgotten all at once
+_IDS: dict[tuple[bytes, bytes], tuple[bytes, int]] = {}
 
 
 @dataclass(slots=True)
@@ -38,14 +40,24 @@ class Contact:
     number: int = field(init=False, compare=False, repr=False)  # the id as an integer
 
     def __post_init__(self) -> None:
-        self.id = node_id_of(self.public_key, self.nonce)
-        self.number = int.from_bytes(self.id, "big")
+        # Every contact in every answer is decoded into a Contact: the same few thousand
+        # (key, nonce) pairs, hashed again each time, without this bounded memo.
+        pair = (self.public_key, self.nonce)
+        known = _IDS.get(pair)
+        if known is None:
+            if len(_IDS) >= _MAX_IDS:
+                _IDS.clear()
+            node_id = node_id_of(self.public_key, self.nonce)
+            known = _IDS[pair] = (node_id, int.from_bytes(node_id, "big"))
+        self.id, self.number = known
 
     @property
     def address(self) -> tuple[str, int]:
         return (self.host, self.port)
 
     def solves(self, difficulty: int) -> bool:
+        if difficulty <= 0:  # any digest has at least no zero bits: only the nonce's size
+            return len(self.nonce) == NONCE_BYTES
         return solves_id_puzzle(self.public_key, self.nonce, difficulty)
 
     def to_wire(self) -> list[Any]:
@@ -77,14 +89,15 @@ class _Bucket:
     touched: float  # when a contact last entered or was heard from
     contacts: OrderedDict[bytes, Contact] = field(default_factory=OrderedDict)  # oldest first
     spares: OrderedDict[bytes, Contact] = field(default_factory=OrderedDict)  # newest last
+    # `(low ^ n) & mask` is the least XOR distance from n to an id here: a bucket is an
+    # aligned range (splits halve, so its size is a power of two and `low` a multiple).
+    mask: int = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.mask = ~(self.high - self.low - 1)
 
     def covers(self, number: int) -> bool:
         return self.low <= number < self.high
-
-    def nearest(self, number: int) -> int:
-        """The least XOR distance from `number` to an id in this bucket (an aligned range:
-        splits halve, so `high - low` is a power of two and `low` a multiple of it)."""
-        return (self.low ^ number) & ~(self.high - self.low - 1)
 
     def depth(self) -> int:
         """Leading bits every contact's id shares (Kademlia §4.2's relaxed splitting)."""
@@ -143,11 +156,14 @@ class RoutingTable:
         # table, read the buckets nearest `target` first. A bucket is an aligned id range, so
         # its distances to `target` form one interval, disjoint from every other bucket's:
         # once `want` contacts are in hand, every later bucket's contacts are farther.
+        host, port = exclude if exclude is not None else (None, None)
         found: list[tuple[int, Contact]] = []
-        for bucket in sorted(self.buckets, key=lambda b: b.nearest(number)):
-            for c in bucket.contacts.values():
-                if c.number != number and (exclude is None or c.address != exclude):
-                    found.append((c.number ^ number, c))
+        for bucket in sorted(self.buckets, key=lambda b: (b.low ^ number) & b.mask):
+            found += [
+                (c.number ^ number, c)
+                for c in bucket.contacts.values()
+                if c.number != number and (c.port != port or c.host != host)
+            ]
             if len(found) >= want:
                 break
         found.sort(key=_first)

@@ -123,8 +123,15 @@ class HandOvers:
         table, k = self.table, self.table.ksize
         if self._changes != table.changes:
             host, port = self.newcomer.host, self.newcomer.port
-            others = (c.number for c in table.contacts() if c.port != port or c.host != host)
-            self._numbers, self._changes = sorted(others), table.changes
+            self._numbers = sorted(
+                [
+                    c.number
+                    for bucket in table.buckets
+                    for c in bucket.contacts.values()
+                    if c.port != port or c.host != host
+                ]
+            )
+            self._changes = table.changes
         target = int.from_bytes(address, "big")
         if self._surely_nearer(target, self.newcomer.number) >= k or (
             self.senders <= k and self._surely_nearer(target, self.me.number) >= self.senders

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from badgechain.bns.guard import address_group
-from badgechain.bns.puzzle import ID_BYTES
+from badgechain.bns.puzzle import ID_BYTES, node_id_of, solves_id_puzzle
 from badgechain.bns.routing import Contact, RoutingTable
 from badgechain.bns.upkeep import HandOvers, hand_over_due
 
@@ -102,3 +102,15 @@ def test_hand_overs_match_hand_over_due(
                     table.remove(rng.choice(known).id)
             expected = hand_over_due(table, me, address, newcomer, senders)
             assert due(address) == expected, (index, address.hex())
+
+
+@settings(max_examples=50, deadline=None)
+@given(key=st.binary(min_size=32, max_size=32), nonce=st.binary(min_size=0, max_size=10))
+def test_contacts_derive_the_id_and_check_the_puzzle_as_the_puzzle_does(
+    key: bytes, nonce: bytes
+) -> None:
+    for _ in range(2):  # the second time from the memo
+        c = Contact(key, "10.0.0.1", 1, nonce)
+        assert c.id == node_id_of(key, nonce) and c.number == int.from_bytes(c.id, "big")
+        for difficulty in (-1, 0, 1, 3):
+            assert c.solves(difficulty) == solves_id_puzzle(key, nonce, difficulty)
