@@ -17,6 +17,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 from click.testing import CliRunner, Result
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from badgechain.cli.main import main
 from badgechain.node import webmention
@@ -137,6 +139,47 @@ def test_evidence_links_are_ugc_unless_the_issuer_or_node_serves_them() -> None:
     assert rels["https://node.example/files/2"] is None
     assert not any(href.startswith("javascript") for href in rels)
     assert "not a link" in markup.text("li")
+
+
+_TEXT = st.text(alphabet=st.sampled_from("<>&\"'/ab:\n!-=sScript"), max_size=40)
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | _TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_TEXT, inner, max_size=4),
+    max_leaves=12,
+)
+_FIELDS = ("name", "description", "id", "criteria", "evidence", "issuer", "validFrom", "url")
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.dictionaries(st.sampled_from(_FIELDS), _JSON),
+    st.dictionaries(st.sampled_from(_FIELDS), _JSON),
+    st.lists(st.dictionaries(st.sampled_from(("source", "verified")), _JSON), max_size=3),
+)
+def test_any_credential_renders_and_nothing_in_it_becomes_markup(
+    top: dict[str, Any], achievement: dict[str, Any], mentions: list[dict[str, Any]]
+) -> None:
+    """Whatever shape a held credential has, the page renders, its only script is the
+    JSON-LD, that parses back to the credential, and no value becomes an element."""
+    credential = top | {"credentialSubject": {"achievement": achievement, "name": _e(top)}}
+    page = BadgePage(credential, "zUID", "https://node.example", revoked=False, mentions=mentions)
+    markup = Markup(render_badge_page(page).decode())
+    ((kind, embedded),) = markup.scripts
+    assert kind == "application/ld+json" and json.loads(embedded) == credential
+    allowed = {"html", "head", "meta", "title", "link", "script", "body", "main", "article"}
+    allowed |= {"h1", "h2", "p", "strong", "img", "dl", "dt", "dd", "code", "wbr", "time"}
+    assert {tag for tag, _ in markup.tags} <= allowed | {"ul", "li", "a"}
+    for _, attrs in markup.tags:
+        assert not attrs.get("href", "").lower().startswith(("javascript", "data"))
+
+
+def _e(value: object) -> str:
+    return json.dumps(value)[:50]
+
+
+@given(st.text(max_size=300))
+def test_any_accept_header_is_read(accept: str) -> None:
+    assert wants_html(accept) in (True, False)
 
 
 # --- against a real node -------------------------------------------------------------------
