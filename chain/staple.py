@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from . import statuslist
 from .badge import issuer_id
@@ -179,9 +179,26 @@ def _stapled(check: Check, use: StapleUse) -> bool:
 
 
 def annotate(report: Report, use: StapleUse) -> Report:
-    """The report saying what the staple answered, and what was wrong with it."""
+    """The report saying what the staple answered, and what was wrong with it: every problem
+    is named somewhere, even one that changed nothing (a forged record beside a fresh list
+    that answered), so an ignored staple is never silently ignored."""
     checks = [_annotated(check, use) for check in report.checks]
+    said = " ".join(check.message for check in checks)
+    unsaid = [(code, message) for code, message in use.problems if message not in said]
+    where = next(
+        (i for i, c in enumerate(checks) if c.name in _STAPLE_CHECKS and c.code != "not_reached"),
+        None,
+    )
+    if unsaid and where is not None:
+        told = "; ".join(f"{code}: {message}" for code, message in unsaid)
+        check = checks[where]
+        checks[where] = dataclasses.replace(
+            check, message=f"{check.message}; staple ignored ({told})"
+        )
     return dataclasses.replace(report, checks=tuple(checks))
+
+
+_STAPLE_CHECKS: Final = ("bns", "revocation", "status")  # what a staple can answer
 
 
 def _annotated(check: Check, use: StapleUse) -> Check:
@@ -191,7 +208,7 @@ def _annotated(check: Check, use: StapleUse) -> Check:
         message = f"{check.message} (from the holder's staple{bound})"
         code = "stapled" if check.status == "passed" else check.code
         return dataclasses.replace(check, code=code, message=message)
-    if not use.problems or check.name not in ("bns", "revocation", "status"):
+    if not use.problems or check.name not in _STAPLE_CHECKS:
         return check
     code, message = use.problems[0]
     if check.status == "skipped" and check.blocking:  # the staple could have answered
