@@ -99,7 +99,8 @@ def render_badge_page(page: BadgePage) -> bytes:
         '<body>\n<main id="main" class="badge-page">\n<article>\n',
         f"<h1>{_e(name)}</h1>\n",
         _status(page.revoked),
-        f'<p><img src="/badges/{_e(page.uid)}.png" alt="{_e(name)}" width="160" height="160"'
+        # Relative: the page's own origin, which the policy's img-src 'self' admits.
+        f'<p><img src="{_e(page.uid)}.png" alt="{_e(name)}" width="160" height="160"'
         ' class="badge-image"></p>\n',
         f"<p>{_e(description)}</p>\n" if description else "",
         _facts(page, view),

@@ -285,7 +285,7 @@ async def test_json_as_before_and_html_for_a_browser(
     for suffix in (".json", ".png", ".svg"):
         assert page_url + suffix in hrefs
     assert f"{node.gateway_url}/#/badge/{uid}" in hrefs
-    assert markup.all("img")[0]["src"] == f"/badges/{uid}.png"
+    assert markup.all("img")[0]["src"] == f"{uid}.png"  # beside the page
     assert markup.all("p", id="badge-status")[0]["data-status"] == "valid"
     assert node.did in markup.text("code")  # issuer and earner ids, in full
     assert "Twice, <b>unaided</b>." in markup.text("p")
