@@ -24,14 +24,11 @@ from typing import Any, Final
 
 from badgechain.chain.errors import BadgeChainError
 from badgechain.chain.keys import KeyPair
-from badgechain.chain.resolve import Unreachable
 from badgechain.storage import Kind
 
 from .dht import DhtNode, FetchResult
 from .record import Record, make_location
-from .replica import merge_answers
 from .routing import Contact
-from .upkeep import behind
 
 __all__ = ["Behaviour", "Gang", "fetch_disjoint", "turn"]
 
@@ -132,39 +129,7 @@ class _Forgetful:
 
 
 async def fetch_disjoint(node: DhtNode, address: bytes, paths: int) -> FetchResult:
-    """A read over `paths` disjoint lookups (S/Kademlia §4.4): no node is asked twice.
-
-    The answers of every path are validated and merged as one fetch merges them, so one
-    honest replica on any path is enough for the freshest value. With `paths == 1` it is
-    `DhtNode.fetch`.
-    """
-    if paths <= 1:
-        return await node.fetch(address)
-    avoid: set[bytes] = set()
-    replies: list[tuple[Contact, Any]] = []
-    closest: list[Contact] = []
-    rounds = asked = 0
-    for _ in range(paths):
-        trace: dict[str, int] = {}
-        near, found = await node.lookup(
-            address, node.settings.read_quorum, find_value=True, avoid=avoid, trace=trace
-        )
-        closest += near
-        replies += found
-        rounds, asked = max(rounds, trace["rounds"]), asked + trace["asked"]
-    if not replies:
-        raise Unreachable("no DHT node answered", code="dht_unreachable")
-    answers = [(contact.id, reply) for contact, reply in replies]
-    own = node.held(address)
-    merge = merge_answers(
-        node.policy, address, answers, (own, node.store.get(Kind.PUBLISHED, address))
-    )
-    node.stats["answers_dropped"] += len(merge.dropped)
-    repair = [] if merge.value is None else behind(closest, merge.held_by, merge.value)
-    if merge.value is not None and own is not None and own != merge.value:
-        node.accept_store(address, merge.value, None)
-    for contact in repair:  # as `fetch` does: the replicas behind are sent the merge
-        node.spawn(node.protocol.request(contact, "store", address, merge.value))
-    return FetchResult(
-        merge.value, len(replies), merge.holders, len(merge.dropped), len(repair), rounds, asked
-    )
+    """A read over `paths` disjoint lookups (S/Kademlia §4.4): `DhtNode.fetch(paths=...)`,
+    which merges every path's answers as one fetch does, so one honest replica on any
+    path is enough for the freshest value."""
+    return await node.fetch(address, paths=max(1, paths))
