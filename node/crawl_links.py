@@ -18,11 +18,13 @@ from badgechain.chain.errors import BadgeChainError
 from badgechain.chain.jsonio import parse_json
 
 __all__ = [
+    "MAX_EMBEDDED",
     "MAX_LINKS_PER_PAGE",
     "MAX_URL_CHARS",
     "USER_AGENT",
     "Robots",
     "document_kind",
+    "embedded_credentials",
     "extract_links",
     "json_feed_links",
     "looks_like_badge",
@@ -33,6 +35,7 @@ __all__ = [
 USER_AGENT: Final = "BadgeChain-crawler"
 MAX_URL_CHARS: Final = 2048
 MAX_LINKS_PER_PAGE: Final = 1000
+MAX_EMBEDDED: Final = 4  # JSON-LD credentials verified per page
 # Rich-text fields of feeds hold escaped HTML whose links count too; parsed once more.
 _MAX_NESTED_TEXT_CHARS: Final = 256 * 1024
 _LINK_ATTRIBUTES: Final = {
@@ -201,6 +204,49 @@ def json_feed_links(body: bytes, base: str, limit: int = MAX_LINKS_PER_PAGE) -> 
         if isinstance(item.get("content_html"), str):
             parts.append(item["content_html"][:_MAX_NESTED_TEXT_CHARS])
     return extract_links("".join(parts), base, limit)
+
+
+class _JsonLd(HTMLParser):
+    """The texts of a page's <script type="application/ld+json"> elements, `limit` at most."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(convert_charrefs=True)
+        self.limit = limit
+        self.found: list[str] = []
+        self._inside = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        kind = (dict(attrs).get("type") or "").split(";")[0].strip().lower()
+        self._inside = tag == "script" and kind == "application/ld+json"
+        self._inside = self._inside and len(self.found) < self.limit
+        if self._inside:
+            self.found.append("")
+
+    def handle_endtag(self, tag: str) -> None:
+        self._inside = False
+
+    def handle_data(self, data: str) -> None:
+        if self._inside:
+            self.found[-1] += data
+
+
+def embedded_credentials(text: str, limit: int = MAX_EMBEDDED) -> list[bytes]:
+    """The credentials a page embeds as JSON-LD (a badge's page at /badges/{uid} does), at
+    most `limit`: only objects typed VerifiableCredential, or OB 2.0 Assertion, so the
+    schema.org data of a blog post is never taken for a (forged) badge."""
+    parser = _JsonLd(limit)
+    _feed(parser, text)
+    found = []
+    for block in parser.found:
+        try:
+            value = parse_json(block.encode(), max_bytes=len(block.encode()))
+        except BadgeChainError:
+            continue
+        types = value.get("type") if isinstance(value, dict) else None
+        named = types if isinstance(types, list) else [types]
+        if "VerifiableCredential" in named or "Assertion" in named:
+            found.append(block.encode())
+    return found
 
 
 def _feed(parser: HTMLParser, text: str) -> None:

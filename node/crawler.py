@@ -1,7 +1,8 @@
 """The crawler (issue 15 item 5): from start URLs it follows the links of web pages and
-RSS/Atom feeds, fetches every badge file it meets (JSON, VC-JWT, baked PNG or SVG),
-verifies each with the node's own verifier, and reports which were valid, revoked,
-invalid (forged or broken) or indeterminate, and on which pages each was linked.
+RSS/Atom feeds, fetches every badge file it meets (JSON, VC-JWT, baked PNG or SVG), reads
+the credentials pages embed as JSON-LD (a node's badge page does), verifies each with the
+node's own verifier, and reports which were valid, revoked, invalid (forged or broken) or
+indeterminate, and on which pages each was linked.
 
 Every cost is bounded: link depth, documents fetched, bytes and seconds per fetch,
 seconds in all. Each URL is fetched once (normalised, redirect targets included), so a
@@ -33,6 +34,7 @@ from .crawl_links import (
     USER_AGENT,
     Robots,
     document_kind,
+    embedded_credentials,
     extract_links,
     json_feed_links,
     looks_like_badge,
@@ -136,7 +138,7 @@ class Crawler:
                 url, depth = self.queue.popleft()
                 await self._visit(http, report, url, depth)
         for badge in report.badges:
-            badge.found_on = self.referrers.get(badge.url, [])
+            badge.found_on = self.referrers.get(badge.url, badge.found_on)
         report.finished = format_created(self.context.clock())
         return report
 
@@ -188,12 +190,22 @@ class Crawler:
     ) -> None:
         """Follow the links of a page or feed; verify a badge."""
         links = json_feed_links(answer.body, final)
-        if links is not None or document_kind(answer.media) != "other":
+        kind = document_kind(answer.media)
+        if links is not None or kind != "other":
             if depth <= self.limits.depth:
                 for link in extract_links(answer.text(), final) if links is None else links:
                     self._enqueue(link, depth + 1, url)
+            if kind == "page":
+                await self._verify_embedded(report, url, answer.text())
         elif is_badge(answer.body):
             report.badges.append(await self._verify(url, answer.body))
+
+    async def _verify_embedded(self, report: CrawlReport, page: str, text: str) -> None:
+        """The credentials a page embeds as JSON-LD, each reported as <page>#json-ld-<n>."""
+        for number, embedded in enumerate(embedded_credentials(text), 1):
+            found = await self._verify(f"{page}#json-ld-{number}", embedded)
+            found.found_on = [page]  # kept: no page links to the fragment
+            report.badges.append(found)
 
     def _wait_s(self) -> float:
         """One fetch's time: its own bound, or what is left of the crawl's."""

@@ -24,6 +24,7 @@ from badgechain.cli.main import main
 from badgechain.node import webmention
 from badgechain.node.app import RunningNode
 from badgechain.node.badge_page import BadgePage, embedded_json, render_badge_page, wants_html
+from badgechain.node.crawl_links import embedded_credentials
 from badgechain.node.openapi import build_document
 from badgechain.node.page_routes import CONTENT_SECURITY_POLICY
 from tests.node.conftest import NodeNetwork, eventually
@@ -354,20 +355,51 @@ def _crawl(home: Path, *args: str) -> Result:
 async def test_the_crawler_finds_and_verifies_a_badge_from_its_page(
     node_network: NodeNetwork, http: aiohttp.ClientSession, blog: Blog, tmp_path: Path
 ) -> None:
-    """A blog keeps a copy of the badge's page: the crawler follows its alternate link (and
-    its image links) to the node and verifies the badge."""
+    """A blog keeps a copy of the badge's page, and a forged copy: the crawler verifies the
+    embedded JSON-LD of each (the forgery fails) and follows the alternate link (and the
+    image links) to the node."""
     (node,) = await node_network.start(1)
-    uid = (await _issue(node_network, http, node, []))["uid"]
+    issued = await _issue(node_network, http, node, [])
+    uid, credential = issued["uid"], issued["credential"]
     page_url = f"{node.gateway_url}/badges/{uid}"
     _, page, _ = await _get(http, page_url, "text/html")
+    forged = dict(credential, validFrom="2020-01-01T00:00:00Z")
+    forgery = page.replace(embedded_json(credential).encode(), embedded_json(forged).encode())
+    assert forgery != page
     blog.files["/saved/badge.html"] = (page, "text/html")
-    out = tmp_path / "report.json"
-    args = ("--gateway", node.gateway_url, "--depth", "1", "--out", str(out))
-    result = await asyncio.to_thread(
-        _crawl, tmp_path / "home", f"{blog.base}/saved/badge.html", *args
+    blog.files["/saved/forged.html"] = (forgery, "text/html")
+    blog.files["/"] = (
+        b'<a href="/saved/badge.html">a</a><a href="/saved/forged.html">b</a>',
+        "text/html",
     )
+    out = tmp_path / "report.json"
+    args = ("--gateway", node.gateway_url, "--depth", "2", "--out", str(out))
+    result = await asyncio.to_thread(_crawl, tmp_path / "home", f"{blog.base}/", *args)
     assert result.exit_code == 0, result.output
     found = {badge["url"]: badge for badge in json.loads(out.read_text())["badges"]}
+    saved, copy = f"{blog.base}/saved/badge.html", f"{blog.base}/saved/forged.html"
     assert found[page_url + ".json"]["category"] == "valid"
-    assert found[page_url + ".json"]["found_on"] == [f"{blog.base}/saved/badge.html"]
+    assert set(found[page_url + ".json"]["found_on"]) == {saved, copy}
+    assert found[saved + "#json-ld-1"]["category"] == "valid"
+    assert found[saved + "#json-ld-1"]["found_on"] == [saved]
+    assert found[copy + "#json-ld-1"]["category"] == "invalid"
+    assert found[copy + "#json-ld-1"]["code"] == "signature_invalid"
+    found.pop(copy + "#json-ld-1")  # a forgery has no UID to name
     assert {badge["uid"] for badge in found.values()} == {uid}
+
+
+def test_only_credentials_embedded_as_json_ld_are_taken() -> None:
+    vc = {"@context": ["x"], "type": ["VerifiableCredential"], "name": "</script>"}
+    page = (
+        '<script type="application/ld+json">{"@context": "https://schema.org", "type": "Article"}'
+        "</script>"
+        f'<script type="application/ld+json; charset=utf-8">{embedded_json(vc)}</script>'
+        '<script type="application/ld+json">{"type": "Assertion"}</script>'
+        '<script type="application/ld+json">{broken</script>'
+        f"<script>{json.dumps(vc)}</script>"  # a script, not data
+        + f'<script type="application/ld+json">{embedded_json(vc)}</script>'
+        * 9
+    )
+    found = [json.loads(block) for block in embedded_credentials(page)]
+    assert found == [vc, {"type": "Assertion"}]  # of the first four blocks read
+    assert len(embedded_credentials(page, limit=20)) == 11
