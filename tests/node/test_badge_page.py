@@ -268,6 +268,9 @@ async def test_json_as_before_and_html_for_a_browser(
     assert headers["Referrer-Policy"] == "no-referrer"
     status, again, _ = await _get(http, page_url, BROWSER, **{"If-None-Match": headers["ETag"]})
     assert status == 304 and again == b""
+    async with http.head(page_url, headers={"Accept": BROWSER}) as response:
+        assert response.status == 200 and response.content_type == "text/html"
+        assert await response.read() == b""
 
     markup = Markup(body.decode())
     assert markup.text("h1") == HOSTILE and markup.text("title").startswith(HOSTILE)
