@@ -25,6 +25,7 @@ from .common import reports_errors
 from .home import HomeError
 
 if TYPE_CHECKING:
+    from badgechain.chain.resolve import TrustPolicy
     from badgechain.node.crawler import CrawlLimits, CrawlReport
 
 __all__ = ["crawl_command", "describe_crawl", "register"]
@@ -50,7 +51,11 @@ def _config(home: Path, private: bool, allow: tuple[str, ...] = ()) -> NodeConfi
 
 
 async def _crawl(
-    config: NodeConfig, urls: list[str], limits: CrawlLimits, gateway: str | None
+    config: NodeConfig,
+    urls: list[str],
+    limits: CrawlLimits,
+    gateway: str | None,
+    trust: TrustPolicy | None = None,
 ) -> CrawlReport:
     import aiohttp
 
@@ -66,7 +71,7 @@ async def _crawl(
             home_gateway = f"http://127.0.0.1:{config.http_port}"
             gateway = home_gateway if await _node_answers(home_gateway) else None
         bns = GatewayBns(gateway, session) if gateway else None
-        context = VerifierContext(config, lambda: datetime.now(UTC), bns)
+        context = VerifierContext(config, lambda: datetime.now(UTC), bns, trust=trust)
         return await crawl(context, urls, limits)
 
 
@@ -83,7 +88,10 @@ def crawl_command(
     """Crawl; write the JSON report to `out` when given; the report."""
     if gateway is not None and not gateway.startswith(("http://", "https://")):
         raise HomeError("--gateway takes an http(s) URL", code="gateway_invalid")
-    report = asyncio.run(_crawl(_config(home, private, allow), urls, limits, gateway))
+    from badgechain.node.trust import policy_of_home
+
+    config = _config(home, private, allow)  # the home's trust registry judges issuers too
+    report = asyncio.run(_crawl(config, urls, limits, gateway, policy_of_home(home)))
     if out is not None:
         try:
             out.write_text(json.dumps(report.to_json(), indent=2) + "\n")

@@ -14,6 +14,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from click.testing import CliRunner
 
 from badgechain.bns.record import entry_from_badge
@@ -287,3 +288,47 @@ async def test_the_cli_paths_report_the_homes_registry(
     for args in runs:
         result = await asyncio.to_thread(CliRunner().invoke, main, ["--home", str(home), *args])
         assert result.exit_code == 1 and "issuer_denied" in result.output, (args, result.output)
+
+
+@pytest.mark.slow
+async def test_a_crawl_judges_issuers_by_the_homes_registry(
+    node_network: NodeNetwork, tmp_path: Path
+) -> None:
+    """`badgechain crawl` is a verification path too: a denied issuer's badge is invalid."""
+    issuer, _ = await node_network.start(2)
+    badge = _badge(issuer, issuer.did)
+    await _published(issuer, badge)
+    page = b'<!doctype html><html><body><a href="/badge.json">mine</a></body></html>'
+    files = {
+        "/": (page, "text/html"),
+        "/badge.json": (json.dumps(badge).encode(), "application/json"),
+    }
+
+    async def serve(request: web.Request) -> web.Response:
+        if request.path not in files:
+            raise web.HTTPNotFound()
+        body, media = files[request.path]
+        return web.Response(body=body, content_type=media)
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", serve)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    home = tmp_path / "crawler"
+    args = ["--home", str(home), "crawl", "--private", f"http://127.0.0.1:{port}/"]
+    args += ["--gateway", issuer.gateway_url, "--out", str(tmp_path / "report.json")]
+    found = {}
+    try:
+        for status in ("allow", "deny"):
+            save_registry(home, TrustRegistry((_entry(issuer.did, status, name="Crawled U"),)))
+            result = await asyncio.to_thread(CliRunner().invoke, main, args)
+            assert result.exit_code == 0, result.output
+            (item,) = json.loads((tmp_path / "report.json").read_text())["badges"]
+            found[status] = (item["category"], item.get("code"))
+    finally:
+        await runner.cleanup()
+    assert found["allow"][0] == "valid", found
+    assert found["deny"] == ("invalid", "issuer_denied"), found
