@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any, NewType
@@ -71,6 +72,11 @@ def public_key_from_did_key(did: str) -> PublicKey:
     """The key of a did:key DID; strict: exactly `did:key:z6Mk…`, no path, query or fragment."""
     if not isinstance(did, str) or not did.startswith(_DID_KEY_PREFIX):
         raise IdentityError(f"not a did:key: {did!r:.80}", code="did_invalid")
+    return _did_key(did)
+
+
+@functools.lru_cache(maxsize=4096)  # issuing reads the same few DIDs many times a badge
+def _did_key(did: str) -> PublicKey:
     key = public_key_from_multikey(did[len(_DID_KEY_PREFIX) :])
     if did_key_from_public_key(key) != did:
         raise IdentityError("did:key is not in canonical form", code="did_invalid")
