@@ -27,8 +27,9 @@ class DhtSettings:
     refresh_interval: float = 900.0
     # A join looks up a random id in this many of the id-space slices farther than its
     # nearest contact (Kademlia §2.3), nearest first: it fills its own buckets and puts it in
-    # the tables of nodes all over the network. 0: none.
-    join_refreshes: int = 8
+    # the tables of nodes all over the network. 0: none. At 8, N = 1,000 in 4 processes took
+    # 360 s to join instead of 33 (benchmarks/RESULTS.md): few slices, the nearest, by default.
+    join_refreshes: int = 2
     liveness_interval: float = 1.0  # one background ping round per interval
     liveness_batch: int = 3  # contacts pinged per round, the longest unheard first
     bucket_ip_limit: int = 2  # contacts per bucket from one host (address_group)
