@@ -280,21 +280,30 @@ class NameService:
         """
         moved = 0
         placements = list(self.store.scan(Kind.JOURNAL, _PLACED))
-        for key, value in placements:
-            index, page = key[len(_PLACED) : len(_PLACED) + 1], int.from_bytes(value[:8], "big")
-            entry = Entry.from_wire_bytes(value[8:])
-            writer = entry.issuer_key if index == _ISSUER_INDEX else entry.earner_key
-            if writer != issuer.public_key:
-                continue  # `issuer` is this node's key: the earner index is its earner's
-            held = await self._reader(index)(issuer.public_key, page)  # the writer owns it
-            if any(member.uid == entry.uid for member in held.members):
-                self.store.delete(Kind.JOURNAL, key)  # settled
-                continue
-            if index == _ISSUER_INDEX:
-                await self._index_for_issuer(issuer, entry, page + 1)
-            else:
-                await self._index_for_earner(issuer, entry, page + 1)
-            moved += 1
+        pages: dict[tuple[bytes, int], Any] = {}  # each page read once a round (a batch
+        settled: list[bytes] = []  # placed 8 items a page), the settled cleared in one write
+        try:
+            for key, value in placements:
+                index = key[len(_PLACED) : len(_PLACED) + 1]
+                page = int.from_bytes(value[:8], "big")
+                entry = Entry.from_wire_bytes(value[8:])
+                writer = entry.issuer_key if index == _ISSUER_INDEX else entry.earner_key
+                if writer != issuer.public_key:
+                    continue  # `issuer` is this node's key: the earner index is its earner's
+                if (index, page) not in pages:  # the writer owns the index it writes
+                    pages[index, page] = await self._reader(index)(issuer.public_key, page)
+                if any(member.uid == entry.uid for member in pages[index, page].members):
+                    settled.append(key)
+                    continue
+                if index == _ISSUER_INDEX:
+                    await self._index_for_issuer(issuer, entry, page + 1)
+                else:
+                    await self._index_for_earner(issuer, entry, page + 1)
+                moved += 1
+        finally:
+            with self.store.batch() as batch:
+                for key in settled:
+                    batch.delete(Kind.JOURNAL, key)
         return moved
 
     async def _add_to_index(

@@ -103,7 +103,9 @@ async def find_inbox_cached(
     known = _INBOXES.setdefault(dht, OrderedDict())
     found = known.get(earner_key)
     if found is None or at >= found[0]:
-        found = (at + INBOX_TTL_S, asyncio.ensure_future(find_inbox(dht, earner_key)))
+        lookup = asyncio.ensure_future(find_inbox(dht, earner_key))
+        lookup.add_done_callback(_retrieved)  # its waiters may all have gone (a stop)
+        found = (at + INBOX_TTL_S, lookup)
         known[earner_key] = found
         known.move_to_end(earner_key)
         while len(known) > _MAX_INBOXES:
@@ -114,6 +116,11 @@ async def find_inbox_cached(
         if known.get(earner_key) is found and found[1].done():
             del known[earner_key]  # failed (not just this caller cancelled): ask again next time
         raise
+
+
+def _retrieved(lookup: asyncio.Future[InboxRecord]) -> None:
+    if not lookup.cancelled():
+        lookup.exception()
 
 
 def forget_inbox(dht: DhtNode, earner_key: PublicKey) -> None:

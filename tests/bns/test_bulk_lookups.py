@@ -12,9 +12,9 @@ import pytest
 from badgechain.bns.bulk import publish_many
 from badgechain.bns.dht import Contact, DhtNode
 from badgechain.bns.index import ISSUER_PAGE_ITEMS
-from badgechain.bns.service import NameService
+from badgechain.bns.service import _PLACED, NameService
 from badgechain.chain.keys import KeyPair
-from badgechain.storage import MemoryStore
+from badgechain.storage import Kind, MemoryStore
 from tests.bns.network import TEST_SETTINGS, Network, make_badge_entry
 
 ALICE = KeyPair.from_seed(bytes(range(32)))
@@ -85,3 +85,17 @@ async def test_a_network_smaller_than_a_replica_set_is_looked_up_once_a_burst(
 async def test_a_larger_network_looks_each_write_up(large: Network) -> None:
     asked, count = await publish_and_read(large, 12)
     assert len(asked) > count  # the burst's first lookup, then one a write
+
+
+async def test_reconciling_reads_each_page_once_and_clears_what_settled(small: Network) -> None:
+    names = NameService(small.nodes[0], MemoryStore())
+    entries = [make_badge_entry(ALICE, BOB) for _ in range(20)]
+    async with asyncio.timeout(60):
+        assert await publish_many(names, ALICE, entries) == {}
+        placed = list(names.store.scan(Kind.JOURNAL, _PLACED))
+        before = small.nodes[0].stats["fetches"]
+        assert await names.reconcile_indexes(ALICE) == 0
+    assert len(placed) == 20  # every placement was checked...
+    pages = -(-20 // ISSUER_PAGE_ITEMS)
+    assert small.nodes[0].stats["fetches"] - before == pages  # ...reading each page once
+    assert list(names.store.scan(Kind.JOURNAL, _PLACED)) == []
