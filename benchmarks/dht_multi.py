@@ -278,8 +278,9 @@ def print_multi(report: MultiReport) -> None:
             f"fewest live holders {pub.fewest_held}; after churn {report.fewest_held_after_churn}"
         )
     print(
-        f"requests failed from the stop to its phase's end (live nodes, every process): "
-        f"{report.refused_after_stop:,} refused at once, of {report.timeouts_after_stop:,}"
+        f"from the stop to its phase's end (live nodes, every process): "
+        f"{report.refused_after_stop:,} requests refused at once (any request), "
+        f"{report.timeouts_after_stop:,} requests to table contacts failed (refused or timed out)"
     )
     contacts = report.contacts
     if contacts:
