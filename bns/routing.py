@@ -126,7 +126,10 @@ class RoutingTable:
         self.max_failures = max_failures
         self.buckets = [_Bucket(0, ID_SPACE, now)]
         self._lows = [0]  # each bucket's low end, in order: which bucket an id falls in
-        self.changes = 0  # counts changes of who is in the table (not of their order)
+        # Every contact's id, sorted, and how many contacts each address has: hand-over
+        # checks count the contacts in an id range without reading the buckets.
+        self._numbers: list[int] = []
+        self._at: Counter[tuple[str, int]] = Counter()
         self.last_seen: dict[bytes, float] = {}
         self.failures: Counter[bytes] = Counter()
 
@@ -137,6 +140,14 @@ class RoutingTable:
 
     def get(self, node_id: bytes) -> Contact | None:
         return self._bucket(int.from_bytes(node_id, "big")).contacts.get(node_id)
+
+    def count_between(self, low: int, high: int) -> int:
+        """How many contacts have an id in [low, high) (as integers)."""
+        return bisect.bisect_left(self._numbers, high) - bisect.bisect_left(self._numbers, low)
+
+    def count_at(self, address: tuple[str, int]) -> int:
+        """How many contacts answer at `address`."""
+        return self._at.get(address, 0)
 
     def contacts(self) -> Iterator[Contact]:
         for bucket in self.buckets:
@@ -194,13 +205,14 @@ class RoutingTable:
         old = bucket.contacts.pop(contact.id, None)
         if old is not None:
             if old.port != contact.port or old.host != contact.host:
-                self.changes += 1
+                self._left(old)
+                self._entered(contact)
         elif not self._room_for(bucket, contact):
             return None  # many ids behind one address is how an eclipse attack starts
         elif len(bucket.contacts) >= self.ksize:
             return self._full(bucket, contact, now)
         else:
-            self.changes += 1
+            self._entered(contact)
         bucket.spares.pop(contact.id, None)
         bucket.contacts[contact.id] = contact
         bucket.touched = self.last_seen[contact.id] = now
@@ -243,15 +255,29 @@ class RoutingTable:
         bucket.spares.pop(node_id, None)
         self.last_seen.pop(node_id, None)
         self.failures.pop(node_id, None)
-        if bucket.contacts.pop(node_id, None) is None:
+        gone = bucket.contacts.pop(node_id, None)
+        if gone is None:
             return
-        self.changes += 1
+        self._left(gone)
         for spare_id in reversed(bucket.spares):
             spare = bucket.spares[spare_id]
             if self._room_for(bucket, spare):
                 del bucket.spares[spare_id]
                 bucket.contacts[spare_id] = spare
+                self._entered(spare)
                 return
+
+    def _entered(self, contact: Contact) -> None:
+        self._at[(contact.host, contact.port)] += 1
+        bisect.insort(self._numbers, contact.number)
+
+    def _left(self, contact: Contact) -> None:
+        address = (contact.host, contact.port)
+        self._at[address] -= 1
+        if not self._at[address]:
+            del self._at[address]
+        index = bisect.bisect_left(self._numbers, contact.number)
+        del self._numbers[index]
 
     def _room_for(self, bucket: _Bucket, contact: Contact) -> bool:
         host = self.host_of(contact)

@@ -5,7 +5,6 @@ contacts, answers and the time are passed in; bns/dht.py and bns/rounds.py do th
 
 from __future__ import annotations
 
-import bisect
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -106,32 +105,19 @@ class HandOvers:
     """`hand_over_due` for one newcomer over every held value, with the same answers.
 
     Most held values are not the newcomer's to get: at least k contacts are nearer their
-    address than the newcomer is. Whether a contact shares the first L+1 bits of the
-    address, where L is how many the newcomer shares, says it is nearer, so counting those
-    in a sorted list of the table's ids (made once per newcomer, again only if the table
-    changes) turns most values away with two bisections; the rest get the full ranking.
+    address than the newcomer is. Every contact sharing the first L+1 bits of the address,
+    where L is how many the newcomer shares, is nearer, so counting the table's ids in that
+    range (two bisections; minus any at the newcomer's address, which the ranking leaves
+    out) turns most values away without ranking anyone; the rest get the full ranking.
     The same count, against this node's own distance, turns away values that `senders`
     nearer contacts will hand over instead.
     """
 
     def __init__(self, table: RoutingTable, me: Contact, newcomer: Contact, senders: int) -> None:
         self.table, self.me, self.newcomer, self.senders = table, me, newcomer, senders
-        self._changes = -1
-        self._numbers: list[int] = []
 
     def __call__(self, address: bytes) -> bool:
         table, k = self.table, self.table.ksize
-        if self._changes != table.changes:
-            host, port = self.newcomer.host, self.newcomer.port
-            self._numbers = sorted(
-                [
-                    c.number
-                    for bucket in table.buckets
-                    for c in bucket.contacts.values()
-                    if c.port != port or c.host != host
-                ]
-            )
-            self._changes = table.changes
         target = int.from_bytes(address, "big")
         if self._surely_nearer(target, self.newcomer.number) >= k or (
             self.senders <= k and self._surely_nearer(target, self.me.number) >= self.senders
@@ -140,17 +126,18 @@ class HandOvers:
         return hand_over_due(table, self.me, address, self.newcomer, self.senders)
 
     def _surely_nearer(self, target: int, number: int) -> int:
-        """How many contacts share more leading bits with `target` than `number` does (all
-        nearer it), not counting one whose id is `target` (neighbours leave it out)."""
+        """At least how many contacts the ranking sees share more leading bits with
+        `target` than `number` does (all nearer it)."""
         distance = number ^ target
         if distance == 0:
             return 0
         span = 1 << (distance.bit_length() - 1)  # the subtree of ids sharing those bits
         low = target & ~(span - 1)
-        numbers = self._numbers
-        count = bisect.bisect_left(numbers, low + span) - bisect.bisect_left(numbers, low)
-        index = bisect.bisect_left(numbers, target)
-        return count - (index < len(numbers) and numbers[index] == target)
+        table = self.table
+        count = table.count_between(low, low + span)
+        # Not counted: one whose id is `target`, those at the newcomer's address.
+        left_out = table.count_between(target, target + 1)
+        return count - left_out - table.count_at(self.newcomer.address)
 
 
 class Pushes:

@@ -89,8 +89,11 @@ def test_hand_overs_match_hand_over_due(
     known = list(table.contacts())
     newcomers = [Contact(rng.randbytes(32), "10.8.8.8", 5)]
     newcomers += [Placed(rng.randbytes(32), "10.8.8.9", 5).place(crowded_id(rng, me.id, 20))]
-    if known:  # a contact already known, and a stranger sharing a known contact's address
+    if known:  # a contact already known, and strangers sharing a known contact's address
         newcomers += [rng.choice(known), Contact(rng.randbytes(32), *rng.choice(known).address)]
+        for near in table.neighbours(me.id, 3):  # where the ranking leaving it out matters
+            stranger = Placed(rng.randbytes(32), near.host, near.port)
+            newcomers.append(stranger.place(crowded_id(rng, me.id, rng.randrange(0, 12))))
     for newcomer in newcomers:
         due = HandOvers(table, me, newcomer, senders)
         addresses = [crowded_id(rng, me.id, rng.randrange(0, 40)) for _ in range(60)]
@@ -114,3 +117,30 @@ def test_contacts_derive_the_id_and_check_the_puzzle_as_the_puzzle_does(
         assert c.id == node_id_of(key, nonce) and c.number == int.from_bytes(c.id, "big")
         for difficulty in (-1, 0, 1, 3):
             assert c.solves(difficulty) == solves_id_puzzle(key, nonce, difficulty)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32), steps=st.integers(0, 400))
+def test_the_tables_id_counts_follow_every_change(seed: int, steps: int) -> None:
+    rng, _, table = world(seed, 0, 4, 0)
+    pool = [Contact(rng.randbytes(32), f"10.0.0.{i % 5}", i % 3) for i in range(60)]
+    for _ in range(steps):
+        c = rng.choice(pool)
+        action = rng.random()
+        if action < 0.5:
+            table.add(c, 0.0)
+        elif action < 0.6:  # the same key answers from another address
+            table.add(Contact(c.public_key, c.host, c.port + 1, c.nonce), 0.0)
+        elif action < 0.8:
+            table.failed(c.id)
+        else:
+            table.remove(c.id)
+    known = list(table.contacts())
+    numbers = sorted(c.number for c in known)
+    for _ in range(20):
+        low = rng.getrandbits(160)
+        high = low + rng.getrandbits(rng.randrange(1, 161))
+        assert table.count_between(low, high) == sum(low <= n < high for n in numbers)
+    assert table.count_between(0, 1 << 160) == len(known) == len(table)
+    for address in {c.address for c in pool} | {(c.host, c.port + 1) for c in pool}:
+        assert table.count_at(address) == sum(c.address == address for c in known)
