@@ -136,8 +136,9 @@ def _contacts_in(node: Asker, reply: Any, find_value: bool) -> list[tuple[bytes,
 
 
 def _first_choices(node: Asker, address: bytes) -> list[tuple[bytes, Contact]]:
-    """The k nearest contacts known, skipping those that failed lately unless that is all."""
+    """The k nearest contacts known, skipping those that failed lately while k others are
+    left (one late answer on a busy host must not hide the only live replica)."""
     k = node.settings.ksize
     known = node.router.neighbours(address, 2 * k)
     healthy = [c for c in known if not node.protocol.suspect(c.id)]
-    return [(c.id, c) for c in (healthy or known)[:k]]
+    return [(c.id, c) for c in (healthy if len(healthy) >= k else known)[:k]]
