@@ -39,6 +39,7 @@ __all__ = [
     "delete_collection",
     "list_collections",
     "load_collection",
+    "new_collection_id",
     "update_collection",
 ]
 
@@ -133,6 +134,14 @@ async def _refuse_revoked(node: Services, uids: list[str]) -> None:
             )
 
 
+def new_collection_id() -> str:
+    """An unguessable id never led by "-" (the CLI takes it as an argument, and click reads
+    an argument that starts with "-" as an option)."""
+    while (made := secrets.token_urlsafe(_ID_BYTES)).startswith("-"):
+        pass
+    return made
+
+
 async def create_collection(
     node: Services, name: object, uids: object, description: object = None
 ) -> dict[str, Any]:
@@ -140,7 +149,7 @@ async def create_collection(
     its stored record."""
     store = node.store
     record: dict[str, Any] = {
-        "id": secrets.token_urlsafe(_ID_BYTES),
+        "id": new_collection_id(),
         "name": _checked_text(name, MAX_COLLECTION_NAME_CHARS, "name", required=True),
         "description": _checked_text(
             description, MAX_DESCRIPTION_CHARS, "description", required=False

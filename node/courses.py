@@ -104,7 +104,11 @@ def _text(value: str, name: str, max_chars: int) -> str:
 
 
 def new_id() -> str:
-    return secrets.token_urlsafe(8)  # _ID_CHARS characters
+    """8 random bytes in base64url (_ID_CHARS characters), never led by "-": ids are typed
+    as CLI arguments, and click reads an argument that starts with "-" as an option."""
+    while (made := secrets.token_urlsafe(8)).startswith("-"):
+        pass
+    return made
 
 
 def normalize_hashtag(tag: str) -> str:
