@@ -89,6 +89,7 @@ class _Bucket:
     touched: float  # when a contact last entered or was heard from
     contacts: OrderedDict[bytes, Contact] = field(default_factory=OrderedDict)  # oldest first
     spares: OrderedDict[bytes, Contact] = field(default_factory=OrderedDict)  # newest last
+    hosts: Counter[str] = field(default_factory=Counter)  # contacts per host, as host_of says
     # `(low ^ n) & mask` is the least XOR distance from n to an id here: a bucket is an
     # aligned range (splits halve, so its size is a power of two and `low` a multiple).
     mask: int = field(init=False, repr=False)
@@ -205,14 +206,14 @@ class RoutingTable:
         old = bucket.contacts.pop(contact.id, None)
         if old is not None:
             if old.port != contact.port or old.host != contact.host:
-                self._left(old)
-                self._entered(contact)
+                self._left(bucket, old)
+                self._entered(bucket, contact)
         elif not self._room_for(bucket, contact):
             return None  # many ids behind one address is how an eclipse attack starts
         elif len(bucket.contacts) >= self.ksize:
             return self._full(bucket, contact, now)
         else:
-            self._entered(contact)
+            self._entered(bucket, contact)
         bucket.spares.pop(contact.id, None)
         bucket.contacts[contact.id] = contact
         bucket.touched = self.last_seen[contact.id] = now
@@ -237,6 +238,8 @@ class RoutingTable:
             for node_id, contact in source.items():
                 half = left if contact.number < middle else right
                 getattr(half, into)[node_id] = contact
+        for half in (left, right):
+            half.hosts.update(self.host_of(c) for c in half.contacts.values())
         index = self.buckets.index(bucket)
         self.buckets[index : index + 1] = [left, right]
         self._lows.insert(index + 1, middle)
@@ -258,20 +261,25 @@ class RoutingTable:
         gone = bucket.contacts.pop(node_id, None)
         if gone is None:
             return
-        self._left(gone)
+        self._left(bucket, gone)
         for spare_id in reversed(bucket.spares):
             spare = bucket.spares[spare_id]
             if self._room_for(bucket, spare):
                 del bucket.spares[spare_id]
                 bucket.contacts[spare_id] = spare
-                self._entered(spare)
+                self._entered(bucket, spare)
                 return
 
-    def _entered(self, contact: Contact) -> None:
+    def _entered(self, bucket: _Bucket, contact: Contact) -> None:
+        bucket.hosts[self.host_of(contact)] += 1
         self._at[(contact.host, contact.port)] += 1
         bisect.insort(self._numbers, contact.number)
 
-    def _left(self, contact: Contact) -> None:
+    def _left(self, bucket: _Bucket, contact: Contact) -> None:
+        host = self.host_of(contact)
+        bucket.hosts[host] -= 1
+        if not bucket.hosts[host]:
+            del bucket.hosts[host]
         address = (contact.host, contact.port)
         self._at[address] -= 1
         if not self._at[address]:
@@ -280,9 +288,8 @@ class RoutingTable:
         del self._numbers[index]
 
     def _room_for(self, bucket: _Bucket, contact: Contact) -> bool:
-        host = self.host_of(contact)
-        same = sum(1 for c in bucket.contacts.values() if self.host_of(c) == host)
-        return same < self.host_limit
+        # Hot: every contact heard from that is not in its bucket (far buckets are full).
+        return bucket.hosts[self.host_of(contact)] < self.host_limit
 
 
 def _first(pair: tuple[int, Contact]) -> int:

@@ -5,6 +5,7 @@ of every shape (ids that crowd one region, ids equal to the target, shared addre
 from __future__ import annotations
 
 import random
+from collections import Counter
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -144,3 +145,5 @@ def test_the_tables_id_counts_follow_every_change(seed: int, steps: int) -> None
     assert table.count_between(0, 1 << 160) == len(known) == len(table)
     for address in {c.address for c in pool} | {(c.host, c.port + 1) for c in pool}:
         assert table.count_at(address) == sum(c.address == address for c in known)
+    for bucket in table.buckets:  # what the per-host limit reads
+        assert bucket.hosts == Counter(host(c) for c in bucket.contacts.values())
