@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from badgechain.bns.guard import address_group
 from badgechain.bns.puzzle import ID_BYTES, node_id_of, solves_id_puzzle
+from badgechain.bns.replica import hands_over
 from badgechain.bns.routing import Contact, RoutingTable
 from badgechain.bns.upkeep import HandOvers, hand_over_due
 
@@ -104,7 +105,10 @@ def test_hand_overs_match_hand_over_due(
                 table.add(Contact(rng.randbytes(32), "10.7.7.7", 9), 0.0)
                 if known:
                     table.remove(rng.choice(known).id)
-            expected = hand_over_due(table, me, address, newcomer, senders)
+            nearest = table.neighbours(address, k, exclude=newcomer.address)
+            ids = [n.id for n in nearest]
+            expected = hands_over(address, me.id, newcomer.id, ids, k, senders)
+            assert hand_over_due(table, me, address, newcomer, senders) == expected
             assert due(address) == expected, (index, address.hex())
 
 
