@@ -45,7 +45,7 @@ from .record import Entry, Record, Uid
 # The journal keys NameService keeps its index bookkeeping under (bns/service.py): the
 # same keys, so each reads what the other wrote.
 from .service import _EARNER_INDEX, _ISSUER_INDEX, _NEXT_PAGE, _PLACED, NameService
-from .service import _require_accepted as require_accepted
+from .writes import require_accepted
 
 __all__ = ["MAX_IN_FLIGHT", "MAX_PAGE_WINDOW", "publish_many"]
 

@@ -13,7 +13,8 @@ from badgechain.storage import Kind
 from .errors import RecordError
 from .index import EarnerItem, EarnerPage, add_to_page, earner_item_signed_bytes, make_earner_item
 from .record import Entry, Uid, verify_entry
-from .service import _EARNER_INDEX, _PLACED, NameService, _require_accepted
+from .service import _EARNER_INDEX, _PLACED, NameService
+from .writes import require_accepted
 
 __all__ = ["MAX_WALKED_PAGES", "entries_signed_by", "index_as_earner", "withdraw_as_earner"]
 
@@ -40,7 +41,7 @@ async def withdraw_as_earner(names: NameService, earner: KeyPair, uid: Uid, seq:
             continue
         item = make_earner_item(earner, number, held.entry, seq=seq, withdrawn=True)
         updated = add_to_page(page, item)
-        _require_accepted(await names.dht.publish(updated.to_wire_bytes()), "index page")
+        require_accepted(await names.dht.publish(updated.to_wire_bytes()), "index page")
         withdrawn += 1
     # Reconciling must not put back what the earner took out.
     names.store.delete(Kind.JOURNAL, _PLACED + _EARNER_INDEX + uid)

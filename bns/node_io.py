@@ -11,19 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import logging
 import os
 import socket
-import struct
-import sys
-from collections import Counter, OrderedDict, deque
+from collections import Counter
 from collections.abc import Callable, Coroutine
 from typing import Any, Final, Protocol
 
 from badgechain.storage import Kind, Store
 
 from .guard import AddressGuard, address_group
+from .icmp_errors import ErrorQueue
 from .messages import (
     MAX_DATAGRAM_BYTES,
     MSG_ID_BYTES,
@@ -36,6 +34,7 @@ from .messages import (
     encode_reply,
 )
 from .puzzle import ID_BYTES
+from .recency import LastSeen, RoundTrips
 from .routing import Contact, RoutingTable
 from .settings import DhtSettings
 
@@ -45,19 +44,8 @@ log = logging.getLogger(__name__)
 
 _VERIFY_PING_BYTES: Final = 96  # what a verification ping costs against an address's budget
 _MAX_TRACKED: Final = 10_000
-_RTT_SAMPLES: Final = 64  # round trips the hedge delay is taken from...
-_RTT_WINDOW_S: Final = 5.0  # ...those of the last few seconds
-_FIRST_RTT_S: Final = 0.005  # assumed when no answer came lately
 _GONE_S: Final = 120.0  # how long lookups skip a contact that left the table for failing
 _LONG_ANSWERS: Final = frozenset({"find_node", "find_value"})  # answers of up to a datagram
-# Linux's IP_RECVERR / IPV6_RECVERR (Python names neither): the kernel then queues each ICMP
-# error with the address of the datagram that caused it, so a port-unreachable from a
-# stopped node fails that node's requests at once instead of after a hedge delay or timeout.
-_RECVERR: Final = {
-    socket.AF_INET: (socket.IPPROTO_IP, 11),
-    socket.AF_INET6: (socket.IPPROTO_IPV6, 25),
-}
-_ERRORS_PER_WAKE: Final = 64  # queued ICMP errors read at once
 Address = tuple[str, int]
 
 
@@ -103,22 +91,19 @@ class Endpoint(asyncio.DatagramProtocol):
             "find_node": self._rpc_find_node,
             "find_value": self._rpc_find_value,
         }
-        # (when, seconds) of recent round trips: the hedge delay follows the median of those
-        # of the last few seconds, which neither one stall of the loop drags up (as it drags a
-        # moving average) nor a burst long over keeps up.
-        self._rtts: deque[tuple[float, float]] = deque(maxlen=_RTT_SAMPLES)
+        self._rtts = RoundTrips()
         self._moving: set[bytes] = set()
         # Contacts that left the table for failing: peers go on naming them for a while, and
         # a lookup that asked them would wait out a hedge delay each time.
-        self._gone: OrderedDict[bytes, float] = OrderedDict()
+        self._gone: LastSeen[bytes] = LastSeen(_MAX_TRACKED)
         self._verifying: set[bytes] = set()  # ids being pinged before they may enter the table
         # Addresses that asked us something and got an answer: they have proven our address,
         # so requests to them need no padding to earn a full answer.
-        self._answered: OrderedDict[Address, float] = OrderedDict()
+        self._answered: LastSeen[Address] = LastSeen(_MAX_TRACKED)
         # A burst (a hand-over, a republish round) must not overflow the peers' socket
         # buffers, where the kernel drops datagrams silently and they look like dead peers.
         self._in_flight = asyncio.Semaphore(settings.max_in_flight)
-        self._errors: socket.socket | None = None  # the socket's ICMP error queue, on Linux
+        self._errors: ErrorQueue | None = None  # who refused our datagrams (bns/icmp_errors.py)
 
     def answer_with(self, method: str, handler: Callable[..., Any]) -> Callable[..., Any]:
         """Answer `method` requests with `handler(sender, *args) -> reply` from now on, and
@@ -135,7 +120,7 @@ class Endpoint(asyncio.DatagramProtocol):
         if sock is not None:  # room for bursts of answers (the kernel caps it at rmem_max)
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-            self._errors = _error_queue(sock)
+            self._errors = ErrorQueue.open(sock)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._errors is not None:
@@ -153,22 +138,13 @@ class Endpoint(asyncio.DatagramProtocol):
         datagram is lost): read it first, so an answer is not dropped because an earlier
         request of ours went to a stopped node.
         """
-        errors = self._errors
-        if errors is not None and errors.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
+        if self._errors is not None and self._errors.pending():
             self._read_errors()
         self.transport.sendto(payload, addr)  # type: ignore[union-attr]
 
     def _read_errors(self) -> None:
-        errors = self._errors
-        for _ in range(_ERRORS_PER_WAKE if errors is not None else 0):
-            try:
-                _, ancillary, _, addr = errors.recvmsg(  # type: ignore[union-attr]
-                    0, 256, socket.MSG_ERRQUEUE | socket.MSG_DONTWAIT
-                )
-            except OSError:  # the queue is empty (BlockingIOError) or the socket closed
-                return
-            if _refused(ancillary) and isinstance(addr, tuple):
-                self._refused((addr[0], addr[1]))
+        for addr in self._errors.refused() if self._errors is not None else ():
+            self._refused(addr)
 
     def _refused(self, addr: Address) -> None:
         """Nothing listens at `addr` (a stopped node): its requests fail now."""
@@ -220,10 +196,7 @@ class Endpoint(asyncio.DatagramProtocol):
         payload = self._reply_within_budget(msg_id, request.METHOD, args, reply, sender)
         if payload is not None and self.transport is not None:
             self._send(payload, addr)
-            self._answered.pop(addr, None)
-            self._answered[addr] = now()
-            while len(self._answered) > _MAX_TRACKED:
-                self._answered.popitem(last=False)
+            self._answered.note(addr, now())
         self._note_sender(sender)
 
     def _reply_within_budget(
@@ -336,19 +309,16 @@ class Endpoint(asyncio.DatagramProtocol):
         if not known:
             return ok, reply
         if ok:
-            self._rtts.append((now(), now() - started))
+            self._rtts.add(now(), now() - started)
             self._heard_from(contact)
         else:
             self.dht.stats["rpc_timeouts"] += 1
             if self.router.failed(contact.id):
-                self._gone[contact.id] = now()
-                while len(self._gone) > _MAX_TRACKED:
-                    self._gone.popitem(last=False)
+                self._gone.note(contact.id, now())
         return ok, reply
 
     def _has_proven_us(self, address: Address) -> bool:
-        at = self._answered.get(address)
-        return at is not None and now() - at < self.settings.guard.proven_ttl / 2
+        return self._answered.within(address, now(), self.settings.guard.proven_ttl / 2)
 
     @property
     def _padded_size(self) -> int:
@@ -358,27 +328,13 @@ class Endpoint(asyncio.DatagramProtocol):
 
     def suspect(self, node_id: bytes) -> bool:
         """Did `node_id` fail its last request, or leave the table for failing lately?"""
-        gone = self._gone.get(node_id)
-        if gone is not None and now() - gone > _GONE_S:
-            del self._gone[node_id]
-            gone = None
-        return gone is not None or node_id in self.router.failures
-
-    @property
-    def typical_rtt(self) -> float:
-        """The median round trip of the last `_RTT_WINDOW_S` seconds."""
-        since = now() - _RTT_WINDOW_S
-        recent = [rtt for at, rtt in self._rtts if at > since]
-        if not recent:  # quiet lately: a burst long over says nothing about now
-            return _FIRST_RTT_S
-        recent.sort()
-        return recent[len(recent) // 2]
+        return self._gone.within(node_id, now(), _GONE_S) or node_id in self.router.failures
 
     @property
     def hedge_delay(self) -> float:
         """How long a lookup waits on one request before asking the next contact as well."""
         settings = self.settings
-        hedge = settings.hedge_rtts * self.typical_rtt
+        hedge = settings.hedge_rtts * self._rtts.typical(now())
         return min(settings.rpc_timeout, max(settings.min_hedge, hedge))
 
     # --- the routing table ------------------------------------------------------------------
@@ -393,7 +349,7 @@ class Endpoint(asyncio.DatagramProtocol):
             # so one datagram naming someone's key cannot redirect the route to them.
             self.dht.spawn(self._move_if_gone(known, contact))
             return
-        self._gone.pop(contact.id, None)
+        self._gone.forget(contact.id)
         if known is None:
             self.dht.met(contact)
         head = self.router.add(contact, now())
@@ -434,29 +390,6 @@ class Endpoint(asyncio.DatagramProtocol):
         if value is None:
             return self._rpc_find_node(sender, address)
         return {"value": value}
-
-
-def _error_queue(sock: Any) -> socket.socket | None:
-    """A handle on `sock`'s ICMP error queue (Linux only; None elsewhere or on failure).
-
-    asyncio's socket wrapper cannot read the queue, so a duplicate of the descriptor does.
-    """
-    option = _RECVERR.get(sock.family)
-    if sys.platform != "linux" or option is None:
-        return None
-    try:
-        sock.setsockopt(option[0], option[1], 1)
-        return socket.socket(fileno=os.dup(sock.fileno()))
-    except OSError:
-        return None
-
-
-def _refused(ancillary: list[tuple[int, int, bytes]]) -> bool:
-    """Does the error (a struct sock_extended_err) say the port was unreachable?"""
-    for _, _, data in ancillary:
-        if len(data) >= 4 and struct.unpack_from("=I", data)[0] == errno.ECONNREFUSED:
-            return True
-    return False
 
 
 def _check_address(address: object) -> None:

@@ -45,7 +45,7 @@ from .record import (
     merge,
 )
 from .values import address_of_key
-from .writes import Writes
+from .writes import Writes, require_accepted
 
 __all__ = ["ANSWER_TTL_S", "MAX_ANSWERS", "MAX_REVOKED", "NameService", "PublishResult"]
 
@@ -74,13 +74,6 @@ class PublishResult:
     record: StoreResult
     issuer_page: int
     earner_page: int | None  # None when the badge names no earner key
-
-
-def _require_accepted(result: StoreResult, what: str) -> StoreResult:
-    if result.accepted == 0:
-        code, _ = max(result.refused.items(), key=lambda kv: kv[1], default=("refused", 0))
-        raise RecordError(f"every replica refused the {what}: {result.refused}", code=code)
-    return result
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,7 +231,7 @@ class NameService:
     async def publish(self, issuer: KeyPair, entry: Entry) -> PublishResult:
         """Publish a badge's entry, then add it to its issuer's index (and to its earner's
         when the issuer is the earner: any other earner writes its own, on accept)."""
-        record = _require_accepted(await self.dht.publish(Record(entry).to_wire_bytes()), "entry")
+        record = require_accepted(await self.dht.publish(Record(entry).to_wire_bytes()), "entry")
         issuer_page = await self._index_for_issuer(issuer, entry, 0)
         earner_page = None
         if entry.earner_key == issuer.public_key:
@@ -331,7 +324,7 @@ class NameService:
             start = number + 1
             if result.accepted == 0 and set(result.refused) == {"stale"}:
                 continue  # other writers filled the page since it was read: try the next
-            _require_accepted(result, "index page")
+            require_accepted(result, "index page")
             self.store.put(Kind.JOURNAL, hint_key, number.to_bytes(8, "big"))
             # Read back, and move on if this item was the one the merge left out.
             if any(member.uid == uid for member in (await read(owner, number)).members):
@@ -387,7 +380,7 @@ class NameService:
         check_location_update(current, location)
         self.store.put(Kind.JOURNAL, seq_key, location.seq.to_bytes(8, "big"))
         record = Record(current.entry, location, current.revocation, current.handover)
-        _require_accepted(await self.writes.publish(uid, record.to_wire_bytes()), "location")
+        require_accepted(await self.writes.publish(uid, record.to_wire_bytes()), "location")
         return self._wrote(record)
 
     async def hide(self, writer: KeyPair, uid: Uid) -> Record:
@@ -403,5 +396,5 @@ class NameService:
             return current
         revocation = make_revocation(issuer, uid, reason, revoked_at)
         record = Record(current.entry, current.location, revocation, current.handover)
-        _require_accepted(await self.writes.publish(uid, record.to_wire_bytes()), "revocation")
+        require_accepted(await self.writes.publish(uid, record.to_wire_bytes()), "revocation")
         return self._wrote(record)

@@ -15,12 +15,21 @@ from badgechain.chain.uid import Uid
 from badgechain.storage import Kind
 
 from .dht import DhtNode, StoreResult
+from .errors import RecordError
 from .record import derive_dht_key
 from .values import address_of_key
 
-__all__ = ["MAX_WRITES_KEPT", "Writes"]
+__all__ = ["MAX_WRITES_KEPT", "Writes", "require_accepted"]
 
 MAX_WRITES_KEPT: Final = 1024  # UIDs whose last write's tally is remembered
+
+
+def require_accepted(result: StoreResult, what: str) -> StoreResult:
+    """`result`, or a RecordError with the commonest refusal when no replica took the write."""
+    if result.accepted == 0:
+        code, _ = max(result.refused.items(), key=lambda kv: kv[1], default=("refused", 0))
+        raise RecordError(f"every replica refused the {what}: {result.refused}", code=code)
+    return result
 
 
 class Writes:
