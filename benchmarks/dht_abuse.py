@@ -30,6 +30,7 @@ from badgechain.bns.dht import DhtNode, DhtSettings
 from badgechain.bns.record import Record, derive_dht_key
 from badgechain.bns.values import address_of_key
 from badgechain.chain.keys import KeyPair
+from badgechain.storage import Kind
 from tests.bns.network import Network, make_badge_entry
 
 QUIET_S = 1.0  # how long the spoofed source listens for what a request made the node send
@@ -100,7 +101,7 @@ async def run(options: argparse.Namespace) -> None:
         for entry in entries:
             await net.nodes[entry.uid[0] % options.nodes].store_value(Record(entry).to_wire_bytes())
         target = net.nodes[1]
-        print(f"storing node holds {sum(1 for _ in target.store.scan(dht.Kind.BNS_RECORD))}")
+        print(f"storing node holds {sum(1 for _ in target.store.scan(Kind.BNS_RECORD))}")
         for method, args in (("ping", []), ("find_node", [os.urandom(20)])):
             got = await exchange(raw, target.address, request(method, args, difficulty))
             print(

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
+from badgechain.bns.dht import DhtNode
 from badgechain.bns.record import Record
 from badgechain.chain.errors import BadgeChainError
 from badgechain.chain.keys import KeyPair
@@ -70,7 +71,7 @@ class Worker:
         self.rng = random.Random(seed * 100 + index)
         self.net = Network(settings=SETTINGS)
 
-    def live(self) -> list[Any]:
+    def live(self) -> list[DhtNode]:
         return self.net.live
 
     async def start(self, count: int) -> list[tuple[str, int]]:
@@ -212,8 +213,11 @@ async def resolve_phase(cluster: Cluster, items: list[Item], dead: float = math.
 
 
 async def fewest_holders(cluster: Cluster, items: list[Item]) -> int:
-    counts = await cluster.each("held", [([i.address for i in items],)] * len(cluster.pipes))
-    return min(sum(column) for column in zip(*counts, strict=True))
+    counts: list[list[int]] = await cluster.each(
+        "held", [([i.address for i in items],)] * len(cluster.pipes)
+    )
+    # Per item, the holders summed over the workers.
+    return min(sum(held[i] for held in counts) for i in range(len(items)))
 
 
 async def run_multi(options: Options) -> MultiReport:

@@ -19,8 +19,14 @@ from tests.bns.test_dht import EARNER, ISSUER, address_of
 KEY = KeyPair.from_seed(bytes(range(7, 39)))
 
 
-def node(store: Store, **cap: int) -> DhtNode:
-    return DhtNode(KEY.public_key, store, BnsValues(), replace(TEST_SETTINGS, **cap))
+def node(
+    store: Store,
+    *,
+    max_held_values: int = TEST_SETTINGS.max_held_values,
+    max_held_bytes: int = TEST_SETTINGS.max_held_bytes,
+) -> DhtNode:
+    caps = replace(TEST_SETTINGS, max_held_values=max_held_values, max_held_bytes=max_held_bytes)
+    return DhtNode(KEY.public_key, store, BnsValues(), caps)
 
 
 def by_distance(me: DhtNode, count: int) -> list[tuple[bytes, bytes, Record]]:

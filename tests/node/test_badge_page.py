@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field, replace
 from html.parser import HTMLParser
 from pathlib import Path
@@ -236,7 +236,7 @@ async def _issue(
 
 async def _get(
     http: aiohttp.ClientSession, url: str, accept: str | None, **headers: str
-) -> tuple[int, bytes, aiohttp.typedefs.LooseHeaders]:
+) -> tuple[int, bytes, Mapping[str, str]]:
     sent = headers | ({"Accept": accept} if accept is not None else {})
     async with http.get(url, headers=sent, skip_auto_headers=("Accept",)) as response:
         return response.status, await response.read(), response.headers

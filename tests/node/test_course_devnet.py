@@ -244,7 +244,7 @@ async def test_a_tagged_post_becomes_an_accepted_badge_a_mention_and_a_claim_mai
     # A crawler started at the issuer's feed finds both and verifies them (issue 15 item 5).
     crawl = ("crawl", f"{issuer.gateway}/feed.atom", "--private", "--gateway", issuer.gateway)
     report = json.loads(await badgechain(newcomer, *crawl, "--max-pages", "60", "--json"))
-    found = {badge["uid"]: badge["category"] for badge in report["badges"]}
-    assert found[uid_1] == found[uid_2] == "valid", report
+    categories = {badge["uid"]: badge["category"] for badge in report["badges"]}
+    assert categories[uid_1] == categories[uid_2] == "valid", report
     shown = await badgechain(issuer, "course", "show", course)
     assert "submissions: 2 awarded, 1 declined" in shown, shown
