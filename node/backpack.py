@@ -23,9 +23,9 @@ from badgechain.chain.uid import Uid, uid_text
 from badgechain.chain.verify import MAX_INPUT_BYTES, Report
 from badgechain.storage import Batch, Kind
 
-from . import earner
+from . import earner, inbox_counts
 from .backpack_relocate import checked_gateway, queue_relocation
-from .badgestore import credential_uid, load_badge, load_record, put_badge, records, save_badge
+from .badgestore import credential_uid, load_badge, load_record, put_badge, records
 from .errors import NodeError
 from .records import BadgeRecord
 from .services import Services
@@ -246,7 +246,7 @@ async def _adopt(node: Services, report: Report, origin: str) -> HeldBadge | Non
         return None
     at = node.clock().isoformat(timespec="seconds")
     inbox = BadgeRecord(role="received", state="inbox", at=at, sender=origin[:2048], via="import")
-    save_badge(node.store, credential, inbox)
+    inbox_counts.save(node.store, credential, inbox)
     try:
         state = (await earner.accept(node, uid))[0]["state"]
     except BadgeChainError:  # the BNS write failed: it waits in the inbox for `accept`
@@ -337,6 +337,8 @@ def _restore_badge(node: Services, batch: Batch, badge: object) -> tuple[Uid, Ba
     if load_record(node.store, uid) is not None:
         return None
     put_badge(batch, badge["credential"], record)
+    if record.state == "inbox":  # many in one batch: the inbox counts are rebuilt
+        inbox_counts.forget(batch)
     return uid, record
 
 

@@ -32,8 +32,8 @@ from badgechain.chain.uid import Uid, uid_text
 from badgechain.chain.verify import verify_credential
 from badgechain.storage import Kind
 
-from . import earner, mail
-from .badgestore import credential_uid, load_badge, load_record, save_badge
+from . import earner, inbox_counts, mail
+from .badgestore import credential_uid, load_badge, load_record
 from .claim_proof import ClaimProof, check_claim_proof, normal_code, sign_claim
 from .didweb import did_web_resolvers
 from .outbound import client_session
@@ -244,7 +244,7 @@ async def claim(node: Services, uid: Uid, code: str, issuer_url: str | None) -> 
     if held is None:
         at = node.clock().isoformat(timespec="seconds")
         state = BadgeRecord(role="received", state=BadgeState.INBOX, at=at, via="claim")
-        save_badge(node.store, credential, state)
+        inbox_counts.save(node.store, credential, state)
     try:  # the location write checks the hand-over: only the handed-to key may write
         return (await earner.accept(node, uid))[0]
     except RecordError as exc:

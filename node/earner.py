@@ -24,7 +24,8 @@ from badgechain.chain.uid import Uid, uid_text
 from badgechain.chain.verify import verify_credential
 from badgechain.storage import Kind, Store
 
-from .badgestore import credential_uid, load_badge, load_record, put_record, records, save_badge
+from . import inbox_counts
+from .badgestore import credential_uid, load_badge, load_record, put_record, records
 from .didweb import did_web_resolvers
 from .errors import NodeError
 from .inbox_limits import badge_size, check_inbox_room, sender_of
@@ -142,17 +143,15 @@ async def receive(node: Services, credential: object) -> tuple[Uid, dict[str, An
     held = load_record(store, uid)
     if held is not None:
         return uid, held.to_json()
-    if sum(1 for _, state in records(store) if state.state == BadgeState.INBOX) >= MAX_INBOX_BADGES:
+    size, sender = badge_size(credential), sender_of(credential)
+    room = inbox_counts.room(store, sender)  # counted, not scanned: O(1) a delivery
+    if room.badges >= MAX_INBOX_BADGES:
         raise InboxFull(f"the inbox holds {MAX_INBOX_BADGES} badges already")
-    check_inbox_room(store, credential)
+    check_inbox_room(room, size)
     state = BadgeRecord(
-        role="received",
-        state=BadgeState.INBOX,
-        at=_now(node),
-        bytes=badge_size(credential),
-        sender=sender_of(credential),
+        role="received", state=BadgeState.INBOX, at=_now(node), bytes=size, sender=sender
     )
-    save_badge(store, credential, state)
+    inbox_counts.save(store, credential, state)
     return uid, state.to_json()
 
 
@@ -268,6 +267,7 @@ def reject(node: Services, uid: Uid) -> dict[str, Any]:
     with store.batch() as batch:
         batch.delete(Kind.BADGE, uid)
         put_record(batch, uid, state)
+        inbox_counts.remove(store, batch, uid)
         node.log.append(batch, "reject", uid_text(uid))
     return state.to_json()
 
@@ -289,6 +289,8 @@ def _settle(
     new_state = state.with_members(state=settled, at=_now(node), urls=tuple(urls))
     with store.batch() as batch:
         put_record(batch, uid, new_state)
+        if state.state == BadgeState.INBOX:
+            inbox_counts.remove(store, batch, uid)
         node.log.append(batch, action, uid_text(uid), {"urls": urls})
     return new_state.to_json()
 

@@ -2,21 +2,22 @@
 
 Anyone can sign a badge to anyone, so the inbox is bounded three ways: in badges (earner.py),
 in total bytes, and in bytes per sender (the badge's issuer id). Every badge waiting in the
-inbox records its size and a short hash of its issuer in its state, so a check is one scan of
-the states and never reads the badges themselves.
+inbox records its size and a short hash of its issuer in its state, and node/inbox_counts.py
+keeps their sums, so a check reads three counters, not the states.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from badgechain.chain.badge import issuer_id
-from badgechain.storage import Kind, Store
 
-from .badgestore import states
 from .errors import NodeError
+
+if TYPE_CHECKING:  # inbox_counts imports this module
+    from .inbox_counts import InboxRoom
 
 __all__ = [
     "MAX_INBOX_SENDER_BYTES",
@@ -60,26 +61,16 @@ def inbox_fields(credential: dict[str, Any]) -> dict[str, Any]:
     return {"bytes": badge_size(credential), "sender": sender_of(credential)}
 
 
-def check_inbox_room(store: Store, credential: dict[str, Any]) -> None:
-    """Raise InboxStorageFull or InboxSenderFull when the badge would not fit."""
-    size, sender = badge_size(credential), sender_of(credential)
-    total = from_sender = 0
-    for uid, state in states(store):
-        if state.get("role") != "received" or state.get("state") != "inbox":
-            continue
-        held = state.get("bytes")
-        if not isinstance(held, int):  # a badge received before sizes were recorded
-            held = len(store.get(Kind.BADGE, uid) or b"")
-        total += held
-        if state.get("sender") == sender:
-            from_sender += held
-    if total + size > MAX_INBOX_TOTAL_BYTES:
+def check_inbox_room(room: InboxRoom, size: int) -> None:
+    """Raise InboxStorageFull or InboxSenderFull when a badge of `size` bytes would not fit
+    in an inbox holding `room` (node/inbox_counts.py: counted, not scanned)."""
+    if room.total_bytes + size > MAX_INBOX_TOTAL_BYTES:
         raise InboxStorageFull(
-            f"the inbox holds {total} bytes; this badge's {size} would pass its "
+            f"the inbox holds {room.total_bytes} bytes; this badge's {size} would pass its "
             f"{MAX_INBOX_TOTAL_BYTES}"
         )
-    if from_sender + size > MAX_INBOX_SENDER_BYTES:
+    if room.sender_bytes + size > MAX_INBOX_SENDER_BYTES:
         raise InboxSenderFull(
-            f"this issuer's badges in the inbox take {from_sender} bytes; this one's {size} "
-            f"would pass the {MAX_INBOX_SENDER_BYTES} one issuer may use"
+            f"this issuer's badges in the inbox take {room.sender_bytes} bytes; this one's "
+            f"{size} would pass the {MAX_INBOX_SENDER_BYTES} one issuer may use"
         )

@@ -1,0 +1,160 @@
+"""Durable counts of what the inbox holds, so a delivery's admission is O(1) (issue 13).
+
+The inbox limits (node/inbox_limits.py, MAX_INBOX_BADGES in node/earner.py) need the number
+of badges waiting, their bytes, and the bytes of one sender's. Counting them by scanning every
+badge state made each delivery O(n) and a batch to one earner O(n²). Instead:
+
+- Kind.INDEX b"inbox-badge/" + UID → 8-byte size + the sender tag: which badges are counted,
+  so a badge leaves the counts exactly as it entered them;
+- Kind.JOURNAL b"inbox-room/total" → 8-byte badge count + 8-byte byte count;
+- Kind.JOURNAL b"inbox-room/sender/" + tag → 8-byte byte count (absent at zero).
+
+They are written in the same batch as the badge's state (`add` when it enters the inbox,
+`remove` when it leaves), so a crash never leaves them apart. A home without the total (one
+written before these counts, or one whose counts were `forget`-ten by a restore) rebuilds
+all of them from one scan of the badge states, once.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Final
+
+from badgechain.chain.errors import BadgeChainError
+from badgechain.chain.uid import Uid
+from badgechain.storage import Batch, Kind, Store
+
+from .badgestore import load_badge, put_badge, records
+from .inbox_limits import badge_size, sender_of
+from .records import BadgeRecord
+from .states import BadgeState
+
+__all__ = ["MEMBER_PREFIX", "InboxRoom", "add", "forget", "rebuild", "remove", "room", "save"]
+
+MEMBER_PREFIX: Final = b"inbox-badge/"
+_TOTAL: Final = b"inbox-room/total"
+_SENDER: Final = b"inbox-room/sender/"
+_TAG: Final = re.compile(r"[0-9a-f]{32}")  # what inbox_limits.sender_of returns
+_NO_SENDER: Final = "0" * 32  # a badge whose issuer cannot be read: counted in the total
+
+
+@dataclass(frozen=True, slots=True)
+class InboxRoom:
+    """What the inbox holds: badges, their bytes, and the bytes of one sender's badges."""
+
+    badges: int
+    total_bytes: int
+    sender_bytes: int
+
+
+def _int(raw: bytes | None, at: int = 0) -> int:
+    return 0 if raw is None else int.from_bytes(raw[at : at + 8], "big")
+
+
+def _pack(*numbers: int) -> bytes:
+    return b"".join(max(number, 0).to_bytes(8, "big") for number in numbers)
+
+
+def _total(store: Store) -> tuple[int, int]:
+    raw = store.get(Kind.JOURNAL, _TOTAL)
+    if raw is None:
+        rebuild(store)
+        raw = store.get(Kind.JOURNAL, _TOTAL)
+    return _int(raw), _int(raw, 8)
+
+
+def room(store: Store, sender: str) -> InboxRoom:
+    """The inbox's counts, with those of `sender` (a tag from `sender_of`): three reads."""
+    badges, total_bytes = _total(store)
+    sender_bytes = _int(store.get(Kind.JOURNAL, _SENDER + sender.encode()))
+    return InboxRoom(badges, total_bytes, sender_bytes)
+
+
+def add(store: Store, batch: Batch, uid: Uid, size: int, sender: str) -> None:
+    """Count a badge entering the inbox, in `batch` (which also writes its state). Counts are
+    read from `store`: one badge a batch, written before the next is counted."""
+    if store.get(Kind.INDEX, MEMBER_PREFIX + uid) is not None:
+        return  # counted already
+    badges, total_bytes = _total(store)
+    tag = sender.encode()
+    batch.put(Kind.INDEX, MEMBER_PREFIX + uid, _pack(size) + tag)
+    batch.put(Kind.JOURNAL, _TOTAL, _pack(badges + 1, total_bytes + size))
+    held = _int(store.get(Kind.JOURNAL, _SENDER + tag))
+    batch.put(Kind.JOURNAL, _SENDER + tag, _pack(held + size))
+
+
+def remove(store: Store, batch: Batch, uid: Uid) -> None:
+    """Uncount a badge leaving the inbox (accepted, rejected), in `batch`; nothing if it was
+    not counted."""
+    member = store.get(Kind.INDEX, MEMBER_PREFIX + uid)
+    if member is None:
+        return
+    size, tag = _int(member), member[8:]
+    badges, total_bytes = _total(store)
+    batch.delete(Kind.INDEX, MEMBER_PREFIX + uid)
+    batch.put(Kind.JOURNAL, _TOTAL, _pack(badges - 1, total_bytes - size))
+    held = _int(store.get(Kind.JOURNAL, _SENDER + tag)) - size
+    if held > 0:
+        batch.put(Kind.JOURNAL, _SENDER + tag, _pack(held))
+    else:
+        batch.delete(Kind.JOURNAL, _SENDER + tag)
+
+
+def save(store: Store, credential: dict[str, Any], state: BadgeRecord) -> Uid:
+    """Store a badge with its inbox state and count it, in one write (a delivery, a claim,
+    an import all enter the inbox this way)."""
+    size, sender = _size_and_sender(store, None, credential, state)
+    with store.batch() as batch:
+        uid = put_badge(batch, credential, state)
+        add(store, batch, uid, size, sender)
+    return uid
+
+
+def forget(batch: Batch) -> None:
+    """Make the next count rebuild from the states: for writers that put many inbox badges
+    in one batch (a backpack restore), which `add` cannot count."""
+    batch.delete(Kind.JOURNAL, _TOTAL)
+
+
+def rebuild(store: Store) -> None:
+    """Recount the inbox from every badge state (a scan; once per home, or after `forget`)."""
+    stale = [key for key, _ in store.scan(Kind.INDEX, MEMBER_PREFIX)]
+    stale_senders = [key for key, _ in store.scan(Kind.JOURNAL, _SENDER)]
+    members: dict[bytes, bytes] = {}
+    senders: dict[bytes, int] = {}
+    for uid, state in records(store):
+        if state.role != "received" or state.state != BadgeState.INBOX:
+            continue
+        size, sender = _size_and_sender(store, uid, None, state)
+        members[uid] = _pack(size) + sender.encode()
+        senders[sender.encode()] = senders.get(sender.encode(), 0) + size
+    with store.batch() as batch:
+        for key in stale:
+            batch.delete(Kind.INDEX, key)
+        for key in stale_senders:
+            batch.delete(Kind.JOURNAL, key)
+        for key, member in members.items():
+            batch.put(Kind.INDEX, MEMBER_PREFIX + key, member)
+        for tag, held in senders.items():
+            batch.put(Kind.JOURNAL, _SENDER + tag, _pack(held))
+        batch.put(Kind.JOURNAL, _TOTAL, _pack(len(members), sum(senders.values())))
+
+
+def _size_and_sender(
+    store: Store, uid: Uid | None, credential: dict[str, Any] | None, state: BadgeRecord
+) -> tuple[int, str]:
+    """A badge's bytes and sender tag: from its state where a delivery recorded them (a claim
+    or an import records neither, an import's `sender` is its origin), else from the badge."""
+    size, sender = state.bytes, state.sender
+    if isinstance(size, int) and isinstance(sender, str) and _TAG.fullmatch(sender):
+        return size, sender
+    if credential is None and uid is not None:
+        raw = store.get(Kind.BADGE, uid) or b""
+        try:
+            credential = load_badge(store, uid)
+        except (BadgeChainError, ValueError):  # unreadable: it still takes its bytes
+            credential = None
+        return len(raw), sender_of(credential) if credential is not None else _NO_SENDER
+    assert credential is not None
+    return badge_size(credential), sender_of(credential)
