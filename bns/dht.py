@@ -141,7 +141,7 @@ class DhtNode:
         ok, reply = await self.protocol.request(probe, "ping", known=False)
         contact = Contact.from_sender(reply, address) if ok else None
         if contact is not None and contact.solves(self.settings.id_difficulty):
-            self.protocol._heard_from(contact)
+            self.protocol._heard_from(contact, now())
 
     def host_of(self, contact: Contact) -> str:
         """Which host `contact` counts as, for diversity limits."""
@@ -269,8 +269,9 @@ class DhtNode:
         """Merge the values the closest nodes hold for `address`, and repair the ones behind.
 
         Takes `paths` disjoint lookups (default: `read_paths`): one honest replica on any
-        path is enough for the freshest value. Raises `Unreachable` when no node answered
-        (this node's own copy is not an answer).
+        path is enough for the freshest value. When no node answered, asks once more, the
+        contacts that failed lately included (a busy replica misses a datagram and is
+        alive), then raises `Unreachable` (this node's own copy is not an answer).
         """
         if not (isinstance(address, bytes) and len(address) == ID_BYTES):
             raise ValueError("a DHT address is 20 bytes")
@@ -278,6 +279,11 @@ class DhtNode:
         paths = self.settings.read_paths if paths is None else paths
         quorum = self.settings.read_quorum
         closest, replies = await run_paths(self, address, quorum, True, paths, trace)
+        if not replies and self.contact_count():
+            self.stats["fetches_retried"] += 1
+            asked = trace["asked"]
+            closest, replies = await run_paths(self, address, quorum, True, paths, trace, True)
+            trace["asked"] += asked
         if not replies:
             raise Unreachable("no DHT node answered", code="dht_unreachable")
         own = self.held(address)

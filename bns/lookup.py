@@ -127,10 +127,15 @@ class Lookup(Generic[C]):
 
     def wait(self, now: float) -> float:
         """How long the caller may wait for an outcome before calling `step` again."""
+        return self.deadline(now) - now
+
+    def deadline(self, now: float) -> float:
+        """When the caller should call `step` again if no outcome came: the same time for as
+        long as the oldest request pending and the hedge delay stay the same."""
         pending = [e.sent_at for e in self._known.values() if e.state is State.PENDING]
         if not pending:
-            return self.hedge_delay
-        return max(_EPSILON, min(pending) + self.hedge_delay - now)
+            return now + self.hedge_delay
+        return max(now + _EPSILON, min(pending) + self.hedge_delay)
 
     def answered(self, node_id: bytes, contacts: Iterable[tuple[bytes, C]] = ()) -> None:
         entry = self._known.get(node_id)

@@ -7,7 +7,8 @@ an answer names are kept only when they solve the id puzzle: ids are paid for, n
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
+import math
+from collections import Counter, deque
 from collections.abc import Coroutine
 from typing import Any, Protocol
 
@@ -40,11 +41,13 @@ async def run_lookup(
     find_value: bool,
     avoid: set[bytes] | None = None,
     trace: dict[str, int] | None = None,
+    suspects: bool = False,
 ) -> tuple[list[Contact], list[tuple[Contact, Any]]]:
     """Drive one `Lookup` (bns/lookup.py): send what it asks, report what comes back.
 
     Returns the closest nodes that answered and every (contact, reply) received.
-    Lookups sharing one `avoid` set take disjoint paths.
+    Lookups sharing one `avoid` set take disjoint paths. Contacts that failed lately are
+    skipped while others are known, unless `suspects`.
     """
     settings, protocol = node.settings, node.protocol
     # A fetch waits for its `want` closest to answer: asking that many at once costs no more
@@ -60,32 +63,30 @@ async def run_lookup(
         node.me.id,
         set() if avoid is None else avoid,
     )
-    lookup.learn(_first_choices(node, address))
+    lookup.learn(_first_choices(node, address, suspects))
     replies: list[tuple[Contact, Any]] = []
-    events: asyncio.Queue[tuple[Contact, bool, Any]] = asyncio.Queue()
+    events = _Outcomes(asyncio.get_running_loop())
     method = "find_value" if find_value else "find_node"
 
     async def ask(contact: Contact) -> None:
-        ok, reply = await protocol.request(contact, method, address)
-        await events.put((contact, ok, reply))
+        events.put((contact, *await protocol.request(contact, method, address)))
 
-    while (send := lookup.step(now())) is not None:
-        for contact in send:
-            node.spawn(ask(contact))
-        try:
-            # Not asyncio.wait_for: on Python 3.11 it can swallow a cancellation that
-            # lands as the answer arrives, and a stopping node would then wait forever.
-            async with asyncio.timeout(lookup.wait(now())):
-                contact, ok, reply = await events.get()
-        except TimeoutError:
-            continue
-        finally:
+    try:
+        while (send := lookup.step(at := now())) is not None:
+            for contact in send:
+                node.spawn(ask(contact))
+            outcome = await events.get(lookup.deadline(at))
             lookup.hedge_delay = protocol.hedge_delay
-        if not ok:
-            lookup.failed(contact.id)
-            continue
-        replies.append((contact, reply))
-        lookup.answered(contact.id, _contacts_in(node, reply, find_value))
+            if outcome is None:
+                continue  # the hedge delay passed: `step` asks the next contacts
+            contact, ok, reply = outcome
+            if not ok:
+                lookup.failed(contact.id)
+                continue
+            replies.append((contact, reply))
+            lookup.answered(contact.id, _contacts_in(node, reply, find_value, suspects))
+    finally:
+        events.close()
     if trace is not None:
         trace["rounds"], trace["asked"] = lookup.rounds, lookup.asked
     return lookup.closest(), replies
@@ -98,6 +99,7 @@ async def run_paths(
     find_value: bool,
     paths: int,
     trace: dict[str, int] | None = None,
+    suspects: bool = False,
 ) -> tuple[list[Contact], list[tuple[Contact, Any]]]:
     """`paths` lookups at once on disjoint paths (S/Kademlia §4.4): no node is asked twice.
 
@@ -105,11 +107,11 @@ async def run_paths(
     gets the most rounds of any path and the requests of all.
     """
     if paths <= 1:
-        return await run_lookup(node, address, want, find_value, None, trace)
+        return await run_lookup(node, address, want, find_value, None, trace, suspects)
     avoid: set[bytes] = set()
     traces: list[dict[str, int]] = [{} for _ in range(paths)]
     results = await asyncio.gather(
-        *(run_lookup(node, address, want, find_value, avoid, t) for t in traces)
+        *(run_lookup(node, address, want, find_value, avoid, t, suspects) for t in traces)
     )
     closest = {c.id: c for near, _ in results for c in near}
     target = int.from_bytes(address, "big")
@@ -120,25 +122,80 @@ async def run_paths(
     return sorted(closest.values(), key=lambda c: c.number ^ target), replies
 
 
-def _contacts_in(node: Asker, reply: Any, find_value: bool) -> list[tuple[bytes, Contact]]:
-    """The contacts a lookup answer names that solve the id puzzle (the rest: counted)."""
+class _Outcomes:
+    """The outcomes of a lookup's requests, and its one wake-up at a time.
+
+    Like a queue read under `asyncio.timeout`, but the timer is kept while the deadline
+    stays the same (it is the oldest pending request's hedge time), not made for each wait.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._items: deque[tuple[Contact, bool, Any]] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = math.nan
+
+    def put(self, outcome: tuple[Contact, bool, Any]) -> None:
+        self._items.append(outcome)
+        self._wake()
+
+    async def get(self, deadline: float) -> tuple[Contact, bool, Any] | None:
+        """The next outcome, or None once `deadline` passed without one."""
+        if not self._items:
+            if deadline != self._timer_at:
+                self.close()
+                self._timer_at = deadline
+                self._timer = self._loop.call_at(deadline, self._expire)
+            self._waiter = self._loop.create_future()
+            try:
+                await self._waiter  # a cancellation goes through: the lookup stops
+            finally:
+                self._waiter = None
+        return self._items.popleft() if self._items else None
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer, self._timer_at = None, math.nan
+
+    def _expire(self) -> None:
+        self._timer, self._timer_at = None, math.nan
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+
+def _contacts_in(
+    node: Asker, reply: Any, find_value: bool, suspects: bool
+) -> list[tuple[bytes, Contact]]:
+    """The contacts a lookup answer names that solve the id puzzle (the rest: counted), but
+    those that failed lately (peers name the dead a while longer) unless `suspects`."""
     if find_value and isinstance(reply, dict):
         return []
     found = []
+    at = now()
+    protocol, difficulty = node.protocol, node.settings.id_difficulty
     for item in reply[: node.settings.ksize] if isinstance(reply, list) else ():
         contact = Contact.from_wire(item)
-        if contact is None or not contact.solves(node.settings.id_difficulty):
+        if contact is None or not contact.solves(difficulty):
             node.stats["contacts_refused"] += 1
             continue
-        if not node.protocol.suspect(contact.id):  # peers name the dead a while longer
+        if suspects or not protocol.suspect(contact.id, at):
             found.append((contact.id, contact))
     return found
 
 
-def _first_choices(node: Asker, address: bytes) -> list[tuple[bytes, Contact]]:
+def _first_choices(node: Asker, address: bytes, suspects: bool) -> list[tuple[bytes, Contact]]:
     """The k nearest contacts known, skipping those that failed lately while k others are
-    left (one late answer on a busy host must not hide the only live replica)."""
+    left (one late answer on a busy host must not hide the only live replica), or not
+    skipping them (`suspects`)."""
     k = node.settings.ksize
     known = node.router.neighbours(address, 2 * k)
-    healthy = [c for c in known if not node.protocol.suspect(c.id)]
+    if suspects:
+        return [(c.id, c) for c in known[:k]]
+    at = now()
+    healthy = [c for c in known if not node.protocol.suspect(c.id, at)]
     return [(c.id, c) for c in (healthy if len(healthy) >= k else known)[:k]]

@@ -33,6 +33,7 @@ from .messages import (
     decode_datagram,
     encode_reply,
 )
+from .outstanding import Outstanding
 from .puzzle import ID_BYTES
 from .recency import LastSeen, RoundTrips
 from .routing import Contact, RoutingTable
@@ -83,7 +84,8 @@ class Endpoint(asyncio.DatagramProtocol):
         )
         self.guard = AddressGuard(settings.guard)
         self.transport: asyncio.DatagramTransport | None = None
-        self._outstanding: dict[bytes, tuple[asyncio.Future[Any], asyncio.TimerHandle, Any]] = {}
+        # Requests awaiting an answer, with the contact asked (None: not a `known` contact).
+        self._outstanding: Outstanding[Contact | None] = Outstanding(settings.rpc_timeout)
         # (sender, *arguments) -> the reply as it goes on the wire; tests swap some for liars.
         self._handlers: dict[str, Callable[..., Any]] = {
             "ping": self._rpc_ping,
@@ -148,11 +150,7 @@ class Endpoint(asyncio.DatagramProtocol):
 
     def _refused(self, addr: Address) -> None:
         """Nothing listens at `addr` (a stopped node): its requests fail now."""
-        for msg_id, (_, timer, asked) in list(self._outstanding.items()):
-            if asked == addr:
-                self.dht.stats["rpcs_refused"] += 1
-                timer.cancel()
-                self._timeout(msg_id)
+        self.dht.stats["rpcs_refused"] += self._outstanding.fail_to(addr)
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
         stats = self.dht.stats
@@ -167,14 +165,15 @@ class Endpoint(asyncio.DatagramProtocol):
             self._accept_reply(msg_id, message, addr)
             return
         source = (addr[0], addr[1])
-        self.guard.received(source, len(data), now())
-        if not self.guard.allow_request(source, now()):
+        at = now()  # one clock read per datagram: the hot path of a busy node
+        self.guard.received(source, len(data), at)
+        if not self.guard.allow_request(source, at):
             stats["datagrams_dropped"] += 1
             stats["requests_rate_limited"] += 1
             return
-        self._serve(msg_id, message, source)
+        self._serve(msg_id, message, source, at)
 
-    def _serve(self, msg_id: bytes, message: Any, addr: Address) -> None:
+    def _serve(self, msg_id: bytes, message: Any, addr: Address, at: float) -> None:
         stats = self.dht.stats
         try:
             request = Request.from_body(message)
@@ -193,21 +192,21 @@ class Endpoint(asyncio.DatagramProtocol):
             log.debug("bad %s request from %s:%s: %s", request.METHOD, *addr, exc)
             stats["datagrams_dropped"] += 1
             return
-        payload = self._reply_within_budget(msg_id, request.METHOD, args, reply, sender)
+        payload = self._reply_within_budget(msg_id, request.METHOD, args, reply, sender, at)
         if payload is not None and self.transport is not None:
             self._send(payload, addr)
-            self._answered.note(addr, now())
-        self._note_sender(sender)
+            self._answered.note(addr, at)
+        self._note_sender(sender, at)
 
     def _reply_within_budget(
-        self, msg_id: bytes, name: str, args: list[Any], reply: Any, sender: Contact
+        self, msg_id: bytes, name: str, args: list[Any], reply: Any, sender: Contact, at: float
     ) -> bytes | None:
         """The reply's datagram, shortened (fewer contacts) to what `addr` may be sent.
 
         An unproven address may be a forged one: it gets at most `amplification_factor`
         times the bytes it sent. A value that does not fit is replaced by contacts.
         """
-        at, addr = now(), sender.address
+        addr = sender.address
         budget = min(float(MAX_DATAGRAM_BYTES), self.guard.budget(addr, at))
         payload = encode_reply(msg_id, reply)
         if len(payload) > budget and name in _LONG_ANSWERS:
@@ -223,7 +222,7 @@ class Endpoint(asyncio.DatagramProtocol):
             return None
         return payload
 
-    def _note_sender(self, sender: Contact) -> None:
+    def _note_sender(self, sender: Contact, at: float) -> None:
         """Learn from a request: refresh a known contact, or check a new one by pinging it.
 
         A request proves nothing about its source address, so a new key only enters the
@@ -233,11 +232,11 @@ class Endpoint(asyncio.DatagramProtocol):
             return
         known = self.router.get(sender.id)
         if known is not None:
-            self._heard_from(sender)  # moves to its bucket's tail, or is checked if it moved
+            self._heard_from(sender, at)  # to its bucket's tail, or is checked if it moved
             return
         if sender.id in self._verifying or len(self._verifying) >= _MAX_TRACKED:
             return
-        if not self.guard.allow_new_contact(sender.address, now()):
+        if not self.guard.allow_new_contact(sender.address, at):
             self.dht.stats["new_contacts_limited"] += 1
             return
         self._verifying.add(sender.id)
@@ -250,30 +249,24 @@ class Endpoint(asyncio.DatagramProtocol):
                 return
             ok, reply = await self.request(contact, "ping", known=False)
             if ok and reply == contact.sender_wire():
-                self._heard_from(contact)
+                self._heard_from(contact, now())
         finally:
             self._verifying.discard(contact.id)
 
     def _accept_reply(self, msg_id: bytes, reply: Any, addr: Any) -> None:
-        waiting = self._outstanding.get(msg_id)
-        if waiting is None or waiting[2] != (addr[0], addr[1]):
-            self.dht.stats["datagrams_dropped"] += 1  # unknown, late, or from someone not asked
+        source = (addr[0], addr[1])
+        if self._outstanding.answer(msg_id, source, reply):
             return
-        future, timer, _ = self._outstanding.pop(msg_id)
-        timer.cancel()
-        if not future.done():
-            future.set_result((True, reply))
-
-    def _timeout(self, msg_id: bytes) -> None:
-        future, _, _ = self._outstanding.pop(msg_id)
-        if not future.done():
-            future.set_result((False, None))
+        self.dht.stats["datagrams_dropped"] += 1  # unknown, late, or from someone not asked
+        late = self._outstanding.late(msg_id, source)
+        if late is not None and self.transport is not None and not self.transport.is_closing():
+            # Busy, not dead: the miss its timeout counted must not drop it from the table.
+            self.dht.stats["late_answers"] += 1
+            self._heard_from(late, now())
 
     def fail_outstanding(self) -> None:
         """The node stopped: every request awaiting an answer fails now."""
-        for msg_id in list(self._outstanding):
-            self._outstanding[msg_id][1].cancel()
-            self._timeout(msg_id)
+        self._outstanding.fail_all()
 
     # --- requests out -----------------------------------------------------------------------
 
@@ -286,39 +279,43 @@ class Endpoint(asyncio.DatagramProtocol):
         adds it.
         """
         loop = asyncio.get_running_loop()
+        started = loop.time()  # the clock is read once before the answer, once after
         msg_id = os.urandom(MSG_ID_BYTES)
         kind = REQUESTS[name]
         me = self.dht.me
-        pad = kind.LONG_ANSWER and not self._has_proven_us(contact.address)
+        pad = kind.LONG_ANSWER and not self._has_proven_us(contact.address, started)
         message = kind(Sender(me.public_key, me.nonce), *args)
         payload = message.to_wire_bytes(msg_id, self._padded_size if pad else 0)
         if len(payload) > MAX_DATAGRAM_BYTES or self.transport is None:
             return (False, None)
+        waited = self._in_flight.locked()  # else acquiring it does not yield: no time passes
         async with self._in_flight:
             if self.transport.is_closing():  # the node stopped: fail now, quietly
                 return (False, None)
-            future: asyncio.Future[Any] = loop.create_future()
-            timer = loop.call_later(self.settings.rpc_timeout, self._timeout, msg_id)
-            self._outstanding[msg_id] = (future, timer, contact.address)
+            if waited:
+                started = loop.time()
+            tag = contact if known else None
+            future = self._outstanding.add(loop, msg_id, contact.address, tag, started)
             self.dht.stats["rpcs_sent"] += 1
-            started = now()
             self._send(payload, contact.address)
             ok, reply = await future
+        at = loop.time()
         if ok:
-            self.guard.prove(contact.address, now())
+            self.guard.prove(contact.address, at)
         if not known:
             return ok, reply
         if ok:
-            self._rtts.add(now(), now() - started)
-            self._heard_from(contact)
+            self._rtts.add(at, at - started)
+            self._heard_from(contact, at)
         else:
             self.dht.stats["rpc_timeouts"] += 1
-            if self.router.failed(contact.id):
-                self._gone.note(contact.id, now())
+            # Requests sent together into one silence count as one miss (bns/routing.py).
+            if self.router.failed(contact.id, started, at):
+                self._gone.note(contact.id, at)
         return ok, reply
 
-    def _has_proven_us(self, address: Address) -> bool:
-        return self._answered.within(address, now(), self.settings.guard.proven_ttl / 2)
+    def _has_proven_us(self, address: Address, at: float) -> bool:
+        return self._answered.within(address, at, self.settings.guard.proven_ttl / 2)
 
     @property
     def _padded_size(self) -> int:
@@ -326,9 +323,14 @@ class Endpoint(asyncio.DatagramProtocol):
         factor = self.settings.guard.amplification_factor
         return min(MAX_DATAGRAM_BYTES, int(MAX_DATAGRAM_BYTES / factor) + 1)
 
-    def suspect(self, node_id: bytes) -> bool:
-        """Did `node_id` fail its last request, or leave the table for failing lately?"""
-        return self._gone.within(node_id, now(), _GONE_S) or node_id in self.router.failures
+    def suspect(self, node_id: bytes, at: float | None = None) -> bool:
+        """Did `node_id` fail its last request, or leave the table for failing lately?
+
+        `at`: the time, when the caller asks about many contacts at once.
+        """
+        if node_id in self.router.failures:
+            return True
+        return self._gone.within(node_id, now() if at is None else at, _GONE_S)
 
     @property
     def hedge_delay(self) -> float:
@@ -339,7 +341,7 @@ class Endpoint(asyncio.DatagramProtocol):
 
     # --- the routing table ------------------------------------------------------------------
 
-    def _heard_from(self, contact: Contact) -> None:
+    def _heard_from(self, contact: Contact, at: float) -> None:
         """`contact` answered us (so its address is real): into the table, values handed over."""
         if contact.id == self.dht.me.id:
             return
@@ -352,7 +354,7 @@ class Endpoint(asyncio.DatagramProtocol):
         self._gone.forget(contact.id)
         if known is None:
             self.dht.met(contact)
-        head = self.router.add(contact, now())
+        head = self.router.add(contact, at)
         if head is not None:  # a full bucket kept it as a spare: is its oldest contact alive?
             self.dht.spawn(self.request(head, "ping"))
 

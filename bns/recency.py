@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict, deque
 from collections.abc import Hashable
 from typing import Final, Generic, TypeVar
@@ -19,22 +20,32 @@ class RoundTrips:
     """(when, seconds) of recent round trips.
 
     The median of those of the last few seconds is neither dragged up by one stall of the
-    loop (as a moving average is) nor kept up by a burst long over.
+    loop (as a moving average is) nor kept up by a burst long over. Lookups ask for it after
+    every answer: it is kept until a sample comes or the oldest one counted gets too old.
     """
 
     def __init__(self) -> None:
         self._samples: deque[tuple[float, float]] = deque(maxlen=_SAMPLES)
+        self._median = _FIRST_RTT_S
+        self._until = -math.inf  # `_median` holds while `now` is below this
 
     def add(self, at: float, seconds: float) -> None:
         self._samples.append((at, seconds))
+        self._until = -math.inf
 
     def typical(self, now: float) -> float:
         """The median round trip of the last `_WINDOW_S` seconds."""
+        if now < self._until:
+            return self._median
         since = now - _WINDOW_S
-        recent = sorted(rtt for at, rtt in self._samples if at > since)
+        recent = [(at, rtt) for at, rtt in self._samples if at > since]
         if not recent:  # quiet lately: a burst long over says nothing about now
+            self._median, self._until = _FIRST_RTT_S, math.inf
             return _FIRST_RTT_S
-        return recent[len(recent) // 2]
+        # Samples come in time order: the first counted is the first to leave the window.
+        self._until = recent[0][0] + _WINDOW_S
+        self._median = sorted(rtt for _, rtt in recent)[len(recent) // 2]
+        return self._median
 
 
 class LastSeen(Generic[K]):

@@ -4,7 +4,9 @@ A table is told what happened (a contact was heard from, a request to it failed)
 time; it answers who is nearest an address, whom to ping, and which buckets went idle. The
 caller does the I/O: when a full bucket keeps a newcomer as a spare, `add` returns the least
 recently seen contact to ping, and a contact that fails `max_failures` times in a row leaves,
-its place taken by the newest spare (Kademlia §2.2, §2.4).
+its place taken by the newest spare (Kademlia §2.2, §2.4). Requests sent before a miss was
+counted went into the same silence: their misses are not counted again, so a busy contact
+that missed one burst of answers is not dropped for it.
 """
 
 from __future__ import annotations
@@ -133,6 +135,7 @@ class RoutingTable:
         self._at: Counter[tuple[str, int]] = Counter()
         self.last_seen: dict[bytes, float] = {}
         self.failures: Counter[bytes] = Counter()
+        self._failed_at: dict[bytes, float] = {}  # when each contact's last miss was counted
 
     # --- questions --------------------------------------------------------------------------
 
@@ -217,7 +220,9 @@ class RoutingTable:
         bucket.spares.pop(contact.id, None)
         bucket.contacts[contact.id] = contact
         bucket.touched = self.last_seen[contact.id] = now
-        self.failures.pop(contact.id, None)
+        if self.failures:
+            self.failures.pop(contact.id, None)
+            self._failed_at.pop(contact.id, None)
         return None
 
     def _full(self, bucket: _Bucket, contact: Contact, now: float) -> Contact | None:
@@ -244,8 +249,15 @@ class RoutingTable:
         self.buckets[index : index + 1] = [left, right]
         self._lows.insert(index + 1, middle)
 
-    def failed(self, node_id: bytes) -> bool:
-        """A request to `node_id` went unanswered; True when that removed it."""
+    def failed(self, node_id: bytes, sent_at: float | None = None, now: float = 0.0) -> bool:
+        """A request to `node_id` sent at `sent_at` went unanswered by `now`; True when that
+        removed it. A request sent before the last miss counted is not a miss again: a
+        lookup, a STORE and a ping sent together to a peer that stalled for a second are
+        one silence, not `max_failures` of them. None: counted whenever it was sent."""
+        counted = self._failed_at.get(node_id)
+        if sent_at is not None and counted is not None and sent_at < counted:
+            return False
+        self._failed_at[node_id] = now
         self.failures[node_id] += 1
         if self.failures[node_id] < self.max_failures:
             return False  # one lost datagram (or a busy peer) is not death
@@ -258,6 +270,7 @@ class RoutingTable:
         bucket.spares.pop(node_id, None)
         self.last_seen.pop(node_id, None)
         self.failures.pop(node_id, None)
+        self._failed_at.pop(node_id, None)
         gone = bucket.contacts.pop(node_id, None)
         if gone is None:
             return
