@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import math
+import bisect
 from collections import OrderedDict, deque
 from collections.abc import Hashable
 from typing import Final, Generic, TypeVar
@@ -21,31 +21,32 @@ class RoundTrips:
 
     The median of those of the last few seconds is neither dragged up by one stall of the
     loop (as a moving average is) nor kept up by a burst long over. Lookups ask for it after
-    every answer: it is kept until a sample comes or the oldest one counted gets too old.
+    every answer: the round trips counted are also kept sorted, so it is read, not computed.
     """
 
     def __init__(self) -> None:
-        self._samples: deque[tuple[float, float]] = deque(maxlen=_SAMPLES)
-        self._median = _FIRST_RTT_S
-        self._until = -math.inf  # `_median` holds while `now` is below this
+        self._samples: deque[tuple[float, float]] = deque()  # oldest first
+        self._sorted: list[float] = []  # the same round trips, shortest first
 
     def add(self, at: float, seconds: float) -> None:
+        if len(self._samples) >= _SAMPLES:
+            self._drop_oldest()
         self._samples.append((at, seconds))
-        self._until = -math.inf
+        bisect.insort(self._sorted, seconds)
 
     def typical(self, now: float) -> float:
         """The median round trip of the last `_WINDOW_S` seconds."""
-        if now < self._until:
-            return self._median
         since = now - _WINDOW_S
-        recent = [(at, rtt) for at, rtt in self._samples if at > since]
-        if not recent:  # quiet lately: a burst long over says nothing about now
-            self._median, self._until = _FIRST_RTT_S, math.inf
+        samples = self._samples
+        while samples and samples[0][0] <= since:  # added in time order: the oldest go first
+            self._drop_oldest()
+        if not samples:  # quiet lately: a burst long over says nothing about now
             return _FIRST_RTT_S
-        # Samples come in time order: the first counted is the first to leave the window.
-        self._until = recent[0][0] + _WINDOW_S
-        self._median = sorted(rtt for _, rtt in recent)[len(recent) // 2]
-        return self._median
+        return self._sorted[len(self._sorted) // 2]
+
+    def _drop_oldest(self) -> None:
+        _, seconds = self._samples.popleft()
+        del self._sorted[bisect.bisect_left(self._sorted, seconds)]
 
 
 class LastSeen(Generic[K]):
