@@ -18,8 +18,8 @@ is looked up at the verifier (`GET /bns/{uid}`) and must resolve. It also prints
 node's CPU time per badge until published, which depends less on other load than the wall
 time, and each node's DHT counters. Only ratios measured in one run compare: these machines
 are noisy. `--profile` runs the nodes under cProfile and prints their top functions by own
-time, per batch row, until published (start-up included: the node id puzzle shows; no
-delivery wait and no resolvability check then).
+time, per batch row, until every delivery was tried (start-up included: the node id puzzle
+shows; no resolvability check then), so the earner's side of delivery shows too.
 """
 
 from __future__ import annotations
@@ -66,6 +66,7 @@ BATCH_TIMEOUT_S = 1800.0
 POLL_INTERVAL_S = 0.5  # a poll reads every row: polling often would slow the node it measures
 LOOKUP_THREADS = 8
 LOOKUPS_PER_S = 150.0  # the check's lookups (see count_resolvable)
+NAMES = ("issuer", "earner", "verifier")
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,10 +242,18 @@ class BatchRun:
     in_inbox: int = -1  # badges in the earner node's inbox then
     cpu_s: tuple[float, ...] = ()  # each node's CPU seconds from the POST until published
     dht_stats: tuple[dict[str, int], ...] = ()  # each node's DHT counters (GET /health) after
+    cpu_delivered_s: tuple[float, ...] = ()  # each node's CPU seconds, published → delivered
 
     @property
     def rate(self) -> float:
         return self.issued / self.until_published if self.until_published else math.nan
+
+    @property
+    def delivery_rate(self) -> float:
+        """Badges into the earner's inbox a second once published (a batch holds its
+        deliveries until every chunk is out: node/batches.py)."""
+        taking = self.until_delivered - self.until_published
+        return self.in_inbox / taking if taking > 0 else math.nan
 
 
 def issue_csv(
@@ -260,8 +269,8 @@ def issue_csv(
     """Issue the CSV as one batch; time it, and count the CPU time of the `watched` nodes
     (a figure that depends less on what else the machine runs than the wall time; the second
     is the earner node, whose inbox is counted). Without
-    `settle`, return once published: no wait for deliveries, no resolvability check (so a
-    profile of the nodes covers the batch, not what follows)."""
+    `settle`, no resolvability check (so a profile of the nodes covers the batch and its
+    deliveries, not what follows)."""
     csv_file = issuer.home.parent / "earners.csv"
     lines = ["to,email", *(f"{earners[n % len(earners)]},l{n}@example.org" for n in range(rows))]
     csv_file.write_text("\n".join(lines) + "\n")
@@ -281,12 +290,16 @@ def issue_csv(
             cpu = tuple(cpu_seconds(n) - b for n, b in zip(watched, cpu_before, strict=True))
             uids = issuer.admin("GET", path)["uids"]
             stats = tuple(dht_stats(node) for node in watched)
-            delivered = wait_for_deliveries(issuer, started) if settle else math.nan
-            inbox = len(watched[1].admin("GET", "/admin/inbox")["badges"]) if settle else -1
+            cpu_published = [cpu_seconds(node) for node in watched]
+            delivered = wait_for_deliveries(issuer, started)
+            cpu_delivered = tuple(
+                cpu_seconds(n) - b for n, b in zip(watched, cpu_published, strict=True)
+            )
+            inbox = len(watched[1].admin("GET", "/admin/inbox")["badges"])
             resolvable = count_resolvable(verifier, uids) if settle else -1
             done, failed = progress["done"], progress["failed"]
             published = until_done, until_published, resolvable, delivered, inbox
-            return BatchRun(rows, done, failed, *published, cpu, stats)
+            return BatchRun(rows, done, failed, *published, cpu, stats, cpu_delivered)
         time.sleep(POLL_INTERVAL_S)
     raise TimeoutError(f"the batch was not issued and published within {BATCH_TIMEOUT_S} s")
 
@@ -399,6 +412,15 @@ def print_batch(run: BatchRun, earners: int) -> None:
             for name, seconds in zip(("issuer", "earner", "verifier"), run.cpu_s, strict=False)
         )
         print(f"\nCPU ms per badge until published: {each}")
+    if run.cpu_delivered_s:
+        each = ", ".join(
+            f"{name} {seconds * 1000 / max(run.in_inbox, 1):.1f}"
+            for name, seconds in zip(NAMES, run.cpu_delivered_s, strict=False)
+        )
+        print(
+            f"deliveries: {run.delivery_rate:.1f} badges/s into the inbox once published; "
+            f"CPU ms per delivered badge: {each}"
+        )
     shown = ("rpcs_sent", "rpc_timeouts", "requests_rate_limited", "stores_accepted")
     for name, stats in zip(("issuer", "earner", "verifier"), run.dht_stats, strict=False):
         counts = ", ".join(f"{key} {stats.get(key, 0)}" for key in shown)
@@ -422,6 +444,37 @@ def print_profile(name: str, path: Path, rows: int, top: int = 15) -> None:
         )
 
 
+# Where a delivered badge's time goes on each side (cumulative, so stages nest).
+DELIVERY_STAGES = {
+    "issuer": ("delivery.py deliver", "inbox_client.py post_credential", "queue.py flush"),
+    # verify_credential runs in a thread, which cProfile does not see
+    "earner": (
+        "earner_routes.py post_inbox",
+        "earner.py receive",
+        "inbox_group.py room",
+        "inbox_counts.py save_many",
+        "leveldb.py _apply",
+    ),
+}
+
+
+def print_stages(name: str, path: Path, rows: int) -> None:
+    """Cumulative ms per row of the delivery stages of `name`'s node (see DELIVERY_STAGES)."""
+    table: dict[Any, Any] = pstats.Stats(str(path)).stats  # type: ignore[attr-defined]
+    for stage in DELIVERY_STAGES.get(name, ()):
+        file, _, function = stage.partition(" ")
+        found = [
+            (calls, cumulative)
+            for (where, _, called), (_, calls, _, cumulative, _) in table.items()
+            if Path(where).name == file and called == function
+        ]
+        calls = sum(c for c, _ in found)
+        cumulative = sum(c for _, c in found)
+        print(
+            f"{name} `{stage}`: {calls / rows:.2f} calls, {cumulative * 1000 / rows:.2f} ms per row"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=2000, help="badges issued in-process")
@@ -438,6 +491,7 @@ def main() -> None:
             print_batch(run, args.earners)
             for name in ("issuer", "earner", "verifier") if profile is not None else ():
                 print_profile(name, Path(folder) / f"{name}.prof", args.rows)
+                print_stages(name, Path(folder) / f"{name}.prof", args.rows)
 
 
 if __name__ == "__main__":

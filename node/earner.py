@@ -24,7 +24,7 @@ from badgechain.chain.uid import Uid, uid_text
 from badgechain.chain.verify import verify_credential
 from badgechain.storage import Kind, Store
 
-from . import inbox_counts
+from . import inbox_counts, inbox_group
 from .badgestore import credential_uid, load_badge, load_record, put_record, records
 from .didweb import did_web_resolvers
 from .errors import NodeError
@@ -143,15 +143,19 @@ async def receive(node: Services, credential: object) -> tuple[Uid, dict[str, An
     held = load_record(store, uid)
     if held is not None:
         return uid, held.to_json()
+    waiting = inbox_group.pending(store, uid)
+    if waiting is not None:  # delivered twice at once: answered once it is written
+        await inbox_group.save(store, credential, waiting)
+        return uid, waiting.to_json()
     size, sender = badge_size(credential), sender_of(credential)
-    room = inbox_counts.room(store, sender)  # counted, not scanned: O(1) a delivery
+    room = inbox_group.room(store, sender)  # counted, not scanned: O(1) a delivery
     if room.badges >= MAX_INBOX_BADGES:
         raise InboxFull(f"the inbox holds {MAX_INBOX_BADGES} badges already")
     check_inbox_room(room, size)
     state = BadgeRecord(
         role="received", state=BadgeState.INBOX, at=_now(node), bytes=size, sender=sender
     )
-    inbox_counts.save(store, credential, state)
+    await inbox_group.save(store, credential, state)  # with the deliveries arriving with it
     return uid, state.to_json()
 
 

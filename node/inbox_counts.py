@@ -9,8 +9,8 @@ badge state made each delivery O(n) and a batch to one earner O(n²). Instead:
 - Kind.JOURNAL b"inbox-room/total" → 8-byte badge count + 8-byte byte count;
 - Kind.JOURNAL b"inbox-room/sender/" + tag → 8-byte byte count (absent at zero).
 
-They are written in the same batch as the badge's state (`add` when it enters the inbox,
-`remove` when it leaves), so a crash never leaves them apart. A home without the total (one
+They are written in the same batch as the badge's state (`save_many` when it enters the
+inbox, `remove` when it leaves), so a crash never leaves them apart. A home without the total (one
 written before these counts, or one whose counts were `forget`-ten by a restore) rebuilds
 all of them from one scan of the badge states, once.
 """
@@ -18,6 +18,7 @@ all of them from one scan of the badge states, once.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -25,12 +26,21 @@ from badgechain.chain.errors import BadgeChainError
 from badgechain.chain.uid import Uid
 from badgechain.storage import Batch, Kind, Store
 
-from .badgestore import load_badge, put_badge, records
+from .badgestore import credential_uid, load_badge, load_record, put_badge, records
 from .inbox_limits import badge_size, sender_of
 from .records import BadgeRecord
 from .states import BadgeState
 
-__all__ = ["MEMBER_PREFIX", "InboxRoom", "add", "forget", "rebuild", "remove", "room", "save"]
+__all__ = [
+    "MEMBER_PREFIX",
+    "InboxRoom",
+    "forget",
+    "rebuild",
+    "remove",
+    "room",
+    "save",
+    "save_many",
+]
 
 MEMBER_PREFIX: Final = b"inbox-badge/"
 _TOTAL: Final = b"inbox-room/total"
@@ -71,19 +81,6 @@ def room(store: Store, sender: str) -> InboxRoom:
     return InboxRoom(badges, total_bytes, sender_bytes)
 
 
-def add(store: Store, batch: Batch, uid: Uid, size: int, sender: str) -> None:
-    """Count a badge entering the inbox, in `batch` (which also writes its state). Counts are
-    read from `store`: one badge a batch, written before the next is counted."""
-    if store.get(Kind.INDEX, MEMBER_PREFIX + uid) is not None:
-        return  # counted already
-    badges, total_bytes = _total(store)
-    tag = sender.encode()
-    batch.put(Kind.INDEX, MEMBER_PREFIX + uid, _pack(size) + tag)
-    batch.put(Kind.JOURNAL, _TOTAL, _pack(badges + 1, total_bytes + size))
-    held = _int(store.get(Kind.JOURNAL, _SENDER + tag))
-    batch.put(Kind.JOURNAL, _SENDER + tag, _pack(held + size))
-
-
 def remove(store: Store, batch: Batch, uid: Uid) -> None:
     """Uncount a badge leaving the inbox (accepted, rejected), in `batch`; nothing if it was
     not counted."""
@@ -102,18 +99,36 @@ def remove(store: Store, batch: Batch, uid: Uid) -> None:
 
 
 def save(store: Store, credential: dict[str, Any], state: BadgeRecord) -> Uid:
-    """Store a badge with its inbox state and count it, in one write (a delivery, a claim,
-    an import all enter the inbox this way)."""
-    size, sender = _size_and_sender(store, None, credential, state)
+    """Store a badge with its inbox state and count it, in one write (a claim and an import
+    enter the inbox this way; deliveries in groups, node/inbox_group.py)."""
+    save_many(store, [(credential, state)])
+    return credential_uid(credential)
+
+
+def save_many(store: Store, badges: Sequence[tuple[dict[str, Any], BadgeRecord]]) -> None:
+    """Store badges with their inbox states and count them, in one synced write. A badge
+    this node holds already (a claim or a delivery written meanwhile) is left as it is."""
+    count, total_bytes = _total(store)
+    added: dict[bytes, int] = {}
     with store.batch() as batch:
-        uid = put_badge(batch, credential, state)
-        add(store, batch, uid, size, sender)
-    return uid
+        for credential, state in badges:
+            uid = credential_uid(credential)
+            if load_record(store, uid) is not None or store.get(Kind.INDEX, MEMBER_PREFIX + uid):
+                continue
+            size, sender = _size_and_sender(store, None, credential, state)
+            put_badge(batch, credential, state)
+            batch.put(Kind.INDEX, MEMBER_PREFIX + uid, _pack(size) + sender.encode())
+            count, total_bytes = count + 1, total_bytes + size
+            added[sender.encode()] = added.get(sender.encode(), 0) + size
+        batch.put(Kind.JOURNAL, _TOTAL, _pack(count, total_bytes))
+        for tag, size in added.items():
+            held = _int(store.get(Kind.JOURNAL, _SENDER + tag))
+            batch.put(Kind.JOURNAL, _SENDER + tag, _pack(held + size))
 
 
 def forget(batch: Batch) -> None:
     """Make the next count rebuild from the states: for writers that put many inbox badges
-    in one batch (a backpack restore), which `add` cannot count."""
+    in one batch of their own (a backpack restore)."""
     batch.delete(Kind.JOURNAL, _TOTAL)
 
 

@@ -129,3 +129,32 @@ async def test_a_delivery_to_a_home_without_counts_meets_the_limits(
     counted = _counts(node.store, BOB)
     assert counted.badges == 4 and counted == _recounted(node.store, BOB)
     assert len(earner.inbox_items(node)) == 4
+
+
+async def test_deliveries_arriving_together_share_a_write_within_the_limits(
+    node: RunningNode, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Badges written in one group (node/inbox_group.py) count from the moment they join it:
+    of eight arriving at once, the five the inbox has room for are kept."""
+    monkeypatch.setattr(earner, "MAX_INBOX_BADGES", 5)
+    badges = [sign_badge(ALICE if n % 2 else BOB, node.did) for n in range(8)]
+    async with asyncio.timeout(30):
+        answers = await asyncio.gather(
+            *(earner.receive(node, badge) for badge in badges), return_exceptions=True
+        )
+    kept = [answer for answer in answers if isinstance(answer, tuple)]
+    refused = [answer for answer in answers if isinstance(answer, earner.InboxFull)]
+    assert (len(kept), len(refused)) == (5, 3)
+    assert len(earner.inbox_items(node)) == 5
+    assert _counts(node.store, ALICE) == _recounted(node.store, ALICE)
+
+
+async def test_a_badge_delivered_twice_at_once_is_kept_once(node: RunningNode) -> None:
+    badge = sign_badge(ALICE, node.did)
+    async with asyncio.timeout(30):
+        answers = await asyncio.gather(*(earner.receive(node, badge) for _ in range(3)))
+    assert {state["state"] for _, state in answers} == {"inbox"}
+    assert len(earner.inbox_items(node)) == 1
+    assert _counts(node.store, ALICE) == inbox_counts.InboxRoom(
+        1, badge_size(badge), badge_size(badge)
+    )
