@@ -200,7 +200,7 @@ def issue(
             f"--image must be a {suffix[1:].upper()} image to bake into {out.name}"
         )
     from badgechain.chain.badge import build_achievement, build_credential, email_identity
-    from badgechain.chain.proof import sign_credential
+    from badgechain.chain.signing import sign
 
     key = load_key(home)
     now = datetime.now(UTC)
@@ -227,8 +227,8 @@ def issue(
         valid_until=valid_until,
         evidence=evidence,
     )
-    # The same eddsa-rdfc-2022 proof as the node pipeline's signing step, without the node.
-    signed = sign_credential(credential, key, created=now)
+    # The node pipeline's own signing step (eddsa-rdfc-2022), without the node.
+    signed = sign(credential, key, now).credential
     payload = json.dumps(signed, indent=2, ensure_ascii=False)
     write_atomic(out, _render(suffix, payload, image_bytes, name))
     uid = signed["proof"]["proofValue"]

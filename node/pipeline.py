@@ -3,7 +3,7 @@
 Every entry point (a class badge, a batch row, POST /credentials/issue, an endorsement, a
 persona's genesis badge) describes what to issue as an `Issuance` and hands it to
 `issue()` (or, when its publishing differs, to `sign_and_store()`); the offline CLI uses
-`sign()` alone.
+the signing step alone (`sign()`, from chain/signing.py, so that it needs no node).
 
 1. build:  the entry point's function makes the unsigned credential, given the status list
            entry taken for it (node/status.py) when it asks for one;
@@ -34,9 +34,9 @@ from typing import Any, Final
 from badgechain.bns.bulk import publish_many as publish_entries
 from badgechain.bns.record import Entry, entry_from_badge, make_entry
 from badgechain.chain.errors import BadgeChainError
-from badgechain.chain.keys import KeyPair, PublicKey
-from badgechain.chain.multibase import multibase_encode_b58
-from badgechain.chain.proof import JCS, RDFC, format_created, signing_input
+from badgechain.chain.keys import PublicKey
+from badgechain.chain.proof import RDFC
+from badgechain.chain.signing import Signed, sign
 from badgechain.chain.uid import Uid, uid_text
 from badgechain.storage import Batch, Kind, Store
 
@@ -68,42 +68,6 @@ UNPUBLISHED_PREFIX: Final = b"issuer/unpublished/"
 _LOGGED_STATE: Final[tuple[str, ...]] = ("class_id", "batch_id", "via", "endorsed")
 
 Op = tuple[Kind, bytes, bytes]
-
-
-@dataclass(frozen=True, slots=True)
-class Signed:
-    """A credential signed by this node, with what signing computed: its UID (the proof's
-    signature) and the signing input the BNS entry repeats."""
-
-    credential: dict[str, Any]
-    uid: Uid
-    signing_input: bytes
-
-
-def sign(
-    unsigned: dict[str, Any],
-    key: KeyPair,
-    now: datetime,
-    suite: str = RDFC,
-    method: str | None = None,  # the verification method; None: the key's did:key
-) -> Signed:
-    """`unsigned` secured with one Data Integrity proof by `key` (vc-di-eddsa, "Add Proof"):
-    eddsa-rdfc-2022, or eddsa-jcs-2022 whose proof carries the document's @context."""
-    proof: dict[str, Any] = {
-        "type": "DataIntegrityProof",
-        "cryptosuite": suite,
-        "created": format_created(now),
-        "verificationMethod": method or key.verification_method,
-        "proofPurpose": "assertionMethod",
-    }
-    if suite == JCS:
-        proof["@context"] = unsigned["@context"]
-    message = signing_input(unsigned, proof)
-    signature = key.sign(message)
-    # A new top level only: the signed credential shares its values with `unsigned`, which
-    # the entry points build fresh for it and never change afterwards.
-    credential = unsigned | {"proof": proof | {"proofValue": multibase_encode_b58(signature)}}
-    return Signed(credential, Uid(signature), message)
 
 
 @dataclass(frozen=True, slots=True)

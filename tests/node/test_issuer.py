@@ -19,7 +19,7 @@ from click.testing import CliRunner, Result
 
 from badgechain.bns import record as bns_record
 from badgechain.bns.record import Uid
-from badgechain.chain import jsonld, proof, rdfc
+from badgechain.chain import jsonld, proof, rdfc, signing
 from badgechain.chain.images import default_png, default_svg
 from badgechain.chain.keys import KeyPair
 from badgechain.chain.multibase import multibase_decode, multibase_encode_b58
@@ -752,7 +752,7 @@ async def test_an_issued_badge_computes_its_signing_input_once(
         return real(*args, **kwargs)
 
     real = proof.signing_input
-    for module in (proof, pipeline, bns_record):
+    for module in (proof, signing, bns_record):
         monkeypatch.setattr(module, "signing_input", counting)
     recipient = Recipient(KeyPair.generate().did, None, None, ())
     result = await issuer.issue_badge(node, str(record.id), recipient)
