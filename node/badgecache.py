@@ -23,7 +23,7 @@ from badgechain.chain.uid import Uid
 
 from .badgestore import credential_uid
 from .fetchers import credential_of
-from .outbound import client_session, host_map
+from .outbound import client_session, host_map, shown_url, why_unreachable
 from .resolvers import MAX_BADGE_BYTES, FetchError, NodeBns, NotPublished
 from .services import Services
 
@@ -91,7 +91,7 @@ class BadgeCache:
             if body is not None:
                 return body
             failures.append(
-                FetchError(f"{url:.120} does not serve this badge", code="location_invalid")
+                FetchError(f"{shown_url(url)} does not serve this badge", code="location_invalid")
             )
         detail = "; ".join(failure.message for failure in failures)
         if all(isinstance(failure, Unreachable) for failure in failures):
@@ -138,15 +138,15 @@ class BadgeCache:
                 if response.status in (404, 410):
                     return None
                 if response.status >= 500:
-                    raise Unreachable(f"{url:.120} answered HTTP {response.status}")
+                    raise Unreachable(f"{shown_url(url)} answered HTTP {response.status}")
                 if response.status != 200:
-                    raise FetchError(f"{url:.120} answered HTTP {response.status}")
+                    raise FetchError(f"{shown_url(url)} answered HTTP {response.status}")
                 body = await _read_bounded(response, url)
                 if not _names_uid(body, uid):
                     return None
                 return self._keep((uid, url), body, response.headers, None)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise Unreachable(f"{url:.120}: {type(exc).__name__} {exc}"[:300]) from exc
+            raise Unreachable(f"{shown_url(url)}: {why_unreachable(exc)}") from exc
 
     def _keep(
         self, key: tuple[Uid, str], body: bytes, headers: Mapping[str, str], old: _Copy | None
@@ -170,7 +170,7 @@ async def _read_bounded(response: aiohttp.ClientResponse, url: str) -> bytes:
         size += len(chunk)
         if size > MAX_BADGE_BYTES:
             raise FetchError(
-                f"{url:.120} sent over {MAX_BADGE_BYTES} bytes", code="fetch_too_large"
+                f"{shown_url(url)} sent over {MAX_BADGE_BYTES} bytes", code="fetch_too_large"
             )
         chunks.append(chunk)
     return b"".join(chunks)

@@ -20,6 +20,7 @@ from badgechain.chain.resolve import Unreachable
 from badgechain.chain.uid import Uid, uid_text
 
 from .badgestore import load_badge
+from .outbound import shown_url, why_unreachable
 from .services import Services
 
 __all__ = ["MAX_GATEWAY_ANSWER_BYTES", "BnsAccess", "BnsAnswer", "GatewayBns", "NodeBns"]
@@ -106,7 +107,7 @@ class GatewayBns:
                         break  # parse_json refuses it below
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise Unreachable(
-                f"the gateway {self.base_url:.100} did not answer: {type(exc).__name__}",
+                f"the gateway {shown_url(self.base_url)} did not answer: {why_unreachable(exc)}",
                 code="gateway_unreachable",
             ) from exc
         try:

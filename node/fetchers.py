@@ -23,7 +23,7 @@ from .badgestore import credential_uid
 from .bns_access import BnsAccess, NodeBns
 from .config import NodeConfig
 from .errors import NodeError
-from .outbound import HostMap, client_session, host_map
+from .outbound import HostMap, client_session, host_map, shown_url, why_unreachable
 from .services import Services
 
 log = logging.getLogger(__name__)
@@ -108,22 +108,22 @@ async def get(
             if response.status in (404, 410):
                 return None
             if response.status >= 500:
-                raise Unreachable(f"{url:.120} answered HTTP {response.status}")
+                raise Unreachable(f"{shown_url(url)} answered HTTP {response.status}")
             if response.status != 200:
-                raise FetchError(f"{url:.120} answered HTTP {response.status}")
+                raise FetchError(f"{shown_url(url)} answered HTTP {response.status}")
             chunks: list[bytes] = []
             size = 0
             async for chunk in response.content.iter_chunked(64 * 1024):
                 size += len(chunk)
                 if size > max_bytes:
                     raise FetchError(
-                        f"{url:.120} sent over {max_bytes} bytes", code="fetch_too_large"
+                        f"{shown_url(url)} sent over {max_bytes} bytes", code="fetch_too_large"
                     )
                 chunks.append(chunk)
             media = response.content_type
             final = hosts.to_public(str(response.url)) if redirects else url
     except (aiohttp.ClientError, TimeoutError) as exc:
-        raise Unreachable(f"{url:.120}: {type(exc).__name__} {exc}"[:300]) from exc
+        raise Unreachable(f"{shown_url(url)}: {why_unreachable(exc)}") from exc
     return b"".join(chunks), media, final
 
 
@@ -202,7 +202,7 @@ async def fetch_badge(bns: BnsAccess, uid: Uid, session: aiohttp.ClientSession) 
         # One bad mirror must not hide a good one: note it and try the next location.
         log.info("a badge location does not serve the badge", extra={"url": url[:120]})
         failures.append(
-            FetchError(f"{url:.120} does not serve this badge", code="location_invalid")
+            FetchError(f"{shown_url(url)} does not serve this badge", code="location_invalid")
         )
     detail = "; ".join(failure.message for failure in failures)
     if all(isinstance(failure, Unreachable) for failure in failures):

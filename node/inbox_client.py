@@ -25,7 +25,7 @@ from badgechain.chain.keys import PublicKey, public_key_from_did_key
 
 from .config import MAX_JSON_BYTES, NodeConfig
 from .errors import NodeError
-from .outbound import client_session
+from .outbound import client_session, shown_url, why_unreachable
 
 __all__ = [
     "DEFAULT_POST_TIMEOUT_S",
@@ -158,13 +158,15 @@ async def post_credential(
             status = answer.status
             detail = await answer.content.read(_MAX_ANSWER_BYTES)
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-        raise DeliveryError(f"no answer from {url:.100}: {exc}", code="inbox_unreachable") from exc
+        raise DeliveryError(
+            f"no answer from {shown_url(url)}: {why_unreachable(exc)}", code="inbox_unreachable"
+        ) from exc
     if 200 <= status < 300:
         return
     code = _problem_code(detail)
     if code is not None and _is_refusal(status, code):
-        raise DeliveryRefused(f"{url:.100} refused the badge: {status} {code}", code=code)
-    raise DeliveryError(f"{url:.100} answered {status} {code or ''}", code="inbox_failed")
+        raise DeliveryRefused(f"{shown_url(url)} refused the badge: {status} {code}", code=code)
+    raise DeliveryError(f"{shown_url(url)} answered {status} {code or ''}", code="inbox_failed")
 
 
 def _is_refusal(status: int, code: str) -> bool:

@@ -26,7 +26,7 @@ import os
 import socket
 import ssl
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import aiohttp
 from aiohttp.abc import ResolveResult
@@ -50,7 +50,9 @@ __all__ = [
     "host_map",
     "only_global",
     "refused_address",
+    "shown_url",
     "tls_context",
+    "why_unreachable",
 ]
 
 HOST_MAP_ENV = "BADGECHAIN_TEST_HOST_MAP"
@@ -103,6 +105,38 @@ def refused_address(exc: BaseException) -> bool:
     return isinstance(exc, aiohttp.ClientConnectorError) and isinstance(
         exc.os_error, AddressRefused
     )
+
+
+def why_unreachable(exc: BaseException) -> str:
+    """Why a request got no answer, in words: never the HTTP library's exception text, which
+    names its internals (`ClientConnectorError`, `ssl:default`) and reaches users through
+    problem details, reports and the web page (issue 16 item 9)."""
+    if refused_address(exc):
+        return "its address is private, and this public node does not connect there"
+    if isinstance(exc, TimeoutError):
+        return "it did not answer in time"
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return "its host name does not resolve"
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
+        return "its TLS certificate was not accepted"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return "the connection was refused"
+    if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
+        return "it closed the connection mid-answer"
+    if isinstance(exc, aiohttp.TooManyRedirects):
+        return "it redirected too often"
+    if isinstance(exc, aiohttp.InvalidURL):
+        return "the URL is not valid"
+    return "the connection failed"
+
+
+_MAX_SHOWN_URL: Final = 300
+
+
+def shown_url(url: str) -> str:
+    """`url` for a message: whole (a badge's location is ~125 characters, and a URL cut
+    short reads as a wrong one), or visibly cut with '…' when it is very long."""
+    return url if len(url) <= _MAX_SHOWN_URL else url[: _MAX_SHOWN_URL - 1] + "…"
 
 
 def allowed_networks(config: NodeConfig) -> tuple[Network, ...]:

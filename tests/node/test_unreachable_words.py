@@ -1,0 +1,43 @@
+"""A location that does not answer is named whole and said in words (issue 16 item 9): no
+HTTP library text (`ClientConnectorError`, `ssl:default`, `Errno`) and no URL cut short
+(a badge's location is ~125 characters; cut at 120 it read `…/badges/<uid>.j: …`)."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from badgechain.chain.resolve import Unreachable
+from badgechain.node.config import NodeConfig
+from badgechain.node.fetchers import get_bounded, mapped_session
+from badgechain.node.outbound import shown_url
+
+# A UID is 87-88 base58 characters: its location URL on a loopback gateway is ~125.
+UID = "z2KFe5zKBe24KHSPWAPAiYBzLEQVEUA8wozwEuMGxiHf9g4ehVKx4Z13ni5PjXzK7BYJs1gpv3iaqffYU6Ti1h2uv"
+INTERNALS = ("ssl:default", "Connect call failed", "ClientConnector", "Errno", "OSError")
+
+
+def _closed_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (bound, then let go)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_a_refused_location_is_named_whole_and_in_words() -> None:
+    url = f"http://127.0.0.1:{_closed_port()}/badges/{UID}.json"
+    async with mapped_session(NodeConfig(name="n"), 5.0) as session:
+        with pytest.raises(Unreachable) as failed:
+            await get_bounded(session, url, 1024)
+    message = failed.value.message
+    assert message == f"{url}: the connection was refused"
+    assert not any(internal in message for internal in INTERNALS)
+
+
+def test_only_a_very_long_url_is_cut_and_it_says_so() -> None:
+    location = f"https://badges.example.org/people/ada/badges/{UID}.json"
+    assert shown_url(location) == location
+    long = "https://example.org/" + "a" * 400
+    shown = shown_url(long)
+    assert len(shown) == 300 and shown.endswith("…") and long.startswith(shown[:-1])
