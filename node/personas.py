@@ -191,6 +191,19 @@ async def publish_persona(node: Services, uid: Uid) -> Persona:
     return Persona(uid, state.name or "", accepted, state.at or "")
 
 
+async def move_persona(node: Services, uid: Uid, urls: list[str]) -> None:
+    """Publish `urls` as where a published persona's genesis badge is served: its node's
+    gateway moved (node/relocation.py). Not logged, like the persona itself."""
+    state = load_record(node.store, uid)
+    if state is None or state.role != PERSONA_ROLE or state.state != BadgeState.ACCEPTED:
+        raise PersonaError("this node has no such published persona", code="persona_not_found")
+    record = await node.names.set_location(node.key, uid, urls)
+    kept = tuple(record.location.urls) if record.location else ()
+    with node.store.batch() as batch:
+        moved = advance(state.state, BadgeState.ACCEPTED)
+        put_record(batch, uid, state.with_members(state=moved, urls=kept))
+
+
 def list_personas(node: Services) -> list[Persona]:
     """This node's personas, in UID order."""
     store = node.store

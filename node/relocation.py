@@ -3,9 +3,10 @@ that named the old one (issue 16 item 2): otherwise the BNS keeps sending verifi
 address where nothing answers.
 
 The URL a node last served under is kept in HOME/gateway-url. At start, every accepted badge
-whose location holds a URL under that old base is moved to the same path under the new base
-(`earner.move`, which signs and publishes the location). The file is updated once every move
-is done, so a move that failed is tried again at the next start.
+and persona whose location holds a URL under that old base is moved to the same path under
+the new base (`earner.move` or `personas.move_persona`, which sign and publish the
+location). The file is updated once every move is done, so a move that failed is tried
+again at the next start.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from typing import Final
 from badgechain.chain.errors import BadgeChainError
 from badgechain.storage.files import read_bounded, write_atomic
 
-from . import earner
+from . import earner, personas
 from .badgestore import states
+from .personas import PERSONA_ROLE
 from .services import Services
 
 __all__ = ["GATEWAY_URL_FILE", "follow_gateway_url"]
@@ -27,6 +29,9 @@ log = logging.getLogger(__name__)
 
 GATEWAY_URL_FILE: Final = "gateway-url"
 _MAX_URL_BYTES: Final = 2048
+# Whose locations this node published under its own gateway: received badges it accepted,
+# and its personas' genesis badges.
+_MOVED_ROLES: Final = frozenset({"received", PERSONA_ROLE})
 
 
 def _previous(home: Path) -> str | None:
@@ -55,7 +60,8 @@ async def follow_gateway_url(node: Services) -> int:
     if old is not None and old.rstrip("/") != new.rstrip("/"):
         for uid, state in states(node.store):
             urls = state.get("urls")
-            if state.get("role") != "received" or state.get("state") != "accepted":
+            role = state.get("role")
+            if role not in _MOVED_ROLES or state.get("state") != "accepted":
                 continue
             if not isinstance(urls, list) or not all(isinstance(url, str) for url in urls):
                 continue
@@ -63,7 +69,10 @@ async def follow_gateway_url(node: Services) -> int:
             if changed == urls:
                 continue
             try:
-                await earner.move(node, uid, changed)
+                if role == PERSONA_ROLE:
+                    await personas.move_persona(node, uid, changed)
+                else:
+                    await earner.move(node, uid, changed)
                 moved += 1
             except BadgeChainError as exc:
                 failed += 1
