@@ -128,10 +128,11 @@ async def receive(node: Services, credential: object) -> tuple[Uid, dict[str, An
         raise InboxRefused(
             f"the badge is not about {node.did} or a badge it holds", code="not_for_this_node"
         )
-    resolvers = await did_web_resolvers(node, credential)  # a did:web issuer's key
-    report = await asyncio.to_thread(
-        verify_credential, credential, now=node.clock(), resolvers=resolvers
-    )
+    with inbox_group.arriving(store):  # a group being written waits for this badge
+        resolvers = await did_web_resolvers(node, credential)  # a did:web issuer's key
+        report = await asyncio.to_thread(
+            verify_credential, credential, now=node.clock(), resolvers=resolvers
+        )
     if report.failed is not None:
         failed = report.failed
         raise InboxRefused(f"{failed.name}: {failed.message}", code=failed.code)

@@ -1,17 +1,21 @@
 """Delivered badges written to the inbox in groups: one synced write for the badges that
-arrive within `GROUP_WAIT_S` of each other, instead of one fsync each (issue 13).
+arrive together, instead of one fsync each (issue 13).
 
 A batch's deliveries reach an earner's node several at once (an issuer's work queue keeps
 eight in flight); each synced write blocks the event loop for an fsync (~4.5 ms here), which
 capped the node near 200 badges a second. A badge waiting in a group is answered only once
 the group's write is durable, and it counts against the inbox limits from the moment it
-joins (`room`), so a group never takes the inbox past them. Everything runs on the event
-loop's thread: joining, counting and writing never interleave.
+joins (`room`), so a group never takes the inbox past them. A group is written once no
+other delivery is being verified (`arriving`: none will join soon), or `GROUP_WAIT_S` after
+it opened. Everything runs on the event loop's thread: joining, counting and writing never
+interleave.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -22,11 +26,11 @@ from . import inbox_counts
 from .badgestore import credential_uid
 from .records import BadgeRecord
 
-__all__ = ["GROUP_WAIT_S", "pending", "room", "save"]
+__all__ = ["GROUP_WAIT_S", "arriving", "pending", "room", "save"]
 
-# Long enough for the deliveries in flight to share a write, short against a delivery's
-# own time (verification, HTTP): a badge waits at most this long for others.
-GROUP_WAIT_S: Final = 0.003
+# Short against a delivery's own time (verification, HTTP): the longest a badge waits for
+# the deliveries being verified to join its write.
+GROUP_WAIT_S: Final = 0.005
 
 
 @dataclass(eq=False)
@@ -46,6 +50,23 @@ class _Group:
 # The open group of each store, by the store's id (a LevelStore takes no weak reference);
 # removed when written, so a stopped node leaves nothing behind.
 _OPEN: dict[int, _Group] = {}
+# How many deliveries to each store are being verified, and may join its group next.
+_ARRIVING: dict[int, int] = {}
+
+
+@contextmanager
+def arriving(store: Store) -> Iterator[None]:
+    """Around a delivery's verification: its group waits for it, unless it is the last."""
+    _ARRIVING[id(store)] = _ARRIVING.get(id(store), 0) + 1
+    try:
+        yield
+    finally:
+        left = _ARRIVING.pop(id(store)) - 1
+        if left:
+            _ARRIVING[id(store)] = left
+        group = _open_group(store)
+        if group is not None and not left:  # after this delivery joins (or is refused)
+            asyncio.get_running_loop().call_soon(_write, group)
 
 
 def _open_group(store: Store) -> _Group | None:
@@ -83,13 +104,16 @@ async def save(store: Store, credential: dict[str, Any], state: BadgeRecord) -> 
         group = _Group(store, loop.create_future())
         group.written.add_done_callback(_retrieved)
         _OPEN[id(store)] = group
-        loop.call_later(GROUP_WAIT_S, _write, group)
+        wait = GROUP_WAIT_S if _ARRIVING.get(id(store)) else 0.0
+        loop.call_later(wait, _write, group)
     group.badges.setdefault(credential_uid(credential), (credential, state))
     # A request cancelled meanwhile leaves its badge in the group: delivering it is harmless.
     await asyncio.shield(group.written)
 
 
 def _write(group: _Group) -> None:
+    if group.written.done():
+        return  # written already: a group may be scheduled twice
     if _OPEN.get(id(group.store)) is group:
         del _OPEN[id(group.store)]
     try:
