@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from badgechain.chain.keys import KeyPair
-from badgechain.node import earner, inbox_counts, inbox_limits
+from badgechain.node import backpack, earner, inbox_counts, inbox_limits
 from badgechain.node.app import Node, RunningNode
 from badgechain.node.badgestore import credential_uid, save_badge
 from badgechain.node.config import NodeConfig
@@ -158,3 +158,25 @@ async def test_a_badge_delivered_twice_at_once_is_kept_once(node: RunningNode) -
     assert _counts(node.store, ALICE) == inbox_counts.InboxRoom(
         1, badge_size(badge), badge_size(badge)
     )
+
+
+async def test_badges_a_backpack_restore_puts_in_the_inbox_are_counted(
+    node: RunningNode,
+) -> None:
+    """A restore writes many badges in one batch: the counts are rebuilt, not added to."""
+    early = sign_badge(ALICE, node.did)
+    async with asyncio.timeout(30):
+        await earner.receive(node, early)  # the counts exist before the restore
+    restored = [sign_badge(BOB, node.did) for _ in range(2)]
+    document = {
+        "type": backpack.BACKPACK_TYPE,
+        "did": node.did,
+        "badges": [
+            {"record": _inbox_state(badge).to_json(), "credential": badge} for badge in restored
+        ],
+        "imports": [],
+    }
+    assert backpack.restore_backpack(node, document) == (2, 0)
+    counted = _counts(node.store, BOB)
+    assert counted.badges == 3 and counted.sender_bytes == sum(map(badge_size, restored))
+    assert counted == _recounted(node.store, BOB)
