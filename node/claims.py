@@ -36,7 +36,7 @@ from . import earner, inbox_counts, mail
 from .badgestore import credential_uid, load_badge, load_record
 from .claim_proof import ClaimProof, check_claim_proof, normal_code, sign_claim
 from .didweb import did_web_resolvers
-from .outbound import client_session
+from .outbound import client_session, shown_url, why_unreachable
 from .pipeline import Op
 from .records import BadgeRecord
 from .services import Services
@@ -291,7 +291,9 @@ async def _ask_issuer(
             status = answer.status
             data = await answer.content.read(MAX_CLAIM_ANSWER_BYTES + 1)
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-        raise _error(f"no answer from {url:.100}: {exc}", "claim_issuer_unreachable") from exc
+        raise _error(
+            f"no answer from {shown_url(url)}: {why_unreachable(exc)}", "claim_issuer_unreachable"
+        ) from exc
     try:
         answer_json = json.loads(data) if len(data) <= MAX_CLAIM_ANSWER_BYTES else None
     except ValueError:

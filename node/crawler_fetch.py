@@ -12,7 +12,7 @@ from typing import Final
 import aiohttp
 
 from .crawl_links import Robots, normalise
-from .outbound import refused_address
+from .outbound import refused_address, why_unreachable
 
 __all__ = ["MAX_ROBOTS_BYTES", "Answer", "Failure", "fetch", "read_robots"]
 
@@ -72,7 +72,7 @@ async def fetch(
         return Failure("fetch_timeout", f"no complete answer within {wait_s:.1f} s")
     except aiohttp.ClientError as exc:
         code = "fetch_address_refused" if refused_address(exc) else "fetch_unreachable"
-        return Failure(code, f"{type(exc).__name__}: {exc}"[:300])
+        return Failure(code, why_unreachable(exc))
 
 
 async def read_robots(http: aiohttp.ClientSession, origin: str, wait_s: float) -> Robots:

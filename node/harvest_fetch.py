@@ -12,7 +12,7 @@ from typing import Final
 import aiohttp
 
 from .courses import CourseError
-from .outbound import refused_address
+from .outbound import refused_address, why_unreachable
 
 __all__ = [
     "FEED_TIMEOUT_S",
@@ -65,12 +65,12 @@ async def fetch_feed(
         ) from exc
     except aiohttp.ClientConnectorError as exc:  # its OSError says why (a private address)
         code = "feed_address_refused" if refused_address(exc) else "feed_unreachable"
-        raise FeedError(f"the feed cannot be fetched: {exc.os_error}"[:300], code=code) from exc
+        raise FeedError(f"the feed cannot be fetched: {why_unreachable(exc)}", code=code) from exc
     except aiohttp.TooManyRedirects as exc:
         raise FeedError("the feed redirects too often", code="feed_unreachable") from exc
     except (aiohttp.ClientError, OSError, ValueError) as exc:
         raise FeedError(
-            f"the feed cannot be fetched: {exc}"[:300], code="feed_unreachable"
+            f"the feed cannot be fetched: {why_unreachable(exc)}", code="feed_unreachable"
         ) from exc
 
 

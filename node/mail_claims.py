@@ -29,7 +29,7 @@ from badgechain.chain.uid import Uid, uid_text
 from badgechain.storage import Kind
 
 from . import claims, earner, mail, pipeline
-from .outbound import client_session
+from .outbound import client_session, shown_url, why_unreachable
 from .pipeline import Op
 from .services import Services
 
@@ -185,7 +185,9 @@ async def ask_resend(node: Services, uid: Uid, issuer_url: str | None) -> dict[s
             status, retry_after = answer.status, answer.headers.get("Retry-After", "")
             data = await answer.content.read(_MAX_ANSWER_BYTES + 1)
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-        raise _error(f"no answer from {url:.100}: {exc}", "claim_issuer_unreachable") from exc
+        raise _error(
+            f"no answer from {shown_url(url)}: {why_unreachable(exc)}", "claim_issuer_unreachable"
+        ) from exc
     return _answer(url, status, retry_after, data)
 
 

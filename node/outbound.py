@@ -111,8 +111,8 @@ def why_unreachable(exc: BaseException) -> str:
     """Why a request got no answer, in words: never the HTTP library's exception text, which
     names its internals (`ClientConnectorError`, `ssl:default`) and reaches users through
     problem details, reports and the web page (issue 16 item 9)."""
-    if refused_address(exc):
-        return "its address is private, and this public node does not connect there"
+    if isinstance(exc, aiohttp.ClientConnectorError) and isinstance(exc.os_error, AddressRefused):
+        return str(exc.os_error)  # our own words: the host is not a public address
     if isinstance(exc, TimeoutError):
         return "it did not answer in time"
     if isinstance(exc, aiohttp.ClientConnectorDNSError):

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import socket
 
+import aiohttp
 import pytest
 
 from badgechain.chain.resolve import Unreachable
+from badgechain.node import crawler_fetch
 from badgechain.node.config import NodeConfig
 from badgechain.node.fetchers import get_bounded, mapped_session
+from badgechain.node.harvest_fetch import FeedError, fetch_feed
 from badgechain.node.outbound import shown_url
 
 # A UID is 87-88 base58 characters: its location URL on a loopback gateway is ~125.
@@ -33,6 +36,16 @@ async def test_a_refused_location_is_named_whole_and_in_words() -> None:
     message = failed.value.message
     assert message == f"{url}: the connection was refused"
     assert not any(internal in message for internal in INTERNALS)
+
+
+async def test_a_refused_feed_or_crawled_page_is_said_in_words() -> None:
+    url = f"http://127.0.0.1:{_closed_port()}/feed.xml"
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(FeedError) as failed:
+            await fetch_feed(session, url, None, None)
+        crawled = await crawler_fetch.fetch(session, url, 1024, 5.0)
+    assert failed.value.message == "the feed cannot be fetched: the connection was refused"
+    assert crawled == crawler_fetch.Failure("fetch_unreachable", "the connection was refused")
 
 
 def test_only_a_very_long_url_is_cut_and_it_says_so() -> None:
