@@ -19,7 +19,9 @@ T = TypeVar("T")  # what the caller keeps with each request (bns/node_io.py: the
 Address = tuple[str, int]
 Outcome = tuple[bool, Any]  # (True, reply) or (False, None)
 
-_LATE_KEPT: Final = 4096  # timed-out requests whose late answer is still recognised
+# Timed-out requests whose late answer is still recognised: those of the last `timeout`
+# seconds, at most this many (a node of a large simulation holds few).
+_LATE_KEPT: Final = 1024
 
 
 class Outstanding(Generic[T]):
@@ -27,12 +29,14 @@ class Outstanding(Generic[T]):
 
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
-        self._waiting: dict[bytes, tuple[asyncio.Future[Outcome], Address, T]] = {}
+        # msg id -> (its future, the address asked, the caller's tag, its deadline)
+        self._waiting: dict[bytes, tuple[asyncio.Future[Outcome], Address, T, float]] = {}
         self._deadlines: deque[tuple[float, bytes]] = deque()  # in order sent, so of deadline
         self._timer: asyncio.TimerHandle | None = None
         self._armed_for = 0.0
-        # Requests that timed out, newest last: an answer to one proves its contact alive.
-        self._late: OrderedDict[bytes, tuple[Address, T]] = OrderedDict()
+        # Requests that failed, with their deadlines, newest last: an answer to one proves
+        # its contact alive.
+        self._late: OrderedDict[bytes, tuple[Address, T, float]] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._waiting)
@@ -42,8 +46,8 @@ class Outstanding(Generic[T]):
     ) -> asyncio.Future[Outcome]:
         """Await an answer from `address` to `msg_id` until `at + timeout` (`at`: now)."""
         future: asyncio.Future[Outcome] = loop.create_future()
-        self._waiting[msg_id] = (future, address, tag)
         deadline = at + self.timeout
+        self._waiting[msg_id] = (future, address, tag, deadline)
         self._deadlines.append((deadline, msg_id))
         if self._timer is None:
             self._arm(loop, deadline)
@@ -72,16 +76,18 @@ class Outstanding(Generic[T]):
         waiting = self._waiting.pop(msg_id, None)
         if waiting is None:
             return
-        future, address, tag = waiting
+        future, address, tag, deadline = waiting
         if not future.done():
             future.set_result((False, None))
-        self._late[msg_id] = (address, tag)
-        if len(self._late) > _LATE_KEPT:
-            self._late.popitem(last=False)
+        late = self._late
+        late[msg_id] = (address, tag, deadline)
+        oldest = deadline - self.timeout
+        while len(late) > _LATE_KEPT or next(iter(late.values()))[2] < oldest:
+            late.popitem(last=False)  # the entry just added is never older: it stays
 
     def fail_to(self, address: Address) -> int:
         """Fail every request to `address` (it refused a datagram); return how many."""
-        refused = [m for m, (_, asked, _) in self._waiting.items() if asked == address]
+        refused = [m for m, waiting in self._waiting.items() if waiting[1] == address]
         for msg_id in refused:
             self.fail(msg_id)
         return len(refused)
@@ -91,6 +97,7 @@ class Outstanding(Generic[T]):
         for msg_id in list(self._waiting):
             self.fail(msg_id)
         self._deadlines.clear()
+        self._late.clear()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None

@@ -95,6 +95,11 @@ def test_a_late_answer_is_told_apart_once_and_only_from_the_address_asked() -> N
         assert pending.late(b"m1", B) is None
         assert pending.late(b"m1", A) == "contact"
         assert pending.late(b"m1", A) is None
+        # Kept for one more timeout after its own: then forgotten.
+        for msg_id, sent in ((b"m2", 2.0), (b"m3", 4.5)):
+            await asyncio.sleep(sent - loop.time())
+            await pending.add(loop, msg_id, A, "contact", loop.time())
+        assert pending.late(b"m2", A) is None and pending.late(b"m3", A) == "contact"
 
     run_simulated(main)
 

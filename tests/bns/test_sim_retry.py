@@ -176,3 +176,37 @@ def test_a_late_answer_clears_the_miss_its_timeout_counted() -> None:
         await cluster.stop()
 
     run_simulated(main, 15)
+
+
+class DropNext(SimNetwork):
+    """Loses the next `count` datagrams sent to `target`."""
+
+    target: Address | None = None
+    count = 0
+
+    def send(self, data: bytes, source: Address, destination: Address) -> None:
+        if destination == self.target and self.count > 0:
+            self.count -= 1
+            self.stats["lost"] += 1
+            return
+        super().send(data, source, destination)
+
+
+def test_a_key_claimed_from_elsewhere_does_not_move_a_contact_that_missed_one_ping() -> None:
+    async def main() -> None:
+        network = DropNext(16)
+        cluster = Cluster(network, QUIET)
+        await cluster.start(5)
+        asker, busy = cluster.nodes[0], cluster.nodes[1]
+        peer = asker.router.get(busy.me.id)
+        assert peer is not None
+        network.target, network.count = busy.address, 1  # the first check ping is lost
+        claim = replace(peer, host="10.9.9.9", port=9999)  # its key, from someone else
+        asker.protocol._heard_from(claim, asyncio.get_running_loop().time())
+        await asyncio.sleep(3 * QUIET.rpc_timeout)  # virtual: the checks run
+        assert network.count == 0
+        kept = asker.router.get(busy.me.id)
+        assert kept is not None and kept.address == busy.address
+        await cluster.stop()
+
+    run_simulated(main, 16)
