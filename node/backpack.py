@@ -53,22 +53,8 @@ _SOURCES: Final = {"received": "delivered", "persona": "persona"}
 _RESTORED_STATES: Final = {"received": _HELD_STATES, "persona": ("unpublished", "accepted")}
 
 
-# A backpack of the right shape whose content will not do is a 422, not a 400.
-_STATUS: Final = {
-    "already_held": 409,
-    "backpack_key_mismatch": 409,
-    "badge_too_large": 413,
-    "backpack_invalid": 422,
-    "backpack_too_large": 422,
-}
-
-
 class BackpackError(NodeError):
-    code = "backpack_error"
-
-    def __init__(self, message: str, *, code: str | None = None) -> None:
-        super().__init__(message, code=code)
-        self.http_status = _STATUS.get(self.code, self.http_status)
+    code = "backpack_error"  # its codes' statuses: node/errors.py
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,18 +31,13 @@ __all__ = [
 CHALLENGE_TTL_S: Final = 600
 MAX_OPEN_CHALLENGES: Final = 10_000  # anyone may ask for one: a bound on the disk they cost
 PREFIX: Final = b"vp-challenge/"
-_STATUSES: Final = {"challenges_full": 503}
 
 
 class ChallengeError(NodeError):
     """A challenge this verifier does not accept: `challenge_unknown`, `challenge_replayed`,
     `challenge_expired`, `domain_mismatch`; `challenges_full` when none can be handed out."""
 
-    code = "challenge_invalid"
-
-    def __init__(self, message: str, *, code: str | None = None) -> None:
-        super().__init__(message, code=code)
-        self.http_status = _STATUSES.get(self.code, 422)
+    code = "challenge_invalid"  # 422; challenges_full 503 (node/errors.py)
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,9 +42,10 @@ _TOTAL: Final = b"\x01"  # name, _TOTAL → "<window start ms> <count over all k
 class RateLimited(CourseError):
     """A request over a rate limit (429); `retry_after_s` says when its window ends."""
 
+    code = "rate_limited"  # 429 (node/errors.py), whatever the code it is raised with
+
     def __init__(self, message: str, *, code: str, retry_after_s: float) -> None:
         super().__init__(message, code=code)
-        self.http_status = 429
         self.retry_after_s = retry_after_s
 
 

@@ -71,30 +71,12 @@ MAX_URL_CHARS: Final = 2048
 _ID_CHARS: Final = 11  # of new_id(): 8 random bytes in base64url
 _HASHTAG: Final = re.compile(r"#?([A-Za-z0-9_][A-Za-z0-9_-]{0,63})")
 _FEED_URL: Final = re.compile(r"https?://[^\s]{1,2040}")
-_STATUS: Final = {
-    "course_not_found": 404,
-    "participant_not_found": 404,
-    "submission_not_found": 404,
-    "hashtag_taken": 409,
-    "participant_exists": 409,
-    "completion_exists": 409,
-    "submission_closed": 409,
-    "harvest_not_found": 404,
-    "webmention_not_found": 404,
-    "webmention_rate_limited": 429,
-    "registration_rate_limited": 429,
-    "webmention_busy": 503,
-}
 
 
 class CourseError(NodeError):
     """A course request the node refuses; `code` says why (404, 409 or 400)."""
 
-    code = "course_invalid"
-
-    def __init__(self, message: str, *, code: str | None = None) -> None:
-        super().__init__(message, code=code)
-        self.http_status = _STATUS.get(self.code, 400)
+    code = "course_invalid"  # its codes' statuses: node/errors.py
 
 
 def _text(value: str, name: str, max_chars: int) -> str:

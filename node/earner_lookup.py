@@ -53,24 +53,14 @@ _DID_WEB_KEYS: Final[weakref.WeakKeyDictionary[object, dict[str, tuple[PublicKey
     weakref.WeakKeyDictionary()
 )
 
-_STATUS: Final = {
-    "earner_id_invalid": 400,
-    "did_unsupported": 400,
-    "earner_unknown": 404,
-    "earner_not_persona": 422,
-    "earner_did_document_invalid": 422,
-    "earner_did_web_unreachable": 502,
-}
-
 
 class EarnerLookupError(NodeError):
     """An earner id that names no index key; `code` says why."""
 
-    code = "earner_id_invalid"
+    code = "earner_id_invalid"  # its codes' statuses: node/errors.py
 
     def __init__(self, message: str, *, code: str) -> None:
         super().__init__(message, code=code)
-        self.http_status = _STATUS[code]
 
 
 @dataclass(frozen=True, slots=True)

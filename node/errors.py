@@ -32,6 +32,7 @@ STATUS_BY_CODE: Final[Mapping[str, int]] = {
     # 400 where the class's code says otherwise
     "url_invalid": 400,
     "status_list_id_invalid": 400,
+    "earner_id_invalid": 400,
     # 404: what the request names is not here
     "badge_not_found": 404,
     "batch_not_found": 404,
@@ -40,13 +41,26 @@ STATUS_BY_CODE: Final[Mapping[str, int]] = {
     "persona_not_found": 404,
     "status_list_not_found": 404,
     "location_missing": 404,
+    "earner_unknown": 404,
+    "course_not_found": 404,
+    "participant_not_found": 404,
+    "submission_not_found": 404,
+    "harvest_not_found": 404,
+    "webmention_not_found": 404,
     # 409: the badge is not in the state the action needs
     "earner_error": 409,
     "not_in_inbox": 409,
     "not_accepted": 409,
+    "already_held": 409,  # a backpack import of a badge held already
+    "backpack_key_mismatch": 409,
+    "hashtag_taken": 409,
+    "participant_exists": 409,
+    "completion_exists": 409,
+    "submission_closed": 409,
     # 413: over a size limit
     "batch_too_large": 413,
     "image_too_large": 413,
+    "badge_too_large": 413,  # a badge given to import
     # 422: understood, but not acceptable
     "badge_invalid": 422,
     "badge_not_held": 422,
@@ -55,8 +69,17 @@ STATUS_BY_CODE: Final[Mapping[str, int]] = {
     "credential_status_present": 422,
     "subject_unknown": 422,
     "credential_refused": 422,
-    # 429 / 507: the inbox is full for one sender, or for everyone
+    "challenge_invalid": 422,  # a presentation challenge this verifier does not accept
+    "presentation_not_holder": 422,
+    "earner_not_persona": 422,
+    "earner_did_document_invalid": 422,
+    "backpack_invalid": 422,  # a backpack of the right shape whose content will not do
+    "backpack_too_large": 422,
+    # 429 / 507: the inbox is full for one sender, or for everyone; other rate limits
     "inbox_sender_full": 429,
+    "rate_limited": 429,  # node/course_limits.py RateLimited, whatever its own code
+    "webmention_rate_limited": 429,
+    "registration_rate_limited": 429,
     "inbox_storage_full": 507,
     # 502: another server failed us
     "delivery_failed": 502,
@@ -64,8 +87,11 @@ STATUS_BY_CODE: Final[Mapping[str, int]] = {
     "fetch_failed": 502,
     "fetch_too_large": 502,
     "fetch_type_invalid": 502,
+    "earner_did_web_unreachable": 502,
     # 503: try again later
     "inbox_full": 503,
+    "challenges_full": 503,
+    "webmention_busy": 503,
 }
 
 

@@ -45,7 +45,6 @@ log = logging.getLogger(__name__)
 MAX_PRESENTED: Final = 8  # badges in one presentation (their chains come along)
 _STATUS_PATH: Final = "/status/"
 _NOT_PRESENTABLE: Final = frozenset({BadgeState.INBOX, BadgeState.REJECTED})
-_STATUSES: Final = {"badge_not_found": 404, "presentation_not_holder": 422}
 STAPLE_REUSE_S: Final = 60.0
 MAX_CACHED_STAPLES: Final = 1024
 # Staples served by GET /badges/{uid}/stapled, by (node DID, UID): (made at, staple).
@@ -55,11 +54,7 @@ _STAPLES: Final[dict[tuple[str, Uid], tuple[float, dict[str, Any]]]] = {}
 class PresentationError(NodeError):
     """A presentation this node will not make; `code` says why."""
 
-    code = "presentation_invalid"
-
-    def __init__(self, message: str, *, code: str | None = None) -> None:
-        super().__init__(message, code=code)
-        self.http_status = _STATUSES.get(self.code, 400)
+    code = "presentation_invalid"  # 400; badge_not_found 404, presentation_not_holder 422
 
 
 # -- staples -----------------------------------------------------------------------------------
