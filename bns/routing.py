@@ -253,7 +253,13 @@ class RoutingTable:
         """A request to `node_id` sent at `sent_at` went unanswered by `now`; True when that
         removed it. A request sent before the last miss counted is not a miss again: a
         lookup, a STORE and a ping sent together to a peer that stalled for a second are
-        one silence, not `max_failures` of them. None: counted whenever it was sent."""
+        one silence, not `max_failures` of them. None: counted whenever it was sent.
+
+        A contact not in the table (one a peer named) is not counted here, where nothing
+        would ever forget it: True, and the caller remembers it as gone for a while."""
+        if self.get(node_id) is None:
+            self.remove(node_id)  # a spare that fails is no replacement
+            return True
         counted = self._failed_at.get(node_id)
         if sent_at is not None and counted is not None and sent_at < counted:
             return False
