@@ -12,10 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from badgechain.chain.errors import BadgeChainError, DecodeError
+from badgechain.chain.errors import DecodeError
 from badgechain.chain.keys import KeyPair, PublicKey, verify_signature
 from badgechain.chain.multibase import multibase_decode, multibase_encode_b58
 from badgechain.chain.uid import Uid
+
+from .errors import NodeError
 
 __all__ = [
     "DOMAIN_CLAIM_REQUEST",
@@ -35,16 +37,15 @@ _MAX_PROOF_CHARS: Final = 100
 _MAX_SECONDS: Final = 2**63 - 1
 
 
-class ClaimProofError(BadgeChainError):
-    """A claim whose proof is missing, malformed, stale or not the named key's."""
+class ClaimProofError(NodeError):
+    """A claim whose proof is missing, malformed, stale or not the named key's (422;
+    claim_proof_missing 400: node/errors.py)."""
 
     code = "claim_proof_invalid"
 
 
 def _error(message: str, code: str) -> ClaimProofError:
-    error = ClaimProofError(message, code=code)
-    error.http_status = 400 if code == "claim_proof_missing" else 422
-    return error
+    return ClaimProofError(message, code=code)
 
 
 def normal_code(code: str) -> str:

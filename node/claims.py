@@ -36,6 +36,7 @@ from . import earner, inbox_counts, mail
 from .badgestore import credential_uid, load_badge, load_record
 from .claim_proof import ClaimProof, check_claim_proof, normal_code, sign_claim
 from .didweb import did_web_resolvers
+from .errors import NodeError
 from .outbound import client_session, shown_url, why_unreachable
 from .pipeline import Op
 from .records import BadgeRecord
@@ -68,37 +69,38 @@ _ALPHABET: Final = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read from 
 _CODE_CHARS: Final = 12  # 60 bits
 
 
-class ClaimError(BadgeChainError):
+class ClaimError(NodeError):
+    """A claim refused or failed; its codes' statuses are in node/errors.py (422 unless
+    listed: an issuer that did not answer usefully is a 422 the caller can act on)."""
+
     code = "claim_failed"
-    http_status = 422
     retry_after_s: int | None = None  # claim_rate_limited: when the window lets one more in
 
 
-# HTTP statuses of the stable codes (the route answers them as problem reports).
-_STATUS: Final = {
-    "claim_not_found": 404,
-    "claim_code_wrong": 422,
-    "claim_code_expired": 422,
-    "claim_code_used": 409,
-    "claim_rate_limited": 429,
-    "claim_code_invalid": 400,
-    "claim_issuer_unknown": 422,
-    "claim_not_handed_over": 409,
-    # The issuer named did not answer usefully: a 422 the caller can act on (another URL,
-    # later), not a 5xx of this node's.
-    "claim_issuer_unreachable": 422,
-    "claim_issuer_failed": 422,
-    "claim_badge_invalid": 422,
-    "claim_proof_missing": 400,  # node/claim_proof.py: the claimant proves the key
-    "claim_proof_invalid": 422,
-    "claim_proof_stale": 422,
-}
+# The stable codes of a claim (their statuses: node/errors.py); an issuer's refusal naming
+# one is passed on as it is, any other as claim_issuer_failed.
+CLAIM_CODES: Final = frozenset(
+    {
+        "claim_not_found",
+        "claim_code_wrong",
+        "claim_code_expired",
+        "claim_code_used",
+        "claim_rate_limited",
+        "claim_code_invalid",
+        "claim_issuer_unknown",
+        "claim_not_handed_over",
+        "claim_issuer_unreachable",
+        "claim_issuer_failed",
+        "claim_badge_invalid",
+        "claim_proof_missing",
+        "claim_proof_invalid",
+        "claim_proof_stale",
+    }
+)
 
 
 def _error(message: str, code: str) -> ClaimError:
-    error = ClaimError(message, code=code)
-    error.http_status = _STATUS.get(code, 422)
-    return error
+    return ClaimError(message, code=code)
 
 
 @dataclass(slots=True)
@@ -302,7 +304,7 @@ async def _ask_issuer(
         raise _error(f"{url:.100} answered {status} without JSON", "claim_issuer_failed")
     if status != 200:
         code_text = answer_json.get("code")
-        known = isinstance(code_text, str) and code_text in _STATUS
+        known = isinstance(code_text, str) and code_text in CLAIM_CODES
         detail = str(answer_json.get("detail", ""))[:200]
         raise _error(f"the issuer refused: {detail}", code_text if known else "claim_issuer_failed")  # type: ignore[arg-type]
     credential = answer_json.get("credential")

@@ -33,6 +33,8 @@ STATUS_BY_CODE: Final[Mapping[str, int]] = {
     "url_invalid": 400,
     "status_list_id_invalid": 400,
     "earner_id_invalid": 400,
+    "claim_code_invalid": 400,
+    "claim_proof_missing": 400,  # node/claim_proof.py: the claimant proves the key
     # 404: what the request names is not here
     "badge_not_found": 404,
     "batch_not_found": 404,
@@ -47,6 +49,7 @@ STATUS_BY_CODE: Final[Mapping[str, int]] = {
     "submission_not_found": 404,
     "harvest_not_found": 404,
     "webmention_not_found": 404,
+    "claim_not_found": 404,
     # 409: the badge is not in the state the action needs
     "earner_error": 409,
     "not_in_inbox": 409,
@@ -57,6 +60,10 @@ STATUS_BY_CODE: Final[Mapping[str, int]] = {
     "participant_exists": 409,
     "completion_exists": 409,
     "submission_closed": 409,
+    "claim_code_used": 409,
+    "claim_not_handed_over": 409,
+    "claim_already_claimed": 409,
+    "claim_address_unknown": 409,
     # 413: over a size limit
     "batch_too_large": 413,
     "image_too_large": 413,
@@ -75,11 +82,15 @@ STATUS_BY_CODE: Final[Mapping[str, int]] = {
     "earner_did_document_invalid": 422,
     "backpack_invalid": 422,  # a backpack of the right shape whose content will not do
     "backpack_too_large": 422,
+    "claim_failed": 422,  # node/claims.py ClaimError, unless its code is listed
+    "claim_proof_invalid": 422,  # node/claim_proof.py ClaimProofError, likewise
     # 429 / 507: the inbox is full for one sender, or for everyone; other rate limits
     "inbox_sender_full": 429,
     "rate_limited": 429,  # node/course_limits.py RateLimited, whatever its own code
     "webmention_rate_limited": 429,
     "registration_rate_limited": 429,
+    "claim_rate_limited": 429,
+    "claim_resend_rate_limited": 429,
     "inbox_storage_full": 507,
     # 502: another server failed us
     "delivery_failed": 502,

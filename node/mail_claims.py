@@ -56,21 +56,24 @@ RESEND_WINDOW_S: Final = 24 * 3600
 _RESEND_TIMEOUT_S: Final = 20.0
 _MAX_ANSWER_BYTES: Final = 64 * 1024
 
-# HTTP statuses of this module's stable codes (besides claims' own).
-_STATUS: Final = {
-    "claim_not_found": 404,
-    "claim_already_claimed": 409,
-    "claim_address_unknown": 409,
-    "claim_resend_rate_limited": 429,
-    "claim_issuer_unknown": 422,
-    "claim_issuer_unreachable": 422,
-    "claim_issuer_failed": 422,
-}
+
+# The stable codes of a resend (their statuses: node/errors.py); an issuer's refusal naming
+# one is passed on as it is, any other as claim_issuer_failed.
+_RESEND_CODES: Final = frozenset(
+    {
+        "claim_not_found",
+        "claim_already_claimed",
+        "claim_address_unknown",
+        "claim_resend_rate_limited",
+        "claim_issuer_unknown",
+        "claim_issuer_unreachable",
+        "claim_issuer_failed",
+    }
+)
 
 
 def _error(message: str, code: str, retry_after_s: int | None = None) -> claims.ClaimError:
-    error = claims.ClaimError(message, code=code)
-    error.http_status = _STATUS.get(code, 422)
+    error = claims.ClaimError(message, code=code)  # its status: node/errors.py
     error.retry_after_s = retry_after_s
     return error
 
@@ -201,7 +204,7 @@ def _answer(url: str, status: int, retry_after: str, data: bytes) -> dict[str, A
         raise _error(f"{url:.100} answered {status} without JSON", "claim_issuer_failed")
     if status != 200:
         code = answer.get("code")
-        known = code if isinstance(code, str) and code in _STATUS else "claim_issuer_failed"
+        known = code if isinstance(code, str) and code in _RESEND_CODES else "claim_issuer_failed"
         wait = int(retry_after) if retry_after.isdigit() else None
         raise _error(f"the issuer refused: {str(answer.get('detail', ''))[:200]}", known, wait)
     expires = answer.get("expires")

@@ -13,6 +13,8 @@ import pytest
 
 from badgechain.node.backpack import BackpackError
 from badgechain.node.challenges import ChallengeError
+from badgechain.node.claim_proof import ClaimProofError
+from badgechain.node.claims import ClaimError
 from badgechain.node.course_limits import RateLimited
 from badgechain.node.courses import CourseError
 from badgechain.node.earner_lookup import EarnerLookupError
@@ -25,12 +27,9 @@ HTTP_LAYER = {"errors", "problems", "routes", "web", "gateway", "api", "app"}
 # Workflow modules that still give statuses themselves (found by the audit of issue 11,
 # /work/notes/issue11_16_audit.md). Remove a module here when its errors move into the table.
 KNOWN_OWN_STATUSES = {
-    "claim_proof",
-    "claims",
     "config",
     "crawler_report",
     "mail",
-    "mail_claims",
     "nodelog",
     "trust",
 }
@@ -128,6 +127,26 @@ _MOVED: list[tuple[Callable[..., NodeError], str, int]] = [
     (CourseError, "registration_rate_limited", 429),
     (CourseError, "webmention_busy", 503),
     (CourseError, "feed_url_invalid", 400),
+    (ClaimError, "claim_not_found", 404),
+    (ClaimError, "claim_code_wrong", 422),
+    (ClaimError, "claim_code_expired", 422),
+    (ClaimError, "claim_code_used", 409),
+    (ClaimError, "claim_rate_limited", 429),
+    (ClaimError, "claim_code_invalid", 400),
+    (ClaimError, "claim_issuer_unknown", 422),
+    (ClaimError, "claim_not_handed_over", 409),
+    (ClaimError, "claim_issuer_unreachable", 422),
+    (ClaimError, "claim_issuer_failed", 422),
+    (ClaimError, "claim_badge_invalid", 422),
+    (ClaimError, "claim_proof_missing", 400),
+    (ClaimError, "claim_proof_stale", 422),
+    (ClaimError, "claim_already_claimed", 409),
+    (ClaimError, "claim_address_unknown", 409),
+    (ClaimError, "claim_resend_rate_limited", 429),
+    (ClaimError, "handover_conflict", 422),  # a replica's refusal, passed on
+    (ClaimProofError, "claim_proof_missing", 400),
+    (ClaimProofError, "claim_proof_invalid", 422),
+    (ClaimProofError, "claim_proof_stale", 422),
 ]
 
 
