@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from badgechain.chain.contexts import add_local_contexts
-from badgechain.chain.errors import BadgeChainError
 from badgechain.storage.files import write_atomic
+
+from .errors import NodeError
 
 __all__ = [
     "ADMIN_TOKEN_FILE",
@@ -44,9 +45,8 @@ _MAX_CONFIG_BYTES = 64 * 1024
 MAX_ISSUER_NAME_CHARS = 200  # the issuer profile's name in every badge the node issues
 
 
-class ConfigError(BadgeChainError):
-    code = "config_invalid"
-    http_status = 400
+class ConfigError(NodeError):
+    code = "config_invalid"  # 400
 
 
 @dataclass(frozen=True, slots=True)

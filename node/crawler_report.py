@@ -9,10 +9,10 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
-from badgechain.chain.errors import BadgeChainError
 from badgechain.chain.report import Report
 
 from .crawl_links import normalise
+from .errors import NodeError
 
 __all__ = [
     "CATEGORIES",
@@ -31,9 +31,8 @@ MAX_SKIPPED: Final = 1000  # URLs not crawled listed in the report (all are coun
 _REVOKED_CODES: Final = frozenset({"revoked", "status_revoked"})
 
 
-class CrawlError(BadgeChainError):
-    code = "crawl_invalid"
-    http_status = 400
+class CrawlError(NodeError):
+    code = "crawl_invalid"  # 400
 
 
 @dataclass(frozen=True, slots=True)

@@ -101,6 +101,7 @@ STATUS_BY_CODE: Final[Mapping[str, int]] = {
     "earner_did_web_unreachable": 502,
     # 503: try again later
     "inbox_full": 503,
+    "smtp_failed": 503,  # node/mail.py MailError: the mail server failed us, try again
     "challenges_full": 503,
     "webmention_busy": 503,
 }

@@ -26,10 +26,10 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Final
 
-from badgechain.chain.errors import BadgeChainError
 from badgechain.storage import Kind
 
 from .config import SmtpConfig
+from .errors import NodeError
 from .outbound import tls_context
 from .pipeline import Op
 from .services import Services
@@ -54,9 +54,8 @@ _MAX_PASSWORD_BYTES: Final = 1024
 _MAX_REWRITES: Final = 3  # sends of one mark rewritten meanwhile before the queue retries it
 
 
-class MailError(BadgeChainError):
-    code = "smtp_failed"
-    http_status = 503
+class MailError(NodeError):
+    code = "smtp_failed"  # 503 (node/errors.py), whatever the code it is raised with
 
 
 def mail_writes(key: bytes, to: str, subject: str, body: str) -> list[Op]:

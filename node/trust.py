@@ -23,6 +23,8 @@ from badgechain.chain.resolve import TrustPolicy
 from badgechain.storage.errors import StorageError
 from badgechain.storage.files import read_bounded, write_atomic
 
+from .errors import NodeError
+
 __all__ = [
     "LOCAL",
     "MAX_REGISTRY_BYTES",
@@ -57,9 +59,8 @@ _ISSUER_ID: Final = re.compile(r"(did:[a-z0-9]+:|https?://)[^\s\x00-\x1f\x7f]+")
 Status = Literal["allow", "deny"]
 
 
-class TrustError(BadgeChainError):
-    code = "trust_invalid"
-    http_status = 400
+class TrustError(NodeError):
+    code = "trust_invalid"  # 400
 
 
 @dataclass(frozen=True, slots=True)

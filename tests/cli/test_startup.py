@@ -81,6 +81,7 @@ def test_offline_issue_and_verify_load_no_http_client(tmp_path: Path) -> None:
     assert not {name for name in loaded if name.startswith("badgechain.node.")} - {
         "badgechain.node.config",  # the home's outbound rules and local contexts
         "badgechain.node.trust",  # the home's trust registry
+        "badgechain.node.errors",  # their errors' base class and status table (no HTTP)
     }
 
 

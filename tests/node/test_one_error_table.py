@@ -27,11 +27,7 @@ HTTP_LAYER = {"errors", "problems", "routes", "web", "gateway", "api", "app"}
 # Workflow modules that still give statuses themselves (found by the audit of issue 11,
 # /work/notes/issue11_16_audit.md). Remove a module here when its errors move into the table.
 KNOWN_OWN_STATUSES = {
-    "config",
-    "crawler_report",
-    "mail",
     "nodelog",
-    "trust",
 }
 
 
