@@ -60,6 +60,10 @@ class Lookup(Generic[C]):
     avoid: set[bytes] = field(default_factory=set)
     _known: dict[bytes, _Entry[C]] = field(default_factory=dict)
     _order: list[tuple[int, bytes]] = field(default_factory=list)  # (distance, id), nearest first
+    # Requests awaiting an answer: PENDING ones in the order sent (so of `sent_at`: `now`
+    # never goes back), and SLOW ones. `step` reads these, not every contact known.
+    _pending: dict[bytes, _Entry[C]] = field(default_factory=dict)
+    _slow: set[bytes] = field(default_factory=set)
     _target: int = 0
     asked: int = 0
 
@@ -76,12 +80,19 @@ class Lookup(Generic[C]):
             bisect.insort(self._order, (distance, node_id))  # kept sorted: `window` is hot
 
     def window(self) -> list[bytes]:
-        """The closest live contacts, at most `group_limit` from any one host."""
+        """The closest live contacts, at most `group_limit` from any one host.
+
+        A contact not yet asked that a lookup sharing `avoid` asked meanwhile is not live:
+        it is marked failed as the walk meets it (the walk stops at the window's end, and
+        contacts past it matter to no one until a later walk meets them).
+        """
         picked: list[bytes] = []
         per_host: Counter[str] = Counter()
-        known = self._known
+        known, avoid = self._known, self.avoid
         for _, node_id in self._order:
             entry = known[node_id]
+            if entry.state is State.NEW and node_id in avoid:
+                entry.state = State.FAILED
             if entry.state not in _ALIVE:
                 continue
             host = entry.host
@@ -93,17 +104,18 @@ class Lookup(Generic[C]):
         return picked
 
     def _waiting(self) -> bool:
-        return any(e.state in (State.PENDING, State.SLOW) for e in self._known.values())
+        return bool(self._pending or self._slow)
 
     def step(self, now: float) -> list[C] | None:
         """The contacts to ask now, or None when the lookup is over."""
-        known = self._known
-        avoid = self.avoid
-        for node_id, entry in known.items():
-            if entry.state is State.PENDING and now + _EPSILON >= entry.sent_at + self.hedge_delay:
-                entry.state = State.SLOW
-            elif entry.state is State.NEW and node_id in avoid:
-                entry.state = State.FAILED  # a lookup sharing `avoid` asked it meanwhile
+        known, pending = self._known, self._pending
+        while pending:  # sent in order, so the ones past their hedge delay come first
+            node_id, entry = next(iter(pending.items()))
+            if now + _EPSILON < entry.sent_at + self.hedge_delay:
+                break
+            entry.state = State.SLOW
+            del pending[node_id]
+            self._slow.add(node_id)
         closest = self.window()
         if all(known[i].state is State.ANSWERED for i in closest) and (
             len(closest) >= self.want or not self._waiting()
@@ -117,6 +129,7 @@ class Lookup(Generic[C]):
             entry = known[node_id]
             if entry.state is State.NEW:
                 entry.state, entry.sent_at = State.PENDING, now
+                pending[node_id] = entry
                 self.avoid.add(node_id)
                 self.asked += 1
                 send.append(entry.contact)
@@ -132,22 +145,27 @@ class Lookup(Generic[C]):
     def deadline(self, now: float) -> float:
         """When the caller should call `step` again if no outcome came: the same time for as
         long as the oldest request pending and the hedge delay stay the same."""
-        pending = [e.sent_at for e in self._known.values() if e.state is State.PENDING]
-        if not pending:
+        if not self._pending:
             return now + self.hedge_delay
-        return max(now + _EPSILON, min(pending) + self.hedge_delay)
+        oldest = next(iter(self._pending.values())).sent_at
+        return max(now + _EPSILON, oldest + self.hedge_delay)
 
     def answered(self, node_id: bytes, contacts: Iterable[tuple[bytes, C]] = ()) -> None:
         entry = self._known.get(node_id)
         if entry is None:
             return
-        entry.state = State.ANSWERED
+        self._settled(node_id, entry, State.ANSWERED)
         self.learn(contacts, entry.hops + 1)
 
     def failed(self, node_id: bytes) -> None:
         entry = self._known.get(node_id)
         if entry is not None:
-            entry.state = State.FAILED
+            self._settled(node_id, entry, State.FAILED)
+
+    def _settled(self, node_id: bytes, entry: _Entry[C], state: State) -> None:
+        entry.state = state
+        self._pending.pop(node_id, None)
+        self._slow.discard(node_id)
 
     def closest(self) -> list[C]:
         """The closest contacts that answered (the lookup's result)."""
