@@ -2,7 +2,8 @@
 that named the old one (issue 16 item 2): otherwise the BNS keeps sending verifiers to an
 address where nothing answers.
 
-The URL a node last served under is kept in HOME/gateway-url. At start, every accepted badge
+The URL a node last served under is kept in HOME/gateway-url (a home without the file, made
+before it, is taken to have served at its config.toml's gateway). At start, every accepted badge
 and persona whose location holds a URL under that old base is moved to the same path under
 the new base (`earner.move` or `personas.move_persona`, which sign and publish the
 location). The file is updated once every move is done, so a move that failed is tried
@@ -20,6 +21,7 @@ from badgechain.storage.files import read_bounded, write_atomic
 
 from . import earner, personas
 from .badgestore import states
+from .config import load_config
 from .personas import PERSONA_ROLE
 from .services import Services
 
@@ -37,11 +39,23 @@ _MOVED_ROLES: Final = frozenset({"received", PERSONA_ROLE})
 def _previous(home: Path) -> str | None:
     path = home / GATEWAY_URL_FILE
     if not path.exists():
-        return None
+        return _saved_gateway(home)
     try:
         return read_bounded(path, _MAX_URL_BYTES).decode().strip() or None
     except (BadgeChainError, UnicodeDecodeError):
         return None
+
+
+def _saved_gateway(home: Path) -> str | None:
+    """A home written before the gateway-url file (or never started since): the gateway
+    its config.toml names, which is where its node served unless told otherwise."""
+    try:
+        saved = load_config(home)
+    except BadgeChainError:
+        return None
+    if saved.public_url:
+        return saved.public_url.rstrip("/")
+    return f"http://127.0.0.1:{saved.http_port}" if saved.http_port else None
 
 
 def _moved(urls: list[str], old: str, new: str) -> list[str]:

@@ -12,8 +12,8 @@ contexts), made with that version's CLI:
   badgechain --home node1 collection create "Old collection" U1
   badgechain --home node1 persona new --name "Ada at work"           U4
 
-The nodes start here on new ports (an old home has no record of its gateway URL, so the
-earner moves its locations itself, as `badgechain move` would).
+The nodes start here on new ports; the earner moves its locations as `node start` does
+(node/relocation.py), from the gateway its old config.toml names.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from badgechain.chain.nodelog import verify_log
 from badgechain.node.app import Node, RunningNode
 from badgechain.node.config import load_config, read_admin_token
 from badgechain.node.nodelog import iter_entries, read_head
+from badgechain.node.relocation import follow_gateway_url
 from badgechain.node.services import NodeSettings
 from tests.bns.network import TEST_SETTINGS
 from tests.node.conftest import eventually
@@ -100,14 +101,13 @@ async def test_a_devnet_home_made_before_issue_11_starts_and_works(tmp_path: Pat
         old_location = f"http://127.0.0.1:40839/badges/{U2}.json"
         assert problem["detail"].endswith(f"{old_location}: the connection was refused")
 
-        # The earner moves its old locations to where it serves now, then accepts U3.
-        for uid in (U1, U2):
-            urls = [f"{earner.gateway_url}/badges/{uid}.json"]
-            status, moved = await _call(earner, "POST", "/admin/move", {"uid": uid, "urls": urls})
-            assert status == 200, moved
+        # As `node start` does: the earner moves what it published under the gateway its
+        # config.toml names (the old home has no gateway-url file) to where it serves now:
+        # two accepted badges and the persona. Then it accepts U3.
+        assert await follow_gateway_url(earner) == 3
         status, accepted = await _call(earner, "POST", "/admin/accept", {"uid": U3})
         assert status == 200, accepted
-        for uid in (U1, U3):
+        for uid in (U1, U3, U4):
             assert await _verdict(verifier, uid) == ("valid", []), uid
         assert await _verdict(verifier, U2) == ("invalid", ["revoked"])  # the old revocation
 
