@@ -28,7 +28,8 @@ def _median(samples: list[tuple[float, float]], now: float) -> float:
 def test_the_median_is_the_one_computed_from_scratch(
     events: list[tuple[float, float | None]],
 ) -> None:
-    trips, added, now = RoundTrips(), [], 0.0
+    trips, now = RoundTrips(), 0.0
+    added: list[tuple[float, float]] = []
     for gap, rtt in events:
         now += gap
         if rtt is None:
