@@ -10,8 +10,8 @@ badge state made each delivery O(n) and a batch to one earner O(n²). Instead:
 - Kind.JOURNAL b"inbox-room/sender/" + tag → 8-byte byte count (absent at zero).
 
 They are written in the same batch as the badge's state (`save_many` when it enters the
-inbox, `remove` when it leaves), so a crash never leaves them apart. A home without the total (one
-written before these counts, or one whose counts were `forget`-ten by a restore) rebuilds
+inbox, `remove` when it leaves), so a crash never leaves them apart. A home without the
+total (one written before these counts, or one whose counts a restore `forget`-ted) rebuilds
 all of them from one scan of the badge states, once.
 """
 
