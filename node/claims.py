@@ -64,7 +64,6 @@ MAX_FAILURES: Final = 5  # wrong codes per window, then `claim_rate_limited`
 FAILURE_WINDOW_S: Final = 15 * 60
 MAX_CODE_CHARS: Final = 32
 MAX_CLAIM_ANSWER_BYTES: Final = 1024 * 1024
-CLAIM_TIMEOUT_S: Final = 20.0
 _ALPHABET: Final = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read from a mail
 _CODE_CHARS: Final = 12  # 60 bits
 
@@ -284,7 +283,7 @@ async def _ask_issuer(
     url = f"{issuer_url.rstrip('/')}/claims/{uid_text(uid)}"
     earner_did = did_key_from_public_key(node.key.public_key)
     body = {"code": code, "earner": earner_did, **proof.to_json()}
-    timeout = aiohttp.ClientTimeout(total=CLAIM_TIMEOUT_S)
+    timeout = aiohttp.ClientTimeout(total=node.settings.claim_timeout_s)
     try:
         async with (
             client_session(node.config, timeout=timeout) as session,

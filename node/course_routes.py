@@ -42,7 +42,9 @@ async def post_course(request: web.Request) -> web.Response:
     record = courses.create_course(
         node, name=_text(body, "name"), description=_optional_text(body, "description") or ""
     )
-    node.enqueue(harvest.HARVEST_TOPIC, record["id"].encode(), delay_s=harvest.HARVEST_INTERVAL_S)
+    node.enqueue(
+        harvest.HARVEST_TOPIC, record["id"].encode(), delay_s=node.settings.harvest_interval_s
+    )
     return json_response(record, status=201)
 
 

@@ -28,7 +28,6 @@ from .harvest_submit import Submit, submit_entry
 from .services import Services
 
 __all__ = [
-    "HARVEST_INTERVAL_S",
     "HARVEST_NOW_TOPIC",
     "HARVEST_TOPIC",
     "harvest_course",
@@ -38,7 +37,6 @@ __all__ = [
 ]
 
 HARVEST_TOPIC: Final = "harvest"
-HARVEST_INTERVAL_S: Final = 3600.0  # how often the work queue harvests each course
 HARVEST_NOW_TOPIC: Final = "harvest-now"  # a harvest asked for (POST .../harvest), once
 RUN_PREFIX: Final = b"course/h/"  # course/h/<course id> → the last asked-for harvest
 PARALLEL_FEEDS: Final = 8  # feeds read at once: a slow blog holds back no other
@@ -144,7 +142,13 @@ async def _harvest_feed(
     submit: Submit,
 ) -> None:
     state = participant["feed_state"]
-    fetched = await fetch_feed(session, participant["feed"], state["etag"], state["modified"])
+    fetched = await fetch_feed(
+        session,
+        participant["feed"],
+        state["etag"],
+        state["modified"],
+        timeout_s=node.settings.feed_timeout_s,
+    )
     if fetched.body is not None:  # parsed in a thread: up to 1 MiB of XML holds no loop
         entries = await asyncio.to_thread(parse_feed, fetched.body, fetched.content_type)
         for parsed in entries:  # a relative link is relative to the feed

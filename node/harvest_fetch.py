@@ -15,7 +15,6 @@ from .courses import CourseError
 from .outbound import refused_address, why_unreachable
 
 __all__ = [
-    "FEED_TIMEOUT_S",
     "MAX_FEED_BYTES",
     "FeedError",
     "Fetched",
@@ -25,7 +24,6 @@ __all__ = [
 
 MAX_FEED_BYTES: Final = 1024 * 1024  # a blog's feed of its last posts: far under
 MAX_REDIRECTS: Final = 3
-FEED_TIMEOUT_S: Final = 15.0  # one feed, connect to last byte
 
 
 class FeedError(CourseError):
@@ -47,7 +45,12 @@ class Fetched:
 
 
 async def fetch_feed(
-    session: aiohttp.ClientSession, url: str, etag: str | None, modified: str | None
+    session: aiohttp.ClientSession,
+    url: str,
+    etag: str | None,
+    modified: str | None,
+    *,
+    timeout_s: float,  # NodeSettings.feed_timeout_s: connect to last byte
 ) -> Fetched:
     """GET `url` with the validators of its last answer; at most MAX_FEED_BYTES."""
     headers = {"Accept": "application/atom+xml, application/rss+xml, application/feed+json, */*"}
@@ -56,13 +59,11 @@ async def fetch_feed(
     if modified:
         headers["If-Modified-Since"] = modified
     try:
-        async with asyncio.timeout(FEED_TIMEOUT_S):
+        async with asyncio.timeout(timeout_s):
             async with session.get(url, headers=headers, max_redirects=MAX_REDIRECTS) as response:
                 return await _read_answer(response)
     except TimeoutError as exc:
-        raise FeedError(
-            f"the feed did not answer in {FEED_TIMEOUT_S:.0f} s", code="feed_timeout"
-        ) from exc
+        raise FeedError(f"the feed did not answer in {timeout_s:g} s", code="feed_timeout") from exc
     except aiohttp.ClientConnectorError as exc:  # its OSError says why (a private address)
         code = "feed_address_refused" if refused_address(exc) else "feed_unreachable"
         raise FeedError(f"the feed cannot be fetched: {why_unreachable(exc)}", code=code) from exc

@@ -53,7 +53,6 @@ ADDRESS_PREFIX: Final = b"claim-mail/"
 LOCATED_PREFIX: Final = b"claim-located/"  # + UID: the location is out; no need to look again
 MAX_RESENDS: Final = 3  # new codes per badge per window, then `claim_resend_rate_limited`
 RESEND_WINDOW_S: Final = 24 * 3600
-_RESEND_TIMEOUT_S: Final = 20.0
 _MAX_ANSWER_BYTES: Final = 64 * 1024
 
 
@@ -179,7 +178,7 @@ async def ask_resend(node: Services, uid: Uid, issuer_url: str | None) -> dict[s
     if issuer_url is None:
         issuer_url = await claims._issuer_origin(node, uid)  # the claim's own lookup
     url = f"{issuer_url.rstrip('/')}/claims/{uid_text(uid)}/resend"
-    timeout = aiohttp.ClientTimeout(total=_RESEND_TIMEOUT_S)
+    timeout = aiohttp.ClientTimeout(total=node.settings.claim_timeout_s)
     try:
         async with (
             client_session(node.config, timeout=timeout) as session,

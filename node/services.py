@@ -82,6 +82,11 @@ class NodeSettings:
     fetch_timeout_s: float = 5.0  # one HTTP fetch: a DID document, a status list, a badge
     resolver_call_timeout_s: float = 20.0  # one resolver call: a DHT lookup, or one fetch per URL
     status_cache_default_s: float = 300.0  # how long a list with neither ttl nor validUntil is kept
+    # Courses (node/harvest*.py, node/webmention.py) and claims (node/claims.py, mail_claims.py).
+    harvest_interval_s: float = 3600.0  # how often the work queue harvests each course's feeds
+    feed_timeout_s: float = 15.0  # one feed, connect to last byte
+    webmention_timeout_s: float = 10.0  # sending one Webmention, or fetching its source
+    claim_timeout_s: float = 20.0  # a claim's or a resend's POST to the issuer's node
 
     def retry(self, topic: str) -> Retry:
         """The retry policy of queued work of `topic`: an earner's node may be away for

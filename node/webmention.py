@@ -69,7 +69,6 @@ IN_PREFIX: Final = b"webmention/in/"
 MAX_PAGE_BYTES: Final = 1024 * 1024  # a target page read for its endpoint, a source read
 MAX_URL_CHARS: Final = 2048
 MAX_MENTIONS: Final = 1000  # kept per badge
-TIMEOUT_S: Final = 10.0
 MAX_REDIRECTS: Final = 3
 _HTTP_URL: Final = re.compile(r"https?://[^\s]{1,2040}")
 
@@ -155,7 +154,8 @@ async def _send_once(node: Services, source: str, target: str) -> str:
     """What happened: "sent <status>", "refused <status>" or "no endpoint"; raises (to be
     retried) on a network error or a 5xx."""
     try:
-        async with asyncio.timeout(TIMEOUT_S), node.outbound.session() as session:
+        timeout_s = node.settings.webmention_timeout_s
+        async with asyncio.timeout(timeout_s), node.outbound.session() as session:
             endpoint = await discover_endpoint(session, target)
             if endpoint is None:
                 return "no endpoint"
@@ -320,7 +320,7 @@ async def receive(node: Services, source: str, target: str) -> dict[str, Any]:
 async def _fetch_source(node: Services, source: str) -> tuple[str, str]:
     try:
         async with (
-            asyncio.timeout(TIMEOUT_S),
+            asyncio.timeout(node.settings.webmention_timeout_s),
             node.outbound.session() as session,
             session.get(source, max_redirects=MAX_REDIRECTS) as response,
         ):

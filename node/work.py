@@ -120,7 +120,7 @@ async def _reconcile(services: Services, key: bytes) -> bool:
 # Topics whose item, once done, is queued again this many seconds later.
 RECURRING: Final[Mapping[str, Callable[[Services], float]]] = {
     "reconcile": lambda services: services.settings.dht.republish_interval,
-    harvest.HARVEST_TOPIC: lambda services: harvest.HARVEST_INTERVAL_S,
+    harvest.HARVEST_TOPIC: lambda services: services.settings.harvest_interval_s,
 }
 HANDLERS: Final[Mapping[str, Handler]] = {
     "publish": _publish,

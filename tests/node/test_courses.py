@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -739,12 +739,11 @@ async def test_a_hostile_webmention_source_costs_its_bounds_and_is_refused(
     node_network: NodeNetwork,
     http: aiohttp.ClientSession,
     blog: Blog,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A source that never finishes (a tar pit) is cut by the fetch timeout; one whose link
     comes after the first MiB is read to that bound only: each a refusal with its code,
     and the next Webmention is verified as ever."""
-    monkeypatch.setattr(webmention, "TIMEOUT_S", 0.5)
+    node_network.settings = replace(node_network.settings, webmention_timeout_s=0.5)
     (issuer,) = await node_network.start(1)
     course, _ = await course_with_task(http, node_network, issuer)
     await join(http, node_network, issuer, course, blog.base + "/rss.xml", issuer.did)
@@ -963,9 +962,8 @@ async def test_a_tar_pit_feed_times_out_and_the_others_are_read(
     node_network: NodeNetwork,
     http: aiohttp.ClientSession,
     blog: Blog,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(harvest_fetch, "FEED_TIMEOUT_S", 0.5)
+    node_network.settings = replace(node_network.settings, feed_timeout_s=0.5)
     (issuer,) = await node_network.start(1)
     course, _ = await course_with_task(http, node_network, issuer)
     slow = await join(http, node_network, issuer, course, blog.base + "/bad/slow", issuer.did)

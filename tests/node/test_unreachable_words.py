@@ -42,7 +42,7 @@ async def test_a_refused_feed_or_crawled_page_is_said_in_words() -> None:
     url = f"http://127.0.0.1:{_closed_port()}/feed.xml"
     async with aiohttp.ClientSession() as session:
         with pytest.raises(FeedError) as failed:
-            await fetch_feed(session, url, None, None)
+            await fetch_feed(session, url, None, None, timeout_s=5.0)
         crawled = await crawler_fetch.fetch(session, url, 1024, 5.0)
     assert failed.value.message == "the feed cannot be fetched: the connection was refused"
     assert crawled == crawler_fetch.Failure("fetch_unreachable", "the connection was refused")
