@@ -51,7 +51,6 @@ MAX_COLLECTIONS_LISTED: Final = 10_000
 _ID_BYTES: Final = 16  # 128 random bits
 _ID: Final = re.compile(r"[A-Za-z0-9_-]{22}")  # what token_urlsafe(16) writes
 # How long creating a collection waits for the BNS to say whether its badges are revoked.
-REVOCATION_CHECK_S: Final = 10.0
 
 
 class CollectionError(NodeError):
@@ -105,7 +104,7 @@ async def _revocations(node: Services, uids: list[str]) -> dict[str, str | None]
     did not answer for in time is left out."""
     wanted = [parse_uid(text) for text in uids]
     try:
-        async with asyncio.timeout(REVOCATION_CHECK_S):
+        async with asyncio.timeout(node.settings.collection_revocation_check_s):
             answers = await asyncio.gather(
                 *(node.names.resolve(uid) for uid in wanted), return_exceptions=True
             )

@@ -33,7 +33,6 @@ from .status import served_list
 __all__ = [
     "MAX_CACHED_STAPLES",
     "MAX_PRESENTED",
-    "STAPLE_REUSE_S",
     "PresentationError",
     "present",
     "staple_for",
@@ -45,7 +44,6 @@ log = logging.getLogger(__name__)
 MAX_PRESENTED: Final = 8  # badges in one presentation (their chains come along)
 _STATUS_PATH: Final = "/status/"
 _NOT_PRESENTABLE: Final = frozenset({BadgeState.INBOX, BadgeState.REJECTED})
-STAPLE_REUSE_S: Final = 60.0
 MAX_CACHED_STAPLES: Final = 1024
 # Staples served by GET /badges/{uid}/stapled, by (node DID, UID): (made at, staple).
 _STAPLES: Final[dict[tuple[str, Uid], tuple[float, dict[str, Any]]]] = {}
@@ -102,11 +100,11 @@ async def _status_lists(node: Services, credential: dict[str, Any]) -> list[dict
 
 async def stapled_badge(node: Services, uid: Uid, credential: dict[str, Any]) -> dict[str, Any]:
     """A single badge for download with its staple (docs/presentations.md). Anyone may ask,
-    so a staple made in the last STAPLE_REUSE_S is served again rather than costing a DHT
-    lookup and a fetch per request."""
+    so a staple made in the last `NodeSettings.staple_reuse_s` is served again rather than
+    costing a DHT lookup and a fetch per request."""
     now = node.clock().timestamp()
     made, staple = _STAPLES.get((node.did, uid), (0.0, None))
-    if staple is None or now - made > STAPLE_REUSE_S:
+    if staple is None or now - made > node.settings.staple_reuse_s:
         staple = await staple_for(node, uid, credential)
         while len(_STAPLES) >= MAX_CACHED_STAPLES:
             _STAPLES.pop(next(iter(_STAPLES)))

@@ -2,12 +2,12 @@
 (bns/peers.py), each entry signed by its node (issue 15 item 5, for crawlers).
 
 A public node with a `public_url` announces its gateway on its key's board when it starts,
-and again every ANNOUNCE_EVERY_S so its entry stays fresh. A reader reads every board
-(PEER_BUCKETS, each the newest few entries of its keys), checks every signature again, and
-drops entries on another key's board, from the future or older than MAX_AGE_S, and its own;
-then samples them spread out (bns/peers.py `sample_boards`: one per signer, two per
-network, the signers its DHT routing table has heard from first).
-The answer is cached for CACHE_S: the route is public, and each answer costs DHT lookups.
+and again every `NodeSettings.peer_announce_every_s` so its entry stays fresh. A reader
+reads every board (PEER_BUCKETS, each the newest few entries of its keys), checks every
+signature again, and drops entries on another key's board, from the future or older than
+MAX_AGE_S, and its own; then samples them spread out (bns/peers.py `sample_boards`: one
+per signer, two per network, the signers its DHT routing table has heard from first).
+The answer is cached (`peers_answer_s`): the route is public, and each answer costs DHT lookups.
 """
 
 from __future__ import annotations
@@ -42,12 +42,8 @@ __all__ = ["ROUTES", "announce_peer", "sample_peers", "start_announcing"]
 
 log = logging.getLogger(__name__)
 
-ANNOUNCE_EVERY_S: Final = 12 * 3600.0
-RETRY_S: Final = 60.0
 MAX_AGE_S: Final = 3 * 86_400  # an entry not renewed for three days is gone
 CLOCK_SKEW_S: Final = 600
-LOOKUP_TIMEOUT_S: Final = 10.0
-CACHE_S: Final = 60.0
 MAX_CACHED_NODES: Final = 64
 # The last answer of each node (by its key: several run in one test process).
 _CACHE: dict[bytes, tuple[float, dict[str, Any]]] = {}
@@ -78,16 +74,17 @@ async def _keep_announcing(node: Services) -> None:
     while True:
         try:
             await announce_peer(node)
-            wait_s = ANNOUNCE_EVERY_S
+            wait_s = node.settings.peer_announce_every_s
         except BadgeChainError as exc:  # e.g. a first node alone: no replica yet
             log.info("gateway announcement failed, will retry", extra={"code": exc.code})
-            wait_s = RETRY_S
+            wait_s = node.settings.peer_announce_retry_s
         await asyncio.sleep(wait_s)
 
 
 def start_announcing(node: Services) -> None:
     """On a public node that knows how others reach it (`public_url`), announce its gateway
-    now and every ANNOUNCE_EVERY_S. Without one its URL would be loopback: no use to others."""
+    now and every `peer_announce_every_s`. Without one its URL would be loopback: of no use
+    to others."""
     if node.config.public and node.config.public_url:
         node.spawn(_keep_announcing(node))
     elif node.config.public:
@@ -96,7 +93,7 @@ def start_announcing(node: Services) -> None:
 
 async def _board(node: Services, bucket: int) -> PeerBoard | None:
     try:
-        async with asyncio.timeout(LOOKUP_TIMEOUT_S):
+        async with asyncio.timeout(node.settings.peer_lookup_timeout_s):
             result = await node.dht.fetch(address_of_key(peers_key(bucket)))
         return None if result.value is None else PeerBoard.from_wire_bytes(result.value)
     except (Unreachable, DecodeError, TimeoutError):
@@ -148,8 +145,9 @@ async def get_peers(request: web.Request) -> web.Response:
         answer = {"peers": [peer_json(entry) for entry in peers]}
         if len(_CACHE) >= MAX_CACHED_NODES:
             _CACHE.pop(next(iter(_CACHE)))
-        cached = _CACHE[node.key.public_key] = (now + CACHE_S, answer)
-    return web.json_response(cached[1], headers={"Cache-Control": f"public, max-age={CACHE_S:.0f}"})
+        cached = _CACHE[node.key.public_key] = (now + node.settings.peers_answer_s, answer)
+    max_age = f"public, max-age={node.settings.peers_answer_s:.0f}"
+    return web.json_response(cached[1], headers={"Cache-Control": max_age})
 
 
 ROUTES: Final = (

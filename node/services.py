@@ -87,6 +87,13 @@ class NodeSettings:
     feed_timeout_s: float = 15.0  # one feed, connect to last byte
     webmention_timeout_s: float = 10.0  # sending one Webmention, or fetching its source
     claim_timeout_s: float = 20.0  # a claim's or a resend's POST to the issuer's node
+    # Peer boards (node/peers.py): a public gateway's announcement and GET /peers.
+    peer_announce_every_s: float = 12 * 3600.0  # renewed this often, so its entry stays fresh
+    peer_announce_retry_s: float = 60.0  # after a failed announcement (a first node alone)
+    peer_lookup_timeout_s: float = 10.0  # one board's DHT lookup
+    peers_answer_s: float = 60.0  # GET /peers answers again (and lets caches keep it) this long
+    staple_reuse_s: float = 60.0  # a badge's staple is served again this long (node/holder.py)
+    collection_revocation_check_s: float = 10.0  # a collection's BNS look at its badges
 
     def retry(self, topic: str) -> Retry:
         """The retry policy of queued work of `topic`: an earner's node may be away for
