@@ -47,7 +47,6 @@ __all__ = [
 MAIL_TOPIC: Final = "mail"
 PENDING_PREFIX: Final = b"mail/"
 PASSWORD_ENV: Final = "BADGECHAIN_SMTP_PASSWORD"  # noqa: S105 (a variable's name)
-SMTP_TIMEOUT_S: Final = 10.0
 MAX_SUBJECT_CHARS: Final = 200
 MAX_MAIL_BODY_CHARS: Final = 8 * 1024
 _MAX_PASSWORD_BYTES: Final = 1024
@@ -88,7 +87,8 @@ async def _send_one(services: Services, message: dict[str, str]) -> None:
     password = smtp_password(services.home, smtp)
     email = _message(smtp, message)
     context = _starttls_context(services) if smtp.starttls else None
-    await asyncio.to_thread(_deliver, smtp, password, email, context)
+    timeout_s = services.settings.smtp_timeout_s
+    await asyncio.to_thread(_deliver, smtp, password, email, context, timeout_s)
 
 
 def _message(smtp: SmtpConfig, message: dict[str, str]) -> EmailMessage:
@@ -109,11 +109,15 @@ def _starttls_context(services: Services) -> ssl.SSLContext:
 
 
 def _deliver(
-    smtp: SmtpConfig, password: str | None, email: EmailMessage, tls: ssl.SSLContext | None
+    smtp: SmtpConfig,
+    password: str | None,
+    email: EmailMessage,
+    tls: ssl.SSLContext | None,
+    timeout_s: float,
 ) -> None:
     """One SMTP exchange (blocking: run in a thread). Every failure is a MailError."""
     try:
-        with smtplib.SMTP(smtp.host, smtp.port, timeout=SMTP_TIMEOUT_S) as client:
+        with smtplib.SMTP(smtp.host, smtp.port, timeout=timeout_s) as client:
             if tls is not None:
                 _starttls(client, tls)
             if smtp.user:

@@ -94,6 +94,7 @@ class NodeSettings:
     peers_answer_s: float = 60.0  # GET /peers answers again (and lets caches keep it) this long
     staple_reuse_s: float = 60.0  # a badge's staple is served again this long (node/holder.py)
     collection_revocation_check_s: float = 10.0  # a collection's BNS look at its badges
+    smtp_timeout_s: float = 10.0  # each step of one SMTP exchange (node/mail.py)
 
     def retry(self, topic: str) -> Retry:
         """The retry policy of queued work of `topic`: an earner's node may be away for
