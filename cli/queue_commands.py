@@ -24,14 +24,15 @@ def queue_group() -> None:
 @click.pass_obj
 @reports_errors
 def queue_list(home: Path, as_json: bool) -> None:
-    """List the queued items: id, attempts, dead or due, last error."""
+    """List the queued items: name (topic:UID or id), attempts, dead or due, last error.
+    `retry` and `drop` take the name as listed (or the item's hex id)."""
     items = AdminClient(home).call("GET", "/admin/queue")["items"]
     if as_json:
         click.echo(json.dumps(items, indent=2))
         return
     for item in items:
-        when = "dead" if item["dead"] else f"due {item['due']:.0f}"
-        click.echo(f"{item['id']}  attempts={item['attempts']}  {when}  {item['error']}")
+        when = "dead" if item["dead"] else f"due {item['due_at']}"
+        click.echo(f"{item['name']}  attempts={item['attempts']}  {when}  {item['error']}".rstrip())
 
 
 @queue_group.command("retry")

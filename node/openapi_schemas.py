@@ -42,7 +42,8 @@ PATH_SCHEMAS: Final[dict[str, dict[str, Any]]] = {
     "batch_id": {"type": "string", "pattern": f"^{_ID_CHAR}{{1,64}}$"},
     "list_id": {"type": "string", "pattern": f"^{_ID_CHAR}{{12}}$"},
     "name": {"enum": sorted(STATIC_FILES)},
-    "item_id": {"type": "string", "pattern": "^[a-z]{1,32}:[0-9a-f]{0,2048}$"},  # storage/queue.py
+    # storage/queue.py: `topic:` and the key in hex, or node/queue_routes.py's name (a UID…)
+    "item_id": {"type": "string", "pattern": "^[a-z-]{1,32}:.{0,2100}$"},
     "collection_id": {"type": "string", "pattern": f"^{_ID_CHAR}{{22}}$"},
     "did_web_segment": {"type": "string", "pattern": "^[A-Za-z0-9._~%-]{1,100}$"},
 }
