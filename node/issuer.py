@@ -27,9 +27,8 @@ from badgechain.chain.badge import (
 )
 from badgechain.chain.errors import BadgeChainError, DecodeError
 from badgechain.chain.keys import PublicKey, public_key_from_did_key
-from badgechain.chain.multibase import multibase_decode
 from badgechain.chain.proof import format_created
-from badgechain.chain.uid import Uid
+from badgechain.chain.uid import parse_uid
 from badgechain.storage import Kind
 
 from . import claims, mail_claims, pipeline
@@ -262,11 +261,9 @@ async def persona_earner_key(node: Services, subject: str) -> PublicKey | None:
         return None
     names = node.names
     try:
-        linked = Uid(multibase_decode(subject[len(BNS_URN_PREFIX) :]))
+        linked = parse_uid(subject)
     except DecodeError as exc:
         raise IssuerError(f"{subject:.100} names no UID", code="subject_invalid") from exc
-    if len(linked) != 64:
-        raise IssuerError(f"{subject:.100} names no UID", code="subject_invalid")
     try:
         record = await names.resolve(linked)
     except NotFound as exc:
