@@ -17,8 +17,10 @@ import asyncio
 import math
 import multiprocessing
 import random
+import threading
 import time
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
@@ -40,6 +42,9 @@ from benchmarks.dht import (
 )
 from tests.bns.network import Network
 
+LAG_TICK_S = 0.01  # the loop-lag sampler's period
+IDLE, IDLE_S = "joined, nothing asked (5 s)", 5.0
+
 AFTER_STOP_20, AFTER_CHURN = "right after 20% stop", "after churn"
 STOP_FRACTION = 0.2
 CHURN_FRACTION = 0.1  # of N, replaced during the churn phase
@@ -59,6 +64,10 @@ class MultiReport:
     # refused at once (the stopped port's ICMP error) and timed out.
     refused_after_stop: int = 0
     timeouts_after_stop: int = 0
+    # Per phase, per worker: how busy its loop was (`Worker.busy_report`).
+    busy: dict[str, list[dict[str, float]]] = field(default_factory=dict)
+    # Per phase: (seconds, hops, requests, asker's hedge delay) of each resolve.
+    traces: dict[str, list[tuple[float, int, int, float]]] = field(default_factory=dict)
 
 
 class Worker:
@@ -70,13 +79,73 @@ class Worker:
         self.index = index
         self.rng = random.Random(seed * 100 + index)
         self.net = Network(settings=SETTINGS)
+        self.served: Counter[str] = Counter()  # requests answered here, by method
+        self.lags: list[float] = []  # how late each loop-lag tick woke (seconds)
+        self.marks: dict[str, dict[str, float]] = {}
+
+    def _counted(self, node: DhtNode) -> DhtNode:
+        """Count the requests `node` answers, by method (the handlers stay the node's own)."""
+        for method in ("ping", "store", "find_node", "find_value"):
+            handler = node.protocol.answer_with(method, lambda *args: None)
+            node.protocol.answer_with(method, self._counting(method, handler))
+        return node
+
+    def _counting(self, method: str, handler: Callable[..., Any]) -> Callable[..., Any]:
+        def counted(*args: Any) -> Any:
+            self.served[method] += 1
+            return handler(*args)
+
+        return counted
+
+    async def _sample_lag(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            due = loop.time() + LAG_TICK_S
+            await asyncio.sleep(LAG_TICK_S)
+            self.lags.append(loop.time() - due)
+
+    async def mark(self, name: str) -> None:
+        """Start a window of the loop's work, to be reported by `busy_report`."""
+        self.marks[name] = self._totals()
+
+    def _totals(self) -> dict[str, float]:
+        sent = sum(n.stats["rpcs_sent"] for n in self.net.nodes if n is not None)
+        return {
+            "cpu": time.process_time(),
+            "runqueue": _runqueue_seconds(),
+            "wall": time.perf_counter(),
+            "lag_index": len(self.lags),
+            "sent": sent,
+            **{f"served {m}": c for m, c in self.served.items()},
+        }
+
+    async def busy_report(self, name: str) -> dict[str, float]:
+        """CPU share, loop lag (p50 / p95 / max ms) and requests sent and answered since
+        `mark(name)`, per second of wall time."""
+        start, end = self.marks.pop(name), self._totals()
+        wall = end["wall"] - start["wall"]
+        lags = sorted(self.lags[int(start["lag_index"]) :]) or [math.nan]
+        out = {
+            "wall s": wall,
+            "cpu share": (end["cpu"] - start["cpu"]) / wall,
+            # Time the loop's thread was ready to run but waited for a core (other processes).
+            "runqueue share": (end["runqueue"] - start["runqueue"]) / wall,
+            "lag p50 ms": 1000 * lags[len(lags) // 2],
+            "lag p95 ms": 1000 * lags[min(len(lags) - 1, int(len(lags) * 0.95))],
+            "lag max ms": 1000 * lags[-1],
+        }
+        for key in end:
+            if key == "sent" or key.startswith("served "):
+                out[f"{key}/s"] = (end[key] - start.get(key, 0)) / wall
+        return out
 
     def live(self) -> list[DhtNode]:
         return self.net.live
 
     async def start(self, count: int) -> list[tuple[str, int]]:
         for i in range(count):
-            await self.net.start_node(i)
+            self._counted(await self.net.start_node(i))
+        asyncio.get_running_loop().create_task(self._sample_lag())
         return [n.address for n in self.net.nodes]
 
     async def join(self, seeds: list[tuple[str, int]]) -> list[int]:
@@ -98,20 +167,26 @@ class Worker:
 
         return list(await asyncio.gather(*(one(w) for w in wires)))
 
-    async def resolve(self, items: list[tuple[bytes, bytes]]) -> list[tuple[float, bool, int]]:
-        """(seconds, resolved, requests) per item, one fetch after another."""
+    async def resolve(
+        self, items: list[tuple[bytes, bytes]]
+    ) -> list[tuple[float, bool, int, int, float]]:
+        """(seconds, resolved, requests, hops, asker's hedge delay) per item, one fetch
+        after another."""
         out = []
         for address, wire in items:
             asker = self.rng.choice(self.live())
+            hedge = asker.protocol.hedge_delay
             sent, started = asker.stats["rpcs_sent"], time.perf_counter()
+            hops = 0
             try:
-                value = (await asker.fetch(address)).value
+                result = await asker.fetch(address)
+                value, hops = result.value, result.rounds
             except BadgeChainError:
                 value = None
             seconds = time.perf_counter() - started
             want = Record.from_wire_bytes(wire).entry
             ok = value is not None and Record.from_wire_bytes(value).entry == want
-            out.append((seconds, ok, asker.stats["rpcs_sent"] - sent))
+            out.append((seconds, ok, asker.stats["rpcs_sent"] - sent, hops, hedge))
         return out
 
     async def stop(self, fraction: float) -> int:
@@ -129,7 +204,9 @@ class Worker:
             await self.net.stop_node(self.rng.choice(live))
             # Through a node known to be up (the given seeds may have left meanwhile).
             through = self.rng.choice([n.address for n in self.live()])
-            node = await self.net.start_node(len(self.net.nodes), key=KeyPair.generate())
+            node = self._counted(
+                await self.net.start_node(len(self.net.nodes), key=KeyPair.generate())
+            )
             node.spawn(node.bootstrap([through]))
         return count
 
@@ -146,6 +223,15 @@ class Worker:
 
     async def addresses(self) -> list[tuple[str, int]]:
         return [n.address for n in self.live()]
+
+
+def _runqueue_seconds() -> float:
+    """Seconds this thread has waited, runnable, for a CPU (Linux schedstat); NaN elsewhere."""
+    try:
+        with open(f"/proc/self/task/{threading.get_native_id()}/schedstat") as stat:
+            return int(stat.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return math.nan
 
 
 def worker_main(conn: Connection, index: int, seed: int) -> None:
@@ -201,14 +287,22 @@ class Cluster:
 # --- the parent -------------------------------------------------------------------------------
 
 
-async def resolve_phase(cluster: Cluster, items: list[Item], dead: float = math.nan) -> Phase:
-    """Each item resolved once, the items dealt round-robin to the workers."""
+async def resolve_phase(
+    cluster: Cluster, items: list[Item], report: MultiReport, label: str
+) -> Phase:
+    """Each item resolved once, the items dealt round-robin to the workers; how busy each
+    worker's loop was meanwhile goes into `report.busy[label]`."""
     count = len(cluster.pipes)
     shares = [[(i.address, i.wire) for i in items[w::count]] for w in range(count)]
-    phase = Phase(dead_contacts=dead)
+    phase, traces = Phase(), report.traces.setdefault(label, [])
+    await cluster.each("mark", [(label,)] * count)
     for results in await cluster.each("resolve", [(share,) for share in shares]):
-        for seconds, ok, rpcs in results:
+        for seconds, ok, rpcs, hops, hedge in results:
             phase.record(seconds, rpcs, ok)
+            phase.hedge_delays.append(hedge)
+            traces.append((seconds, hops, rpcs, hedge))
+    report.busy[label] = await cluster.each("busy_report", [(label,)] * count)
+    report.phases[label] = phase
     return phase
 
 
@@ -236,6 +330,9 @@ async def run_multi(options: Options) -> MultiReport:
         counts = await cluster.each("join", [(seeds,)] * processes)
         report.contacts = sorted(c for worker in counts for c in worker)
         watch.lap("joined")
+        await cluster.each("mark", [(IDLE,)] * processes)
+        await asyncio.sleep(IDLE_S)  # the background work alone, for the busy table
+        report.busy[IDLE] = await cluster.each("busy_report", [(IDLE,)] * processes)
         started = time.perf_counter()
         shares = [[i.wire for i in items[w::processes]] for w in range(processes)]
         accepted = [a for r in await cluster.each("publish", [(s,) for s in shares]) for a in r]
@@ -247,10 +344,10 @@ async def run_multi(options: Options) -> MultiReport:
         )
         report.publishing.fewest_held = await fewest_holders(cluster, items)
         watch.lap(f"published {len(items)}")
-        report.phases[ALL_UP] = await resolve_phase(cluster, items)
+        await resolve_phase(cluster, items, report, ALL_UP)
         before = await cluster.each("failures", [()] * processes)
         await cluster.each("stop", [(STOP_FRACTION,)] * processes)
-        report.phases[AFTER_STOP_20] = await resolve_phase(cluster, items)
+        await resolve_phase(cluster, items, report, AFTER_STOP_20)
         await asyncio.sleep(SETTINGS.rpc_timeout)  # the phase's last requests end
         after = await cluster.each("failures", [()] * processes)
         report.refused_after_stop = sum(a[0] - b[0] for a, b in zip(after, before, strict=True))
@@ -258,7 +355,7 @@ async def run_multi(options: Options) -> MultiReport:
         watch.lap("resolved twice")
         replaced = round(size * CHURN_FRACTION / processes)
         await cluster.each("churn", [(options.churn, replaced)] * processes)
-        report.phases[AFTER_CHURN] = await resolve_phase(cluster, items)
+        await resolve_phase(cluster, items, report, AFTER_CHURN)
         report.fewest_held_after_churn = await fewest_holders(cluster, items)
         watch.lap(f"churned {options.churn:.0f} s, resolved")
         return report
@@ -289,3 +386,43 @@ def print_multi(report: MultiReport) -> None:
     contacts = report.contacts
     if contacts:
         print(f"contacts after joining: min {contacts[0]}, median {contacts[len(contacts) // 2]}")
+    print_busy(report)
+
+
+def print_busy(report: MultiReport) -> None:
+    """Per phase and worker: CPU share, loop lag, and requests sent and answered a second;
+    then what the slowest 5% of each phase's resolves were made of."""
+    print(
+        "\n| phase | worker | CPU share | waiting for a core | loop lag p50 / p95 / max ms "
+        "| sent/s | answered/s: ping / find_node / find_value / store |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for label, workers in report.busy.items():
+        for index, b in enumerate(workers):
+            answered = " / ".join(
+                f"{b.get(f'served {m}/s', 0):,.0f}"
+                for m in ("ping", "find_node", "find_value", "store")
+            )
+            print(
+                f"| {label} | {index} | {b['cpu share']:.0%} | {b['runqueue share']:.0%} | "
+                f"{b['lag p50 ms']:.1f} / "
+                f"{b['lag p95 ms']:.1f} / {b['lag max ms']:.0f} | {b['sent/s']:,.0f} | "
+                f"{answered} |"
+            )
+    for label, traces in report.traces.items():
+        if not traces:
+            continue
+        ordered = sorted(traces)
+        slow = ordered[-max(1, len(ordered) // 20) :]
+        rest = ordered[: len(ordered) - len(slow)] or slow
+
+        def mean(rows: list[tuple[float, int, int, float]], at: int) -> float:
+            return sum(r[at] for r in rows) / len(rows)
+
+        print(
+            f"{label}: slowest 5% ({len(slow)}) took {mean(slow, 0) * 1000:,.0f} ms in "
+            f"{mean(slow, 1):.1f} hops, {mean(slow, 2):.1f} requests, asker's hedge delay "
+            f"{mean(slow, 3) * 1000:.0f} ms; the others {mean(rest, 0) * 1000:,.0f} ms in "
+            f"{mean(rest, 1):.1f} hops, {mean(rest, 2):.1f} requests, hedge delay "
+            f"{mean(rest, 3) * 1000:.0f} ms"
+        )
