@@ -1,7 +1,7 @@
 """Issue 11 item 1: one table (node/errors.py `STATUS_BY_CODE`) gives each workflow error its
-HTTP status. Workflow modules written since keep their own statuses (a `_STATUS` table or an
-`http_status` set by hand); they are listed here as debt to move into the table, and no
-other module may join them."""
+HTTP status. A workflow module that gives statuses itself (a `_STATUS` table or an
+`http_status` set by hand) is listed here as debt to move into the table, and no other
+module may join it."""
 
 from __future__ import annotations
 
@@ -24,8 +24,8 @@ from badgechain.node.holder import PresentationError
 ROOT = Path(__file__).resolve().parents[2]
 # The HTTP layer answers with statuses by design (node/problems.py `Problem`).
 HTTP_LAYER = {"errors", "problems", "routes", "web", "gateway", "api", "app"}
-# Workflow modules that still give statuses themselves (found by the audit of issue 11,
-# /work/notes/issue11_16_audit.md). Remove a module here when its errors move into the table.
+# Workflow modules that still give statuses themselves: node/nodelog.py sets them on chain
+# LogErrors. Remove a module here when its errors move into the table.
 KNOWN_OWN_STATUSES = {
     "nodelog",
 }
