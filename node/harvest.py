@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 from typing import Any, Final
 from urllib.parse import urljoin
 
@@ -25,6 +24,7 @@ from .courses import CourseError
 from .harvest_fetch import FeedError, fetch_feed
 from .harvest_parse import matching_tasks, parse_feed
 from .harvest_submit import Submit, submit_entry
+from .records import HarvestRun
 from .services import Services
 
 __all__ = [
@@ -45,6 +45,11 @@ PARALLEL_FEEDS: Final = 8  # feeds read at once: a slow blog holds back no other
 # --- harvests asked for -------------------------------------------------------------------
 
 
+def read_run(raw: bytes) -> HarvestRun:
+    """A stored run, to be written back as the node has always written it: unescaped."""
+    return dataclasses.replace(HarvestRun.from_bytes(raw), escaped=False)
+
+
 def request_harvest(node: Services, course_id: str) -> dict[str, Any]:
     """Queue a harvest of the course now; one already waiting is the answer (asking twice
     harvests once). Returns its record: {"id", "course", "state": "queued", "requested"}.
@@ -52,9 +57,9 @@ def request_harvest(node: Services, course_id: str) -> dict[str, Any]:
     courses.load_course(node.store, course_id)
     key = RUN_PREFIX + course_id.encode()
     raw = node.store.get(Kind.JOURNAL, key)
-    if raw is not None and (waiting := json.loads(raw))["state"] == "queued":
+    if raw is not None and (waiting := read_run(raw)).state == "queued":
         node.enqueue(HARVEST_NOW_TOPIC, course_id.encode())  # a no-op unless it was lost
-        return dict(waiting)
+        return waiting.to_json()
     wait = HARVESTS.check(node.store, course_id, node.clock().timestamp())
     if wait is not None:
         raise RateLimited(
@@ -62,15 +67,15 @@ def request_harvest(node: Services, course_id: str) -> dict[str, Any]:
             code="harvest_rate_limited",
             retry_after_s=wait,
         )
-    run = {
-        "id": courses.new_id(),
-        "course": course_id,
-        "state": "queued",
-        "requested": format_created(node.clock()),
-    }
-    node.store.put(Kind.JOURNAL, key, courses.dump(run))
+    run = HarvestRun(
+        id=courses.new_id(),
+        course=course_id,
+        state="queued",
+        requested=format_created(node.clock()),
+    )
+    node.store.put(Kind.JOURNAL, key, run.to_bytes())
     node.enqueue(HARVEST_NOW_TOPIC, course_id.encode())
-    return run
+    return run.to_json()
 
 
 def last_harvest(node: Services, course_id: str) -> dict[str, Any]:
@@ -80,8 +85,7 @@ def last_harvest(node: Services, course_id: str) -> dict[str, Any]:
         raise CourseError(
             f"no harvest of {course_id!r:.40} was asked for", code="harvest_not_found"
         )
-    found: dict[str, Any] = json.loads(raw)
-    return found
+    return read_run(raw).to_json()
 
 
 async def run_requested(node: Services, course_id: str, submit: Submit) -> None:
@@ -91,14 +95,14 @@ async def run_requested(node: Services, course_id: str, submit: Submit) -> None:
     raw = node.store.get(Kind.JOURNAL, key)
     if raw is None:
         return
-    run = json.loads(raw) | {"state": "running", "started": format_created(node.clock())}
-    node.store.put(Kind.JOURNAL, key, courses.dump(run))
+    run = read_run(raw).with_members(state="running", started=format_created(node.clock()))
+    node.store.put(Kind.JOURNAL, key, run.to_bytes())
     try:
-        run["summary"] = await harvest_course(node, course_id, submit)
+        run = run.with_members(summary=await harvest_course(node, course_id, submit))
     except CourseError as exc:
-        run["error"] = {"code": exc.code, "message": exc.message}
-    run |= {"state": "done", "finished": format_created(node.clock())}
-    node.store.put(Kind.JOURNAL, key, courses.dump(run))
+        run = run.with_members(error={"code": exc.code, "message": exc.message})
+    run = run.with_members(state="done", finished=format_created(node.clock()))
+    node.store.put(Kind.JOURNAL, key, run.to_bytes())
 
 
 # --- harvesting ----------------------------------------------------------------------------

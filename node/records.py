@@ -1,5 +1,6 @@
 """Typed records of what the node keeps as JSON: a held badge's state (node/badgestore.py),
-a badge class and a batch header (journal records), a revocation waiting to go out.
+a badge class, a batch header and a course's harvest run (journal records), a revocation
+waiting to go out.
 
 Each is a frozen dataclass with `from_bytes` and `to_bytes`, and the bytes are exactly those
 the node wrote before these types: a record read from bytes remembers its members' order,
@@ -16,7 +17,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self, cast
 
-__all__ = ["BadgeRecord", "BatchHeader", "ClassRecord", "JsonRecord", "RevocationMark"]
+__all__ = [
+    "BadgeRecord",
+    "BatchHeader",
+    "ClassRecord",
+    "HarvestRun",
+    "JsonRecord",
+    "RevocationMark",
+]
 
 Check = Callable[[Any], bool]
 
@@ -89,7 +97,9 @@ class JsonRecord:
         """The record with `changes` (known members or not); a new member goes last."""
         known = {name: value for name, value in changes.items() if name in self._MEMBERS}
         unknown = {name: value for name, value in changes.items() if name not in self._MEMBERS}
-        extra = tuple((name, unknown.pop(name, value)) for name, value in self.extra)
+        # A known member stored with another type sat in `extra`: the change replaces it.
+        kept = ((name, value) for name, value in self.extra if name not in known)
+        extra = tuple((name, unknown.pop(name, value)) for name, value in kept)
         extra += tuple(unknown.items())
         return dataclasses.replace(self, **known, extra=extra)  # type: ignore[type-var]
 
@@ -193,6 +203,36 @@ class RevocationMark(JsonRecord):
 
     reason: str | None = None
     at: int | None = None  # Unix seconds: the BNS revocation record's time
+    extra: tuple[tuple[str, Any], ...] = ()
+    order: tuple[str, ...] = field(default=(), compare=False)
+    escaped: bool | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class HarvestRun(JsonRecord):
+    """The last harvest asked for of a course (Kind.JOURNAL b"course/h/" + course id):
+    queued, running, or done with its summary or error (node/harvest.py)."""
+
+    _MEMBERS: ClassVar[Mapping[str, Check]] = {
+        "id": _text,
+        "course": _text,
+        "state": _text,  # queued | running | done
+        "requested": _text,
+        "started": _text,
+        "summary": _object,
+        "error": _object,
+        "finished": _text,
+    }
+    _ESCAPED: ClassVar[bool] = False
+
+    id: str | None = None
+    course: str | None = None
+    state: str | None = None
+    requested: str | None = None
+    started: str | None = None
+    summary: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    finished: str | None = None
     extra: tuple[tuple[str, Any], ...] = ()
     order: tuple[str, ...] = field(default=(), compare=False)
     escaped: bool | None = field(default=None, compare=False)
