@@ -30,7 +30,7 @@ from badgechain.storage import Kind
 
 from .config import SmtpConfig
 from .errors import NodeError
-from .outbound import tls_context
+from .outbound import tls_context, why_unreachable
 from .pipeline import Op
 from .services import Services
 
@@ -136,9 +136,10 @@ def _deliver(
     except smtplib.SMTPNotSupportedError as exc:  # e.g. no AUTH offered (before STARTTLS)
         raise MailError(f"the SMTP server refused: {exc}"[:300], code="smtp_refused") from exc
     except (OSError, smtplib.SMTPException) as exc:
-        raise MailError(
-            f"the SMTP server is unreachable: {exc}"[:300], code="smtp_unreachable"
-        ) from exc
+        # (smtplib's own errors are OSErrors too: a server that hung up mid-exchange)
+        smtp_said = isinstance(exc, smtplib.SMTPException)
+        why = "it broke off the exchange" if smtp_said else why_unreachable(exc)
+        raise MailError(f"the SMTP server is unreachable: {why}", code="smtp_unreachable") from exc
 
 
 def _starttls(client: smtplib.SMTP, tls: ssl.SSLContext) -> None:
@@ -149,7 +150,7 @@ def _starttls(client: smtplib.SMTP, tls: ssl.SSLContext) -> None:
     except smtplib.SMTPNotSupportedError as exc:
         raise MailError("the SMTP server offers no STARTTLS", code="smtp_tls_failed") from exc
     except ssl.SSLError as exc:  # a certificate that does not check out, a bad handshake
-        raise MailError(f"STARTTLS failed: {exc}"[:300], code="smtp_tls_failed") from exc
+        raise MailError(f"STARTTLS failed: {why_unreachable(exc)}", code="smtp_tls_failed") from exc
 
 
 def smtp_password(home: Path, smtp: SmtpConfig) -> str | None:

@@ -127,6 +127,21 @@ def why_unreachable(exc: BaseException) -> str:
         return "it redirected too often"
     if isinstance(exc, aiohttp.InvalidURL):
         return "the URL is not valid"
+    return _why_socket_failed(exc)
+
+
+def _why_socket_failed(exc: BaseException) -> str:
+    """`why_unreachable` for a client below aiohttp (smtplib): the OSError it raised."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return "its TLS certificate was not accepted"
+    if isinstance(exc, ssl.SSLError):
+        return "the TLS handshake failed"
+    if isinstance(exc, socket.gaierror):
+        return "its host name does not resolve"
+    if isinstance(exc, ConnectionRefusedError):
+        return "the connection was refused"
+    if isinstance(exc, ConnectionError):
+        return "it closed the connection"
     return "the connection failed"
 
 

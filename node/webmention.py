@@ -37,7 +37,7 @@ from .badgestore import load_badge
 from .course_limits import WEBMENTIONS
 from .courses import CourseError
 from .harvest_fetch import read_capped
-from .outbound import refused_address
+from .outbound import refused_address, why_unreachable
 from .services import Services
 
 __all__ = [
@@ -166,7 +166,7 @@ async def _send_once(node: Services, source: str, target: str) -> str:
         if refused_address(exc):  # the outbound rules will refuse it every time
             return "refused address"
         raise WebmentionError(
-            f"sending failed: {exc!r}"[:300], code="webmention_unreachable"
+            f"sending failed: {why_unreachable(exc)}", code="webmention_unreachable"
         ) from exc
     if status >= 500:
         raise WebmentionError(f"the endpoint answered {status}", code="webmention_unreachable")
@@ -334,7 +334,8 @@ async def _fetch_source(node: Services, source: str) -> tuple[str, str]:
     except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
         refused = refused_address(exc)
         code = "webmention_source_refused" if refused else "webmention_source_failed"
-        raise WebmentionError(f"the source cannot be fetched: {exc!r}"[:300], code=code) from exc
+        why = why_unreachable(exc)
+        raise WebmentionError(f"the source cannot be fetched: {why}", code=code) from exc
 
 
 class _Links(HTMLParser):

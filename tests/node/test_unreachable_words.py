@@ -1,20 +1,23 @@
-"""A location that does not answer is named whole and said in words (issue 16 item 9): no
-HTTP library text (`ClientConnectorError`, `ssl:default`, `Errno`) and no URL cut short
-(a badge's location is ~125 characters; cut at 120 it read `…/badges/<uid>.j: …`)."""
+"""A location, feed, crawled page or mail server that does not answer is named whole and
+said in words (issue 16 item 9): no library text (`ClientConnectorError`, `ssl:default`,
+`[Errno 111]`) and no URL cut short (a badge's location is ~125 characters; cut at 120 it
+read `…/badges/<uid>.j: …`)."""
 
 from __future__ import annotations
 
 import socket
+import ssl
+from email.message import EmailMessage
 
 import aiohttp
 import pytest
 
 from badgechain.chain.resolve import Unreachable
-from badgechain.node import crawler_fetch
-from badgechain.node.config import NodeConfig
+from badgechain.node import crawler_fetch, mail
+from badgechain.node.config import NodeConfig, SmtpConfig
 from badgechain.node.fetchers import get_bounded, mapped_session
 from badgechain.node.harvest_fetch import FeedError, fetch_feed
-from badgechain.node.outbound import shown_url
+from badgechain.node.outbound import shown_url, why_unreachable
 
 # A UID is 87-88 base58 characters: its location URL on a loopback gateway is ~125.
 UID = "z2KFe5zKBe24KHSPWAPAiYBzLEQVEUA8wozwEuMGxiHf9g4ehVKx4Z13ni5PjXzK7BYJs1gpv3iaqffYU6Ti1h2uv"
@@ -46,6 +49,35 @@ async def test_a_refused_feed_or_crawled_page_is_said_in_words() -> None:
         crawled = await crawler_fetch.fetch(session, url, 1024, 5.0)
     assert failed.value.message == "the feed cannot be fetched: the connection was refused"
     assert crawled == crawler_fetch.Failure("fetch_unreachable", "the connection was refused")
+
+
+def test_an_smtp_server_that_is_not_there_is_said_in_words() -> None:
+    email = EmailMessage()
+    email["To"], email["Subject"] = "a@example.org", "a badge"
+    smtp = SmtpConfig(host="127.0.0.1", port=_closed_port(), starttls=False)
+    with pytest.raises(mail.MailError) as failed:
+        mail._deliver(smtp, None, email, None, 5.0)
+    assert failed.value.code == "smtp_unreachable"
+    assert failed.value.message == "the SMTP server is unreachable: the connection was refused"
+
+
+@pytest.mark.parametrize(
+    ("error", "words"),
+    [
+        (ConnectionRefusedError(111, "Connection refused"), "the connection was refused"),
+        (socket.gaierror(-2, "Name or service not known"), "its host name does not resolve"),
+        (
+            ssl.SSLCertVerificationError(1, "certificate verify failed"),
+            "its TLS certificate was not accepted",
+        ),
+        (ssl.SSLError(1, "wrong version number"), "the TLS handshake failed"),
+        (ConnectionResetError(104, "Connection reset by peer"), "it closed the connection"),
+        (TimeoutError(), "it did not answer in time"),
+        (OSError(113, "No route to host"), "the connection failed"),
+    ],
+)
+def test_socket_errors_below_aiohttp_are_said_in_words(error: OSError, words: str) -> None:
+    assert why_unreachable(error) == words
 
 
 def test_only_a_very_long_url_is_cut_and_it_says_so() -> None:
