@@ -50,6 +50,7 @@ STATUS_BY_CODE: Final[Mapping[str, int]] = {
     "harvest_not_found": 404,
     "webmention_not_found": 404,
     "claim_not_found": 404,
+    "log_entry_not_found": 404,
     # 409: the badge is not in the state the action needs
     "earner_error": 409,
     "not_in_inbox": 409,
@@ -84,6 +85,7 @@ STATUS_BY_CODE: Final[Mapping[str, int]] = {
     "backpack_too_large": 422,
     "claim_failed": 422,  # node/claims.py ClaimError, unless its code is listed
     "claim_proof_invalid": 422,  # node/claim_proof.py ClaimProofError, likewise
+    "log_entry_invalid": 422,  # node/nodelog.py NodeLogError, unless its code is listed
     # 429 / 507: the inbox is full for one sender, or for everyone; other rate limits
     "inbox_sender_full": 429,
     "rate_limited": 429,  # node/course_limits.py RateLimited, whatever its own code
@@ -92,6 +94,8 @@ STATUS_BY_CODE: Final[Mapping[str, int]] = {
     "claim_rate_limited": 429,
     "claim_resend_rate_limited": 429,
     "inbox_storage_full": 507,
+    # 500: the node's own storage is at fault
+    "log_storage_damaged": 500,
     # 502: another server failed us
     "delivery_failed": 502,
     "delivery_refused": 502,

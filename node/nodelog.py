@@ -47,6 +47,8 @@ from badgechain.chain.nodelog import (
 )
 from badgechain.storage import Batch, Kind, Store
 
+from .errors import NodeError
+
 __all__ = [
     "DEFAULT_PAGE",
     "ENTRY_PREFIX",
@@ -119,10 +121,15 @@ def read_opening(store: Store, seq: int) -> dict[str, Any]:
     return {"seq": seq, "at": entry.get("at"), "sealed": True, "salt": salt, **content}
 
 
+class NodeLogError(NodeError, LogError):
+    """A log this node cannot answer from: a LogError (callers catch it as one) whose
+    status is in node/errors.py (log_entry_not_found 404, log_storage_damaged 500)."""
+
+    code = "log_entry_invalid"  # 422, as a chain LogError
+
+
 def _not_found(seq: int) -> LogError:
-    missing = LogError(f"the log has no entry {seq}", code="log_entry_not_found")
-    missing.http_status = 404
-    return missing
+    return NodeLogError(f"the log has no entry {seq}", code="log_entry_not_found")
 
 
 def _decode(raw: bytes | None) -> Any:
@@ -269,12 +276,10 @@ class NodeLog:
         seq = _stored_seq(head)
         entry = None if seq is None else _decode(self.store.get(Kind.LOG, entry_key(seq)))
         if not isinstance(entry, dict) or _hash_or_none(entry) != head.get("hash"):
-            damaged = LogError(
+            raise NodeLogError(  # 500: the node's storage, not the request, is at fault
                 "the stored log head does not name a stored entry; run `badgechain log verify`",
                 code=LOG_STORAGE_DAMAGED,
             )
-            damaged.http_status = 500  # the node's storage, not the request, is at fault
-            raise damaged
         return entry
 
 

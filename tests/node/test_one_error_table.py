@@ -1,7 +1,6 @@
 """Issue 11 item 1: one table (node/errors.py `STATUS_BY_CODE`) gives each workflow error its
-HTTP status. A workflow module that gives statuses itself (a `_STATUS` table or an
-`http_status` set by hand) is listed here as debt to move into the table, and no other
-module may join it."""
+HTTP status. No workflow module gives statuses itself (a `_STATUS` table or an `http_status`
+set by hand), and the errors moved into the table kept the statuses they had."""
 
 from __future__ import annotations
 
@@ -20,15 +19,11 @@ from badgechain.node.courses import CourseError
 from badgechain.node.earner_lookup import EarnerLookupError
 from badgechain.node.errors import NodeError
 from badgechain.node.holder import PresentationError
+from badgechain.node.nodelog import NodeLogError
 
 ROOT = Path(__file__).resolve().parents[2]
 # The HTTP layer answers with statuses by design (node/problems.py `Problem`).
 HTTP_LAYER = {"errors", "problems", "routes", "web", "gateway", "api", "app"}
-# Workflow modules that still give statuses themselves: node/nodelog.py sets them on chain
-# LogErrors. Remove a module here when its errors move into the table.
-KNOWN_OWN_STATUSES = {
-    "nodelog",
-}
 
 
 def _declares_routes(tree: ast.Module) -> bool:
@@ -72,10 +67,8 @@ def modules_with_own_statuses(root: Path = ROOT) -> set[str]:
     return found
 
 
-def test_no_new_workflow_module_gives_statuses_outside_the_table() -> None:
-    found = modules_with_own_statuses()
-    assert found - KNOWN_OWN_STATUSES == set(), "map these errors in node/errors.py"
-    assert KNOWN_OWN_STATUSES - found == set(), "moved into the table: drop them from the list"
+def test_no_workflow_module_gives_statuses_outside_the_table() -> None:
+    assert modules_with_own_statuses() == set(), "map these errors in node/errors.py"
 
 
 def test_the_check_finds_a_status_given_by_hand(tmp_path: Path) -> None:
@@ -143,6 +136,9 @@ _MOVED: list[tuple[Callable[..., NodeError], str, int]] = [
     (ClaimProofError, "claim_proof_missing", 400),
     (ClaimProofError, "claim_proof_invalid", 422),
     (ClaimProofError, "claim_proof_stale", 422),
+    (NodeLogError, "log_entry_not_found", 404),
+    (NodeLogError, "log_storage_damaged", 500),
+    (NodeLogError, "log_opening_invalid", 422),
 ]
 
 
