@@ -1,6 +1,6 @@
 """Typed records of what the node keeps as JSON: a held badge's state (node/badgestore.py),
-a badge class, a batch header and a course's harvest run (journal records), a revocation
-waiting to go out.
+a badge class, a batch header, a course's harvest run, Webmentions sent and received and
+a badge's mentions (journal records), a revocation waiting to go out.
 
 Each is a frozen dataclass with `from_bytes` and `to_bytes`, and the bytes are exactly those
 the node wrote before these types: a record read from bytes remembers its members' order,
@@ -23,7 +23,10 @@ __all__ = [
     "ClassRecord",
     "HarvestRun",
     "JsonRecord",
+    "Mention",
     "RevocationMark",
+    "WebmentionReceived",
+    "WebmentionSent",
 ]
 
 Check = Callable[[Any], bool]
@@ -233,6 +236,75 @@ class HarvestRun(JsonRecord):
     summary: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
     finished: str | None = None
+    extra: tuple[tuple[str, Any], ...] = ()
+    order: tuple[str, ...] = field(default=(), compare=False)
+    escaped: bool | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class WebmentionSent(JsonRecord):
+    """A Webmention this node sends (Kind.JOURNAL b"webmention/out/" + hash): from a badge's
+    page to `target`; `outcome` and `at` once tried (node/webmention.py)."""
+
+    _MEMBERS: ClassVar[Mapping[str, Check]] = {
+        "uid": _text,
+        "target": _text,
+        "queued": _text,
+        "outcome": _text,
+        "at": _text,
+    }
+    _ESCAPED: ClassVar[bool] = True
+
+    uid: str | None = None
+    target: str | None = None
+    queued: str | None = None
+    outcome: str | None = None
+    at: str | None = None
+    extra: tuple[tuple[str, Any], ...] = ()
+    order: tuple[str, ...] = field(default=(), compare=False)
+    escaped: bool | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class WebmentionReceived(JsonRecord):
+    """A Webmention sent to this node (Kind.JOURNAL b"webmention/rx/" + time + hash): queued,
+    then verified or refused. `error` and `checked` stay untyped members (`get`): `error` is
+    stored as null once verified, which a typed member would drop as absent, and `checked`
+    was always written after it, which a typed member would not be."""
+
+    _MEMBERS: ClassVar[Mapping[str, Check]] = {
+        "id": _text,
+        "source": _text,
+        "target": _text,
+        "state": _text,  # queued | verified | refused
+        "received": _text,
+    }
+    _ESCAPED: ClassVar[bool] = True
+
+    id: str | None = None
+    source: str | None = None
+    target: str | None = None
+    state: str | None = None
+    received: str | None = None
+    extra: tuple[tuple[str, Any], ...] = ()
+    order: tuple[str, ...] = field(default=(), compare=False)
+    escaped: bool | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Mention(JsonRecord):
+    """A verified mention of a badge (Kind.JOURNAL b"webmention/in/" + UID + hash)."""
+
+    _MEMBERS: ClassVar[Mapping[str, Check]] = {
+        "source": _text,
+        "target": _text,
+        "verified": _text,
+    }
+    _ESCAPED: ClassVar[bool] = True
+
+    source: str | None = None
+    target: str | None = None
+    verified: str | None = None
     extra: tuple[tuple[str, Any], ...] = ()
     order: tuple[str, ...] = field(default=(), compare=False)
     escaped: bool | None = field(default=None, compare=False)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 import re
 from html.parser import HTMLParser
@@ -38,6 +37,7 @@ from .course_limits import WEBMENTIONS
 from .courses import CourseError
 from .harvest_fetch import read_capped
 from .outbound import refused_address, why_unreachable
+from .records import Mention, WebmentionReceived, WebmentionSent
 from .services import Services
 
 __all__ = [
@@ -126,9 +126,9 @@ async def discover_endpoint(session: aiohttp.ClientSession, target: str) -> str 
 
 def queue_send(node: Services, uid: Uid, target: str) -> None:
     """Queue a Webmention from the badge's page to `target`."""
-    job = {"uid": uid_text(uid), "target": target, "queued": format_created(node.clock())}
-    digest = hashlib.sha256(f"{job['uid']} {target}".encode()).digest()
-    node.store.put(Kind.JOURNAL, OUT_PREFIX + digest, json.dumps(job).encode())
+    job = WebmentionSent(uid=uid_text(uid), target=target, queued=format_created(node.clock()))
+    digest = hashlib.sha256(f"{job.uid} {target}".encode()).digest()
+    node.store.put(Kind.JOURNAL, OUT_PREFIX + digest, job.to_bytes())
     node.enqueue(SEND_TOPIC, digest)
 
 
@@ -141,11 +141,13 @@ async def send(node: Services, key: bytes) -> bool:
     raw = node.store.get(Kind.JOURNAL, OUT_PREFIX + key)
     if raw is None:
         return True
-    job = json.loads(raw)
-    source = badge_page(node, parse_uid(job["uid"]))
-    outcome = await _send_once(node, source, job["target"])
-    job |= {"outcome": outcome, "at": format_created(node.clock())}
-    node.store.put(Kind.JOURNAL, OUT_PREFIX + key, json.dumps(job).encode())
+    job = WebmentionSent.from_bytes(raw)
+    if job.uid is None or job.target is None:
+        return True  # a record no node wrote: nothing to send
+    source = badge_page(node, parse_uid(job.uid))
+    outcome = await _send_once(node, source, job.target)
+    job = job.with_members(outcome=outcome, at=format_created(node.clock()))
+    node.store.put(Kind.JOURNAL, OUT_PREFIX + key, job.to_bytes())
     log.info("webmention sent", extra={"outcome": outcome})
     return True
 
@@ -174,7 +176,8 @@ async def _send_once(node: Services, source: str, target: str) -> str:
 
 
 def sent(node: Services) -> list[dict[str, Any]]:
-    return [json.loads(value) for _, value in node.store.scan(Kind.JOURNAL, OUT_PREFIX)]
+    scanned = node.store.scan(Kind.JOURNAL, OUT_PREFIX)
+    return [WebmentionSent.from_bytes(value).to_json() for _, value in scanned]
 
 
 # --- receiving (§3.2) ----------------------------------------------------------------------
@@ -242,16 +245,16 @@ def accept(node: Services, source: str, target: str) -> dict[str, Any]:
     # Keyed by time first, so the oldest are pruned from the front of the range.
     pair = hashlib.sha256(f"{source}\x00{target}".encode()).digest()
     digest = int(now * 1000).to_bytes(8, "big") + pair[:24]
-    job = {
-        "id": digest.hex(),
-        "source": source,
-        "target": target,
-        "state": "queued",
-        "received": format_created(node.clock()),
-    }
-    node.store.put(Kind.JOURNAL, RX_PREFIX + digest, json.dumps(job).encode())
+    job = WebmentionReceived(
+        id=digest.hex(),
+        source=source,
+        target=target,
+        state="queued",
+        received=format_created(node.clock()),
+    )
+    node.store.put(Kind.JOURNAL, RX_PREFIX + digest, job.to_bytes())
     node.enqueue(RECEIVE_TOPIC, digest)
-    return job
+    return job.to_json()
 
 
 def _prune_received(node: Services, now: float) -> None:
@@ -274,8 +277,7 @@ def received(node: Services, job_id: str) -> dict[str, Any]:
     raw = node.store.get(Kind.JOURNAL, RX_PREFIX + digest) if digest else None
     if raw is None:
         raise WebmentionError("no such Webmention", code="webmention_not_found")
-    found: dict[str, Any] = json.loads(raw)
-    return found
+    return WebmentionReceived.from_bytes(raw).to_json()
 
 
 async def verify_received(node: Services, key: bytes) -> bool:
@@ -284,14 +286,15 @@ async def verify_received(node: Services, key: bytes) -> bool:
     raw = node.store.get(Kind.JOURNAL, RX_PREFIX + key)
     if raw is None:
         return True
-    job = json.loads(raw)
+    job = WebmentionReceived.from_bytes(raw)
     try:
-        await receive(node, job["source"], job["target"])
-        job |= {"state": "verified", "error": None}
+        await receive(node, job.source or "", job.target or "")
+        job = job.with_members(state="verified", error=None)
     except WebmentionError as exc:
-        job |= {"state": "refused", "error": {"code": exc.code, "message": exc.message}}
-    job["checked"] = format_created(node.clock())
-    node.store.put(Kind.JOURNAL, RX_PREFIX + key, json.dumps(job).encode())
+        error = {"code": exc.code, "message": exc.message}
+        job = job.with_members(state="refused", error=error)
+    job = job.with_members(checked=format_created(node.clock()))
+    node.store.put(Kind.JOURNAL, RX_PREFIX + key, job.to_bytes())
     return True
 
 
@@ -310,11 +313,11 @@ async def receive(node: Services, source: str, target: str) -> dict[str, Any]:
         if exc.code == "webmention_no_link" or "answered 410" in exc.message:
             node.store.delete(Kind.JOURNAL, key)
         raise
-    mention = {"source": source, "target": target, "verified": format_created(node.clock())}
+    mention = Mention(source=source, target=target, verified=format_created(node.clock()))
     if node.store.get(Kind.JOURNAL, key) is None and len(mentions(node, uid)) >= MAX_MENTIONS:
         raise WebmentionError("this badge keeps no more mentions", code="webmention_full")
-    node.store.put(Kind.JOURNAL, key, json.dumps(mention).encode())
-    return mention
+    node.store.put(Kind.JOURNAL, key, mention.to_bytes())
+    return mention.to_json()
 
 
 async def _fetch_source(node: Services, source: str) -> tuple[str, str]:
@@ -361,4 +364,4 @@ def _links_to(body: str, content_type: str, source: str, target: str) -> bool:
 
 def mentions(node: Services, uid: Uid) -> list[dict[str, Any]]:
     scanned = node.store.scan(Kind.JOURNAL, IN_PREFIX + uid, limit=MAX_MENTIONS)
-    return [json.loads(value) for _, value in scanned]
+    return [Mention.from_bytes(value).to_json() for _, value in scanned]
