@@ -353,7 +353,9 @@ class Endpoint(asyncio.DatagramProtocol):
         if known is None:
             self.dht.met(contact)
         head = self.router.add(contact, at)
-        if head is not None:  # a full bucket kept it as a spare: is its oldest contact alive?
+        # A full bucket kept it as a spare: is its oldest alive? Not asked if heard lately.
+        quiet = max(self.settings.liveness_quiet, 2 * self.settings.liveness_interval)
+        if head is not None and at - self.router.last_seen.get(head.id, 0.0) > quiet:
             self.dht.spawn(self.request(head, "ping"))
 
     async def _move_if_gone(self, old: Contact, new: Contact) -> None:

@@ -25,7 +25,7 @@ from .node_io import Endpoint, now
 from .puzzle import ID_BYTES
 from .routing import Contact, RoutingTable
 from .settings import DhtSettings
-from .upkeep import HandOvers, Pushes, StoreResult
+from .upkeep import HandOvers, Pushes, StoreResult, liveness_due
 
 __all__ = ["Rounds", "join_refresh_ids"]
 
@@ -123,7 +123,8 @@ class Rounds:
             await node.bootstrap()  # everyone looked dead: start over from the seeds
             return
         settings = node.settings
-        due = node.router.stale(now(), settings.liveness_interval * 2, settings.liveness_batch)
+        quiet = max(settings.liveness_quiet, settings.liveness_interval * 2)
+        due = liveness_due(node.router, now(), quiet, settings.liveness_batch)
         await asyncio.gather(*(node.protocol.request(c, "ping") for c in due))
 
     async def refresh_after_join(self) -> int:

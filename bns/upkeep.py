@@ -22,6 +22,7 @@ __all__ = [
     "among_closest",
     "behind",
     "hand_over_due",
+    "liveness_due",
     "tally_store",
 ]
 
@@ -75,6 +76,26 @@ def tally_store(
     return StoreResult(
         address, accepted, dict(refused), unanswered, len(hosts), len(hosts) >= needed
     )
+
+
+def liveness_due(table: RoutingTable, now: float, quiet: float, limit: int) -> list[Contact]:
+    """The contacts a liveness round pings, at most `limit`.
+
+    First those that missed a request since last heard from: a second miss removes a dead
+    one, an answer clears a busy one, and meanwhile lookups avoid it. Then those not heard
+    from in `quiet` seconds, the longest unheard first. A contact that answered, or asked,
+    lately is not pinged: it just said it is up, and idle nodes pinging each other every
+    round is most of what a quiet network sends.
+    """
+    seen = table.last_seen
+    missed = [c for c in map(table.get, table.failures) if c is not None]
+    missed.sort(key=lambda c: seen.get(c.id, 0.0))
+    due = missed[:limit]
+    if len(due) < limit:
+        chosen = {c.id for c in due}
+        quiet_ones = table.stale(now, quiet, limit + len(chosen))
+        due += [c for c in quiet_ones if c.id not in chosen][: limit - len(due)]
+    return due
 
 
 def among_closest(me: Contact, address: bytes, closest: Sequence[Contact], k: int) -> bool:
