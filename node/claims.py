@@ -102,6 +102,17 @@ def _error(message: str, code: str) -> ClaimError:
     return ClaimError(message, code=code)
 
 
+def is_open(raw: bytes | None) -> bool:
+    """Whether a stored claim (`CLAIM_PREFIX` + UID) still waits for its code to be spent;
+    a record that does not read as a claim is not."""
+    if raw is None:
+        return False
+    try:
+        return _Claim.load(raw).earner is None
+    except (ValueError, TypeError):
+        return False
+
+
 @dataclass(slots=True)
 class _Claim:
     salt: str

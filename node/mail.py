@@ -17,7 +17,6 @@ STARTTLS offered, a certificate that does not check out), `smtp_password_*`, `tl
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import smtplib
 import ssl
@@ -32,6 +31,7 @@ from .config import SmtpConfig
 from .errors import NodeError
 from .outbound import tls_context, why_unreachable
 from .pipeline import Op
+from .records import PendingMail
 from .services import Services
 
 __all__ = [
@@ -59,8 +59,10 @@ class MailError(NodeError):
 
 def mail_writes(key: bytes, to: str, subject: str, body: str) -> list[Op]:
     """The journal write that queues a message (the caller queues `MAIL_TOPIC` `key`)."""
-    message = {"to": to, "subject": subject[:MAX_SUBJECT_CHARS], "body": body[:MAX_MAIL_BODY_CHARS]}
-    return [(Kind.JOURNAL, PENDING_PREFIX + key, json.dumps(message).encode())]
+    message = PendingMail(
+        to=to, subject=subject[:MAX_SUBJECT_CHARS], body=body[:MAX_MAIL_BODY_CHARS]
+    )
+    return [(Kind.JOURNAL, PENDING_PREFIX + key, message.to_bytes())]
 
 
 async def send(services: Services, key: bytes) -> bool:
@@ -72,7 +74,7 @@ async def send(services: Services, key: bytes) -> bool:
         raw = store.get(Kind.JOURNAL, PENDING_PREFIX + key)
         if raw is None:
             return True  # sent already
-        await _send_one(services, json.loads(raw))
+        await _send_one(services, PendingMail.from_bytes(raw))
         if store.get(Kind.JOURNAL, PENDING_PREFIX + key) == raw:
             store.delete(Kind.JOURNAL, PENDING_PREFIX + key)
             return True
@@ -80,7 +82,7 @@ async def send(services: Services, key: bytes) -> bool:
     return False
 
 
-async def _send_one(services: Services, message: dict[str, str]) -> None:
+async def _send_one(services: Services, message: PendingMail) -> None:
     smtp = services.config.smtp
     if not smtp.host:
         raise MailError("no [smtp] host in config.toml", code="smtp_not_configured")
@@ -91,12 +93,14 @@ async def _send_one(services: Services, message: dict[str, str]) -> None:
     await asyncio.to_thread(_deliver, smtp, password, email, context, timeout_s)
 
 
-def _message(smtp: SmtpConfig, message: dict[str, str]) -> EmailMessage:
+def _message(smtp: SmtpConfig, message: PendingMail) -> EmailMessage:
+    if message.to is None:  # a mark no node wrote: left dead on the queue for the operator
+        raise MailError("the message to send names no recipient", code="mail_invalid")
     email = EmailMessage()
     email["From"] = smtp.sender or smtp.user or f"badgechain@{smtp.host}"
-    email["To"] = message["to"]
-    email["Subject"] = message["subject"]
-    email.set_content(message["body"])
+    email["To"] = message.to
+    email["Subject"] = message.subject or ""
+    email.set_content(message.body or "")
     return email
 
 

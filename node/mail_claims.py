@@ -31,6 +31,7 @@ from badgechain.storage import Kind
 from . import claims, earner, mail, pipeline
 from .outbound import client_session, shown_url, why_unreachable
 from .pipeline import Op
+from .records import ClaimAddress
 from .services import Services
 
 __all__ = [
@@ -81,15 +82,13 @@ def claim_mail_writes(node: Services, uid: Uid, to: str, badge_name: str) -> lis
     """For the batch that stores an email-only badge with its claim: the address kept for a
     resend, and the issuer's location queued (published once the entry is out)."""
     node.enqueue(LOCATION_TOPIC, uid, delay_s=node.settings.queue_retry_first_s)
-    kept = {"to": to, "name": badge_name, "resent": []}
-    return [(Kind.JOURNAL, ADDRESS_PREFIX + uid, json.dumps(kept).encode())]
+    kept = ClaimAddress(to=to, name=badge_name, resent=())
+    return [(Kind.JOURNAL, ADDRESS_PREFIX + uid, kept.to_bytes())]
 
 
-def _open_claim(node: Services, uid: Uid) -> dict[str, Any] | None:
-    """The claim of `uid` while its code is unspent (None when there is none)."""
-    raw = node.store.get(Kind.JOURNAL, claims.CLAIM_PREFIX + uid)
-    claim = json.loads(raw) if raw is not None else None
-    return claim if isinstance(claim, dict) and claim.get("earner") is None else None
+def _open_claim(node: Services, uid: Uid) -> bool:
+    """Whether `uid` has a claim whose code is unspent."""
+    return claims.is_open(node.store.get(Kind.JOURNAL, claims.CLAIM_PREFIX + uid))
 
 
 # --- the issuer's location until the claim ---------------------------------------------------
@@ -98,7 +97,7 @@ def _open_claim(node: Services, uid: Uid) -> dict[str, Any] | None:
 async def publish_location(node: Services, key: bytes) -> bool:
     """The `claim-location` topic's handler: False (retried) while the entry is not out."""
     uid = Uid(key)
-    if _open_claim(node, uid) is None:
+    if not _open_claim(node, uid):
         return True  # claimed (the earner writes it) or no claim
     if node.store.get(Kind.JOURNAL, pipeline.UNPUBLISHED_PREFIX + uid) is not None:
         return False  # the entry first: its publish item (or its batch) puts it out
@@ -118,8 +117,8 @@ def queue_open_claims(node: Services) -> int:
     written before this module's topic holds claims without it). Returns how many."""
     store, now, found = node.store, node.clock().timestamp(), 0
     for key, raw in store.scan(Kind.JOURNAL, claims.CLAIM_PREFIX):
-        uid, claim = key[len(claims.CLAIM_PREFIX) :], json.loads(raw)
-        if not isinstance(claim, dict) or claim.get("earner") is not None:
+        uid = key[len(claims.CLAIM_PREFIX) :]
+        if not claims.is_open(raw):
             continue
         if store.get(Kind.JOURNAL, LOCATED_PREFIX + uid) is None:
             node.queue.put(LOCATION_TOPIC, uid, now)
@@ -133,7 +132,7 @@ def queue_open_claims(node: Services) -> int:
 def resend(node: Services, uid: Uid) -> dict[str, Any]:
     """The issuer's side: a new code for the unclaimed badge `uid`, mailed to its address;
     the old code stops working. No await: two resends at once cannot both pass the limit."""
-    if _open_claim(node, uid) is None:
+    if not _open_claim(node, uid):
         held = node.store.get(Kind.JOURNAL, claims.CLAIM_PREFIX + uid) is not None
         if held:
             raise _error("the badge has been claimed", "claim_already_claimed")
@@ -144,8 +143,8 @@ def resend(node: Services, uid: Uid) -> dict[str, Any]:
             "this node did not keep the badge's address (issued before resends)",
             "claim_address_unknown",
         )
-    kept, now = json.loads(raw), node.clock().timestamp()
-    recent = [at for at in kept["resent"] if at > now - RESEND_WINDOW_S]
+    kept, now = ClaimAddress.from_bytes(raw), node.clock().timestamp()
+    recent = [at for at in kept.resent or () if at > now - RESEND_WINDOW_S]
     if len(recent) >= MAX_RESENDS:
         wait = max(1, int(recent[0] + RESEND_WINDOW_S - now) + 1)
         raise _error(
@@ -153,12 +152,14 @@ def resend(node: Services, uid: Uid) -> dict[str, Any]:
             "claim_resend_rate_limited",
             wait,
         )
-    writes = claims.claim_writes(node, uid, kept["to"], kept["name"], now, claims.new_code())
-    kept["resent"] = [*recent, now]
+    if kept.to is None:
+        raise _error("the badge's kept address does not read", "claim_address_unknown")
+    writes = claims.claim_writes(node, uid, kept.to, kept.name or "", now, claims.new_code())
+    kept = kept.with_members(resent=[*recent, now])
     with node.store.batch() as batch:
         for kind, key, value in writes:
             batch.put(kind, key, value)
-        batch.put(Kind.JOURNAL, ADDRESS_PREFIX + uid, json.dumps(kept).encode())
+        batch.put(Kind.JOURNAL, ADDRESS_PREFIX + uid, kept.to_bytes())
     _revive_mail(node, uid, now)
     expires = datetime.fromtimestamp(now + claims.CODE_TTL_S, UTC)
     return {"uid": uid_text(uid), "expires": expires.isoformat(timespec="seconds")}

@@ -1,6 +1,7 @@
 """Typed records of what the node keeps as JSON: a held badge's state (node/badgestore.py),
-a badge class, a batch header, a course's harvest run, Webmentions sent and received and
-a badge's mentions (journal records), a revocation waiting to go out.
+a badge class, a batch header, a course's harvest run, Webmentions sent and received, a
+badge's mentions, a mail to send and a claim's address (journal records), a revocation
+waiting to go out.
 
 Each is a frozen dataclass with `from_bytes` and `to_bytes`, and the bytes are exactly those
 the node wrote before these types: a record read from bytes remembers its members' order,
@@ -20,10 +21,12 @@ from typing import Any, ClassVar, Self, cast
 __all__ = [
     "BadgeRecord",
     "BatchHeader",
+    "ClaimAddress",
     "ClassRecord",
     "HarvestRun",
     "JsonRecord",
     "Mention",
+    "PendingMail",
     "RevocationMark",
     "WebmentionReceived",
     "WebmentionSent",
@@ -305,6 +308,44 @@ class Mention(JsonRecord):
     source: str | None = None
     target: str | None = None
     verified: str | None = None
+    extra: tuple[tuple[str, Any], ...] = ()
+    order: tuple[str, ...] = field(default=(), compare=False)
+    escaped: bool | None = field(default=None, compare=False)
+
+
+def _times(value: Any) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(item, int | float) and not isinstance(item, bool) for item in value
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PendingMail(JsonRecord):
+    """A message to send (Kind.JOURNAL b"mail/" + key; node/mail.py)."""
+
+    _MEMBERS: ClassVar[Mapping[str, Check]] = {"to": _text, "subject": _text, "body": _text}
+    _ESCAPED: ClassVar[bool] = True
+
+    to: str | None = None
+    subject: str | None = None
+    body: str | None = None
+    extra: tuple[tuple[str, Any], ...] = ()
+    order: tuple[str, ...] = field(default=(), compare=False)
+    escaped: bool | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimAddress(JsonRecord):
+    """Where an email-only badge's claim code was mailed, kept for a resend
+    (Kind.JOURNAL b"claim-mail/" + UID; node/mail_claims.py): the address, the badge's
+    name, and when new codes were sent (Unix seconds)."""
+
+    _MEMBERS: ClassVar[Mapping[str, Check]] = {"to": _text, "name": _text, "resent": _times}
+    _ESCAPED: ClassVar[bool] = True
+
+    to: str | None = None
+    name: str | None = None
+    resent: tuple[float, ...] | None = None
     extra: tuple[tuple[str, Any], ...] = ()
     order: tuple[str, ...] = field(default=(), compare=False)
     escaped: bool | None = field(default=None, compare=False)
