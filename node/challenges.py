@@ -7,16 +7,16 @@ challenge is kept (as used) until it expires, so a replay is told apart from a s
 
 from __future__ import annotations
 
-import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Final
 
 from badgechain.chain.holder import MAX_BINDING_CHARS, Binding
 from badgechain.storage import Kind, Store
 
 from .errors import NodeError
+from .records import HeldChallenge
 
 __all__ = [
     "CHALLENGE_TTL_S",
@@ -57,8 +57,8 @@ def issue_challenge(
     issued = Issued(
         Binding(secrets.token_urlsafe(24), domain), now + timedelta(seconds=CHALLENGE_TTL_S)
     )
-    value = {"domain": domain, "expires": issued.expires.timestamp(), "used": False}
-    store.put(Kind.JOURNAL, PREFIX + issued.binding.challenge.encode(), json.dumps(value).encode())
+    value = HeldChallenge(domain=domain, expires=issued.expires.timestamp(), used=False)
+    store.put(Kind.JOURNAL, PREFIX + issued.binding.challenge.encode(), value.to_bytes())
     return issued
 
 
@@ -67,7 +67,8 @@ def _prune(store: Store, now: datetime) -> int:
     left = 0
     with store.batch() as batch:
         for key, raw in store.scan(Kind.JOURNAL, PREFIX):
-            if json.loads(raw)["expires"] <= now.timestamp():
+            expires = HeldChallenge.from_bytes(raw).expires
+            if expires is None or expires <= now.timestamp():  # (None: a mark no node wrote)
                 batch.delete(Kind.JOURNAL, key)
             else:
                 left += 1
@@ -84,13 +85,13 @@ def consume_challenge(store: Store, challenge: str, domain: str | None, now: dat
     """`check_challenge`, and the challenge marked used. No await between the check and the
     write (there is none here), so two requests cannot both use it."""
     binding, held = _usable(store, challenge, domain, now)
-    store.put(Kind.JOURNAL, PREFIX + challenge.encode(), json.dumps(held | {"used": True}).encode())
+    store.put(Kind.JOURNAL, PREFIX + challenge.encode(), held.with_members(used=True).to_bytes())
     return binding
 
 
 def _usable(
     store: Store, challenge: str, domain: str | None, now: datetime
-) -> tuple[Binding, dict[str, Any]]:
+) -> tuple[Binding, HeldChallenge]:
     raw = None
     if 0 < len(challenge) <= MAX_BINDING_CHARS:
         raw = store.get(Kind.JOURNAL, PREFIX + challenge.encode())
@@ -98,13 +99,13 @@ def _usable(
         raise ChallengeError(
             "this verifier did not hand out that challenge", code="challenge_unknown"
         )
-    held: dict[str, Any] = json.loads(raw)
-    if held["used"]:
+    held = HeldChallenge.from_bytes(raw)
+    if held.used is not False:  # used, or a mark no node wrote: never usable
         raise ChallengeError("the challenge was used already", code="challenge_replayed")
-    if held["expires"] <= now.timestamp():
+    if held.expires is None or held.expires <= now.timestamp():
         raise ChallengeError("the challenge has expired", code="challenge_expired")
-    if domain is not None and domain != held["domain"]:
+    if held.domain is None or (domain is not None and domain != held.domain):
         raise ChallengeError(
-            f"the challenge is for domain {held['domain']!r:.80}", code="domain_mismatch"
+            f"the challenge is for domain {held.domain!r:.80}", code="domain_mismatch"
         )
-    return Binding(challenge, held["domain"]), held
+    return Binding(challenge, held.domain), held

@@ -1,7 +1,7 @@
 """Typed records of what the node keeps as JSON: a held badge's state (node/badgestore.py),
 a badge class, a batch header, a course's harvest run, Webmentions sent and received, a
-badge's mentions, a mail to send and a claim's address (journal records), a revocation
-waiting to go out.
+badge's mentions, a mail to send, a claim's address and a presentation challenge (journal
+records), a revocation waiting to go out.
 
 Each is a frozen dataclass with `from_bytes` and `to_bytes`, and the bytes are exactly those
 the node wrote before these types: a record read from bytes remembers its members' order,
@@ -24,6 +24,7 @@ __all__ = [
     "ClaimAddress",
     "ClassRecord",
     "HarvestRun",
+    "HeldChallenge",
     "JsonRecord",
     "Mention",
     "PendingMail",
@@ -346,6 +347,31 @@ class ClaimAddress(JsonRecord):
     to: str | None = None
     name: str | None = None
     resent: tuple[float, ...] | None = None
+    extra: tuple[tuple[str, Any], ...] = ()
+    order: tuple[str, ...] = field(default=(), compare=False)
+    escaped: bool | None = field(default=None, compare=False)
+
+
+def _flag(value: Any) -> bool:
+    return isinstance(value, bool)
+
+
+def _time(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True, slots=True)
+class HeldChallenge(JsonRecord):
+    """A presentation challenge this node handed out (Kind.JOURNAL b"vp-challenge/" +
+    challenge; node/challenges.py): its domain, when it expires (Unix seconds), whether
+    it was used."""
+
+    _MEMBERS: ClassVar[Mapping[str, Check]] = {"domain": _text, "expires": _time, "used": _flag}
+    _ESCAPED: ClassVar[bool] = True
+
+    domain: str | None = None
+    expires: float | None = None
+    used: bool | None = None
     extra: tuple[tuple[str, Any], ...] = ()
     order: tuple[str, ...] = field(default=(), compare=False)
     escaped: bool | None = field(default=None, compare=False)
