@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Final
 
 from badgechain.chain.errors import BadgeChainError
@@ -27,7 +26,7 @@ from badgechain.chain.uid import Uid
 from badgechain.storage import Batch, Kind, Store
 
 from .badgestore import credential_uid, load_badge, load_record, put_badge, records
-from .inbox_limits import badge_size, sender_of
+from .inbox_limits import InboxRoom, badge_size, sender_of
 from .records import BadgeRecord
 from .states import BadgeState
 
@@ -47,15 +46,6 @@ _TOTAL: Final = b"inbox-room/total"
 _SENDER: Final = b"inbox-room/sender/"
 _TAG: Final = re.compile(r"[0-9a-f]{32}")  # what inbox_limits.sender_of returns
 _NO_SENDER: Final = "0" * 32  # a badge whose issuer cannot be read: counted in the total
-
-
-@dataclass(frozen=True, slots=True)
-class InboxRoom:
-    """What the inbox holds: badges, their bytes, and the bytes of one sender's badges."""
-
-    badges: int
-    total_bytes: int
-    sender_bytes: int
 
 
 def _int(raw: bytes | None, at: int = 0) -> int:

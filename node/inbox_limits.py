@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import TYPE_CHECKING, Any, Final
+from dataclasses import dataclass
+from typing import Any, Final
 
 from badgechain.chain.badge import issuer_id
 
 from .errors import NodeError
 
-if TYPE_CHECKING:  # inbox_counts imports this module
-    from .inbox_counts import InboxRoom
-
 __all__ = [
     "MAX_INBOX_SENDER_BYTES",
     "MAX_INBOX_TOTAL_BYTES",
+    "InboxRoom",
     "InboxSenderFull",
     "InboxStorageFull",
     "check_inbox_room",
@@ -59,6 +58,15 @@ def sender_of(credential: dict[str, Any]) -> str:
 def inbox_fields(credential: dict[str, Any]) -> dict[str, Any]:
     """What an inbox badge's state records for these checks."""
     return {"bytes": badge_size(credential), "sender": sender_of(credential)}
+
+
+@dataclass(frozen=True, slots=True)
+class InboxRoom:
+    """What the inbox holds: badges, their bytes, and the bytes of one sender's badges."""
+
+    badges: int
+    total_bytes: int
+    sender_bytes: int
 
 
 def check_inbox_room(room: InboxRoom, size: int) -> None:
