@@ -119,6 +119,9 @@ class DhtNode:
         await asyncio.gather(*tasks, return_exceptions=True)
         if self.protocol.transport is not None:
             self.protocol.transport.close()
+            # The socket closes on the loop's next turn: until then the port takes datagrams
+            # silently, where a stopped node's should be refused (and may be bound again).
+            await asyncio.sleep(0)
         self.protocol.fail_outstanding()
 
     async def bootstrap(self, addresses: Iterable[tuple[str, int]] = ()) -> int:
