@@ -62,12 +62,13 @@ async def get_course_about(request: web.Request) -> web.Response:
     node = request.app[SERVICES]
     course = courses.load_course(node.store, request.match_info["course_id"])
     completion = course.get("completion")
+    tasks = course.all_tasks()
     return json_response(
         {
-            "id": course["id"],
-            "name": course["name"],
-            "description": course["description"],
-            "tasks": [{"name": t["name"], "hashtag": t["hashtag"]} for t in course["tasks"]],
+            "id": course.get("id"),
+            "name": course.get("name"),
+            "description": course.get("description"),
+            "tasks": [{"name": t["name"], "hashtag": t["hashtag"]} for t in tasks],
             "completion": {"name": completion["name"]} if completion else None,
         }
     )

@@ -14,6 +14,7 @@ from badgechain.chain.uid import uid_text
 from badgechain.storage import Kind
 
 from . import courses, harvest, issuer, webmention
+from .course_records import CourseRecord
 from .courses import CourseError
 from .issuer import Recipient
 from .services import Services
@@ -27,18 +28,18 @@ MAX_REASON_CHARS = 2000
 def pending(node: Services, course_id: str) -> list[dict[str, Any]]:
     """The submissions waiting for review, with the participant and task named."""
     course = courses.load_course(node.store, course_id)
-    tasks = {task["id"]: task for task in course["tasks"]}
+    tasks = {task["id"]: task for task in course.all_tasks()}
     people = {p["id"]: p for p in courses.list_participants(node.store, course_id)}
     listed = []
     for submission in courses.list_submissions(node.store, course_id, "pending"):
         participant = people.get(submission["participant"], {})
-        task = tasks.get(submission["task"], {})
+        task = tasks.get(submission["task"])
         listed.append(
             submission
             | {
                 "participant_name": participant.get("did") or participant.get("email"),
-                "task_name": task.get("name"),
-                "hashtag": task.get("hashtag"),
+                "task_name": None if task is None else task["name"],
+                "hashtag": None if task is None else task["hashtag"],
             }
         )
     return listed
@@ -58,10 +59,10 @@ async def award(node: Services, submission_id: str, *, auto: bool = False) -> di
     """Issue the task's badge for a pending submission; returns the submission, awarded."""
     submission = _open(node, submission_id)
     course = courses.load_course(node.store, submission["course"])
-    task = next((t for t in course["tasks"] if t["id"] == submission["task"]), None)
+    task = course.task(submission["task"])
     if task is None:
         raise CourseError("the submission's task is gone", code="task_not_found")
-    participant = courses.load_participant(node.store, course["id"], submission["participant"])
+    participant = courses.load_participant(node.store, course.key_id, submission["participant"])
     evidence = (
         (submission["link"],) if submission["link"].startswith(("http://", "https://")) else ()
     )
@@ -86,18 +87,18 @@ async def award(node: Services, submission_id: str, *, auto: bool = False) -> di
 
 
 async def _complete_if_done(
-    node: Services, course: dict[str, Any], participant: dict[str, Any]
+    node: Services, course: CourseRecord, participant: dict[str, Any]
 ) -> str | None:
     """Issue the course's completion badge once the participant holds every task's badge
     (its evidence: the posts that earned them); the UID, or None when not (yet) due. The
     mark is written before the await, so two awards finishing together issue one badge."""
-    completion, tasks = course.get("completion"), course["tasks"]
-    key = courses.completion_key(course["id"], participant["id"])
+    completion, tasks = course.get("completion"), course.all_tasks()
+    key = courses.completion_key(course.key_id, participant["id"])
     if not completion or not tasks or node.store.get(Kind.JOURNAL, key) is not None:
         return None
     awarded = [
         s
-        for s in courses.list_submissions(node.store, course["id"], "awarded")
+        for s in courses.list_submissions(node.store, course.key_id, "awarded")
         if s["participant"] == participant["id"]
     ]
     if {task["id"] for task in tasks} - {s["task"] for s in awarded}:
@@ -112,7 +113,7 @@ async def _complete_if_done(
         raise
     uid = uid_text(result.uid)
     node.store.put(Kind.JOURNAL, key, uid.encode())
-    log.info("course completed", extra={"course": course["id"]})
+    log.info("course completed", extra={"course": course.key_id})
     return uid
 
 

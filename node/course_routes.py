@@ -43,14 +43,15 @@ async def post_course(request: web.Request) -> web.Response:
         node, name=_text(body, "name"), description=_optional_text(body, "description") or ""
     )
     node.enqueue(
-        harvest.HARVEST_TOPIC, record["id"].encode(), delay_s=node.settings.harvest_interval_s
+        harvest.HARVEST_TOPIC, record.key_id.encode(), delay_s=node.settings.harvest_interval_s
     )
-    return json_response(record, status=201)
+    return json_response(record.to_json(), status=201)
 
 
 async def get_courses(request: web.Request) -> web.Response:
     node = request.app[SERVICES]
-    return json_response({"courses": courses.list_courses(node.store)})
+    listed = [course.to_json() for course in courses.list_courses(node.store)]
+    return json_response({"courses": listed})
 
 
 async def get_course(request: web.Request) -> web.Response:
@@ -69,7 +70,7 @@ async def get_course(request: web.Request) -> web.Response:
     except courses.CourseError:
         run = None
     shown = {"participants": participants, "submissions": counts, "harvest": run}
-    return json_response(course | shown)
+    return json_response(course.to_json() | shown)
 
 
 async def post_task(request: web.Request) -> web.Response:

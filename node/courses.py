@@ -31,6 +31,7 @@ from badgechain.chain.proof import format_created
 from badgechain.storage import Kind, Store
 
 from . import classes
+from .course_records import Completion, CourseRecord, CourseTask
 from .errors import NodeError
 from .services import Services
 
@@ -107,26 +108,32 @@ def normalize_hashtag(tag: str) -> str:
 # --- courses and tasks ---------------------------------------------------------------------
 
 
-def create_course(node: Services, *, name: str, description: str = "") -> dict[str, Any]:
+def create_course(node: Services, *, name: str, description: str = "") -> CourseRecord:
     if len(description) > MAX_TEXT_CHARS:
         raise CourseError(f"description is over {MAX_TEXT_CHARS} chars", code="field_invalid")
-    record: dict[str, Any] = {
-        "id": new_id(),
-        "name": _text(name, "name", MAX_NAME_CHARS),
-        "description": description,
-        "created": format_created(node.clock()),
-        "tasks": [],
-    }
-    _put(node.store, COURSE_PREFIX + record["id"].encode(), record)
+    record = CourseRecord(
+        id=new_id(),
+        name=_text(name, "name", MAX_NAME_CHARS),
+        description=description,
+        created=format_created(node.clock()),
+        tasks=(),
+    )
+    _put_course(node.store, record)
     return record
 
 
-def load_course(store: Store, course_id: str) -> dict[str, Any]:
-    return _load(store, COURSE_PREFIX + course_id.encode()[:64], "course", course_id)
+def load_course(store: Store, course_id: str) -> CourseRecord:
+    raw = _load_raw(store, COURSE_PREFIX + course_id.encode()[:64], "course", course_id)
+    return CourseRecord.from_bytes(raw)
 
 
-def list_courses(store: Store, limit: int = 1000) -> list[dict[str, Any]]:
-    return [json.loads(value) for _, value in store.scan(Kind.JOURNAL, COURSE_PREFIX, limit=limit)]
+def list_courses(store: Store, limit: int = 1000) -> list[CourseRecord]:
+    scanned = store.scan(Kind.JOURNAL, COURSE_PREFIX, limit=limit)
+    return [CourseRecord.from_bytes(value) for _, value in scanned]
+
+
+def _put_course(store: Store, course: CourseRecord) -> None:
+    store.put(Kind.JOURNAL, COURSE_PREFIX + course.key_id.encode(), course.to_bytes())
 
 
 def add_task(
@@ -139,26 +146,25 @@ def add_task(
     hashtag: str,
     image: bytes | None = None,
     auto_award: bool = False,
-) -> dict[str, Any]:
+) -> CourseTask:
     """Add a task to a course: a new badge class, awarded for a post tagged `hashtag`."""
     course = load_course(node.store, course_id)
     tag = normalize_hashtag(hashtag)
-    if len(course["tasks"]) >= MAX_TASKS:
+    if len(course.all_tasks()) >= MAX_TASKS:
         raise CourseError(f"a course has at most {MAX_TASKS} tasks", code="course_full")
-    if any(task["hashtag"] == tag for task in course["tasks"]):
+    if any(task["hashtag"] == tag for task in course.all_tasks()):
         raise CourseError(f"#{tag} names a task of this course already", code="hashtag_taken")
     badge_class = classes.create_class(
         node, name=name, description=description, criteria=criteria, image=image
     )
-    task = {
+    task: CourseTask = {
         "id": new_id(),
-        "class_id": badge_class.id,
+        "class_id": badge_class.id or "",  # a class made here has its id
         "name": name,
         "hashtag": tag,
         "auto_award": auto_award,
     }
-    course["tasks"].append(task)
-    _put(node.store, COURSE_PREFIX + course_id.encode(), course)
+    _put_course(node.store, course.with_members(tasks=(*course.all_tasks(), task)))
     return task
 
 
@@ -170,7 +176,7 @@ def set_completion(
     description: str,
     criteria: str,
     image: bytes | None = None,
-) -> dict[str, Any]:
+) -> Completion:
     """Give the course a completion badge: a new badge class, awarded to a participant once
     they hold every task's badge. A course has one; setting it again is refused."""
     course = load_course(node.store, course_id)
@@ -179,9 +185,9 @@ def set_completion(
     badge_class = classes.create_class(
         node, name=name, description=description, criteria=criteria, image=image
     )
-    course["completion"] = {"class_id": badge_class.id, "name": name}
-    _put(node.store, COURSE_PREFIX + course_id.encode(), course)
-    return dict(course["completion"])
+    completion: Completion = {"class_id": badge_class.id or "", "name": name}
+    _put_course(node.store, course.with_members(completion=completion))
+    return completion
 
 
 def completion_key(course_id: str, participant_id: str) -> bytes:
@@ -307,8 +313,12 @@ def _put(store: Store, key: bytes, value: dict[str, Any]) -> None:
 
 
 def _load(store: Store, key: bytes, what: str, name: str) -> dict[str, Any]:
+    found: dict[str, Any] = json.loads(_load_raw(store, key, what, name))
+    return found
+
+
+def _load_raw(store: Store, key: bytes, what: str, name: str) -> bytes:
     raw = store.get(Kind.JOURNAL, key)
     if raw is None:
         raise CourseError(f"no {what} {name!r:.80}", code=f"{what}_not_found")
-    found: dict[str, Any] = json.loads(raw)
-    return found
+    return raw

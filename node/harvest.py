@@ -20,6 +20,7 @@ from badgechain.storage import Kind
 
 from . import courses
 from .course_limits import HARVESTS, RateLimited
+from .course_records import CourseRecord
 from .courses import CourseError
 from .harvest_fetch import FeedError, fetch_feed
 from .harvest_parse import matching_tasks, parse_feed
@@ -140,7 +141,7 @@ async def harvest_course(node: Services, course_id: str, submit: Submit) -> dict
 async def _harvest_feed(
     node: Services,
     session: aiohttp.ClientSession,
-    course: dict[str, Any],
+    course: CourseRecord,
     participant: dict[str, Any],
     summary: dict[str, Any],
     submit: Submit,
@@ -157,7 +158,7 @@ async def _harvest_feed(
         entries = await asyncio.to_thread(parse_feed, fetched.body, fetched.content_type)
         for parsed in entries:  # a relative link is relative to the feed
             entry = dataclasses.replace(parsed, link=urljoin(participant["feed"], parsed.link))
-            for task in matching_tasks(entry, course["tasks"]):
+            for task in matching_tasks(entry, course.all_tasks()):
                 await submit_entry(node, course, participant, task, entry, summary, submit)
     # A 304 need not repeat the validators (RFC 9110 §15.4.5): keep those it leaves out.
     etag, modified = fetched.etag or state["etag"], fetched.modified or state["modified"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import html
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -19,6 +20,7 @@ import feedparser
 from badgechain.chain.errors import BadgeChainError
 from badgechain.chain.jsonio import parse_json
 
+from .course_records import CourseTask
 from .harvest_fetch import MAX_FEED_BYTES, FeedError
 
 __all__ = ["MAX_ENTRIES", "FeedEntry", "matching_tasks", "parse_feed"]
@@ -108,7 +110,7 @@ def _entry(entry_id: str, link: str, title: str, text: str, tags: tuple[str, ...
     )
 
 
-def matching_tasks(entry: FeedEntry, tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def matching_tasks(entry: FeedEntry, tasks: Iterable[CourseTask]) -> list[CourseTask]:
     """The tasks whose hashtag the entry carries: as a category/tag, or #tag in its text."""
     found = {tag.lstrip("#").lower() for tag in entry.tags}
     found |= {tag.lower() for tag in _TAG_IN_TEXT.findall(f"{entry.title} {entry.text}")}

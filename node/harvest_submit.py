@@ -11,6 +11,7 @@ from badgechain.chain.proof import format_created
 from badgechain.storage import Kind
 
 from . import courses
+from .course_records import CourseRecord, CourseTask
 from .harvest_parse import FeedEntry
 from .services import Services
 
@@ -23,15 +24,16 @@ Submit = Callable[[Services, dict[str, Any]], Awaitable[None]]
 
 async def submit_entry(
     node: Services,
-    course: dict[str, Any],
+    course: CourseRecord,
     participant: dict[str, Any],
-    task: dict[str, Any],
+    task: CourseTask,
     entry: FeedEntry,
     summary: dict[str, Any],
     submit: Submit,
 ) -> None:
     """A new submission for (entry, task), or the known one updated when the entry changed."""
-    key = courses.entry_key(course["id"], participant["id"], f"{task['id']}\x00{entry.entry_id}")
+    course_id = course.key_id
+    key = courses.entry_key(course_id, participant["id"], f"{task['id']}\x00{entry.entry_id}")
     known = node.store.get(Kind.JOURNAL, key)
     if known is not None:
         submission = courses.load_submission(node.store, known.decode())
@@ -40,8 +42,8 @@ async def submit_entry(
             summary["edited"].append(submission["id"])
         return
     submission = {
-        "id": courses.new_submission_id(course["id"]),
-        "course": course["id"],
+        "id": courses.new_submission_id(course_id),
+        "course": course_id,
         "task": task["id"],
         "participant": participant["id"],
         "state": "pending",
