@@ -93,7 +93,7 @@ async def post_join(request: web.Request) -> web.Response:
         answer.headers["Retry-After"] = str(max(1, math.ceil(wait)))
         return answer
     record = courses.join_course(node, course_id, feed=feed, did=did, email=email)
-    return json_response({"id": record["id"], "course": record["course"]}, status=201)
+    return json_response({"id": record.id, "course": record.course}, status=201)
 
 
 def _optional(body: dict[str, Any], name: str) -> str | None:

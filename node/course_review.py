@@ -14,7 +14,7 @@ from badgechain.chain.uid import uid_text
 from badgechain.storage import Kind
 
 from . import courses, harvest, issuer, webmention
-from .course_records import CourseRecord
+from .course_records import CourseRecord, Participant
 from .courses import CourseError
 from .issuer import Recipient
 from .services import Services
@@ -29,15 +29,16 @@ def pending(node: Services, course_id: str) -> list[dict[str, Any]]:
     """The submissions waiting for review, with the participant and task named."""
     course = courses.load_course(node.store, course_id)
     tasks = {task["id"]: task for task in course.all_tasks()}
-    people = {p["id"]: p for p in courses.list_participants(node.store, course_id)}
+    people = {p.id: p for p in courses.list_participants(node.store, course_id)}
     listed = []
     for submission in courses.list_submissions(node.store, course_id, "pending"):
-        participant = people.get(submission["participant"], {})
+        participant = people.get(submission["participant"])
+        named = None if participant is None else participant.did or participant.email
         task = tasks.get(submission["task"])
         listed.append(
             submission
             | {
-                "participant_name": participant.get("did") or participant.get("email"),
+                "participant_name": named,
                 "task_name": None if task is None else task["name"],
                 "hashtag": None if task is None else task["hashtag"],
             }
@@ -66,7 +67,7 @@ async def award(node: Services, submission_id: str, *, auto: bool = False) -> di
     evidence = (
         (submission["link"],) if submission["link"].startswith(("http://", "https://")) else ()
     )
-    recipient = Recipient(participant["did"], participant["email"], None, evidence)
+    recipient = Recipient(participant.did, participant.email, None, evidence)
     result = await issuer.issue_badge(node, task["class_id"], recipient)
     awarded = submission | {
         "state": "awarded",
@@ -87,25 +88,25 @@ async def award(node: Services, submission_id: str, *, auto: bool = False) -> di
 
 
 async def _complete_if_done(
-    node: Services, course: CourseRecord, participant: dict[str, Any]
+    node: Services, course: CourseRecord, participant: Participant
 ) -> str | None:
     """Issue the course's completion badge once the participant holds every task's badge
     (its evidence: the posts that earned them); the UID, or None when not (yet) due. The
     mark is written before the await, so two awards finishing together issue one badge."""
     completion, tasks = course.get("completion"), course.all_tasks()
-    key = courses.completion_key(course.key_id, participant["id"])
+    key = courses.completion_key(course.key_id, participant.key_id)
     if not completion or not tasks or node.store.get(Kind.JOURNAL, key) is not None:
         return None
     awarded = [
         s
         for s in courses.list_submissions(node.store, course.key_id, "awarded")
-        if s["participant"] == participant["id"]
+        if s["participant"] == participant.id
     ]
     if {task["id"] for task in tasks} - {s["task"] for s in awarded}:
         return None
     node.store.put(Kind.JOURNAL, key, b"")  # issuing
     links = {s["link"] for s in awarded if s["link"].startswith(("http://", "https://"))}
-    recipient = Recipient(participant["did"], participant["email"], None, tuple(sorted(links)))
+    recipient = Recipient(participant.did, participant.email, None, tuple(sorted(links)))
     try:
         result = await issuer.issue_badge(node, completion["class_id"], recipient)
     except BadgeChainError:

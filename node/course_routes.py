@@ -64,7 +64,7 @@ async def get_course(request: web.Request) -> web.Response:
     counts: dict[str, int] = {}
     for submission in submissions:
         counts[submission["state"]] = counts.get(submission["state"], 0) + 1
-    participants = courses.list_participants(node.store, course_id)
+    participants = [p.to_json() for p in courses.list_participants(node.store, course_id)]
     try:
         run: dict[str, Any] | None = harvest.last_harvest(node, course_id)
     except courses.CourseError:
@@ -109,7 +109,7 @@ async def post_participant(request: web.Request) -> web.Response:
         did=_optional_text(body, "did"),
         email=_optional_text(body, "email"),
     )
-    return json_response(record, status=201)
+    return json_response(record.to_json(), status=201)
 
 
 async def post_harvest(request: web.Request) -> web.Response:

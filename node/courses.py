@@ -31,7 +31,7 @@ from badgechain.chain.proof import format_created
 from badgechain.storage import Kind, Store
 
 from . import classes
-from .course_records import Completion, CourseRecord, CourseTask
+from .course_records import Completion, CourseRecord, CourseTask, Participant
 from .errors import NodeError
 from .services import Services
 
@@ -199,7 +199,7 @@ def completion_key(course_id: str, participant_id: str) -> bytes:
 
 def join_course(
     node: Services, course_id: str, *, feed: str, did: str | None, email: str | None
-) -> dict[str, Any]:
+) -> Participant:
     """Register a participant: the feed the harvest reads, and who their badges are for."""
     check_join(node, course_id, feed=feed, did=did, email=email)
     prefix = _participants_prefix(course_id)
@@ -208,18 +208,17 @@ def join_course(
         raise CourseError(
             f"a course has at most {MAX_PARTICIPANTS} participants", code="course_full"
         )
-    if any(participant["feed"] == feed for participant in known):
+    if any(participant.feed == feed for participant in known):
         raise CourseError("that feed has joined this course already", code="participant_exists")
-    record: dict[str, Any] = {
-        "id": new_id(),
-        "course": course_id,
-        "feed": feed,
-        "did": did,
-        "email": email,
-        "joined": format_created(node.clock()),
-        "feed_state": {"etag": None, "modified": None, "error": None, "checked": None},
-    }
-    _put(node.store, prefix + record["id"].encode(), record)
+    record = Participant.joining(
+        id=new_id(),
+        course=course_id,
+        feed=feed,
+        did=did,
+        email=email,
+        joined=format_created(node.clock()),
+    )
+    node.store.put(Kind.JOURNAL, prefix + record.key_id.encode(), record.to_bytes())
     return record
 
 
@@ -249,20 +248,20 @@ def _participants_prefix(course_id: str) -> bytes:
     return PARTICIPANT_PREFIX + course_id.encode() + b"/"
 
 
-def list_participants(store: Store, course_id: str) -> list[dict[str, Any]]:
+def list_participants(store: Store, course_id: str) -> list[Participant]:
     prefix = _participants_prefix(course_id)
     scanned = store.scan(Kind.JOURNAL, prefix, limit=MAX_PARTICIPANTS)
-    return [json.loads(value) for _, value in scanned]
+    return [Participant.from_bytes(value) for _, value in scanned]
 
 
-def load_participant(store: Store, course_id: str, participant_id: str) -> dict[str, Any]:
+def load_participant(store: Store, course_id: str, participant_id: str) -> Participant:
     key = _participants_prefix(course_id) + participant_id.encode()
-    return _load(store, key, "participant", participant_id)
+    return Participant.from_bytes(_load_raw(store, key, "participant", participant_id))
 
 
-def save_participant(store: Store, participant: dict[str, Any]) -> None:
-    key = _participants_prefix(participant["course"]) + participant["id"].encode()
-    _put(store, key, participant)
+def save_participant(store: Store, participant: Participant) -> None:
+    key = _participants_prefix(participant.course or "") + participant.key_id.encode()
+    store.put(Kind.JOURNAL, key, participant.to_bytes())
 
 
 # --- submissions ---------------------------------------------------------------------------

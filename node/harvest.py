@@ -20,7 +20,7 @@ from badgechain.storage import Kind
 
 from . import courses
 from .course_limits import HARVESTS, RateLimited
-from .course_records import CourseRecord
+from .course_records import CourseRecord, Participant
 from .courses import CourseError
 from .harvest_fetch import FeedError, fetch_feed
 from .harvest_parse import matching_tasks, parse_feed
@@ -124,13 +124,13 @@ async def harvest_course(node: Services, course_id: str, submit: Submit) -> dict
     summary["feeds"] = len(participants)
     slots = asyncio.Semaphore(PARALLEL_FEEDS)
 
-    async def one(participant: dict[str, Any]) -> None:
+    async def one(participant: Participant) -> None:
         async with slots:
             try:
                 await _harvest_feed(node, session, course, participant, summary, submit)
             except FeedError as exc:
                 error = {"code": exc.code, "message": exc.message}
-                summary["errors"][participant["id"]] = error
+                summary["errors"][participant.id] = error
                 _feed_state(node, participant, error=error)
 
     async with node.outbound.session() as session:
@@ -142,14 +142,14 @@ async def _harvest_feed(
     node: Services,
     session: aiohttp.ClientSession,
     course: CourseRecord,
-    participant: dict[str, Any],
+    participant: Participant,
     summary: dict[str, Any],
     submit: Submit,
 ) -> None:
-    state = participant["feed_state"]
+    state, feed = participant.state(), participant.feed or ""
     fetched = await fetch_feed(
         session,
-        participant["feed"],
+        feed,
         state["etag"],
         state["modified"],
         timeout_s=node.settings.feed_timeout_s,
@@ -157,7 +157,7 @@ async def _harvest_feed(
     if fetched.body is not None:  # parsed in a thread: up to 1 MiB of XML holds no loop
         entries = await asyncio.to_thread(parse_feed, fetched.body, fetched.content_type)
         for parsed in entries:  # a relative link is relative to the feed
-            entry = dataclasses.replace(parsed, link=urljoin(participant["feed"], parsed.link))
+            entry = dataclasses.replace(parsed, link=urljoin(feed, parsed.link))
             for task in matching_tasks(entry, course.all_tasks()):
                 await submit_entry(node, course, participant, task, entry, summary, submit)
     # A 304 need not repeat the validators (RFC 9110 §15.4.5): keep those it leaves out.
@@ -165,6 +165,6 @@ async def _harvest_feed(
     _feed_state(node, participant, error=None, etag=etag, modified=modified)
 
 
-def _feed_state(node: Services, participant: dict[str, Any], **changes: Any) -> None:
-    state = participant["feed_state"] | changes | {"checked": format_created(node.clock())}
-    courses.save_participant(node.store, participant | {"feed_state": state})
+def _feed_state(node: Services, participant: Participant, **changes: Any) -> None:
+    checked = format_created(node.clock())
+    courses.save_participant(node.store, participant.with_feed_state(**changes, checked=checked))

@@ -11,7 +11,7 @@ from badgechain.chain.proof import format_created
 from badgechain.storage import Kind
 
 from . import courses
-from .course_records import CourseRecord, CourseTask
+from .course_records import CourseRecord, CourseTask, Participant
 from .harvest_parse import FeedEntry
 from .services import Services
 
@@ -25,7 +25,7 @@ Submit = Callable[[Services, dict[str, Any]], Awaitable[None]]
 async def submit_entry(
     node: Services,
     course: CourseRecord,
-    participant: dict[str, Any],
+    participant: Participant,
     task: CourseTask,
     entry: FeedEntry,
     summary: dict[str, Any],
@@ -33,7 +33,7 @@ async def submit_entry(
 ) -> None:
     """A new submission for (entry, task), or the known one updated when the entry changed."""
     course_id = course.key_id
-    key = courses.entry_key(course_id, participant["id"], f"{task['id']}\x00{entry.entry_id}")
+    key = courses.entry_key(course_id, participant.key_id, f"{task['id']}\x00{entry.entry_id}")
     known = node.store.get(Kind.JOURNAL, key)
     if known is not None:
         submission = courses.load_submission(node.store, known.decode())
@@ -45,7 +45,7 @@ async def submit_entry(
         "id": courses.new_submission_id(course_id),
         "course": course_id,
         "task": task["id"],
-        "participant": participant["id"],
+        "participant": participant.id,
         "state": "pending",
         "found": format_created(node.clock()),
         **_entry_fields(entry),
