@@ -39,11 +39,16 @@ def _call(home: Path, method: str, path: str, body: Any = None) -> Any:
 
 @click.command("badges")
 @click.option("--json", "as_json", is_flag=True, help="Print the node's answer as JSON.")
+@click.option("--local", is_flag=True, help="Do not ask the BNS whether each badge is revoked.")
 @click.pass_obj
 @reports_errors
-def badges(home: Path, as_json: bool) -> None:
-    """List the badges this node holds for its earner, with their state and source."""
-    held = _call(home, "GET", "/admin/badges")["badges"]
+def badges(home: Path, as_json: bool, local: bool) -> None:
+    """List the badges this node holds for its earner, with their state and source.
+
+    Unless --local, the BNS is asked about each badge: one its issuer revoked shows as
+    revoked, and one the BNS did not answer for shows its state with "(revoked? unknown)".
+    """
+    held = _call(home, "GET", "/admin/badges" if local else "/admin/badges?check=bns")["badges"]
     if as_json:
         click.echo(json.dumps(held, indent=2, ensure_ascii=False))
         return
@@ -51,7 +56,22 @@ def badges(home: Path, as_json: bool) -> None:
         click.echo("the backpack is empty")
     for badge in held:
         source = f"{badge['source']} from {badge['origin']}" if badge["origin"] else badge["source"]
-        click.echo(f"{badge['id']}  {badge['state']:8}  {badge['name']}  ({source})")
+        state, note = badge["state"], _bns_note(badge)
+        if badge.get("bns") == "revoked":
+            state = "revoked"
+        click.echo(f"{badge['id']}  {state:8}  {badge['name']}  ({source}){note}")
+
+
+def _bns_note(badge: dict[str, Any]) -> str:
+    said = badge.get("bns")
+    if said == "revoked":
+        reason = badge.get("revocation", {}).get("reason") or "no reason given"
+        return f"  revoked by its issuer: {reason}"
+    if said == "unreachable":
+        return "  (revoked? unknown: the BNS did not answer)"
+    if said == "not_checked":
+        return "  (revoked? not asked: too many badges at once)"
+    return ""
 
 
 @click.command("import")

@@ -16,6 +16,7 @@ from typing import Final
 from aiohttp import web
 
 from . import backpack
+from .backpack_status import with_bns_status
 from .problems import Problem
 from .routes import Access, Answer, Body, Route, json_body
 from .web import SERVICES, json_response
@@ -28,7 +29,13 @@ _MAX_RESTORE_BODY: Final = 64 * 1024 * 1024
 
 
 async def get_badges(request: web.Request) -> web.Response:
-    held = backpack.held_badges(request.app[SERVICES])
+    node = request.app[SERVICES]
+    held = backpack.held_badges(node)
+    check = request.query.get("check")
+    if check not in (None, "bns"):
+        raise Problem(400, "query_invalid", "check is bns (ask the BNS about each) or absent")
+    if check == "bns":  # ask the BNS whether each is revoked
+        return json_response({"badges": await with_bns_status(node, held)})
     return json_response({"badges": [badge.to_json() for badge in held]})
 
 
@@ -61,9 +68,10 @@ ROUTES: Final = (
         "GET",
         "/admin/badges",
         get_badges,
-        "Badges this node holds for its earner, with state and source",
+        "Badges this node holds for its earner, with state and source (check=bns: and revoked?)",
         access=Access.ADMIN,
         ok=Answer("Json"),
+        query=(("check", "check"),),
     ),
     Route(
         "POST",

@@ -51,6 +51,7 @@ QUERY_SCHEMAS: Final[dict[str, dict[str, Any]]] = {
     "page": {"type": "integer", "minimum": 0, "maximum": 999_999_999, "default": 0},
     "flag": {"type": "string", "description": "false leaves them out", "default": "true"},
     "include": {"enum": ["credential"], "description": "credential adds the badge fetched"},
+    "check": {"enum": ["bns"], "description": "bns asks the BNS whether each is revoked"},
     "log_after": {"type": "integer", "minimum": 0, "maximum": 2**53 - 1},
     "log_limit": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
 }
