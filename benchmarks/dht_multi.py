@@ -109,13 +109,16 @@ class Worker:
         self.marks[name] = self._totals()
 
     def _totals(self) -> dict[str, float]:
-        sent = sum(n.stats["rpcs_sent"] for n in self.net.nodes if n is not None)
+        nodes = [n for n in self.net.nodes if n is not None]
+        sent = sum(n.stats["rpcs_sent"] for n in nodes)
+        liveness = sum(n.stats["liveness_pings"] for n in nodes)
         return {
             "cpu": time.process_time(),
             "runqueue": _runqueue_seconds(),
             "wall": time.perf_counter(),
             "lag_index": len(self.lags),
             "sent": sent,
+            "liveness": liveness,
             **{f"served {m}": c for m, c in self.served.items()},
         }
 
@@ -135,7 +138,7 @@ class Worker:
             "lag max ms": 1000 * lags[-1],
         }
         for key in end:
-            if key == "sent" or key.startswith("served "):
+            if key in ("sent", "liveness") or key.startswith("served "):
                 out[f"{key}/s"] = (end[key] - start.get(key, 0)) / wall
         return out
 
@@ -394,7 +397,7 @@ def print_busy(report: MultiReport) -> None:
     then what the slowest 5% of each phase's resolves were made of."""
     print(
         "\n| phase | worker | CPU share | waiting for a core | loop lag p50 / p95 / max ms "
-        "| sent/s | answered/s: ping / find_node / find_value / store |"
+        "| sent/s (liveness pings) | answered/s: ping / find_node / find_value / store |"
     )
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for label, workers in report.busy.items():
@@ -406,7 +409,8 @@ def print_busy(report: MultiReport) -> None:
             print(
                 f"| {label} | {index} | {b['cpu share']:.0%} | {b['runqueue share']:.0%} | "
                 f"{b['lag p50 ms']:.1f} / "
-                f"{b['lag p95 ms']:.1f} / {b['lag max ms']:.0f} | {b['sent/s']:,.0f} | "
+                f"{b['lag p95 ms']:.1f} / {b['lag max ms']:.0f} | {b['sent/s']:,.0f} "
+                f"({b['liveness/s']:,.0f}) | "
                 f"{answered} |"
             )
     for label, traces in report.traces.items():

@@ -39,6 +39,7 @@ class Worker(Protocol):
     store: Store
     holdings: Holdings
     seeds: list[tuple[str, int]]
+    stats: Counter[str]
 
     @property
     def router(self) -> RoutingTable: ...
@@ -125,6 +126,7 @@ class Rounds:
         settings = node.settings
         quiet = max(settings.liveness_quiet, settings.liveness_interval * 2)
         due = liveness_due(node.router, now(), quiet, settings.liveness_batch)
+        node.stats["liveness_pings"] += len(due)
         await asyncio.gather(*(node.protocol.request(c, "ping") for c in due))
 
     async def refresh_after_join(self) -> int:
