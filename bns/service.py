@@ -30,8 +30,8 @@ from .index import (
     issuer_page_key,
     make_earner_item,
     make_issuer_item,
-    page_is_full,
 )
+from .index_walk import first_open_page, walk_pages
 from .record import (
     DhtKey,
     Entry,
@@ -189,6 +189,10 @@ class NameService:
             return self._remember(record, None)
         return self._remember(record, answer.held, answer.until)
 
+    def holds_issuer_index(self, issuer_key: PublicKey) -> bool:
+        """Whether this node stores the first page of the issuer's index (as a replica)."""
+        return self.dht.held(address_of_key(issuer_page_key(issuer_key, 0))) is not None
+
     async def issuer_page(self, issuer_key: PublicKey, page: int) -> IssuerPage:
         """Page `page` of the issuer's index (empty when nobody holds it)."""
         return await self._page(IssuerPage, issuer_page_key(issuer_key, page), issuer_key, page)
@@ -205,26 +209,13 @@ class NameService:
 
     async def list_by_issuer(self, issuer_key: PublicKey, limit: int = 10_000) -> list[Uid]:
         """UIDs in the issuer's index, page after page until an empty one."""
-        pages = await self._walk(self.issuer_page, issuer_key, limit)
+        pages = await walk_pages(self.issuer_page, issuer_key, limit)
         return [item.uid for page in pages for item in page.items][:limit]
 
     async def list_by_earner(self, earner_key: PublicKey, limit: int = 10_000) -> list[Entry]:
         """Entries naming the earner, page after page until an empty one."""
-        pages = await self._walk(self.earner_page, earner_key, limit)
+        pages = await walk_pages(self.earner_page, earner_key, limit)
         return [entry for page in pages for entry in page.entries][:limit]
-
-    async def _walk(
-        self, read: Callable[[PublicKey, int], Awaitable[_Page]], owner: PublicKey, limit: int
-    ) -> list[_Page]:
-        pages: list[_Page] = []
-        count = 0
-        while count < limit:
-            page = await read(owner, len(pages))
-            if not page.members:
-                break
-            pages.append(page)
-            count += len(page.members)
-        return pages
 
     # --- writing ----------------------------------------------------------------------------
 
@@ -333,35 +324,7 @@ class NameService:
                 return number
         raise RecordError("the index kept refusing the item", code="index_contended")
 
-    async def _first_open_page(
-        self,
-        read: Callable[[PublicKey, int], Awaitable[_Page]],
-        owner: PublicKey,
-        start: int,
-        uid: Uid,
-    ) -> tuple[int, _Page]:
-        def open_for(page: _Page) -> bool:
-            return not page_is_full(page) or any(m.uid == uid for m in page.members)
-
-        page = await read(owner, start)
-        if open_for(page):
-            return start, page
-        full, step = start, 1
-        while True:  # gallop: the first open page is above `full`
-            probe = full + step
-            page = await read(owner, probe)
-            if open_for(page):
-                break
-            full, step = probe, step * 2
-        open_number, open_page = probe, page
-        while open_number - full > 1:  # bisect between the last full and the first open
-            middle = (full + open_number) // 2
-            page = await read(owner, middle)
-            if open_for(page):
-                open_number, open_page = middle, page
-            else:
-                full = middle
-        return open_number, open_page
+    _first_open_page = staticmethod(first_open_page)  # bns/bulk.py places batches with it
 
     async def set_location(self, writer: KeyPair, uid: Uid, urls: Sequence[str]) -> Record:
         """Sign and publish where the badge can be fetched; `writer` must be its earner.
@@ -386,6 +349,17 @@ class NameService:
     async def hide(self, writer: KeyPair, uid: Uid) -> Record:
         """Publish an empty location: the badge stays valid but says where to find it no more."""
         return await self.set_location(writer, uid, ())
+
+    async def hand_over(self, record: Record) -> StoreResult:
+        """Publish `record` carrying its issuer's signed hand-over (node/claims.py says what a
+        refusal means); once a replica took it, this node's readers see it at once."""
+        result = await self.dht.publish(record.to_wire_bytes())
+        if result.accepted:
+            try:
+                self._wrote(record)
+            except BadgeChainError:  # a conflicting answer cached here: look it up again
+                self._answers.pop(record.entry.uid, None)
+        return result
 
     async def revoke(self, issuer: KeyPair, uid: Uid, reason: str, revoked_at: int) -> Record:
         """Publish the issuer's revocation; once seen, no replica ever forgets it."""

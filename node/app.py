@@ -21,6 +21,8 @@ from pathlib import Path
 from aiohttp import web
 
 from badgechain.bns.dht import DhtNode, DhtSettings
+from badgechain.bns.inbox_records import InboxRecords
+from badgechain.bns.peer_boards import PeerBoards
 from badgechain.bns.service import NameService
 from badgechain.bns.values import BnsValues
 from badgechain.chain.keys import KeyPair
@@ -144,6 +146,8 @@ class Node:
                 store=store,
                 dht=dht,
                 names=NameService(dht, store),
+                inboxes=InboxRecords(dht),
+                peer_boards=PeerBoards(dht),
                 log=NodeLog(store, self.key, self.clock),
                 tasks=tasks,
                 http_port=sock.getsockname()[1],  # the port picked when 0 was asked

@@ -11,8 +11,6 @@ from urllib.parse import quote
 import aiohttp
 
 from badgechain.bns.errors import NotFound
-from badgechain.bns.index import issuer_page_key
-from badgechain.bns.values import address_of_key
 from badgechain.chain.errors import BadgeChainError
 from badgechain.chain.jsonio import parse_json
 from badgechain.chain.keys import PublicKey, did_key_from_public_key, public_key_from_did_key
@@ -78,7 +76,7 @@ class NodeBns:
         node = self.node
         if issuer_key == node.key.public_key:
             return True
-        if node.dht.held(address_of_key(issuer_page_key(issuer_key, 0))) is not None:
+        if node.names.holds_issuer_index(issuer_key):
             return True
         page = await node.names.issuer_page(issuer_key, 0)
         return bool(page.members)

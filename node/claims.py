@@ -229,7 +229,7 @@ async def _hand_over(node: Services, uid: Uid, earner_key: PublicKey) -> None:
     if current.handover == handover:
         return
     record = Record(current.entry, None, current.revocation, handover)
-    result = await node.dht.publish(record.to_wire_bytes())
+    result = await node.names.hand_over(record)  # its answer cache sees it at once
     refused = {code: n for code, n in result.refused.items() if code != "stale"}
     if result.accepted == 0 and refused:  # "stale": a replica holds this hand-over already
         code = max(refused.items(), key=lambda kv: kv[1])[0]

@@ -21,9 +21,9 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from badgechain.bns.dht import DhtNode
 from badgechain.bns.errors import RecordError
 from badgechain.bns.inbox import InboxRecord, make_inbox_record
+from badgechain.bns.inbox_records import InboxRecords
 from badgechain.chain.errors import BadgeChainError
 from badgechain.chain.jsonio import parse_json
 from badgechain.chain.keys import PublicKey
@@ -124,13 +124,13 @@ async def announce_inbox(node: Services) -> InboxRecord:
     The seq is above both what this node signed before and what the network holds, so a
     home restored without its database still replaces its old announcement.
     """
-    store, dht = node.store, node.dht
+    store = node.store
     signed_seq = int.from_bytes(store.get(Kind.JOURNAL, _INBOX_SEQ) or bytes(8), "big")
-    held = await _held_announcement(dht, node.key.public_key)
+    held = await _held_announcement(node.inboxes, node.key.public_key)
     seq = max(signed_seq, held.seq if held else 0) + 1
     record = make_inbox_record(node.key, node.gateway_url + INBOX_PATH, seq)
     store.put(Kind.JOURNAL, _INBOX_SEQ, seq.to_bytes(8, "big"))
-    result = await dht.publish(record.to_wire_bytes())
+    result = await node.inboxes.publish(record)
     if result.accepted == 0:
         raise RecordError(
             f"every replica refused the inbox announcement: {result.refused}",
@@ -140,9 +140,9 @@ async def announce_inbox(node: Services) -> InboxRecord:
     return record
 
 
-async def _held_announcement(dht: DhtNode, key: PublicKey) -> InboxRecord | None:
+async def _held_announcement(inboxes: InboxRecords, key: PublicKey) -> InboxRecord | None:
     try:
-        return await find_inbox(dht, key)
+        return await find_inbox(inboxes, key)
     except BadgeChainError:  # nothing held, or nobody answered: the local seq decides
         return None
 
@@ -290,15 +290,15 @@ async def deliver(node: Services, key: bytes) -> bool:
     settings = node.settings
     try:
         async with asyncio.timeout(settings.delivery_attempt_timeout_s):
-            record = await find_inbox_cached(node.dht, earner_key)
+            record = await find_inbox_cached(node.inboxes, earner_key)
             await post_credential(
                 node.config, record.url, credential, timeout_s=settings.delivery_post_timeout_s
             )
     except TimeoutError as exc:
-        forget_inbox(node.dht, earner_key)
+        forget_inbox(node.inboxes, earner_key)
         raise DeliveryError("the delivery took too long", code="delivery_timeout") from exc
     except BadgeChainError:
-        forget_inbox(node.dht, earner_key)  # the earner may have moved: look again next time
+        forget_inbox(node.inboxes, earner_key)  # the earner may have moved: look again next time
         raise
     node.queue.on_done(DELIVER_TOPIC, uid, clean_up)
     log.info("badge delivered", extra={"uid": uid.hex()[:16], "inbox": record.url})

@@ -79,10 +79,9 @@ async def get_bns(request: web.Request) -> web.Response:
 
 async def get_health(request: web.Request) -> web.Response:
     node = request.app[SERVICES]
-    contacts, stats = node.dht.contact_count(), dict(node.dht.stats)
     name = node.config.issuer_name or node.config.name  # the web page's name for this node
     named = {"status": "ok", "did": node.did, "name": name}
-    return json_response(named | {"contacts": contacts, "dht": stats})
+    return json_response(named | node.dht_health())
 
 
 # -- BNS indexes -----------------------------------------------------------------------------

@@ -15,9 +15,8 @@ from typing import Any, Final
 
 import aiohttp
 
-from badgechain.bns.dht import DhtNode
-from badgechain.bns.inbox import InboxRecord, inbox_key
-from badgechain.bns.values import address_of_key
+from badgechain.bns.inbox import InboxRecord
+from badgechain.bns.inbox_records import InboxRecords
 from badgechain.chain.credential import CredentialView
 from badgechain.chain.errors import BadgeChainError, IdentityError
 from badgechain.chain.jsonio import parse_json
@@ -51,9 +50,9 @@ _RETRY_CODES: Final = frozenset({"internal_error", "verifier_unavailable"})
 # How long deliveries trust an inbox found for an earner: a batch to one earner looks it up
 # once, not once a badge. A failed post forgets it (the earner may have moved).
 INBOX_TTL_S: Final = 30.0
-_MAX_INBOXES: Final = 1024  # earners whose inbox each DHT node keeps (the oldest go)
+_MAX_INBOXES: Final = 1024  # earners whose inbox each node keeps (the oldest go)
 _Found = tuple[float, "asyncio.Future[InboxRecord]"]  # (until, the lookup)
-_INBOXES: weakref.WeakKeyDictionary[DhtNode, OrderedDict[PublicKey, _Found]] = (
+_INBOXES: weakref.WeakKeyDictionary[InboxRecords, OrderedDict[PublicKey, _Found]] = (
     weakref.WeakKeyDictionary()
 )
 
@@ -83,27 +82,26 @@ def earner_key_of(credential: dict[str, Any]) -> PublicKey | None:
         return None
 
 
-async def find_inbox(dht: DhtNode, earner_key: PublicKey) -> InboxRecord:
+async def find_inbox(inboxes: InboxRecords, earner_key: PublicKey) -> InboxRecord:
     """The earner's inbox announcement, as the DHT merges it (every answer validated)."""
-    result = await dht.fetch(address_of_key(inbox_key(earner_key)))
-    if result.value is None:
+    record = await inboxes.find(earner_key)
+    if record is None:
         raise DeliveryError("the earner's node has announced no inbox", code="inbox_unknown")
-    record = InboxRecord.from_wire_bytes(result.value)
     if record.public_key != earner_key:
         raise DeliveryError("the DHT answered another key's inbox", code="inbox_unknown")
     return record
 
 
 async def find_inbox_cached(
-    dht: DhtNode, earner_key: PublicKey, *, now: float | None = None
+    inboxes: InboxRecords, earner_key: PublicKey, *, now: float | None = None
 ) -> InboxRecord:
     """`find_inbox`, answered again for `INBOX_TTL_S` (deliveries at the same moment share one
     lookup); a lookup that failed is not kept."""
     at = time.monotonic() if now is None else now
-    known = _INBOXES.setdefault(dht, OrderedDict())
+    known = _INBOXES.setdefault(inboxes, OrderedDict())
     found = known.get(earner_key)
     if found is None or at >= found[0]:
-        lookup = asyncio.ensure_future(find_inbox(dht, earner_key))
+        lookup = asyncio.ensure_future(find_inbox(inboxes, earner_key))
         lookup.add_done_callback(_retrieved)  # its waiters may all have gone (a stop)
         found = (at + INBOX_TTL_S, lookup)
         known[earner_key] = found
@@ -123,9 +121,9 @@ def _retrieved(lookup: asyncio.Future[InboxRecord]) -> None:
         lookup.exception()
 
 
-def forget_inbox(dht: DhtNode, earner_key: PublicKey) -> None:
+def forget_inbox(inboxes: InboxRecords, earner_key: PublicKey) -> None:
     """Look the earner's inbox up again next time (a post to it failed)."""
-    _INBOXES.get(dht, OrderedDict()).pop(earner_key, None)
+    _INBOXES.get(inboxes, OrderedDict()).pop(earner_key, None)
 
 
 def credential_bytes(credential: dict[str, Any]) -> bytes:

@@ -27,10 +27,8 @@ from badgechain.bns.peers import (
     PeerBoard,
     bucket_of,
     make_peer_announcement,
-    peers_key,
     sample_boards,
 )
-from badgechain.bns.values import address_of_key
 from badgechain.chain.errors import BadgeChainError, DecodeError
 from badgechain.chain.resolve import Unreachable
 
@@ -63,7 +61,7 @@ async def announce_peer(node: Services) -> PeerAnnouncement:
         )
     entry = make_peer_announcement(node.key, url, int(node.clock().timestamp()))
     board = PeerBoard(bucket_of(node.key.public_key), (entry,))
-    result = await node.dht.publish(board.to_wire_bytes())
+    result = await node.peer_boards.publish(board)
     if result.accepted == 0:
         raise PeerError(f"every replica refused the peer announcement: {result.refused}")
     log.info("gateway announced", extra={"url": url, "bucket": board.bucket})
@@ -94,8 +92,7 @@ def start_announcing(node: Services) -> None:
 async def _board(node: Services, bucket: int) -> PeerBoard | None:
     try:
         async with asyncio.timeout(node.settings.peer_lookup_timeout_s):
-            result = await node.dht.fetch(address_of_key(peers_key(bucket)))
-        return None if result.value is None else PeerBoard.from_wire_bytes(result.value)
+            return await node.peer_boards.board(bucket)
     except (Unreachable, DecodeError, TimeoutError):
         return None
 
@@ -109,14 +106,8 @@ async def sample_peers(node: Services) -> list[PeerAnnouncement]:
         exclude=node.key.public_key,
         max_age_s=MAX_AGE_S,
         skew_s=CLOCK_SKEW_S,
-        seen=_seen_signers(node),
+        seen=node.peer_boards.seen_signers(),
     )
-
-
-def _seen_signers(node: Services) -> dict[bytes, float]:
-    """The keys of the DHT contacts in this node's routing table, with when last heard."""
-    heard = node.dht.router.last_seen
-    return {contact.public_key: heard.get(contact.id, 0.0) for contact in node.dht.contacts()}
 
 
 def _b64(data: bytes) -> str:

@@ -33,7 +33,7 @@ def replication_json(result: StoreResult | None, quorum: int) -> dict[str, Any] 
 
 def with_replication(node: Services, uid: Uid, answer: dict[str, Any]) -> dict[str, Any]:
     """`answer` with the `replication` of this node's last write of `uid`."""
-    quorum = node.dht.settings.write_quorum
+    quorum = node.settings.dht.write_quorum  # the settings its DHT node runs with
     return answer | {"replication": replication_json(node.names.writes.last(uid), quorum)}
 
 
@@ -46,7 +46,7 @@ async def post_replication(request: web.Request) -> web.Response:
         raise Problem(400, "uid_invalid", "the body needs a `uid`: the badge's proofValue")
     uid = parse_uid(text)
     result = await node.names.writes.push_again(uid)  # Unreachable: a 503 like any DHT call
-    quorum = node.dht.settings.write_quorum
+    quorum = node.settings.dht.write_quorum
     return json_response({"uid": uid_text(uid), "replication": replication_json(result, quorum)})
 
 

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from badgechain.bns.dht import DhtNode, DhtSettings
+from badgechain.bns.inbox_records import InboxRecords
+from badgechain.bns.peer_boards import PeerBoards
 from badgechain.bns.service import NameService
 from badgechain.chain.keys import KeyPair
 from badgechain.storage import Batch, LevelStore
@@ -164,8 +166,10 @@ class Services:
     settings: NodeSettings
     clock: Clock
     store: LevelStore
-    dht: DhtNode
+    dht: DhtNode  # node/ workflows use the bns/ services, not this (tests/test_dht_access.py)
     names: NameService
+    inboxes: InboxRecords  # earners' inbox announcements (node/delivery.py)
+    peer_boards: PeerBoards  # gateways' peer boards (node/peers.py)
     log: NodeLog
     tasks: Tasks
     http_port: int  # the port the gateway listens on (picked by the system when 0 was asked)
@@ -199,6 +203,10 @@ class Services:
     @property
     def dht_address(self) -> tuple[str, int]:
         return self.dht.address
+
+    def dht_health(self) -> dict[str, Any]:
+        """The DHT node's contact count and counters, as `GET /health` reports them."""
+        return {"contacts": self.dht.contact_count(), "dht": dict(self.dht.stats)}
 
     def spawn(self, coro: Coroutine[Any, Any, object]) -> None:
         """Run `coro` in the background until it ends or the node stops."""

@@ -173,7 +173,7 @@ async def test_delivered_accepted_moved_and_hidden_as_a_third_node_sees_it(
     issuer = await cluster.start("issuer")
     earner = await cluster.start("earner", seed="issuer")
     verifier = await cluster.start("verifier", seed="issuer")
-    announced = await find_inbox(issuer.dht, earner.key.public_key)
+    announced = await find_inbox(issuer.inboxes, earner.key.public_key)
     assert announced.url == earner.gateway_url + "/inbox" and announced.seq == 1
 
     uid, badge = await issue(issuer, earner.did)
@@ -273,7 +273,7 @@ async def test_a_delivery_to_a_stopped_earner_succeeds_once_it_is_back(
     )
 
     earner = await cluster.start("earner", seed="issuer")  # new ports, a new announcement
-    announced = await find_inbox(issuer.dht, earner.key.public_key)
+    announced = await find_inbox(issuer.inboxes, earner.key.public_key)
     assert announced.seq == 2 and announced.url == earner.gateway_url + "/inbox"
 
     async def delivered() -> bool:

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from badgechain.bns.inbox import make_inbox_record
+from badgechain.bns.inbox_records import InboxRecords
 from badgechain.chain.keys import KeyPair
 from badgechain.node.inbox_client import (
     INBOX_TTL_S,
@@ -34,27 +35,29 @@ async def net() -> AsyncIterator[Network]:
 
 async def test_an_inbox_is_looked_up_once_while_fresh(net: Network) -> None:
     dht = net.nodes[0]
+    inboxes = InboxRecords(dht)
     record = make_inbox_record(EARNER, "https://earner.example/inbox", 1)
     async with asyncio.timeout(30):
         await net.nodes[1].publish(record.to_wire_bytes())
         found = await asyncio.gather(
-            *(find_inbox_cached(dht, EARNER.public_key, now=100.0) for _ in range(20))
+            *(find_inbox_cached(inboxes, EARNER.public_key, now=100.0) for _ in range(20))
         )
         assert found == [record] * 20 and dht.stats["fetches"] == 1  # shared, then kept
-        assert await find_inbox_cached(dht, EARNER.public_key, now=100.0 + INBOX_TTL_S - 1)
+        assert await find_inbox_cached(inboxes, EARNER.public_key, now=100.0 + INBOX_TTL_S - 1)
         assert dht.stats["fetches"] == 1
-        await find_inbox_cached(dht, EARNER.public_key, now=100.0 + INBOX_TTL_S)
+        await find_inbox_cached(inboxes, EARNER.public_key, now=100.0 + INBOX_TTL_S)
         assert dht.stats["fetches"] == 2  # stale: looked up again
-        forget_inbox(dht, EARNER.public_key)  # a post to it failed
-        await find_inbox_cached(dht, EARNER.public_key, now=100.0 + INBOX_TTL_S)
+        forget_inbox(inboxes, EARNER.public_key)  # a post to it failed
+        await find_inbox_cached(inboxes, EARNER.public_key, now=100.0 + INBOX_TTL_S)
         assert dht.stats["fetches"] == 3
 
 
 async def test_a_missing_inbox_is_not_remembered(net: Network) -> None:
     dht = net.nodes[0]
+    inboxes = InboxRecords(dht)
     async with asyncio.timeout(30):
         for expected in (1, 2):
             with pytest.raises(DeliveryError) as raised:
-                await find_inbox_cached(dht, NOBODY.public_key, now=0.0)
+                await find_inbox_cached(inboxes, NOBODY.public_key, now=0.0)
             assert raised.value.code == "inbox_unknown"
             assert dht.stats["fetches"] == expected
