@@ -1,5 +1,5 @@
 """Typed records of a course's journal (node/courses.py): a course with its tasks and its
-completion badge, and a participant with the state of their feed.
+completion badge, a participant with the state of their feed, and a submission.
 
 Like node/records.py they write the bytes the node wrote before they had types: members in
 their stored order, members they do not know kept in place, and never escaped (node/courses.py
@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Self, TypedDict
 
 from .records import Check, JsonRecord
 
-__all__ = ["Completion", "CourseRecord", "CourseTask", "FeedState", "Participant"]
+__all__ = ["Completion", "CourseRecord", "CourseTask", "FeedState", "Participant", "Submission"]
 
 
 class CourseTask(TypedDict):
@@ -174,3 +174,70 @@ class Participant(_Unescaped):
             "error": kept.get("error"),
             "checked": kept.get("checked"),
         }
+
+
+def _flag(value: Any) -> bool:
+    return isinstance(value, bool)
+
+
+@dataclass(frozen=True, slots=True)
+class Submission(_Unescaped):
+    """A feed entry submitted for a task (Kind.JOURNAL b"course/s/" + course id + "/" + the
+    rest of its id; node/harvest_submit.py): pending, then awarded (`uid`, `reviewed`,
+    `auto`) or declined (`reason`, `reviewed`); `edited` when its entry changed later.
+    The members are declared in the order the node adds them, so a change that adds
+    several writes them as the dict merges before the type did."""
+
+    _MEMBERS: ClassVar[Mapping[str, Check]] = {
+        "id": _text,
+        "course": _text,
+        "task": _text,
+        "participant": _text,
+        "state": _text,  # pending | awarded | declined
+        "found": _text,
+        "entry": _text,
+        "link": _text,
+        "title": _text,
+        "excerpt": _text,
+        "digest": _text,
+        "uid": _text,
+        "reason": _text,
+        "reviewed": _text,
+        "auto": _flag,
+        "edited_after_review": _flag,
+        "edited": _text,
+        "auto_error": _object,
+    }
+    _ESCAPED: ClassVar[bool] = False
+
+    id: str | None = None
+    course: str | None = None
+    task: str | None = None
+    participant: str | None = None
+    state: str | None = None
+    found: str | None = None
+    entry: str | None = None
+    link: str | None = None
+    title: str | None = None
+    excerpt: str | None = None
+    digest: str | None = None
+    uid: str | None = None
+    reason: str | None = None
+    reviewed: str | None = None
+    auto: bool | None = None
+    edited_after_review: bool | None = None
+    edited: str | None = None
+    auto_error: dict[str, Any] | None = None
+    extra: tuple[tuple[str, Any], ...] = ()
+    order: tuple[str, ...] = field(default=(), compare=False)
+    escaped: bool | None = field(default=None, compare=False)
+
+    @property
+    def key_id(self) -> str:
+        """The id in its key (every stored submission has one)."""
+        return self.id or ""
+
+    def web_link(self) -> str | None:
+        """The post's URL when it is one (a badge's evidence, a Webmention's target)."""
+        link = self.link or ""
+        return link if link.startswith(("http://", "https://")) else None

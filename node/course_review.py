@@ -14,7 +14,7 @@ from badgechain.chain.uid import uid_text
 from badgechain.storage import Kind
 
 from . import courses, harvest, issuer, webmention
-from .course_records import CourseRecord, Participant
+from .course_records import CourseRecord, Participant, Submission
 from .courses import CourseError
 from .issuer import Recipient
 from .services import Services
@@ -32,11 +32,11 @@ def pending(node: Services, course_id: str) -> list[dict[str, Any]]:
     people = {p.id: p for p in courses.list_participants(node.store, course_id)}
     listed = []
     for submission in courses.list_submissions(node.store, course_id, "pending"):
-        participant = people.get(submission["participant"])
+        participant = people.get(submission.participant)
         named = None if participant is None else participant.did or participant.email
-        task = tasks.get(submission["task"])
+        task = tasks.get(submission.task or "")
         listed.append(
-            submission
+            submission.to_json()
             | {
                 "participant_name": named,
                 "task_name": None if task is None else task["name"],
@@ -46,11 +46,11 @@ def pending(node: Services, course_id: str) -> list[dict[str, Any]]:
     return listed
 
 
-def _open(node: Services, submission_id: str) -> dict[str, Any]:
+def _open(node: Services, submission_id: str) -> Submission:
     submission = courses.load_submission(node.store, submission_id)
-    if submission["state"] != "pending":
+    if submission.state != "pending":
         raise CourseError(
-            f"submission {submission_id!r:.40} is {submission['state']} already",
+            f"submission {submission_id!r:.40} is {submission.state} already",
             code="submission_closed",
         )
     return submission
@@ -59,32 +59,33 @@ def _open(node: Services, submission_id: str) -> dict[str, Any]:
 async def award(node: Services, submission_id: str, *, auto: bool = False) -> dict[str, Any]:
     """Issue the task's badge for a pending submission; returns the submission, awarded."""
     submission = _open(node, submission_id)
-    course = courses.load_course(node.store, submission["course"])
-    task = course.task(submission["task"])
+    course = courses.load_course(node.store, submission.course or "")
+    task = course.task(submission.task or "")
     if task is None:
         raise CourseError("the submission's task is gone", code="task_not_found")
-    participant = courses.load_participant(node.store, course.key_id, submission["participant"])
-    evidence = (
-        (submission["link"],) if submission["link"].startswith(("http://", "https://")) else ()
-    )
+    participant_id = submission.participant or ""
+    participant = courses.load_participant(node.store, course.key_id, participant_id)
+    link = submission.web_link()
+    evidence = () if link is None else (link,)
     recipient = Recipient(participant.did, participant.email, None, evidence)
     result = await issuer.issue_badge(node, task["class_id"], recipient)
-    awarded = submission | {
-        "state": "awarded",
-        "uid": uid_text(result.uid),
-        "reviewed": format_created(node.clock()),
-        "auto": auto,
-    }
+    awarded = submission.with_members(
+        state="awarded",
+        uid=uid_text(result.uid),
+        reviewed=format_created(node.clock()),
+        auto=auto,
+    )
     courses.save_submission(node.store, awarded)
-    if evidence:
-        webmention.queue_send(node, result.uid, submission["link"])
+    if link is not None:
+        webmention.queue_send(node, result.uid, link)
     log.info("course submission awarded", extra={"submission": submission_id, "auto": auto})
+    shown = awarded.to_json()
     try:
         completion = await _complete_if_done(node, course, participant)
     except BadgeChainError as exc:  # the task's badge stands; a later harvest tries again
         log.warning("completion badge failed", extra={"code": exc.code})
-        return awarded | {"completion_error": {"code": exc.code, "message": exc.message}}
-    return awarded if completion is None else awarded | {"completion_uid": completion}
+        return shown | {"completion_error": {"code": exc.code, "message": exc.message}}
+    return shown if completion is None else shown | {"completion_uid": completion}
 
 
 async def _complete_if_done(
@@ -100,12 +101,12 @@ async def _complete_if_done(
     awarded = [
         s
         for s in courses.list_submissions(node.store, course.key_id, "awarded")
-        if s["participant"] == participant.id
+        if s.participant == participant.id
     ]
-    if {task["id"] for task in tasks} - {s["task"] for s in awarded}:
+    if {task["id"] for task in tasks} - {s.task for s in awarded}:
         return None
     node.store.put(Kind.JOURNAL, key, b"")  # issuing
-    links = {s["link"] for s in awarded if s["link"].startswith(("http://", "https://"))}
+    links = {link for s in awarded if (link := s.web_link()) is not None}
     recipient = Recipient(participant.did, participant.email, None, tuple(sorted(links)))
     try:
         result = await issuer.issue_badge(node, completion["class_id"], recipient)
@@ -125,17 +126,17 @@ def completed(node: Services, course_id: str) -> dict[str, str]:
     return {key[len(prefix) :].decode(): value.decode() for key, value in scanned}
 
 
-async def auto_award(node: Services, submission: dict[str, Any]) -> None:
+async def auto_award(node: Services, submission: Submission) -> None:
     """The harvest's hook for an auto-award task: awarded at once, logged like any award.
     An award that fails (the DHT away) leaves the submission pending, saying why, for
     review: the harvest goes on."""
     try:
-        await award(node, submission["id"], auto=True)
+        await award(node, submission.key_id, auto=True)
     except BadgeChainError as exc:
         log.warning("auto-award failed; left for review", extra={"code": exc.code})
-        failed = {"auto_error": {"code": exc.code, "message": exc.message}}
-        pending = courses.load_submission(node.store, submission["id"])
-        courses.save_submission(node.store, pending | failed)
+        failed = {"code": exc.code, "message": exc.message}
+        pending = courses.load_submission(node.store, submission.key_id)
+        courses.save_submission(node.store, pending.with_members(auto_error=failed))
 
 
 def decline(node: Services, submission_id: str, reason: str) -> dict[str, Any]:
@@ -144,13 +145,11 @@ def decline(node: Services, submission_id: str, reason: str) -> dict[str, Any]:
         raise CourseError(
             f"a reason is text of 1 to {MAX_REASON_CHARS} chars", code="reason_invalid"
         )
-    declined = submission | {
-        "state": "declined",
-        "reason": reason,
-        "reviewed": format_created(node.clock()),
-    }
+    declined = submission.with_members(
+        state="declined", reason=reason, reviewed=format_created(node.clock())
+    )
     courses.save_submission(node.store, declined)
-    return declined
+    return declined.to_json()
 
 
 async def run_requested_harvest(node: Services, key: bytes) -> bool:

@@ -63,7 +63,8 @@ async def get_course(request: web.Request) -> web.Response:
     submissions = courses.list_submissions(node.store, course_id)
     counts: dict[str, int] = {}
     for submission in submissions:
-        counts[submission["state"]] = counts.get(submission["state"], 0) + 1
+        state = submission.state or ""
+        counts[state] = counts.get(state, 0) + 1
     participants = [p.to_json() for p in courses.list_participants(node.store, course_id)]
     try:
         run: dict[str, Any] | None = harvest.last_harvest(node, course_id)
@@ -138,7 +139,7 @@ async def get_submissions(request: web.Request) -> web.Response:
     return json_response(
         {
             "pending": course_review.pending(node, course_id),
-            "submissions": courses.list_submissions(node.store, course_id),
+            "submissions": [s.to_json() for s in courses.list_submissions(node.store, course_id)],
         }
     )
 

@@ -10,6 +10,7 @@ Journal:
   course/e/<course id>/<participant id>/<sha256(task id, entry id)> → submission id
   course/d/<course id>/<participant id>  → the completion badge's UID ("" while issuing)
 
+Each is a typed record (node/course_records.py), written as the plain dicts were before.
 A task is {"id", "class_id", "name", "hashtag", "auto_award"}; its badge class is made by
 node/classes.py, so its badges are class badges like any other. A course's optional
 "completion" {"class_id", "name"} is the badge class awarded once a participant has every
@@ -19,10 +20,9 @@ task's badge.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import secrets
-from typing import Any, Final
+from typing import Final
 
 from badgechain.chain.badge import email_identity
 from badgechain.chain.errors import BadgeChainError
@@ -31,7 +31,7 @@ from badgechain.chain.proof import format_created
 from badgechain.storage import Kind, Store
 
 from . import classes
-from .course_records import Completion, CourseRecord, CourseTask, Participant
+from .course_records import Completion, CourseRecord, CourseTask, Participant, Submission
 from .errors import NodeError
 from .services import Services
 
@@ -41,7 +41,6 @@ __all__ = [
     "check_join",
     "completion_key",
     "create_course",
-    "dump",
     "entry_key",
     "join_course",
     "list_courses",
@@ -283,37 +282,26 @@ def submission_key(submission_id: str) -> bytes:
     return SUBMISSION_PREFIX + f"{course_id}/{submission_id[_ID_CHARS:]}".encode()[:128]
 
 
-def load_submission(store: Store, submission_id: str) -> dict[str, Any]:
-    return _load(store, submission_key(submission_id), "submission", submission_id)
+def load_submission(store: Store, submission_id: str) -> Submission:
+    key = submission_key(submission_id)
+    return Submission.from_bytes(_load_raw(store, key, "submission", submission_id))
 
 
-def save_submission(store: Store, submission: dict[str, Any]) -> None:
-    _put(store, submission_key(submission["id"]), submission)
+def save_submission(store: Store, submission: Submission) -> None:
+    store.put(Kind.JOURNAL, submission_key(submission.key_id), submission.to_bytes())
 
 
 def list_submissions(
     store: Store, course_id: str, state: str | None = None, limit: int = 100_000
-) -> list[dict[str, Any]]:
+) -> list[Submission]:
     prefix = SUBMISSION_PREFIX + course_id.encode() + b"/"
-    found = [json.loads(value) for _, value in store.scan(Kind.JOURNAL, prefix, limit=limit)]
-    chosen = [submission for submission in found if state in (None, submission["state"])]
-    return sorted(chosen, key=lambda submission: submission["found"])
+    scanned = store.scan(Kind.JOURNAL, prefix, limit=limit)
+    found = [Submission.from_bytes(value) for _, value in scanned]
+    chosen = [submission for submission in found if state in (None, submission.state)]
+    return sorted(chosen, key=lambda submission: submission.found or "")
 
 
 # --- storage -------------------------------------------------------------------------------
-
-
-def dump(value: dict[str, Any]) -> bytes:
-    return json.dumps(value, ensure_ascii=False).encode()
-
-
-def _put(store: Store, key: bytes, value: dict[str, Any]) -> None:
-    store.put(Kind.JOURNAL, key, dump(value))
-
-
-def _load(store: Store, key: bytes, what: str, name: str) -> dict[str, Any]:
-    found: dict[str, Any] = json.loads(_load_raw(store, key, what, name))
-    return found
 
 
 def _load_raw(store: Store, key: bytes, what: str, name: str) -> bytes:

@@ -11,7 +11,7 @@ from badgechain.chain.proof import format_created
 from badgechain.storage import Kind
 
 from . import courses
-from .course_records import CourseRecord, CourseTask, Participant
+from .course_records import CourseRecord, CourseTask, Participant, Submission
 from .harvest_parse import FeedEntry
 from .services import Services
 
@@ -19,7 +19,7 @@ __all__ = ["MAX_EXCERPT_CHARS", "Submit", "submit_entry"]
 
 MAX_EXCERPT_CHARS: Final = 500
 # Called with each new submission: the review step's auto-award (node/course_review.py).
-Submit = Callable[[Services, dict[str, Any]], Awaitable[None]]
+Submit = Callable[[Services, Submission], Awaitable[None]]
 
 
 async def submit_entry(
@@ -37,23 +37,23 @@ async def submit_entry(
     known = node.store.get(Kind.JOURNAL, key)
     if known is not None:
         submission = courses.load_submission(node.store, known.decode())
-        if submission["digest"] != entry.digest:
+        if submission.digest != entry.digest:
             _note_edit(node, submission, entry)
-            summary["edited"].append(submission["id"])
+            summary["edited"].append(submission.id)
         return
-    submission = {
-        "id": courses.new_submission_id(course_id),
-        "course": course_id,
-        "task": task["id"],
-        "participant": participant.id,
-        "state": "pending",
-        "found": format_created(node.clock()),
+    submission = Submission(
+        id=courses.new_submission_id(course_id),
+        course=course_id,
+        task=task["id"],
+        participant=participant.key_id,
+        state="pending",
+        found=format_created(node.clock()),
         **_entry_fields(entry),
-    }
+    )
     with node.store.batch() as batch:
-        batch.put(Kind.JOURNAL, key, submission["id"].encode())
-        batch.put(Kind.JOURNAL, courses.submission_key(submission["id"]), courses.dump(submission))
-    summary["new"].append(submission["id"])
+        batch.put(Kind.JOURNAL, key, submission.key_id.encode())
+        batch.put(Kind.JOURNAL, courses.submission_key(submission.key_id), submission.to_bytes())
+    summary["new"].append(submission.id)
     if task.get("auto_award"):
         await submit(node, submission)
 
@@ -68,13 +68,14 @@ def _entry_fields(entry: FeedEntry) -> dict[str, Any]:
     }
 
 
-def _note_edit(node: Services, submission: dict[str, Any], entry: FeedEntry) -> None:
+def _note_edit(node: Services, submission: Submission, entry: FeedEntry) -> None:
     """A pending submission takes the edit; an awarded or declined one records that it was
     edited afterwards (its badge's evidence is the post's URL, which still names it)."""
-    edited = {"edited": format_created(node.clock())}
-    if submission["state"] == "pending":
-        courses.save_submission(node.store, submission | _entry_fields(entry) | edited)
+    edited = format_created(node.clock())
+    if submission.state == "pending":
+        changed = submission.with_members(**_entry_fields(entry), edited=edited)
     else:
-        courses.save_submission(
-            node.store, submission | {"digest": entry.digest, "edited_after_review": True} | edited
+        changed = submission.with_members(
+            digest=entry.digest, edited_after_review=True, edited=edited
         )
+    courses.save_submission(node.store, changed)

@@ -10,7 +10,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from badgechain.node.course_records import CourseRecord, CourseTask, Participant
+from badgechain.node.course_records import CourseRecord, CourseTask, Participant, Submission
 
 
 def _old_dump(value: dict[str, Any]) -> bytes:
@@ -139,3 +139,91 @@ def test_a_participant_is_written_as_before_through_a_harvest(
     new = participant.with_feed_state(**changes, checked=checked)
     assert new.to_bytes() == _old_dump(old | {"feed_state": state})
     assert Participant.from_bytes(new.to_bytes()).state() == state
+
+
+_ENTRY = st.builds(  # in the order node/harvest_submit.py `_entry_fields` gives them
+    lambda entry, link, title, excerpt, digest: {
+        "entry": entry,
+        "link": link,
+        "title": title,
+        "excerpt": excerpt,
+        "digest": digest,
+    },
+    _TEXT,
+    _TEXT | st.just("https://example.org/p"),
+    _TEXT,
+    _TEXT,
+    _TEXT,
+)
+
+
+@given(
+    entry=_ENTRY,
+    edits=st.lists(_ENTRY, max_size=2),
+    auto_failed=st.booleans(),
+    outcome=st.sampled_from(["awarded", "declined", "pending"]),
+    auto=st.booleans(),
+    late_edits=st.lists(_TEXT, max_size=2),
+    at=_TEXT,
+)
+def test_a_submission_is_written_as_before_through_its_review(
+    entry: dict[str, str],
+    edits: list[dict[str, str]],
+    auto_failed: bool,
+    outcome: str,
+    auto: bool,
+    late_edits: list[str],
+    at: str,
+) -> None:
+    """Each step as node/harvest_submit.py and node/course_review.py did it with dicts
+    (`old | changes`), against the same step through the record."""
+    old: dict[str, Any] = {
+        "id": "c1s1",
+        "course": "c1",
+        "task": "t1",
+        "participant": "p1",
+        "state": "pending",
+        "found": at,
+        **entry,
+    }
+    record = Submission(
+        id="c1s1", course="c1", task="t1", participant="p1", state="pending", found=at, **entry
+    )
+    assert record.to_bytes() == _old_dump(old)
+
+    def step(changes: dict[str, Any]) -> None:
+        nonlocal old, record
+        old = json.loads(_old_dump(old)) | changes
+        record = Submission.from_bytes(record.to_bytes()).with_members(**changes)
+        assert record.to_bytes() == _old_dump(old)
+
+    for edit in edits:  # a pending submission takes its entry's edit
+        step(edit | {"edited": at})
+    if auto_failed:
+        step({"auto_error": {"code": "dht_unreachable", "message": "é"}})
+    if outcome == "awarded":
+        step({"state": "awarded", "uid": "urn:bns:x", "reviewed": at, "auto": auto})
+    elif outcome == "declined":
+        step({"state": "declined", "reason": "ü " + at, "reviewed": at})
+    if outcome != "pending":
+        for digest in late_edits:  # edited after review: noted, the entry kept
+            step({"digest": digest, "edited_after_review": True, "edited": at})
+    read = Submission.from_bytes(_old_dump(old))
+    assert read.to_json() == old and read.state == outcome
+
+
+def test_a_submission_keeps_members_it_does_not_know() -> None:
+    stored = _old_dump({"id": "c1s", "state": "pending", "note": "kept", "found": 5})
+    read = Submission.from_bytes(stored)
+    assert read.found is None and read.get("found") == 5 and read.to_bytes() == stored
+    assert read.web_link() is None
+    awarded = read.with_members(state="awarded", uid="u", reviewed="r", auto=False)
+    assert awarded.to_json() == {
+        "id": "c1s",
+        "state": "awarded",
+        "note": "kept",
+        "found": 5,
+        "uid": "u",
+        "reviewed": "r",
+        "auto": False,
+    }
