@@ -40,6 +40,7 @@ from .index import (
     page_is_full,
     page_room,
 )
+from .index_walk import first_open_page
 from .record import Entry, Record, Uid
 
 # The journal keys NameService keeps its index bookkeeping under (bns/service.py): the
@@ -235,7 +236,7 @@ class _Indexer:
         pages = await self._gather([self.read(start + n) for n in range(guess)])
         number, page = start, pages[0]
         if page_is_full(page) and all(item.uid != first for item in page.members):
-            number, page = await self.names._first_open_page(self.reader, self.owner, start, first)
+            number, page = await first_open_page(self.reader, self.owner, start, first)
             pages = [page]
         spill = max(0, len(pending) - page_room(page))
         count = min(MAX_PAGE_WINDOW, 1 + -(-spill // page.CAPACITY))

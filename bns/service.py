@@ -309,7 +309,7 @@ class NameService:
         hint = int.from_bytes(self.store.get(Kind.JOURNAL, hint_key) or bytes(8), "big")
         start = max(start, hint)
         for _ in range(_INDEX_ATTEMPTS):
-            number, page = await self._first_open_page(read, owner, start, uid)
+            number, page = await first_open_page(read, owner, start, uid)
             updated = add_to_page(page, item_for(number))
             result = await self.dht.publish(updated.to_wire_bytes())
             start = number + 1
@@ -323,8 +323,6 @@ class NameService:
                 self.store.put(Kind.JOURNAL, _PLACED + index + uid, placement)
                 return number
         raise RecordError("the index kept refusing the item", code="index_contended")
-
-    _first_open_page = staticmethod(first_open_page)  # bns/bulk.py places batches with it
 
     async def set_location(self, writer: KeyPair, uid: Uid, urls: Sequence[str]) -> Record:
         """Sign and publish where the badge can be fetched; `writer` must be its earner.
