@@ -61,7 +61,7 @@ async def get_course_about(request: web.Request) -> web.Response:
     names and hashtags, the completion badge's name. (Participants stay private.)"""
     node = request.app[SERVICES]
     course = courses.load_course(node.store, request.match_info["course_id"])
-    completion = course.get("completion")
+    completion = course.completion
     tasks = course.all_tasks()
     return json_response(
         {

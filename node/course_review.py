@@ -94,7 +94,7 @@ async def _complete_if_done(
     """Issue the course's completion badge once the participant holds every task's badge
     (its evidence: the posts that earned them); the UID, or None when not (yet) due. The
     mark is written before the await, so two awards finishing together issue one badge."""
-    completion, tasks = course.get("completion"), course.all_tasks()
+    completion, tasks = course.completion, course.all_tasks()
     key = courses.completion_key(course.key_id, participant.key_id)
     if not completion or not tasks or node.store.get(Kind.JOURNAL, key) is not None:
         return None
