@@ -167,7 +167,7 @@ _ENTRY = st.builds(  # in the order node/harvest_submit.py `_entry_fields` gives
     at=_TEXT,
 )
 def test_a_submission_is_written_as_before_through_its_review(
-    entry: dict[str, str],
+    entry: dict[str, Any],
     edits: list[dict[str, str]],
     auto_failed: bool,
     outcome: str,

@@ -25,6 +25,7 @@ from badgechain.node import courses, harvest, harvest_fetch, harvest_parse, webm
 from badgechain.node.app import RunningNode
 from badgechain.node.config import ADMIN_TOKEN_FILE, NodeConfig, save_config
 from badgechain.node.course_limits import WEBMENTIONS, RateLimit
+from badgechain.node.course_records import CourseTask
 from badgechain.storage import Kind, MemoryStore
 from tests.node.conftest import ADMIN_TOKEN, NodeNetwork, eventually
 
@@ -587,9 +588,12 @@ def test_feed_parsing_reads_tags_in_categories_and_text() -> None:
     rss = b"""<rss version="2.0"><channel><item><title>Hi</title><link>http://b.example/1</link>
     <description>about #DS106 and more</description></item></channel></rss>"""
     (entry,) = harvest_parse.parse_feed(rss, "application/rss+xml")
-    task = {"hashtag": "ds106"}
-    assert harvest_parse.matching_tasks(entry, [task]) == [task]
-    assert harvest_parse.matching_tasks(entry, [{"hashtag": "ds10"}]) == []
+
+    def task(hashtag: str) -> CourseTask:
+        return CourseTask(id="t1", class_id="c1", name="Task", hashtag=hashtag, auto_award=False)
+
+    assert harvest_parse.matching_tasks(entry, [task("ds106")]) == [task("ds106")]
+    assert harvest_parse.matching_tasks(entry, [task("ds10")]) == []
 
 
 # --- receiving Webmentions -----------------------------------------------------------------
