@@ -154,12 +154,13 @@ def _size_and_sender(
     size, sender = state.bytes, state.sender
     if isinstance(size, int) and isinstance(sender, str) and _TAG.fullmatch(sender):
         return size, sender
-    if credential is None and uid is not None:
-        raw = store.get(Kind.BADGE, uid) or b""
-        try:
-            credential = load_badge(store, uid)
-        except (BadgeChainError, ValueError):  # unreadable: it still takes its bytes
-            credential = None
-        return len(raw), sender_of(credential) if credential is not None else _NO_SENDER
-    assert credential is not None
-    return badge_size(credential), sender_of(credential)
+    if credential is not None:
+        return badge_size(credential), sender_of(credential)
+    if uid is None:  # neither the badge nor where it is kept: it counts as nothing
+        return 0, _NO_SENDER
+    raw = store.get(Kind.BADGE, uid) or b""
+    try:
+        credential = load_badge(store, uid)
+    except (BadgeChainError, ValueError):  # unreadable: it still takes its bytes
+        credential = None
+    return len(raw), sender_of(credential) if credential is not None else _NO_SENDER

@@ -178,11 +178,12 @@ class Worker:
             else:  # an exception that escaped verify_badge: a bug, as it was in a thread
                 job.settle(RuntimeError(f"the verifier failed: {rest[0]}"))
         self.gone = True
+        # Replaced before its jobs are answered: a client retrying on the error finds a worker.
+        self._on_gone(self)
         for number in list(self.jobs):
             job = self.jobs.pop(number, None)
             if job is not None:
                 job.settle(WorkerGone())
-        self._on_gone(self)
 
     def _answer(self, job: Job, number: int, name: str, args: tuple[Any, ...]) -> None:
         try:
