@@ -69,7 +69,13 @@ async def run_lookup(
     method = "find_value" if find_value else "find_node"
 
     async def ask(contact: Contact) -> None:
-        events.put((contact, *await protocol.request(contact, method, address)))
+        # The request runs as the node's background task, which its stop cancels: a failure
+        # is put even then, or the lookup would wait for the outcome for ever.
+        outcome: tuple[Contact, bool, Any] = (contact, False, None)
+        try:
+            outcome = (contact, *await protocol.request(contact, method, address))
+        finally:
+            events.put(outcome)
 
     try:
         while (send := lookup.step(at := now())) is not None:

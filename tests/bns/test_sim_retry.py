@@ -210,3 +210,27 @@ def test_a_key_claimed_from_elsewhere_does_not_move_a_contact_that_missed_one_pi
         await cluster.stop()
 
     run_simulated(main, 16)
+
+
+def test_a_lookup_on_a_node_stopped_meanwhile_ends() -> None:
+    """A node stopped while a lookup of its own runs (a join, a user's resolve): its requests
+    are cancelled with its background work, and the lookup must still end, not wait for ever
+    (a 10,000-node simulation's churn never finished for this)."""
+
+    async def main() -> None:
+        network = SimNetwork(15)
+        cluster = Cluster(network, QUIET)
+        _, address = await _published(cluster, 30)
+        asker = cluster.nodes[-1]
+        network.partition([asker.address])  # nothing answers: its requests stay pending
+        loop = asyncio.get_running_loop()
+        lookup = asyncio.ensure_future(asker.find_closest(address))
+        await asyncio.sleep(QUIET.rpc_timeout / 10)
+        assert len(asker.protocol._outstanding) > 0  # the lookup's requests are in flight
+        started = loop.time()
+        await asker.stop()
+        closest = await asyncio.wait_for(lookup, 10 * QUIET.rpc_timeout)
+        assert closest == [] and loop.time() - started < QUIET.rpc_timeout
+        await cluster.stop()
+
+    run_simulated(main, 15)
