@@ -5,8 +5,8 @@ The decisions are pure code driven by messages and time: the routing table
 (bns/replica.py), when a write is done and who is handed what (bns/upkeep.py), the
 per-address limits (bns/guard.py), the RPC messages and their codec (bns/messages.py).
 This module and its I/O helpers (bns/node_io.py: datagrams; bns/lookups.py: a lookup's
-requests; bns/rounds.py: background work; bns/saved.py: what outlives a restart) only send,
-wait and store. docs/bns.md describes the protocol and its defences.
+requests; bns/reads_writes.py: storing and fetching a value; bns/rounds.py: background work;
+bns/saved.py: what outlives a restart) only send, wait and store. docs/bns.md describes the protocol and its defences.
 """
 
 from __future__ import annotations
@@ -22,16 +22,17 @@ from badgechain.storage import Kind, Store
 
 from .guard import address_group
 from .held import STORE_FULL, Holdings
-from .lookups import run_lookup, run_paths
+from .lookups import run_lookup
 from .messages import MAX_DATAGRAM_BYTES
 from .node_io import Endpoint, now
 from .puzzle import ID_BYTES, node_id_of, solve_id_puzzle
-from .replica import STALE, ValuePolicy, decide_store, merge_answers
+from .reads_writes import fetch, store_value
+from .replica import STALE, ValuePolicy, decide_store
 from .rounds import Rounds
 from .routing import Contact, RoutingTable
 from .saved import id_nonce, load_contacts, save_contacts
 from .settings import DhtSettings
-from .upkeep import FetchResult, Newcomers, StoreResult, among_closest, behind, tally_store
+from .upkeep import FetchResult, Newcomers, StoreResult
 
 __all__ = [
     "ID_BYTES",
@@ -246,66 +247,12 @@ class DhtNode:
     async def store_value(
         self, value: bytes, replicas: Sequence[Contact] | None = None
     ) -> StoreResult:
-        """Put `value` on the replicas `find_replicas` finds (and here, if this node is one);
-        a caller that found them already for this address (nearest first) passes them.
-
-        Raises the policy's error when the value is invalid, and `Unreachable` when no node
-        answered. A result with `accepted == 0` means every replica refused it; `done` says
-        whether `write_quorum` distinct hosts accepted it.
-        """
-        address = self.policy.address_of(value)
-        self.policy.accept(address, None, value)  # never send what a storing node would refuse
-        closest = list(replicas) if replicas is not None else await self.find_replicas(address)
-        if not closest:
-            raise Unreachable("no DHT node answered", code="dht_unreachable")
-        if among_closest(self.me, address, closest[: self.settings.ksize], self.settings.ksize):
-            self.accept_store(address, value, None)
-        answers = await asyncio.gather(
-            *(self.protocol.request(c, "store", address, value) for c in closest)
-        )
-        result = tally_store(address, closest, answers, self.host_of, self.settings.write_quorum)
-        if result.accepted == 0 and result.unanswered == len(answers):
-            raise Unreachable("no DHT node acknowledged the store", code="dht_unreachable")
-        return result
+        """Put `value` on its replicas (bns/reads_writes.py `store_value`)."""
+        return await store_value(self, value, replicas)
 
     async def fetch(self, address: bytes, paths: int | None = None) -> FetchResult:
-        """Merge the values the closest nodes hold for `address`, and repair the ones behind.
-
-        Takes `paths` disjoint lookups (default: `read_paths`): one honest replica on any
-        path is enough for the freshest value. When no node answered, asks once more, the
-        contacts that failed lately included (a busy replica misses a datagram and is
-        alive), then raises `Unreachable` (this node's own copy is not an answer).
-        """
-        if not (isinstance(address, bytes) and len(address) == ID_BYTES):
-            raise ValueError("a DHT address is 20 bytes")
-        trace: dict[str, int] = {}
-        paths = self.settings.read_paths if paths is None else paths
-        quorum = self.settings.read_quorum
-        closest, replies = await run_paths(self, address, quorum, True, paths, trace)
-        if not replies and self.contact_count():
-            self.stats["fetches_retried"] += 1
-            asked = trace["asked"]
-            closest, replies = await run_paths(self, address, quorum, True, paths, trace, True)
-            trace["asked"] += asked
-        if not replies:
-            raise Unreachable("no DHT node answered", code="dht_unreachable")
-        own = self.held(address)
-        answers = [(contact.id, reply) for contact, reply in replies]
-        local = (own, self.store.get(Kind.PUBLISHED, address))
-        merge = merge_answers(self.policy, address, answers, local)
-        for index, code in merge.dropped:
-            self.stats["answers_dropped"] += 1
-            log.info("dropped an answer from %s:%s: %s", *replies[index][0].address, code)
-        repair = [] if merge.value is None else behind(closest, merge.held_by, merge.value)
-        if merge.value is not None and own is not None and own != merge.value:
-            self.accept_store(address, merge.value, None)
-        for contact in repair:
-            self.spawn(self.protocol.request(contact, "store", address, merge.value))
-        self.stats["fetches"] += 1
-        dropped, rounds, asked = len(merge.dropped), trace["rounds"], trace["asked"]
-        return FetchResult(
-            merge.value, len(replies), merge.holders, dropped, len(repair), rounds, asked
-        )
+        """Merge the values the closest nodes hold for `address` (bns/reads_writes.py)."""
+        return await fetch(self, address, paths)
 
     # --- writers ----------------------------------------------------------------------------
 
