@@ -6,7 +6,8 @@ The decisions are pure code driven by messages and time: the routing table
 per-address limits (bns/guard.py), the RPC messages and their codec (bns/messages.py).
 This module and its I/O helpers (bns/node_io.py: datagrams; bns/lookups.py: a lookup's
 requests; bns/reads_writes.py: storing and fetching a value; bns/rounds.py: background work;
-bns/saved.py: what outlives a restart) only send, wait and store. docs/bns.md describes the protocol and its defences.
+bns/saved.py: what outlives a restart) only send, wait and store. docs/bns.md describes the
+protocol and its defences.
 """
 
 from __future__ import annotations
