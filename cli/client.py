@@ -34,23 +34,11 @@ async def _read_bounded(content: aiohttp.StreamReader, max_bytes: int) -> bytes:
 
 
 def why_no_answer(exc: BaseException) -> str:
-    """A short reason for a failed connection, in words rather than the HTTP library's
-    exception text (which names internals such as `ssl:default`)."""
-    import aiohttp
+    """A short reason for a failed connection, in words: the node's own wording
+    (node/outbound.py `why_unreachable`), loaded only once a request has failed."""
+    from badgechain.node.outbound import why_unreachable
 
-    if isinstance(exc, TimeoutError):
-        return "it did not answer in time"
-    if isinstance(exc, aiohttp.ClientConnectorDNSError):
-        return "its host name does not resolve"
-    if isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
-        return "its TLS certificate was not accepted"
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return "the connection was refused"
-    if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
-        return "it closed the connection mid-answer"
-    if isinstance(exc, aiohttp.InvalidURL):
-        return "the URL is not valid"
-    return "the connection failed"
+    return why_unreachable(exc)
 
 
 class NodeError(BadgeChainError):
