@@ -13,16 +13,28 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp import web
 
-from benchmarks.gateway import drive, main, percentile, tree_cpu
+from benchmarks.gateway import main, tree_cpu
+from benchmarks.loadgen import drive, percentile
 
 TINY = ["--requests", "20", "--verify-requests", "6", "--concurrency", "3", "--rows", "10"]
 TINY += ["--rounds", "2"]
 
 
-async def _answer(request: web.Request) -> web.Response:
+async def _answer(request: web.Request) -> web.StreamResponse:
     verdict = request.match_info["verdict"]
     status = 500 if verdict == "broken" else 200
-    return web.json_response({"verdict": verdict}, status=status)
+    if request.query.get("as") == "chunks":  # no Content-Length: the body comes in chunks
+        streamed = web.StreamResponse(status=status)
+        streamed.enable_chunked_encoding()
+        await streamed.prepare(request)
+        for part in (b'{"verdict": ', f'"{verdict}"'.encode(), b"}"):
+            await streamed.write(part)
+        await streamed.write_eof()
+        return streamed
+    answer = web.json_response({"verdict": verdict}, status=status)
+    if request.query.get("as") == "close":  # the server ends the connection after answering
+        answer.force_close()
+    return answer
 
 
 @pytest.fixture
@@ -71,6 +83,18 @@ async def test_load_counts_every_request_and_each_failure(server: str) -> None:
     assert result.rate == pytest.approx(15 / result.seconds)
 
 
+async def test_load_reads_chunked_answers_and_reconnects_when_the_server_closes(
+    server: str,
+) -> None:
+    body = json.dumps({"any": "badge"}).encode()
+
+    chunked = await drive([f"{server}/valid?as=chunks"], 12, 3, body, check_valid=True)
+    closed = await drive([f"{server}/valid?as=close"], 12, 3, body, check_valid=True)
+    invalid = await drive([f"{server}/revoked?as=chunks"], 12, 3, body, check_valid=True)
+
+    assert (chunked.failures, closed.failures, invalid.failures) == (0, 0, 12)
+
+
 async def test_checking_verdicts_fails_a_report_that_is_not_valid(server: str) -> None:
     body = json.dumps({"any": "badge"}).encode()
 
@@ -105,6 +129,7 @@ def test_tiny_run_measures_every_target_and_issues_the_whole_batch(
 
     printed = capsys.readouterr().out
     assert "| bare aiohttp handler (baseline) | 20 | 0 |" in printed
-    assert "| POST /verify, one signed badge, one worker | 6 | 0 |" in printed
+    assert "| POST /verify, one signed badge, one worker process | 6 | 0 |" in printed
     assert "| GET /verify/{uid}, 5 badges seen before | 20 | 0 |" in printed
     assert "| one batch | 10 | 10 | 0 |" in printed
+    assert "POST /verify on every core: " in printed
