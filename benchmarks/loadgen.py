@@ -130,6 +130,14 @@ async def _read_chunks(reader: asyncio.StreamReader) -> bytes:
         await reader.readexactly(2)
 
 
+def _close(
+    slots: list[tuple[asyncio.StreamReader, asyncio.StreamWriter] | None], slot: int
+) -> None:
+    opened, slots[slot] = slots[slot], None
+    if opened is not None:
+        opened[1].close()
+
+
 async def drive(
     urls: Sequence[str], count: int, concurrency: int, body: bytes | None, check_valid: bool
 ) -> LoadResult:
@@ -137,53 +145,45 @@ async def drive(
     after an untimed warm-up that opens the connections and asks for every URL once. With
     `check_valid`, a 200 answer whose JSON verdict is not "valid" counts as failed."""
     host, port, made = _requests(urls, body)
+    # One slot per connection, kept from the warm-up into the timed run: (reader, writer).
+    slots: list[tuple[asyncio.StreamReader, asyncio.StreamWriter] | None] = [None] * concurrency
 
     async def run(total: int) -> list[tuple[float, bool]]:
         results: list[tuple[float, bool]] = []
         next_index = iter(range(total))
 
-        async def connection() -> None:
-            reader: asyncio.StreamReader | None = None
-            writer: asyncio.StreamWriter | None = None
-            try:
-                for index in next_index:
-                    started = time.perf_counter()
-                    ok = False
-                    try:
-                        if writer is None or reader is None:
-                            reader, writer = await asyncio.open_connection(host, port)
-                        writer.write(made[index % len(made)])
-                        async with asyncio.timeout(REQUEST_TIMEOUT_S):
-                            status, payload, keep = await _read_answer(reader)
-                        ok = status == 200
-                        if ok and check_valid:  # a 200 report that is not "valid" did less work
-                            ok = json.loads(payload).get("verdict") == "valid"
-                        if not keep:
-                            writer.close()
-                            reader = writer = None
-                    except (
-                        OSError,
-                        EOFError,
-                        ValueError,
-                        BadAnswer,
-                        asyncio.IncompleteReadError,
-                        TimeoutError,
-                    ):
-                        if writer is not None:
-                            writer.close()
-                        reader = writer = None
-                    results.append((time.perf_counter() - started, ok))
-            finally:
-                if writer is not None:
-                    writer.close()
+        async def connection(slot: int) -> None:
+            for index in next_index:
+                started = time.perf_counter()
+                ok = False
+                opened = slots[slot]
+                try:
+                    if opened is None:
+                        opened = slots[slot] = await asyncio.open_connection(host, port)
+                    reader, writer = opened
+                    writer.write(made[index % len(made)])
+                    async with asyncio.timeout(REQUEST_TIMEOUT_S):
+                        status, payload, keep = await _read_answer(reader)
+                    ok = status == 200
+                    if ok and check_valid:  # a 200 report that is not "valid" did less work
+                        ok = json.loads(payload).get("verdict") == "valid"
+                    if not keep:
+                        _close(slots, slot)
+                except (OSError, EOFError, ValueError, BadAnswer, TimeoutError):
+                    _close(slots, slot)  # IncompleteReadError is an EOFError
+                results.append((time.perf_counter() - started, ok))
 
-        await asyncio.gather(*(connection() for _ in range(concurrency)))
+        await asyncio.gather(*(connection(slot) for slot in range(concurrency)))
         return results
 
-    await run(max(concurrency, len(urls)))
-    started, cpu = time.perf_counter(), time.process_time()
-    results = await run(count)
-    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    try:
+        await run(max(concurrency, len(urls)))
+        started, cpu = time.perf_counter(), time.process_time()
+        results = await run(count)
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    finally:
+        for slot in range(concurrency):
+            _close(slots, slot)
     latencies = [latency for latency, _ in results]
     failures = sum(not ok for _, ok in results)
     return LoadResult(
