@@ -21,7 +21,7 @@ from badgechain.chain.errors import BadgeChainError
 from badgechain.storage import Kind, Store
 
 from .held import Holdings
-from .node_io import Endpoint, now
+from .node_io import Endpoint, background, now
 from .puzzle import ID_BYTES
 from .routing import Contact, RoutingTable
 from .settings import DhtSettings
@@ -101,7 +101,8 @@ class Rounds:
             # Jitter keeps a network of nodes started together from acting in lockstep.
             await asyncio.sleep(interval * random.uniform(0.8, 1.2))  # noqa: S311
             try:
-                await work()
+                with background():  # user lookups keep half the requests in flight
+                    await work()
             except asyncio.CancelledError:
                 raise
             except Exception:  # a background round must never stop the node
@@ -212,10 +213,11 @@ class Rounds:
                 window.release()
 
         due = HandOvers(node.router, node.me, newcomer, node.settings.hand_over_senders)
-        async for address, value in self.scan(Kind.BNS_RECORD):
-            if due(address):
-                await window.acquire()
-                node.spawn(send(address, value))
+        with background():  # the sends, spawned here, are background work too
+            async for address, value in self.scan(Kind.BNS_RECORD):
+                if due(address):
+                    await window.acquire()
+                    node.spawn(send(address, value))
 
     async def scan(self, kind: Kind) -> AsyncIterator[tuple[bytes, bytes]]:
         """Everything of `kind` in the store, a page at a time with the loop let go between.
