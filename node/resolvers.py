@@ -194,21 +194,21 @@ async def verify_with(
     `run` runs chain.verify elsewhere (node/verifypool.py; its outcome is returned, e.g. the
     report's JSON); by default, in a thread here."""
     now = context.clock()
-    async with _mapped_session(context.config, context.settings) as session:
-        online = _OnlineResolvers(context, asyncio.get_running_loop(), session)
-        try:
-            if run is not None:
-                return await run(data, now, online.resolvers(), expected_uid, recipient)
-            return await asyncio.to_thread(
-                verify_badge,
-                data,
-                now=now,
-                resolvers=online.resolvers(),
-                expected_uid=expected_uid,
-                recipient=recipient,
-            )
-        finally:
-            online.abandoned = True  # a thread still running past a timeout stops asking
+    online = _OnlineResolvers(context, asyncio.get_running_loop())
+    try:
+        if run is not None:
+            return await run(data, now, online.resolvers(), expected_uid, recipient)
+        return await asyncio.to_thread(
+            verify_badge,
+            data,
+            now=now,
+            resolvers=online.resolvers(),
+            expected_uid=expected_uid,
+            recipient=recipient,
+        )
+    finally:
+        online.abandoned = True  # a thread still running past a timeout stops asking
+        await online.close()
 
 
 def bns_view_of(answer: BnsAnswer, uid: str, web_names: Mapping[PublicKey, str]) -> BnsView:
@@ -229,21 +229,37 @@ def bns_view_of(answer: BnsAnswer, uid: str, web_names: Mapping[PublicKey, str])
 
 class _OnlineResolvers:
     """The resolvers of one verification: sync callables for the worker thread, each answered
-    by a coroutine run on the event loop."""
+    by a coroutine run on the event loop. The HTTP session is opened by the first call that
+    fetches (one answered from the caches here fetches nothing), unless one is given."""
 
     def __init__(
         self,
         context: VerifierContext,
         loop: asyncio.AbstractEventLoop,
-        session: aiohttp.ClientSession,
+        session: aiohttp.ClientSession | None = None,
     ) -> None:
         self.context = context
         self.loop = loop
-        self.session = session
+        self._session = session
+        self._opened_here = False
         self.tls = tls_context(context.config) if context.tls is None else context.tls
         self.abandoned = False
         # did:web names of keys read from DID documents in this run (see `bns`).
         self.web_names: dict[PublicKey, str] = {}
+
+    async def session(self) -> aiohttp.ClientSession:
+        """The session to fetch with (on the event loop), opened on first use."""
+        if self.abandoned:  # closed, or about to be: a late call opens nothing to leak
+            raise Unreachable("the verification was abandoned")
+        if self._session is None:
+            self._session = _mapped_session(self.context.config, self.context.settings)
+            self._opened_here = True
+        return self._session
+
+    async def close(self) -> None:
+        """Close the session if this verification opened one."""
+        if self._opened_here and self._session is not None:
+            await self._session.close()
 
     def resolvers(self) -> Resolvers:
         local = Resolvers(
@@ -295,21 +311,19 @@ class _OnlineResolvers:
         if not url.startswith(("https://", "http://")) or len(url) > 2048:
             raise Unreachable(f"cannot fetch {url:.100}", code="document_url_unsupported")
         try:
-            got = self._call(
-                get(
-                    self.session,
-                    url,
-                    MAX_DOCUMENT_BYTES,
-                    self.tls,
-                    redirects=MAX_DOCUMENT_REDIRECTS,
-                )
-            )
+            got = self._call(self._get_document(url))
         except FetchError as exc:
             raise Unreachable(exc.message, code=exc.code) from exc
         if got is None:
             return None
         body, media, final = got
         return Fetched(url=url, final_url=final, content_type=media, body=body)
+
+    async def _get_document(self, url: str) -> tuple[bytes, str, str] | None:
+        session = await self.session()
+        return await get(
+            session, url, MAX_DOCUMENT_BYTES, self.tls, redirects=MAX_DOCUMENT_REDIRECTS
+        )
 
     # -- DID documents -------------------------------------------------------------------------
 
@@ -326,7 +340,8 @@ class _OnlineResolvers:
         return document
 
     async def _fetch_did_document(self, did: str) -> dict[str, Any] | None:
-        body = await get_bounded(self.session, did_web_url(did), MAX_DID_DOCUMENT_BYTES, self.tls)
+        session = await self.session()
+        body = await get_bounded(session, did_web_url(did), MAX_DID_DOCUMENT_BYTES, self.tls)
         if body is None:
             return None
         document = parse_json(body, max_bytes=MAX_DID_DOCUMENT_BYTES)
@@ -365,7 +380,7 @@ class _OnlineResolvers:
         if not url.startswith(("https://", "http://")):
             raise StatusListError(f"cannot fetch a status list from {url:.100}")
         try:
-            body = self._call(get_bounded(self.session, url, MAX_STATUS_LIST_BYTES, self.tls))
+            body = self._call(self._get_list(url))
         except FetchError as exc:
             if exc.code == "fetch_too_large":
                 raise StatusListError(exc.message, code="status_list_too_large") from exc
@@ -378,6 +393,9 @@ class _OnlineResolvers:
         default = timedelta(seconds=self.context.settings.status_cache_default_s)
         keep_list(cache, url, CachedList(checked, fresh_until(document, now, default)))
         return checked
+
+    async def _get_list(self, url: str) -> bytes | None:
+        return await get_bounded(await self.session(), url, MAX_STATUS_LIST_BYTES, self.tls)
 
     # -- linked badges -------------------------------------------------------------------------
 
@@ -392,7 +410,7 @@ class _OnlineResolvers:
         if held is not None:
             return held
         try:
-            body = await fetch_badge(bns, uid, self.session)
+            body = await fetch_badge(bns, uid, await self.session())
         except NotFound:
             return None
         except (NotPublished, FetchError) as exc:  # it exists; it cannot be checked now
