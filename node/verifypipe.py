@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import itertools
 import pickle
 import queue
 import threading
@@ -19,9 +20,10 @@ from typing import Any, Final
 
 from badgechain.chain.contexts import local_contexts
 from badgechain.chain.resolve import Resolvers
+from badgechain.chain.statuslist import CheckedList
 from badgechain.chain.verify import Report
 
-from .verifyworker import EXTRA, Link, worker_main
+from .verifyworker import EXTRA, Answers, KeptList, Link, NewList, keep_list, worker_main
 
 __all__ = ["CannotTravel", "Failed", "Job", "Outcome", "Worker", "WorkerGone", "resolver_shape"]
 
@@ -117,26 +119,51 @@ class Worker:
         self._calls = calls
         self._on_gone = on_gone
         self._contexts: Mapping[str, bytes] = {}  # the local contexts the worker was sent
+        # The status lists the worker keeps (verifyworker.keep_list): URL -> (token, list).
+        self._lists: dict[str, tuple[int, CheckedList]] = {}
+        self._tokens = itertools.count()
         self._pending: list[tuple[int, bytes]] = []  # requests not yet sent, pickled
         self._pending_lock = threading.Lock()
         self._reader = threading.Thread(target=self._read, daemon=True, name="verify-reader")
         self._reader.start()
 
-    def submit(self, number: int, job: Job, request: tuple[Any, ...]) -> None:
+    def submit(self, number: int, job: Job, request: tuple[Any, ...], answers: Answers) -> None:
         """Queue a request (on the event loop) to go with the others of this turn of the
-        loop; its outcome settles `job.done`."""
+        loop; its outcome settles `job.done`. `answers` go too, each status list the worker
+        keeps already named, not sent."""
         if self.gone:
             raise WorkerGone
         try:
-            pickled = pickle.dumps((number, *request), protocol=pickle.HIGHEST_PROTOCOL)
+            travelling, new = self._travelling(answers)
+            pickled = pickle.dumps((number, *request, travelling), protocol=pickle.HIGHEST_PROTOCOL)
         except (pickle.PicklingError, TypeError, AttributeError) as exc:
             raise CannotTravel(str(exc)) from exc
+        for sent in new:  # kept as the worker will keep them, once they go
+            keep_list(self._lists, sent.checked.url, sent.token, sent.checked)
         self.jobs[number] = job
         with self._pending_lock:
             first = not self._pending
             self._pending.append((number, pickled))
         if first:
             job.loop.call_soon(self._flush)
+
+    def _travelling(self, answers: Answers) -> tuple[Answers, list[NewList]]:
+        """`answers` with each status list the worker holds (this very object: a list fetched
+        again is a new one) named by its token, and each other one sent to be kept."""
+        new: list[NewList] = []
+        if not any(isinstance(value, CheckedList) for value in answers.values()):
+            return answers, new
+        travelling: Answers = {}
+        for key, value in answers.items():
+            if isinstance(value, CheckedList):
+                held = self._lists.get(value.url)
+                if held is not None and held[1] is value:
+                    value = KeptList(value.url, held[0])
+                else:
+                    value = NewList(next(self._tokens), value)
+                    new.append(value)
+            travelling[key] = value
+        return travelling, new
 
     def _flush(self) -> None:
         """Send the queued requests in one message (one write, one wake-up of the worker)."""

@@ -167,9 +167,9 @@ class VerifyPool:
         try:
             loop = asyncio.get_running_loop()
             job = Job(loop, loop.create_future(), resolvers)
-            sent = (data, now, expected_uid, recipient, resolver_shape(resolvers), answers, as_json)
+            sent = (data, now, expected_uid, recipient, resolver_shape(resolvers), as_json)
             try:
-                worker.submit(number, job, sent)
+                worker.submit(number, job, sent, answers)
                 return await job.done
             except WorkerGone:
                 return Failed("the verifier process stopped; try again")

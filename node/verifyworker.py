@@ -18,22 +18,27 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from badgechain.chain.badge import build_achievement, build_credential
 from badgechain.chain.contexts import add_local_contexts
 from badgechain.chain.keys import KeyPair
 from badgechain.chain.proof import sign_credential
 from badgechain.chain.resolve import Resolvers
+from badgechain.chain.statuslist import CheckedList
 from badgechain.chain.verify import Report, verify_badge
 
 log = logging.getLogger(__name__)
 
 __all__ = [
     "EXTRA",
+    "MAX_KEPT_LISTS",
     "THREADS_PER_WORKER",
     "Answers",
+    "KeptList",
     "Link",
+    "NewList",
+    "keep_list",
     "proven_uid",
     "report_json",
     "worker_main",
@@ -48,6 +53,51 @@ EXTRA: Final = "extra:"  # how a resolver in Resolvers.extra is named on the pip
 _TURN: Final = threading.Lock()
 # Answers a job brings: (resolver name, its arguments) -> the value it returns.
 Answers = dict[tuple[str, tuple[Any, ...]], Any]
+# Status lists a worker keeps (one version a URL, oldest out), so the node sends a list's
+# 16 KiB bitstring once, not with every job; the node keeps the same table for each worker.
+MAX_KEPT_LISTS: Final = 64
+
+
+class NewList(NamedTuple):
+    """An answer that is a status list the worker is to keep, under `token`."""
+
+    token: int
+    checked: CheckedList
+
+
+class KeptList(NamedTuple):
+    """An answer that is the status list the worker keeps for `url` under `token`."""
+
+    url: str
+    token: int
+
+
+_Kept = dict[str, tuple[int, CheckedList]]  # a worker's kept lists: URL -> (token, list)
+
+
+def keep_list(kept: dict[str, tuple[int, Any]], url: str, token: int, value: Any) -> None:
+    """Keep `value` for `url` (the node and the worker do the same, in the same order)."""
+    kept.pop(url, None)
+    kept[url] = (token, value)
+    while len(kept) > MAX_KEPT_LISTS:
+        del kept[next(iter(kept))]
+
+
+def _unpacked(known: Answers, kept: _Kept) -> Answers:
+    """The answers with their status lists in hand; one whose kept version this worker does
+    not hold (a different token) is left out, so the job asks the node for it."""
+    answers: Answers = {}
+    for key, value in known.items():
+        if isinstance(value, NewList):
+            keep_list(kept, value.checked.url, value.token, value.checked)
+            value = value.checked
+        elif isinstance(value, KeptList):
+            held = kept.get(value.url)
+            if held is None or held[0] != value.token:
+                continue
+            value = held[1]
+        answers[key] = value
+    return answers
 
 
 def report_json(report: Report) -> tuple[bytes, bool, str | None]:
@@ -145,7 +195,7 @@ _Waiting = dict[int, queue.SimpleQueue[tuple[str, Any]]]  # each job's answers, 
 
 def _verify_job(link: Link, waiting: _Waiting, job: int, *request: Any) -> None:
     """One job, in a thread of the worker: its report, or why verify_badge raised."""
-    data, now, expected_uid, recipient, shape, known, as_json = request
+    data, now, expected_uid, recipient, shape, as_json, known = request
     try:
         report = verify_badge(
             data,
@@ -182,6 +232,7 @@ def worker_main(conn: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     link = Link(conn)
     waiting: _Waiting = {}
+    kept: _Kept = {}
     # Long-lived job threads: chain's JSON-LD memo tables are per thread, so a thread per
     # job would start cold every time (ten times slower).
     jobs: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
@@ -196,9 +247,9 @@ def worker_main(conn: Connection) -> None:
             add_local_contexts(message[0])
         elif kind == "verify":  # jobs the node sent together, each pickled on its own
             for pickled in message[0]:
-                job, *request = pickle.loads(pickled)  # noqa: S301 (our node's own bytes)
+                job, *request, known = pickle.loads(pickled)  # noqa: S301 (our node's bytes)
                 waiting[job] = queue.SimpleQueue()
-                jobs.put((link, waiting, job, *request))
+                jobs.put((link, waiting, job, *request, _unpacked(known, kept)))
         else:  # "answer" or "raise", to the job that asked
             job, value = message
             if job in waiting:
