@@ -18,7 +18,7 @@ import functools
 import logging
 import ssl
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, overload
 
@@ -133,13 +133,21 @@ class VerifierContext:
     trust: TrustPolicy | None = None  # the home's registry (node/trust.py); None: not checked
 
 
-def node_context(node: Services, tls: ssl.SSLContext | bool | None = None) -> VerifierContext:
+def node_context(
+    node: Services, tls: ssl.SSLContext | bool | None = None, *, bns: BnsAccess | None = None
+) -> VerifierContext:
     """A running node's verifier: its DHT and store, and its status-list cache; `tls` None:
-    the node's own (node/outbound.py `tls_context`: the system's roots and its CA file)."""
-    context = VerifierContext(
-        node.config, node.clock, NodeBns(node), node.status_cache.lists, tls, node.settings
+    the node's own (node/outbound.py `tls_context`: the system's roots and its CA file);
+    `bns`: where the BNS is asked, if not the node's own (e.g. one that traces)."""
+    return VerifierContext(
+        node.config,
+        node.clock,
+        NodeBns(node) if bns is None else bns,
+        node.status_cache.lists,
+        tls,
+        node.settings,
+        policy_of_home(node.home),
     )
-    return replace(context, trust=policy_of_home(node.home))
 
 
 async def verify_online(
@@ -211,16 +219,21 @@ async def verify_with(
         await online.close()
 
 
+# The did:key of a BNS entry's keys (base58 in pure Python: tens of microseconds each), for
+# every verification of a badge answered from the BNS.
+_did_key = functools.lru_cache(maxsize=4096)(did_key_from_public_key)
+
+
 def bns_view_of(answer: BnsAnswer, uid: str, web_names: Mapping[PublicKey, str]) -> BnsView:
     """What chain.verify is told of a BNS answer. It compares the entry's issuer with the
     credential's issuer by name, and a BNS entry holds a key: a did:web issuer whose document
     (read and checked in this run: `web_names`) lists that key is the same issuer. Otherwise
     the key's own name, its did:key."""
-    issuer = web_names.get(answer.issuer_key) or did_key_from_public_key(answer.issuer_key)
+    issuer = web_names.get(answer.issuer_key) or _did_key(answer.issuer_key)
     return BnsView(
         uid=uid,
         issuer_did=issuer,
-        earner=did_key_from_public_key(answer.earner_key) if answer.earner_key else None,
+        earner=_did_key(answer.earner_key) if answer.earner_key else None,
         revoked=answer.revoked,
         revocation_reason=answer.reason,
         hidden=answer.urls is not None and not answer.urls,
@@ -262,20 +275,23 @@ class _OnlineResolvers:
             await self._session.close()
 
     def resolvers(self) -> Resolvers:
-        local = Resolvers(
-            did_documents=self.did_document,
-            documents=self.document,
-            trust=self.context.trust,
-            extra={STATUS_LIST_FETCHER: self.status_list, **record_staple_extra()},
-        )
+        extra = {STATUS_LIST_FETCHER: self.status_list, **record_staple_extra()}
         bns = self.context.bns
         if bns is None:  # the CLI offline: no BNS to ask
-            return local
-        return replace(
-            local,
+            return Resolvers(
+                did_documents=self.did_document,
+                documents=self.document,
+                trust=self.context.trust,
+                extra=extra,
+            )
+        return Resolvers(
             bns=functools.partial(self.bns, bns),
+            did_documents=self.did_document,
+            documents=self.document,
             bns_publishes=functools.partial(self.issuer_publishes, bns),
             badges=functools.partial(self.badge, bns),
+            trust=self.context.trust,
+            extra=extra,
         )
 
     def _call(self, coro: Coroutine[Any, Any, _T]) -> _T:

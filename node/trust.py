@@ -6,6 +6,7 @@ routes, the CLI) reads it as a chain.resolve.TrustPolicy; docs/trust.md has the 
 from __future__ import annotations
 
 import json
+import os
 import re
 import threading
 from dataclasses import dataclass, replace
@@ -189,13 +190,22 @@ def save_registry(home: Path, registry: TrustRegistry) -> None:
 # node's next verification without a restart, and an unchanged file is read once.
 _LOCK = threading.Lock()
 _POLICIES: dict[Path, tuple[tuple[int, int, int], TrustPolicy]] = {}
+_FILES: dict[Path, str] = {}  # each home's trust file, as os.stat takes it (no Path per call)
+
+
+def _trust_stat(home: Path) -> os.stat_result:
+    """The home's trust file's stat (raises OSError when there is none)."""
+    path = _FILES.get(home)
+    if path is None:
+        path = _FILES[home] = str(home / TRUST_FILE)
+    return os.stat(path)
 
 
 def policy_of_home(home: Path) -> TrustPolicy | None:
     """The TrustPolicy verifiers of `home` use; None when it has no registry (the trust
     check is then skipped with `no_policy`). A damaged file denies nothing and trusts no one."""
     try:
-        stat = (home / TRUST_FILE).stat()
+        stat = _trust_stat(home)
     except OSError:
         return None
     stamp = (stat.st_ino, stat.st_mtime_ns, stat.st_size)  # a save replaces the file
@@ -214,7 +224,7 @@ def policy_of_home(home: Path) -> TrustPolicy | None:
 def policy_stamp(home: Path) -> bytes:
     """Bytes that change when the home's registry does (part of a kept report's key)."""
     try:
-        stat = (home / TRUST_FILE).stat()
+        stat = _trust_stat(home)
     except OSError:
         return b""
     return f"\ntrust:{stat.st_ino}:{stat.st_mtime_ns}:{stat.st_size}".encode()

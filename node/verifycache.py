@@ -282,10 +282,7 @@ async def verify_json_at_gateway(
 
 
 def _traced_context(node: Services, trace: _Trace) -> VerifierContext:
-    context = node_context(node)
-    if context.bns is None:
-        return context
-    return dataclasses.replace(context, bns=_TracedBns(context.bns, trace))
+    return node_context(node, bns=_TracedBns(NodeBns(node), trace))
 
 
 def _in_thread(data: bytes, now: datetime, resolvers: Resolvers, *asked: str | None) -> Report:
