@@ -19,11 +19,11 @@ from dataclasses import dataclass, fields
 from typing import Any, Final
 
 from badgechain.chain.contexts import local_contexts
-from badgechain.chain.resolve import Resolvers
+from badgechain.chain.resolve import BnsView, Resolvers
 from badgechain.chain.statuslist import CheckedList
 from badgechain.chain.verify import Report
 
-from .verifyworker import EXTRA, Answers, KeptList, Link, NewList, keep_list, worker_main
+from .verifyworker import EXTRA, Answers, Link, Travelling, keep_list, worker_main
 
 __all__ = ["CannotTravel", "Failed", "Job", "Outcome", "Worker", "WorkerGone", "resolver_shape"]
 
@@ -49,6 +49,7 @@ def resolver_shape(resolvers: Resolvers) -> dict[str, Any]:
 
 
 _FIELDS: Final = frozenset(item.name for item in fields(Resolvers)) - {"extra"}
+_VIEW_FIELDS: Final = tuple(item.name for item in fields(BnsView))  # BnsView(*these)
 
 
 def _resolver(resolvers: Resolvers, name: str) -> Callable[..., Any]:
@@ -134,12 +135,12 @@ class Worker:
         if self.gone:
             raise WorkerGone
         try:
-            travelling, new = self._travelling(answers)
+            travelling = self._travelling(answers)
             pickled = pickle.dumps((number, *request, travelling), protocol=pickle.HIGHEST_PROTOCOL)
         except (pickle.PicklingError, TypeError, AttributeError) as exc:
             raise CannotTravel(str(exc)) from exc
-        for sent in new:  # kept as the worker will keep them, once they go
-            keep_list(self._lists, sent.checked.url, sent.token, sent.checked)
+        for token, checked in travelling[2].values():  # kept as the worker will, once sent
+            keep_list(self._lists, checked.url, token, checked)
         self.jobs[number] = job
         with self._pending_lock:
             first = not self._pending
@@ -147,23 +148,24 @@ class Worker:
         if first:
             job.loop.call_soon(self._flush)
 
-    def _travelling(self, answers: Answers) -> tuple[Answers, list[NewList]]:
-        """`answers` with each status list the worker holds (this very object: a list fetched
-        again is a new one) named by its token, and each other one sent to be kept."""
-        new: list[NewList] = []
-        if not any(isinstance(value, CheckedList) for value in answers.values()):
-            return answers, new
-        travelling: Answers = {}
+    def _travelling(self, answers: Answers) -> Travelling:
+        """`answers` as they travel (verifyworker.Travelling): each status list the worker
+        holds (this very object: a list fetched again is a new one) named by its token, each
+        other one sent to be kept."""
+        travelling: Travelling = ({}, {}, {}, {})
+        plain, views, new, named = travelling
         for key, value in answers.items():
-            if isinstance(value, CheckedList):
+            if type(value) is BnsView:
+                views[key] = tuple(getattr(value, name) for name in _VIEW_FIELDS)
+            elif type(value) is CheckedList:
                 held = self._lists.get(value.url)
                 if held is not None and held[1] is value:
-                    value = KeptList(value.url, held[0])
+                    named[key] = (value.url, held[0])
                 else:
-                    value = NewList(next(self._tokens), value)
-                    new.append(value)
-            travelling[key] = value
-        return travelling, new
+                    new[key] = (next(self._tokens), value)
+            else:
+                plain[key] = value
+        return travelling
 
     def _flush(self) -> None:
         """Send the queued requests in one message (one write, one wake-up of the worker)."""

@@ -33,7 +33,7 @@ from badgechain.chain.resolve import Resolvers
 from badgechain.chain.verify import CHECK_NAMES, Check, Report, verify_badge
 
 from .verifypipe import CannotTravel, Failed, Job, Outcome, Worker, WorkerGone, resolver_shape
-from .verifyworker import THREADS_PER_WORKER, Answers, report_json
+from .verifyworker import THREADS_PER_WORKER, Answers, now_to_wire, report_json
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +167,8 @@ class VerifyPool:
         try:
             loop = asyncio.get_running_loop()
             job = Job(loop, loop.create_future(), resolvers)
-            sent = (data, now, expected_uid, recipient, resolver_shape(resolvers), as_json)
+            shape = resolver_shape(resolvers)
+            sent = (data, *now_to_wire(now), expected_uid, recipient, shape, as_json)
             try:
                 worker.submit(number, job, sent, answers)
                 return await job.done

@@ -18,13 +18,13 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
-from typing import Any, Final, NamedTuple
+from typing import Any, Final
 
 from badgechain.chain.badge import build_achievement, build_credential
 from badgechain.chain.contexts import add_local_contexts
 from badgechain.chain.keys import KeyPair
 from badgechain.chain.proof import sign_credential
-from badgechain.chain.resolve import Resolvers
+from badgechain.chain.resolve import BnsView, Resolvers
 from badgechain.chain.statuslist import CheckedList
 from badgechain.chain.verify import Report, verify_badge
 
@@ -35,10 +35,11 @@ __all__ = [
     "MAX_KEPT_LISTS",
     "THREADS_PER_WORKER",
     "Answers",
-    "KeptList",
     "Link",
-    "NewList",
+    "Travelling",
     "keep_list",
+    "now_from_wire",
+    "now_to_wire",
     "proven_uid",
     "report_json",
     "worker_main",
@@ -58,21 +59,27 @@ Answers = dict[tuple[str, tuple[Any, ...]], Any]
 MAX_KEPT_LISTS: Final = 64
 
 
-class NewList(NamedTuple):
-    """An answer that is a status list the worker is to keep, under `token`."""
-
-    token: int
-    checked: CheckedList
-
-
-class KeptList(NamedTuple):
-    """An answer that is the status list the worker keeps for `url` under `token`."""
-
-    url: str
-    token: int
-
-
+_Question = tuple[str, tuple[Any, ...]]
+# Answers as they travel, in plain tuples (a slotted dataclass pickles through Python code):
+# the other answers; BnsViews as their fields; status lists to keep, (token, list); status
+# lists the worker keeps, (URL, token).
+Travelling = tuple[
+    Answers,
+    dict[_Question, tuple[Any, ...]],
+    dict[_Question, tuple[int, CheckedList]],
+    dict[_Question, tuple[str, int]],
+]
 _Kept = dict[str, tuple[int, CheckedList]]  # a worker's kept lists: URL -> (token, list)
+
+
+def now_to_wire(now: datetime) -> tuple[datetime, bool]:
+    """`now` as it travels: a UTC time without its tzinfo (pickled in C, not through the
+    timezone's reduce), and whether it was UTC."""
+    return (now.replace(tzinfo=None), True) if now.tzinfo is UTC else (now, False)
+
+
+def now_from_wire(now: datetime, utc: bool) -> datetime:
+    return now.replace(tzinfo=UTC) if utc else now
 
 
 def keep_list(kept: dict[str, tuple[int, Any]], url: str, token: int, value: Any) -> None:
@@ -83,20 +90,20 @@ def keep_list(kept: dict[str, tuple[int, Any]], url: str, token: int, value: Any
         del kept[next(iter(kept))]
 
 
-def _unpacked(known: Answers, kept: _Kept) -> Answers:
-    """The answers with their status lists in hand; one whose kept version this worker does
-    not hold (a different token) is left out, so the job asks the node for it."""
-    answers: Answers = {}
-    for key, value in known.items():
-        if isinstance(value, NewList):
-            keep_list(kept, value.checked.url, value.token, value.checked)
-            value = value.checked
-        elif isinstance(value, KeptList):
-            held = kept.get(value.url)
-            if held is None or held[0] != value.token:
-                continue
-            value = held[1]
-        answers[key] = value
+def _unpacked(travelling: Travelling, kept: _Kept) -> Answers:
+    """The answers in hand; a status list whose kept version this worker does not hold (a
+    different token) is left out, so the job asks the node for it."""
+    plain, views, new, named = travelling
+    answers = dict(plain)
+    for key, fields in views.items():
+        answers[key] = BnsView(*fields)
+    for key, (token, checked) in new.items():
+        keep_list(kept, checked.url, token, checked)
+        answers[key] = checked
+    for key, (url, token) in named.items():
+        held = kept.get(url)
+        if held is not None and held[0] == token:
+            answers[key] = held[1]
     return answers
 
 
@@ -195,11 +202,11 @@ _Waiting = dict[int, queue.SimpleQueue[tuple[str, Any]]]  # each job's answers, 
 
 def _verify_job(link: Link, waiting: _Waiting, job: int, *request: Any) -> None:
     """One job, in a thread of the worker: its report, or why verify_badge raised."""
-    data, now, expected_uid, recipient, shape, as_json, known = request
+    data, now, utc, expected_uid, recipient, shape, as_json, known = request
     try:
         report = verify_badge(
             data,
-            now=now,
+            now=now_from_wire(now, utc),
             resolvers=_proxies(link, waiting[job], job, shape, known),
             expected_uid=expected_uid,
             recipient=recipient,

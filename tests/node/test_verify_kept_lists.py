@@ -29,7 +29,7 @@ from badgechain.node.badgestore import credential_uid
 from badgechain.node.config import NodeConfig
 from badgechain.node.resolvers import VerifierContext, verify_with
 from badgechain.node.verifypool import VerifyPool
-from badgechain.node.verifyworker import EXTRA, KeptList, NewList, _unpacked
+from badgechain.node.verifyworker import EXTRA, _unpacked
 
 NOW = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
 HOUR = dt.timedelta(hours=1)
@@ -91,7 +91,7 @@ async def test_a_kept_list_goes_by_name_and_a_new_one_in_full(pool: VerifyPool) 
         return report.verdict, report.check("status").code
 
     assert await verdict(clear) == ("valid", "ok")
-    assert worker._travelling({QUESTION: clear})[0] == {QUESTION: KeptList(LIST_URL, 0)}
+    assert worker._travelling({QUESTION: clear}) == ({}, {}, {}, {QUESTION: (LIST_URL, 0)})
     assert await verdict(clear) == ("valid", "ok")  # sent by name, taken from the worker's
     # The same URL fetched again (a new list, a bit set): sent in full, never the kept one.
     assert (await verdict(revoked))[0] == "invalid"
@@ -102,10 +102,21 @@ async def test_a_kept_list_goes_by_name_and_a_new_one_in_full(pool: VerifyPool) 
 def test_a_list_the_worker_does_not_hold_is_asked_for() -> None:
     kept: dict[str, tuple[int, CheckedList]] = {}
     checked = _list()
-    assert _unpacked({QUESTION: KeptList(LIST_URL, 3)}, kept) == {}  # asked over the pipe
-    assert _unpacked({QUESTION: NewList(3, checked)}, kept) == {QUESTION: checked}
-    assert _unpacked({QUESTION: KeptList(LIST_URL, 3)}, kept) == {QUESTION: checked}
-    assert _unpacked({QUESTION: KeptList(LIST_URL, 4)}, kept) == {}  # another version
+    named = ({}, {}, {}, {QUESTION: (LIST_URL, 3)})
+    assert _unpacked(named, kept) == {}  # asked over the pipe
+    assert _unpacked(({}, {}, {QUESTION: (3, checked)}, {}), kept) == {QUESTION: checked}
+    assert _unpacked(named, kept) == {QUESTION: checked}
+    assert _unpacked(({}, {}, {}, {QUESTION: (LIST_URL, 4)}), kept) == {}  # another version
+
+
+def test_answers_travel_as_they_were_given() -> None:
+    from badgechain.node.verifypipe import Worker
+
+    view = BnsView("zUid", ISSUER.did, None, revoked=True, revocation_reason="cheated")
+    answers = {("bns", ("zUid",)): view, ("bns", ("zOther",)): None, QUESTION: _list()}
+    worker = Worker.__new__(Worker)  # only its table of kept lists: no process
+    worker._lists, worker._tokens = {}, iter(range(10))
+    assert _unpacked(worker._travelling(answers), {}) == answers
 
 
 async def test_a_verification_that_fetches_nothing_opens_no_session(
