@@ -39,16 +39,15 @@ class WorkerGone(Exception):
 def resolver_shape(resolvers: Resolvers) -> dict[str, Any]:
     """What the worker needs to rebuild `resolvers`: "call" for each callable, else the value."""
     shape: dict[str, Any] = {}
-    for item in fields(resolvers):
-        value = getattr(resolvers, item.name)
-        if item.name == "extra":
-            shape["extra"] = {k: "call" if callable(v) else v for k, v in value.items()}
-        else:
-            shape[item.name] = "call" if callable(value) else value
+    for name in _NAMES:
+        value = getattr(resolvers, name)
+        shape[name] = "call" if callable(value) else value
+    shape["extra"] = {k: "call" if callable(v) else v for k, v in resolvers.extra.items()}
     return shape
 
 
-_FIELDS: Final = frozenset(item.name for item in fields(Resolvers)) - {"extra"}
+_NAMES: Final = tuple(item.name for item in fields(Resolvers) if item.name != "extra")
+_FIELDS: Final = frozenset(_NAMES)
 _VIEW_FIELDS: Final = tuple(item.name for item in fields(BnsView))  # BnsView(*these)
 
 
