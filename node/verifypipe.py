@@ -133,15 +133,17 @@ class Worker:
         keeps already named, not sent."""
         if self.gone:
             raise WorkerGone
-        try:
-            travelling = self._travelling(answers)
-            pickled = pickle.dumps((number, *request, travelling), protocol=pickle.HIGHEST_PROTOCOL)
-        except (pickle.PicklingError, TypeError, AttributeError) as exc:
-            raise CannotTravel(str(exc)) from exc
-        for token, checked in travelling[2].values():  # kept as the worker will, once sent
-            keep_list(self._lists, checked.url, token, checked)
-        self.jobs[number] = job
+        # One at a time: the worker keeps the lists it is sent in the order they are queued.
         with self._pending_lock:
+            try:
+                travelling = self._travelling(answers)
+                request = (number, *request, travelling)
+                pickled = pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL)
+            except (pickle.PicklingError, TypeError, AttributeError) as exc:
+                raise CannotTravel(str(exc)) from exc
+            for token, checked in travelling[2].values():  # kept as the worker will keep it
+                keep_list(self._lists, checked.url, token, checked)
+            self.jobs[number] = job
             first = not self._pending
             self._pending.append((number, pickled))
         if first:
