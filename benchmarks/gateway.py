@@ -5,8 +5,8 @@
 
 Real nodes run as `badgechain node start` processes: an issuer, an earner, and three
 verifiers that differ only in how they verify (node/verifypool.py, BADGECHAIN_VERIFY_WORKERS):
-in a thread of the node's process (0, as before the pool), in one worker process (1, the
-default on 2 cores: cores less one), and in one worker per core. The issuer defines a class
+in a thread of the node's process (0, as before the pool), in one worker process (1), and in
+one worker per core (the default). The issuer defines a class
 and issues a few badges to the earner, which publishes where it serves them; then a load
 generator in a process of its own keeps `--concurrency` requests in flight against: a bare
 aiohttp app (another process) whose one handler answers the bytes of a real `/bns` answer,

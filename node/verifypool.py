@@ -46,21 +46,21 @@ __all__ = [
     "started_pool",
 ]
 
-# How many worker processes a node verifies with: unset, one per core but the one the node's
-# own process keeps busy (HTTP, the DHT, answering the workers' questions), at least one;
-# 0, none (verify in
-# a thread of the node's process, as before the pool).
+# How many worker processes a node verifies with: unset, one per core (the node's own share
+# of a verification, HTTP and the questions it answers, is a fraction of a worker's, so a
+# worker beside it on every core does more than one core left to the node); 0, none (verify
+# in a thread of the node's process, as before the pool).
 WORKERS_ENV: Final = "BADGECHAIN_VERIFY_WORKERS"
 # Jobs waiting or running in the pool, and the bytes of their badges, before new ones are
 # refused: a burst of small badges waits (a 200-request burst of one client is not refused),
 # large images do not pile up (each is in memory here and in its worker).
 MAX_JOBS: Final = 256
 MAX_JOB_BYTES: Final = 64 * 1024 * 1024
-_DEFAULT_WORKERS: Final = max(1, (os.cpu_count() or 1) - 1)
+_DEFAULT_WORKERS: Final = max(1, os.cpu_count() or 1)
 
 
 def configured_workers() -> int:
-    """Worker processes to verify with, from WORKERS_ENV (default: cores less one)."""
+    """Worker processes to verify with, from WORKERS_ENV (default: one per core)."""
     text = os.environ.get(WORKERS_ENV, "").strip()
     if text.isdigit():
         return min(int(text), 64)
