@@ -94,15 +94,6 @@ class GatewayReport:
         return max(self.verify.rate, self.verify_one.rate) / self.verify_thread.rate
 
     @property
-    def ceiling(self) -> float:
-        """The most `scaling` could be on this machine: every core busy with nothing but the
-        pooled requests (server and load generator CPU a request, as measured), against the
-        thread's rate. Above 1.7 only when the pool costs little more CPU than the thread."""
-        pooled = max(self.verify, self.verify_one, key=lambda load: load.rate)
-        cpu_ms = pooled.server_ms + pooled.client_ms
-        return (1000 * CORES / cpu_ms) / self.verify_thread.rate if cpu_ms else math.nan
-
-    @property
     def over_one_process(self) -> float:
         """A worker per core against one worker process (which has a core to itself here)."""
         return self.verify.rate / self.verify_one.rate
@@ -417,9 +408,8 @@ def print_report(report: GatewayReport, concurrency: int) -> None:
             f"| {versus} | {load.server_ms:.3f} | {load.client_ms:.3f} |"
         )
     print(
-        f"\nPOST /verify on every core: {report.scaling:.2f}x one worker thread (at most "
-        f"{report.ceiling:.2f}x with every core busy); {report.workers} workers: "
-        f"{report.over_one_process:.2f}x one worker process"
+        f"\nPOST /verify on every core: {report.scaling:.2f}x one worker thread; "
+        f"{report.workers} workers: {report.over_one_process:.2f}x one worker process"
     )
     batch = report.batch
     if batch is None:
