@@ -88,10 +88,9 @@ class GatewayReport:
 
     @property
     def scaling(self) -> float:
-        """POST /verify on every core (the better of the default pool, one worker beside the
-        node's process, and a worker per core) against one worker thread, as before the pool:
-        one core's worth, the GIL's."""
-        return max(self.verify.rate, self.verify_one.rate) / self.verify_thread.rate
+        """POST /verify on every core (a worker per core, the default) against one worker
+        thread, as before the pool: one core's worth, the GIL's."""
+        return self.verify.rate / self.verify_thread.rate
 
     @property
     def over_one_process(self) -> float:
