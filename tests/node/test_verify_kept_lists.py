@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import itertools
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -29,7 +30,7 @@ from badgechain.node.badgestore import credential_uid
 from badgechain.node.config import NodeConfig
 from badgechain.node.resolvers import VerifierContext, verify_with
 from badgechain.node.verifypool import VerifyPool
-from badgechain.node.verifyworker import EXTRA, _unpacked
+from badgechain.node.verifyworker import EXTRA, Travelling, _unpacked
 
 NOW = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
 HOUR = dt.timedelta(hours=1)
@@ -102,7 +103,7 @@ async def test_a_kept_list_goes_by_name_and_a_new_one_in_full(pool: VerifyPool) 
 def test_a_list_the_worker_does_not_hold_is_asked_for() -> None:
     kept: dict[str, tuple[int, CheckedList]] = {}
     checked = _list()
-    named = ({}, {}, {}, {QUESTION: (LIST_URL, 3)})
+    named: Travelling = ({}, {}, {}, {QUESTION: (LIST_URL, 3)})
     assert _unpacked(named, kept) == {}  # asked over the pipe
     assert _unpacked(({}, {}, {QUESTION: (3, checked)}, {}), kept) == {QUESTION: checked}
     assert _unpacked(named, kept) == {QUESTION: checked}
@@ -115,7 +116,7 @@ def test_answers_travel_as_they_were_given() -> None:
     view = BnsView("zUid", ISSUER.did, None, revoked=True, revocation_reason="cheated")
     answers = {("bns", ("zUid",)): view, ("bns", ("zOther",)): None, QUESTION: _list()}
     worker = Worker.__new__(Worker)  # only its table of kept lists: no process
-    worker._lists, worker._tokens = {}, iter(range(10))
+    worker._lists, worker._tokens = {}, itertools.count()
     assert _unpacked(worker._travelling(answers), {}) == answers
 
 
