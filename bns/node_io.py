@@ -11,18 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import logging
 import os
 import socket
 from collections import Counter
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from typing import Any, Final, Protocol
 
 from badgechain.storage import Kind, Store
 
 from .guard import AddressGuard, address_group
 from .icmp_errors import ErrorQueue
+from .in_flight import InFlight
 from .messages import (
     MAX_DATAGRAM_BYTES,
     MSG_ID_BYTES,
@@ -40,16 +40,13 @@ from .recency import LastSeen, RoundTrips
 from .routing import Contact, RoutingTable
 from .settings import DhtSettings
 
-__all__ = ["Endpoint", "Owner", "background", "now"]
+__all__ = ["Endpoint", "Owner", "now"]
 
 log = logging.getLogger(__name__)
 
 _VERIFY_PING_BYTES: Final = 96  # what a verification ping costs against an address's budget
 _MAX_TRACKED: Final = 10_000
 _GONE_S: Final = 120.0  # how long lookups skip a contact that left the table for failing
-# Set in the node's own rounds (republish, liveness, hand-over): their requests may hold at
-# most half of `max_in_flight`, so a user's lookup never waits behind a republish burst.
-_BACKGROUND: contextvars.ContextVar[bool] = contextvars.ContextVar("dht_background", default=False)
 _LONG_ANSWERS: Final = frozenset({"find_node", "find_value"})  # answers of up to a datagram
 Address = tuple[str, int]
 
@@ -65,17 +62,6 @@ class Owner(Protocol):
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None: ...
     def accept_store(self, address: object, value: object, sender: Contact | None) -> str: ...
     def met(self, contact: Contact) -> None: ...
-
-
-@contextlib.contextmanager
-def background() -> Iterator[None]:
-    """Mark the requests made inside (in this task, and in tasks it starts) as the node's own
-    background work: they take at most half the in-flight requests."""
-    token = _BACKGROUND.set(True)
-    try:
-        yield
-    finally:
-        _BACKGROUND.reset(token)
 
 
 def now() -> float:
@@ -117,10 +103,7 @@ class Endpoint(asyncio.DatagramProtocol):
         # Addresses that asked us something and got an answer: they have proven our address,
         # so requests to them need no padding to earn a full answer.
         self._answered: LastSeen[Address] = LastSeen(_MAX_TRACKED)
-        # A burst (a hand-over, a republish round) must not overflow the peers' socket
-        # buffers, where the kernel drops datagrams silently and they look like dead peers.
-        self._in_flight = asyncio.Semaphore(settings.max_in_flight)
-        self._background_in_flight = asyncio.Semaphore(max(1, settings.max_in_flight // 2))
+        self._in_flight = InFlight(settings.max_in_flight)  # bursts would overflow buffers
         self._errors: ErrorQueue | None = None  # who refused our datagrams (bns/icmp_errors.py)
 
     def answer_with(self, method: str, handler: Callable[..., Any]) -> Callable[..., Any]:
@@ -304,10 +287,8 @@ class Endpoint(asyncio.DatagramProtocol):
         payload = message.to_wire_bytes(msg_id, self._padded_size if pad else 0)
         if len(payload) > MAX_DATAGRAM_BYTES or self.transport is None:
             return (False, None)
-        share = self._background_in_flight if _BACKGROUND.get() else None
-        # Acquiring a free semaphore does not yield: no time passes then.
-        waited = self._in_flight.locked() or (share is not None and share.locked())
-        async with share or contextlib.nullcontext(), self._in_flight:
+        waited = self._in_flight.full()
+        async with self._in_flight.slot():
             if self.transport.is_closing():  # the node stopped: fail now, quietly
                 return (False, None)
             if waited:

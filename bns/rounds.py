@@ -21,7 +21,8 @@ from badgechain.chain.errors import BadgeChainError
 from badgechain.storage import Kind, Store
 
 from .held import Holdings
-from .node_io import Endpoint, background, now
+from .in_flight import background
+from .node_io import Endpoint, now
 from .puzzle import ID_BYTES
 from .routing import Contact, RoutingTable
 from .settings import DhtSettings

@@ -4,6 +4,8 @@ HTTP (`GatewayBns`, the CLI's), both answering the same `BnsAnswer`.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 from urllib.parse import quote
@@ -14,14 +16,21 @@ from badgechain.bns.errors import NotFound
 from badgechain.chain.errors import BadgeChainError
 from badgechain.chain.jsonio import parse_json
 from badgechain.chain.keys import PublicKey, did_key_from_public_key, public_key_from_did_key
-from badgechain.chain.resolve import Unreachable
+from badgechain.chain.resolve import BnsView, Unreachable
 from badgechain.chain.uid import Uid, uid_text
 
 from .badgestore import load_badge
 from .outbound import shown_url, why_unreachable
 from .services import Services
 
-__all__ = ["MAX_GATEWAY_ANSWER_BYTES", "BnsAccess", "BnsAnswer", "GatewayBns", "NodeBns"]
+__all__ = [
+    "MAX_GATEWAY_ANSWER_BYTES",
+    "BnsAccess",
+    "BnsAnswer",
+    "GatewayBns",
+    "NodeBns",
+    "bns_view_of",
+]
 
 # A gateway's answer about one UID or one index page.
 MAX_GATEWAY_ANSWER_BYTES: Final = 256 * 1024
@@ -151,3 +160,24 @@ class GatewayBns:
         except (NotFound, Unreachable):
             return None  # not held there: its location is asked next
         return badge if isinstance(badge, dict) else None
+
+
+# The did:key of a BNS entry's keys (base58 in pure Python: tens of microseconds each), for
+# every verification of a badge answered from the BNS.
+_did_key = functools.lru_cache(maxsize=4096)(did_key_from_public_key)
+
+
+def bns_view_of(answer: BnsAnswer, uid: str, web_names: Mapping[PublicKey, str]) -> BnsView:
+    """What chain.verify is told of a BNS answer. It compares the entry's issuer with the
+    credential's issuer by name, and a BNS entry holds a key: a did:web issuer whose document
+    (read and checked in this run: `web_names`) lists that key is the same issuer. Otherwise
+    the key's own name, its did:key."""
+    issuer = web_names.get(answer.issuer_key) or _did_key(answer.issuer_key)
+    return BnsView(
+        uid=uid,
+        issuer_did=issuer,
+        earner=_did_key(answer.earner_key) if answer.earner_key else None,
+        revoked=answer.revoked,
+        revocation_reason=answer.reason,
+        hidden=answer.urls is not None and not answer.urls,
+    )

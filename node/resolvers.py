@@ -17,8 +17,7 @@ import concurrent.futures
 import functools
 import logging
 import ssl
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, overload
 
@@ -31,13 +30,12 @@ from badgechain.chain.jsonio import parse_json
 from badgechain.chain.keys import (
     PublicKey,
     did_key_document,
-    did_key_from_public_key,
     did_web_url,
     public_key_from_did_key,
     read_did_document,
 )
 from badgechain.chain.multibase import multibase_decode
-from badgechain.chain.resolve import BnsView, Fetched, Resolvers, TrustPolicy, Unreachable
+from badgechain.chain.resolve import BnsView, Fetched, Resolvers, Unreachable
 from badgechain.chain.statuslist import (
     STATUS_LIST_FETCHER,
     CheckedList,
@@ -48,7 +46,14 @@ from badgechain.chain.statuslist import (
 from badgechain.chain.uid import Uid
 from badgechain.chain.verify import Report, verify_badge
 
-from .bns_access import MAX_GATEWAY_ANSWER_BYTES, BnsAccess, BnsAnswer, GatewayBns, NodeBns
+from .bns_access import (
+    MAX_GATEWAY_ANSWER_BYTES,
+    BnsAccess,
+    BnsAnswer,
+    GatewayBns,
+    NodeBns,
+    bns_view_of,
+)
 from .config import NodeConfig
 from .fetchers import (
     MAX_BADGE_BYTES,
@@ -75,7 +80,7 @@ from .status_list_cache import (
     keep_list,
     list_document,
 )
-from .trust import policy_of_home
+from .verifier_context import VerifierContext, node_context
 
 log = logging.getLogger(__name__)
 
@@ -113,41 +118,6 @@ def _mapped_session(
 ) -> aiohttp.ClientSession:
     """The session `verify_with` opens (for tests that drive the resolvers themselves)."""
     return mapped_session(config, (settings or NodeSettings()).fetch_timeout_s)
-
-
-@dataclass(slots=True)
-class VerifierContext:
-    """What online verification needs besides the badge: the outbound rules (`config`), a
-    clock, where to ask the BNS (None: nowhere), and a cache of checked status lists."""
-
-    config: NodeConfig
-    clock: Callable[[], datetime]
-    bns: BnsAccess | None = None
-    status_cache: dict[str, CachedList] = field(default_factory=dict)
-    # How did:web documents are fetched over HTTPS: True checks certificates against the
-    # system's roots; a context trusts what it was given (tests use their own CA); None:
-    # the config's (node/outbound.py `tls_context`: the roots and its CA file, if any).
-    tls: ssl.SSLContext | bool | None = None
-    # The timings: a fetch, a resolver call, a status list's default freshness.
-    settings: NodeSettings = field(default_factory=NodeSettings)
-    trust: TrustPolicy | None = None  # the home's registry (node/trust.py); None: not checked
-
-
-def node_context(
-    node: Services, tls: ssl.SSLContext | bool | None = None, *, bns: BnsAccess | None = None
-) -> VerifierContext:
-    """A running node's verifier: its DHT and store, and its status-list cache; `tls` None:
-    the node's own (node/outbound.py `tls_context`: the system's roots and its CA file);
-    `bns`: where the BNS is asked, if not the node's own (e.g. one that traces)."""
-    return VerifierContext(
-        node.config,
-        node.clock,
-        NodeBns(node) if bns is None else bns,
-        node.status_cache.lists,
-        tls,
-        node.settings,
-        policy_of_home(node.home),
-    )
 
 
 async def verify_online(
@@ -217,27 +187,6 @@ async def verify_with(
     finally:
         online.abandoned = True  # a thread still running past a timeout stops asking
         await online.close()
-
-
-# The did:key of a BNS entry's keys (base58 in pure Python: tens of microseconds each), for
-# every verification of a badge answered from the BNS.
-_did_key = functools.lru_cache(maxsize=4096)(did_key_from_public_key)
-
-
-def bns_view_of(answer: BnsAnswer, uid: str, web_names: Mapping[PublicKey, str]) -> BnsView:
-    """What chain.verify is told of a BNS answer. It compares the entry's issuer with the
-    credential's issuer by name, and a BNS entry holds a key: a did:web issuer whose document
-    (read and checked in this run: `web_names`) lists that key is the same issuer. Otherwise
-    the key's own name, its did:key."""
-    issuer = web_names.get(answer.issuer_key) or _did_key(answer.issuer_key)
-    return BnsView(
-        uid=uid,
-        issuer_did=issuer,
-        earner=_did_key(answer.earner_key) if answer.earner_key else None,
-        revoked=answer.revoked,
-        revocation_reason=answer.reason,
-        hidden=answer.urls is not None and not answer.urls,
-    )
 
 
 class _OnlineResolvers:

@@ -1,6 +1,6 @@
-"""The node's own rounds take at most half the requests in flight (bns/node_io.py
-`background`): a user's lookup is sent at once while a republish burst waits on a silent
-peer. On the simulated network (virtual time), so nothing here waits for a real timeout."""
+"""The node's own rounds take at most half the requests in flight (bns/in_flight.py): a
+user's lookup is sent at once while a republish burst waits on a silent peer. On the
+simulated network (virtual time), so nothing here waits for a real timeout."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import asyncio
 from dataclasses import replace
 
 from badgechain.bns.dht import DhtNode, DhtSettings
-from badgechain.bns.node_io import background
+from badgechain.bns.in_flight import background
 from badgechain.bns.routing import Contact
 from badgechain.bns.sim import SimNetwork, run_simulated
 from tests.bns.test_sim import Cluster
